@@ -1,0 +1,136 @@
+//! Typed errors inside the library; `anyhow` only at the CLI edge.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Bad input: a scenario file, an override or a flag. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub struct InputError {
+    /// The file (or "built-in scenario NAME", or the flag) the problem is in.
+    pub origin: String,
+    /// 1-based line and column, when the problem has a place in a file.
+    pub position: Option<(usize, usize)>,
+    /// The key or path of the offending setting, when known.
+    pub key: Option<String>,
+    pub message: String,
+    /// The offending source line, shown under the message.
+    pub snippet: Option<String>,
+}
+
+impl InputError {
+    pub fn new(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            position: None,
+            key: None,
+            message: message.into(),
+            snippet: None,
+        }
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Places the error at a byte span of `text`, taking the key from the line when not known.
+    pub fn at(mut self, text: &str, span: Range<usize>) -> Self {
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line_no = text[..line_start].matches('\n').count() + 1;
+        let col = text[line_start..start].chars().count() + 1;
+        let line = &text[line_start..line_end];
+        self.position = Some((line_no, col));
+        self.snippet = Some(line.trim_end().to_string());
+        if self.key.is_none() {
+            self.key = key_on_line(line);
+        }
+        self
+    }
+}
+
+fn key_on_line(line: &str) -> Option<String> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_start_matches(['{', ',', ' ']).trim();
+    let key = key.rsplit([',', '{']).next().unwrap_or(key).trim();
+    (!key.is_empty() && !key.contains(['"', '\''])).then(|| key.to_string())
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin)?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let (Some((line, _)), Some(snippet)) = (self.position, &self.snippet) {
+            write!(f, "\n    {line} | {snippet}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a command ended, mapped to the process exit code by `main`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// A run failed or verification found a problem.
+    Failed,
+    Interrupted,
+}
+
+impl Status {
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Failed => 1,
+            Status::Interrupted => 130,
+        }
+    }
+}
+
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<InputError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+pub fn render(err: &anyhow::Error) -> String {
+    if let Some(input) = err.downcast_ref::<InputError>() {
+        return input.to_string();
+    }
+    format!("{err:#}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_error_on_line_and_column_with_key() {
+        let text = "name = \"x\"\n[[group]]\nworkers = 0\n";
+        let span = text.find('0').unwrap()..text.find('0').unwrap() + 1;
+        let err = InputError::new("f.toml", "must be positive").at(text, span);
+        assert_eq!(err.position, Some((3, 11)));
+        assert_eq!(err.key.as_deref(), Some("workers"));
+        assert_eq!(
+            err.to_string(),
+            "f.toml:3:11: key `workers`: must be positive\n    3 | workers = 0"
+        );
+    }
+
+    #[test]
+    fn key_inside_inline_table() {
+        assert_eq!(
+            key_on_line("populate = [{ table = \"t\", rows = -1 }]").as_deref(),
+            Some("populate")
+        );
+        assert_eq!(key_on_line("  { sql = \"x\", params = [1] }").as_deref(), Some("sql"));
+    }
+}

@@ -1,0 +1,188 @@
+//! The terminal summary: one row per run and group, the answer at a glance.
+
+use super::Exporter;
+use super::model::{GroupReport, Report, RunReport, RunStatus};
+
+/// A plain table: headers, rows, and which columns are right-aligned.
+pub struct Table {
+    pub headers: Vec<&'static str>,
+    pub right: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn to_text(&self) -> String {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .chain([self.headers[c].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: Vec<&str>| -> String {
+            let padded: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(c, text)| {
+                    if self.right[c] {
+                        format!("{text:>w$}", w = widths[c])
+                    } else {
+                        format!("{text:<w$}", w = widths[c])
+                    }
+                })
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        };
+        let mut out = line(self.headers.clone());
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&line(row.iter().map(String::as_str).collect()));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// One row per (run, group): committed transactions per second, transaction latency,
+/// errors, and the verification verdict.
+pub fn summary(report: &Report) -> Table {
+    let mut rows = Vec::new();
+    for run in &report.runs {
+        if run.groups.is_empty() {
+            rows.push(vec![
+                run.id.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                verdict(run),
+            ]);
+        }
+        for (i, g) in run.groups.iter().enumerate() {
+            let first = i == 0;
+            rows.push(group_row(run, g, first));
+        }
+    }
+    Table {
+        headers: vec![
+            "run", "group", "workers", "tx/s", "p50", "p99", "max", "busy", "errors", "verified",
+        ],
+        right: vec![false, false, true, true, true, true, true, true, true, false],
+        rows,
+    }
+}
+
+fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
+    let mut errors = g.transactions.errors;
+    g.ops.iter().for_each(|o| errors.merge(&o.errors));
+    let lat = &g.transactions.latency_us;
+    vec![
+        if first { run.id.clone() } else { String::new() },
+        g.name.clone(),
+        g.workers.to_string(),
+        format_rate(g.transactions.throughput_per_s),
+        format_us(lat.p50),
+        format_us(lat.p99),
+        format_us(lat.max),
+        errors.busy_total().to_string(),
+        (errors.total() - errors.busy_total()).to_string(),
+        if first { verdict(run) } else { String::new() },
+    ]
+}
+
+fn verdict(run: &RunReport) -> String {
+    let status = match run.status {
+        RunStatus::Completed => "",
+        RunStatus::Interrupted => " (interrupted)",
+        RunStatus::Failed => "FAILED",
+    };
+    match &run.verification {
+        None => status.to_string(),
+        Some(v) if v.ok => format!("ok{status}"),
+        Some(v) if v.integrity_check != "ok" => format!("INTEGRITY: {}{status}", v.integrity_check),
+        Some(v) if v.lost > 0 => format!("LOST {} rows{status}", v.lost),
+        Some(_) => format!("UNEXPECTED rows{status}"),
+    }
+}
+
+/// Microseconds, shown with a unit that keeps 3 significant digits.
+pub fn format_us(us: f64) -> String {
+    if us >= 1_000_000.0 {
+        format!("{:.2}s", us / 1_000_000.0)
+    } else if us >= 1000.0 {
+        format!("{:.2}ms", us / 1000.0)
+    } else if us >= 100.0 {
+        format!("{us:.0}µs")
+    } else {
+        format!("{us:.1}µs")
+    }
+}
+
+/// A rate with thousands separators and no decimals (one decimal below 10).
+pub fn format_rate(rate: f64) -> String {
+    if rate < 10.0 {
+        return format!("{rate:.1}");
+    }
+    let digits = format!("{:.0}", rate);
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The terminal table as an exporter, with a header line naming the scenario.
+pub struct Terminal;
+
+impl Exporter for Terminal {
+    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+        let env = &report.environment;
+        let mut out = format!(
+            "{} — SQLite {} ({} build), {} on {}\n\n",
+            report.scenario.name, env.sqlite_version, env.build_profile, env.filesystem, env.db_dir
+        );
+        out.push_str(&summary(report).to_text());
+        for run in &report.runs {
+            if let Some(e) = &run.error {
+                out.push_str(&format!("\nrun {} failed: {e}\n", run.id));
+            }
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_units_and_rates() {
+        assert_eq!(format_us(2.345), "2.3µs");
+        assert_eq!(format_us(850.0), "850µs");
+        assert_eq!(format_us(1234.0), "1.23ms");
+        assert_eq!(format_us(2_500_000.0), "2.50s");
+        assert_eq!(format_rate(1234567.4), "1,234,567");
+        assert_eq!(format_rate(999.0), "999");
+        assert_eq!(format_rate(3.26), "3.3");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = Table {
+            headers: vec!["a", "n"],
+            right: vec![false, true],
+            rows: vec![vec!["xyz".into(), "5".into()], vec!["q".into(), "123".into()]],
+        };
+        assert_eq!(t.to_text(), "a      n\nxyz    5\nq    123\n");
+    }
+}

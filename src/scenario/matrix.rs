@@ -1,0 +1,253 @@
+//! Settings overrides by dotted key (`sqlite.busy_timeout`, `group.writers.workers`), used by
+//! `[matrix]`, `--set` and `--matrix`, and the cartesian expansion into one cell per run.
+
+use super::Scenario;
+use crate::sqlite_config::SqliteSettings;
+
+/// One matrix dimension: a key and the values it takes.
+#[derive(Clone, Debug)]
+pub struct Axis {
+    pub key: String,
+    pub values: Vec<toml::Value>,
+    /// Byte span in the scenario file; `None` when the axis came from the command line.
+    pub span: Option<std::ops::Range<usize>>,
+}
+
+/// One run's configuration: the assignments that distinguish it, and the resulting scenario.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub id: String,
+    pub assignments: Vec<(String, toml::Value)>,
+    pub scenario: Scenario,
+}
+
+/// Keys of `[sqlite]` that may be written without the `sqlite.` prefix.
+const SQLITE_KEYS: &[&str] = &[
+    "journal_mode",
+    "synchronous",
+    "busy_timeout",
+    "cache_size",
+    "mmap_size",
+    "page_size",
+    "locking_mode",
+    "wal_autocheckpoint",
+    "temp_store",
+    "foreign_keys",
+];
+
+/// The canonical form of a key: sqlite settings lose their `sqlite.` prefix.
+pub fn canonical_key(key: &str) -> String {
+    let key = key.trim();
+    match key.strip_prefix("sqlite.") {
+        Some(rest) => rest.to_string(),
+        None => key.to_string(),
+    }
+}
+
+/// Parses a command-line value: TOML if it is valid TOML (`8`, `true`, `"x"`), else a string.
+pub fn parse_cli_value(raw: &str) -> toml::Value {
+    let raw = raw.trim();
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Sets one key on a scenario. Errors are plain messages; the caller says where.
+pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), String> {
+    let key = canonical_key(key);
+    let parts: Vec<&str> = key.split('.').collect();
+    match parts.as_slice() {
+        [k] if SQLITE_KEYS.contains(k) => set_sqlite(&mut s.sqlite, k, value),
+        ["duration"] => {
+            s.duration = Some(spanless(typed(value)?));
+            s.operations = None;
+            Ok(())
+        }
+        ["operations"] => {
+            s.operations = Some(spanless(typed(value)?));
+            s.duration = None;
+            Ok(())
+        }
+        ["warmup"] => typed(value).map(|v| s.warmup = v),
+        ["seed"] => typed(value).map(|v| s.seed = v),
+        ["group", name, field] => {
+            let names: Vec<String> = s.group.iter().map(|g| g.name.get_ref().clone()).collect();
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}` (groups: {})", names.join(", ")))?;
+            match *field {
+                "workers" => typed(value).map(|v| group.workers = v),
+                "transaction" => typed(value).map(|v| group.transaction = v),
+                "statements_per_transaction" => typed(value).map(|v| group.statements_per_transaction = v),
+                other => Err(format!(
+                    "`{other}` cannot be overridden; use workers, transaction or statements_per_transaction"
+                )),
+            }
+        }
+        _ => Err(format!(
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, group.<name>.workers|transaction|statements_per_transaction",
+            SQLITE_KEYS.join(", ")
+        )),
+    }
+}
+
+fn spanless<T>(value: T) -> toml::Spanned<T> {
+    toml::Spanned::new(0..0, value)
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: &toml::Value) -> Result<T, String> {
+    value
+        .clone()
+        .try_into::<T>()
+        .map_err(|e| e.message().trim_end().to_string())
+}
+
+fn set_sqlite(settings: &mut SqliteSettings, key: &str, value: &toml::Value) -> Result<(), String> {
+    let mut table = toml::Table::try_from(&*settings).map_err(|e| e.to_string())?;
+    table.insert(key.to_string(), value.clone());
+    let updated: SqliteSettings = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().trim_end().to_string())?;
+    updated.validate()?;
+    *settings = updated;
+    Ok(())
+}
+
+/// How a value reads in a run id: strings bare, everything else as TOML.
+pub fn show_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The cartesian product of the axes, first axis outermost, applied to the base scenario.
+/// On error returns the failing axis index and message.
+pub fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize, String)> {
+    let mut cells = vec![Cell {
+        id: String::new(),
+        assignments: Vec::new(),
+        scenario: base.clone(),
+    }];
+    for (axis_index, axis) in axes.iter().enumerate() {
+        if axis.values.is_empty() {
+            return Err((axis_index, "a matrix axis needs at least one value".into()));
+        }
+        let mut next = Vec::with_capacity(cells.len() * axis.values.len());
+        for cell in &cells {
+            for value in &axis.values {
+                let mut scenario = cell.scenario.clone();
+                apply(&mut scenario, &axis.key, value).map_err(|e| (axis_index, format!("value {}: {e}", value)))?;
+                let mut assignments = cell.assignments.clone();
+                assignments.push((canonical_key(&axis.key), value.clone()));
+                next.push(Cell {
+                    id: String::new(),
+                    assignments,
+                    scenario,
+                });
+            }
+        }
+        cells = next;
+    }
+    for cell in &mut cells {
+        cell.id = if cell.assignments.is_empty() {
+            "default".to_string()
+        } else {
+            cell.assignments
+                .iter()
+                .map(|(k, v)| format!("{k}={}", show_value(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+    }
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Source;
+    use crate::sqlite_config::JournalMode;
+
+    fn base() -> Scenario {
+        Source {
+            origin: "t".into(),
+            text: "name = \"x\"\nduration = \"1s\"\n[[group]]\nname = \"w\"\nworkers = 1\n[[group.op]]\nname = \"o\"\nsql = \"SELECT 1\"\n".into(),
+        }
+        .parse()
+        .unwrap()
+    }
+
+    fn axis(key: &str, values: &[&str]) -> Axis {
+        Axis {
+            key: key.into(),
+            values: values.iter().map(|v| parse_cli_value(v)).collect(),
+            span: None,
+        }
+    }
+
+    #[test]
+    fn expands_cartesian_product_in_order() {
+        let cells = expand(
+            &base(),
+            &[
+                axis("journal_mode", &["wal", "delete"]),
+                axis("synchronous", &["normal", "full"]),
+            ],
+        )
+        .unwrap();
+        let ids: Vec<_> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "journal_mode=wal,synchronous=normal",
+                "journal_mode=wal,synchronous=full",
+                "journal_mode=delete,synchronous=normal",
+                "journal_mode=delete,synchronous=full"
+            ]
+        );
+        assert_eq!(cells[2].scenario.sqlite.journal_mode, JournalMode::Delete);
+    }
+
+    #[test]
+    fn group_and_sqlite_overrides() {
+        let mut s = base();
+        apply(&mut s, "group.w.workers", &parse_cli_value("16")).unwrap();
+        apply(&mut s, "sqlite.busy_timeout", &parse_cli_value("250ms")).unwrap();
+        assert_eq!(s.group[0].workers.get(), 16);
+        assert_eq!(s.sqlite.busy_timeout.0, std::time::Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_overrides_explain_themselves() {
+        let mut s = base();
+        assert!(
+            apply(&mut s, "journal_mode", &parse_cli_value("wall"))
+                .unwrap_err()
+                .contains("wall")
+        );
+        assert!(
+            apply(&mut s, "group.nope.workers", &parse_cli_value("2"))
+                .unwrap_err()
+                .contains("no group named `nope`")
+        );
+        assert!(
+            apply(&mut s, "group.w.workers", &parse_cli_value("0"))
+                .unwrap_err()
+                .contains("nonzero")
+        );
+        assert!(
+            apply(&mut s, "jurnal_mode", &parse_cli_value("wal"))
+                .unwrap_err()
+                .contains("unknown setting")
+        );
+        assert!(
+            apply(&mut s, "page_size", &parse_cli_value("1000"))
+                .unwrap_err()
+                .contains("power of two")
+        );
+    }
+}

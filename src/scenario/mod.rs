@@ -1,0 +1,248 @@
+//! The scenario model: what a TOML scenario file may say, with defaults and spans.
+
+pub mod builtin;
+pub mod duration;
+pub mod matrix;
+pub mod validate;
+
+use crate::error::InputError;
+use crate::sqlite_config::SqliteSettings;
+use crate::workload::params::GeneratorSpec;
+use duration::DurationValue;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::Path;
+use toml::Spanned;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How long the measured part of each run lasts...
+    pub duration: Option<Spanned<DurationValue>>,
+    /// ...or how many transactions it executes in total, shared out evenly among the workers.
+    pub operations: Option<Spanned<NonZeroU64>>,
+    #[serde(default)]
+    pub warmup: DurationValue,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub sqlite: SqliteSettings,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub matrix: IndexMap<String, Spanned<Vec<toml::Value>>>,
+    #[serde(default)]
+    pub setup: Setup,
+    #[serde(default)]
+    pub group: Vec<Group>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    pub sql: Option<Spanned<String>>,
+    #[serde(default)]
+    pub populate: Vec<Populate>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Populate {
+    pub table: Spanned<String>,
+    pub rows: u64,
+    pub values: Spanned<Vec<GeneratorSpec>>,
+    /// Columns the values go to; by default the table's columns, less an
+    /// `INTEGER PRIMARY KEY` when one value fewer is given.
+    pub columns: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxMode {
+    /// Autocommit: each statement is its own transaction (one statement per transaction).
+    None,
+    #[default]
+    Deferred,
+    Immediate,
+    Exclusive,
+}
+
+impl TxMode {
+    pub fn begin_sql(self) -> Option<&'static str> {
+        match self {
+            TxMode::None => None,
+            TxMode::Deferred => Some("BEGIN DEFERRED"),
+            TxMode::Immediate => Some("BEGIN IMMEDIATE"),
+            TxMode::Exclusive => Some("BEGIN EXCLUSIVE"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxMode::None => "none",
+            TxMode::Deferred => "deferred",
+            TxMode::Immediate => "immediate",
+            TxMode::Exclusive => "exclusive",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: Spanned<String>,
+    pub workers: NonZeroU32,
+    #[serde(default)]
+    pub transaction: TxMode,
+    #[serde(default = "one")]
+    pub statements_per_transaction: NonZeroU32,
+    #[serde(default)]
+    pub op: Vec<Op>,
+}
+
+fn one() -> NonZeroU32 {
+    NonZeroU32::MIN
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Op {
+    pub name: Spanned<String>,
+    #[serde(default = "one")]
+    pub weight: NonZeroU32,
+    pub sql: Spanned<String>,
+    #[serde(default)]
+    pub params: Option<Spanned<Vec<GeneratorSpec>>>,
+}
+
+impl Op {
+    pub fn params(&self) -> &[GeneratorSpec] {
+        self.params.as_ref().map_or(&[], |p| p.get_ref())
+    }
+}
+
+impl Scenario {
+    pub fn total_workers(&self) -> u64 {
+        self.group.iter().map(|g| g.workers.get() as u64).sum()
+    }
+}
+
+/// The text a scenario came from, kept for error positions and the report.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// A path, or `built-in:NAME`.
+    pub origin: String,
+    pub text: String,
+}
+
+impl Source {
+    /// A built-in scenario name, or a path to a TOML file.
+    pub fn open(spec: &str) -> Result<Self, InputError> {
+        if let Some(text) = builtin::text(spec) {
+            return Ok(Self {
+                origin: format!("built-in:{spec}"),
+                text: text.to_string(),
+            });
+        }
+        let path = Path::new(spec);
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let hint = if path.extension().is_none() {
+                format!("; built-in scenarios: {}", builtin::names().join(", "))
+            } else {
+                String::new()
+            };
+            InputError::new(spec, format!("cannot read scenario file: {e}{hint}"))
+        })?;
+        Ok(Self {
+            origin: spec.to_string(),
+            text,
+        })
+    }
+
+    pub fn sha256(&self) -> String {
+        Sha256::digest(self.text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> InputError {
+        InputError::new(self.origin.clone(), message)
+    }
+
+    pub fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> InputError {
+        self.error(message).at(&self.text, span)
+    }
+
+    /// Parses the text into a scenario, mapping TOML errors to file:line:col and key.
+    pub fn parse(&self) -> Result<Scenario, InputError> {
+        toml::from_str::<Scenario>(&self.text).map_err(|e| {
+            let mut err = self.error(e.message().trim_end().to_string());
+            if let Some(key) = toml_error_key(&e) {
+                err = err.with_key(key);
+            }
+            match e.span() {
+                Some(span) => err.at(&self.text, span),
+                None => err,
+            }
+        })
+    }
+}
+
+/// The dotted key path toml attaches to a deserialization error, if any.
+fn toml_error_key(e: &toml::de::Error) -> Option<String> {
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let shown = bare.to_string();
+    let line = shown.lines().find_map(|l| l.strip_prefix("in `"))?;
+    Some(line.trim_end_matches('`').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        Source {
+            origin: "t.toml".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = src("name = \"x\"\nduration = \"1s\"\nworkerz = 3\n")
+            .parse()
+            .unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(3));
+        assert!(err.message.contains("unknown field `workerz`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_enum_value_in_nested_table() {
+        let err = src("name = \"x\"\n[sqlite]\njournal_mode = \"wall\"\n")
+            .parse()
+            .unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(3));
+        assert_eq!(err.key.as_deref(), Some("sqlite.journal_mode"));
+        assert!(err.message.contains("wall"), "{err}");
+    }
+
+    #[test]
+    fn defaults_fill_in() {
+        let s = src("name = \"x\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nworkers = 2\n[[group.op]]\nname = \"o\"\nsql = \"SELECT 1\"\n")
+            .parse()
+            .unwrap();
+        assert_eq!(s.seed, 42);
+        assert_eq!(s.group[0].transaction, TxMode::Deferred);
+        assert_eq!(s.group[0].op[0].weight.get(), 1);
+        assert_eq!(s.sqlite, SqliteSettings::default());
+    }
+}

@@ -1,0 +1,198 @@
+//! Loading a scenario for a run: parse, apply command-line overrides, check it, expand the
+//! matrix, and prepare every statement against the set-up schema in a scratch database.
+
+use super::matrix::{self, Axis, Cell};
+use super::{Scenario, Source, TxMode};
+use crate::error::InputError;
+use crate::workload::Workload;
+use crate::workload::setup::{self, SetupError};
+
+/// Command-line changes to a scenario, applied before the matrix.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--set KEY=VALUE` (and the shorthand flags, which become sets).
+    pub set: Vec<(String, String)>,
+    /// `--matrix KEY=V1,V2,...`: replaces a file axis of the same key, or adds one.
+    pub matrix: Vec<(String, String)>,
+}
+
+/// A checked scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub source: Source,
+    pub scenario: Scenario,
+    pub axes: Vec<Axis>,
+    pub cells: Vec<Cell>,
+}
+
+pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
+    let source = Source::open(spec)?;
+    let mut scenario = source.parse()?;
+    for (key, value) in &overrides.set {
+        matrix::apply(&mut scenario, key, &matrix::parse_cli_value(value))
+            .map_err(|e| InputError::new(format!("--set {key}={value}"), e))?;
+    }
+    check_shape(&scenario, &source)?;
+    let axes = axes(&scenario, overrides)?;
+    let cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
+        Some(span) => source
+            .error_at(span.clone(), message)
+            .with_key(format!("matrix.{}", axes[i].key)),
+        None => InputError::new(format!("--matrix {}", axes[i].key), message),
+    })?;
+    for cell in &cells {
+        check_shape(&cell.scenario, &source).map_err(|mut e| {
+            e.message = format!("in run `{}`: {}", cell.id, e.message);
+            e
+        })?;
+    }
+    check_against_sqlite(&source, &cells)?;
+    Ok(Plan {
+        source,
+        scenario,
+        axes,
+        cells,
+    })
+}
+
+fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputError> {
+    let mut axes: Vec<Axis> = scenario
+        .matrix
+        .iter()
+        .map(|(key, values)| Axis {
+            key: matrix::canonical_key(key),
+            values: values.get_ref().clone(),
+            span: Some(values.span()),
+        })
+        .collect();
+    for (key, list) in &overrides.matrix {
+        let key = matrix::canonical_key(key);
+        let values: Vec<toml::Value> = list
+            .split(',')
+            .filter(|v| !v.trim().is_empty())
+            .map(matrix::parse_cli_value)
+            .collect();
+        if values.is_empty() {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                "give at least one value: --matrix KEY=V1,V2",
+            ));
+        }
+        let axis = Axis {
+            key: key.clone(),
+            values,
+            span: None,
+        };
+        match axes.iter_mut().find(|a| a.key == key) {
+            Some(existing) => *existing = axis,
+            None => axes.push(axis),
+        }
+    }
+    Ok(axes)
+}
+
+/// Checks serde cannot express: cross-field rules and names.
+fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
+    match (&s.duration, &s.operations) {
+        (Some(_), Some(op)) => {
+            return Err(source
+                .error_at(op.span(), "give either `duration` or `operations`, not both")
+                .with_key("operations"));
+        }
+        (None, None) => return Err(source.error("give `duration` (e.g. \"20s\") or `operations` (e.g. 100000)")),
+        (Some(d), None) if d.get_ref().0.is_zero() => {
+            return Err(source
+                .error_at(d.span(), "duration must be greater than zero")
+                .with_key("duration"));
+        }
+        _ => {}
+    }
+    s.sqlite
+        .validate()
+        .map_err(|e| source.error(e).with_key("sqlite.page_size"))?;
+    if s.group.is_empty() {
+        return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
+    }
+    for (i, g) in s.group.iter().enumerate() {
+        if s.group[..i]
+            .iter()
+            .any(|other| other.name.get_ref() == g.name.get_ref())
+        {
+            return Err(source
+                .error_at(
+                    g.name.span(),
+                    format!("group name `{}` is used twice", g.name.get_ref()),
+                )
+                .with_key("group.name"));
+        }
+        if g.op.is_empty() {
+            return Err(source.error_at(
+                g.name.span(),
+                format!("group `{}` has no [[group.op]]", g.name.get_ref()),
+            ));
+        }
+        if g.transaction == TxMode::None && g.statements_per_transaction.get() > 1 {
+            return Err(source
+                .error_at(g.name.span(), format!("group `{}`: transaction = \"none\" (autocommit) runs one statement per transaction; set statements_per_transaction = 1 or choose deferred/immediate/exclusive", g.name.get_ref()))
+                .with_key("transaction"));
+        }
+        for (j, op) in g.op.iter().enumerate() {
+            if g.op[..j].iter().any(|o| o.name.get_ref() == op.name.get_ref()) {
+                return Err(source.error_at(
+                    op.name.span(),
+                    format!(
+                        "op name `{}` is used twice in group `{}`",
+                        op.name.get_ref(),
+                        g.name.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates each cell's database (without populate rows) in a scratch directory: settings
+/// must read back as asked, the set-up SQL must run, every op must prepare.
+fn check_against_sqlite(source: &Source, cells: &[Cell]) -> Result<(), InputError> {
+    let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
+    for (i, cell) in cells.iter().enumerate() {
+        let s = &cell.scenario;
+        let mut setup = s.setup.clone();
+        setup.populate.iter_mut().for_each(|p| p.rows = 0);
+        let path = scratch.path().join(format!("check-{i}.db"));
+        let mut conn =
+            setup::create_database(&path, &s.sqlite, &setup, s.seed).map_err(|e| setup_error(source, cell, e))?;
+        for p in &s.setup.populate {
+            setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
+        }
+        if i == 0 {
+            Workload::compile(s, &mut conn).map_err(|e| {
+                let group = &s.group[e.group];
+                let op = &group.op[e.op];
+                source
+                    .error_at(
+                        op.sql.span(),
+                        format!(
+                            "op `{}` in group `{}`: {}",
+                            op.name.get_ref(),
+                            group.name.get_ref(),
+                            e.message
+                        ),
+                    )
+                    .with_key(format!("group.{}.op.{}.sql", group.name.get_ref(), op.name.get_ref()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn setup_error(source: &Source, cell: &Cell, e: SetupError) -> InputError {
+    let s = &cell.scenario;
+    match (&e, &s.setup.sql) {
+        (SetupError::Sql(_), Some(sql)) => source.error_at(sql.span(), e.to_string()).with_key("setup.sql"),
+        (SetupError::Setting(_), _) if cell.assignments.is_empty() => source.error(e.to_string()).with_key("sqlite"),
+        (SetupError::Setting(_), _) => source.error(format!("in run `{}`: {e}", cell.id)).with_key("sqlite"),
+        _ => source.error(e.to_string()),
+    }
+}

@@ -1,0 +1,95 @@
+//! After a run: SQLite's integrity_check, and row counts against acknowledged writes.
+
+use crate::report::model::{TableCheck, Verification};
+use rusqlite::Connection;
+
+/// Counts rows of each table, before the workers start.
+pub fn count_rows(conn: &Connection, tables: &[String]) -> rusqlite::Result<Vec<u64>> {
+    tables.iter().map(|t| count(conn, t)).collect()
+}
+
+fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
+    let sql = format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""));
+    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+}
+
+pub struct Acknowledged<'a> {
+    pub tables: &'a [String],
+    pub rows_before: &'a [u64],
+    pub inserts: &'a [u64],
+    pub deletes: &'a [u64],
+    pub untracked: &'a [String],
+}
+
+pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Verification> {
+    let integrity = integrity_check(conn)?;
+    let mut tables = Vec::new();
+    for (i, table) in ack.tables.iter().enumerate() {
+        let expected = (ack.rows_before[i] + ack.inserts[i]).saturating_sub(ack.deletes[i]);
+        let found = count(conn, table)?;
+        tables.push(TableCheck {
+            table: table.clone(),
+            rows_before: ack.rows_before[i],
+            inserts_acknowledged: ack.inserts[i],
+            deletes_acknowledged: ack.deletes[i],
+            rows_expected: expected,
+            rows_found: found,
+            lost: expected.saturating_sub(found),
+            unexpected: found.saturating_sub(expected),
+        });
+    }
+    let lost: u64 = tables.iter().map(|t| t.lost).sum();
+    let unexpected: u64 = tables.iter().map(|t| t.unexpected).sum();
+    Ok(Verification {
+        ok: integrity == "ok" && lost == 0 && unexpected == 0,
+        integrity_check: integrity,
+        writes_acknowledged: tables
+            .iter()
+            .map(|t| t.inserts_acknowledged + t.deletes_acknowledged)
+            .sum(),
+        rows_found: tables.iter().map(|t| t.rows_found).sum(),
+        lost,
+        tables,
+        untracked_tables: ack.untracked.to_vec(),
+    })
+}
+
+fn integrity_check(conn: &Connection) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check(20)")?;
+    let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(lines.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_rows_are_lost_and_extra_rows_unexpected() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        let tables = vec!["t".to_string()];
+        let check = |inserts: u64| {
+            verify(
+                &conn,
+                &Acknowledged {
+                    tables: &tables,
+                    rows_before: &[0],
+                    inserts: &[inserts],
+                    deletes: &[0],
+                    untracked: &[],
+                },
+            )
+            .unwrap()
+        };
+        let exact = check(3);
+        assert!(exact.ok);
+        let lost = check(5);
+        assert!(!lost.ok);
+        assert_eq!(lost.lost, 2);
+        let extra = check(1);
+        assert!(!extra.ok);
+        assert_eq!(extra.tables[0].unexpected, 2);
+    }
+}

@@ -1,0 +1,310 @@
+//! Compiled workloads: groups of weighted operations, what each operation does to row
+//! counts (found by SQLite's authorizer, not by parsing SQL), and database set-up.
+
+pub mod params;
+pub mod rng;
+pub mod setup;
+
+use crate::scenario::{Scenario, TxMode};
+use params::GeneratorSpec;
+use rng::Rng;
+use rusqlite::Connection;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use std::sync::{Arc, Mutex};
+
+/// Everything the workers of one run execute, plus the tables whose counts are verified.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub groups: Vec<GroupPlan>,
+    /// Tables whose row count after the run must equal the count before it plus the
+    /// inserts minus the deletes that were acknowledged (committed).
+    pub tracked_tables: Vec<String>,
+    /// Tables written in ways whose effect on the row count is not known from `changes()`
+    /// (triggers, REPLACE, upserts, several tables in one statement), so not counted.
+    pub untracked_tables: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupPlan {
+    pub name: String,
+    pub workers: u32,
+    pub transaction: TxMode,
+    pub statements_per_transaction: u32,
+    pub ops: Vec<OpPlan>,
+    cumulative_weights: Vec<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct OpPlan {
+    pub name: String,
+    pub sql: String,
+    pub params: Vec<GeneratorSpec>,
+    pub effect: RowEffect,
+}
+
+/// What one execution of an operation does to a tracked table's row count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowEffect {
+    None,
+    /// `changes()` rows were inserted into tracked table `i`.
+    Insert(usize),
+    /// `changes()` rows were deleted from tracked table `i`.
+    Delete(usize),
+}
+
+impl GroupPlan {
+    /// Weighted random choice of the next operation's index.
+    #[inline]
+    pub fn choose(&self, rng: &mut Rng) -> usize {
+        if self.ops.len() == 1 {
+            return 0;
+        }
+        let total = *self.cumulative_weights.last().expect("a group has operations");
+        let r = rng.below(total);
+        self.cumulative_weights.iter().position(|&c| r < c).unwrap_or(0)
+    }
+}
+
+/// Why an operation could not be compiled: the group and op index, and the message.
+#[derive(Debug)]
+pub struct OpError {
+    pub group: usize,
+    pub op: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+struct Writes {
+    top_level: Vec<(WriteKind, String)>,
+    from_triggers: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteKind {
+    Insert,
+    Delete,
+    Update,
+}
+
+impl Workload {
+    /// Prepares every operation against `conn` (which holds the set-up schema), checks its
+    /// parameter count and finds which tables' row counts it changes.
+    pub fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
+        let mut analysed = Vec::new();
+        for (gi, group) in scenario.group.iter().enumerate() {
+            for (oi, op) in group.op.iter().enumerate() {
+                let fail = |message: String| OpError {
+                    group: gi,
+                    op: oi,
+                    message,
+                };
+                let writes = analyse_statement(conn, op.sql.get_ref(), op.params().len()).map_err(fail)?;
+                let upsert = {
+                    let upper = op.sql.get_ref().to_ascii_uppercase();
+                    upper.contains("REPLACE") || upper.contains("ON CONFLICT")
+                };
+                analysed.push((gi, oi, writes, upsert));
+            }
+        }
+        let (tracked, untracked) = classify_tables(&analysed);
+        let groups = scenario
+            .group
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| {
+                let ops: Vec<OpPlan> =
+                    g.op.iter()
+                        .enumerate()
+                        .map(|(oi, op)| {
+                            let (_, _, writes, _) = analysed.iter().find(|a| a.0 == gi && a.1 == oi).expect("analysed");
+                            OpPlan {
+                                name: op.name.get_ref().clone(),
+                                sql: op.sql.get_ref().clone(),
+                                params: op.params().to_vec(),
+                                effect: effect_of(writes, &tracked),
+                            }
+                        })
+                        .collect();
+                let cumulative_weights =
+                    g.op.iter()
+                        .scan(0u64, |acc, op| {
+                            *acc += op.weight.get() as u64;
+                            Some(*acc)
+                        })
+                        .collect();
+                GroupPlan {
+                    name: g.name.get_ref().clone(),
+                    workers: g.workers.get(),
+                    transaction: g.transaction,
+                    statements_per_transaction: g.statements_per_transaction.get(),
+                    ops,
+                    cumulative_weights,
+                }
+            })
+            .collect();
+        Ok(Self {
+            groups,
+            tracked_tables: tracked,
+            untracked_tables: untracked,
+        })
+    }
+
+    pub fn total_workers(&self) -> u32 {
+        self.groups.iter().map(|g| g.workers).sum()
+    }
+}
+
+fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> Result<Writes, String> {
+    let seen: Arc<Mutex<Writes>> = Arc::default();
+    let sink = seen.clone();
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        let write = match ctx.action {
+            AuthAction::Insert { table_name } => Some((WriteKind::Insert, table_name)),
+            AuthAction::Delete { table_name } => Some((WriteKind::Delete, table_name)),
+            AuthAction::Update { table_name, .. } => Some((WriteKind::Update, table_name)),
+            _ => None,
+        };
+        if let Some((kind, table)) = write.filter(|(_, t)| !t.starts_with("sqlite_")) {
+            let mut w = sink.lock().expect("authorizer state");
+            match ctx.accessor {
+                None => w.top_level.push((kind, table.to_string())),
+                Some(_) => w.from_triggers.push(table.to_string()),
+            }
+        }
+        Authorization::Allow
+    }))
+    .map_err(|e| e.to_string())?;
+    let prepared = conn.prepare(sql).map(|stmt| stmt.parameter_count());
+    conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
+        .map_err(|e| e.to_string())?;
+    let expected = prepared.map_err(|e| format!("SQL does not prepare: {}", sqlite_message(&e)))?;
+    if expected != given_params {
+        return Err(format!(
+            "the SQL takes {expected} parameter(s) but `params` gives {given_params}"
+        ));
+    }
+    let mut writes = std::mem::take(&mut *seen.lock().expect("authorizer state"));
+    writes.top_level.dedup();
+    Ok(writes)
+}
+
+/// SQLite's own message for an error, without rusqlite's wrapping.
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn classify_tables(analysed: &[(usize, usize, Writes, bool)]) -> (Vec<String>, Vec<String>) {
+    let mut tracked: Vec<String> = Vec::new();
+    let mut untracked: Vec<String> = Vec::new();
+    for (_, _, writes, upsert) in analysed {
+        let count_changing: Vec<&String> = writes
+            .top_level
+            .iter()
+            .filter(|(k, _)| *k != WriteKind::Update)
+            .map(|(_, t)| t)
+            .collect();
+        let countable = !*upsert && writes.from_triggers.is_empty() && count_changing.len() <= 1;
+        for table in writes.from_triggers.iter().chain(count_changing.iter().copied()) {
+            let list = if countable { &mut tracked } else { &mut untracked };
+            if !list.contains(table) {
+                list.push(table.clone());
+            }
+        }
+        if *upsert {
+            for (_, table) in &writes.top_level {
+                if !untracked.contains(table) {
+                    untracked.push(table.clone());
+                }
+            }
+        }
+    }
+    tracked.retain(|t| !untracked.contains(t));
+    (tracked, untracked)
+}
+
+fn effect_of(writes: &Writes, tracked: &[String]) -> RowEffect {
+    let index = |table: &str| tracked.iter().position(|t| t == table);
+    for (kind, table) in &writes.top_level {
+        match (kind, index(table)) {
+            (WriteKind::Insert, Some(i)) => return RowEffect::Insert(i),
+            (WriteKind::Delete, Some(i)) => return RowEffect::Delete(i),
+            _ => {}
+        }
+    }
+    RowEffect::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Source;
+
+    fn scenario(ops: &str) -> Scenario {
+        let text = format!("name = \"x\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nworkers = 1\n{ops}");
+        Source {
+            origin: "t".into(),
+            text,
+        }
+        .parse()
+        .unwrap()
+    }
+
+    fn schema() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE TABLE b(id INTEGER PRIMARY KEY, v);
+             CREATE TABLE log(x); CREATE TRIGGER t AFTER INSERT ON b BEGIN INSERT INTO log VALUES (1); END;",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn authorizer_finds_inserts_deletes_and_untrackable_writes() {
+        let s = scenario(
+            "[[group.op]]\nname = \"ins\"\nsql = \"INSERT INTO a(v) VALUES (?1)\"\nparams = [1]\n\
+             [[group.op]]\nname = \"del\"\nsql = \"DELETE FROM a WHERE id = ?1\"\nparams = [1]\n\
+             [[group.op]]\nname = \"upd\"\nsql = \"UPDATE a SET v = 2\"\n\
+             [[group.op]]\nname = \"trig\"\nsql = \"INSERT INTO b(v) VALUES (1)\"\n\
+             [[group.op]]\nname = \"read\"\nsql = \"SELECT * FROM a\"\n",
+        );
+        let w = Workload::compile(&s, &mut schema()).unwrap();
+        assert_eq!(w.tracked_tables, ["a"]);
+        assert_eq!(w.untracked_tables, ["log", "b"]);
+        let effects: Vec<RowEffect> = w.groups[0].ops.iter().map(|o| o.effect).collect();
+        assert_eq!(
+            effects,
+            [
+                RowEffect::Insert(0),
+                RowEffect::Delete(0),
+                RowEffect::None,
+                RowEffect::None,
+                RowEffect::None
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_sql_and_parameter_count_are_errors() {
+        let s = scenario("[[group.op]]\nname = \"o\"\nsql = \"SELEC 1\"\n");
+        let e = Workload::compile(&s, &mut schema()).unwrap_err();
+        assert!(e.message.contains("syntax error"), "{}", e.message);
+        let s = scenario("[[group.op]]\nname = \"o\"\nsql = \"SELECT * FROM a WHERE id = ?1\"\n");
+        let e = Workload::compile(&s, &mut schema()).unwrap_err();
+        assert!(e.message.contains("takes 1 parameter"), "{}", e.message);
+    }
+
+    #[test]
+    fn weighted_choice_follows_weights() {
+        let s = scenario(
+            "[[group.op]]\nname = \"a\"\nweight = 1\nsql = \"SELECT 1\"\n[[group.op]]\nname = \"b\"\nweight = 3\nsql = \"SELECT 2\"\n",
+        );
+        let w = Workload::compile(&s, &mut schema()).unwrap();
+        let mut rng = Rng::new(1);
+        let picks_b = (0..4000).filter(|_| w.groups[0].choose(&mut rng) == 1).count();
+        assert!((2700..3300).contains(&picks_b), "{picks_b}");
+    }
+}

@@ -1,0 +1,529 @@
+//! Parameter generators: parsed once from scenario strings such as `"uniform(1, 100)"`,
+//! instantiated per worker, and producing values without allocating per call.
+
+use super::rng::Rng;
+use rusqlite::types::ValueRef;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::sync::Arc;
+
+/// A parsed generator expression, as written in the scenario (kept for the report).
+#[derive(Clone, Debug)]
+pub struct GeneratorSpec {
+    source: String,
+    kind: SpecKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Constant {
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+#[derive(Clone, Debug)]
+enum SpecKind {
+    Const(Constant),
+    Uniform { lo: i64, hi: i64 },
+    Zipf(Arc<ZipfTable>),
+    Gaussian { mean: f64, sd: f64 },
+    Choice(Arc<[Constant]>),
+    Text { min: usize, max: usize },
+    Blob { min: usize, max: usize },
+    Seq { start: i64 },
+    Now,
+    WorkerId,
+}
+
+/// The generators a scenario may name, with their argument forms (used in error messages).
+pub const GENERATORS: &[&str] = &[
+    "uniform(min, max)",
+    "zipf(min, max[, theta])",
+    "gaussian(mean, sd)",
+    "choice(v1, v2, ...)",
+    "text(len) | text(min, max)",
+    "blob(len) | blob(min, max)",
+    "seq([start])",
+    "now()",
+    "worker_id()",
+    "const(value)",
+];
+
+#[derive(Clone, Debug, PartialEq)]
+enum Arg {
+    Num(f64, bool),
+    Str(String),
+}
+
+impl GeneratorSpec {
+    pub fn parse(source: &str) -> Result<Self, String> {
+        let kind = parse_kind(source.trim())?;
+        Ok(Self {
+            source: source.trim().to_string(),
+            kind,
+        })
+    }
+
+    pub fn constant(value: Constant) -> Self {
+        let source = match &value {
+            Constant::Int(i) => i.to_string(),
+            Constant::Real(r) => r.to_string(),
+            Constant::Text(t) => format!("const('{t}')"),
+        };
+        Self {
+            source,
+            kind: SpecKind::Const(value),
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// A per-worker instance. `worker` is the worker's index among `workers` in the run.
+    pub fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64) -> Generator {
+        let state = match &self.kind {
+            SpecKind::Const(c) => State::Const(c.clone()),
+            SpecKind::Uniform { lo, hi } => State::Uniform {
+                lo: *lo,
+                span: (*hi - *lo) as u64 + 1,
+            },
+            SpecKind::Zipf(table) => State::Zipf(table.clone()),
+            SpecKind::Gaussian { mean, sd } => State::Gaussian { mean: *mean, sd: *sd },
+            SpecKind::Choice(values) => State::Choice(values.clone()),
+            SpecKind::Text { min, max } => State::Text {
+                min: *min,
+                max: *max,
+                pool: random_pool(rng, *max, true),
+            },
+            SpecKind::Blob { min, max } => State::Blob {
+                min: *min,
+                max: *max,
+                pool: random_pool(rng, *max, false),
+            },
+            SpecKind::Seq { start } => State::Seq {
+                next: start + worker as i64,
+                step: workers.max(1) as i64,
+            },
+            SpecKind::Now => State::Now,
+            SpecKind::WorkerId => State::Const(Constant::Int(worker as i64)),
+        };
+        Generator { state }
+    }
+}
+
+impl fmt::Display for GeneratorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl Serialize for GeneratorSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.kind {
+            SpecKind::Const(Constant::Int(i)) => s.serialize_i64(*i),
+            SpecKind::Const(Constant::Real(r)) => s.serialize_f64(*r),
+            _ => s.serialize_str(&self.source),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GeneratorSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Real(f64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(i) => Ok(Self::constant(Constant::Int(i))),
+            Raw::Real(r) => Ok(Self::constant(Constant::Real(r))),
+            Raw::Str(s) => Self::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_kind(src: &str) -> Result<SpecKind, String> {
+    let (name, args) = split_call(src)?;
+    let args = parse_args(args).map_err(|e| format!("generator `{src}`: {e}"))?;
+    let bad = |form: &str| format!("generator `{src}`: expected {form}");
+    match (name, args.as_slice()) {
+        ("uniform", [a, b]) => {
+            let (lo, hi) = (
+                int(a).ok_or_else(|| bad("uniform(min, max) with integers"))?,
+                int(b).ok_or_else(|| bad("uniform(min, max) with integers"))?,
+            );
+            ordered(src, lo, hi)?;
+            Ok(SpecKind::Uniform { lo, hi })
+        }
+        ("uniform", _) => Err(bad("uniform(min, max)")),
+        ("zipf", [a, b, rest @ ..]) if rest.len() <= 1 => {
+            let form = "zipf(min, max[, theta]) with integer bounds";
+            let (lo, hi) = (int(a).ok_or_else(|| bad(form))?, int(b).ok_or_else(|| bad(form))?);
+            ordered(src, lo, hi)?;
+            let theta = match rest.first() {
+                Some(Arg::Num(t, _)) => *t,
+                Some(_) => return Err(bad(form)),
+                None => 0.99,
+            };
+            if !(theta > 0.0 && theta < 1.0) {
+                return Err(format!(
+                    "generator `{src}`: theta must be between 0 and 1 (exclusive), got {theta}"
+                ));
+            }
+            Ok(SpecKind::Zipf(Arc::new(ZipfTable::new(lo, hi, theta))))
+        }
+        ("zipf", _) => Err(bad("zipf(min, max[, theta])")),
+        ("gaussian", [Arg::Num(mean, _), Arg::Num(sd, _)]) => {
+            if *sd < 0.0 {
+                return Err(format!("generator `{src}`: sd must not be negative"));
+            }
+            Ok(SpecKind::Gaussian { mean: *mean, sd: *sd })
+        }
+        ("gaussian", _) => Err(bad("gaussian(mean, sd) with numbers")),
+        ("choice", values) if !values.is_empty() => Ok(SpecKind::Choice(
+            values.iter().map(to_constant).collect::<Vec<_>>().into(),
+        )),
+        ("choice", _) => Err(bad("choice(v1, v2, ...) with at least one value")),
+        ("text" | "blob", [len]) => sized(name, src, len, len),
+        ("text" | "blob", [min, max]) => sized(name, src, min, max),
+        ("text" | "blob", _) => Err(bad(&format!("{name}(len) or {name}(min, max)"))),
+        ("seq", []) => Ok(SpecKind::Seq { start: 1 }),
+        ("seq", [a]) => Ok(SpecKind::Seq {
+            start: int(a).ok_or_else(|| bad("seq([start]) with an integer"))?,
+        }),
+        ("seq", _) => Err(bad("seq([start])")),
+        ("now", []) => Ok(SpecKind::Now),
+        ("now", _) => Err(bad("now() without arguments")),
+        ("worker_id", []) => Ok(SpecKind::WorkerId),
+        ("worker_id", _) => Err(bad("worker_id() without arguments")),
+        ("const", [a]) => Ok(SpecKind::Const(to_constant(a))),
+        ("const", _) => Err(bad("const(value)")),
+        _ => Err(format!(
+            "unknown generator `{name}` in `{src}`; known: {}",
+            GENERATORS.join(", ")
+        )),
+    }
+}
+
+fn split_call(src: &str) -> Result<(&str, &str), String> {
+    let open = src.find('(');
+    match open {
+        Some(open) if src.ends_with(')') => {
+            let name = src[..open].trim();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`{src}` is not a generator call like `uniform(1, 100)`"));
+            }
+            Ok((name, &src[open + 1..src.len() - 1]))
+        }
+        _ => Err(format!(
+            "`{src}` is not a generator call like `uniform(1, 100)`; known: {}",
+            GENERATORS.join(", ")
+        )),
+    }
+}
+
+fn parse_args(text: &str) -> Result<Vec<Arg>, String> {
+    let mut args = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (arg, after) = if let Some(quoted) = rest.strip_prefix('\'') {
+            let end = quoted.find('\'').ok_or("unterminated quoted string")?;
+            (Arg::Str(quoted[..end].to_string()), quoted[end + 1..].trim_start())
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let token = rest[..end].trim();
+            let num = token
+                .parse::<i64>()
+                .map(|i| Arg::Num(i as f64, true))
+                .or_else(|_| token.parse::<f64>().map(|f| Arg::Num(f, false)))
+                .map_err(|_| format!("`{token}` is neither a number nor a 'quoted string'"))?;
+            (num, &rest[end..])
+        };
+        args.push(arg);
+        rest = match after.strip_prefix(',') {
+            Some(r) => r.trim_start(),
+            None if after.trim().is_empty() => "",
+            None => return Err(format!("expected `,` before `{after}`")),
+        };
+    }
+    Ok(args)
+}
+
+fn int(arg: &Arg) -> Option<i64> {
+    match arg {
+        Arg::Num(v, true) => Some(*v as i64),
+        _ => None,
+    }
+}
+
+fn to_constant(arg: &Arg) -> Constant {
+    match arg {
+        Arg::Num(v, true) => Constant::Int(*v as i64),
+        Arg::Num(v, false) => Constant::Real(*v),
+        Arg::Str(s) => Constant::Text(s.clone()),
+    }
+}
+
+fn ordered(src: &str, lo: i64, hi: i64) -> Result<(), String> {
+    if lo > hi {
+        return Err(format!("generator `{src}`: min {lo} is greater than max {hi}"));
+    }
+    Ok(())
+}
+
+fn sized(name: &str, src: &str, min: &Arg, max: &Arg) -> Result<SpecKind, String> {
+    let form = format!("{name}(len) or {name}(min, max) with non-negative integers");
+    let as_len = |a: &Arg| int(a).filter(|v| *v >= 0).map(|v| v as usize);
+    let (min, max) = (
+        as_len(min).ok_or_else(|| format!("generator `{src}`: expected {form}"))?,
+        as_len(max).ok_or_else(|| format!("generator `{src}`: expected {form}"))?,
+    );
+    if min > max {
+        return Err(format!("generator `{src}`: min {min} is greater than max {max}"));
+    }
+    if max > 16 << 20 {
+        return Err(format!("generator `{src}`: length is limited to 16 MiB"));
+    }
+    Ok(if name == "text" {
+        SpecKind::Text { min, max }
+    } else {
+        SpecKind::Blob { min, max }
+    })
+}
+
+/// YCSB's zipfian generator (Gray et al., "Quickly generating billion-record synthetic databases").
+#[derive(Debug)]
+pub struct ZipfTable {
+    lo: i64,
+    items: f64,
+    theta: f64,
+    alpha: f64,
+    zetan: f64,
+    eta: f64,
+}
+
+impl ZipfTable {
+    fn new(lo: i64, hi: i64, theta: f64) -> Self {
+        let items = (hi - lo) as f64 + 1.0;
+        let zetan = zeta(items as u64, theta);
+        let zeta2 = zeta(2, theta);
+        let eta = (1.0 - (2.0 / items).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
+        Self {
+            lo,
+            items,
+            theta,
+            alpha: 1.0 / (1.0 - theta),
+            zetan,
+            eta,
+        }
+    }
+
+    #[inline]
+    fn sample(&self, rng: &mut Rng) -> i64 {
+        let u = rng.unit();
+        let uz = u * self.zetan;
+        let rank = if uz < 1.0 {
+            0.0
+        } else if uz < 1.0 + 0.5f64.powf(self.theta) {
+            1.0
+        } else {
+            (self.items * (self.eta * u - self.eta + 1.0).powf(self.alpha)).floor()
+        };
+        self.lo + rank.min(self.items - 1.0) as i64
+    }
+}
+
+/// Generalized harmonic number H(n, theta): exact up to 10^7 terms, then an integral tail.
+fn zeta(n: u64, theta: f64) -> f64 {
+    const EXACT: u64 = 10_000_000;
+    let exact_n = n.min(EXACT);
+    let mut sum: f64 = (1..=exact_n).map(|i| (i as f64).powf(-theta)).sum();
+    if n > EXACT {
+        let (a, b) = (EXACT as f64 + 0.5, n as f64 + 0.5);
+        sum += (b.powf(1.0 - theta) - a.powf(1.0 - theta)) / (1.0 - theta);
+    }
+    sum
+}
+
+fn random_pool(rng: &mut Rng, max: usize, text: bool) -> Box<[u8]> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ0123456789";
+    let len = max + 4096;
+    (0..len)
+        .map(|_| {
+            let r = rng.next_u64();
+            if text {
+                ALPHABET[(r % ALPHABET.len() as u64) as usize]
+            } else {
+                r as u8
+            }
+        })
+        .collect()
+}
+
+/// One worker's instance of a generator.
+pub struct Generator {
+    state: State,
+}
+
+enum State {
+    Const(Constant),
+    Uniform { lo: i64, span: u64 },
+    Zipf(Arc<ZipfTable>),
+    Gaussian { mean: f64, sd: f64 },
+    Choice(Arc<[Constant]>),
+    Text { min: usize, max: usize, pool: Box<[u8]> },
+    Blob { min: usize, max: usize, pool: Box<[u8]> },
+    Seq { next: i64, step: i64 },
+    Now,
+}
+
+impl Generator {
+    /// The next value; text and blobs borrow from a per-worker random pool (no copy).
+    #[inline]
+    pub fn next(&mut self, rng: &mut Rng) -> ValueRef<'_> {
+        match &mut self.state {
+            State::Const(c) => constant_ref(c),
+            State::Uniform { lo, span } => ValueRef::Integer(lo.wrapping_add(rng.below(*span) as i64)),
+            State::Zipf(table) => ValueRef::Integer(table.sample(rng)),
+            State::Gaussian { mean, sd } => ValueRef::Integer((*mean + *sd * standard_normal(rng)).round() as i64),
+            State::Choice(values) => {
+                let i = rng.below(values.len() as u64) as usize;
+                constant_ref(&values[i])
+            }
+            State::Text { min, max, pool } => ValueRef::Text(slice_of(rng, pool, *min, *max)),
+            State::Blob { min, max, pool } => ValueRef::Blob(slice_of(rng, pool, *min, *max)),
+            State::Seq { next, step } => {
+                let v = *next;
+                *next += *step;
+                ValueRef::Integer(v)
+            }
+            State::Now => ValueRef::Integer(unix_millis()),
+        }
+    }
+}
+
+fn constant_ref(c: &Constant) -> ValueRef<'_> {
+    match c {
+        Constant::Int(i) => ValueRef::Integer(*i),
+        Constant::Real(r) => ValueRef::Real(*r),
+        Constant::Text(t) => ValueRef::Text(t.as_bytes()),
+    }
+}
+
+#[inline]
+fn slice_of<'a>(rng: &mut Rng, pool: &'a [u8], min: usize, max: usize) -> &'a [u8] {
+    let len = min + rng.below((max - min) as u64 + 1) as usize;
+    let start = rng.below((pool.len() - len) as u64 + 1) as usize;
+    &pool[start..start + len]
+}
+
+/// Box-Muller transform.
+fn standard_normal(rng: &mut Rng) -> f64 {
+    let u1 = 1.0 - rng.unit();
+    let u2 = rng.unit();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::types::FromSql;
+
+    fn sample(spec: &str, n: usize, seed: u64) -> Vec<rusqlite::types::Value> {
+        let spec = GeneratorSpec::parse(spec).unwrap();
+        let mut rng = Rng::new(seed);
+        let mut g = spec.instantiate(&mut rng, 0, 1);
+        (0..n)
+            .map(|_| rusqlite::types::Value::column_result(g.next(&mut rng)).unwrap())
+            .collect()
+    }
+
+    fn ints(values: &[rusqlite::types::Value]) -> Vec<i64> {
+        values
+            .iter()
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => *i,
+                other => panic!("not an integer: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn uniform_is_inclusive_and_reproducible() {
+        let a = ints(&sample("uniform(3, 5)", 2000, 1));
+        assert!(a.iter().all(|v| (3..=5).contains(v)));
+        for v in 3..=5 {
+            assert!(a.contains(&v), "{v} never drawn");
+        }
+        assert_eq!(a, ints(&sample("uniform(3, 5)", 2000, 1)));
+        assert_ne!(a, ints(&sample("uniform(3, 5)", 2000, 2)));
+    }
+
+    #[test]
+    fn zipf_prefers_low_ranks() {
+        let a = ints(&sample("zipf(1, 1000, 0.99)", 20_000, 3));
+        assert!(a.iter().all(|v| (1..=1000).contains(v)));
+        let ones = a.iter().filter(|v| **v == 1).count();
+        let tail = a.iter().filter(|v| **v > 500).count();
+        assert!(ones > tail / 10, "key 1 drawn {ones} times, keys > 500 {tail} times");
+        assert!(ones > 1000, "the hottest key should take several percent, got {ones}");
+    }
+
+    #[test]
+    fn text_lengths_within_bounds() {
+        for v in sample("text(5, 9)", 500, 4) {
+            match v {
+                rusqlite::types::Value::Text(t) => assert!((5..=9).contains(&t.len()), "{t:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn seq_interleaves_workers() {
+        let spec = GeneratorSpec::parse("seq(10)").unwrap();
+        let mut rng = Rng::new(0);
+        let mut w1 = spec.instantiate(&mut rng, 1, 3);
+        let got: Vec<rusqlite::types::Value> = (0..3)
+            .map(|_| rusqlite::types::Value::column_result(w1.next(&mut rng)).unwrap())
+            .collect();
+        assert_eq!(ints(&got), vec![11, 14, 17]);
+    }
+
+    #[test]
+    fn gaussian_and_choice() {
+        let g = ints(&sample("gaussian(100, 10)", 5000, 5));
+        let mean = g.iter().sum::<i64>() as f64 / g.len() as f64;
+        assert!((mean - 100.0).abs() < 2.0, "mean {mean}");
+        let c = sample("choice(1, 'x', 2.5)", 300, 6);
+        assert!(c.contains(&rusqlite::types::Value::Text("x".into())));
+        assert!(c.contains(&rusqlite::types::Value::Real(2.5)));
+    }
+
+    #[test]
+    fn bad_generators_are_rejected_with_reasons() {
+        for (src, needle) in [
+            ("unifrom(1, 2)", "unknown generator `unifrom`"),
+            ("uniform(1)", "uniform(min, max)"),
+            ("uniform(5, 1)", "greater than max"),
+            ("text(-1)", "non-negative"),
+            ("zipf(1, 10, 1.5)", "theta"),
+            ("uniform(1, 2", "not a generator call"),
+            ("choice()", "at least one"),
+            ("uniform(a, 2)", "neither a number"),
+        ] {
+            let err = GeneratorSpec::parse(src).unwrap_err();
+            assert!(err.contains(needle), "{src}: {err}");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Creating a fresh database: settings, schema, and fast batched populate.
+
+use super::params::GeneratorSpec;
+use super::rng::Rng;
+use super::sqlite_message;
+use crate::scenario::{Populate, Setup};
+use crate::sqlite_config::{JournalMode, SettingError, SqliteSettings};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+
+const POPULATE_BATCH: u64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot create database {path}: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error("[setup] sql failed: {0}")]
+    Sql(String),
+    #[error("[setup] populate of `{table}`: {message}")]
+    Populate { table: String, message: String },
+}
+
+/// Creates a new database file (never an existing one), applies the settings and
+/// runs the set-up SQL and populate. Returns the open connection.
+pub fn create_database(
+    path: &Path,
+    settings: &SqliteSettings,
+    setup: &Setup,
+    seed: u64,
+) -> Result<Connection, SetupError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|source| SetupError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    settings.apply_to_new_database(&conn)?;
+    settings.apply_and_check(&conn)?;
+    if let Some(sql) = &setup.sql {
+        conn.execute_batch(sql.get_ref())
+            .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    }
+    if setup.populate.iter().any(|p| p.rows > 0) {
+        populate_all(&conn, settings, &setup.populate, seed)?;
+    }
+    Ok(conn)
+}
+
+fn populate_all(
+    conn: &Connection,
+    settings: &SqliteSettings,
+    populate: &[Populate],
+    seed: u64,
+) -> Result<(), SetupError> {
+    // Populating is not measured: skip fsyncs, then restore the scenario's settings.
+    conn.execute_batch("PRAGMA synchronous = OFF")
+        .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    for (i, p) in populate.iter().enumerate() {
+        fill_table(conn, p, Rng::derive(seed, 1_000_000 + i as u64))?;
+    }
+    if settings.journal_mode == JournalMode::Wal {
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    }
+    settings.apply_and_check(conn)?;
+    Ok(())
+}
+
+/// The INSERT statement a populate entry runs; prepared during validation too.
+pub fn populate_sql(conn: &Connection, p: &Populate) -> Result<String, SetupError> {
+    let table = p.table.get_ref();
+    let fail = |message: String| SetupError::Populate {
+        table: table.clone(),
+        message,
+    };
+    let values = p.values.get_ref().len();
+    let columns = match &p.columns {
+        Some(cols) => cols.clone(),
+        None => default_columns(conn, table, values).map_err(fail)?,
+    };
+    if columns.len() != values {
+        return Err(fail(format!(
+            "{} column(s) named but {values} value(s) given",
+            columns.len()
+        )));
+    }
+    let quoted: Vec<String> = columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .collect();
+    let marks: Vec<String> = (1..=values).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        table.replace('"', "\"\""),
+        quoted.join(", "),
+        marks.join(", ")
+    );
+    conn.prepare(&sql).map_err(|e| fail(sqlite_message(&e)))?;
+    Ok(sql)
+}
+
+fn default_columns(conn: &Connection, table: &str, values: usize) -> Result<Vec<String>, String> {
+    let mut stmt = conn
+        .prepare("SELECT name, type, pk FROM pragma_table_info(?1) ORDER BY cid")
+        .map_err(|e| e.to_string())?;
+    let cols: Vec<(String, String, i64)> = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    if cols.is_empty() {
+        return Err("no such table (create it in [setup] sql)".into());
+    }
+    let rowid_alias = cols.iter().filter(|c| c.2 > 0).count() == 1
+        && cols.iter().any(|c| c.2 == 1 && c.1.eq_ignore_ascii_case("INTEGER"));
+    let names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
+    if values == names.len() {
+        Ok(names)
+    } else if values + 1 == names.len() && rowid_alias {
+        Ok(cols.into_iter().filter(|c| c.2 == 0).map(|c| c.0).collect())
+    } else {
+        Err(format!(
+            "{values} value(s) for {} column(s) ({}); name the columns with `columns = [...]`",
+            names.len(),
+            names.join(", ")
+        ))
+    }
+}
+
+fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), SetupError> {
+    let table = p.table.get_ref().clone();
+    let fail = |e: rusqlite::Error| SetupError::Populate {
+        table: table.clone(),
+        message: sqlite_message(&e),
+    };
+    let sql = populate_sql(conn, p)?;
+    let mut generators: Vec<_> = p
+        .values
+        .get_ref()
+        .iter()
+        .map(|g: &GeneratorSpec| g.instantiate(&mut rng, 0, 1))
+        .collect();
+    let mut stmt = conn.prepare(&sql).map_err(fail)?;
+    let mut done = 0;
+    while done < p.rows {
+        let batch = POPULATE_BATCH.min(p.rows - done);
+        conn.execute_batch("BEGIN").map_err(fail)?;
+        for _ in 0..batch {
+            for (i, g) in generators.iter_mut().enumerate() {
+                stmt.raw_bind_parameter(i + 1, rusqlite::types::ToSqlOutput::Borrowed(g.next(&mut rng)))
+                    .map_err(fail)?;
+            }
+            stmt.raw_execute().map_err(fail)?;
+        }
+        conn.execute_batch("COMMIT").map_err(fail)?;
+        done += batch;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Source;
+
+    fn setup(text: &str) -> Setup {
+        let full = format!("name = \"x\"\nduration = \"1s\"\n{text}");
+        Source {
+            origin: "t".into(),
+            text: full,
+        }
+        .parse()
+        .unwrap()
+        .setup
+    }
+
+    #[test]
+    fn populates_skipping_rowid_alias_and_refuses_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let s = setup(
+            "[setup]\nsql = \"CREATE TABLE post(id INTEGER PRIMARY KEY, title TEXT, n INT)\"\npopulate = [{ table = \"post\", rows = 25000, values = [\"text(5, 10)\", \"uniform(1, 9)\"] }]\n",
+        );
+        let conn = create_database(&path, &SqliteSettings::default(), &s, 1).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM post WHERE n BETWEEN 1 AND 9", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 25000);
+        drop(conn);
+        let again = create_database(&path, &SqliteSettings::default(), &s, 1).unwrap_err();
+        assert!(matches!(again, SetupError::Create { .. }), "{again}");
+    }
+
+    #[test]
+    fn populate_value_count_mismatch_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = setup(
+            "[setup]\nsql = \"CREATE TABLE t(a, b, c)\"\npopulate = [{ table = \"t\", rows = 1, values = [1] }]\n",
+        );
+        let err = create_database(&dir.path().join("q.db"), &SqliteSettings::default(), &s, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 value(s) for 3 column(s)"), "{err}");
+    }
+}

@@ -1,0 +1,91 @@
+#![allow(dead_code)]
+//! Helpers shared by the integration tests: they drive the real binary.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("litehammer").expect("binary builds");
+    cmd.env_remove("LITEHAMMER_FAULT");
+    cmd
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
+
+/// A small scenario: 2 writers (2 statements per IMMEDIATE transaction), 1 reader, 1 s.
+pub const TINY: &str = r#"
+name = "tiny"
+description = "test scenario"
+duration = "1s"
+warmup = "200ms"
+seed = 7
+
+[sqlite]
+busy_timeout = "2s"
+
+[matrix]
+journal_mode = ["wal", "delete"]
+
+[setup]
+sql = "CREATE TABLE kv(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);"
+populate = [{ table = "kv", rows = 100, values = ["uniform(1, 100)", "text(10)"] }]
+
+[[group]]
+name = "writers"
+workers = 2
+transaction = "immediate"
+statements_per_transaction = 2
+
+[[group.op]]
+name = "put"
+sql = "INSERT INTO kv(k, v) VALUES (?1, ?2)"
+params = ["seq()", "text(5, 20)"]
+
+[[group.op]]
+name = "touch"
+sql = "UPDATE kv SET v = ?2 WHERE id = ?1"
+params = ["uniform(1, 100)", "text(3)"]
+
+[[group]]
+name = "readers"
+workers = 1
+transaction = "none"
+
+[[group.op]]
+name = "get"
+sql = "SELECT v FROM kv WHERE id = ?1"
+params = ["uniform(1, 100)"]
+"#;
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// Fails the test with every schema violation listed.
+pub fn assert_schema_valid(report: &Value) {
+    let schema_text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(&schema_text).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match schema/report.schema.json:\n{}",
+        errors.join("\n")
+    );
+}
+
+pub fn histogram_len(encoded: &Value) -> u64 {
+    litehammer::metrics::decode_histogram(encoded.as_str().expect("histogram is a string"))
+        .expect("histogram decodes")
+        .len()
+}
