@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// Print only the final table
     #[arg(short, long)]
     pub quiet: bool,
+    /// When stderr is not a terminal: print a progress line every N seconds (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub progress_interval: f64,
 }
 
 #[derive(Debug, Args)]
@@ -73,4 +76,13 @@ pub struct OverrideArgs {
     /// Set or replace a matrix axis: journal_mode=wal,delete or group.writers.workers=1,2,4
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
+    /// Open loop for every group: transactions per second per group
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<String>,
+    /// Count transactions slower than this (from their intended start) as late, e.g. 50ms
+    #[arg(long, value_name = "DURATION")]
+    pub latency_limit: Option<String>,
+    /// With --rate and --latency-limit: skip transactions already late at their turn
+    #[arg(long)]
+    pub skip_late: bool,
 }

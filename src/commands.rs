@@ -4,6 +4,7 @@ use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
 use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
+use crate::progress::ProgressMode;
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
 use crate::report::{Exporter, json::Json, table};
 use crate::scenario::builtin;
@@ -26,9 +27,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         announce(&plan, &output, &db_dir);
     }
     let mut report = new_report(&plan, environment, started);
+    let every = (args.progress_interval > 0.0).then(|| std::time::Duration::from_secs_f64(args.progress_interval));
+    let progress = ProgressMode::detect(args.quiet, every);
     let opts = RunOptions {
         db_dir: db_dir.clone(),
         keep_db: args.keep_db,
+        progress,
     };
     let total = plan.cells.len();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -116,6 +120,15 @@ fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
         if let Some(v) = value {
             set.push((key.to_string(), v.clone()));
         }
+    }
+    let per_group = [("rate", &args.rate), ("latency_limit", &args.latency_limit)];
+    for (key, value) in per_group {
+        if let Some(v) = value {
+            set.push((format!("group.*.{key}"), v.clone()));
+        }
+    }
+    if args.skip_late {
+        set.push(("group.*.skip_late".into(), "true".into()));
     }
     for raw in &args.set {
         set.push(split_assignment("--set", raw)?);

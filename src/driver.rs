@@ -2,19 +2,19 @@
 //! together, warm-up then measurement, stop on time, budget or Ctrl-C; then merge,
 //! verify and hand each finished run to the caller (which writes the report at once).
 
-use crate::metrics::{LatencySummary, Recorder, jain_index};
-use crate::report::model::{
-    DatabaseReport, Fairness, GroupReport, OpReport, RunReport, RunStatus, TransactionReport, WorkerReport,
-};
+use crate::progress::{ProgressMode, RunProgress};
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::scenario::Scenario;
 use crate::scenario::matrix::{Cell, show_value};
 use crate::sqlite_config::ReadBack;
+use crate::summary;
+use crate::timeline::{RunClock, TimelineBuilder, TimelineEntry};
 use crate::verify::{self, Acknowledged};
+use crate::walstat::{DbFiles, file_len, sidecar};
 use crate::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
 use crate::workload::{Workload, setup};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 pub struct RunOptions {
     pub db_dir: PathBuf,
     pub keep_db: bool,
+    pub progress: ProgressMode,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -94,7 +95,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
         sanitize(&cell.id)
     ));
     let mut report = empty_report(cell);
-    let outcome = execute(&db_path, cell, &mut report, cancel).await;
+    let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
     if let Err(e) = outcome {
         report.status = RunStatus::Failed;
         report.error = Some(e);
@@ -124,6 +125,8 @@ fn empty_report(cell: &Cell) -> RunReport {
         groups: Vec::new(),
         database: DatabaseReport::default(),
         verification: None,
+        timeline_interval_s: cell.scenario.timeline_interval.as_secs_f64(),
+        timeline: Vec::new(),
     }
 }
 
@@ -139,7 +142,13 @@ fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, String> {
     Ok(Prepared { workload, rows_before })
 }
 
-async fn execute(db_path: &Path, cell: &Cell, report: &mut RunReport, cancel: Cancel) -> Result<(), String> {
+async fn execute(
+    db_path: &Path,
+    cell: &Cell,
+    report: &mut RunReport,
+    opts: &RunOptions,
+    cancel: Cancel,
+) -> Result<(), String> {
     let s = &cell.scenario;
     let prepared = {
         let (path, scenario) = (db_path.to_path_buf(), s.clone());
@@ -148,34 +157,38 @@ async fn execute(db_path: &Path, cell: &Cell, report: &mut RunReport, cancel: Ca
             .map_err(|e| e.to_string())??
     };
     let phase = Arc::new(PhaseFlag::default());
+    let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles = spawn_workers(db_path, s, &prepared.workload, &phase, tx)?;
-    let ready = await_ready(&mut rx, handles.len()).await;
-    let read_back = match ready {
+    let handles = spawn_workers(db_path, s, &prepared.workload, &phase, &clock, tx)?;
+    let read_back = match await_ready(&mut rx, handles.len()).await {
         Ok(rb) => rb,
         Err(e) => {
             stop_and_join(&phase, handles, &mut rx).await;
             return Err(e);
         }
     };
+    report.database.page_size = read_back.page_size;
     report.sqlite = Some(read_back);
-    report.database.page_size = report.sqlite.as_ref().map_or(0, |r| r.page_size);
 
-    let sampler = WalSampler::start(db_path);
-    let (measure_start, interrupted) = drive_phases(s, &phase, &handles, cancel).await;
-    let outputs = collect_outputs(&mut rx, handles.len()).await;
+    let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
+    let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
+    let mut monitor = Monitor::new(db_path, groups, clock.clone(), progress, handles.len());
+    let (measure_start, interrupted) = drive_phases(s, &phase, &clock, &handles, &mut rx, &mut monitor, cancel).await;
+    monitor.drain(&mut rx).await;
     let measure_end = Instant::now();
     for h in handles {
         let _ = h.join();
     }
-    report.database.wal_bytes_max = sampler.stop().await;
-    let outputs = outputs?;
+    let finished = monitor.finish(measure_end);
+    report.database.wal_bytes_max = finished.wal_bytes_max;
+    report.timeline = finished.timeline;
+    let outputs = finished.outputs?;
     report.measured_s = measure_start.map_or(0.0, |t| measure_end.duration_since(t).as_secs_f64());
-    report.groups = summarize(&prepared.workload, &outputs, report.measured_s);
+    report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
     if interrupted {
         report.status = RunStatus::Interrupted;
     }
-    report.verification = Some(verify_after(db_path, &prepared, &outputs)?);
+    report.verification = Some(verify_after(db_path, &prepared, &outputs, &s.check)?);
     Ok(())
 }
 
@@ -184,6 +197,7 @@ fn spawn_workers(
     s: &Scenario,
     workload: &Workload,
     phase: &Arc<PhaseFlag>,
+    clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
     let total = workload.total_workers();
@@ -192,24 +206,26 @@ fn spawn_workers(
     let mut index = 0u32;
     for (group_index, group) in workload.groups.iter().enumerate() {
         let group = Arc::new(group.clone());
-        for _ in 0..group.workers {
+        for index_in_group in 0..group.workers {
             let budget = budget_total.map(|n| n / total as u64 + u64::from((index as u64) < n % total as u64));
             let spec = WorkerSpec {
                 index,
                 total_workers: total,
                 group_index,
+                index_in_group,
                 group: group.clone(),
                 db_path: db_path.to_path_buf(),
                 settings: s.sqlite.clone(),
                 seed: s.seed,
                 tracked_tables: workload.tracked_tables.len(),
                 budget,
+                clock: clock.clone(),
             };
-            let handle = worker::spawn(spec, phase.clone(), tx.clone());
-            match handle {
+            match worker::spawn(spec, phase.clone(), tx.clone()) {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     phase.set(Phase::Stop);
+                    unpark(&handles);
                     return Err(format!("cannot start worker thread {index}: {e}"));
                 }
             }
@@ -224,23 +240,26 @@ fn spawn_workers(
 async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, String> {
     let mut first: Option<ReadBack> = None;
     let mut failure = None;
-    for _ in 0..workers {
-        match rx.recv().await {
-            Some(Message::Ready { result: Ok(rb), .. }) => match &first {
+    let mut answered = 0;
+    while answered < workers {
+        let Some(msg) = rx.recv().await else {
+            return Err("workers disappeared while starting".into());
+        };
+        answered += 1;
+        match msg {
+            Message::Ready { result: Ok(rb), .. } => match &first {
                 Some(f) if *f != rb => failure = failure.or(Some("workers read back different settings".to_string())),
                 Some(_) => {}
                 None => first = Some(rb),
             },
-            Some(Message::Ready { index, result: Err(e) }) => {
-                failure = failure.or(Some(format!("worker {index}: {e}")))
-            }
-            Some(Message::Done { index, result }) => {
+            Message::Ready { index, result: Err(e) } => failure = failure.or(Some(format!("worker {index}: {e}"))),
+            Message::Done { index, result } => {
                 failure = failure.or(Some(format!(
                     "worker {index} ended before starting: {:?}",
                     result.err()
                 )))
             }
-            None => return Err("workers disappeared while starting".into()),
+            Message::Interval(_) => answered -= 1,
         }
     }
     match (failure, first) {
@@ -257,7 +276,14 @@ async fn stop_and_join(
 ) {
     phase.set(Phase::Stop);
     unpark(&handles);
-    drop(collect_outputs(rx, handles.len()).await);
+    let mut done = 0;
+    while done < handles.len() {
+        match rx.recv().await {
+            Some(Message::Done { .. }) => done += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
     for h in handles {
         let _ = h.join();
     }
@@ -267,148 +293,182 @@ fn unpark(handles: &[std::thread::JoinHandle<()>]) {
     handles.iter().for_each(|h| h.thread().unpark());
 }
 
-/// Warm-up, then the measured phase until the duration passes, the budget is spent (the
-/// workers stop themselves) or a cancel arrives. Returns when measurement began and
-/// whether the run was interrupted.
+#[derive(Debug, PartialEq, Eq)]
+enum PhaseEnd {
+    Elapsed,
+    AllDone,
+    Interrupted,
+}
+
+/// Warm-up, then the measured phase until the duration passes, every worker has spent its
+/// budget, or a cancel arrives. Returns when measurement began and whether it was interrupted.
 async fn drive_phases(
     s: &Scenario,
     phase: &PhaseFlag,
+    clock: &RunClock,
     handles: &[std::thread::JoinHandle<()>],
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    monitor: &mut Monitor,
     mut cancel: Cancel,
 ) -> (Option<Instant>, bool) {
     let warmup = s.warmup.0;
     if !warmup.is_zero() {
         phase.set(Phase::Warmup);
         unpark(handles);
-        if cancelled_within(&mut cancel, warmup).await {
+        let end = watch_phase(Some(Instant::now() + warmup), rx, monitor, &mut cancel).await;
+        if end != PhaseEnd::Elapsed {
             phase.set(Phase::Stop);
-            return (None, true);
+            return (None, end == PhaseEnd::Interrupted);
         }
     }
+    let start = Instant::now();
+    clock.start_measuring(start);
     phase.set(Phase::Measure);
     unpark(handles);
-    let start = Instant::now();
-    let interrupted = match &s.duration {
-        Some(d) => cancelled_within(&mut cancel, d.get_ref().0).await,
-        // Operation-count run: the workers stop by themselves.
-        None => wait_cancelled_or(&mut cancel, handles).await,
-    };
+    let deadline = s.duration.as_ref().map(|d| start + d.get_ref().0);
+    let end = watch_phase(deadline, rx, monitor, &mut cancel).await;
     phase.set(Phase::Stop);
-    (Some(start), interrupted)
+    (Some(start), end == PhaseEnd::Interrupted)
 }
 
-async fn cancelled_within(cancel: &mut Cancel, limit: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(limit) => false,
-        r = cancel.wait_for(|c| *c) => r.is_ok(),
-    }
-}
-
-/// Polls for all worker threads to finish (budget runs), or a cancel.
-async fn wait_cancelled_or(cancel: &mut Cancel, handles: &[std::thread::JoinHandle<()>]) -> bool {
-    loop {
-        if handles.iter().all(|h| h.is_finished()) {
-            return false;
-        }
-        if cancelled_within(cancel, Duration::from_millis(20)).await {
-            return true;
-        }
-    }
-}
-
-async fn collect_outputs(
+/// Consumes worker messages and samples the files until the deadline, the end of all
+/// workers, or a cancel.
+async fn watch_phase(
+    deadline: Option<Instant>,
     rx: &mut mpsc::UnboundedReceiver<Message>,
-    workers: usize,
-) -> Result<Vec<WorkerOutput>, String> {
-    let mut outputs = Vec::with_capacity(workers);
-    let mut failure = None;
-    while outputs.len() + usize::from(failure.is_some()) < workers {
-        match rx.recv().await {
-            Some(Message::Done { result: Ok(out), .. }) => outputs.push(*out),
-            Some(Message::Done { index, result: Err(e) }) => failure = Some(format!("worker {index}: {e}")),
-            Some(Message::Ready { .. }) => {}
-            None => break,
+    monitor: &mut Monitor,
+    cancel: &mut Cancel,
+) -> PhaseEnd {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let sleep = tokio::time::sleep_until(
+        deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+            .into(),
+    );
+    tokio::pin!(sleep);
+    let mut cancel_alive = true;
+    loop {
+        tokio::select! {
+            r = cancel.wait_for(|c| *c), if cancel_alive => match r {
+                Ok(_) => return PhaseEnd::Interrupted,
+                Err(_) => cancel_alive = false,
+            },
+            _ = &mut sleep, if deadline.is_some() => return PhaseEnd::Elapsed,
+            msg = rx.recv() => match msg {
+                Some(m) => {
+                    monitor.handle(m);
+                    if monitor.all_finished() {
+                        return PhaseEnd::AllDone;
+                    }
+                }
+                None => return PhaseEnd::AllDone,
+            },
+            _ = tick.tick() => monitor.tick(Instant::now()),
         }
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(outputs),
+}
+
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// Collects what the workers send while a run is live: interval samples into the
+/// timeline, final outputs; samples file sizes and drives the progress display.
+struct Monitor {
+    files: DbFiles,
+    wal_bytes_max: u64,
+    timeline: TimelineBuilder,
+    clock: Arc<RunClock>,
+    progress: RunProgress,
+    next_slot_to_close: u64,
+    workers: usize,
+    outputs: Vec<WorkerOutput>,
+    failure: Option<String>,
+}
+
+struct MonitorResult {
+    wal_bytes_max: u64,
+    timeline: Vec<TimelineEntry>,
+    outputs: Result<Vec<WorkerOutput>, String>,
+}
+
+impl Monitor {
+    fn new(db_path: &Path, groups: Vec<String>, clock: Arc<RunClock>, progress: RunProgress, workers: usize) -> Self {
+        Self {
+            files: DbFiles::new(db_path),
+            wal_bytes_max: 0,
+            timeline: TimelineBuilder::new(clock.interval(), groups),
+            clock,
+            progress,
+            next_slot_to_close: 0,
+            workers,
+            outputs: Vec::with_capacity(workers),
+            failure: None,
+        }
     }
-}
 
-fn summarize(workload: &Workload, outputs: &[WorkerOutput], measured_s: f64) -> Vec<GroupReport> {
-    let rate = |n: u64| if measured_s > 0.0 { n as f64 / measured_s } else { 0.0 };
-    workload
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(gi, group)| {
-            let mine: Vec<&WorkerOutput> = outputs.iter().filter(|o| o.group_index == gi).collect();
-            let ops = group
-                .ops
-                .iter()
-                .enumerate()
-                .map(|(oi, op)| {
-                    let merged = merge(mine.iter().map(|o| &o.ops[oi]));
-                    OpReport {
-                        name: op.name.clone(),
-                        count: merged.latency.len(),
-                        errors: merged.errors,
-                        throughput_per_s: rate(merged.latency.len()),
-                        latency_us: LatencySummary::of(&merged.latency),
-                        histogram_v2: crate::metrics::encode_histogram(&merged.latency),
-                        first_error: merged.first_error,
-                    }
-                })
-                .collect();
-            let tx = merge(mine.iter().map(|o| &o.transactions));
-            let committed: u64 = mine.iter().map(|o| o.committed).sum();
-            let per_worker: Vec<WorkerReport> = mine
-                .iter()
-                .map(|o| WorkerReport {
-                    id: o.index,
-                    transactions: o.committed,
-                    rolled_back: o.rolled_back,
-                    max_latency_us: o.transactions.latency.max() as f64 / 1000.0,
-                })
-                .collect();
-            GroupReport {
-                name: group.name.clone(),
-                workers: group.workers,
-                transaction: group.transaction.as_str().to_string(),
-                statements_per_transaction: group.statements_per_transaction,
-                ops,
-                transactions: TransactionReport {
-                    committed,
-                    rolled_back: mine.iter().map(|o| o.rolled_back).sum(),
-                    errors: tx.errors,
-                    throughput_per_s: rate(committed),
-                    latency_us: LatencySummary::of(&tx.latency),
-                    histogram_v2: crate::metrics::encode_histogram(&tx.latency),
-                    first_error: tx.first_error,
-                },
-                fairness: fairness(&per_worker),
-                per_worker,
+    fn handle(&mut self, msg: Message) {
+        match msg {
+            Message::Interval(sample) => self.timeline.add(&sample),
+            Message::Done { result: Ok(out), .. } => self.outputs.push(*out),
+            Message::Done { index, result: Err(e) } => {
+                self.failure.get_or_insert(format!("worker {index}: {e}"));
             }
-        })
-        .collect()
-}
+            Message::Ready { .. } => {}
+        }
+    }
 
-fn merge<'a>(recorders: impl Iterator<Item = &'a Recorder>) -> Recorder {
-    let mut total = Recorder::default();
-    recorders.for_each(|r| total.merge(r));
-    total
-}
+    fn all_finished(&self) -> bool {
+        self.outputs.len() + usize::from(self.failure.is_some()) >= self.workers
+    }
 
-fn fairness(workers: &[WorkerReport]) -> Fairness {
-    let counts: Vec<u64> = workers.iter().map(|w| w.transactions).collect();
-    let (min, max) = (
-        counts.iter().min().copied().unwrap_or(0),
-        counts.iter().max().copied().unwrap_or(0),
-    );
-    Fairness {
-        jain_index: jain_index(&counts),
-        min_max_ratio: if max == 0 { 1.0 } else { min as f64 / max as f64 },
+    /// Every 100 ms: file sizes, and for each interval that just ended its file state
+    /// and a progress update.
+    fn tick(&mut self, now: Instant) {
+        let state = self.files.sample();
+        self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
+        // Intervals are closed a little after they end, so workers have shipped their samples.
+        let Some(current) = now.checked_sub(CLOSE_GRACE).and_then(|t| self.clock.slot(t)) else {
+            return;
+        };
+        while self.next_slot_to_close < current {
+            let slot = self.next_slot_to_close;
+            self.timeline.record_files(slot, state);
+            if let Some(entry) = self.timeline.peek(slot) {
+                self.progress.interval(&entry, self.clock.interval().as_secs_f64());
+            }
+            self.next_slot_to_close += 1;
+        }
+        self.timeline.close_old(current);
+    }
+
+    /// After Stop: waits for every worker's final message.
+    async fn drain(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
+        while !self.all_finished() {
+            match rx.recv().await {
+                Some(m) => self.handle(m),
+                None => break,
+            }
+        }
+    }
+
+    fn finish(mut self, end: Instant) -> MonitorResult {
+        let state = self.files.sample();
+        self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
+        let last = self.clock.slot(end);
+        if let Some(last) = last {
+            for slot in self.next_slot_to_close..=last {
+                self.timeline.record_files(slot, state);
+            }
+        }
+        self.progress.finish();
+        let outputs = match self.failure {
+            Some(e) => Err(e),
+            None => Ok(self.outputs),
+        };
+        MonitorResult {
+            wal_bytes_max: self.wal_bytes_max,
+            timeline: self.timeline.finish(last),
+            outputs,
+        }
     }
 }
 
@@ -416,6 +476,7 @@ fn verify_after(
     db_path: &Path,
     prepared: &Prepared,
     outputs: &[WorkerOutput],
+    checks: &[crate::scenario::Check],
 ) -> Result<crate::report::model::Verification, String> {
     let tables = prepared.workload.tracked_tables.len();
     let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {
@@ -434,6 +495,7 @@ fn verify_after(
             inserts: &inserts,
             deletes: &deletes,
             untracked: &prepared.workload.untracked_tables,
+            checks,
         },
     )
     .map_err(|e| format!("verification failed to query the database: {e}"))
@@ -448,45 +510,6 @@ fn inject_fault(conn: &rusqlite::Connection, tables: &[String]) {
         let sql = format!("DELETE FROM \"{table}\" WHERE rowid = (SELECT max(rowid) FROM \"{table}\")");
         let _ = conn.execute(&sql, []);
     }
-}
-
-/// Samples the WAL file size every 100 ms while a run is measured.
-struct WalSampler {
-    stop: Arc<AtomicBool>,
-    max: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl WalSampler {
-    fn start(db_path: &Path) -> Self {
-        let wal = sidecar(db_path, "-wal");
-        let (stop, max) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-        let (stop2, max2) = (stop.clone(), max.clone());
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            while !stop2.load(Ordering::Relaxed) {
-                tick.tick().await;
-                max2.fetch_max(file_len(&wal), Ordering::Relaxed);
-            }
-        });
-        Self { stop, max, task }
-    }
-
-    async fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        self.max.load(Ordering::Relaxed)
-    }
-}
-
-fn sidecar(db_path: &Path, suffix: &str) -> PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 fn remove_database(db_path: &Path) {

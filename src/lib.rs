@@ -5,10 +5,14 @@ pub mod driver;
 pub mod env;
 pub mod error;
 pub mod metrics;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod sqlite_config;
+pub mod summary;
+pub mod timeline;
 pub mod verify;
+pub mod walstat;
 pub mod worker;
 pub mod workload;
 

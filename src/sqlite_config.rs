@@ -185,6 +185,19 @@ impl SqliteSettings {
     }
 }
 
+/// SQL functions litehammer adds to every worker connection:
+/// `lh_sleep(ms)` sleeps `ms` milliseconds and returns it (to inject stalls in tests and demos).
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function("lh_sleep", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
+        let ms: i64 = ctx.get(0)?;
+        if ms > 0 {
+            std::thread::sleep(Duration::from_millis(ms as u64));
+        }
+        Ok(ms)
+    })
+}
+
 fn setting_name(key: &str) -> &'static str {
     const NAMES: &[&str] = &[
         "journal_mode",

@@ -1,6 +1,7 @@
 //! After a run: SQLite's integrity_check, and row counts against acknowledged writes.
 
-use crate::report::model::{TableCheck, Verification};
+use crate::report::model::{ScenarioCheck, TableCheck, Verification};
+use crate::scenario::Check;
 use rusqlite::Connection;
 
 /// Counts rows of each table, before the workers start.
@@ -19,6 +20,7 @@ pub struct Acknowledged<'a> {
     pub inserts: &'a [u64],
     pub deletes: &'a [u64],
     pub untracked: &'a [String],
+    pub checks: &'a [Check],
 }
 
 pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Verification> {
@@ -40,8 +42,10 @@ pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Ver
     }
     let lost: u64 = tables.iter().map(|t| t.lost).sum();
     let unexpected: u64 = tables.iter().map(|t| t.unexpected).sum();
+    let scenario_checks: Vec<ScenarioCheck> = ack.checks.iter().map(|c| run_check(conn, c)).collect();
     Ok(Verification {
-        ok: integrity == "ok" && lost == 0 && unexpected == 0,
+        ok: integrity == "ok" && lost == 0 && unexpected == 0 && scenario_checks.iter().all(|c| c.ok),
+        scenario_checks,
         integrity_check: integrity,
         writes_acknowledged: tables
             .iter()
@@ -52,6 +56,29 @@ pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Ver
         tables,
         untracked_tables: ack.untracked.to_vec(),
     })
+}
+
+/// Runs one `[[check]]` query: it must return one integer equal to `expect`.
+fn run_check(conn: &Connection, check: &Check) -> ScenarioCheck {
+    let name = check.name.get_ref().clone();
+    let result = conn.query_row(check.sql.get_ref(), [], |r| r.get::<_, Option<i64>>(0));
+    match result {
+        Ok(Some(v)) => ScenarioCheck {
+            name,
+            ok: v == check.expect,
+            detail: format!("{v} (expected {})", check.expect),
+        },
+        Ok(None) => ScenarioCheck {
+            name,
+            ok: false,
+            detail: format!("NULL (expected {})", check.expect),
+        },
+        Err(e) => ScenarioCheck {
+            name,
+            ok: false,
+            detail: format!("query failed: {e}"),
+        },
+    }
 }
 
 fn integrity_check(conn: &Connection) -> rusqlite::Result<String> {
@@ -79,6 +106,7 @@ mod tests {
                     inserts: &[inserts],
                     deletes: &[0],
                     untracked: &[],
+                    checks: &[],
                 },
             )
             .unwrap()

@@ -1,13 +1,17 @@
 //! One worker: an OS thread that owns one SQLite connection and runs the hot loop.
 //! Nothing here locks shared state, allocates or formats per operation: the loop reads one
-//! atomic (the run phase) per transaction and records into its own histograms.
+//! atomic (the run phase) per transaction, records into its own histograms, and ships a
+//! small sample to the driver once per timeline interval.
 
-use crate::metrics::Recorder;
+use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
+use crate::scenario::Arrival;
 use crate::sqlite_config::{ReadBack, SqliteSettings};
+use crate::timeline::{IntervalSample, RunClock, interval_histogram};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
-use crate::workload::{GroupPlan, RowEffect};
-use rusqlite::types::ToSqlOutput;
+use crate::workload::{GroupPlan, Pacing, ParamPlan, RowEffect};
+use hdrhistogram::Histogram;
+use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +54,8 @@ pub struct WorkerSpec {
     pub index: u32,
     pub total_workers: u32,
     pub group_index: usize,
+    /// Index of this worker inside its group (staggers open-loop schedules).
+    pub index_in_group: u32,
     pub group: Arc<GroupPlan>,
     pub db_path: PathBuf,
     pub settings: SqliteSettings,
@@ -57,6 +63,33 @@ pub struct WorkerSpec {
     pub tracked_tables: usize,
     /// Measured transactions this worker executes before it stops (operation-count runs).
     pub budget: Option<u64>,
+    pub clock: Arc<RunClock>,
+}
+
+/// Transaction outcomes of the measured phase.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TxCounts {
+    pub committed: u64,
+    /// Failed after all tries (rolled back).
+    pub failed: u64,
+    /// Needed more than one attempt (committed or not).
+    pub retried: u64,
+    pub attempts: u64,
+    /// Open loop with a latency limit: committed later than the limit after the intended start.
+    pub late: u64,
+    /// Open loop with `skip_late`: not executed because already late at their turn.
+    pub skipped: u64,
+}
+
+impl TxCounts {
+    pub fn merge(&mut self, o: &TxCounts) {
+        self.committed += o.committed;
+        self.failed += o.failed;
+        self.retried += o.retried;
+        self.attempts += o.attempts;
+        self.late += o.late;
+        self.skipped += o.skipped;
+    }
 }
 
 /// What a worker reports when it is done.
@@ -64,12 +97,16 @@ pub struct WorkerSpec {
 pub struct WorkerOutput {
     pub index: u32,
     pub group_index: usize,
-    /// Per operation of the group, measured phase only.
+    /// Per operation (its steps together), measured phase only; errors per failed attempt.
     pub ops: Vec<Recorder>,
-    /// Whole transactions (BEGIN..COMMIT), measured phase only; begin/commit failures count here.
+    /// Committed transactions, from the intended start (open loop) or the actual start,
+    /// retries included; BEGIN/COMMIT failures are counted here.
     pub transactions: Recorder,
-    pub committed: u64,
-    pub rolled_back: u64,
+    /// Open loop: committed transactions from their actual start (service time).
+    pub service: Option<Histogram<u64>>,
+    /// Open loop: actual start minus intended start.
+    pub schedule_lag: Option<Histogram<u64>>,
+    pub counts: TxCounts,
     /// Rows inserted / deleted per tracked table by committed transactions, whole run.
     pub acked_inserts: Vec<u64>,
     pub acked_deletes: Vec<u64>,
@@ -80,6 +117,7 @@ pub enum Message {
         index: u32,
         result: Result<ReadBack, String>,
     },
+    Interval(Box<IntervalSample>),
     Done {
         index: u32,
         result: Result<Box<WorkerOutput>, String>,
@@ -107,15 +145,14 @@ pub fn spawn(
 
 fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     let index = spec.index;
-    let opened = open(&spec);
-    let (conn, read_back) = match opened {
+    let (conn, read_back) = match open(&spec) {
         Ok(ok) => ok,
         Err(e) => {
             let _ = tx.send(Message::Ready { index, result: Err(e) });
             return;
         }
     };
-    let mut session = match Session::prepare(&conn, &spec) {
+    let mut session = match Session::prepare(&conn, &spec, tx) {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Message::Ready {
@@ -138,9 +175,10 @@ fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message
         std::thread::park_timeout(Duration::from_millis(5));
     }
     session.run(phase, spec.budget);
+    let output = session.into_output(&spec);
     let _ = tx.send(Message::Done {
         index,
-        result: Ok(Box::new(session.into_output(&spec))),
+        result: Ok(Box::new(output)),
     });
 }
 
@@ -148,24 +186,106 @@ fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
+    crate::sqlite_config::register_functions(&conn).map_err(|e| e.to_string())?;
     let read_back = spec.settings.apply_and_check(&conn).map_err(|e| e.to_string())?;
     Ok((conn, read_back))
+}
+
+/// One prepared step of an operation, with its generators and captured first-row values.
+struct StepRuntime<'c> {
+    stmt: Statement<'c>,
+    /// One per parameter; `None` where the parameter is a step reference.
+    generators: Vec<Option<Generator>>,
+    captured: Vec<Value>,
+}
+
+/// Open-loop schedule: intended start times at a fixed or Poisson rate.
+struct Pacer {
+    next: Instant,
+    mean_gap_s: f64,
+    arrival: Arrival,
+    rng: Rng,
+}
+
+impl Pacer {
+    fn new(p: Pacing, spec: &WorkerSpec) -> Self {
+        let mean_gap_s = 1.0 / p.per_worker_rate;
+        // Stagger the workers of a group evenly across one gap.
+        let offset = mean_gap_s * spec.index_in_group as f64 / spec.group.workers as f64;
+        let rng = Rng::derive(spec.seed, 0x5EED_0000_0000 + spec.index as u64);
+        Self {
+            next: Instant::now() + Duration::from_secs_f64(offset),
+            mean_gap_s,
+            arrival: p.arrival,
+            rng,
+        }
+    }
+
+    /// The next intended start time.
+    fn next(&mut self) -> Instant {
+        let at = self.next;
+        let gap = match self.arrival {
+            Arrival::Fixed => self.mean_gap_s,
+            Arrival::Poisson => -self.mean_gap_s * (1.0 - self.rng.unit()).ln(),
+        };
+        self.next += Duration::from_secs_f64(gap);
+        at
+    }
+}
+
+/// Sleeps until `at` (coarse sleep, then a short spin for sub-millisecond accuracy).
+/// Returns false if the run stopped meanwhile.
+fn wait_until(at: Instant, phase: &PhaseFlag) -> bool {
+    loop {
+        let now = Instant::now();
+        if now >= at {
+            return true;
+        }
+        if phase.get() == Phase::Stop {
+            return false;
+        }
+        let left = at - now;
+        if left > Duration::from_micros(300) {
+            std::thread::sleep((left - Duration::from_micros(200)).min(Duration::from_millis(20)));
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// The current interval's sample, shipped when the interval changes.
+struct IntervalRecorder {
+    slot: Option<u64>,
+    committed: u64,
+    errors: crate::metrics::ErrorCounts,
+    latency: Histogram<u64>,
+}
+
+enum Outcome {
+    Committed { attempts: u32 },
+    Failed { kind: ErrorKind, attempts: u32 },
 }
 
 /// A worker's prepared statements, generators and recorders.
 struct Session<'c> {
     conn: &'c Connection,
     group: Arc<GroupPlan>,
+    clock: Arc<RunClock>,
+    sender: UnboundedSender<Message>,
+    group_index: usize,
     begin: Option<Statement<'c>>,
     commit: Statement<'c>,
     rollback: Statement<'c>,
-    statements: Vec<Statement<'c>>,
-    generators: Vec<Vec<Generator>>,
+    ops: Vec<Vec<StepRuntime<'c>>>,
     rng: Rng,
-    ops: Vec<Recorder>,
+    jitter: Rng,
+    pacer: Option<Pacer>,
+    op_recorders: Vec<Recorder>,
     transactions: Recorder,
-    committed: u64,
-    rolled_back: u64,
+    service: Option<Histogram<u64>>,
+    schedule_lag: Option<Histogram<u64>>,
+    counts: TxCounts,
+    interval: IntervalRecorder,
     pending_inserts: Vec<u64>,
     pending_deletes: Vec<u64>,
     acked_inserts: Vec<u64>,
@@ -173,37 +293,56 @@ struct Session<'c> {
 }
 
 impl<'c> Session<'c> {
-    fn prepare(conn: &'c Connection, spec: &WorkerSpec) -> rusqlite::Result<Self> {
+    fn prepare(conn: &'c Connection, spec: &WorkerSpec, sender: &UnboundedSender<Message>) -> rusqlite::Result<Self> {
         let group = spec.group.clone();
         let mut rng = Rng::derive(spec.seed, spec.index as u64);
-        let statements = group
-            .ops
-            .iter()
-            .map(|op| conn.prepare(&op.sql))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let generators = group
-            .ops
-            .iter()
-            .map(|op| {
-                op.params
+        let mut ops = Vec::with_capacity(group.ops.len());
+        for op in &group.ops {
+            let mut steps = Vec::with_capacity(op.steps.len());
+            for step in &op.steps {
+                let generators = step
+                    .params
                     .iter()
-                    .map(|p| p.instantiate(&mut rng, spec.index as u64, spec.total_workers as u64))
-                    .collect()
-            })
-            .collect();
+                    .map(|p| match p {
+                        ParamPlan::Gen(g) => {
+                            Some(g.instantiate(&mut rng, spec.index as u64, spec.total_workers as u64))
+                        }
+                        ParamPlan::Ref { .. } => None,
+                    })
+                    .collect();
+                steps.push(StepRuntime {
+                    stmt: conn.prepare(&step.sql)?,
+                    generators,
+                    captured: vec![Value::Null; step.captures.len()],
+                });
+            }
+            ops.push(steps);
+        }
         let tables = spec.tracked_tables;
+        let open_loop = group.pacing.is_some();
         Ok(Self {
             conn,
+            clock: spec.clock.clone(),
+            sender: sender.clone(),
+            group_index: spec.group_index,
             begin: group.transaction.begin_sql().map(|sql| conn.prepare(sql)).transpose()?,
             commit: conn.prepare("COMMIT")?,
             rollback: conn.prepare("ROLLBACK")?,
-            statements,
-            generators,
+            ops,
             rng,
-            ops: vec![Recorder::default(); group.ops.len()],
+            jitter: Rng::derive(spec.seed, 0x717_7E40_0000 + spec.index as u64),
+            pacer: group.pacing.map(|p| Pacer::new(p, spec)),
+            op_recorders: vec![Recorder::default(); group.ops.len()],
             transactions: Recorder::default(),
-            committed: 0,
-            rolled_back: 0,
+            service: open_loop.then(new_histogram),
+            schedule_lag: open_loop.then(new_histogram),
+            counts: TxCounts::default(),
+            interval: IntervalRecorder {
+                slot: None,
+                committed: 0,
+                errors: Default::default(),
+                latency: interval_histogram(),
+            },
             pending_inserts: vec![0; tables],
             pending_deletes: vec![0; tables],
             acked_inserts: vec![0; tables],
@@ -212,10 +351,15 @@ impl<'c> Session<'c> {
         })
     }
 
-    /// The one worker loop: the phase decides warm-up, measuring and stopping; an optional
-    /// budget ends operation-count runs.
+    /// The one worker loop. The phase decides warm-up, measuring and stopping; an optional
+    /// budget ends operation-count runs; an optional pacer makes it open-loop.
     fn run(&mut self, phase: &PhaseFlag, mut budget: Option<u64>) {
         let mut measuring = false;
+        let skip_after = if self.group.skip_late {
+            self.group.latency_limit
+        } else {
+            None
+        };
         loop {
             match phase.get() {
                 Phase::Stop => break,
@@ -228,87 +372,202 @@ impl<'c> Session<'c> {
             if measuring && budget == Some(0) {
                 break;
             }
+            let intended = self.pacer.as_mut().map(Pacer::next);
+            if let Some(at) = intended
+                && !wait_until(at, phase)
+            {
+                break;
+            }
             let start = Instant::now();
-            let committed = self.transaction(measuring);
-            if measuring {
-                if committed {
-                    self.transactions.record_ns(start.elapsed().as_nanos() as u64);
-                    self.committed += 1;
-                } else {
-                    self.rolled_back += 1;
+            if let (Some(at), Some(limit)) = (intended, skip_after)
+                && start.duration_since(at) > limit
+            {
+                if measuring {
+                    self.counts.skipped += 1;
+                    budget = budget.map(|b| b - 1);
                 }
+                continue;
+            }
+            let outcome = self.transaction(measuring);
+            if measuring {
+                self.record(outcome, intended.unwrap_or(start), start, Instant::now());
                 budget = budget.map(|b| b - 1);
             }
         }
+        self.ship_interval();
     }
 
     fn reset_measurements(&mut self) {
-        self.ops.iter_mut().for_each(Recorder::reset);
+        self.op_recorders.iter_mut().for_each(Recorder::reset);
         self.transactions.reset();
-        self.committed = 0;
-        self.rolled_back = 0;
+        self.service
+            .iter_mut()
+            .chain(self.schedule_lag.iter_mut())
+            .for_each(Histogram::reset);
+        self.counts = TxCounts::default();
     }
 
-    /// Runs one transaction; true when it committed.
-    fn transaction(&mut self, measuring: bool) -> bool {
+    fn record(&mut self, outcome: Outcome, intended: Instant, start: Instant, end: Instant) {
+        let slot = self.clock.slot(end);
+        if slot != self.interval.slot {
+            self.ship_interval();
+            self.interval.slot = slot;
+        }
+        let attempts = match outcome {
+            Outcome::Committed { attempts } => {
+                let latency = end.duration_since(intended);
+                let ns = latency.as_nanos() as u64;
+                self.transactions.record_ns(ns);
+                let _ = self.interval.latency.record(ns);
+                self.interval.committed += 1;
+                self.counts.committed += 1;
+                if let Some(service) = &mut self.service {
+                    let _ = service.record(end.duration_since(start).as_nanos() as u64);
+                }
+                if let Some(lag) = &mut self.schedule_lag {
+                    let _ = lag.record(start.duration_since(intended).as_nanos() as u64);
+                }
+                if self.group.latency_limit.is_some_and(|limit| latency > limit) {
+                    self.counts.late += 1;
+                }
+                attempts
+            }
+            Outcome::Failed { kind, attempts } => {
+                self.interval.errors.add(kind);
+                self.counts.failed += 1;
+                attempts
+            }
+        };
+        self.counts.attempts += attempts as u64;
+        if attempts > 1 {
+            self.counts.retried += 1;
+        }
+    }
+
+    /// Sends the finished interval's sample (once per interval, never per operation).
+    fn ship_interval(&mut self) {
+        let i = &mut self.interval;
+        let Some(slot) = i.slot else { return };
+        if i.committed == 0 && i.errors.total() == 0 {
+            return;
+        }
+        let sample = IntervalSample {
+            group: self.group_index,
+            slot,
+            committed: std::mem::take(&mut i.committed),
+            errors: std::mem::take(&mut i.errors),
+            latency: std::mem::replace(&mut i.latency, interval_histogram()),
+        };
+        let _ = self.sender.send(Message::Interval(Box::new(sample)));
+    }
+
+    /// One transaction, retried on busy/locked errors as the group's retry policy allows.
+    /// Retries replay the same random choices (the RNG is restored).
+    fn transaction(&mut self, measuring: bool) -> Outcome {
+        let max_tries = self.group.retry.as_ref().map_or(1, |r| r.max_tries.get());
+        let rng_at_start = self.rng.clone();
+        let mut attempts = 1;
+        loop {
+            match self.attempt(measuring) {
+                Ok(()) => return Outcome::Committed { attempts },
+                Err(kind) if attempts < max_tries && is_retryable(kind) => {
+                    self.backoff(attempts);
+                    self.rng = rng_at_start.clone();
+                    attempts += 1;
+                }
+                Err(kind) => return Outcome::Failed { kind, attempts },
+            }
+        }
+    }
+
+    fn backoff(&mut self, attempt: u32) {
+        let Some(retry) = &self.group.retry else { return };
+        let base = retry.backoff.0;
+        if base.is_zero() {
+            return;
+        }
+        let doubled = base.saturating_mul(1u32 << (attempt - 1).min(20));
+        let capped = retry.backoff_max.map_or(base, |m| doubled.min(m.0));
+        std::thread::sleep(capped.mul_f64(0.5 + self.jitter.unit()));
+    }
+
+    fn attempt(&mut self, measuring: bool) -> Result<(), ErrorKind> {
         if let Some(begin) = &mut self.begin
             && let Err(e) = begin.raw_execute()
         {
-            if measuring {
-                self.transactions.record_error(&e);
-            }
-            return false;
+            return Err(self.transaction_error(&e, measuring));
         }
         for _ in 0..self.group.statements_per_transaction {
-            if !self.statement(measuring) {
+            if let Err(kind) = self.operation(measuring) {
                 self.abort();
-                return false;
+                return Err(kind);
             }
         }
         if self.begin.is_some()
             && let Err(e) = self.commit.raw_execute()
         {
-            if measuring {
-                self.transactions.record_error(&e);
-            }
+            let kind = self.transaction_error(&e, measuring);
             self.abort();
-            return false;
+            return Err(kind);
         }
         self.acknowledge();
-        true
+        Ok(())
     }
 
-    /// Chooses, binds and executes one operation, stepping through all its rows.
-    fn statement(&mut self, measuring: bool) -> bool {
-        let i = self.group.choose(&mut self.rng);
-        let stmt = &mut self.statements[i];
-        let mut bound = Ok(());
-        for (p, generator) in self.generators[i].iter_mut().enumerate() {
-            bound = bound
-                .and_then(|_| stmt.raw_bind_parameter(p + 1, ToSqlOutput::Borrowed(generator.next(&mut self.rng))));
+    fn transaction_error(&mut self, e: &rusqlite::Error, measuring: bool) -> ErrorKind {
+        if measuring {
+            self.transactions.record_error(e);
         }
+        classify(e)
+    }
+
+    /// Chooses and runs one operation (all its steps); records its service time.
+    fn operation(&mut self, measuring: bool) -> Result<(), ErrorKind> {
+        let i = self.group.choose(&mut self.rng);
         let start = Instant::now();
-        let result = bound.and_then(|_| step_all(stmt));
+        let result = self.execute_steps(i);
         let elapsed = start.elapsed().as_nanos() as u64;
         match result {
             Ok(()) => {
                 if measuring {
-                    self.ops[i].record_ns(elapsed);
+                    self.op_recorders[i].record_ns(elapsed);
                 }
-                match self.group.ops[i].effect {
-                    RowEffect::Insert(t) => self.pending_inserts[t] += self.conn.changes(),
-                    RowEffect::Delete(t) => self.pending_deletes[t] += self.conn.changes(),
-                    RowEffect::None => {}
-                }
-                true
+                Ok(())
             }
             Err(e) => {
                 if measuring {
-                    self.ops[i].record_error(&e);
+                    self.op_recorders[i].record_error(&e);
                 }
-                false
+                Err(classify(&e))
             }
         }
+    }
+
+    fn execute_steps(&mut self, op: usize) -> rusqlite::Result<()> {
+        let plan = &self.group.ops[op];
+        let steps = &mut self.ops[op];
+        for (s, step_plan) in plan.steps.iter().enumerate() {
+            let (earlier, rest) = steps.split_at_mut(s);
+            let step = &mut rest[0];
+            for (p, param) in step_plan.params.iter().enumerate() {
+                match (param, &mut step.generators[p]) {
+                    (ParamPlan::Gen(_), Some(g)) => step
+                        .stmt
+                        .raw_bind_parameter(p + 1, ToSqlOutput::Borrowed(g.next(&mut self.rng)))?,
+                    (ParamPlan::Ref { step: from, slot }, _) => {
+                        step.stmt.raw_bind_parameter(p + 1, &earlier[*from].captured[*slot])?
+                    }
+                    (ParamPlan::Gen(_), None) => unreachable!("generators are built for every generator parameter"),
+                }
+            }
+            run_statement(&mut step.stmt, &step_plan.captures, &mut step.captured)?;
+            match step_plan.effect {
+                RowEffect::Insert(t) => self.pending_inserts[t] += self.conn.changes(),
+                RowEffect::Delete(t) => self.pending_deletes[t] += self.conn.changes(),
+                RowEffect::None => {}
+            }
+        }
+        Ok(())
     }
 
     fn acknowledge(&mut self) {
@@ -332,19 +591,36 @@ impl<'c> Session<'c> {
         WorkerOutput {
             index: spec.index,
             group_index: spec.group_index,
-            ops: self.ops,
+            ops: self.op_recorders,
             transactions: self.transactions,
-            committed: self.committed,
-            rolled_back: self.rolled_back,
+            service: self.service,
+            schedule_lag: self.schedule_lag,
+            counts: self.counts,
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
         }
     }
 }
 
+fn is_retryable(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked)
+}
+
+/// Steps through every row; keeps the wanted columns of the first row (NULL if none).
 #[inline]
-fn step_all(stmt: &mut Statement<'_>) -> rusqlite::Result<()> {
+fn run_statement(stmt: &mut Statement<'_>, captures: &[usize], captured: &mut [Value]) -> rusqlite::Result<()> {
     let mut rows = stmt.raw_query();
-    while rows.next()?.is_some() {}
+    let mut first = true;
+    while let Some(row) = rows.next()? {
+        if first && !captures.is_empty() {
+            for (slot, col) in captures.iter().enumerate() {
+                captured[slot] = row.get(*col)?;
+            }
+        }
+        first = false;
+    }
+    if first {
+        captured.iter_mut().for_each(|v| *v = Value::Null);
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use crate::env::Environment;
 use crate::metrics::{ErrorCounts, LatencySummary};
 use crate::sqlite_config::ReadBack;
+use crate::timeline::TimelineEntry;
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "litehammer.report/1";
@@ -60,6 +61,12 @@ pub struct RunReport {
     pub groups: Vec<GroupReport>,
     pub database: DatabaseReport,
     pub verification: Option<Verification>,
+    /// Length of one timeline interval, seconds.
+    #[serde(default)]
+    pub timeline_interval_s: f64,
+    /// One entry per interval of the measured phase.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,8 +77,32 @@ pub struct GroupReport {
     pub statements_per_transaction: u32,
     pub ops: Vec<OpReport>,
     pub transactions: TransactionReport,
+    /// Present when the group ran open-loop (`rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_loop: Option<OpenLoopReport>,
     pub per_worker: Vec<WorkerReport>,
     pub fairness: Fairness,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OpenLoopReport {
+    pub target_rate: f64,
+    /// Committed transactions per second.
+    pub achieved_rate: f64,
+    /// `fixed` or `poisson`.
+    pub arrival: String,
+    /// Committed transactions from their actual start (the transaction latency is from the
+    /// intended start, so a stall is charged to every transaction it delayed).
+    pub service_us: LatencySummary,
+    pub service_histogram_v2: String,
+    /// Actual start minus intended start.
+    pub schedule_lag_us: LatencySummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_limit_ms: Option<f64>,
+    /// Committed later than the latency limit after the intended start.
+    pub late: u64,
+    /// Not executed because already late at their turn (`skip_late`).
+    pub skipped: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -92,11 +123,19 @@ pub struct OpReport {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TransactionReport {
     pub committed: u64,
+    /// Failed after all tries and rolled back.
     pub rolled_back: u64,
+    /// Transactions that needed more than one attempt (committed or not).
+    #[serde(default)]
+    pub retried: u64,
+    /// Attempts in all (committed + rolled back + retries).
+    #[serde(default)]
+    pub attempts: u64,
     /// BEGIN and COMMIT failures (statement failures are counted on their op).
     pub errors: ErrorCounts,
     pub throughput_per_s: f64,
-    /// Of committed transactions, BEGIN to COMMIT.
+    /// Of committed transactions, BEGIN to COMMIT, retries included; in open loop from the
+    /// intended start.
     pub latency_us: LatencySummary,
     pub histogram_v2: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,6 +179,17 @@ pub struct Verification {
     pub tables: Vec<TableCheck>,
     /// Tables written in ways whose row-count effect is not known (triggers, upserts), not counted.
     pub untracked_tables: Vec<String>,
+    /// The scenario's own `[[check]]` queries.
+    #[serde(default)]
+    pub scenario_checks: Vec<ScenarioCheck>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScenarioCheck {
+    pub name: String,
+    pub ok: bool,
+    /// What was measured, e.g. `0 (expected 0)`.
+    pub detail: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

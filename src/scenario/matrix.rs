@@ -71,25 +71,52 @@ pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), Str
         }
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
+        ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
         ["group", name, field] => {
             let names: Vec<String> = s.group.iter().map(|g| g.name.get_ref().clone()).collect();
-            let group = s
-                .group
-                .iter_mut()
-                .find(|g| g.name.get_ref() == name)
-                .ok_or_else(|| format!("no group named `{name}` (groups: {})", names.join(", ")))?;
-            match *field {
-                "workers" => typed(value).map(|v| group.workers = v),
-                "transaction" => typed(value).map(|v| group.transaction = v),
-                "statements_per_transaction" => typed(value).map(|v| group.statements_per_transaction = v),
-                other => Err(format!(
-                    "`{other}` cannot be overridden; use workers, transaction or statements_per_transaction"
-                )),
+            let mut matched = 0;
+            for group in s.group.iter_mut().filter(|g| *name == "*" || g.name.get_ref() == name) {
+                set_group_field(group, field, value)?;
+                matched += 1;
             }
+            if matched == 0 {
+                return Err(format!("no group named `{name}` (groups: {})", names.join(", ")));
+            }
+            Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, group.<name>.workers|transaction|statements_per_transaction",
-            SQLITE_KEYS.join(", ")
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>",
+            SQLITE_KEYS.join(", "),
+            GROUP_KEYS.join("|")
+        )),
+    }
+}
+
+/// Group fields that overrides and matrix axes may set.
+const GROUP_KEYS: &[&str] = &[
+    "workers",
+    "transaction",
+    "statements_per_transaction",
+    "rate",
+    "arrival",
+    "latency_limit",
+    "skip_late",
+];
+
+fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -> Result<(), String> {
+    match field {
+        "workers" => typed(value).map(|v| group.workers = v),
+        "transaction" => typed(value).map(|v| group.transaction = v),
+        "statements_per_transaction" => typed(value).map(|v| group.statements_per_transaction = v),
+        "rate" => typed::<f64>(value)
+            .or_else(|_| typed::<i64>(value).map(|i| i as f64))
+            .map(|v| group.rate = Some(v)),
+        "arrival" => typed(value).map(|v| group.arrival = v),
+        "latency_limit" => typed(value).map(|v| group.latency_limit = Some(v)),
+        "skip_late" => typed(value).map(|v| group.skip_late = v),
+        other => Err(format!(
+            "`{other}` cannot be overridden; use one of {}",
+            GROUP_KEYS.join(", ")
         )),
     }
 }

@@ -7,7 +7,7 @@ pub mod validate;
 
 use crate::error::InputError;
 use crate::sqlite_config::SqliteSettings;
-use crate::workload::params::GeneratorSpec;
+use crate::workload::params::{GeneratorSpec, Param};
 use duration::DurationValue;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,9 @@ pub struct Scenario {
     pub operations: Option<Spanned<NonZeroU64>>,
     #[serde(default)]
     pub warmup: DurationValue,
+    /// Length of one timeline interval in the report.
+    #[serde(default = "default_interval")]
+    pub timeline_interval: DurationValue,
     #[serde(default = "default_seed")]
     pub seed: u64,
     #[serde(default)]
@@ -38,10 +41,27 @@ pub struct Scenario {
     pub setup: Setup,
     #[serde(default)]
     pub group: Vec<Group>,
+    /// SQL checks run on the database after each run (findings, like the verification).
+    #[serde(default)]
+    pub check: Vec<Check>,
 }
 
 fn default_seed() -> u64 {
     42
+}
+
+fn default_interval() -> DurationValue {
+    DurationValue(std::time::Duration::from_secs(1))
+}
+
+/// A query evaluated after each run; its single integer result must equal `expect`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: Spanned<String>,
+    pub sql: Spanned<String>,
+    #[serde(default)]
+    pub expect: i64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -103,28 +123,100 @@ pub struct Group {
     pub transaction: TxMode,
     #[serde(default = "one")]
     pub statements_per_transaction: NonZeroU32,
+    /// Retry transactions that fail with SQLITE_BUSY / BUSY_SNAPSHOT / LOCKED.
+    pub retry: Option<Retry>,
+    /// Open loop: transactions per second for the whole group, split evenly among its workers.
+    pub rate: Option<f64>,
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// Transactions slower than this (from their intended start) are counted as late.
+    pub latency_limit: Option<DurationValue>,
+    /// With `rate` and `latency_limit`: skip transactions already late when their turn comes.
+    #[serde(default)]
+    pub skip_late: bool,
     #[serde(default)]
     pub op: Vec<Op>,
+    #[serde(default)]
+    pub script: Vec<Script>,
 }
 
 fn one() -> NonZeroU32 {
     NonZeroU32::MIN
 }
 
+fn weight_one() -> u32 {
+    1
+}
+
+/// Open-loop arrivals: evenly spaced, or a Poisson process with the same mean rate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    #[default]
+    Fixed,
+    Poisson,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included (pgbench's --max-tries).
+    pub max_tries: NonZeroU32,
+    /// Sleep before the first retry; doubles per retry up to `backoff_max`, with jitter.
+    #[serde(default)]
+    pub backoff: DurationValue,
+    pub backoff_max: Option<DurationValue>,
+}
+
+/// A one-statement operation: the one-step case of a script.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Op {
     pub name: Spanned<String>,
-    #[serde(default = "one")]
-    pub weight: NonZeroU32,
+    #[serde(default = "weight_one")]
+    pub weight: u32,
     pub sql: Spanned<String>,
     #[serde(default)]
-    pub params: Option<Spanned<Vec<GeneratorSpec>>>,
+    pub params: Option<Spanned<Vec<Param>>>,
 }
 
-impl Op {
-    pub fn params(&self) -> &[GeneratorSpec] {
+/// Ordered statements executed together inside one transaction; a step may use a column
+/// of an earlier step's first row as a parameter (`"$0.id"`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    pub name: Spanned<String>,
+    #[serde(default = "weight_one")]
+    pub weight: u32,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub sql: Spanned<String>,
+    #[serde(default)]
+    pub params: Option<Spanned<Vec<Param>>>,
+}
+
+impl Step {
+    pub fn params(&self) -> &[Param] {
         self.params.as_ref().map_or(&[], |p| p.get_ref())
+    }
+}
+
+impl Group {
+    /// Ops and scripts as one list of scripts (an op is a one-step script).
+    pub fn scripts(&self) -> Vec<Script> {
+        let ops = self.op.iter().map(|op| Script {
+            name: op.name.clone(),
+            weight: op.weight,
+            steps: vec![Step {
+                sql: op.sql.clone(),
+                params: op.params.clone(),
+            }],
+        });
+        ops.chain(self.script.iter().cloned()).collect()
     }
 }
 
@@ -242,7 +334,7 @@ mod tests {
             .unwrap();
         assert_eq!(s.seed, 42);
         assert_eq!(s.group[0].transaction, TxMode::Deferred);
-        assert_eq!(s.group[0].op[0].weight.get(), 1);
+        assert_eq!(s.group[0].op[0].weight, 1);
         assert_eq!(s.sqlite, SqliteSettings::default());
     }
 }

@@ -114,40 +114,75 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
         return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
     }
     for (i, g) in s.group.iter().enumerate() {
-        if s.group[..i]
-            .iter()
-            .any(|other| other.name.get_ref() == g.name.get_ref())
-        {
+        let name = g.name.get_ref();
+        if s.group[..i].iter().any(|other| other.name.get_ref() == name) {
             return Err(source
-                .error_at(
-                    g.name.span(),
-                    format!("group name `{}` is used twice", g.name.get_ref()),
-                )
+                .error_at(g.name.span(), format!("group name `{name}` is used twice"))
                 .with_key("group.name"));
         }
-        if g.op.is_empty() {
+        if g.op.is_empty() && g.script.is_empty() {
             return Err(source.error_at(
                 g.name.span(),
-                format!("group `{}` has no [[group.op]]", g.name.get_ref()),
+                format!("group `{name}` has no [[group.op]] or [[group.script]]"),
             ));
         }
-        if g.transaction == TxMode::None && g.statements_per_transaction.get() > 1 {
-            return Err(source
-                .error_at(g.name.span(), format!("group `{}`: transaction = \"none\" (autocommit) runs one statement per transaction; set statements_per_transaction = 1 or choose deferred/immediate/exclusive", g.name.get_ref()))
-                .with_key("transaction"));
+        let scripts = g.scripts();
+        if g.transaction == TxMode::None
+            && (g.statements_per_transaction.get() > 1 || scripts.iter().any(|s| s.steps.len() > 1))
+        {
+            let message = format!(
+                "group `{name}`: transaction = \"none\" (autocommit) runs one statement per transaction; \
+                 use deferred/immediate/exclusive for several statements or multi-step scripts"
+            );
+            return Err(source.error_at(g.name.span(), message).with_key("transaction"));
         }
-        for (j, op) in g.op.iter().enumerate() {
-            if g.op[..j].iter().any(|o| o.name.get_ref() == op.name.get_ref()) {
-                return Err(source.error_at(
-                    op.name.span(),
-                    format!(
-                        "op name `{}` is used twice in group `{}`",
-                        op.name.get_ref(),
-                        g.name.get_ref()
-                    ),
-                ));
+        for (j, op) in scripts.iter().enumerate() {
+            let op_name = op.name.get_ref();
+            if scripts[..j].iter().any(|o| o.name.get_ref() == op_name) {
+                let message = format!("operation name `{op_name}` is used twice in group `{name}`");
+                return Err(source.error_at(op.name.span(), message));
+            }
+            if op.steps.is_empty() {
+                return Err(source.error_at(op.name.span(), format!("script `{op_name}` has no steps")));
             }
         }
+        check_group_options(g, source)?;
+    }
+    Ok(())
+}
+
+fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputError> {
+    let at = |message: String, key: &str| {
+        source
+            .error_at(g.name.span(), format!("group `{}`: {message}", g.name.get_ref()))
+            .with_key(key.to_string())
+    };
+    if let Some(rate) = g.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(at(
+            format!("rate must be a positive number of transactions per second, got {rate}"),
+            "rate",
+        ));
+    }
+    if g.skip_late && (g.rate.is_none() || g.latency_limit.is_none()) {
+        return Err(at(
+            "skip_late needs both `rate` and `latency_limit`".into(),
+            "skip_late",
+        ));
+    }
+    if let Some(limit) = g.latency_limit
+        && limit.0.is_zero()
+    {
+        return Err(at("latency_limit must be greater than zero".into(), "latency_limit"));
+    }
+    if let Some(r) = &g.retry
+        && r.backoff_max.is_some_and(|m| m < r.backoff)
+    {
+        return Err(at(
+            "retry.backoff_max must not be smaller than retry.backoff".into(),
+            "retry",
+        ));
     }
     Ok(())
 }

@@ -5,12 +5,13 @@ pub mod params;
 pub mod rng;
 pub mod setup;
 
-use crate::scenario::{Scenario, TxMode};
-use params::GeneratorSpec;
+use crate::scenario::{Arrival, Group, Retry, Scenario, Script, TxMode};
+use params::{GeneratorSpec, Param};
 use rng::Rng;
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Everything the workers of one run execute, plus the tables whose counts are verified.
 #[derive(Clone, Debug)]
@@ -30,19 +31,49 @@ pub struct GroupPlan {
     pub workers: u32,
     pub transaction: TxMode,
     pub statements_per_transaction: u32,
+    /// Operations: each is a script of one or more steps run in order.
     pub ops: Vec<OpPlan>,
+    pub retry: Option<Retry>,
+    /// Open loop: rate per worker and arrival process.
+    pub pacing: Option<Pacing>,
+    pub latency_limit: Option<Duration>,
+    pub skip_late: bool,
     cumulative_weights: Vec<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pacing {
+    pub group_rate: f64,
+    pub per_worker_rate: f64,
+    pub arrival: Arrival,
 }
 
 #[derive(Clone, Debug)]
 pub struct OpPlan {
     pub name: String,
-    pub sql: String,
-    pub params: Vec<GeneratorSpec>,
-    pub effect: RowEffect,
+    pub steps: Vec<StepPlan>,
 }
 
-/// What one execution of an operation does to a tracked table's row count.
+#[derive(Clone, Debug)]
+pub struct StepPlan {
+    pub sql: String,
+    pub params: Vec<ParamPlan>,
+    pub effect: RowEffect,
+    /// Column indexes of this step's first row that later steps use (`$N.column`).
+    pub captures: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ParamPlan {
+    Gen(GeneratorSpec),
+    /// Captured value `slot` of step `step`.
+    Ref {
+        step: usize,
+        slot: usize,
+    },
+}
+
+/// What one execution of a statement does to a tracked table's row count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowEffect {
     None,
@@ -65,11 +96,13 @@ impl GroupPlan {
     }
 }
 
-/// Why an operation could not be compiled: the group and op index, and the message.
+/// Why an operation could not be compiled: group, operation (ops first, then scripts),
+/// step, and the message.
 #[derive(Debug)]
 pub struct OpError {
     pub group: usize,
     pub op: usize,
+    pub step: usize,
     pub message: String,
 }
 
@@ -86,62 +119,43 @@ enum WriteKind {
     Update,
 }
 
+struct Analysed {
+    writes: Writes,
+    upsert: bool,
+    columns: Vec<String>,
+}
+
 impl Workload {
-    /// Prepares every operation against `conn` (which holds the set-up schema), checks its
-    /// parameter count and finds which tables' row counts it changes.
+    /// Prepares every statement against `conn` (which holds the set-up schema), checks its
+    /// parameters and step references, and finds which tables' row counts it changes.
     pub fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
-        let mut analysed = Vec::new();
+        let mut analysed: Vec<Vec<Vec<Analysed>>> = Vec::new();
         for (gi, group) in scenario.group.iter().enumerate() {
-            for (oi, op) in group.op.iter().enumerate() {
-                let fail = |message: String| OpError {
-                    group: gi,
-                    op: oi,
-                    message,
-                };
-                let writes = analyse_statement(conn, op.sql.get_ref(), op.params().len()).map_err(fail)?;
-                let upsert = {
-                    let upper = op.sql.get_ref().to_ascii_uppercase();
-                    upper.contains("REPLACE") || upper.contains("ON CONFLICT")
-                };
-                analysed.push((gi, oi, writes, upsert));
+            let mut ops = Vec::new();
+            for (oi, script) in group.scripts().iter().enumerate() {
+                let mut steps = Vec::new();
+                for (si, step) in script.steps.iter().enumerate() {
+                    let fail = |message: String| OpError {
+                        group: gi,
+                        op: oi,
+                        step: si,
+                        message,
+                    };
+                    steps.push(analyse_statement(conn, step.sql.get_ref(), step.params().len()).map_err(fail)?);
+                }
+                ops.push(steps);
             }
+            analysed.push(ops);
         }
-        let (tracked, untracked) = classify_tables(&analysed);
+        let all: Vec<&Analysed> = analysed.iter().flatten().flatten().collect();
+        let (tracked, untracked) = classify_tables(&all);
         let groups = scenario
             .group
             .iter()
+            .zip(&analysed)
             .enumerate()
-            .map(|(gi, g)| {
-                let ops: Vec<OpPlan> =
-                    g.op.iter()
-                        .enumerate()
-                        .map(|(oi, op)| {
-                            let (_, _, writes, _) = analysed.iter().find(|a| a.0 == gi && a.1 == oi).expect("analysed");
-                            OpPlan {
-                                name: op.name.get_ref().clone(),
-                                sql: op.sql.get_ref().clone(),
-                                params: op.params().to_vec(),
-                                effect: effect_of(writes, &tracked),
-                            }
-                        })
-                        .collect();
-                let cumulative_weights =
-                    g.op.iter()
-                        .scan(0u64, |acc, op| {
-                            *acc += op.weight.get() as u64;
-                            Some(*acc)
-                        })
-                        .collect();
-                GroupPlan {
-                    name: g.name.get_ref().clone(),
-                    workers: g.workers.get(),
-                    transaction: g.transaction,
-                    statements_per_transaction: g.statements_per_transaction.get(),
-                    ops,
-                    cumulative_weights,
-                }
-            })
-            .collect();
+            .map(|(gi, (g, ops))| group_plan(gi, g, ops, &tracked))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             groups,
             tracked_tables: tracked,
@@ -154,7 +168,100 @@ impl Workload {
     }
 }
 
-fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> Result<Writes, String> {
+fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[String]) -> Result<GroupPlan, OpError> {
+    let scripts = g.scripts();
+    let mut ops = Vec::new();
+    for (oi, (script, steps)) in scripts.iter().zip(analysed).enumerate() {
+        ops.push(op_plan(script, steps, tracked).map_err(|(step, message)| OpError {
+            group: gi,
+            op: oi,
+            step,
+            message,
+        })?);
+    }
+    let cumulative_weights: Vec<u64> = scripts
+        .iter()
+        .scan(0u64, |acc, s| {
+            *acc += s.weight as u64;
+            Some(*acc)
+        })
+        .collect();
+    if cumulative_weights.last() == Some(&0) {
+        return Err(OpError {
+            group: gi,
+            op: 0,
+            step: 0,
+            message: "every operation has weight 0".into(),
+        });
+    }
+    let pacing = g.rate.map(|rate| Pacing {
+        group_rate: rate,
+        per_worker_rate: rate / g.workers.get() as f64,
+        arrival: g.arrival,
+    });
+    Ok(GroupPlan {
+        name: g.name.get_ref().clone(),
+        workers: g.workers.get(),
+        transaction: g.transaction,
+        statements_per_transaction: g.statements_per_transaction.get(),
+        ops,
+        retry: g.retry.clone(),
+        pacing,
+        latency_limit: g.latency_limit.map(|d| d.0),
+        skip_late: g.skip_late,
+        cumulative_weights,
+    })
+}
+
+/// Resolves `$N.column` references into capture slots; errors carry the step index.
+fn op_plan(script: &Script, analysed: &[Analysed], tracked: &[String]) -> Result<OpPlan, (usize, String)> {
+    let mut steps: Vec<StepPlan> = Vec::new();
+    for (si, (step, a)) in script.steps.iter().zip(analysed).enumerate() {
+        let mut params = Vec::new();
+        for p in step.params() {
+            params.push(match p {
+                Param::Gen(g) => ParamPlan::Gen(g.clone()),
+                Param::Ref { step: from, column } => {
+                    let source = analysed.get(*from).filter(|_| *from < si).ok_or_else(|| {
+                        (
+                            si,
+                            format!(
+                                "`${from}.{column}` refers to step {from}, but only earlier steps (0..{si}) can be used"
+                            ),
+                        )
+                    })?;
+                    let col = source.columns.iter().position(|c| c == column).ok_or_else(|| {
+                        (
+                            si,
+                            format!(
+                                "step {from} returns no column `{column}` (it returns: {})",
+                                source.columns.join(", ")
+                            ),
+                        )
+                    })?;
+                    let captures = &mut steps[*from].captures;
+                    let slot = captures.iter().position(|c| *c == col).unwrap_or_else(|| {
+                        captures.push(col);
+                        captures.len() - 1
+                    });
+                    ParamPlan::Ref { step: *from, slot }
+                }
+            });
+        }
+        steps.push(StepPlan {
+            sql: step.sql.get_ref().clone(),
+            params,
+            effect: effect_of(&a.writes, tracked),
+            captures: Vec::new(),
+        });
+    }
+    Ok(OpPlan {
+        name: script.name.get_ref().clone(),
+        steps,
+    })
+}
+
+fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> Result<Analysed, String> {
     let seen: Arc<Mutex<Writes>> = Arc::default();
     let sink = seen.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
@@ -174,10 +281,13 @@ fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> R
         Authorization::Allow
     }))
     .map_err(|e| e.to_string())?;
-    let prepared = conn.prepare(sql).map(|stmt| stmt.parameter_count());
+    let prepared = conn.prepare(sql).map(|stmt| {
+        let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
+        (stmt.parameter_count(), columns)
+    });
     conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
         .map_err(|e| e.to_string())?;
-    let expected = prepared.map_err(|e| format!("SQL does not prepare: {}", sqlite_message(&e)))?;
+    let (expected, columns) = prepared.map_err(|e| format!("SQL does not prepare: {}", sqlite_message(&e)))?;
     if expected != given_params {
         return Err(format!(
             "the SQL takes {expected} parameter(s) but `params` gives {given_params}"
@@ -185,7 +295,13 @@ fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> R
     }
     let mut writes = std::mem::take(&mut *seen.lock().expect("authorizer state"));
     writes.top_level.dedup();
-    Ok(writes)
+    let upper = sql.to_ascii_uppercase();
+    let upsert = upper.contains("REPLACE") || upper.contains("ON CONFLICT");
+    Ok(Analysed {
+        writes,
+        upsert,
+        columns,
+    })
 }
 
 /// SQLite's own message for an error, without rusqlite's wrapping.
@@ -196,10 +312,10 @@ pub fn sqlite_message(e: &rusqlite::Error) -> String {
     }
 }
 
-fn classify_tables(analysed: &[(usize, usize, Writes, bool)]) -> (Vec<String>, Vec<String>) {
+fn classify_tables(analysed: &[&Analysed]) -> (Vec<String>, Vec<String>) {
     let mut tracked: Vec<String> = Vec::new();
     let mut untracked: Vec<String> = Vec::new();
-    for (_, _, writes, upsert) in analysed {
+    for Analysed { writes, upsert, .. } in analysed {
         let count_changing: Vec<&String> = writes
             .top_level
             .iter()
@@ -274,7 +390,7 @@ mod tests {
         let w = Workload::compile(&s, &mut schema()).unwrap();
         assert_eq!(w.tracked_tables, ["a"]);
         assert_eq!(w.untracked_tables, ["log", "b"]);
-        let effects: Vec<RowEffect> = w.groups[0].ops.iter().map(|o| o.effect).collect();
+        let effects: Vec<RowEffect> = w.groups[0].ops.iter().map(|o| o.steps[0].effect).collect();
         assert_eq!(
             effects,
             [
@@ -295,6 +411,23 @@ mod tests {
         let s = scenario("[[group.op]]\nname = \"o\"\nsql = \"SELECT * FROM a WHERE id = ?1\"\n");
         let e = Workload::compile(&s, &mut schema()).unwrap_err();
         assert!(e.message.contains("takes 1 parameter"), "{}", e.message);
+    }
+
+    #[test]
+    fn step_references_become_captures() {
+        let s = scenario(
+            "[[group.script]]\nname = \"rw\"\nsteps = [\n  { sql = \"SELECT id, v FROM a WHERE id = ?1\", params = [1] },\n  { sql = \"UPDATE a SET v = ?2 WHERE id = ?1\", params = [\"$0.id\", \"$0.v\"] },\n]\n",
+        );
+        let w = Workload::compile(&s, &mut schema()).unwrap();
+        let steps = &w.groups[0].ops[0].steps;
+        assert_eq!(steps[0].captures, [0, 1]);
+        assert!(matches!(steps[1].params[1], ParamPlan::Ref { step: 0, slot: 1 }));
+        let bad = scenario(
+            "[[group.script]]\nname = \"rw\"\nsteps = [\n  { sql = \"SELECT id FROM a\" },\n  { sql = \"UPDATE a SET v = 1 WHERE id = ?1\", params = [\"$0.nope\"] },\n]\n",
+        );
+        let e = Workload::compile(&bad, &mut schema()).unwrap_err();
+        assert_eq!((e.op, e.step), (0, 1));
+        assert!(e.message.contains("no column `nope`"), "{}", e.message);
     }
 
     #[test]

@@ -130,17 +130,72 @@ impl Serialize for GeneratorSpec {
 
 impl<'de> Deserialize<'de> for GeneratorSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Real(f64),
-            Str(String),
+        RawSpec::deserialize(d)?.into_spec().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A statement parameter: a generator, or a column of an earlier script step's first row.
+#[derive(Clone, Debug)]
+pub enum Param {
+    Gen(GeneratorSpec),
+    /// `$N.column`: column `column` of step N's first row (NULL when it returned no row).
+    Ref {
+        step: usize,
+        column: String,
+    },
+}
+
+impl Param {
+    fn parse_ref(src: &str) -> Result<Self, String> {
+        let bad = || format!("`{src}` is not a step reference like \"$0.id\" (step number, dot, column name)");
+        let rest = src.strip_prefix('$').ok_or_else(bad)?;
+        let (step, column) = rest.split_once('.').ok_or_else(bad)?;
+        let step = step.parse().map_err(|_| bad())?;
+        if column.is_empty() {
+            return Err(bad());
         }
-        match Raw::deserialize(d)? {
-            Raw::Int(i) => Ok(Self::constant(Constant::Int(i))),
-            Raw::Real(r) => Ok(Self::constant(Constant::Real(r))),
-            Raw::Str(s) => Self::parse(&s).map_err(serde::de::Error::custom),
+        Ok(Param::Ref {
+            step,
+            column: column.to_string(),
+        })
+    }
+}
+
+impl Serialize for Param {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Param::Gen(g) => g.serialize(s),
+            Param::Ref { step, column } => s.collect_str(&format_args!("${step}.{column}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Param {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spec = RawSpec::deserialize(d)?;
+        match spec {
+            RawSpec::Str(s) if s.trim_start().starts_with('$') => {
+                Param::parse_ref(s.trim()).map_err(serde::de::Error::custom)
+            }
+            other => other.into_spec().map(Param::Gen).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSpec {
+    Int(i64),
+    Real(f64),
+    Str(String),
+}
+
+impl RawSpec {
+    fn into_spec(self) -> Result<GeneratorSpec, String> {
+        match self {
+            RawSpec::Int(i) => Ok(GeneratorSpec::constant(Constant::Int(i))),
+            RawSpec::Real(r) => Ok(GeneratorSpec::constant(Constant::Real(r))),
+            RawSpec::Str(s) => GeneratorSpec::parse(&s),
         }
     }
 }
@@ -508,6 +563,20 @@ mod tests {
         let c = sample("choice(1, 'x', 2.5)", 300, 6);
         assert!(c.contains(&rusqlite::types::Value::Text("x".into())));
         assert!(c.contains(&rusqlite::types::Value::Real(2.5)));
+    }
+
+    #[test]
+    fn params_are_generators_or_step_references() {
+        let p: Vec<Param> = serde_json::from_str(r#"["$1.id", "uniform(1, 2)", 5]"#).unwrap();
+        assert!(matches!(&p[0], Param::Ref { step: 1, column } if column == "id"));
+        assert!(matches!(&p[1], Param::Gen(_)));
+        assert!(
+            serde_json::from_str::<Param>(r#""$x.id""#)
+                .unwrap_err()
+                .to_string()
+                .contains("step reference")
+        );
+        assert!(serde_json::from_str::<Param>(r#""$0.""#).is_err());
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn create_database(
         path: path.to_path_buf(),
         source,
     })?;
+    crate::sqlite_config::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     settings.apply_to_new_database(&conn)?;
     settings.apply_and_check(&conn)?;
     if let Some(sql) = &setup.sql {
