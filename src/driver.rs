@@ -328,6 +328,7 @@ async fn drive_phases(
     let deadline = s.duration.as_ref().map(|d| start + d.get_ref().0);
     let end = watch_phase(deadline, rx, monitor, &mut cancel).await;
     phase.set(Phase::Stop);
+    monitor.record_final_files();
     (Some(start), end == PhaseEnd::Interrupted)
 }
 
@@ -450,15 +451,21 @@ impl Monitor {
         }
     }
 
-    fn finish(mut self, end: Instant) -> MonitorResult {
+    /// At Stop, while the workers' connections are still open (the last one to close
+    /// checkpoints and deletes the WAL): the file state for every interval not yet closed.
+    fn record_final_files(&mut self) {
         let state = self.files.sample();
         self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
-        let last = self.clock.slot(end);
-        if let Some(last) = last {
-            for slot in self.next_slot_to_close..=last {
+        if let Some(current) = self.clock.slot(Instant::now()) {
+            for slot in self.next_slot_to_close..=current {
                 self.timeline.record_files(slot, state);
             }
+            self.next_slot_to_close = current + 1;
         }
+    }
+
+    fn finish(self, end: Instant) -> MonitorResult {
+        let last = self.clock.slot(end);
         self.progress.finish();
         let outputs = match self.failure {
             Some(e) => Err(e),

@@ -107,6 +107,7 @@ pub struct TimelineBuilder {
     open: BTreeMap<u64, OpenSlot>,
     closed: BTreeMap<u64, TimelineEntry>,
     base_checkpoint_seq: Option<u32>,
+    last_checkpoint_seq: Option<u32>,
 }
 
 impl TimelineBuilder {
@@ -117,6 +118,7 @@ impl TimelineBuilder {
             open: BTreeMap::new(),
             closed: BTreeMap::new(),
             base_checkpoint_seq: None,
+            last_checkpoint_seq: None,
         }
     }
 
@@ -149,7 +151,10 @@ impl TimelineBuilder {
 
     /// File state seen at the end of `slot`.
     pub fn record_files(&mut self, slot: u64, files: FileState) {
-        self.base_checkpoint_seq.get_or_insert(files.checkpoint_seq);
+        if let Some(seq) = files.checkpoint_seq {
+            self.base_checkpoint_seq.get_or_insert(seq);
+            self.last_checkpoint_seq = Some(seq);
+        }
         if !self.closed.contains_key(&slot) {
             self.open_slot(slot).files = files;
         }
@@ -214,10 +219,19 @@ impl TimelineBuilder {
             wal_bytes: files.wal_bytes,
             wal_frames: files.wal_frames,
             checkpointed_frames: files.checkpointed_frames,
-            wal_resets: files
-                .checkpoint_seq
-                .wrapping_sub(self.base_checkpoint_seq.unwrap_or(files.checkpoint_seq)),
+            wal_resets: self.resets_since_start(&files),
             groups,
+        }
+    }
+
+    /// The checkpoint sequence number counts WAL restarts; an invalid reading counts as none.
+    fn resets_since_start(&self, files: &FileState) -> u32 {
+        match (
+            files.checkpoint_seq.or(self.last_checkpoint_seq),
+            self.base_checkpoint_seq,
+        ) {
+            (Some(now), Some(base)) => now.saturating_sub(base),
+            _ => 0,
         }
     }
 

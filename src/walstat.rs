@@ -14,8 +14,9 @@ pub struct FileState {
     pub wal_frames: u32,
     /// Frames already copied back into the database by checkpoints.
     pub checkpointed_frames: u32,
-    /// The WAL header's checkpoint sequence number.
-    pub checkpoint_seq: u32,
+    /// The WAL header's checkpoint sequence number; `None` while the header is not valid
+    /// (no WAL yet, or caught while being rewritten).
+    pub checkpoint_seq: Option<u32>,
 }
 
 pub struct DbFiles {
@@ -50,7 +51,10 @@ impl DbFiles {
             ..FileState::default()
         };
         if let Some(header) = read_prefix::<16>(&self.wal) {
-            state.checkpoint_seq = u32::from_be_bytes([header[12], header[13], header[14], header[15]]);
+            let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+            if magic & !1 == 0x377f_0682 {
+                state.checkpoint_seq = Some(u32::from_be_bytes([header[12], header[13], header[14], header[15]]));
+            }
         }
         // wal-index: WalIndexHdr (48 bytes) twice, then WalCkptInfo; native byte order.
         if let Some(shm) = read_prefix::<100>(&self.shm) {
@@ -93,7 +97,7 @@ mod tests {
             .unwrap();
         let restarted = files.sample();
         assert!(
-            restarted.checkpoint_seq > before.checkpoint_seq,
+            restarted.checkpoint_seq.unwrap() > before.checkpoint_seq.unwrap(),
             "{before:?} -> {restarted:?}"
         );
     }

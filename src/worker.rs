@@ -566,17 +566,18 @@ impl<'c> Session<'c> {
                 RowEffect::Delete(t) => self.pending_deletes[t] += self.conn.changes(),
                 RowEffect::None => {}
             }
+            if self.begin.is_none() {
+                // Autocommit: each step committed on its own.
+                acknowledge(&mut self.acked_inserts, &mut self.pending_inserts);
+                acknowledge(&mut self.acked_deletes, &mut self.pending_deletes);
+            }
         }
         Ok(())
     }
 
     fn acknowledge(&mut self) {
-        for (acked, pending) in self.acked_inserts.iter_mut().zip(self.pending_inserts.iter_mut()) {
-            *acked += std::mem::take(pending);
-        }
-        for (acked, pending) in self.acked_deletes.iter_mut().zip(self.pending_deletes.iter_mut()) {
-            *acked += std::mem::take(pending);
-        }
+        acknowledge(&mut self.acked_inserts, &mut self.pending_inserts);
+        acknowledge(&mut self.acked_deletes, &mut self.pending_deletes);
     }
 
     fn abort(&mut self) {
@@ -599,6 +600,13 @@ impl<'c> Session<'c> {
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
         }
+    }
+}
+
+/// Moves pending row counts of a committed transaction into the acknowledged ones.
+fn acknowledge(acked: &mut [u64], pending: &mut [u64]) {
+    for (a, p) in acked.iter_mut().zip(pending.iter_mut()) {
+        *a += std::mem::take(p);
     }
 }
 

@@ -52,18 +52,10 @@ pub fn summary(report: &Report) -> Table {
     let mut rows = Vec::new();
     for run in &report.runs {
         if run.groups.is_empty() {
-            rows.push(vec![
-                run.id.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                verdict(run),
-            ]);
+            let mut row = vec![run.id.clone()];
+            row.extend(std::iter::repeat_n("-".to_string(), 10));
+            row.push(verdict(run));
+            rows.push(row);
         }
         for (i, g) in run.groups.iter().enumerate() {
             let first = i == 0;
@@ -72,9 +64,11 @@ pub fn summary(report: &Report) -> Table {
     }
     Table {
         headers: vec![
-            "run", "group", "workers", "tx/s", "p50", "p99", "max", "busy", "errors", "verified",
+            "run", "group", "workers", "tx/s", "ops/s", "p50", "p99", "max", "fair", "busy", "errors", "verified",
         ],
-        right: vec![false, false, true, true, true, true, true, true, true, false],
+        right: vec![
+            false, false, true, true, true, true, true, true, true, true, true, false,
+        ],
         rows,
     }
 }
@@ -88,9 +82,11 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
         g.name.clone(),
         g.workers.to_string(),
         format_rate(g.transactions.throughput_per_s),
+        format_rate(g.ops.iter().map(|o| o.throughput_per_s).sum()),
         format_us(lat.p50),
         format_us(lat.p99),
         format_us(lat.max),
+        format!("{:.2}", g.fairness.jain_index),
         errors.busy_total().to_string(),
         (errors.total() - errors.busy_total()).to_string(),
         if first { verdict(run) } else { String::new() },
@@ -110,6 +106,59 @@ fn verdict(run: &RunReport) -> String {
         Some(v) if v.lost > 0 => format!("LOST {} rows{status}", v.lost),
         Some(_) => format!("UNEXPECTED rows{status}"),
     }
+}
+
+/// What the table cannot show: failures, failed checks, starved workers, WAL growth.
+pub fn notes(run: &RunReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(e) = &run.error {
+        notes.push(format!("{}: FAILED: {e}", run.id));
+    }
+    for g in &run.groups {
+        if let Some(note) = starvation(g) {
+            notes.push(format!("{}: {note}", run.id));
+        }
+    }
+    if let Some(v) = &run.verification {
+        for c in &v.scenario_checks {
+            let verdict = if c.ok { "ok" } else { "FAILED" };
+            notes.push(format!("{}: check `{}`: {verdict}, {}", run.id, c.name, c.detail));
+        }
+    }
+    if run
+        .sqlite
+        .as_ref()
+        .is_some_and(|s| s.journal_mode == crate::sqlite_config::JournalMode::Wal)
+    {
+        let resets = run.timeline.last().map_or(0, |e| e.wal_resets);
+        notes.push(format!(
+            "{}: WAL grew to {:.1} MB; {resets} checkpoint restart(s) while measuring",
+            run.id,
+            run.database.wal_bytes_max as f64 / 1e6
+        ));
+    }
+    notes
+}
+
+/// A group whose slowest worker committed less than half of its fastest: SQLite's busy
+/// handler is not fair.
+fn starvation(g: &GroupReport) -> Option<String> {
+    if g.per_worker.len() < 2 || g.fairness.min_max_ratio >= 0.5 {
+        return None;
+    }
+    let slowest = g.per_worker.iter().min_by_key(|w| w.transactions)?;
+    let fastest = g.per_worker.iter().max_by_key(|w| w.transactions)?;
+    let worst_wait = g.per_worker.iter().map(|w| w.max_latency_us).fold(0.0, f64::max);
+    Some(format!(
+        "group `{}` is unfair: worker {} committed {} transactions, worker {} {} (Jain index {:.2}); longest transaction {}",
+        g.name,
+        slowest.id,
+        slowest.transactions,
+        fastest.id,
+        fastest.transactions,
+        g.fairness.jain_index,
+        format_us(worst_wait)
+    ))
 }
 
 /// Microseconds, shown with a unit that keeps 3 significant digits.
@@ -152,10 +201,10 @@ impl Exporter for Terminal {
             report.scenario.name, env.sqlite_version, env.build_profile, env.filesystem, env.db_dir
         );
         out.push_str(&summary(report).to_text());
-        for run in &report.runs {
-            if let Some(e) = &run.error {
-                out.push_str(&format!("\nrun {} failed: {e}\n", run.id));
-            }
+        let notes: Vec<String> = report.runs.iter().flat_map(notes).collect();
+        if !notes.is_empty() {
+            out.push('\n');
+            notes.iter().for_each(|n| out.push_str(&format!("{n}\n")));
         }
         Ok(out.into_bytes())
     }

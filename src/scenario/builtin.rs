@@ -1,7 +1,22 @@
 //! Scenarios compiled into the binary, runnable by name from any directory.
 
 /// (name, TOML text). The first is the default.
-const BUILTIN: &[(&str, &str)] = &[("wal-vs-rollback", include_str!("../../scenarios/wal-vs-rollback.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("wal-vs-rollback", include_str!("../../scenarios/wal-vs-rollback.toml")),
+    ("django-blog", include_str!("../../scenarios/django-blog.toml")),
+    ("kv", include_str!("../../scenarios/kv.toml")),
+    ("job-queue", include_str!("../../scenarios/job-queue.toml")),
+    ("hot-counter", include_str!("../../scenarios/hot-counter.toml")),
+    ("bulk-ingest", include_str!("../../scenarios/bulk-ingest.toml")),
+    (
+        "deferred-vs-immediate",
+        include_str!("../../scenarios/deferred-vs-immediate.toml"),
+    ),
+    (
+        "checkpoint-starvation",
+        include_str!("../../scenarios/checkpoint-starvation.toml"),
+    ),
+];
 
 pub const DEFAULT: &str = "wal-vs-rollback";
 

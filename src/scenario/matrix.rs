@@ -72,6 +72,29 @@ pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), Str
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
+        ["group", name, "op" | "script", op, "weight"] => {
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}`"))?;
+            let weight: u32 = typed(value)?;
+            let op_weight = group
+                .op
+                .iter_mut()
+                .find(|o| o.name.get_ref() == op)
+                .map(|o| &mut o.weight);
+            let script_weight = group
+                .script
+                .iter_mut()
+                .find(|o| o.name.get_ref() == op)
+                .map(|o| &mut o.weight);
+            let slot = op_weight
+                .or(script_weight)
+                .ok_or_else(|| format!("group `{name}` has no operation `{op}`"))?;
+            *slot = weight;
+            Ok(())
+        }
         ["group", name, field] => {
             let names: Vec<String> = s.group.iter().map(|g| g.name.get_ref().clone()).collect();
             let mut matched = 0;
@@ -85,7 +108,7 @@ pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), Str
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>, group.<name>.op.<op>.weight",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),

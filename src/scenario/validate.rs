@@ -127,12 +127,10 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
             ));
         }
         let scripts = g.scripts();
-        if g.transaction == TxMode::None
-            && (g.statements_per_transaction.get() > 1 || scripts.iter().any(|s| s.steps.len() > 1))
-        {
+        if g.transaction == TxMode::None && g.statements_per_transaction.get() > 1 {
             let message = format!(
-                "group `{name}`: transaction = \"none\" (autocommit) runs one statement per transaction; \
-                 use deferred/immediate/exclusive for several statements or multi-step scripts"
+                "group `{name}`: transaction = \"none\" (autocommit) runs one operation per transaction; \
+                 use deferred/immediate/exclusive for several operations per transaction"
             );
             return Err(source.error_at(g.name.span(), message).with_key("transaction"));
         }
@@ -158,14 +156,14 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
             .with_key(key.to_string())
     };
     if let Some(rate) = g.rate
-        && !(rate.is_finite() && rate > 0.0)
+        && !(rate.is_finite() && rate >= 0.0)
     {
         return Err(at(
-            format!("rate must be a positive number of transactions per second, got {rate}"),
+            format!("rate must be transactions per second (0 = closed loop), got {rate}"),
             "rate",
         ));
     }
-    if g.skip_late && (g.rate.is_none() || g.latency_limit.is_none()) {
+    if g.skip_late && (g.rate.is_none_or(|r| r == 0.0) || g.latency_limit.is_none()) {
         return Err(at(
             "skip_late needs both `rate` and `latency_limit`".into(),
             "skip_late",

@@ -194,7 +194,8 @@ fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[Strin
             message: "every operation has weight 0".into(),
         });
     }
-    let pacing = g.rate.map(|rate| Pacing {
+    // rate = 0 means closed loop (so a matrix axis can compare paced and unpaced readers).
+    let pacing = g.rate.filter(|r| *r > 0.0).map(|rate| Pacing {
         group_rate: rate,
         per_worker_rate: rate / g.workers.get() as f64,
         arrival: g.arrival,
