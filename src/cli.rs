@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// Print only the final table
     #[arg(short, long)]
     pub quiet: bool,
+    /// Exit 1 when a scenario's metric check (`[[check]] expr = ...`) does not hold
+    #[arg(long)]
+    pub fail_on_check: bool,
     /// When stderr is not a terminal: print a progress line every N seconds (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub progress_interval: f64,

@@ -53,8 +53,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     });
     if report.runs.len() < total && report.status == RunStatus::Completed {
         report.status = RunStatus::Interrupted;
-        write_report(&report, &output)?;
     }
+    if let Some(sweep) = &plan.scenario.sweep {
+        report.findings = crate::sweep::findings(sweep, &report.runs);
+    }
+    write_report(&report, &output)?;
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -65,18 +68,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         );
     }
     println!("\nreport: {}", output.display());
-    Ok(final_status(&report))
+    Ok(final_status(&report, args.fail_on_check))
 }
 
-fn final_status(report: &Report) -> Status {
+fn final_status(report: &Report, fail_on_check: bool) -> Status {
     let unverified = report
         .runs
         .iter()
         .any(|r| r.verification.as_ref().is_some_and(|v| !v.ok));
+    let check_failed = report
+        .runs
+        .iter()
+        .filter_map(|r| r.verification.as_ref())
+        .any(|v| v.scenario_checks.iter().any(|c| c.kind == "metric" && !c.ok));
     match report.status {
         RunStatus::Interrupted => Status::Interrupted,
         RunStatus::Failed => Status::Failed,
-        RunStatus::Completed if unverified => Status::Failed,
+        RunStatus::Completed if unverified || (fail_on_check && check_failed) => Status::Failed,
         RunStatus::Completed => Status::Ok,
     }
 }
@@ -254,6 +262,7 @@ fn new_report(plan: &Plan, environment: Environment, started: SystemTime) -> Rep
             resolved,
         },
         runs: Vec::new(),
+        findings: Vec::new(),
     }
 }
 

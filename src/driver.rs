@@ -188,7 +188,15 @@ async fn execute(
     if interrupted {
         report.status = RunStatus::Interrupted;
     }
-    report.verification = Some(verify_after(db_path, &prepared, &outputs, &s.check)?);
+    let mut verification = verify_after(db_path, &prepared, &outputs, &s.check)?;
+    let metric_checks = s
+        .check
+        .iter()
+        .filter_map(|c| c.expr.as_ref().map(|e| (c.name.get_ref(), e.get_ref())));
+    verification
+        .scenario_checks
+        .extend(metric_checks.map(|(name, e)| e.evaluate(name, report)));
+    report.verification = Some(verification);
     Ok(())
 }
 

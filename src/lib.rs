@@ -1,5 +1,7 @@
 //! litehammer: a load-testing harness for SQLite configurations.
 
+pub mod busy;
+pub mod checks;
 pub mod cli;
 pub mod driver;
 pub mod env;
@@ -10,6 +12,7 @@ pub mod report;
 pub mod scenario;
 pub mod sqlite_config;
 pub mod summary;
+pub mod sweep;
 pub mod timeline;
 pub mod verify;
 pub mod walstat;

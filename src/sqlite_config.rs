@@ -1,5 +1,6 @@
 //! Connection settings: applied explicitly on every connection, then read back from SQLite.
 
+use crate::busy::BusyHandler;
 use crate::scenario::duration::DurationValue;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,8 @@ pub struct SqliteSettings {
     pub wal_autocheckpoint: u32,
     pub temp_store: TempStore,
     pub foreign_keys: bool,
+    /// What a connection does while another holds a lock it needs (see `busy.rs`).
+    pub busy_handler: BusyHandler,
 }
 
 impl Default for SqliteSettings {
@@ -78,6 +81,7 @@ impl Default for SqliteSettings {
             wal_autocheckpoint: 1000,
             temp_store: TempStore::Default,
             foreign_keys: false,
+            busy_handler: BusyHandler::Sqlite,
         }
     }
 }
@@ -157,13 +161,22 @@ impl SqliteSettings {
             wal_autocheckpoint: query_int(conn, "wal_autocheckpoint")? as u32,
             temp_store: TempStore::from_level(temp).ok_or_else(|| unknown("temp_store", temp.to_string()))?,
             foreign_keys: query_int(conn, "foreign_keys")? != 0,
+            // Not readable from SQLite; `apply_and_check` records the handler it installed.
+            busy_handler: BusyHandler::Sqlite,
         })
     }
 
     /// Applies, reads back and fails on the first setting SQLite did not take.
-    pub fn apply_and_check(&self, conn: &Connection) -> Result<ReadBack, SettingError> {
+    pub fn apply_and_check(&self, conn: &mut Connection) -> Result<ReadBack, SettingError> {
         self.apply(conn)?;
-        let actual = Self::read_back(conn)?;
+        // Read back before the handler is installed: any handler resets SQLite's busy_timeout
+        // (ours use it as their deadline).
+        let mut actual = Self::read_back(conn)?;
+        crate::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| SettingError::Sqlite {
+            setting: "busy_handler",
+            source,
+        })?;
+        actual.busy_handler = self.busy_handler;
         self.check_read_back(&actual)?;
         Ok(actual)
     }
@@ -198,20 +211,23 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     })
 }
 
+/// Every setting of `[sqlite]`, by its key.
+pub const SETTING_NAMES: &[&str] = &[
+    "journal_mode",
+    "synchronous",
+    "busy_timeout",
+    "cache_size",
+    "mmap_size",
+    "page_size",
+    "locking_mode",
+    "wal_autocheckpoint",
+    "temp_store",
+    "foreign_keys",
+    "busy_handler",
+];
+
 fn setting_name(key: &str) -> &'static str {
-    const NAMES: &[&str] = &[
-        "journal_mode",
-        "synchronous",
-        "busy_timeout",
-        "cache_size",
-        "mmap_size",
-        "page_size",
-        "locking_mode",
-        "wal_autocheckpoint",
-        "temp_store",
-        "foreign_keys",
-    ];
-    NAMES.iter().find(|n| **n == key).copied().unwrap_or("setting")
+    SETTING_NAMES.iter().find(|n| **n == key).copied().unwrap_or("setting")
 }
 
 fn pragma(conn: &Connection, setting: &'static str, value: &str) -> Result<(), SettingError> {
@@ -251,7 +267,7 @@ mod tests {
 
     #[test]
     fn every_setting_reads_back_as_applied() {
-        let (_dir, conn) = file_db();
+        let (_dir, mut conn) = file_db();
         let s = SqliteSettings {
             journal_mode: JournalMode::Wal,
             synchronous: Synchronous::Normal,
@@ -263,31 +279,32 @@ mod tests {
             wal_autocheckpoint: 500,
             temp_store: TempStore::Memory,
             foreign_keys: true,
+            busy_handler: BusyHandler::Fixed(Duration::from_millis(1)),
         };
         s.apply_to_new_database(&conn).unwrap();
-        assert_eq!(s.apply_and_check(&conn).unwrap(), s);
+        assert_eq!(s.apply_and_check(&mut conn).unwrap(), s);
     }
 
     #[test]
     fn refused_setting_is_an_error() {
-        let (_dir, conn) = file_db();
+        let (_dir, mut conn) = file_db();
         // SQLite caps mmap_size at SQLITE_MAX_MMAP_SIZE (2 GiB in the bundled build).
         let s = SqliteSettings {
             mmap_size: 1 << 40,
             ..SqliteSettings::default()
         };
-        let err = s.apply_and_check(&conn).unwrap_err().to_string();
+        let err = s.apply_and_check(&mut conn).unwrap_err().to_string();
         assert!(err.contains("mmap_size"), "{err}");
     }
 
     #[test]
     fn memory_database_refuses_wal() {
-        let conn = Connection::open_in_memory().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
         let s = SqliteSettings {
             journal_mode: JournalMode::Wal,
             ..SqliteSettings::default()
         };
-        let err = s.apply_and_check(&conn).unwrap_err().to_string();
+        let err = s.apply_and_check(&mut conn).unwrap_err().to_string();
         assert!(err.contains("journal_mode"), "{err}");
     }
 }

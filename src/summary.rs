@@ -51,8 +51,13 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
             transactions: o.counts.committed,
             rolled_back: o.counts.failed,
             max_latency_us: o.transactions.latency.max() as f64 / 1000.0,
+            busy_handler_calls: o.busy_handler.map(|b| b.calls),
+            busy_wait_ms: o.busy_handler.map(|b| b.waited.as_secs_f64() * 1000.0),
         })
         .collect();
+    let observed = mine.iter().all(|o| o.busy_handler.is_some());
+    let busy_handler_calls = observed.then(|| per_worker.iter().filter_map(|w| w.busy_handler_calls).sum());
+    let busy_wait_ms = observed.then(|| per_worker.iter().filter_map(|w| w.busy_wait_ms).sum());
     GroupReport {
         name: group.name.clone(),
         workers: group.workers,
@@ -73,6 +78,8 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
         open_loop: open_loop(group, mine, &counts, measured_s),
         fairness: fairness(&per_worker),
         per_worker,
+        busy_handler_calls,
+        busy_wait_ms,
     }
 }
 

@@ -42,7 +42,11 @@ pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Ver
     }
     let lost: u64 = tables.iter().map(|t| t.lost).sum();
     let unexpected: u64 = tables.iter().map(|t| t.unexpected).sum();
-    let scenario_checks: Vec<ScenarioCheck> = ack.checks.iter().map(|c| run_check(conn, c)).collect();
+    let scenario_checks: Vec<ScenarioCheck> = ack
+        .checks
+        .iter()
+        .filter_map(|c| c.sql.as_ref().map(|sql| run_sql_check(conn, c, sql.get_ref())))
+        .collect();
     Ok(Verification {
         ok: integrity == "ok" && lost == 0 && unexpected == 0 && scenario_checks.iter().all(|c| c.ok),
         scenario_checks,
@@ -59,25 +63,18 @@ pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Ver
 }
 
 /// Runs one `[[check]]` query: it must return one integer equal to `expect`.
-fn run_check(conn: &Connection, check: &Check) -> ScenarioCheck {
-    let name = check.name.get_ref().clone();
-    let result = conn.query_row(check.sql.get_ref(), [], |r| r.get::<_, Option<i64>>(0));
-    match result {
-        Ok(Some(v)) => ScenarioCheck {
-            name,
-            ok: v == check.expect,
-            detail: format!("{v} (expected {})", check.expect),
-        },
-        Ok(None) => ScenarioCheck {
-            name,
-            ok: false,
-            detail: format!("NULL (expected {})", check.expect),
-        },
-        Err(e) => ScenarioCheck {
-            name,
-            ok: false,
-            detail: format!("query failed: {e}"),
-        },
+fn run_sql_check(conn: &Connection, check: &Check, sql: &str) -> ScenarioCheck {
+    let expect = check.expect;
+    let (ok, detail) = match conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)) {
+        Ok(Some(v)) => (v == expect, format!("{v} (expected {expect})")),
+        Ok(None) => (false, format!("NULL (expected {expect})")),
+        Err(e) => (false, format!("query failed: {e}")),
+    };
+    ScenarioCheck {
+        name: check.name.get_ref().clone(),
+        ok,
+        detail,
+        kind: "sql".into(),
     }
 }
 

@@ -107,6 +107,9 @@ pub struct WorkerOutput {
     /// Open loop: actual start minus intended start.
     pub schedule_lag: Option<Histogram<u64>>,
     pub counts: TxCounts,
+    /// Calls of (and time in) litehammer's busy handler while measuring; `None` for
+    /// SQLite's own handler, which cannot be observed.
+    pub busy_handler: Option<crate::busy::HandlerStats>,
     /// Rows inserted / deleted per tracked table by committed transactions, whole run.
     pub acked_inserts: Vec<u64>,
     pub acked_deletes: Vec<u64>,
@@ -184,10 +187,10 @@ fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message
 
 fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&spec.db_path, flags)
+    let mut conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
     crate::sqlite_config::register_functions(&conn).map_err(|e| e.to_string())?;
-    let read_back = spec.settings.apply_and_check(&conn).map_err(|e| e.to_string())?;
+    let read_back = spec.settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
     Ok((conn, read_back))
 }
 
@@ -405,6 +408,7 @@ impl<'c> Session<'c> {
             .chain(self.schedule_lag.iter_mut())
             .for_each(Histogram::reset);
         self.counts = TxCounts::default();
+        crate::busy::take_stats();
     }
 
     fn record(&mut self, outcome: Outcome, intended: Instant, start: Instant, end: Instant) {
@@ -597,6 +601,8 @@ impl<'c> Session<'c> {
             service: self.service,
             schedule_lag: self.schedule_lag,
             counts: self.counts,
+            busy_handler: (spec.settings.busy_handler != crate::busy::BusyHandler::Sqlite)
+                .then(crate::busy::take_stats),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
         }

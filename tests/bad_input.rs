@@ -146,6 +146,41 @@ fn setting_sqlite_refuses_is_an_error() {
 }
 
 #[test]
+fn bad_busy_handlers() {
+    for (value, why) in [
+        ("polite", "unknown busy_handler"),
+        ("fixed", "needs an interval"),
+        ("fixed(0ms)", "greater than zero"),
+        ("fixed(-2ms)", "duration"),
+    ] {
+        rejects(
+            &with_head(&format!("duration = \"1s\"\n[sqlite]\nbusy_handler = \"{value}\"")),
+            &["bad.toml:4:", "sqlite.busy_handler", why],
+        );
+    }
+}
+
+#[test]
+fn bad_metric_checks() {
+    for (expr, why) in [
+        ("p99 100ms", "no comparison"),
+        ("latency < 5ms", "unknown metric"),
+        ("group.nobody.p99 < 5ms", "does not exist"),
+    ] {
+        let text = format!(
+            "{}\n[[check]]\nname = \"c\"\nexpr = \"{expr}\"\n",
+            with_head("duration = \"1s\"")
+        );
+        rejects(&text, &["bad.toml:", "check", why]);
+    }
+    let both = format!(
+        "{}\n[[check]]\nname = \"c\"\nexpr = \"p99 < 1s\"\nsql = \"SELECT 0\"\n",
+        with_head("duration = \"1s\"")
+    );
+    rejects(&both, &["either `sql`"]);
+}
+
+#[test]
 fn bad_db_dir() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "ok.toml", &with_head("duration = \"1s\""));

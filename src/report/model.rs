@@ -18,6 +18,9 @@ pub struct Report {
     pub environment: Environment,
     pub scenario: ScenarioInfo,
     pub runs: Vec<RunReport>,
+    /// Conclusions computed from the runs (e.g. a sweep's findings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,6 +85,11 @@ pub struct GroupReport {
     pub open_loop: Option<OpenLoopReport>,
     pub per_worker: Vec<WorkerReport>,
     pub fairness: Fairness,
+    /// Sum over the workers of `busy_handler_calls` / `busy_wait_ms`, when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_handler_calls: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_wait_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -148,6 +156,11 @@ pub struct WorkerReport {
     pub transactions: u64,
     pub rolled_back: u64,
     pub max_latency_us: f64,
+    /// Calls of litehammer's busy handler (`fixed`, `none`); absent for SQLite's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_handler_calls: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_wait_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,6 +201,10 @@ pub struct Verification {
 pub struct ScenarioCheck {
     pub name: String,
     pub ok: bool,
+    /// `sql`: a data check (part of the verification); `metric`: a finding about the
+    /// measurements (decides the exit code only with `--fail-on-check`).
+    #[serde(default)]
+    pub kind: String,
     /// What was measured, e.g. `0 (expected 0)`.
     pub detail: String,
 }

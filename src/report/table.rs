@@ -118,10 +118,22 @@ pub fn notes(run: &RunReport) -> Vec<String> {
         if let Some(note) = starvation(g) {
             notes.push(format!("{}: {note}", run.id));
         }
+        if let (Some(calls), Some(wait_ms)) = (g.busy_handler_calls, g.busy_wait_ms) {
+            let wait = format_us(wait_ms * 1000.0);
+            notes.push(format!(
+                "{}: group `{}`: busy handler called {calls} times, {wait} waited in all",
+                run.id, g.name
+            ));
+        }
     }
     if let Some(v) = &run.verification {
         for c in &v.scenario_checks {
-            let verdict = if c.ok { "ok" } else { "FAILED" };
+            let verdict = match (c.kind.as_str(), c.ok) {
+                ("metric", true) => "holds",
+                ("metric", false) => "does NOT hold",
+                (_, true) => "ok",
+                (_, false) => "FAILED",
+            };
             notes.push(format!("{}: check `{}`: {verdict}, {}", run.id, c.name, c.detail));
         }
     }
@@ -205,6 +217,10 @@ impl Exporter for Terminal {
         if !notes.is_empty() {
             out.push('\n');
             notes.iter().for_each(|n| out.push_str(&format!("{n}\n")));
+        }
+        if !report.findings.is_empty() {
+            out.push_str("\nfindings:\n");
+            report.findings.iter().for_each(|f| out.push_str(&format!("  {f}\n")));
         }
         Ok(out.into_bytes())
     }

@@ -16,6 +16,8 @@ const BUILTIN: &[(&str, &str)] = &[
         "checkpoint-starvation",
         include_str!("../../scenarios/checkpoint-starvation.toml"),
     ),
+    ("busy-handlers", include_str!("../../scenarios/busy-handlers.toml")),
+    ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
 ];
 
 pub const DEFAULT: &str = "wal-vs-rollback";

@@ -22,18 +22,7 @@ pub struct Cell {
 }
 
 /// Keys of `[sqlite]` that may be written without the `sqlite.` prefix.
-const SQLITE_KEYS: &[&str] = &[
-    "journal_mode",
-    "synchronous",
-    "busy_timeout",
-    "cache_size",
-    "mmap_size",
-    "page_size",
-    "locking_mode",
-    "wal_autocheckpoint",
-    "temp_store",
-    "foreign_keys",
-];
+const SQLITE_KEYS: &[&str] = crate::sqlite_config::SETTING_NAMES;
 
 /// The canonical form of a key: sqlite settings lose their `sqlite.` prefix.
 pub fn canonical_key(key: &str) -> String {

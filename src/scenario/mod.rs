@@ -5,6 +5,7 @@ pub mod duration;
 pub mod matrix;
 pub mod validate;
 
+use crate::checks::MetricCheck;
 use crate::error::InputError;
 use crate::sqlite_config::SqliteSettings;
 use crate::workload::params::{GeneratorSpec, Param};
@@ -44,6 +45,7 @@ pub struct Scenario {
     /// SQL checks run on the database after each run (findings, like the verification).
     #[serde(default)]
     pub check: Vec<Check>,
+    pub sweep: Option<Sweep>,
 }
 
 fn default_seed() -> u64 {
@@ -59,9 +61,29 @@ fn default_interval() -> DurationValue {
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub name: Spanned<String>,
-    pub sql: Spanned<String>,
+    /// A data check: the query's single integer result must equal `expect`.
+    pub sql: Option<Spanned<String>>,
     #[serde(default)]
     pub expect: i64,
+    /// A metric check on the run's results, e.g. "group.writers.p99 < 100ms".
+    pub expr: Option<Spanned<MetricCheck>>,
+}
+
+/// A worker-count (or other) sweep: the terminal and report end with one finding per value
+/// of `by`: the largest `axis` value with no errors and p99 under `p99_limit` in `group`,
+/// and how the group's throughput changed from the first to the last step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    pub axis: String,
+    pub group: String,
+    pub by: Option<String>,
+    #[serde(default = "default_p99_limit")]
+    pub p99_limit: DurationValue,
+}
+
+fn default_p99_limit() -> DurationValue {
+    DurationValue(std::time::Duration::from_millis(100))
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

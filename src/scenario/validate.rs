@@ -34,6 +34,7 @@ pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
     }
     check_shape(&scenario, &source)?;
     let axes = axes(&scenario, overrides)?;
+    check_checks_and_sweep(&scenario, &axes, &source)?;
     let cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
         Some(span) => source
             .error_at(span.clone(), message)
@@ -181,6 +182,46 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
             "retry.backoff_max must not be smaller than retry.backoff".into(),
             "retry",
         ));
+    }
+    Ok(())
+}
+
+fn check_checks_and_sweep(s: &Scenario, axes: &[Axis], source: &Source) -> Result<(), InputError> {
+    let group_exists = |name: &str| s.group.iter().any(|g| g.name.get_ref() == name);
+    for c in &s.check {
+        let at = |message: String| source.error_at(c.name.span(), message).with_key("check");
+        match (&c.sql, &c.expr) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(at(format!(
+                    "check `{}`: give either `sql` (with `expect`) or `expr`",
+                    c.name.get_ref()
+                )));
+            }
+            (None, Some(expr)) => {
+                if let Some(g) = expr.get_ref().group()
+                    && !group_exists(g)
+                {
+                    let message = format!("check `{}` names group `{g}`, which does not exist", c.name.get_ref());
+                    return Err(source.error_at(expr.span(), message).with_key("check.expr"));
+                }
+            }
+            (Some(_), None) => {}
+        }
+    }
+    if let Some(sweep) = &s.sweep {
+        let err = |message: String| source.error(message).with_key("sweep");
+        let is_axis = |key: &str| axes.iter().any(|a| a.key == super::matrix::canonical_key(key));
+        if !is_axis(&sweep.axis) {
+            return Err(err(format!("sweep axis `{}` is not a matrix axis", sweep.axis)));
+        }
+        if let Some(by) = &sweep.by
+            && !is_axis(by)
+        {
+            return Err(err(format!("sweep `by = \"{by}\"` is not a matrix axis")));
+        }
+        if !group_exists(&sweep.group) {
+            return Err(err(format!("sweep group `{}` does not exist", sweep.group)));
+        }
     }
     Ok(())
 }

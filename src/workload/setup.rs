@@ -49,25 +49,25 @@ pub fn create_database(
             source,
         })?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
         path: path.to_path_buf(),
         source,
     })?;
     crate::sqlite_config::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     settings.apply_to_new_database(&conn)?;
-    settings.apply_and_check(&conn)?;
+    settings.apply_and_check(&mut conn)?;
     if let Some(sql) = &setup.sql {
         conn.execute_batch(sql.get_ref())
             .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     }
     if setup.populate.iter().any(|p| p.rows > 0) {
-        populate_all(&conn, settings, &setup.populate, seed)?;
+        populate_all(&mut conn, settings, &setup.populate, seed)?;
     }
     Ok(conn)
 }
 
 fn populate_all(
-    conn: &Connection,
+    conn: &mut Connection,
     settings: &SqliteSettings,
     populate: &[Populate],
     seed: u64,
