@@ -22,6 +22,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List the built-in scenarios
     ListScenarios,
+    /// Crash a checkable ledger workload per configuration and count what acknowledged commits survive
+    Crash(CrashArgs),
+    /// Internal: the committing worker of `crash --method kill`
+    #[command(hide = true)]
+    CrashChild(CrashChildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,4 +78,60 @@ pub struct OverrideArgs {
     /// Set or replace a matrix axis: journal_mode=wal,delete or group.writers.workers=1,2,4
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashMethod {
+    /// SIGKILL the committing process; real files, the OS page cache survives
+    Kill,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashArgs {
+    /// How to crash
+    #[arg(long, value_enum, default_value = "kill")]
+    pub method: CrashMethod,
+    /// Trials per configuration (and per crash model)
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub trials: u32,
+    /// Seed for the ledger contents and the crash moments
+    #[arg(long, default_value_t = 42, value_name = "S")]
+    pub seed: u64,
+    /// Rows per ledger transaction are uniform in 1..=K
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    pub max_rows: u32,
+    /// Kill: the latest moment to kill the worker after it is ready, e.g. 50ms
+    #[arg(long, default_value = "50ms", value_name = "DURATION")]
+    pub kill_within: String,
+    /// Override a SQLite setting: page_size=8192, sqlite.cache_size=-4000
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Set or replace a matrix axis (default journal_mode=delete,truncate,persist,wal,memory,off and synchronous=off,normal,full,extra)
+    #[arg(long = "matrix", value_name = "KEY=V1,V2")]
+    pub matrix: Vec<String>,
+    /// Directory for the crash databases (a new subdirectory is created in it; default: a temporary directory)
+    #[arg(long, value_name = "DIR")]
+    pub db_dir: Option<PathBuf>,
+    /// Keep the crashed databases
+    #[arg(long)]
+    pub keep_db: bool,
+    /// Report file (default: results/crash-<time>.json)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print only the final table
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashChildArgs {
+    #[arg(long)]
+    pub db: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long)]
+    pub max_rows: u32,
+    /// The SQLite settings as JSON
+    #[arg(long)]
+    pub settings: String,
 }

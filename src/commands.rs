@@ -1,6 +1,7 @@
 //! The subcommands: glue between the CLI, the scenario loader, the driver and the exporters.
 
-use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
+use crate::cli::{CrashArgs, CrashChildArgs, OverrideArgs, RunArgs, ValidateArgs};
+use crate::crash;
 use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
@@ -102,6 +103,78 @@ pub fn list_scenarios() -> anyhow::Result<Status> {
         println!("{name}{marker}\n    {description}");
     }
     Ok(Status::Ok)
+}
+
+pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
+    let opts = crash_options(&args)?;
+    let set = assignments("--set", &args.set)?;
+    let matrix = assignments("--matrix", &args.matrix)?;
+    let configs = crash::config::load(&set, &matrix)?;
+    let (base_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
+    // A subdirectory of our own: crash tests only ever touch databases they created.
+    let work = tempfile::Builder::new()
+        .prefix("litehammer-crash-")
+        .tempdir_in(&base_dir)
+        .with_context(|| format!("cannot create a directory in {}", base_dir.display()))?;
+    let started = SystemTime::now();
+    let output = args.output.clone().unwrap_or_else(|| default_output("crash", started));
+    let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
+    let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
+    let total = configs.plan.cells.len();
+    if !args.quiet {
+        eprintln!(
+            "litehammer crash: {total} configuration(s), {} trial(s) each, seed {}; databases in {}; report → {}",
+            opts.trials,
+            opts.seed,
+            work.path().display(),
+            output.display()
+        );
+    }
+    for (i, cell) in configs.plan.cells.iter().enumerate() {
+        let dir = work.path().join(format!("config-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let run = crash::run_config(cell, &configs.read_back[i], &opts, &dir, &exe);
+        if !args.quiet {
+            eprintln!("[{}/{total}] {}", i + 1, crash::progress_line(&run));
+        }
+        report.runs.push(run);
+        report.status = Report::overall_status(&report.runs);
+        write_report(&report, &output)?;
+    }
+    if args.keep_db {
+        eprintln!("databases kept in {}", work.keep().display());
+    }
+    print!("\n{}", crash::table(&report.runs).to_text());
+    println!("\nreport: {}", output.display());
+    Ok(final_status(&report))
+}
+
+fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
+    if args.trials == 0 {
+        return Err(InputError::new("--trials 0", "give at least one trial"));
+    }
+    if args.max_rows == 0 {
+        return Err(InputError::new("--max-rows 0", "a transaction has at least one row"));
+    }
+    let kill_within = humantime::parse_duration(args.kill_within.trim())
+        .map_err(|e| InputError::new(format!("--kill-within {}", args.kill_within), e.to_string()))?;
+    Ok(crash::Options {
+        kill: matches!(args.method, crate::cli::CrashMethod::Kill),
+        trials: args.trials,
+        seed: args.seed,
+        max_rows: args.max_rows,
+        kill_max_delay: kill_within,
+        keep_db: args.keep_db,
+    })
+}
+
+pub fn crash_child(args: CrashChildArgs) -> anyhow::Result<Status> {
+    crash::kill::child_main(&args.db, &args.settings, args.seed, args.max_rows)?;
+    Ok(Status::Ok)
+}
+
+fn assignments(flag: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {
+    raw.iter().map(|r| split_assignment(flag, r)).collect()
 }
 
 fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {

@@ -124,6 +124,7 @@ fn empty_report(cell: &Cell) -> RunReport {
         groups: Vec::new(),
         database: DatabaseReport::default(),
         verification: None,
+        durability: None,
     }
 }
 

@@ -60,6 +60,9 @@ pub struct RunReport {
     pub groups: Vec<GroupReport>,
     pub database: DatabaseReport,
     pub verification: Option<Verification>,
+    /// Crash reports (`litehammer crash`): what survived crashes of this configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<crate::report::durability::Durability>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
