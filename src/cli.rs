@@ -84,13 +84,25 @@ pub struct OverrideArgs {
 pub enum CrashMethod {
     /// SIGKILL the committing process; real files, the OS page cache survives
     Kill,
+    /// Cut power on a simulated disk at a random disk event; see --model
+    PowerLoss,
+    /// Both
+    Both,
 }
 
 #[derive(Debug, Args)]
 pub struct CrashArgs {
     /// How to crash
-    #[arg(long, value_enum, default_value = "kill")]
+    #[arg(long, value_enum, default_value = "both")]
     pub method: CrashMethod,
+    /// Power loss: what the rebooted disk holds (comma-separated)
+    #[arg(
+        long = "model",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "durable,reorder,torn"
+    )]
+    pub models: Vec<crate::crash::model::Model>,
     /// Trials per configuration (and per crash model)
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub trials: u32,
@@ -100,6 +112,16 @@ pub struct CrashArgs {
     /// Rows per ledger transaction are uniform in 1..=K
     #[arg(long, default_value_t = 4, value_name = "K")]
     pub max_rows: u32,
+    /// Power loss: ledger transactions per trial (power is cut somewhere in them)
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub transactions: u32,
+    /// Power loss: also recover every rebooted image through SQLite's unix VFS and compare
+    #[arg(long)]
+    pub cross_check: bool,
+    /// Power loss: print one trial's I/O trace and verdict instead of running, e.g.
+    /// "journal_mode=wal,synchronous=normal:torn:7"
+    #[arg(long, value_name = "CONFIG:MODEL:TRIAL")]
+    pub replay: Option<String>,
     /// Kill: the latest moment to kill the worker after it is ready, e.g. 50ms
     #[arg(long, default_value = "50ms", value_name = "DURATION")]
     pub kill_within: String,

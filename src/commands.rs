@@ -110,6 +110,9 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let set = assignments("--set", &args.set)?;
     let matrix = assignments("--matrix", &args.matrix)?;
     let configs = crash::config::load(&set, &matrix)?;
+    if let Some(spec) = &args.replay {
+        return crash_replay(spec, &configs, &opts);
+    }
     let (base_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
     // A subdirectory of our own: crash tests only ever touch databases they created.
     let work = tempfile::Builder::new()
@@ -149,6 +152,33 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     Ok(final_status(&report))
 }
 
+fn crash_replay(spec: &str, configs: &crash::config::Configurations, opts: &crash::Options) -> anyhow::Result<Status> {
+    let flag = format!("--replay {spec}");
+    let spec = crash::ReplaySpec::parse(spec).map_err(|e| InputError::new(&flag, e))?;
+    let Some(cell) = configs.plan.cells.iter().find(|c| c.id == spec.config) else {
+        let ids: Vec<&str> = configs.plan.cells.iter().map(|c| c.id.as_str()).collect();
+        return Err(InputError::new(
+            flag,
+            format!(
+                "no configuration `{}`; configurations: {}",
+                spec.config,
+                ids.join(" | ")
+            ),
+        )
+        .into());
+    };
+    if spec.trial >= opts.trials {
+        return Err(InputError::new(
+            flag,
+            format!("trial {} is not below --trials {}", spec.trial, opts.trials),
+        )
+        .into());
+    }
+    let scratch = tempfile::tempdir()?;
+    print!("{}", crash::replay(cell, &spec, opts, scratch.path())?);
+    Ok(Status::Ok)
+}
+
 fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
     if args.trials == 0 {
         return Err(InputError::new("--trials 0", "give at least one trial"));
@@ -158,8 +188,19 @@ fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
     }
     let kill_within = humantime::parse_duration(args.kill_within.trim())
         .map_err(|e| InputError::new(format!("--kill-within {}", args.kill_within), e.to_string()))?;
+    if args.transactions == 0 {
+        return Err(InputError::new(
+            "--transactions 0",
+            "give at least one transaction per trial",
+        ));
+    }
+    use crate::cli::CrashMethod;
+    let power = matches!(args.method, CrashMethod::PowerLoss | CrashMethod::Both);
     Ok(crash::Options {
-        kill: matches!(args.method, crate::cli::CrashMethod::Kill),
+        kill: matches!(args.method, CrashMethod::Kill | CrashMethod::Both),
+        power_models: if power { dedup(&args.models) } else { Vec::new() },
+        transactions: args.transactions,
+        cross_check: args.cross_check,
         trials: args.trials,
         seed: args.seed,
         max_rows: args.max_rows,
@@ -171,6 +212,16 @@ fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
 pub fn crash_child(args: CrashChildArgs) -> anyhow::Result<Status> {
     crash::kill::child_main(&args.db, &args.settings, args.seed, args.max_rows)?;
     Ok(Status::Ok)
+}
+
+fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for item in items {
+        if !out.contains(item) {
+            out.push(*item);
+        }
+    }
+    out
 }
 
 fn assignments(flag: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {

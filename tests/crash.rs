@@ -72,6 +72,8 @@ fn bad_crash_input_exits_2() {
     let cases: &[&[&str]] = &[
         &["--trials", "0"],
         &["--method", "meteor"],
+        &["--model", "durable,lucky"],
+        &["--transactions", "0"],
         &["--set", "group.ledger.workers=4"],
         &["--matrix", "duration=1s,2s"],
         &["--matrix", "journal_mode=wall"],
@@ -84,4 +86,152 @@ fn bad_crash_input_exits_2() {
             .code(2)
             .stderr(predicate::str::is_empty().not());
     }
+}
+
+fn per_trial(report: &Value) -> Vec<Value> {
+    report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|run| results(run).iter().map(|r| r["per_trial"].clone()))
+        .collect()
+}
+
+#[test]
+fn synchronous_off_loses_acknowledged_commits_on_power_loss_and_the_seed_reproduces_trials() {
+    let args = [
+        "--method",
+        "power-loss",
+        "--model",
+        "durable",
+        "--trials",
+        "8",
+        "--transactions",
+        "15",
+        "--seed",
+        "3",
+        "--matrix",
+        "journal_mode=wal,delete",
+        "--matrix",
+        "synchronous=off",
+    ];
+    let (_dir, first, stdout) = crash(&args);
+    assert!(stdout.contains("power-loss/durable"), "{stdout}");
+    for run in first["runs"].as_array().unwrap() {
+        let durable = &results(run)[0];
+        assert_eq!(
+            (durable["method"].as_str(), durable["model"].as_str()),
+            (Some("power-loss"), Some("durable"))
+        );
+        assert!(
+            durable["trials_losing"].as_u64().unwrap() > 0,
+            "{}: {durable}",
+            run["id"]
+        );
+        assert!(durable["max_lost"].as_u64().unwrap() > 0);
+        // Acknowledged means COMMIT returned OK before the cut.
+        assert!(durable["acknowledged_total"].as_u64().unwrap() > 0);
+    }
+    let (_dir2, second, _) = crash(&args);
+    assert_eq!(
+        per_trial(&first),
+        per_trial(&second),
+        "same seed, same per-trial results"
+    );
+    let (_dir3, other_seed, _) = crash(
+        &[
+            &args[..args.len() - 5],
+            &[
+                "4",
+                "--matrix",
+                "journal_mode=wal,delete",
+                "--matrix",
+                "synchronous=off",
+            ],
+        ]
+        .concat(),
+    );
+    assert_ne!(per_trial(&first), per_trial(&other_seed), "the seed matters");
+}
+
+#[test]
+fn synced_configurations_keep_every_commit_under_the_durable_model() {
+    let (_dir, report, _) = crash(&[
+        "--method",
+        "power-loss",
+        "--model",
+        "durable",
+        "--trials",
+        "10",
+        "--transactions",
+        "10",
+        "--matrix",
+        "journal_mode=wal,delete",
+        "--matrix",
+        "synchronous=extra",
+    ]);
+    for run in report["runs"].as_array().unwrap() {
+        let r = &results(run)[0];
+        assert_eq!(r["trials_losing"], 0, "{}: {r}", run["id"]);
+        assert_eq!(r["integrity_failures"], 0);
+        assert_eq!(r["silent_damage"], 0);
+    }
+}
+
+#[test]
+fn cross_check_with_the_unix_vfs_agrees_for_every_model() {
+    let (_dir, report, stdout) = crash(&[
+        "--method",
+        "power-loss",
+        "--trials",
+        "6",
+        "--transactions",
+        "10",
+        "--cross-check",
+        "--matrix",
+        "journal_mode=truncate,wal,memory",
+        "--matrix",
+        "synchronous=normal",
+    ]);
+    assert!(stdout.contains("agrees"), "{stdout}");
+    for run in report["runs"].as_array().unwrap() {
+        let models: Vec<&str> = results(run).iter().map(|r| r["model"].as_str().unwrap()).collect();
+        assert_eq!(models, ["durable", "reorder", "torn"]);
+        for r in results(run) {
+            assert_eq!(r["cross_check"]["compared"], 6, "{r}");
+            assert_eq!(r["cross_check"]["mismatches"], 0, "{}: {r}", run["id"]);
+        }
+    }
+}
+
+#[test]
+fn replay_prints_the_trace_of_one_trial() {
+    let assert = bin()
+        .args([
+            "crash",
+            "--matrix",
+            "journal_mode=wal",
+            "--matrix",
+            "synchronous=normal",
+            "--transactions",
+            "5",
+            "--replay",
+            "journal_mode=wal,synchronous=normal:torn:2",
+        ])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(out.contains("power cut here"), "{out}");
+    assert!(out.contains("ledger.db-wal"), "{out}");
+    assert!(out.contains("\"trial\":2"), "{out}");
+    bin()
+        .args(["crash", "--replay", "journal_mode=nope:torn:2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no configuration"));
+    bin()
+        .args(["crash", "--replay", "journal_mode=wal,synchronous=normal:melted:2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown crash model"));
 }

@@ -4,14 +4,18 @@
 
 pub mod check;
 pub mod config;
+pub mod disk;
 pub mod kill;
 pub mod ledger;
+pub mod model;
+pub mod power;
+pub mod vfs;
 
 use crate::report::durability::{Durability, DurabilityResult};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::report::table::Table;
 use crate::scenario::matrix::{Cell, show_value};
-use crate::sqlite_config::{ReadBack, SettingError};
+use crate::sqlite_config::{ReadBack, SettingError, SqliteSettings};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,10 @@ pub enum CrashError {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub kill: bool,
+    /// Power-loss crash models to run; empty for none.
+    pub power_models: Vec<model::Model>,
+    pub transactions: u32,
+    pub cross_check: bool,
     pub trials: u32,
     pub seed: u64,
     pub max_rows: u32,
@@ -66,6 +74,21 @@ pub fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path,
         match kill::run(&plan) {
             Ok(trials) => results.push(DurabilityResult::from_trials("kill", None, trials)),
             Err(e) => error = Some(format!("kill trials: {e}")),
+        }
+    }
+    if !opts.power_models.is_empty() {
+        let plan = power_plan(&cell.scenario.sqlite, seed, opts, dir);
+        match power::run(&plan) {
+            Ok(per_model) => {
+                for (model, trials) in opts.power_models.iter().zip(per_model) {
+                    results.push(DurabilityResult::from_trials(
+                        "power-loss",
+                        Some(model.as_str()),
+                        trials,
+                    ));
+                }
+            }
+            Err(e) => error = Some(format!("power-loss trials: {e}")),
         }
     }
     RunReport {
@@ -118,6 +141,55 @@ pub fn progress_line(run: &RunReport) -> String {
         })
         .collect();
     format!("{}: {}", run.id, parts.join("; "))
+}
+
+fn power_plan<'a>(settings: &'a SqliteSettings, seed: u64, opts: &'a Options, dir: &'a Path) -> power::PowerPlan<'a> {
+    power::PowerPlan {
+        settings,
+        seed,
+        max_rows: opts.max_rows,
+        transactions: opts.transactions,
+        trials: opts.trials,
+        models: &opts.power_models,
+        cross_check: opts.cross_check.then_some(dir),
+    }
+}
+
+/// `--replay CONFIG:MODEL:TRIAL`: which configuration, model and trial.
+pub struct ReplaySpec {
+    pub config: String,
+    pub model: model::Model,
+    pub trial: u32,
+}
+
+impl ReplaySpec {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = text.rsplitn(3, ':');
+        let (Some(trial), Some(model), Some(config)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("expected CONFIG:MODEL:TRIAL, e.g. journal_mode=wal,synchronous=normal:torn:7".into());
+        };
+        let model = model::Model::from_name(model)
+            .ok_or_else(|| format!("unknown crash model `{model}`; use durable, reorder or torn"))?;
+        let trial = trial
+            .parse()
+            .map_err(|_| format!("trial must be a number, got `{trial}`"))?;
+        Ok(Self {
+            config: config.to_string(),
+            model,
+            trial,
+        })
+    }
+}
+
+/// The I/O trace and verdict of one power-loss trial, exactly as `run_config` ran it.
+pub fn replay(cell: &Cell, spec: &ReplaySpec, opts: &Options, dir: &Path) -> Result<String, CrashError> {
+    let seed = config_seed(opts.seed, &cell.id);
+    let models = [spec.model];
+    let plan = power::PowerPlan {
+        models: &models,
+        ..power_plan(&cell.scenario.sqlite, seed, opts, dir)
+    };
+    power::replay(&plan, spec.model, spec.trial)
 }
 
 /// The terminal durability table: one row per configuration and method (and model).
