@@ -122,6 +122,9 @@ pub struct CrashArgs {
     /// "journal_mode=wal,synchronous=normal:torn:7"
     #[arg(long, value_name = "CONFIG:MODEL:TRIAL")]
     pub replay: Option<String>,
+    /// A `run` report of the same configurations: print one table with its throughput and p99 beside the durability columns
+    #[arg(long, value_name = "RUN.json")]
+    pub beside: Option<PathBuf>,
     /// Kill: the latest moment to kill the worker after it is ready, e.g. 50ms
     #[arg(long, default_value = "50ms", value_name = "DURATION")]
     pub kill_within: String,

@@ -110,6 +110,7 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let set = assignments("--set", &args.set)?;
     let matrix = assignments("--matrix", &args.matrix)?;
     let configs = crash::config::load(&set, &matrix)?;
+    let beside = args.beside.as_deref().map(crash::beside::load).transpose()?;
     if let Some(spec) = &args.replay {
         return crash_replay(spec, &configs, &opts);
     }
@@ -148,6 +149,13 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         eprintln!("databases kept in {}", work.keep().display());
     }
     print!("\n{}", crash::table(&report.runs).to_text());
+    if let Some(run_report) = &beside {
+        print!(
+            "\nbeside {}:\n{}",
+            run_report.scenario.name,
+            crash::beside::table(&report.runs, run_report).to_text()
+        );
+    }
     println!("\nreport: {}", output.display());
     Ok(final_status(&report))
 }

@@ -235,3 +235,55 @@ fn replay_prints_the_trace_of_one_trial() {
         .code(2)
         .stderr(predicate::str::contains("unknown crash model"));
 }
+
+#[test]
+fn beside_joins_a_run_report_of_the_same_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let run_json = dir.path().join("run.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--duration", "300ms", "--warmup", "0s", "-q", "--db-dir"])
+        .arg(dir.path())
+        .arg("--output")
+        .arg(&run_json)
+        .assert()
+        .success();
+    let crash_json = dir.path().join("crash.json");
+    let assert = bin()
+        .args(["crash", "--method", "power-loss", "--model", "durable", "--trials", "3"])
+        .args([
+            "--transactions",
+            "5",
+            "--matrix",
+            "journal_mode=wal,delete",
+            "--matrix",
+            "synchronous=full",
+        ])
+        .arg("--beside")
+        .arg(&run_json)
+        .arg("--output")
+        .arg(&crash_json)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let beside = stdout
+        .split("beside tiny:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    for mode in ["wal", "delete"] {
+        let line = beside
+            .lines()
+            .find(|l| l.starts_with(&format!("journal_mode={mode},synchronous=full")))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains("1.00×") && line.contains("power-loss/durable"), "{line}");
+    }
+    // A crash report is not a run report.
+    bin()
+        .args(["crash", "--beside"])
+        .arg(&crash_json)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no measured runs"));
+}

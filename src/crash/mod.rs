@@ -2,6 +2,7 @@
 //! through crashes (process kill, simulated power loss) and the checker compares what
 //! survived with what was acknowledged.
 
+pub mod beside;
 pub mod check;
 pub mod config;
 pub mod disk;
