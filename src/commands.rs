@@ -151,8 +151,9 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     print!("\n{}", crash::table(&report.runs).to_text());
     if let Some(run_report) = &beside {
         print!(
-            "\nbeside {}:\n{}",
+            "\nbeside {} (tx/s and p99 of its group `{}`):\n{}",
             run_report.scenario.name,
+            crash::beside::group_name(run_report),
             crash::beside::table(&report.runs, run_report).to_text()
         );
     }

@@ -269,7 +269,7 @@ fn beside_joins_a_run_report_of_the_same_configurations() {
         .success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
     let beside = stdout
-        .split("beside tiny:")
+        .split("beside tiny (tx/s and p99 of its group `writers`):")
         .nth(1)
         .unwrap_or_else(|| panic!("{stdout}"));
     for mode in ["wal", "delete"] {

@@ -21,10 +21,20 @@ pub fn load(path: &Path) -> Result<Report, InputError> {
     Ok(report)
 }
 
-/// Throughput (all groups) and worst p99 of the first measured run with these settings.
+/// Committed transactions per second and p99 of the report's first worker group (in the
+/// built-in scenarios, the writers) in the first measured run with these settings.
 struct Speed {
     tx_per_s: f64,
     p99_us: f64,
+}
+
+/// The group whose speed the table shows.
+pub fn group_name(report: &Report) -> String {
+    report
+        .runs
+        .iter()
+        .find_map(|r| r.groups.first())
+        .map_or_else(String::new, |g| g.name.clone())
 }
 
 fn speed(report: &Report, journal: JournalMode, sync: Synchronous) -> Option<Speed> {
@@ -34,13 +44,10 @@ fn speed(report: &Report, journal: JournalMode, sync: Synchronous) -> Option<Spe
                 .as_ref()
                 .is_some_and(|s| s.journal_mode == journal && s.synchronous == sync)
     })?;
+    let group = run.groups.first()?;
     Some(Speed {
-        tx_per_s: run.groups.iter().map(|g| g.transactions.throughput_per_s).sum(),
-        p99_us: run
-            .groups
-            .iter()
-            .map(|g| g.transactions.latency_us.p99)
-            .fold(0.0, f64::max),
+        tx_per_s: group.transactions.throughput_per_s,
+        p99_us: group.transactions.latency_us.p99,
     })
 }
 
