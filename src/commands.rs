@@ -158,6 +158,17 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         );
     }
     println!("\nreport: {}", output.display());
+    let mismatches: u32 = report
+        .runs
+        .iter()
+        .filter_map(|r| r.durability.as_ref())
+        .flat_map(|d| &d.results)
+        .filter_map(|r| r.cross_check.map(|c| c.mismatches))
+        .sum();
+    if mismatches > 0 {
+        eprintln!("error: {mismatches} trial(s) recovered differently through the unix VFS than through the simulator");
+        return Ok(Status::Failed);
+    }
     Ok(final_status(&report))
 }
 
