@@ -222,6 +222,23 @@ fn replay_prints_the_trace_of_one_trial() {
         .success();
     let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
     assert!(out.contains("power cut here"), "{out}");
+    let again = bin()
+        .args([
+            "crash",
+            "--matrix",
+            "journal_mode=wal",
+            "--matrix",
+            "synchronous=normal",
+        ])
+        .args([
+            "--transactions",
+            "5",
+            "--replay",
+            "journal_mode=wal,synchronous=normal:torn:2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&again.stdout), out, "a replay is reproducible");
     assert!(out.contains("ledger.db-wal"), "{out}");
     assert!(out.contains("\"trial\":2"), "{out}");
     bin()

@@ -231,6 +231,41 @@ mod tests {
     }
 
     #[test]
+    fn bytes_flipped_in_the_file_are_silent_damage_integrity_check_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let ledger = Ledger::new(3, 4);
+        drop(ledger_db_at(&path, &ledger));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let payload = ledger.payload(2, 0);
+        // Page splits leave dead copies of cells behind: damage every copy.
+        let copies: Vec<usize> = (0..bytes.len() - 32)
+            .filter(|&i| bytes[i..i + 32] == payload[..32])
+            .collect();
+        assert!(!copies.is_empty(), "payload stored inline");
+        for at in copies {
+            bytes[at + 10] ^= 0xff;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let result = check(&conn, &ledger, ALL_ACKED);
+        assert!(
+            result.integrity_ok(),
+            "integrity_check does not read payloads: {result:?}"
+        );
+        assert_eq!((result.damaged_rows, result.lost), (1, 1), "{result:?}");
+    }
+
+    fn ledger_db_at(path: &std::path::Path, ledger: &Ledger) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        ledger::create_schema(&conn).unwrap();
+        for tx in 1..=6 {
+            ledger::commit(&conn, ledger, tx).unwrap();
+        }
+        conn
+    }
+
+    #[test]
     fn missing_table_is_total_loss_not_an_error() {
         let ledger = Ledger::new(3, 4);
         let conn = Connection::open_in_memory().unwrap();

@@ -132,12 +132,14 @@ pub fn progress_line(run: &RunReport) -> String {
         .flat_map(|d| &d.results)
         .map(|r| {
             format!(
-                "{} {}/{} losing (max {}), {} damaged",
+                "{} {}/{} losing (max {}), integrity {}, atomicity {}, silent {}",
                 r.label(),
                 r.trials_losing,
                 r.trials,
                 r.max_lost,
-                r.integrity_failures.max(r.silent_damage).max(r.atomicity_violations)
+                r.integrity_failures,
+                r.atomicity_violations,
+                r.silent_damage
             )
         })
         .collect();

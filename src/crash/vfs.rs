@@ -524,6 +524,32 @@ mod tests {
         }
     }
 
+    /// Commits one row in delete mode; returns whether the journal's unlink is durable.
+    fn journal_unlink_durable(synchronous: &str) -> bool {
+        let mount = Mount::new(Disk::default()).unwrap();
+        let conn = mount.open("d.db").unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = delete; PRAGMA synchronous = {synchronous}; CREATE TABLE t(x);"
+        ))
+        .unwrap();
+        mount.disk().settle();
+        conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        let disk = mount.disk();
+        assert!(
+            disk.lookup("d.db-journal").is_none(),
+            "the process sees the journal gone"
+        );
+        !disk.durable_names.contains_key("d.db-journal")
+    }
+
+    #[test]
+    fn directory_syncs_happen_where_the_unix_vfs_does_them() {
+        // The new journal's first sync syncs the directory (so the journal is durable), but
+        // its delete at commit is durable only with the sync-directory flag of EXTRA.
+        assert!(!journal_unlink_durable("full"));
+        assert!(journal_unlink_durable("extra"));
+    }
+
     #[test]
     fn files_of_a_mount_are_named_on_its_disk() {
         let mount = Mount::new(Disk::default()).unwrap();
