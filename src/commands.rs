@@ -169,7 +169,12 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         eprintln!("error: {mismatches} trial(s) recovered differently through the unix VFS than through the simulator");
         return Ok(Status::Failed);
     }
-    Ok(final_status(&report))
+    // Lost commits are findings, not failures: only a run that could not be crashed fails.
+    Ok(match report.status {
+        RunStatus::Completed => Status::Ok,
+        RunStatus::Interrupted => Status::Interrupted,
+        RunStatus::Failed => Status::Failed,
+    })
 }
 
 fn crash_replay(spec: &str, configs: &crash::config::Configurations, opts: &crash::Options) -> anyhow::Result<Status> {

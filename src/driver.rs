@@ -108,7 +108,8 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
     report
 }
 
-fn empty_report(cell: &Cell) -> RunReport {
+/// A run report with only the cell's identity filled in (also the base of crash reports).
+pub fn empty_report(cell: &Cell) -> RunReport {
     RunReport {
         id: cell.id.clone(),
         matrix: cell

@@ -15,7 +15,7 @@ pub mod vfs;
 use crate::report::durability::{Durability, DurabilityResult};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::report::table::Table;
-use crate::scenario::matrix::{Cell, show_value};
+use crate::scenario::matrix::Cell;
 use crate::sqlite_config::{ReadBack, SettingError, SqliteSettings};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -92,33 +92,25 @@ pub fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path,
             Err(e) => error = Some(format!("power-loss trials: {e}")),
         }
     }
-    RunReport {
-        id: cell.id.clone(),
-        matrix: cell
-            .assignments
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(show_value(v))))
-            .collect(),
-        sqlite: Some(read_back.clone()),
-        status: if error.is_some() {
-            RunStatus::Failed
-        } else {
-            RunStatus::Completed
-        },
-        error,
-        warmup_s: 0.0,
-        measured_s: started.elapsed().as_secs_f64(),
-        groups: Vec::new(),
-        database: DatabaseReport {
-            page_size: read_back.page_size,
-            ..DatabaseReport::default()
-        },
-        verification: None,
-        durability: Some(Durability {
-            max_rows: opts.max_rows,
-            results,
-        }),
-    }
+    let mut run = crate::driver::empty_report(cell);
+    run.sqlite = Some(read_back.clone());
+    run.status = if error.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Completed
+    };
+    run.error = error;
+    run.warmup_s = 0.0;
+    run.measured_s = started.elapsed().as_secs_f64();
+    run.database = DatabaseReport {
+        page_size: read_back.page_size,
+        ..DatabaseReport::default()
+    };
+    run.durability = Some(Durability {
+        max_rows: opts.max_rows,
+        results,
+    });
+    run
 }
 
 /// One line of progress: the configuration and, per method, trials losing acknowledged commits.
