@@ -50,6 +50,8 @@ fn kill_trials_produce_a_valid_report_and_table() {
     for (run, mode) in runs.iter().zip(["wal", "delete"]) {
         assert_eq!(run["sqlite"]["journal_mode"], mode);
         assert_eq!(run["status"], "completed");
+        assert_eq!(run["durability"]["seed"], 5);
+        assert_eq!(run["durability"]["kill_within_ms"], 30.0);
         let kill = &results(run)[0];
         assert_eq!(kill["method"], "kill");
         assert_eq!(kill["trials"], 3);

@@ -107,7 +107,10 @@ pub fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path,
         ..DatabaseReport::default()
     };
     run.durability = Some(Durability {
+        seed: opts.seed,
         max_rows: opts.max_rows,
+        transactions: (!opts.power_models.is_empty()).then_some(opts.transactions),
+        kill_within_ms: opts.kill.then_some(opts.kill_max_delay.as_secs_f64() * 1000.0),
         results,
     });
     run

@@ -5,8 +5,16 @@ use serde::{Deserialize, Serialize};
 /// Crash results for one configuration: one entry per method (and crash model).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Durability {
+    /// `--seed`: with the configuration id it determines every trial (see `crash::config_seed`).
+    pub seed: u64,
     /// Rows per ledger transaction are uniform in 1..=max_rows; payloads 100 B – 3 KB.
     pub max_rows: u32,
+    /// Power loss: ledger transactions per trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<u32>,
+    /// Kill: the child is killed uniformly within this many milliseconds after it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_within_ms: Option<f64>,
     pub results: Vec<DurabilityResult>,
 }
 
