@@ -86,7 +86,7 @@ pub enum CrashMethod {
     Kill,
     /// Cut power on a simulated disk at a random disk event; see --model
     PowerLoss,
-    /// Both
+    /// Kill, then power loss
     Both,
 }
 

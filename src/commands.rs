@@ -221,6 +221,12 @@ fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
     }
     use crate::cli::CrashMethod;
     let power = matches!(args.method, CrashMethod::PowerLoss | CrashMethod::Both);
+    if args.cross_check && !power {
+        return Err(InputError::new(
+            "--cross-check",
+            "applies to simulated power loss: use --method power-loss or both",
+        ));
+    }
     Ok(crash::Options {
         kill: matches!(args.method, CrashMethod::Kill | CrashMethod::Both),
         power_models: if power { dedup(&args.models) } else { Vec::new() },

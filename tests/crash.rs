@@ -76,6 +76,7 @@ fn bad_crash_input_exits_2() {
         &["--method", "meteor"],
         &["--model", "durable,lucky"],
         &["--transactions", "0"],
+        &["--method", "kill", "--cross-check"],
         &["--set", "group.ledger.workers=4"],
         &["--matrix", "duration=1s,2s"],
         &["--matrix", "journal_mode=wall"],
