@@ -22,6 +22,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List the built-in scenarios
     ListScenarios,
+    /// Crash a checkable ledger workload per configuration and count what acknowledged commits survive
+    Crash(CrashArgs),
+    /// Internal: the committing worker of `crash --method kill`
+    #[command(hide = true)]
+    CrashChild(CrashChildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,4 +93,85 @@ pub struct OverrideArgs {
     /// With --rate and --latency-limit: skip transactions already late at their turn
     #[arg(long)]
     pub skip_late: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashMethod {
+    /// SIGKILL the committing process; real files, the OS page cache survives
+    Kill,
+    /// Cut power on a simulated disk at a random disk event; see --model
+    PowerLoss,
+    /// Kill, then power loss
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashArgs {
+    /// How to crash
+    #[arg(long, value_enum, default_value = "both")]
+    pub method: CrashMethod,
+    /// Power loss: what the rebooted disk holds (comma-separated)
+    #[arg(
+        long = "model",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "durable,reorder,torn"
+    )]
+    pub models: Vec<crate::crash::model::Model>,
+    /// Trials per configuration (and per crash model)
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub trials: u32,
+    /// Seed for the ledger contents and the crash moments
+    #[arg(long, default_value_t = 42, value_name = "S")]
+    pub seed: u64,
+    /// Rows per ledger transaction are uniform in 1..=K
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    pub max_rows: u32,
+    /// Power loss: ledger transactions per trial (power is cut somewhere in them)
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub transactions: u32,
+    /// Power loss: also recover every rebooted image through SQLite's unix VFS and compare
+    #[arg(long)]
+    pub cross_check: bool,
+    /// Power loss: print one trial's I/O trace and verdict instead of running, e.g.
+    /// "journal_mode=wal,synchronous=normal:torn:7"
+    #[arg(long, value_name = "CONFIG:MODEL:TRIAL")]
+    pub replay: Option<String>,
+    /// A `run` report of the same configurations: print one table with its throughput and p99 beside the durability columns
+    #[arg(long, value_name = "RUN.json")]
+    pub beside: Option<PathBuf>,
+    /// Kill: the latest moment to kill the worker after it is ready, e.g. 50ms
+    #[arg(long, default_value = "50ms", value_name = "DURATION")]
+    pub kill_within: String,
+    /// Override a SQLite setting: page_size=8192, sqlite.cache_size=-4000
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Set or replace a matrix axis (default journal_mode=delete,truncate,persist,wal,memory,off and synchronous=off,normal,full,extra)
+    #[arg(long = "matrix", value_name = "KEY=V1,V2")]
+    pub matrix: Vec<String>,
+    /// Directory for the crash databases (a new subdirectory is created in it; default: a temporary directory)
+    #[arg(long, value_name = "DIR")]
+    pub db_dir: Option<PathBuf>,
+    /// Keep the crashed databases
+    #[arg(long)]
+    pub keep_db: bool,
+    /// Report file (default: results/crash-<time>.json)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print only the final table
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashChildArgs {
+    #[arg(long)]
+    pub db: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long)]
+    pub max_rows: u32,
+    /// The SQLite settings as JSON
+    #[arg(long)]
+    pub settings: String,
 }

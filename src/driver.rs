@@ -109,7 +109,8 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
     report
 }
 
-fn empty_report(cell: &Cell) -> RunReport {
+/// A run report with only the cell's identity filled in (also the base of crash reports).
+pub fn empty_report(cell: &Cell) -> RunReport {
     RunReport {
         id: cell.id.clone(),
         matrix: cell
@@ -127,6 +128,7 @@ fn empty_report(cell: &Cell) -> RunReport {
         verification: None,
         timeline_interval_s: cell.scenario.timeline_interval.as_secs_f64(),
         timeline: Vec::new(),
+        durability: None,
     }
 }
 

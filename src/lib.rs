@@ -3,6 +3,7 @@
 pub mod busy;
 pub mod checks;
 pub mod cli;
+pub mod crash;
 pub mod driver;
 pub mod env;
 pub mod error;
@@ -29,5 +30,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Run(args) => commands::run(args),
         cli::Command::Validate(args) => commands::validate(args),
         cli::Command::ListScenarios => commands::list_scenarios(),
+        cli::Command::Crash(args) => commands::crash(args),
+        cli::Command::CrashChild(args) => commands::crash_child(args),
     }
 }

@@ -1,5 +1,6 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub mod durability;
 pub mod json;
 pub mod model;
 pub mod table;

@@ -70,6 +70,9 @@ pub struct RunReport {
     /// One entry per interval of the measured phase.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// Crash reports (`litehammer crash`): what survived crashes of this configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<crate::report::durability::Durability>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
