@@ -22,6 +22,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List the built-in scenarios
     ListScenarios,
+    /// Render a saved JSON report as Markdown, HTML or JSON
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +45,30 @@ pub struct RunArgs {
     /// Print only the final table
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run each configuration N times, each on a fresh database, to see the spread
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Also write a Markdown report (rewritten after every run, like the JSON)
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
+    #[arg(long, value_name = "CONFIG")]
+    pub baseline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON report written by `litehammer run`
+    pub input: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::report::Format,
+    /// Output file (default: standard output)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
+    #[arg(long, value_name = "CONFIG")]
+    pub baseline: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,11 @@
 //! The subcommands: glue between the CLI, the scenario loader, the driver and the exporters.
 
-use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
+use crate::cli::{OverrideArgs, ReportArgs, RunArgs, ValidateArgs};
 use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
-use crate::report::{Exporter, json::Json, table};
+use crate::report::{Exporter, json::Json, markdown::Markdown, table};
 use crate::scenario::builtin;
 use crate::scenario::matrix::show_value;
 use crate::scenario::validate::{self, Overrides, Plan};
@@ -15,6 +15,10 @@ use std::time::SystemTime;
 
 pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     let plan = validate::load(&args.scenario, &overrides(&args.overrides)?)?;
+    if let Some(spec) = &args.baseline {
+        let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
+        crate::report::markdown::check_baseline(&ids, spec)?;
+    }
     let (db_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
     let environment = Environment::capture(&db_dir);
     let started = SystemTime::now();
@@ -29,8 +33,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     let opts = RunOptions {
         db_dir: db_dir.clone(),
         keep_db: args.keep_db,
+        repeat: args.repeat,
     };
-    let total = plan.cells.len();
+    let exports = exports(&args);
+    let total = plan.cells.len() * args.repeat as usize;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut write_error = None;
     runtime.block_on(async {
@@ -41,7 +47,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
             }
             report.runs.push(run.clone());
             report.status = Report::overall_status(&report.runs);
-            if let Err(e) = write_report(&report, &output) {
+            if let Err(e) = write_report(&report, &output).and_then(|()| write_exports(&report, &exports)) {
                 write_error.get_or_insert(e);
             }
         })
@@ -50,6 +56,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     if report.runs.len() < total && report.status == RunStatus::Completed {
         report.status = RunStatus::Interrupted;
         write_report(&report, &output)?;
+        write_exports(&report, &exports)?;
     }
     if let Some(e) = write_error {
         return Err(e);
@@ -62,6 +69,42 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     }
     println!("\nreport: {}", output.display());
     Ok(final_status(&report))
+}
+
+/// `litehammer report`: renders a saved JSON report to stdout or a file.
+pub fn report(args: ReportArgs) -> anyhow::Result<Status> {
+    let report = crate::report::load(&args.input)?;
+    let bytes = args.format.exporter(args.baseline.clone()).render(&report)?;
+    match &args.output {
+        Some(path) => {
+            crate::report::write_file(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// The extra files `run` writes after every run, beside the JSON.
+fn exports(args: &RunArgs) -> Vec<(PathBuf, Box<dyn Exporter>)> {
+    let mut out: Vec<(PathBuf, Box<dyn Exporter>)> = Vec::new();
+    if let Some(path) = &args.export_markdown {
+        let md = Markdown {
+            baseline: args.baseline.clone(),
+        };
+        out.push((path.clone(), Box::new(md)));
+    }
+    out
+}
+
+fn write_exports(report: &Report, exports: &[(PathBuf, Box<dyn Exporter>)]) -> anyhow::Result<()> {
+    for (path, exporter) in exports {
+        let bytes = exporter.render(report)?;
+        crate::report::write_file(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn final_status(report: &Report) -> Status {

@@ -22,5 +22,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Run(args) => commands::run(args),
         cli::Command::Validate(args) => commands::validate(args),
         cli::Command::ListScenarios => commands::list_scenarios(),
+        cli::Command::Report(args) => commands::report(args),
     }
 }
