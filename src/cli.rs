@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Also write a Markdown report (rewritten after every run, like the JSON)
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report with charts (rewritten after every run)
+    #[arg(long, value_name = "FILE")]
+    pub export_html: Option<PathBuf>,
     /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
     #[arg(long, value_name = "CONFIG")]
     pub baseline: Option<String>,

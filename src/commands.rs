@@ -5,7 +5,7 @@ use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
-use crate::report::{Exporter, json::Json, markdown::Markdown, table};
+use crate::report::{Exporter, Format, json::Json, table};
 use crate::scenario::builtin;
 use crate::scenario::matrix::show_value;
 use crate::scenario::validate::{self, Overrides, Plan};
@@ -89,14 +89,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<Status> {
 
 /// The extra files `run` writes after every run, beside the JSON.
 fn exports(args: &RunArgs) -> Vec<(PathBuf, Box<dyn Exporter>)> {
-    let mut out: Vec<(PathBuf, Box<dyn Exporter>)> = Vec::new();
-    if let Some(path) = &args.export_markdown {
-        let md = Markdown {
-            baseline: args.baseline.clone(),
-        };
-        out.push((path.clone(), Box::new(md)));
-    }
-    out
+    [(&args.export_markdown, Format::Md), (&args.export_html, Format::Html)]
+        .into_iter()
+        .filter_map(|(path, format)| Some((path.clone()?, format.exporter(args.baseline.clone()))))
+        .collect()
 }
 
 fn write_exports(report: &Report, exports: &[(PathBuf, Box<dyn Exporter>)]) -> anyhow::Result<()> {

@@ -171,3 +171,128 @@ fn run_rejects_an_unknown_baseline_before_running() {
         .stderr(predicate::str::contains("journal_mode=wal; journal_mode=delete"));
     assert!(!out.exists());
 }
+
+#[test]
+fn report_renders_html_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.html");
+    bin()
+        .args([
+            "report",
+            "--format",
+            "html",
+            "--baseline",
+            "journal_mode=delete,synchronous=full",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(fixture())
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<dt>Baseline</dt><dd><code>journal_mode=delete,synchronous=full</code></dd>"));
+}
+
+/// The chromium binary, or None (with the reason printed) when the test must be skipped.
+fn chromium() -> Option<PathBuf> {
+    let required = std::env::var("LITEHAMMER_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let candidates = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
+    let found = std::env::var_os("LITEHAMMER_CHROMIUM").map(PathBuf::from).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| candidates.map(|c| dir.join(c)))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !required,
+            "LITEHAMMER_REQUIRE_BROWSER=1 but no chromium found (install: apt-get install chromium)"
+        );
+        eprintln!(
+            "SKIPPED html_opens_in_a_headless_browser: no chromium on PATH (apt-get install chromium; CI sets LITEHAMMER_REQUIRE_BROWSER=1)"
+        );
+    }
+    found
+}
+
+/// Loads a page in headless chromium; returns (DOM after scripts ran, browser log).
+fn load_in_chromium(browser: &Path, page: &Path) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn html_opens_in_a_headless_browser_without_console_errors() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    bin()
+        .args(["report", "--format", "html", "-o"])
+        .arg(&page)
+        .arg(fixture())
+        .assert()
+        .success();
+    let (dom, log) = load_in_chromium(&browser, &page);
+    // Any console message (an uncaught exception, a failed load) is logged as CONSOLE.
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    assert!(
+        dom.contains("data-ready=\"ok\""),
+        "the inline script did not finish: {dom}"
+    );
+    // Each chart is an SVG with data paths that have coordinates.
+    let charts: Vec<&str> = dom.split("<svg class=\"chart\"").skip(1).collect();
+    assert_eq!(charts.len(), 8, "2 throughput, 5 percentile, 1 errors chart");
+    for chart in charts {
+        let chart = &chart[..chart.find("</svg>").expect("svg closed")];
+        let title = chart
+            .split("<title>")
+            .nth(1)
+            .and_then(|t| t.split('<').next())
+            .unwrap_or("?");
+        let data_paths = chart.split("<path class=\"data ").skip(1);
+        let drawn = data_paths
+            .filter(|p| p.split(" d=\"").nth(1).is_some_and(|d| d.starts_with('M')))
+            .count();
+        assert!(drawn > 0, "chart `{title}` has no drawn data path");
+    }
+    assert!(dom.contains("id=\"no-timeline\""), "the timeline placeholder shows");
+}

@@ -1,9 +1,11 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
 pub mod stats;
+pub mod svg;
 pub mod table;
 
 use crate::error::InputError;
@@ -19,6 +21,7 @@ pub trait Exporter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Md,
+    Html,
     Json,
 }
 
@@ -27,6 +30,7 @@ impl Format {
     pub fn exporter(self, baseline: Option<String>) -> Box<dyn Exporter> {
         match self {
             Format::Md => Box::new(markdown::Markdown { baseline }),
+            Format::Html => Box::new(html::Html { baseline }),
             Format::Json => Box::new(json::Json),
         }
     }
