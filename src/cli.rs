@@ -24,6 +24,8 @@ pub enum Command {
     ListScenarios,
     /// Render a saved JSON report as Markdown, HTML or JSON
     Report(ReportArgs),
+    /// Compare reports run by run: throughput, p50 and p99 of B relative to A, with a noise warning
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +74,22 @@ pub struct ReportArgs {
     /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
     #[arg(long, value_name = "CONFIG")]
     pub baseline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline report (A), then one or more reports (B) each compared with it
+    #[arg(required = true, num_args = 2.., value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Exit with status 1 when any matched throughput drops by more than PCT percent
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_slower: Option<f64>,
+    /// Differences within ±PCT percent are noise (used unless both sides have repeats)
+    #[arg(long, value_name = "PCT", default_value_t = crate::report::compare::DEFAULT_NOISE_PCT)]
+    pub noise: f64,
+    /// Print Markdown tables instead of plain text
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

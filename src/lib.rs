@@ -23,5 +23,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Validate(args) => commands::validate(args),
         cli::Command::ListScenarios => commands::list_scenarios(),
         cli::Command::Report(args) => commands::report(args),
+        cli::Command::Compare(args) => commands::compare(args),
     }
 }

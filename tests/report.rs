@@ -296,3 +296,130 @@ fn html_opens_in_a_headless_browser_without_console_errors() {
     }
     assert!(dom.contains("id=\"no-timeline\""), "the timeline placeholder shows");
 }
+
+/// The fixture with every group's throughput multiplied by `factor`.
+fn scaled_fixture(factor: f64) -> Value {
+    let mut report = read_json(&fixture());
+    for run in report["runs"].as_array_mut().unwrap() {
+        for group in run["groups"].as_array_mut().unwrap() {
+            let tx = &mut group["transactions"]["throughput_per_s"];
+            *tx = Value::from(tx.as_f64().unwrap() * factor);
+        }
+    }
+    report
+}
+
+/// A report with two repeats of each configuration, at `factors` × the fixture's throughput.
+fn repeated_fixture(factors: [f64; 2]) -> Value {
+    let (first, second) = (scaled_fixture(factors[0]), scaled_fixture(factors[1]));
+    let mut report = first.clone();
+    let runs = report["runs"].as_array_mut().unwrap();
+    runs.clear();
+    for (a, b) in first["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(second["runs"].as_array().unwrap())
+    {
+        for (run, k) in [(a, 1), (b, 2)] {
+            let mut run = run.clone();
+            run["repeat"] = Value::from(k);
+            runs.push(run);
+        }
+    }
+    report
+}
+
+#[test]
+fn compare_gates_on_a_throughput_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let slower = write(dir.path(), "slower.json", &scaled_fixture(0.8).to_string());
+    let assert = bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&slower)
+        .args(["--fail-if-slower", "10"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "throughput dropped by more than 10% in: journal_mode=wal,synchronous=normal writers",
+        ));
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("journal_mode=wal,synchronous=normal     writers"))
+        .unwrap();
+    assert!(row.contains("0.80×") && row.contains("20% slower — FAIL"), "{row}");
+    // The same drop passes a looser gate, and a report compared with itself is all noise.
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&slower)
+        .args(["--fail-if-slower", "25"])
+        .assert()
+        .success();
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(fixture())
+        .args(["--fail-if-slower", "1", "--markdown"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "| configuration | group | A tx/s | B tx/s | tx/s B/A |",
+        ))
+        .stdout(predicate::str::contains("| within noise |"));
+}
+
+#[test]
+fn compare_uses_the_spread_of_repeats_for_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", &repeated_fixture([1.0, 1.3]).to_string());
+    // Means 1.175 vs 1.15: inside A's range.
+    let close = write(dir.path(), "close.json", &repeated_fixture([1.15, 1.2]).to_string());
+    // Means 0.91 vs 1.15, ranges apart: a real drop even though A's repeats vary by 30%.
+    let apart = write(dir.path(), "apart.json", &repeated_fixture([0.9, 0.92]).to_string());
+    let out = bin().arg("compare").arg(&a).arg(&close).arg(&apart).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let sections: Vec<&str> = stdout.split("A = ").skip(1).collect();
+    assert_eq!(sections.len(), 2, "{stdout}");
+    let writers = |section: &str| -> String {
+        section
+            .lines()
+            .find(|l| l.starts_with("journal_mode=wal,synchronous=normal     writers"))
+            .unwrap()
+            .to_string()
+    };
+    assert!(writers(sections[0]).contains("within noise"), "{}", sections[0]);
+    assert!(writers(sections[0]).contains(" ± "), "repeats show mean ± stddev");
+    assert!(writers(sections[1]).contains("21% slower"), "{}", sections[1]);
+}
+
+#[test]
+fn compare_rejects_bad_input_with_exit_2() {
+    bin().arg("compare").arg(fixture()).assert().code(2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut other = read_json(&fixture());
+    for run in other["runs"].as_array_mut().unwrap() {
+        run["id"] = Value::from(format!("x-{}", run["id"].as_str().unwrap()));
+    }
+    let other = write(dir.path(), "other.json", &other.to_string());
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no configuration in common"));
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(fixture())
+        .arg("--fail-if-slower=150")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--fail-if-slower 150: expected a percentage between 0 and 100",
+        ));
+}

@@ -1,5 +1,6 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub mod compare;
 pub mod html;
 pub mod json;
 pub mod markdown;

@@ -148,6 +148,7 @@ pub struct BadHistogram {
 /// A configuration's figures for one subject.
 pub struct Figures {
     pub throughput: Spread,
+    pub p50: Spread,
     pub p99: Spread,
     /// Percentiles of all repeats together (merged histograms); the run's own with one repeat.
     pub pooled: LatencySummary,
@@ -167,9 +168,11 @@ pub fn figures(config: &Config, subject: Subject) -> Result<Option<Figures>, Bad
         pooled_latency(config, subject, &samples)?
     };
     let throughputs: Vec<f64> = samples.iter().map(|s| s.throughput).collect();
+    let p50s: Vec<f64> = samples.iter().map(|s| s.latency.p50).collect();
     let p99s: Vec<f64> = samples.iter().map(|s| s.latency.p99).collect();
     Ok(Some(Figures {
         throughput: Spread::of(&throughputs).expect("at least one sample"),
+        p50: Spread::of(&p50s).expect("at least one sample"),
         p99: Spread::of(&p99s).expect("at least one sample"),
         pooled,
         errors,
