@@ -156,7 +156,7 @@ fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
             bars,
             colors,
             segment_names: Vec::new(),
-            format: format_rate,
+            format: |v| if v == 0.0 { "0".into() } else { format_rate(v) },
         };
         out.push_str(&figure(&format!("throughput-{}", slug(group)), &chart.to_svg()));
     }

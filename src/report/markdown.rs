@@ -206,9 +206,12 @@ pub fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Con
 
 fn row(config: &Config, f: &Figures, ratio: String, repeated: bool) -> Vec<String> {
     let lat = &f.pooled;
+    // No successful execution at all: no latency to show (not 0 µs).
+    let recorded = lat.max > 0.0;
+    let us = |v: f64| if recorded { format_us(v) } else { "–".to_string() };
     let tail = [
-        format_us(lat.p99_9),
-        format_us(lat.max),
+        us(lat.p99_9),
+        us(lat.max),
         errors_cell(&f.errors),
         stats::verification(config),
     ];
@@ -223,17 +226,25 @@ fn row(config: &Config, f: &Figures, ratio: String, repeated: bool) -> Vec<Strin
             ),
             format!("{}–{}", format_rate(f.throughput.min), format_rate(f.throughput.max)),
             ratio,
-            format_us(lat.p50),
-            format!("{} ± {}", format_us(f.p99.mean), format_us(f.p99.stddev)),
-            format!("{}–{}", format_us(f.p99.min), format_us(f.p99.max)),
+            us(lat.p50),
+            if recorded {
+                format!("{} ± {}", format_us(f.p99.mean), format_us(f.p99.stddev))
+            } else {
+                us(0.0)
+            },
+            if recorded {
+                format!("{}–{}", format_us(f.p99.min), format_us(f.p99.max))
+            } else {
+                us(0.0)
+            },
         ]
     } else {
         vec![
             config.id.to_string(),
             format_rate(f.throughput.mean),
             ratio,
-            format_us(lat.p50),
-            format_us(f.p99.mean),
+            us(lat.p50),
+            us(f.p99.mean),
         ]
     };
     head.into_iter().chain(tail).collect()
@@ -293,6 +304,7 @@ pub fn format_ratio(r: f64) -> String {
         r if r >= 10.0 => format!("{r:.1}×"),
         r if r >= 0.1 => format!("{r:.2}×"),
         r if r >= 0.001 => format!("{r:.3}×"),
+        0.0 => "0×".to_string(),
         _ => "<0.001×".to_string(),
     }
 }
@@ -407,11 +419,27 @@ mod tests {
     }
 
     #[test]
+    fn no_successful_execution_shows_no_latency() {
+        let mut report = fixture();
+        let readers = &mut report.runs[2].groups[1].transactions;
+        readers.throughput_per_s = 0.0;
+        readers.latency_us = Default::default();
+        let text = render(&report, None);
+        let section = text.split("### readers: transactions").nth(1).unwrap();
+        let row = section
+            .lines()
+            .find(|l| l.starts_with("| journal_mode=delete,synchronous=normal"))
+            .unwrap();
+        assert!(row.contains("| 0.0 | 0× | – | – | – | – | busy 2 |"), "{row}");
+    }
+
+    #[test]
     fn bytes_in_binary_units() {
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(16 * 1024 * 1024 * 1024 + 1), "16.0 GiB");
         assert_eq!(format_ratio(2.854), "2.85×");
         assert_eq!(format_ratio(0.0616), "0.062×");
         assert_eq!(format_ratio(0.0004), "<0.001×");
+        assert_eq!(format_ratio(0.0), "0×");
     }
 }
