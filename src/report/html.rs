@@ -152,11 +152,16 @@ fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
         };
         let chart = BarChart {
             title: format!("Throughput of {group} per configuration"),
-            value_label: "committed transactions per second (mean; whiskers: min–max across repeats)".into(),
+            value_label: if stats::max_repeats(configs) > 1 {
+                "committed transactions per second (mean; whiskers: min–max across repeats)".into()
+            } else {
+                "committed transactions per second".into()
+            },
             bars,
             colors,
             segment_names: Vec::new(),
             format: |v| if v == 0.0 { "0".into() } else { format_rate(v) },
+            min_extent: 1.0,
         };
         out.push_str(&figure(&format!("throughput-{}", slug(group)), &chart.to_svg()));
     }
@@ -246,6 +251,7 @@ fn value_range(series: &[Series]) -> (f64, f64) {
 fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
     const KINDS: [&str; 5] = ["busy", "busy_snapshot", "locked", "constraint", "other"];
     let mut bars = Vec::new();
+    let mut total = 0;
     for config in configs {
         let mut e = crate::metrics::ErrorCounts::default();
         for run in &config.runs {
@@ -256,6 +262,7 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
             }
         }
         let counts = [e.busy, e.busy_snapshot, e.locked, e.constraint, e.other];
+        total += e.total();
         bars.push(Bar {
             label: config.id.to_string(),
             segments: counts.iter().map(|&c| c as f64).collect(),
@@ -263,13 +270,15 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
             value_text: markdown::errors_cell(&e),
         });
     }
+    let none = if total == 0 { " (none in any run)" } else { "" };
     let chart = BarChart {
-        title: "Errors per configuration, by kind".into(),
+        title: format!("Errors per configuration, by kind{none}"),
         value_label: "failed statements, BEGINs and COMMITs (count, all groups and repeats)".into(),
         bars,
         colors: (0..KINDS.len()).map(|k| svg::palette(k + 2)).collect(),
         segment_names: KINDS.iter().map(|k| k.to_string()).collect(),
         format: |v| format!("{v:.0}"),
+        min_extent: 5.0,
     };
     Ok(chart.to_svg())
 }

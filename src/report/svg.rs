@@ -136,6 +136,8 @@ pub struct BarChart {
     /// Names of the stacked kinds, shown in a legend; empty for single-segment bars.
     pub segment_names: Vec<String>,
     pub format: fn(f64) -> String,
+    /// The value axis reaches at least this far (5 keeps count ticks whole).
+    pub min_extent: f64,
 }
 
 const BAR_H: f64 = 18.0;
@@ -151,7 +153,7 @@ impl BarChart {
         let height = legend_top + legend_height(self.segment_names.len()) + 6.0;
         let mut svg = open(&self.title, height);
         let top = self.bars.iter().map(bar_extent).fold(0.0, f64::max);
-        let ticks = linear_ticks(0.0, if top > 0.0 { top } else { 1.0 }, self.format);
+        let ticks = linear_ticks(0.0, top.max(self.min_extent).max(f64::MIN_POSITIVE), self.format);
         let scale = Scale::Linear {
             min: 0.0,
             max: ticks.last().map_or(1.0, |t| t.0),
@@ -185,15 +187,16 @@ impl BarChart {
         let mut out = String::new();
         let mut start = 0.0;
         for (k, value) in bar.segments.iter().enumerate() {
-            let color = if self.segment_names.is_empty() {
-                self.colors[i % self.colors.len()]
+            // Stacked kinds share their legend entry's `data-series`; single bars their row's.
+            let (series, color) = if self.segment_names.is_empty() {
+                (i, self.colors[i % self.colors.len()])
             } else {
-                self.colors[k]
+                (k, self.colors[k])
             };
             let (a, b) = (x_of(start), x_of(start + value));
             let _ = write!(
                 out,
-                r##"<path class="data bar" data-series="{i}" fill="{color}" d="M{a:.1} {y:.1}H{b:.1}V{:.1}H{a:.1}Z"><title>{}: {}</title></path>"##,
+                r##"<path class="data bar" data-series="{series}" fill="{color}" d="M{a:.1} {y:.1}H{b:.1}V{:.1}H{a:.1}Z"><title>{}: {}</title></path>"##,
                 y + BAR_H,
                 escape_html(&bar.label),
                 escape_html(&(self.format)(*value))
@@ -415,10 +418,21 @@ mod tests {
             colors: vec![palette(0), palette(1)],
             segment_names: vec!["busy".into(), "locked".into()],
             format: plain,
+            min_extent: 5.0,
         };
         let svg = chart.to_svg();
         assert_eq!(svg.matches(r#"class="data bar""#).count(), 2);
         assert!(svg.contains(r#"class="whisker""#));
         assert!(svg.contains(">busy</text>") && svg.contains(">locked</text>"));
+        let ticks: Vec<&str> = svg
+            .split("class=\"tick\"")
+            .skip(1)
+            .filter_map(|t| t.split(['>', '<']).nth(1))
+            .collect();
+        assert_eq!(ticks, ["0", "2", "4", "6", "wal"], "whole ticks covering the whisker");
+        assert!(
+            svg.contains(r##"data-series="1" fill="#f28e2b""##),
+            "a kind's segments toggle with its legend entry"
+        );
     }
 }
