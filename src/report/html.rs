@@ -283,14 +283,15 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
     Ok(chart.to_svg())
 }
 
-/// One second of a run, as `timeline` entries in the report carry it. Read from the JSON so
-/// reports without a timeline (and older ones) still render.
+/// One interval of a run, the fields of a `timeline` entry the charts use (others are
+/// ignored). Read from the JSON so reports without a timeline (and older ones) still render.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct TimelinePoint {
+    /// End of the interval, seconds since measuring started.
     pub t_s: f64,
+    /// Committed transactions of all groups in the interval.
     pub ops: f64,
-    pub errors: f64,
     pub p50_us: f64,
     pub p99_us: f64,
     pub db_bytes: f64,
@@ -353,7 +354,7 @@ pub fn timeline_charts(runs: &[RunTimeline]) -> Vec<(&'static str, String)> {
             "throughput-over-time",
             time_chart(
                 "Throughput over time",
-                "operations per second",
+                "committed transactions per second (all groups)",
                 throughput,
                 false,
                 format_rate,
@@ -505,8 +506,10 @@ mod tests {
         let run = serde_json::json!({
             "id": "x",
             "timeline": [
-                { "t_s": 1.0, "ops": 100, "errors": 0, "p50_us": 10.0, "p99_us": 50.0, "db_bytes": 4096, "wal_bytes": 0 },
-                { "t_s": 2.0, "ops": 300, "errors": 1, "p50_us": 12.0, "p99_us": 80.0, "db_bytes": 8192, "wal_bytes": 4096 }
+                { "t_s": 1.0, "ops": 100, "errors": { "busy": 0, "busy_snapshot": 0, "locked": 0, "constraint": 0, "other": 0 },
+                  "p50_us": 10.0, "p99_us": 50.0, "db_bytes": 4096, "wal_bytes": 0, "wal_frames": 0, "groups": [] },
+                { "t_s": 2.0, "ops": 300, "errors": { "busy": 1, "busy_snapshot": 0, "locked": 0, "constraint": 0, "other": 0 },
+                  "p50_us": 12.0, "p99_us": 80.0, "db_bytes": 8192, "wal_bytes": 4096, "wal_frames": 1, "groups": [] }
             ]
         });
         let points = timeline_from_value(&run);
