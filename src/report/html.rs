@@ -2,13 +2,14 @@
 //! script, nothing fetched) with charts and the Markdown report's tables.
 
 use super::Exporter;
-use super::markdown::{self, format_bytes};
-use super::model::{Report, RunReport};
+use super::markdown;
+use super::model::Report;
 use super::stats::{self, Config, Subject};
 use super::svg::{self, Axis, Bar, BarChart, LineChart, Scale, Series};
 use super::table::{escape_html, format_rate, format_us};
-use serde::Deserialize;
 use std::fmt::Write;
+
+pub mod timeline;
 
 /// HTML, with ratios against `baseline` (an id or `key=value,...`; default the first run).
 #[derive(Default)]
@@ -32,7 +33,7 @@ impl Exporter for Html {
             "Latency percentiles",
             &percentile_charts(&configs, &subjects)?,
         ));
-        body.push_str(&section("Over time", &timeline_section(&configs)));
+        body.push_str(&section("Over time", &timeline::section(&configs)));
         body.push_str(&section("Errors", &figure("errors", &errors_chart(&configs)?)));
         body.push_str(&tables(&configs, &subjects, baseline)?);
         body.push_str(&problems(report));
@@ -71,7 +72,7 @@ fn section(title: &str, content: &str) -> String {
     format!("<h2>{}</h2>\n{content}", escape_html(title))
 }
 
-fn figure(id: &str, svg: &str) -> String {
+pub(crate) fn figure(id: &str, svg: &str) -> String {
     format!("<figure class=\"chart\" id=\"chart-{id}\">\n{svg}</figure>\n")
 }
 
@@ -240,7 +241,7 @@ fn percentile_chart(title: String, series: Vec<Series>) -> LineChart {
 }
 
 /// The smallest positive and the largest y of all series (1, 10 when there are none).
-fn value_range(series: &[Series]) -> (f64, f64) {
+pub(crate) fn value_range(series: &[Series]) -> (f64, f64) {
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let lo = ys.clone().filter(|y| *y > 0.0).fold(f64::INFINITY, f64::min);
     let hi = ys.fold(0.0, f64::max);
@@ -283,149 +284,8 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
     Ok(chart.to_svg())
 }
 
-/// One interval of a run, the fields of a `timeline` entry the charts use (others are
-/// ignored). Read from the JSON so reports without a timeline (and older ones) still render.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct TimelinePoint {
-    /// End of the interval, seconds since measuring started.
-    pub t_s: f64,
-    /// Committed transactions of all groups in the interval.
-    pub ops: f64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    pub db_bytes: f64,
-    pub wal_bytes: f64,
-}
-
-/// The `timeline` of a run's JSON, empty when absent or unreadable.
-pub fn timeline_from_value(run: &serde_json::Value) -> Vec<TimelinePoint> {
-    run.get("timeline")
-        .and_then(|t| serde_json::from_value(t.clone()).ok())
-        .unwrap_or_default()
-}
-
-fn timeline(run: &RunReport) -> Vec<TimelinePoint> {
-    serde_json::to_value(run).map_or_else(|_| Vec::new(), |v| timeline_from_value(&v))
-}
-
-/// A labelled timeline per run (`id #k` for repeats), coloured by configuration.
-pub struct RunTimeline {
-    pub label: String,
-    pub color: &'static str,
-    pub points: Vec<TimelinePoint>,
-}
-
-fn timeline_section(configs: &[Config]) -> String {
-    let mut runs = Vec::new();
-    for (i, config) in configs.iter().enumerate() {
-        for run in &config.runs {
-            let label = match run.repeat {
-                Some(k) => format!("{} #{k}", run.id),
-                None => run.id.to_string(),
-            };
-            runs.push(RunTimeline {
-                label,
-                color: svg::palette(i),
-                points: timeline(run),
-            });
-        }
-    }
-    if runs.iter().all(|r| r.points.is_empty()) {
-        return "<p class=\"placeholder\" id=\"no-timeline\">No timeline in this report: throughput, p99 and \
-                WAL size over time need a report with per-second samples (<code>timeline</code>), \
-                written by a newer litehammer. The maximum WAL size of each run is in the JSON \
-                (<code>database.wal_bytes_max</code>).</p>\n"
-            .to_string();
-    }
-    timeline_charts(&runs).iter().map(|(id, svg)| figure(id, svg)).collect()
-}
-
-/// Throughput, p99 and WAL size over time, one line per run.
-pub fn timeline_charts(runs: &[RunTimeline]) -> Vec<(&'static str, String)> {
-    let throughput = time_series(runs, |prev, p| {
-        let dt = p.t_s - prev.map_or(0.0, |q| q.t_s);
-        if dt > 0.0 { p.ops / dt } else { p.ops }
-    });
-    let p99 = time_series(runs, |_, p| p.p99_us);
-    let wal = time_series(runs, |_, p| p.wal_bytes);
-    vec![
-        (
-            "throughput-over-time",
-            time_chart(
-                "Throughput over time",
-                "committed transactions per second (all groups)",
-                throughput,
-                false,
-                format_rate,
-            ),
-        ),
-        (
-            "p99-over-time",
-            time_chart("p99 latency over time", "p99 latency (log scale)", p99, true, tick_us),
-        ),
-        (
-            "wal-over-time",
-            time_chart("WAL size over time", "WAL file size", wal, false, |b| {
-                format_bytes(b as u64)
-            }),
-        ),
-    ]
-}
-
-fn time_series(runs: &[RunTimeline], y: impl Fn(Option<&TimelinePoint>, &TimelinePoint) -> f64) -> Vec<Series> {
-    runs.iter()
-        .filter(|r| !r.points.is_empty())
-        .map(|r| Series {
-            name: r.label.clone(),
-            color: r.color,
-            points: r
-                .points
-                .iter()
-                .enumerate()
-                .map(|(k, p)| (p.t_s, y(k.checked_sub(1).map(|j| &r.points[j]), p)))
-                .collect(),
-        })
-        .collect()
-}
-
-fn time_chart(title: &str, y_label: &str, series: Vec<Series>, log_y: bool, format: fn(f64) -> String) -> String {
-    let t_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(1.0, f64::max);
-    let x_ticks = svg::linear_ticks(0.0, t_max, |t| format!("{t:.0}"));
-    let x_scale = Scale::Linear {
-        min: 0.0,
-        max: x_ticks.last().map_or(t_max, |t| t.0),
-    };
-    let (lo, hi) = value_range(&series);
-    let (y_scale, y_ticks) = if log_y {
-        svg::log_ticks(lo, hi, format)
-    } else {
-        let ticks = svg::linear_ticks(0.0, hi.max(1.0), format);
-        let max = ticks.last().map_or(1.0, |t| t.0);
-        (Scale::Linear { min: 0.0, max }, ticks)
-    };
-    LineChart {
-        title: title.to_string(),
-        x: Axis {
-            label: "time since the measured phase started (s)".into(),
-            scale: x_scale,
-            ticks: x_ticks,
-        },
-        y: Axis {
-            label: y_label.to_string(),
-            scale: y_scale,
-            ticks: y_ticks,
-        },
-        series,
-    }
-    .to_svg()
-}
-
 /// A latency tick label without trailing zeros: `100ms`, `1s`, `0.1µs`.
-fn tick_us(us: f64) -> String {
+pub(crate) fn tick_us(us: f64) -> String {
     let text = format_us(us);
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -439,7 +299,7 @@ fn tick_us(us: f64) -> String {
     format!("{number}{unit}")
 }
 
-fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -499,34 +359,6 @@ mod tests {
         assert!((at(2.0) - summary.p99).abs() <= summary.p99 * 0.01, "p99");
         assert_eq!(curve.last().unwrap().1, summary.max);
         assert!(curve.windows(2).all(|w| w[0].1 <= w[1].1), "non-decreasing");
-    }
-
-    #[test]
-    fn timeline_charts_from_json_samples() {
-        let run = serde_json::json!({
-            "id": "x",
-            "timeline": [
-                { "t_s": 1.0, "ops": 100, "errors": { "busy": 0, "busy_snapshot": 0, "locked": 0, "constraint": 0, "other": 0 },
-                  "p50_us": 10.0, "p99_us": 50.0, "db_bytes": 4096, "wal_bytes": 0, "wal_frames": 0, "groups": [] },
-                { "t_s": 2.0, "ops": 300, "errors": { "busy": 1, "busy_snapshot": 0, "locked": 0, "constraint": 0, "other": 0 },
-                  "p50_us": 12.0, "p99_us": 80.0, "db_bytes": 8192, "wal_bytes": 4096, "wal_frames": 1, "groups": [] }
-            ]
-        });
-        let points = timeline_from_value(&run);
-        assert_eq!(points.len(), 2);
-        assert_eq!(points[1].wal_bytes, 4096.0);
-        assert!(timeline_from_value(&serde_json::json!({ "id": "old" })).is_empty());
-        let charts = timeline_charts(&[RunTimeline {
-            label: "x".into(),
-            color: svg::palette(0),
-            points,
-        }]);
-        let ids: Vec<&str> = charts.iter().map(|c| c.0).collect();
-        assert_eq!(ids, ["throughput-over-time", "p99-over-time", "wal-over-time"]);
-        for (_, svg) in &charts {
-            assert_eq!(svg.matches("class=\"data line\"").count(), 1);
-        }
-        assert!(charts[0].1.contains(">300</text>"), "300 ops in the second second");
     }
 
     #[test]
