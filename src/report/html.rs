@@ -182,6 +182,7 @@ fn percentile_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
                 series.push(Series {
                     name: config.id.to_string(),
                     color: svg::palette(i),
+                    dash: 0,
                     points,
                 });
             }

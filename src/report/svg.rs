@@ -50,7 +50,20 @@ pub struct Axis {
 pub struct Series {
     pub name: String,
     pub color: &'static str,
+    /// Solid when 0; other values give distinct dash patterns (repeats of one configuration).
+    pub dash: usize,
     pub points: Vec<(f64, f64)>,
+}
+
+/// A `stroke-dasharray` attribute for dash pattern `k` (none for 0).
+fn dash_attr(k: usize) -> &'static str {
+    const PATTERNS: [&str; 4] = [
+        "",
+        r#" stroke-dasharray="7 3""#,
+        r#" stroke-dasharray="2 2""#,
+        r#" stroke-dasharray="8 3 2 3""#,
+    ];
+    PATTERNS[k % PATTERNS.len()]
 }
 
 pub struct LineChart {
@@ -104,13 +117,14 @@ impl LineChart {
             }));
             let _ = write!(
                 svg,
-                r##"<path class="data line" data-series="{i}" fill="none" stroke-width="1.8" stroke="{}" d="{d}"><title>{}</title></path>"##,
+                r##"<path class="data line" data-series="{i}" fill="none" stroke-width="1.8" stroke="{}"{} d="{d}"><title>{}</title></path>"##,
                 s.color,
+                dash_attr(s.dash),
                 escape_html(&s.name)
             );
         }
         svg.push_str(&legend(
-            self.series.iter().map(|s| (s.name.as_str(), s.color)),
+            self.series.iter().map(|s| (s.name.as_str(), s.color, s.dash)),
             legend_top,
         ));
         svg.push_str("</svg>\n");
@@ -178,7 +192,10 @@ impl BarChart {
         );
         svg.push_str(&text((x0 + x1) / 2.0, y1 + 36.0, "middle", "label", &self.value_label));
         let names = self.segment_names.iter().map(String::as_str);
-        svg.push_str(&legend(names.zip(self.colors.iter().copied()), legend_top));
+        svg.push_str(&legend(
+            names.zip(self.colors.iter().copied()).map(|(n, c)| (n, c, 0)),
+            legend_top,
+        ));
         svg.push_str("</svg>\n");
         svg
     }
@@ -272,18 +289,19 @@ fn legend_height(n: usize) -> f64 {
 }
 
 /// Entries in columns under the plot; each one toggles its series (`data-series`).
-fn legend<'a>(entries: impl Iterator<Item = (&'a str, &'static str)>, top: f64) -> String {
+fn legend<'a>(entries: impl Iterator<Item = (&'a str, &'static str, usize)>, top: f64) -> String {
     let entries: Vec<_> = entries.collect();
     let columns = legend_columns(entries.len());
     let rows = entries.len().div_ceil(columns);
     let column_w = (WIDTH - LEFT - RIGHT) / columns as f64;
     let mut out = String::new();
-    for (i, (name, color)) in entries.iter().enumerate() {
+    for (i, (name, color, dash)) in entries.iter().enumerate() {
         let x = LEFT + (i / rows.max(1)) as f64 * column_w;
         let y = top + (i % rows.max(1)) as f64 * LEGEND_ROW;
         let _ = write!(
             out,
-            r##"<g class="legend-item" data-series="{i}"><path class="swatch" stroke-width="3" stroke="{color}" d="M{x:.1} {:.1}h18"/>{}</g>"##,
+            r##"<g class="legend-item" data-series="{i}"><path class="swatch" stroke-width="3" stroke="{color}"{} d="M{x:.1} {:.1}h18"/>{}</g>"##,
+            dash_attr(*dash),
             y - 4.0,
             text(x + 24.0, y, "start", "legend", name)
         );
@@ -387,11 +405,13 @@ mod tests {
                 Series {
                     name: "a".into(),
                     color: palette(0),
+                    dash: 0,
                     points: vec![(0.0, 1.0), (2.0, 100.0)],
                 },
                 Series {
                     name: "b".into(),
                     color: palette(1),
+                    dash: 1,
                     points: vec![(0.0, 5.0), (1.0, 50.0)],
                 },
             ],
@@ -402,6 +422,11 @@ mod tests {
         assert_eq!(svg.matches(r#"class="data line""#).count(), 2);
         assert!(svg.contains(r#"d="M78.0 302.0L736.0 42.0""#), "{svg}");
         assert_eq!(svg.matches(r#"class="legend-item""#).count(), 2);
+        assert_eq!(
+            svg.matches("stroke-dasharray=\"7 3\"").count(),
+            2,
+            "series b and its legend swatch"
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ fn of_run(run: &RunReport) -> Vec<TimelinePoint> {
 pub struct RunTimeline {
     pub label: String,
     pub color: &'static str,
+    /// Dash pattern: the repeat number minus one, so repeats of a configuration differ.
+    pub dash: usize,
     pub points: Vec<TimelinePoint>,
     /// When measuring stopped: the last interval ends here, not at its nominal end.
     pub end_s: f64,
@@ -64,6 +66,7 @@ pub fn section(configs: &[Config]) -> String {
             runs.push(RunTimeline {
                 label,
                 color: svg::palette(i),
+                dash: run.repeat.map_or(0, |k| k as usize - 1),
                 points: of_run(run),
                 end_s: if run.measured_s > 0.0 {
                     run.measured_s
@@ -196,6 +199,7 @@ fn series(runs: &[RunTimeline], y: impl Fn(f64, &TimelinePoint) -> Option<f64>) 
             Series {
                 name: r.label.clone(),
                 color: r.color,
+                dash: r.dash,
                 points,
             }
         })
@@ -271,6 +275,7 @@ mod tests {
         charts(&[RunTimeline {
             label: "x".into(),
             color: svg::palette(0),
+            dash: 0,
             points,
             end_s: 1.5,
         }])
