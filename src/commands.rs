@@ -102,7 +102,11 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<Status> {
         let c = crate::report::compare::compare(&a, &b, args.noise)?;
         if c.rows.is_empty() {
             let origin = format!("{} vs {}", a_path.display(), b_path.display());
-            return Err(InputError::new(origin, "no configuration in common (runs are matched by id)").into());
+            return Err(InputError::new(
+                origin,
+                "no configuration has results in both reports (runs are matched by id)",
+            )
+            .into());
         }
         println!("A = {} (baseline)\nB = {}", a_path.display(), b_path.display());
         c.warnings.iter().for_each(|w| println!("warning: {w}"));

@@ -434,7 +434,7 @@ fn compare_rejects_bad_input_with_exit_2() {
         .arg(&other)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no configuration in common"));
+        .stderr(predicate::str::contains("no configuration has results in both reports"));
     bin()
         .arg("compare")
         .arg(fixture())
