@@ -27,6 +27,10 @@ pub enum Command {
     /// Internal: the committing worker of `crash --method kill`
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
+    /// Render a saved JSON report as Markdown, HTML or JSON
+    Report(ReportArgs),
+    /// Compare reports run by run: throughput, p50 and p99 of B relative to A, with a noise warning
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +58,49 @@ pub struct RunArgs {
     /// When stderr is not a terminal: print a progress line every N seconds (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub progress_interval: f64,
+    /// Run each configuration N times, each on a fresh database, to see the spread
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Also write a Markdown report (rewritten after every run, like the JSON)
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report with charts (rewritten after every run)
+    #[arg(long, value_name = "FILE")]
+    pub export_html: Option<PathBuf>,
+    /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
+    #[arg(long, value_name = "CONFIG")]
+    pub baseline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON report written by `litehammer run`
+    pub input: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::report::Format,
+    /// Output file (default: standard output)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
+    #[arg(long, value_name = "CONFIG")]
+    pub baseline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline report (A), then one or more reports (B) each compared with it
+    #[arg(required = true, num_args = 2.., value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Exit with status 1 when any matched throughput drops by more than PCT percent
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_slower: Option<f64>,
+    /// Differences within ±PCT percent are noise (used unless both sides have repeats)
+    #[arg(long, value_name = "PCT", default_value_t = crate::report::compare::DEFAULT_NOISE_PCT)]
+    pub noise: f64,
+    /// Print Markdown tables instead of plain text
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,13 +1,13 @@
 //! The subcommands: glue between the CLI, the scenario loader, the driver and the exporters.
 
-use crate::cli::{CrashArgs, CrashChildArgs, OverrideArgs, RunArgs, ValidateArgs};
+use crate::cli::{CompareArgs, CrashArgs, CrashChildArgs, OverrideArgs, ReportArgs, RunArgs, ValidateArgs};
 use crate::crash;
 use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
 use crate::progress::ProgressMode;
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
-use crate::report::{Exporter, json::Json, table};
+use crate::report::{Exporter, Format, json::Json, table};
 use crate::scenario::builtin;
 use crate::scenario::matrix::show_value;
 use crate::scenario::validate::{self, Overrides, Plan};
@@ -17,6 +17,10 @@ use std::time::SystemTime;
 
 pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     let plan = validate::load(&args.scenario, &overrides(&args.overrides)?)?;
+    if let Some(spec) = &args.baseline {
+        let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
+        crate::report::markdown::check_baseline(&ids, spec)?;
+    }
     let (db_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
     let environment = Environment::capture(&db_dir);
     let started = SystemTime::now();
@@ -34,8 +38,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         db_dir: db_dir.clone(),
         keep_db: args.keep_db,
         progress,
+        repeat: args.repeat,
     };
-    let total = plan.cells.len();
+    let exports = exports(&args);
+    let total = plan.cells.len() * args.repeat as usize;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut write_error = None;
     runtime.block_on(async {
@@ -46,7 +52,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
             }
             report.runs.push(run.clone());
             report.status = Report::overall_status(&report.runs);
-            if let Err(e) = write_report(&report, &output) {
+            if let Err(e) = write_report(&report, &output).and_then(|()| write_exports(&report, &exports)) {
                 write_error.get_or_insert(e);
             }
         })
@@ -59,6 +65,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         report.findings = crate::sweep::findings(sweep, &report.runs);
     }
     write_report(&report, &output)?;
+    write_exports(&report, &exports)?;
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -70,6 +77,94 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     }
     println!("\nreport: {}", output.display());
     Ok(final_status(&report, args.fail_on_check))
+}
+
+/// `litehammer report`: renders a saved JSON report to stdout or a file.
+pub fn report(args: ReportArgs) -> anyhow::Result<Status> {
+    let report = crate::report::load(&args.input)?;
+    let bytes = args.format.exporter(args.baseline.clone()).render(&report)?;
+    match &args.output {
+        Some(path) => {
+            crate::report::write_file(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// `litehammer compare A B...`: each B against A; fails (1) on `--fail-if-slower` drops.
+pub fn compare(args: CompareArgs) -> anyhow::Result<Status> {
+    for (flag, value) in [("--fail-if-slower", args.fail_if_slower), ("--noise", Some(args.noise))] {
+        if let Some(v) = value.filter(|v| !(0.0..=100.0).contains(v)) {
+            return Err(InputError::new(format!("{flag} {v}"), "expected a percentage between 0 and 100").into());
+        }
+    }
+    let a_path = &args.reports[0];
+    let a = crate::report::load(a_path)?;
+    let mut slower = Vec::new();
+    for b_path in &args.reports[1..] {
+        let b = crate::report::load(b_path)?;
+        let c = crate::report::compare::compare(&a, &b, args.noise)?;
+        if c.rows.is_empty() {
+            let origin = format!("{} vs {}", a_path.display(), b_path.display());
+            return Err(InputError::new(
+                origin,
+                "no configuration has results in both reports (runs are matched by id)",
+            )
+            .into());
+        }
+        println!("A = {} (baseline)\nB = {}", a_path.display(), b_path.display());
+        c.warnings.iter().for_each(|w| println!("warning: {w}"));
+        let table = c.table(args.fail_if_slower);
+        println!(
+            "\n{}",
+            if args.markdown {
+                table.to_markdown()
+            } else {
+                table.to_text()
+            }
+        );
+        for (side, ids) in [("A", &c.only_a), ("B", &c.only_b)] {
+            ids.iter().for_each(|id| println!("only in {side}: {id}"));
+        }
+        if let Some(pct) = args.fail_if_slower {
+            let failing = c.rows.iter().filter(|r| r.slower_than(pct));
+            slower.extend(failing.map(|r| format!("{} {} ({})", r.id, r.group, b_path.display())));
+        }
+    }
+    println!(
+        "~ marks a ratio within noise: inside the repeats' min–max ranges when both reports have repeats, \
+         else within ±{}%.",
+        args.noise
+    );
+    if slower.is_empty() {
+        return Ok(Status::Ok);
+    }
+    eprintln!(
+        "throughput dropped by more than {}% in: {}",
+        args.fail_if_slower.unwrap_or_default(),
+        slower.join("; ")
+    );
+    Ok(Status::Failed)
+}
+
+/// The extra files `run` writes after every run, beside the JSON.
+fn exports(args: &RunArgs) -> Vec<(PathBuf, Box<dyn Exporter>)> {
+    [(&args.export_markdown, Format::Md), (&args.export_html, Format::Html)]
+        .into_iter()
+        .filter_map(|(path, format)| Some((path.clone()?, format.exporter(args.baseline.clone()))))
+        .collect()
+}
+
+fn write_exports(report: &Report, exports: &[(PathBuf, Box<dyn Exporter>)]) -> anyhow::Result<()> {
+    for (path, exporter) in exports {
+        let bytes = exporter.render(report)?;
+        crate::report::write_file(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn final_status(report: &Report, fail_on_check: bool) -> Status {

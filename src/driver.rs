@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub db_dir: PathBuf,
     pub keep_db: bool,
     pub progress: ProgressMode,
+    /// Runs of each cell (fresh database each); at least 1.
+    pub repeat: u32,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -69,21 +71,27 @@ async fn wait_for_signal() {
     }
 }
 
-/// Runs every cell in order, calling `on_run` after each; stops early when cancelled.
+/// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
+/// after each run; stops early when cancelled. Repeated runs carry `repeat = Some(k)`, 1-based.
 pub async fn run_cells(
     cells: &[Cell],
     opts: &RunOptions,
     cancel: &Cancel,
     mut on_run: impl FnMut(&RunReport),
 ) -> Vec<RunReport> {
+    let repeat = opts.repeat.max(1);
     let mut runs = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
-        if *cancel.borrow() {
-            break;
+        for k in 1..=repeat {
+            if *cancel.borrow() {
+                return runs;
+            }
+            let index = i * repeat as usize + (k - 1) as usize;
+            let mut run = run_cell(index, cell, opts, cancel.clone()).await;
+            run.repeat = (repeat > 1).then_some(k);
+            on_run(&run);
+            runs.push(run);
         }
-        let run = run_cell(i, cell, opts, cancel.clone()).await;
-        on_run(&run);
-        runs.push(run);
     }
     runs
 }
@@ -113,6 +121,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
 pub fn empty_report(cell: &Cell) -> RunReport {
     RunReport {
         id: cell.id.clone(),
+        repeat: None,
         matrix: cell
             .assignments
             .iter()

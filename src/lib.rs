@@ -32,5 +32,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::ListScenarios => commands::list_scenarios(),
         cli::Command::Crash(args) => commands::crash(args),
         cli::Command::CrashChild(args) => commands::crash_child(args),
+        cli::Command::Report(args) => commands::report(args),
+        cli::Command::Compare(args) => commands::compare(args),
     }
 }

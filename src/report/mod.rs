@@ -1,15 +1,62 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub mod compare;
 pub mod durability;
+pub mod html;
 pub mod json;
+pub mod markdown;
 pub mod model;
+pub mod stats;
+pub mod svg;
 pub mod table;
 
-use model::Report;
+use crate::error::InputError;
+use model::{Report, SCHEMA};
+use std::path::Path;
 
 /// An output format: renders a whole report to bytes, no I/O.
 pub trait Exporter {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>>;
+}
+
+/// The formats `litehammer report` renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Md,
+    Html,
+    Json,
+}
+
+impl Format {
+    /// The exporter for this format; `baseline` names the configuration ratios are against.
+    pub fn exporter(self, baseline: Option<String>) -> Box<dyn Exporter> {
+        match self {
+            Format::Md => Box::new(markdown::Markdown { baseline }),
+            Format::Html => Box::new(html::Html { baseline }),
+            Format::Json => Box::new(json::Json),
+        }
+    }
+}
+
+/// Reads a saved report; a missing file, invalid JSON or another schema is bad input.
+pub fn load(path: &Path) -> Result<Report, InputError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| InputError::new(&origin, format!("cannot read: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| InputError::new(&origin, format!("not JSON: {e}")))?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA) => {}
+        Some(other) => {
+            return Err(InputError::new(&origin, format!("schema `{other}` is not `{SCHEMA}`")));
+        }
+        None => {
+            return Err(InputError::new(
+                &origin,
+                format!("not a litehammer report (no `schema: {SCHEMA}`)"),
+            ));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| InputError::new(&origin, format!("not a valid {SCHEMA} report: {e}")))
 }
 
 /// Writes a file atomically (temp file + rename), so a reader never sees half a report.

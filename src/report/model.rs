@@ -52,6 +52,9 @@ pub enum RunStatus {
 pub struct RunReport {
     /// e.g. `journal_mode=wal,synchronous=normal`; `default` without a matrix.
     pub id: String,
+    /// 1-based repetition of this configuration with `run --repeat N` (N > 1); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
     /// The matrix values that distinguish this run.
     pub matrix: serde_json::Map<String, serde_json::Value>,
     /// Every setting as SQLite read it back on the workers' connections.

@@ -44,6 +44,61 @@ impl Table {
         }
         out
     }
+
+    /// A GitHub-flavoured Markdown table with the same columns and alignment.
+    pub fn to_markdown(&self) -> String {
+        let cells = |row: &[String]| -> String {
+            let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", escaped.join(" | "))
+        };
+        let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        let rule: Vec<String> = self
+            .right
+            .iter()
+            .map(|&r| if r { "---:".to_string() } else { "---".to_string() })
+            .collect();
+        let mut out = cells(&headers);
+        out.push_str(&format!("|{}|\n", rule.join("|")));
+        for row in &self.rows {
+            out.push_str(&cells(row));
+        }
+        out
+    }
+
+    /// An HTML table; right-aligned columns get `class="num"`. Cells are escaped.
+    pub fn to_html(&self) -> String {
+        let class = |c: usize| if self.right[c] { " class=\"num\"" } else { "" };
+        let mut out = String::from("<table>\n<thead><tr>");
+        for (c, h) in self.headers.iter().enumerate() {
+            out.push_str(&format!("<th{}>{}</th>", class(c), escape_html(h)));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for (c, cell) in row.iter().enumerate() {
+                out.push_str(&format!("<td{}>{}</td>", class(c), escape_html(cell)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table>\n");
+        out
+    }
+}
+
+/// Escapes text for HTML and SVG content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
 }
 
 /// One row per (run, group): committed transactions per second, transaction latency,
@@ -52,7 +107,7 @@ pub fn summary(report: &Report) -> Table {
     let mut rows = Vec::new();
     for run in &report.runs {
         if run.groups.is_empty() {
-            let mut row = vec![run.id.clone()];
+            let mut row = vec![run_label(run)];
             row.extend(std::iter::repeat_n("-".to_string(), 10));
             row.push(verdict(run));
             rows.push(row);
@@ -78,7 +133,7 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
     g.ops.iter().for_each(|o| errors.merge(&o.errors));
     let lat = &g.transactions.latency_us;
     vec![
-        if first { run.id.clone() } else { String::new() },
+        if first { run_label(run) } else { String::new() },
         g.name.clone(),
         g.workers.to_string(),
         format_rate(g.transactions.throughput_per_s),
@@ -93,7 +148,16 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
     ]
 }
 
-fn verdict(run: &RunReport) -> String {
+/// The run id, with `#k` for a repeated run.
+fn run_label(run: &RunReport) -> String {
+    match run.repeat {
+        Some(k) => format!("{} #{k}", run.id),
+        None => run.id.clone(),
+    }
+}
+
+/// A run's status and verification in a few words: `ok`, `LOST 3 rows`, `FAILED`.
+pub fn verdict(run: &RunReport) -> String {
     let status = match run.status {
         RunStatus::Completed => "",
         RunStatus::Interrupted => " (interrupted)",
@@ -249,5 +313,18 @@ mod tests {
             rows: vec![vec!["xyz".into(), "5".into()], vec!["q".into(), "123".into()]],
         };
         assert_eq!(t.to_text(), "a      n\nxyz    5\nq    123\n");
+        assert_eq!(t.to_markdown(), "| a | n |\n|---|---:|\n| xyz | 5 |\n| q | 123 |\n");
+        assert!(t.to_html().contains("<td class=\"num\">123</td>"));
+    }
+
+    #[test]
+    fn markup_escapes_cells() {
+        let t = Table {
+            headers: vec!["a"],
+            right: vec![false],
+            rows: vec![vec!["x|<y>&".into()]],
+        };
+        assert!(t.to_markdown().contains("| x\\|<y>& |"));
+        assert!(t.to_html().contains("<td>x|&lt;y&gt;&amp;</td>"));
     }
 }

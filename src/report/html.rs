@@ -1,0 +1,378 @@
+//! The HTML exporter: one self-contained page (inline CSS, inline SVG, a few lines of inline
+//! script, nothing fetched) with charts and the Markdown report's tables.
+
+use super::Exporter;
+use super::markdown;
+use super::model::Report;
+use super::stats::{self, Config, Subject};
+use super::svg::{self, Axis, Bar, BarChart, LineChart, Scale, Series};
+use super::table::{escape_html, format_rate, format_us};
+use std::fmt::Write;
+
+pub mod timeline;
+
+/// HTML, with ratios against `baseline` (an id or `key=value,...`; default the first run).
+#[derive(Default)]
+pub struct Html {
+    pub baseline: Option<String>,
+}
+
+impl Exporter for Html {
+    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+        let configs = stats::configurations(report);
+        let baseline = markdown::resolve_baseline(&configs, self.baseline.as_deref())?;
+        let subjects = stats::subjects(report);
+        let title = format!("litehammer: {}", report.scenario.name);
+        let mut body = format!("<h1>{}</h1>\n", escape_html(&title));
+        if !report.scenario.description.is_empty() {
+            let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
+        }
+        body.push_str(&environment(report, &configs, baseline));
+        body.push_str(&section("Throughput", &throughput_charts(&configs, &subjects)?));
+        body.push_str(&section(
+            "Latency percentiles",
+            &percentile_charts(&configs, &subjects)?,
+        ));
+        body.push_str(&section("Over time", &timeline::section(&configs)));
+        body.push_str(&section("Errors", &figure("errors", &errors_chart(&configs)?)));
+        body.push_str(&tables(&configs, &subjects, baseline)?);
+        body.push_str(&problems(report));
+        Ok(page(&title, &body).into_bytes())
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1000px;margin:2em auto;\
+padding:0 1em;color:#222;line-height:1.45}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}th,td{padding:.25em .6em;border-bottom:1px solid #e5e5e5;\
+text-align:left;white-space:nowrap}th.num,td.num{text-align:right;font-variant-numeric:tabular-nums}\
+figure{margin:1em 0}svg.chart{width:100%;max-width:760px;height:auto;display:block}\
+.legend-item{cursor:pointer}.legend-item.off{opacity:.3}.hint,.placeholder{color:#666;font-size:.9em}\
+.placeholder{border:1px dashed #bbb;padding:1em;max-width:740px}dt{font-weight:bold;float:left;clear:left;width:7em}\
+dd{margin:0 0 .2em 7.5em}code{background:#f3f3f3;padding:0 .2em}";
+
+/// Hides or shows a configuration when its legend entry is clicked; marks the page ready.
+const SCRIPT: &str = "(function(){\
+document.querySelectorAll('svg.chart').forEach(function(svg){\
+svg.querySelectorAll('.legend-item').forEach(function(item){\
+item.addEventListener('click',function(){\
+var off=item.classList.toggle('off');var s=item.getAttribute('data-series');\
+svg.querySelectorAll('.data[data-series=\"'+s+'\"]').forEach(function(el){el.style.display=off?'none':'';});});});});\
+document.body.setAttribute('data-ready','ok');})();";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n\
+         <style>{STYLE}</style>\n</head>\n<body>\n{body}<script>{SCRIPT}</script>\n</body>\n</html>\n",
+        escape_html(title)
+    )
+}
+
+fn section(title: &str, content: &str) -> String {
+    format!("<h2>{}</h2>\n{content}", escape_html(title))
+}
+
+pub(crate) fn figure(id: &str, svg: &str) -> String {
+    format!("<figure class=\"chart\" id=\"chart-{id}\">\n{svg}</figure>\n")
+}
+
+/// The environment lines as a definition list (Markdown's `code` spans become `<code>`).
+fn environment(report: &Report, configs: &[Config], baseline: Option<&Config>) -> String {
+    let mut out = String::from("<h2>Environment</h2>\n<dl>\n");
+    for (label, value) in markdown::environment(report, configs, baseline) {
+        let _ = writeln!(out, "<dt>{label}</dt><dd>{}</dd>", code_spans(&escape_html(&value)));
+    }
+    out.push_str("</dl>\n");
+    out
+}
+
+fn code_spans(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        match i % 2 {
+            1 => {
+                let _ = write!(out, "<code>{part}</code>");
+            }
+            _ => out.push_str(part),
+        }
+    }
+    out
+}
+
+fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> anyhow::Result<String> {
+    let mut out = format!(
+        "<h2>Tables</h2>\n<p class=\"hint\">{}</p>\n",
+        escape_html(&markdown::legend(configs))
+    );
+    for subject in subjects {
+        let table = markdown::subject_table(configs, *subject, baseline)?;
+        let _ = write!(out, "<h3>{}</h3>\n{}", escape_html(&subject.title()), table.to_html());
+    }
+    Ok(out)
+}
+
+fn problems(report: &Report) -> String {
+    let list = markdown::problems(report);
+    if list.is_empty() {
+        return String::new();
+    }
+    let items: String = list
+        .iter()
+        .map(|p| format!("<li>{}</li>\n", code_spans(&escape_html(p))))
+        .collect();
+    format!("<h2>Problems</h2>\n<ul>\n{items}</ul>\n")
+}
+
+/// One bar chart per group: committed transactions per second of each configuration, with
+/// the min–max range across repeats.
+fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for subject in subjects.iter().filter(|s| matches!(s, Subject::Transactions { .. })) {
+        let mut bars = Vec::new();
+        let mut colors = Vec::new();
+        for (i, config) in configs.iter().enumerate() {
+            let Some(f) = stats::figures(config, *subject)? else {
+                continue;
+            };
+            let t = f.throughput;
+            let text = if t.n > 1 {
+                format!("{} ± {}", format_rate(t.mean), format_rate(t.stddev))
+            } else {
+                format_rate(t.mean)
+            };
+            bars.push(Bar {
+                label: config.id.to_string(),
+                segments: vec![t.mean],
+                range: (t.n > 1).then_some((t.min, t.max)),
+                value_text: text,
+            });
+            colors.push(svg::palette(i));
+        }
+        let Subject::Transactions { group } = subject else {
+            continue;
+        };
+        let chart = BarChart {
+            title: format!("Throughput of {group} per configuration"),
+            value_label: if stats::max_repeats(configs) > 1 {
+                "committed transactions per second (mean; whiskers: min–max across repeats)".into()
+            } else {
+                "committed transactions per second".into()
+            },
+            bars,
+            colors,
+            segment_names: Vec::new(),
+            format: |v| if v == 0.0 { "0".into() } else { format_rate(v) },
+            min_extent: 1.0,
+        };
+        out.push_str(&figure(&format!("throughput-{}", slug(group)), &chart.to_svg()));
+    }
+    Ok(out)
+}
+
+/// One chart per group and operation: latency by percentile, one curve per configuration.
+fn percentile_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result<String> {
+    let mut out = String::from(
+        "<p class=\"hint\">Latency at each percentile, HDR style: the x axis stretches the tail \
+         (90%, 99%, 99.9%…), both axes are logarithmic. Click a legend entry to hide or show a configuration.</p>\n",
+    );
+    for subject in subjects {
+        let mut series = Vec::new();
+        for (i, config) in configs.iter().enumerate() {
+            if let Some(points) = percentile_curve(config, *subject)? {
+                series.push(Series {
+                    name: config.id.to_string(),
+                    color: svg::palette(i),
+                    dash: 0,
+                    points,
+                });
+            }
+        }
+        let chart = percentile_chart(format!("Latency by percentile: {}", subject.title()), series);
+        out.push_str(&figure(&format!("latency-{}", slug(&subject.title())), &chart.to_svg()));
+    }
+    Ok(out)
+}
+
+/// (nines, latency µs) of every repeat's histogram merged; None when nothing was recorded.
+fn percentile_curve(config: &Config, subject: Subject) -> anyhow::Result<Option<Vec<(f64, f64)>>> {
+    let mut merged = crate::metrics::new_histogram();
+    for run in &config.runs {
+        if let Some(s) = stats::sample(run, subject) {
+            merged.add(stats::decode(config.id, subject, s.histogram)?)?;
+        }
+    }
+    if merged.is_empty() {
+        return Ok(None);
+    }
+    let top = (merged.len() as f64).log10().clamp(1.0, 6.0);
+    let steps = (top / 0.05).ceil() as usize;
+    let mut points: Vec<(f64, f64)> = (0..steps)
+        .map(|k| k as f64 * 0.05)
+        .map(|x| (x, merged.value_at_quantile(1.0 - 10f64.powf(-x)) as f64 / 1000.0))
+        .collect();
+    points.push((top, merged.max() as f64 / 1000.0));
+    Ok(Some(points))
+}
+
+fn percentile_chart(title: String, series: Vec<Series>) -> LineChart {
+    let top = series
+        .iter()
+        .flat_map(|s| s.points.last())
+        .map(|p| p.0)
+        .fold(1.0, f64::max);
+    let (lo, hi) = value_range(&series);
+    let (y_scale, y_ticks) = svg::log_ticks(lo, hi, tick_us);
+    LineChart {
+        title,
+        x: Axis {
+            label: "percentile (log scale of nines: 90%, 99%, 99.9%…)".into(),
+            scale: Scale::Linear {
+                min: 0.0,
+                max: top.ceil(),
+            },
+            ticks: svg::nines_ticks(top),
+        },
+        y: Axis {
+            label: "latency (log scale)".into(),
+            scale: y_scale,
+            ticks: y_ticks,
+        },
+        series,
+    }
+}
+
+/// The smallest positive and the largest y of all series (1, 10 when there are none).
+pub(crate) fn value_range(series: &[Series]) -> (f64, f64) {
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let lo = ys.clone().filter(|y| *y > 0.0).fold(f64::INFINITY, f64::min);
+    let hi = ys.fold(0.0, f64::max);
+    if lo.is_finite() { (lo, hi.max(lo)) } else { (1.0, 10.0) }
+}
+
+/// Errors of each configuration (all groups, all repeats), stacked by kind.
+fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
+    const KINDS: [&str; 5] = ["busy", "busy_snapshot", "locked", "constraint", "other"];
+    let mut bars = Vec::new();
+    let mut total = 0;
+    for config in configs {
+        let mut e = crate::metrics::ErrorCounts::default();
+        for run in &config.runs {
+            for g in &run.groups {
+                if let Some(s) = stats::sample(run, Subject::Transactions { group: &g.name }) {
+                    e.merge(&s.errors);
+                }
+            }
+        }
+        let counts = [e.busy, e.busy_snapshot, e.locked, e.constraint, e.other];
+        total += e.total();
+        bars.push(Bar {
+            label: config.id.to_string(),
+            segments: counts.iter().map(|&c| c as f64).collect(),
+            range: None,
+            value_text: markdown::errors_cell(&e),
+        });
+    }
+    let none = if total == 0 { " (none in any run)" } else { "" };
+    let chart = BarChart {
+        title: format!("Errors per configuration, by kind{none}"),
+        value_label: "failed statements, BEGINs and COMMITs (count, all groups and repeats)".into(),
+        bars,
+        colors: (0..KINDS.len()).map(|k| svg::palette(k + 2)).collect(),
+        segment_names: KINDS.iter().map(|k| k.to_string()).collect(),
+        format: |v| format!("{v:.0}"),
+        min_extent: 5.0,
+    };
+    Ok(chart.to_svg())
+}
+
+/// A latency tick label without trailing zeros: `100ms`, `1s`, `0.1µs`.
+pub(crate) fn tick_us(us: f64) -> String {
+    let text = format_us(us);
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    };
+    format!("{number}{unit}")
+}
+
+pub(crate) fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Report {
+        serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap()
+    }
+
+    fn render(report: &Report) -> String {
+        String::from_utf8(Html::default().render(report).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn page_is_self_contained() {
+        let html = render(&fixture());
+        for external in ["<link", "src=", "@import", "url(", "http://", "https://"] {
+            let allowed = html.matches("http://www.w3.org/2000/svg").count();
+            let found = html.matches(external).count();
+            let expected = if external == "http://" { allowed } else { 0 };
+            assert_eq!(found, expected, "{external}");
+        }
+    }
+
+    #[test]
+    fn every_chart_has_data_paths_and_the_timeline_placeholder_shows() {
+        let html = render(&fixture());
+        // 2 throughput charts (groups), 5 percentile charts (2 groups + 3 ops), 1 errors chart.
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 8);
+        for chart in html.split("<svg class=\"chart\"").skip(1) {
+            let chart = &chart[..chart.find("</svg>").unwrap()];
+            assert!(chart.contains("class=\"data "), "{chart}");
+            assert!(chart.contains("<text class=\"label\""), "axis labels");
+        }
+        assert!(html.contains("id=\"no-timeline\""));
+        assert!(html.contains("<td class=\"num\">30,911</td>"));
+    }
+
+    #[test]
+    fn percentile_curve_follows_the_histogram() {
+        let report = fixture();
+        let configs = stats::configurations(&report);
+        let subject = Subject::Transactions { group: "writers" };
+        let curve = percentile_curve(&configs[0], subject).unwrap().unwrap();
+        let summary = stats::sample(configs[0].runs[0], subject).unwrap().latency;
+        let at = |x: f64| curve.iter().find(|p| (p.0 - x).abs() < 1e-9).unwrap().1;
+        assert!((at(2.0) - summary.p99).abs() <= summary.p99 * 0.01, "p99");
+        assert_eq!(curve.last().unwrap().1, summary.max);
+        assert!(curve.windows(2).all(|w| w[0].1 <= w[1].1), "non-decreasing");
+    }
+
+    #[test]
+    fn latency_ticks_are_compact() {
+        let labels: Vec<String> = [0.1, 1.0, 10.0, 100.0, 1000.0, 100_000.0, 1_000_000.0]
+            .map(tick_us)
+            .to_vec();
+        assert_eq!(labels, ["0.1µs", "1µs", "10µs", "100µs", "1ms", "100ms", "1s"]);
+    }
+
+    #[test]
+    fn slugs_are_stable() {
+        assert_eq!(slug("writers / put"), "writers-put");
+        assert_eq!(slug("readers: transactions"), "readers-transactions");
+    }
+}

@@ -1,0 +1,448 @@
+//! Reports rendered from saved JSON, `run --repeat` and `run --export-*`, driving the real binary.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report.json")
+}
+
+#[test]
+fn report_renders_markdown_to_stdout() {
+    bin()
+        .args(["report", "--format", "md"])
+        .arg(fixture())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("## Environment"))
+        .stdout(predicate::str::contains(
+            "| configuration | tx/s | vs baseline | p50 | p99 | p99.9 | max | errors | verified |",
+        ))
+        .stdout(predicate::str::contains(
+            "| journal_mode=wal,synchronous=normal ★ | 30,911 | baseline |",
+        ));
+}
+
+#[test]
+fn report_json_round_trips_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy.json");
+    bin()
+        .args(["report", "--format", "json", "-o"])
+        .arg(&out)
+        .arg(fixture())
+        .assert()
+        .success()
+        .stdout("");
+    let copy = read_json(&out);
+    assert_schema_valid(&copy);
+    // The output is the report as the model holds it (fields added to the model since the
+    // fixture was made appear with their defaults) and loses nothing the fixture has.
+    let model = litehammer::report::load(&fixture()).unwrap();
+    assert_eq!(copy, serde_json::to_value(&model).unwrap());
+    assert_subset(&read_json(&fixture()), &copy, "$");
+}
+
+/// Every value of `part` is in `whole` at the same place.
+fn assert_subset(part: &Value, whole: &Value, at: &str) {
+    match (part, whole) {
+        (Value::Object(p), Value::Object(w)) => {
+            for (k, v) in p {
+                let inner = w.get(k).unwrap_or_else(|| panic!("{at}.{k} is missing"));
+                assert_subset(v, inner, &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(p), Value::Array(w)) => {
+            assert_eq!(p.len(), w.len(), "{at}: length");
+            for (i, (a, b)) in p.iter().zip(w).enumerate() {
+                assert_subset(a, b, &format!("{at}[{i}]"));
+            }
+        }
+        _ => assert_eq!(part, whole, "{at}"),
+    }
+}
+
+#[test]
+fn report_rejects_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = write(dir.path(), "x.json", "this is not json");
+    let mut other = read_json(&fixture());
+    other["schema"] = Value::from("someone.else/3");
+    let other_schema = write(dir.path(), "other.json", &other.to_string());
+    let mut broken = read_json(&fixture());
+    broken["runs"][0]["groups"] = Value::from("nope");
+    let broken = write(dir.path(), "broken.json", &broken.to_string());
+    let cases: [(&Path, &str); 4] = [
+        (&dir.path().join("missing.json"), "cannot read"),
+        (&not_json, "not JSON"),
+        (&other_schema, "schema `someone.else/3` is not `litehammer.report/1`"),
+        (&broken, "not a valid litehammer.report/1 report"),
+    ];
+    for (path, message) in cases {
+        bin()
+            .arg("report")
+            .arg(path)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message))
+            .stderr(predicate::str::contains(path.file_name().unwrap().to_str().unwrap()));
+    }
+    bin()
+        .args(["report", "--baseline", "journal_mode=off"])
+        .arg(fixture())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--baseline journal_mode=off: no configuration matches",
+        ));
+}
+
+#[test]
+fn run_repeat_records_each_repetition_and_exports_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("r.json");
+    let md = dir.path().join("r.md");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--matrix",
+            "journal_mode=wal,delete",
+        ])
+        .args(["--repeat", "2", "-q", "--db-dir"])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out)
+        .arg("--export-markdown")
+        .arg(&md)
+        .assert()
+        .success();
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    let runs: Vec<(String, u64)> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["repeat"].as_u64().unwrap()))
+        .collect();
+    let expected = [
+        ("journal_mode=wal", 1),
+        ("journal_mode=wal", 2),
+        ("journal_mode=delete", 1),
+        ("journal_mode=delete", 2),
+    ];
+    assert_eq!(runs, expected.map(|(id, k)| (id.to_string(), k)));
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("| configuration | runs | tx/s | tx/s range |"), "{text}");
+    assert!(text.contains("× 2 repeats"), "{text}");
+    let wal_row = text.lines().find(|l| l.starts_with("| journal_mode=wal")).unwrap();
+    assert!(
+        wal_row.contains("| 2 |") && wal_row.contains(" ± ") && wal_row.contains("ok ×2"),
+        "{wal_row}"
+    );
+    // The Markdown exported by `run` is what `report` renders from the saved JSON.
+    bin().arg("report").arg(&out).assert().success().stdout(text);
+}
+
+#[test]
+fn run_without_repeat_has_no_repeat_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("r.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--matrix",
+            "journal_mode=wal",
+            "-q",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    assert!(report["runs"][0].get("repeat").is_none());
+}
+
+#[test]
+fn run_rejects_an_unknown_baseline_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("r.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--baseline", "journal_mode=truncate", "-o"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("journal_mode=wal; journal_mode=delete"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn report_renders_html_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.html");
+    bin()
+        .args([
+            "report",
+            "--format",
+            "html",
+            "--baseline",
+            "journal_mode=delete,synchronous=full",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(fixture())
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<dt>Baseline</dt><dd><code>journal_mode=delete,synchronous=full</code></dd>"));
+}
+
+/// The chromium binary, or None (with the reason printed) when the test must be skipped.
+fn chromium() -> Option<PathBuf> {
+    let required = std::env::var("LITEHAMMER_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let candidates = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
+    let found = std::env::var_os("LITEHAMMER_CHROMIUM").map(PathBuf::from).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| candidates.map(|c| dir.join(c)))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !required,
+            "LITEHAMMER_REQUIRE_BROWSER=1 but no chromium found (install: apt-get install chromium)"
+        );
+        eprintln!(
+            "SKIPPED html_opens_in_a_headless_browser: no chromium on PATH (apt-get install chromium; CI sets LITEHAMMER_REQUIRE_BROWSER=1)"
+        );
+    }
+    found
+}
+
+/// Loads a page in headless chromium; returns (DOM after scripts ran, browser log).
+fn load_in_chromium(browser: &Path, page: &Path) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn html_opens_in_a_headless_browser_without_console_errors() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    bin()
+        .args(["report", "--format", "html", "-o"])
+        .arg(&page)
+        .arg(fixture())
+        .assert()
+        .success();
+    let (dom, log) = load_in_chromium(&browser, &page);
+    // Any console message (an uncaught exception, a failed load) is logged as CONSOLE.
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    assert!(
+        dom.contains("data-ready=\"ok\""),
+        "the inline script did not finish: {dom}"
+    );
+    // Each chart is an SVG with data paths that have coordinates.
+    let charts: Vec<&str> = dom.split("<svg class=\"chart\"").skip(1).collect();
+    assert_eq!(charts.len(), 8, "2 throughput, 5 percentile, 1 errors chart");
+    for chart in charts {
+        let chart = &chart[..chart.find("</svg>").expect("svg closed")];
+        let title = chart
+            .split("<title>")
+            .nth(1)
+            .and_then(|t| t.split('<').next())
+            .unwrap_or("?");
+        let data_paths = chart.split("<path class=\"data ").skip(1);
+        let drawn = data_paths
+            .filter(|p| p.split(" d=\"").nth(1).is_some_and(|d| d.starts_with('M')))
+            .count();
+        assert!(drawn > 0, "chart `{title}` has no drawn data path");
+    }
+    assert!(dom.contains("id=\"no-timeline\""), "the timeline placeholder shows");
+}
+
+/// The fixture with every group's throughput multiplied by `factor`.
+fn scaled_fixture(factor: f64) -> Value {
+    let mut report = read_json(&fixture());
+    for run in report["runs"].as_array_mut().unwrap() {
+        for group in run["groups"].as_array_mut().unwrap() {
+            let tx = &mut group["transactions"]["throughput_per_s"];
+            *tx = Value::from(tx.as_f64().unwrap() * factor);
+        }
+    }
+    report
+}
+
+/// A report with two repeats of each configuration, at `factors` × the fixture's throughput.
+fn repeated_fixture(factors: [f64; 2]) -> Value {
+    let (first, second) = (scaled_fixture(factors[0]), scaled_fixture(factors[1]));
+    let mut report = first.clone();
+    let runs = report["runs"].as_array_mut().unwrap();
+    runs.clear();
+    for (a, b) in first["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(second["runs"].as_array().unwrap())
+    {
+        for (run, k) in [(a, 1), (b, 2)] {
+            let mut run = run.clone();
+            run["repeat"] = Value::from(k);
+            runs.push(run);
+        }
+    }
+    report
+}
+
+#[test]
+fn compare_gates_on_a_throughput_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let slower = write(dir.path(), "slower.json", &scaled_fixture(0.8).to_string());
+    let assert = bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&slower)
+        .args(["--fail-if-slower", "10"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "throughput dropped by more than 10% in: journal_mode=wal,synchronous=normal writers",
+        ));
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("journal_mode=wal,synchronous=normal     writers"))
+        .unwrap();
+    assert!(row.contains("0.80×") && row.contains("20% slower — FAIL"), "{row}");
+    // The same drop passes a looser gate, and a report compared with itself is all noise.
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&slower)
+        .args(["--fail-if-slower", "25"])
+        .assert()
+        .success();
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(fixture())
+        .args(["--fail-if-slower", "1", "--markdown"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "| configuration | group | A tx/s | B tx/s | tx/s B/A |",
+        ))
+        .stdout(predicate::str::contains("| within noise |"));
+}
+
+#[test]
+fn compare_uses_the_spread_of_repeats_for_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", &repeated_fixture([1.0, 1.3]).to_string());
+    // Means 1.175 vs 1.15: inside A's range.
+    let close = write(dir.path(), "close.json", &repeated_fixture([1.15, 1.2]).to_string());
+    // Means 0.91 vs 1.15, ranges apart: a real drop even though A's repeats vary by 30%.
+    let apart = write(dir.path(), "apart.json", &repeated_fixture([0.9, 0.92]).to_string());
+    let out = bin().arg("compare").arg(&a).arg(&close).arg(&apart).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let sections: Vec<&str> = stdout.split("A = ").skip(1).collect();
+    assert_eq!(sections.len(), 2, "{stdout}");
+    let writers = |section: &str| -> String {
+        section
+            .lines()
+            .find(|l| l.starts_with("journal_mode=wal,synchronous=normal     writers"))
+            .unwrap()
+            .to_string()
+    };
+    assert!(writers(sections[0]).contains("within noise"), "{}", sections[0]);
+    assert!(writers(sections[0]).contains(" ± "), "repeats show mean ± stddev");
+    assert!(writers(sections[1]).contains("21% slower"), "{}", sections[1]);
+}
+
+#[test]
+fn compare_rejects_bad_input_with_exit_2() {
+    bin().arg("compare").arg(fixture()).assert().code(2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut other = read_json(&fixture());
+    for run in other["runs"].as_array_mut().unwrap() {
+        run["id"] = Value::from(format!("x-{}", run["id"].as_str().unwrap()));
+    }
+    let other = write(dir.path(), "other.json", &other.to_string());
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no configuration has results in both reports"));
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(fixture())
+        .arg("--fail-if-slower=150")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--fail-if-slower 150: expected a percentage between 0 and 100",
+        ));
+}
