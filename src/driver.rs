@@ -492,7 +492,7 @@ impl Monitor {
         };
         MonitorResult {
             wal_bytes_max: self.wal_bytes_max,
-            timeline: self.timeline.finish(last),
+            timeline: self.timeline.finish(last, self.clock.seconds_measured(end)),
             outputs,
         }
     }

@@ -45,6 +45,13 @@ impl RunClock {
         (start != u64::MAX).then(|| now.saturating_sub(start) / self.interval_ns)
     }
 
+    /// Seconds from the start of measuring to `at` (0 before it).
+    pub fn seconds_measured(&self, at: Instant) -> f64 {
+        let start = self.measure_start_ns.load(Ordering::Acquire);
+        let now = at.duration_since(self.epoch).as_nanos() as u64;
+        if start == u64::MAX { 0.0 } else { now.saturating_sub(start) as f64 / 1e9 }
+    }
+
     pub fn interval(&self) -> Duration {
         Duration::from_nanos(self.interval_ns)
     }
@@ -236,11 +243,13 @@ impl TimelineBuilder {
     }
 
     /// All intervals up to and including `last_slot`, in order (empty ones included).
-    pub fn finish(mut self, last_slot: Option<u64>) -> Vec<TimelineEntry> {
+    /// `end_s`: when measuring ended (seconds since it began); the last, partial interval
+    /// ends there rather than at a whole interval.
+    pub fn finish(mut self, last_slot: Option<u64>, end_s: f64) -> Vec<TimelineEntry> {
         let open: Vec<u64> = self.open.keys().copied().collect();
         open.into_iter().for_each(|s| self.close(s));
         let Some(last) = last_slot else { return Vec::new() };
-        (0..=last)
+        let mut entries: Vec<TimelineEntry> = (0..=last)
             .map(|slot| {
                 self.closed.remove(&slot).unwrap_or_else(|| {
                     let empty = OpenSlot {
@@ -252,7 +261,11 @@ impl TimelineBuilder {
                     self.entry(slot, &empty)
                 })
             })
-            .collect()
+            .collect();
+        if let Some(e) = entries.last_mut() {
+            e.t_s = e.t_s.min(end_s);
+        }
+        entries
     }
 }
 
@@ -280,14 +293,15 @@ mod tests {
         b.add(&sample(0, 0, 10, 1_000_000));
         b.add(&sample(0, 0, 5, 1_000_000));
         b.add(&sample(1, 2, 7, 2_000));
-        let t = b.finish(Some(2));
+        let t = b.finish(Some(2), 2.5);
         assert_eq!(t.len(), 3);
         assert_eq!(t[0].ops, 15);
         assert_eq!(t[0].groups[0].ops, 15);
         assert!((t[0].p99_us - 1000.0).abs() < 15.0, "{}", t[0].p99_us);
         assert_eq!(t[1].ops, 0);
         assert_eq!(t[2].groups[1].ops, 7);
-        assert_eq!(t[2].t_s, 3.0);
+        assert_eq!(t[1].t_s, 2.0);
+        assert_eq!(t[2].t_s, 2.5, "the last interval ends when measuring ended");
     }
 
     #[test]
@@ -296,7 +310,7 @@ mod tests {
         b.add(&sample(0, 0, 3, 1000));
         b.close_old(KEEP_OPEN + 5);
         b.add(&sample(0, 0, 2, 1000));
-        assert_eq!(b.finish(Some(0))[0].ops, 5);
+        assert_eq!(b.finish(Some(0), 1.0)[0].ops, 5);
     }
 
     #[test]
