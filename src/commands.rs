@@ -7,7 +7,7 @@ use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
 use crate::progress::ProgressMode;
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
-use crate::report::{Exporter, Format, json::Json, table};
+use crate::report::{Exporter, Format, durability, json::Json, table};
 use crate::scenario::builtin;
 use crate::scenario::matrix::show_value;
 use crate::scenario::validate::{self, Overrides, Plan};
@@ -255,7 +255,7 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     if args.keep_db {
         eprintln!("databases kept in {}", work.keep().display());
     }
-    print!("\n{}", crash::table(&report.runs).to_text());
+    print!("\n{}", durability::table(&report.runs).to_text());
     if let Some(run_report) = &beside {
         print!(
             "\nbeside {} (tx/s and p99 of its group `{}`):\n{}",

@@ -11,6 +11,45 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report.json")
 }
 
+/// A `litehammer crash --method both --cross-check --trials 5` report of 4 configurations.
+fn crash_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crash.json")
+}
+
+const DURABILITY_HEADERS: &str = "| configuration | method | trials | acked | trials losing acked | max lost | \
+                                  integrity fail | atomicity | silent damage | cross-check |";
+
+#[test]
+fn report_renders_the_durability_table_of_a_crash_report() {
+    assert_schema_valid(&read_json(&crash_fixture()));
+    bin()
+        .args(["report", "--format", "md"])
+        .arg(crash_fixture())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("## Durability"))
+        .stdout(predicate::str::contains(DURABILITY_HEADERS))
+        .stdout(predicate::str::contains(
+            "| journal_mode=delete,synchronous=full | kill | 5 |",
+        ))
+        .stdout(predicate::str::contains("## Results").not());
+    let headers = DURABILITY_HEADERS.trim_matches(['|', ' ']).split(" | ");
+    let html = bin()
+        .args(["report", "--format", "html"])
+        .arg(crash_fixture())
+        .output()
+        .unwrap();
+    assert!(html.status.success());
+    let html = String::from_utf8(html.stdout).unwrap();
+    assert!(
+        html.contains("<td>journal_mode=wal,synchronous=off</td><td>kill</td>"),
+        "{html}"
+    );
+    for header in headers {
+        assert!(html.contains(&format!(">{header}</th>")), "{header}");
+    }
+}
+
 #[test]
 fn report_renders_markdown_to_stdout() {
     bin()
@@ -318,6 +357,32 @@ fn html_opens_in_a_headless_browser_without_console_errors() {
         assert!(drawn > 0, "chart `{title}` has no drawn data path");
     }
     assert!(dom.contains("id=\"no-timeline\""), "the timeline placeholder shows");
+}
+
+#[test]
+fn crash_html_opens_in_a_headless_browser_without_console_errors() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("crash.html");
+    bin()
+        .args(["report", "--format", "html", "-o"])
+        .arg(&page)
+        .arg(crash_fixture())
+        .assert()
+        .success();
+    let (dom, log) = load_in_chromium(&browser, &page);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    assert!(
+        dom.contains("data-ready=\"ok\""),
+        "the inline script did not finish: {dom}"
+    );
+    assert_eq!(
+        dom.matches("<svg class=\"chart\"").count(),
+        1,
+        "the durability chart only"
+    );
+    assert!(dom.contains("<th class=\"num\">trials losing acked</th>"));
 }
 
 /// The fixture with every group's throughput multiplied by `factor`.

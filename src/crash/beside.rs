@@ -2,6 +2,7 @@
 //! configurations, so speed and what a crash costs are read in one line.
 
 use crate::error::InputError;
+use crate::report::durability;
 use crate::report::model::{Report, RunReport};
 use crate::report::table::{Table, format_rate, format_us};
 use crate::sqlite_config::{JournalMode, Synchronous};
@@ -63,18 +64,15 @@ pub fn table(crash_runs: &[RunReport], run_report: &Report) -> Table {
         for (i, r) in durability.results.iter().enumerate() {
             let first = i == 0;
             let show = |text: String| if first { text } else { String::new() };
-            rows.push(vec![
+            let head = [
                 show(run.id.clone()),
                 show(here.as_ref().map_or("-".into(), |s| format_rate(s.tx_per_s))),
                 show(here.as_ref().map_or("-".into(), |s| format_us(s.p99_us))),
                 show(relative(here.as_ref(), full.as_ref())),
                 r.label(),
                 format!("{}/{}", r.trials_losing, r.trials),
-                r.max_lost.to_string(),
-                r.integrity_failures.to_string(),
-                r.atomicity_violations.to_string(),
-                r.silent_damage.to_string(),
-            ]);
+            ];
+            rows.push(head.into_iter().chain(durability::damage_cells(r)).collect());
         }
     }
     Table {

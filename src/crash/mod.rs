@@ -14,7 +14,6 @@ pub mod vfs;
 
 use crate::report::durability::{Durability, DurabilityResult};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
-use crate::report::table::Table;
 use crate::scenario::matrix::Cell;
 use crate::sqlite_config::{ReadBack, SettingError, SqliteSettings};
 use std::path::Path;
@@ -188,62 +187,6 @@ pub fn replay(cell: &Cell, spec: &ReplaySpec, opts: &Options, dir: &Path) -> Res
         ..power_plan(&cell.scenario.sqlite, seed, opts, dir)
     };
     power::replay(&plan, spec.model, spec.trial)
-}
-
-/// The terminal durability table: one row per configuration and method (and model).
-pub fn table(runs: &[RunReport]) -> Table {
-    let mut rows = Vec::new();
-    for run in runs {
-        let Some(durability) = &run.durability else { continue };
-        if durability.results.is_empty() {
-            rows.push(failed_row(run));
-        }
-        for (i, r) in durability.results.iter().enumerate() {
-            rows.push(result_row(if i == 0 { &run.id } else { "" }, r));
-        }
-    }
-    Table {
-        headers: vec![
-            "configuration",
-            "method",
-            "trials",
-            "acked",
-            "trials losing acked",
-            "max lost",
-            "integrity fail",
-            "atomicity",
-            "silent damage",
-            "cross-check",
-        ],
-        right: vec![false, false, true, true, true, true, true, true, true, false],
-        rows,
-    }
-}
-
-fn result_row(id: &str, r: &DurabilityResult) -> Vec<String> {
-    let cross = match r.cross_check {
-        Some(c) if c.mismatches == 0 => format!("agrees ({})", c.compared),
-        Some(c) => format!("{} MISMATCH", c.mismatches),
-        None => "-".into(),
-    };
-    vec![
-        id.to_string(),
-        r.label(),
-        r.trials.to_string(),
-        r.acknowledged_total.to_string(),
-        r.trials_losing.to_string(),
-        r.max_lost.to_string(),
-        r.integrity_failures.to_string(),
-        r.atomicity_violations.to_string(),
-        r.silent_damage.to_string(),
-        cross,
-    ]
-}
-
-fn failed_row(run: &RunReport) -> Vec<String> {
-    let mut row = vec![run.id.clone(), "FAILED".into()];
-    row.extend(std::iter::repeat_n("-".to_string(), 8));
-    row
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! script, nothing fetched) with charts and the Markdown report's tables.
 
 use super::Exporter;
+use super::durability;
 use super::markdown;
 use super::model::Report;
 use super::stats::{self, Config, Subject};
@@ -28,17 +29,66 @@ impl Exporter for Html {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
         body.push_str(&environment(report, &configs, baseline));
-        body.push_str(&section("Throughput", &throughput_charts(&configs, &subjects)?));
-        body.push_str(&section(
-            "Latency percentiles",
-            &percentile_charts(&configs, &subjects)?,
-        ));
-        body.push_str(&section("Over time", &timeline::section(&configs)));
-        body.push_str(&section("Errors", &figure("errors", &errors_chart(&configs)?)));
-        body.push_str(&tables(&configs, &subjects, baseline)?);
+        if markdown::measured(report, &subjects) {
+            body.push_str(&measured(&configs, &subjects, baseline)?);
+        }
+        if durability::present(report) {
+            body.push_str(&durability_section(report));
+        }
         body.push_str(&problems(report));
         Ok(page(&title, &body).into_bytes())
     }
+}
+
+/// Charts and tables of the measured runs.
+fn measured(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> anyhow::Result<String> {
+    let mut out = section("Throughput", &throughput_charts(configs, subjects)?);
+    out.push_str(&section("Latency percentiles", &percentile_charts(configs, subjects)?));
+    out.push_str(&section("Over time", &timeline::section(configs)));
+    out.push_str(&section("Errors", &figure("errors", &errors_chart(configs)?)));
+    out.push_str(&tables(configs, subjects, baseline)?);
+    Ok(out)
+}
+
+/// Crash reports: what the rows mean, a chart of trials losing commits, the durability table.
+fn durability_section(report: &Report) -> String {
+    let legend = code_spans(&escape_html(&durability::legend(report)));
+    let content = format!(
+        "<p class=\"hint\">{legend}</p>\n{}{}",
+        figure("durability", &durability_chart(report)),
+        durability::table(&report.runs).to_html()
+    );
+    section("Durability", &content)
+}
+
+/// One bar per configuration and method/model: trials that lost acknowledged commits, on an
+/// axis reaching the number of trials; a configuration's bars share its colour.
+fn durability_chart(report: &Report) -> String {
+    let mut bars = Vec::new();
+    let mut colors = Vec::new();
+    let mut trials = 0;
+    for (i, run) in report.runs.iter().enumerate() {
+        for r in run.durability.iter().flat_map(|d| &d.results) {
+            trials = trials.max(r.trials);
+            bars.push(Bar {
+                label: format!("{} · {}", run.id, r.model.as_deref().unwrap_or(&r.method)),
+                segments: vec![r.trials_losing as f64],
+                range: None,
+                value_text: format!("{}/{}", r.trials_losing, r.trials),
+            });
+            colors.push(svg::palette(i));
+        }
+    }
+    let chart = BarChart {
+        title: "Trials losing acknowledged commits, per configuration and crash method".into(),
+        value_label: "trials in which at least one acknowledged transaction was lost".into(),
+        bars,
+        colors,
+        segment_names: Vec::new(),
+        format: |v| format!("{v:.0}"),
+        min_extent: trials.max(1) as f64,
+    };
+    chart.to_svg()
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1000px;margin:2em auto;\
@@ -347,6 +397,23 @@ mod tests {
         }
         assert!(html.contains("id=\"no-timeline\""));
         assert!(html.contains("<td class=\"num\">30,911</td>"));
+    }
+
+    #[test]
+    fn crash_report_has_the_durability_table_and_chart_only() {
+        let report: Report = serde_json::from_str(include_str!("../../tests/fixtures/crash.json")).unwrap();
+        let html = render(&report);
+        assert!(html.contains("<h2>Durability</h2>"));
+        assert!(html.contains("<th class=\"num\">trials losing acked</th>"));
+        assert!(html.contains("<td>journal_mode=delete,synchronous=full</td><td>kill</td>"));
+        for absent in ["<h2>Throughput", "<h2>Tables", "<dt>Baseline"] {
+            assert!(!html.contains(absent), "{absent}");
+        }
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 1);
+        // 4 configurations × (kill + 3 power-loss models); the full bar of a configuration
+        // losing commits in all 5 trials.
+        assert_eq!(html.matches("class=\"data bar\"").count(), 16);
+        assert!(html.contains("<title>journal_mode=wal,synchronous=off · durable: 5</title>"));
     }
 
     #[test]

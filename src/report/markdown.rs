@@ -1,7 +1,9 @@
 //! The Markdown exporter: environment, then one table per group and operation with a row per
-//! configuration, ready to paste into a pull request or a wiki. The HTML page reuses the tables.
+//! configuration (crash reports: the durability table instead), ready to paste into a pull
+//! request or a wiki. The HTML page reuses the tables.
 
 use super::Exporter;
+use super::durability;
 use super::model::{Report, RunStatus};
 use super::stats::{self, Config, Figures, Subject};
 use super::table::{Table, format_rate, format_us};
@@ -26,10 +28,20 @@ impl Exporter for Markdown {
         for (label, value) in environment(report, &configs, baseline) {
             out.push_str(&format!("- **{label}**: {value}\n"));
         }
-        out.push_str(&format!("\n## Results\n\n{}\n", legend(&configs)));
-        for subject in stats::subjects(report) {
-            let table = subject_table(&configs, subject, baseline)?;
-            out.push_str(&format!("\n### {}\n\n{}", subject.title(), table.to_markdown()));
+        let subjects = stats::subjects(report);
+        if measured(report, &subjects) {
+            out.push_str(&format!("\n## Results\n\n{}\n", legend(&configs)));
+            for subject in subjects {
+                let table = subject_table(&configs, subject, baseline)?;
+                out.push_str(&format!("\n### {}\n\n{}", subject.title(), table.to_markdown()));
+            }
+        }
+        if durability::present(report) {
+            out.push_str(&format!(
+                "\n## Durability\n\n{}\n\n{}",
+                durability::legend(report),
+                durability::table(&report.runs).to_markdown()
+            ));
         }
         let problems = problems(report);
         if !problems.is_empty() {
@@ -38,6 +50,12 @@ impl Exporter for Markdown {
         }
         Ok(out.into_bytes())
     }
+}
+
+/// Whether the report has measured runs to show: any group, or not a crash report (whose
+/// runs have no groups, only durability).
+pub fn measured(report: &Report, subjects: &[Subject]) -> bool {
+    !subjects.is_empty() || !durability::present(report)
 }
 
 /// The baseline configuration: the one `spec` names, or the first.
@@ -127,9 +145,13 @@ pub fn environment(report: &Report, configs: &[Config], baseline: Option<&Config
             ),
         ),
         ("Storage", storage),
-        ("Runs", runs_line(report, configs)),
+        (
+            "Runs",
+            durability::runs_line(report).unwrap_or_else(|| runs_line(report, configs)),
+        ),
     ];
-    if let Some(b) = baseline {
+    // Crash reports have no throughput to compare against a baseline.
+    if let Some(b) = baseline.filter(|_| !durability::present(report)) {
         lines.push(("Baseline", format!("`{}`", b.id)));
     }
     lines
@@ -364,6 +386,11 @@ mod tests {
         serde_json::from_str(text).expect("fixture is a report")
     }
 
+    fn crash_fixture() -> Report {
+        let text = include_str!("../../tests/fixtures/crash.json");
+        serde_json::from_str(text).expect("crash fixture is a report")
+    }
+
     fn render(report: &Report, baseline: Option<&str>) -> String {
         let md = Markdown {
             baseline: baseline.map(str::to_string),
@@ -374,6 +401,24 @@ mod tests {
     #[test]
     fn markdown_of_the_fixture() {
         insta::assert_snapshot!(render(&fixture(), None));
+    }
+
+    #[test]
+    fn markdown_of_the_crash_fixture() {
+        insta::assert_snapshot!(render(&crash_fixture(), None));
+    }
+
+    #[test]
+    fn crash_report_shows_durability_not_empty_results() {
+        let text = render(&crash_fixture(), None);
+        assert!(text.contains("## Durability"), "{text}");
+        assert!(!text.contains("## Results"), "{text}");
+        assert!(!text.contains("**Baseline**"), "{text}");
+        assert!(text.contains("- **Runs**: 4 configuration(s) crashed, 5 trial(s) per method, seed 1"));
+        let rows = text.lines().filter(|l| l.contains("| power-loss/")).count();
+        assert_eq!(rows, 4 * 3, "a row per configuration and power-loss model");
+        let run_report = render(&fixture(), None);
+        assert!(!run_report.contains("## Durability"), "{run_report}");
     }
 
     #[test]
