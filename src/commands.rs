@@ -230,6 +230,8 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let started = SystemTime::now();
     let output = args.output.clone().unwrap_or_else(|| default_output("crash", started));
     let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
+    // The crash trials take their seed from --seed, not from the ledger scenario.
+    report.scenario.resolved["seed"] = serde_json::json!(opts.seed);
     let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
     let total = configs.plan.cells.len();
     if !args.quiet {

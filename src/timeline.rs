@@ -49,7 +49,11 @@ impl RunClock {
     pub fn seconds_measured(&self, at: Instant) -> f64 {
         let start = self.measure_start_ns.load(Ordering::Acquire);
         let now = at.duration_since(self.epoch).as_nanos() as u64;
-        if start == u64::MAX { 0.0 } else { now.saturating_sub(start) as f64 / 1e9 }
+        if start == u64::MAX {
+            0.0
+        } else {
+            now.saturating_sub(start) as f64 / 1e9
+        }
     }
 
     pub fn interval(&self) -> Duration {
