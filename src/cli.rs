@@ -22,6 +22,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List the built-in scenarios
     ListScenarios,
+    /// Measure the disk's limits: fsync/fdatasync rate and the commit ceiling per journal_mode × synchronous
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +45,22 @@ pub struct RunArgs {
     /// Print only the final table
     #[arg(short, long)]
     pub quiet: bool,
+    /// Skip the short fsync probe of the database directory (no `fsync_per_sec` in the report)
+    #[arg(long)]
+    pub no_probe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Directory to probe (default: a new temporary directory, where `run` puts databases by default)
+    #[arg(long, value_name = "DIR")]
+    pub db_dir: Option<PathBuf>,
+    /// Shorter measurements (~1 s instead of ~4 s), for a first look
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the probe as JSON to this file
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,10 @@
 //! The subcommands: glue between the CLI, the scenario loader, the driver and the exporters.
 
-use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
+use crate::cli::{OverrideArgs, ProbeArgs, RunArgs, ValidateArgs};
 use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
+use crate::probe::{self, ProbeTimes, SyncKind};
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
 use crate::report::{Exporter, json::Json, table};
 use crate::scenario::builtin;
@@ -16,7 +17,10 @@ use std::time::SystemTime;
 pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     let plan = validate::load(&args.scenario, &overrides(&args.overrides)?)?;
     let (db_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
-    let environment = Environment::capture(&db_dir);
+    let mut environment = Environment::capture(&db_dir);
+    if !args.no_probe {
+        environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.quiet)?);
+    }
     let started = SystemTime::now();
     let output = args
         .output
@@ -55,11 +59,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         return Err(e);
     }
     print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);
-    if env::build_profile() == "debug" {
-        eprintln!(
-            "warning: this is a debug build; its numbers measure the harness more than SQLite. Use `cargo run --release`."
-        );
-    }
+    warn_if_debug_build();
     println!("\nreport: {}", output.display());
     Ok(final_status(&report))
 }
@@ -75,6 +75,46 @@ fn final_status(report: &Report) -> Status {
         RunStatus::Completed if unverified => Status::Failed,
         RunStatus::Completed => Status::Ok,
     }
+}
+
+fn warn_if_debug_build() {
+    if env::build_profile() == "debug" {
+        eprintln!(
+            "warning: this is a debug build; its numbers measure the harness more than SQLite. Use `cargo run --release`."
+        );
+    }
+}
+
+/// Time of the fsync probe `run` does before the first run (`--no-probe` skips it).
+const RUN_PROBE_TIME: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The db dir's fsync rate for the report, with the filesystem's durability warnings.
+fn probe_fsync(db_dir: &Path, quiet: bool) -> anyhow::Result<f64> {
+    let rate = probe::sync_rate(db_dir, RUN_PROBE_TIME, SyncKind::Fsync)?;
+    if !quiet {
+        for w in probe::durability_warnings(&env::filesystem_of(db_dir), rate) {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(rate)
+}
+
+pub fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
+    let (dir, _temp_guard) = database_dir(args.db_dir.as_deref(), false)?;
+    let times = if args.quick {
+        ProbeTimes::QUICK
+    } else {
+        ProbeTimes::DEFAULT
+    };
+    let report = probe::probe(&dir, times)?;
+    print!("{}", probe::to_text(&report));
+    if let Some(path) = &args.output {
+        let bytes = serde_json::to_vec_pretty(&report)?;
+        crate::report::write_file(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("\nprobe: {}", path.display());
+    }
+    warn_if_debug_build();
+    Ok(Status::Ok)
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<Status> {

@@ -5,6 +5,7 @@ pub mod driver;
 pub mod env;
 pub mod error;
 pub mod metrics;
+pub mod probe;
 pub mod report;
 pub mod scenario;
 pub mod sqlite_config;
@@ -22,5 +23,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Run(args) => commands::run(args),
         cli::Command::Validate(args) => commands::validate(args),
         cli::Command::ListScenarios => commands::list_scenarios(),
+        cli::Command::Probe(args) => commands::probe(args),
     }
 }
