@@ -1,6 +1,7 @@
 //! litehammer: a load-testing harness for SQLite configurations.
 
 pub mod cli;
+pub mod clock;
 pub mod driver;
 pub mod env;
 pub mod error;

@@ -2,6 +2,7 @@
 //! Nothing here locks shared state, allocates or formats per operation: the loop reads one
 //! atomic (the run phase) per transaction and records into its own histograms.
 
+use crate::clock::Clock;
 use crate::metrics::Recorder;
 use crate::sqlite_config::{ReadBack, SqliteSettings};
 use crate::workload::params::Generator;
@@ -12,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The run phase, set by the driver and read by every worker between transactions.
@@ -157,6 +158,10 @@ struct Session<'c> {
     conn: &'c Connection,
     group: Arc<GroupPlan>,
     begin: Option<Statement<'c>>,
+    /// Autocommit with one statement per transaction: the transaction is the statement, so it
+    /// is timed and recorded once (its histogram is the ops' merged at the end).
+    single: bool,
+    clock: Clock,
     commit: Statement<'c>,
     rollback: Statement<'c>,
     statements: Vec<Statement<'c>>,
@@ -195,6 +200,8 @@ impl<'c> Session<'c> {
         Ok(Self {
             conn,
             begin: group.transaction.begin_sql().map(|sql| conn.prepare(sql)).transpose()?,
+            single: group.transaction.begin_sql().is_none() && group.statements_per_transaction == 1,
+            clock: Clock::get(),
             commit: conn.prepare("COMMIT")?,
             rollback: conn.prepare("ROLLBACK")?,
             statements,
@@ -228,11 +235,13 @@ impl<'c> Session<'c> {
             if measuring && budget == Some(0) {
                 break;
             }
-            let start = Instant::now();
+            let start = (!self.single).then(|| self.clock.now());
             let committed = self.transaction(measuring);
             if measuring {
                 if committed {
-                    self.transactions.record_ns(start.elapsed().as_nanos() as u64);
+                    if let Some(start) = start {
+                        self.transactions.record_ns(self.clock.ns_since(start));
+                    }
                     self.committed += 1;
                 } else {
                     self.rolled_back += 1;
@@ -287,9 +296,9 @@ impl<'c> Session<'c> {
             bound = bound
                 .and_then(|_| stmt.raw_bind_parameter(p + 1, ToSqlOutput::Borrowed(generator.next(&mut self.rng))));
         }
-        let start = Instant::now();
+        let start = self.clock.now();
         let result = bound.and_then(|_| step_all(stmt));
-        let elapsed = start.elapsed().as_nanos() as u64;
+        let elapsed = self.clock.ns_since(start);
         match result {
             Ok(()) => {
                 if measuring {
@@ -328,7 +337,15 @@ impl<'c> Session<'c> {
         }
     }
 
-    fn into_output(self, spec: &WorkerSpec) -> WorkerOutput {
+    fn into_output(mut self, spec: &WorkerSpec) -> WorkerOutput {
+        if self.single {
+            self.ops.iter().for_each(|op| {
+                self.transactions
+                    .latency
+                    .add(&op.latency)
+                    .expect("auto-resizing histograms add")
+            });
+        }
         WorkerOutput {
             index: spec.index,
             group_index: spec.group_index,
