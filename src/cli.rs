@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare reports run by run: throughput, p50 and p99 of B relative to A, with a noise warning
     Compare(CompareArgs),
+    /// Measure the disk's limits: fsync/fdatasync rate and the commit ceiling per journal_mode × synchronous
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +54,9 @@ pub struct RunArgs {
     /// Print only the final table
     #[arg(short, long)]
     pub quiet: bool,
+    /// Skip the short fsync probe of the database directory (no `fsync_per_sec` in the report)
+    #[arg(long)]
+    pub no_probe: bool,
     /// Exit 1 when a scenario's metric check (`[[check]] expr = ...`) does not hold
     #[arg(long)]
     pub fail_on_check: bool,
@@ -101,6 +106,19 @@ pub struct CompareArgs {
     /// Print Markdown tables instead of plain text
     #[arg(long)]
     pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Directory to probe (default: a new temporary directory, where `run` puts databases by default)
+    #[arg(long, value_name = "DIR")]
+    pub db_dir: Option<PathBuf>,
+    /// Shorter measurements (~1 s instead of ~4 s), for a first look
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the probe as JSON to this file
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,11 @@
 //! The subcommands: glue between the CLI, the scenario loader, the driver and the exporters.
 
-use crate::cli::{CompareArgs, CrashArgs, CrashChildArgs, OverrideArgs, ReportArgs, RunArgs, ValidateArgs};
+use crate::cli::{CompareArgs, CrashArgs, CrashChildArgs, OverrideArgs, ProbeArgs, ReportArgs, RunArgs, ValidateArgs};
 use crate::crash;
 use crate::driver::{self, RunOptions};
 use crate::env::{self, Environment};
 use crate::error::{InputError, Status};
+use crate::probe::{self, ProbeTimes, SyncKind};
 use crate::progress::ProgressMode;
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
 use crate::report::{Exporter, Format, durability, json::Json, table};
@@ -22,7 +23,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         crate::report::markdown::check_baseline(&ids, spec)?;
     }
     let (db_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
-    let environment = Environment::capture(&db_dir);
+    let mut environment = Environment::capture(&db_dir);
+    if !args.no_probe {
+        environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.quiet)?);
+    }
     let started = SystemTime::now();
     let output = args
         .output
@@ -70,11 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         return Err(e);
     }
     print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);
-    if env::build_profile() == "debug" {
-        eprintln!(
-            "warning: this is a debug build; its numbers measure the harness more than SQLite. Use `cargo run --release`."
-        );
-    }
+    warn_if_debug_build();
     println!("\nreport: {}", output.display());
     Ok(final_status(&report, args.fail_on_check))
 }
@@ -183,6 +183,46 @@ fn final_status(report: &Report, fail_on_check: bool) -> Status {
         RunStatus::Completed if unverified || (fail_on_check && check_failed) => Status::Failed,
         RunStatus::Completed => Status::Ok,
     }
+}
+
+fn warn_if_debug_build() {
+    if env::build_profile() == "debug" {
+        eprintln!(
+            "warning: this is a debug build; its numbers measure the harness more than SQLite. Use `cargo run --release`."
+        );
+    }
+}
+
+/// Time of the fsync probe `run` does before the first run (`--no-probe` skips it).
+const RUN_PROBE_TIME: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The db dir's fsync rate for the report, with the filesystem's durability warnings.
+fn probe_fsync(db_dir: &Path, quiet: bool) -> anyhow::Result<f64> {
+    let rate = probe::sync_rate(db_dir, RUN_PROBE_TIME, SyncKind::Fsync)?;
+    if !quiet {
+        for w in probe::durability_warnings(&env::filesystem_of(db_dir), rate) {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(rate)
+}
+
+pub fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
+    let (dir, _temp_guard) = database_dir(args.db_dir.as_deref(), false)?;
+    let times = if args.quick {
+        ProbeTimes::QUICK
+    } else {
+        ProbeTimes::DEFAULT
+    };
+    let report = probe::probe(&dir, times)?;
+    print!("{}", probe::to_text(&report));
+    if let Some(path) = &args.output {
+        let bytes = serde_json::to_vec_pretty(&report)?;
+        crate::report::write_file(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("\nprobe: {}", path.display());
+    }
+    warn_if_debug_build();
+    Ok(Status::Ok)
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<Status> {

@@ -3,11 +3,13 @@
 pub mod busy;
 pub mod checks;
 pub mod cli;
+pub mod clock;
 pub mod crash;
 pub mod driver;
 pub mod env;
 pub mod error;
 pub mod metrics;
+pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod scenario;
@@ -34,5 +36,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::CrashChild(args) => commands::crash_child(args),
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Compare(args) => commands::compare(args),
+        cli::Command::Probe(args) => commands::probe(args),
     }
 }

@@ -45,6 +45,16 @@ impl RunClock {
         (start != u64::MAX).then(|| now.saturating_sub(start) / self.interval_ns)
     }
 
+    /// Time from `at` to the start of the next interval (`None` before measuring).
+    pub fn until_next_slot(&self, at: Instant) -> Option<Duration> {
+        let start = self.measure_start_ns.load(Ordering::Acquire);
+        let now = at.duration_since(self.epoch).as_nanos() as u64;
+        (start != u64::MAX).then(|| {
+            let into = now.saturating_sub(start) % self.interval_ns;
+            Duration::from_nanos(self.interval_ns - into)
+        })
+    }
+
     /// Seconds from the start of measuring to `at` (0 before it).
     pub fn seconds_measured(&self, at: Instant) -> f64 {
         let start = self.measure_start_ns.load(Ordering::Acquire);

@@ -3,6 +3,7 @@
 //! atomic (the run phase) per transaction, records into its own histograms, and ships a
 //! small sample to the driver once per timeline interval.
 
+use crate::clock::Clock;
 use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
 use crate::scenario::Arrival;
 use crate::sqlite_config::{ReadBack, SqliteSettings};
@@ -269,11 +270,32 @@ enum Outcome {
     Failed { kind: ErrorKind, attempts: u32 },
 }
 
+/// When a transaction started: open loop needs wall-clock instants (intended start, lag);
+/// closed loop uses cheap clock ticks, or none at all in single mode (the statement's own
+/// timing is the transaction's).
+#[derive(Clone, Copy)]
+enum Started {
+    Paced { intended: Instant, start: Instant },
+    Closed { ticks: Option<u64> },
+}
+
 /// A worker's prepared statements, generators and recorders.
 struct Session<'c> {
     conn: &'c Connection,
     group: Arc<GroupPlan>,
     clock: Arc<RunClock>,
+    /// The hot path's stopwatch (the TSC where the kernel trusts it).
+    ticks: Clock,
+    /// Autocommit, one operation per transaction, closed loop, no retries: the transaction
+    /// is the operation, timed once.
+    single: bool,
+    /// Latency (ns), end (ticks) and index of the last operation.
+    last_op: (u64, u64, usize),
+    /// Single mode: the operations' latencies already shipped in interval samples (an
+    /// interval's sample is the difference, so each operation is recorded only once).
+    shipped: Histogram<u64>,
+    /// Tick at which the current timeline interval ends.
+    interval_end: u64,
     sender: UnboundedSender<Message>,
     group_index: usize,
     begin: Option<Statement<'c>>,
@@ -323,9 +345,18 @@ impl<'c> Session<'c> {
         }
         let tables = spec.tracked_tables;
         let open_loop = group.pacing.is_some();
+        let single = group.transaction.begin_sql().is_none()
+            && group.statements_per_transaction == 1
+            && group.pacing.is_none()
+            && group.retry.is_none();
         Ok(Self {
             conn,
             clock: spec.clock.clone(),
+            ticks: Clock::get(),
+            single,
+            last_op: (0, 0, 0),
+            shipped: new_histogram(),
+            interval_end: 0,
             sender: sender.clone(),
             group_index: spec.group_index,
             begin: group.transaction.begin_sql().map(|sql| conn.prepare(sql)).transpose()?,
@@ -381,9 +412,17 @@ impl<'c> Session<'c> {
             {
                 break;
             }
-            let start = Instant::now();
-            if let (Some(at), Some(limit)) = (intended, skip_after)
-                && start.duration_since(at) > limit
+            let started = match intended {
+                Some(intended) => Started::Paced {
+                    intended,
+                    start: Instant::now(),
+                },
+                None => Started::Closed {
+                    ticks: (!self.single).then(|| self.ticks.now()),
+                },
+            };
+            if let (Started::Paced { intended, start }, Some(limit)) = (started, skip_after)
+                && start.duration_since(intended) > limit
             {
                 if measuring {
                     self.counts.skipped += 1;
@@ -393,7 +432,7 @@ impl<'c> Session<'c> {
             }
             let outcome = self.transaction(measuring);
             if measuring {
-                self.record(outcome, intended.unwrap_or(start), start, Instant::now());
+                self.record(outcome, started);
                 budget = budget.map(|b| b - 1);
             }
         }
@@ -408,30 +447,67 @@ impl<'c> Session<'c> {
             .chain(self.schedule_lag.iter_mut())
             .for_each(Histogram::reset);
         self.counts = TxCounts::default();
+        self.interval_end = 0;
+        self.shipped.reset();
         crate::busy::take_stats();
     }
 
-    fn record(&mut self, outcome: Outcome, intended: Instant, start: Instant, end: Instant) {
-        let slot = self.clock.slot(end);
-        if slot != self.interval.slot {
-            self.ship_interval();
-            self.interval.slot = slot;
-        }
-        let attempts = match outcome {
-            Outcome::Committed { attempts } => {
-                let latency = end.duration_since(intended);
-                let ns = latency.as_nanos() as u64;
-                self.transactions.record_ns(ns);
-                let _ = self.interval.latency.record(ns);
-                self.interval.committed += 1;
-                self.counts.committed += 1;
+    /// Latency (ns) of a finished transaction and its end in ticks; records the open-loop
+    /// extras (service time, schedule lag).
+    fn finish_timing(&mut self, started: Started) -> (u64, u64) {
+        match started {
+            Started::Paced { intended, start } => {
+                let end = Instant::now();
                 if let Some(service) = &mut self.service {
                     let _ = service.record(end.duration_since(start).as_nanos() as u64);
                 }
                 if let Some(lag) = &mut self.schedule_lag {
                     let _ = lag.record(start.duration_since(intended).as_nanos() as u64);
                 }
-                if self.group.latency_limit.is_some_and(|limit| latency > limit) {
+                (end.duration_since(intended).as_nanos() as u64, self.ticks.now())
+            }
+            Started::Closed { ticks: Some(start) } => {
+                let end = self.ticks.now();
+                (self.ticks.ns_between(start, end), end)
+            }
+            Started::Closed { ticks: None } => (self.last_op.0, self.last_op.1),
+        }
+    }
+
+    /// At an interval's end (checked in ticks): ship its sample, note when the next ends.
+    fn roll_interval(&mut self, end_ticks: u64) {
+        let now = Instant::now();
+        let slot = self.clock.slot(now);
+        if slot != self.interval.slot {
+            self.ship_interval();
+            self.interval.slot = slot;
+        }
+        let left = self.clock.until_next_slot(now).unwrap_or(Duration::from_millis(1));
+        self.interval_end = end_ticks + self.ticks.ticks_for(left.as_nanos() as u64).max(1);
+    }
+
+    fn record(&mut self, outcome: Outcome, started: Started) {
+        let (ns, end_ticks) = self.finish_timing(started);
+        if end_ticks >= self.interval_end {
+            self.roll_interval(end_ticks);
+        }
+        let attempts = match outcome {
+            Outcome::Committed { attempts } => {
+                if self.single {
+                    // The operation is the transaction: one record; at the end the operations'
+                    // histograms become the transactions', per interval their difference.
+                    self.op_recorders[self.last_op.2].record_ns(ns);
+                } else {
+                    self.transactions.record_ns(ns);
+                    let _ = self.interval.latency.record(ns);
+                }
+                self.interval.committed += 1;
+                self.counts.committed += 1;
+                if self
+                    .group
+                    .latency_limit
+                    .is_some_and(|limit| ns > limit.as_nanos() as u64)
+                {
                     self.counts.late += 1;
                 }
                 attempts
@@ -460,23 +536,38 @@ impl<'c> Session<'c> {
             slot,
             committed: std::mem::take(&mut i.committed),
             errors: std::mem::take(&mut i.errors),
-            latency: std::mem::replace(&mut i.latency, interval_histogram()),
+            latency: if self.single {
+                Self::since_shipped(&self.op_recorders, &mut self.shipped)
+            } else {
+                std::mem::replace(&mut i.latency, interval_histogram())
+            },
         };
         let _ = self.sender.send(Message::Interval(Box::new(sample)));
+    }
+
+    /// Single mode: the operations' latencies recorded since the last interval sample.
+    fn since_shipped(ops: &[Recorder], shipped: &mut Histogram<u64>) -> Histogram<u64> {
+        let mut total = new_histogram();
+        ops.iter()
+            .for_each(|op| total.add(&op.latency).expect("auto-resizing histograms add"));
+        let mut delta = total.clone();
+        delta.subtract(&*shipped).expect("recorded latencies only grow");
+        *shipped = total;
+        delta
     }
 
     /// One transaction, retried on busy/locked errors as the group's retry policy allows.
     /// Retries replay the same random choices (the RNG is restored).
     fn transaction(&mut self, measuring: bool) -> Outcome {
         let max_tries = self.group.retry.as_ref().map_or(1, |r| r.max_tries.get());
-        let rng_at_start = self.rng.clone();
+        let rng_at_start = (max_tries > 1).then(|| self.rng.clone());
         let mut attempts = 1;
         loop {
             match self.attempt(measuring) {
                 Ok(()) => return Outcome::Committed { attempts },
                 Err(kind) if attempts < max_tries && is_retryable(kind) => {
                     self.backoff(attempts);
-                    self.rng = rng_at_start.clone();
+                    self.rng = rng_at_start.clone().expect("kept when retries are allowed");
                     attempts += 1;
                 }
                 Err(kind) => return Outcome::Failed { kind, attempts },
@@ -528,12 +619,14 @@ impl<'c> Session<'c> {
     /// Chooses and runs one operation (all its steps); records its service time.
     fn operation(&mut self, measuring: bool) -> Result<(), ErrorKind> {
         let i = self.group.choose(&mut self.rng);
-        let start = Instant::now();
+        let start = self.ticks.now();
         let result = self.execute_steps(i);
-        let elapsed = start.elapsed().as_nanos() as u64;
+        let end = self.ticks.now();
+        let elapsed = self.ticks.ns_between(start, end);
+        self.last_op = (elapsed, end, i);
         match result {
             Ok(()) => {
-                if measuring {
+                if measuring && !self.single {
                     self.op_recorders[i].record_ns(elapsed);
                 }
                 Ok(())
@@ -570,7 +663,7 @@ impl<'c> Session<'c> {
                 RowEffect::Delete(t) => self.pending_deletes[t] += self.conn.changes(),
                 RowEffect::None => {}
             }
-            if self.begin.is_none() {
+            if self.begin.is_none() && step_plan.effect != RowEffect::None {
                 // Autocommit: each step committed on its own.
                 acknowledge(&mut self.acked_inserts, &mut self.pending_inserts);
                 acknowledge(&mut self.acked_deletes, &mut self.pending_deletes);
@@ -592,7 +685,15 @@ impl<'c> Session<'c> {
         }
     }
 
-    fn into_output(self, spec: &WorkerSpec) -> WorkerOutput {
+    fn into_output(mut self, spec: &WorkerSpec) -> WorkerOutput {
+        if self.single {
+            for op in &self.op_recorders {
+                self.transactions
+                    .latency
+                    .add(&op.latency)
+                    .expect("auto-resizing histograms add");
+            }
+        }
         WorkerOutput {
             index: spec.index,
             group_index: spec.group_index,
