@@ -78,31 +78,13 @@ fn probe_prints_and_stores_rates_and_a_ceiling_row_per_mode() {
 }
 
 fn tiny_run_environment(extra: &[&str]) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "tiny.toml", TINY);
-    let out = dir.path().join("report.json");
-    bin()
-        .arg("run")
-        .arg(&scenario)
-        .args([
-            "--duration",
-            "300ms",
-            "--warmup",
-            "0s",
-            "--matrix",
-            "journal_mode=wal",
-            "-q",
-        ])
-        .arg("--db-dir")
-        .arg(dir.path())
-        .arg("--output")
-        .arg(&out)
-        .args(extra)
-        .assert()
-        .success();
-    let report = read_json(&out);
-    assert_schema_valid(&report);
-    report["environment"].clone()
+    let args: Vec<&str> = SHORT_WAL
+        .iter()
+        .copied()
+        .chain(["-q"])
+        .chain(extra.iter().copied())
+        .collect();
+    run_tiny(&args).1["environment"].clone()
 }
 
 #[test]

@@ -194,27 +194,8 @@ fn run_repeat_records_each_repetition_and_exports_markdown() {
 
 #[test]
 fn run_without_repeat_has_no_repeat_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "tiny.toml", TINY);
-    let out = dir.path().join("r.json");
-    bin()
-        .arg("run")
-        .arg(&scenario)
-        .args([
-            "--duration",
-            "300ms",
-            "--warmup",
-            "0s",
-            "--matrix",
-            "journal_mode=wal",
-            "-q",
-        ])
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .success();
-    let report = read_json(&out);
-    assert_schema_valid(&report);
+    let args: Vec<&str> = SHORT_WAL.iter().copied().chain(["-q"]).collect();
+    let (_dir, report, _) = run_tiny(&args);
     assert!(report["runs"][0].get("repeat").is_none());
 }
 

@@ -2,27 +2,6 @@ mod common;
 
 use common::*;
 use predicates::prelude::*;
-use serde_json::Value;
-
-fn run_tiny(extra: &[&str]) -> (tempfile::TempDir, Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "tiny.toml", TINY);
-    let out = dir.path().join("report.json");
-    let assert = bin()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--output")
-        .arg(&out)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .args(extra)
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
-    let report = read_json(&out);
-    assert_schema_valid(&report);
-    (dir, report, stdout)
-}
 
 #[test]
 fn run_reports_consistent_counts_settings_and_verification() {

@@ -89,3 +89,28 @@ pub fn histogram_len(encoded: &Value) -> u64 {
         .expect("histogram decodes")
         .len()
 }
+
+/// Flags for the shortest useful run of `TINY`: one configuration, 300 ms, no warm-up.
+pub const SHORT_WAL: [&str; 6] = ["--duration", "300ms", "--warmup", "0s", "--matrix", "journal_mode=wal"];
+
+/// Runs `TINY` with `extra` flags in a temp dir (databases there too); the report must
+/// validate. Returns the dir (keep it alive), the report and stdout.
+pub fn run_tiny(extra: &[&str]) -> (tempfile::TempDir, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("report.json");
+    let assert = bin()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--output")
+        .arg(&out)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .args(extra)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    (dir, report, stdout)
+}
