@@ -503,14 +503,7 @@ fn progress_line(run: &RunReport) -> String {
     let groups: Vec<String> = run
         .groups
         .iter()
-        .map(|g| {
-            format!(
-                "{} {} tx/s p99 {}",
-                g.name,
-                table::format_rate(g.transactions.throughput_per_s),
-                table::format_us(g.transactions.latency_us.p99)
-            )
-        })
+        .map(|g| table::group_rate(&g.name, g.transactions.throughput_per_s, g.transactions.latency_us.p99))
         .collect();
     let verdict = match (&run.verification, &run.error) {
         (_, Some(e)) => format!("FAILED: {e}"),

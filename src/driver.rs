@@ -2,15 +2,16 @@
 //! together, warm-up then measurement, stop on time, budget or Ctrl-C; then merge,
 //! verify and hand each finished run to the caller (which writes the report at once).
 
+use crate::monitor::Monitor;
 use crate::progress::{ProgressMode, RunProgress};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::scenario::Scenario;
 use crate::scenario::matrix::{Cell, show_value};
 use crate::sqlite_config::ReadBack;
 use crate::summary;
-use crate::timeline::{RunClock, TimelineBuilder, TimelineEntry};
+use crate::timeline::RunClock;
 use crate::verify::{self, Acknowledged};
-use crate::walstat::{DbFiles, file_len, sidecar};
+use crate::walstat::{file_len, sidecar};
 use crate::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
 use crate::workload::{Workload, setup};
 use std::path::{Path, PathBuf};
@@ -384,116 +385,6 @@ async fn watch_phase(
                 None => return PhaseEnd::AllDone,
             },
             _ = tick.tick() => monitor.tick(Instant::now()),
-        }
-    }
-}
-
-const CLOSE_GRACE: Duration = Duration::from_millis(250);
-
-/// Collects what the workers send while a run is live: interval samples into the
-/// timeline, final outputs; samples file sizes and drives the progress display.
-struct Monitor {
-    files: DbFiles,
-    wal_bytes_max: u64,
-    timeline: TimelineBuilder,
-    clock: Arc<RunClock>,
-    progress: RunProgress,
-    next_slot_to_close: u64,
-    workers: usize,
-    outputs: Vec<WorkerOutput>,
-    failure: Option<String>,
-}
-
-struct MonitorResult {
-    wal_bytes_max: u64,
-    timeline: Vec<TimelineEntry>,
-    outputs: Result<Vec<WorkerOutput>, String>,
-}
-
-impl Monitor {
-    fn new(db_path: &Path, groups: Vec<String>, clock: Arc<RunClock>, progress: RunProgress, workers: usize) -> Self {
-        Self {
-            files: DbFiles::new(db_path),
-            wal_bytes_max: 0,
-            timeline: TimelineBuilder::new(clock.interval(), groups),
-            clock,
-            progress,
-            next_slot_to_close: 0,
-            workers,
-            outputs: Vec::with_capacity(workers),
-            failure: None,
-        }
-    }
-
-    fn handle(&mut self, msg: Message) {
-        match msg {
-            Message::Interval(sample) => self.timeline.add(&sample),
-            Message::Done { result: Ok(out), .. } => self.outputs.push(*out),
-            Message::Done { index, result: Err(e) } => {
-                self.failure.get_or_insert(format!("worker {index}: {e}"));
-            }
-            Message::Ready { .. } => {}
-        }
-    }
-
-    fn all_finished(&self) -> bool {
-        self.outputs.len() + usize::from(self.failure.is_some()) >= self.workers
-    }
-
-    /// Every 100 ms: file sizes, and for each interval that just ended its file state
-    /// and a progress update.
-    fn tick(&mut self, now: Instant) {
-        let state = self.files.sample();
-        self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
-        // Intervals are closed a little after they end, so workers have shipped their samples.
-        let Some(current) = now.checked_sub(CLOSE_GRACE).and_then(|t| self.clock.slot(t)) else {
-            return;
-        };
-        while self.next_slot_to_close < current {
-            let slot = self.next_slot_to_close;
-            self.timeline.record_files(slot, state);
-            if let Some(entry) = self.timeline.peek(slot) {
-                self.progress.interval(&entry, self.clock.interval().as_secs_f64());
-            }
-            self.next_slot_to_close += 1;
-        }
-        self.timeline.close_old(current);
-    }
-
-    /// After Stop: waits for every worker's final message.
-    async fn drain(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
-        while !self.all_finished() {
-            match rx.recv().await {
-                Some(m) => self.handle(m),
-                None => break,
-            }
-        }
-    }
-
-    /// At Stop, while the workers' connections are still open (the last one to close
-    /// checkpoints and deletes the WAL): the file state for every interval not yet closed.
-    fn record_final_files(&mut self) {
-        let state = self.files.sample();
-        self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
-        if let Some(current) = self.clock.slot(Instant::now()) {
-            for slot in self.next_slot_to_close..=current {
-                self.timeline.record_files(slot, state);
-            }
-            self.next_slot_to_close = current + 1;
-        }
-    }
-
-    fn finish(self, end: Instant) -> MonitorResult {
-        let last = self.clock.slot(end);
-        self.progress.finish();
-        let outputs = match self.failure {
-            Some(e) => Err(e),
-            None => Ok(self.outputs),
-        };
-        MonitorResult {
-            wal_bytes_max: self.wal_bytes_max,
-            timeline: self.timeline.finish(last, self.clock.seconds_measured(end)),
-            outputs,
         }
     }
 }

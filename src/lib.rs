@@ -9,6 +9,8 @@ pub mod driver;
 pub mod env;
 pub mod error;
 pub mod metrics;
+pub mod monitor;
+pub mod pacing;
 pub mod probe;
 pub mod progress;
 pub mod report;

@@ -1,7 +1,7 @@
 //! Live progress while a run measures: an indicatif bar on a terminal, plain lines every
 //! N seconds otherwise (like pgbench -P), or nothing with --quiet.
 
-use crate::report::table::{format_rate, format_us};
+use crate::report::table::group_rate;
 use crate::timeline::TimelineEntry;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -88,14 +88,7 @@ fn describe(e: &TimelineEntry, interval_s: f64) -> String {
     let groups: Vec<String> = e
         .groups
         .iter()
-        .map(|g| {
-            format!(
-                "{} {} tx/s p99 {}",
-                g.name,
-                format_rate(g.ops as f64 / interval_s),
-                format_us(g.p99_us)
-            )
-        })
+        .map(|g| group_rate(&g.name, g.ops as f64 / interval_s, g.p99_us))
         .collect();
     let busy = e.errors.busy_total();
     let other = e.errors.total() - busy;

@@ -5,12 +5,12 @@
 
 use crate::clock::Clock;
 use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
-use crate::scenario::Arrival;
+use crate::pacing::{Pacer, wait_until};
 use crate::sqlite_config::{ReadBack, SqliteSettings};
 use crate::timeline::{IntervalSample, RunClock, interval_histogram};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
-use crate::workload::{GroupPlan, Pacing, ParamPlan, RowEffect};
+use crate::workload::{GroupPlan, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, Statement};
@@ -203,60 +203,6 @@ struct StepRuntime<'c> {
     captured: Vec<Value>,
 }
 
-/// Open-loop schedule: intended start times at a fixed or Poisson rate.
-struct Pacer {
-    next: Instant,
-    mean_gap_s: f64,
-    arrival: Arrival,
-    rng: Rng,
-}
-
-impl Pacer {
-    fn new(p: Pacing, spec: &WorkerSpec) -> Self {
-        let mean_gap_s = 1.0 / p.per_worker_rate;
-        // Stagger the workers of a group evenly across one gap.
-        let offset = mean_gap_s * spec.index_in_group as f64 / spec.group.workers as f64;
-        let rng = Rng::derive(spec.seed, 0x5EED_0000_0000 + spec.index as u64);
-        Self {
-            next: Instant::now() + Duration::from_secs_f64(offset),
-            mean_gap_s,
-            arrival: p.arrival,
-            rng,
-        }
-    }
-
-    /// The next intended start time.
-    fn next(&mut self) -> Instant {
-        let at = self.next;
-        let gap = match self.arrival {
-            Arrival::Fixed => self.mean_gap_s,
-            Arrival::Poisson => -self.mean_gap_s * (1.0 - self.rng.unit()).ln(),
-        };
-        self.next += Duration::from_secs_f64(gap);
-        at
-    }
-}
-
-/// Sleeps until `at` (coarse sleep, then a short spin for sub-millisecond accuracy).
-/// Returns false if the run stopped meanwhile.
-fn wait_until(at: Instant, phase: &PhaseFlag) -> bool {
-    loop {
-        let now = Instant::now();
-        if now >= at {
-            return true;
-        }
-        if phase.get() == Phase::Stop {
-            return false;
-        }
-        let left = at - now;
-        if left > Duration::from_micros(300) {
-            std::thread::sleep((left - Duration::from_micros(200)).min(Duration::from_millis(20)));
-        } else {
-            std::thread::yield_now();
-        }
-    }
-}
-
 /// The current interval's sample, shipped when the interval changes.
 struct IntervalRecorder {
     slot: Option<u64>,
@@ -406,7 +352,7 @@ impl<'c> Session<'c> {
             if measuring && budget == Some(0) {
                 break;
             }
-            let intended = self.pacer.as_mut().map(Pacer::next);
+            let intended = self.pacer.as_mut().map(Pacer::next_start);
             if let Some(at) = intended
                 && !wait_until(at, phase)
             {

@@ -237,6 +237,11 @@ fn starvation(g: &GroupReport) -> Option<String> {
     ))
 }
 
+/// `writers 1,234 tx/s p99 2.10ms`: one group in a progress line.
+pub fn group_rate(name: &str, per_second: f64, p99_us: f64) -> String {
+    format!("{name} {} tx/s p99 {}", format_rate(per_second), format_us(p99_us))
+}
+
 /// Microseconds, shown with a unit that keeps 3 significant digits.
 pub fn format_us(us: f64) -> String {
     if us >= 1_000_000.0 {
