@@ -16,6 +16,7 @@ use crate::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
 use crate::workload::{Workload, setup};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -145,13 +146,30 @@ pub fn empty_report(cell: &Cell) -> RunReport {
 struct Prepared {
     workload: Workload,
     rows_before: Vec<u64>,
+    /// Newest rowid of each table `latest(...)` reads, shared by the workers.
+    latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
 fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, String> {
     let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed).map_err(|e| e.to_string())?;
     let workload = Workload::compile(s, &mut conn).map_err(|e| e.message)?;
     let rows_before = verify::count_rows(&conn, &workload.tracked_tables).map_err(|e| e.to_string())?;
-    Ok(Prepared { workload, rows_before })
+    let latest = workload
+        .latest_tables
+        .iter()
+        .map(|t| {
+            Ok((
+                t.clone(),
+                Arc::new(AtomicI64::new(crate::workload::newest_rowid(&conn, t)?)),
+            ))
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        workload,
+        rows_before,
+        latest: Arc::new(latest),
+    })
 }
 
 async fn execute(
@@ -171,7 +189,7 @@ async fn execute(
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles = spawn_workers(db_path, s, &prepared.workload, &phase, &clock, tx)?;
+    let handles = spawn_workers(db_path, s, &prepared, &phase, &clock, tx)?;
     let read_back = match await_ready(&mut rx, handles.len()).await {
         Ok(rb) => rb,
         Err(e) => {
@@ -215,11 +233,12 @@ async fn execute(
 fn spawn_workers(
     db_path: &Path,
     s: &Scenario,
-    workload: &Workload,
+    prepared: &Prepared,
     phase: &Arc<PhaseFlag>,
     clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
+    let workload = &prepared.workload;
     let total = workload.total_workers();
     let budget_total = s.operations.as_ref().map(|o| o.get_ref().get());
     let mut handles = Vec::with_capacity(total as usize);
@@ -240,6 +259,7 @@ fn spawn_workers(
                 tracked_tables: workload.tracked_tables.len(),
                 budget,
                 clock: clock.clone(),
+                latest: prepared.latest.clone(),
             };
             match worker::spawn(spec, phase.clone(), tx.clone()) {
                 Ok(h) => handles.push(h),

@@ -16,7 +16,7 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -65,6 +65,8 @@ pub struct WorkerSpec {
     /// Measured transactions this worker executes before it stops (operation-count runs).
     pub budget: Option<u64>,
     pub clock: Arc<RunClock>,
+    /// Newest rowids of the tables `latest(...)` generators read, shared by the run's workers.
+    pub latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
 /// Transaction outcomes of the measured phase.
@@ -229,6 +231,7 @@ enum Started {
 struct Session<'c> {
     conn: &'c Connection,
     group: Arc<GroupPlan>,
+    latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
     clock: Arc<RunClock>,
     /// The hot path's stopwatch (the TSC where the kernel trusts it).
     ticks: Clock,
@@ -276,7 +279,7 @@ impl<'c> Session<'c> {
                     .iter()
                     .map(|p| match p {
                         ParamPlan::Gen(g) => {
-                            Some(g.instantiate(&mut rng, spec.index as u64, spec.total_workers as u64))
+                            Some(g.instantiate(&mut rng, spec.index as u64, spec.total_workers as u64, &spec.latest))
                         }
                         ParamPlan::Ref { .. } => None,
                     })
@@ -297,6 +300,7 @@ impl<'c> Session<'c> {
             && group.retry.is_none();
         Ok(Self {
             conn,
+            latest: spec.latest.clone(),
             clock: spec.clock.clone(),
             ticks: Clock::get(),
             single,
@@ -608,6 +612,11 @@ impl<'c> Session<'c> {
                 RowEffect::Insert(t) => self.pending_inserts[t] += self.conn.changes(),
                 RowEffect::Delete(t) => self.pending_deletes[t] += self.conn.changes(),
                 RowEffect::None => {}
+            }
+            if let Some(l) = step_plan.bumps_latest {
+                self.latest[l]
+                    .1
+                    .fetch_max(self.conn.last_insert_rowid(), Ordering::Relaxed);
             }
             if self.begin.is_none() && step_plan.effect != RowEffect::None {
                 // Autocommit: each step committed on its own.

@@ -119,6 +119,12 @@ fn generator_with_wrong_arguments() {
 }
 
 #[test]
+fn latest_of_a_missing_table() {
+    let text = with_head("duration = \"1s\"").replace("\"text(5)\"", "\"latest(nope)\"");
+    rejects(&text, &["latest(nope)", "no such table"]);
+}
+
+#[test]
 fn parameter_count_mismatch() {
     let text = with_head("duration = \"1s\"").replace("params = [\"text(5)\"]", "params = [\"text(5)\", 1]");
     rejects(&text, &["takes 1 parameter", "gives 2"]);

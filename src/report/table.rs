@@ -168,7 +168,8 @@ pub fn verdict(run: &RunReport) -> String {
         Some(v) if v.ok => format!("ok{status}"),
         Some(v) if v.integrity_check != "ok" => format!("INTEGRITY: {}{status}", v.integrity_check),
         Some(v) if v.lost > 0 => format!("LOST {} rows{status}", v.lost),
-        Some(_) => format!("UNEXPECTED rows{status}"),
+        Some(v) if v.tables.iter().any(|t| t.unexpected > 0) => format!("UNEXPECTED rows{status}"),
+        Some(_) => format!("CHECK FAILED{status}"),
     }
 }
 

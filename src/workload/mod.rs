@@ -23,6 +23,8 @@ pub struct Workload {
     /// Tables written in ways whose effect on the row count is not known from `changes()`
     /// (triggers, REPLACE, upserts, several tables in one statement), so not counted.
     pub untracked_tables: Vec<String>,
+    /// Tables read by `latest(table)` generators.
+    pub latest_tables: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -61,6 +63,11 @@ pub struct StepPlan {
     pub effect: RowEffect,
     /// Column indexes of this step's first row that later steps use (`$N.column`).
     pub captures: Vec<usize>,
+    /// The table this step inserts into, if any.
+    pub inserts_into: Option<String>,
+    /// Index into `Workload::latest_tables` when `latest(...)` generators read that table:
+    /// the worker raises its newest rowid after each insert.
+    pub bumps_latest: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -130,6 +137,7 @@ impl Workload {
     /// parameters and step references, and finds which tables' row counts it changes.
     pub fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
         let mut analysed: Vec<Vec<Vec<Analysed>>> = Vec::new();
+        let mut latest_tables: Vec<String> = Vec::new();
         for (gi, group) in scenario.group.iter().enumerate() {
             let mut ops = Vec::new();
             for (oi, script) in group.scripts().iter().enumerate() {
@@ -142,6 +150,12 @@ impl Workload {
                         message,
                     };
                     steps.push(analyse_statement(conn, step.sql.get_ref(), step.params().len()).map_err(fail)?);
+                    for table in step.params().iter().filter_map(latest_table) {
+                        check_latest_table(conn, table).map_err(fail)?;
+                        if !latest_tables.iter().any(|t| t == table) {
+                            latest_tables.push(table.to_string());
+                        }
+                    }
                 }
                 ops.push(steps);
             }
@@ -149,17 +163,28 @@ impl Workload {
         }
         let all: Vec<&Analysed> = analysed.iter().flatten().flatten().collect();
         let (tracked, untracked) = classify_tables(&all);
-        let groups = scenario
+        let mut groups: Vec<GroupPlan> = scenario
             .group
             .iter()
             .zip(&analysed)
             .enumerate()
             .map(|(gi, (g, ops))| group_plan(gi, g, ops, &tracked))
             .collect::<Result<_, _>>()?;
+        for step in groups
+            .iter_mut()
+            .flat_map(|g| g.ops.iter_mut())
+            .flat_map(|o| o.steps.iter_mut())
+        {
+            step.bumps_latest = step
+                .inserts_into
+                .as_ref()
+                .and_then(|t| latest_tables.iter().position(|l| l == t));
+        }
         Ok(Self {
             groups,
             tracked_tables: tracked,
             untracked_tables: untracked,
+            latest_tables,
         })
     }
 
@@ -249,11 +274,19 @@ fn op_plan(script: &Script, analysed: &[Analysed], tracked: &[String]) -> Result
                 }
             });
         }
+        let inserts_into = a
+            .writes
+            .top_level
+            .iter()
+            .find(|(k, _)| *k == WriteKind::Insert)
+            .map(|(_, t)| t.clone());
         steps.push(StepPlan {
             sql: step.sql.get_ref().clone(),
             params,
             effect: effect_of(&a.writes, tracked),
             captures: Vec::new(),
+            inserts_into,
+            bumps_latest: None,
         });
     }
     Ok(OpPlan {
@@ -303,6 +336,25 @@ fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> R
         upsert,
         columns,
     })
+}
+
+fn latest_table(p: &Param) -> Option<&str> {
+    match p {
+        Param::Gen(g) => g.latest_table(),
+        Param::Ref { .. } => None,
+    }
+}
+
+fn check_latest_table(conn: &Connection, table: &str) -> Result<(), String> {
+    newest_rowid(conn, table)
+        .map(|_| ())
+        .map_err(|e| format!("latest({table}): {}", sqlite_message(&e)))
+}
+
+/// The largest rowid of `table` (0 when empty): where `latest(table)` starts.
+pub fn newest_rowid(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+    let sql = format!("SELECT coalesce(max(rowid), 0) FROM \"{}\"", table.replace('"', "\"\""));
+    conn.query_row(&sql, [], |r| r.get(0))
 }
 
 /// SQLite's own message for an error, without rusqlite's wrapping.

@@ -6,6 +6,7 @@ use rusqlite::types::ValueRef;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// A parsed generator expression, as written in the scenario (kept for the report).
 #[derive(Clone, Debug)]
@@ -24,16 +25,39 @@ pub enum Constant {
 #[derive(Clone, Debug)]
 enum SpecKind {
     Const(Constant),
-    Uniform { lo: i64, hi: i64 },
+    Uniform {
+        lo: i64,
+        hi: i64,
+    },
     Zipf(Arc<ZipfTable>),
-    Gaussian { mean: f64, sd: f64 },
+    Gaussian {
+        mean: f64,
+        sd: f64,
+    },
     Choice(Arc<[Constant]>),
-    Text { min: usize, max: usize },
-    Blob { min: usize, max: usize },
-    Seq { start: i64 },
+    Text {
+        min: usize,
+        max: usize,
+    },
+    Blob {
+        min: usize,
+        max: usize,
+    },
+    Seq {
+        start: i64,
+    },
     Now,
     WorkerId,
+    /// Recently inserted rowids of `table`: the newest minus a zipfian rank below `window`.
+    Latest {
+        table: String,
+        ranks: Arc<ZipfTable>,
+    },
 }
+
+/// The newest rowid of each table a `latest(table)` generator reads, shared by the workers
+/// of a run (they raise it after their inserts into that table).
+pub type LatestRowids = [(String, Arc<AtomicI64>)];
 
 /// The generators a scenario may name, with their argument forms (used in error messages).
 pub const GENERATORS: &[&str] = &[
@@ -46,6 +70,7 @@ pub const GENERATORS: &[&str] = &[
     "seq([start])",
     "now()",
     "worker_id()",
+    "latest(table[, window])",
     "const(value)",
 ];
 
@@ -80,8 +105,17 @@ impl GeneratorSpec {
         &self.source
     }
 
-    /// A per-worker instance. `worker` is the worker's index among `workers` in the run.
-    pub fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64) -> Generator {
+    /// The table a `latest(table)` generator reads.
+    pub fn latest_table(&self) -> Option<&str> {
+        match &self.kind {
+            SpecKind::Latest { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+
+    /// A per-worker instance. `worker` is the worker's index among `workers` in the run;
+    /// `latest` holds the shared newest rowids (a table missing there reads as rowid 1).
+    pub fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64, latest: &LatestRowids) -> Generator {
         let state = match &self.kind {
             SpecKind::Const(c) => State::Const(c.clone()),
             SpecKind::Uniform { lo, hi } => State::Uniform {
@@ -107,6 +141,13 @@ impl GeneratorSpec {
             },
             SpecKind::Now => State::Now,
             SpecKind::WorkerId => State::Const(Constant::Int(worker as i64)),
+            SpecKind::Latest { table, ranks } => State::Latest {
+                newest: latest
+                    .iter()
+                    .find(|(t, _)| t == table)
+                    .map_or_else(|| Arc::new(AtomicI64::new(1)), |(_, rowid)| rowid.clone()),
+                ranks: ranks.clone(),
+            },
         };
         Generator { state }
     }
@@ -200,8 +241,29 @@ impl RawSpec {
     }
 }
 
+/// `latest(table)` or `latest(table, window)`: the table is a bare or quoted name.
+fn parse_latest(src: &str, args: &str) -> Result<SpecKind, String> {
+    let bad = || format!("generator `{src}`: expected latest(table[, window]) with a positive window");
+    let mut parts = args.split(',').map(str::trim);
+    let table = parts.next().unwrap_or("").trim_matches(['\'', '"']).to_string();
+    let window: u64 = match parts.next() {
+        Some(w) => w.parse().ok().filter(|w| *w > 0).ok_or_else(bad)?,
+        None => 1000,
+    };
+    if table.is_empty() || parts.next().is_some() || !table.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(bad());
+    }
+    Ok(SpecKind::Latest {
+        table,
+        ranks: Arc::new(ZipfTable::new(0, window as i64 - 1, 0.99)),
+    })
+}
+
 fn parse_kind(src: &str) -> Result<SpecKind, String> {
     let (name, args) = split_call(src)?;
+    if name == "latest" {
+        return parse_latest(src, args);
+    }
     let args = parse_args(args).map_err(|e| format!("generator `{src}`: {e}"))?;
     let bad = |form: &str| format!("generator `{src}`: expected {form}");
     match (name, args.as_slice()) {
@@ -425,14 +487,35 @@ pub struct Generator {
 
 enum State {
     Const(Constant),
-    Uniform { lo: i64, span: u64 },
+    Uniform {
+        lo: i64,
+        span: u64,
+    },
     Zipf(Arc<ZipfTable>),
-    Gaussian { mean: f64, sd: f64 },
+    Gaussian {
+        mean: f64,
+        sd: f64,
+    },
     Choice(Arc<[Constant]>),
-    Text { min: usize, max: usize, pool: Box<[u8]> },
-    Blob { min: usize, max: usize, pool: Box<[u8]> },
-    Seq { next: i64, step: i64 },
+    Text {
+        min: usize,
+        max: usize,
+        pool: Box<[u8]>,
+    },
+    Blob {
+        min: usize,
+        max: usize,
+        pool: Box<[u8]>,
+    },
+    Seq {
+        next: i64,
+        step: i64,
+    },
     Now,
+    Latest {
+        newest: Arc<AtomicI64>,
+        ranks: Arc<ZipfTable>,
+    },
 }
 
 impl Generator {
@@ -456,6 +539,9 @@ impl Generator {
                 ValueRef::Integer(v)
             }
             State::Now => ValueRef::Integer(unix_millis()),
+            State::Latest { newest, ranks } => {
+                ValueRef::Integer((newest.load(Ordering::Relaxed) - ranks.sample(rng)).max(1))
+            }
         }
     }
 }
@@ -497,7 +583,7 @@ mod tests {
     fn sample(spec: &str, n: usize, seed: u64) -> Vec<rusqlite::types::Value> {
         let spec = GeneratorSpec::parse(spec).unwrap();
         let mut rng = Rng::new(seed);
-        let mut g = spec.instantiate(&mut rng, 0, 1);
+        let mut g = spec.instantiate(&mut rng, 0, 1, &[]);
         (0..n)
             .map(|_| rusqlite::types::Value::column_result(g.next(&mut rng)).unwrap())
             .collect()
@@ -548,7 +634,7 @@ mod tests {
     fn seq_interleaves_workers() {
         let spec = GeneratorSpec::parse("seq(10)").unwrap();
         let mut rng = Rng::new(0);
-        let mut w1 = spec.instantiate(&mut rng, 1, 3);
+        let mut w1 = spec.instantiate(&mut rng, 1, 3, &[]);
         let got: Vec<rusqlite::types::Value> = (0..3)
             .map(|_| rusqlite::types::Value::column_result(w1.next(&mut rng)).unwrap())
             .collect();
@@ -563,6 +649,31 @@ mod tests {
         let c = sample("choice(1, 'x', 2.5)", 300, 6);
         assert!(c.contains(&rusqlite::types::Value::Text("x".into())));
         assert!(c.contains(&rusqlite::types::Value::Real(2.5)));
+    }
+
+    #[test]
+    fn latest_reads_the_shared_newest_rowid() {
+        let spec = GeneratorSpec::parse("latest(post, 10)").unwrap();
+        assert_eq!(spec.latest_table(), Some("post"));
+        let newest = Arc::new(AtomicI64::new(500));
+        let shared = [("post".to_string(), newest.clone())];
+        let mut rng = Rng::new(3);
+        let mut g = spec.instantiate(&mut rng, 0, 1, &shared);
+        let draw = |g: &mut Generator, rng: &mut Rng| match g.next(rng) {
+            ValueRef::Integer(i) => i,
+            other => panic!("{other:?}"),
+        };
+        let first: Vec<i64> = (0..200).map(|_| draw(&mut g, &mut rng)).collect();
+        assert!(first.iter().all(|v| (491..=500).contains(v)), "{first:?}");
+        assert!(
+            first.iter().filter(|v| **v == 500).count() > 20,
+            "the newest row is the hottest"
+        );
+        newest.store(900, Ordering::Relaxed);
+        assert!((891..=900).contains(&draw(&mut g, &mut rng)));
+        for bad in ["latest()", "latest(post, 0)", "latest(post, x)", "latest(a b)"] {
+            assert!(GeneratorSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -157,7 +157,7 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
         .values
         .get_ref()
         .iter()
-        .map(|g: &GeneratorSpec| g.instantiate(&mut rng, 0, 1))
+        .map(|g: &GeneratorSpec| g.instantiate(&mut rng, 0, 1, &[]))
         .collect();
     let mut stmt = conn.prepare(&sql).map_err(fail)?;
     let mut done = 0;
