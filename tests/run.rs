@@ -171,14 +171,27 @@ fn interrupt_writes_a_partial_report_and_exits_130() {
     let mut child = std::process::Command::new(exe)
         .arg("run")
         .arg(&scenario)
-        .args(["--duration", "30s", "--warmup", "0s", "-o"])
+        .args([
+            "--duration",
+            "30s",
+            "--warmup",
+            "0s",
+            "--progress-interval",
+            "0.5",
+            "-o",
+        ])
         .arg(&out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the first run is measuring (the driver announces the run before it starts).
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Wait until the first run is measuring: its first progress line.
+    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let measuring = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("  journal_mode=wal"));
+    assert!(measuring, "no progress line before the process ended");
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
