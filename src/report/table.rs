@@ -240,7 +240,8 @@ fn starvation(g: &GroupReport) -> Option<String> {
 
 /// `writers 1,234 tx/s p99 2.10ms`: one group in a progress line.
 pub fn group_rate(name: &str, per_second: f64, p99_us: f64) -> String {
-    format!("{name} {} tx/s p99 {}", format_rate(per_second), format_us(p99_us))
+    let p99 = if per_second > 0.0 { format_us(p99_us) } else { "-".to_string() };
+    format!("{name} {} tx/s p99 {p99}", format_rate(per_second))
 }
 
 /// Microseconds, shown with a unit that keeps 3 significant digits.
