@@ -240,7 +240,11 @@ fn starvation(g: &GroupReport) -> Option<String> {
 
 /// `writers 1,234 tx/s p99 2.10ms`: one group in a progress line.
 pub fn group_rate(name: &str, per_second: f64, p99_us: f64) -> String {
-    let p99 = if per_second > 0.0 { format_us(p99_us) } else { "-".to_string() };
+    let p99 = if per_second > 0.0 {
+        format_us(p99_us)
+    } else {
+        "-".to_string()
+    };
     format!("{name} {} tx/s p99 {p99}", format_rate(per_second))
 }
 
