@@ -302,18 +302,18 @@ fn load_in_chromium(browser: &Path, page: &Path) -> (String, String) {
     )
 }
 
-#[test]
-fn html_opens_in_a_headless_browser_without_console_errors() {
-    let Some(browser) = chromium() else { return };
+/// Renders `report` to HTML, loads it in Chromium, and checks the page ran without a
+/// console message and its inline script finished. Returns the DOM.
+fn render_and_load(browser: &Path, report: &Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
     bin()
         .args(["report", "--format", "html", "-o"])
         .arg(&page)
-        .arg(fixture())
+        .arg(report)
         .assert()
         .success();
-    let (dom, log) = load_in_chromium(&browser, &page);
+    let (dom, log) = load_in_chromium(browser, &page);
     // Any console message (an uncaught exception, a failed load) is logged as CONSOLE.
     let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
     assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
@@ -321,6 +321,13 @@ fn html_opens_in_a_headless_browser_without_console_errors() {
         dom.contains("data-ready=\"ok\""),
         "the inline script did not finish: {dom}"
     );
+    dom
+}
+
+#[test]
+fn html_opens_in_a_headless_browser_without_console_errors() {
+    let Some(browser) = chromium() else { return };
+    let dom = render_and_load(&browser, &fixture());
     // Each chart is an SVG with data paths that have coordinates.
     let charts: Vec<&str> = dom.split("<svg class=\"chart\"").skip(1).collect();
     assert_eq!(charts.len(), 8, "2 throughput, 5 percentile, 1 errors chart");
@@ -343,21 +350,7 @@ fn html_opens_in_a_headless_browser_without_console_errors() {
 #[test]
 fn crash_html_opens_in_a_headless_browser_without_console_errors() {
     let Some(browser) = chromium() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("crash.html");
-    bin()
-        .args(["report", "--format", "html", "-o"])
-        .arg(&page)
-        .arg(crash_fixture())
-        .assert()
-        .success();
-    let (dom, log) = load_in_chromium(&browser, &page);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
-    assert!(
-        dom.contains("data-ready=\"ok\""),
-        "the inline script did not finish: {dom}"
-    );
+    let dom = render_and_load(&browser, &crash_fixture());
     assert_eq!(
         dom.matches("<svg class=\"chart\"").count(),
         1,
