@@ -42,18 +42,8 @@ pub struct RunArgs {
     pub scenario: String,
     #[command(flatten)]
     pub overrides: OverrideArgs,
-    /// Directory for the databases (default: a new temporary directory)
-    #[arg(long, value_name = "DIR")]
-    pub db_dir: Option<PathBuf>,
-    /// Keep each run's database instead of deleting it afterwards
-    #[arg(long)]
-    pub keep_db: bool,
-    /// Report file (default: results/<scenario>-<time>.json)
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Print only the final table
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Skip the short fsync probe of the database directory (no `fsync_per_sec` in the report)
     #[arg(long)]
     pub no_probe: bool,
@@ -119,6 +109,23 @@ pub struct ProbeArgs {
     /// Also write the probe as JSON to this file
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Where a command's databases and report go (`run`, `crash`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Directory for the databases (default: a new temporary directory)
+    #[arg(long, value_name = "DIR")]
+    pub db_dir: Option<PathBuf>,
+    /// Keep the databases instead of deleting them afterwards
+    #[arg(long)]
+    pub keep_db: bool,
+    /// Report file (default: results/<scenario>-<time>.json; `crash`: results/crash-<time>.json)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print only the final table
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -214,18 +221,8 @@ pub struct CrashArgs {
     /// Set or replace a matrix axis (default journal_mode=delete,truncate,persist,wal,memory,off and synchronous=off,normal,full,extra)
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
-    /// Directory for the crash databases (a new subdirectory is created in it; default: a temporary directory)
-    #[arg(long, value_name = "DIR")]
-    pub db_dir: Option<PathBuf>,
-    /// Keep the crashed databases
-    #[arg(long)]
-    pub keep_db: bool,
-    /// Report file (default: results/crash-<time>.json)
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Print only the final table
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]

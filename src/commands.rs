@@ -22,25 +22,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::markdown::check_baseline(&ids, spec)?;
     }
-    let (db_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
+    let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = Environment::capture(&db_dir);
     if !args.no_probe {
-        environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.quiet)?);
+        environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.out.quiet)?);
     }
     let started = SystemTime::now();
     let output = args
+        .out
         .output
         .clone()
         .unwrap_or_else(|| default_output(&plan.scenario.name, started));
-    if !args.quiet {
+    if !args.out.quiet {
         announce(&plan, &output, &db_dir);
     }
     let mut report = new_report(&plan, environment, started);
     let every = (args.progress_interval > 0.0).then(|| std::time::Duration::from_secs_f64(args.progress_interval));
-    let progress = ProgressMode::detect(args.quiet, every);
+    let progress = ProgressMode::detect(args.out.quiet, every);
     let opts = RunOptions {
         db_dir: db_dir.clone(),
-        keep_db: args.keep_db,
+        keep_db: args.out.keep_db,
         progress,
         repeat: args.repeat,
     };
@@ -51,7 +52,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     runtime.block_on(async {
         let cancel = driver::install_cancel();
         driver::run_cells(&plan.cells, &opts, &cancel, |run| {
-            if !args.quiet {
+            if !args.out.quiet {
                 eprintln!("[{}/{total}] {}", report.runs.len() + 1, progress_line(run));
             }
             report.runs.push(run.clone());
@@ -261,20 +262,24 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     if let Some(spec) = &args.replay {
         return crash_replay(spec, &configs, &opts);
     }
-    let (base_dir, _temp_guard) = database_dir(args.db_dir.as_deref(), args.keep_db)?;
+    let (base_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     // A subdirectory of our own: crash tests only ever touch databases they created.
     let work = tempfile::Builder::new()
         .prefix("litehammer-crash-")
         .tempdir_in(&base_dir)
         .with_context(|| format!("cannot create a directory in {}", base_dir.display()))?;
     let started = SystemTime::now();
-    let output = args.output.clone().unwrap_or_else(|| default_output("crash", started));
+    let output = args
+        .out
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output("crash", started));
     let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
     // The crash trials take their seed from --seed, not from the ledger scenario.
     report.scenario.resolved["seed"] = serde_json::json!(opts.seed);
     let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
     let total = configs.plan.cells.len();
-    if !args.quiet {
+    if !args.out.quiet {
         eprintln!(
             "litehammer crash: {total} configuration(s), {} trial(s) each, seed {}; databases in {}; report → {}",
             opts.trials,
@@ -287,14 +292,14 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         let dir = work.path().join(format!("config-{i}"));
         std::fs::create_dir_all(&dir)?;
         let run = crash::run_config(cell, &configs.read_back[i], &opts, &dir, &exe);
-        if !args.quiet {
+        if !args.out.quiet {
             eprintln!("[{}/{total}] {}", i + 1, crash::progress_line(&run));
         }
         report.runs.push(run);
         report.status = Report::overall_status(&report.runs);
         write_report(&report, &output)?;
     }
-    if args.keep_db {
+    if args.out.keep_db {
         eprintln!("databases kept in {}", work.keep().display());
     }
     print!("\n{}", durability::table(&report.runs).to_text());
@@ -385,7 +390,7 @@ fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
         seed: args.seed,
         max_rows: args.max_rows,
         kill_max_delay: kill_within,
-        keep_db: args.keep_db,
+        keep_db: args.out.keep_db,
     })
 }
 
