@@ -11,9 +11,9 @@
 //! loops run without a warm-up for that (a populated database's pages are warm in a few ms),
 //! so every operation and every CPU-nanosecond of their threads is counted.
 
-use litehammer::driver::{self, RunOptions};
-use litehammer::scenario::Scenario;
-use litehammer::scenario::validate::{self, Overrides};
+use litehammer::engine::driver::{self, RunOptions};
+use litehammer::config::Scenario;
+use litehammer::config::validate::{self, Overrides};
 use litehammer::workload::rng::Rng;
 use litehammer::workload::setup;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -261,7 +261,7 @@ fn litehammer_run(plan: &validate::Plan, dir: &Path) -> Measurement {
     let opts = RunOptions {
         db_dir: dir.to_path_buf(),
         keep_db: false,
-        progress: litehammer::progress::ProgressMode::Quiet,
+        progress: litehammer::engine::progress::ProgressMode::Quiet,
         repeat: 1,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -38,7 +38,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A scenario file (TOML) or the name of a built-in scenario
-    #[arg(default_value = crate::scenario::builtin::DEFAULT)]
+    #[arg(default_value = crate::config::builtin::DEFAULT)]
     pub scenario: String,
     #[command(flatten)]
     pub overrides: OverrideArgs,

@@ -1,27 +1,13 @@
 //! litehammer: a load-testing harness for SQLite configurations.
 
-pub mod busy;
-pub mod checks;
 pub mod cli;
-pub mod clock;
+pub mod config;
 pub mod crash;
-pub mod driver;
-pub mod env;
+pub mod engine;
 pub mod error;
+pub mod findings;
 pub mod metrics;
-pub mod monitor;
-pub mod pacing;
-pub mod probe;
-pub mod progress;
 pub mod report;
-pub mod scenario;
-pub mod sqlite_config;
-pub mod summary;
-pub mod sweep;
-pub mod timeline;
-pub mod verify;
-pub mod walstat;
-pub mod worker;
 pub mod workload;
 
 mod commands;

@@ -5,7 +5,7 @@ use crate::error::InputError;
 use crate::report::durability;
 use crate::report::model::{Report, RunReport};
 use crate::report::table::{Table, format_rate, format_us};
-use crate::sqlite_config::{JournalMode, Synchronous};
+use crate::config::sqlite::{JournalMode, Synchronous};
 use std::path::Path;
 
 pub fn load(path: &Path) -> Result<Report, InputError> {

@@ -2,10 +2,10 @@
 //! matrix axes (default journal_mode × synchronous), each checked against SQLite up front.
 
 use crate::error::InputError;
-use crate::scenario::Source;
-use crate::scenario::matrix::{self, Axis};
-use crate::scenario::validate::Plan;
-use crate::sqlite_config::{ReadBack, SqliteSettings};
+use crate::config::Source;
+use crate::config::matrix::{self, Axis};
+use crate::config::validate::Plan;
+use crate::config::sqlite::{ReadBack, SqliteSettings};
 
 /// The ledger as a scenario, so matrix, `--set` and the report envelope work as for `run`.
 /// Only its `[sqlite]` settings matter; the crash workload itself is fixed (see `ledger.rs`).

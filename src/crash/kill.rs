@@ -6,7 +6,7 @@ use super::CrashError;
 use super::check::{self, Expected};
 use super::ledger::{self, Ledger};
 use crate::report::durability::TrialResult;
-use crate::sqlite_config::SqliteSettings;
+use crate::config::sqlite::SqliteSettings;
 use crate::workload::rng::Rng;
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader, Read, Write};

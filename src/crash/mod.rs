@@ -14,8 +14,8 @@ pub mod vfs;
 
 use crate::report::durability::{Durability, DurabilityResult};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
-use crate::scenario::matrix::Cell;
-use crate::sqlite_config::{ReadBack, SettingError, SqliteSettings};
+use crate::config::matrix::Cell;
+use crate::config::sqlite::{ReadBack, SettingError, SqliteSettings};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,7 @@ pub fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path,
             Err(e) => error = Some(format!("power-loss trials: {e}")),
         }
     }
-    let mut run = crate::driver::empty_report(cell);
+    let mut run = crate::engine::driver::empty_report(cell);
     run.sqlite = Some(read_back.clone());
     run.status = if error.is_some() {
         RunStatus::Failed

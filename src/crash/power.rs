@@ -9,7 +9,7 @@ use super::ledger::{self, Ledger};
 use super::model::{self, Model};
 use super::vfs::{self, Mount};
 use crate::report::durability::TrialResult;
-use crate::sqlite_config::SqliteSettings;
+use crate::config::sqlite::SqliteSettings;
 use crate::workload::rng::Rng;
 use std::path::Path;
 use std::sync::Mutex;
@@ -221,7 +221,7 @@ fn recover_on_unix(disk: &Disk, dir: &Path, ledger: &Ledger, expected: Expected)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite_config::{JournalMode, Synchronous};
+    use crate::config::sqlite::{JournalMode, Synchronous};
 
     fn plan<'a>(settings: &'a SqliteSettings, models: &'a [Model], dir: Option<&'a Path>) -> PowerPlan<'a> {
         PowerPlan {

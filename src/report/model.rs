@@ -1,9 +1,9 @@
 //! The report: the JSON source of truth every other view is rendered from.
 
-use crate::env::Environment;
+use crate::engine::env::Environment;
 use crate::metrics::{ErrorCounts, LatencySummary};
-use crate::sqlite_config::ReadBack;
-use crate::timeline::TimelineEntry;
+use crate::config::sqlite::ReadBack;
+use crate::metrics::timeline::TimelineEntry;
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "litehammer.report/1";

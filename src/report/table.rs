@@ -205,7 +205,7 @@ pub fn notes(run: &RunReport) -> Vec<String> {
     if run
         .sqlite
         .as_ref()
-        .is_some_and(|s| s.journal_mode == crate::sqlite_config::JournalMode::Wal)
+        .is_some_and(|s| s.journal_mode == crate::config::sqlite::JournalMode::Wal)
     {
         let resets = run.timeline.last().map_or(0, |e| e.wal_resets);
         notes.push(format!(

@@ -5,7 +5,7 @@ pub mod params;
 pub mod rng;
 pub mod setup;
 
-use crate::scenario::{Arrival, Group, Retry, Scenario, Script, TxMode};
+use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};
 use params::{GeneratorSpec, Param};
 use rng::Rng;
 use rusqlite::Connection;
@@ -409,7 +409,7 @@ fn effect_of(writes: &Writes, tracked: &[String]) -> RowEffect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Source;
+    use crate::config::Source;
 
     fn scenario(ops: &str) -> Scenario {
         let text = format!("name = \"x\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nworkers = 1\n{ops}");

@@ -3,8 +3,8 @@
 use super::params::GeneratorSpec;
 use super::rng::Rng;
 use super::sqlite_message;
-use crate::scenario::{Populate, Setup};
-use crate::sqlite_config::{JournalMode, SettingError, SqliteSettings};
+use crate::config::{Populate, Setup};
+use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,7 @@ pub fn create_database(
         path: path.to_path_buf(),
         source,
     })?;
-    crate::sqlite_config::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     settings.apply_to_new_database(&conn)?;
     settings.apply_and_check(&mut conn)?;
     if let Some(sql) = &setup.sql {
@@ -180,7 +180,7 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Source;
+    use crate::config::Source;
 
     fn setup(text: &str) -> Setup {
         let full = format!("name = \"x\"\nduration = \"1s\"\n{text}");

@@ -2,17 +2,17 @@
 //! together, warm-up then measurement, stop on time, budget or Ctrl-C; then merge,
 //! verify and hand each finished run to the caller (which writes the report at once).
 
-use crate::monitor::Monitor;
-use crate::progress::{ProgressMode, RunProgress};
+use crate::engine::monitor::Monitor;
+use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
-use crate::scenario::Scenario;
-use crate::scenario::matrix::{Cell, show_value};
-use crate::sqlite_config::ReadBack;
-use crate::summary;
-use crate::timeline::RunClock;
-use crate::verify::{self, Acknowledged};
-use crate::walstat::{file_len, sidecar};
-use crate::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
+use crate::config::Scenario;
+use crate::config::matrix::{Cell, show_value};
+use crate::config::sqlite::ReadBack;
+use crate::engine::summary;
+use crate::metrics::timeline::RunClock;
+use crate::engine::verify::{self, Acknowledged};
+use crate::engine::walstat::{file_len, sidecar};
+use crate::engine::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
 use crate::workload::{Workload, setup};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -413,7 +413,7 @@ fn verify_after(
     db_path: &Path,
     prepared: &Prepared,
     outputs: &[WorkerOutput],
-    checks: &[crate::scenario::Check],
+    checks: &[crate::config::Check],
 ) -> Result<crate::report::model::Verification, String> {
     let tables = prepared.workload.tracked_tables.len();
     let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {

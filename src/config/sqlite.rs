@@ -1,7 +1,7 @@
 //! Connection settings: applied explicitly on every connection, then read back from SQLite.
 
-use crate::busy::BusyHandler;
-use crate::scenario::duration::DurationValue;
+use crate::config::busy::BusyHandler;
+use crate::config::duration::DurationValue;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -172,7 +172,7 @@ impl SqliteSettings {
         // Read back before the handler is installed: any handler resets SQLite's busy_timeout
         // (ours use it as their deadline).
         let mut actual = Self::read_back(conn)?;
-        crate::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| SettingError::Sqlite {
+        crate::config::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| SettingError::Sqlite {
             setting: "busy_handler",
             source,
         })?;

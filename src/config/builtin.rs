@@ -35,7 +35,7 @@ mod tests {
     #[test]
     fn every_builtin_parses() {
         for name in super::names() {
-            let source = crate::scenario::Source::open(name).unwrap();
+            let source = crate::config::Source::open(name).unwrap();
             source.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }

@@ -3,8 +3,8 @@
 
 use crate::report::model::{GroupReport, RunReport};
 use crate::report::table::{format_rate, format_us};
-use crate::scenario::Sweep;
-use crate::scenario::matrix::canonical_key;
+use crate::config::Sweep;
+use crate::config::matrix::canonical_key;
 
 /// One line per value of `sweep.by` (or one line without `by`).
 pub fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {

@@ -143,7 +143,7 @@ impl MetricCheck {
             .ok_or_else(|| format!("check `{source}`: unknown metric `{metric_name}`; known: {METRICS}"))?;
         let threshold = match metric {
             Metric::Latency(_) => rhs
-                .parse::<crate::scenario::duration::DurationValue>()
+                .parse::<crate::config::duration::DurationValue>()
                 .map(|d| d.0.as_secs_f64() * 1e6)
                 .map_err(|e| format!("check `{source}`: {e}"))?,
             _ => rhs

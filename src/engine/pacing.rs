@@ -1,7 +1,7 @@
 //! Open-loop pacing: each worker's schedule of intended start times, and an accurate wait.
 
-use crate::scenario::Arrival;
-use crate::worker::{Phase, PhaseFlag, WorkerSpec};
+use crate::config::Arrival;
+use crate::engine::worker::{Phase, PhaseFlag, WorkerSpec};
 use crate::workload::Pacing;
 use crate::workload::rng::Rng;
 use std::time::{Duration, Instant};

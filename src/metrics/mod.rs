@@ -1,5 +1,7 @@
 //! Per-worker recorders (mutable, on the hot path) and the summaries stored in reports.
 
+pub mod timeline;
+
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};

@@ -1,15 +1,11 @@
 //! The scenario model: what a TOML scenario file may say, with defaults and spans.
 
-pub mod builtin;
-pub mod duration;
-pub mod matrix;
-pub mod validate;
 
-use crate::checks::MetricCheck;
+use crate::findings::checks::MetricCheck;
 use crate::error::InputError;
-use crate::sqlite_config::SqliteSettings;
+use crate::config::sqlite::SqliteSettings;
 use crate::workload::params::{GeneratorSpec, Param};
-use duration::DurationValue;
+use super::duration::DurationValue;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -259,7 +255,7 @@ pub struct Source {
 impl Source {
     /// A built-in scenario name, or a path to a TOML file.
     pub fn open(spec: &str) -> Result<Self, InputError> {
-        if let Some(text) = builtin::text(spec) {
+        if let Some(text) = super::builtin::text(spec) {
             return Ok(Self {
                 origin: format!("built-in:{spec}"),
                 text: text.to_string(),
@@ -268,7 +264,7 @@ impl Source {
         let path = Path::new(spec);
         let text = std::fs::read_to_string(path).map_err(|e| {
             let hint = if path.extension().is_none() {
-                format!("; built-in scenarios: {}", builtin::names().join(", "))
+                format!("; built-in scenarios: {}", super::builtin::names().join(", "))
             } else {
                 String::new()
             };

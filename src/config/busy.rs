@@ -10,7 +10,7 @@
 //! rusqlite takes a plain `fn(i32) -> bool`; each worker owns its thread and its one
 //! connection, so the handler's deadline and counters live in thread-locals.
 
-use crate::scenario::duration::DurationValue;
+use crate::config::duration::DurationValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::Cell;
 use std::fmt;

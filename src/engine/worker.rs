@@ -3,11 +3,11 @@
 //! atomic (the run phase) per transaction, records into its own histograms, and ships a
 //! small sample to the driver once per timeline interval.
 
-use crate::clock::Clock;
+use crate::engine::clock::Clock;
 use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
-use crate::pacing::{Pacer, wait_until};
-use crate::sqlite_config::{ReadBack, SqliteSettings};
-use crate::timeline::{IntervalSample, RunClock, interval_histogram};
+use crate::engine::pacing::{Pacer, wait_until};
+use crate::config::sqlite::{ReadBack, SqliteSettings};
+use crate::metrics::timeline::{IntervalSample, RunClock, interval_histogram};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
@@ -112,7 +112,7 @@ pub struct WorkerOutput {
     pub counts: TxCounts,
     /// Calls of (and time in) litehammer's busy handler while measuring; `None` for
     /// SQLite's own handler, which cannot be observed.
-    pub busy_handler: Option<crate::busy::HandlerStats>,
+    pub busy_handler: Option<crate::config::busy::HandlerStats>,
     /// Rows inserted / deleted per tracked table by committed transactions, whole run.
     pub acked_inserts: Vec<u64>,
     pub acked_deletes: Vec<u64>,
@@ -192,7 +192,7 @@ fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
-    crate::sqlite_config::register_functions(&conn).map_err(|e| e.to_string())?;
+    crate::config::sqlite::register_functions(&conn).map_err(|e| e.to_string())?;
     let read_back = spec.settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
     Ok((conn, read_back))
 }
@@ -399,7 +399,7 @@ impl<'c> Session<'c> {
         self.counts = TxCounts::default();
         self.interval_end = 0;
         self.shipped.reset();
-        crate::busy::take_stats();
+        crate::config::busy::take_stats();
     }
 
     /// Latency (ns) of a finished transaction and its end in ticks; records the open-loop
@@ -657,8 +657,8 @@ impl<'c> Session<'c> {
             service: self.service,
             schedule_lag: self.schedule_lag,
             counts: self.counts,
-            busy_handler: (spec.settings.busy_handler != crate::busy::BusyHandler::Sqlite)
-                .then(crate::busy::take_stats),
+            busy_handler: (spec.settings.busy_handler != crate::config::busy::BusyHandler::Sqlite)
+                .then(crate::config::busy::take_stats),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
         }

@@ -3,7 +3,7 @@
 //! checkpoint state, and keeps only numbers once an interval is old enough.
 
 use crate::metrics::{ErrorCounts, LatencySummary};
-use crate::walstat::FileState;
+use crate::engine::walstat::FileState;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! N seconds otherwise (like pgbench -P), or nothing with --quiet.
 
 use crate::report::table::group_rate;
-use crate::timeline::TimelineEntry;
+use crate::metrics::timeline::TimelineEntry;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;

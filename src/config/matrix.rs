@@ -2,7 +2,7 @@
 //! `[matrix]`, `--set` and `--matrix`, and the cartesian expansion into one cell per run.
 
 use super::Scenario;
-use crate::sqlite_config::SqliteSettings;
+use crate::config::sqlite::SqliteSettings;
 
 /// One matrix dimension: a key and the values it takes.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub struct Cell {
 }
 
 /// Keys of `[sqlite]` that may be written without the `sqlite.` prefix.
-const SQLITE_KEYS: &[&str] = crate::sqlite_config::SETTING_NAMES;
+const SQLITE_KEYS: &[&str] = crate::config::sqlite::SETTING_NAMES;
 
 /// The canonical form of a key: sqlite settings lose their `sqlite.` prefix.
 pub fn canonical_key(key: &str) -> String {
@@ -208,8 +208,8 @@ pub fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Source;
-    use crate::sqlite_config::JournalMode;
+    use crate::config::Source;
+    use crate::config::sqlite::JournalMode;
 
     fn base() -> Scenario {
         Source {

@@ -2,16 +2,16 @@
 
 use crate::cli::{CompareArgs, CrashArgs, CrashChildArgs, OverrideArgs, ProbeArgs, ReportArgs, RunArgs, ValidateArgs};
 use crate::crash;
-use crate::driver::{self, RunOptions};
-use crate::env::{self, Environment};
+use crate::engine::driver::{self, RunOptions};
+use crate::engine::env::{self, Environment};
 use crate::error::{InputError, Status};
-use crate::probe::{self, ProbeTimes, SyncKind};
-use crate::progress::ProgressMode;
+use crate::engine::probe::{self, ProbeTimes, SyncKind};
+use crate::engine::progress::ProgressMode;
 use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
 use crate::report::{Exporter, Format, durability, json::Json, table};
-use crate::scenario::builtin;
-use crate::scenario::matrix::show_value;
-use crate::scenario::validate::{self, Overrides, Plan};
+use crate::config::builtin;
+use crate::config::matrix::show_value;
+use crate::config::validate::{self, Overrides, Plan};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -67,7 +67,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
         report.status = RunStatus::Interrupted;
     }
     if let Some(sweep) = &plan.scenario.sweep {
-        report.findings = crate::sweep::findings(sweep, &report.runs);
+        report.findings = crate::findings::sweep::findings(sweep, &report.runs);
     }
     write_report(&report, &output)?;
     write_exports(&report, &exports)?;
@@ -245,7 +245,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
 
 pub fn list_scenarios() -> anyhow::Result<Status> {
     for name in builtin::names() {
-        let source = crate::scenario::Source::open(name)?;
+        let source = crate::config::Source::open(name)?;
         let description = source.parse().map(|s| s.description).unwrap_or_default();
         let marker = if name == builtin::DEFAULT { " (default)" } else { "" };
         println!("{name}{marker}\n    {description}");

@@ -1,10 +1,10 @@
 //! What the driver watches while a run is live: worker messages (interval samples into the
 //! timeline, final outputs), file sizes every 100 ms, and the progress display.
 
-use crate::progress::RunProgress;
-use crate::timeline::{RunClock, TimelineBuilder, TimelineEntry};
-use crate::walstat::DbFiles;
-use crate::worker::{Message, WorkerOutput};
+use crate::engine::progress::RunProgress;
+use crate::metrics::timeline::{RunClock, TimelineBuilder, TimelineEntry};
+use crate::engine::walstat::DbFiles;
+use crate::engine::worker::{Message, WorkerOutput};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 
 use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
 use crate::report::model::{Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport};
-use crate::scenario::Arrival;
-use crate::worker::{TxCounts, WorkerOutput};
+use crate::config::Arrival;
+use crate::engine::worker::{TxCounts, WorkerOutput};
 use crate::workload::{GroupPlan, Workload};
 use hdrhistogram::Histogram;
 
