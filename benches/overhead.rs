@@ -11,9 +11,9 @@
 //! loops run without a warm-up for that (a populated database's pages are warm in a few ms),
 //! so every operation and every CPU-nanosecond of their threads is counted.
 
-use litehammer::engine::driver::{self, RunOptions};
 use litehammer::config::Scenario;
 use litehammer::config::validate::{self, Overrides};
+use litehammer::engine::driver::{self, RunOptions};
 use litehammer::workload::rng::Rng;
 use litehammer::workload::setup;
 use rusqlite::types::{ToSqlOutput, ValueRef};

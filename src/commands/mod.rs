@@ -1,17 +1,18 @@
 //! The subcommands: glue between the CLI, the scenario loader, the driver and the exporters.
 
 use crate::cli::{CompareArgs, CrashArgs, CrashChildArgs, OverrideArgs, ProbeArgs, ReportArgs, RunArgs, ValidateArgs};
-use crate::crash;
-use crate::engine::driver::{self, RunOptions};
-use crate::engine::env::{self, Environment};
-use crate::error::{InputError, Status};
-use crate::engine::probe::{self, ProbeTimes, SyncKind};
-use crate::engine::progress::ProgressMode;
-use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
-use crate::report::{Exporter, Format, durability, json::Json, table};
 use crate::config::builtin;
 use crate::config::matrix::show_value;
 use crate::config::validate::{self, Overrides, Plan};
+use crate::crash;
+use crate::engine::driver::{self, RunOptions};
+use crate::engine::env;
+use crate::engine::probe::{self, ProbeTimes, SyncKind};
+use crate::engine::progress::ProgressMode;
+use crate::error::{InputError, Status};
+use crate::report::model::Environment;
+use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
+use crate::report::{Exporter, Format, durability, json::Json, table};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -20,7 +21,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Status> {
     let plan = validate::load(&args.scenario, &overrides(&args.overrides)?)?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
-        crate::report::markdown::check_baseline(&ids, spec)?;
+        crate::report::page::check_baseline(&ids, spec)?;
     }
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = Environment::capture(&db_dir);
@@ -508,7 +509,9 @@ fn progress_line(run: &RunReport) -> String {
     let groups: Vec<String> = run
         .groups
         .iter()
-        .map(|g| table::group_rate(&g.name, g.transactions.throughput_per_s, g.transactions.latency_us.p99))
+        .map(|g| {
+            crate::report::format::group_rate(&g.name, g.transactions.throughput_per_s, g.transactions.latency_us.p99)
+        })
         .collect();
     let verdict = match (&run.verification, &run.error) {
         (_, Some(e)) => format!("FAILED: {e}"),

@@ -172,9 +172,11 @@ impl SqliteSettings {
         // Read back before the handler is installed: any handler resets SQLite's busy_timeout
         // (ours use it as their deadline).
         let mut actual = Self::read_back(conn)?;
-        crate::config::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| SettingError::Sqlite {
-            setting: "busy_handler",
-            source,
+        crate::config::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| {
+            SettingError::Sqlite {
+                setting: "busy_handler",
+                source,
+            }
         })?;
         actual.busy_handler = self.busy_handler;
         self.check_read_back(&actual)?;

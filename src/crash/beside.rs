@@ -1,11 +1,11 @@
 //! `--beside RUN.json`: the durability table joined with a `run` report of the same
 //! configurations, so speed and what a crash costs are read in one line.
 
+use crate::config::sqlite::{JournalMode, Synchronous};
 use crate::error::InputError;
 use crate::report::durability;
+use crate::report::format::{Table, format_rate, format_us};
 use crate::report::model::{Report, RunReport};
-use crate::report::table::{Table, format_rate, format_us};
-use crate::config::sqlite::{JournalMode, Synchronous};
 use std::path::Path;
 
 pub fn load(path: &Path) -> Result<Report, InputError> {

@@ -1,7 +1,7 @@
 //! The checker: after recovery, compares the ledger in a database with what was acknowledged.
 
 use super::ledger::{Ledger, checksum};
-pub use crate::report::durability::TrialCheck;
+pub use crate::report::model::durability::TrialCheck;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 

@@ -1,11 +1,11 @@
 //! The configurations a crash test covers: the built-in ledger scenario, `--set` overrides and
 //! matrix axes (default journal_mode × synchronous), each checked against SQLite up front.
 
-use crate::error::InputError;
 use crate::config::Source;
 use crate::config::matrix::{self, Axis};
-use crate::config::validate::Plan;
 use crate::config::sqlite::{ReadBack, SqliteSettings};
+use crate::config::validate::Plan;
+use crate::error::InputError;
 
 /// The ledger as a scenario, so matrix, `--set` and the report envelope work as for `run`.
 /// Only its `[sqlite]` settings matter; the crash workload itself is fixed (see `ledger.rs`).

@@ -5,8 +5,8 @@
 use super::CrashError;
 use super::check::{self, Expected};
 use super::ledger::{self, Ledger};
-use crate::report::durability::TrialResult;
 use crate::config::sqlite::SqliteSettings;
+use crate::report::model::durability::TrialResult;
 use crate::workload::rng::Rng;
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader, Read, Write};

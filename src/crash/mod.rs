@@ -12,10 +12,10 @@ pub mod model;
 pub mod power;
 pub mod vfs;
 
-use crate::report::durability::{Durability, DurabilityResult};
-use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::config::matrix::Cell;
 use crate::config::sqlite::{ReadBack, SettingError, SqliteSettings};
+use crate::report::model::durability::{Durability, DurabilityResult};
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

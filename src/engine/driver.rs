@@ -2,17 +2,18 @@
 //! together, warm-up then measurement, stop on time, budget or Ctrl-C; then merge,
 //! verify and hand each finished run to the caller (which writes the report at once).
 
-use crate::engine::monitor::Monitor;
-use crate::engine::progress::{ProgressMode, RunProgress};
-use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::config::Scenario;
 use crate::config::matrix::{Cell, show_value};
 use crate::config::sqlite::ReadBack;
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::monitor::Monitor;
+use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
-use crate::metrics::timeline::RunClock;
 use crate::engine::verify::{self, Acknowledged};
 use crate::engine::walstat::{file_len, sidecar};
-use crate::engine::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
+use crate::engine::worker::{self, Message, WorkerOutput, WorkerSpec};
+use crate::metrics::timeline::RunClock;
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::workload::{Workload, setup};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

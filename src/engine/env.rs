@@ -1,26 +1,7 @@
-//! The environment a report was measured in.
+//! Capturing the environment a report was measured in (the type is the report model's).
 
-use serde::{Deserialize, Serialize};
+use crate::report::model::Environment;
 use std::path::Path;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Environment {
-    pub sqlite_version: String,
-    pub rusqlite_version: String,
-    pub litehammer_version: String,
-    pub os: String,
-    pub kernel: String,
-    pub cpu_model: String,
-    pub cores: u32,
-    pub memory_bytes: u64,
-    pub filesystem: String,
-    pub db_dir: String,
-    /// fsync calls per second measured in the db dir (`litehammer probe`); absent when not measured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fsync_per_sec: Option<f64>,
-    /// `release` or `debug`: debug builds measure the harness, not SQLite.
-    pub build_profile: String,
-}
 
 pub fn build_profile() -> &'static str {
     if cfg!(debug_assertions) { "debug" } else { "release" }

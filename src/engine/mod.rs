@@ -1,6 +1,7 @@
 //! The run engine: one fresh database per cell, workers, pacing, the monitor, progress,
 //! verification and the summary of what the workers recorded.
 
+pub mod cancel;
 pub mod clock;
 pub mod driver;
 pub mod env;

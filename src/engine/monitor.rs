@@ -2,9 +2,9 @@
 //! timeline, final outputs), file sizes every 100 ms, and the progress display.
 
 use crate::engine::progress::RunProgress;
-use crate::metrics::timeline::{RunClock, TimelineBuilder, TimelineEntry};
 use crate::engine::walstat::DbFiles;
 use crate::engine::worker::{Message, WorkerOutput};
+use crate::metrics::timeline::{RunClock, TimelineBuilder, TimelineEntry};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

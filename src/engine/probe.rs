@@ -2,9 +2,9 @@
 //! sustains, whether its filesystem makes them durable, and the single-connection commit
 //! ceiling (autocommit INSERT) for each journal_mode × synchronous.
 
-use crate::engine::env::Environment;
-use crate::report::table::{Table, format_rate};
 use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings, Synchronous};
+use crate::report::format::{Table, format_rate};
+use crate::report::model::Environment;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};

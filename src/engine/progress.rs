@@ -1,8 +1,8 @@
 //! Live progress while a run measures: an indicatif bar on a terminal, plain lines every
 //! N seconds otherwise (like pgbench -P), or nothing with --quiet.
 
-use crate::report::table::group_rate;
 use crate::metrics::timeline::TimelineEntry;
+use crate::report::format::group_rate;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! Worker outputs → the report's per-group summaries (histograms merged with `add`).
 
-use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
-use crate::report::model::{Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport};
 use crate::config::Arrival;
 use crate::engine::worker::{TxCounts, WorkerOutput};
+use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
+use crate::report::model::{Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport};
 use crate::workload::{GroupPlan, Workload};
 use hdrhistogram::Histogram;
 

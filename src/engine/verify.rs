@@ -1,7 +1,7 @@
 //! After a run: SQLite's integrity_check, and row counts against acknowledged writes.
 
-use crate::report::model::{ScenarioCheck, TableCheck, Verification};
 use crate::config::Check;
+use crate::report::model::{ScenarioCheck, TableCheck, Verification};
 use rusqlite::Connection;
 
 /// Counts rows of each table, before the workers start.

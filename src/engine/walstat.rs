@@ -3,21 +3,9 @@
 //! from the wal-index in the -shm file) and the WAL header's checkpoint sequence number,
 //! which increases each time a checkpoint lets the WAL restart from the beginning.
 
+pub use crate::metrics::timeline::FileState;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FileState {
-    pub db_bytes: u64,
-    pub wal_bytes: u64,
-    /// Frames in the WAL (0 when not in WAL mode or not readable).
-    pub wal_frames: u32,
-    /// Frames already copied back into the database by checkpoints.
-    pub checkpointed_frames: u32,
-    /// The WAL header's checkpoint sequence number; `None` while the header is not valid
-    /// (no WAL yet, or caught while being rewritten).
-    pub checkpoint_seq: Option<u32>,
-}
 
 pub struct DbFiles {
     db: PathBuf,

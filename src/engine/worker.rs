@@ -3,11 +3,12 @@
 //! atomic (the run phase) per transaction, records into its own histograms, and ships a
 //! small sample to the driver once per timeline interval.
 
-use crate::engine::clock::Clock;
-use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
-use crate::engine::pacing::{Pacer, wait_until};
 use crate::config::sqlite::{ReadBack, SqliteSettings};
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::clock::Clock;
+use crate::engine::pacing::{Pacer, wait_until};
 use crate::metrics::timeline::{IntervalSample, RunClock, interval_histogram};
+use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
@@ -16,38 +17,9 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
-
-/// The run phase, set by the driver and read by every worker between transactions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    Starting = 0,
-    Warmup = 1,
-    Measure = 2,
-    Stop = 3,
-}
-
-#[derive(Debug, Default)]
-pub struct PhaseFlag(AtomicU8);
-
-impl PhaseFlag {
-    pub fn set(&self, phase: Phase) {
-        self.0.store(phase as u8, Ordering::Release);
-    }
-
-    #[inline]
-    pub fn get(&self) -> Phase {
-        match self.0.load(Ordering::Acquire) {
-            0 => Phase::Starting,
-            1 => Phase::Warmup,
-            2 => Phase::Measure,
-            _ => Phase::Stop,
-        }
-    }
-}
 
 /// What one worker needs to start.
 pub struct WorkerSpec {
@@ -315,7 +287,9 @@ impl<'c> Session<'c> {
             ops,
             rng,
             jitter: Rng::derive(spec.seed, 0x717_7E40_0000 + spec.index as u64),
-            pacer: group.pacing.map(|p| Pacer::new(p, spec)),
+            pacer: group
+                .pacing
+                .map(|p| Pacer::new(p, spec.index_in_group, spec.seed, spec.index)),
             op_recorders: vec![Recorder::default(); group.ops.len()],
             transactions: Recorder::default(),
             service: open_loop.then(new_histogram),

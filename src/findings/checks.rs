@@ -2,8 +2,8 @@
 //! "group.writers.p99 < 100ms", "fairness >= 0.8"): findings in the report and the
 //! terminal, not test assertions (`--fail-on-check` makes them decide the exit code).
 
+use crate::report::format::format_us;
 use crate::report::model::{GroupReport, RunReport, ScenarioCheck};
-use crate::report::table::format_us;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 

@@ -1,10 +1,10 @@
 //! Findings of a sweep (e.g. writers 1..64 × journal_mode), computed from the runs: where
 //! the claim "concurrent writes are fine" stops holding.
 
-use crate::report::model::{GroupReport, RunReport};
-use crate::report::table::{format_rate, format_us};
 use crate::config::Sweep;
 use crate::config::matrix::canonical_key;
+use crate::report::format::{format_rate, format_us};
+use crate::report::model::{GroupReport, RunReport};
 
 /// One line per value of `sweep.by` (or one line without `by`).
 pub fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {

@@ -70,7 +70,18 @@ impl ErrorCounts {
     }
 
     pub fn total(&self) -> u64 {
-        self.busy + self.busy_snapshot + self.locked + self.constraint + self.other
+        self.by_kind().iter().map(|(_, n)| n).sum()
+    }
+
+    /// Every kind with its count, in the report's order (the JSON field names).
+    pub fn by_kind(&self) -> [(&'static str, u64); 5] {
+        [
+            ("busy", self.busy),
+            ("busy_snapshot", self.busy_snapshot),
+            ("locked", self.locked),
+            ("constraint", self.constraint),
+            ("other", self.other),
+        ]
     }
 }
 

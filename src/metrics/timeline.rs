@@ -3,7 +3,6 @@
 //! checkpoint state, and keeps only numbers once an interval is old enough.
 
 use crate::metrics::{ErrorCounts, LatencySummary};
-use crate::engine::walstat::FileState;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -281,6 +280,20 @@ impl TimelineBuilder {
         }
         entries
     }
+}
+
+/// A database's file sizes and WAL checkpoint state at one moment (read by `engine::walstat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileState {
+    pub db_bytes: u64,
+    pub wal_bytes: u64,
+    /// Frames in the WAL (0 when not in WAL mode or not readable).
+    pub wal_frames: u32,
+    /// Frames already copied back into the database by checkpoints.
+    pub checkpointed_frames: u32,
+    /// The WAL header's checkpoint sequence number; `None` while the header is not valid
+    /// (no WAL yet, or caught while being rewritten).
+    pub checkpoint_seq: Option<u32>,
 }
 
 #[cfg(test)]

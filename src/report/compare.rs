@@ -4,9 +4,9 @@
 //! Noise: when both sides have repeats, a difference is noise if the repeats' min–max ranges
 //! overlap; otherwise if it is within ± `noise_pct` percent (default 5).
 
+use super::format::{Table, format_rate};
 use super::model::Report;
 use super::stats::{self, BadHistogram, Figures, Spread, Subject};
-use super::table::{Table, format_rate};
 
 pub const DEFAULT_NOISE_PCT: f64 = 5.0;
 
@@ -177,7 +177,7 @@ fn ratio(m: &Metric) -> String {
     if !m.ratio.is_finite() {
         return "–".to_string();
     }
-    let text = super::markdown::format_ratio(m.ratio);
+    let text = super::page::format_ratio(m.ratio);
     if m.noise { format!("~{text}") } else { text }
 }
 

@@ -2,10 +2,12 @@
 
 pub mod compare;
 pub mod durability;
+pub mod format;
 pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
+pub mod page;
 pub mod stats;
 pub mod svg;
 pub mod table;

@@ -1,10 +1,11 @@
 //! The report: the JSON source of truth every other view is rendered from.
 
-use crate::engine::env::Environment;
-use crate::metrics::{ErrorCounts, LatencySummary};
 use crate::config::sqlite::ReadBack;
 use crate::metrics::timeline::TimelineEntry;
+use crate::metrics::{ErrorCounts, LatencySummary};
 use serde::{Deserialize, Serialize};
+
+pub mod durability;
 
 pub const SCHEMA: &str = "litehammer.report/1";
 
@@ -75,7 +76,7 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     /// Crash reports (`litehammer crash`): what survived crashes of this configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub durability: Option<crate::report::durability::Durability>,
+    pub durability: Option<durability::Durability>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -239,4 +240,24 @@ impl Report {
             RunStatus::Completed
         }
     }
+}
+
+/// The machine and build a report was measured with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Environment {
+    pub sqlite_version: String,
+    pub rusqlite_version: String,
+    pub litehammer_version: String,
+    pub os: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub cores: u32,
+    pub memory_bytes: u64,
+    pub filesystem: String,
+    pub db_dir: String,
+    /// fsync calls per second measured in the db dir (`litehammer probe`); absent when not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync_per_sec: Option<f64>,
+    /// `release` or `debug`: debug builds measure the harness, not SQLite.
+    pub build_profile: String,
 }

@@ -203,7 +203,7 @@ pub fn verification(config: &Config) -> String {
         .iter()
         .find(|r| r.status == RunStatus::Failed || r.verification.as_ref().is_some_and(|v| !v.ok));
     let run = bad.copied().unwrap_or(config.runs[0]);
-    let verdict = super::table::verdict(run);
+    let verdict = super::format::verdict(run);
     match (bad, config.runs.len()) {
         (None, n) if n > 1 => format!("{verdict} ×{n}"),
         _ => verdict,

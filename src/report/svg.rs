@@ -4,7 +4,7 @@
 //! Every data mark is a `<path class="data" d="...">`; series and their legend entries share
 //! `data-series="i"` so the page's script can hide or show a configuration.
 
-use super::table::escape_html;
+use super::format::escape_html;
 use std::fmt::Write;
 
 /// Distinct colours (Tableau 10, then darker variants): configuration `i` gets `palette(i)`.

@@ -47,6 +47,8 @@ pub struct GroupPlan {
 pub struct Pacing {
     pub group_rate: f64,
     pub per_worker_rate: f64,
+    /// Workers sharing the rate (their schedules are staggered across one gap).
+    pub workers: u32,
     pub arrival: Arrival,
 }
 
@@ -223,6 +225,7 @@ fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[Strin
     let pacing = g.rate.filter(|r| *r > 0.0).map(|rate| Pacing {
         group_rate: rate,
         per_worker_rate: rate / g.workers.get() as f64,
+        workers: g.workers.get(),
         arrival: g.arrival,
     });
     Ok(GroupPlan {

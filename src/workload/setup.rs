@@ -3,8 +3,8 @@
 use super::params::GeneratorSpec;
 use super::rng::Rng;
 use super::sqlite_message;
-use crate::config::{Populate, Setup};
 use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings};
+use crate::config::{Populate, Setup};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 

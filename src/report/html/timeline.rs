@@ -5,10 +5,10 @@
 //! one (or older ones) still render, with a placeholder.
 
 use super::{figure, slug, tick_us, value_range};
+use crate::report::format::{format_rate, run_label};
 use crate::report::model::RunReport;
 use crate::report::stats::Config;
 use crate::report::svg::{self, Axis, LineChart, Scale, Series};
-use crate::report::table::format_rate;
 use serde::Deserialize;
 
 /// One interval of a run: the fields of a `timeline` entry the charts use.
@@ -59,10 +59,7 @@ pub fn section(configs: &[Config]) -> String {
     let mut runs = Vec::new();
     for (i, config) in configs.iter().enumerate() {
         for run in &config.runs {
-            let label = match run.repeat {
-                Some(k) => format!("{} #{k}", run.id),
-                None => run.id.to_string(),
-            };
+            let label = run_label(run);
             runs.push(RunTimeline {
                 label,
                 color: svg::palette(i),
