@@ -17,8 +17,15 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// Loads, checks and expands a scenario, then prepares everything it will execute.
+fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs) -> anyhow::Result<Plan> {
+    let plan = validate::load(scenario, &overrides(args)?)?;
+    crate::workload::check::against_sqlite(&plan)?;
+    Ok(plan)
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<Status> {
-    let plan = validate::load(&args.scenario, &overrides(&args.overrides)?)?;
+    let plan = load_plan(&args.scenario, &args.overrides)?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;
@@ -228,7 +235,7 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
-    let plan = validate::load(&args.scenario, &overrides(&args.overrides)?)?;
+    let plan = load_plan(&args.scenario, &args.overrides)?;
     let s = &plan.scenario;
     println!(
         "{}: ok — scenario `{}`, {} run(s), {} group(s), {} worker(s); every statement prepared against the set-up schema",

@@ -3,7 +3,9 @@
 
 pub mod builtin;
 pub mod busy;
+pub mod check;
 pub mod duration;
+pub mod generator;
 pub mod matrix;
 pub mod scenario;
 pub mod sqlite;

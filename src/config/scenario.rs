@@ -1,10 +1,10 @@
 //! The scenario model: what a TOML scenario file may say, with defaults and spans.
 
+use super::check::MetricCheck;
 use super::duration::DurationValue;
+use crate::config::generator::{GeneratorSpec, Param};
 use crate::config::sqlite::SqliteSettings;
 use crate::error::InputError;
-use crate::findings::checks::MetricCheck;
-use crate::workload::params::{GeneratorSpec, Param};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -1,11 +1,9 @@
-//! Loading a scenario for a run: parse, apply command-line overrides, check it, expand the
-//! matrix, and prepare every statement against the set-up schema in a scratch database.
+//! Loading a scenario for a run: parse, apply command-line overrides, check its shape and
+//! expand the matrix. Preparing every statement against SQLite is `workload::check`.
 
 use super::matrix::{self, Axis, Cell};
 use super::{Scenario, Source, TxMode};
 use crate::error::InputError;
-use crate::workload::Workload;
-use crate::workload::setup::{self, SetupError};
 
 /// Command-line changes to a scenario, applied before the matrix.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +45,6 @@ pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
             e
         })?;
     }
-    check_against_sqlite(&source, &cells)?;
     Ok(Plan {
         source,
         scenario,
@@ -224,49 +221,4 @@ fn check_checks_and_sweep(s: &Scenario, axes: &[Axis], source: &Source) -> Resul
         }
     }
     Ok(())
-}
-
-/// Creates each cell's database (without populate rows) in a scratch directory: settings
-/// must read back as asked, the set-up SQL must run, every op must prepare.
-fn check_against_sqlite(source: &Source, cells: &[Cell]) -> Result<(), InputError> {
-    let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
-    for (i, cell) in cells.iter().enumerate() {
-        let s = &cell.scenario;
-        let mut setup = s.setup.clone();
-        setup.populate.iter_mut().for_each(|p| p.rows = 0);
-        let path = scratch.path().join(format!("check-{i}.db"));
-        let mut conn =
-            setup::create_database(&path, &s.sqlite, &setup, s.seed).map_err(|e| setup_error(source, cell, e))?;
-        for p in &s.setup.populate {
-            setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
-        }
-        if i == 0 {
-            Workload::compile(s, &mut conn).map_err(|e| {
-                let group = &s.group[e.group];
-                let op = &group.op[e.op];
-                source
-                    .error_at(
-                        op.sql.span(),
-                        format!(
-                            "op `{}` in group `{}`: {}",
-                            op.name.get_ref(),
-                            group.name.get_ref(),
-                            e.message
-                        ),
-                    )
-                    .with_key(format!("group.{}.op.{}.sql", group.name.get_ref(), op.name.get_ref()))
-            })?;
-        }
-    }
-    Ok(())
-}
-
-fn setup_error(source: &Source, cell: &Cell, e: SetupError) -> InputError {
-    let s = &cell.scenario;
-    match (&e, &s.setup.sql) {
-        (SetupError::Sql(_), Some(sql)) => source.error_at(sql.span(), e.to_string()).with_key("setup.sql"),
-        (SetupError::Setting(_), _) if cell.assignments.is_empty() => source.error(e.to_string()).with_key("sqlite"),
-        (SetupError::Setting(_), _) => source.error(format!("in run `{}`: {e}", cell.id)).with_key("sqlite"),
-        _ => source.error(e.to_string()),
-    }
 }

@@ -2,7 +2,7 @@
 
 use super::Exporter;
 use super::format::{Table, format_rate, format_us, run_label, verdict};
-use super::model::{GroupReport, Report, RunReport, RunStatus};
+use super::model::{GroupReport, Report, RunReport};
 
 /// One row per (run, group): committed transactions per second, transaction latency,
 /// errors, and the verification verdict.

@@ -1,6 +1,7 @@
 //! Compiled workloads: groups of weighted operations, what each operation does to row
 //! counts (found by SQLite's authorizer, not by parsing SQL), and database set-up.
 
+pub mod check;
 pub mod params;
 pub mod rng;
 pub mod setup;
