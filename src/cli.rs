@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive) and nothing else.
 
+use crate::config::duration::DurationValue;
 use clap::{Args, Parser, Subcommand};
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -140,16 +142,16 @@ pub struct ValidateArgs {
 pub struct OverrideArgs {
     /// Measured time per run, e.g. 30s (replaces `operations`)
     #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    pub duration: Option<DurationValue>,
     /// Transactions per run, shared among all workers (replaces `duration`)
     #[arg(long, value_name = "N")]
-    pub operations: Option<String>,
+    pub operations: Option<NonZeroU64>,
     /// Warm-up time per run, excluded from all figures, e.g. 2s
     #[arg(long, value_name = "DURATION")]
-    pub warmup: Option<String>,
+    pub warmup: Option<DurationValue>,
     /// Seed for every generator
     #[arg(long, value_name = "N")]
-    pub seed: Option<String>,
+    pub seed: Option<u64>,
     /// Override a setting: sqlite.busy_timeout=1s, journal_mode=wal, group.writers.workers=8
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -157,11 +159,11 @@ pub struct OverrideArgs {
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
     /// Open loop for every group: transactions per second per group
-    #[arg(long, value_name = "PER_SECOND")]
-    pub rate: Option<String>,
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Count transactions slower than this (from their intended start) as late, e.g. 50ms
     #[arg(long, value_name = "DURATION")]
-    pub latency_limit: Option<String>,
+    pub latency_limit: Option<DurationValue>,
     /// With --rate and --latency-limit: skip transactions already late at their turn
     #[arg(long)]
     pub skip_late: bool,
@@ -236,4 +238,16 @@ pub struct CrashChildArgs {
     /// The SQLite settings as JSON
     #[arg(long)]
     pub settings: String,
+}
+
+/// `--rate`: transactions per second per group, 0 (closed loop) or a finite positive number.
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    let rate: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| "expected transactions per second, e.g. 200 or 0.5".to_string())?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err("expected a finite number ≥ 0 (0 = closed loop)".into());
+    }
+    Ok(rate)
 }

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let opts = crash_options(&args)?;
-    let set = assignments("--set", &args.set)?;
+    let set = settings(&args.set)?;
     let matrix = assignments("--matrix", &args.matrix)?;
     let configs = crash::config::load(&set, &matrix)?;
     let beside = args.beside.as_deref().map(crash::beside::load).transpose()?;

@@ -18,6 +18,7 @@ pub(crate) use run::run;
 pub(crate) use validate::validate;
 
 use crate::cli::OverrideArgs;
+use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::engine::env;
 use crate::error::InputError;
@@ -49,31 +50,54 @@ pub(super) fn assignments(flag: &str, raw: &[String]) -> Result<Vec<(String, Str
     raw.iter().map(|r| split_assignment(flag, r)).collect()
 }
 
+/// `--set KEY=VALUE` flags as settings that name the flag in their errors.
+pub(super) fn settings(raw: &[String]) -> Result<Vec<Setting>, InputError> {
+    raw.iter()
+        .map(|r| split_assignment("--set", r).map(|(k, v)| Setting::from_set(&k, &v)))
+        .collect()
+}
+
+/// The typed shorthand flags and `--set`/`--matrix`, in the order they apply.
 pub(super) fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
+    use toml::Value;
     let mut set = Vec::new();
-    let named = [
-        ("duration", &args.duration),
-        ("operations", &args.operations),
-        ("warmup", &args.warmup),
-        ("seed", &args.seed),
-    ];
-    for (key, value) in named {
-        if let Some(v) = value {
-            set.push((key.to_string(), v.clone()));
-        }
+    let mut flag = |key: &str, value: Value, typed: String| {
+        set.push(Setting {
+            key: key.to_string(),
+            value,
+            flag: typed,
+        })
+    };
+    if let Some(d) = &args.duration {
+        flag("duration", Value::String(d.to_string()), format!("--duration {d}"));
     }
-    let per_group = [("rate", &args.rate), ("latency_limit", &args.latency_limit)];
-    for (key, value) in per_group {
-        if let Some(v) = value {
-            set.push((format!("group.*.{key}"), v.clone()));
-        }
+    if let Some(n) = args.operations {
+        flag(
+            "operations",
+            Value::Integer(n.get() as i64),
+            format!("--operations {n}"),
+        );
+    }
+    if let Some(d) = &args.warmup {
+        flag("warmup", Value::String(d.to_string()), format!("--warmup {d}"));
+    }
+    if let Some(seed) = args.seed {
+        flag("seed", Value::Integer(seed as i64), format!("--seed {seed}"));
+    }
+    if let Some(rate) = args.rate {
+        flag("group.*.rate", Value::Float(rate), format!("--rate {rate}"));
+    }
+    if let Some(d) = &args.latency_limit {
+        flag(
+            "group.*.latency_limit",
+            Value::String(d.to_string()),
+            format!("--latency-limit {d}"),
+        );
     }
     if args.skip_late {
-        set.push(("group.*.skip_late".into(), "true".into()));
+        flag("group.*.skip_late", Value::Boolean(true), "--skip-late".into());
     }
-    for raw in &args.set {
-        set.push(split_assignment("--set", raw)?);
-    }
+    set.extend(settings(&args.set)?);
     let matrix = args
         .matrix
         .iter()

@@ -129,6 +129,9 @@ pub(super) fn announce(plan: &Plan, output: &Path, db_dir: &Path) {
         s.warmup,
         rusqlite::version()
     );
+    for note in crate::config::matrix::pinned_notes(&plan.axes) {
+        eprintln!("pinned: {note}");
+    }
     eprintln!("databases in {}; report → {}", db_dir.display(), output.display());
 }
 
@@ -180,6 +183,7 @@ pub(super) fn new_report(plan: &Plan, environment: Environment, started: SystemT
             source: plan.source.origin.clone(),
             sha256: plan.source.sha256(),
             resolved,
+            pinned: crate::config::matrix::pinned_notes(&plan.axes),
         },
         runs: Vec::new(),
         findings: Vec::new(),

@@ -15,6 +15,9 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
         s.group.len(),
         s.total_workers()
     );
+    for note in crate::config::matrix::pinned_notes(&plan.axes) {
+        println!("  pinned: {note}");
+    }
     for cell in &plan.cells {
         println!("  run {}", cell.id);
     }

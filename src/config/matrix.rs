@@ -11,6 +11,99 @@ pub struct Axis {
     pub values: Vec<toml::Value>,
     /// Byte span in the scenario file; `None` when the axis came from the command line.
     pub span: Option<std::ops::Range<usize>>,
+    /// `--set` pinned this axis to one value; these are the values it had before.
+    pub pinned_from: Option<Vec<toml::Value>>,
+}
+
+/// One command-line setting: a key, its value, and the flag the user typed (for errors).
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub key: String,
+    pub value: toml::Value,
+    /// `--set group.writers.workers=8`, `--rate 100`: what an error message names.
+    pub flag: String,
+}
+
+impl Setting {
+    /// A `--set KEY=VALUE` as typed.
+    pub fn from_set(key: &str, raw_value: &str) -> Self {
+        Self {
+            key: key.to_string(),
+            value: parse_cli_value(raw_value),
+            flag: format!("--set {key}={raw_value}"),
+        }
+    }
+
+    /// Applies the setting to a scenario; the error names the flag.
+    pub fn apply(&self, s: &mut Scenario) -> Result<(), crate::error::InputError> {
+        apply(s, &self.key, &self.value).map_err(|e| crate::error::InputError::new(&self.flag, e))
+    }
+}
+
+/// Builds the axes of a run from the scenario's own (`[matrix]`, or a command's defaults),
+/// in this order: `--matrix KEY=V1,V2` replaces or adds an axis, then `--set KEY=V` on a key
+/// that is an axis pins that axis to the one value (and the report says so). Every command
+/// that expands a matrix (`run`, `validate`, `crash`) goes through here.
+pub fn resolve_axes(
+    mut axes: Vec<Axis>,
+    matrix_args: &[(String, String)],
+    set: &[Setting],
+) -> Result<Vec<Axis>, crate::error::InputError> {
+    use crate::error::InputError;
+    for (key, list) in matrix_args {
+        let key = canonical_key(key);
+        let values: Vec<toml::Value> = list
+            .split(',')
+            .filter(|v| !v.trim().is_empty())
+            .map(parse_cli_value)
+            .collect();
+        if values.is_empty() {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                "give at least one value: --matrix KEY=V1,V2",
+            ));
+        }
+        if set.iter().any(|s| canonical_key(&s.key) == key) {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                format!("`{key}` is also given with --set; give it once"),
+            ));
+        }
+        let axis = Axis {
+            key: key.clone(),
+            values,
+            span: None,
+            pinned_from: None,
+        };
+        match axes.iter_mut().find(|a| a.key == key) {
+            Some(existing) => *existing = axis,
+            None => axes.push(axis),
+        }
+    }
+    for setting in set {
+        let key = canonical_key(&setting.key);
+        if let Some(axis) = axes.iter_mut().find(|a| a.key == key) {
+            let before = std::mem::replace(&mut axis.values, vec![setting.value.clone()]);
+            axis.pinned_from = Some(before);
+        }
+    }
+    Ok(axes)
+}
+
+/// `journal_mode=delete (--set; the matrix had wal, delete)`, one per pinned axis.
+pub fn pinned_notes(axes: &[Axis]) -> Vec<String> {
+    axes.iter()
+        .filter_map(|a| {
+            let before = a.pinned_from.as_ref()?;
+            let shown: Vec<String> = before.iter().map(show_value).collect();
+            let value = a.values.first().map(show_value).unwrap_or_default();
+            Some(format!(
+                "{}={value} (--set; the matrix had {})",
+                a.key,
+                shown.join(", ")
+            ))
+        })
+        .collect()
 }
 
 /// One run's configuration: the assignments that distinguish it, and the resulting scenario.
@@ -225,6 +318,7 @@ mod tests {
             key: key.into(),
             values: values.iter().map(|v| parse_cli_value(v)).collect(),
             span: None,
+            pinned_from: None,
         }
     }
 

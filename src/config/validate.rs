@@ -8,8 +8,8 @@ use crate::error::InputError;
 /// Command-line changes to a scenario, applied before the matrix.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// `--set KEY=VALUE` (and the shorthand flags, which become sets).
-    pub set: Vec<(String, String)>,
+    /// `--set KEY=VALUE` and the shorthand flags (`--duration`, `--rate`, ...).
+    pub set: Vec<matrix::Setting>,
     /// `--matrix KEY=V1,V2,...`: replaces a file axis of the same key, or adds one.
     pub matrix: Vec<(String, String)>,
 }
@@ -26,9 +26,8 @@ pub struct Plan {
 pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
     let source = Source::open(spec)?;
     let mut scenario = source.parse()?;
-    for (key, value) in &overrides.set {
-        matrix::apply(&mut scenario, key, &matrix::parse_cli_value(value))
-            .map_err(|e| InputError::new(format!("--set {key}={value}"), e))?;
+    for setting in &overrides.set {
+        setting.apply(&mut scenario)?;
     }
     check_shape(&scenario, &source)?;
     let axes = axes(&scenario, overrides)?;
@@ -54,39 +53,17 @@ pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
 }
 
 fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputError> {
-    let mut axes: Vec<Axis> = scenario
+    let file_axes = scenario
         .matrix
         .iter()
         .map(|(key, values)| Axis {
             key: matrix::canonical_key(key),
             values: values.get_ref().clone(),
             span: Some(values.span()),
+            pinned_from: None,
         })
         .collect();
-    for (key, list) in &overrides.matrix {
-        let key = matrix::canonical_key(key);
-        let values: Vec<toml::Value> = list
-            .split(',')
-            .filter(|v| !v.trim().is_empty())
-            .map(matrix::parse_cli_value)
-            .collect();
-        if values.is_empty() {
-            return Err(InputError::new(
-                format!("--matrix {key}"),
-                "give at least one value: --matrix KEY=V1,V2",
-            ));
-        }
-        let axis = Axis {
-            key: key.clone(),
-            values,
-            span: None,
-        };
-        match axes.iter_mut().find(|a| a.key == key) {
-            Some(existing) => *existing = axis,
-            None => axes.push(axis),
-        }
-    }
-    Ok(axes)
+    matrix::resolve_axes(file_axes, &overrides.matrix, &overrides.set)
 }
 
 /// Checks serde cannot express: cross-field rules and names.

@@ -2,7 +2,7 @@
 //! matrix axes (default journal_mode × synchronous), each checked against SQLite up front.
 
 use crate::config::Source;
-use crate::config::matrix::{self, Axis};
+use crate::config::matrix::{self, Axis, Setting};
 use crate::config::sqlite::{ReadBack, SqliteSettings};
 use crate::config::validate::Plan;
 use crate::error::InputError;
@@ -36,18 +36,17 @@ pub struct Configurations {
     pub read_back: Vec<ReadBack>,
 }
 
-pub fn load(set: &[(String, String)], matrix_args: &[(String, String)]) -> Result<Configurations, InputError> {
+pub fn load(set: &[Setting], matrix_args: &[(String, String)]) -> Result<Configurations, InputError> {
     let source = Source {
         origin: "built-in:crash-ledger".into(),
         text: LEDGER_SCENARIO.into(),
     };
     let mut scenario = source.parse()?;
-    for (key, value) in set {
-        let flag = format!("--set {key}={value}");
-        ledger_key(key, &flag)?;
-        matrix::apply(&mut scenario, key, &matrix::parse_cli_value(value)).map_err(|e| InputError::new(&flag, e))?;
+    for setting in set {
+        ledger_key(&setting.key, &setting.flag)?;
+        setting.apply(&mut scenario)?;
     }
-    let axes = axes(matrix_args)?;
+    let axes = axes(matrix_args, set)?;
     let cells = matrix::expand(&scenario, &axes)
         .map_err(|(i, message)| InputError::new(format!("--matrix {}", axes[i].key), message))?;
     let read_back = cells
@@ -79,35 +78,23 @@ fn ledger_key(key: &str, flag: &str) -> Result<(), InputError> {
     Ok(())
 }
 
-fn axes(matrix_args: &[(String, String)]) -> Result<Vec<Axis>, InputError> {
-    let mut axes = vec![
+fn axes(matrix_args: &[(String, String)], set: &[Setting]) -> Result<Vec<Axis>, InputError> {
+    for (key, list) in matrix_args {
+        ledger_key(key, &format!("--matrix {key}={list}"))?;
+    }
+    let defaults = vec![
         axis("journal_mode", DEFAULT_JOURNAL_MODES),
         axis("synchronous", DEFAULT_SYNCHRONOUS),
     ];
-    for (key, list) in matrix_args {
-        let flag = format!("--matrix {key}={list}");
-        ledger_key(key, &flag)?;
-        let new = axis(&matrix::canonical_key(key), list);
-        if new.values.is_empty() {
-            return Err(InputError::new(flag, "give at least one value: --matrix KEY=V1,V2"));
-        }
-        match axes.iter_mut().find(|a| a.key == new.key) {
-            Some(existing) => *existing = new,
-            None => axes.push(new),
-        }
-    }
-    Ok(axes)
+    matrix::resolve_axes(defaults, matrix_args, set)
 }
 
 fn axis(key: &str, list: &str) -> Axis {
     Axis {
         key: key.to_string(),
-        values: list
-            .split(',')
-            .filter(|v| !v.trim().is_empty())
-            .map(matrix::parse_cli_value)
-            .collect(),
+        values: list.split(',').map(matrix::parse_cli_value).collect(),
         span: None,
+        pinned_from: None,
     }
 }
 

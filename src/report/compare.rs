@@ -177,7 +177,7 @@ fn ratio(m: &Metric) -> String {
     if !m.ratio.is_finite() {
         return "–".to_string();
     }
-    let text = super::page::format_ratio(m.ratio);
+    let text = super::format::format_ratio(m.ratio);
     if m.noise { format!("~{text}") } else { text }
 }
 

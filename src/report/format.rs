@@ -180,3 +180,30 @@ pub fn verdict(run: &RunReport) -> String {
         Some(_) => format!("CHECK FAILED{status}"),
     }
 }
+
+/// Bytes in binary units with one decimal: `15.5 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A ratio with about 3 significant digits: `2.85×`, `0.062×`, `12.4×`.
+pub fn format_ratio(r: f64) -> String {
+    match r {
+        r if r >= 10.0 => format!("{r:.1}×"),
+        r if r >= 0.1 => format!("{r:.2}×"),
+        r if r >= 0.001 => format!("{r:.3}×"),
+        0.0 => "0×".to_string(),
+        _ => "<0.001×".to_string(),
+    }
+}

@@ -53,6 +53,8 @@ impl Exporter for Markdown {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::InputError;
+    use crate::report::format::{format_bytes, format_ratio};
 
     fn fixture() -> Report {
         let text = include_str!("../../tests/fixtures/report.json");

@@ -39,6 +39,10 @@ pub struct ScenarioInfo {
     pub sha256: String,
     /// The scenario after defaults and command-line overrides.
     pub resolved: serde_json::Value,
+    /// Matrix axes that `--set` pinned to one value, e.g.
+    /// `journal_mode=delete (--set; the matrix had wal, delete)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

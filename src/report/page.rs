@@ -2,7 +2,7 @@
 //! baseline, one table per subject, and the problems list. Built from the model only.
 
 use super::durability;
-use super::format::{Table, errors_cell, format_rate, format_us, run_label};
+use super::format::{Table, errors_cell, format_bytes, format_rate, format_ratio, format_us, run_label};
 use super::model::{Report, RunStatus};
 use super::stats::{self, Config, Figures, Subject};
 use crate::error::InputError;
@@ -135,22 +135,6 @@ fn status_word(status: RunStatus) -> &'static str {
     }
 }
 
-/// Bytes in binary units with one decimal: `15.5 GiB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// One row per configuration for a subject: throughput, ratio, percentiles, errors, verification.
 pub fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Config>) -> anyhow::Result<Table> {
     let repeated = stats::max_repeats(configs) > 1;
@@ -272,17 +256,6 @@ fn ratio_cell(value: f64, base: Option<f64>, is_baseline: bool) -> String {
         _ if is_baseline => "baseline".to_string(),
         Some(b) if b > 0.0 => format_ratio(value / b),
         _ => "–".to_string(),
-    }
-}
-
-/// A ratio with about 3 significant digits: `2.85×`, `0.062×`, `12.4×`.
-pub fn format_ratio(r: f64) -> String {
-    match r {
-        r if r >= 10.0 => format!("{r:.1}×"),
-        r if r >= 0.1 => format!("{r:.2}×"),
-        r if r >= 0.001 => format!("{r:.3}×"),
-        0.0 => "0×".to_string(),
-        _ => "<0.001×".to_string(),
     }
 }
 
