@@ -112,6 +112,10 @@ fn check_settings(settings: &SqliteSettings) -> Result<ReadBack, String> {
 mod tests {
     use super::*;
 
+    fn sets(items: &[(&str, &str)]) -> Vec<Setting> {
+        items.iter().map(|(k, v)| Setting::from_set(k, v)).collect()
+    }
+
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
@@ -127,7 +131,7 @@ mod tests {
     #[test]
     fn matrix_and_set_override_the_defaults() {
         let c = load(
-            &pairs(&[("page_size", "8192")]),
+            &sets(&[("page_size", "8192")]),
             &pairs(&[("journal_mode", "wal"), ("sqlite.synchronous", "normal,full")]),
         )
         .unwrap();
@@ -145,7 +149,7 @@ mod tests {
     #[test]
     fn workload_keys_are_refused() {
         for (k, v) in [("group.ledger.workers", "2"), ("duration", "1s")] {
-            let err = load(&pairs(&[(k, v)]), &[]).err().expect("refused");
+            let err = load(&sets(&[(k, v)]), &[]).err().expect("refused");
             assert!(err.message.contains("does not apply"), "{err}");
         }
         let err = load(&[], &pairs(&[("operations", "1,2")])).err().expect("refused");

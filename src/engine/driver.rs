@@ -6,6 +6,7 @@ use crate::config::Scenario;
 use crate::config::matrix::{Cell, show_value};
 use crate::config::sqlite::ReadBack;
 use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::error::RunError;
 use crate::engine::monitor::Monitor;
 use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
@@ -109,7 +110,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
     let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
     if let Err(e) = outcome {
         report.status = RunStatus::Failed;
-        report.error = Some(e);
+        report.error = Some(e.to_string());
     }
     report.database.db_bytes = file_len(&db_path);
     if opts.keep_db {
@@ -151,10 +152,10 @@ struct Prepared {
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
-fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, String> {
-    let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed).map_err(|e| e.to_string())?;
-    let workload = Workload::compile(s, &mut conn).map_err(|e| e.message)?;
-    let rows_before = verify::count_rows(&conn, &workload.tracked_tables).map_err(|e| e.to_string())?;
+fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, RunError> {
+    let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed)?;
+    let workload = Workload::compile(s, &mut conn).map_err(|e| RunError::Compile(e.message))?;
+    let rows_before = verify::count_rows(&conn, &workload.tracked_tables)?;
     let latest = workload
         .latest_tables
         .iter()
@@ -164,8 +165,7 @@ fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, String> {
                 Arc::new(AtomicI64::new(crate::workload::newest_rowid(&conn, t)?)),
             ))
         })
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Prepared {
         workload,
         rows_before,
@@ -179,13 +179,11 @@ async fn execute(
     report: &mut RunReport,
     opts: &RunOptions,
     cancel: Cancel,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let s = &cell.scenario;
     let prepared = {
         let (path, scenario) = (db_path.to_path_buf(), s.clone());
-        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario))
-            .await
-            .map_err(|e| e.to_string())??
+        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario)).await??
     };
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
@@ -238,7 +236,7 @@ fn spawn_workers(
     phase: &Arc<PhaseFlag>,
     clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
-) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
+) -> Result<Vec<std::thread::JoinHandle<()>>, RunError> {
     let workload = &prepared.workload;
     let total = workload.total_workers();
     let budget_total = s.operations.as_ref().map(|o| o.get_ref().get());
@@ -267,7 +265,7 @@ fn spawn_workers(
                 Err(e) => {
                     phase.set(Phase::Stop);
                     unpark(&handles);
-                    return Err(format!("cannot start worker thread {index}: {e}"));
+                    return Err(RunError::Spawn { index, source: e });
                 }
             }
             index += 1;
@@ -278,27 +276,30 @@ fn spawn_workers(
 
 /// Waits until every worker has opened, configured and prepared; returns the settings
 /// read back (all workers must agree), or the first worker's error.
-async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, String> {
+async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, RunError> {
     let mut first: Option<ReadBack> = None;
     let mut failure = None;
     let mut answered = 0;
     while answered < workers {
         let Some(msg) = rx.recv().await else {
-            return Err("workers disappeared while starting".into());
+            return Err(RunError::WorkersGone);
         };
         answered += 1;
         match msg {
             Message::Ready { result: Ok(rb), .. } => match &first {
-                Some(f) if *f != rb => failure = failure.or(Some("workers read back different settings".to_string())),
+                Some(f) if *f != rb => failure = failure.or(Some(RunError::SettingsDiffer)),
                 Some(_) => {}
                 None => first = Some(rb),
             },
-            Message::Ready { index, result: Err(e) } => failure = failure.or(Some(format!("worker {index}: {e}"))),
+            Message::Ready {
+                index,
+                result: Err(message),
+            } => failure = failure.or(Some(RunError::Worker { index, message })),
             Message::Done { index, result } => {
-                failure = failure.or(Some(format!(
-                    "worker {index} ended before starting: {:?}",
-                    result.err()
-                )))
+                failure = failure.or(Some(RunError::EndedEarly {
+                    index,
+                    message: result.err(),
+                }))
             }
             Message::Interval(_) => answered -= 1,
         }
@@ -306,7 +307,7 @@ async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) 
     match (failure, first) {
         (Some(e), _) => Err(e),
         (None, Some(rb)) => Ok(rb),
-        (None, None) => Err("no workers".into()),
+        (None, None) => Err(RunError::NoWorkers),
     }
 }
 
@@ -415,7 +416,7 @@ fn verify_after(
     prepared: &Prepared,
     outputs: &[WorkerOutput],
     checks: &[crate::config::Check],
-) -> Result<crate::report::model::Verification, String> {
+) -> Result<crate::report::model::Verification, RunError> {
     let tables = prepared.workload.tracked_tables.len();
     let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {
         (0..tables).map(|t| outputs.iter().map(|o| pick(o)[t]).sum()).collect()
@@ -423,7 +424,7 @@ fn verify_after(
     let inserts = sum(|o| &o.acked_inserts);
     let deletes = sum(|o| &o.acked_deletes);
     let conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|e| format!("verification cannot open the database: {e}"))?;
+        .map_err(RunError::VerifyOpen)?;
     inject_fault(&conn, &prepared.workload.tracked_tables);
     verify::verify(
         &conn,
@@ -436,7 +437,7 @@ fn verify_after(
             checks,
         },
     )
-    .map_err(|e| format!("verification failed to query the database: {e}"))
+    .map_err(RunError::VerifyQuery)
 }
 
 /// Test hook: `LITEHAMMER_FAULT=lose-row` deletes one row of the first tracked table before

@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod clock;
 pub mod driver;
 pub mod env;
+pub mod error;
 pub mod monitor;
 pub mod pacing;
 pub mod probe;

@@ -1,6 +1,7 @@
 //! What the driver watches while a run is live: worker messages (interval samples into the
 //! timeline, final outputs), file sizes every 100 ms, and the progress display.
 
+use crate::engine::error::RunError;
 use crate::engine::progress::RunProgress;
 use crate::engine::walstat::DbFiles;
 use crate::engine::worker::{Message, WorkerOutput};
@@ -23,13 +24,13 @@ pub struct Monitor {
     next_slot_to_close: u64,
     workers: usize,
     outputs: Vec<WorkerOutput>,
-    failure: Option<String>,
+    failure: Option<RunError>,
 }
 
 pub struct MonitorResult {
     pub wal_bytes_max: u64,
     pub timeline: Vec<TimelineEntry>,
-    pub outputs: Result<Vec<WorkerOutput>, String>,
+    pub outputs: Result<Vec<WorkerOutput>, RunError>,
 }
 
 impl Monitor {
@@ -58,7 +59,7 @@ impl Monitor {
             Message::Interval(sample) => self.timeline.add(&sample),
             Message::Done { result: Ok(out), .. } => self.outputs.push(*out),
             Message::Done { index, result: Err(e) } => {
-                self.failure.get_or_insert(format!("worker {index}: {e}"));
+                self.failure.get_or_insert(RunError::Worker { index, message: e });
             }
             Message::Ready { .. } => {}
         }
