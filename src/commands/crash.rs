@@ -15,7 +15,7 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let opts = crash_options(&args)?;
     let set = settings(&args.set)?;
     let matrix = assignments("--matrix", &args.matrix)?;
-    let configs = crash::config::load(&set, &matrix)?;
+    let mut configs = crash::config::load(&set, &matrix)?;
     let beside = args.beside.as_deref().map(crash::beside::load).transpose()?;
     if let Some(spec) = &args.replay {
         return crash_replay(spec, &configs, &opts);
@@ -32,9 +32,9 @@ pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         .output
         .clone()
         .unwrap_or_else(|| default_output("crash", started));
-    let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
     // The crash trials take their seed from --seed, not from the ledger scenario.
-    report.scenario.resolved["seed"] = serde_json::json!(opts.seed);
+    configs.plan.scenario.seed = opts.seed;
+    let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
     let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
     let total = configs.plan.cells.len();
     if !args.out.quiet {

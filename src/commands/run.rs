@@ -9,7 +9,7 @@ use crate::engine::driver::{self, RunOptions};
 use crate::engine::progress::ProgressMode;
 use crate::error::Status;
 use crate::report::model::Environment;
-use crate::report::model::{Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
+use crate::report::model::{CheckKind, Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
 use crate::report::{Exporter, Format, table};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ pub(super) fn final_status(report: &Report, fail_on_check: bool) -> Status {
         .runs
         .iter()
         .filter_map(|r| r.verification.as_ref())
-        .any(|v| v.scenario_checks.iter().any(|c| c.kind == "metric" && !c.ok));
+        .any(|v| v.scenario_checks.iter().any(|c| c.kind == CheckKind::Metric && !c.ok));
     match report.status {
         RunStatus::Interrupted => Status::Interrupted,
         RunStatus::Failed => Status::Failed,
@@ -153,21 +153,17 @@ pub(super) fn progress_line(run: &RunReport) -> String {
 }
 
 pub(super) fn new_report(plan: &Plan, environment: Environment, started: SystemTime) -> Report {
-    let mut resolved = serde_json::to_value(&plan.scenario).unwrap_or(serde_json::Value::Null);
-    let axes: serde_json::Map<String, serde_json::Value> = plan
+    // The resolved scenario shows the axes that ran (after --matrix and --set).
+    let mut scenario = plan.scenario.clone();
+    scenario.matrix = plan
         .axes
         .iter()
         .map(|a| {
-            (
-                a.key.clone(),
-                a.values
-                    .iter()
-                    .map(|v| serde_json::Value::String(show_value(v)))
-                    .collect(),
-            )
+            let shown = a.values.iter().map(|v| toml::Value::String(show_value(v))).collect();
+            (a.key.clone(), toml::Spanned::new(0..0, shown))
         })
         .collect();
-    resolved["matrix"] = serde_json::Value::Object(axes);
+    let resolved = serde_json::to_value(&scenario).unwrap_or(serde_json::Value::Null);
     Report {
         schema: SCHEMA.to_string(),
         tool: Tool {

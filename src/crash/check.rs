@@ -1,6 +1,7 @@
 //! The checker: after recovery, compares the ledger in a database with what was acknowledged.
 
 use super::ledger::{Ledger, checksum};
+use crate::engine::verify::integrity_check;
 pub use crate::report::model::durability::TrialCheck;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ struct RowRecord {
 
 /// Checks a recovered database. Never fails: an unreadable database is a finding.
 pub fn check(conn: &Connection, ledger: &Ledger, expected: Expected) -> TrialCheck {
-    let mut integrity = integrity_check(conn).unwrap_or_else(|e| format!("error: {e}"));
+    let mut integrity = integrity_check(conn, 5).unwrap_or_else(|e| format!("error: {e}"));
     let (rows, read_error) = read_rows(conn);
     if let Some(e) = read_error
         && integrity == "ok"
@@ -116,12 +117,6 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, RowRecord)> {
     ))
 }
 
-/// `ok`, or the first few problems joined by `; `.
-pub fn integrity_check(conn: &Connection) -> rusqlite::Result<String> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check(5)")?;
-    let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(lines.join("; "))
-}
 
 #[cfg(test)]
 mod tests {

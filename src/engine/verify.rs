@@ -1,7 +1,7 @@
 //! After a run: SQLite's integrity_check, and row counts against acknowledged writes.
 
 use crate::config::Check;
-use crate::report::model::{ScenarioCheck, TableCheck, Verification};
+use crate::report::model::{CheckKind, ScenarioCheck, TableCheck, Verification};
 use rusqlite::Connection;
 
 /// Counts rows of each table, before the workers start.
@@ -24,7 +24,7 @@ pub struct Acknowledged<'a> {
 }
 
 pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Verification> {
-    let integrity = integrity_check(conn)?;
+    let integrity = integrity_check(conn, 20)?;
     let mut tables = Vec::new();
     for (i, table) in ack.tables.iter().enumerate() {
         let expected = (ack.rows_before[i] + ack.inserts[i]).saturating_sub(ack.deletes[i]);
@@ -74,12 +74,13 @@ fn run_sql_check(conn: &Connection, check: &Check, sql: &str) -> ScenarioCheck {
         name: check.name.get_ref().clone(),
         ok,
         detail,
-        kind: "sql".into(),
+        kind: CheckKind::Sql,
     }
 }
 
-fn integrity_check(conn: &Connection) -> rusqlite::Result<String> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check(20)")?;
+/// `ok`, or the first `limit` problems `PRAGMA integrity_check` reports, joined by `; `.
+pub fn integrity_check(conn: &Connection, limit: u32) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare(&format!("PRAGMA integrity_check({limit})"))?;
     let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(lines.join("; "))
 }

@@ -4,13 +4,12 @@
 
 use crate::config::check::{Metric, MetricCheck, Percentile};
 use crate::report::format::format_us;
-use crate::report::model::{GroupReport, RunReport, ScenarioCheck};
+use crate::report::model::{CheckKind, GroupReport, RunReport, ScenarioCheck};
 
 impl Metric {
     /// The metric of one group (latencies in µs).
     fn of_group(self, g: &GroupReport) -> f64 {
-        let mut errors = g.transactions.errors;
-        g.ops.iter().for_each(|o| errors.merge(&o.errors));
+        let errors = g.all_errors();
         let lat = &g.transactions.latency_us;
         match self {
             Metric::BusyErrors => errors.busy_total() as f64,
@@ -58,7 +57,7 @@ impl MetricCheck {
             name: name.to_string(),
             ok,
             detail,
-            kind: "metric".into(),
+            kind: CheckKind::Metric,
         }
     }
 

@@ -44,9 +44,7 @@ fn step_value(run: &RunReport, axis: &str) -> Option<f64> {
 }
 
 fn errors(g: &GroupReport) -> u64 {
-    let mut e = g.transactions.errors;
-    g.ops.iter().for_each(|o| e.merge(&o.errors));
-    e.total()
+    g.all_errors().total()
 }
 
 fn finding(sweep: &Sweep, axis: &str, steps: &[(f64, &GroupReport)]) -> Option<String> {

@@ -212,10 +212,8 @@ pub struct Verification {
 pub struct ScenarioCheck {
     pub name: String,
     pub ok: bool,
-    /// `sql`: a data check (part of the verification); `metric`: a finding about the
-    /// measurements (decides the exit code only with `--fail-on-check`).
     #[serde(default)]
-    pub kind: String,
+    pub kind: CheckKind,
     /// What was measured, e.g. `0 (expected 0)`.
     pub detail: String,
 }
@@ -264,4 +262,24 @@ pub struct Environment {
     pub fsync_per_sec: Option<f64>,
     /// `release` or `debug`: debug builds measure the harness, not SQLite.
     pub build_profile: String,
+}
+
+/// What kind of `[[check]]` a result comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    /// A data check: SQL on the database after the run (part of the verification).
+    #[default]
+    Sql,
+    /// A finding about the measurements; decides the exit code only with `--fail-on-check`.
+    Metric,
+}
+
+impl GroupReport {
+    /// Every failure of the group: its transactions' (BEGIN/COMMIT) and its operations'.
+    pub fn all_errors(&self) -> ErrorCounts {
+        let mut errors = self.transactions.errors;
+        self.ops.iter().for_each(|o| errors.merge(&o.errors));
+        errors
+    }
 }

@@ -79,8 +79,7 @@ pub fn sample<'a>(run: &'a RunReport, subject: Subject) -> Option<Sample<'a>> {
     match subject {
         Subject::Transactions { group: name } => {
             let g = group(name)?;
-            let mut errors = g.transactions.errors;
-            g.ops.iter().for_each(|o| errors.merge(&o.errors));
+            let errors = g.all_errors();
             Some(Sample {
                 throughput: g.transactions.throughput_per_s,
                 latency: &g.transactions.latency_us,

@@ -32,8 +32,7 @@ pub fn summary(report: &Report) -> Table {
 }
 
 fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
-    let mut errors = g.transactions.errors;
-    g.ops.iter().for_each(|o| errors.merge(&o.errors));
+    let errors = g.all_errors();
     let lat = &g.transactions.latency_us;
     vec![
         if first { run_label(run) } else { String::new() },
