@@ -11,13 +11,13 @@ use std::path::PathBuf;
     version,
     about = "Load-test SQLite configurations on your own machine: WAL vs rollback, synchronous modes, concurrency, with verified results"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a scenario (default: the built-in wal-vs-rollback comparison) and write a JSON report
     Run(RunArgs),
     /// Check a scenario file without running it: syntax, settings, and every SQL statement
@@ -38,7 +38,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// A scenario file (TOML) or the name of a built-in scenario
     #[arg(default_value = crate::config::builtin::DEFAULT)]
     pub scenario: String,
@@ -70,7 +70,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A JSON report written by `litehammer run`
     pub input: PathBuf,
     /// Output format
@@ -85,7 +85,7 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The baseline report (A), then one or more reports (B) each compared with it
     #[arg(required = true, num_args = 2.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
@@ -101,7 +101,7 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Directory to probe (default: a new temporary directory, where `run` puts databases by default)
     #[arg(long, value_name = "DIR")]
     pub db_dir: Option<PathBuf>,
@@ -115,7 +115,7 @@ pub struct ProbeArgs {
 
 /// Where a command's databases and report go (`run`, `crash`).
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Directory for the databases (default: a new temporary directory)
     #[arg(long, value_name = "DIR")]
     pub db_dir: Option<PathBuf>,
@@ -131,7 +131,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// A scenario file (TOML) or the name of a built-in scenario
     pub scenario: String,
     #[command(flatten)]
@@ -139,7 +139,7 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct OverrideArgs {
+pub(crate) struct OverrideArgs {
     /// Measured time per run, e.g. 30s (replaces `operations`)
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<DurationValue>,
@@ -170,7 +170,7 @@ pub struct OverrideArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CrashMethod {
+pub(crate) enum CrashMethod {
     /// SIGKILL the committing process; real files, the OS page cache survives
     Kill,
     /// Cut power on a simulated disk at a random disk event; see --model
@@ -180,7 +180,7 @@ pub enum CrashMethod {
 }
 
 #[derive(Debug, Args)]
-pub struct CrashArgs {
+pub(crate) struct CrashArgs {
     /// How to crash
     #[arg(long, value_enum, default_value = "both")]
     pub method: CrashMethod,
@@ -228,7 +228,7 @@ pub struct CrashArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CrashChildArgs {
+pub(crate) struct CrashChildArgs {
     #[arg(long)]
     pub db: PathBuf,
     #[arg(long)]

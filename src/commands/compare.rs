@@ -4,7 +4,7 @@ use crate::cli::CompareArgs;
 use crate::error::{InputError, Status};
 
 /// `litehammer compare A B...`: each B against A; fails (1) on `--fail-if-slower` drops.
-pub fn compare(args: CompareArgs) -> anyhow::Result<Status> {
+pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
     for (flag, value) in [("--fail-if-slower", args.fail_if_slower), ("--noise", Some(args.noise))] {
         if let Some(v) = value.filter(|v| !(0.0..=100.0).contains(v)) {
             return Err(InputError::new(format!("{flag} {v}"), "expected a percentage between 0 and 100").into());

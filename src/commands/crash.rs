@@ -11,7 +11,7 @@ use crate::report::model::{Report, RunStatus};
 use anyhow::Context;
 use std::time::SystemTime;
 
-pub fn crash(args: CrashArgs) -> anyhow::Result<Status> {
+pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let opts = crash_options(&args)?;
     let set = settings(&args.set)?;
     let matrix = assignments("--matrix", &args.matrix)?;
@@ -156,7 +156,7 @@ pub(super) fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputErr
     })
 }
 
-pub fn crash_child(args: CrashChildArgs) -> anyhow::Result<Status> {
+pub(crate) fn crash_child(args: CrashChildArgs) -> anyhow::Result<Status> {
     crash::kill::child_main(&args.db, &args.settings, args.seed, args.max_rows)?;
     Ok(Status::Ok)
 }

@@ -3,7 +3,7 @@
 use crate::config::builtin;
 use crate::error::Status;
 
-pub fn list_scenarios() -> anyhow::Result<Status> {
+pub(crate) fn list_scenarios() -> anyhow::Result<Status> {
     for name in builtin::names() {
         let source = crate::config::Source::open(name)?;
         let description = source.parse().map(|s| s.description).unwrap_or_default();

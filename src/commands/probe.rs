@@ -8,7 +8,7 @@ use crate::error::Status;
 use anyhow::Context;
 use std::path::Path;
 
-pub fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
+pub(crate) fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
     let (dir, _temp_guard) = database_dir(args.db_dir.as_deref(), false)?;
     let times = if args.quick {
         ProbeTimes::QUICK

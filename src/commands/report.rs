@@ -5,7 +5,7 @@ use crate::error::Status;
 use anyhow::Context;
 
 /// `litehammer report`: renders a saved JSON report to stdout or a file.
-pub fn report(args: ReportArgs) -> anyhow::Result<Status> {
+pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
     let report = crate::report::load(&args.input)?;
     let bytes = args.format.exporter(args.baseline.clone()).render(&report)?;
     match &args.output {

@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub fn run(args: RunArgs) -> anyhow::Result<Status> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     let plan = load_plan(&args.scenario, &args.overrides)?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();

@@ -4,7 +4,7 @@ use super::*;
 use crate::cli::ValidateArgs;
 use crate::error::Status;
 
-pub fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
+pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
     let plan = load_plan(&args.scenario, &args.overrides)?;
     let s = &plan.scenario;
     println!(

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BusyHandler {
+pub(crate) enum BusyHandler {
     #[default]
     Sqlite,
     Fixed(Duration),
@@ -79,14 +79,18 @@ thread_local! {
 
 /// What the handler did on this thread's connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HandlerStats {
+pub(crate) struct HandlerStats {
     pub calls: u64,
     pub waited: Duration,
 }
 
 /// Installs the handler on `conn` (after `busy_timeout` was set: installing any handler
 /// replaces SQLite's timeout-based one).
-pub fn install(conn: &mut rusqlite::Connection, handler: BusyHandler, timeout: Duration) -> rusqlite::Result<()> {
+pub(crate) fn install(
+    conn: &mut rusqlite::Connection,
+    handler: BusyHandler,
+    timeout: Duration,
+) -> rusqlite::Result<()> {
     match handler {
         BusyHandler::Sqlite => Ok(()),
         BusyHandler::None => conn.busy_handler(None::<fn(i32) -> bool>),
@@ -99,7 +103,7 @@ pub fn install(conn: &mut rusqlite::Connection, handler: BusyHandler, timeout: D
 }
 
 /// Counters of this thread's handler; zero for handlers that are not observed.
-pub fn take_stats() -> HandlerStats {
+pub(crate) fn take_stats() -> HandlerStats {
     HandlerStats {
         calls: CALLS.replace(0),
         waited: WAITED.replace(Duration::ZERO),

@@ -84,7 +84,7 @@ impl Comparison {
 
 /// A parsed check expression: `[group.<name>.]<metric> <op> <value>`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct MetricCheck {
+pub(crate) struct MetricCheck {
     pub(crate) source: String,
     pub(crate) group: Option<String>,
     pub(crate) metric: Metric,
@@ -94,7 +94,7 @@ pub struct MetricCheck {
 }
 
 impl MetricCheck {
-    pub fn parse(source: &str) -> Result<Self, String> {
+    pub(crate) fn parse(source: &str) -> Result<Self, String> {
         let (op_text, comparison) = Comparison::ALL
             .iter()
             .find(|(t, _)| source.contains(t))
@@ -126,7 +126,7 @@ impl MetricCheck {
         })
     }
 
-    pub fn group(&self) -> Option<&str> {
+    pub(crate) fn group(&self) -> Option<&str> {
         self.group.as_deref()
     }
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 /// A parsed generator expression, as written in the scenario (kept for the report).
 #[derive(Clone, Debug)]
-pub struct GeneratorSpec {
+pub(crate) struct GeneratorSpec {
     source: String,
     pub(crate) kind: SpecKind,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Constant {
+pub(crate) enum Constant {
     Int(i64),
     Real(f64),
     Text(String),
@@ -53,7 +53,7 @@ pub(crate) enum SpecKind {
 }
 
 /// The generators a scenario may name, with their argument forms (used in error messages).
-pub const GENERATORS: &[&str] = &[
+pub(crate) const GENERATORS: &[&str] = &[
     "uniform(min, max)",
     "zipf(min, max[, theta])",
     "gaussian(mean, sd)",
@@ -74,7 +74,7 @@ enum Arg {
 }
 
 impl GeneratorSpec {
-    pub fn parse(source: &str) -> Result<Self, String> {
+    pub(crate) fn parse(source: &str) -> Result<Self, String> {
         let kind = parse_kind(source.trim())?;
         Ok(Self {
             source: source.trim().to_string(),
@@ -82,7 +82,7 @@ impl GeneratorSpec {
         })
     }
 
-    pub fn constant(value: Constant) -> Self {
+    pub(crate) fn constant(value: Constant) -> Self {
         let source = match &value {
             Constant::Int(i) => i.to_string(),
             Constant::Real(r) => r.to_string(),
@@ -94,12 +94,8 @@ impl GeneratorSpec {
         }
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// The table a `latest(table)` generator reads.
-    pub fn latest_table(&self) -> Option<&str> {
+    pub(crate) fn latest_table(&self) -> Option<&str> {
         match &self.kind {
             SpecKind::Latest { table, .. } => Some(table),
             _ => None,
@@ -131,7 +127,7 @@ impl<'de> Deserialize<'de> for GeneratorSpec {
 
 /// A statement parameter: a generator, or a column of an earlier script step's first row.
 #[derive(Clone, Debug)]
-pub enum Param {
+pub(crate) enum Param {
     Gen(GeneratorSpec),
     /// `$N.column`: column `column` of step N's first row (NULL when it returned no row).
     Ref {
@@ -367,7 +363,7 @@ fn sized(name: &str, src: &str, min: &Arg, max: &Arg) -> Result<SpecKind, String
 
 /// YCSB's zipfian generator (Gray et al., "Quickly generating billion-record synthetic databases").
 #[derive(Debug)]
-pub struct ZipfTable {
+pub(crate) struct ZipfTable {
     lo: i64,
     items: f64,
     theta: f64,

@@ -7,7 +7,7 @@ use crate::error::InputError;
 
 /// Command-line changes to a scenario, applied before the matrix.
 #[derive(Clone, Debug, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// `--set KEY=VALUE` and the shorthand flags (`--duration`, `--rate`, ...).
     pub set: Vec<matrix::Setting>,
     /// `--matrix KEY=V1,V2,...`: replaces a file axis of the same key, or adds one.
@@ -16,14 +16,14 @@ pub struct Overrides {
 
 /// A checked scenario, ready to run.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub source: Source,
     pub scenario: Scenario,
     pub axes: Vec<Axis>,
     pub cells: Vec<Cell>,
 }
 
-pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
+pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
     let source = Source::open(spec)?;
     let mut scenario = source.parse()?;
     for setting in &overrides.set {

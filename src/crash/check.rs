@@ -2,13 +2,13 @@
 
 use super::ledger::{Ledger, checksum};
 use crate::engine::verify::integrity_check;
-pub use crate::report::model::durability::TrialCheck;
+pub(crate) use crate::report::model::durability::TrialCheck;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
 /// What the committing side knows when the crash happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expected {
+pub(crate) struct Expected {
     /// Transactions `1..=acknowledged` were acknowledged (COMMIT returned OK and that was recorded).
     pub acknowledged: u64,
     /// The highest transaction id ever begun; rows of later ids cannot exist.
@@ -23,7 +23,7 @@ struct RowRecord {
 }
 
 /// Checks a recovered database. Never fails: an unreadable database is a finding.
-pub fn check(conn: &Connection, ledger: &Ledger, expected: Expected) -> TrialCheck {
+pub(crate) fn check(conn: &Connection, ledger: &Ledger, expected: Expected) -> TrialCheck {
     let mut integrity = integrity_check(conn, 5).unwrap_or_else(|e| format!("error: {e}"));
     let (rows, read_error) = read_rows(conn);
     if let Some(e) = read_error
@@ -116,7 +116,6 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, RowRecord)> {
         },
     ))
 }
-
 
 #[cfg(test)]
 mod tests {

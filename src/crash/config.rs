@@ -24,19 +24,19 @@ name = "insert_row"
 sql = "INSERT INTO ledger(tx, pos, n, payload, sum) VALUES (?1, ?2, ?3, ?4, ?5)"
 "#;
 
-pub const DEFAULT_JOURNAL_MODES: &str = "delete,truncate,persist,wal,memory,off";
-pub const DEFAULT_SYNCHRONOUS: &str = "off,normal,full,extra";
+pub(crate) const DEFAULT_JOURNAL_MODES: &str = "delete,truncate,persist,wal,memory,off";
+pub(crate) const DEFAULT_SYNCHRONOUS: &str = "off,normal,full,extra";
 
 /// Keys that describe a `run` workload; the ledger has none of them.
 const WORKLOAD_KEYS: &[&str] = &["duration", "operations", "warmup", "seed"];
 
 /// The checked configurations, and every setting as SQLite read it back for each.
-pub struct Configurations {
+pub(crate) struct Configurations {
     pub plan: Plan,
     pub read_back: Vec<ReadBack>,
 }
 
-pub fn load(set: &[Setting], matrix_args: &[(String, String)]) -> Result<Configurations, InputError> {
+pub(crate) fn load(set: &[Setting], matrix_args: &[(String, String)]) -> Result<Configurations, InputError> {
     let source = Source {
         origin: "built-in:crash-ledger".into(),
         text: LEDGER_SCENARIO.into(),

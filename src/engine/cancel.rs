@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// The run phase, set by the driver and read by every worker between transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Phase {
+pub(crate) enum Phase {
     Starting = 0,
     Warmup = 1,
     Measure = 2,
@@ -14,15 +14,15 @@ pub enum Phase {
 }
 
 #[derive(Debug, Default)]
-pub struct PhaseFlag(AtomicU8);
+pub(crate) struct PhaseFlag(AtomicU8);
 
 impl PhaseFlag {
-    pub fn set(&self, phase: Phase) {
+    pub(crate) fn set(&self, phase: Phase) {
         self.0.store(phase as u8, Ordering::Release);
     }
 
     #[inline]
-    pub fn get(&self) -> Phase {
+    pub(crate) fn get(&self) -> Phase {
         match self.0.load(Ordering::Acquire) {
             0 => Phase::Starting,
             1 => Phase::Warmup,

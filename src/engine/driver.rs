@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 #[derive(Clone, Debug)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub db_dir: PathBuf,
     pub keep_db: bool,
     pub progress: ProgressMode,
@@ -32,10 +32,10 @@ pub struct RunOptions {
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
-pub type Cancel = watch::Receiver<bool>;
+pub(crate) type Cancel = watch::Receiver<bool>;
 
 /// Installs the signal handlers: the first signal cancels, a second one exits at once.
-pub fn install_cancel() -> Cancel {
+pub(crate) fn install_cancel() -> Cancel {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut count = 0;
@@ -77,7 +77,7 @@ async fn wait_for_signal() {
 
 /// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
 /// after each run; stops early when cancelled. Repeated runs carry `repeat = Some(k)`, 1-based.
-pub async fn run_cells(
+pub(crate) async fn run_cells(
     cells: &[Cell],
     opts: &RunOptions,
     cancel: &Cancel,
@@ -122,7 +122,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
 }
 
 /// A run report with only the cell's identity filled in (also the base of crash reports).
-pub fn empty_report(cell: &Cell) -> RunReport {
+pub(crate) fn empty_report(cell: &Cell) -> RunReport {
     RunReport {
         id: cell.id.clone(),
         repeat: None,

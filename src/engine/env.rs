@@ -3,12 +3,12 @@
 use crate::report::model::Environment;
 use std::path::Path;
 
-pub fn build_profile() -> &'static str {
+pub(crate) fn build_profile() -> &'static str {
     if cfg!(debug_assertions) { "debug" } else { "release" }
 }
 
 impl Environment {
-    pub fn capture(db_dir: &Path) -> Self {
+    pub(crate) fn capture(db_dir: &Path) -> Self {
         Self {
             sqlite_version: rusqlite::version().to_string(),
             rusqlite_version: env!("LITEHAMMER_RUSQLITE_VERSION").to_string(),
@@ -59,7 +59,7 @@ fn memory_bytes() -> u64 {
 }
 
 /// The filesystem type of the mount holding `dir` (longest matching mount point).
-pub fn filesystem_of(dir: &Path) -> String {
+pub(crate) fn filesystem_of(dir: &Path) -> String {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     mounts

@@ -4,7 +4,7 @@
 use crate::workload::setup::SetupError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error("{0}")]
     Setup(#[from] SetupError),
     /// An op or script that prepared in `validate` but not against this run's database.

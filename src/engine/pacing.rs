@@ -7,7 +7,7 @@ use crate::workload::rng::Rng;
 use std::time::{Duration, Instant};
 
 /// Open-loop schedule: intended start times at a fixed or Poisson rate.
-pub struct Pacer {
+pub(crate) struct Pacer {
     next: Instant,
     mean_gap_s: f64,
     arrival: Arrival,
@@ -17,7 +17,7 @@ pub struct Pacer {
 impl Pacer {
     /// `index_in_group` staggers the workers of a group; `worker` (the run-wide index) and
     /// `seed` make the Poisson draws reproducible.
-    pub fn new(p: Pacing, index_in_group: u32, seed: u64, worker: u32) -> Self {
+    pub(crate) fn new(p: Pacing, index_in_group: u32, seed: u64, worker: u32) -> Self {
         let mean_gap_s = 1.0 / p.per_worker_rate;
         // Stagger the workers of a group evenly across one gap.
         let offset = mean_gap_s * index_in_group as f64 / p.workers as f64;
@@ -31,7 +31,7 @@ impl Pacer {
     }
 
     /// The next intended start time.
-    pub fn next_start(&mut self) -> Instant {
+    pub(crate) fn next_start(&mut self) -> Instant {
         let at = self.next;
         let gap = match self.arrival {
             Arrival::Fixed => self.mean_gap_s,
@@ -44,7 +44,7 @@ impl Pacer {
 
 /// Sleeps until `at` (coarse sleep, then a short spin for sub-millisecond accuracy).
 /// Returns false if the run stopped meanwhile.
-pub fn wait_until(at: Instant, phase: &PhaseFlag) -> bool {
+pub(crate) fn wait_until(at: Instant, phase: &PhaseFlag) -> bool {
     loop {
         let now = Instant::now();
         if now >= at {

@@ -7,7 +7,7 @@ use crate::report::model::{Fairness, GroupReport, OpReport, OpenLoopReport, Tran
 use crate::workload::{GroupPlan, Workload};
 use hdrhistogram::Histogram;
 
-pub fn summarize(workload: &Workload, outputs: &[WorkerOutput], measured_s: f64) -> Vec<GroupReport> {
+pub(crate) fn summarize(workload: &Workload, outputs: &[WorkerOutput], measured_s: f64) -> Vec<GroupReport> {
     workload
         .groups
         .iter()

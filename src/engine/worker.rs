@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What one worker needs to start.
-pub struct WorkerSpec {
+pub(crate) struct WorkerSpec {
     /// Index among all workers of the run (generators such as `seq()` use it).
     pub index: u32,
     pub total_workers: u32,
@@ -43,7 +43,7 @@ pub struct WorkerSpec {
 
 /// Transaction outcomes of the measured phase.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TxCounts {
+pub(crate) struct TxCounts {
     pub committed: u64,
     /// Failed after all tries (rolled back).
     pub failed: u64,
@@ -57,7 +57,7 @@ pub struct TxCounts {
 }
 
 impl TxCounts {
-    pub fn merge(&mut self, o: &TxCounts) {
+    pub(crate) fn merge(&mut self, o: &TxCounts) {
         self.committed += o.committed;
         self.failed += o.failed;
         self.retried += o.retried;
@@ -69,7 +69,7 @@ impl TxCounts {
 
 /// What a worker reports when it is done.
 #[derive(Debug)]
-pub struct WorkerOutput {
+pub(crate) struct WorkerOutput {
     pub index: u32,
     pub group_index: usize,
     /// Per operation (its steps together), measured phase only; errors per failed attempt.
@@ -90,7 +90,7 @@ pub struct WorkerOutput {
     pub acked_deletes: Vec<u64>,
 }
 
-pub enum Message {
+pub(crate) enum Message {
     Ready {
         index: u32,
         result: Result<ReadBack, String>,
@@ -102,7 +102,7 @@ pub enum Message {
     },
 }
 
-pub fn spawn(
+pub(crate) fn spawn(
     spec: WorkerSpec,
     phase: Arc<PhaseFlag>,
     tx: UnboundedSender<Message>,

@@ -40,7 +40,7 @@ impl Metric {
 
 impl MetricCheck {
     /// Evaluates the check on one run; `None` when the run has no such group or no data.
-    pub fn evaluate(&self, name: &str, run: &RunReport) -> ScenarioCheck {
+    pub(crate) fn evaluate(&self, name: &str, run: &RunReport) -> ScenarioCheck {
         let groups = run
             .groups
             .iter()

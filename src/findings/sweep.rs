@@ -7,7 +7,7 @@ use crate::report::format::{format_rate, format_us};
 use crate::report::model::{GroupReport, RunReport};
 
 /// One line per value of `sweep.by` (or one line without `by`).
-pub fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
+pub(crate) fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
     let axis = canonical_key(&sweep.axis);
     let by = sweep.by.as_deref().map(canonical_key);
     let mut keys: Vec<Option<String>> = Vec::new();

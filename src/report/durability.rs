@@ -5,12 +5,12 @@ use super::model::durability::{Durability, DurabilityResult};
 use super::model::{Report, RunReport};
 
 /// Whether any run of the report carries a durability section (a crash report).
-pub fn present(report: &Report) -> bool {
+pub(crate) fn present(report: &Report) -> bool {
     report.runs.iter().any(|r| r.durability.is_some())
 }
 
 /// The durability table: one row per configuration and method (and model).
-pub fn table(runs: &[RunReport]) -> Table {
+pub(crate) fn table(runs: &[RunReport]) -> Table {
     let mut rows = Vec::new();
     for run in runs {
         let Some(durability) = &run.durability else { continue };
@@ -41,7 +41,7 @@ pub fn table(runs: &[RunReport]) -> Table {
 
 /// The damage columns every durability table ends with: max lost, integrity fail,
 /// atomicity, silent damage.
-pub fn damage_cells(r: &DurabilityResult) -> [String; 4] {
+pub(crate) fn damage_cells(r: &DurabilityResult) -> [String; 4] {
     [
         r.max_lost.to_string(),
         r.integrity_failures.to_string(),
@@ -73,7 +73,7 @@ fn failed_row(run: &RunReport) -> Vec<String> {
 }
 
 /// What was crashed and how, for the environment list: trials, seed, ledger size.
-pub fn runs_line(report: &Report) -> Option<String> {
+pub(crate) fn runs_line(report: &Report) -> Option<String> {
     let sections: Vec<&Durability> = report.runs.iter().filter_map(|r| r.durability.as_ref()).collect();
     let first = sections.first()?;
     let trials = sections
@@ -99,7 +99,7 @@ pub fn runs_line(report: &Report) -> Option<String> {
 
 /// A paragraph naming each method and crash model in the report and pointing to the README
 /// for their assumptions.
-pub fn legend(report: &Report) -> String {
+pub(crate) fn legend(report: &Report) -> String {
     let mut labels: Vec<String> = Vec::new();
     for r in report
         .runs

@@ -5,14 +5,14 @@ use super::model::{RunReport, RunStatus};
 use crate::metrics::ErrorCounts;
 
 /// A plain table: headers, rows, and which columns are right-aligned.
-pub struct Table {
+pub(crate) struct Table {
     pub headers: Vec<&'static str>,
     pub right: Vec<bool>,
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let widths: Vec<usize> = (0..self.headers.len())
             .map(|c| {
                 self.rows
@@ -47,7 +47,7 @@ impl Table {
     }
 
     /// A GitHub-flavoured Markdown table with the same columns and alignment.
-    pub fn to_markdown(&self) -> String {
+    pub(crate) fn to_markdown(&self) -> String {
         let cells = |row: &[String]| -> String {
             let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
             format!("| {} |\n", escaped.join(" | "))
@@ -67,7 +67,7 @@ impl Table {
     }
 
     /// An HTML table; right-aligned columns get `class="num"`. Cells are escaped.
-    pub fn to_html(&self) -> String {
+    pub(crate) fn to_html(&self) -> String {
         let class = |c: usize| if self.right[c] { " class=\"num\"" } else { "" };
         let mut out = String::from("<table>\n<thead><tr>");
         for (c, h) in self.headers.iter().enumerate() {
@@ -87,7 +87,7 @@ impl Table {
 }
 
 /// `writers 1,234 tx/s p99 2.10ms`: one group in a progress line.
-pub fn group_rate(name: &str, per_second: f64, p99_us: f64) -> String {
+pub(crate) fn group_rate(name: &str, per_second: f64, p99_us: f64) -> String {
     let p99 = if per_second > 0.0 {
         format_us(p99_us)
     } else {
@@ -97,7 +97,7 @@ pub fn group_rate(name: &str, per_second: f64, p99_us: f64) -> String {
 }
 
 /// Microseconds, shown with a unit that keeps 3 significant digits.
-pub fn format_us(us: f64) -> String {
+pub(crate) fn format_us(us: f64) -> String {
     if us >= 1_000_000.0 {
         format!("{:.2}s", us / 1_000_000.0)
     } else if us >= 1000.0 {
@@ -110,7 +110,7 @@ pub fn format_us(us: f64) -> String {
 }
 
 /// A rate with thousands separators and no decimals (one decimal below 10).
-pub fn format_rate(rate: f64) -> String {
+pub(crate) fn format_rate(rate: f64) -> String {
     if rate < 10.0 {
         return format!("{rate:.1}");
     }
@@ -126,7 +126,7 @@ pub fn format_rate(rate: f64) -> String {
 }
 
 /// Escapes text for HTML and SVG content and attribute values.
-pub fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
@@ -142,7 +142,7 @@ pub fn escape_html(text: &str) -> String {
 }
 
 /// The run id, with `#k` for a repeated run.
-pub fn run_label(run: &RunReport) -> String {
+pub(crate) fn run_label(run: &RunReport) -> String {
     match run.repeat {
         Some(k) => format!("{} #{k}", run.id),
         None => run.id.clone(),
@@ -150,7 +150,7 @@ pub fn run_label(run: &RunReport) -> String {
 }
 
 /// Errors by kind, `0` when none: `busy 3, locked 1`.
-pub fn errors_cell(e: &ErrorCounts) -> String {
+pub(crate) fn errors_cell(e: &ErrorCounts) -> String {
     let parts: Vec<String> = e
         .by_kind()
         .iter()
@@ -165,7 +165,7 @@ pub fn errors_cell(e: &ErrorCounts) -> String {
 }
 
 /// A run's status and verification in a few words: `ok`, `LOST 3 rows`, `FAILED`.
-pub fn verdict(run: &RunReport) -> String {
+pub(crate) fn verdict(run: &RunReport) -> String {
     let status = match run.status {
         RunStatus::Completed => "",
         RunStatus::Interrupted => " (interrupted)",
@@ -182,7 +182,7 @@ pub fn verdict(run: &RunReport) -> String {
 }
 
 /// Bytes in binary units with one decimal: `15.5 GiB`.
-pub fn format_bytes(bytes: u64) -> String {
+pub(crate) fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -198,7 +198,7 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// A ratio with about 3 significant digits: `2.85×`, `0.062×`, `12.4×`.
-pub fn format_ratio(r: f64) -> String {
+pub(crate) fn format_ratio(r: f64) -> String {
     match r {
         r if r >= 10.0 => format!("{r:.1}×"),
         r if r >= 0.1 => format!("{r:.2}×"),

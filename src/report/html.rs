@@ -10,11 +10,11 @@ use super::stats::{self, Config, Subject};
 use super::svg::{self, Axis, Bar, BarChart, LineChart, Scale, Series};
 use std::fmt::Write;
 
-pub mod timeline;
+pub(crate) mod timeline;
 
 /// HTML, with ratios against `baseline` (an id or `key=value,...`; default the first run).
 #[derive(Default)]
-pub struct Html {
+pub(crate) struct Html {
     pub baseline: Option<String>,
 }
 

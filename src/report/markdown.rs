@@ -10,7 +10,7 @@ use super::stats;
 
 /// Markdown, with ratios against `baseline` (an id or `key=value,...`; default the first run).
 #[derive(Default)]
-pub struct Markdown {
+pub(crate) struct Markdown {
     pub baseline: Option<String>,
 }
 

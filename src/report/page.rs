@@ -9,12 +9,12 @@ use crate::error::InputError;
 
 /// Whether the report has measured runs to show: any group, or not a crash report (whose
 /// runs have no groups, only durability).
-pub fn measured(report: &Report, subjects: &[Subject]) -> bool {
+pub(crate) fn measured(report: &Report, subjects: &[Subject]) -> bool {
     !subjects.is_empty() || !durability::present(report)
 }
 
 /// The baseline configuration: the one `spec` names, or the first.
-pub fn resolve_baseline<'a>(
+pub(crate) fn resolve_baseline<'a>(
     configs: &'a [Config<'a>],
     spec: Option<&str>,
 ) -> Result<Option<&'a Config<'a>>, InputError> {
@@ -27,7 +27,7 @@ pub fn resolve_baseline<'a>(
 }
 
 /// Fails when no id matches `spec`, listing the ids.
-pub fn check_baseline(ids: &[&str], spec: &str) -> Result<(), InputError> {
+pub(crate) fn check_baseline(ids: &[&str], spec: &str) -> Result<(), InputError> {
     if ids.iter().any(|id| stats::id_matches(id, spec)) {
         return Ok(());
     }
@@ -38,7 +38,7 @@ pub fn check_baseline(ids: &[&str], spec: &str) -> Result<(), InputError> {
 }
 
 /// How to read the tables, in one paragraph.
-pub fn legend(configs: &[Config]) -> String {
+pub(crate) fn legend(configs: &[Config]) -> String {
     let mut text = String::from(
         "tx/s: committed transactions (or successful executions of an operation) per second; \
          latencies of successful ones, BEGIN to COMMIT for transactions; \
@@ -54,7 +54,11 @@ pub fn legend(configs: &[Config]) -> String {
 }
 
 /// Label and value lines describing where and how the report was made.
-pub fn environment(report: &Report, configs: &[Config], baseline: Option<&Config>) -> Vec<(&'static str, String)> {
+pub(crate) fn environment(
+    report: &Report,
+    configs: &[Config],
+    baseline: Option<&Config>,
+) -> Vec<(&'static str, String)> {
     let env = &report.environment;
     let s = &report.scenario;
     let mut sqlite = format!(
@@ -136,7 +140,7 @@ fn status_word(status: RunStatus) -> &'static str {
 }
 
 /// One row per configuration for a subject: throughput, ratio, percentiles, errors, verification.
-pub fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Config>) -> anyhow::Result<Table> {
+pub(crate) fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Config>) -> anyhow::Result<Table> {
     let repeated = stats::max_repeats(configs) > 1;
     let base = match baseline {
         Some(b) => stats::figures(b, subject)?.map(|f| f.throughput.mean),
@@ -260,7 +264,7 @@ fn ratio_cell(value: f64, base: Option<f64>, is_baseline: bool) -> String {
 }
 
 /// Failed runs and first error messages, one line each.
-pub fn problems(report: &Report) -> Vec<String> {
+pub(crate) fn problems(report: &Report) -> Vec<String> {
     let mut out = Vec::new();
     for run in &report.runs {
         let label = format!("`{}`", run_label(run));

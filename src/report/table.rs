@@ -2,11 +2,11 @@
 
 use super::Exporter;
 use super::format::{Table, format_rate, format_us, run_label, verdict};
-use super::model::{GroupReport, Report, RunReport};
+use super::model::{CheckKind, GroupReport, Report, RunReport};
 
 /// One row per (run, group): committed transactions per second, transaction latency,
 /// errors, and the verification verdict.
-pub fn summary(report: &Report) -> Table {
+pub(crate) fn summary(report: &Report) -> Table {
     let mut rows = Vec::new();
     for run in &report.runs {
         if run.groups.is_empty() {
@@ -51,7 +51,7 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
 }
 
 /// What the table cannot show: failures, failed checks, starved workers, WAL growth.
-pub fn notes(run: &RunReport) -> Vec<String> {
+pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(e) = &run.error {
         notes.push(format!("{}: FAILED: {e}", run.id));
@@ -70,11 +70,11 @@ pub fn notes(run: &RunReport) -> Vec<String> {
     }
     if let Some(v) = &run.verification {
         for c in &v.scenario_checks {
-            let verdict = match (c.kind.as_str(), c.ok) {
-                ("metric", true) => "holds",
-                ("metric", false) => "does NOT hold",
-                (_, true) => "ok",
-                (_, false) => "FAILED",
+            let verdict = match (c.kind, c.ok) {
+                (CheckKind::Metric, true) => "holds",
+                (CheckKind::Metric, false) => "does NOT hold",
+                (CheckKind::Sql, true) => "ok",
+                (CheckKind::Sql, false) => "FAILED",
             };
             notes.push(format!("{}: check `{}`: {verdict}, {}", run.id, c.name, c.detail));
         }
@@ -116,7 +116,7 @@ fn starvation(g: &GroupReport) -> Option<String> {
 }
 
 /// The terminal table as an exporter, with a header line naming the scenario.
-pub struct Terminal;
+pub(crate) struct Terminal;
 
 impl Exporter for Terminal {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {

@@ -11,7 +11,7 @@ use crate::error::InputError;
 
 /// Creates each cell's database (without populate rows) in a scratch directory: settings
 /// must read back as asked, the set-up SQL must run, every op must prepare.
-pub fn against_sqlite(Plan { source, cells, .. }: &Plan) -> Result<(), InputError> {
+pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan) -> Result<(), InputError> {
     let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
     for (i, cell) in cells.iter().enumerate() {
         let s = &cell.scenario;

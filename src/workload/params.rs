@@ -3,19 +3,19 @@
 
 use super::rng::Rng;
 use crate::config::generator::SpecKind;
-pub use crate::config::generator::*;
+pub(crate) use crate::config::generator::*;
 use rusqlite::types::ValueRef;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The newest rowid of each table a `latest(table)` generator reads, shared by the workers
 /// of a run (they raise it after their inserts into that table).
-pub type LatestRowids = [(String, Arc<AtomicI64>)];
+pub(crate) type LatestRowids = [(String, Arc<AtomicI64>)];
 
 impl GeneratorSpec {
     /// A per-worker instance. `worker` is the worker's index among `workers` in the run;
     /// `latest` holds the shared newest rowids (a table missing there reads as rowid 1).
-    pub fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64, latest: &LatestRowids) -> Generator {
+    pub(crate) fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64, latest: &LatestRowids) -> Generator {
         let state = match &self.kind {
             SpecKind::Const(c) => State::Const(c.clone()),
             SpecKind::Uniform { lo, hi } => State::Uniform {
@@ -69,7 +69,7 @@ fn random_pool(rng: &mut Rng, max: usize, text: bool) -> Box<[u8]> {
 }
 
 /// One worker's instance of a generator.
-pub struct Generator {
+pub(crate) struct Generator {
     state: State,
 }
 
@@ -109,7 +109,7 @@ enum State {
 impl Generator {
     /// The next value; text and blobs borrow from a per-worker random pool (no copy).
     #[inline]
-    pub fn next(&mut self, rng: &mut Rng) -> ValueRef<'_> {
+    pub(crate) fn next(&mut self, rng: &mut Rng) -> ValueRef<'_> {
         match &mut self.state {
             State::Const(c) => constant_ref(c),
             State::Uniform { lo, span } => ValueRef::Integer(lo.wrapping_add(rng.below(*span) as i64)),

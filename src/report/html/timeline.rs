@@ -14,7 +14,7 @@ use serde::Deserialize;
 /// One interval of a run: the fields of a `timeline` entry the charts use.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct TimelinePoint {
+pub(crate) struct TimelinePoint {
     /// End of the interval, seconds since measuring started.
     pub t_s: f64,
     /// Committed transactions of all groups in the interval.
@@ -26,14 +26,14 @@ pub struct TimelinePoint {
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct GroupPoint {
+pub(crate) struct GroupPoint {
     pub name: String,
     pub ops: f64,
     pub p99_us: f64,
 }
 
 /// The `timeline` of a run's JSON, empty when absent or unreadable.
-pub fn from_value(run: &serde_json::Value) -> Vec<TimelinePoint> {
+pub(crate) fn from_value(run: &serde_json::Value) -> Vec<TimelinePoint> {
     run.get("timeline")
         .and_then(|t| serde_json::from_value(t.clone()).ok())
         .unwrap_or_default()
@@ -44,7 +44,7 @@ fn of_run(run: &RunReport) -> Vec<TimelinePoint> {
 }
 
 /// A labelled timeline per run (`id #k` for repeats), coloured by configuration.
-pub struct RunTimeline {
+pub(crate) struct RunTimeline {
     pub label: String,
     pub color: &'static str,
     /// Dash pattern: the repeat number minus one, so repeats of a configuration differ.
@@ -55,7 +55,7 @@ pub struct RunTimeline {
 }
 
 /// The "Over time" section: charts, or a placeholder when no run has a timeline.
-pub fn section(configs: &[Config]) -> String {
+pub(crate) fn section(configs: &[Config]) -> String {
     let mut runs = Vec::new();
     for (i, config) in configs.iter().enumerate() {
         for run in &config.runs {
@@ -84,7 +84,7 @@ pub fn section(configs: &[Config]) -> String {
 }
 
 /// Throughput and p99 over time per group (or overall), then WAL size; one line per run.
-pub fn charts(runs: &[RunTimeline]) -> Vec<(String, String)> {
+pub(crate) fn charts(runs: &[RunTimeline]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let groups = group_names(runs);
     let subjects: Vec<Option<&str>> = if groups.is_empty() {

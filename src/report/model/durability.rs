@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Crash results for one configuration: one entry per method (and crash model).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Durability {
+pub(crate) struct Durability {
     /// `--seed`: with the configuration id it determines every trial (see `crash::config_seed`).
     pub seed: u64,
     /// Rows per ledger transaction are uniform in 1..=max_rows; payloads 100 B – 3 KB.
@@ -19,7 +19,7 @@ pub struct Durability {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DurabilityResult {
+pub(crate) struct DurabilityResult {
     /// `kill` (SIGKILL of the committing process) or `power-loss` (simulated disk).
     pub method: String,
     /// The crash model that built the rebooted disk (power-loss only): durable, reorder, torn.
@@ -45,7 +45,7 @@ pub struct DurabilityResult {
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CrossCheck {
+pub(crate) struct CrossCheck {
     pub compared: u32,
     /// Trials whose unix-VFS verdict differs from the simulator's.
     pub mismatches: u32,
@@ -53,7 +53,7 @@ pub struct CrossCheck {
 
 /// One trial: how the crash happened and what the checker found.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TrialResult {
+pub(crate) struct TrialResult {
     pub trial: u32,
     /// Kill: milliseconds after the worker was ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,7 +74,7 @@ pub struct TrialResult {
 
 /// The checker's verdict on one recovered database.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrialCheck {
+pub(crate) struct TrialCheck {
     pub acknowledged: u64,
     /// Acknowledged transactions not fully present (missing, or partly present).
     pub lost: u64,
@@ -89,23 +89,24 @@ pub struct TrialCheck {
 }
 
 impl TrialCheck {
-    pub fn integrity_ok(&self) -> bool {
+    pub(crate) fn integrity_ok(&self) -> bool {
         self.integrity == "ok"
     }
 
     /// Damage `integrity_check` does not see: wrong bytes, or a hole in the commit order.
-    pub fn silent_damage(&self) -> bool {
+    pub(crate) fn silent_damage(&self) -> bool {
         self.damaged_rows > 0 || self.order_gaps > 0
     }
 
-    pub fn clean(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn clean(&self) -> bool {
         self.lost == 0 && self.partial == 0 && !self.silent_damage() && self.integrity_ok()
     }
 }
 
 impl DurabilityResult {
     /// Aggregates trials into the summary counts.
-    pub fn from_trials(method: &str, model: Option<&str>, per_trial: Vec<TrialResult>) -> Self {
+    pub(crate) fn from_trials(method: &str, model: Option<&str>, per_trial: Vec<TrialResult>) -> Self {
         let count = |f: &dyn Fn(&TrialResult) -> bool| per_trial.iter().filter(|t| f(t)).count() as u32;
         let compared = count(&|t| t.cross_check_agrees.is_some());
         Self {
@@ -128,7 +129,7 @@ impl DurabilityResult {
     }
 
     /// `kill`, or `power-loss/MODEL`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match &self.model {
             Some(m) => format!("{}/{m}", self.method),
             None => self.method.clone(),
