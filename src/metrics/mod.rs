@@ -1,10 +1,12 @@
 //! Per-worker recorders (mutable, on the hot path) and the summaries stored in reports.
 
+pub(crate) mod histogram;
 pub(crate) mod timeline;
 
-use base64::Engine;
+pub use histogram::decode_histogram;
+pub(crate) use histogram::{encode_histogram, new_histogram};
+
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 /// How a failed statement failed, from SQLite's extended result code.
@@ -104,11 +106,6 @@ impl Default for Recorder {
     }
 }
 
-/// Nanosecond histogram, 3 significant digits, growing as larger values arrive.
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant digits is valid")
-}
-
 impl Recorder {
     #[inline]
     pub(crate) fn record_ns(&mut self, ns: u64) {
@@ -172,24 +169,6 @@ impl LatencySummary {
             max: us(h.max()),
         }
     }
-}
-
-/// Base64 of the compressed V2 encoding (the format of HdrHistogram interval logs).
-pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut bytes)
-        .expect("serializing to memory");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| e.to_string())?;
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("{e:?}"))
 }
 
 /// Jain's fairness index over per-worker counts: 1 when all equal, 1/n when one does all.

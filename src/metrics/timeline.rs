@@ -119,6 +119,7 @@ struct OpenSlot {
     errors: Vec<ErrorCounts>,
     latency: Vec<Histogram<u64>>,
     files: FileState,
+    files_seen: bool,
 }
 
 pub(crate) struct TimelineBuilder {
@@ -128,6 +129,9 @@ pub(crate) struct TimelineBuilder {
     closed: BTreeMap<u64, TimelineEntry>,
     base_checkpoint_seq: Option<u32>,
     last_checkpoint_seq: Option<u32>,
+    /// The newest file state recorded: an interval with none of its own (a last, partial
+    /// interval the monitor did not reach) shows this one rather than zero sizes.
+    last_files: Option<FileState>,
 }
 
 impl TimelineBuilder {
@@ -139,6 +143,7 @@ impl TimelineBuilder {
             closed: BTreeMap::new(),
             base_checkpoint_seq: None,
             last_checkpoint_seq: None,
+            last_files: None,
         }
     }
 
@@ -149,6 +154,7 @@ impl TimelineBuilder {
             errors: vec![ErrorCounts::default(); n],
             latency: (0..n).map(|_| interval_histogram()).collect(),
             files: FileState::default(),
+            files_seen: false,
         })
     }
 
@@ -175,8 +181,11 @@ impl TimelineBuilder {
             self.base_checkpoint_seq.get_or_insert(seq);
             self.last_checkpoint_seq = Some(seq);
         }
+        self.last_files = Some(files);
         if !self.closed.contains_key(&slot) {
-            self.open_slot(slot).files = files;
+            let open = self.open_slot(slot);
+            open.files = files;
+            open.files_seen = true;
         }
     }
 
@@ -228,7 +237,10 @@ impl TimelineBuilder {
             })
             .collect();
         let lat = LatencySummary::of(&all);
-        let files = open.files;
+        let files = match (open.files_seen, self.last_files) {
+            (false, Some(last)) => last,
+            _ => open.files,
+        };
         TimelineEntry {
             t_s: (slot + 1) as f64 * self.interval_s,
             ops: open.committed.iter().sum(),
@@ -270,6 +282,7 @@ impl TimelineBuilder {
                         errors: vec![ErrorCounts::default(); self.groups.len()],
                         latency: (0..self.groups.len()).map(|_| interval_histogram()).collect(),
                         files: FileState::default(),
+                        files_seen: false,
                     };
                     self.entry(slot, &empty)
                 })
