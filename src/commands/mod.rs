@@ -1,0 +1,151 @@
+//! The subcommands, one file each: glue between the CLI, the scenario loader, the engine
+//! and the exporters. This file holds what several of them share.
+
+mod compare;
+mod crash;
+mod list;
+mod probe;
+mod report;
+mod run;
+mod validate;
+
+pub(crate) use compare::compare;
+pub(crate) use crash::{crash, crash_child};
+pub(crate) use list::list_scenarios;
+pub(crate) use probe::probe;
+pub(crate) use report::report;
+pub(crate) use run::run;
+pub(crate) use validate::validate;
+
+use crate::cli::OverrideArgs;
+use crate::config::matrix::Setting;
+use crate::config::validate::{Overrides, Plan};
+use crate::engine::env;
+use crate::error::InputError;
+use crate::report::model::Report;
+use crate::report::{Exporter, json::Json};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Loads, checks and expands a scenario, then prepares everything it will execute.
+pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs) -> anyhow::Result<Plan> {
+    let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
+    crate::workload::check::against_sqlite(&plan)?;
+    Ok(plan)
+}
+
+pub(super) fn warn_if_debug_build() {
+    if env::build_profile() == "debug" {
+        eprintln!(
+            "warning: this is a debug build; its numbers measure the harness more than SQLite. Use `cargo run --release`."
+        );
+    }
+}
+
+/// Time of the fsync probe `run` does before the first run (`--no-probe` skips it).
+const RUN_PROBE_TIME: std::time::Duration = std::time::Duration::from_millis(300);
+
+pub(super) fn assignments(flag: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {
+    raw.iter().map(|r| split_assignment(flag, r)).collect()
+}
+
+/// `--set KEY=VALUE` flags as settings that name the flag in their errors.
+pub(super) fn settings(raw: &[String]) -> Result<Vec<Setting>, InputError> {
+    raw.iter()
+        .map(|r| split_assignment("--set", r).map(|(k, v)| Setting::from_set(&k, &v)))
+        .collect()
+}
+
+/// The typed shorthand flags and `--set`/`--matrix`, in the order they apply.
+pub(super) fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
+    use toml::Value;
+    let mut set = Vec::new();
+    let mut flag = |key: &str, value: Value, typed: String| {
+        set.push(Setting {
+            key: key.to_string(),
+            value,
+            flag: typed,
+        })
+    };
+    if let Some(d) = &args.duration {
+        flag("duration", Value::String(d.to_string()), format!("--duration {d}"));
+    }
+    if let Some(n) = args.operations {
+        flag(
+            "operations",
+            Value::Integer(n.get() as i64),
+            format!("--operations {n}"),
+        );
+    }
+    if let Some(d) = &args.warmup {
+        flag("warmup", Value::String(d.to_string()), format!("--warmup {d}"));
+    }
+    if let Some(seed) = args.seed {
+        flag("seed", Value::Integer(seed as i64), format!("--seed {seed}"));
+    }
+    if let Some(rate) = args.rate {
+        flag("group.*.rate", Value::Float(rate), format!("--rate {rate}"));
+    }
+    if let Some(d) = &args.latency_limit {
+        flag(
+            "group.*.latency_limit",
+            Value::String(d.to_string()),
+            format!("--latency-limit {d}"),
+        );
+    }
+    if args.skip_late {
+        flag("group.*.skip_late", Value::Boolean(true), "--skip-late".into());
+    }
+    set.extend(settings(&args.set)?);
+    let matrix = args
+        .matrix
+        .iter()
+        .map(|raw| split_assignment("--matrix", raw))
+        .collect::<Result<_, _>>()?;
+    Ok(Overrides { set, matrix })
+}
+
+pub(super) fn split_assignment(flag: &str, raw: &str) -> Result<(String, String), InputError> {
+    match raw.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(InputError::new(format!("{flag} {raw}"), "expected KEY=VALUE")),
+    }
+}
+
+/// The user's `--db-dir` (checked: exists, is a directory, is writable), or a new temp dir
+/// that is removed afterwards unless the databases are kept.
+pub(super) fn database_dir(dir: Option<&Path>, keep: bool) -> Result<(PathBuf, Option<tempfile::TempDir>), InputError> {
+    let Some(dir) = dir else {
+        let temp = tempfile::Builder::new()
+            .prefix("litehammer-")
+            .tempdir()
+            .map_err(|e| InputError::new("--db-dir", format!("cannot create a temporary directory: {e}")))?;
+        if keep {
+            return Ok((temp.keep(), None));
+        }
+        return Ok((temp.path().to_path_buf(), Some(temp)));
+    };
+    let flag = format!("--db-dir {}", dir.display());
+    let meta = std::fs::metadata(dir).map_err(|e| InputError::new(&flag, format!("directory not found: {e}")))?;
+    if !meta.is_dir() {
+        return Err(InputError::new(&flag, "not a directory"));
+    }
+    tempfile::tempfile_in(dir).map_err(|e| InputError::new(&flag, format!("directory is not writable: {e}")))?;
+    Ok((dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()), None))
+}
+
+pub(super) fn default_output(name: &str, started: SystemTime) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(started).to_string();
+    let compact: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    PathBuf::from("results").join(format!("{safe}-{}-{}.json", &compact[..8], &compact[8..14]))
+}
+
+pub(super) fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {
+    let bytes = Json.render(report)?;
+    crate::report::write_file(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))
+}

@@ -1,0 +1,386 @@
+//! Settings overrides by dotted key (`sqlite.busy_timeout`, `group.writers.workers`), used by
+//! `[matrix]`, `--set` and `--matrix`, and the cartesian expansion into one cell per run.
+
+use super::Scenario;
+use crate::config::sqlite::SqliteSettings;
+
+/// One matrix dimension: a key and the values it takes.
+#[derive(Clone, Debug)]
+pub(crate) struct Axis {
+    pub key: String,
+    pub values: Vec<toml::Value>,
+    /// Byte span in the scenario file; `None` when the axis came from the command line.
+    pub span: Option<std::ops::Range<usize>>,
+    /// `--set` pinned this axis to one value; these are the values it had before.
+    pub pinned_from: Option<Vec<toml::Value>>,
+}
+
+/// One command-line setting: a key, its value, and the flag the user typed (for errors).
+#[derive(Clone, Debug)]
+pub(crate) struct Setting {
+    pub key: String,
+    pub value: toml::Value,
+    /// `--set group.writers.workers=8`, `--rate 100`: what an error message names.
+    pub flag: String,
+}
+
+impl Setting {
+    /// A `--set KEY=VALUE` as typed.
+    pub(crate) fn from_set(key: &str, raw_value: &str) -> Self {
+        Self {
+            key: key.to_string(),
+            value: parse_cli_value(raw_value),
+            flag: format!("--set {key}={raw_value}"),
+        }
+    }
+
+    /// Applies the setting to a scenario; the error names the flag.
+    pub(crate) fn apply(&self, s: &mut Scenario) -> Result<(), crate::error::InputError> {
+        apply(s, &self.key, &self.value).map_err(|e| crate::error::InputError::new(&self.flag, e))
+    }
+}
+
+/// Builds the axes of a run from the scenario's own (`[matrix]`, or a command's defaults),
+/// in this order: `--matrix KEY=V1,V2` replaces or adds an axis, then `--set KEY=V` on a key
+/// that is an axis pins that axis to the one value (and the report says so). Every command
+/// that expands a matrix (`run`, `validate`, `crash`) goes through here.
+pub(crate) fn resolve_axes(
+    mut axes: Vec<Axis>,
+    matrix_args: &[(String, String)],
+    set: &[Setting],
+) -> Result<Vec<Axis>, crate::error::InputError> {
+    use crate::error::InputError;
+    for (key, list) in matrix_args {
+        let key = canonical_key(key);
+        let values: Vec<toml::Value> = list
+            .split(',')
+            .filter(|v| !v.trim().is_empty())
+            .map(parse_cli_value)
+            .collect();
+        if values.is_empty() {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                "give at least one value: --matrix KEY=V1,V2",
+            ));
+        }
+        if set.iter().any(|s| canonical_key(&s.key) == key) {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                format!("`{key}` is also given with --set; give it once"),
+            ));
+        }
+        let axis = Axis {
+            key: key.clone(),
+            values,
+            span: None,
+            pinned_from: None,
+        };
+        match axes.iter_mut().find(|a| a.key == key) {
+            Some(existing) => *existing = axis,
+            None => axes.push(axis),
+        }
+    }
+    for setting in set {
+        let key = canonical_key(&setting.key);
+        if let Some(axis) = axes.iter_mut().find(|a| a.key == key) {
+            let before = std::mem::replace(&mut axis.values, vec![setting.value.clone()]);
+            axis.pinned_from = Some(before);
+        }
+    }
+    Ok(axes)
+}
+
+/// `journal_mode=delete (--set; the matrix had wal, delete)`, one per pinned axis.
+pub(crate) fn pinned_notes(axes: &[Axis]) -> Vec<String> {
+    axes.iter()
+        .filter_map(|a| {
+            let before = a.pinned_from.as_ref()?;
+            let shown: Vec<String> = before.iter().map(show_value).collect();
+            let value = a.values.first().map(show_value).unwrap_or_default();
+            Some(format!(
+                "{}={value} (--set; the matrix had {})",
+                a.key,
+                shown.join(", ")
+            ))
+        })
+        .collect()
+}
+
+/// One run's configuration: the assignments that distinguish it, and the resulting scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct Cell {
+    pub id: String,
+    pub assignments: Vec<(String, toml::Value)>,
+    pub scenario: Scenario,
+}
+
+/// Keys of `[sqlite]` that may be written without the `sqlite.` prefix.
+const SQLITE_KEYS: &[&str] = crate::config::sqlite::SETTING_NAMES;
+
+/// The canonical form of a key: sqlite settings lose their `sqlite.` prefix.
+pub(crate) fn canonical_key(key: &str) -> String {
+    let key = key.trim();
+    match key.strip_prefix("sqlite.") {
+        Some(rest) => rest.to_string(),
+        None => key.to_string(),
+    }
+}
+
+/// Parses a command-line value: TOML if it is valid TOML (`8`, `true`, `"x"`), else a string.
+pub(crate) fn parse_cli_value(raw: &str) -> toml::Value {
+    let raw = raw.trim();
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Sets one key on a scenario. Errors are plain messages; the caller says where.
+pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), String> {
+    let key = canonical_key(key);
+    let parts: Vec<&str> = key.split('.').collect();
+    match parts.as_slice() {
+        [k] if SQLITE_KEYS.contains(k) => set_sqlite(&mut s.sqlite, k, value),
+        ["duration"] => {
+            s.duration = Some(spanless(typed(value)?));
+            s.operations = None;
+            Ok(())
+        }
+        ["operations"] => {
+            s.operations = Some(spanless(typed(value)?));
+            s.duration = None;
+            Ok(())
+        }
+        ["warmup"] => typed(value).map(|v| s.warmup = v),
+        ["seed"] => typed(value).map(|v| s.seed = v),
+        ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
+        ["group", name, "op" | "script", op, "weight"] => {
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}`"))?;
+            let weight: u32 = typed(value)?;
+            let op_weight = group
+                .op
+                .iter_mut()
+                .find(|o| o.name.get_ref() == op)
+                .map(|o| &mut o.weight);
+            let script_weight = group
+                .script
+                .iter_mut()
+                .find(|o| o.name.get_ref() == op)
+                .map(|o| &mut o.weight);
+            let slot = op_weight
+                .or(script_weight)
+                .ok_or_else(|| format!("group `{name}` has no operation `{op}`"))?;
+            *slot = weight;
+            Ok(())
+        }
+        ["group", name, field] => {
+            let names: Vec<String> = s.group.iter().map(|g| g.name.get_ref().clone()).collect();
+            let mut matched = 0;
+            for group in s.group.iter_mut().filter(|g| *name == "*" || g.name.get_ref() == name) {
+                set_group_field(group, field, value)?;
+                matched += 1;
+            }
+            if matched == 0 {
+                return Err(format!("no group named `{name}` (groups: {})", names.join(", ")));
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>, group.<name>.op.<op>.weight",
+            SQLITE_KEYS.join(", "),
+            GROUP_KEYS.join("|")
+        )),
+    }
+}
+
+/// Group fields that overrides and matrix axes may set.
+const GROUP_KEYS: &[&str] = &[
+    "workers",
+    "transaction",
+    "statements_per_transaction",
+    "rate",
+    "arrival",
+    "latency_limit",
+    "skip_late",
+];
+
+fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -> Result<(), String> {
+    match field {
+        "workers" => typed(value).map(|v| group.workers = v),
+        "transaction" => typed(value).map(|v| group.transaction = v),
+        "statements_per_transaction" => typed(value).map(|v| group.statements_per_transaction = v),
+        "rate" => typed::<f64>(value)
+            .or_else(|_| typed::<i64>(value).map(|i| i as f64))
+            .map(|v| group.rate = Some(v)),
+        "arrival" => typed(value).map(|v| group.arrival = v),
+        "latency_limit" => typed(value).map(|v| group.latency_limit = Some(v)),
+        "skip_late" => typed(value).map(|v| group.skip_late = v),
+        other => Err(format!(
+            "`{other}` cannot be overridden; use one of {}",
+            GROUP_KEYS.join(", ")
+        )),
+    }
+}
+
+fn spanless<T>(value: T) -> toml::Spanned<T> {
+    toml::Spanned::new(0..0, value)
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: &toml::Value) -> Result<T, String> {
+    value
+        .clone()
+        .try_into::<T>()
+        .map_err(|e| e.message().trim_end().to_string())
+}
+
+fn set_sqlite(settings: &mut SqliteSettings, key: &str, value: &toml::Value) -> Result<(), String> {
+    let mut table = toml::Table::try_from(&*settings).map_err(|e| e.to_string())?;
+    table.insert(key.to_string(), value.clone());
+    let updated: SqliteSettings = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().trim_end().to_string())?;
+    updated.validate()?;
+    *settings = updated;
+    Ok(())
+}
+
+/// How a value reads in a run id: strings bare, everything else as TOML.
+pub(crate) fn show_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The cartesian product of the axes, first axis outermost, applied to the base scenario.
+/// On error returns the failing axis index and message.
+pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize, String)> {
+    let mut cells = vec![Cell {
+        id: String::new(),
+        assignments: Vec::new(),
+        scenario: base.clone(),
+    }];
+    for (axis_index, axis) in axes.iter().enumerate() {
+        if axis.values.is_empty() {
+            return Err((axis_index, "a matrix axis needs at least one value".into()));
+        }
+        let mut next = Vec::with_capacity(cells.len() * axis.values.len());
+        for cell in &cells {
+            for value in &axis.values {
+                let mut scenario = cell.scenario.clone();
+                apply(&mut scenario, &axis.key, value).map_err(|e| (axis_index, format!("value {}: {e}", value)))?;
+                let mut assignments = cell.assignments.clone();
+                assignments.push((canonical_key(&axis.key), value.clone()));
+                next.push(Cell {
+                    id: String::new(),
+                    assignments,
+                    scenario,
+                });
+            }
+        }
+        cells = next;
+    }
+    for cell in &mut cells {
+        cell.id = if cell.assignments.is_empty() {
+            "default".to_string()
+        } else {
+            cell.assignments
+                .iter()
+                .map(|(k, v)| format!("{k}={}", show_value(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+    }
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+    use crate::config::sqlite::JournalMode;
+
+    fn base() -> Scenario {
+        Source {
+            origin: "t".into(),
+            text: "name = \"x\"\nduration = \"1s\"\n[[group]]\nname = \"w\"\nworkers = 1\n[[group.op]]\nname = \"o\"\nsql = \"SELECT 1\"\n".into(),
+        }
+        .parse()
+        .unwrap()
+    }
+
+    fn axis(key: &str, values: &[&str]) -> Axis {
+        Axis {
+            key: key.into(),
+            values: values.iter().map(|v| parse_cli_value(v)).collect(),
+            span: None,
+            pinned_from: None,
+        }
+    }
+
+    #[test]
+    fn expands_cartesian_product_in_order() {
+        let cells = expand(
+            &base(),
+            &[
+                axis("journal_mode", &["wal", "delete"]),
+                axis("synchronous", &["normal", "full"]),
+            ],
+        )
+        .unwrap();
+        let ids: Vec<_> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "journal_mode=wal,synchronous=normal",
+                "journal_mode=wal,synchronous=full",
+                "journal_mode=delete,synchronous=normal",
+                "journal_mode=delete,synchronous=full"
+            ]
+        );
+        assert_eq!(cells[2].scenario.sqlite.journal_mode, JournalMode::Delete);
+    }
+
+    #[test]
+    fn group_and_sqlite_overrides() {
+        let mut s = base();
+        apply(&mut s, "group.w.workers", &parse_cli_value("16")).unwrap();
+        apply(&mut s, "sqlite.busy_timeout", &parse_cli_value("250ms")).unwrap();
+        assert_eq!(s.group[0].workers.get(), 16);
+        assert_eq!(s.sqlite.busy_timeout.0, std::time::Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_overrides_explain_themselves() {
+        let mut s = base();
+        assert!(
+            apply(&mut s, "journal_mode", &parse_cli_value("wall"))
+                .unwrap_err()
+                .contains("wall")
+        );
+        assert!(
+            apply(&mut s, "group.nope.workers", &parse_cli_value("2"))
+                .unwrap_err()
+                .contains("no group named `nope`")
+        );
+        assert!(
+            apply(&mut s, "group.w.workers", &parse_cli_value("0"))
+                .unwrap_err()
+                .contains("nonzero")
+        );
+        assert!(
+            apply(&mut s, "jurnal_mode", &parse_cli_value("wal"))
+                .unwrap_err()
+                .contains("unknown setting")
+        );
+        assert!(
+            apply(&mut s, "page_size", &parse_cli_value("1000"))
+                .unwrap_err()
+                .contains("power of two")
+        );
+    }
+}

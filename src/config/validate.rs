@@ -1,0 +1,201 @@
+//! Loading a scenario for a run: parse, apply command-line overrides, check its shape and
+//! expand the matrix. Preparing every statement against SQLite is `workload::check`.
+
+use super::matrix::{self, Axis, Cell};
+use super::{Scenario, Source, TxMode};
+use crate::error::InputError;
+
+/// Command-line changes to a scenario, applied before the matrix.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    /// `--set KEY=VALUE` and the shorthand flags (`--duration`, `--rate`, ...).
+    pub set: Vec<matrix::Setting>,
+    /// `--matrix KEY=V1,V2,...`: replaces a file axis of the same key, or adds one.
+    pub matrix: Vec<(String, String)>,
+}
+
+/// A checked scenario, ready to run.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub source: Source,
+    pub scenario: Scenario,
+    pub axes: Vec<Axis>,
+    pub cells: Vec<Cell>,
+}
+
+pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
+    let source = Source::open(spec)?;
+    let mut scenario = source.parse()?;
+    for setting in &overrides.set {
+        setting.apply(&mut scenario)?;
+    }
+    check_shape(&scenario, &source)?;
+    let axes = axes(&scenario, overrides)?;
+    check_checks_and_sweep(&scenario, &axes, &source)?;
+    let cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
+        Some(span) => source
+            .error_at(span.clone(), message)
+            .with_key(format!("matrix.{}", axes[i].key)),
+        None => InputError::new(format!("--matrix {}", axes[i].key), message),
+    })?;
+    for cell in &cells {
+        check_shape(&cell.scenario, &source).map_err(|mut e| {
+            e.message = format!("in run `{}`: {}", cell.id, e.message);
+            e
+        })?;
+    }
+    Ok(Plan {
+        source,
+        scenario,
+        axes,
+        cells,
+    })
+}
+
+fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputError> {
+    let file_axes = scenario
+        .matrix
+        .iter()
+        .map(|(key, values)| Axis {
+            key: matrix::canonical_key(key),
+            values: values.get_ref().clone(),
+            span: Some(values.span()),
+            pinned_from: None,
+        })
+        .collect();
+    matrix::resolve_axes(file_axes, &overrides.matrix, &overrides.set)
+}
+
+/// Checks serde cannot express: cross-field rules and names.
+fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
+    match (&s.duration, &s.operations) {
+        (Some(_), Some(op)) => {
+            return Err(source
+                .error_at(op.span(), "give either `duration` or `operations`, not both")
+                .with_key("operations"));
+        }
+        (None, None) => return Err(source.error("give `duration` (e.g. \"20s\") or `operations` (e.g. 100000)")),
+        (Some(d), None) if d.get_ref().0.is_zero() => {
+            return Err(source
+                .error_at(d.span(), "duration must be greater than zero")
+                .with_key("duration"));
+        }
+        _ => {}
+    }
+    s.sqlite
+        .validate()
+        .map_err(|e| source.error(e).with_key("sqlite.page_size"))?;
+    if s.group.is_empty() {
+        return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
+    }
+    for (i, g) in s.group.iter().enumerate() {
+        let name = g.name.get_ref();
+        if s.group[..i].iter().any(|other| other.name.get_ref() == name) {
+            return Err(source
+                .error_at(g.name.span(), format!("group name `{name}` is used twice"))
+                .with_key("group.name"));
+        }
+        if g.op.is_empty() && g.script.is_empty() {
+            return Err(source.error_at(
+                g.name.span(),
+                format!("group `{name}` has no [[group.op]] or [[group.script]]"),
+            ));
+        }
+        let scripts = g.scripts();
+        if g.transaction == TxMode::None && g.statements_per_transaction.get() > 1 {
+            let message = format!(
+                "group `{name}`: transaction = \"none\" (autocommit) runs one operation per transaction; \
+                 use deferred/immediate/exclusive for several operations per transaction"
+            );
+            return Err(source.error_at(g.name.span(), message).with_key("transaction"));
+        }
+        for (j, op) in scripts.iter().enumerate() {
+            let op_name = op.name.get_ref();
+            if scripts[..j].iter().any(|o| o.name.get_ref() == op_name) {
+                let message = format!("operation name `{op_name}` is used twice in group `{name}`");
+                return Err(source.error_at(op.name.span(), message));
+            }
+            if op.steps.is_empty() {
+                return Err(source.error_at(op.name.span(), format!("script `{op_name}` has no steps")));
+            }
+        }
+        check_group_options(g, source)?;
+    }
+    Ok(())
+}
+
+fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputError> {
+    let at = |message: String, key: &str| {
+        source
+            .error_at(g.name.span(), format!("group `{}`: {message}", g.name.get_ref()))
+            .with_key(key.to_string())
+    };
+    if let Some(rate) = g.rate
+        && !(rate.is_finite() && rate >= 0.0)
+    {
+        return Err(at(
+            format!("rate must be transactions per second (0 = closed loop), got {rate}"),
+            "rate",
+        ));
+    }
+    if g.skip_late && (g.rate.is_none_or(|r| r == 0.0) || g.latency_limit.is_none()) {
+        return Err(at(
+            "skip_late needs both `rate` and `latency_limit`".into(),
+            "skip_late",
+        ));
+    }
+    if let Some(limit) = g.latency_limit
+        && limit.0.is_zero()
+    {
+        return Err(at("latency_limit must be greater than zero".into(), "latency_limit"));
+    }
+    if let Some(r) = &g.retry
+        && r.backoff_max.is_some_and(|m| m < r.backoff)
+    {
+        return Err(at(
+            "retry.backoff_max must not be smaller than retry.backoff".into(),
+            "retry",
+        ));
+    }
+    Ok(())
+}
+
+fn check_checks_and_sweep(s: &Scenario, axes: &[Axis], source: &Source) -> Result<(), InputError> {
+    let group_exists = |name: &str| s.group.iter().any(|g| g.name.get_ref() == name);
+    for c in &s.check {
+        let at = |message: String| source.error_at(c.name.span(), message).with_key("check");
+        match (&c.sql, &c.expr) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(at(format!(
+                    "check `{}`: give either `sql` (with `expect`) or `expr`",
+                    c.name.get_ref()
+                )));
+            }
+            (None, Some(expr)) => {
+                if let Some(g) = expr.get_ref().group()
+                    && !group_exists(g)
+                {
+                    let message = format!("check `{}` names group `{g}`, which does not exist", c.name.get_ref());
+                    return Err(source.error_at(expr.span(), message).with_key("check.expr"));
+                }
+            }
+            (Some(_), None) => {}
+        }
+    }
+    if let Some(sweep) = &s.sweep {
+        let err = |message: String| source.error(message).with_key("sweep");
+        let is_axis = |key: &str| axes.iter().any(|a| a.key == super::matrix::canonical_key(key));
+        if !is_axis(&sweep.axis) {
+            return Err(err(format!("sweep axis `{}` is not a matrix axis", sweep.axis)));
+        }
+        if let Some(by) = &sweep.by
+            && !is_axis(by)
+        {
+            return Err(err(format!("sweep `by = \"{by}\"` is not a matrix axis")));
+        }
+        if !group_exists(&sweep.group) {
+            return Err(err(format!("sweep group `{}` does not exist", sweep.group)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,466 @@
+//! Orchestration on tokio: one fresh database per matrix cell, worker threads started
+//! together, warm-up then measurement, stop on time, budget or Ctrl-C; then merge,
+//! verify and hand each finished run to the caller (which writes the report at once).
+
+use crate::config::Scenario;
+use crate::config::matrix::{Cell, show_value};
+use crate::config::sqlite::ReadBack;
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::error::RunError;
+use crate::engine::monitor::Monitor;
+use crate::engine::progress::{ProgressMode, RunProgress};
+use crate::engine::summary;
+use crate::engine::verify::{self, Acknowledged};
+use crate::engine::walstat::{file_len, sidecar};
+use crate::engine::worker::{self, Message, WorkerOutput, WorkerSpec};
+use crate::metrics::timeline::RunClock;
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
+use crate::workload::{Workload, setup};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+#[derive(Clone, Debug)]
+pub(crate) struct RunOptions {
+    pub db_dir: PathBuf,
+    pub keep_db: bool,
+    pub progress: ProgressMode,
+    /// Runs of each cell (fresh database each); at least 1.
+    pub repeat: u32,
+}
+
+/// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
+pub(crate) type Cancel = watch::Receiver<bool>;
+
+/// Installs the signal handlers: the first signal cancels, a second one exits at once.
+pub(crate) fn install_cancel() -> Cancel {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            wait_for_signal().await;
+            count += 1;
+            if count > 1 {
+                eprintln!("\nsecond interrupt: aborting without a report");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupted: finishing in-flight transactions, verifying, writing the report (Ctrl-C again to abort)"
+            );
+            let _ = tx.send(true);
+        }
+    });
+    rx
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
+/// after each run; stops early when cancelled. Repeated runs carry `repeat = Some(k)`, 1-based.
+pub(crate) async fn run_cells(
+    cells: &[Cell],
+    opts: &RunOptions,
+    cancel: &Cancel,
+    mut on_run: impl FnMut(&RunReport),
+) -> Vec<RunReport> {
+    let repeat = opts.repeat.max(1);
+    let mut runs = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        for k in 1..=repeat {
+            if *cancel.borrow() {
+                return runs;
+            }
+            let index = i * repeat as usize + (k - 1) as usize;
+            let mut run = run_cell(index, cell, opts, cancel.clone()).await;
+            run.repeat = (repeat > 1).then_some(k);
+            on_run(&run);
+            runs.push(run);
+        }
+    }
+    runs
+}
+
+async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) -> RunReport {
+    let db_path = opts.db_dir.join(format!(
+        "litehammer-{}-{index}-{}.db",
+        std::process::id(),
+        sanitize(&cell.id)
+    ));
+    let mut report = empty_report(cell);
+    let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
+    if let Err(e) = outcome {
+        report.status = RunStatus::Failed;
+        report.error = Some(e.to_string());
+    }
+    report.database.db_bytes = file_len(&db_path);
+    if opts.keep_db {
+        report.database.path = Some(db_path.display().to_string());
+    } else {
+        remove_database(&db_path);
+    }
+    report
+}
+
+/// A run report with only the cell's identity filled in (also the base of crash reports).
+pub(crate) fn empty_report(cell: &Cell) -> RunReport {
+    RunReport {
+        id: cell.id.clone(),
+        repeat: None,
+        matrix: cell
+            .assignments
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(show_value(v))))
+            .collect(),
+        sqlite: None,
+        status: RunStatus::Completed,
+        error: None,
+        warmup_s: cell.scenario.warmup.as_secs_f64(),
+        measured_s: 0.0,
+        groups: Vec::new(),
+        database: DatabaseReport::default(),
+        verification: None,
+        timeline_interval_s: cell.scenario.timeline_interval.as_secs_f64(),
+        timeline: Vec::new(),
+        durability: None,
+    }
+}
+
+struct Prepared {
+    workload: Workload,
+    rows_before: Vec<u64>,
+    /// Newest rowid of each table `latest(...)` reads, shared by the workers.
+    latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
+}
+
+fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, RunError> {
+    let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed)?;
+    let workload = Workload::compile(s, &mut conn).map_err(|e| RunError::Compile(e.message))?;
+    let rows_before = verify::count_rows(&conn, &workload.tracked_tables)?;
+    let latest = workload
+        .latest_tables
+        .iter()
+        .map(|t| {
+            Ok((
+                t.clone(),
+                Arc::new(AtomicI64::new(crate::workload::newest_rowid(&conn, t)?)),
+            ))
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Prepared {
+        workload,
+        rows_before,
+        latest: Arc::new(latest),
+    })
+}
+
+async fn execute(
+    db_path: &Path,
+    cell: &Cell,
+    report: &mut RunReport,
+    opts: &RunOptions,
+    cancel: Cancel,
+) -> Result<(), RunError> {
+    let s = &cell.scenario;
+    let prepared = {
+        let (path, scenario) = (db_path.to_path_buf(), s.clone());
+        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario)).await??
+    };
+    let phase = Arc::new(PhaseFlag::default());
+    let clock = Arc::new(RunClock::new(s.timeline_interval.0));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handles = spawn_workers(db_path, s, &prepared, &phase, &clock, tx)?;
+    let read_back = match await_ready(&mut rx, handles.len()).await {
+        Ok(rb) => rb,
+        Err(e) => {
+            stop_and_join(&phase, handles, &mut rx).await;
+            return Err(e);
+        }
+    };
+    report.database.page_size = read_back.page_size;
+    report.sqlite = Some(read_back);
+
+    let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
+    let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
+    let mut monitor = Monitor::new(db_path, groups, clock.clone(), progress, handles.len());
+    let (measure_start, interrupted) = drive_phases(s, &phase, &clock, &handles, &mut rx, &mut monitor, cancel).await;
+    monitor.drain(&mut rx).await;
+    let measure_end = Instant::now();
+    for h in handles {
+        let _ = h.join();
+    }
+    let finished = monitor.finish(measure_end);
+    report.database.wal_bytes_max = finished.wal_bytes_max;
+    report.timeline = finished.timeline;
+    let outputs = finished.outputs?;
+    report.measured_s = measure_start.map_or(0.0, |t| measure_end.duration_since(t).as_secs_f64());
+    report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
+    if interrupted {
+        report.status = RunStatus::Interrupted;
+    }
+    let mut verification = verify_after(db_path, &prepared, &outputs, &s.check)?;
+    let metric_checks = s
+        .check
+        .iter()
+        .filter_map(|c| c.expr.as_ref().map(|e| (c.name.get_ref(), e.get_ref())));
+    verification
+        .scenario_checks
+        .extend(metric_checks.map(|(name, e)| e.evaluate(name, report)));
+    report.verification = Some(verification);
+    Ok(())
+}
+
+fn spawn_workers(
+    db_path: &Path,
+    s: &Scenario,
+    prepared: &Prepared,
+    phase: &Arc<PhaseFlag>,
+    clock: &Arc<RunClock>,
+    tx: mpsc::UnboundedSender<Message>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, RunError> {
+    let workload = &prepared.workload;
+    let total = workload.total_workers();
+    let budget_total = s.operations.as_ref().map(|o| o.get_ref().get());
+    let mut handles = Vec::with_capacity(total as usize);
+    let mut index = 0u32;
+    for (group_index, group) in workload.groups.iter().enumerate() {
+        let group = Arc::new(group.clone());
+        for index_in_group in 0..group.workers {
+            let budget = budget_total.map(|n| n / total as u64 + u64::from((index as u64) < n % total as u64));
+            let spec = WorkerSpec {
+                index,
+                total_workers: total,
+                group_index,
+                index_in_group,
+                group: group.clone(),
+                db_path: db_path.to_path_buf(),
+                settings: s.sqlite.clone(),
+                seed: s.seed,
+                tracked_tables: workload.tracked_tables.len(),
+                budget,
+                clock: clock.clone(),
+                latest: prepared.latest.clone(),
+            };
+            match worker::spawn(spec, phase.clone(), tx.clone()) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    phase.set(Phase::Stop);
+                    unpark(&handles);
+                    return Err(RunError::Spawn { index, source: e });
+                }
+            }
+            index += 1;
+        }
+    }
+    Ok(handles)
+}
+
+/// Waits until every worker has opened, configured and prepared; returns the settings
+/// read back (all workers must agree), or the first worker's error.
+async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, RunError> {
+    let mut first: Option<ReadBack> = None;
+    let mut failure = None;
+    let mut answered = 0;
+    while answered < workers {
+        let Some(msg) = rx.recv().await else {
+            return Err(RunError::WorkersGone);
+        };
+        answered += 1;
+        match msg {
+            Message::Ready { result: Ok(rb), .. } => match &first {
+                Some(f) if *f != rb => failure = failure.or(Some(RunError::SettingsDiffer)),
+                Some(_) => {}
+                None => first = Some(rb),
+            },
+            Message::Ready {
+                index,
+                result: Err(message),
+            } => failure = failure.or(Some(RunError::Worker { index, message })),
+            Message::Done { index, result } => {
+                failure = failure.or(Some(RunError::EndedEarly {
+                    index,
+                    message: result.err(),
+                }))
+            }
+            Message::Interval(_) => answered -= 1,
+        }
+    }
+    match (failure, first) {
+        (Some(e), _) => Err(e),
+        (None, Some(rb)) => Ok(rb),
+        (None, None) => Err(RunError::NoWorkers),
+    }
+}
+
+async fn stop_and_join(
+    phase: &PhaseFlag,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+) {
+    phase.set(Phase::Stop);
+    unpark(&handles);
+    let mut done = 0;
+    while done < handles.len() {
+        match rx.recv().await {
+            Some(Message::Done { .. }) => done += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+fn unpark(handles: &[std::thread::JoinHandle<()>]) {
+    handles.iter().for_each(|h| h.thread().unpark());
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum PhaseEnd {
+    Elapsed,
+    AllDone,
+    Interrupted,
+}
+
+/// Warm-up, then the measured phase until the duration passes, every worker has spent its
+/// budget, or a cancel arrives. Returns when measurement began and whether it was interrupted.
+async fn drive_phases(
+    s: &Scenario,
+    phase: &PhaseFlag,
+    clock: &RunClock,
+    handles: &[std::thread::JoinHandle<()>],
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    monitor: &mut Monitor,
+    mut cancel: Cancel,
+) -> (Option<Instant>, bool) {
+    let warmup = s.warmup.0;
+    if !warmup.is_zero() {
+        phase.set(Phase::Warmup);
+        unpark(handles);
+        let end = watch_phase(Some(Instant::now() + warmup), rx, monitor, &mut cancel).await;
+        if end != PhaseEnd::Elapsed {
+            phase.set(Phase::Stop);
+            return (None, end == PhaseEnd::Interrupted);
+        }
+    }
+    let start = Instant::now();
+    clock.start_measuring(start);
+    phase.set(Phase::Measure);
+    unpark(handles);
+    let deadline = s.duration.as_ref().map(|d| start + d.get_ref().0);
+    let end = watch_phase(deadline, rx, monitor, &mut cancel).await;
+    phase.set(Phase::Stop);
+    monitor.record_final_files();
+    (Some(start), end == PhaseEnd::Interrupted)
+}
+
+/// Consumes worker messages and samples the files until the deadline, the end of all
+/// workers, or a cancel.
+async fn watch_phase(
+    deadline: Option<Instant>,
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    monitor: &mut Monitor,
+    cancel: &mut Cancel,
+) -> PhaseEnd {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let sleep = tokio::time::sleep_until(
+        deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+            .into(),
+    );
+    tokio::pin!(sleep);
+    let mut cancel_alive = true;
+    loop {
+        tokio::select! {
+            r = cancel.wait_for(|c| *c), if cancel_alive => match r {
+                Ok(_) => return PhaseEnd::Interrupted,
+                Err(_) => cancel_alive = false,
+            },
+            _ = &mut sleep, if deadline.is_some() => return PhaseEnd::Elapsed,
+            msg = rx.recv() => match msg {
+                Some(m) => {
+                    monitor.handle(m);
+                    if monitor.all_finished() {
+                        return PhaseEnd::AllDone;
+                    }
+                }
+                None => return PhaseEnd::AllDone,
+            },
+            _ = tick.tick() => monitor.tick(Instant::now()),
+        }
+    }
+}
+
+fn verify_after(
+    db_path: &Path,
+    prepared: &Prepared,
+    outputs: &[WorkerOutput],
+    checks: &[crate::config::Check],
+) -> Result<crate::report::model::Verification, RunError> {
+    let tables = prepared.workload.tracked_tables.len();
+    let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {
+        (0..tables).map(|t| outputs.iter().map(|o| pick(o)[t]).sum()).collect()
+    };
+    let inserts = sum(|o| &o.acked_inserts);
+    let deletes = sum(|o| &o.acked_deletes);
+    let conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(RunError::VerifyOpen)?;
+    inject_fault(&conn, &prepared.workload.tracked_tables);
+    verify::verify(
+        &conn,
+        &Acknowledged {
+            tables: &prepared.workload.tracked_tables,
+            rows_before: &prepared.rows_before,
+            inserts: &inserts,
+            deletes: &deletes,
+            untracked: &prepared.workload.untracked_tables,
+            checks,
+        },
+    )
+    .map_err(RunError::VerifyQuery)
+}
+
+/// Test hook: `LITEHAMMER_FAULT=lose-row` deletes one row of the first tracked table before
+/// verification, so tests can prove the checker catches loss end to end.
+fn inject_fault(conn: &rusqlite::Connection, tables: &[String]) {
+    if std::env::var("LITEHAMMER_FAULT").as_deref() == Ok("lose-row")
+        && let Some(table) = tables.first()
+    {
+        let sql = format!("DELETE FROM \"{table}\" WHERE rowid = (SELECT max(rowid) FROM \"{table}\")");
+        let _ = conn.execute(&sql, []);
+    }
+}
+
+fn remove_database(db_path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(sidecar(db_path, suffix));
+    }
+}
+
+fn sanitize(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    s.chars().take(80).collect()
+}

@@ -1,0 +1,129 @@
+//! Worker outputs → the report's per-group summaries (histograms merged with `add`).
+
+use crate::config::Arrival;
+use crate::engine::worker::{TxCounts, WorkerOutput};
+use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
+use crate::report::model::{Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport};
+use crate::workload::{GroupPlan, Workload};
+use hdrhistogram::Histogram;
+
+pub(crate) fn summarize(workload: &Workload, outputs: &[WorkerOutput], measured_s: f64) -> Vec<GroupReport> {
+    workload
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(gi, group)| {
+            let mine: Vec<&WorkerOutput> = outputs.iter().filter(|o| o.group_index == gi).collect();
+            group_report(group, &mine, measured_s)
+        })
+        .collect()
+}
+
+fn rate(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { n as f64 / seconds } else { 0.0 }
+}
+
+fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> GroupReport {
+    let ops = group
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(oi, op)| {
+            let merged = merge(mine.iter().map(|o| &o.ops[oi]));
+            OpReport {
+                name: op.name.clone(),
+                count: merged.latency.len(),
+                errors: merged.errors,
+                throughput_per_s: rate(merged.latency.len(), measured_s),
+                latency_us: LatencySummary::of(&merged.latency),
+                histogram_v2: encode_histogram(&merged.latency),
+                first_error: merged.first_error,
+            }
+        })
+        .collect();
+    let tx = merge(mine.iter().map(|o| &o.transactions));
+    let mut counts = TxCounts::default();
+    mine.iter().for_each(|o| counts.merge(&o.counts));
+    let per_worker: Vec<WorkerReport> = mine
+        .iter()
+        .map(|o| WorkerReport {
+            id: o.index,
+            transactions: o.counts.committed,
+            rolled_back: o.counts.failed,
+            max_latency_us: o.transactions.latency.max() as f64 / 1000.0,
+            busy_handler_calls: o.busy_handler.map(|b| b.calls),
+            busy_wait_ms: o.busy_handler.map(|b| b.waited.as_secs_f64() * 1000.0),
+        })
+        .collect();
+    let observed = mine.iter().all(|o| o.busy_handler.is_some());
+    let busy_handler_calls = observed.then(|| per_worker.iter().filter_map(|w| w.busy_handler_calls).sum());
+    let busy_wait_ms = observed.then(|| per_worker.iter().filter_map(|w| w.busy_wait_ms).sum());
+    GroupReport {
+        name: group.name.clone(),
+        workers: group.workers,
+        transaction: group.transaction.as_str().to_string(),
+        statements_per_transaction: group.statements_per_transaction,
+        ops,
+        transactions: TransactionReport {
+            committed: counts.committed,
+            rolled_back: counts.failed,
+            retried: counts.retried,
+            attempts: counts.attempts,
+            errors: tx.errors,
+            throughput_per_s: rate(counts.committed, measured_s),
+            latency_us: LatencySummary::of(&tx.latency),
+            histogram_v2: encode_histogram(&tx.latency),
+            first_error: tx.first_error,
+        },
+        open_loop: open_loop(group, mine, &counts, measured_s),
+        fairness: fairness(&per_worker),
+        per_worker,
+        busy_handler_calls,
+        busy_wait_ms,
+    }
+}
+
+fn open_loop(group: &GroupPlan, mine: &[&WorkerOutput], counts: &TxCounts, measured_s: f64) -> Option<OpenLoopReport> {
+    let pacing = group.pacing?;
+    let service = merge_histograms(mine.iter().filter_map(|o| o.service.as_ref()));
+    let lag = merge_histograms(mine.iter().filter_map(|o| o.schedule_lag.as_ref()));
+    Some(OpenLoopReport {
+        target_rate: pacing.group_rate,
+        achieved_rate: rate(counts.committed, measured_s),
+        arrival: match pacing.arrival {
+            Arrival::Fixed => "fixed",
+            Arrival::Poisson => "poisson",
+        }
+        .to_string(),
+        service_us: LatencySummary::of(&service),
+        service_histogram_v2: encode_histogram(&service),
+        schedule_lag_us: LatencySummary::of(&lag),
+        latency_limit_ms: group.latency_limit.map(|d| d.as_secs_f64() * 1000.0),
+        late: counts.late,
+        skipped: counts.skipped,
+    })
+}
+
+fn merge<'a>(recorders: impl Iterator<Item = &'a Recorder>) -> Recorder {
+    let mut total = Recorder::default();
+    recorders.for_each(|r| total.merge(r));
+    total
+}
+
+fn merge_histograms<'a>(hs: impl Iterator<Item = &'a Histogram<u64>>) -> Histogram<u64> {
+    let mut total = new_histogram();
+    hs.for_each(|h| total.add(h).expect("auto-resizing histograms add"));
+    total
+}
+
+fn fairness(workers: &[WorkerReport]) -> Fairness {
+    let counts: Vec<u64> = workers.iter().map(|w| w.transactions).collect();
+    let (min, max) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    Fairness {
+        jain_index: jain_index(&counts),
+        min_max_ratio: if max == 0 { 1.0 } else { min as f64 / max as f64 },
+    }
+}

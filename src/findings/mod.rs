@@ -1,0 +1,4 @@
+//! Findings: pure functions of a finished report (metric checks, sweep findings).
+
+pub(crate) mod checks;
+pub(crate) mod sweep;

@@ -1,0 +1,216 @@
+//! Per-worker recorders (mutable, on the hot path) and the summaries stored in reports.
+
+pub(crate) mod histogram;
+pub(crate) mod timeline;
+
+pub use histogram::decode_histogram;
+pub(crate) use histogram::{encode_histogram, new_histogram};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// How a failed statement failed, from SQLite's extended result code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// SQLITE_BUSY after the busy handler gave up (or at once, where it cannot help).
+    Busy,
+    /// SQLITE_BUSY_SNAPSHOT (517): a WAL read transaction cannot upgrade to write.
+    BusySnapshot,
+    /// SQLITE_LOCKED: a conflict inside one connection or shared cache.
+    Locked,
+    /// SQLITE_CONSTRAINT: UNIQUE, NOT NULL, CHECK, FOREIGN KEY...
+    Constraint,
+    Other,
+}
+
+pub(crate) fn classify(e: &rusqlite::Error) -> ErrorKind {
+    const BUSY_SNAPSHOT: i32 = 517;
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == BUSY_SNAPSHOT => ErrorKind::BusySnapshot,
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            rusqlite::ErrorCode::DatabaseBusy => ErrorKind::Busy,
+            rusqlite::ErrorCode::DatabaseLocked => ErrorKind::Locked,
+            rusqlite::ErrorCode::ConstraintViolation => ErrorKind::Constraint,
+            _ => ErrorKind::Other,
+        },
+        _ => ErrorKind::Other,
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ErrorCounts {
+    pub busy: u64,
+    pub busy_snapshot: u64,
+    pub locked: u64,
+    pub constraint: u64,
+    pub other: u64,
+}
+
+impl ErrorCounts {
+    #[inline]
+    pub(crate) fn add(&mut self, kind: ErrorKind) {
+        match kind {
+            ErrorKind::Busy => self.busy += 1,
+            ErrorKind::BusySnapshot => self.busy_snapshot += 1,
+            ErrorKind::Locked => self.locked += 1,
+            ErrorKind::Constraint => self.constraint += 1,
+            ErrorKind::Other => self.other += 1,
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &ErrorCounts) {
+        self.busy += o.busy;
+        self.busy_snapshot += o.busy_snapshot;
+        self.locked += o.locked;
+        self.constraint += o.constraint;
+        self.other += o.other;
+    }
+
+    /// Busy and busy-snapshot together: what a user means by "SQLITE_BUSY".
+    pub(crate) fn busy_total(&self) -> u64 {
+        self.busy + self.busy_snapshot
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.by_kind().iter().map(|(_, n)| n).sum()
+    }
+
+    /// Every kind with its count, in the report's order (the JSON field names).
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 5] {
+        [
+            ("busy", self.busy),
+            ("busy_snapshot", self.busy_snapshot),
+            ("locked", self.locked),
+            ("constraint", self.constraint),
+            ("other", self.other),
+        ]
+    }
+}
+
+/// Latencies (in nanoseconds) of successful executions, and failures by kind.
+#[derive(Clone, Debug)]
+pub(crate) struct Recorder {
+    pub latency: Histogram<u64>,
+    pub errors: ErrorCounts,
+    /// SQLite's message for the first failure, to tell the user what went wrong.
+    pub first_error: Option<String>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            latency: new_histogram(),
+            errors: ErrorCounts::default(),
+            first_error: None,
+        }
+    }
+}
+
+impl Recorder {
+    #[inline]
+    pub(crate) fn record_ns(&mut self, ns: u64) {
+        // `record` grows the histogram (rarely: only for a new order of magnitude);
+        // `saturating_record` would clamp to the current maximum instead.
+        if self.latency.record(ns).is_err() {
+            self.latency.saturating_record(ns);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record_error(&mut self, e: &rusqlite::Error) {
+        self.errors.add(classify(e));
+        if self.first_error.is_none() {
+            self.first_error = Some(e.to_string());
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.latency.reset();
+        self.errors = ErrorCounts::default();
+        self.first_error = None;
+    }
+
+    pub(crate) fn merge(&mut self, other: &Recorder) {
+        self.latency.add(&other.latency).expect("auto-resizing histograms add");
+        self.errors.merge(&other.errors);
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+    }
+}
+
+/// Latency percentiles in microseconds (fractional: recorded in nanoseconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LatencySummary {
+    pub min: f64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+impl LatencySummary {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Self {
+            min: us(h.min()),
+            mean: h.mean() / 1000.0,
+            stddev: h.stdev() / 1000.0,
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p99_9: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
+
+/// Jain's fairness index over per-worker counts: 1 when all equal, 1/n when one does all.
+pub(crate) fn jain_index(counts: &[u64]) -> f64 {
+    let n = counts.len() as f64;
+    let sum: f64 = counts.iter().map(|&c| c as f64).sum();
+    let squares: f64 = counts.iter().map(|&c| (c as f64).powi(2)).sum();
+    if squares == 0.0 { 1.0 } else { sum * sum / (n * squares) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_uses_extended_codes() {
+        let err = |code: i32| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert_eq!(classify(&err(5)), ErrorKind::Busy);
+        assert_eq!(classify(&err(517)), ErrorKind::BusySnapshot);
+        assert_eq!(classify(&err(6)), ErrorKind::Locked);
+        assert_eq!(classify(&err(2067)), ErrorKind::Constraint);
+        assert_eq!(classify(&err(1)), ErrorKind::Other);
+    }
+
+    #[test]
+    fn histogram_roundtrips_and_merges() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        (1..=1000).for_each(|i| a.record_ns(i * 1000));
+        b.record_ns(5_000_000);
+        a.merge(&b);
+        assert_eq!(a.latency.len(), 1001);
+        let back = decode_histogram(&encode_histogram(&a.latency)).unwrap();
+        assert_eq!(back.len(), 1001);
+        let s = LatencySummary::of(&back);
+        assert!((s.p50 - 500.0).abs() < 2.0, "{s:?}");
+        assert!((s.max - 5000.0).abs() < 5.0, "{s:?}");
+    }
+
+    #[test]
+    fn jain_index_bounds() {
+        assert!((jain_index(&[10, 10, 10]) - 1.0).abs() < 1e-9);
+        assert!((jain_index(&[30, 0, 0]) - 1.0 / 3.0).abs() < 1e-9);
+    }
+}
