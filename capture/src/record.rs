@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, TryLockError, Weak};
 
 use crate::json::Line;
 use crate::protocol;
@@ -267,11 +267,30 @@ pub fn flush_all() {
     if ACTIVE_PID.load(Ordering::Relaxed) != pid {
         return;
     }
-    let live: Vec<Arc<Mutex<Inner>>> = REGISTRY.with(|r| r.iter().filter_map(Weak::upgrade).collect());
+    // Bounded waits, never a plain lock: `_exit` may be called from a signal handler that
+    // interrupted this very thread while it held one of these locks.
+    let Some(live) = REGISTRY.try_with(100, |r| r.iter().filter_map(Weak::upgrade).collect::<Vec<_>>()) else {
+        return;
+    };
     for s in live {
-        let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
-        if g.pid == pid {
-            g.flush();
+        for i in 0..100 {
+            match s.try_lock() {
+                Ok(mut g) => {
+                    if g.pid == pid {
+                        g.flush();
+                    }
+                    break;
+                }
+                Err(TryLockError::Poisoned(e)) => {
+                    let mut g = e.into_inner();
+                    if g.pid == pid {
+                        g.flush();
+                    }
+                    break;
+                }
+                Err(TryLockError::WouldBlock) if i < 99 => std::thread::sleep(std::time::Duration::from_millis(1)),
+                Err(TryLockError::WouldBlock) => {}
+            }
         }
     }
 }

@@ -189,6 +189,24 @@ impl<T> ForkMutex<T> {
         unsafe { &mut *self.data.get() }
     }
 
+    /// Like `with`, but gives up (`None`) if the lock stays taken for about `tries` ms.
+    pub fn try_with<R>(&self, tries: u32, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        for i in 0..tries.max(1) {
+            // SAFETY: a statically initialised mutex.
+            if unsafe { libc::pthread_mutex_trylock(self.lock.get()) } == 0 {
+                // SAFETY: locked just above; unlocked right after.
+                let r = f(unsafe { self.get_locked() });
+                // SAFETY: locked above.
+                unsafe { self.raw_unlock() };
+                return Some(r);
+            }
+            if i + 1 < tries {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        None
+    }
+
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         struct Unlock<'a, T>(&'a ForkMutex<T>);
         impl<T> Drop for Unlock<'_, T> {
