@@ -10,10 +10,15 @@ impl<'a> Line<'a> {
     /// Starts a line with the fields every line has.
     pub fn start(buf: &'a mut Vec<u8>, kind: &str, ts: i64, pid: i32, tid: i32) -> Line<'a> {
         buf.extend_from_slice(b"{\"v\":");
-        let _ = write!(buf, "{}", crate::protocol::FORMAT_VERSION);
+        push_int(buf, i64::from(crate::protocol::FORMAT_VERSION));
         buf.extend_from_slice(b",\"kind\":\"");
         buf.extend_from_slice(kind.as_bytes());
-        let _ = write!(buf, "\",\"ts\":{ts},\"pid\":{pid},\"tid\":{tid}");
+        buf.extend_from_slice(b"\",\"ts\":");
+        push_int(buf, ts);
+        buf.extend_from_slice(b",\"pid\":");
+        push_int(buf, i64::from(pid));
+        buf.extend_from_slice(b",\"tid\":");
+        push_int(buf, i64::from(tid));
         Line { buf }
     }
 
@@ -25,7 +30,7 @@ impl<'a> Line<'a> {
 
     pub fn int(&mut self, k: &str, v: i64) {
         self.key(k);
-        let _ = write!(self.buf, "{v}");
+        push_int(self.buf, v);
     }
 
     pub fn opt_int(&mut self, k: &str, v: Option<i64>) {
@@ -62,28 +67,64 @@ impl<'a> Line<'a> {
     }
 }
 
+/// Appends the decimal digits of `v` (no `fmt` machinery: this runs for every field).
+pub fn push_int(buf: &mut Vec<u8>, v: i64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Bytes that need escaping in a JSON string: controls, DEL, `"` and `\\`.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[0x7f] = true;
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Appends `s` as a JSON string (quotes included).
 pub fn escape(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let b = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        buf.extend_from_slice(&b[start..i]);
-        if esc.is_empty() {
-            let _ = write!(buf, "\\u{:04x}", c);
-        } else {
-            buf.extend_from_slice(esc);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if !NEEDS_ESCAPE[c as usize] {
+            i += 1;
+            continue;
         }
-        start = i + 1;
+        buf.extend_from_slice(&b[start..i]);
+        match c {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => {
+                let _ = write!(buf, "\\u{:04x}", c);
+            }
+        }
+        i += 1;
+        start = i;
     }
     buf.extend_from_slice(&b[start..]);
     buf.push(b'"');
@@ -92,6 +133,15 @@ pub fn escape(buf: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ints() {
+        for v in [0, 7, -7, 10, 1234567890123, i64::MIN, i64::MAX] {
+            let mut b = Vec::new();
+            push_int(&mut b, v);
+            assert_eq!(String::from_utf8(b).unwrap(), v.to_string());
+        }
+    }
 
     #[test]
     fn escapes() {

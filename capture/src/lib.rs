@@ -178,22 +178,19 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
         let autocommit = (api.get_autocommit)(db) != 0;
         let sql = sys::cstr((api.sql)(stmt)).unwrap_or_default();
         let has_params = api.bind_parameter_count.is_none_or(|f| f(stmt) > 0);
-        let expanded: Option<String> = match api.expanded_sql {
-            Some(f) if has_params => {
-                let e = f(stmt);
-                let s = sys::cstr(e).map(|s| s.into_owned());
-                if !e.is_null() {
-                    (api.free)(e as *mut c_void);
-                }
-                s
-            }
-            _ => None,
+        // Owned by SQLite until freed below; used in place (no copy).
+        let expanded_ptr = match api.expanded_sql {
+            Some(f) if has_params => f(stmt),
+            _ => std::ptr::null_mut(),
         };
+        let expanded = sys::cstr(expanded_ptr);
         let class = sqltext::classify(&sql);
-        let (sql_out, expanded_out) = if cfg.redact {
-            (sqltext::redact(&sql), expanded.as_deref().map(sqltext::redact))
-        } else {
-            (sql.into_owned(), expanded)
+        let redacted = cfg
+            .redact
+            .then(|| (sqltext::redact(&sql), expanded.as_deref().map(sqltext::redact)));
+        let (sql_out, expanded_out): (&str, Option<&str>) = match &redacted {
+            Some((s, e)) => (s, e.as_deref()),
+            None => (&sql, expanded.as_deref()),
         };
         with_local(|l| {
             let (pid, tid) = (l.pid(), l.tid());
@@ -201,9 +198,9 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 let mut line = Line::start(buf, "stmt", ts, pid, tid);
                 line.int("conn", conn.id as i64);
                 line.int("dur_ns", dur);
-                line.str("sql", &sql_out);
+                line.str("sql", sql_out);
                 // Without parameters the expanded text is the SQL itself.
-                line.str("expanded", expanded_out.as_deref().unwrap_or(&sql_out));
+                line.str("expanded", expanded_out.unwrap_or(sql_out));
                 line.int("changes", changes);
                 line.bool("autocommit", autocommit);
                 line.bool("readonly", readonly);
@@ -212,6 +209,10 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 line.end();
             });
         });
+        drop(expanded);
+        if !expanded_ptr.is_null() {
+            (api.free)(expanded_ptr as *mut c_void);
+        }
     }
 }
 

@@ -147,8 +147,16 @@ pub fn getppid() -> i32 {
 /// # Safety
 /// `p` is NULL or a valid NUL-terminated string.
 pub unsafe fn cstr<'a>(p: *const c_char) -> Option<std::borrow::Cow<'a, str>> {
+    if p.is_null() {
+        return None;
+    }
     // SAFETY: per the contract.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy())
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    // from_utf8 has an ASCII fast path that to_string_lossy lacks.
+    Some(match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    })
 }
 
 /// A pthread mutex around `T`, so `pthread_atfork` can hold it across `fork` (a `std` mutex
