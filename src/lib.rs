@@ -39,6 +39,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Compare(args) => commands::compare(args),
         cli::Command::Probe(args) => commands::probe(args),
+        cli::Command::Apply(args) => commands::apply(args),
+        cli::Command::Completions(args) => commands::completions(args),
+        cli::Command::Man => commands::man(),
     }
 }
 

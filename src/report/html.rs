@@ -28,6 +28,7 @@ impl Exporter for Html {
         if !report.scenario.description.is_empty() {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
+        body.push_str(&verdict(report)?);
         body.push_str(&environment(report, &configs, baseline));
         if page::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
@@ -159,6 +160,19 @@ fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -
         let _ = write!(out, "<h3>{}</h3>\n{}", escape_html(&subject.title()), table.to_html());
     }
     Ok(out)
+}
+
+/// The verdict lines, first on the page.
+fn verdict(report: &Report) -> anyhow::Result<String> {
+    let lines = crate::report::verdict::lines(report)?;
+    let Some((header, lines)) = lines.split_first() else {
+        return Ok(String::new());
+    };
+    let items: String = lines.iter().map(|l| format!("<li>{}</li>\n", escape_html(l))).collect();
+    Ok(format!(
+        "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
+        escape_html(header)
+    ))
 }
 
 fn problems(report: &Report) -> String {

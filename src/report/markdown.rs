@@ -8,6 +8,18 @@ use super::model::Report;
 use super::page::{environment, legend, measured, problems, resolve_baseline, subject_table};
 use super::stats;
 
+/// Markdown-escapes a line of text (the characters that would start emphasis or a table cell).
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '|' | '<' | '>' | '[' | ']' | '`' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Markdown, with ratios against `baseline` (an id or `key=value,...`; default the first run).
 #[derive(Default)]
 pub(crate) struct Markdown {
@@ -21,6 +33,14 @@ impl Exporter for Markdown {
         let mut out = format!("# litehammer: {}\n\n", report.scenario.name);
         if !report.scenario.description.is_empty() {
             out.push_str(&format!("{}\n\n", report.scenario.description));
+        }
+        let verdicts = crate::report::verdict::lines(report)?;
+        if let Some((header, lines)) = verdicts.split_first() {
+            out.push_str(&format!("## Verdict\n\n{}\n\n", escape_markdown(header)));
+            lines
+                .iter()
+                .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
+            out.push('\n');
         }
         out.push_str("## Environment\n\n");
         for (label, value) in environment(report, &configs, baseline) {
