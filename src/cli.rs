@@ -134,9 +134,14 @@ pub(crate) struct CompareArgs {
     /// The baseline report (A), then one or more reports (B) each compared with it
     #[arg(required = true, num_args = 2.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
-    /// Exit with status 1 when any matched throughput drops by more than PCT percent
+    /// Exit with status 1 when any matched throughput drops by more than PCT percent (with
+    /// repeats on both sides: only a significant drop, Welch's t-test at 95 %)
     #[arg(long, value_name = "PCT")]
     pub fail_if_slower: Option<f64>,
+    /// Exit with status 1 when any matched p99 grows by more than PCT percent (with repeats:
+    /// only a significant growth)
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_p99_worse: Option<f64>,
     /// Differences within ±PCT percent are noise (used unless both sides have repeats)
     #[arg(long, value_name = "PCT", default_value_t = crate::report::compare::DEFAULT_NOISE_PCT)]
     pub noise: f64,
