@@ -36,6 +36,7 @@ impl Exporter for Html {
         if durability::present(report) {
             body.push_str(&durability_section(report));
         }
+        body.push_str(&notes(report));
         body.push_str(&problems(report));
         Ok(page(&title, &body).into_bytes())
     }
@@ -173,6 +174,19 @@ fn verdict(report: &Report) -> anyhow::Result<String> {
         "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
         escape_html(header)
     ))
+}
+
+/// What the terminal concludes beside the table: checks, unfair workers, WAL growth, findings.
+fn notes(report: &Report) -> String {
+    let list = page::conclusions(report);
+    if list.is_empty() {
+        return String::new();
+    }
+    let items: String = list
+        .iter()
+        .map(|n| format!("<li>{}</li>\n", code_spans(&escape_html(n))))
+        .collect();
+    format!("<h2>Notes</h2>\n<ul>\n{items}</ul>\n")
 }
 
 fn problems(report: &Report) -> String {

@@ -8,11 +8,12 @@ use super::model::Report;
 use super::page::{environment, legend, measured, problems, resolve_baseline, subject_table};
 use super::stats;
 
-/// Markdown-escapes a line of text (the characters that would start emphasis or a table cell).
+/// Markdown-escapes a line of text (the characters that would start emphasis, a link, HTML or a
+/// table cell); backticks stay: they mark code spans.
 fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '*' | '|' | '<' | '>' | '[' | ']' | '`' | '\\') {
+        if matches!(c, '*' | '|' | '<' | '>' | '[' | ']' | '\\') {
             out.push('\\');
         }
         out.push(c);
@@ -60,6 +61,13 @@ impl Exporter for Markdown {
                 durability::legend(report),
                 durability::table(&report.runs).to_markdown()
             ));
+        }
+        let notes = super::page::conclusions(report);
+        if !notes.is_empty() {
+            out.push_str("\n## Notes\n\n");
+            notes
+                .iter()
+                .for_each(|n| out.push_str(&format!("- {}\n", escape_markdown(n))));
         }
         let problems = problems(report);
         if !problems.is_empty() {

@@ -286,3 +286,30 @@ pub(crate) fn problems(report: &Report) -> Vec<String> {
     }
     out
 }
+
+/// What the terminal prints below its table, for the pages: per run the checks with their
+/// verdicts, unfair workers, busy-handler totals and WAL growth; open-loop target, achieved
+/// and late; then the report's findings (a sweep's).
+pub(crate) fn conclusions(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    // Crash reports' runs have no groups: nothing was measured to conclude about.
+    for run in report.runs.iter().filter(|r| !r.groups.is_empty()) {
+        let notes = super::table::notes(run);
+        out.extend(notes.into_iter().filter(|n| !n.contains(": FAILED: ")));
+        for g in &run.groups {
+            if let Some(ol) = &g.open_loop {
+                out.push(format!(
+                    "{}: group `{}`: target {} tx/s, achieved {} tx/s, {} late, {} skipped",
+                    run_label(run),
+                    g.name,
+                    format_rate(ol.target_rate),
+                    format_rate(ol.achieved_rate),
+                    ol.late,
+                    ol.skipped
+                ));
+            }
+        }
+    }
+    out.extend(report.findings.iter().cloned());
+    out
+}
