@@ -62,7 +62,7 @@ impl Exporter for Csv {
                 w.write_record(&record)?;
             }
         }
-        Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

@@ -129,11 +129,6 @@ impl Spread {
             max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
     }
-
-    /// Whether two spreads' min–max ranges overlap.
-    pub(crate) fn overlaps(&self, other: &Spread) -> bool {
-        self.min <= other.max && other.min <= self.max
-    }
 }
 
 /// Welch's t-test on two sets of repeats: whether their means differ at 95 % (two-sided).
@@ -283,9 +278,6 @@ mod tests {
         assert!((s.stddev - 2.0).abs() < 1e-9);
         assert_eq!(Spread::of(&[5.0]).unwrap().stddev, 0.0);
         assert!(Spread::of(&[]).is_none());
-        let other = Spread::of(&[14.5, 20.0]).unwrap();
-        assert!(!s.overlaps(&other));
-        assert!(s.overlaps(&Spread::of(&[13.0, 20.0]).unwrap()));
     }
 
     #[test]
