@@ -21,6 +21,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;
     }
+    let backup = crate::engine::backup::check_env(&plan.cells, args.litestream.as_deref())
+        .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = Environment::capture(&db_dir);
     if !args.no_probe {
@@ -43,6 +45,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         keep_db: args.out.keep_db,
         progress,
         repeat: args.repeat,
+        backup,
     };
     let exports = exports(&args);
     let total = plan.cells.len() * args.repeat as usize;
@@ -68,6 +71,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     if let Some(sweep) = &plan.scenario.sweep {
         report.findings = crate::findings::sweep::findings(sweep, &report.runs);
     }
+    report.findings.extend(crate::report::backup::verdicts(&report));
     write_report(&report, &output)?;
     write_exports(&report, &exports)?;
     if let Some(e) = write_error {
