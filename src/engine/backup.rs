@@ -4,7 +4,7 @@
 //! stops; then `engine::restore` restores the replica and checks it.
 
 use crate::config::backup::{BackupMethod, BackupSettings};
-use crate::engine::restore;
+use crate::engine::restore::{self, LATEST, Stopped};
 use crate::report::model::backup::{BackupReport, LitestreamInfo};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -83,14 +83,6 @@ enum Inner {
         stop: Arc<AtomicBool>,
         handle: Option<std::thread::JoinHandle<ThreadStats>>,
     },
-}
-
-/// What the stopped backup left: its cost, and the file a restore starts from.
-pub(crate) struct Stopped {
-    pub report: BackupReport,
-    /// Litestream: a copy of the replica as it was when the workload stopped.
-    pub at_stop: Option<PathBuf>,
-    pub litestream: Option<PathBuf>,
 }
 
 impl BackupRun {
@@ -443,9 +435,6 @@ struct ThreadStats {
     error: Option<String>,
 }
 
-/// The file a restore of an in-process backup starts from.
-pub(crate) const LATEST: &str = "latest.db";
-
 fn backup_loop(db: &Path, dir: &Path, s: &BackupSettings, stop: &AtomicBool) -> ThreadStats {
     let cpu0 = thread_cpu_s();
     let (r0, w0) = io_bytes("/proc/thread-self/io");
@@ -512,15 +501,6 @@ fn backup_once(conn: &Connection, dir: &Path, s: &BackupSettings, stop: &AtomicB
     }
     std::fs::rename(&tmp, dir.join(LATEST)).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_cpu_ticks_from_stat() {
-        let stat = "1234 (lite stream) S 1 1234 1234 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 8 0 100 0 0";
-        assert_eq!(super::stat_cpu_ticks(stat), Some(22));
-    }
 }
 
 /// Where a run's replica or backup files go: `[backup] replica_dir`, else beside the database.
@@ -619,4 +599,13 @@ pub(crate) fn check_env(
         env.litestream = Some(find_litestream(Some(p)).map_err(|e| (format!("--litestream {}", p.display()), e))?);
     }
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_cpu_ticks_from_stat() {
+        let stat = "1234 (lite stream) S 1 1234 1234 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 8 0 100 0 0";
+        assert_eq!(super::stat_cpu_ticks(stat), Some(22));
+    }
 }

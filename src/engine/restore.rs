@@ -4,13 +4,26 @@
 //! Litestream's final sync.
 
 use crate::config::backup::BackupMethod;
-use crate::engine::backup::{LATEST, Stopped};
 use crate::engine::verify::integrity_check;
 use crate::report::model::backup::{BackupReport, Lag, RestoreCheck};
 use rusqlite::Connection;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+/// What the stopped backup left: its cost, and the file a restore starts from.
+pub(crate) struct Stopped {
+    pub report: BackupReport,
+    /// Litestream: a copy of the replica as it was when the workload stopped.
+    pub at_stop: Option<PathBuf>,
+    pub litestream: Option<PathBuf>,
+}
+
+/// The file a restore of an in-process backup starts from.
+pub(crate) const LATEST: &str = "latest.db";
+
+/// An exact checker: the copy and the acknowledged count in, the intact prefix out.
+pub(crate) type ExactCheck<'a> = dyn Fn(&Connection, u64) -> Prefix + 'a;
 
 /// How a restored copy is judged.
 pub(crate) struct CheckSpec<'a> {
@@ -24,7 +37,7 @@ pub(crate) struct CheckSpec<'a> {
     /// ...when each was acknowledged (ms from the start, index = commit - 1)...
     pub ack_ms: Option<&'a [f64]>,
     /// ...and the exact checker of its ledger: the intact prefix 1..k of the copy.
-    pub exact: Option<&'a dyn Fn(&Connection, u64) -> Prefix>,
+    pub exact: Option<&'a ExactCheck<'a>>,
 }
 
 /// What a copy holds: commits 1..`commits`, and whether it is otherwise exact and undamaged.
