@@ -61,6 +61,22 @@ pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), Str
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
+        ["group", name, "op" | "script", op, "app_time"] => {
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}`"))?;
+            let app_time = Some(typed(value)?);
+            if let Some(o) = group.op.iter_mut().find(|o| o.name.get_ref() == op) {
+                o.app_time = app_time;
+            } else if let Some(o) = group.script.iter_mut().find(|o| o.name.get_ref() == op) {
+                o.app_time = app_time;
+            } else {
+                return Err(format!("group `{name}` has no operation `{op}`"));
+            }
+            Ok(())
+        }
         ["group", name, "op" | "script", op, "weight"] => {
             let group = s
                 .group
@@ -97,7 +113,7 @@ pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), Str
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>, group.<name>.op.<op>.weight",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),
@@ -113,6 +129,11 @@ const GROUP_KEYS: &[&str] = &[
     "arrival",
     "latency_limit",
     "skip_late",
+    "app_time",
+    "think_time",
+    "clients",
+    "connection",
+    "isolation",
 ];
 
 fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -> Result<(), String> {
@@ -126,6 +147,11 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "arrival" => typed(value).map(|v| group.arrival = v),
         "latency_limit" => typed(value).map(|v| group.latency_limit = Some(v)),
         "skip_late" => typed(value).map(|v| group.skip_late = v),
+        "app_time" => typed(value).map(|v| group.app_time = Some(v)),
+        "think_time" => typed(value).map(|v| group.think_time = Some(v)),
+        "clients" => typed(value).map(|v| group.clients = Some(v)),
+        "connection" => typed(value).map(|v| group.connection = v),
+        "isolation" => typed(value).map(|v| group.isolation = v),
         other => Err(format!(
             "`{other}` cannot be overridden; use one of {}",
             GROUP_KEYS.join(", ")

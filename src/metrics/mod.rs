@@ -1,5 +1,6 @@
 //! Per-worker recorders (mutable, on the hot path) and the summaries stored in reports.
 
+pub mod anatomy;
 pub mod timeline;
 
 use base64::Engine;
