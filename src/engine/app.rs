@@ -413,7 +413,8 @@ impl<'s> RequestWorker<'s> {
                     }
                 }
             };
-            let start = self.ticks.now();
+            // Without a queue the request starts when it is issued: no queue wait at all.
+            let start = if queue.is_some() { self.ticks.now() } else { ticket.issued };
             self.mark = start;
             self.parts = [0; PARTS];
             self.parts[Part::Queue as usize] = self.ticks.ns_between(ticket.issued, start);

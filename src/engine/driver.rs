@@ -263,7 +263,13 @@ fn spawn_workers(
                 latest: prepared.latest.clone(),
                 queue: queue.clone(),
             };
-            match worker::spawn(spec, phase.clone(), tx.clone()) {
+            let spawned = match group.app.as_ref().map(|a| a.isolation) {
+                Some(crate::config::app::Isolation::Process) => {
+                    crate::engine::process::spawn(&spec, s, phase.clone(), tx.clone())
+                }
+                _ => worker::spawn(spec, phase.clone(), tx.clone()),
+            };
+            match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     phase.set(Phase::Stop);
@@ -282,6 +288,9 @@ fn spawn_workers(
 fn group_queue(group: &crate::workload::GroupPlan, seed: u64) -> Option<Arc<crate::engine::queue::RequestQueue>> {
     use crate::engine::queue::RequestQueue;
     let app = group.app.as_ref()?;
+    if app.isolation == crate::config::app::Isolation::Process {
+        return None; // each worker process has its own share (engine::process)
+    }
     if let Some(p) = group.pacing {
         return Some(Arc::new(RequestQueue::arrivals(p.group_rate, p.arrival, seed)));
     }

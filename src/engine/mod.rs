@@ -8,6 +8,7 @@ pub mod env;
 pub mod monitor;
 pub mod pacing;
 pub mod probe;
+pub mod process;
 pub mod queue;
 pub mod progress;
 pub mod summary;

@@ -32,6 +32,9 @@ impl Exporter for Html {
         if markdown::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
+        if let Some(anatomy) = crate::report::anatomy::html(report) {
+            body.push_str(&anatomy);
+        }
         if durability::present(report) {
             body.push_str(&durability_section(report));
         }

@@ -1,5 +1,6 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub mod anatomy;
 pub mod compare;
 pub mod durability;
 pub mod html;

@@ -190,6 +190,7 @@ pub fn notes(run: &RunReport) -> Vec<String> {
                 run.id, g.name
             ));
         }
+        notes.extend(crate::report::anatomy::note(run, g));
     }
     if let Some(v) = &run.verification {
         for c in &v.scenario_checks {
