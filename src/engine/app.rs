@@ -732,6 +732,7 @@ mod tests {
 
     #[test]
     fn the_spin_burns_cpu_in_proportion() {
+        spin_rate();
         let before = thread_cpu_ns();
         spin(2_000_000);
         let short = thread_cpu_ns() - before;
