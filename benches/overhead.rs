@@ -11,13 +11,9 @@
 //! loops run without a warm-up for that (a populated database's pages are warm in a few ms),
 //! so every operation and every CPU-nanosecond of their threads is counted.
 
-use litehammer::engine::driver::{self, RunOptions};
-use litehammer::config::Scenario;
-use litehammer::config::validate::{self, Overrides};
-use litehammer::workload::rng::Rng;
-use litehammer::workload::setup;
+use litehammer::testing::{BenchPlan, Rng};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, Statement};
+use rusqlite::{Connection, Statement};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -181,17 +177,16 @@ fn compare(case: &Case, opts: &Options, dir: &Path) -> String {
     println!("{}", case.description);
     let scenario_file = dir.join(format!("bench-{}.toml", case.name));
     std::fs::write(&scenario_file, scenario_text(case, opts)).expect("write scenario");
-    let plan = validate::load(scenario_file.to_str().expect("utf-8 path"), &Overrides::default())
-        .unwrap_or_else(|e| panic!("bench scenario: {e}"));
-    let scenario = &plan.cells[0].scenario;
+    let plan =
+        BenchPlan::load(scenario_file.to_str().expect("utf-8 path")).unwrap_or_else(|e| panic!("bench scenario: {e}"));
     let mut rounds = Vec::new();
     for round in 0..opts.rounds {
         let (b, l) = if round % 2 == 0 {
-            let b = bare_run(case, scenario, opts, dir, round);
+            let b = bare_run(case, &plan, opts, dir, round);
             (b, litehammer_run(&plan, dir))
         } else {
             let l = litehammer_run(&plan, dir);
-            (bare_run(case, scenario, opts, dir, round), l)
+            (bare_run(case, &plan, opts, dir, round), l)
         };
         println!(
             "  round {}: bare {:>9.0} tx/s {:>9.0} /cpu-s   litehammer {:>9.0} tx/s {:>9.0} /cpu-s   ratio {:.3} wall, {:.3} cpu",
@@ -257,28 +252,15 @@ fn scenario_text(case: &Case, opts: &Options) -> String {
 }
 
 /// litehammer's committed transactions per second, through the library as `run` does it.
-fn litehammer_run(plan: &validate::Plan, dir: &Path) -> Measurement {
-    let opts = RunOptions {
-        db_dir: dir.to_path_buf(),
-        keep_db: false,
-        progress: litehammer::engine::progress::ProgressMode::Quiet,
-        repeat: 1,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (_keep, cancel) = tokio::sync::watch::channel(false);
+fn litehammer_run(plan: &BenchPlan, dir: &Path) -> Measurement {
     let sampler = CpuSampler::start("worker-");
-    let runs = runtime.block_on(driver::run_cells(&plan.cells, &opts, &cancel, |_| {}));
+    let run = plan.run(dir);
     let cpu_s = sampler.stop();
-    let run = &runs[0];
     assert!(run.error.is_none(), "litehammer run failed: {:?}", run.error);
-    assert!(run.verification.as_ref().is_some_and(|v| v.ok), "verification failed");
-    let committed: u64 = run.groups.iter().map(|g| g.transactions.committed).sum();
+    assert!(run.verified, "verification failed");
     Measurement {
-        per_s: run.groups.iter().map(|g| g.transactions.throughput_per_s).sum(),
-        per_cpu_s: committed as f64 / cpu_s,
+        per_s: run.per_s,
+        per_cpu_s: run.committed as f64 / cpu_s,
     }
 }
 
@@ -287,24 +269,20 @@ const STOP: u8 = 1;
 
 /// The bare loop: the same database set-up and settings, one thread and connection per
 /// worker, bind + step to completion, count.
-fn bare_run(case: &Case, s: &Scenario, opts: &Options, dir: &Path, round: usize) -> Measurement {
+fn bare_run(case: &Case, plan: &BenchPlan, opts: &Options, dir: &Path, round: usize) -> Measurement {
     let path = dir.join(format!("bare-{}-{round}.db", case.name));
-    drop(setup::create_database(&path, &s.sqlite, &s.setup, s.seed).expect("bare set-up"));
+    plan.create_database(&path).expect("bare set-up");
     let phase = Arc::new(AtomicU8::new(RUN));
     let ready = Arc::new(Barrier::new(case.workers as usize + 1));
     let sampler = CpuSampler::start("bare-");
     let threads: Vec<_> = (0..case.workers)
         .map(|w| {
-            let (path, phase, ready, settings) = (path.clone(), phase.clone(), ready.clone(), s.sqlite.clone());
+            let (phase, ready) = (phase.clone(), ready.clone());
+            let conn = plan.open_configured(&path).expect("open and configure");
             let ops = case.ops;
             std::thread::Builder::new()
                 .name(format!("bare-{w}"))
-                .spawn(move || {
-                    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    let mut conn = Connection::open_with_flags(&path, flags).expect("open");
-                    settings.apply_and_check(&mut conn).expect("settings");
-                    bare_worker(&conn, ops, &phase, &ready, Rng::derive(99, w as u64))
-                })
+                .spawn(move || bare_worker(&conn, ops, &phase, &ready, Rng::derive(99, w as u64)))
                 .expect("spawn")
         })
         .collect();

@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive) and nothing else.
 
+use crate::config::duration::DurationValue;
 use clap::{Args, Parser, Subcommand};
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -9,13 +11,13 @@ use std::path::PathBuf;
     version,
     about = "Load-test SQLite configurations on your own machine: WAL vs rollback, synchronous modes, concurrency, with verified results"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a scenario (default: the built-in `django` web-app comparison) and write a JSON report
     Run(RunArgs),
     /// Check a scenario file without running it: syntax, settings, and every SQL statement
@@ -39,7 +41,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// A scenario file (TOML) or the name of a built-in scenario
     #[arg(default_value = crate::config::builtin::DEFAULT)]
     pub scenario: String,
@@ -71,7 +73,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A JSON report written by `litehammer run`
     pub input: PathBuf,
     /// Output format
@@ -86,7 +88,7 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The baseline report (A), then one or more reports (B) each compared with it
     #[arg(required = true, num_args = 2.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
@@ -102,7 +104,7 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Directory to probe (default: a new temporary directory, where `run` puts databases by default)
     #[arg(long, value_name = "DIR")]
     pub db_dir: Option<PathBuf>,
@@ -116,7 +118,7 @@ pub struct ProbeArgs {
 
 /// Where a command's databases and report go (`run`, `crash`).
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Directory for the databases (default: a new temporary directory)
     #[arg(long, value_name = "DIR")]
     pub db_dir: Option<PathBuf>,
@@ -132,7 +134,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// A scenario file (TOML) or the name of a built-in scenario
     pub scenario: String,
     #[command(flatten)]
@@ -140,19 +142,19 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct OverrideArgs {
+pub(crate) struct OverrideArgs {
     /// Measured time per run, e.g. 30s (replaces `operations`)
     #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    pub duration: Option<DurationValue>,
     /// Transactions per run, shared among all workers (replaces `duration`)
     #[arg(long, value_name = "N")]
-    pub operations: Option<String>,
+    pub operations: Option<NonZeroU64>,
     /// Warm-up time per run, excluded from all figures, e.g. 2s
     #[arg(long, value_name = "DURATION")]
-    pub warmup: Option<String>,
+    pub warmup: Option<DurationValue>,
     /// Seed for every generator
     #[arg(long, value_name = "N")]
-    pub seed: Option<String>,
+    pub seed: Option<u64>,
     /// Override a setting: sqlite.busy_timeout=1s, journal_mode=wal, group.writers.workers=8
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -160,18 +162,18 @@ pub struct OverrideArgs {
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
     /// Open loop for every group: transactions per second per group
-    #[arg(long, value_name = "PER_SECOND")]
-    pub rate: Option<String>,
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Count transactions slower than this (from their intended start) as late, e.g. 50ms
     #[arg(long, value_name = "DURATION")]
-    pub latency_limit: Option<String>,
+    pub latency_limit: Option<DurationValue>,
     /// With --rate and --latency-limit: skip transactions already late at their turn
     #[arg(long)]
     pub skip_late: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CrashMethod {
+pub(crate) enum CrashMethod {
     /// SIGKILL the committing process; real files, the OS page cache survives
     Kill,
     /// Cut power on a simulated disk at a random disk event; see --model
@@ -181,7 +183,7 @@ pub enum CrashMethod {
 }
 
 #[derive(Debug, Args)]
-pub struct CrashArgs {
+pub(crate) struct CrashArgs {
     /// How to crash
     #[arg(long, value_enum, default_value = "both")]
     pub method: CrashMethod,
@@ -229,7 +231,7 @@ pub struct CrashArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CrashChildArgs {
+pub(crate) struct CrashChildArgs {
     #[arg(long)]
     pub db: PathBuf,
     #[arg(long)]
@@ -239,4 +241,16 @@ pub struct CrashChildArgs {
     /// The SQLite settings as JSON
     #[arg(long)]
     pub settings: String,
+}
+
+/// `--rate`: transactions per second per group, 0 (closed loop) or a finite positive number.
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    let rate: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| "expected transactions per second, e.g. 200 or 0.5".to_string())?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err("expected a finite number ≥ 0 (0 = closed loop)".into());
+    }
+    Ok(rate)
 }

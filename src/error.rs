@@ -5,7 +5,7 @@ use std::ops::Range;
 
 /// Bad input: a scenario file, an override or a flag. Exit code 2.
 #[derive(Debug, thiserror::Error)]
-pub struct InputError {
+pub(crate) struct InputError {
     /// The file (or "built-in scenario NAME", or the flag) the problem is in.
     pub origin: String,
     /// 1-based line and column, when the problem has a place in a file.
@@ -18,7 +18,7 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub fn new(origin: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(origin: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             origin: origin.into(),
             position: None,
@@ -28,13 +28,13 @@ impl InputError {
         }
     }
 
-    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+    pub(crate) fn with_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
         self
     }
 
     /// Places the error at a byte span of `text`, taking the key from the line when not known.
-    pub fn at(mut self, text: &str, span: Range<usize>) -> Self {
+    pub(crate) fn at(mut self, text: &str, span: Range<usize>) -> Self {
         let start = span.start.min(text.len());
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
@@ -76,7 +76,7 @@ impl fmt::Display for InputError {
 
 /// How a command ended, mapped to the process exit code by `main`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     /// A run failed or verification found a problem.
     Failed,
@@ -84,7 +84,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Status::Ok => 0,
             Status::Failed => 1,
@@ -93,7 +93,7 @@ impl Status {
     }
 }
 
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<InputError>().is_some() {
         2
     } else {
@@ -101,7 +101,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-pub fn render(err: &anyhow::Error) -> String {
+pub(crate) fn render(err: &anyhow::Error) -> String {
     if let Some(input) = err.downcast_ref::<InputError>() {
         return input.to_string();
     }

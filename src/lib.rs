@@ -1,21 +1,35 @@
 //! litehammer: a load-testing harness for SQLite configurations.
 
-pub mod cli;
-pub mod config;
-pub mod crash;
-pub mod engine;
-pub mod error;
-pub mod findings;
-pub mod metrics;
-pub mod report;
-pub mod workload;
+pub(crate) mod cli;
+pub(crate) mod config;
+pub(crate) mod crash;
+pub(crate) mod engine;
+pub(crate) mod error;
+pub(crate) mod findings;
+pub(crate) mod metrics;
+pub(crate) mod report;
+pub(crate) mod workload;
 
 mod commands;
 
-pub use error::Status;
+use error::Status;
 
-/// Runs one command; `main` maps the status or error to the exit code.
-pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
+/// The binary's entry point: parse the command line, run the command, and map its status
+/// or error to the exit code (0 ok, 1 failed, 2 bad input, 130 interrupted).
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(status) => std::process::ExitCode::from(status.code()),
+        Err(err) => {
+            eprintln!("error: {}", error::render(&err));
+            std::process::ExitCode::from(error::exit_code(&err))
+        }
+    }
+}
+
+/// Runs one command.
+fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     match cli.command {
         cli::Command::Run(args) => commands::run(args),
         cli::Command::Validate(args) => commands::validate(args),
@@ -28,5 +42,87 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Compare(args) => commands::compare(args),
         cli::Command::Probe(args) => commands::probe(args),
+    }
+}
+
+/// What the integration tests and the overhead benchmark reach inside the crate. Not an API.
+#[doc(hidden)]
+pub mod testing {
+    /// A report file read back through the model, re-serialized.
+    pub fn load_report_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
+        let report = crate::report::load(path).map_err(|e| e.to_string())?;
+        serde_json::to_value(&report).map_err(|e| e.to_string())
+    }
+
+    pub use crate::metrics::decode_histogram;
+    pub use crate::workload::rng::Rng;
+
+    /// A scenario file loaded and checked as `run` does it.
+    pub struct BenchPlan(crate::config::validate::Plan);
+
+    /// What one litehammer run measured.
+    pub struct BenchRun {
+        pub per_s: f64,
+        pub committed: u64,
+        pub error: Option<String>,
+        pub verified: bool,
+    }
+
+    impl BenchPlan {
+        pub fn load(path: &str) -> Result<Self, String> {
+            let plan = crate::config::validate::load(path, &Default::default()).map_err(|e| e.to_string())?;
+            crate::workload::check::against_sqlite(&plan).map_err(|e| e.to_string())?;
+            Ok(Self(plan))
+        }
+
+        fn scenario(&self) -> &crate::config::Scenario {
+            &self.0.cells[0].scenario
+        }
+
+        /// The first cell's database with its set-up and populate rows, as a run creates it.
+        pub fn create_database(&self, path: &std::path::Path) -> Result<(), String> {
+            let s = self.scenario();
+            crate::workload::setup::create_database(path, &s.sqlite, &s.setup, s.seed)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+
+        /// A connection with every `[sqlite]` setting applied, as a worker's.
+        pub fn open_configured(&self, path: &std::path::Path) -> Result<rusqlite::Connection, String> {
+            let mut conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+            self.scenario()
+                .sqlite
+                .apply_and_check(&mut conn)
+                .map_err(|e| e.to_string())?;
+            Ok(conn)
+        }
+
+        /// Runs the first cell through the engine, as `run` does, with no progress output.
+        pub fn run(&self, db_dir: &std::path::Path) -> BenchRun {
+            let opts = crate::engine::driver::RunOptions {
+                db_dir: db_dir.to_path_buf(),
+                keep_db: false,
+                progress: crate::engine::progress::ProgressMode::Quiet,
+                repeat: 1,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            let (_keep, cancel) = tokio::sync::watch::channel(false);
+            let runs = runtime.block_on(crate::engine::driver::run_cells(
+                &self.0.cells[..1],
+                &opts,
+                &cancel,
+                |_| {},
+            ));
+            let run = &runs[0];
+            BenchRun {
+                per_s: run.groups.iter().map(|g| g.transactions.throughput_per_s).sum(),
+                committed: run.groups.iter().map(|g| g.transactions.committed).sum(),
+                error: run.error.clone(),
+                verified: run.verification.as_ref().is_some_and(|v| v.ok),
+            }
+        }
     }
 }

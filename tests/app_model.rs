@@ -83,7 +83,12 @@ fn cpu_per_request(g: &Value) -> f64 {
 fn app_time_burns_the_workers_cpu_and_think_time_does_not() {
     let report = run(
         &scenario("workers = 1\napp_time = \"0ms\"\n"),
-        &["--matrix", "group.web.app_time=0ms,4ms", "--matrix", "group.web.think_time=0ms,4ms"],
+        &[
+            "--matrix",
+            "group.web.app_time=0ms,4ms",
+            "--matrix",
+            "group.web.think_time=0ms,4ms",
+        ],
     );
     let runs = report["runs"].as_array().unwrap();
     let cpu: Vec<f64> = runs.iter().map(|r| cpu_per_request(web(r))).collect();
@@ -148,19 +153,28 @@ fn queue_wait_appears_only_when_clients_outnumber_workers() {
 
 #[test]
 fn the_anatomy_adds_up_and_blocks_are_counted() {
-    let report = run(&scenario("workers = 2\nclients = 4\napp_time = \"uniform(1ms, 2ms)\"\n"), &[]);
+    let report = run(
+        &scenario("workers = 2\nclients = 4\napp_time = \"uniform(1ms, 2ms)\"\n"),
+        &[],
+    );
     let g = web(&report["runs"][0]);
     let a = &g["app"]["anatomy"];
     let parts = ["app", "queue", "lock", "execute", "commit", "connect"];
     let mean: f64 = parts.iter().map(|p| f(&a["mean_ms"][*p])).sum();
     let total = f(&a["total_mean_ms"]);
-    assert!((mean - total).abs() <= 1e-6 * total.max(1.0) + 1e-5, "{mean} vs {total}");
+    assert!(
+        (mean - total).abs() <= 1e-6 * total.max(1.0) + 1e-5,
+        "{mean} vs {total}"
+    );
     let share: f64 = parts.iter().map(|p| f(&a["p99_share"][*p])).sum();
     assert!((share - 1.0).abs() < 1e-6, "{share}");
     assert!(f(&a["mean_ms"]["app"]) > 0.0 && f(&a["mean_ms"]["commit"]) > 0.0, "{a}");
     // The mean of the transaction latency is the anatomy's total.
     let latency_mean_ms = f(&g["transactions"]["latency_us"]["mean"]) / 1000.0;
-    assert!((latency_mean_ms / total - 1.0).abs() < 0.01, "{latency_mean_ms} vs {total}");
+    assert!(
+        (latency_mean_ms / total - 1.0).abs() < 0.01,
+        "{latency_mean_ms} vs {total}"
+    );
     let blocks = g["app"]["blocks"].as_array().unwrap();
     assert_eq!(blocks.len(), 1);
     assert_eq!(blocks[0]["op"], "view");
@@ -210,7 +224,10 @@ fn bad_application_model_input_is_exit_2_naming_the_key() {
     rejects("workers = 1\napp_time = \"fast\"\n", &["app_time", "fast"]);
     rejects("workers = 1\nclients = 0\n", &["clients", "nonzero"]);
     rejects("workers = 1\nisolation = \"fork\"\n", &["isolation", "fork"]);
-    rejects("workers = 1\napp_time = \"uniform(3ms)\"\n", &["app_time", "uniform takes 2"]);
+    rejects(
+        "workers = 1\napp_time = \"uniform(3ms)\"\n",
+        &["app_time", "uniform takes 2"],
+    );
     rejects("workers = 1\nthink_time = \"exp(soon)\"\n", &["think_time", "soon"]);
     rejects("workers = 1\nconnection = \"pooled\"\n", &["connection", "pooled"]);
 }
@@ -227,7 +244,10 @@ fn bad_overrides_of_the_new_keys_name_the_flag() {
         let out = bin().arg("validate").arg(&path).args(["--set", set]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains(set.split('=').next().unwrap()) && stderr.contains(fragment), "{stderr}");
+        assert!(
+            stderr.contains(set.split('=').next().unwrap()) && stderr.contains(fragment),
+            "{stderr}"
+        );
     }
 }
 
@@ -243,7 +263,11 @@ fn run_builtin(name: &str, extra: &[&str]) -> Value {
         .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = read_json(&out);
     assert_schema_valid(&report);
     for run in report["runs"].as_array().unwrap() {
@@ -260,7 +284,8 @@ fn django_serves_requests_on_per_request_connections_behind_a_queue() {
     for r in runs {
         let g = web(r);
         let app = &g["app"];
-        let done = g["transactions"]["committed"].as_u64().unwrap() + g["transactions"]["rolled_back"].as_u64().unwrap();
+        let done =
+            g["transactions"]["committed"].as_u64().unwrap() + g["transactions"]["rolled_back"].as_u64().unwrap();
         assert!(done > 0, "{}", r["id"]);
         assert_eq!(app["clients"], 16);
         assert_eq!(app["connection"], "per-request");
@@ -278,15 +303,27 @@ fn django_serves_requests_on_per_request_connections_behind_a_queue() {
 
 #[test]
 fn django_atomic_deferred_fails_to_upgrade_where_immediate_waits() {
-    let report = run_builtin("django-atomic", &["--matrix", "group.web.transaction=deferred,immediate"]);
+    let report = run_builtin(
+        "django-atomic",
+        &["--matrix", "group.web.transaction=deferred,immediate"],
+    );
     let runs = report["runs"].as_array().unwrap();
     let busy = |g: &Value| -> u64 {
         let e = |v: &Value| v["busy"].as_u64().unwrap() + v["busy_snapshot"].as_u64().unwrap();
-        e(&g["transactions"]["errors"]) + g["ops"].as_array().unwrap().iter().map(|o| e(&o["errors"])).sum::<u64>()
+        e(&g["transactions"]["errors"])
+            + g["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| e(&o["errors"]))
+                .sum::<u64>()
     };
     let (deferred, immediate) = (web(&runs[0]), web(&runs[1]));
     assert_eq!(deferred["transaction"], "deferred");
-    assert!(busy(deferred) > 0, "deferred read-then-write transactions must hit SQLITE_BUSY");
+    assert!(
+        busy(deferred) > 0,
+        "deferred read-then-write transactions must hit SQLITE_BUSY"
+    );
     assert_eq!(busy(immediate), 0, "immediate transactions wait for the lock instead");
     assert!(immediate["transactions"]["committed"].as_u64().unwrap() > 0);
 }

@@ -23,13 +23,13 @@ const BUILTIN: &[(&str, &str)] = &[
     ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
 ];
 
-pub const DEFAULT: &str = "django";
+pub(crate) const DEFAULT: &str = "django";
 
-pub fn text(name: &str) -> Option<&'static str> {
+pub(crate) fn text(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
-pub fn names() -> Vec<&'static str> {
+pub(crate) fn names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 

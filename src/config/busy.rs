@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BusyHandler {
+pub(crate) enum BusyHandler {
     #[default]
     Sqlite,
     Fixed(Duration),
@@ -79,14 +79,18 @@ thread_local! {
 
 /// What the handler did on this thread's connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HandlerStats {
+pub(crate) struct HandlerStats {
     pub calls: u64,
     pub waited: Duration,
 }
 
 /// Installs the handler on `conn` (after `busy_timeout` was set: installing any handler
 /// replaces SQLite's timeout-based one).
-pub fn install(conn: &mut rusqlite::Connection, handler: BusyHandler, timeout: Duration) -> rusqlite::Result<()> {
+pub(crate) fn install(
+    conn: &mut rusqlite::Connection,
+    handler: BusyHandler,
+    timeout: Duration,
+) -> rusqlite::Result<()> {
     match handler {
         BusyHandler::Sqlite => Ok(()),
         BusyHandler::None => conn.busy_handler(None::<fn(i32) -> bool>),
@@ -102,7 +106,11 @@ pub fn install(conn: &mut rusqlite::Connection, handler: BusyHandler, timeout: D
 /// schedule (`sqliteDefaultBusyCallback`: 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms,
 /// then 100 ms per retry, up to busy_timeout), so the time spent waiting for locks can be
 /// measured; the other handlers are installed as usual.
-pub fn install_observed(conn: &mut rusqlite::Connection, handler: BusyHandler, timeout: Duration) -> rusqlite::Result<()> {
+pub fn install_observed(
+    conn: &mut rusqlite::Connection,
+    handler: BusyHandler,
+    timeout: Duration,
+) -> rusqlite::Result<()> {
     match handler {
         BusyHandler::Sqlite => {
             TIMEOUT.set(timeout);
@@ -148,7 +156,7 @@ fn sqlite_schedule(count: i32) -> bool {
 }
 
 /// Counters of this thread's handler; zero for handlers that are not observed.
-pub fn take_stats() -> HandlerStats {
+pub(crate) fn take_stats() -> HandlerStats {
     HandlerStats {
         calls: CALLS.replace(0),
         waited: WAITED.replace(Duration::ZERO),

@@ -6,10 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct DurationValue(pub Duration);
+pub(crate) struct DurationValue(pub Duration);
 
 impl DurationValue {
-    pub fn as_secs_f64(self) -> f64 {
+    pub(crate) fn as_secs_f64(self) -> f64 {
         self.0.as_secs_f64()
     }
 }

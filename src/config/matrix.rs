@@ -6,16 +6,109 @@ use crate::config::sqlite::SqliteSettings;
 
 /// One matrix dimension: a key and the values it takes.
 #[derive(Clone, Debug)]
-pub struct Axis {
+pub(crate) struct Axis {
     pub key: String,
     pub values: Vec<toml::Value>,
     /// Byte span in the scenario file; `None` when the axis came from the command line.
     pub span: Option<std::ops::Range<usize>>,
+    /// `--set` pinned this axis to one value; these are the values it had before.
+    pub pinned_from: Option<Vec<toml::Value>>,
+}
+
+/// One command-line setting: a key, its value, and the flag the user typed (for errors).
+#[derive(Clone, Debug)]
+pub(crate) struct Setting {
+    pub key: String,
+    pub value: toml::Value,
+    /// `--set group.writers.workers=8`, `--rate 100`: what an error message names.
+    pub flag: String,
+}
+
+impl Setting {
+    /// A `--set KEY=VALUE` as typed.
+    pub(crate) fn from_set(key: &str, raw_value: &str) -> Self {
+        Self {
+            key: key.to_string(),
+            value: parse_cli_value(raw_value),
+            flag: format!("--set {key}={raw_value}"),
+        }
+    }
+
+    /// Applies the setting to a scenario; the error names the flag.
+    pub(crate) fn apply(&self, s: &mut Scenario) -> Result<(), crate::error::InputError> {
+        apply(s, &self.key, &self.value).map_err(|e| crate::error::InputError::new(&self.flag, e))
+    }
+}
+
+/// Builds the axes of a run from the scenario's own (`[matrix]`, or a command's defaults),
+/// in this order: `--matrix KEY=V1,V2` replaces or adds an axis, then `--set KEY=V` on a key
+/// that is an axis pins that axis to the one value (and the report says so). Every command
+/// that expands a matrix (`run`, `validate`, `crash`) goes through here.
+pub(crate) fn resolve_axes(
+    mut axes: Vec<Axis>,
+    matrix_args: &[(String, String)],
+    set: &[Setting],
+) -> Result<Vec<Axis>, crate::error::InputError> {
+    use crate::error::InputError;
+    for (key, list) in matrix_args {
+        let key = canonical_key(key);
+        let values: Vec<toml::Value> = list
+            .split(',')
+            .filter(|v| !v.trim().is_empty())
+            .map(parse_cli_value)
+            .collect();
+        if values.is_empty() {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                "give at least one value: --matrix KEY=V1,V2",
+            ));
+        }
+        if set.iter().any(|s| canonical_key(&s.key) == key) {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                format!("`{key}` is also given with --set; give it once"),
+            ));
+        }
+        let axis = Axis {
+            key: key.clone(),
+            values,
+            span: None,
+            pinned_from: None,
+        };
+        match axes.iter_mut().find(|a| a.key == key) {
+            Some(existing) => *existing = axis,
+            None => axes.push(axis),
+        }
+    }
+    for setting in set {
+        let key = canonical_key(&setting.key);
+        if let Some(axis) = axes.iter_mut().find(|a| a.key == key) {
+            let before = std::mem::replace(&mut axis.values, vec![setting.value.clone()]);
+            axis.pinned_from = Some(before);
+        }
+    }
+    Ok(axes)
+}
+
+/// `journal_mode=delete (--set; the matrix had wal, delete)`, one per pinned axis.
+pub(crate) fn pinned_notes(axes: &[Axis]) -> Vec<String> {
+    axes.iter()
+        .filter_map(|a| {
+            let before = a.pinned_from.as_ref()?;
+            let shown: Vec<String> = before.iter().map(show_value).collect();
+            let value = a.values.first().map(show_value).unwrap_or_default();
+            Some(format!(
+                "{}={value} (--set; the matrix had {})",
+                a.key,
+                shown.join(", ")
+            ))
+        })
+        .collect()
 }
 
 /// One run's configuration: the assignments that distinguish it, and the resulting scenario.
 #[derive(Clone, Debug)]
-pub struct Cell {
+pub(crate) struct Cell {
     pub id: String,
     pub assignments: Vec<(String, toml::Value)>,
     pub scenario: Scenario,
@@ -25,7 +118,7 @@ pub struct Cell {
 const SQLITE_KEYS: &[&str] = crate::config::sqlite::SETTING_NAMES;
 
 /// The canonical form of a key: sqlite settings lose their `sqlite.` prefix.
-pub fn canonical_key(key: &str) -> String {
+pub(crate) fn canonical_key(key: &str) -> String {
     let key = key.trim();
     match key.strip_prefix("sqlite.") {
         Some(rest) => rest.to_string(),
@@ -34,7 +127,7 @@ pub fn canonical_key(key: &str) -> String {
 }
 
 /// Parses a command-line value: TOML if it is valid TOML (`8`, `true`, `"x"`), else a string.
-pub fn parse_cli_value(raw: &str) -> toml::Value {
+pub(crate) fn parse_cli_value(raw: &str) -> toml::Value {
     let raw = raw.trim();
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
@@ -43,7 +136,7 @@ pub fn parse_cli_value(raw: &str) -> toml::Value {
 }
 
 /// Sets one key on a scenario. Errors are plain messages; the caller says where.
-pub fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), String> {
+pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<(), String> {
     let key = canonical_key(key);
     let parts: Vec<&str> = key.split('.').collect();
     match parts.as_slice() {
@@ -182,7 +275,7 @@ fn set_sqlite(settings: &mut SqliteSettings, key: &str, value: &toml::Value) -> 
 }
 
 /// How a value reads in a run id: strings bare, everything else as TOML.
-pub fn show_value(v: &toml::Value) -> String {
+pub(crate) fn show_value(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -191,7 +284,7 @@ pub fn show_value(v: &toml::Value) -> String {
 
 /// The cartesian product of the axes, first axis outermost, applied to the base scenario.
 /// On error returns the failing axis index and message.
-pub fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize, String)> {
+pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize, String)> {
     let mut cells = vec![Cell {
         id: String::new(),
         assignments: Vec::new(),
@@ -251,6 +344,7 @@ mod tests {
             key: key.into(),
             values: values.iter().map(|v| parse_cli_value(v)).collect(),
             span: None,
+            pinned_from: None,
         }
     }
 

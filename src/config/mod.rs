@@ -1,13 +1,15 @@
 //! Configuration: what a scenario file and the command line may say, validated and
 //! expanded into one cell per run. Depends on nothing above it (no engine, no report).
 
-pub mod app;
-pub mod builtin;
-pub mod busy;
-pub mod duration;
-pub mod matrix;
-pub mod scenario;
-pub mod sqlite;
-pub mod validate;
+pub(crate) mod app;
+pub(crate) mod builtin;
+pub(crate) mod busy;
+pub(crate) mod check;
+pub(crate) mod duration;
+pub(crate) mod generator;
+pub(crate) mod matrix;
+pub(crate) mod scenario;
+pub(crate) mod sqlite;
+pub(crate) mod validate;
 
-pub use scenario::*;
+pub(crate) use scenario::*;

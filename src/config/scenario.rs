@@ -1,12 +1,11 @@
 //! The scenario model: what a TOML scenario file may say, with defaults and spans.
 
-
-use crate::findings::checks::MetricCheck;
-use crate::error::InputError;
-use crate::config::sqlite::SqliteSettings;
-use crate::workload::params::{GeneratorSpec, Param};
 use super::app::{BlockBegin, ConnectionMode, Isolation, TimeDist};
+use super::check::MetricCheck;
 use super::duration::DurationValue;
+use crate::config::generator::{GeneratorSpec, Param};
+use crate::config::sqlite::SqliteSettings;
+use crate::error::InputError;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,7 +15,7 @@ use toml::Spanned;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -56,7 +55,7 @@ fn default_interval() -> DurationValue {
 /// A query evaluated after each run; its single integer result must equal `expect`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Check {
+pub(crate) struct Check {
     pub name: Spanned<String>,
     /// A data check: the query's single integer result must equal `expect`.
     pub sql: Option<Spanned<String>>,
@@ -71,7 +70,7 @@ pub struct Check {
 /// and how the group's throughput changed from the first to the last step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Sweep {
+pub(crate) struct Sweep {
     pub axis: String,
     pub group: String,
     pub by: Option<String>,
@@ -85,7 +84,7 @@ fn default_p99_limit() -> DurationValue {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub sql: Option<Spanned<String>>,
     #[serde(default)]
     pub populate: Vec<Populate>,
@@ -93,7 +92,7 @@ pub struct Setup {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Populate {
+pub(crate) struct Populate {
     pub table: Spanned<String>,
     pub rows: u64,
     pub values: Spanned<Vec<GeneratorSpec>>,
@@ -104,7 +103,7 @@ pub struct Populate {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TxMode {
+pub(crate) enum TxMode {
     /// Autocommit: each statement is its own transaction (one statement per transaction).
     None,
     #[default]
@@ -114,7 +113,7 @@ pub enum TxMode {
 }
 
 impl TxMode {
-    pub fn begin_sql(self) -> Option<&'static str> {
+    pub(crate) fn begin_sql(self) -> Option<&'static str> {
         match self {
             TxMode::None => None,
             TxMode::Deferred => Some("BEGIN DEFERRED"),
@@ -123,7 +122,7 @@ impl TxMode {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TxMode::None => "none",
             TxMode::Deferred => "deferred",
@@ -135,7 +134,7 @@ impl TxMode {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Group {
+pub(crate) struct Group {
     pub name: Spanned<String>,
     pub workers: NonZeroU32,
     #[serde(default)]
@@ -188,7 +187,7 @@ fn weight_one() -> u32 {
 /// Open-loop arrivals: evenly spaced, or a Poisson process with the same mean rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Arrival {
+pub(crate) enum Arrival {
     #[default]
     Fixed,
     Poisson,
@@ -196,7 +195,7 @@ pub enum Arrival {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Retry {
+pub(crate) struct Retry {
     /// Attempts in all, the first included (pgbench's --max-tries).
     pub max_tries: NonZeroU32,
     /// Sleep before the first retry; doubles per retry up to `backoff_max`, with jitter.
@@ -208,7 +207,7 @@ pub struct Retry {
 /// A one-statement operation: the one-step case of a script.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Op {
+pub(crate) struct Op {
     pub name: Spanned<String>,
     #[serde(default = "weight_one")]
     pub weight: u32,
@@ -223,7 +222,7 @@ pub struct Op {
 /// of an earlier step's first row as a parameter (`"$0.id"`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Script {
+pub(crate) struct Script {
     pub name: Spanned<String>,
     #[serde(default = "weight_one")]
     pub weight: u32,
@@ -237,7 +236,7 @@ pub struct Script {
 /// A statement, or a transaction-block marker: `{ begin = "immediate" }`, `{ commit = true }`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub(crate) struct Step {
     #[serde(default = "no_sql", skip_serializing_if = "is_no_sql")]
     pub sql: Spanned<String>,
     #[serde(default)]
@@ -260,7 +259,7 @@ fn is_no_sql(s: &Spanned<String>) -> bool {
 }
 
 impl Step {
-    pub fn params(&self) -> &[Param] {
+    pub(crate) fn params(&self) -> &[Param] {
         self.params.as_ref().map_or(&[], |p| p.get_ref())
     }
 }
@@ -268,7 +267,7 @@ impl Step {
 impl Group {
     /// Ops and scripts as one list of scripts (an op is a one-step script); block markers
     /// (`begin`, `commit`) become their SQL.
-    pub fn scripts(&self) -> Vec<Script> {
+    pub(crate) fn scripts(&self) -> Vec<Script> {
         let ops = self.op.iter().map(|op| Script {
             name: op.name.clone(),
             weight: op.weight,
@@ -321,14 +320,14 @@ impl Group {
 }
 
 impl Scenario {
-    pub fn total_workers(&self) -> u64 {
+    pub(crate) fn total_workers(&self) -> u64 {
         self.group.iter().map(|g| g.workers.get() as u64).sum()
     }
 }
 
 /// The text a scenario came from, kept for error positions and the report.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub(crate) struct Source {
     /// A path, or `built-in:NAME`.
     pub origin: String,
     pub text: String,
@@ -336,7 +335,7 @@ pub struct Source {
 
 impl Source {
     /// A built-in scenario name, or a path to a TOML file.
-    pub fn open(spec: &str) -> Result<Self, InputError> {
+    pub(crate) fn open(spec: &str) -> Result<Self, InputError> {
         if let Some(text) = super::builtin::text(spec) {
             return Ok(Self {
                 origin: format!("built-in:{spec}"),
@@ -358,23 +357,23 @@ impl Source {
         })
     }
 
-    pub fn sha256(&self) -> String {
+    pub(crate) fn sha256(&self) -> String {
         Sha256::digest(self.text.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
     }
 
-    pub fn error(&self, message: impl Into<String>) -> InputError {
+    pub(crate) fn error(&self, message: impl Into<String>) -> InputError {
         InputError::new(self.origin.clone(), message)
     }
 
-    pub fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> InputError {
+    pub(crate) fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> InputError {
         self.error(message).at(&self.text, span)
     }
 
     /// Parses the text into a scenario, mapping TOML errors to file:line:col and key.
-    pub fn parse(&self) -> Result<Scenario, InputError> {
+    pub(crate) fn parse(&self) -> Result<Scenario, InputError> {
         toml::from_str::<Scenario>(&self.text).map_err(|e| {
             let mut err = self.error(e.message().trim_end().to_string());
             if let Some(key) = toml_error_key(&e) {

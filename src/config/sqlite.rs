@@ -11,13 +11,14 @@ macro_rules! pragma_enum {
     ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
+        pub(crate) enum $name { $($variant),+ }
 
         impl $name {
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
             }
-            pub fn from_sqlite(text: &str) -> Option<Self> {
+            #[allow(dead_code)] // generated for every setting enum; not all are read back by name
+            pub(crate) fn from_sqlite(text: &str) -> Option<Self> {
                 match text.to_ascii_lowercase().as_str() { $($text => Some(Self::$variant),)+ _ => None }
             }
         }
@@ -53,7 +54,7 @@ impl TempStore {
 /// field is set explicitly on each connection (rusqlite's 5 s busy_timeout included).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SqliteSettings {
+pub(crate) struct SqliteSettings {
     pub journal_mode: JournalMode,
     pub synchronous: Synchronous,
     pub busy_timeout: DurationValue,
@@ -87,10 +88,10 @@ impl Default for SqliteSettings {
 }
 
 /// What SQLite reports for each setting after it was applied: stored in the report.
-pub type ReadBack = SqliteSettings;
+pub(crate) type ReadBack = SqliteSettings;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SettingError {
+pub(crate) enum SettingError {
     #[error("SQLite error while applying `{setting}`: {source}")]
     Sqlite {
         setting: &'static str,
@@ -106,7 +107,7 @@ pub enum SettingError {
 }
 
 impl SqliteSettings {
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if !(512..=65536).contains(&self.page_size) || !self.page_size.is_power_of_two() {
             return Err(format!(
                 "page_size must be a power of two from 512 to 65536, got {}",
@@ -117,12 +118,12 @@ impl SqliteSettings {
     }
 
     /// Settings that belong to the database file; run once on the connection that creates it.
-    pub fn apply_to_new_database(&self, conn: &Connection) -> Result<(), SettingError> {
+    pub(crate) fn apply_to_new_database(&self, conn: &Connection) -> Result<(), SettingError> {
         pragma(conn, "page_size", &self.page_size.to_string())
     }
 
     /// Applies every per-connection setting, in an order SQLite accepts.
-    pub fn apply(&self, conn: &Connection) -> Result<(), SettingError> {
+    pub(crate) fn apply(&self, conn: &Connection) -> Result<(), SettingError> {
         conn.busy_timeout(self.busy_timeout.0)
             .map_err(|source| SettingError::Sqlite {
                 setting: "busy_timeout",
@@ -144,7 +145,7 @@ impl SqliteSettings {
     }
 
     /// Reads every setting back from SQLite.
-    pub fn read_back(conn: &Connection) -> Result<ReadBack, SettingError> {
+    pub(crate) fn read_back(conn: &Connection) -> Result<ReadBack, SettingError> {
         let unknown = |setting: &'static str, actual: String| SettingError::Refused {
             setting,
             requested: "a known value".into(),
@@ -172,21 +173,23 @@ impl SqliteSettings {
     }
 
     /// Applies, reads back and fails on the first setting SQLite did not take.
-    pub fn apply_and_check(&self, conn: &mut Connection) -> Result<ReadBack, SettingError> {
+    pub(crate) fn apply_and_check(&self, conn: &mut Connection) -> Result<ReadBack, SettingError> {
         self.apply(conn)?;
         // Read back before the handler is installed: any handler resets SQLite's busy_timeout
         // (ours use it as their deadline).
         let mut actual = Self::read_back(conn)?;
-        crate::config::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| SettingError::Sqlite {
-            setting: "busy_handler",
-            source,
+        crate::config::busy::install(conn, self.busy_handler, self.busy_timeout.0).map_err(|source| {
+            SettingError::Sqlite {
+                setting: "busy_handler",
+                source,
+            }
         })?;
         actual.busy_handler = self.busy_handler;
         self.check_read_back(&actual)?;
         Ok(actual)
     }
 
-    pub fn check_read_back(&self, actual: &ReadBack) -> Result<(), SettingError> {
+    pub(crate) fn check_read_back(&self, actual: &ReadBack) -> Result<(), SettingError> {
         let want = serde_json::to_value(self).expect("settings serialize");
         let got = serde_json::to_value(actual).expect("settings serialize");
         for (key, requested) in want.as_object().expect("settings are an object") {
@@ -205,7 +208,7 @@ impl SqliteSettings {
 
 /// SQL functions litehammer adds to every worker connection:
 /// `lh_sleep(ms)` sleeps `ms` milliseconds and returns it (to inject stalls in tests and demos).
-pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function("lh_sleep", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
         let ms: i64 = ctx.get(0)?;
@@ -217,7 +220,7 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Every setting of `[sqlite]`, by its key.
-pub const SETTING_NAMES: &[&str] = &[
+pub(crate) const SETTING_NAMES: &[&str] = &[
     "journal_mode",
     "synchronous",
     "busy_timeout",

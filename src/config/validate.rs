@@ -1,36 +1,33 @@
-//! Loading a scenario for a run: parse, apply command-line overrides, check it, expand the
-//! matrix, and prepare every statement against the set-up schema in a scratch database.
+//! Loading a scenario for a run: parse, apply command-line overrides, check its shape and
+//! expand the matrix. Preparing every statement against SQLite is `workload::check`.
 
 use super::matrix::{self, Axis, Cell};
 use super::{Scenario, Source, TxMode};
 use crate::error::InputError;
-use crate::workload::Workload;
-use crate::workload::setup::{self, SetupError};
 
 /// Command-line changes to a scenario, applied before the matrix.
 #[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    /// `--set KEY=VALUE` (and the shorthand flags, which become sets).
-    pub set: Vec<(String, String)>,
+pub(crate) struct Overrides {
+    /// `--set KEY=VALUE` and the shorthand flags (`--duration`, `--rate`, ...).
+    pub set: Vec<matrix::Setting>,
     /// `--matrix KEY=V1,V2,...`: replaces a file axis of the same key, or adds one.
     pub matrix: Vec<(String, String)>,
 }
 
 /// A checked scenario, ready to run.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub source: Source,
     pub scenario: Scenario,
     pub axes: Vec<Axis>,
     pub cells: Vec<Cell>,
 }
 
-pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
+pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
     let source = Source::open(spec)?;
     let mut scenario = source.parse()?;
-    for (key, value) in &overrides.set {
-        matrix::apply(&mut scenario, key, &matrix::parse_cli_value(value))
-            .map_err(|e| InputError::new(format!("--set {key}={value}"), e))?;
+    for setting in &overrides.set {
+        setting.apply(&mut scenario)?;
     }
     check_shape(&scenario, &source)?;
     let axes = axes(&scenario, overrides)?;
@@ -47,7 +44,6 @@ pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
             e
         })?;
     }
-    check_against_sqlite(&source, &cells)?;
     Ok(Plan {
         source,
         scenario,
@@ -57,39 +53,17 @@ pub fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
 }
 
 fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputError> {
-    let mut axes: Vec<Axis> = scenario
+    let file_axes = scenario
         .matrix
         .iter()
         .map(|(key, values)| Axis {
             key: matrix::canonical_key(key),
             values: values.get_ref().clone(),
             span: Some(values.span()),
+            pinned_from: None,
         })
         .collect();
-    for (key, list) in &overrides.matrix {
-        let key = matrix::canonical_key(key);
-        let values: Vec<toml::Value> = list
-            .split(',')
-            .filter(|v| !v.trim().is_empty())
-            .map(matrix::parse_cli_value)
-            .collect();
-        if values.is_empty() {
-            return Err(InputError::new(
-                format!("--matrix {key}"),
-                "give at least one value: --matrix KEY=V1,V2",
-            ));
-        }
-        let axis = Axis {
-            key: key.clone(),
-            values,
-            span: None,
-        };
-        match axes.iter_mut().find(|a| a.key == key) {
-            Some(existing) => *existing = axis,
-            None => axes.push(axis),
-        }
-    }
-    Ok(axes)
+    matrix::resolve_axes(file_axes, &overrides.matrix, &overrides.set)
 }
 
 /// Checks serde cannot express: cross-field rules and names.
@@ -195,13 +169,17 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
         let name = script.name.get_ref();
         let at = |message: String, key: &str| {
             source
-                .error_at(script.name.span(), format!("script `{name}` in group `{group}`: {message}"))
+                .error_at(
+                    script.name.span(),
+                    format!("script `{name}` in group `{group}`: {message}"),
+                )
                 .with_key(format!("group.{group}.script.{name}.{key}"))
         };
         let mut open = false;
         for (i, step) in script.steps.iter().enumerate() {
-            let kinds =
-                usize::from(!step.sql.get_ref().is_empty()) + usize::from(step.begin.is_some()) + usize::from(step.commit.is_some());
+            let kinds = usize::from(!step.sql.get_ref().is_empty())
+                + usize::from(step.begin.is_some())
+                + usize::from(step.commit.is_some());
             if kinds != 1 {
                 return Err(at(
                     format!("step {i} needs exactly one of `sql`, `begin` or `commit`"),
@@ -241,7 +219,10 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
             }
         }
         if open {
-            return Err(at("a transaction block is not closed: add `{ commit = true }`".into(), "steps"));
+            return Err(at(
+                "a transaction block is not closed: add `{ commit = true }`".into(),
+                "steps",
+            ));
         }
     }
     if g.clients.is_some() && g.rate.is_some_and(|r| r > 0.0) {
@@ -293,49 +274,4 @@ fn check_checks_and_sweep(s: &Scenario, axes: &[Axis], source: &Source) -> Resul
         }
     }
     Ok(())
-}
-
-/// Creates each cell's database (without populate rows) in a scratch directory: settings
-/// must read back as asked, the set-up SQL must run, every op must prepare.
-fn check_against_sqlite(source: &Source, cells: &[Cell]) -> Result<(), InputError> {
-    let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
-    for (i, cell) in cells.iter().enumerate() {
-        let s = &cell.scenario;
-        let mut setup = s.setup.clone();
-        setup.populate.iter_mut().for_each(|p| p.rows = 0);
-        let path = scratch.path().join(format!("check-{i}.db"));
-        let mut conn =
-            setup::create_database(&path, &s.sqlite, &setup, s.seed).map_err(|e| setup_error(source, cell, e))?;
-        for p in &s.setup.populate {
-            setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
-        }
-        if i == 0 {
-            Workload::compile(s, &mut conn).map_err(|e| {
-                let group = &s.group[e.group];
-                let op = &group.op[e.op];
-                source
-                    .error_at(
-                        op.sql.span(),
-                        format!(
-                            "op `{}` in group `{}`: {}",
-                            op.name.get_ref(),
-                            group.name.get_ref(),
-                            e.message
-                        ),
-                    )
-                    .with_key(format!("group.{}.op.{}.sql", group.name.get_ref(), op.name.get_ref()))
-            })?;
-        }
-    }
-    Ok(())
-}
-
-fn setup_error(source: &Source, cell: &Cell, e: SetupError) -> InputError {
-    let s = &cell.scenario;
-    match (&e, &s.setup.sql) {
-        (SetupError::Sql(_), Some(sql)) => source.error_at(sql.span(), e.to_string()).with_key("setup.sql"),
-        (SetupError::Setting(_), _) if cell.assignments.is_empty() => source.error(e.to_string()).with_key("sqlite"),
-        (SetupError::Setting(_), _) => source.error(format!("in run `{}`: {e}", cell.id)).with_key("sqlite"),
-        _ => source.error(e.to_string()),
-    }
 }

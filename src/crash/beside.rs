@@ -1,14 +1,14 @@
 //! `--beside RUN.json`: the durability table joined with a `run` report of the same
 //! configurations, so speed and what a crash costs are read in one line.
 
+use crate::config::sqlite::{JournalMode, Synchronous};
 use crate::error::InputError;
 use crate::report::durability;
+use crate::report::format::{Table, format_rate, format_us};
 use crate::report::model::{Report, RunReport};
-use crate::report::table::{Table, format_rate, format_us};
-use crate::config::sqlite::{JournalMode, Synchronous};
 use std::path::Path;
 
-pub fn load(path: &Path) -> Result<Report, InputError> {
+pub(crate) fn load(path: &Path) -> Result<Report, InputError> {
     let origin = format!("--beside {}", path.display());
     let text = std::fs::read_to_string(path).map_err(|e| InputError::new(&origin, format!("cannot read: {e}")))?;
     let report: Report = serde_json::from_str(&text)
@@ -30,7 +30,7 @@ struct Speed {
 }
 
 /// The group whose speed the table shows.
-pub fn group_name(report: &Report) -> String {
+pub(crate) fn group_name(report: &Report) -> String {
     report
         .runs
         .iter()
@@ -53,7 +53,7 @@ fn speed(report: &Report, journal: JournalMode, sync: Synchronous) -> Option<Spe
 }
 
 /// One row per crash configuration and method/model, with the run report's speed beside it.
-pub fn table(crash_runs: &[RunReport], run_report: &Report) -> Table {
+pub(crate) fn table(crash_runs: &[RunReport], run_report: &Report) -> Table {
     let mut rows = Vec::new();
     for run in crash_runs {
         let (Some(settings), Some(durability)) = (&run.sqlite, &run.durability) else {

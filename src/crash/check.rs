@@ -1,13 +1,14 @@
 //! The checker: after recovery, compares the ledger in a database with what was acknowledged.
 
 use super::ledger::{Ledger, checksum};
-pub use crate::report::durability::TrialCheck;
+use crate::engine::verify::integrity_check;
+pub(crate) use crate::report::model::durability::TrialCheck;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
 /// What the committing side knows when the crash happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expected {
+pub(crate) struct Expected {
     /// Transactions `1..=acknowledged` were acknowledged (COMMIT returned OK and that was recorded).
     pub acknowledged: u64,
     /// The highest transaction id ever begun; rows of later ids cannot exist.
@@ -22,8 +23,8 @@ struct RowRecord {
 }
 
 /// Checks a recovered database. Never fails: an unreadable database is a finding.
-pub fn check(conn: &Connection, ledger: &Ledger, expected: Expected) -> TrialCheck {
-    let mut integrity = integrity_check(conn).unwrap_or_else(|e| format!("error: {e}"));
+pub(crate) fn check(conn: &Connection, ledger: &Ledger, expected: Expected) -> TrialCheck {
+    let mut integrity = integrity_check(conn, 5).unwrap_or_else(|e| format!("error: {e}"));
     let (rows, read_error) = read_rows(conn);
     if let Some(e) = read_error
         && integrity == "ok"
@@ -114,13 +115,6 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, RowRecord)> {
             sum: row.get(4).unwrap_or(0),
         },
     ))
-}
-
-/// `ok`, or the first few problems joined by `; `.
-pub fn integrity_check(conn: &Connection) -> rusqlite::Result<String> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check(5)")?;
-    let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(lines.join("; "))
 }
 
 #[cfg(test)]

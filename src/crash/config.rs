@@ -1,11 +1,11 @@
 //! The configurations a crash test covers: the built-in ledger scenario, `--set` overrides and
 //! matrix axes (default journal_mode × synchronous), each checked against SQLite up front.
 
-use crate::error::InputError;
 use crate::config::Source;
-use crate::config::matrix::{self, Axis};
-use crate::config::validate::Plan;
+use crate::config::matrix::{self, Axis, Setting};
 use crate::config::sqlite::{ReadBack, SqliteSettings};
+use crate::config::validate::Plan;
+use crate::error::InputError;
 
 /// The ledger as a scenario, so matrix, `--set` and the report envelope work as for `run`.
 /// Only its `[sqlite]` settings matter; the crash workload itself is fixed (see `ledger.rs`).
@@ -24,30 +24,29 @@ name = "insert_row"
 sql = "INSERT INTO ledger(tx, pos, n, payload, sum) VALUES (?1, ?2, ?3, ?4, ?5)"
 "#;
 
-pub const DEFAULT_JOURNAL_MODES: &str = "delete,truncate,persist,wal,memory,off";
-pub const DEFAULT_SYNCHRONOUS: &str = "off,normal,full,extra";
+pub(crate) const DEFAULT_JOURNAL_MODES: &str = "delete,truncate,persist,wal,memory,off";
+pub(crate) const DEFAULT_SYNCHRONOUS: &str = "off,normal,full,extra";
 
 /// Keys that describe a `run` workload; the ledger has none of them.
 const WORKLOAD_KEYS: &[&str] = &["duration", "operations", "warmup", "seed"];
 
 /// The checked configurations, and every setting as SQLite read it back for each.
-pub struct Configurations {
+pub(crate) struct Configurations {
     pub plan: Plan,
     pub read_back: Vec<ReadBack>,
 }
 
-pub fn load(set: &[(String, String)], matrix_args: &[(String, String)]) -> Result<Configurations, InputError> {
+pub(crate) fn load(set: &[Setting], matrix_args: &[(String, String)]) -> Result<Configurations, InputError> {
     let source = Source {
         origin: "built-in:crash-ledger".into(),
         text: LEDGER_SCENARIO.into(),
     };
     let mut scenario = source.parse()?;
-    for (key, value) in set {
-        let flag = format!("--set {key}={value}");
-        ledger_key(key, &flag)?;
-        matrix::apply(&mut scenario, key, &matrix::parse_cli_value(value)).map_err(|e| InputError::new(&flag, e))?;
+    for setting in set {
+        ledger_key(&setting.key, &setting.flag)?;
+        setting.apply(&mut scenario)?;
     }
-    let axes = axes(matrix_args)?;
+    let axes = axes(matrix_args, set)?;
     let cells = matrix::expand(&scenario, &axes)
         .map_err(|(i, message)| InputError::new(format!("--matrix {}", axes[i].key), message))?;
     let read_back = cells
@@ -79,35 +78,23 @@ fn ledger_key(key: &str, flag: &str) -> Result<(), InputError> {
     Ok(())
 }
 
-fn axes(matrix_args: &[(String, String)]) -> Result<Vec<Axis>, InputError> {
-    let mut axes = vec![
+fn axes(matrix_args: &[(String, String)], set: &[Setting]) -> Result<Vec<Axis>, InputError> {
+    for (key, list) in matrix_args {
+        ledger_key(key, &format!("--matrix {key}={list}"))?;
+    }
+    let defaults = vec![
         axis("journal_mode", DEFAULT_JOURNAL_MODES),
         axis("synchronous", DEFAULT_SYNCHRONOUS),
     ];
-    for (key, list) in matrix_args {
-        let flag = format!("--matrix {key}={list}");
-        ledger_key(key, &flag)?;
-        let new = axis(&matrix::canonical_key(key), list);
-        if new.values.is_empty() {
-            return Err(InputError::new(flag, "give at least one value: --matrix KEY=V1,V2"));
-        }
-        match axes.iter_mut().find(|a| a.key == new.key) {
-            Some(existing) => *existing = new,
-            None => axes.push(new),
-        }
-    }
-    Ok(axes)
+    matrix::resolve_axes(defaults, matrix_args, set)
 }
 
 fn axis(key: &str, list: &str) -> Axis {
     Axis {
         key: key.to_string(),
-        values: list
-            .split(',')
-            .filter(|v| !v.trim().is_empty())
-            .map(matrix::parse_cli_value)
-            .collect(),
+        values: list.split(',').map(matrix::parse_cli_value).collect(),
         span: None,
+        pinned_from: None,
     }
 }
 
@@ -125,6 +112,10 @@ fn check_settings(settings: &SqliteSettings) -> Result<ReadBack, String> {
 mod tests {
     use super::*;
 
+    fn sets(items: &[(&str, &str)]) -> Vec<Setting> {
+        items.iter().map(|(k, v)| Setting::from_set(k, v)).collect()
+    }
+
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
@@ -140,7 +131,7 @@ mod tests {
     #[test]
     fn matrix_and_set_override_the_defaults() {
         let c = load(
-            &pairs(&[("page_size", "8192")]),
+            &sets(&[("page_size", "8192")]),
             &pairs(&[("journal_mode", "wal"), ("sqlite.synchronous", "normal,full")]),
         )
         .unwrap();
@@ -158,7 +149,7 @@ mod tests {
     #[test]
     fn workload_keys_are_refused() {
         for (k, v) in [("group.ledger.workers", "2"), ("duration", "1s")] {
-            let err = load(&pairs(&[(k, v)]), &[]).err().expect("refused");
+            let err = load(&sets(&[(k, v)]), &[]).err().expect("refused");
             assert!(err.message.contains("does not apply"), "{err}");
         }
         let err = load(&[], &pairs(&[("operations", "1,2")])).err().expect("refused");

@@ -10,17 +10,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 /// Files are stored in chunks of this size; a missing chunk reads as zeros.
-pub const CHUNK: u64 = 4096;
+pub(crate) const CHUNK: u64 = 4096;
 
 /// The bytes of one file, sparse by chunk.
 #[derive(Clone, Debug, Default)]
-pub struct Image {
+pub(crate) struct Image {
     pub len: u64,
     chunks: HashMap<u64, Box<[u8]>>,
 }
 
 impl Image {
-    pub fn write(&mut self, offset: u64, data: &[u8]) {
+    pub(crate) fn write(&mut self, offset: u64, data: &[u8]) {
         let mut done = 0usize;
         while done < data.len() {
             let at = offset + done as u64;
@@ -37,7 +37,7 @@ impl Image {
     }
 
     /// Fills `buf` from `offset`; bytes past the end read as zeros. Returns the bytes that existed.
-    pub fn read(&self, offset: u64, buf: &mut [u8]) -> usize {
+    pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> usize {
         let mut done = 0usize;
         while done < buf.len() {
             let at = offset + done as u64;
@@ -54,7 +54,7 @@ impl Image {
         available
     }
 
-    pub fn truncate(&mut self, len: u64) {
+    pub(crate) fn truncate(&mut self, len: u64) {
         if len < self.len {
             self.chunks.retain(|&index, _| index * CHUNK < len);
             if !len.is_multiple_of(CHUNK)
@@ -66,7 +66,7 @@ impl Image {
         self.len = len;
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = vec![0; self.len as usize];
         self.read(0, &mut bytes);
         bytes
@@ -75,13 +75,13 @@ impl Image {
 
 /// A change to a file the process made but no sync has made durable yet.
 #[derive(Clone, Debug)]
-pub enum Pending {
+pub(crate) enum Pending {
     Write { offset: u64, data: Vec<u8> },
     Truncate { len: u64 },
 }
 
 impl Pending {
-    pub fn apply(&self, image: &mut Image) {
+    pub(crate) fn apply(&self, image: &mut Image) {
         match self {
             Pending::Write { offset, data } => image.write(*offset, data),
             Pending::Truncate { len } => image.truncate(*len),
@@ -90,7 +90,7 @@ impl Pending {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Inode {
+pub(crate) struct Inode {
     pub visible: Image,
     pub durable: Image,
     pub pending: Vec<Pending>,
@@ -98,13 +98,13 @@ pub struct Inode {
 
 /// A directory change not yet made durable.
 #[derive(Clone, Debug)]
-pub enum DirOp {
+pub(crate) enum DirOp {
     Link { name: String, inode: usize },
     Unlink { name: String },
 }
 
 impl DirOp {
-    pub fn apply(&self, names: &mut BTreeMap<String, usize>) {
+    pub(crate) fn apply(&self, names: &mut BTreeMap<String, usize>) {
         match self {
             DirOp::Link { name, inode } => {
                 names.insert(name.clone(), *inode);
@@ -117,7 +117,7 @@ impl DirOp {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Disk {
+pub(crate) struct Disk {
     pub inodes: Vec<Inode>,
     /// The directory as the process sees it: name → inode.
     pub names: BTreeMap<String, usize>,
@@ -152,12 +152,12 @@ impl Disk {
         !cut
     }
 
-    pub fn lookup(&self, name: &str) -> Option<usize> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<usize> {
         self.names.get(name).copied()
     }
 
     /// Creates an empty file; its directory entry is pending until a directory sync.
-    pub fn create(&mut self, name: &str) -> usize {
+    pub(crate) fn create(&mut self, name: &str) -> usize {
         let inode = self.inodes.len();
         self.inodes.push(Inode::default());
         self.names.insert(name.to_string(), inode);
@@ -168,7 +168,7 @@ impl Disk {
         inode
     }
 
-    pub fn write(&mut self, inode: usize, name: &str, offset: u64, data: &[u8]) -> bool {
+    pub(crate) fn write(&mut self, inode: usize, name: &str, offset: u64, data: &[u8]) -> bool {
         if !self.event(|| format!("write    {name} offset {offset} length {}", data.len())) {
             return false;
         }
@@ -181,7 +181,7 @@ impl Disk {
         true
     }
 
-    pub fn truncate(&mut self, inode: usize, name: &str, len: u64) -> bool {
+    pub(crate) fn truncate(&mut self, inode: usize, name: &str, len: u64) -> bool {
         if !self.event(|| format!("truncate {name} to {len}")) {
             return false;
         }
@@ -192,7 +192,7 @@ impl Disk {
     }
 
     /// fsync: the file's pending changes become durable, and with `dir` the directory's too.
-    pub fn sync(&mut self, inode: usize, name: &str, dir: bool) -> bool {
+    pub(crate) fn sync(&mut self, inode: usize, name: &str, dir: bool) -> bool {
         let what = if dir { " and directory" } else { "" };
         if !self.event(|| format!("sync     {name}{what}")) {
             return false;
@@ -207,7 +207,7 @@ impl Disk {
         true
     }
 
-    pub fn delete(&mut self, name: &str, sync_dir: bool) -> Option<bool> {
+    pub(crate) fn delete(&mut self, name: &str, sync_dir: bool) -> Option<bool> {
         self.lookup(name)?;
         let what = if sync_dir { " and sync directory" } else { "" };
         if !self.event(|| format!("delete   {name}{what}")) {
@@ -228,7 +228,7 @@ impl Disk {
     }
 
     /// Everything becomes durable, as after a clean shutdown; the wal-index is dropped.
-    pub fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         for file in &mut self.inodes {
             file.pending.clear();
             file.durable = file.visible.clone();
@@ -239,7 +239,7 @@ impl Disk {
     }
 
     /// A settled disk holding exactly these files.
-    pub fn from_files(files: BTreeMap<String, Image>) -> Self {
+    pub(crate) fn from_files(files: BTreeMap<String, Image>) -> Self {
         let mut disk = Disk::default();
         for (name, image) in files {
             let inode = disk.create(&name);
@@ -250,7 +250,7 @@ impl Disk {
     }
 
     /// The visible files by name (what `from_files` takes).
-    pub fn files(&self) -> BTreeMap<String, Image> {
+    pub(crate) fn files(&self) -> BTreeMap<String, Image> {
         self.names
             .iter()
             .map(|(name, &inode)| (name.clone(), self.inodes[inode].visible.clone()))

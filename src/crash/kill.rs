@@ -5,8 +5,8 @@
 use super::CrashError;
 use super::check::{self, Expected};
 use super::ledger::{self, Ledger};
-use crate::report::durability::TrialResult;
 use crate::config::sqlite::SqliteSettings;
+use crate::report::model::durability::TrialResult;
 use crate::workload::rng::Rng;
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,13 +16,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The hidden subcommand the parent runs in the child.
-pub const CHILD_COMMAND: &str = "crash-child";
+pub(crate) const CHILD_COMMAND: &str = "crash-child";
 /// How long the child waits for set-up before the parent gives up on it.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// The child stops by itself after this long, so no child outlives a stuck parent for long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 
-pub struct KillPlan<'a> {
+pub(crate) struct KillPlan<'a> {
     /// The litehammer binary to re-execute.
     pub exe: &'a Path,
     /// A directory this command created; each trial gets a fresh subdirectory.
@@ -36,7 +36,7 @@ pub struct KillPlan<'a> {
     pub keep_db: bool,
 }
 
-pub fn run(plan: &KillPlan<'_>) -> Result<Vec<TrialResult>, CrashError> {
+pub(crate) fn run(plan: &KillPlan<'_>) -> Result<Vec<TrialResult>, CrashError> {
     (0..plan.trials).map(|t| trial(plan, t)).collect()
 }
 
@@ -137,7 +137,7 @@ fn child_stderr(child: &mut Child) -> String {
 
 /// The child: creates the database, prints `ready`, then commits transactions 1, 2, 3, ...
 /// and prints each id after its COMMIT returned OK, until killed.
-pub fn child_main(db: &PathBuf, settings: &str, seed: u64, max_rows: u32) -> Result<(), CrashError> {
+pub(crate) fn child_main(db: &PathBuf, settings: &str, seed: u64, max_rows: u32) -> Result<(), CrashError> {
     let settings: SqliteSettings =
         serde_json::from_str(settings).map_err(|e| CrashError::Child(format!("bad --settings: {e}")))?;
     let mut conn = Connection::open(db)?;

@@ -7,25 +7,25 @@
 use crate::workload::rng::Rng;
 use rusqlite::{Connection, params};
 
-pub const SCHEMA_SQL: &str = "CREATE TABLE ledger(\
+pub(crate) const SCHEMA_SQL: &str = "CREATE TABLE ledger(\
     tx INTEGER NOT NULL, pos INTEGER NOT NULL, n INTEGER NOT NULL, \
     payload BLOB NOT NULL, sum INTEGER NOT NULL, PRIMARY KEY (tx, pos))";
 
 const INSERT_SQL: &str = "INSERT INTO ledger(tx, pos, n, payload, sum) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-pub const MIN_PAYLOAD: u64 = 100;
-pub const MAX_PAYLOAD: u64 = 3000;
+pub(crate) const MIN_PAYLOAD: u64 = 100;
+pub(crate) const MAX_PAYLOAD: u64 = 3000;
 
 /// What the ledger of one trial contains, as a function of the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     pub seed: u64,
     /// Rows per transaction are uniform in `1..=max_rows`.
     pub max_rows: u32,
 }
 
 impl Ledger {
-    pub fn new(seed: u64, max_rows: u32) -> Self {
+    pub(crate) fn new(seed: u64, max_rows: u32) -> Self {
         Self {
             seed,
             max_rows: max_rows.max(1),
@@ -33,12 +33,12 @@ impl Ledger {
     }
 
     /// The row count of transaction `tx`.
-    pub fn rows_in(&self, tx: u64) -> u32 {
+    pub(crate) fn rows_in(&self, tx: u64) -> u32 {
         1 + Rng::derive(self.seed, tx).below(self.max_rows as u64) as u32
     }
 
     /// The payload of row `pos` of transaction `tx`: random bytes of random length.
-    pub fn payload(&self, tx: u64, pos: u32) -> Vec<u8> {
+    pub(crate) fn payload(&self, tx: u64, pos: u32) -> Vec<u8> {
         let mut rng = Rng::derive(self.seed ^ 0x5EED_1ED6_E700_0000, (tx << 16) | pos as u64);
         let len = (MIN_PAYLOAD + rng.below(MAX_PAYLOAD - MIN_PAYLOAD + 1)) as usize;
         let mut bytes = Vec::with_capacity(len + 8);
@@ -51,7 +51,7 @@ impl Ledger {
 }
 
 /// FNV-1a over the payload, stored beside it so damaged bytes show without the seed.
-pub fn checksum(payload: &[u8]) -> i64 {
+pub(crate) fn checksum(payload: &[u8]) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in payload {
         h ^= *b as u64;
@@ -60,12 +60,12 @@ pub fn checksum(payload: &[u8]) -> i64 {
     h as i64
 }
 
-pub fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA_SQL)
 }
 
 /// Writes transaction `tx` in one IMMEDIATE transaction. `Ok` means COMMIT returned OK.
-pub fn commit(conn: &Connection, ledger: &Ledger, tx: u64) -> rusqlite::Result<()> {
+pub(crate) fn commit(conn: &Connection, ledger: &Ledger, tx: u64) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = insert_rows(conn, ledger, tx).and_then(|()| conn.execute_batch("COMMIT"));
     if result.is_err() && !conn.is_autocommit() {

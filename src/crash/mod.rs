@@ -2,25 +2,25 @@
 //! through crashes (process kill, simulated power loss) and the checker compares what
 //! survived with what was acknowledged.
 
-pub mod beside;
-pub mod check;
-pub mod config;
-pub mod disk;
-pub mod kill;
-pub mod ledger;
-pub mod model;
-pub mod power;
-pub mod vfs;
+pub(crate) mod beside;
+pub(crate) mod check;
+pub(crate) mod config;
+pub(crate) mod disk;
+pub(crate) mod kill;
+pub(crate) mod ledger;
+pub(crate) mod model;
+pub(crate) mod power;
+pub(crate) mod vfs;
 
-use crate::report::durability::{Durability, DurabilityResult};
-use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::config::matrix::Cell;
 use crate::config::sqlite::{ReadBack, SettingError, SqliteSettings};
+use crate::report::model::durability::{Durability, DurabilityResult};
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
-pub enum CrashError {
+pub(crate) enum CrashError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("SQLite error: {0}")]
@@ -33,7 +33,7 @@ pub enum CrashError {
 
 /// What to run for every configuration.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     pub kill: bool,
     /// Power-loss crash models to run; empty for none.
     pub power_models: Vec<model::Model>,
@@ -48,14 +48,14 @@ pub struct Options {
 
 /// The seed of one configuration: depends on its id, not its place in the matrix, so a
 /// configuration gives the same trials whatever else runs beside it.
-pub fn config_seed(seed: u64, config_id: &str) -> u64 {
+pub(crate) fn config_seed(seed: u64, config_id: &str) -> u64 {
     config_id.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
 /// Runs every method for one configuration, in a directory of its own under `dir`.
-pub fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path, exe: &Path) -> RunReport {
+pub(crate) fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path, exe: &Path) -> RunReport {
     let started = Instant::now();
     let seed = config_seed(opts.seed, &cell.id);
     let mut results = Vec::new();
@@ -116,7 +116,7 @@ pub fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path,
 }
 
 /// One line of progress: the configuration and, per method, trials losing acknowledged commits.
-pub fn progress_line(run: &RunReport) -> String {
+pub(crate) fn progress_line(run: &RunReport) -> String {
     if let Some(e) = &run.error {
         return format!("{}: FAILED: {e}", run.id);
     }
@@ -153,14 +153,14 @@ fn power_plan<'a>(settings: &'a SqliteSettings, seed: u64, opts: &'a Options, di
 }
 
 /// `--replay CONFIG:MODEL:TRIAL`: which configuration, model and trial.
-pub struct ReplaySpec {
+pub(crate) struct ReplaySpec {
     pub config: String,
     pub model: model::Model,
     pub trial: u32,
 }
 
 impl ReplaySpec {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let mut parts = text.rsplitn(3, ':');
         let (Some(trial), Some(model), Some(config)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("expected CONFIG:MODEL:TRIAL, e.g. journal_mode=wal,synchronous=normal:torn:7".into());
@@ -179,7 +179,7 @@ impl ReplaySpec {
 }
 
 /// The I/O trace and verdict of one power-loss trial, exactly as `run_config` ran it.
-pub fn replay(cell: &Cell, spec: &ReplaySpec, opts: &Options, dir: &Path) -> Result<String, CrashError> {
+pub(crate) fn replay(cell: &Cell, spec: &ReplaySpec, opts: &Options, dir: &Path) -> Result<String, CrashError> {
     let seed = config_seed(opts.seed, &cell.id);
     let models = [spec.model];
     let plan = power::PowerPlan {

@@ -11,7 +11,7 @@ use crate::workload::rng::Rng;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Model {
+pub(crate) enum Model {
     /// Only synced data and directory entries survive
     Durable,
     /// Plus any subset of unsynced sector writes, truncates and directory changes, in any order
@@ -21,9 +21,9 @@ pub enum Model {
 }
 
 impl Model {
-    pub const ALL: [Model; 3] = [Model::Durable, Model::Reorder, Model::Torn];
+    pub(crate) const ALL: [Model; 3] = [Model::Durable, Model::Reorder, Model::Torn];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Model::Durable => "durable",
             Model::Reorder => "reorder",
@@ -31,12 +31,12 @@ impl Model {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
 
     /// Distinguishes the random streams of the models.
-    pub fn stream(self) -> u64 {
+    pub(crate) fn stream(self) -> u64 {
         match self {
             Model::Durable => 0xD0,
             Model::Reorder => 0xE0,
@@ -46,7 +46,7 @@ impl Model {
 }
 
 /// The rebooted disk (settled), and the sector size used (reorder and torn).
-pub fn reboot(disk: &Disk, model: Model, rng: &mut Rng) -> (Disk, Option<u32>) {
+pub(crate) fn reboot(disk: &Disk, model: Model, rng: &mut Rng) -> (Disk, Option<u32>) {
     match model {
         Model::Durable => (durable(disk), None),
         Model::Reorder => reorder(disk, rng, false),

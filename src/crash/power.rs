@@ -8,8 +8,8 @@ use super::disk::Disk;
 use super::ledger::{self, Ledger};
 use super::model::{self, Model};
 use super::vfs::{self, Mount};
-use crate::report::durability::TrialResult;
 use crate::config::sqlite::SqliteSettings;
+use crate::report::model::durability::TrialResult;
 use crate::workload::rng::Rng;
 use std::path::Path;
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ const DB: &str = "ledger.db";
 /// SQLite's PRNG is process-global: one power-loss workload at a time, so trials reproduce.
 static PRNG_LOCK: Mutex<()> = Mutex::new(());
 
-pub struct PowerPlan<'a> {
+pub(crate) struct PowerPlan<'a> {
     pub settings: &'a SqliteSettings,
     pub seed: u64,
     pub max_rows: u32,
@@ -46,7 +46,7 @@ struct Prepared {
 }
 
 /// Runs every trial; results per model, in the order of `plan.models`.
-pub fn run(plan: &PowerPlan<'_>) -> Result<Vec<Vec<TrialResult>>, CrashError> {
+pub(crate) fn run(plan: &PowerPlan<'_>) -> Result<Vec<Vec<TrialResult>>, CrashError> {
     let _serial = PRNG_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let prepared = prepare(plan)?;
     let mut results = vec![Vec::with_capacity(plan.trials as usize); plan.models.len()];
@@ -61,7 +61,7 @@ pub fn run(plan: &PowerPlan<'_>) -> Result<Vec<Vec<TrialResult>>, CrashError> {
 }
 
 /// One trial again, with every disk event printed: the I/O trace and the verdict.
-pub fn replay(plan: &PowerPlan<'_>, model: Model, trial: u32) -> Result<String, CrashError> {
+pub(crate) fn replay(plan: &PowerPlan<'_>, model: Model, trial: u32) -> Result<String, CrashError> {
     let _serial = PRNG_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let prepared = prepare(plan)?;
     let cut = crash_event(plan.seed, trial, prepared.events);

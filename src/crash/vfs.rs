@@ -16,7 +16,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-pub const VFS_NAME: &str = "litehammer-powerloss";
+pub(crate) const VFS_NAME: &str = "litehammer-powerloss";
 const VFS_NAME_C: &CStr = c"litehammer-powerloss";
 const MAX_PATHNAME: c_int = 512;
 const SECTOR_SIZE: c_int = 4096;
@@ -35,13 +35,13 @@ fn mounts() -> &'static Mutex<HashMap<u64, SharedDisk>> {
 static NEXT_MOUNT: AtomicU64 = AtomicU64::new(1);
 
 /// A disk made reachable to SQLite through the VFS; unmounted on drop.
-pub struct Mount {
+pub(crate) struct Mount {
     id: u64,
     disk: SharedDisk,
 }
 
 impl Mount {
-    pub fn new(disk: Disk) -> rusqlite::Result<Self> {
+    pub(crate) fn new(disk: Disk) -> rusqlite::Result<Self> {
         register()?;
         let id = NEXT_MOUNT.fetch_add(1, Ordering::Relaxed);
         let disk = Arc::new(Mutex::new(disk));
@@ -52,16 +52,16 @@ impl Mount {
         Ok(Self { id, disk })
     }
 
-    pub fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         format!("/lh{}/{name}", self.id)
     }
 
-    pub fn disk(&self) -> MutexGuard<'_, Disk> {
+    pub(crate) fn disk(&self) -> MutexGuard<'_, Disk> {
         lock(&self.disk)
     }
 
     /// Opens (creating if needed) a database file on this disk.
-    pub fn open(&self, name: &str) -> rusqlite::Result<Connection> {
+    pub(crate) fn open(&self, name: &str) -> rusqlite::Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         Connection::open_with_flags_and_vfs(self.path(name), flags, VFS_NAME)
     }
@@ -75,7 +75,7 @@ impl Drop for Mount {
 
 /// Resets SQLite's PRNG (journal nonces, WAL salts) to a state determined by `seed`, so a trial
 /// writes the same bytes every time. The PRNG is process-global: callers serialize trials.
-pub fn reseed_prng(seed: u64) {
+pub(crate) fn reseed_prng(seed: u64) {
     let x = (seed as u32 | 1) as c_int;
     // SAFETY: SQLITE_TESTCTRL_PRNG_SEED takes (int seed, sqlite3 *db); a null db is documented
     // as allowed, and the call only stores the seed and resets the PRNG under SQLite's mutex.

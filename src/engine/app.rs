@@ -9,11 +9,12 @@
 //! Groups that use none of the model never enter this module: `worker::worker_main` branches
 //! once, before the loop.
 
-use crate::config::busy;
 use crate::config::app::TxControl;
+use crate::config::busy;
+use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::clock::Clock;
 use crate::engine::queue::Ticket;
-use crate::engine::worker::{Message, Phase, PhaseFlag, TxCounts, WorkerOutput, WorkerSpec, run_statement};
+use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec, run_statement};
 use crate::metrics::anatomy::{Anatomy, PARTS, Part};
 use crate::metrics::timeline::{IntervalSample, interval_histogram};
 use crate::metrics::{ErrorCounts, ErrorKind, Recorder, classify, new_histogram};
@@ -51,7 +52,9 @@ impl AppStats {
 
     pub fn merge(&mut self, o: &AppStats) {
         self.anatomy.merge(&o.anatomy);
-        self.queue_wait.add(&o.queue_wait).expect("auto-resizing histograms add");
+        self.queue_wait
+            .add(&o.queue_wait)
+            .expect("auto-resizing histograms add");
         self.connections_opened += o.connections_opened;
         for (a, b) in self.blocks.iter_mut().zip(&o.blocks) {
             a.committed += b.committed;
@@ -414,7 +417,11 @@ impl<'s> RequestWorker<'s> {
                 }
             };
             // Without a queue the request starts when it is issued: no queue wait at all.
-            let start = if queue.is_some() { self.ticks.now() } else { ticket.issued };
+            let start = if queue.is_some() {
+                self.ticks.now()
+            } else {
+                ticket.issued
+            };
             self.mark = start;
             self.parts = [0; PARTS];
             self.parts[Part::Queue as usize] = self.ticks.ns_between(ticket.issued, start);
@@ -536,7 +543,9 @@ impl<'s> RequestWorker<'s> {
                     if let Some(b) = unit.block.filter(|_| self.measuring) {
                         self.stats.blocks[b].errors.add(kind);
                     }
-                    if attempts < max_tries && matches!(kind, ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked) {
+                    if attempts < max_tries
+                        && matches!(kind, ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked)
+                    {
                         self.backoff(attempts);
                         self.rng = rng_at_start.clone().expect("kept when retries are allowed");
                         attempts += 1;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// A monotonic tick source; differences of two readings convert to nanoseconds.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     /// Nanoseconds per tick in 32.32 fixed point; 0 when reading `Instant` instead.
     ns_per_tick_q32: u64,
     origin: Instant,
@@ -19,7 +19,7 @@ const CALIBRATION: Duration = Duration::from_millis(20);
 
 impl Clock {
     /// The process-wide clock, calibrated on first use (~20 ms when the TSC is used).
-    pub fn get() -> Clock {
+    pub(crate) fn get() -> Clock {
         static CLOCK: OnceLock<Clock> = OnceLock::new();
         *CLOCK.get_or_init(|| {
             if tsc_is_trusted() {
@@ -31,7 +31,7 @@ impl Clock {
     }
 
     /// A clock that reads `Instant` (the portable fallback).
-    pub fn instant() -> Clock {
+    pub(crate) fn instant() -> Clock {
         Clock {
             ns_per_tick_q32: 0,
             origin: Instant::now(),
@@ -39,13 +39,13 @@ impl Clock {
     }
 
     /// Whether this clock reads the time-stamp counter.
-    pub fn is_tsc(&self) -> bool {
+    pub(crate) fn is_tsc(&self) -> bool {
         self.ns_per_tick_q32 != 0
     }
 
     /// A reading: ticks, only meaningful as a difference.
     #[inline]
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         if self.is_tsc() {
             read_tsc()
         } else {
@@ -53,9 +53,9 @@ impl Clock {
         }
     }
 
-    /// Nanoseconds since an earlier reading.
-    #[inline]
-    pub fn ns_since(&self, start: u64) -> u64 {
+    /// Nanoseconds since an earlier reading (tests check the calibration with it).
+    #[cfg(test)]
+    pub(crate) fn ns_since(&self, start: u64) -> u64 {
         let ticks = self.now().saturating_sub(start);
         if self.is_tsc() {
             ((u128::from(ticks) * u128::from(self.ns_per_tick_q32)) >> 32) as u64
@@ -66,7 +66,7 @@ impl Clock {
 
     /// Nanoseconds between two readings.
     #[inline]
-    pub fn ns_between(&self, start: u64, end: u64) -> u64 {
+    pub(crate) fn ns_between(&self, start: u64, end: u64) -> u64 {
         let ticks = end.saturating_sub(start);
         if self.is_tsc() {
             ((u128::from(ticks) * u128::from(self.ns_per_tick_q32)) >> 32) as u64
@@ -76,7 +76,7 @@ impl Clock {
     }
 
     /// How many ticks make `ns` nanoseconds.
-    pub fn ticks_for(&self, ns: u64) -> u64 {
+    pub(crate) fn ticks_for(&self, ns: u64) -> u64 {
         if self.is_tsc() {
             ((u128::from(ns) << 32) / u128::from(self.ns_per_tick_q32)) as u64
         } else {

@@ -2,17 +2,19 @@
 //! together, warm-up then measurement, stop on time, budget or Ctrl-C; then merge,
 //! verify and hand each finished run to the caller (which writes the report at once).
 
-use crate::engine::monitor::Monitor;
-use crate::engine::progress::{ProgressMode, RunProgress};
-use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::config::Scenario;
 use crate::config::matrix::{Cell, show_value};
 use crate::config::sqlite::ReadBack;
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::error::RunError;
+use crate::engine::monitor::Monitor;
+use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
-use crate::metrics::timeline::RunClock;
 use crate::engine::verify::{self, Acknowledged};
 use crate::engine::walstat::{file_len, sidecar};
-use crate::engine::worker::{self, Message, Phase, PhaseFlag, WorkerOutput, WorkerSpec};
+use crate::engine::worker::{self, Message, WorkerOutput, WorkerSpec};
+use crate::metrics::timeline::RunClock;
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::workload::{Workload, setup};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 #[derive(Clone, Debug)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub db_dir: PathBuf,
     pub keep_db: bool,
     pub progress: ProgressMode,
@@ -30,10 +32,10 @@ pub struct RunOptions {
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
-pub type Cancel = watch::Receiver<bool>;
+pub(crate) type Cancel = watch::Receiver<bool>;
 
 /// Installs the signal handlers: the first signal cancels, a second one exits at once.
-pub fn install_cancel() -> Cancel {
+pub(crate) fn install_cancel() -> Cancel {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut count = 0;
@@ -75,7 +77,7 @@ async fn wait_for_signal() {
 
 /// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
 /// after each run; stops early when cancelled. Repeated runs carry `repeat = Some(k)`, 1-based.
-pub async fn run_cells(
+pub(crate) async fn run_cells(
     cells: &[Cell],
     opts: &RunOptions,
     cancel: &Cancel,
@@ -108,7 +110,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
     let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
     if let Err(e) = outcome {
         report.status = RunStatus::Failed;
-        report.error = Some(e);
+        report.error = Some(e.to_string());
     }
     report.database.db_bytes = file_len(&db_path);
     if opts.keep_db {
@@ -120,7 +122,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
 }
 
 /// A run report with only the cell's identity filled in (also the base of crash reports).
-pub fn empty_report(cell: &Cell) -> RunReport {
+pub(crate) fn empty_report(cell: &Cell) -> RunReport {
     RunReport {
         id: cell.id.clone(),
         repeat: None,
@@ -150,10 +152,10 @@ struct Prepared {
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
-fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, String> {
-    let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed).map_err(|e| e.to_string())?;
-    let workload = Workload::compile(s, &mut conn).map_err(|e| e.message)?;
-    let rows_before = verify::count_rows(&conn, &workload.tracked_tables).map_err(|e| e.to_string())?;
+fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, RunError> {
+    let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed)?;
+    let workload = Workload::compile(s, &mut conn).map_err(|e| RunError::Compile(e.message))?;
+    let rows_before = verify::count_rows(&conn, &workload.tracked_tables)?;
     let latest = workload
         .latest_tables
         .iter()
@@ -163,8 +165,7 @@ fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, String> {
                 Arc::new(AtomicI64::new(crate::workload::newest_rowid(&conn, t)?)),
             ))
         })
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Prepared {
         workload,
         rows_before,
@@ -178,13 +179,11 @@ async fn execute(
     report: &mut RunReport,
     opts: &RunOptions,
     cancel: Cancel,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let s = &cell.scenario;
     let prepared = {
         let (path, scenario) = (db_path.to_path_buf(), s.clone());
-        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario))
-            .await
-            .map_err(|e| e.to_string())??
+        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario)).await??
     };
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
@@ -237,7 +236,7 @@ fn spawn_workers(
     phase: &Arc<PhaseFlag>,
     clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
-) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
+) -> Result<Vec<std::thread::JoinHandle<()>>, RunError> {
     let workload = &prepared.workload;
     let total = workload.total_workers();
     let budget_total = s.operations.as_ref().map(|o| o.get_ref().get());
@@ -274,7 +273,7 @@ fn spawn_workers(
                 Err(e) => {
                     phase.set(Phase::Stop);
                     unpark(&handles);
-                    return Err(format!("cannot start worker thread {index}: {e}"));
+                    return Err(RunError::Spawn { index, source: e });
                 }
             }
             index += 1;
@@ -299,27 +298,30 @@ fn group_queue(group: &crate::workload::GroupPlan, seed: u64) -> Option<Arc<crat
 
 /// Waits until every worker has opened, configured and prepared; returns the settings
 /// read back (all workers must agree), or the first worker's error.
-async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, String> {
+async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, RunError> {
     let mut first: Option<ReadBack> = None;
     let mut failure = None;
     let mut answered = 0;
     while answered < workers {
         let Some(msg) = rx.recv().await else {
-            return Err("workers disappeared while starting".into());
+            return Err(RunError::WorkersGone);
         };
         answered += 1;
         match msg {
             Message::Ready { result: Ok(rb), .. } => match &first {
-                Some(f) if *f != rb => failure = failure.or(Some("workers read back different settings".to_string())),
+                Some(f) if *f != rb => failure = failure.or(Some(RunError::SettingsDiffer)),
                 Some(_) => {}
                 None => first = Some(rb),
             },
-            Message::Ready { index, result: Err(e) } => failure = failure.or(Some(format!("worker {index}: {e}"))),
+            Message::Ready {
+                index,
+                result: Err(message),
+            } => failure = failure.or(Some(RunError::Worker { index, message })),
             Message::Done { index, result } => {
-                failure = failure.or(Some(format!(
-                    "worker {index} ended before starting: {:?}",
-                    result.err()
-                )))
+                failure = failure.or(Some(RunError::EndedEarly {
+                    index,
+                    message: result.err(),
+                }))
             }
             Message::Interval(_) => answered -= 1,
         }
@@ -327,7 +329,7 @@ async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) 
     match (failure, first) {
         (Some(e), _) => Err(e),
         (None, Some(rb)) => Ok(rb),
-        (None, None) => Err("no workers".into()),
+        (None, None) => Err(RunError::NoWorkers),
     }
 }
 
@@ -436,7 +438,7 @@ fn verify_after(
     prepared: &Prepared,
     outputs: &[WorkerOutput],
     checks: &[crate::config::Check],
-) -> Result<crate::report::model::Verification, String> {
+) -> Result<crate::report::model::Verification, RunError> {
     let tables = prepared.workload.tracked_tables.len();
     let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {
         (0..tables).map(|t| outputs.iter().map(|o| pick(o)[t]).sum()).collect()
@@ -444,7 +446,7 @@ fn verify_after(
     let inserts = sum(|o| &o.acked_inserts);
     let deletes = sum(|o| &o.acked_deletes);
     let conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|e| format!("verification cannot open the database: {e}"))?;
+        .map_err(RunError::VerifyOpen)?;
     inject_fault(&conn, &prepared.workload.tracked_tables);
     verify::verify(
         &conn,
@@ -457,7 +459,7 @@ fn verify_after(
             checks,
         },
     )
-    .map_err(|e| format!("verification failed to query the database: {e}"))
+    .map_err(RunError::VerifyQuery)
 }
 
 /// Test hook: `LITEHAMMER_FAULT=lose-row` deletes one row of the first tracked table before

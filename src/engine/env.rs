@@ -1,33 +1,14 @@
-//! The environment a report was measured in.
+//! Capturing the environment a report was measured in (the type is the report model's).
 
-use serde::{Deserialize, Serialize};
+use crate::report::model::Environment;
 use std::path::Path;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Environment {
-    pub sqlite_version: String,
-    pub rusqlite_version: String,
-    pub litehammer_version: String,
-    pub os: String,
-    pub kernel: String,
-    pub cpu_model: String,
-    pub cores: u32,
-    pub memory_bytes: u64,
-    pub filesystem: String,
-    pub db_dir: String,
-    /// fsync calls per second measured in the db dir (`litehammer probe`); absent when not measured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fsync_per_sec: Option<f64>,
-    /// `release` or `debug`: debug builds measure the harness, not SQLite.
-    pub build_profile: String,
-}
-
-pub fn build_profile() -> &'static str {
+pub(crate) fn build_profile() -> &'static str {
     if cfg!(debug_assertions) { "debug" } else { "release" }
 }
 
 impl Environment {
-    pub fn capture(db_dir: &Path) -> Self {
+    pub(crate) fn capture(db_dir: &Path) -> Self {
         Self {
             sqlite_version: rusqlite::version().to_string(),
             rusqlite_version: env!("LITEHAMMER_RUSQLITE_VERSION").to_string(),
@@ -78,7 +59,7 @@ fn memory_bytes() -> u64 {
 }
 
 /// The filesystem type of the mount holding `dir` (longest matching mount point).
-pub fn filesystem_of(dir: &Path) -> String {
+pub(crate) fn filesystem_of(dir: &Path) -> String {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     mounts

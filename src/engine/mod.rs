@@ -1,17 +1,19 @@
 //! The run engine: one fresh database per cell, workers, pacing, the monitor, progress,
 //! verification and the summary of what the workers recorded.
 
-pub mod app;
-pub mod clock;
-pub mod driver;
-pub mod env;
-pub mod monitor;
-pub mod pacing;
-pub mod probe;
-pub mod process;
-pub mod queue;
-pub mod progress;
-pub mod summary;
-pub mod verify;
-pub mod walstat;
-pub mod worker;
+pub(crate) mod app;
+pub(crate) mod cancel;
+pub(crate) mod clock;
+pub(crate) mod driver;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod monitor;
+pub(crate) mod pacing;
+pub(crate) mod probe;
+pub(crate) mod process;
+pub(crate) mod progress;
+pub(crate) mod queue;
+pub(crate) mod summary;
+pub(crate) mod verify;
+pub(crate) mod walstat;
+pub(crate) mod worker;

@@ -1,10 +1,11 @@
 //! What the driver watches while a run is live: worker messages (interval samples into the
 //! timeline, final outputs), file sizes every 100 ms, and the progress display.
 
+use crate::engine::error::RunError;
 use crate::engine::progress::RunProgress;
-use crate::metrics::timeline::{RunClock, TimelineBuilder, TimelineEntry};
 use crate::engine::walstat::DbFiles;
 use crate::engine::worker::{Message, WorkerOutput};
+use crate::metrics::timeline::{RunClock, TimelineBuilder, TimelineEntry};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
 /// Collects what the workers send while a run is live: interval samples into the
 /// timeline, final outputs; samples file sizes and drives the progress display.
-pub struct Monitor {
+pub(crate) struct Monitor {
     files: DbFiles,
     wal_bytes_max: u64,
     timeline: TimelineBuilder,
@@ -23,17 +24,17 @@ pub struct Monitor {
     next_slot_to_close: u64,
     workers: usize,
     outputs: Vec<WorkerOutput>,
-    failure: Option<String>,
+    failure: Option<RunError>,
 }
 
-pub struct MonitorResult {
+pub(crate) struct MonitorResult {
     pub wal_bytes_max: u64,
     pub timeline: Vec<TimelineEntry>,
-    pub outputs: Result<Vec<WorkerOutput>, String>,
+    pub outputs: Result<Vec<WorkerOutput>, RunError>,
 }
 
 impl Monitor {
-    pub fn new(
+    pub(crate) fn new(
         db_path: &Path,
         groups: Vec<String>,
         clock: Arc<RunClock>,
@@ -53,24 +54,24 @@ impl Monitor {
         }
     }
 
-    pub fn handle(&mut self, msg: Message) {
+    pub(crate) fn handle(&mut self, msg: Message) {
         match msg {
             Message::Interval(sample) => self.timeline.add(&sample),
             Message::Done { result: Ok(out), .. } => self.outputs.push(*out),
             Message::Done { index, result: Err(e) } => {
-                self.failure.get_or_insert(format!("worker {index}: {e}"));
+                self.failure.get_or_insert(RunError::Worker { index, message: e });
             }
             Message::Ready { .. } => {}
         }
     }
 
-    pub fn all_finished(&self) -> bool {
+    pub(crate) fn all_finished(&self) -> bool {
         self.outputs.len() + usize::from(self.failure.is_some()) >= self.workers
     }
 
     /// Every 100 ms: file sizes, and for each interval that just ended its file state
     /// and a progress update.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         let state = self.files.sample();
         self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
         // Intervals are closed a little after they end, so workers have shipped their samples.
@@ -89,7 +90,7 @@ impl Monitor {
     }
 
     /// After Stop: waits for every worker's final message.
-    pub async fn drain(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
+    pub(crate) async fn drain(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
         while !self.all_finished() {
             match rx.recv().await {
                 Some(m) => self.handle(m),
@@ -100,7 +101,7 @@ impl Monitor {
 
     /// At Stop, while the workers' connections are still open (the last one to close
     /// checkpoints and deletes the WAL): the file state for every interval not yet closed.
-    pub fn record_final_files(&mut self) {
+    pub(crate) fn record_final_files(&mut self) {
         let state = self.files.sample();
         self.wal_bytes_max = self.wal_bytes_max.max(state.wal_bytes);
         if let Some(current) = self.clock.slot(Instant::now()) {
@@ -111,7 +112,7 @@ impl Monitor {
         }
     }
 
-    pub fn finish(self, end: Instant) -> MonitorResult {
+    pub(crate) fn finish(self, end: Instant) -> MonitorResult {
         let last = self.clock.slot(end);
         self.progress.finish();
         let outputs = match self.failure {

@@ -2,9 +2,9 @@
 //! sustains, whether its filesystem makes them durable, and the single-connection commit
 //! ceiling (autocommit INSERT) for each journal_mode × synchronous.
 
-use crate::engine::env::Environment;
-use crate::report::table::{Table, format_rate};
 use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings, Synchronous};
+use crate::report::format::{Table, format_rate};
+use crate::report::model::Environment;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
@@ -14,11 +14,11 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub const SCHEMA: &str = "litehammer.probe/1";
+pub(crate) const SCHEMA: &str = "litehammer.probe/1";
 
 /// The journal modes and synchronous levels whose commit ceiling the probe measures.
-pub const JOURNAL_MODES: [JournalMode; 3] = [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate];
-pub const SYNC_LEVELS: [Synchronous; 4] = [
+pub(crate) const JOURNAL_MODES: [JournalMode; 3] = [JournalMode::Wal, JournalMode::Delete, JournalMode::Truncate];
+pub(crate) const SYNC_LEVELS: [Synchronous; 4] = [
     Synchronous::Off,
     Synchronous::Normal,
     Synchronous::Full,
@@ -46,26 +46,26 @@ const IMPLAUSIBLE_SYNC_RATE: f64 = 200_000.0;
 
 /// How long each measurement runs.
 #[derive(Clone, Copy, Debug)]
-pub struct ProbeTimes {
+pub(crate) struct ProbeTimes {
     pub sync: Duration,
     pub commit: Duration,
 }
 
 impl ProbeTimes {
     /// ~4 s in all: 0.5 s per sync kind, 0.25 s per journal_mode × synchronous.
-    pub const DEFAULT: Self = Self {
+    pub(crate) const DEFAULT: Self = Self {
         sync: Duration::from_millis(500),
         commit: Duration::from_millis(250),
     };
     /// ~0.8 s in all, for a first look (and tests).
-    pub const QUICK: Self = Self {
+    pub(crate) const QUICK: Self = Self {
         sync: Duration::from_millis(100),
         commit: Duration::from_millis(50),
     };
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error("probe file in {dir}: {source}")]
     Io {
         dir: String,
@@ -81,7 +81,7 @@ pub enum ProbeError {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ProbeReport {
+pub(crate) struct ProbeReport {
     pub schema: String,
     pub environment: Environment,
     pub filesystem: String,
@@ -94,7 +94,7 @@ pub struct ProbeReport {
 
 /// Autocommit INSERTs per second on one connection, and that rate over the fsync rate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CommitCeiling {
+pub(crate) struct CommitCeiling {
     pub journal_mode: JournalMode,
     pub synchronous: Synchronous,
     pub commits_per_sec: f64,
@@ -102,7 +102,7 @@ pub struct CommitCeiling {
 }
 
 /// The full probe of `dir`: sync rates, warnings and the commit ceiling table.
-pub fn probe(dir: &Path, times: ProbeTimes) -> Result<ProbeReport, ProbeError> {
+pub(crate) fn probe(dir: &Path, times: ProbeTimes) -> Result<ProbeReport, ProbeError> {
     let mut environment = Environment::capture(dir);
     let fsync_per_sec = sync_rate(dir, times.sync, SyncKind::Fsync)?;
     let fdatasync_per_sec = sync_rate(dir, times.sync, SyncKind::Fdatasync)?;
@@ -131,7 +131,7 @@ pub fn probe(dir: &Path, times: ProbeTimes) -> Result<ProbeReport, ProbeError> {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub enum SyncKind {
+pub(crate) enum SyncKind {
     /// `fsync(2)`: data and all metadata.
     Fsync,
     /// `fdatasync(2)`: data and the metadata needed to read it back (what SQLite uses on Linux).
@@ -140,7 +140,7 @@ pub enum SyncKind {
 
 /// Syncs per second on a scratch file in `dir`, each after rewriting its first 4 KiB page
 /// (a sync of a clean file costs nothing and would measure nothing).
-pub fn sync_rate(dir: &Path, time: Duration, kind: SyncKind) -> Result<f64, ProbeError> {
+pub(crate) fn sync_rate(dir: &Path, time: Duration, kind: SyncKind) -> Result<f64, ProbeError> {
     let io = |source| ProbeError::Io {
         dir: dir.display().to_string(),
         source,
@@ -169,7 +169,7 @@ fn sync(file: &File, kind: SyncKind) -> std::io::Result<()> {
 }
 
 /// Autocommit INSERTs per second on one connection to a fresh database in `dir`.
-pub fn commit_rate(
+pub(crate) fn commit_rate(
     dir: &Path,
     journal_mode: JournalMode,
     synchronous: Synchronous,
@@ -223,7 +223,7 @@ fn insert_loop(conn: &Connection, time: Duration) -> rusqlite::Result<f64> {
 }
 
 /// Why syncs on this filesystem may not be durability barriers.
-pub fn durability_warnings(filesystem: &str, fsync_per_sec: f64) -> Vec<String> {
+pub(crate) fn durability_warnings(filesystem: &str, fsync_per_sec: f64) -> Vec<String> {
     let mut warnings: Vec<String> = NOT_DURABLE
         .iter()
         .filter(|(fs, _)| *fs == filesystem)
@@ -239,7 +239,7 @@ pub fn durability_warnings(filesystem: &str, fsync_per_sec: f64) -> Vec<String> 
 }
 
 /// The probe as text: directory, sync rates, warnings and the commit ceiling table.
-pub fn to_text(report: &ProbeReport) -> String {
+pub(crate) fn to_text(report: &ProbeReport) -> String {
     let env = &report.environment;
     let mut out = format!(
         "{} ({}), SQLite {}, {} build\n\nfsync      {:>10}/s\nfdatasync  {:>10}/s\n",
@@ -258,7 +258,7 @@ pub fn to_text(report: &ProbeReport) -> String {
     out
 }
 
-pub fn ceiling_table(rows: &[CommitCeiling]) -> Table {
+pub(crate) fn ceiling_table(rows: &[CommitCeiling]) -> Table {
     Table {
         headers: vec!["journal_mode", "synchronous", "commits/s", "× fsync"],
         right: vec![false, false, true, true],

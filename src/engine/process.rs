@@ -16,7 +16,8 @@ use crate::config::Scenario;
 use crate::config::busy::HandlerStats;
 use crate::config::sqlite::ReadBack;
 use crate::engine::app::{AppStats, BlockStats};
-use crate::engine::worker::{Message, Phase, PhaseFlag, TxCounts, WorkerOutput, WorkerSpec};
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec};
 use crate::metrics::anatomy::Anatomy;
 use crate::metrics::timeline::{IntervalSample, RunClock};
 use crate::metrics::{ErrorCounts, Recorder, decode_histogram, encode_histogram};
@@ -117,9 +118,21 @@ struct WireOutput {
 
 #[derive(Serialize, Deserialize)]
 enum Frame {
-    Ready { index: u32, result: Result<ReadBack, String> },
-    Interval { group: usize, slot: u64, committed: u64, errors: ErrorCounts, latency: String },
-    Done { index: u32, result: Result<Box<WireOutput>, String> },
+    Ready {
+        index: u32,
+        result: Result<ReadBack, String>,
+    },
+    Interval {
+        group: usize,
+        slot: u64,
+        committed: u64,
+        errors: ErrorCounts,
+        latency: String,
+    },
+    Done {
+        index: u32,
+        result: Result<Box<WireOutput>, String>,
+    },
 }
 
 fn write_frame<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
@@ -179,7 +192,11 @@ fn from_wire(w: WireOutput) -> Result<WorkerOutput, String> {
     Ok(WorkerOutput {
         index: w.index,
         group_index: w.group_index,
-        ops: w.ops.into_iter().map(WireRecorder::into_recorder).collect::<Result<_, _>>()?,
+        ops: w
+            .ops
+            .into_iter()
+            .map(WireRecorder::into_recorder)
+            .collect::<Result<_, _>>()?,
         transactions: w.transactions.into_recorder()?,
         service: None,
         schedule_lag: None,
@@ -230,7 +247,11 @@ pub fn spawn(
     phase: Arc<PhaseFlag>,
     tx: UnboundedSender<Message>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let app = spec.group.app.as_ref().expect("process workers are application-model workers");
+    let app = spec
+        .group
+        .app
+        .as_ref()
+        .expect("process workers are application-model workers");
     let workers = spec.group.workers;
     let share = |n: u32| n / workers + u32::from(spec.index_in_group < n % workers);
     let child_spec = Spec {
@@ -286,11 +307,7 @@ pub fn spawn(
                 })
             };
             let mut done = false;
-            loop {
-                let frame: Frame = match read_frame(&mut stdout) {
-                    Ok(Some(f)) => f,
-                    _ => break,
-                };
+            while let Ok(Some(frame)) = read_frame::<Frame>(&mut stdout) {
                 let message = match frame {
                     Frame::Ready { index, result } => Message::Ready { index, result },
                     Frame::Interval {
@@ -449,8 +466,14 @@ mod tests {
         write_frame(&mut buf, &Control::Phase(2)).unwrap();
         write_frame(&mut buf, &Control::Phase(3)).unwrap();
         let mut r = buf.as_slice();
-        assert!(matches!(read_frame::<Control>(&mut r).unwrap(), Some(Control::Phase(2))));
-        assert!(matches!(read_frame::<Control>(&mut r).unwrap(), Some(Control::Phase(3))));
+        assert!(matches!(
+            read_frame::<Control>(&mut r).unwrap(),
+            Some(Control::Phase(2))
+        ));
+        assert!(matches!(
+            read_frame::<Control>(&mut r).unwrap(),
+            Some(Control::Phase(3))
+        ));
         assert!(read_frame::<Control>(&mut r).unwrap().is_none());
     }
 }

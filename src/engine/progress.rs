@@ -1,14 +1,14 @@
 //! Live progress while a run measures: an indicatif bar on a terminal, plain lines every
 //! N seconds otherwise (like pgbench -P), or nothing with --quiet.
 
-use crate::report::table::group_rate;
 use crate::metrics::timeline::TimelineEntry;
+use crate::report::format::group_rate;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     Quiet,
     Lines { every: Duration },
     Bar,
@@ -16,7 +16,7 @@ pub enum ProgressMode {
 
 impl ProgressMode {
     /// A bar when stderr is a terminal, else lines every `every` (`None`: never).
-    pub fn detect(quiet: bool, every: Option<Duration>) -> Self {
+    pub(crate) fn detect(quiet: bool, every: Option<Duration>) -> Self {
         match (quiet, every) {
             (true, _) => ProgressMode::Quiet,
             (false, Some(every)) if !std::io::stderr().is_terminal() => ProgressMode::Lines { every },
@@ -27,7 +27,7 @@ impl ProgressMode {
 }
 
 /// Progress of one run.
-pub struct RunProgress {
+pub(crate) struct RunProgress {
     mode: ProgressMode,
     label: String,
     bar: Option<ProgressBar>,
@@ -36,7 +36,7 @@ pub struct RunProgress {
 
 impl RunProgress {
     /// `length`: the measured duration, if the run is time-bound.
-    pub fn start(mode: ProgressMode, label: &str, length: Option<Duration>) -> Self {
+    pub(crate) fn start(mode: ProgressMode, label: &str, length: Option<Duration>) -> Self {
         let bar = matches!(mode, ProgressMode::Bar).then(|| {
             let bar = match length {
                 Some(d) => ProgressBar::new(d.as_millis() as u64),
@@ -58,7 +58,7 @@ impl RunProgress {
     }
 
     /// Called when a timeline interval has ended.
-    pub fn interval(&mut self, entry: &TimelineEntry, interval_s: f64) {
+    pub(crate) fn interval(&mut self, entry: &TimelineEntry, interval_s: f64) {
         let text = describe(entry, interval_s);
         match self.mode {
             ProgressMode::Quiet => {}
@@ -77,7 +77,7 @@ impl RunProgress {
         }
     }
 
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }

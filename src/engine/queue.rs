@@ -12,8 +12,8 @@
 //! Used only by application-model groups; one lock per request.
 
 use crate::config::Arrival;
+use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::clock::Clock;
-use crate::engine::worker::{Phase, PhaseFlag};
 use crate::workload::rng::Rng;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

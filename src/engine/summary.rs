@@ -1,13 +1,15 @@
 //! Worker outputs → the report's per-group summaries (histograms merged with `add`).
 
-use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
-use crate::report::model::{AppReport, BlockReport, Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport};
 use crate::config::Arrival;
 use crate::engine::worker::{TxCounts, WorkerOutput};
+use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
+use crate::report::model::{
+    AppReport, BlockReport, Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport,
+};
 use crate::workload::{GroupPlan, Workload};
 use hdrhistogram::Histogram;
 
-pub fn summarize(workload: &Workload, outputs: &[WorkerOutput], measured_s: f64) -> Vec<GroupReport> {
+pub(crate) fn summarize(workload: &Workload, outputs: &[WorkerOutput], measured_s: f64) -> Vec<GroupReport> {
     workload
         .groups
         .iter()
@@ -86,15 +88,26 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
     }
 }
 
-fn app_report(group: &GroupPlan, mine: &[&WorkerOutput], latency: &Histogram<u64>, completed: u64) -> Option<AppReport> {
+fn app_report(
+    group: &GroupPlan,
+    mine: &[&WorkerOutput],
+    latency: &Histogram<u64>,
+    completed: u64,
+) -> Option<AppReport> {
     let plan = group.app.as_ref()?;
     let mut stats = crate::engine::app::AppStats::new(crate::engine::app::blocks_of(group));
-    mine.iter().filter_map(|o| o.app.as_deref()).for_each(|a| stats.merge(a));
+    mine.iter()
+        .filter_map(|o| o.app.as_deref())
+        .for_each(|a| stats.merge(a));
     let mut pids: Vec<u32> = mine.iter().map(|o| o.pid).collect();
     pids.sort_unstable();
     pids.dedup();
     let cpu_ns: u64 = mine.iter().filter_map(|o| o.cpu_ns).sum();
-    let p99 = if latency.is_empty() { 0 } else { latency.value_at_quantile(0.99) };
+    let p99 = if latency.is_empty() {
+        0
+    } else {
+        latency.value_at_quantile(0.99)
+    };
     Some(AppReport {
         clients: if group.pacing.is_some() { 0 } else { plan.clients },
         think_time: plan.think_time.map(|t| t.to_string()),
@@ -109,7 +122,11 @@ fn app_report(group: &GroupPlan, mine: &[&WorkerOutput], latency: &Histogram<u64
         connections_opened: stats.connections_opened,
         queue_wait_us: LatencySummary::of(&stats.queue_wait),
         anatomy: stats.anatomy.summary(p99),
-        cpu_ms_per_request: if completed == 0 { 0.0 } else { cpu_ns as f64 / 1e6 / completed as f64 },
+        cpu_ms_per_request: if completed == 0 {
+            0.0
+        } else {
+            cpu_ns as f64 / 1e6 / completed as f64
+        },
         blocks: stats
             .blocks
             .iter()

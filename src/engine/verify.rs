@@ -1,11 +1,11 @@
 //! After a run: SQLite's integrity_check, and row counts against acknowledged writes.
 
-use crate::report::model::{ScenarioCheck, TableCheck, Verification};
 use crate::config::Check;
+use crate::report::model::{CheckKind, ScenarioCheck, TableCheck, Verification};
 use rusqlite::Connection;
 
 /// Counts rows of each table, before the workers start.
-pub fn count_rows(conn: &Connection, tables: &[String]) -> rusqlite::Result<Vec<u64>> {
+pub(crate) fn count_rows(conn: &Connection, tables: &[String]) -> rusqlite::Result<Vec<u64>> {
     tables.iter().map(|t| count(conn, t)).collect()
 }
 
@@ -14,7 +14,7 @@ fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
     conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
 }
 
-pub struct Acknowledged<'a> {
+pub(crate) struct Acknowledged<'a> {
     pub tables: &'a [String],
     pub rows_before: &'a [u64],
     pub inserts: &'a [u64],
@@ -23,8 +23,8 @@ pub struct Acknowledged<'a> {
     pub checks: &'a [Check],
 }
 
-pub fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Verification> {
-    let integrity = integrity_check(conn)?;
+pub(crate) fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Verification> {
+    let integrity = integrity_check(conn, 20)?;
     let mut tables = Vec::new();
     for (i, table) in ack.tables.iter().enumerate() {
         let expected = (ack.rows_before[i] + ack.inserts[i]).saturating_sub(ack.deletes[i]);
@@ -74,12 +74,13 @@ fn run_sql_check(conn: &Connection, check: &Check, sql: &str) -> ScenarioCheck {
         name: check.name.get_ref().clone(),
         ok,
         detail,
-        kind: "sql".into(),
+        kind: CheckKind::Sql,
     }
 }
 
-fn integrity_check(conn: &Connection) -> rusqlite::Result<String> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check(20)")?;
+/// `ok`, or the first `limit` problems `PRAGMA integrity_check` reports, joined by `; `.
+pub(crate) fn integrity_check(conn: &Connection, limit: u32) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare(&format!("PRAGMA integrity_check({limit})"))?;
     let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(lines.join("; "))
 }

@@ -3,40 +3,28 @@
 //! from the wal-index in the -shm file) and the WAL header's checkpoint sequence number,
 //! which increases each time a checkpoint lets the WAL restart from the beginning.
 
+pub(crate) use crate::metrics::timeline::FileState;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FileState {
-    pub db_bytes: u64,
-    pub wal_bytes: u64,
-    /// Frames in the WAL (0 when not in WAL mode or not readable).
-    pub wal_frames: u32,
-    /// Frames already copied back into the database by checkpoints.
-    pub checkpointed_frames: u32,
-    /// The WAL header's checkpoint sequence number; `None` while the header is not valid
-    /// (no WAL yet, or caught while being rewritten).
-    pub checkpoint_seq: Option<u32>,
-}
-
-pub struct DbFiles {
+pub(crate) struct DbFiles {
     db: PathBuf,
     wal: PathBuf,
     shm: PathBuf,
 }
 
-pub fn sidecar(db_path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sidecar(db_path: &Path, suffix: &str) -> PathBuf {
     let mut name = db_path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
 }
 
-pub fn file_len(path: &Path) -> u64 {
+pub(crate) fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 impl DbFiles {
-    pub fn new(db_path: &Path) -> Self {
+    pub(crate) fn new(db_path: &Path) -> Self {
         Self {
             db: db_path.to_path_buf(),
             wal: sidecar(db_path, "-wal"),
@@ -44,7 +32,7 @@ impl DbFiles {
         }
     }
 
-    pub fn sample(&self) -> FileState {
+    pub(crate) fn sample(&self) -> FileState {
         let mut state = FileState {
             db_bytes: file_len(&self.db),
             wal_bytes: file_len(&self.wal),

@@ -3,11 +3,12 @@
 //! atomic (the run phase) per transaction, records into its own histograms, and ships a
 //! small sample to the driver once per timeline interval.
 
-use crate::engine::clock::Clock;
-use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
-use crate::engine::pacing::{Pacer, wait_until};
 use crate::config::sqlite::{ReadBack, SqliteSettings};
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::clock::Clock;
+use crate::engine::pacing::{Pacer, wait_until};
 use crate::metrics::timeline::{IntervalSample, RunClock, interval_histogram};
+use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
@@ -16,41 +17,12 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// The run phase, set by the driver and read by every worker between transactions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    Starting = 0,
-    Warmup = 1,
-    Measure = 2,
-    Stop = 3,
-}
-
-#[derive(Debug, Default)]
-pub struct PhaseFlag(AtomicU8);
-
-impl PhaseFlag {
-    pub fn set(&self, phase: Phase) {
-        self.0.store(phase as u8, Ordering::Release);
-    }
-
-    #[inline]
-    pub fn get(&self) -> Phase {
-        match self.0.load(Ordering::Acquire) {
-            0 => Phase::Starting,
-            1 => Phase::Warmup,
-            2 => Phase::Measure,
-            _ => Phase::Stop,
-        }
-    }
-}
-
 /// What one worker needs to start.
-pub struct WorkerSpec {
+pub(crate) struct WorkerSpec {
     /// Index among all workers of the run (generators such as `seq()` use it).
     pub index: u32,
     pub total_workers: u32,
@@ -74,7 +46,7 @@ pub struct WorkerSpec {
 
 /// Transaction outcomes of the measured phase.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TxCounts {
+pub(crate) struct TxCounts {
     pub committed: u64,
     /// Failed after all tries (rolled back).
     pub failed: u64,
@@ -88,7 +60,7 @@ pub struct TxCounts {
 }
 
 impl TxCounts {
-    pub fn merge(&mut self, o: &TxCounts) {
+    pub(crate) fn merge(&mut self, o: &TxCounts) {
         self.committed += o.committed;
         self.failed += o.failed;
         self.retried += o.retried;
@@ -100,7 +72,7 @@ impl TxCounts {
 
 /// What a worker reports when it is done.
 #[derive(Debug)]
-pub struct WorkerOutput {
+pub(crate) struct WorkerOutput {
     pub index: u32,
     pub group_index: usize,
     /// Per operation (its steps together), measured phase only; errors per failed attempt.
@@ -127,7 +99,7 @@ pub struct WorkerOutput {
     pub app: Option<Box<crate::engine::app::AppStats>>,
 }
 
-pub enum Message {
+pub(crate) enum Message {
     Ready {
         index: u32,
         result: Result<ReadBack, String>,
@@ -139,7 +111,7 @@ pub enum Message {
     },
 }
 
-pub fn spawn(
+pub(crate) fn spawn(
     spec: WorkerSpec,
     phase: Arc<PhaseFlag>,
     tx: UnboundedSender<Message>,
@@ -332,7 +304,9 @@ impl<'c> Session<'c> {
             ops,
             rng,
             jitter: Rng::derive(spec.seed, 0x717_7E40_0000 + spec.index as u64),
-            pacer: group.pacing.map(|p| Pacer::new(p, spec)),
+            pacer: group
+                .pacing
+                .map(|p| Pacer::new(p, spec.index_in_group, spec.seed, spec.index)),
             op_recorders: vec![Recorder::default(); group.ops.len()],
             transactions: Recorder::default(),
             service: open_loop.then(new_histogram),
@@ -702,7 +676,11 @@ fn is_retryable(kind: ErrorKind) -> bool {
 
 /// Steps through every row; keeps the wanted columns of the first row (NULL if none).
 #[inline]
-pub(crate) fn run_statement(stmt: &mut Statement<'_>, captures: &[usize], captured: &mut [Value]) -> rusqlite::Result<()> {
+pub(crate) fn run_statement(
+    stmt: &mut Statement<'_>,
+    captures: &[usize],
+    captured: &mut [Value],
+) -> rusqlite::Result<()> {
     let mut rows = stmt.raw_query();
     let mut first = true;
     while let Some(row) = rows.next()? {

@@ -1,4 +1,4 @@
 //! Findings: pure functions of a finished report (metric checks, sweep findings).
 
-pub mod checks;
-pub mod sweep;
+pub(crate) mod checks;
+pub(crate) mod sweep;

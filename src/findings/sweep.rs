@@ -1,13 +1,13 @@
 //! Findings of a sweep (e.g. writers 1..64 × journal_mode), computed from the runs: where
 //! the claim "concurrent writes are fine" stops holding.
 
-use crate::report::model::{GroupReport, RunReport};
-use crate::report::table::{format_rate, format_us};
 use crate::config::Sweep;
 use crate::config::matrix::canonical_key;
+use crate::report::format::{format_rate, format_us};
+use crate::report::model::{GroupReport, RunReport};
 
 /// One line per value of `sweep.by` (or one line without `by`).
-pub fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
+pub(crate) fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
     let axis = canonical_key(&sweep.axis);
     let by = sweep.by.as_deref().map(canonical_key);
     let mut keys: Vec<Option<String>> = Vec::new();
@@ -44,9 +44,7 @@ fn step_value(run: &RunReport, axis: &str) -> Option<f64> {
 }
 
 fn errors(g: &GroupReport) -> u64 {
-    let mut e = g.transactions.errors;
-    g.ops.iter().for_each(|o| e.merge(&o.errors));
-    e.total()
+    g.all_errors().total()
 }
 
 fn finding(sweep: &Sweep, axis: &str, steps: &[(f64, &GroupReport)]) -> Option<String> {

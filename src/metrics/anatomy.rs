@@ -69,10 +69,6 @@ impl Anatomy {
         }
     }
 
-    pub fn reset(&mut self) {
-        self.buckets.iter_mut().for_each(|b| *b = Bucket::default());
-    }
-
     pub fn merge(&mut self, other: &Anatomy) {
         for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
             a.count += b.count;
@@ -148,6 +144,7 @@ impl Parts {
         [self.app, self.queue, self.lock, self.execute, self.commit, self.connect]
     }
 
+    #[cfg(test)]
     pub fn sum(&self) -> f64 {
         self.values().iter().sum()
     }
@@ -179,7 +176,10 @@ mod tests {
         }
         let mut b = Anatomy::default();
         for _ in 0..10 {
-            b.record(100_000_000, &[1_000_000, 90_000_000, 5_000_000, 3_000_000, 1_000_000, 0]);
+            b.record(
+                100_000_000,
+                &[1_000_000, 90_000_000, 5_000_000, 3_000_000, 1_000_000, 0],
+            );
         }
         a.merge(&b);
         let r = a.summary(100_000_000);

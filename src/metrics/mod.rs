@@ -1,16 +1,18 @@
 //! Per-worker recorders (mutable, on the hot path) and the summaries stored in reports.
 
-pub mod anatomy;
-pub mod timeline;
+pub(crate) mod anatomy;
+pub(crate) mod histogram;
+pub(crate) mod timeline;
 
-use base64::Engine;
+pub use histogram::decode_histogram;
+pub(crate) use histogram::{encode_histogram, new_histogram};
+
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 /// How a failed statement failed, from SQLite's extended result code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// SQLITE_BUSY after the busy handler gave up (or at once, where it cannot help).
     Busy,
     /// SQLITE_BUSY_SNAPSHOT (517): a WAL read transaction cannot upgrade to write.
@@ -22,7 +24,7 @@ pub enum ErrorKind {
     Other,
 }
 
-pub fn classify(e: &rusqlite::Error) -> ErrorKind {
+pub(crate) fn classify(e: &rusqlite::Error) -> ErrorKind {
     const BUSY_SNAPSHOT: i32 = 517;
     match e {
         rusqlite::Error::SqliteFailure(f, _) if f.extended_code == BUSY_SNAPSHOT => ErrorKind::BusySnapshot,
@@ -37,7 +39,7 @@ pub fn classify(e: &rusqlite::Error) -> ErrorKind {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorCounts {
+pub(crate) struct ErrorCounts {
     pub busy: u64,
     pub busy_snapshot: u64,
     pub locked: u64,
@@ -47,7 +49,7 @@ pub struct ErrorCounts {
 
 impl ErrorCounts {
     #[inline]
-    pub fn add(&mut self, kind: ErrorKind) {
+    pub(crate) fn add(&mut self, kind: ErrorKind) {
         match kind {
             ErrorKind::Busy => self.busy += 1,
             ErrorKind::BusySnapshot => self.busy_snapshot += 1,
@@ -57,7 +59,7 @@ impl ErrorCounts {
         }
     }
 
-    pub fn merge(&mut self, o: &ErrorCounts) {
+    pub(crate) fn merge(&mut self, o: &ErrorCounts) {
         self.busy += o.busy;
         self.busy_snapshot += o.busy_snapshot;
         self.locked += o.locked;
@@ -66,18 +68,29 @@ impl ErrorCounts {
     }
 
     /// Busy and busy-snapshot together: what a user means by "SQLITE_BUSY".
-    pub fn busy_total(&self) -> u64 {
+    pub(crate) fn busy_total(&self) -> u64 {
         self.busy + self.busy_snapshot
     }
 
-    pub fn total(&self) -> u64 {
-        self.busy + self.busy_snapshot + self.locked + self.constraint + self.other
+    pub(crate) fn total(&self) -> u64 {
+        self.by_kind().iter().map(|(_, n)| n).sum()
+    }
+
+    /// Every kind with its count, in the report's order (the JSON field names).
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 5] {
+        [
+            ("busy", self.busy),
+            ("busy_snapshot", self.busy_snapshot),
+            ("locked", self.locked),
+            ("constraint", self.constraint),
+            ("other", self.other),
+        ]
     }
 }
 
 /// Latencies (in nanoseconds) of successful executions, and failures by kind.
 #[derive(Clone, Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     pub latency: Histogram<u64>,
     pub errors: ErrorCounts,
     /// SQLite's message for the first failure, to tell the user what went wrong.
@@ -94,14 +107,9 @@ impl Default for Recorder {
     }
 }
 
-/// Nanosecond histogram, 3 significant digits, growing as larger values arrive.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant digits is valid")
-}
-
 impl Recorder {
     #[inline]
-    pub fn record_ns(&mut self, ns: u64) {
+    pub(crate) fn record_ns(&mut self, ns: u64) {
         // `record` grows the histogram (rarely: only for a new order of magnitude);
         // `saturating_record` would clamp to the current maximum instead.
         if self.latency.record(ns).is_err() {
@@ -110,20 +118,20 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn record_error(&mut self, e: &rusqlite::Error) {
+    pub(crate) fn record_error(&mut self, e: &rusqlite::Error) {
         self.errors.add(classify(e));
         if self.first_error.is_none() {
             self.first_error = Some(e.to_string());
         }
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.latency.reset();
         self.errors = ErrorCounts::default();
         self.first_error = None;
     }
 
-    pub fn merge(&mut self, other: &Recorder) {
+    pub(crate) fn merge(&mut self, other: &Recorder) {
         self.latency.add(&other.latency).expect("auto-resizing histograms add");
         self.errors.merge(&other.errors);
         if self.first_error.is_none() {
@@ -134,7 +142,7 @@ impl Recorder {
 
 /// Latency percentiles in microseconds (fractional: recorded in nanoseconds).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencySummary {
+pub(crate) struct LatencySummary {
     pub min: f64,
     pub mean: f64,
     pub stddev: f64,
@@ -146,7 +154,7 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    pub fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
@@ -164,26 +172,8 @@ impl LatencySummary {
     }
 }
 
-/// Base64 of the compressed V2 encoding (the format of HdrHistogram interval logs).
-pub fn encode_histogram(h: &Histogram<u64>) -> String {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut bytes)
-        .expect("serializing to memory");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| e.to_string())?;
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("{e:?}"))
-}
-
 /// Jain's fairness index over per-worker counts: 1 when all equal, 1/n when one does all.
-pub fn jain_index(counts: &[u64]) -> f64 {
+pub(crate) fn jain_index(counts: &[u64]) -> f64 {
     let n = counts.len() as f64;
     let sum: f64 = counts.iter().map(|&c| c as f64).sum();
     let squares: f64 = counts.iter().map(|&c| (c as f64).powi(2)).sum();

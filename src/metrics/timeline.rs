@@ -3,7 +3,6 @@
 //! checkpoint state, and keeps only numbers once an interval is old enough.
 
 use crate::metrics::{ErrorCounts, LatencySummary};
-use crate::engine::walstat::FileState;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,14 +15,14 @@ const KEEP_OPEN: u64 = 10;
 
 /// Shared clock: when measuring started and how long an interval is.
 #[derive(Debug)]
-pub struct RunClock {
+pub(crate) struct RunClock {
     epoch: Instant,
     measure_start_ns: AtomicU64,
     interval_ns: u64,
 }
 
 impl RunClock {
-    pub fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         Self {
             epoch: Instant::now(),
             measure_start_ns: AtomicU64::new(u64::MAX),
@@ -32,21 +31,21 @@ impl RunClock {
     }
 
     /// Marks the start of measurement (before the phase switches to Measure).
-    pub fn start_measuring(&self, at: Instant) {
+    pub(crate) fn start_measuring(&self, at: Instant) {
         self.measure_start_ns
             .store(at.duration_since(self.epoch).as_nanos() as u64, Ordering::Release);
     }
 
     /// The interval an instant falls in, once measuring has started.
     #[inline]
-    pub fn slot(&self, at: Instant) -> Option<u64> {
+    pub(crate) fn slot(&self, at: Instant) -> Option<u64> {
         let start = self.measure_start_ns.load(Ordering::Acquire);
         let now = at.duration_since(self.epoch).as_nanos() as u64;
         (start != u64::MAX).then(|| now.saturating_sub(start) / self.interval_ns)
     }
 
     /// Time from `at` to the start of the next interval (`None` before measuring).
-    pub fn until_next_slot(&self, at: Instant) -> Option<Duration> {
+    pub(crate) fn until_next_slot(&self, at: Instant) -> Option<Duration> {
         let start = self.measure_start_ns.load(Ordering::Acquire);
         let now = at.duration_since(self.epoch).as_nanos() as u64;
         (start != u64::MAX).then(|| {
@@ -56,7 +55,7 @@ impl RunClock {
     }
 
     /// Seconds from the start of measuring to `at` (0 before it).
-    pub fn seconds_measured(&self, at: Instant) -> f64 {
+    pub(crate) fn seconds_measured(&self, at: Instant) -> f64 {
         let start = self.measure_start_ns.load(Ordering::Acquire);
         let now = at.duration_since(self.epoch).as_nanos() as u64;
         if start == u64::MAX {
@@ -66,19 +65,19 @@ impl RunClock {
         }
     }
 
-    pub fn interval(&self) -> Duration {
+    pub(crate) fn interval(&self) -> Duration {
         Duration::from_nanos(self.interval_ns)
     }
 }
 
 /// Small histograms (2 significant digits) for intervals: percentiles within 1 %.
-pub fn interval_histogram() -> Histogram<u64> {
+pub(crate) fn interval_histogram() -> Histogram<u64> {
     Histogram::new(2).expect("2 significant digits is valid")
 }
 
 /// One worker's transactions in one interval.
 #[derive(Debug)]
-pub struct IntervalSample {
+pub(crate) struct IntervalSample {
     pub group: usize,
     pub slot: u64,
     pub committed: u64,
@@ -87,7 +86,7 @@ pub struct IntervalSample {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TimelineEntry {
+pub(crate) struct TimelineEntry {
     /// End of the interval, seconds since measuring started.
     pub t_s: f64,
     /// Committed transactions of all groups.
@@ -107,7 +106,7 @@ pub struct TimelineEntry {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GroupInterval {
+pub(crate) struct GroupInterval {
     pub name: String,
     pub ops: u64,
     pub errors: u64,
@@ -120,19 +119,23 @@ struct OpenSlot {
     errors: Vec<ErrorCounts>,
     latency: Vec<Histogram<u64>>,
     files: FileState,
+    files_seen: bool,
 }
 
-pub struct TimelineBuilder {
+pub(crate) struct TimelineBuilder {
     interval_s: f64,
     groups: Vec<String>,
     open: BTreeMap<u64, OpenSlot>,
     closed: BTreeMap<u64, TimelineEntry>,
     base_checkpoint_seq: Option<u32>,
     last_checkpoint_seq: Option<u32>,
+    /// The newest file state recorded: an interval with none of its own (a last, partial
+    /// interval the monitor did not reach) shows this one rather than zero sizes.
+    last_files: Option<FileState>,
 }
 
 impl TimelineBuilder {
-    pub fn new(interval: Duration, groups: Vec<String>) -> Self {
+    pub(crate) fn new(interval: Duration, groups: Vec<String>) -> Self {
         Self {
             interval_s: interval.as_secs_f64(),
             groups,
@@ -140,6 +143,7 @@ impl TimelineBuilder {
             closed: BTreeMap::new(),
             base_checkpoint_seq: None,
             last_checkpoint_seq: None,
+            last_files: None,
         }
     }
 
@@ -150,10 +154,11 @@ impl TimelineBuilder {
             errors: vec![ErrorCounts::default(); n],
             latency: (0..n).map(|_| interval_histogram()).collect(),
             files: FileState::default(),
+            files_seen: false,
         })
     }
 
-    pub fn add(&mut self, s: &IntervalSample) {
+    pub(crate) fn add(&mut self, s: &IntervalSample) {
         if let Some(entry) = self.closed.get_mut(&s.slot) {
             // Too late for percentiles; still count it.
             entry.ops += s.committed;
@@ -171,18 +176,21 @@ impl TimelineBuilder {
     }
 
     /// File state seen at the end of `slot`.
-    pub fn record_files(&mut self, slot: u64, files: FileState) {
+    pub(crate) fn record_files(&mut self, slot: u64, files: FileState) {
         if let Some(seq) = files.checkpoint_seq {
             self.base_checkpoint_seq.get_or_insert(seq);
             self.last_checkpoint_seq = Some(seq);
         }
+        self.last_files = Some(files);
         if !self.closed.contains_key(&slot) {
-            self.open_slot(slot).files = files;
+            let open = self.open_slot(slot);
+            open.files = files;
+            open.files_seen = true;
         }
     }
 
     /// Closes intervals that are `KEEP_OPEN` behind `current`, dropping their histograms.
-    pub fn close_old(&mut self, current: u64) {
+    pub(crate) fn close_old(&mut self, current: u64) {
         let old: Vec<u64> = self
             .open
             .range(..current.saturating_sub(KEEP_OPEN))
@@ -201,7 +209,7 @@ impl TimelineBuilder {
     }
 
     /// A summary of one interval, open or closed (for progress lines).
-    pub fn peek(&self, slot: u64) -> Option<TimelineEntry> {
+    pub(crate) fn peek(&self, slot: u64) -> Option<TimelineEntry> {
         match self.open.get(&slot) {
             Some(open) => Some(self.entry(slot, open)),
             None => self.closed.get(&slot).cloned(),
@@ -229,7 +237,10 @@ impl TimelineBuilder {
             })
             .collect();
         let lat = LatencySummary::of(&all);
-        let files = open.files;
+        let files = match (open.files_seen, self.last_files) {
+            (false, Some(last)) => last,
+            _ => open.files,
+        };
         TimelineEntry {
             t_s: (slot + 1) as f64 * self.interval_s,
             ops: open.committed.iter().sum(),
@@ -259,7 +270,7 @@ impl TimelineBuilder {
     /// All intervals up to and including `last_slot`, in order (empty ones included).
     /// `end_s`: when measuring ended (seconds since it began); the last, partial interval
     /// ends there rather than at a whole interval.
-    pub fn finish(mut self, last_slot: Option<u64>, end_s: f64) -> Vec<TimelineEntry> {
+    pub(crate) fn finish(mut self, last_slot: Option<u64>, end_s: f64) -> Vec<TimelineEntry> {
         let open: Vec<u64> = self.open.keys().copied().collect();
         open.into_iter().for_each(|s| self.close(s));
         let Some(last) = last_slot else { return Vec::new() };
@@ -271,6 +282,7 @@ impl TimelineBuilder {
                         errors: vec![ErrorCounts::default(); self.groups.len()],
                         latency: (0..self.groups.len()).map(|_| interval_histogram()).collect(),
                         files: FileState::default(),
+                        files_seen: false,
                     };
                     self.entry(slot, &empty)
                 })
@@ -281,6 +293,20 @@ impl TimelineBuilder {
         }
         entries
     }
+}
+
+/// A database's file sizes and WAL checkpoint state at one moment (read by `engine::walstat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FileState {
+    pub db_bytes: u64,
+    pub wal_bytes: u64,
+    /// Frames in the WAL (0 when not in WAL mode or not readable).
+    pub wal_frames: u32,
+    /// Frames already copied back into the database by checkpoints.
+    pub checkpointed_frames: u32,
+    /// The WAL header's checkpoint sequence number; `None` while the header is not valid
+    /// (no WAL yet, or caught while being rewritten).
+    pub checkpoint_seq: Option<u32>,
 }
 
 #[cfg(test)]

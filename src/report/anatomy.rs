@@ -2,8 +2,8 @@
 //! in the terminal, a table in Markdown, and a stacked bar per configuration in HTML.
 //! Groups without the model have no anatomy, and these views show nothing for them.
 
+use super::format::{Table, errors_cell, escape_html, format_us};
 use super::model::{GroupReport, Report, RunReport};
-use super::table::{Table, escape_html, format_us};
 use crate::metrics::anatomy::{AnatomyReport, PART_NAMES, PARTS};
 use std::fmt::Write;
 
@@ -71,7 +71,11 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
         " ({} clients, {} workers as {}, {} connection",
         app.clients,
         g.workers,
-        if app.isolation == "process" { "processes" } else { "threads" },
+        if app.isolation == "process" {
+            "processes"
+        } else {
+            "threads"
+        },
         app.connection
     );
     if app.connections_opened > 0 {
@@ -137,7 +141,7 @@ pub fn markdown(report: &Report) -> Option<String> {
                     b.committed,
                     b.retried,
                     b.rolled_back,
-                    super::markdown::errors_cell(&b.errors)
+                    errors_cell(&b.errors)
                 )
             })
         })

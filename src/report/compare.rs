@@ -4,15 +4,15 @@
 //! Noise: when both sides have repeats, a difference is noise if the repeats' min–max ranges
 //! overlap; otherwise if it is within ± `noise_pct` percent (default 5).
 
+use super::format::{Table, format_rate};
 use super::model::Report;
 use super::stats::{self, BadHistogram, Figures, Spread, Subject};
-use super::table::{Table, format_rate};
 
-pub const DEFAULT_NOISE_PCT: f64 = 5.0;
+pub(crate) const DEFAULT_NOISE_PCT: f64 = 5.0;
 
 /// One metric on both sides.
 #[derive(Clone, Copy, Debug)]
-pub struct Metric {
+pub(crate) struct Metric {
     pub a: Spread,
     pub b: Spread,
     /// B / A of the means; infinite or NaN when A is 0.
@@ -38,7 +38,7 @@ impl Metric {
 
 /// A configuration's group in both reports.
 #[derive(Clone, Debug)]
-pub struct Row {
+pub(crate) struct Row {
     pub id: String,
     pub group: String,
     pub throughput: Metric,
@@ -48,12 +48,12 @@ pub struct Row {
 
 impl Row {
     /// Whether throughput dropped by more than `pct` percent.
-    pub fn slower_than(&self, pct: f64) -> bool {
+    pub(crate) fn slower_than(&self, pct: f64) -> bool {
         self.throughput.a.mean > 0.0 && self.throughput.ratio < 1.0 - pct / 100.0
     }
 }
 
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub rows: Vec<Row>,
     /// Configuration ids found in only one of the two reports.
     pub only_a: Vec<String>,
@@ -62,7 +62,7 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
-pub fn compare(a: &Report, b: &Report, noise_pct: f64) -> Result<Comparison, BadHistogram> {
+pub(crate) fn compare(a: &Report, b: &Report, noise_pct: f64) -> Result<Comparison, BadHistogram> {
     let (configs_a, configs_b) = (stats::configurations(a), stats::configurations(b));
     let mut rows = Vec::new();
     for ca in &configs_a {
@@ -131,7 +131,7 @@ fn setup_warnings(a: &Report, b: &Report) -> Vec<String> {
 
 impl Comparison {
     /// One row per matched configuration and group; `~` marks a ratio within noise.
-    pub fn table(&self, fail_if_slower: Option<f64>) -> Table {
+    pub(crate) fn table(&self, fail_if_slower: Option<f64>) -> Table {
         let rows = self
             .rows
             .iter()
@@ -177,7 +177,7 @@ fn ratio(m: &Metric) -> String {
     if !m.ratio.is_finite() {
         return "–".to_string();
     }
-    let text = super::markdown::format_ratio(m.ratio);
+    let text = super::format::format_ratio(m.ratio);
     if m.noise { format!("~{text}") } else { text }
 }
 

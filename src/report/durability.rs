@@ -1,151 +1,16 @@
-//! The `durability` section of a run in a crash report (`litehammer crash`), and the
-//! durability table the terminal, Markdown and HTML views share.
+//! The durability table the terminal, Markdown and HTML views share.
 
+use super::format::Table;
+use super::model::durability::{Durability, DurabilityResult};
 use super::model::{Report, RunReport};
-use super::table::Table;
-use serde::{Deserialize, Serialize};
-
-/// Crash results for one configuration: one entry per method (and crash model).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Durability {
-    /// `--seed`: with the configuration id it determines every trial (see `crash::config_seed`).
-    pub seed: u64,
-    /// Rows per ledger transaction are uniform in 1..=max_rows; payloads 100 B – 3 KB.
-    pub max_rows: u32,
-    /// Power loss: ledger transactions per trial.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transactions: Option<u32>,
-    /// Kill: the child is killed uniformly within this many milliseconds after it is ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kill_within_ms: Option<f64>,
-    pub results: Vec<DurabilityResult>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DurabilityResult {
-    /// `kill` (SIGKILL of the committing process) or `power-loss` (simulated disk).
-    pub method: String,
-    /// The crash model that built the rebooted disk (power-loss only): durable, reorder, torn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    pub trials: u32,
-    /// Trials that lost at least one acknowledged transaction.
-    pub trials_losing: u32,
-    /// The most acknowledged transactions lost in one trial.
-    pub max_lost: u64,
-    pub lost_total: u64,
-    pub acknowledged_total: u64,
-    /// Trials where `PRAGMA integrity_check` did not say ok (or the database could not be read).
-    pub integrity_failures: u32,
-    /// Trials with a transaction partly present.
-    pub atomicity_violations: u32,
-    /// Trials with wrong bytes or a hole in the commit order that integrity_check does not see.
-    pub silent_damage: u32,
-    /// Power-loss with `--cross-check`: the rebooted image recovered again through SQLite's unix VFS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cross_check: Option<CrossCheck>,
-    pub per_trial: Vec<TrialResult>,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CrossCheck {
-    pub compared: u32,
-    /// Trials whose unix-VFS verdict differs from the simulator's.
-    pub mismatches: u32,
-}
-
-/// One trial: how the crash happened and what the checker found.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TrialResult {
-    pub trial: u32,
-    /// Kill: milliseconds after the worker was ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kill_after_ms: Option<f64>,
-    /// Power loss: the disk event (1-based) at which power was cut, of `events` in a crash-free run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crash_event: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events: Option<u64>,
-    /// Reorder and torn: the sector size unsynced writes were split into.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector_size: Option<u32>,
-    #[serde(flatten)]
-    pub check: TrialCheck,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cross_check_agrees: Option<bool>,
-}
-
-/// The checker's verdict on one recovered database.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrialCheck {
-    pub acknowledged: u64,
-    /// Acknowledged transactions not fully present (missing, or partly present).
-    pub lost: u64,
-    /// Transactions with some but not all of their rows (atomicity broken), acknowledged or not.
-    pub partial: u64,
-    /// Rows with wrong bytes, a wrong checksum or row count, or of a transaction never begun.
-    pub damaged_rows: u64,
-    /// Transactions entirely missing while a later one is present.
-    pub order_gaps: u64,
-    /// `ok`, the first problems `PRAGMA integrity_check` reported, or the error reading the database.
-    pub integrity: String,
-}
-
-impl TrialCheck {
-    pub fn integrity_ok(&self) -> bool {
-        self.integrity == "ok"
-    }
-
-    /// Damage `integrity_check` does not see: wrong bytes, or a hole in the commit order.
-    pub fn silent_damage(&self) -> bool {
-        self.damaged_rows > 0 || self.order_gaps > 0
-    }
-
-    pub fn clean(&self) -> bool {
-        self.lost == 0 && self.partial == 0 && !self.silent_damage() && self.integrity_ok()
-    }
-}
-
-impl DurabilityResult {
-    /// Aggregates trials into the summary counts.
-    pub fn from_trials(method: &str, model: Option<&str>, per_trial: Vec<TrialResult>) -> Self {
-        let count = |f: &dyn Fn(&TrialResult) -> bool| per_trial.iter().filter(|t| f(t)).count() as u32;
-        let compared = count(&|t| t.cross_check_agrees.is_some());
-        Self {
-            method: method.to_string(),
-            model: model.map(str::to_string),
-            trials: per_trial.len() as u32,
-            trials_losing: count(&|t| t.check.lost > 0),
-            max_lost: per_trial.iter().map(|t| t.check.lost).max().unwrap_or(0),
-            lost_total: per_trial.iter().map(|t| t.check.lost).sum(),
-            acknowledged_total: per_trial.iter().map(|t| t.check.acknowledged).sum(),
-            integrity_failures: count(&|t| !t.check.integrity_ok()),
-            atomicity_violations: count(&|t| t.check.partial > 0),
-            silent_damage: count(&|t| t.check.silent_damage()),
-            cross_check: (compared > 0).then(|| CrossCheck {
-                compared,
-                mismatches: count(&|t| t.cross_check_agrees == Some(false)),
-            }),
-            per_trial,
-        }
-    }
-
-    /// `kill`, or `power-loss/MODEL`.
-    pub fn label(&self) -> String {
-        match &self.model {
-            Some(m) => format!("{}/{m}", self.method),
-            None => self.method.clone(),
-        }
-    }
-}
 
 /// Whether any run of the report carries a durability section (a crash report).
-pub fn present(report: &Report) -> bool {
+pub(crate) fn present(report: &Report) -> bool {
     report.runs.iter().any(|r| r.durability.is_some())
 }
 
 /// The durability table: one row per configuration and method (and model).
-pub fn table(runs: &[RunReport]) -> Table {
+pub(crate) fn table(runs: &[RunReport]) -> Table {
     let mut rows = Vec::new();
     for run in runs {
         let Some(durability) = &run.durability else { continue };
@@ -176,7 +41,7 @@ pub fn table(runs: &[RunReport]) -> Table {
 
 /// The damage columns every durability table ends with: max lost, integrity fail,
 /// atomicity, silent damage.
-pub fn damage_cells(r: &DurabilityResult) -> [String; 4] {
+pub(crate) fn damage_cells(r: &DurabilityResult) -> [String; 4] {
     [
         r.max_lost.to_string(),
         r.integrity_failures.to_string(),
@@ -208,7 +73,7 @@ fn failed_row(run: &RunReport) -> Vec<String> {
 }
 
 /// What was crashed and how, for the environment list: trials, seed, ledger size.
-pub fn runs_line(report: &Report) -> Option<String> {
+pub(crate) fn runs_line(report: &Report) -> Option<String> {
     let sections: Vec<&Durability> = report.runs.iter().filter_map(|r| r.durability.as_ref()).collect();
     let first = sections.first()?;
     let trials = sections
@@ -234,7 +99,7 @@ pub fn runs_line(report: &Report) -> Option<String> {
 
 /// A paragraph naming each method and crash model in the report and pointing to the README
 /// for their assumptions.
-pub fn legend(report: &Report) -> String {
+pub(crate) fn legend(report: &Report) -> String {
     let mut labels: Vec<String> = Vec::new();
     for r in report
         .runs

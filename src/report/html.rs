@@ -3,25 +3,25 @@
 
 use super::Exporter;
 use super::durability;
-use super::markdown;
+use super::format::{errors_cell, escape_html, format_rate, format_us};
 use super::model::Report;
+use super::page;
 use super::stats::{self, Config, Subject};
 use super::svg::{self, Axis, Bar, BarChart, LineChart, Scale, Series};
-use super::table::{escape_html, format_rate, format_us};
 use std::fmt::Write;
 
-pub mod timeline;
+pub(crate) mod timeline;
 
 /// HTML, with ratios against `baseline` (an id or `key=value,...`; default the first run).
 #[derive(Default)]
-pub struct Html {
+pub(crate) struct Html {
     pub baseline: Option<String>,
 }
 
 impl Exporter for Html {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
         let configs = stats::configurations(report);
-        let baseline = markdown::resolve_baseline(&configs, self.baseline.as_deref())?;
+        let baseline = page::resolve_baseline(&configs, self.baseline.as_deref())?;
         let subjects = stats::subjects(report);
         let title = format!("litehammer: {}", report.scenario.name);
         let mut body = format!("<h1>{}</h1>\n", escape_html(&title));
@@ -29,7 +29,7 @@ impl Exporter for Html {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
         body.push_str(&environment(report, &configs, baseline));
-        if markdown::measured(report, &subjects) {
+        if page::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
         if let Some(anatomy) = crate::report::anatomy::html(report) {
@@ -132,7 +132,7 @@ pub(crate) fn figure(id: &str, svg: &str) -> String {
 /// The environment lines as a definition list (Markdown's `code` spans become `<code>`).
 fn environment(report: &Report, configs: &[Config], baseline: Option<&Config>) -> String {
     let mut out = String::from("<h2>Environment</h2>\n<dl>\n");
-    for (label, value) in markdown::environment(report, configs, baseline) {
+    for (label, value) in page::environment(report, configs, baseline) {
         let _ = writeln!(out, "<dt>{label}</dt><dd>{}</dd>", code_spans(&escape_html(&value)));
     }
     out.push_str("</dl>\n");
@@ -155,17 +155,17 @@ fn code_spans(text: &str) -> String {
 fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> anyhow::Result<String> {
     let mut out = format!(
         "<h2>Tables</h2>\n<p class=\"hint\">{}</p>\n",
-        escape_html(&markdown::legend(configs))
+        escape_html(&page::legend(configs))
     );
     for subject in subjects {
-        let table = markdown::subject_table(configs, *subject, baseline)?;
+        let table = page::subject_table(configs, *subject, baseline)?;
         let _ = write!(out, "<h3>{}</h3>\n{}", escape_html(&subject.title()), table.to_html());
     }
     Ok(out)
 }
 
 fn problems(report: &Report) -> String {
-    let list = markdown::problems(report);
+    let list = page::problems(report);
     if list.is_empty() {
         return String::new();
     }
@@ -304,7 +304,7 @@ pub(crate) fn value_range(series: &[Series]) -> (f64, f64) {
 
 /// Errors of each configuration (all groups, all repeats), stacked by kind.
 fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
-    const KINDS: [&str; 5] = ["busy", "busy_snapshot", "locked", "constraint", "other"];
+    let kinds = crate::metrics::ErrorCounts::default().by_kind().map(|(k, _)| k);
     let mut bars = Vec::new();
     let mut total = 0;
     for config in configs {
@@ -316,13 +316,12 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
                 }
             }
         }
-        let counts = [e.busy, e.busy_snapshot, e.locked, e.constraint, e.other];
         total += e.total();
         bars.push(Bar {
             label: config.id.to_string(),
-            segments: counts.iter().map(|&c| c as f64).collect(),
+            segments: e.by_kind().iter().map(|&(_, c)| c as f64).collect(),
             range: None,
-            value_text: markdown::errors_cell(&e),
+            value_text: errors_cell(&e),
         });
     }
     let none = if total == 0 { " (none in any run)" } else { "" };
@@ -330,8 +329,8 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
         title: format!("Errors per configuration, by kind{none}"),
         value_label: "failed statements, BEGINs and COMMITs (count, all groups and repeats)".into(),
         bars,
-        colors: (0..KINDS.len()).map(|k| svg::palette(k + 2)).collect(),
-        segment_names: KINDS.iter().map(|k| k.to_string()).collect(),
+        colors: (0..kinds.len()).map(|k| svg::palette(k + 2)).collect(),
+        segment_names: kinds.iter().map(|k| k.to_string()).collect(),
         format: |v| format!("{v:.0}"),
         min_extent: 5.0,
     };

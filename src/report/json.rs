@@ -3,7 +3,7 @@
 use super::Exporter;
 use super::model::Report;
 
-pub struct Json;
+pub(crate) struct Json;
 
 impl Exporter for Json {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {

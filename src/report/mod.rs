@@ -1,28 +1,30 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
-pub mod anatomy;
-pub mod compare;
-pub mod durability;
-pub mod html;
-pub mod json;
-pub mod markdown;
-pub mod model;
-pub mod stats;
-pub mod svg;
-pub mod table;
+pub(crate) mod anatomy;
+pub(crate) mod compare;
+pub(crate) mod durability;
+pub(crate) mod format;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod markdown;
+pub(crate) mod model;
+pub(crate) mod page;
+pub(crate) mod stats;
+pub(crate) mod svg;
+pub(crate) mod table;
 
 use crate::error::InputError;
 use model::{Report, SCHEMA};
 use std::path::Path;
 
 /// An output format: renders a whole report to bytes, no I/O.
-pub trait Exporter {
+pub(crate) trait Exporter {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>>;
 }
 
 /// The formats `litehammer report` renders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Md,
     Html,
     Json,
@@ -30,7 +32,7 @@ pub enum Format {
 
 impl Format {
     /// The exporter for this format; `baseline` names the configuration ratios are against.
-    pub fn exporter(self, baseline: Option<String>) -> Box<dyn Exporter> {
+    pub(crate) fn exporter(self, baseline: Option<String>) -> Box<dyn Exporter> {
         match self {
             Format::Md => Box::new(markdown::Markdown { baseline }),
             Format::Html => Box::new(html::Html { baseline }),
@@ -40,7 +42,7 @@ impl Format {
 }
 
 /// Reads a saved report; a missing file, invalid JSON or another schema is bad input.
-pub fn load(path: &Path) -> Result<Report, InputError> {
+pub(crate) fn load(path: &Path) -> Result<Report, InputError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| InputError::new(&origin, format!("cannot read: {e}")))?;
     let value: serde_json::Value =
@@ -61,7 +63,7 @@ pub fn load(path: &Path) -> Result<Report, InputError> {
 }
 
 /// Writes a file atomically (temp file + rename), so a reader never sees half a report.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

@@ -1,15 +1,16 @@
 //! The report: the JSON source of truth every other view is rendered from.
 
-use crate::engine::env::Environment;
-use crate::metrics::{ErrorCounts, LatencySummary};
 use crate::config::sqlite::ReadBack;
 use crate::metrics::timeline::TimelineEntry;
+use crate::metrics::{ErrorCounts, LatencySummary};
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA: &str = "litehammer.report/1";
+pub(crate) mod durability;
+
+pub(crate) const SCHEMA: &str = "litehammer.report/1";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub schema: String,
     pub tool: Tool,
     pub created_at: String,
@@ -24,13 +25,13 @@ pub struct Report {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Tool {
+pub(crate) struct Tool {
     pub name: String,
     pub version: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScenarioInfo {
+pub(crate) struct ScenarioInfo {
     pub name: String,
     pub description: String,
     /// A file path, or `built-in:NAME`.
@@ -38,18 +39,22 @@ pub struct ScenarioInfo {
     pub sha256: String,
     /// The scenario after defaults and command-line overrides.
     pub resolved: serde_json::Value,
+    /// Matrix axes that `--set` pinned to one value, e.g.
+    /// `journal_mode=delete (--set; the matrix had wal, delete)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     Completed,
     Interrupted,
     Failed,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     /// e.g. `journal_mode=wal,synchronous=normal`; `default` without a matrix.
     pub id: String,
     /// 1-based repetition of this configuration with `run --repeat N` (N > 1); absent otherwise.
@@ -75,11 +80,11 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     /// Crash reports (`litehammer crash`): what survived crashes of this configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub durability: Option<crate::report::durability::Durability>,
+    pub durability: Option<durability::Durability>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GroupReport {
+pub(crate) struct GroupReport {
     pub name: String,
     pub workers: u32,
     pub transaction: String,
@@ -145,7 +150,7 @@ pub struct BlockReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OpenLoopReport {
+pub(crate) struct OpenLoopReport {
     pub target_rate: f64,
     /// Committed transactions per second.
     pub achieved_rate: f64,
@@ -166,7 +171,7 @@ pub struct OpenLoopReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OpReport {
+pub(crate) struct OpReport {
     pub name: String,
     /// Successful executions in the measured phase.
     pub count: u64,
@@ -181,7 +186,7 @@ pub struct OpReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TransactionReport {
+pub(crate) struct TransactionReport {
     pub committed: u64,
     /// Failed after all tries and rolled back.
     pub rolled_back: u64,
@@ -203,7 +208,7 @@ pub struct TransactionReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WorkerReport {
+pub(crate) struct WorkerReport {
     pub id: u32,
     pub transactions: u64,
     pub rolled_back: u64,
@@ -221,7 +226,7 @@ pub struct WorkerReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Fairness {
+pub(crate) struct Fairness {
     /// Jain's index of per-worker committed transactions: 1 = equal shares, 1/n = one worker did all.
     pub jain_index: f64,
     /// Fewest / most committed transactions of one worker.
@@ -229,7 +234,7 @@ pub struct Fairness {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct DatabaseReport {
+pub(crate) struct DatabaseReport {
     pub db_bytes: u64,
     pub wal_bytes_max: u64,
     pub page_size: u32,
@@ -239,7 +244,7 @@ pub struct DatabaseReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Verification {
+pub(crate) struct Verification {
     pub ok: bool,
     /// `ok`, or the first problems SQLite's integrity_check reported.
     pub integrity_check: String,
@@ -255,19 +260,17 @@ pub struct Verification {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScenarioCheck {
+pub(crate) struct ScenarioCheck {
     pub name: String,
     pub ok: bool,
-    /// `sql`: a data check (part of the verification); `metric`: a finding about the
-    /// measurements (decides the exit code only with `--fail-on-check`).
     #[serde(default)]
-    pub kind: String,
+    pub kind: CheckKind,
     /// What was measured, e.g. `0 (expected 0)`.
     pub detail: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TableCheck {
+pub(crate) struct TableCheck {
     pub table: String,
     pub rows_before: u64,
     pub inserts_acknowledged: u64,
@@ -281,7 +284,7 @@ pub struct TableCheck {
 }
 
 impl Report {
-    pub fn overall_status(runs: &[RunReport]) -> RunStatus {
+    pub(crate) fn overall_status(runs: &[RunReport]) -> RunStatus {
         if runs.iter().any(|r| r.status == RunStatus::Failed) {
             RunStatus::Failed
         } else if runs.iter().any(|r| r.status == RunStatus::Interrupted) {
@@ -289,5 +292,45 @@ impl Report {
         } else {
             RunStatus::Completed
         }
+    }
+}
+
+/// The machine and build a report was measured with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Environment {
+    pub sqlite_version: String,
+    pub rusqlite_version: String,
+    pub litehammer_version: String,
+    pub os: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub cores: u32,
+    pub memory_bytes: u64,
+    pub filesystem: String,
+    pub db_dir: String,
+    /// fsync calls per second measured in the db dir (`litehammer probe`); absent when not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync_per_sec: Option<f64>,
+    /// `release` or `debug`: debug builds measure the harness, not SQLite.
+    pub build_profile: String,
+}
+
+/// What kind of `[[check]]` a result comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CheckKind {
+    /// A data check: SQL on the database after the run (part of the verification).
+    #[default]
+    Sql,
+    /// A finding about the measurements; decides the exit code only with `--fail-on-check`.
+    Metric,
+}
+
+impl GroupReport {
+    /// Every failure of the group: its transactions' (BEGIN/COMMIT) and its operations'.
+    pub(crate) fn all_errors(&self) -> ErrorCounts {
+        let mut errors = self.transactions.errors;
+        self.ops.iter().for_each(|o| errors.merge(&o.errors));
+        errors
     }
 }

@@ -3,17 +3,17 @@
 //! Throughput and p99 get mean ± stddev and min–max across repeats; the other percentiles come
 //! from the repeats' histograms merged (percentiles are never averaged).
 
-use super::model::{GroupReport, OpReport, Report, RunReport, RunStatus, Verification};
+use super::model::{GroupReport, OpReport, Report, RunReport, RunStatus};
 use crate::metrics::{ErrorCounts, LatencySummary, decode_histogram};
 
 /// One configuration: every run of one id, in report order.
-pub struct Config<'a> {
+pub(crate) struct Config<'a> {
     pub id: &'a str,
     pub runs: Vec<&'a RunReport>,
 }
 
 /// The configurations of a report, in order of first appearance.
-pub fn configurations(report: &Report) -> Vec<Config<'_>> {
+pub(crate) fn configurations(report: &Report) -> Vec<Config<'_>> {
     let mut configs: Vec<Config> = Vec::new();
     for run in &report.runs {
         match configs.iter_mut().find(|c| c.id == run.id) {
@@ -29,13 +29,13 @@ pub fn configurations(report: &Report) -> Vec<Config<'_>> {
 
 /// What a table row or a chart series is about: a group's transactions, or one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Subject<'a> {
+pub(crate) enum Subject<'a> {
     Transactions { group: &'a str },
     Op { group: &'a str, op: &'a str },
 }
 
 impl Subject<'_> {
-    pub fn title(&self) -> String {
+    pub(crate) fn title(&self) -> String {
         match self {
             Subject::Transactions { group } => format!("{group}: transactions"),
             Subject::Op { group, op } => format!("{group} / {op}"),
@@ -44,7 +44,7 @@ impl Subject<'_> {
 }
 
 /// The subjects of a report in order: per group, its transactions then each operation.
-pub fn subjects(report: &Report) -> Vec<Subject<'_>> {
+pub(crate) fn subjects(report: &Report) -> Vec<Subject<'_>> {
     let mut out = Vec::new();
     for run in &report.runs {
         for g in &run.groups {
@@ -67,20 +67,19 @@ pub fn subjects(report: &Report) -> Vec<Subject<'_>> {
 }
 
 /// One run's numbers for a subject.
-pub struct Sample<'a> {
+pub(crate) struct Sample<'a> {
     pub throughput: f64,
     pub latency: &'a LatencySummary,
     pub histogram: &'a str,
     pub errors: ErrorCounts,
 }
 
-pub fn sample<'a>(run: &'a RunReport, subject: Subject) -> Option<Sample<'a>> {
+pub(crate) fn sample<'a>(run: &'a RunReport, subject: Subject) -> Option<Sample<'a>> {
     let group = |name: &str| -> Option<&'a GroupReport> { run.groups.iter().find(|g| g.name == name) };
     match subject {
         Subject::Transactions { group: name } => {
             let g = group(name)?;
-            let mut errors = g.transactions.errors;
-            g.ops.iter().for_each(|o| errors.merge(&o.errors));
+            let errors = g.all_errors();
             Some(Sample {
                 throughput: g.transactions.throughput_per_s,
                 latency: &g.transactions.latency_us,
@@ -102,7 +101,7 @@ pub fn sample<'a>(run: &'a RunReport, subject: Subject) -> Option<Sample<'a>> {
 
 /// Mean, sample standard deviation, min and max of a few values.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Spread {
+pub(crate) struct Spread {
     pub n: usize,
     pub mean: f64,
     pub stddev: f64,
@@ -111,7 +110,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    pub fn of(values: &[f64]) -> Option<Spread> {
+    pub(crate) fn of(values: &[f64]) -> Option<Spread> {
         let n = values.len();
         if n == 0 {
             return None;
@@ -132,21 +131,21 @@ impl Spread {
     }
 
     /// Whether two spreads' min–max ranges overlap.
-    pub fn overlaps(&self, other: &Spread) -> bool {
+    pub(crate) fn overlaps(&self, other: &Spread) -> bool {
         self.min <= other.max && other.min <= self.max
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("run `{run}`, {subject}: the histogram does not decode: {message}")]
-pub struct BadHistogram {
+pub(crate) struct BadHistogram {
     pub run: String,
     pub subject: String,
     pub message: String,
 }
 
 /// A configuration's figures for one subject.
-pub struct Figures {
+pub(crate) struct Figures {
     pub throughput: Spread,
     pub p50: Spread,
     pub p99: Spread,
@@ -155,7 +154,7 @@ pub struct Figures {
     pub errors: ErrorCounts,
 }
 
-pub fn figures(config: &Config, subject: Subject) -> Result<Option<Figures>, BadHistogram> {
+pub(crate) fn figures(config: &Config, subject: Subject) -> Result<Option<Figures>, BadHistogram> {
     let samples: Vec<Sample> = config.runs.iter().filter_map(|r| sample(r, subject)).collect();
     let Some(first) = samples.first() else {
         return Ok(None);
@@ -188,7 +187,7 @@ fn pooled_latency(config: &Config, subject: Subject, samples: &[Sample]) -> Resu
     Ok(LatencySummary::of(&merged))
 }
 
-pub fn decode(run: &str, subject: Subject, text: &str) -> Result<hdrhistogram::Histogram<u64>, BadHistogram> {
+pub(crate) fn decode(run: &str, subject: Subject, text: &str) -> Result<hdrhistogram::Histogram<u64>, BadHistogram> {
     decode_histogram(text).map_err(|message| BadHistogram {
         run: run.to_string(),
         subject: subject.title(),
@@ -197,40 +196,32 @@ pub fn decode(run: &str, subject: Subject, text: &str) -> Result<hdrhistogram::H
 }
 
 /// The verdict over every repeat: the first failing one, else `ok`.
-pub fn verification(config: &Config) -> String {
+pub(crate) fn verification(config: &Config) -> String {
     let bad = config
         .runs
         .iter()
         .find(|r| r.status == RunStatus::Failed || r.verification.as_ref().is_some_and(|v| !v.ok));
     let run = bad.copied().unwrap_or(config.runs[0]);
-    let verdict = super::table::verdict(run);
+    let verdict = super::format::verdict(run);
     match (bad, config.runs.len()) {
         (None, n) if n > 1 => format!("{verdict} ×{n}"),
         _ => verdict,
     }
 }
 
-/// Whether every run of the configuration was verified.
-pub fn verified(config: &Config) -> bool {
-    config
-        .runs
-        .iter()
-        .all(|r| r.verification.as_ref().is_some_and(|v: &Verification| v.ok))
-}
-
 /// The number of repeats: the largest count of runs sharing an id.
-pub fn max_repeats(configs: &[Config]) -> usize {
+pub(crate) fn max_repeats(configs: &[Config]) -> usize {
     configs.iter().map(|c| c.runs.len()).max().unwrap_or(0)
 }
 
 /// Finds the baseline configuration: see [`id_matches`].
-pub fn find_baseline<'a>(configs: &'a [Config<'a>], spec: &str) -> Option<&'a Config<'a>> {
+pub(crate) fn find_baseline<'a>(configs: &'a [Config<'a>], spec: &str) -> Option<&'a Config<'a>> {
     configs.iter().find(|c| id_matches(c.id, spec))
 }
 
 /// Whether a run id (`key=value,...`) is the one `spec` names: the id itself, or the same
 /// assignments in any order, with or without the `sqlite.` prefix.
-pub fn id_matches(id: &str, spec: &str) -> bool {
+pub(crate) fn id_matches(id: &str, spec: &str) -> bool {
     let wanted = parse_assignments(spec);
     id == spec || (!wanted.is_empty() && parse_assignments(id) == wanted)
 }

@@ -4,11 +4,11 @@
 //! Every data mark is a `<path class="data" d="...">`; series and their legend entries share
 //! `data-series="i"` so the page's script can hide or show a configuration.
 
-use super::table::escape_html;
+use super::format::escape_html;
 use std::fmt::Write;
 
 /// Distinct colours (Tableau 10, then darker variants): configuration `i` gets `palette(i)`.
-pub fn palette(i: usize) -> &'static str {
+pub(crate) fn palette(i: usize) -> &'static str {
     const COLORS: [&str; 20] = [
         "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
         "#1f4e79", "#b35806", "#9e1b1d", "#2f7f7a", "#2d6b27", "#a68a00", "#6f3e66", "#c2185b", "#5d4037", "#616161",
@@ -18,7 +18,7 @@ pub fn palette(i: usize) -> &'static str {
 
 /// Maps values to [0, 1] along an axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Scale {
+pub(crate) enum Scale {
     Linear {
         min: f64,
         max: f64,
@@ -31,7 +31,7 @@ pub enum Scale {
 }
 
 impl Scale {
-    pub fn unit(&self, v: f64) -> f64 {
+    pub(crate) fn unit(&self, v: f64) -> f64 {
         let t = match *self {
             Scale::Linear { min, max } => (v - min) / (max - min),
             Scale::Log { min, max } => (v.max(min).log10() - min.log10()) / (max.log10() - min.log10()),
@@ -40,14 +40,14 @@ impl Scale {
     }
 }
 
-pub struct Axis {
+pub(crate) struct Axis {
     /// With the unit: `latency (ms, log scale)`.
     pub label: String,
     pub scale: Scale,
     pub ticks: Vec<(f64, String)>,
 }
 
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub color: &'static str,
     /// Solid when 0; other values give distinct dash patterns (repeats of one configuration).
@@ -66,7 +66,7 @@ fn dash_attr(k: usize) -> &'static str {
     PATTERNS[k % PATTERNS.len()]
 }
 
-pub struct LineChart {
+pub(crate) struct LineChart {
     pub title: String,
     pub x: Axis,
     pub y: Axis,
@@ -80,7 +80,7 @@ const TOP: f64 = 42.0;
 const LEGEND_ROW: f64 = 18.0;
 
 impl LineChart {
-    pub fn to_svg(&self) -> String {
+    pub(crate) fn to_svg(&self) -> String {
         let plot_h = 260.0;
         let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, TOP, TOP + plot_h);
         let legend_top = y1 + 52.0;
@@ -134,14 +134,14 @@ impl LineChart {
 
 /// One horizontal bar: stacked segments (one per kind), an optional min–max whisker, a label
 /// at its end.
-pub struct Bar {
+pub(crate) struct Bar {
     pub label: String,
     pub segments: Vec<f64>,
     pub range: Option<(f64, f64)>,
     pub value_text: String,
 }
 
-pub struct BarChart {
+pub(crate) struct BarChart {
     pub title: String,
     pub value_label: String,
     pub bars: Vec<Bar>,
@@ -158,7 +158,7 @@ const BAR_H: f64 = 18.0;
 const BAR_GAP: f64 = 8.0;
 
 impl BarChart {
-    pub fn to_svg(&self) -> String {
+    pub(crate) fn to_svg(&self) -> String {
         let longest = self.bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(0);
         let x0 = (longest as f64 * 6.4 + 16.0).clamp(80.0, 330.0);
         let x1 = WIDTH - RIGHT - 70.0;
@@ -310,7 +310,7 @@ fn legend<'a>(entries: impl Iterator<Item = (&'a str, &'static str, usize)>, top
 }
 
 /// "Nice" ticks (1, 2, 5 × 10^k steps) covering [min, max].
-pub fn linear_ticks(min: f64, max: f64, format: fn(f64) -> String) -> Vec<(f64, String)> {
+pub(crate) fn linear_ticks(min: f64, max: f64, format: fn(f64) -> String) -> Vec<(f64, String)> {
     let span = (max - min).max(f64::MIN_POSITIVE);
     let raw = span / 5.0;
     let magnitude = 10f64.powf(raw.log10().floor());
@@ -328,7 +328,7 @@ pub fn linear_ticks(min: f64, max: f64, format: fn(f64) -> String) -> Vec<(f64, 
 }
 
 /// Powers of ten covering [min, max] (both > 0), for a log axis.
-pub fn log_ticks(min: f64, max: f64, format: fn(f64) -> String) -> (Scale, Vec<(f64, String)>) {
+pub(crate) fn log_ticks(min: f64, max: f64, format: fn(f64) -> String) -> (Scale, Vec<(f64, String)>) {
     let lo = min.max(f64::MIN_POSITIVE).log10().floor() as i32;
     let hi = (max.max(min).log10().ceil() as i32).max(lo + 1);
     let ticks = (lo..=hi).map(|e| 10f64.powi(e)).map(|v| (v, format(v))).collect();
@@ -342,12 +342,12 @@ pub fn log_ticks(min: f64, max: f64, format: fn(f64) -> String) -> (Scale, Vec<(
 }
 
 /// Position of a quantile on an HDR "nines" axis: 0 → 0, 0.9 → 1, 0.99 → 2, 0.999 → 3.
-pub fn nines(quantile: f64) -> f64 {
+pub(crate) fn nines(quantile: f64) -> f64 {
     -(1.0 - quantile).max(1e-12).log10()
 }
 
 /// Ticks 0%, 50%, 90%, 99%, 99.9%... up to `max_nines`.
-pub fn nines_ticks(max_nines: f64) -> Vec<(f64, String)> {
+pub(crate) fn nines_ticks(max_nines: f64) -> Vec<(f64, String)> {
     let mut ticks = vec![(0.0, "0%".to_string()), (nines(0.5), "50%".to_string())];
     for k in 1..=max_nines.ceil().max(1.0) as i32 {
         let percent = 100.0 - 100.0 / 10f64.powi(k);

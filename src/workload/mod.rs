@@ -1,9 +1,10 @@
 //! Compiled workloads: groups of weighted operations, what each operation does to row
 //! counts (found by SQLite's authorizer, not by parsing SQL), and database set-up.
 
-pub mod params;
-pub mod rng;
-pub mod setup;
+pub(crate) mod check;
+pub(crate) mod params;
+pub(crate) mod rng;
+pub(crate) mod setup;
 
 use crate::config::app::{ConnectionMode, Isolation, TimeDist, TxControl};
 use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 /// Everything the workers of one run execute, plus the tables whose counts are verified.
 #[derive(Clone, Debug)]
-pub struct Workload {
+pub(crate) struct Workload {
     pub groups: Vec<GroupPlan>,
     /// Tables whose row count after the run must equal the count before it plus the
     /// inserts minus the deletes that were acknowledged (committed).
@@ -29,7 +30,7 @@ pub struct Workload {
 }
 
 #[derive(Clone, Debug)]
-pub struct GroupPlan {
+pub(crate) struct GroupPlan {
     pub name: String,
     pub workers: u32,
     pub transaction: TxMode,
@@ -57,14 +58,16 @@ pub struct AppPlan {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Pacing {
+pub(crate) struct Pacing {
     pub group_rate: f64,
     pub per_worker_rate: f64,
+    /// Workers sharing the rate (their schedules are staggered across one gap).
+    pub workers: u32,
     pub arrival: Arrival,
 }
 
 #[derive(Clone, Debug)]
-pub struct OpPlan {
+pub(crate) struct OpPlan {
     pub name: String,
     pub steps: Vec<StepPlan>,
     /// App time per execution, split evenly over the gaps before, between and after the steps.
@@ -72,7 +75,7 @@ pub struct OpPlan {
 }
 
 #[derive(Clone, Debug)]
-pub struct StepPlan {
+pub(crate) struct StepPlan {
     pub sql: String,
     pub params: Vec<ParamPlan>,
     pub effect: RowEffect,
@@ -90,7 +93,7 @@ pub struct StepPlan {
 }
 
 #[derive(Clone, Debug)]
-pub enum ParamPlan {
+pub(crate) enum ParamPlan {
     Gen(GeneratorSpec),
     /// Captured value `slot` of step `step`.
     Ref {
@@ -101,7 +104,7 @@ pub enum ParamPlan {
 
 /// What one execution of a statement does to a tracked table's row count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RowEffect {
+pub(crate) enum RowEffect {
     None,
     /// `changes()` rows were inserted into tracked table `i`.
     Insert(usize),
@@ -112,7 +115,7 @@ pub enum RowEffect {
 impl GroupPlan {
     /// Weighted random choice of the next operation's index.
     #[inline]
-    pub fn choose(&self, rng: &mut Rng) -> usize {
+    pub(crate) fn choose(&self, rng: &mut Rng) -> usize {
         if self.ops.len() == 1 {
             return 0;
         }
@@ -125,7 +128,7 @@ impl GroupPlan {
 /// Why an operation could not be compiled: group, operation (ops first, then scripts),
 /// step, and the message.
 #[derive(Debug)]
-pub struct OpError {
+pub(crate) struct OpError {
     pub group: usize,
     pub op: usize,
     pub step: usize,
@@ -154,7 +157,7 @@ struct Analysed {
 impl Workload {
     /// Prepares every statement against `conn` (which holds the set-up schema), checks its
     /// parameters and step references, and finds which tables' row counts it changes.
-    pub fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
+    pub(crate) fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
         let mut analysed: Vec<Vec<Vec<Analysed>>> = Vec::new();
         let mut latest_tables: Vec<String> = Vec::new();
         for (gi, group) in scenario.group.iter().enumerate() {
@@ -207,7 +210,7 @@ impl Workload {
         })
     }
 
-    pub fn total_workers(&self) -> u32 {
+    pub(crate) fn total_workers(&self) -> u32 {
         self.groups.iter().map(|g| g.workers).sum()
     }
 }
@@ -250,6 +253,7 @@ fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[Strin
     let pacing = g.rate.filter(|r| *r > 0.0).map(|rate| Pacing {
         group_rate: rate,
         per_worker_rate: rate / g.workers.get() as f64,
+        workers: g.workers.get(),
         arrival: g.arrival,
     });
     Ok(GroupPlan {
@@ -383,13 +387,13 @@ fn check_latest_table(conn: &Connection, table: &str) -> Result<(), String> {
 }
 
 /// The largest rowid of `table` (0 when empty): where `latest(table)` starts.
-pub fn newest_rowid(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+pub(crate) fn newest_rowid(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
     let sql = format!("SELECT coalesce(max(rowid), 0) FROM \"{}\"", table.replace('"', "\"\""));
     conn.query_row(&sql, [], |r| r.get(0))
 }
 
 /// SQLite's own message for an error, without rusqlite's wrapping.
-pub fn sqlite_message(e: &rusqlite::Error) -> String {
+pub(crate) fn sqlite_message(e: &rusqlite::Error) -> String {
     match e {
         rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
         other => other.to_string(),

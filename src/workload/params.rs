@@ -1,121 +1,21 @@
-//! Parameter generators: parsed once from scenario strings such as `"uniform(1, 100)"`,
-//! instantiated per worker, and producing values without allocating per call.
+//! Parameter generators at run time: one instance per worker, producing values without
+//! allocating per call. The expressions themselves are parsed in `config::generator`.
 
 use super::rng::Rng;
+use crate::config::generator::SpecKind;
+pub(crate) use crate::config::generator::*;
 use rusqlite::types::ValueRef;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// A parsed generator expression, as written in the scenario (kept for the report).
-#[derive(Clone, Debug)]
-pub struct GeneratorSpec {
-    source: String,
-    kind: SpecKind,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Constant {
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-#[derive(Clone, Debug)]
-enum SpecKind {
-    Const(Constant),
-    Uniform {
-        lo: i64,
-        hi: i64,
-    },
-    Zipf(Arc<ZipfTable>),
-    Gaussian {
-        mean: f64,
-        sd: f64,
-    },
-    Choice(Arc<[Constant]>),
-    Text {
-        min: usize,
-        max: usize,
-    },
-    Blob {
-        min: usize,
-        max: usize,
-    },
-    Seq {
-        start: i64,
-    },
-    Now,
-    WorkerId,
-    /// Recently inserted rowids of `table`: the newest minus a zipfian rank below `window`.
-    Latest {
-        table: String,
-        ranks: Arc<ZipfTable>,
-    },
-}
-
 /// The newest rowid of each table a `latest(table)` generator reads, shared by the workers
 /// of a run (they raise it after their inserts into that table).
-pub type LatestRowids = [(String, Arc<AtomicI64>)];
-
-/// The generators a scenario may name, with their argument forms (used in error messages).
-pub const GENERATORS: &[&str] = &[
-    "uniform(min, max)",
-    "zipf(min, max[, theta])",
-    "gaussian(mean, sd)",
-    "choice(v1, v2, ...)",
-    "text(len) | text(min, max)",
-    "blob(len) | blob(min, max)",
-    "seq([start])",
-    "now()",
-    "worker_id()",
-    "latest(table[, window])",
-    "const(value)",
-];
-
-#[derive(Clone, Debug, PartialEq)]
-enum Arg {
-    Num(f64, bool),
-    Str(String),
-}
+pub(crate) type LatestRowids = [(String, Arc<AtomicI64>)];
 
 impl GeneratorSpec {
-    pub fn parse(source: &str) -> Result<Self, String> {
-        let kind = parse_kind(source.trim())?;
-        Ok(Self {
-            source: source.trim().to_string(),
-            kind,
-        })
-    }
-
-    pub fn constant(value: Constant) -> Self {
-        let source = match &value {
-            Constant::Int(i) => i.to_string(),
-            Constant::Real(r) => r.to_string(),
-            Constant::Text(t) => format!("const('{t}')"),
-        };
-        Self {
-            source,
-            kind: SpecKind::Const(value),
-        }
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    /// The table a `latest(table)` generator reads.
-    pub fn latest_table(&self) -> Option<&str> {
-        match &self.kind {
-            SpecKind::Latest { table, .. } => Some(table),
-            _ => None,
-        }
-    }
-
     /// A per-worker instance. `worker` is the worker's index among `workers` in the run;
     /// `latest` holds the shared newest rowids (a table missing there reads as rowid 1).
-    pub fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64, latest: &LatestRowids) -> Generator {
+    pub(crate) fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64, latest: &LatestRowids) -> Generator {
         let state = match &self.kind {
             SpecKind::Const(c) => State::Const(c.clone()),
             SpecKind::Uniform { lo, hi } => State::Uniform {
@@ -153,318 +53,6 @@ impl GeneratorSpec {
     }
 }
 
-impl fmt::Display for GeneratorSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
-    }
-}
-
-impl Serialize for GeneratorSpec {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.kind {
-            SpecKind::Const(Constant::Int(i)) => s.serialize_i64(*i),
-            SpecKind::Const(Constant::Real(r)) => s.serialize_f64(*r),
-            _ => s.serialize_str(&self.source),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for GeneratorSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        RawSpec::deserialize(d)?.into_spec().map_err(serde::de::Error::custom)
-    }
-}
-
-/// A statement parameter: a generator, or a column of an earlier script step's first row.
-#[derive(Clone, Debug)]
-pub enum Param {
-    Gen(GeneratorSpec),
-    /// `$N.column`: column `column` of step N's first row (NULL when it returned no row).
-    Ref {
-        step: usize,
-        column: String,
-    },
-}
-
-impl Param {
-    fn parse_ref(src: &str) -> Result<Self, String> {
-        let bad = || format!("`{src}` is not a step reference like \"$0.id\" (step number, dot, column name)");
-        let rest = src.strip_prefix('$').ok_or_else(bad)?;
-        let (step, column) = rest.split_once('.').ok_or_else(bad)?;
-        let step = step.parse().map_err(|_| bad())?;
-        if column.is_empty() {
-            return Err(bad());
-        }
-        Ok(Param::Ref {
-            step,
-            column: column.to_string(),
-        })
-    }
-}
-
-impl Serialize for Param {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Param::Gen(g) => g.serialize(s),
-            Param::Ref { step, column } => s.collect_str(&format_args!("${step}.{column}")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Param {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spec = RawSpec::deserialize(d)?;
-        match spec {
-            RawSpec::Str(s) if s.trim_start().starts_with('$') => {
-                Param::parse_ref(s.trim()).map_err(serde::de::Error::custom)
-            }
-            other => other.into_spec().map(Param::Gen).map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawSpec {
-    Int(i64),
-    Real(f64),
-    Str(String),
-}
-
-impl RawSpec {
-    fn into_spec(self) -> Result<GeneratorSpec, String> {
-        match self {
-            RawSpec::Int(i) => Ok(GeneratorSpec::constant(Constant::Int(i))),
-            RawSpec::Real(r) => Ok(GeneratorSpec::constant(Constant::Real(r))),
-            RawSpec::Str(s) => GeneratorSpec::parse(&s),
-        }
-    }
-}
-
-/// `latest(table)` or `latest(table, window)`: the table is a bare or quoted name.
-fn parse_latest(src: &str, args: &str) -> Result<SpecKind, String> {
-    let bad = || format!("generator `{src}`: expected latest(table[, window]) with a positive window");
-    let mut parts = args.split(',').map(str::trim);
-    let table = parts.next().unwrap_or("").trim_matches(['\'', '"']).to_string();
-    let window: u64 = match parts.next() {
-        Some(w) => w.parse().ok().filter(|w| *w > 0).ok_or_else(bad)?,
-        None => 1000,
-    };
-    if table.is_empty() || parts.next().is_some() || !table.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        return Err(bad());
-    }
-    Ok(SpecKind::Latest {
-        table,
-        ranks: Arc::new(ZipfTable::new(0, window as i64 - 1, 0.99)),
-    })
-}
-
-fn parse_kind(src: &str) -> Result<SpecKind, String> {
-    let (name, args) = split_call(src)?;
-    if name == "latest" {
-        return parse_latest(src, args);
-    }
-    let args = parse_args(args).map_err(|e| format!("generator `{src}`: {e}"))?;
-    let bad = |form: &str| format!("generator `{src}`: expected {form}");
-    match (name, args.as_slice()) {
-        ("uniform", [a, b]) => {
-            let (lo, hi) = (
-                int(a).ok_or_else(|| bad("uniform(min, max) with integers"))?,
-                int(b).ok_or_else(|| bad("uniform(min, max) with integers"))?,
-            );
-            ordered(src, lo, hi)?;
-            Ok(SpecKind::Uniform { lo, hi })
-        }
-        ("uniform", _) => Err(bad("uniform(min, max)")),
-        ("zipf", [a, b, rest @ ..]) if rest.len() <= 1 => {
-            let form = "zipf(min, max[, theta]) with integer bounds";
-            let (lo, hi) = (int(a).ok_or_else(|| bad(form))?, int(b).ok_or_else(|| bad(form))?);
-            ordered(src, lo, hi)?;
-            let theta = match rest.first() {
-                Some(Arg::Num(t, _)) => *t,
-                Some(_) => return Err(bad(form)),
-                None => 0.99,
-            };
-            if !(theta > 0.0 && theta < 1.0) {
-                return Err(format!(
-                    "generator `{src}`: theta must be between 0 and 1 (exclusive), got {theta}"
-                ));
-            }
-            Ok(SpecKind::Zipf(Arc::new(ZipfTable::new(lo, hi, theta))))
-        }
-        ("zipf", _) => Err(bad("zipf(min, max[, theta])")),
-        ("gaussian", [Arg::Num(mean, _), Arg::Num(sd, _)]) => {
-            if *sd < 0.0 {
-                return Err(format!("generator `{src}`: sd must not be negative"));
-            }
-            Ok(SpecKind::Gaussian { mean: *mean, sd: *sd })
-        }
-        ("gaussian", _) => Err(bad("gaussian(mean, sd) with numbers")),
-        ("choice", values) if !values.is_empty() => Ok(SpecKind::Choice(
-            values.iter().map(to_constant).collect::<Vec<_>>().into(),
-        )),
-        ("choice", _) => Err(bad("choice(v1, v2, ...) with at least one value")),
-        ("text" | "blob", [len]) => sized(name, src, len, len),
-        ("text" | "blob", [min, max]) => sized(name, src, min, max),
-        ("text" | "blob", _) => Err(bad(&format!("{name}(len) or {name}(min, max)"))),
-        ("seq", []) => Ok(SpecKind::Seq { start: 1 }),
-        ("seq", [a]) => Ok(SpecKind::Seq {
-            start: int(a).ok_or_else(|| bad("seq([start]) with an integer"))?,
-        }),
-        ("seq", _) => Err(bad("seq([start])")),
-        ("now", []) => Ok(SpecKind::Now),
-        ("now", _) => Err(bad("now() without arguments")),
-        ("worker_id", []) => Ok(SpecKind::WorkerId),
-        ("worker_id", _) => Err(bad("worker_id() without arguments")),
-        ("const", [a]) => Ok(SpecKind::Const(to_constant(a))),
-        ("const", _) => Err(bad("const(value)")),
-        _ => Err(format!(
-            "unknown generator `{name}` in `{src}`; known: {}",
-            GENERATORS.join(", ")
-        )),
-    }
-}
-
-fn split_call(src: &str) -> Result<(&str, &str), String> {
-    let open = src.find('(');
-    match open {
-        Some(open) if src.ends_with(')') => {
-            let name = src[..open].trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`{src}` is not a generator call like `uniform(1, 100)`"));
-            }
-            Ok((name, &src[open + 1..src.len() - 1]))
-        }
-        _ => Err(format!(
-            "`{src}` is not a generator call like `uniform(1, 100)`; known: {}",
-            GENERATORS.join(", ")
-        )),
-    }
-}
-
-fn parse_args(text: &str) -> Result<Vec<Arg>, String> {
-    let mut args = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        let (arg, after) = if let Some(quoted) = rest.strip_prefix('\'') {
-            let end = quoted.find('\'').ok_or("unterminated quoted string")?;
-            (Arg::Str(quoted[..end].to_string()), quoted[end + 1..].trim_start())
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            let token = rest[..end].trim();
-            let num = token
-                .parse::<i64>()
-                .map(|i| Arg::Num(i as f64, true))
-                .or_else(|_| token.parse::<f64>().map(|f| Arg::Num(f, false)))
-                .map_err(|_| format!("`{token}` is neither a number nor a 'quoted string'"))?;
-            (num, &rest[end..])
-        };
-        args.push(arg);
-        rest = match after.strip_prefix(',') {
-            Some(r) => r.trim_start(),
-            None if after.trim().is_empty() => "",
-            None => return Err(format!("expected `,` before `{after}`")),
-        };
-    }
-    Ok(args)
-}
-
-fn int(arg: &Arg) -> Option<i64> {
-    match arg {
-        Arg::Num(v, true) => Some(*v as i64),
-        _ => None,
-    }
-}
-
-fn to_constant(arg: &Arg) -> Constant {
-    match arg {
-        Arg::Num(v, true) => Constant::Int(*v as i64),
-        Arg::Num(v, false) => Constant::Real(*v),
-        Arg::Str(s) => Constant::Text(s.clone()),
-    }
-}
-
-fn ordered(src: &str, lo: i64, hi: i64) -> Result<(), String> {
-    if lo > hi {
-        return Err(format!("generator `{src}`: min {lo} is greater than max {hi}"));
-    }
-    Ok(())
-}
-
-fn sized(name: &str, src: &str, min: &Arg, max: &Arg) -> Result<SpecKind, String> {
-    let form = format!("{name}(len) or {name}(min, max) with non-negative integers");
-    let as_len = |a: &Arg| int(a).filter(|v| *v >= 0).map(|v| v as usize);
-    let (min, max) = (
-        as_len(min).ok_or_else(|| format!("generator `{src}`: expected {form}"))?,
-        as_len(max).ok_or_else(|| format!("generator `{src}`: expected {form}"))?,
-    );
-    if min > max {
-        return Err(format!("generator `{src}`: min {min} is greater than max {max}"));
-    }
-    if max > 16 << 20 {
-        return Err(format!("generator `{src}`: length is limited to 16 MiB"));
-    }
-    Ok(if name == "text" {
-        SpecKind::Text { min, max }
-    } else {
-        SpecKind::Blob { min, max }
-    })
-}
-
-/// YCSB's zipfian generator (Gray et al., "Quickly generating billion-record synthetic databases").
-#[derive(Debug)]
-pub struct ZipfTable {
-    lo: i64,
-    items: f64,
-    theta: f64,
-    alpha: f64,
-    zetan: f64,
-    eta: f64,
-}
-
-impl ZipfTable {
-    fn new(lo: i64, hi: i64, theta: f64) -> Self {
-        let items = (hi - lo) as f64 + 1.0;
-        let zetan = zeta(items as u64, theta);
-        let zeta2 = zeta(2, theta);
-        let eta = (1.0 - (2.0 / items).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
-        Self {
-            lo,
-            items,
-            theta,
-            alpha: 1.0 / (1.0 - theta),
-            zetan,
-            eta,
-        }
-    }
-
-    #[inline]
-    fn sample(&self, rng: &mut Rng) -> i64 {
-        let u = rng.unit();
-        let uz = u * self.zetan;
-        let rank = if uz < 1.0 {
-            0.0
-        } else if uz < 1.0 + 0.5f64.powf(self.theta) {
-            1.0
-        } else {
-            (self.items * (self.eta * u - self.eta + 1.0).powf(self.alpha)).floor()
-        };
-        self.lo + rank.min(self.items - 1.0) as i64
-    }
-}
-
-/// Generalized harmonic number H(n, theta): exact up to 10^7 terms, then an integral tail.
-fn zeta(n: u64, theta: f64) -> f64 {
-    const EXACT: u64 = 10_000_000;
-    let exact_n = n.min(EXACT);
-    let mut sum: f64 = (1..=exact_n).map(|i| (i as f64).powf(-theta)).sum();
-    if n > EXACT {
-        let (a, b) = (EXACT as f64 + 0.5, n as f64 + 0.5);
-        sum += (b.powf(1.0 - theta) - a.powf(1.0 - theta)) / (1.0 - theta);
-    }
-    sum
-}
-
 fn random_pool(rng: &mut Rng, max: usize, text: bool) -> Box<[u8]> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ0123456789";
     let len = max + 4096;
@@ -481,7 +69,7 @@ fn random_pool(rng: &mut Rng, max: usize, text: bool) -> Box<[u8]> {
 }
 
 /// One worker's instance of a generator.
-pub struct Generator {
+pub(crate) struct Generator {
     state: State,
 }
 
@@ -521,11 +109,11 @@ enum State {
 impl Generator {
     /// The next value; text and blobs borrow from a per-worker random pool (no copy).
     #[inline]
-    pub fn next(&mut self, rng: &mut Rng) -> ValueRef<'_> {
+    pub(crate) fn next(&mut self, rng: &mut Rng) -> ValueRef<'_> {
         match &mut self.state {
             State::Const(c) => constant_ref(c),
             State::Uniform { lo, span } => ValueRef::Integer(lo.wrapping_add(rng.below(*span) as i64)),
-            State::Zipf(table) => ValueRef::Integer(table.sample(rng)),
+            State::Zipf(table) => ValueRef::Integer(table.sample_at(rng.unit())),
             State::Gaussian { mean, sd } => ValueRef::Integer((*mean + *sd * standard_normal(rng)).round() as i64),
             State::Choice(values) => {
                 let i = rng.below(values.len() as u64) as usize;
@@ -540,7 +128,7 @@ impl Generator {
             }
             State::Now => ValueRef::Integer(unix_millis()),
             State::Latest { newest, ranks } => {
-                ValueRef::Integer((newest.load(Ordering::Relaxed) - ranks.sample(rng)).max(1))
+                ValueRef::Integer((newest.load(Ordering::Relaxed) - ranks.sample_at(rng.unit())).max(1))
             }
         }
     }

@@ -15,7 +15,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut state = seed;
         Self {
             s: [

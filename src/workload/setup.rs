@@ -3,15 +3,15 @@
 use super::params::GeneratorSpec;
 use super::rng::Rng;
 use super::sqlite_message;
-use crate::config::{Populate, Setup};
 use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings};
+use crate::config::{Populate, Setup};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
 const POPULATE_BATCH: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
+pub(crate) enum SetupError {
     #[error("cannot create database {path}: {source}")]
     Create {
         path: PathBuf,
@@ -34,7 +34,7 @@ pub enum SetupError {
 
 /// Creates a new database file (never an existing one), applies the settings and
 /// runs the set-up SQL and populate. Returns the open connection.
-pub fn create_database(
+pub(crate) fn create_database(
     path: &Path,
     settings: &SqliteSettings,
     setup: &Setup,
@@ -87,7 +87,7 @@ fn populate_all(
 }
 
 /// The INSERT statement a populate entry runs; prepared during validation too.
-pub fn populate_sql(conn: &Connection, p: &Populate) -> Result<String, SetupError> {
+pub(crate) fn populate_sql(conn: &Connection, p: &Populate) -> Result<String, SetupError> {
     let table = p.table.get_ref();
     let fail = |message: String| SetupError::Populate {
         table: table.clone(),

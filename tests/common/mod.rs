@@ -85,7 +85,7 @@ pub fn assert_schema_valid(report: &Value) {
 }
 
 pub fn histogram_len(encoded: &Value) -> u64 {
-    litehammer::metrics::decode_histogram(encoded.as_str().expect("histogram is a string"))
+    litehammer::testing::decode_histogram(encoded.as_str().expect("histogram is a string"))
         .expect("histogram decodes")
         .len()
 }

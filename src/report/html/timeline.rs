@@ -5,16 +5,16 @@
 //! one (or older ones) still render, with a placeholder.
 
 use super::{figure, slug, tick_us, value_range};
+use crate::report::format::{format_rate, run_label};
 use crate::report::model::RunReport;
 use crate::report::stats::Config;
 use crate::report::svg::{self, Axis, LineChart, Scale, Series};
-use crate::report::table::format_rate;
 use serde::Deserialize;
 
 /// One interval of a run: the fields of a `timeline` entry the charts use.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct TimelinePoint {
+pub(crate) struct TimelinePoint {
     /// End of the interval, seconds since measuring started.
     pub t_s: f64,
     /// Committed transactions of all groups in the interval.
@@ -26,14 +26,14 @@ pub struct TimelinePoint {
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct GroupPoint {
+pub(crate) struct GroupPoint {
     pub name: String,
     pub ops: f64,
     pub p99_us: f64,
 }
 
 /// The `timeline` of a run's JSON, empty when absent or unreadable.
-pub fn from_value(run: &serde_json::Value) -> Vec<TimelinePoint> {
+pub(crate) fn from_value(run: &serde_json::Value) -> Vec<TimelinePoint> {
     run.get("timeline")
         .and_then(|t| serde_json::from_value(t.clone()).ok())
         .unwrap_or_default()
@@ -44,7 +44,7 @@ fn of_run(run: &RunReport) -> Vec<TimelinePoint> {
 }
 
 /// A labelled timeline per run (`id #k` for repeats), coloured by configuration.
-pub struct RunTimeline {
+pub(crate) struct RunTimeline {
     pub label: String,
     pub color: &'static str,
     /// Dash pattern: the repeat number minus one, so repeats of a configuration differ.
@@ -55,14 +55,11 @@ pub struct RunTimeline {
 }
 
 /// The "Over time" section: charts, or a placeholder when no run has a timeline.
-pub fn section(configs: &[Config]) -> String {
+pub(crate) fn section(configs: &[Config]) -> String {
     let mut runs = Vec::new();
     for (i, config) in configs.iter().enumerate() {
         for run in &config.runs {
-            let label = match run.repeat {
-                Some(k) => format!("{} #{k}", run.id),
-                None => run.id.to_string(),
-            };
+            let label = run_label(run);
             runs.push(RunTimeline {
                 label,
                 color: svg::palette(i),
@@ -87,7 +84,7 @@ pub fn section(configs: &[Config]) -> String {
 }
 
 /// Throughput and p99 over time per group (or overall), then WAL size; one line per run.
-pub fn charts(runs: &[RunTimeline]) -> Vec<(String, String)> {
+pub(crate) fn charts(runs: &[RunTimeline]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let groups = group_names(runs);
     let subjects: Vec<Option<&str>> = if groups.is_empty() {

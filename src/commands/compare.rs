@@ -1,0 +1,60 @@
+//! `litehammer compare`: configurations of two or more reports side by side, as a CI gate.
+
+use crate::cli::CompareArgs;
+use crate::error::{InputError, Status};
+
+/// `litehammer compare A B...`: each B against A; fails (1) on `--fail-if-slower` drops.
+pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
+    for (flag, value) in [("--fail-if-slower", args.fail_if_slower), ("--noise", Some(args.noise))] {
+        if let Some(v) = value.filter(|v| !(0.0..=100.0).contains(v)) {
+            return Err(InputError::new(format!("{flag} {v}"), "expected a percentage between 0 and 100").into());
+        }
+    }
+    let a_path = &args.reports[0];
+    let a = crate::report::load(a_path)?;
+    let mut slower = Vec::new();
+    for b_path in &args.reports[1..] {
+        let b = crate::report::load(b_path)?;
+        let c = crate::report::compare::compare(&a, &b, args.noise)?;
+        if c.rows.is_empty() {
+            let origin = format!("{} vs {}", a_path.display(), b_path.display());
+            return Err(InputError::new(
+                origin,
+                "no configuration has results in both reports (runs are matched by id)",
+            )
+            .into());
+        }
+        println!("A = {} (baseline)\nB = {}", a_path.display(), b_path.display());
+        c.warnings.iter().for_each(|w| println!("warning: {w}"));
+        let table = c.table(args.fail_if_slower);
+        println!(
+            "\n{}",
+            if args.markdown {
+                table.to_markdown()
+            } else {
+                table.to_text()
+            }
+        );
+        for (side, ids) in [("A", &c.only_a), ("B", &c.only_b)] {
+            ids.iter().for_each(|id| println!("only in {side}: {id}"));
+        }
+        if let Some(pct) = args.fail_if_slower {
+            let failing = c.rows.iter().filter(|r| r.slower_than(pct));
+            slower.extend(failing.map(|r| format!("{} {} ({})", r.id, r.group, b_path.display())));
+        }
+    }
+    println!(
+        "~ marks a ratio within noise: inside the repeats' min–max ranges when both reports have repeats, \
+         else within ±{}%.",
+        args.noise
+    );
+    if slower.is_empty() {
+        return Ok(Status::Ok);
+    }
+    eprintln!(
+        "throughput dropped by more than {}% in: {}",
+        args.fail_if_slower.unwrap_or_default(),
+        slower.join("; ")
+    );
+    Ok(Status::Failed)
+}

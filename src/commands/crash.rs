@@ -1,0 +1,172 @@
+//! `litehammer crash`: durability trials per journal_mode × synchronous.
+
+use super::*;
+use crate::cli::{CrashArgs, CrashChildArgs};
+use crate::commands::run::new_report;
+use crate::crash;
+use crate::error::{InputError, Status};
+use crate::report::durability;
+use crate::report::model::Environment;
+use crate::report::model::{Report, RunStatus};
+use anyhow::Context;
+use std::time::SystemTime;
+
+pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
+    let opts = crash_options(&args)?;
+    let set = settings(&args.set)?;
+    let matrix = assignments("--matrix", &args.matrix)?;
+    let mut configs = crash::config::load(&set, &matrix)?;
+    let beside = args.beside.as_deref().map(crash::beside::load).transpose()?;
+    if let Some(spec) = &args.replay {
+        return crash_replay(spec, &configs, &opts);
+    }
+    let (base_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
+    // A subdirectory of our own: crash tests only ever touch databases they created.
+    let work = tempfile::Builder::new()
+        .prefix("litehammer-crash-")
+        .tempdir_in(&base_dir)
+        .with_context(|| format!("cannot create a directory in {}", base_dir.display()))?;
+    let started = SystemTime::now();
+    let output = args
+        .out
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output("crash", started));
+    // The crash trials take their seed from --seed, not from the ledger scenario.
+    configs.plan.scenario.seed = opts.seed;
+    let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
+    let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
+    let total = configs.plan.cells.len();
+    if !args.out.quiet {
+        eprintln!(
+            "litehammer crash: {total} configuration(s), {} trial(s) each, seed {}; databases in {}; report → {}",
+            opts.trials,
+            opts.seed,
+            work.path().display(),
+            output.display()
+        );
+    }
+    for (i, cell) in configs.plan.cells.iter().enumerate() {
+        let dir = work.path().join(format!("config-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let run = crash::run_config(cell, &configs.read_back[i], &opts, &dir, &exe);
+        if !args.out.quiet {
+            eprintln!("[{}/{total}] {}", i + 1, crash::progress_line(&run));
+        }
+        report.runs.push(run);
+        report.status = Report::overall_status(&report.runs);
+        write_report(&report, &output)?;
+    }
+    if args.out.keep_db {
+        eprintln!("databases kept in {}", work.keep().display());
+    }
+    print!("\n{}", durability::table(&report.runs).to_text());
+    if let Some(run_report) = &beside {
+        print!(
+            "\nbeside {} (tx/s and p99 of its group `{}`):\n{}",
+            run_report.scenario.name,
+            crash::beside::group_name(run_report),
+            crash::beside::table(&report.runs, run_report).to_text()
+        );
+    }
+    println!("\nreport: {}", output.display());
+    let mismatches: u32 = report
+        .runs
+        .iter()
+        .filter_map(|r| r.durability.as_ref())
+        .flat_map(|d| &d.results)
+        .filter_map(|r| r.cross_check.map(|c| c.mismatches))
+        .sum();
+    if mismatches > 0 {
+        eprintln!("error: {mismatches} trial(s) recovered differently through the unix VFS than through the simulator");
+        return Ok(Status::Failed);
+    }
+    // Lost commits are findings, not failures: only a run that could not be crashed fails.
+    Ok(match report.status {
+        RunStatus::Completed => Status::Ok,
+        RunStatus::Interrupted => Status::Interrupted,
+        RunStatus::Failed => Status::Failed,
+    })
+}
+
+pub(super) fn crash_replay(
+    spec: &str,
+    configs: &crash::config::Configurations,
+    opts: &crash::Options,
+) -> anyhow::Result<Status> {
+    let flag = format!("--replay {spec}");
+    let spec = crash::ReplaySpec::parse(spec).map_err(|e| InputError::new(&flag, e))?;
+    let Some(cell) = configs.plan.cells.iter().find(|c| c.id == spec.config) else {
+        let ids: Vec<&str> = configs.plan.cells.iter().map(|c| c.id.as_str()).collect();
+        return Err(InputError::new(
+            flag,
+            format!(
+                "no configuration `{}`; configurations: {}",
+                spec.config,
+                ids.join(" | ")
+            ),
+        )
+        .into());
+    };
+    if spec.trial >= opts.trials {
+        return Err(InputError::new(
+            flag,
+            format!("trial {} is not below --trials {}", spec.trial, opts.trials),
+        )
+        .into());
+    }
+    let scratch = tempfile::tempdir()?;
+    print!("{}", crash::replay(cell, &spec, opts, scratch.path())?);
+    Ok(Status::Ok)
+}
+
+pub(super) fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
+    if args.trials == 0 {
+        return Err(InputError::new("--trials 0", "give at least one trial"));
+    }
+    if args.max_rows == 0 {
+        return Err(InputError::new("--max-rows 0", "a transaction has at least one row"));
+    }
+    let kill_within = humantime::parse_duration(args.kill_within.trim())
+        .map_err(|e| InputError::new(format!("--kill-within {}", args.kill_within), e.to_string()))?;
+    if args.transactions == 0 {
+        return Err(InputError::new(
+            "--transactions 0",
+            "give at least one transaction per trial",
+        ));
+    }
+    use crate::cli::CrashMethod;
+    let power = matches!(args.method, CrashMethod::PowerLoss | CrashMethod::Both);
+    if args.cross_check && !power {
+        return Err(InputError::new(
+            "--cross-check",
+            "applies to simulated power loss: use --method power-loss or both",
+        ));
+    }
+    Ok(crash::Options {
+        kill: matches!(args.method, CrashMethod::Kill | CrashMethod::Both),
+        power_models: if power { dedup(&args.models) } else { Vec::new() },
+        transactions: args.transactions,
+        cross_check: args.cross_check,
+        trials: args.trials,
+        seed: args.seed,
+        max_rows: args.max_rows,
+        kill_max_delay: kill_within,
+        keep_db: args.out.keep_db,
+    })
+}
+
+pub(crate) fn crash_child(args: CrashChildArgs) -> anyhow::Result<Status> {
+    crash::kill::child_main(&args.db, &args.settings, args.seed, args.max_rows)?;
+    Ok(Status::Ok)
+}
+
+pub(super) fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for item in items {
+        if !out.contains(item) {
+            out.push(*item);
+        }
+    }
+    out
+}

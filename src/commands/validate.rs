@@ -1,0 +1,25 @@
+//! `litehammer validate`: load, check and prepare a scenario without running it.
+
+use super::*;
+use crate::cli::ValidateArgs;
+use crate::error::Status;
+
+pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
+    let plan = load_plan(&args.scenario, &args.overrides)?;
+    let s = &plan.scenario;
+    println!(
+        "{}: ok — scenario `{}`, {} run(s), {} group(s), {} worker(s); every statement prepared against the set-up schema",
+        plan.source.origin,
+        s.name,
+        plan.cells.len(),
+        s.group.len(),
+        s.total_workers()
+    );
+    for note in crate::config::matrix::pinned_notes(&plan.axes) {
+        println!("  pinned: {note}");
+    }
+    for cell in &plan.cells {
+        println!("  run {}", cell.id);
+    }
+    Ok(Status::Ok)
+}

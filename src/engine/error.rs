@@ -1,0 +1,33 @@
+//! Why a run failed. The message of each variant is what the report's `error` field and
+//! the terminal show; workers report their own failures as text through the protocol.
+
+use crate::workload::setup::SetupError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunError {
+    #[error("{0}")]
+    Setup(#[from] SetupError),
+    /// An op or script that prepared in `validate` but not against this run's database.
+    #[error("{0}")]
+    Compile(String),
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start worker thread {index}: {source}")]
+    Spawn { index: u32, source: std::io::Error },
+    #[error("worker {index}: {message}")]
+    Worker { index: u32, message: String },
+    #[error("worker {index} ended before starting: {message:?}")]
+    EndedEarly { index: u32, message: Option<String> },
+    #[error("workers read back different settings")]
+    SettingsDiffer,
+    #[error("workers disappeared while starting")]
+    WorkersGone,
+    #[error("no workers")]
+    NoWorkers,
+    #[error("a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("verification cannot open the database: {0}")]
+    VerifyOpen(rusqlite::Error),
+    #[error("verification failed to query the database: {0}")]
+    VerifyQuery(rusqlite::Error),
+}

@@ -1,0 +1,286 @@
+//! What the Markdown and HTML pages share: the environment block, the legend, the
+//! baseline, one table per subject, and the problems list. Built from the model only.
+
+use super::durability;
+use super::format::{Table, errors_cell, format_bytes, format_rate, format_ratio, format_us, run_label};
+use super::model::{Report, RunStatus};
+use super::stats::{self, Config, Figures, Subject};
+use crate::error::InputError;
+
+/// Whether the report has measured runs to show: any group, or not a crash report (whose
+/// runs have no groups, only durability).
+pub(crate) fn measured(report: &Report, subjects: &[Subject]) -> bool {
+    !subjects.is_empty() || !durability::present(report)
+}
+
+/// The baseline configuration: the one `spec` names, or the first.
+pub(crate) fn resolve_baseline<'a>(
+    configs: &'a [Config<'a>],
+    spec: Option<&str>,
+) -> Result<Option<&'a Config<'a>>, InputError> {
+    let Some(spec) = spec else {
+        return Ok(configs.first());
+    };
+    let ids: Vec<&str> = configs.iter().map(|c| c.id).collect();
+    check_baseline(&ids, spec)?;
+    Ok(stats::find_baseline(configs, spec))
+}
+
+/// Fails when no id matches `spec`, listing the ids.
+pub(crate) fn check_baseline(ids: &[&str], spec: &str) -> Result<(), InputError> {
+    if ids.iter().any(|id| stats::id_matches(id, spec)) {
+        return Ok(());
+    }
+    Err(InputError::new(
+        format!("--baseline {spec}"),
+        format!("no configuration matches; the report has: {}", ids.join("; ")),
+    ))
+}
+
+/// How to read the tables, in one paragraph.
+pub(crate) fn legend(configs: &[Config]) -> String {
+    let mut text = String::from(
+        "tx/s: committed transactions (or successful executions of an operation) per second; \
+         latencies of successful ones, BEGIN to COMMIT for transactions; \
+         vs baseline: tx/s ÷ the baseline's; ★ fastest.",
+    );
+    if stats::max_repeats(configs) > 1 {
+        text.push_str(
+            " With repeats, tx/s and p99 are mean ± standard deviation across repeats (range beside them); \
+             p50, p99.9 and max are of all repeats' latencies together.",
+        );
+    }
+    text
+}
+
+/// Label and value lines describing where and how the report was made.
+pub(crate) fn environment(
+    report: &Report,
+    configs: &[Config],
+    baseline: Option<&Config>,
+) -> Vec<(&'static str, String)> {
+    let env = &report.environment;
+    let s = &report.scenario;
+    let mut sqlite = format!(
+        "{} (rusqlite {}), {} build",
+        env.sqlite_version, env.rusqlite_version, env.build_profile
+    );
+    if env.build_profile == "debug" {
+        sqlite.push_str(" — debug numbers measure the harness more than SQLite");
+    }
+    let mut storage = format!("{} at `{}`", env.filesystem, env.db_dir);
+    if let Some(f) = env.fsync_per_sec {
+        storage.push_str(&format!(", {} fsync/s", format_rate(f)));
+    }
+    let mut lines = vec![
+        (
+            "Scenario",
+            format!(
+                "`{}` from {} (sha256 {})",
+                s.name,
+                s.source,
+                &s.sha256[..12.min(s.sha256.len())]
+            ),
+        ),
+        (
+            "Created",
+            format!(
+                "{} by litehammer {}, status {}",
+                report.created_at,
+                report.tool.version,
+                status_word(report.status)
+            ),
+        ),
+        ("SQLite", sqlite),
+        (
+            "Machine",
+            format!(
+                "{}, kernel {}, {} × {} cores, {} memory",
+                env.os,
+                env.kernel,
+                env.cpu_model,
+                env.cores,
+                format_bytes(env.memory_bytes)
+            ),
+        ),
+        ("Storage", storage),
+        (
+            "Runs",
+            durability::runs_line(report).unwrap_or_else(|| runs_line(report, configs)),
+        ),
+    ];
+    // Crash reports have no throughput to compare against a baseline.
+    if let Some(b) = baseline.filter(|_| !durability::present(report)) {
+        lines.push(("Baseline", format!("`{}`", b.id)));
+    }
+    lines
+}
+
+fn runs_line(report: &Report, configs: &[Config]) -> String {
+    let measured = report.runs.iter().map(|r| r.measured_s).sum::<f64>() / report.runs.len().max(1) as f64;
+    let warmup = report.runs.first().map_or(0.0, |r| r.warmup_s);
+    let repeats = stats::max_repeats(configs);
+    let times = if repeats > 1 {
+        format!(" × {repeats} repeats")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} configuration(s){times}, {measured:.2} s measured per run after {warmup:.2} s warm-up",
+        configs.len()
+    )
+}
+
+fn status_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Completed => "completed",
+        RunStatus::Interrupted => "interrupted",
+        RunStatus::Failed => "failed",
+    }
+}
+
+/// One row per configuration for a subject: throughput, ratio, percentiles, errors, verification.
+pub(crate) fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Config>) -> anyhow::Result<Table> {
+    let repeated = stats::max_repeats(configs) > 1;
+    let base = match baseline {
+        Some(b) => stats::figures(b, subject)?.map(|f| f.throughput.mean),
+        None => None,
+    };
+    let mut rows = Vec::new();
+    let mut fastest: Option<(usize, f64)> = None;
+    for config in configs {
+        let Some(f) = stats::figures(config, subject)? else {
+            continue;
+        };
+        if fastest.is_none_or(|(_, best)| f.throughput.mean > best) {
+            fastest = Some((rows.len(), f.throughput.mean));
+        }
+        let is_baseline = baseline.is_some_and(|b| b.id == config.id);
+        rows.push(row(
+            config,
+            &f,
+            ratio_cell(f.throughput.mean, base, is_baseline),
+            repeated,
+        ));
+    }
+    if let Some((i, _)) = fastest.filter(|_| rows.len() > 1) {
+        rows[i][0].push_str(" ★");
+    }
+    Ok(layout(repeated, rows))
+}
+
+fn row(config: &Config, f: &Figures, ratio: String, repeated: bool) -> Vec<String> {
+    let lat = &f.pooled;
+    // No successful execution at all: no latency to show (not 0 µs).
+    let recorded = lat.max > 0.0;
+    let us = |v: f64| if recorded { format_us(v) } else { "–".to_string() };
+    let tail = [
+        us(lat.p99_9),
+        us(lat.max),
+        errors_cell(&f.errors),
+        stats::verification(config),
+    ];
+    let head = if repeated {
+        vec![
+            config.id.to_string(),
+            f.throughput.n.to_string(),
+            format!(
+                "{} ± {}",
+                format_rate(f.throughput.mean),
+                format_rate(f.throughput.stddev)
+            ),
+            format!("{}–{}", format_rate(f.throughput.min), format_rate(f.throughput.max)),
+            ratio,
+            us(lat.p50),
+            if recorded {
+                format!("{} ± {}", format_us(f.p99.mean), format_us(f.p99.stddev))
+            } else {
+                us(0.0)
+            },
+            if recorded {
+                format!("{}–{}", format_us(f.p99.min), format_us(f.p99.max))
+            } else {
+                us(0.0)
+            },
+        ]
+    } else {
+        vec![
+            config.id.to_string(),
+            format_rate(f.throughput.mean),
+            ratio,
+            us(lat.p50),
+            us(f.p99.mean),
+        ]
+    };
+    head.into_iter().chain(tail).collect()
+}
+
+fn layout(repeated: bool, rows: Vec<Vec<String>>) -> Table {
+    let (headers, right) = if repeated {
+        (
+            vec![
+                "configuration",
+                "runs",
+                "tx/s",
+                "tx/s range",
+                "vs baseline",
+                "p50",
+                "p99",
+                "p99 range",
+                "p99.9",
+                "max",
+                "errors",
+                "verified",
+            ],
+            vec![
+                false, true, true, true, true, true, true, true, true, true, false, false,
+            ],
+        )
+    } else {
+        (
+            vec![
+                "configuration",
+                "tx/s",
+                "vs baseline",
+                "p50",
+                "p99",
+                "p99.9",
+                "max",
+                "errors",
+                "verified",
+            ],
+            vec![false, true, true, true, true, true, true, false, false],
+        )
+    };
+    Table { headers, right, rows }
+}
+
+fn ratio_cell(value: f64, base: Option<f64>, is_baseline: bool) -> String {
+    match base {
+        _ if is_baseline => "baseline".to_string(),
+        Some(b) if b > 0.0 => format_ratio(value / b),
+        _ => "–".to_string(),
+    }
+}
+
+/// Failed runs and first error messages, one line each.
+pub(crate) fn problems(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for run in &report.runs {
+        let label = format!("`{}`", run_label(run));
+        if let Some(e) = &run.error {
+            out.push(format!("{label} failed: {e}"));
+        }
+        for g in &run.groups {
+            if let Some(e) = &g.transactions.first_error {
+                out.push(format!("{label}, {}: first error: {e}", g.name));
+            }
+            for op in &g.ops {
+                if let Some(e) = &op.first_error {
+                    out.push(format!("{label}, {} / {}: first error: {e}", g.name, op.name));
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,71 @@
+//! Preparing a plan against SQLite before anything runs: each matrix cell's database is
+//! created (without populate rows) in a scratch directory, settings must read back as
+//! asked, the set-up SQL must run, and every op and script step must prepare.
+
+use super::setup::{self, SetupError};
+use super::{OpError, Workload};
+use crate::config::Source;
+use crate::config::matrix::Cell;
+use crate::config::validate::Plan;
+use crate::error::InputError;
+
+/// Creates each cell's database (without populate rows) in a scratch directory: settings
+/// must read back as asked, the set-up SQL must run, every op must prepare.
+pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan) -> Result<(), InputError> {
+    let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
+    for (i, cell) in cells.iter().enumerate() {
+        let s = &cell.scenario;
+        let mut setup = s.setup.clone();
+        setup.populate.iter_mut().for_each(|p| p.rows = 0);
+        let path = scratch.path().join(format!("check-{i}.db"));
+        let mut conn =
+            setup::create_database(&path, &s.sqlite, &setup, s.seed).map_err(|e| setup_error(source, cell, e))?;
+        for p in &s.setup.populate {
+            setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
+        }
+        Workload::compile(s, &mut conn).map_err(|e| compile_error(source, cell, e))?;
+    }
+    Ok(())
+}
+
+fn setup_error(source: &Source, cell: &Cell, e: SetupError) -> InputError {
+    let s = &cell.scenario;
+    match (&e, &s.setup.sql) {
+        (SetupError::Sql(_), Some(sql)) => source.error_at(sql.span(), e.to_string()).with_key("setup.sql"),
+        (SetupError::Setting(_), _) if cell.assignments.is_empty() => source.error(e.to_string()).with_key("sqlite"),
+        (SetupError::Setting(_), _) => source.error(format!("in run `{}`: {e}", cell.id)).with_key("sqlite"),
+        _ => source.error(e.to_string()),
+    }
+}
+
+/// Names the op or script (and step) that did not compile, at its SQL in the file.
+fn compile_error(source: &Source, cell: &Cell, e: OpError) -> InputError {
+    let group = &cell.scenario.group[e.group];
+    let gname = group.name.get_ref();
+    let requests = group.scripts();
+    let Some(request) = requests.get(e.op) else {
+        return source
+            .error(format!("group `{gname}`: {}", e.message))
+            .with_key(format!("group.{gname}"));
+    };
+    let name = request.name.get_ref();
+    let in_run = if cell.assignments.is_empty() {
+        String::new()
+    } else {
+        format!(" (run `{}`)", cell.id)
+    };
+    let (what, key) = if e.op < group.op.len() {
+        (format!("op `{name}`"), format!("group.{gname}.op.{name}.sql"))
+    } else {
+        (
+            format!("script `{name}` step {}", e.step),
+            format!("group.{gname}.script.{name}.steps[{}]", e.step),
+        )
+    };
+    let message = format!("{what} in group `{gname}`{in_run}: {}", e.message);
+    match request.steps.get(e.step) {
+        Some(step) => source.error_at(step.sql.span(), message),
+        None => source.error_at(request.name.span(), message),
+    }
+    .with_key(key)
+}
