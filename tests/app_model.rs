@@ -342,3 +342,75 @@ fn rails_runs_threads_on_persistent_connections_with_immediate_blocks() {
     assert!(block["committed"].as_u64().unwrap() > 0);
     assert_eq!(report["runs"][0]["sqlite"]["journal_mode"], "wal");
 }
+
+#[test]
+fn process_workers_have_their_own_pids_and_their_results_merge_exactly() {
+    let report = run(
+        &scenario("workers = 3\nclients = 6\nisolation = \"process\"\napp_time = \"1ms\"\n"),
+        &[],
+    );
+    let r = &report["runs"][0];
+    let g = web(r);
+    let app = &g["app"];
+    assert_eq!(app["isolation"], "process");
+    let workers = g["per_worker"].as_array().unwrap();
+    let mut pids: Vec<u64> = workers.iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{workers:?}");
+    assert_eq!(app["pids"].as_array().unwrap().len(), 3);
+    let driver_pid = r["groups"][0]["per_worker"][0]["pid"].as_u64().unwrap();
+    assert!(driver_pid > 0);
+    // Counts are the sums of the processes' parts.
+    let committed = g["transactions"]["committed"].as_u64().unwrap();
+    let per_worker: u64 = workers.iter().map(|w| w["transactions"].as_u64().unwrap()).sum();
+    assert_eq!(committed, per_worker);
+    assert_eq!(committed + g["transactions"]["rolled_back"].as_u64().unwrap(), 120);
+    assert_eq!(g["ops"][0]["count"].as_u64().unwrap(), committed);
+    assert_eq!(app["anatomy"]["requests"].as_u64().unwrap(), committed);
+    assert_eq!(app["blocks"][0]["committed"].as_u64().unwrap(), committed);
+    assert!(workers.iter().all(|w| w["cpu_ms"].as_f64().unwrap() > 0.0));
+    // Every acknowledged insert of every process is in the database.
+    let v = &r["verification"];
+    assert_eq!(v["writes_acknowledged"].as_u64().unwrap(), committed, "{v}");
+}
+
+#[test]
+fn ctrl_c_stops_process_workers_and_the_report_is_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = scenario("workers = 2\nisolation = \"process\"\napp_time = \"1ms\"\n")
+        .replace("operations = 120", "duration = \"30s\"");
+    let path = write(dir.path(), "app.toml", &text);
+    let out = dir.path().join("r.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+        .arg("run")
+        .arg(&path)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .args(["--progress-interval", "0.5", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let measuring = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("  default"));
+    assert!(measuring, "no progress line before the process ended");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    let run = &report["runs"][0];
+    assert_eq!(run["status"], "interrupted");
+    assert_eq!(run["verification"]["ok"], true);
+    let g = &run["groups"][0];
+    assert!(g["transactions"]["committed"].as_u64().unwrap() > 0);
+    assert_eq!(g["app"]["pids"].as_array().unwrap().len(), 2);
+}

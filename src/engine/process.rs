@@ -287,11 +287,13 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("worker-{index}-process"))
         .spawn(move || {
+            let exited = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let relay_phase = {
                 let phase = phase.clone();
+                let exited = exited.clone();
                 std::thread::spawn(move || {
                     let mut sent = Phase::Starting;
-                    loop {
+                    while !exited.load(std::sync::atomic::Ordering::Acquire) {
                         let now = phase.get();
                         if now != sent {
                             if write_frame(&mut stdin, &Control::Phase(now as u8)).is_err() {
@@ -339,7 +341,8 @@ pub fn spawn(
                 }
             }
             let status = child.wait();
-            phase.set(Phase::Stop);
+            // Only this child's relay stops; the others' workers go on (budgets end unevenly).
+            exited.store(true, std::sync::atomic::Ordering::Release);
             let _ = relay_phase.join();
             if !done {
                 let _ = tx.send(Message::Done {
