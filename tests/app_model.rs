@@ -289,6 +289,8 @@ fn django_serves_requests_on_per_request_connections_behind_a_queue() {
         assert!(done > 0, "{}", r["id"]);
         assert_eq!(app["clients"], 16);
         assert_eq!(app["connection"], "per-request");
+        assert_eq!(app["isolation"], "process");
+        assert_eq!(app["pids"].as_array().unwrap().len(), 4);
         assert_eq!(app["connections_opened"].as_u64().unwrap(), done);
         assert!(f(&app["anatomy"]["mean_ms"]["app"]) > 0.0);
         // 16 clients for 4 workers: requests wait in the queue.
