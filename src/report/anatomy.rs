@@ -251,3 +251,75 @@ fn markdown_table_html(groups: &[(&RunReport, &GroupReport)]) -> String {
     out.push_str("</table>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::anatomy::Parts;
+    use crate::report::Exporter;
+    use crate::report::model::AppReport;
+
+    fn with_app() -> Report {
+        let mut report: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/report.json")).expect("fixture is a report");
+        let parts = Parts {
+            app: 6.0,
+            queue: 3.0,
+            lock: 0.5,
+            execute: 0.4,
+            commit: 0.1,
+            connect: 0.0,
+        };
+        report.runs[0].groups[0].app = Some(AppReport {
+            clients: 16,
+            think_time: None,
+            app_time: Default::default(),
+            connection: "per-request".into(),
+            isolation: "process".into(),
+            pids: vec![10, 11],
+            connections_opened: 100,
+            queue_wait_us: Default::default(),
+            anatomy: AnatomyReport {
+                requests: 100,
+                mean_ms: parts,
+                total_mean_ms: 10.0,
+                p99_requests: 1,
+                p99_share: Parts {
+                    app: 0.2,
+                    queue: 0.8,
+                    ..Default::default()
+                },
+            },
+            cpu_ms_per_request: 6.5,
+            blocks: Vec::new(),
+        });
+        report
+    }
+
+    #[test]
+    fn every_view_shows_the_anatomy_of_model_groups_only() {
+        let report = with_app();
+        let run = &report.runs[0];
+        let line = note(run, &run.groups[0]).unwrap();
+        assert!(line.contains("app 6.00ms") && line.contains("queue 80%"), "{line}");
+        assert!(line.contains("as processes") && line.contains("100 opened"), "{line}");
+        assert!(note(run, &run.groups[1]).is_none());
+        let md = String::from_utf8(
+            crate::report::markdown::Markdown { baseline: None }
+                .render(&report)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(md.contains("## Latency anatomy"), "{md}");
+        assert!(md.contains("16/"), "{md}");
+        let page = String::from_utf8(crate::report::html::Html::default().render(&report).unwrap()).unwrap();
+        assert!(
+            page.contains("chart-anatomy") && page.contains("<title>app: 6.00ms</title>"),
+            "anatomy bar"
+        );
+        // Reports without model groups have no anatomy section.
+        let plain: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/report.json")).expect("fixture is a report");
+        assert!(markdown(&plain).is_none() && html(&plain).is_none());
+    }
+}
