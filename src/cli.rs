@@ -18,7 +18,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run a scenario (default: the built-in wal-vs-rollback comparison) and write a JSON report
+    /// Run a scenario (default: the built-in `django` web-app comparison) and write a JSON report
     Run(RunArgs),
     /// Check a scenario file without running it: syntax, settings, and every SQL statement
     Validate(ValidateArgs),
@@ -29,6 +29,9 @@ pub(crate) enum Command {
     /// Internal: the committing worker of `crash --method kill`
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
+    /// Internal: one worker process of a group with `isolation = "process"` (spec on stdin)
+    #[command(hide = true)]
+    WorkerChild,
     /// Render a saved JSON report as Markdown, HTML, JSON, CSV or HdrHistogram interval logs
     Report(ReportArgs),
     /// Compare reports run by run: throughput, p50 and p99 of B relative to A, with a noise warning

@@ -33,6 +33,9 @@ impl Exporter for Html {
         if page::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
+        if let Some(anatomy) = crate::report::anatomy::html(report) {
+            body.push_str(&anatomy);
+        }
         if durability::present(report) {
             body.push_str(&durability_section(report));
         }

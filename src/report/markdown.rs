@@ -55,6 +55,9 @@ impl Exporter for Markdown {
                 out.push_str(&format!("\n### {}\n\n{}", subject.title(), table.to_markdown()));
             }
         }
+        if let Some(anatomy) = crate::report::anatomy::markdown(report) {
+            out.push_str(&format!("\n## Latency anatomy\n\n{anatomy}"));
+        }
         if durability::present(report) {
             out.push_str(&format!(
                 "\n## Durability\n\n{}\n\n{}",

@@ -67,6 +67,7 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
                 run.id, g.name
             ));
         }
+        notes.extend(crate::report::anatomy::note(run, g));
     }
     if let Some(v) = &run.verification {
         for c in &v.scenario_checks {
