@@ -160,7 +160,13 @@ fn redact_leaves_no_literal_in_the_trace() {
     }
     // A redacted trace imports with fitted generators.
     let scenario = trace.with_extension("toml");
-    bin().arg("import").arg(&trace).arg("-o").arg(&scenario).assert().success();
+    bin()
+        .arg("import")
+        .arg(&trace)
+        .arg("-o")
+        .arg(&scenario)
+        .assert()
+        .success();
     let s = std::fs::read_to_string(&scenario).unwrap();
     assert!(s.contains("redacted trace: fitted"), "{s}");
     assert!(!s.contains("replay("), "{s}");
@@ -170,9 +176,18 @@ fn redact_leaves_no_literal_in_the_trace() {
 fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.jsonl");
-    let out = bin().arg("capture").arg("-o").arg(&trace).arg("python3").output().unwrap();
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .arg("python3")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--"), "capture without --");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--"),
+        "capture without --"
+    );
     let out = bin()
         .arg("capture")
         .arg("-o")
@@ -183,7 +198,10 @@ fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no-such-command-zq7") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("no-such-command-zq7") && err.contains("not found"),
+        "{err}"
+    );
     let out = bin()
         .arg("capture")
         .arg("-o")
@@ -206,7 +224,10 @@ fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no SQLite call was seen") && err.contains("statically"), "{err}");
+    assert!(
+        err.contains("no SQLite call was seen") && err.contains("statically"),
+        "{err}"
+    );
     assert!(!trace.exists());
     // The command's exit status is passed on.
     let out = bin()

@@ -58,6 +58,8 @@ fn gs(s: impl Into<String>) -> toml::Value {
 /// The parameters of step `step` of a kind: references, replayed or modelled values.
 pub(crate) fn step_params(kind: &RequestKind, step: usize, replay: bool, replay_len: usize) -> Vec<ParamOut> {
     let n = kind.instances[0].steps[step].norm.values.len();
+    // New keys count up only where rows are inserted.
+    let inserts = kind.instances[0].steps[step].verb == Verb::Insert;
     (0..n)
         .map(|p| {
             let column: Vec<&Value> = kind.instances.iter().map(|r| &r.steps[step].norm.values[p]).collect();
@@ -78,7 +80,7 @@ pub(crate) fn step_params(kind: &RequestKind, step: usize, replay: bool, replay_
                         note: None,
                     };
                 }
-                return model(&column);
+                return model(&column, inserts);
             }
             if let Some(out) = model_redacted(&column) {
                 return out;
@@ -131,7 +133,7 @@ fn replay_list<'a>(values: impl Iterator<Item = &'a Value>) -> String {
 }
 
 /// Generators fitted to the captured values.
-fn model(column: &[&Value]) -> ParamOut {
+fn model(column: &[&Value], inserts: bool) -> ParamOut {
     let non_null: Vec<&Value> = column.iter().copied().filter(|v| **v != Value::Null).collect();
     let nulls = column.len() - non_null.len();
     let note = (nulls > 0 && !non_null.is_empty())
@@ -155,7 +157,7 @@ fn model(column: &[&Value]) -> ParamOut {
         if small_set {
             let items: Vec<String> = distinct.iter().map(|v| v.literal()).collect();
             gs(format!("choice({})", items.join(", ")))
-        } else if distinct.len() == ints.len() && ints.windows(2).all(|w| w[0] < w[1]) {
+        } else if inserts && ints.len() >= 5 && distinct.len() == ints.len() && ints.windows(2).all(|w| w[0] < w[1]) {
             gs(format!("seq({lo})"))
         } else if skewed(&ints) {
             gs(format!("zipf({lo}, {hi})"))
@@ -349,7 +351,7 @@ mod tests {
 
     #[test]
     fn models_small_sets_ranges_lengths_and_sequences() {
-        let v = |xs: &[Value]| model(&xs.iter().collect::<Vec<_>>()).value;
+        let v = |xs: &[Value]| model(&xs.iter().collect::<Vec<_>>(), true).value;
         let ints: Vec<Value> = (0..40).map(|i| Value::Int(i * 7 % 100)).collect();
         assert_eq!(v(&ints), gs("uniform(0, 98)"));
         let few: Vec<Value> = (0..40).map(|i| Value::Int(i % 3)).collect();
