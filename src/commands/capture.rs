@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
-#[path = "../../capture/src/protocol.rs"]
-mod capture_protocol;
-
-use capture_protocol as proto;
+use crate::import::capture_protocol as proto;
 
 const BUILD_HINT: &str = "build it with `cargo build -p litehammer-capture` (it lands in target/debug/; \
 `cargo build --workspace` builds it next to litehammer), or point --lib or $LITEHAMMER_CAPTURE_LIB at it";

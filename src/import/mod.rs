@@ -3,6 +3,9 @@
 //! requests and groups workers and kinds, `params` fits values and times, `schema` reads the
 //! app's database, `scenario` writes the TOML.
 
+/// The capture library's protocol (env, part files, merge), std only, shared with the cdylib.
+#[path = "../../capture/src/protocol.rs"]
+pub(crate) mod capture_protocol;
 pub(crate) mod params;
 pub(crate) mod requests;
 pub(crate) mod scenario;

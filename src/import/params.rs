@@ -37,7 +37,7 @@ pub(crate) fn dur(ns: u64) -> String {
     let us = (ns + 500) / 1000;
     if us == 0 {
         "0ms".into()
-    } else if us % 1000 == 0 {
+    } else if us.is_multiple_of(1000) {
         format!("{}ms", us / 1000)
     } else {
         format!("{us}us")

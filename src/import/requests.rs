@@ -296,7 +296,8 @@ fn group_workers(trace: &Trace, requests: BTreeMap<Actor, (bool, Vec<Request>)>)
     for (pid, _) in requests.keys() {
         *threads_per_pid.entry(*pid).or_default() += 1;
     }
-    let mut by_kind: BTreeMap<(String, bool), Vec<(Actor, bool, Vec<Request>)>> = BTreeMap::new();
+    type Member = (Actor, bool, Vec<Request>);
+    let mut by_kind: BTreeMap<(String, bool), Vec<Member>> = BTreeMap::new();
     for (actor, (per_request, reqs)) in requests {
         let threaded = threads_per_pid[&actor.0] > 1;
         by_kind
@@ -381,7 +382,7 @@ pub(crate) fn kinds(group: &WorkerGroup) -> Vec<RequestKind> {
             RequestKind { instances }
         })
         .collect();
-    out.sort_by(|a, b| b.instances.len().cmp(&a.instances.len()));
+    out.sort_by_key(|k| std::cmp::Reverse(k.instances.len()));
     out
 }
 
