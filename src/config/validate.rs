@@ -85,6 +85,9 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
     s.sqlite
         .validate()
         .map_err(|e| source.error(e).with_key("sqlite.page_size"))?;
+    s.backup
+        .validate()
+        .map_err(|(m, key)| source.error(m).with_key(format!("backup.{key}")))?;
     if s.group.is_empty() {
         return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
     }
