@@ -337,7 +337,8 @@ mod tests {
 
     #[test]
     fn times_are_fixed_uniform_or_exponential() {
-        assert_eq!(fit_time(&[2_000_000, 2_010_000, 1_990_000]).as_deref(), Some("2010us"));
+        assert_eq!(fit_time(&[2_000_000, 2_010_000, 1_990_000]).as_deref(), Some("2ms"));
+        assert_eq!(fit_time(&[1_234_567, 1_234_000, 1_235_000]).as_deref(), Some("1235us"));
         assert_eq!(fit_time(&[1000, 2000]), None);
         let uni: Vec<u64> = (0..100).map(|i| 1_000_000 + i * 20_000).collect();
         assert!(fit_time(&uni).unwrap().starts_with("uniform("));
