@@ -42,6 +42,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Probe(args) => commands::probe(args),
         cli::Command::Capture(args) => commands::capture(args),
         cli::Command::Import(args) => commands::import(args),
+        cli::Command::Apply(args) => commands::apply(args),
+        cli::Command::Completions(args) => commands::completions(args),
+        cli::Command::Man => commands::man(),
     }
 }
 
