@@ -20,6 +20,9 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     if let Some(spec) = &args.replay {
         return crash_replay(spec, &configs, &opts);
     }
+    if let Some(o) = &args.out.output {
+        check_outputs(&[("-o", o)], None)?;
+    }
     let (base_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     // A subdirectory of our own: crash tests only ever touch databases they created.
     let work = tempfile::Builder::new()
@@ -27,11 +30,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         .tempdir_in(&base_dir)
         .with_context(|| format!("cannot create a directory in {}", base_dir.display()))?;
     let started = SystemTime::now();
-    let output = args
-        .out
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output("crash", started));
+    let output = claim_report_path(args.out.output.as_deref(), "crash", started)?;
     // The crash trials take their seed from --seed, not from the ledger scenario.
     configs.plan.scenario.seed = opts.seed;
     let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
@@ -46,6 +45,8 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
             output.display()
         );
     }
+    report.status = RunStatus::Partial;
+    write_report(&report, &output)?;
     for (i, cell) in configs.plan.cells.iter().enumerate() {
         let dir = work.path().join(format!("config-{i}"));
         std::fs::create_dir_all(&dir)?;
@@ -54,9 +55,10 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
             eprintln!("[{}/{total}] {}", i + 1, crash::progress_line(&run));
         }
         report.runs.push(run);
-        report.status = Report::overall_status(&report.runs);
         write_report(&report, &output)?;
     }
+    report.status = Report::overall_status(&report.runs);
+    write_report(&report, &output)?;
     if args.out.keep_db {
         eprintln!("databases kept in {}", work.keep().display());
     }
@@ -85,7 +87,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     Ok(match report.status {
         RunStatus::Completed => Status::Ok,
         RunStatus::Interrupted => Status::Interrupted,
-        RunStatus::Failed => Status::Failed,
+        RunStatus::Failed | RunStatus::Partial => Status::Failed,
     })
 }
 

@@ -22,6 +22,7 @@ use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::engine::env;
 use crate::error::InputError;
+use crate::report::output::Target;
 use crate::report::model::Report;
 use crate::report::{Exporter, json::Json};
 use anyhow::Context;
@@ -143,6 +144,28 @@ pub(super) fn default_output(name: &str, started: SystemTime) -> PathBuf {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .collect();
     PathBuf::from("results").join(format!("{safe}-{}-{}.json", &compact[..8], &compact[8..14]))
+}
+
+/// Checks every file a command will write before anything runs (see `report::output`):
+/// `outputs` are (flag, path), the scenario file (when `scenario` names one) is an input.
+pub(super) fn check_outputs(outputs: &[(&str, &Path)], scenario: Option<&str>) -> Result<(), InputError> {
+    let targets: Vec<Target> = outputs.iter().map(|(flag, path)| Target::new(flag, path)).collect();
+    let scenario = scenario.map(Path::new).filter(|p| p.is_file());
+    let inputs: Vec<(&str, &Path)> = scenario.map(|p| ("scenario file", p)).into_iter().collect();
+    crate::report::output::check(&targets, &inputs)
+}
+
+/// The report file: `-o` as given, or a new default name claimed with `O_EXCL` (an earlier
+/// report of the same second is never replaced).
+pub(super) fn claim_report_path(given: Option<&Path>, name: &str, started: SystemTime) -> Result<PathBuf, InputError> {
+    match given {
+        Some(path) => Ok(path.to_path_buf()),
+        None => {
+            let path = default_output(name, started);
+            crate::report::output::claim_new(&path)
+                .map_err(|e| InputError::new(format!("-o {}", path.display()), format!("cannot create the report: {e}")))
+        }
+    }
 }
 
 pub(super) fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {

@@ -16,6 +16,16 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
+    let mut outputs: Vec<(&str, &Path)> = Vec::new();
+    if let Some(o) = &args.out.output {
+        outputs.push(("-o", o));
+    }
+    for (flag, path) in [("--export-markdown", &args.export_markdown), ("--export-html", &args.export_html)] {
+        if let Some(p) = path {
+            outputs.push((flag, p));
+        }
+    }
+    check_outputs(&outputs, Some(&args.scenario))?;
     let plan = load_plan(&args.scenario, &args.overrides)?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
@@ -27,15 +37,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.out.quiet)?);
     }
     let started = SystemTime::now();
-    let output = args
-        .out
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&plan.scenario.name, started));
+    let output = claim_report_path(args.out.output.as_deref(), &plan.scenario.name, started)?;
     if !args.out.quiet {
         announce(&plan, &output, &db_dir);
     }
     let mut report = new_report(&plan, environment, started);
+    // Marked partial from its first write until the last run is in it.
+    report.status = RunStatus::Partial;
+    let exports = exports(&args);
+    write_report(&report, &output)?;
+    write_exports(&report, &exports)?;
     let every = (args.progress_interval > 0.0).then(|| std::time::Duration::from_secs_f64(args.progress_interval));
     let progress = ProgressMode::detect(args.out.quiet, every);
     let opts = RunOptions {
@@ -44,7 +55,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         progress,
         repeat: args.repeat,
     };
-    let exports = exports(&args);
     let total = plan.cells.len() * args.repeat as usize;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut write_error = None;
@@ -55,13 +65,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
                 eprintln!("[{}/{total}] {}", report.runs.len() + 1, progress_line(run));
             }
             report.runs.push(run.clone());
-            report.status = Report::overall_status(&report.runs);
             if let Err(e) = write_report(&report, &output).and_then(|()| write_exports(&report, &exports)) {
                 write_error.get_or_insert(e);
             }
         })
         .await
     });
+    report.status = Report::overall_status(&report.runs);
     if report.runs.len() < total && report.status == RunStatus::Completed {
         report.status = RunStatus::Interrupted;
     }
@@ -107,7 +117,7 @@ pub(super) fn final_status(report: &Report, fail_on_check: bool) -> Status {
         .any(|v| v.scenario_checks.iter().any(|c| c.kind == CheckKind::Metric && !c.ok));
     match report.status {
         RunStatus::Interrupted => Status::Interrupted,
-        RunStatus::Failed => Status::Failed,
+        RunStatus::Failed | RunStatus::Partial => Status::Failed,
         RunStatus::Completed if unverified || (fail_on_check && check_failed) => Status::Failed,
         RunStatus::Completed => Status::Ok,
     }

@@ -170,6 +170,7 @@ pub(crate) fn verdict(run: &RunReport) -> String {
         RunStatus::Completed => "",
         RunStatus::Interrupted => " (interrupted)",
         RunStatus::Failed => "FAILED",
+        RunStatus::Partial => " (partial)",
     };
     match &run.verification {
         None => status.to_string(),

@@ -7,6 +7,7 @@ pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod markdown;
 pub(crate) mod model;
+pub(crate) mod output;
 pub(crate) mod page;
 pub(crate) mod stats;
 pub(crate) mod svg;
@@ -63,11 +64,5 @@ pub(crate) fn load(path: &Path) -> Result<Report, InputError> {
 
 /// Writes a file atomically (temp file + rename), so a reader never sees half a report.
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    output::write(path, bytes)
 }

@@ -136,6 +136,7 @@ fn status_word(status: RunStatus) -> &'static str {
         RunStatus::Completed => "completed",
         RunStatus::Interrupted => "interrupted",
         RunStatus::Failed => "failed",
+        RunStatus::Partial => "partial: still running, or killed before its last run",
     }
 }
 
