@@ -15,7 +15,8 @@ use crate::engine::walstat::{file_len, sidecar};
 use crate::engine::worker::{self, Message, WorkerOutput, WorkerSpec};
 use crate::metrics::timeline::RunClock;
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
-use crate::workload::{Workload, setup};
+use crate::workload::setup::{self, SetupError};
+use crate::workload::Workload;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -101,16 +102,18 @@ pub(crate) async fn run_cells(
 }
 
 async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) -> RunReport {
-    let db_path = opts.db_dir.join(format!(
-        "litehammer-{}-{index}-{}.db",
-        std::process::id(),
-        sanitize(&cell.id)
-    ));
+    let stem = format!("litehammer-{}-{index}-{}", std::process::id(), sanitize(&cell.id));
+    let db_path = free_database_path(&opts.db_dir, &stem);
     let mut report = empty_report(cell);
     let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
+    // The database is created with O_EXCL: when that failed, the file is not ours.
+    let created = !matches!(outcome, Err(RunError::Setup(SetupError::Create { .. })));
     if let Err(e) = outcome {
         report.status = RunStatus::Failed;
         report.error = Some(e.to_string());
+    }
+    if !created {
+        return report;
     }
     report.database.db_bytes = file_len(&db_path);
     if opts.keep_db {
@@ -451,6 +454,24 @@ fn inject_fault(conn: &rusqlite::Connection, tables: &[String]) {
     }
 }
 
+/// `DIR/STEM.db`, or `DIR/STEM-2.db`, ... : the first name where neither the database nor
+/// any of its sidecar files exists (a kept database, another process's file, a stray WAL).
+fn free_database_path(dir: &Path, stem: &str) -> PathBuf {
+    let taken = |p: &Path| {
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .any(|s| std::fs::symlink_metadata(sidecar(p, s)).is_ok())
+    };
+    (1..)
+        .map(|k| match k {
+            1 => dir.join(format!("{stem}.db")),
+            k => dir.join(format!("{stem}-{k}.db")),
+        })
+        .find(|p| !taken(p))
+        .expect("an unbounded range ends only at a free name")
+}
+
+/// Removes a database this run created, with the sidecars SQLite made for it.
 fn remove_database(db_path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(sidecar(db_path, suffix));
