@@ -140,6 +140,9 @@ pub(crate) struct ValidateArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct OverrideArgs {
+    /// Let scenario SQL ATTACH or VACUUM INTO files other than the run's own database (see docs/limits.md)
+    #[arg(long)]
+    pub allow_external_files: bool,
     /// Measured time per run, e.g. 30s (replaces `operations`)
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<DurationValue>,

@@ -31,8 +31,17 @@ use std::time::SystemTime;
 
 /// Loads, checks and expands a scenario, then prepares everything it will execute.
 pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs) -> anyhow::Result<Plan> {
+    crate::config::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
-    crate::workload::check::against_sqlite(&plan)?;
+    if args.allow_external_files {
+        // Preparing would run the set-up SQL, which may change the external files.
+        eprintln!(
+            "warning: --allow-external-files: the set-up SQL and statements are not checked in a scratch copy \
+             (that would touch the external files); only the runs execute them"
+        );
+    } else {
+        crate::workload::check::against_sqlite(&plan)?;
+    }
     Ok(plan)
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod builtin;
 pub(crate) mod busy;
 pub(crate) mod check;
 pub(crate) mod duration;
+pub(crate) mod guard;
 pub(crate) mod generator;
 pub(crate) mod matrix;
 pub(crate) mod scenario;

@@ -426,8 +426,9 @@ fn verify_after(
     };
     let inserts = sum(|o| &o.acked_inserts);
     let deletes = sum(|o| &o.acked_deletes);
-    let conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+    let mut conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(RunError::VerifyOpen)?;
+    crate::config::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
     inject_fault(&conn, &prepared.workload.tracked_tables);
     verify::verify(
         &conn,

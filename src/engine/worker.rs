@@ -165,6 +165,7 @@ fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
     let mut conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| e.to_string())?;
+    crate::config::guard::install(&mut conn).map_err(|e| e.to_string())?;
     let read_back = spec.settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
     Ok((conn, read_back))
 }

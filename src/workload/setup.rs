@@ -54,11 +54,19 @@ pub(crate) fn create_database(
         source,
     })?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     settings.apply_to_new_database(&conn)?;
     settings.apply_and_check(&mut conn)?;
     if let Some(sql) = &setup.sql {
         conn.execute_batch(sql.get_ref())
-            .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+            .map_err(|e| SetupError::Sql(crate::config::guard::explain(sqlite_message(&e))))?;
+        if !conn.is_autocommit() {
+            return Err(SetupError::Sql(
+                "the set-up SQL leaves a transaction open (BEGIN or SAVEPOINT without COMMIT or RELEASE); \
+                 end it in the set-up SQL"
+                    .into(),
+            ));
+        }
     }
     if setup.populate.iter().any(|p| p.rows > 0) {
         populate_all(&mut conn, settings, &setup.populate, seed)?;
