@@ -22,8 +22,8 @@ use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::engine::env;
 use crate::error::InputError;
-use crate::report::output::Target;
 use crate::report::model::Report;
+use crate::report::output::Target;
 use crate::report::{Exporter, json::Json};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -171,8 +171,12 @@ pub(super) fn claim_report_path(given: Option<&Path>, name: &str, started: Syste
         Some(path) => Ok(path.to_path_buf()),
         None => {
             let path = default_output(name, started);
-            crate::report::output::claim_new(&path)
-                .map_err(|e| InputError::new(format!("-o {}", path.display()), format!("cannot create the report: {e}")))
+            crate::report::output::claim_new(&path).map_err(|e| {
+                InputError::new(
+                    format!("-o {}", path.display()),
+                    format!("cannot create the report: {e}"),
+                )
+            })
         }
     }
 }

@@ -33,7 +33,10 @@ pub(super) fn warn_unfinished(report: &crate::report::model::Report, path: &std:
             "warning: {} is partial: its run was still going or was killed before its last run was written",
             path.display()
         ),
-        RunStatus::Interrupted => eprintln!("warning: {} was interrupted: some runs are missing or cut short", path.display()),
+        RunStatus::Interrupted => eprintln!(
+            "warning: {} was interrupted: some runs are missing or cut short",
+            path.display()
+        ),
         RunStatus::Completed | RunStatus::Failed => {}
     }
 }

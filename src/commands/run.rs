@@ -20,7 +20,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     if let Some(o) = &args.out.output {
         outputs.push(("-o", o));
     }
-    for (flag, path) in [("--export-markdown", &args.export_markdown), ("--export-html", &args.export_html)] {
+    for (flag, path) in [
+        ("--export-markdown", &args.export_markdown),
+        ("--export-html", &args.export_html),
+    ] {
         if let Some(p) = path {
             outputs.push((flag, p));
         }

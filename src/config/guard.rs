@@ -27,7 +27,16 @@ pub(crate) fn install(conn: &mut Connection) -> rusqlite::Result<()> {
     if external_allowed() {
         return Ok(());
     }
-    conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+    conn.authorizer(Some(decide))
+}
+
+/// The policy's answer for one action (also consulted by authorizers that replace this one
+/// for a while, such as the workload's write analysis).
+pub(crate) fn decide(ctx: AuthContext<'_>) -> Authorization {
+    if external_allowed() {
+        return Authorization::Allow;
+    }
+    match ctx.action {
         AuthAction::Attach { filename } if in_memory(filename) => Authorization::Allow,
         // A file name, a URI, or a computed name (SQLite passes no name then).
         AuthAction::Attach { .. } => Authorization::Deny,
@@ -39,7 +48,22 @@ pub(crate) fn install(conn: &mut Connection) -> rusqlite::Result<()> {
             Authorization::Deny
         }
         _ => Authorization::Allow,
-    }))
+    }
+}
+
+/// Whether a statement would write a file of its own when run: `VACUUM INTO` (its target is
+/// only attached, and so only denied, when it runs; this finds it at prepare time).
+pub(crate) fn vacuums_into(conn: &Connection, sql: &str) -> bool {
+    if external_allowed() {
+        return false;
+    }
+    let Ok(mut stmt) = conn.prepare(&format!("EXPLAIN {sql}")) else {
+        return false;
+    };
+    let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(3)?))) else {
+        return false;
+    };
+    rows.flatten().any(|(opcode, p2)| opcode == "Vacuum" && p2 != 0)
 }
 
 fn in_memory(name: &str) -> bool {
@@ -76,6 +100,7 @@ mod tests {
             assert!(conn.execute_batch(&sql).is_err(), "{sql}");
         }
         assert!(!dir.path().join("other.db").exists());
-        conn.execute_batch("ATTACH ':memory:' AS m; CREATE TABLE m.x(a); DETACH m;").unwrap();
+        conn.execute_batch("ATTACH ':memory:' AS m; CREATE TABLE m.x(a); DETACH m;")
+            .unwrap();
     }
 }

@@ -36,8 +36,7 @@ pub(crate) fn check(targets: &[Target], inputs: &[(&str, &Path)]) -> Result<(), 
         kind_ok(&t.path).map_err(err)?;
         let dir = parent(&t.path);
         std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create its directory: {e}")))?;
-        tempfile::NamedTempFile::new_in(&dir)
-            .map_err(|e| err(format!("cannot write in {}: {e}", dir.display())))?;
+        tempfile::NamedTempFile::new_in(&dir).map_err(|e| err(format!("cannot write in {}: {e}", dir.display())))?;
         let id = normalized(&t.path);
         for (what, input) in inputs {
             if same_file(&t.path, &id, input) {
@@ -45,7 +44,10 @@ pub(crate) fn check(targets: &[Target], inputs: &[(&str, &Path)]) -> Result<(), 
             }
         }
         if let Some((first, _)) = seen.iter().find(|(_, other)| *other == id) {
-            return Err(err(format!("is also given to {}: give each output its own file", first.flag)));
+            return Err(err(format!(
+                "is also given to {}: give each output its own file",
+                first.flag
+            )));
         }
         seen.push((t, id));
     }
@@ -93,21 +95,34 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub(crate) fn claim_new(path: &Path) -> std::io::Result<PathBuf> {
     let dir = parent(path);
     std::fs::create_dir_all(&dir)?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     for k in 1..10_000 {
         let candidate = if k == 1 {
             path.to_path_buf()
         } else {
             dir.join(format!("{stem}-{k}{ext}"))
         };
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&candidate) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
             Ok(_) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(std::io::Error::other(format!("no free file name like {}", path.display())))
+    Err(std::io::Error::other(format!(
+        "no free file name like {}",
+        path.display()
+    )))
 }
 
 fn parent(path: &Path) -> PathBuf {
@@ -128,7 +143,9 @@ fn normalized(path: &Path) -> PathBuf {
 }
 
 fn lexical(path: &Path) -> PathBuf {
-    let abs = std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf());
+    let abs = std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
     let mut out = PathBuf::new();
     for c in abs.components() {
         match c {
@@ -188,7 +205,10 @@ mod tests {
             let e = check(&[Target::new("-o", &target)], &inputs).unwrap_err();
             assert!(e.message.contains(why), "{target:?}: {e}");
         }
-        let twice = [Target::new("-o", &p("a.json")), Target::new("--export-html", &p("./a.json"))];
+        let twice = [
+            Target::new("-o", &p("a.json")),
+            Target::new("--export-html", &p("./a.json")),
+        ];
         assert!(check(&twice, &inputs).unwrap_err().message.contains("-o"));
         check(&[Target::new("-o", &p("new/r.json"))], &inputs).unwrap();
     }

@@ -74,6 +74,20 @@ pub(crate) fn create_database(
     Ok(conn)
 }
 
+/// Opens an existing database as a worker does: litehammer's functions, the external-files
+/// guard, and the settings checked as read back.
+pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    settings.apply_and_check(&mut conn)?;
+    Ok(conn)
+}
+
 fn populate_all(
     conn: &mut Connection,
     settings: &SqliteSettings,
