@@ -53,7 +53,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub fail_on_check: bool,
     /// When stderr is not a terminal: print a progress line every N seconds (0: never)
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = crate::config::limits::progress_interval)]
     pub progress_interval: f64,
     /// Run each configuration N times, each on a fresh database, to see the spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -252,5 +252,6 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     if !rate.is_finite() || rate < 0.0 {
         return Err("expected a finite number ≥ 0 (0 = closed loop)".into());
     }
+    crate::config::limits::rate(rate)?;
     Ok(rate)
 }

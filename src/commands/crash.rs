@@ -122,15 +122,42 @@ pub(super) fn crash_replay(
     Ok(Status::Ok)
 }
 
+/// Crash limits (docs/limits.md): a trial must stay short and its ledger small.
+const MAX_KILL_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_ROWS: u64 = 10_000;
+const MAX_TRANSACTIONS: u64 = 100_000;
+const MAX_TRIALS: u64 = 1_000_000;
+
 pub(super) fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
     if args.trials == 0 {
         return Err(InputError::new("--trials 0", "give at least one trial"));
+    }
+    for (flag, value, max) in [
+        ("--max-rows", u64::from(args.max_rows), MAX_ROWS),
+        ("--transactions", u64::from(args.transactions), MAX_TRANSACTIONS),
+        ("--trials", u64::from(args.trials), MAX_TRIALS),
+    ] {
+        if value > max {
+            return Err(InputError::new(
+                format!("{flag} {value}"),
+                format!("at most {max} (docs/limits.md)"),
+            ));
+        }
     }
     if args.max_rows == 0 {
         return Err(InputError::new("--max-rows 0", "a transaction has at least one row"));
     }
     let kill_within = humantime::parse_duration(args.kill_within.trim())
         .map_err(|e| InputError::new(format!("--kill-within {}", args.kill_within), e.to_string()))?;
+    if kill_within > MAX_KILL_WITHIN {
+        return Err(InputError::new(
+            format!("--kill-within {}", args.kill_within),
+            format!(
+                "at most {} (docs/limits.md)",
+                humantime::format_duration(MAX_KILL_WITHIN)
+            ),
+        ));
+    }
     if args.transactions == 0 {
         return Err(InputError::new(
             "--transactions 0",

@@ -89,7 +89,62 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);
     warn_if_debug_build();
     println!("\nreport: {}", output.display());
-    Ok(final_status(&report, args.fail_on_check))
+    let problems = error_problems(&report);
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    Ok(match final_status(&report, args.fail_on_check) {
+        Status::Ok if !problems.is_empty() => Status::Failed,
+        status => status,
+    })
+}
+
+/// A group's attempts may fail with errors other than busy/locked (constraint, I/O, full
+/// disk, ...) in at most this share before the run counts as failed (docs/limits.md).
+pub(crate) const MAX_NON_BUSY_ERROR_SHARE: f64 = 0.05;
+
+/// Groups that committed nothing, or failed too often with errors other than busy, each
+/// with the first error of each op and of BEGIN/COMMIT.
+pub(super) fn error_problems(report: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    for run in report.runs.iter().filter(|r| r.status == RunStatus::Completed) {
+        for g in &run.groups {
+            let errors = g.all_errors();
+            let non_busy = errors.constraint + errors.other;
+            let executed: u64 = g.ops.iter().map(|o| o.count).sum::<u64>() + errors.total();
+            let share = if executed == 0 {
+                0.0
+            } else {
+                non_busy as f64 / executed as f64
+            };
+            let why = if g.transactions.committed == 0 {
+                "has no committed transaction".to_string()
+            } else if share > MAX_NON_BUSY_ERROR_SHARE {
+                format!(
+                    "{:.0}% of its statements failed with errors other than busy (more than {:.0}%)",
+                    share * 100.0,
+                    MAX_NON_BUSY_ERROR_SHARE * 100.0
+                )
+            } else {
+                continue;
+            };
+            let mut first: Vec<String> = g
+                .ops
+                .iter()
+                .filter_map(|o| o.first_error.as_ref().map(|e| format!("op `{}`: {e}", o.name)))
+                .collect();
+            if let Some(e) = &g.transactions.first_error {
+                first.push(format!("BEGIN/COMMIT: {e}"));
+            }
+            let first = if first.is_empty() {
+                String::new()
+            } else {
+                format!("; first errors: {}", first.join("; "))
+            };
+            problems.push(format!("run `{}`: group `{}` {why}{first}", run.id, g.name));
+        }
+    }
+    problems
 }
 
 /// The extra files `run` writes after every run, beside the JSON.

@@ -7,6 +7,7 @@ pub(crate) mod check;
 pub(crate) mod duration;
 pub(crate) mod generator;
 pub(crate) mod guard;
+pub(crate) mod limits;
 pub(crate) mod matrix;
 pub(crate) mod scenario;
 pub(crate) mod sqlite;

@@ -4,6 +4,7 @@
 use super::matrix::{self, Axis, Cell};
 use super::{Scenario, Source, TxMode};
 use crate::error::InputError;
+use std::time::Duration;
 
 /// Command-line changes to a scenario, applied before the matrix.
 #[derive(Clone, Debug, Default)]
@@ -82,9 +83,20 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
         }
         _ => {}
     }
-    s.sqlite
-        .validate()
-        .map_err(|e| source.error(e).with_key("sqlite.page_size"))?;
+    s.sqlite.validate().map_err(|e| {
+        let key = if e.starts_with("busy_timeout") {
+            "sqlite.busy_timeout"
+        } else {
+            "sqlite.page_size"
+        };
+        source.error(e).with_key(key)
+    })?;
+    super::limits::timeline_interval(s.timeline_interval.0, s.duration.as_ref().map(|d| d.get_ref().0))
+        .map_err(|e| source.error(e).with_key("timeline_interval"))?;
+    if let Some(sweep) = &s.sweep {
+        super::limits::wait(sweep.p99_limit.0)
+            .map_err(|e| source.error(format!("p99_limit {e}")).with_key("sweep.p99_limit"))?;
+    }
     if s.group.is_empty() {
         return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
     }
@@ -130,6 +142,21 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
             .error_at(g.name.span(), format!("group `{}`: {message}", g.name.get_ref()))
             .with_key(key.to_string())
     };
+    if let Some(rate) = g.rate
+        && let Err(e) = super::limits::rate(rate)
+    {
+        return Err(at(e, "rate"));
+    }
+    if let Some(limit) = g.latency_limit
+        && let Err(e) = super::limits::wait(limit.0)
+    {
+        return Err(at(format!("latency_limit {e}"), "latency_limit"));
+    }
+    if let Some(r) = &g.retry
+        && let Err(e) = super::limits::wait(r.backoff.0.max(r.backoff_max.map_or(Duration::ZERO, |m| m.0)))
+    {
+        return Err(at(format!("retry backoff {e}"), "retry"));
+    }
     if let Some(rate) = g.rate
         && !(rate.is_finite() && rate >= 0.0)
     {

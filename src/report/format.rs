@@ -208,3 +208,8 @@ pub(crate) fn format_ratio(r: f64) -> String {
         _ => "<0.001×".to_string(),
     }
 }
+
+/// The first `n` characters of `s` (never a byte slice: reports are input too).
+pub(crate) fn prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}

@@ -79,7 +79,7 @@ pub(crate) fn environment(
                 "`{}` from {} (sha256 {})",
                 s.name,
                 s.source,
-                &s.sha256[..12.min(s.sha256.len())]
+                &crate::report::format::prefix(&s.sha256, 12)
             ),
         ),
         (
