@@ -31,7 +31,7 @@ pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError
         setting.apply(&mut scenario)?;
     }
     check_shape(&scenario, &source)?;
-    let axes = axes(&scenario, overrides)?;
+    let axes = axes(&scenario, overrides, &source)?;
     check_checks_and_sweep(&scenario, &axes, &source)?;
     let cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
         Some(span) => source
@@ -53,8 +53,57 @@ pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError
     })
 }
 
-fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputError> {
-    let file_axes = scenario
+fn axes(scenario: &Scenario, overrides: &Overrides, source: &Source) -> Result<Vec<Axis>, InputError> {
+    // One axis, one spelling: `journal_mode` and `sqlite.journal_mode` are the same axis,
+    // and a run id made of duplicate values would merge two runs into "repeats".
+    let mut seen: Vec<String> = Vec::new();
+    for (key, values) in &scenario.matrix {
+        let canonical = matrix::canonical_key(key);
+        if seen.contains(&canonical) {
+            return Err(source
+                .error_at(
+                    values.span(),
+                    format!("matrix axis `{canonical}` is given twice (as `{key}` too)"),
+                )
+                .with_key(format!("matrix.{key}")));
+        }
+        seen.push(canonical);
+    }
+    let mut flags: Vec<String> = Vec::new();
+    for (key, _) in &overrides.matrix {
+        let canonical = matrix::canonical_key(key);
+        if flags.contains(&canonical) {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                format!("axis `{canonical}` is given twice; give its values in one --matrix flag"),
+            ));
+        }
+        flags.push(canonical);
+    }
+    let axes = file_axes(scenario);
+    let axes = matrix::resolve_axes(axes, &overrides.matrix, &overrides.set)?;
+    for axis in &axes {
+        let shown: Vec<String> = axis.values.iter().map(matrix::show_value).collect();
+        if let Some(dup) = shown
+            .iter()
+            .enumerate()
+            .find(|(i, v)| shown[..*i].contains(v))
+            .map(|(_, v)| v)
+        {
+            let message = format!("matrix axis `{}` lists the value `{dup}` twice", axis.key);
+            return Err(match &axis.span {
+                Some(span) => source
+                    .error_at(span.clone(), message)
+                    .with_key(format!("matrix.{}", axis.key)),
+                None => InputError::new(format!("--matrix {}", axis.key), message),
+            });
+        }
+    }
+    Ok(axes)
+}
+
+fn file_axes(scenario: &Scenario) -> Vec<Axis> {
+    scenario
         .matrix
         .iter()
         .map(|(key, values)| Axis {
@@ -63,8 +112,7 @@ fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputEr
             span: Some(values.span()),
             pinned_from: None,
         })
-        .collect();
-    matrix::resolve_axes(file_axes, &overrides.matrix, &overrides.set)
+        .collect()
 }
 
 /// Checks serde cannot express: cross-field rules and names.

@@ -213,3 +213,14 @@ pub(crate) fn format_ratio(r: f64) -> String {
 pub(crate) fn prefix(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
+
+/// Text for one line of the terminal: newlines and control characters shown escaped.
+pub(crate) fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '\n' => "\\n".chars().collect::<Vec<_>>(),
+            c if c.is_control() => c.escape_unicode().collect(),
+            c => vec![c],
+        })
+        .collect()
+}

@@ -59,7 +59,26 @@ pub(crate) fn load(path: &Path) -> Result<Report, InputError> {
             ));
         }
     }
-    serde_json::from_value(value).map_err(|e| InputError::new(&origin, format!("not a valid {SCHEMA} report: {e}")))
+    let report: Report = serde_json::from_value(value)
+        .map_err(|e| InputError::new(&origin, format!("not a valid {SCHEMA} report: {e}")))?;
+    // Repeats of one configuration are merged by id: two runs with one id and repeat would
+    // be counted as repeats of each other.
+    for (i, run) in report.runs.iter().enumerate() {
+        if report.runs[..i]
+            .iter()
+            .any(|r| r.id == run.id && r.repeat == run.repeat)
+        {
+            return Err(InputError::new(
+                &origin,
+                format!(
+                    "duplicate run id `{}`{}: each run needs its own id (and repeat number)",
+                    format::one_line(&run.id),
+                    run.repeat.map(|k| format!(" (repeat {k})")).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// Writes a file atomically (temp file + rename), so a reader never sees half a report.
