@@ -191,8 +191,8 @@ pub(super) fn announce(plan: &Plan, output: &Path, db_dir: &Path) {
     eprintln!(
         "litehammer {}: scenario `{}` ({}), {} run(s), {length} after {} warm-up, SQLite {}",
         env!("CARGO_PKG_VERSION"),
-        s.name,
-        plan.source.origin,
+        crate::report::format::one_line(&s.name),
+        crate::report::format::one_line(&plan.source.origin),
         plan.cells.len(),
         s.warmup,
         rusqlite::version()
@@ -208,7 +208,11 @@ pub(super) fn progress_line(run: &RunReport) -> String {
         .groups
         .iter()
         .map(|g| {
-            crate::report::format::group_rate(&g.name, g.transactions.throughput_per_s, g.transactions.latency_us.p99)
+            crate::report::format::group_rate(
+                &crate::report::format::one_line(&g.name),
+                g.transactions.throughput_per_s,
+                g.transactions.latency_us.p99,
+            )
         })
         .collect();
     let verdict = match (&run.verification, &run.error) {
@@ -217,7 +221,11 @@ pub(super) fn progress_line(run: &RunReport) -> String {
         (Some(v), _) => format!("VERIFICATION FAILED (integrity {}, lost {})", v.integrity_check, v.lost),
         (None, None) => String::new(),
     };
-    format!("{}: {} — {verdict}", run.id, groups.join(", "))
+    format!(
+        "{}: {} — {verdict}",
+        crate::report::format::one_line(&run.id),
+        groups.join(", ")
+    )
 }
 
 pub(super) fn new_report(plan: &Plan, environment: Environment, started: SystemTime) -> Report {

@@ -1,10 +1,11 @@
 //! The one formatting module: units, escaping, run labels and error kinds, shared by the
 //! terminal, Markdown and HTML renderers and by progress lines. Depends only on the model.
 
-use super::model::{RunReport, RunStatus};
+use super::model::{Report, RunReport, RunStatus};
 use crate::metrics::ErrorCounts;
 
 /// A plain table: headers, rows, and which columns are right-aligned.
+#[derive(Clone)]
 pub(crate) struct Table {
     pub headers: Vec<&'static str>,
     pub right: Vec<bool>,
@@ -13,6 +14,12 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn to_text(&self) -> String {
+        // A cell is one terminal line: escape line breaks and control characters.
+        if self.rows.iter().flatten().any(|c| c.chars().any(char::is_control)) {
+            let mut clean = self.clone();
+            clean.rows.iter_mut().flatten().for_each(|c| *c = one_line(c));
+            return clean.to_text();
+        }
         let widths: Vec<usize> = (0..self.headers.len())
             .map(|c| {
                 self.rows
@@ -49,7 +56,15 @@ impl Table {
     /// A GitHub-flavoured Markdown table with the same columns and alignment.
     pub(crate) fn to_markdown(&self) -> String {
         let cells = |row: &[String]| -> String {
-            let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let escaped: Vec<String> = row
+                .iter()
+                .map(|c| {
+                    c.replace('|', "\\|")
+                        .replace(['\n', '\r'], " ")
+                        .replace('<', "&lt;")
+                        .replace('>', "&gt;")
+                })
+                .collect();
             format!("| {} |\n", escaped.join(" | "))
         };
         let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
@@ -223,4 +238,52 @@ pub(crate) fn one_line(s: &str) -> String {
             c => vec![c],
         })
         .collect()
+}
+
+/// User text for Markdown: no line breaks (they end table rows and start headings), no raw
+/// HTML, no backticks (they open code spans and fences). Table cells escape `|` as well.
+pub(crate) fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push('\''),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A copy of `report` with every string that came from the user (names, descriptions,
+/// run ids, error messages) passed through `clean`, for an exporter that must escape them.
+pub(crate) fn cleaned(report: &Report, clean: fn(&str) -> String) -> Report {
+    let mut r = report.clone();
+    let s = &mut r.scenario;
+    s.name = clean(&s.name);
+    s.description = clean(&s.description);
+    s.source = clean(&s.source);
+    r.findings = r.findings.iter().map(|f| clean(f)).collect();
+    for run in &mut r.runs {
+        run.id = clean(&run.id);
+        run.error = run.error.as_deref().map(clean);
+        for g in &mut run.groups {
+            g.name = clean(&g.name);
+            g.transactions.first_error = g.transactions.first_error.as_deref().map(clean);
+            for op in &mut g.ops {
+                op.name = clean(&op.name);
+                op.first_error = op.first_error.as_deref().map(clean);
+            }
+        }
+        if let Some(v) = &mut run.verification {
+            for c in &mut v.scenario_checks {
+                c.name = clean(&c.name);
+                c.detail = clean(&c.detail);
+            }
+        }
+    }
+    r
 }

@@ -120,6 +120,8 @@ pub(crate) struct Terminal;
 
 impl Exporter for Terminal {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+        let cleaned = crate::report::format::cleaned(report, crate::report::format::one_line);
+        let report = &cleaned;
         let env = &report.environment;
         let mut out = format!(
             "{} — SQLite {} ({} build), {} on {}\n\n",
