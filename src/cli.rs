@@ -140,6 +140,9 @@ pub(crate) struct ValidateArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct OverrideArgs {
+    /// Go ahead with a request above the confirmation thresholds of docs/limits.md (many workers, runs, rows or hours)
+    #[arg(long)]
+    pub yes: bool,
     /// Let scenario SQL ATTACH or VACUUM INTO files other than the run's own database (see docs/limits.md)
     #[arg(long)]
     pub allow_external_files: bool,
@@ -198,6 +201,9 @@ pub(crate) struct CrashArgs {
     /// Trials per configuration (and per crash model)
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub trials: u32,
+    /// Go ahead with more than 1000 trials per configuration (docs/limits.md)
+    #[arg(long)]
+    pub yes: bool,
     /// Seed for the ledger contents and the crash moments
     #[arg(long, default_value_t = 42, value_name = "S")]
     pub seed: u64,

@@ -1527,7 +1527,7 @@ sql = "INSERT INTO t(v) SELECT lh_sleep(20)"
         .err(&["--yes"])
         .before_run()
         .secs(10),
-        case(5, "--duration 30days needs --yes", run_min(&["--duration", "30days"]))
+        case(5, "two 20-hour runs need --yes", run_min(&["--duration", "20h", "--matrix", "journal_mode=wal,delete"]))
             .code(2)
             .err(&["--yes"])
             .before_run()

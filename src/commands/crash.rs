@@ -140,9 +140,18 @@ pub(super) fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputErr
         if value > max {
             return Err(InputError::new(
                 format!("{flag} {value}"),
-                format!("at most {max} (docs/limits.md)"),
+                format!("at most {max} (docs/limits.md; more than 1000 --trials also need --yes)"),
             ));
         }
+    }
+    if u64::from(args.trials) > crate::config::limits::CONFIRM_TRIALS && !args.yes {
+        return Err(InputError::new(
+            format!("--trials {}", args.trials),
+            format!(
+                "more than {} trials per configuration; pass --yes to go ahead (docs/limits.md)",
+                crate::config::limits::CONFIRM_TRIALS
+            ),
+        ));
     }
     if args.max_rows == 0 {
         return Err(InputError::new("--max-rows 0", "a transaction has at least one row"));

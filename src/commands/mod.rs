@@ -30,9 +30,11 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Loads, checks and expands a scenario, then prepares everything it will execute.
-pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs) -> anyhow::Result<Plan> {
+pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs, repeat: u32) -> anyhow::Result<Plan> {
     crate::config::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
+    crate::config::limits::confirm(&plan, repeat, args.yes)
+        .map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
     if args.allow_external_files {
         // Preparing would run the set-up SQL, which may change the external files.
         eprintln!(

@@ -29,7 +29,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         }
     }
     check_outputs(&outputs, Some(&args.scenario))?;
-    let plan = load_plan(&args.scenario, &args.overrides)?;
+    let plan = load_plan(&args.scenario, &args.overrides, args.repeat)?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;

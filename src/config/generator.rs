@@ -98,6 +98,14 @@ impl GeneratorSpec {
     }
 
     /// The table a `latest(table)` generator reads.
+    /// The longest value a `text`/`blob` generator makes (for size estimates).
+    pub(crate) fn max_len(&self) -> Option<usize> {
+        match &self.kind {
+            SpecKind::Text { max, .. } | SpecKind::Blob { max, .. } => Some(*max),
+            _ => None,
+        }
+    }
+
     pub(crate) fn latest_table(&self) -> Option<&str> {
         match &self.kind {
             SpecKind::Latest { table, .. } => Some(table),

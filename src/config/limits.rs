@@ -78,3 +78,71 @@ pub(crate) fn timeline_interval(interval: Duration, duration: Option<Duration>) 
     }
     Ok(())
 }
+
+/// Worker threads in one run: a hard maximum, and the count above which `--yes` is needed.
+pub(crate) const MAX_WORKERS: u64 = 4096;
+pub(crate) const CONFIRM_WORKERS: u64 = 256;
+/// Runs (matrix cells × repeats) above which `--yes` is needed.
+pub(crate) const CONFIRM_RUNS: u64 = 1000;
+/// Estimated total time above which `--yes` is needed.
+pub(crate) const CONFIRM_TIME: Duration = DAY;
+/// Populated rows, and their estimated bytes, per run above which `--yes` is needed.
+pub(crate) const CONFIRM_POPULATE_ROWS: u64 = 10_000_000;
+pub(crate) const CONFIRM_POPULATE_BYTES: u64 = 1 << 30;
+/// Crash trials per configuration above which `--yes` is needed.
+pub(crate) const CONFIRM_TRIALS: u64 = 1000;
+
+/// What a plan asks for, checked against the limits: `Err` names what is too much, with the
+/// estimate, and says `--yes` when confirming would do.
+pub(crate) fn confirm(plan: &super::validate::Plan, repeat: u32, yes: bool) -> Result<(), String> {
+    let mut asks = Vec::new();
+    let workers = plan.cells.iter().map(|c| c.scenario.total_workers()).max().unwrap_or(0);
+    if workers > MAX_WORKERS {
+        return Err(format!(
+            "a run would start {workers} workers (threads); the limit is {MAX_WORKERS} (docs/limits.md)"
+        ));
+    }
+    if workers > CONFIRM_WORKERS {
+        asks.push(format!("{workers} worker threads in one run"));
+    }
+    let runs = plan.cells.len() as u64 * u64::from(repeat.max(1));
+    if runs > CONFIRM_RUNS {
+        asks.push(format!("{runs} runs"));
+    }
+    let per_run: Duration = plan
+        .cells
+        .iter()
+        .map(|c| c.scenario.warmup.0 + c.scenario.duration.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0))
+        .max()
+        .unwrap_or_default();
+    let total = per_run.saturating_mul(u32::try_from(runs).unwrap_or(u32::MAX));
+    if total > CONFIRM_TIME {
+        asks.push(format!(
+            "about {} of runs",
+            humantime::format_duration(Duration::from_secs(total.as_secs()))
+        ));
+    }
+    for cell in plan.cells.iter().take(1) {
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for p in &cell.scenario.setup.populate {
+            let row: u64 = p
+                .values
+                .get_ref()
+                .iter()
+                .map(|v| v.max_len().map_or(8, |l| l as u64 / 2 + 8))
+                .sum();
+            rows = rows.saturating_add(p.rows);
+            bytes = bytes.saturating_add(p.rows.saturating_mul(row));
+        }
+        if rows > CONFIRM_POPULATE_ROWS || bytes > CONFIRM_POPULATE_BYTES {
+            asks.push(format!("a populate of {rows} rows (about {} MiB) per run", bytes >> 20));
+        }
+    }
+    if asks.is_empty() || yes {
+        return Ok(());
+    }
+    Err(format!(
+        "this asks for {}; pass --yes to go ahead (thresholds in docs/limits.md)",
+        asks.join(", ")
+    ))
+}
