@@ -6,7 +6,8 @@
 //! runaway resources, 6 misleading success, 7 signals outside the measured phase,
 //! 8 compare as a CI gate, 9 generators, 10 validate says ok but run fails, 11 text injection.
 //!
-//! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE.
+//! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
+//! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
 
 mod common;
 

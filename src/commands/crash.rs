@@ -48,6 +48,9 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     report.status = RunStatus::Partial;
     write_report(&report, &output)?;
     for (i, cell) in configs.plan.cells.iter().enumerate() {
+        if crate::interrupt::cancelled() {
+            break;
+        }
         let dir = work.path().join(format!("config-{i}"));
         std::fs::create_dir_all(&dir)?;
         let run = crash::run_config(cell, &configs.read_back[i], &opts, &dir, &exe);
@@ -58,6 +61,9 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         write_report(&report, &output)?;
     }
     report.status = Report::overall_status(&report.runs);
+    if crate::interrupt::cancelled() {
+        report.status = RunStatus::Interrupted;
+    }
     write_report(&report, &output)?;
     if args.out.keep_db {
         eprintln!("databases kept in {}", work.keep().display());

@@ -136,6 +136,7 @@ pub(super) fn database_dir(dir: Option<&Path>, keep: bool) -> Result<(PathBuf, O
         if keep {
             return Ok((temp.keep(), None));
         }
+        crate::interrupt::remove_on_abort(temp.path());
         return Ok((temp.path().to_path_buf(), Some(temp)));
     };
     let flag = format!("--db-dir {}", dir.display());

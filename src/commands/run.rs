@@ -75,6 +75,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         .await
     });
     report.status = Report::overall_status(&report.runs);
+    if crate::interrupt::cancelled() {
+        report.status = RunStatus::Interrupted;
+    }
     if report.runs.len() < total && report.status == RunStatus::Completed {
         report.status = RunStatus::Interrupted;
     }

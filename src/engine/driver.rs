@@ -35,45 +35,17 @@ pub(crate) struct RunOptions {
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
 pub(crate) type Cancel = watch::Receiver<bool>;
 
-/// Installs the signal handlers: the first signal cancels, a second one exits at once.
+/// The run's view of the process's cancellation token (`crate::interrupt`, whose signal
+/// handling the command installed): becomes true on the first Ctrl-C / SIGTERM.
 pub(crate) fn install_cancel() -> Cancel {
-    let (tx, rx) = watch::channel(false);
+    let (tx, rx) = watch::channel(crate::interrupt::cancelled());
     tokio::spawn(async move {
-        let mut count = 0;
-        loop {
-            wait_for_signal().await;
-            count += 1;
-            if count > 1 {
-                eprintln!("\nsecond interrupt: aborting without a report");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupted: finishing in-flight transactions, verifying, writing the report (Ctrl-C again to abort)"
-            );
-            let _ = tx.send(true);
+        while !crate::interrupt::cancelled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let _ = tx.send(true);
     });
     rx
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
@@ -429,6 +401,7 @@ fn verify_after(
     let mut conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(RunError::VerifyOpen)?;
     crate::config::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
+    let _interruptible = crate::interrupt::interruptible(&conn);
     inject_fault(&conn, &prepared.workload.tracked_tables);
     verify::verify(
         &conn,

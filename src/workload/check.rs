@@ -13,6 +13,7 @@ use crate::error::InputError;
 /// must read back as asked, the set-up SQL must run, every op must prepare.
 pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan) -> Result<(), InputError> {
     let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
+    crate::interrupt::remove_on_abort(scratch.path());
     for (i, cell) in cells.iter().enumerate() {
         let s = &cell.scenario;
         let mut setup = s.setup.clone();

@@ -55,6 +55,7 @@ pub(crate) fn create_database(
     })?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    let _interruptible = crate::interrupt::interruptible(&conn);
     settings.apply_to_new_database(&conn)?;
     settings.apply_and_check(&mut conn)?;
     if let Some(sql) = &setup.sql {
@@ -184,6 +185,13 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
     let mut stmt = conn.prepare(&sql).map_err(fail)?;
     let mut done = 0;
     while done < p.rows {
+        // Between batches: a stop ends populate (each insert is too short to interrupt).
+        if crate::interrupt::cancelled() {
+            return Err(fail(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("populate interrupted".into()),
+            )));
+        }
         let batch = POPULATE_BATCH.min(p.rows - done);
         conn.execute_batch("BEGIN").map_err(fail)?;
         for _ in 0..batch {
