@@ -67,6 +67,13 @@ pub(crate) struct RunArgs {
     /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
     #[arg(long, value_name = "CONFIG")]
     pub baseline: Option<String>,
+    /// The litestream binary for `backup = "litestream"` (default: `litestream` on PATH)
+    #[arg(long, value_name = "PATH")]
+    pub litestream: Option<PathBuf>,
+    /// With a backup: SIGKILL the workload (a ledger writer in a child process) after the
+    /// duration, then restore the backup and check it
+    #[arg(long)]
+    pub kill: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +180,9 @@ pub(crate) struct OverrideArgs {
     /// With --rate and --latency-limit: skip transactions already late at their turn
     #[arg(long)]
     pub skip_late: bool,
+    /// A backup beside the workload: none, litestream, vacuum-into, backup-api (sets `backup`)
+    #[arg(long, value_name = "METHOD")]
+    pub backup: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -113,6 +113,7 @@ pub mod testing {
                 keep_db: false,
                 progress: crate::engine::progress::ProgressMode::Quiet,
                 repeat: 1,
+                backup: Default::default(),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -109,6 +109,9 @@ pub(super) fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
     if args.skip_late {
         flag("group.*.skip_late", Value::Boolean(true), "--skip-late".into());
     }
+    if let Some(m) = &args.backup {
+        flag("backup", Value::String(m.clone()), format!("--backup {m}"));
+    }
     set.extend(settings(&args.set)?);
     let matrix = args
         .matrix

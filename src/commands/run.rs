@@ -34,6 +34,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;
     }
+    let backup = crate::engine::backup::check_env(&plan.cells, args.litestream.as_deref())
+        .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = Environment::capture(&db_dir);
     if !args.no_probe {
@@ -57,8 +59,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         keep_db: args.out.keep_db,
         progress,
         repeat: args.repeat,
+        backup,
     };
     let total = plan.cells.len() * args.repeat as usize;
+    if args.kill {
+        return run_killed(&plan, &opts, report, &output, &exports);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut write_error = None;
     runtime.block_on(async {
@@ -84,6 +90,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     if let Some(sweep) = &plan.scenario.sweep {
         report.findings = crate::findings::sweep::findings(sweep, &report.runs);
     }
+    report.findings.extend(crate::report::backup::verdicts(&report));
     write_report(&report, &output)?;
     write_exports(&report, &exports)?;
     if let Some(e) = write_error {
@@ -148,6 +155,35 @@ pub(super) fn error_problems(report: &Report) -> Vec<String> {
         }
     }
     problems
+}
+
+/// `run --kill`: per cell, a ledger writer in a child process is SIGKILLed while the backup
+/// runs; then the backup is restored and checked (`crash::backup`).
+fn run_killed(
+    plan: &Plan,
+    opts: &RunOptions,
+    mut report: Report,
+    output: &Path,
+    exports: &[(PathBuf, Box<dyn Exporter>)],
+) -> anyhow::Result<Status> {
+    let exe = std::env::current_exe().context("cannot find the litehammer binary to re-execute")?;
+    for (i, cell) in plan.cells.iter().filter(|c| !c.scenario.backup.is_none()).enumerate() {
+        let run = crate::crash::backup::killed_run(cell, i, &exe, &opts.db_dir, &opts.backup, opts.keep_db);
+        eprintln!("[{}] {}", i + 1, progress_line(&run));
+        report.runs.push(run);
+        report.status = Report::overall_status(&report.runs);
+        write_report(&report, output)?;
+    }
+    anyhow::ensure!(
+        !report.runs.is_empty(),
+        "--kill needs a backup method: --backup litestream, vacuum-into or backup-api"
+    );
+    report.findings.extend(crate::report::backup::verdicts(&report));
+    write_report(&report, output)?;
+    write_exports(&report, exports)?;
+    print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);
+    println!("\nreport: {}", output.display());
+    Ok(final_status(&report, false))
 }
 
 /// The extra files `run` writes after every run, beside the JSON.

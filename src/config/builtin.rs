@@ -18,6 +18,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("busy-handlers", include_str!("../../scenarios/busy-handlers.toml")),
     ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
+    ("backup", include_str!("../../scenarios/backup.toml")),
 ];
 
 pub(crate) const DEFAULT: &str = "wal-vs-rollback";

@@ -154,6 +154,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
+        ["backup", field @ ..] if field.len() < 2 => super::backup::set(&mut s.backup, field.first().copied(), value),
         ["group", name, "op" | "script", op, "weight"] => {
             let group = s
                 .group
@@ -190,7 +191,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, group.<name|*>.<{}>, group.<name>.op.<op>.weight",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),

@@ -41,6 +41,8 @@ pub(crate) struct Scenario {
     #[serde(default)]
     pub check: Vec<Check>,
     pub sweep: Option<Sweep>,
+    #[serde(default, skip_serializing_if = "crate::config::backup::BackupSettings::is_none")]
+    pub backup: crate::config::backup::BackupSettings,
 }
 
 fn default_seed() -> u64 {

@@ -145,6 +145,9 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
         super::limits::wait(sweep.p99_limit.0)
             .map_err(|e| source.error(format!("p99_limit {e}")).with_key("sweep.p99_limit"))?;
     }
+    s.backup
+        .validate()
+        .map_err(|(m, key)| source.error(m).with_key(format!("backup.{key}")))?;
     if s.group.is_empty() {
         return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
     }

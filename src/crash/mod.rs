@@ -2,6 +2,7 @@
 //! through crashes (process kill, simulated power loss) and the checker compares what
 //! survived with what was acknowledged.
 
+pub(crate) mod backup;
 pub(crate) mod beside;
 pub(crate) mod check;
 pub(crate) mod config;

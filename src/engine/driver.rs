@@ -30,6 +30,7 @@ pub(crate) struct RunOptions {
     pub progress: ProgressMode,
     /// Runs of each cell (fresh database each); at least 1.
     pub repeat: u32,
+    pub backup: crate::engine::backup::BackupEnv,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -92,6 +93,7 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
         report.database.path = Some(db_path.display().to_string());
     } else {
         remove_database(&db_path);
+        crate::engine::backup::remove_dir(&db_path, &cell.scenario.backup);
     }
     report
 }
@@ -117,6 +119,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         timeline_interval_s: cell.scenario.timeline_interval.as_secs_f64(),
         timeline: Vec::new(),
         durability: None,
+        backup: None,
     }
 }
 
@@ -160,6 +163,7 @@ async fn execute(
         let (path, scenario) = (db_path.to_path_buf(), s.clone());
         tokio::task::spawn_blocking(move || prepare_database(&path, &scenario)).await??
     };
+    let backup = crate::engine::backup::start_for_run(db_path, s, &opts.backup)?;
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -187,6 +191,8 @@ async fn execute(
     report.database.wal_bytes_max = finished.wal_bytes_max;
     report.timeline = finished.timeline;
     let outputs = finished.outputs?;
+    let backup =
+        backup.map(|b| crate::engine::backup::finish_for_run(b, db_path, s, &prepared.workload.tracked_tables, report));
     report.measured_s = measure_start.map_or(0.0, |t| measure_end.duration_since(t).as_secs_f64());
     report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
     if interrupted {
@@ -200,6 +206,9 @@ async fn execute(
     verification
         .scenario_checks
         .extend(metric_checks.map(|(name, e)| e.evaluate(name, report)));
+    if let Some(b) = backup {
+        crate::engine::backup::attach(report, &mut verification, b);
+    }
     report.verification = Some(verification);
     Ok(())
 }

