@@ -18,6 +18,7 @@ pub(crate) use run::run;
 pub(crate) use validate::validate;
 
 use crate::cli::OverrideArgs;
+use crate::config::limits;
 use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::engine::env;
@@ -33,8 +34,7 @@ use std::time::SystemTime;
 pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs, repeat: u32) -> anyhow::Result<Plan> {
     crate::config::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
-    crate::config::limits::confirm(&plan, repeat, args.yes)
-        .map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
+    confirm(&plan, repeat, args.yes).map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
     if args.allow_external_files {
         // Preparing would run the set-up SQL, which may change the external files.
         eprintln!(
@@ -190,4 +190,66 @@ pub(super) fn claim_report_path(given: Option<&Path>, name: &str, started: Syste
 pub(super) fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {
     let bytes = Json.render(report)?;
     crate::report::write_file(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))
+}
+
+/// What a plan asks for (docs/limits.md), checked against the limits: `Err` names what is too much, with the
+/// estimate, and says `--yes` when confirming would do.
+pub(super) fn confirm(plan: &Plan, repeat: u32, yes: bool) -> Result<(), String> {
+    let mut asks = Vec::new();
+    let workers = plan.cells.iter().map(|c| c.scenario.total_workers()).max().unwrap_or(0);
+    if workers > limits::MAX_WORKERS {
+        return Err(format!(
+            "a run would start {workers} workers (threads); the limit is {} (docs/limits.md)",
+            limits::MAX_WORKERS
+        ));
+    }
+    if workers > limits::CONFIRM_WORKERS {
+        asks.push(format!("{workers} worker threads in one run"));
+    }
+    let runs = plan.cells.len() as u64 * u64::from(repeat.max(1));
+    if runs > limits::CONFIRM_RUNS {
+        asks.push(format!("{runs} runs"));
+    }
+    let per_run: std::time::Duration = plan
+        .cells
+        .iter()
+        .map(|c| {
+            c.scenario.warmup.0
+                + c.scenario
+                    .duration
+                    .as_ref()
+                    .map_or(std::time::Duration::ZERO, |d| d.get_ref().0)
+        })
+        .max()
+        .unwrap_or_default();
+    let total = per_run.saturating_mul(u32::try_from(runs).unwrap_or(u32::MAX));
+    if total > limits::CONFIRM_TIME {
+        asks.push(format!(
+            "about {} of runs",
+            humantime::format_duration(std::time::Duration::from_secs(total.as_secs()))
+        ));
+    }
+    for cell in plan.cells.iter().take(1) {
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for p in &cell.scenario.setup.populate {
+            let row: u64 = p
+                .values
+                .get_ref()
+                .iter()
+                .map(|v| v.max_len().map_or(8, |l| l as u64 / 2 + 8))
+                .sum();
+            rows = rows.saturating_add(p.rows);
+            bytes = bytes.saturating_add(p.rows.saturating_mul(row));
+        }
+        if rows > limits::CONFIRM_POPULATE_ROWS || bytes > limits::CONFIRM_POPULATE_BYTES {
+            asks.push(format!("a populate of {rows} rows (about {} MiB) per run", bytes >> 20));
+        }
+    }
+    if asks.is_empty() || yes {
+        return Ok(());
+    }
+    Err(format!(
+        "this asks for {}; pass --yes to go ahead (thresholds in docs/limits.md)",
+        asks.join(", ")
+    ))
 }
