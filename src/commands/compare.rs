@@ -15,6 +15,7 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
     let a = crate::report::load(a_path)?;
     super::report::warn_unfinished(&a, a_path);
     let mut slower = Vec::new();
+    let mut failed_runs = Vec::new();
     for b_path in &args.reports[1..] {
         let b = crate::report::load(b_path)?;
         super::report::warn_unfinished(&b, b_path);
@@ -39,7 +40,7 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
             }
         }
         if args.fail_if_slower.is_some() {
-            slower.extend(failed.iter().cloned());
+            failed_runs.extend(failed.iter().cloned());
         }
         if c.rows.is_empty() && !failed.is_empty() {
             continue;
@@ -76,13 +77,18 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
          else within ±{}%.",
         args.noise
     );
-    if slower.is_empty() {
+    if !failed_runs.is_empty() {
+        eprintln!("runs failed: {}", failed_runs.join("; "));
+    }
+    if slower.is_empty() && failed_runs.is_empty() {
         return Ok(Status::Ok);
     }
-    eprintln!(
-        "throughput dropped by more than {}% or a run failed in: {}",
-        args.fail_if_slower.unwrap_or_default(),
-        slower.join("; ")
-    );
+    if !slower.is_empty() {
+        eprintln!(
+            "throughput dropped by more than {}% in: {}",
+            args.fail_if_slower.unwrap_or_default(),
+            slower.join("; ")
+        );
+    }
     Ok(Status::Failed)
 }

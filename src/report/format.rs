@@ -58,12 +58,7 @@ impl Table {
         let cells = |row: &[String]| -> String {
             let escaped: Vec<String> = row
                 .iter()
-                .map(|c| {
-                    c.replace('|', "\\|")
-                        .replace(['\n', '\r'], " ")
-                        .replace('<', "&lt;")
-                        .replace('>', "&gt;")
-                })
+                .map(|c| no_tags(&c.replace('|', "\\|").replace(['\n', '\r'], " ")))
                 .collect();
             format!("| {} |\n", escaped.join(" | "))
         };
@@ -286,4 +281,23 @@ pub(crate) fn cleaned(report: &Report, clean: fn(&str) -> String) -> Report {
         }
     }
     r
+}
+
+/// `<` escaped where it would open an HTML tag or comment (`<script`, `</`, `<!`), so that
+/// `<0.001×` stays readable.
+fn no_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '<'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_alphabetic() || matches!(n, '/' | '!' | '?'))
+        {
+            out.push_str("&lt;");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -175,7 +175,7 @@ mod tests {
             right: vec![false],
             rows: vec![vec!["x|<y>&".into()]],
         };
-        assert!(t.to_markdown().contains("| x\\|<y>& |"));
+        assert!(t.to_markdown().contains("| x\\|&lt;y>& |"));
         assert!(t.to_html().contains("<td>x|&lt;y&gt;&amp;</td>"));
     }
 }
