@@ -1575,9 +1575,11 @@ sql = "INSERT INTO t(v) SELECT lh_sleep(20)"
             .code(2)
             .err(&["timeline_interval"])
             .secs(10),
+        // Ends on time; a group that committed nothing without errors is a finding, as a
+        // group starved by busy waits is (docs/limits.md), so 0 and 1 are both honest.
         case(5, "huge statements_per_transaction stops on time", run(spt_huge.clone(), &[]))
-            .code(1)
-            .err(&["no committed transaction"])
+            .codes(&[0, 1])
+            .after(expect_status("r.json", "completed"))
             .secs(20),
         case(5, "huge statements_per_transaction stops on SIGTERM", run(spt_huge, &["--duration", "60s"]))
             .code(130)
