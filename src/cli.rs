@@ -18,7 +18,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run a scenario (default: the built-in wal-vs-rollback comparison) and write a JSON report
+    /// Run a scenario (default: the built-in `django` web-app comparison) and write a JSON report
     Run(RunArgs),
     /// Check a scenario file without running it: syntax, settings, and every SQL statement
     Validate(ValidateArgs),
@@ -29,12 +29,57 @@ pub(crate) enum Command {
     /// Internal: the committing worker of `crash --method kill`
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
-    /// Render a saved JSON report as Markdown, HTML or JSON
+    /// Internal: one worker process of a group with `isolation = "process"` (spec on stdin)
+    #[command(hide = true)]
+    WorkerChild,
+    /// Render a saved JSON report as Markdown, HTML, JSON, CSV or HdrHistogram interval logs
     Report(ReportArgs),
     /// Compare reports run by run: throughput, p50 and p99 of B relative to A, with a noise warning
     Compare(CompareArgs),
     /// Measure the disk's limits: fsync/fdatasync rate and the commit ceiling per journal_mode × synchronous
     Probe(ProbeArgs),
+    /// Print the settings snippet for a framework (Django, Rails, Laravel, Go, Node, plain PRAGMAs) from a report
+    Apply(ApplyArgs),
+    /// Print a shell completion script (bash, zsh, fish) to standard output
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// A JSON report written by `litehammer run`
+    pub report: PathBuf,
+    /// The configuration to apply: a run id or KEY=VALUE,... (default: the verdict's best)
+    #[arg(long, value_name = "ID")]
+    pub config: Option<String>,
+    /// The framework or driver to write the settings for
+    #[arg(long = "for", value_enum, value_name = "FRAMEWORK")]
+    pub framework: Framework,
+}
+
+/// The targets of `litehammer apply`, one snippet file each in `snippets/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Framework {
+    /// Django settings.py (5.1+ OPTIONS, and the connection_created signal for older versions)
+    Django,
+    /// Rails 8 config/database.yml
+    Rails,
+    /// Laravel config/database.php
+    Laravel,
+    /// Go DSNs for mattn/go-sqlite3 and modernc.org/sqlite
+    Go,
+    /// Node better-sqlite3
+    Node,
+    /// Plain PRAGMA statements
+    Pragma,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +109,9 @@ pub(crate) struct RunArgs {
     /// Also write a self-contained HTML report with charts (rewritten after every run)
     #[arg(long, value_name = "FILE")]
     pub export_html: Option<PathBuf>,
+    /// Also write a CSV file, one row per run × group in raw units (rewritten after every run)
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
     /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
     #[arg(long, value_name = "CONFIG")]
     pub baseline: Option<String>,
@@ -83,7 +131,7 @@ pub(crate) struct ReportArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "md")]
     pub format: crate::report::Format,
-    /// Output file (default: standard output)
+    /// Output file (default: standard output); with `--format hlog` the directory for the .hlog files
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Baseline for the ratio column: a run id or KEY=VALUE,... (default: the first run)
@@ -96,9 +144,14 @@ pub(crate) struct CompareArgs {
     /// The baseline report (A), then one or more reports (B) each compared with it
     #[arg(required = true, num_args = 2.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
-    /// Exit with status 1 when any matched throughput drops by more than PCT percent
+    /// Exit with status 1 when any matched throughput drops by more than PCT percent (with
+    /// repeats on both sides: only a significant drop, Welch's t-test at 95 %)
     #[arg(long, value_name = "PCT")]
     pub fail_if_slower: Option<f64>,
+    /// Exit with status 1 when any matched p99 grows by more than PCT percent (with repeats:
+    /// only a significant growth)
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_p99_worse: Option<f64>,
     /// Differences within ±PCT percent are noise (used unless both sides have repeats)
     #[arg(long, value_name = "PCT", default_value_t = crate::report::compare::DEFAULT_NOISE_PCT)]
     pub noise: f64,

@@ -48,9 +48,15 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::ListScenarios => commands::list_scenarios(),
         cli::Command::Crash(args) => commands::crash(args),
         cli::Command::CrashChild(args) => commands::crash_child(args),
+        cli::Command::WorkerChild => engine::process::child_main()
+            .map(|()| Status::Ok)
+            .map_err(|e| anyhow::anyhow!("worker process: {e}")),
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Compare(args) => commands::compare(args),
         cli::Command::Probe(args) => commands::probe(args),
+        cli::Command::Apply(args) => commands::apply(args),
+        cli::Command::Completions(args) => commands::completions(args),
+        cli::Command::Man => commands::man(),
     }
 }
 

@@ -28,7 +28,7 @@ fn lists_builtin_scenarios() {
         .arg("list-scenarios")
         .assert()
         .success()
-        .stdout(predicate::str::contains("wal-vs-rollback (default)"));
+        .stdout(predicate::str::contains("django (default)"));
 }
 
 #[test]

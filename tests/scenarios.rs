@@ -246,7 +246,12 @@ fn django_blog_visitors_write_their_session_on_every_page_view() {
 
 #[test]
 fn overlapping_readers_starve_checkpoints_and_gaps_let_them_finish() {
-    let report = run_builtin("checkpoint-starvation", &["--duration", "2s"]);
+    // Readers with gaps at 1 transaction/s: even on a loaded machine, where one long read
+    // transaction takes most of a second, there is time between them for a checkpoint.
+    let report = run_builtin(
+        "checkpoint-starvation",
+        &["--duration", "3s", "--matrix", "group.readers.rate=0,1"],
+    );
     let runs = report["runs"].as_array().unwrap();
     let resets = |run: &Value| {
         run["timeline"].as_array().unwrap().last().unwrap()["wal_resets"]
@@ -270,16 +275,18 @@ fn overlapping_readers_starve_checkpoints_and_gaps_let_them_finish() {
         wal_max(gaps)
     );
     assert!(group(overlap, "readers").get("open_loop").is_none());
-    assert_eq!(group(gaps, "readers")["open_loop"]["target_rate"], 4.0);
+    assert_eq!(group(gaps, "readers")["open_loop"]["target_rate"], 1.0);
 }
 
 #[test]
 fn latest_follows_the_rows_other_workers_insert() {
     let scenario = r#"
 name = "latest"
-duration = "700ms"
+duration = "1s"
 [sqlite]
 journal_mode = "wal"
+# Not about durability: no fsync, so a busy disk cannot stall the writer.
+synchronous = "off"
 [setup]
 sql = "CREATE TABLE event(id INTEGER PRIMARY KEY, body TEXT); CREATE TABLE seen(v INTEGER);"
 populate = [{ table = "event", rows = 1000, values = ["text(10)"] }]

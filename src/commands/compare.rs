@@ -6,8 +6,13 @@ use crate::report::model::RunStatus;
 
 /// `litehammer compare A B...`: each B against A; fails (1) on `--fail-if-slower` drops.
 pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
-    for (flag, value) in [("--fail-if-slower", args.fail_if_slower), ("--noise", Some(args.noise))] {
-        if let Some(v) = value.filter(|v| !(0.0..=100.0).contains(v)) {
+    for (flag, value) in [
+        ("--fail-if-slower", args.fail_if_slower),
+        ("--noise", Some(args.noise)),
+        ("--fail-if-p99-worse", args.fail_if_p99_worse),
+    ] {
+        let max = if flag == "--fail-if-p99-worse" { f64::MAX } else { 100.0 };
+        if let Some(v) = value.filter(|v| !(0.0..=max).contains(v)) {
             return Err(InputError::new(format!("{flag} {v}"), "expected a percentage between 0 and 100").into());
         }
     }
@@ -16,6 +21,7 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
     super::report::warn_unfinished(&a, a_path);
     let mut slower = Vec::new();
     let mut failed_runs = Vec::new();
+    let mut worse = Vec::new();
     for b_path in &args.reports[1..] {
         let b = crate::report::load(b_path)?;
         super::report::warn_unfinished(&b, b_path);
@@ -39,7 +45,7 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
                 }
             }
         }
-        if args.fail_if_slower.is_some() {
+        if args.fail_if_slower.is_some() || args.fail_if_p99_worse.is_some() {
             failed_runs.extend(failed.iter().cloned());
         }
         if c.rows.is_empty() && !failed.is_empty() {
@@ -55,7 +61,11 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
         }
         println!("A = {} (baseline)\nB = {}", a_path.display(), b_path.display());
         c.warnings.iter().for_each(|w| println!("warning: {w}"));
-        let table = c.table(args.fail_if_slower);
+        let gate = crate::report::compare::Gate {
+            slower: args.fail_if_slower,
+            p99_worse: args.fail_if_p99_worse,
+        };
+        let table = c.table(gate);
         println!(
             "\n{}",
             if args.markdown {
@@ -71,16 +81,20 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
             let failing = c.rows.iter().filter(|r| r.slower_than(pct));
             slower.extend(failing.map(|r| format!("{} {} ({})", r.id, r.group, b_path.display())));
         }
+        if let Some(pct) = args.fail_if_p99_worse {
+            let failing = c.rows.iter().filter(|r| r.p99_worse_than(pct));
+            worse.extend(failing.map(|r| format!("{} {} ({})", r.id, r.group, b_path.display())));
+        }
     }
     println!(
-        "~ marks a ratio within noise: inside the repeats' min–max ranges when both reports have repeats, \
-         else within ±{}%.",
+        "~ marks a ratio within noise: not significant by Welch's t-test at 95 % when both reports have \
+         repeats, else within ±{}%.",
         args.noise
     );
     if !failed_runs.is_empty() {
         eprintln!("runs failed: {}", failed_runs.join("; "));
     }
-    if slower.is_empty() && failed_runs.is_empty() {
+    if slower.is_empty() && worse.is_empty() && failed_runs.is_empty() {
         return Ok(Status::Ok);
     }
     if !slower.is_empty() {
@@ -88,6 +102,13 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
             "throughput dropped by more than {}% in: {}",
             args.fail_if_slower.unwrap_or_default(),
             slower.join("; ")
+        );
+    }
+    if !worse.is_empty() {
+        eprintln!(
+            "p99 grew by more than {}% in: {}",
+            args.fail_if_p99_worse.unwrap_or_default(),
+            worse.join("; ")
         );
     }
     Ok(Status::Failed)

@@ -1,17 +1,23 @@
 //! The subcommands, one file each: glue between the CLI, the scenario loader, the engine
 //! and the exporters. This file holds what several of them share.
 
+mod apply;
 mod compare;
+mod completions;
 mod crash;
 mod list;
+mod man;
 mod probe;
 mod report;
 mod run;
 mod validate;
 
+pub(crate) use apply::apply;
 pub(crate) use compare::compare;
+pub(crate) use completions::completions;
 pub(crate) use crash::{crash, crash_child};
 pub(crate) use list::list_scenarios;
+pub(crate) use man::man;
 pub(crate) use probe::probe;
 pub(crate) use report::report;
 pub(crate) use run::run;

@@ -6,12 +6,26 @@ use anyhow::Context;
 
 /// `litehammer report`: renders a saved JSON report to stdout or a file.
 pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
-    if let Some(path) = &args.output {
+    // `--format hlog` writes a directory of files (each through `write_file`).
+    if let Some(path) = args
+        .output
+        .as_ref()
+        .filter(|_| args.format != crate::report::Format::Hlog)
+    {
         let target = [crate::report::output::Target::new("-o", path)];
         crate::report::output::check(&target, &[("input report", &args.input)])?;
     }
     let report = crate::report::load(&args.input)?;
     warn_unfinished(&report, &args.input);
+    if args.format == crate::report::Format::Hlog
+        && let Some(dir) = &args.output
+    {
+        for (name, bytes) in crate::report::hlog::files(&report)? {
+            let path = dir.join(name);
+            crate::report::write_file(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        return Ok(Status::Ok);
+    }
     let bytes = args.format.exporter(args.baseline.clone()).render(&report)?;
     match &args.output {
         Some(path) => {

@@ -189,10 +189,14 @@ fn run_killed(
 
 /// The extra files `run` writes after every run, beside the JSON.
 pub(super) fn exports(args: &RunArgs) -> Vec<(PathBuf, Box<dyn Exporter>)> {
-    [(&args.export_markdown, Format::Md), (&args.export_html, Format::Html)]
-        .into_iter()
-        .filter_map(|(path, format)| Some((path.clone()?, format.exporter(args.baseline.clone()))))
-        .collect()
+    [
+        (&args.export_markdown, Format::Md),
+        (&args.export_html, Format::Html),
+        (&args.export_csv, Format::Csv),
+    ]
+    .into_iter()
+    .filter_map(|(path, format)| Some((path.clone()?, format.exporter(args.baseline.clone()))))
+    .collect()
 }
 
 pub(super) fn write_exports(report: &Report, exports: &[(PathBuf, Box<dyn Exporter>)]) -> anyhow::Result<()> {

@@ -2,6 +2,9 @@
 
 /// (name, TOML text). The first is the default.
 const BUILTIN: &[(&str, &str)] = &[
+    ("django", include_str!("../../scenarios/django.toml")),
+    ("django-atomic", include_str!("../../scenarios/django-atomic.toml")),
+    ("rails", include_str!("../../scenarios/rails.toml")),
     ("wal-vs-rollback", include_str!("../../scenarios/wal-vs-rollback.toml")),
     ("django-blog", include_str!("../../scenarios/django-blog.toml")),
     ("kv", include_str!("../../scenarios/kv.toml")),
@@ -21,7 +24,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("backup", include_str!("../../scenarios/backup.toml")),
 ];
 
-pub(crate) const DEFAULT: &str = "wal-vs-rollback";
+pub(crate) const DEFAULT: &str = "django";
 
 pub(crate) fn text(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)

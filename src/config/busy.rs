@@ -103,6 +103,59 @@ pub(crate) fn install(
     }
 }
 
+/// Application-model groups: `sqlite` becomes litehammer's copy of SQLite's own back-off
+/// schedule (`sqliteDefaultBusyCallback`: 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms,
+/// then 100 ms per retry, up to busy_timeout), so the time spent waiting for locks can be
+/// measured; the other handlers are installed as usual.
+pub fn install_observed(
+    conn: &mut rusqlite::Connection,
+    handler: BusyHandler,
+    timeout: Duration,
+) -> rusqlite::Result<()> {
+    match handler {
+        BusyHandler::Sqlite => {
+            TIMEOUT.set(timeout);
+            conn.busy_handler(Some(sqlite_schedule))
+        }
+        other => install(conn, other, timeout),
+    }
+}
+
+/// Time this thread spent in litehammer's busy handlers so far (not reset), ns.
+#[inline]
+pub fn waited_ns() -> u64 {
+    WAITED.get().as_nanos() as u64
+}
+
+const DELAYS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+
+/// SQLite's default busy callback, re-implemented: the delay for try `count`, capped so the
+/// total stays within busy_timeout.
+fn sqlite_schedule(count: i32) -> bool {
+    let count = count.max(0) as usize;
+    let timeout_ms = TIMEOUT.get().as_millis() as u64;
+    let last = DELAYS_MS.len() - 1;
+    let (delay, prior) = if count < DELAYS_MS.len() {
+        (DELAYS_MS[count], DELAYS_MS[..count].iter().sum::<u64>())
+    } else {
+        let totals: u64 = DELAYS_MS[..last].iter().sum();
+        (DELAYS_MS[last], totals + DELAYS_MS[last] * (count - last) as u64)
+    };
+    let delay = if prior + delay > timeout_ms {
+        match timeout_ms.checked_sub(prior) {
+            Some(d) if d > 0 => d,
+            _ => return false,
+        }
+    } else {
+        delay
+    };
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(delay));
+    CALLS.set(CALLS.get() + 1);
+    WAITED.set(WAITED.get() + now.elapsed());
+    true
+}
+
 /// Counters of this thread's handler; zero for handlers that are not observed.
 pub(crate) fn take_stats() -> HandlerStats {
     HandlerStats {
@@ -136,6 +189,24 @@ fn fixed_interval(count: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sqlite_schedule_waits_up_to_the_timeout_and_is_observed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let mut waiter = rusqlite::Connection::open(&path).unwrap();
+        take_stats();
+        install_observed(&mut waiter, BusyHandler::Sqlite, Duration::from_millis(40)).unwrap();
+        assert!(waiter.execute_batch("BEGIN IMMEDIATE").is_err());
+        let stats = take_stats();
+        // 1 + 2 + 5 + 10 + 15 = 33 ms, then the last 7 ms: six calls, 40 ms in all.
+        assert_eq!(stats.calls, 6, "{stats:?}");
+        assert!(stats.waited > Duration::ZERO, "{stats:?}");
+    }
 
     #[test]
     fn parses_and_prints_handlers() {

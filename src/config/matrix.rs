@@ -155,6 +155,22 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
         ["backup", field @ ..] if field.len() < 2 => super::backup::set(&mut s.backup, field.first().copied(), value),
+        ["group", name, "op" | "script", op, "app_time"] => {
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}`"))?;
+            let app_time = Some(typed(value)?);
+            if let Some(o) = group.op.iter_mut().find(|o| o.name.get_ref() == op) {
+                o.app_time = app_time;
+            } else if let Some(o) = group.script.iter_mut().find(|o| o.name.get_ref() == op) {
+                o.app_time = app_time;
+            } else {
+                return Err(format!("group `{name}` has no operation `{op}`"));
+            }
+            Ok(())
+        }
         ["group", name, "op" | "script", op, "weight"] => {
             let group = s
                 .group
@@ -191,7 +207,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),
@@ -207,6 +223,11 @@ const GROUP_KEYS: &[&str] = &[
     "arrival",
     "latency_limit",
     "skip_late",
+    "app_time",
+    "think_time",
+    "clients",
+    "connection",
+    "isolation",
 ];
 
 fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -> Result<(), String> {
@@ -220,6 +241,11 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "arrival" => typed(value).map(|v| group.arrival = v),
         "latency_limit" => typed(value).map(|v| group.latency_limit = Some(v)),
         "skip_late" => typed(value).map(|v| group.skip_late = v),
+        "app_time" => typed(value).map(|v| group.app_time = Some(v)),
+        "think_time" => typed(value).map(|v| group.think_time = Some(v)),
+        "clients" => typed(value).map(|v| group.clients = Some(v)),
+        "connection" => typed(value).map(|v| group.connection = v),
+        "isolation" => typed(value).map(|v| group.isolation = v),
         other => Err(format!(
             "`{other}` cannot be overridden; use one of {}",
             GROUP_KEYS.join(", ")

@@ -1,6 +1,7 @@
 //! Configuration: what a scenario file and the command line may say, validated and
 //! expanded into one cell per run. Depends on nothing above it (no engine, no report).
 
+pub(crate) mod app;
 pub(crate) mod backup;
 pub(crate) mod builtin;
 pub(crate) mod busy;

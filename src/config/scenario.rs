@@ -1,5 +1,6 @@
 //! The scenario model: what a TOML scenario file may say, with defaults and spans.
 
+use super::app::{BlockBegin, ConnectionMode, Isolation, TimeDist};
 use super::check::MetricCheck;
 use super::duration::DurationValue;
 use crate::config::generator::{GeneratorSpec, Param};
@@ -153,10 +154,28 @@ pub(crate) struct Group {
     /// With `rate` and `latency_limit`: skip transactions already late when their turn comes.
     #[serde(default)]
     pub skip_late: bool,
+    /// Application model (issue 15): CPU the app burns per request, on every operation
+    /// that sets none itself (split over the gaps around its steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_time: Option<TimeDist>,
+    /// Each client sleeps this long between its requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time: Option<TimeDist>,
+    /// Closed-loop clients queueing for the `workers` server workers (default: = workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<NonZeroU32>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub connection: ConnectionMode,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub isolation: Isolation,
     #[serde(default)]
     pub op: Vec<Op>,
     #[serde(default)]
     pub script: Vec<Script>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn one() -> NonZeroU32 {
@@ -197,6 +216,8 @@ pub(crate) struct Op {
     pub sql: Spanned<String>,
     #[serde(default)]
     pub params: Option<Spanned<Vec<Param>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_time: Option<TimeDist>,
 }
 
 /// Ordered statements executed together inside one transaction; a step may use a column
@@ -207,15 +228,36 @@ pub(crate) struct Script {
     pub name: Spanned<String>,
     #[serde(default = "weight_one")]
     pub weight: u32,
+    /// CPU the app burns per execution, split evenly over the gaps before, between and
+    /// after the steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_time: Option<TimeDist>,
     pub steps: Vec<Step>,
 }
 
+/// A statement, or a transaction-block marker: `{ begin = "immediate" }`, `{ commit = true }`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Step {
+    #[serde(default = "no_sql", skip_serializing_if = "is_no_sql")]
     pub sql: Spanned<String>,
     #[serde(default)]
     pub params: Option<Spanned<Vec<Param>>>,
+    /// CPU the app burns just before this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_time: Option<TimeDist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub begin: Option<BlockBegin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<bool>,
+}
+
+fn no_sql() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
+}
+
+fn is_no_sql(s: &Spanned<String>) -> bool {
+    s.get_ref().is_empty()
 }
 
 impl Step {
@@ -225,17 +267,57 @@ impl Step {
 }
 
 impl Group {
-    /// Ops and scripts as one list of scripts (an op is a one-step script).
+    /// Ops and scripts as one list of scripts (an op is a one-step script); block markers
+    /// (`begin`, `commit`) become their SQL.
     pub(crate) fn scripts(&self) -> Vec<Script> {
         let ops = self.op.iter().map(|op| Script {
             name: op.name.clone(),
             weight: op.weight,
+            app_time: op.app_time,
             steps: vec![Step {
                 sql: op.sql.clone(),
                 params: op.params.clone(),
+                app_time: None,
+                begin: None,
+                commit: None,
             }],
         });
-        ops.chain(self.script.iter().cloned()).collect()
+        let mut scripts: Vec<Script> = ops.chain(self.script.iter().cloned()).collect();
+        for step in scripts.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+            if !step.sql.get_ref().is_empty() {
+                continue;
+            }
+            let sql = match (step.begin, step.commit) {
+                (Some(b), _) => b.sql(),
+                (None, Some(true)) => "COMMIT",
+                (None, Some(false)) => "ROLLBACK",
+                (None, None) => continue,
+            };
+            step.sql = Spanned::new(0..0, sql.to_string());
+        }
+        scripts
+    }
+
+    /// Whether the group uses the application model (app or think time, a queue, per-request
+    /// connections, process workers, transaction blocks): such groups run the request loop of
+    /// `engine::app`; all others the plain hot loop, which pays nothing for the model.
+    pub fn uses_app_model(&self) -> bool {
+        let timed = |t: &Option<TimeDist>| t.is_some();
+        timed(&self.app_time)
+            || timed(&self.think_time)
+            || self.clients.is_some()
+            || self.connection != ConnectionMode::Persistent
+            || self.isolation != Isolation::Thread
+            || self.op.iter().any(|o| timed(&o.app_time))
+            || self.script.iter().any(|s| {
+                timed(&s.app_time)
+                    || s.steps.iter().any(|st| {
+                        timed(&st.app_time)
+                            || st.begin.is_some()
+                            || st.commit.is_some()
+                            || super::app::TxControl::of(st.sql.get_ref()) != super::app::TxControl::None
+                    })
+            })
     }
 }
 

@@ -130,6 +130,11 @@ impl SqliteSettings {
                 setting: "busy_timeout",
                 source,
             })?;
+        self.apply_pragmas(conn)
+    }
+
+    /// Every per-connection setting but busy_timeout (whose handler the caller installs).
+    pub fn apply_pragmas(&self, conn: &Connection) -> Result<(), SettingError> {
         pragma(conn, "locking_mode", self.locking_mode.as_str())?;
         pragma(conn, "journal_mode", self.journal_mode.as_str())?;
         pragma(conn, "synchronous", self.synchronous.as_str())?;

@@ -227,6 +227,7 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
     {
         return Err(at("latency_limit must be greater than zero".into(), "latency_limit"));
     }
+    check_app_model(g, source)?;
     if let Some(r) = &g.retry
         && r.backoff_max.is_some_and(|m| m < r.backoff)
     {
@@ -234,6 +235,81 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
             "retry.backoff_max must not be smaller than retry.backoff".into(),
             "retry",
         ));
+    }
+    Ok(())
+}
+
+/// The application model's rules: step markers, transaction blocks, clients vs rate.
+fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> {
+    use super::app::TxControl;
+    let group = g.name.get_ref();
+    for script in &g.script {
+        let name = script.name.get_ref();
+        let at = |message: String, key: &str| {
+            source
+                .error_at(
+                    script.name.span(),
+                    format!("script `{name}` in group `{group}`: {message}"),
+                )
+                .with_key(format!("group.{group}.script.{name}.{key}"))
+        };
+        let mut open = false;
+        for (i, step) in script.steps.iter().enumerate() {
+            let kinds = usize::from(!step.sql.get_ref().is_empty())
+                + usize::from(step.begin.is_some())
+                + usize::from(step.commit.is_some());
+            if kinds != 1 {
+                return Err(at(
+                    format!("step {i} needs exactly one of `sql`, `begin` or `commit`"),
+                    "steps",
+                ));
+            }
+            if step.params.is_some() && step.sql.get_ref().is_empty() {
+                return Err(at(format!("step {i}: `params` needs `sql`"), "steps"));
+            }
+            let control = match (step.begin, step.commit) {
+                (Some(_), _) => TxControl::Begin,
+                (None, Some(true)) => TxControl::Commit,
+                (None, Some(false)) => TxControl::Rollback,
+                (None, None) => TxControl::of(step.sql.get_ref()),
+            };
+            if control == TxControl::None {
+                continue;
+            }
+            if g.transaction != TxMode::None {
+                return Err(at(
+                    format!(
+                        "step {i} begins or ends a transaction block, which needs the group's transaction = \"none\" (it is \"{}\")",
+                        g.transaction.as_str()
+                    ),
+                    "steps",
+                ));
+            }
+            match (control, open) {
+                (TxControl::Begin, true) => {
+                    return Err(at(format!("step {i}: BEGIN inside an open transaction block"), "steps"));
+                }
+                (TxControl::Begin, false) => open = true,
+                (_, false) => {
+                    return Err(at(format!("step {i}: COMMIT/ROLLBACK without a BEGIN"), "steps"));
+                }
+                (_, true) => open = false,
+            }
+        }
+        if open {
+            return Err(at(
+                "a transaction block is not closed: add `{ commit = true }`".into(),
+                "steps",
+            ));
+        }
+    }
+    if g.clients.is_some() && g.rate.is_some_and(|r| r > 0.0) {
+        return Err(source
+            .error_at(
+                g.name.span(),
+                format!("group `{group}`: give `clients` (closed loop) or `rate` (arrivals), not both"),
+            )
+            .with_key("clients"));
     }
     Ok(())
 }

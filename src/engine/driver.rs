@@ -228,6 +228,7 @@ fn spawn_workers(
     let mut index = 0u32;
     for (group_index, group) in workload.groups.iter().enumerate() {
         let group = Arc::new(group.clone());
+        let queue = group_queue(&group, s.seed);
         for index_in_group in 0..group.workers {
             let budget = budget_total.map(|n| n / total as u64 + u64::from((index as u64) < n % total as u64));
             let spec = WorkerSpec {
@@ -243,8 +244,15 @@ fn spawn_workers(
                 budget,
                 clock: clock.clone(),
                 latest: prepared.latest.clone(),
+                queue: queue.clone(),
             };
-            match worker::spawn(spec, phase.clone(), tx.clone()) {
+            let spawned = match group.app.as_ref().map(|a| a.isolation) {
+                Some(crate::config::app::Isolation::Process) => {
+                    crate::engine::process::spawn(&spec, s, phase.clone(), tx.clone())
+                }
+                _ => worker::spawn(spec, phase.clone(), tx.clone()),
+            };
+            match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     phase.set(Phase::Stop);
@@ -256,6 +264,20 @@ fn spawn_workers(
         }
     }
     Ok(handles)
+}
+
+/// An application-model group's shared queue: with more (or fewer) clients than workers, or
+/// with arrivals at a rate. Otherwise each worker serves its own client, with no queue.
+fn group_queue(group: &crate::workload::GroupPlan, seed: u64) -> Option<Arc<crate::engine::queue::RequestQueue>> {
+    use crate::engine::queue::RequestQueue;
+    let app = group.app.as_ref()?;
+    if app.isolation == crate::config::app::Isolation::Process {
+        return None; // each worker process has its own share (engine::process)
+    }
+    if let Some(p) = group.pacing {
+        return Some(Arc::new(RequestQueue::arrivals(p.group_rate, p.arrival, seed)));
+    }
+    (app.clients != group.workers).then(|| Arc::new(RequestQueue::clients(app.clients)))
 }
 
 /// Waits until every worker has opened, configured and prepared; returns the settings

@@ -1,6 +1,7 @@
 //! The run engine: one fresh database per cell, workers, pacing, the monitor, progress,
 //! verification and the summary of what the workers recorded.
 
+pub(crate) mod app;
 pub(crate) mod backup;
 pub(crate) mod cancel;
 pub(crate) mod clock;
@@ -10,7 +11,9 @@ pub(crate) mod error;
 pub(crate) mod monitor;
 pub(crate) mod pacing;
 pub(crate) mod probe;
+pub(crate) mod process;
 pub(crate) mod progress;
+pub(crate) mod queue;
 pub(crate) mod restore;
 pub(crate) mod summary;
 pub(crate) mod verify;

@@ -3,7 +3,9 @@
 use crate::config::Arrival;
 use crate::engine::worker::{TxCounts, WorkerOutput};
 use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
-use crate::report::model::{Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport};
+use crate::report::model::{
+    AppReport, BlockReport, Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport,
+};
 use crate::workload::{GroupPlan, Workload};
 use hdrhistogram::Histogram;
 
@@ -53,6 +55,8 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
             max_latency_us: o.transactions.latency.max() as f64 / 1000.0,
             busy_handler_calls: o.busy_handler.map(|b| b.calls),
             busy_wait_ms: o.busy_handler.map(|b| b.waited.as_secs_f64() * 1000.0),
+            cpu_ms: o.cpu_ns.map(|ns| ns as f64 / 1e6),
+            pid: Some(o.pid),
         })
         .collect();
     let observed = mine.iter().all(|o| o.busy_handler.is_some());
@@ -77,10 +81,65 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
         },
         open_loop: open_loop(group, mine, &counts, measured_s),
         fairness: fairness(&per_worker),
+        app: app_report(group, mine, &tx.latency, counts.committed),
         per_worker,
         busy_handler_calls,
         busy_wait_ms,
     }
+}
+
+fn app_report(
+    group: &GroupPlan,
+    mine: &[&WorkerOutput],
+    latency: &Histogram<u64>,
+    completed: u64,
+) -> Option<AppReport> {
+    let plan = group.app.as_ref()?;
+    let mut stats = crate::engine::app::AppStats::new(crate::engine::app::blocks_of(group));
+    mine.iter()
+        .filter_map(|o| o.app.as_deref())
+        .for_each(|a| stats.merge(a));
+    let mut pids: Vec<u32> = mine.iter().map(|o| o.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let cpu_ns: u64 = mine.iter().filter_map(|o| o.cpu_ns).sum();
+    let p99 = if latency.is_empty() {
+        0
+    } else {
+        latency.value_at_quantile(0.99)
+    };
+    Some(AppReport {
+        clients: if group.pacing.is_some() { 0 } else { plan.clients },
+        think_time: plan.think_time.map(|t| t.to_string()),
+        app_time: group
+            .ops
+            .iter()
+            .filter_map(|o| o.app_time.map(|t| (o.name.clone(), t.to_string())))
+            .collect(),
+        connection: plan.connection.as_str().to_string(),
+        isolation: plan.isolation.as_str().to_string(),
+        pids,
+        connections_opened: stats.connections_opened,
+        queue_wait_us: LatencySummary::of(&stats.queue_wait),
+        anatomy: stats.anatomy.summary(p99),
+        cpu_ms_per_request: if completed == 0 {
+            0.0
+        } else {
+            cpu_ns as f64 / 1e6 / completed as f64
+        },
+        blocks: stats
+            .blocks
+            .iter()
+            .map(|b| BlockReport {
+                op: group.ops[b.op].name.clone(),
+                begin_step: b.begin_step,
+                committed: b.committed,
+                retried: b.retried,
+                rolled_back: b.failed,
+                errors: b.errors,
+            })
+            .collect(),
+    })
 }
 
 fn open_loop(group: &GroupPlan, mine: &[&WorkerOutput], counts: &TxCounts, measured_s: f64) -> Option<OpenLoopReport> {

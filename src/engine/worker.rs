@@ -39,6 +39,9 @@ pub(crate) struct WorkerSpec {
     pub clock: Arc<RunClock>,
     /// Newest rowids of the tables `latest(...)` generators read, shared by the run's workers.
     pub latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
+    /// Application-model groups with more clients than workers, or with arrivals: the queue
+    /// shared by the group's workers.
+    pub queue: Option<Arc<crate::engine::queue::RequestQueue>>,
 }
 
 /// Transaction outcomes of the measured phase.
@@ -88,6 +91,12 @@ pub(crate) struct WorkerOutput {
     /// Rows inserted / deleted per tracked table by committed transactions, whole run.
     pub acked_inserts: Vec<u64>,
     pub acked_deletes: Vec<u64>,
+    /// CPU time of the worker's thread (or process) while measuring.
+    pub cpu_ns: Option<u64>,
+    /// The OS process the worker ran in.
+    pub pid: u32,
+    /// Application-model groups: anatomy, queue wait, connections, blocks.
+    pub app: Option<Box<crate::engine::app::AppStats>>,
 }
 
 pub(crate) enum Message {
@@ -111,7 +120,13 @@ pub(crate) fn spawn(
         .name(format!("worker-{}", spec.index))
         .spawn(move || {
             let index = spec.index;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker_main(spec, &phase, &tx)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if spec.group.app.is_some() {
+                    crate::engine::app::worker_main(spec, &phase, &tx)
+                } else {
+                    worker_main(spec, &phase, &tx)
+                }
+            }));
             if outcome.is_err() {
                 let _ = tx.send(Message::Done {
                     index,
@@ -160,7 +175,7 @@ fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message
     });
 }
 
-fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
+pub(crate) fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
@@ -239,6 +254,8 @@ struct Session<'c> {
     pending_deletes: Vec<u64>,
     acked_inserts: Vec<u64>,
     acked_deletes: Vec<u64>,
+    /// Thread CPU time when measuring began.
+    cpu_start: Option<u64>,
 }
 
 impl<'c> Session<'c> {
@@ -314,6 +331,7 @@ impl<'c> Session<'c> {
             pending_deletes: vec![0; tables],
             acked_inserts: vec![0; tables],
             acked_deletes: vec![0; tables],
+            cpu_start: None,
             group,
         })
     }
@@ -383,6 +401,7 @@ impl<'c> Session<'c> {
         self.interval_end = 0;
         self.shipped.reset();
         crate::config::busy::take_stats();
+        self.cpu_start = Some(crate::engine::app::thread_cpu_ns());
     }
 
     /// Latency (ns) of a finished transaction and its end in ticks; records the open-loop
@@ -657,6 +676,11 @@ impl<'c> Session<'c> {
                 .then(crate::config::busy::take_stats),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
+            cpu_ns: self
+                .cpu_start
+                .map(|t| crate::engine::app::thread_cpu_ns().saturating_sub(t)),
+            pid: std::process::id(),
+            app: None,
         }
     }
 }
@@ -674,7 +698,11 @@ fn is_retryable(kind: ErrorKind) -> bool {
 
 /// Steps through every row; keeps the wanted columns of the first row (NULL if none).
 #[inline]
-fn run_statement(stmt: &mut Statement<'_>, captures: &[usize], captured: &mut [Value]) -> rusqlite::Result<()> {
+pub(crate) fn run_statement(
+    stmt: &mut Statement<'_>,
+    captures: &[usize],
+    captured: &mut [Value],
+) -> rusqlite::Result<()> {
     let mut rows = stmt.raw_query();
     let mut first = true;
     while let Some(row) = rows.next()? {

@@ -112,6 +112,11 @@ pub(crate) struct GroupInterval {
     pub errors: u64,
     pub p50_us: f64,
     pub p99_us: f64,
+    /// The interval's transaction latencies (ns, 2 significant digits) as base64 of the
+    /// compressed HdrHistogram V2 encoding: what `report --format hlog` writes. Absent in
+    /// older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram_v2: Option<String>,
 }
 
 struct OpenSlot {
@@ -203,7 +208,7 @@ impl TimelineBuilder {
 
     fn close(&mut self, slot: u64) {
         if let Some(open) = self.open.remove(&slot) {
-            let entry = self.entry(slot, &open);
+            let entry = self.entry(slot, &open, true);
             self.closed.insert(slot, entry);
         }
     }
@@ -211,12 +216,13 @@ impl TimelineBuilder {
     /// A summary of one interval, open or closed (for progress lines).
     pub(crate) fn peek(&self, slot: u64) -> Option<TimelineEntry> {
         match self.open.get(&slot) {
-            Some(open) => Some(self.entry(slot, open)),
+            Some(open) => Some(self.entry(slot, open, false)),
             None => self.closed.get(&slot).cloned(),
         }
     }
 
-    fn entry(&self, slot: u64, open: &OpenSlot) -> TimelineEntry {
+    /// `histograms`: whether to keep each group's histogram in the entry (not for progress lines).
+    fn entry(&self, slot: u64, open: &OpenSlot, histograms: bool) -> TimelineEntry {
         let mut all = interval_histogram();
         let mut errors = ErrorCounts::default();
         let groups = self
@@ -233,6 +239,7 @@ impl TimelineBuilder {
                     errors: open.errors[g].total(),
                     p50_us: lat.p50,
                     p99_us: lat.p99,
+                    histogram_v2: histograms.then(|| crate::metrics::encode_histogram(&open.latency[g])),
                 }
             })
             .collect();
@@ -284,7 +291,7 @@ impl TimelineBuilder {
                         files: FileState::default(),
                         files_seen: false,
                     };
-                    self.entry(slot, &empty)
+                    self.entry(slot, &empty, true)
                 })
             })
             .collect();
@@ -342,6 +349,8 @@ mod tests {
         assert_eq!(t[2].groups[1].ops, 7);
         assert_eq!(t[1].t_s, 2.0);
         assert_eq!(t[2].t_s, 2.5, "the last interval ends when measuring ended");
+        let h = crate::metrics::decode_histogram(t[0].groups[0].histogram_v2.as_deref().unwrap()).unwrap();
+        assert_eq!(h.len(), 15, "each interval keeps its histogram");
     }
 
     #[test]

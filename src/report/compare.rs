@@ -1,8 +1,9 @@
 //! Comparing reports: runs matched by configuration id (and group), ratios B/A of throughput,
 //! p50 and p99, and whether each difference is within the runs' own variation.
 //!
-//! Noise: when both sides have repeats, a difference is noise if the repeats' min–max ranges
-//! overlap; otherwise if it is within ± `noise_pct` percent (default 5).
+//! Noise: when both sides have repeats, a difference is noise unless Welch's t-test on the
+//! repeats finds it significant at 95 %; otherwise if it is within ± `noise_pct` percent
+//! (default 5).
 
 use super::format::{Table, format_rate};
 use super::model::Report;
@@ -18,20 +19,23 @@ pub(crate) struct Metric {
     /// B / A of the means; infinite or NaN when A is 0.
     pub ratio: f64,
     pub noise: bool,
+    /// Welch's t-test at 95 %, when both sides have repeats.
+    pub significant: Option<bool>,
 }
 
 impl Metric {
     fn new(a: Spread, b: Spread, noise_pct: f64) -> Metric {
-        let noise = if a.n > 1 && b.n > 1 {
-            a.overlaps(&b)
-        } else {
-            (b.mean - a.mean).abs() <= a.mean.abs() * noise_pct / 100.0
+        let significant = stats::welch_significant(&a, &b);
+        let noise = match significant {
+            Some(s) => !s,
+            None => (b.mean - a.mean).abs() <= a.mean.abs() * noise_pct / 100.0,
         };
         Metric {
             a,
             b,
             ratio: b.mean / a.mean,
             noise,
+            significant,
         }
     }
 }
@@ -47,9 +51,18 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    /// Whether throughput dropped by more than `pct` percent.
+    /// Whether throughput dropped by more than `pct` percent; with repeats on both sides, only
+    /// a significant drop counts.
     pub(crate) fn slower_than(&self, pct: f64) -> bool {
-        self.throughput.a.mean > 0.0 && self.throughput.ratio < 1.0 - pct / 100.0
+        self.throughput.significant != Some(false)
+            && self.throughput.a.mean > 0.0
+            && self.throughput.ratio < 1.0 - pct / 100.0
+    }
+
+    /// Whether p99 grew by more than `pct` percent; with repeats on both sides, only a
+    /// significant growth counts.
+    pub(crate) fn p99_worse_than(&self, pct: f64) -> bool {
+        self.p99.significant != Some(false) && self.p99.a.mean > 0.0 && self.p99.ratio > 1.0 + pct / 100.0
     }
 }
 
@@ -114,12 +127,25 @@ fn setup_warnings(a: &Report, b: &Report) -> Vec<String> {
             &crate::report::format::prefix(&b.scenario.sha256, 8)
         ));
     }
+    let (da, db) = (measured_s(a), measured_s(b));
+    if da > 0.0 && db > 0.0 && (da / db - 1.0).abs() > 0.1 {
+        out.push(format!(
+            "the runs' durations differ: {da:.2} s vs {db:.2} s measured per run"
+        ));
+    }
     let (ea, eb) = (&a.environment, &b.environment);
+    let machine = |e: &super::model::Environment| {
+        format!(
+            "{}, kernel {}, {} cores, {} bytes of memory",
+            e.os, e.kernel, e.cores, e.memory_bytes
+        )
+    };
     let pairs = [
-        ("SQLite", &ea.sqlite_version, &eb.sqlite_version),
-        ("build profile", &ea.build_profile, &eb.build_profile),
-        ("CPU", &ea.cpu_model, &eb.cpu_model),
-        ("filesystem", &ea.filesystem, &eb.filesystem),
+        ("SQLite", ea.sqlite_version.clone(), eb.sqlite_version.clone()),
+        ("build profile", ea.build_profile.clone(), eb.build_profile.clone()),
+        ("CPU", ea.cpu_model.clone(), eb.cpu_model.clone()),
+        ("machine", machine(ea), machine(eb)),
+        ("filesystem", ea.filesystem.clone(), eb.filesystem.clone()),
     ];
     for (what, x, y) in pairs {
         if x != y {
@@ -129,9 +155,14 @@ fn setup_warnings(a: &Report, b: &Report) -> Vec<String> {
     out
 }
 
+/// The mean measured time per run of a report.
+fn measured_s(r: &Report) -> f64 {
+    r.runs.iter().map(|r| r.measured_s).sum::<f64>() / r.runs.len().max(1) as f64
+}
+
 impl Comparison {
     /// One row per matched configuration and group; `~` marks a ratio within noise.
-    pub(crate) fn table(&self, fail_if_slower: Option<f64>) -> Table {
+    pub(crate) fn table(&self, gate: Gate) -> Table {
         let rows = self
             .rows
             .iter()
@@ -144,7 +175,7 @@ impl Comparison {
                     ratio(&r.throughput),
                     ratio(&r.p50),
                     ratio(&r.p99),
-                    verdict(r, fail_if_slower),
+                    verdict(r, gate),
                 ]
             })
             .collect();
@@ -181,7 +212,14 @@ fn ratio(m: &Metric) -> String {
     if m.noise { format!("~{text}") } else { text }
 }
 
-fn verdict(r: &Row, fail_if_slower: Option<f64>) -> String {
+/// The thresholds of `compare`'s gate, in percent.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Gate {
+    pub slower: Option<f64>,
+    pub p99_worse: Option<f64>,
+}
+
+fn verdict(r: &Row, gate: Gate) -> String {
     let t = &r.throughput;
     let mut text = match () {
         _ if !t.ratio.is_finite() => "no throughput in A".to_string(),
@@ -189,8 +227,25 @@ fn verdict(r: &Row, fail_if_slower: Option<f64>) -> String {
         _ if t.ratio >= 1.0 => format!("{:.0}% faster", (t.ratio - 1.0) * 100.0),
         _ => format!("{:.0}% slower", (1.0 - t.ratio) * 100.0),
     };
-    if let Some(pct) = fail_if_slower.filter(|&pct| r.slower_than(pct)) {
+    match t.significant {
+        Some(true) => text.push_str(" (significant)"),
+        Some(false) => text.push_str(" (not significant)"),
+        None => {}
+    }
+    if !r.p99.noise && r.p99.ratio.is_finite() {
+        let p = &r.p99;
+        let words = if p.ratio >= 1.0 {
+            format!("p99 {:.0}% worse", (p.ratio - 1.0) * 100.0)
+        } else {
+            format!("p99 {:.0}% better", (1.0 - p.ratio) * 100.0)
+        };
+        text.push_str(&format!("; {words}"));
+    }
+    if let Some(pct) = gate.slower.filter(|&pct| r.slower_than(pct)) {
         text.push_str(&format!(" — FAIL (> {pct}% slower)"));
+    }
+    if let Some(pct) = gate.p99_worse.filter(|&pct| r.p99_worse_than(pct)) {
+        text.push_str(&format!(" — FAIL (p99 > {pct}% worse)"));
     }
     text
 }
@@ -232,7 +287,12 @@ mod tests {
         assert!((r.throughput.ratio - 0.8).abs() < 1e-9);
         assert!(!r.throughput.noise);
         assert!(r.slower_than(10.0) && !r.slower_than(25.0));
-        let text = c.table(Some(10.0)).to_text();
+        let text = c
+            .table(Gate {
+                slower: Some(10.0),
+                p99_worse: None,
+            })
+            .to_text();
         assert!(
             text.contains("0.80×") && text.contains("20% slower — FAIL (> 10% slower)"),
             "{text}"
@@ -243,12 +303,41 @@ mod tests {
     }
 
     #[test]
-    fn with_repeats_noise_is_the_overlap_of_ranges() {
+    fn with_repeats_noise_is_welchs_t_test() {
         let spread = |v: &[f64]| Spread::of(v).unwrap();
         let overlap = Metric::new(spread(&[100.0, 130.0]), spread(&[125.0, 140.0]), 5.0);
-        assert!(overlap.noise, "ranges overlap although the means differ by 22%");
-        let apart = Metric::new(spread(&[100.0, 101.0]), spread(&[103.0, 104.0]), 5.0);
+        assert!(overlap.noise, "not significant although the means differ by 15%");
+        assert_eq!(overlap.significant, Some(false));
+        let apart = Metric::new(spread(&[100.0, 100.5]), spread(&[103.0, 103.5]), 5.0);
         assert!(!apart.noise, "tight repeats: 3% is a real difference");
+        assert_eq!(apart.significant, Some(true));
+    }
+
+    #[test]
+    fn p99_gate_and_a_not_significant_drop_does_not_fail() {
+        let mut b = fixture();
+        for run in &mut b.runs {
+            for g in &mut run.groups {
+                g.transactions.latency_us.p99 *= 1.5;
+            }
+        }
+        let c = compare(&fixture(), &b, DEFAULT_NOISE_PCT).unwrap();
+        assert!(c.rows.iter().all(|r| r.p99_worse_than(20.0) && !r.p99_worse_than(60.0)));
+        let text = c
+            .table(Gate {
+                slower: None,
+                p99_worse: Some(20.0),
+            })
+            .to_text();
+        assert!(text.contains("p99 50% worse — FAIL (p99 > 20% worse)"), "{text}");
+        let mut short = fixture();
+        short.runs.iter_mut().for_each(|r| r.measured_s *= 2.0);
+        let c = compare(&fixture(), &short, DEFAULT_NOISE_PCT).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("durations differ")),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]

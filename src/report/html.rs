@@ -28,13 +28,18 @@ impl Exporter for Html {
         if !report.scenario.description.is_empty() {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
+        body.push_str(&verdict(report)?);
         body.push_str(&environment(report, &configs, baseline));
         if page::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
+        if let Some(anatomy) = crate::report::anatomy::html(report) {
+            body.push_str(&anatomy);
+        }
         if durability::present(report) {
             body.push_str(&durability_section(report));
         }
+        body.push_str(&notes(report));
         body.push_str(&problems(report));
         Ok(page(&title, &body).into_bytes())
     }
@@ -159,6 +164,32 @@ fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -
         let _ = write!(out, "<h3>{}</h3>\n{}", escape_html(&subject.title()), table.to_html());
     }
     Ok(out)
+}
+
+/// The verdict lines, first on the page.
+fn verdict(report: &Report) -> anyhow::Result<String> {
+    let lines = crate::report::verdict::lines(report)?;
+    let Some((header, lines)) = lines.split_first() else {
+        return Ok(String::new());
+    };
+    let items: String = lines.iter().map(|l| format!("<li>{}</li>\n", escape_html(l))).collect();
+    Ok(format!(
+        "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
+        escape_html(header)
+    ))
+}
+
+/// What the terminal concludes beside the table: checks, unfair workers, WAL growth, findings.
+fn notes(report: &Report) -> String {
+    let list = page::conclusions(report);
+    if list.is_empty() {
+        return String::new();
+    }
+    let items: String = list
+        .iter()
+        .map(|n| format!("<li>{}</li>\n", code_spans(&escape_html(n))))
+        .collect();
+    format!("<h2>Notes</h2>\n<ul>\n{items}</ul>\n")
 }
 
 fn problems(report: &Report) -> String {

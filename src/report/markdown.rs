@@ -8,6 +8,19 @@ use super::model::Report;
 use super::page::{environment, legend, measured, problems, resolve_baseline, subject_table};
 use super::stats;
 
+/// Markdown-escapes a line of text (the characters that would start emphasis, a link, HTML or a
+/// table cell); backticks stay: they mark code spans.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '|' | '<' | '>' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Markdown, with ratios against `baseline` (an id or `key=value,...`; default the first run).
 #[derive(Default)]
 pub(crate) struct Markdown {
@@ -24,6 +37,14 @@ impl Exporter for Markdown {
         if !report.scenario.description.is_empty() {
             out.push_str(&format!("{}\n\n", report.scenario.description));
         }
+        let verdicts = crate::report::verdict::lines(report)?;
+        if let Some((header, lines)) = verdicts.split_first() {
+            out.push_str(&format!("## Verdict\n\n{}\n\n", escape_markdown(header)));
+            lines
+                .iter()
+                .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
+            out.push('\n');
+        }
         out.push_str("## Environment\n\n");
         for (label, value) in environment(report, &configs, baseline) {
             out.push_str(&format!("- **{label}**: {value}\n"));
@@ -36,12 +57,22 @@ impl Exporter for Markdown {
                 out.push_str(&format!("\n### {}\n\n{}", subject.title(), table.to_markdown()));
             }
         }
+        if let Some(anatomy) = crate::report::anatomy::markdown(report) {
+            out.push_str(&format!("\n## Latency anatomy\n\n{anatomy}"));
+        }
         if durability::present(report) {
             out.push_str(&format!(
                 "\n## Durability\n\n{}\n\n{}",
                 durability::legend(report),
                 durability::table(&report.runs).to_markdown()
             ));
+        }
+        let notes = super::page::conclusions(report);
+        if !notes.is_empty() {
+            out.push_str("\n## Notes\n\n");
+            notes
+                .iter()
+                .for_each(|n| out.push_str(&format!("- {}\n", escape_markdown(n))));
         }
         let problems = problems(report);
         if !problems.is_empty() {

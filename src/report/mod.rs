@@ -1,9 +1,12 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
+pub(crate) mod anatomy;
 pub(crate) mod backup;
 pub(crate) mod compare;
+pub(crate) mod csv;
 pub(crate) mod durability;
 pub(crate) mod format;
+pub(crate) mod hlog;
 pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod markdown;
@@ -13,6 +16,7 @@ pub(crate) mod page;
 pub(crate) mod stats;
 pub(crate) mod svg;
 pub(crate) mod table;
+pub(crate) mod verdict;
 
 use crate::error::InputError;
 use model::{Report, SCHEMA};
@@ -29,6 +33,10 @@ pub(crate) enum Format {
     Md,
     Html,
     Json,
+    /// One row per run × group, raw units
+    Csv,
+    /// HdrHistogram interval logs, one `.hlog` per run × group, into the directory `-o` names
+    Hlog,
 }
 
 impl Format {
@@ -38,7 +46,22 @@ impl Format {
             Format::Md => Box::new(markdown::Markdown { baseline }),
             Format::Html => Box::new(html::Html { baseline }),
             Format::Json => Box::new(json::Json),
+            Format::Csv => Box::new(csv::Csv),
+            Format::Hlog => Box::new(NeedsDirectory),
         }
+    }
+}
+
+/// `--format hlog` writes several files: it has no single-file rendering.
+struct NeedsDirectory;
+
+impl Exporter for NeedsDirectory {
+    fn render(&self, _: &Report) -> anyhow::Result<Vec<u8>> {
+        Err(InputError::new(
+            "--format hlog",
+            "writes one .hlog file per run and group: give a directory with -o DIR",
+        )
+        .into())
     }
 }
 

@@ -108,6 +108,52 @@ pub(crate) struct GroupReport {
     pub busy_handler_calls: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_wait_ms: Option<f64>,
+    /// Present when the group used the application model (issue 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppReport>,
+}
+
+/// An application-model group: how it was configured and where its requests' time went.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppReport {
+    /// Closed-loop clients (= workers unless set; 0 with `rate` arrivals).
+    pub clients: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time: Option<String>,
+    /// App time per execution of each operation that has one (steps' own not included).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub app_time: std::collections::BTreeMap<String, String>,
+    /// `persistent` or `per-request`.
+    pub connection: String,
+    /// `thread` or `process`.
+    pub isolation: String,
+    /// The OS processes the workers ran in (the driver's own for threads).
+    pub pids: Vec<u32>,
+    /// Connections opened for requests while measuring (per-request: one per request).
+    pub connections_opened: u64,
+    /// Time requests waited for a free worker (completed requests).
+    pub queue_wait_us: LatencySummary,
+    /// Mean time per request in each part, and each part's share at p99.
+    pub anatomy: crate::metrics::anatomy::AnatomyReport,
+    /// CPU time of the workers while measuring, per completed request, ms.
+    pub cpu_ms_per_request: f64,
+    /// Transaction blocks inside requests (`{ begin = ... }` ... `{ commit = true }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<BlockReport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockReport {
+    pub op: String,
+    /// Index of the block's BEGIN step in the script.
+    pub begin_step: usize,
+    pub committed: u64,
+    /// Executions that needed more than one attempt.
+    pub retried: u64,
+    /// Executions rolled back after all tries.
+    pub rolled_back: u64,
+    /// Errors per failed attempt.
+    pub errors: ErrorCounts,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -179,6 +225,11 @@ pub(crate) struct WorkerReport {
     pub busy_handler_calls: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_wait_ms: Option<f64>,
+    /// CPU time of the worker's thread (process) while measuring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

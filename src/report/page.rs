@@ -6,6 +6,7 @@ use super::format::{Table, errors_cell, format_bytes, format_rate, format_ratio,
 use super::model::{Report, RunStatus};
 use super::stats::{self, Config, Figures, Subject};
 use crate::error::InputError;
+use crate::report::verdict;
 
 /// Whether the report has measured runs to show: any group, or not a crash report (whose
 /// runs have no groups, only durability).
@@ -42,7 +43,8 @@ pub(crate) fn legend(configs: &[Config]) -> String {
     let mut text = String::from(
         "tx/s: committed transactions (or successful executions of an operation) per second; \
          latencies of successful ones, BEGIN to COMMIT for transactions; \
-         vs baseline: tx/s ÷ the baseline's; ★ fastest.",
+         vs baseline: tx/s ÷ the baseline's (open loop: p99 ÷ the baseline's); \
+         ★ best: fastest (open loop: lowest p99 among those that kept up), among those without failed requests if any.",
     );
     if stats::max_repeats(configs) > 1 {
         text.push_str(
@@ -141,30 +143,30 @@ fn status_word(status: RunStatus) -> &'static str {
 }
 
 /// One row per configuration for a subject: throughput, ratio, percentiles, errors, verification.
+/// The ★ and the ratio follow the verdict's rules: in open loop the ratio is of p99 (the
+/// throughput is the rate that was asked for), and a configuration whose requests failed
+/// gets the ★ only when every one failed some.
 pub(crate) fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Config>) -> anyhow::Result<Table> {
     let repeated = stats::max_repeats(configs) > 1;
-    let base = match baseline {
-        Some(b) => stats::figures(b, subject)?.map(|f| f.throughput.mean),
-        None => None,
-    };
+    let candidates = verdict::candidates(configs, subject)?;
+    let open = !candidates.is_empty() && candidates.iter().all(|c| c.open.is_some());
+    let metric = |f: &Figures| if open { f.p99.mean } else { f.throughput.mean };
+    let base = baseline
+        .and_then(|b| candidates.iter().find(|c| c.id == b.id))
+        .map(|c| metric(&c.figures));
     let mut rows = Vec::new();
-    let mut fastest: Option<(usize, f64)> = None;
-    for config in configs {
-        let Some(f) = stats::figures(config, subject)? else {
-            continue;
-        };
-        if fastest.is_none_or(|(_, best)| f.throughput.mean > best) {
-            fastest = Some((rows.len(), f.throughput.mean));
-        }
+    for (config, c) in configs
+        .iter()
+        .filter_map(|cfg| Some((cfg, candidates.iter().find(|c| c.id == cfg.id)?)))
+    {
         let is_baseline = baseline.is_some_and(|b| b.id == config.id);
-        rows.push(row(
-            config,
-            &f,
-            ratio_cell(f.throughput.mean, base, is_baseline),
-            repeated,
-        ));
+        let mut ratio = ratio_cell(metric(&c.figures), base, is_baseline);
+        if open && !is_baseline && ratio != "–" {
+            ratio = format!("p99 {ratio}");
+        }
+        rows.push(row(config, &c.figures, ratio, repeated));
     }
-    if let Some((i, _)) = fastest.filter(|_| rows.len() > 1) {
+    if let Some(i) = verdict::best(&candidates).filter(|_| rows.len() > 1) {
         rows[i][0].push_str(" ★");
     }
     Ok(layout(repeated, rows))
@@ -283,5 +285,32 @@ pub(crate) fn problems(report: &Report) -> Vec<String> {
             }
         }
     }
+    out
+}
+
+/// What the terminal prints below its table, for the pages: per run the checks with their
+/// verdicts, unfair workers, busy-handler totals and WAL growth; open-loop target, achieved
+/// and late; then the report's findings (a sweep's).
+pub(crate) fn conclusions(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    // Crash reports' runs have no groups: nothing was measured to conclude about.
+    for run in report.runs.iter().filter(|r| !r.groups.is_empty()) {
+        let notes = super::table::notes(run);
+        out.extend(notes.into_iter().filter(|n| !n.contains(": FAILED: ")));
+        for g in &run.groups {
+            if let Some(ol) = &g.open_loop {
+                out.push(format!(
+                    "{}: group `{}`: target {} tx/s, achieved {} tx/s, {} late, {} skipped",
+                    run_label(run),
+                    g.name,
+                    format_rate(ol.target_rate),
+                    format_rate(ol.achieved_rate),
+                    ol.late,
+                    ol.skipped
+                ));
+            }
+        }
+    }
+    out.extend(report.findings.iter().cloned());
     out
 }

@@ -129,10 +129,38 @@ impl Spread {
             max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
     }
+}
 
-    /// Whether two spreads' min–max ranges overlap.
-    pub(crate) fn overlaps(&self, other: &Spread) -> bool {
-        self.min <= other.max && other.min <= self.max
+/// Welch's t-test on two sets of repeats: whether their means differ at 95 % (two-sided).
+/// `None` when either side has fewer than two values.
+pub(crate) fn welch_significant(a: &Spread, b: &Spread) -> Option<bool> {
+    if a.n < 2 || b.n < 2 {
+        return None;
+    }
+    let (va, vb) = (a.stddev.powi(2) / a.n as f64, b.stddev.powi(2) / b.n as f64);
+    let se = (va + vb).sqrt();
+    if se == 0.0 {
+        return Some(a.mean != b.mean);
+    }
+    let t = (a.mean - b.mean).abs() / se;
+    let df = (va + vb).powi(2) / (va.powi(2) / (a.n - 1) as f64 + vb.powi(2) / (b.n - 1) as f64);
+    Some(t > t_critical_95(df))
+}
+
+/// The two-sided 95 % critical value of Student's t for `df` degrees of freedom (rounded
+/// down to the table's next entry: conservative).
+pub(crate) fn t_critical_95(df: f64) -> f64 {
+    const SMALL: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df.floor() {
+        d if d < 1.0 => SMALL[0],
+        d if d <= 30.0 => SMALL[d as usize - 1],
+        d if d < 40.0 => 2.042,
+        d if d < 60.0 => 2.021,
+        d if d < 120.0 => 2.000,
+        _ => 1.980,
     }
 }
 
@@ -250,9 +278,18 @@ mod tests {
         assert!((s.stddev - 2.0).abs() < 1e-9);
         assert_eq!(Spread::of(&[5.0]).unwrap().stddev, 0.0);
         assert!(Spread::of(&[]).is_none());
-        let other = Spread::of(&[14.5, 20.0]).unwrap();
-        assert!(!s.overlaps(&other));
-        assert!(s.overlaps(&Spread::of(&[13.0, 20.0]).unwrap()));
+    }
+
+    #[test]
+    fn welch_tells_a_real_difference_from_noise() {
+        let a = Spread::of(&[100.0, 102.0, 98.0, 101.0]).unwrap();
+        let same = Spread::of(&[99.0, 103.0, 97.0, 100.5]).unwrap();
+        let faster = Spread::of(&[120.0, 122.0, 119.0, 121.0]).unwrap();
+        assert_eq!(welch_significant(&a, &same), Some(false));
+        assert_eq!(welch_significant(&a, &faster), Some(true));
+        assert_eq!(welch_significant(&a, &Spread::of(&[100.0]).unwrap()), None);
+        assert_eq!(t_critical_95(1.5), 12.706);
+        assert_eq!(t_critical_95(500.0), 1.980);
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
                 run.id, g.name
             ));
         }
+        notes.extend(crate::report::anatomy::note(run, g));
     }
     if let Some(v) = &run.verification {
         for c in &v.scenario_checks {
@@ -127,6 +128,12 @@ impl Exporter for Terminal {
             "{} — SQLite {} ({} build), {} on {}\n\n",
             report.scenario.name, env.sqlite_version, env.build_profile, env.filesystem, env.db_dir
         );
+        let verdicts = crate::report::verdict::lines(report)?;
+        if let Some((header, lines)) = verdicts.split_first() {
+            out.push_str(&format!("{header}\n"));
+            lines.iter().for_each(|l| out.push_str(&format!("  {l}\n")));
+            out.push('\n');
+        }
         out.push_str(&summary(report).to_text());
         let notes: Vec<String> = report.runs.iter().flat_map(notes).collect();
         if !notes.is_empty() {

@@ -6,6 +6,7 @@ pub(crate) mod params;
 pub(crate) mod rng;
 pub(crate) mod setup;
 
+use crate::config::app::{ConnectionMode, Isolation, TimeDist, TxControl};
 use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};
 use params::{GeneratorSpec, Param};
 use rng::Rng;
@@ -41,7 +42,19 @@ pub(crate) struct GroupPlan {
     pub pacing: Option<Pacing>,
     pub latency_limit: Option<Duration>,
     pub skip_late: bool,
+    /// The application model (issue 15); `None` runs the plain hot loop.
+    pub app: Option<AppPlan>,
     cumulative_weights: Vec<u64>,
+}
+
+/// A group's application model: how requests arrive, wait and are served.
+#[derive(Clone, Debug)]
+pub struct AppPlan {
+    pub think_time: Option<TimeDist>,
+    /// Closed-loop clients (= workers unless set).
+    pub clients: u32,
+    pub connection: ConnectionMode,
+    pub isolation: Isolation,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +70,8 @@ pub(crate) struct Pacing {
 pub(crate) struct OpPlan {
     pub name: String,
     pub steps: Vec<StepPlan>,
+    /// App time per execution, split evenly over the gaps before, between and after the steps.
+    pub app_time: Option<TimeDist>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,6 +86,10 @@ pub(crate) struct StepPlan {
     /// Index into `Workload::latest_tables` when `latest(...)` generators read that table:
     /// the worker raises its newest rowid after each insert.
     pub bumps_latest: Option<usize>,
+    /// App time just before this step.
+    pub app_time: Option<TimeDist>,
+    /// BEGIN / COMMIT / ROLLBACK of a transaction block, or a plain statement.
+    pub control: TxControl,
 }
 
 #[derive(Clone, Debug)]
@@ -200,13 +219,21 @@ fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[Strin
     let scripts = g.scripts();
     let mut ops = Vec::new();
     for (oi, (script, steps)) in scripts.iter().zip(analysed).enumerate() {
-        ops.push(op_plan(script, steps, tracked).map_err(|(step, message)| OpError {
+        let mut op = op_plan(script, steps, tracked).map_err(|(step, message)| OpError {
             group: gi,
             op: oi,
             step,
             message,
-        })?);
+        })?;
+        op.app_time = op.app_time.or(g.app_time).filter(|t| !t.is_zero());
+        ops.push(op);
     }
+    let app = g.uses_app_model().then(|| AppPlan {
+        think_time: g.think_time.filter(|t| !t.is_zero()),
+        clients: g.clients.map_or(g.workers.get(), |c| c.get()),
+        connection: g.connection,
+        isolation: g.isolation,
+    });
     let cumulative_weights: Vec<u64> = scripts
         .iter()
         .scan(0u64, |acc, s| {
@@ -239,6 +266,7 @@ fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[Strin
         pacing,
         latency_limit: g.latency_limit.map(|d| d.0),
         skip_late: g.skip_late,
+        app,
         cumulative_weights,
     })
 }
@@ -291,11 +319,14 @@ fn op_plan(script: &Script, analysed: &[Analysed], tracked: &[String]) -> Result
             captures: Vec::new(),
             inserts_into,
             bumps_latest: None,
+            app_time: step.app_time.filter(|t| !t.is_zero()),
+            control: TxControl::of(step.sql.get_ref()),
         });
     }
     Ok(OpPlan {
         name: script.name.get_ref().clone(),
         steps,
+        app_time: script.app_time,
     })
 }
 

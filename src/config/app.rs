@@ -1,0 +1,271 @@
+//! The application model's settings (issue 15): app time and think time as durations or
+//! distributions, connection lifecycle, worker isolation, and transaction-block steps.
+
+use crate::config::duration::DurationValue;
+use crate::workload::rng::Rng;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A duration drawn per use: fixed, or from a distribution. Written `"5ms"`,
+/// `"uniform(3ms, 7ms)"`, `"exp(5ms)"` (mean 5 ms) or `"gaussian(5ms, 1ms)"` (mean, standard
+/// deviation; negative draws become 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimeDist {
+    Fixed(Duration),
+    Uniform(Duration, Duration),
+    Exp(Duration),
+    Gaussian(Duration, Duration),
+}
+
+impl TimeDist {
+    pub fn is_zero(&self) -> bool {
+        matches!(self, TimeDist::Fixed(d) if d.is_zero())
+    }
+
+    /// One draw, in nanoseconds.
+    pub fn sample_ns(&self, rng: &mut Rng) -> u64 {
+        match *self {
+            TimeDist::Fixed(d) => d.as_nanos() as u64,
+            TimeDist::Uniform(a, b) => {
+                let (a, b) = (a.as_nanos() as u64, b.as_nanos() as u64);
+                a + rng.below(b - a + 1)
+            }
+            TimeDist::Exp(mean) => (-(mean.as_nanos() as f64) * (1.0 - rng.unit()).ln()) as u64,
+            TimeDist::Gaussian(mean, sd) => {
+                // Box-Muller.
+                let u1 = 1.0 - rng.unit();
+                let u2 = rng.unit();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                (mean.as_nanos() as f64 + z * sd.as_nanos() as f64).max(0.0) as u64
+            }
+        }
+    }
+}
+
+fn args<'a>(s: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    let inner = s
+        .strip_prefix(name)?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    Some(inner.split(',').map(str::trim).collect())
+}
+
+fn dur(arg: &str, whole: &str) -> Result<Duration, String> {
+    arg.parse::<DurationValue>()
+        .map(|d| d.0)
+        .map_err(|_| format!("`{whole}`: `{arg}` is not a duration like \"5ms\""))
+}
+
+impl FromStr for TimeDist {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let usage = "use a duration (\"5ms\") or \"uniform(3ms, 7ms)\", \"exp(5ms)\", \"gaussian(5ms, 1ms)\"";
+        let want = |n: usize, got: &[&str], name: &str| {
+            if got.len() == n && got.iter().all(|a| !a.is_empty()) {
+                Ok(())
+            } else {
+                Err(format!("`{s}`: {name} takes {n} duration(s); {usage}"))
+            }
+        };
+        if let Some(a) = args(s, "uniform") {
+            want(2, &a, "uniform")?;
+            let (lo, hi) = (dur(a[0], s)?, dur(a[1], s)?);
+            if lo > hi {
+                return Err(format!("`{s}`: the lower bound is above the upper bound"));
+            }
+            return Ok(TimeDist::Uniform(lo, hi));
+        }
+        if let Some(a) = args(s, "exp") {
+            want(1, &a, "exp")?;
+            return Ok(TimeDist::Exp(dur(a[0], s)?));
+        }
+        if let Some(a) = args(s, "gaussian") {
+            want(2, &a, "gaussian")?;
+            return Ok(TimeDist::Gaussian(dur(a[0], s)?, dur(a[1], s)?));
+        }
+        if s.contains('(') {
+            return Err(format!("`{s}` is not a known distribution; {usage}"));
+        }
+        s.parse::<DurationValue>()
+            .map(|d| TimeDist::Fixed(d.0))
+            .map_err(|_| format!("`{s}` is not a duration or distribution; {usage}"))
+    }
+}
+
+impl fmt::Display for TimeDist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        match self {
+            TimeDist::Fixed(a) => f.write_str(&d(a)),
+            TimeDist::Uniform(a, b) => write!(f, "uniform({}, {})", d(a), d(b)),
+            TimeDist::Exp(a) => write!(f, "exp({})", d(a)),
+            TimeDist::Gaussian(a, b) => write!(f, "gaussian({}, {})", d(a), d(b)),
+        }
+    }
+}
+
+impl Serialize for TimeDist {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeDist {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = TimeDist;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration (\"5ms\") or a distribution (\"uniform(3ms, 7ms)\", \"exp(5ms)\", \"gaussian(5ms, 1ms)\")")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TimeDist, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+/// Connection lifecycle of a group's workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionMode {
+    /// One connection per worker for the whole run.
+    #[default]
+    Persistent,
+    /// A fresh connection per request: opened, every `[sqlite]` setting applied, closed.
+    PerRequest,
+}
+
+impl ConnectionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionMode::Persistent => "persistent",
+            ConnectionMode::PerRequest => "per-request",
+        }
+    }
+}
+
+/// Whether a group's workers are threads of the driver or separate OS processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    #[default]
+    Thread,
+    Process,
+}
+
+impl Isolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Thread => "thread",
+            Isolation::Process => "process",
+        }
+    }
+}
+
+/// `{ begin = "immediate" }`: the BEGIN of a transaction block inside a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockBegin {
+    Deferred,
+    Immediate,
+    Exclusive,
+}
+
+impl BlockBegin {
+    pub fn sql(self) -> &'static str {
+        match self {
+            BlockBegin::Deferred => "BEGIN DEFERRED",
+            BlockBegin::Immediate => "BEGIN IMMEDIATE",
+            BlockBegin::Exclusive => "BEGIN EXCLUSIVE",
+        }
+    }
+}
+
+/// What a step's SQL does to the transaction state, recognised from its first words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxControl {
+    None,
+    Begin,
+    Commit,
+    Rollback,
+}
+
+impl TxControl {
+    pub fn of(sql: &str) -> Self {
+        let first: String = sql
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        match first.as_str() {
+            "BEGIN" => TxControl::Begin,
+            "COMMIT" | "END" => TxControl::Commit,
+            "ROLLBACK" if !sql.to_ascii_uppercase().contains(" TO ") => TxControl::Rollback,
+            _ => TxControl::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_and_distributions() {
+        let ms = Duration::from_millis;
+        assert_eq!("5ms".parse::<TimeDist>().unwrap(), TimeDist::Fixed(ms(5)));
+        assert_eq!(
+            "uniform(3ms, 7ms)".parse::<TimeDist>().unwrap(),
+            TimeDist::Uniform(ms(3), ms(7))
+        );
+        assert_eq!("exp(5ms)".parse::<TimeDist>().unwrap(), TimeDist::Exp(ms(5)));
+        assert_eq!(
+            "gaussian(5ms, 1ms)".parse::<TimeDist>().unwrap(),
+            TimeDist::Gaussian(ms(5), ms(1))
+        );
+        for t in ["5ms", "uniform(3ms, 7ms)", "exp(5ms)", "gaussian(5ms, 1ms)"] {
+            let d: TimeDist = t.parse().unwrap();
+            assert_eq!(d.to_string().parse::<TimeDist>().unwrap(), d);
+        }
+        for (bad, why) in [
+            ("fast", "not a duration"),
+            ("uniform(3ms)", "takes 2"),
+            ("uniform(7ms, 3ms)", "lower bound"),
+            ("exp(fast)", "`fast` is not a duration"),
+            ("gaussian(5ms)", "takes 2"),
+            ("zipf(1ms)", "not a known distribution"),
+        ] {
+            let err = bad.parse::<TimeDist>().unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn draws_have_the_right_mean() {
+        let mut rng = Rng::new(3);
+        for d in ["uniform(3ms, 7ms)", "exp(5ms)", "gaussian(5ms, 1ms)", "5ms"] {
+            let d: TimeDist = d.parse().unwrap();
+            let n = 20_000;
+            let mean = (0..n).map(|_| d.sample_ns(&mut rng) as f64).sum::<f64>() / n as f64;
+            assert!((mean / 5e6 - 1.0).abs() < 0.05, "{d}: {mean}");
+        }
+    }
+
+    #[test]
+    fn recognises_transaction_control() {
+        assert_eq!(TxControl::of("BEGIN IMMEDIATE"), TxControl::Begin);
+        assert_eq!(TxControl::of("  begin"), TxControl::Begin);
+        assert_eq!(TxControl::of("COMMIT"), TxControl::Commit);
+        assert_eq!(TxControl::of("END TRANSACTION"), TxControl::Commit);
+        assert_eq!(TxControl::of("ROLLBACK"), TxControl::Rollback);
+        assert_eq!(TxControl::of("ROLLBACK TO sp"), TxControl::None);
+        assert_eq!(TxControl::of("SELECT 1"), TxControl::None);
+    }
+}

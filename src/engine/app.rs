@@ -1,0 +1,755 @@
+//! The request worker of application-model groups (issue 15).
+//!
+//! A request is taken from the group's queue (or issued by the worker's own client after its
+//! think time), served on a persistent or a per-request connection, and timed in contiguous
+//! segments on the hot path's clock, so its latency anatomy adds up: queue wait, app time
+//! (a calibrated CPU spin on this thread), lock wait (inside the busy handler), statement
+//! execution, COMMIT, and connection set-up.
+//!
+//! Groups that use none of the model never enter this module: `worker::worker_main` branches
+//! once, before the loop.
+
+use crate::config::app::TxControl;
+use crate::config::busy;
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::clock::Clock;
+use crate::engine::queue::Ticket;
+use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec, run_statement};
+use crate::metrics::anatomy::{Anatomy, PARTS, Part};
+use crate::metrics::timeline::{IntervalSample, interval_histogram};
+use crate::metrics::{ErrorCounts, ErrorKind, Recorder, classify, new_histogram};
+use crate::workload::params::Generator;
+use crate::workload::rng::Rng;
+use crate::workload::{AppPlan, GroupPlan, ParamPlan, RowEffect};
+use hdrhistogram::Histogram;
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, OpenFlags};
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What application-model workers record besides the usual outputs.
+#[derive(Clone, Debug)]
+pub struct AppStats {
+    pub anatomy: Anatomy,
+    /// Queue wait of completed requests, ns.
+    pub queue_wait: Histogram<u64>,
+    /// Connections opened for requests while measuring (per-request connections).
+    pub connections_opened: u64,
+    pub blocks: Vec<BlockStats>,
+}
+
+impl AppStats {
+    pub fn new(blocks: Vec<BlockStats>) -> Self {
+        Self {
+            anatomy: Anatomy::default(),
+            queue_wait: new_histogram(),
+            connections_opened: 0,
+            blocks,
+        }
+    }
+
+    pub fn merge(&mut self, o: &AppStats) {
+        self.anatomy.merge(&o.anatomy);
+        self.queue_wait
+            .add(&o.queue_wait)
+            .expect("auto-resizing histograms add");
+        self.connections_opened += o.connections_opened;
+        for (a, b) in self.blocks.iter_mut().zip(&o.blocks) {
+            a.committed += b.committed;
+            a.retried += b.retried;
+            a.failed += b.failed;
+            a.errors.merge(&b.errors);
+        }
+    }
+}
+
+/// Outcomes of one transaction block (`{ begin = ... }` ... `{ commit = true }`) of an operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub op: usize,
+    /// The BEGIN step's index in the script.
+    pub begin_step: usize,
+    pub committed: u64,
+    /// Executions that needed more than one attempt.
+    pub retried: u64,
+    /// Executions rolled back after all tries.
+    pub failed: u64,
+    /// Errors per failed attempt.
+    pub errors: ErrorCounts,
+}
+
+/// The transaction blocks of a group's operations, in order (the layout of `AppStats::blocks`).
+pub fn blocks_of(group: &GroupPlan) -> Vec<BlockStats> {
+    let mut blocks = Vec::new();
+    if group.transaction.begin_sql().is_some() {
+        return blocks;
+    }
+    for (oi, op) in group.ops.iter().enumerate() {
+        for (si, step) in op.steps.iter().enumerate() {
+            if step.control == TxControl::Begin {
+                blocks.push(BlockStats {
+                    op: oi,
+                    begin_step: si,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    blocks
+}
+
+/// Steps that run (and are retried) together: one autocommit statement, a transaction block,
+/// or with a group transaction mode the whole script inside BEGIN ... COMMIT.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    first: usize,
+    end: usize,
+    /// The group's BEGIN runs before the first step and COMMIT after the last.
+    group_begin: bool,
+    /// Index into `AppStats::blocks`.
+    block: Option<usize>,
+    /// The block ends in ROLLBACK: nothing it wrote is acknowledged.
+    rolls_back: bool,
+}
+
+fn units_of(group: &GroupPlan) -> Vec<Vec<Unit>> {
+    let mut block_index = 0;
+    group
+        .ops
+        .iter()
+        .map(|op| {
+            let n = op.steps.len();
+            if group.transaction.begin_sql().is_some() {
+                return vec![Unit {
+                    first: 0,
+                    end: n,
+                    group_begin: true,
+                    block: None,
+                    rolls_back: false,
+                }];
+            }
+            let mut units = Vec::new();
+            let mut i = 0;
+            while i < n {
+                if op.steps[i].control == TxControl::Begin {
+                    let close = (i + 1..n)
+                        .find(|&j| matches!(op.steps[j].control, TxControl::Commit | TxControl::Rollback))
+                        .unwrap_or(n - 1);
+                    units.push(Unit {
+                        first: i,
+                        end: close + 1,
+                        group_begin: false,
+                        block: Some(block_index),
+                        rolls_back: op.steps[close].control == TxControl::Rollback,
+                    });
+                    block_index += 1;
+                    i = close + 1;
+                } else {
+                    units.push(Unit {
+                        first: i,
+                        end: i + 1,
+                        group_begin: false,
+                        block: None,
+                        rolls_back: false,
+                    });
+                    i += 1;
+                }
+            }
+            units
+        })
+        .collect()
+}
+
+/// Spin iterations per nanosecond on this machine, measured once per process (or given by
+/// the driver to worker processes, so they don't measure while competing for the cores).
+static SPIN_RATE: OnceLock<f64> = OnceLock::new();
+
+#[inline(never)]
+fn spin_iterations(n: u64) -> u64 {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = std::hint::black_box(x);
+    }
+    x
+}
+
+/// Iterations of the spin loop per nanosecond of CPU time (best of several tries).
+pub fn spin_rate() -> f64 {
+    *SPIN_RATE.get_or_init(|| {
+        const N: u64 = 2_000_000;
+        // Timed in this thread's CPU time, not wall time: a loaded machine preempting the
+        // calibration must not make the spin shorter.
+        let best = (0..5)
+            .map(|_| {
+                let t = thread_cpu_ns();
+                std::hint::black_box(spin_iterations(N));
+                thread_cpu_ns().saturating_sub(t).max(1) as f64
+            })
+            .fold(f64::MAX, f64::min);
+        N as f64 / best
+    })
+}
+
+/// Uses a rate measured elsewhere (worker processes get the driver's).
+pub fn set_spin_rate(rate: f64) {
+    let _ = SPIN_RATE.set(rate);
+}
+
+/// Burns `ns` of CPU time (as measured unloaded): under contention it takes longer, as
+/// application code does.
+#[inline]
+pub fn spin(ns: u64) {
+    if ns > 0 {
+        std::hint::black_box(spin_iterations((ns as f64 * spin_rate()) as u64));
+    }
+}
+
+/// CPU time of the calling thread, ns.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Opens a request's connection: every `[sqlite]` setting applied, litehammer's functions and
+/// the observed busy handler installed, statements to be prepared on it as they are used.
+fn connect(spec: &WorkerSpec) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(&spec.db_path, flags)?;
+    crate::config::sqlite::register_functions(&conn)?;
+    // The observed handler first, so lock waits while applying the settings are seen.
+    configure(&mut conn, spec)?;
+    spec.settings.apply_pragmas(&conn).map_err(|e| match e {
+        crate::config::sqlite::SettingError::Sqlite { source, .. } => source,
+        other => rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(1), Some(other.to_string())),
+    })?;
+    Ok(conn)
+}
+
+fn configure(conn: &mut Connection, spec: &WorkerSpec) -> rusqlite::Result<()> {
+    busy::install_observed(conn, spec.settings.busy_handler, spec.settings.busy_timeout.0)?;
+    let steps: usize = spec.group.ops.iter().map(|o| o.steps.len()).sum();
+    conn.set_prepared_statement_cache_capacity(steps + 4);
+    Ok(())
+}
+
+/// Runs an application-model worker until the run stops; sends Ready, samples and Done.
+pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
+    let index = spec.index;
+    spin_rate();
+    let (mut conn, read_back) = match crate::engine::worker::open(&spec) {
+        Ok(ok) => ok,
+        Err(e) => {
+            let _ = tx.send(Message::Ready { index, result: Err(e) });
+            return;
+        }
+    };
+    if let Err(e) = configure(&mut conn, &spec) {
+        let _ = tx.send(Message::Ready {
+            index,
+            result: Err(e.to_string()),
+        });
+        return;
+    }
+    let plan = spec.group.app.clone().expect("an application-model group");
+    let persistent = plan.connection == crate::config::app::ConnectionMode::Persistent;
+    let mut worker = RequestWorker::new(&spec, plan, persistent.then_some(conn), tx.clone());
+    if tx
+        .send(Message::Ready {
+            index,
+            result: Ok(read_back),
+        })
+        .is_err()
+    {
+        return;
+    }
+    while phase.get() == Phase::Starting {
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    worker.run(phase);
+    let output = worker.into_output();
+    if let Some(q) = &spec.queue {
+        q.wake_all();
+    }
+    let _ = tx.send(Message::Done {
+        index,
+        result: Ok(Box::new(output)),
+    });
+}
+
+struct RequestWorker<'s> {
+    spec: &'s WorkerSpec,
+    group: &'s GroupPlan,
+    plan: AppPlan,
+    conn: Option<Connection>,
+    units: Vec<Vec<Unit>>,
+    /// Per operation, step and parameter.
+    generators: Vec<Vec<Vec<Option<Generator>>>>,
+    /// Per operation and step: the captured first-row values.
+    captured: Vec<Vec<Vec<Value>>>,
+    rng: Rng,
+    /// App and think time draws, back-off jitter (not replayed on retries).
+    timing: Rng,
+    ticks: Clock,
+    /// End of the last segment (ticks) and the current request's parts (ns).
+    mark: u64,
+    parts: [u64; PARTS],
+    budget: Option<u64>,
+    measuring: bool,
+    cpu_start: u64,
+    ops: Vec<Recorder>,
+    transactions: Recorder,
+    counts: TxCounts,
+    stats: AppStats,
+    interval_slot: Option<u64>,
+    interval_committed: u64,
+    interval_errors: ErrorCounts,
+    interval_latency: Histogram<u64>,
+    sender: UnboundedSender<Message>,
+    pending_inserts: Vec<u64>,
+    pending_deletes: Vec<u64>,
+    acked_inserts: Vec<u64>,
+    acked_deletes: Vec<u64>,
+}
+
+type StepError = (ErrorKind, rusqlite::Error);
+
+impl<'s> RequestWorker<'s> {
+    fn new(spec: &'s WorkerSpec, plan: AppPlan, conn: Option<Connection>, sender: UnboundedSender<Message>) -> Self {
+        let group = &*spec.group;
+        let mut rng = Rng::derive(spec.seed, spec.index as u64);
+        let generators = group
+            .ops
+            .iter()
+            .map(|op| {
+                op.steps
+                    .iter()
+                    .map(|step| {
+                        step.params
+                            .iter()
+                            .map(|p| match p {
+                                ParamPlan::Gen(g) => Some(g.instantiate(
+                                    &mut rng,
+                                    spec.index as u64,
+                                    spec.total_workers as u64,
+                                    &spec.latest,
+                                )),
+                                ParamPlan::Ref { .. } => None,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let captured = group
+            .ops
+            .iter()
+            .map(|op| op.steps.iter().map(|s| vec![Value::Null; s.captures.len()]).collect())
+            .collect();
+        let tables = spec.tracked_tables;
+        Self {
+            spec,
+            group,
+            plan,
+            conn,
+            units: units_of(group),
+            generators,
+            captured,
+            rng,
+            timing: Rng::derive(spec.seed, 0xA99_0000_0000 + spec.index as u64),
+            ticks: Clock::get(),
+            mark: 0,
+            parts: [0; PARTS],
+            budget: spec.budget,
+            measuring: false,
+            cpu_start: 0,
+            ops: vec![Recorder::default(); group.ops.len()],
+            transactions: Recorder::default(),
+            counts: TxCounts::default(),
+            stats: AppStats::new(blocks_of(group)),
+            interval_slot: None,
+            interval_committed: 0,
+            interval_errors: ErrorCounts::default(),
+            interval_latency: interval_histogram(),
+            sender,
+            pending_inserts: vec![0; tables],
+            pending_deletes: vec![0; tables],
+            acked_inserts: vec![0; tables],
+            acked_deletes: vec![0; tables],
+        }
+    }
+
+    fn run(&mut self, phase: &PhaseFlag) {
+        let queue = self.spec.queue.clone();
+        loop {
+            match phase.get() {
+                Phase::Stop => break,
+                Phase::Measure if !self.measuring => self.reset_measurements(),
+                _ => {}
+            }
+            if self.measuring && self.budget == Some(0) {
+                break;
+            }
+            let ticket = match &queue {
+                Some(q) => match q.take(phase) {
+                    Some(t) => t,
+                    None => break,
+                },
+                None => {
+                    if let Some(think) = self.plan.think_time {
+                        let ns = think.sample_ns(&mut self.timing);
+                        let at = Instant::now() + Duration::from_nanos(ns);
+                        if !crate::engine::pacing::wait_until(at, phase) {
+                            break;
+                        }
+                    }
+                    Ticket {
+                        issued: self.ticks.now(),
+                        client: false,
+                    }
+                }
+            };
+            // Without a queue the request starts when it is issued: no queue wait at all.
+            let start = if queue.is_some() {
+                self.ticks.now()
+            } else {
+                ticket.issued
+            };
+            self.mark = start;
+            self.parts = [0; PARTS];
+            self.parts[Part::Queue as usize] = self.ticks.ns_between(ticket.issued, start);
+            let op = self.group.choose(&mut self.rng);
+            let outcome = self.request(op);
+            let end = self.mark;
+            if let Some(q) = &queue {
+                let think = self.plan.think_time.map_or(0, |t| t.sample_ns(&mut self.timing));
+                q.done(ticket, end, think);
+            }
+            if self.measuring {
+                self.record(op, outcome, self.ticks.ns_between(ticket.issued, end));
+                self.budget = self.budget.map(|b| b - 1);
+            }
+        }
+        self.ship_interval();
+    }
+
+    fn reset_measurements(&mut self) {
+        self.measuring = true;
+        self.ops.iter_mut().for_each(Recorder::reset);
+        self.transactions.reset();
+        self.counts = TxCounts::default();
+        let blocks = blocks_of(self.group);
+        self.stats = AppStats::new(blocks);
+        busy::take_stats();
+        self.cpu_start = thread_cpu_ns();
+    }
+
+    /// Closes the current segment as `part`.
+    #[inline]
+    fn seg(&mut self, part: Part) {
+        let now = self.ticks.now();
+        self.parts[part as usize] += self.ticks.ns_between(self.mark, now);
+        self.mark = now;
+    }
+
+    /// Closes a database segment: the busy handler's time since `waited_before` is lock wait.
+    #[inline]
+    fn seg_db(&mut self, part: Part, waited_before: u64) {
+        let now = self.ticks.now();
+        let ns = self.ticks.ns_between(self.mark, now);
+        let lock = busy::waited_ns().saturating_sub(waited_before).min(ns);
+        self.parts[Part::Lock as usize] += lock;
+        self.parts[part as usize] += ns - lock;
+        self.mark = now;
+    }
+
+    fn app(&mut self, ns: u64) {
+        if ns > 0 {
+            spin(ns);
+            self.seg(Part::App);
+        }
+    }
+
+    /// One request: connection, app time and the operation's units. Returns the attempts.
+    fn request(&mut self, op: usize) -> Result<u32, StepError> {
+        if self.conn.is_none() {
+            let w0 = busy::waited_ns();
+            let opened = connect(self.spec);
+            self.seg_db(Part::Connect, w0);
+            match opened {
+                Ok(c) => {
+                    self.conn = Some(c);
+                    if self.measuring {
+                        self.stats.connections_opened += 1;
+                    }
+                }
+                Err(e) => return Err((classify(&e), e)),
+            }
+        }
+        let plan_op = &self.group.ops[op];
+        let gaps = plan_op.steps.len() as u64 + 1;
+        let share = plan_op.app_time.map_or(0, |t| t.sample_ns(&mut self.timing) / gaps);
+        let mut attempts = 1;
+        let mut result = Ok(());
+        for u in 0..self.units[op].len() {
+            let unit = self.units[op][u];
+            self.app(share);
+            match self.unit(op, unit, share) {
+                Ok(a) => attempts += a - 1,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            self.app(share);
+        }
+        if self.plan.connection == crate::config::app::ConnectionMode::PerRequest {
+            drop(self.conn.take());
+            self.seg(Part::Connect);
+        }
+        result.map(|()| attempts)
+    }
+
+    /// A unit, retried on busy/locked errors as the group's retry policy allows.
+    fn unit(&mut self, op: usize, unit: Unit, share: u64) -> Result<u32, StepError> {
+        let max_tries = self.group.retry.as_ref().map_or(1, |r| r.max_tries.get());
+        let rng_at_start = (max_tries > 1).then(|| self.rng.clone());
+        let mut attempts = 1;
+        loop {
+            match self.attempt(op, unit, share) {
+                Ok(()) => {
+                    if unit.rolls_back {
+                        self.discard();
+                    } else {
+                        self.acknowledge();
+                    }
+                    if let Some(b) = unit.block.filter(|_| self.measuring) {
+                        self.stats.blocks[b].committed += 1;
+                        self.stats.blocks[b].retried += u64::from(attempts > 1);
+                    }
+                    return Ok(attempts);
+                }
+                Err((kind, e)) => {
+                    self.rollback();
+                    if let Some(b) = unit.block.filter(|_| self.measuring) {
+                        self.stats.blocks[b].errors.add(kind);
+                    }
+                    if attempts < max_tries
+                        && matches!(kind, ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked)
+                    {
+                        self.backoff(attempts);
+                        self.rng = rng_at_start.clone().expect("kept when retries are allowed");
+                        attempts += 1;
+                        continue;
+                    }
+                    if let Some(b) = unit.block.filter(|_| self.measuring) {
+                        self.stats.blocks[b].failed += 1;
+                        self.stats.blocks[b].retried += u64::from(attempts > 1);
+                    }
+                    return Err((kind, e));
+                }
+            }
+        }
+    }
+
+    fn attempt(&mut self, op: usize, unit: Unit, share: u64) -> Result<(), StepError> {
+        if unit.group_begin {
+            let sql = self.group.transaction.begin_sql().expect("a group transaction mode");
+            self.control(sql, Part::Execute)?;
+        }
+        for i in unit.first..unit.end {
+            if i != unit.first {
+                self.app(share);
+            }
+            if let Some(t) = self.group.ops[op].steps[i].app_time {
+                let ns = t.sample_ns(&mut self.timing);
+                self.app(ns);
+            }
+            self.step(op, i)?;
+        }
+        if unit.group_begin {
+            self.control("COMMIT", Part::Commit)?;
+        }
+        Ok(())
+    }
+
+    fn control(&mut self, sql: &str, part: Part) -> Result<(), StepError> {
+        let w0 = busy::waited_ns();
+        let conn = self.conn.as_ref().expect("connected");
+        let r = conn.prepare_cached(sql).and_then(|mut s| s.raw_execute().map(|_| ()));
+        self.seg_db(part, w0);
+        r.map_err(|e| (classify(&e), e))
+    }
+
+    fn step(&mut self, op: usize, si: usize) -> Result<(), StepError> {
+        let w0 = busy::waited_ns();
+        let step = &self.group.ops[op].steps[si];
+        let part = match step.control {
+            TxControl::Commit => Part::Commit,
+            _ => Part::Execute,
+        };
+        let conn = self.conn.as_ref().expect("connected");
+        let result = (|| {
+            let mut stmt = conn.prepare_cached(&step.sql)?;
+            let (earlier, rest) = self.captured[op].split_at_mut(si);
+            let generators = &mut self.generators[op][si];
+            for (p, param) in step.params.iter().enumerate() {
+                match (param, &mut generators[p]) {
+                    (ParamPlan::Gen(_), Some(g)) => {
+                        stmt.raw_bind_parameter(p + 1, ToSqlOutput::Borrowed(g.next(&mut self.rng)))?
+                    }
+                    (ParamPlan::Ref { step: from, slot }, _) => {
+                        stmt.raw_bind_parameter(p + 1, &earlier[*from][*slot])?
+                    }
+                    (ParamPlan::Gen(_), None) => unreachable!("generators are built for every generator parameter"),
+                }
+            }
+            run_statement(&mut stmt, &step.captures, &mut rest[0])?;
+            match step.effect {
+                RowEffect::Insert(t) => self.pending_inserts[t] += conn.changes(),
+                RowEffect::Delete(t) => self.pending_deletes[t] += conn.changes(),
+                RowEffect::None => {}
+            }
+            if let Some(l) = step.bumps_latest {
+                self.spec.latest[l]
+                    .1
+                    .fetch_max(conn.last_insert_rowid(), Ordering::Relaxed);
+            }
+            Ok(())
+        })();
+        self.seg_db(part, w0);
+        result.map_err(|e| (classify(&e), e))
+    }
+
+    fn rollback(&mut self) {
+        self.discard();
+        if let Some(conn) = &self.conn
+            && !conn.is_autocommit()
+        {
+            let _ = conn.prepare_cached("ROLLBACK").and_then(|mut s| s.raw_execute());
+            self.seg(Part::Execute);
+        }
+    }
+
+    fn backoff(&mut self, attempt: u32) {
+        let Some(retry) = &self.group.retry else { return };
+        let base = retry.backoff.0;
+        if base.is_zero() {
+            return;
+        }
+        let doubled = base.saturating_mul(1u32 << (attempt - 1).min(20));
+        let capped = retry.backoff_max.map_or(base, |m| doubled.min(m.0));
+        std::thread::sleep(capped.mul_f64(0.5 + self.timing.unit()));
+        self.seg(Part::Lock);
+    }
+
+    fn acknowledge(&mut self) {
+        for (a, p) in self.acked_inserts.iter_mut().zip(self.pending_inserts.iter_mut()) {
+            *a += std::mem::take(p);
+        }
+        for (a, p) in self.acked_deletes.iter_mut().zip(self.pending_deletes.iter_mut()) {
+            *a += std::mem::take(p);
+        }
+    }
+
+    fn discard(&mut self) {
+        self.pending_inserts.iter_mut().for_each(|p| *p = 0);
+        self.pending_deletes.iter_mut().for_each(|p| *p = 0);
+    }
+
+    fn record(&mut self, op: usize, outcome: Result<u32, StepError>, latency_ns: u64) {
+        let slot = self.spec.clock.slot(Instant::now());
+        if slot != self.interval_slot {
+            self.ship_interval();
+            self.interval_slot = slot;
+        }
+        match outcome {
+            Ok(attempts) => {
+                self.ops[op].record_ns(latency_ns);
+                self.transactions.record_ns(latency_ns);
+                let _ = self.interval_latency.record(latency_ns);
+                self.interval_committed += 1;
+                self.counts.committed += 1;
+                self.counts.attempts += attempts as u64;
+                self.counts.retried += u64::from(attempts > 1);
+                if self
+                    .group
+                    .latency_limit
+                    .is_some_and(|limit| latency_ns > limit.as_nanos() as u64)
+                {
+                    self.counts.late += 1;
+                }
+                self.stats.anatomy.record(latency_ns, &self.parts);
+                let _ = self.stats.queue_wait.record(self.parts[Part::Queue as usize]);
+            }
+            Err((kind, e)) => {
+                self.ops[op].record_error(&e);
+                self.interval_errors.add(kind);
+                self.counts.failed += 1;
+                self.counts.attempts += 1;
+            }
+        }
+    }
+
+    fn ship_interval(&mut self) {
+        let Some(slot) = self.interval_slot else { return };
+        if self.interval_committed == 0 && self.interval_errors.total() == 0 {
+            return;
+        }
+        let sample = IntervalSample {
+            group: self.spec.group_index,
+            slot,
+            committed: std::mem::take(&mut self.interval_committed),
+            errors: std::mem::take(&mut self.interval_errors),
+            latency: std::mem::replace(&mut self.interval_latency, interval_histogram()),
+        };
+        let _ = self.sender.send(Message::Interval(Box::new(sample)));
+    }
+
+    fn into_output(self) -> WorkerOutput {
+        let cpu_ns = thread_cpu_ns().saturating_sub(self.cpu_start);
+        WorkerOutput {
+            index: self.spec.index,
+            group_index: self.spec.group_index,
+            ops: self.ops,
+            transactions: self.transactions,
+            service: None,
+            schedule_lag: None,
+            counts: self.counts,
+            busy_handler: Some(busy::take_stats()),
+            acked_inserts: self.acked_inserts,
+            acked_deletes: self.acked_deletes,
+            cpu_ns: self.measuring.then_some(cpu_ns),
+            pid: std::process::id(),
+            app: Some(Box::new(self.stats)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spin_burns_cpu_in_proportion() {
+        spin_rate();
+        let before = thread_cpu_ns();
+        spin(2_000_000);
+        let short = thread_cpu_ns() - before;
+        let before = thread_cpu_ns();
+        spin(20_000_000);
+        let long = thread_cpu_ns() - before;
+        assert!(long > 3 * short, "{short} ns vs {long} ns of CPU");
+    }
+}

@@ -1,0 +1,175 @@
+//! The request queue in front of a group's server workers (issue 15).
+//!
+//! Closed loop: `clients` tokens, each a client whose next request is issued at a known
+//! tick (its previous response plus its think time). A free worker takes the earliest
+//! issued request that is due, so requests wait in FIFO order while every worker is busy,
+//! as connections wait in a server's accept queue. Clients are virtual: nobody sleeps for
+//! them, so think time burns no CPU.
+//!
+//! Open loop (`rate`): arrivals at a fixed or Poisson rate for the whole group, taken in
+//! order by whichever worker is free.
+//!
+//! Used only by application-model groups; one lock per request.
+
+use crate::config::Arrival;
+use crate::engine::cancel::{Phase, PhaseFlag};
+use crate::engine::clock::Clock;
+use crate::workload::rng::Rng;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// Longest single wait before the run phase is checked again.
+const POLL: Duration = Duration::from_millis(5);
+
+enum Source {
+    /// Issue ticks of the waiting clients; 0 = issue when first taken.
+    Clients(BinaryHeap<Reverse<u64>>),
+    Arrivals {
+        next: u64,
+        mean_gap_ticks: f64,
+        arrival: Arrival,
+        rng: Rng,
+    },
+}
+
+pub struct RequestQueue {
+    source: Mutex<Source>,
+    ready: Condvar,
+    clock: Clock,
+}
+
+/// A request taken from the queue: when it was issued (ticks).
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket {
+    pub issued: u64,
+    /// Closed loop: the client comes back after its think time.
+    pub client: bool,
+}
+
+impl RequestQueue {
+    pub fn clients(clients: u32) -> Self {
+        Self {
+            source: Mutex::new(Source::Clients((0..clients).map(|_| Reverse(0)).collect())),
+            ready: Condvar::new(),
+            clock: Clock::get(),
+        }
+    }
+
+    pub fn arrivals(rate: f64, arrival: Arrival, seed: u64) -> Self {
+        let clock = Clock::get();
+        let mean_gap_ticks = clock.ticks_for((1e9 / rate) as u64) as f64;
+        Self {
+            source: Mutex::new(Source::Arrivals {
+                next: 0,
+                mean_gap_ticks,
+                arrival,
+                rng: Rng::derive(seed, 0xA771_0000_0000),
+            }),
+            ready: Condvar::new(),
+            clock,
+        }
+    }
+
+    /// The next due request, waiting for one; `None` once the run stops.
+    pub fn take(&self, phase: &PhaseFlag) -> Option<Ticket> {
+        let mut source = self.source.lock().expect("queue lock");
+        loop {
+            if phase.get() == Phase::Stop {
+                return None;
+            }
+            let now = self.clock.now();
+            let wait_ns = match &mut *source {
+                Source::Clients(heap) => match heap.peek() {
+                    Some(Reverse(0)) => {
+                        heap.pop();
+                        return Some(Ticket {
+                            issued: now,
+                            client: true,
+                        });
+                    }
+                    Some(Reverse(t)) if *t <= now => {
+                        let issued = *t;
+                        heap.pop();
+                        return Some(Ticket { issued, client: true });
+                    }
+                    Some(Reverse(t)) => self.clock.ns_between(now, *t),
+                    None => POLL.as_nanos() as u64,
+                },
+                Source::Arrivals {
+                    next,
+                    mean_gap_ticks,
+                    arrival,
+                    rng,
+                } => {
+                    if *next == 0 {
+                        *next = now;
+                    }
+                    if *next <= now {
+                        let issued = *next;
+                        let gap = match arrival {
+                            Arrival::Fixed => *mean_gap_ticks,
+                            Arrival::Poisson => -*mean_gap_ticks * (1.0 - rng.unit()).ln(),
+                        };
+                        *next += (gap as u64).max(1);
+                        return Some(Ticket { issued, client: false });
+                    }
+                    self.clock.ns_between(now, *next)
+                }
+            };
+            let wait = Duration::from_nanos(wait_ns).min(POLL);
+            source = self.ready.wait_timeout(source, wait).expect("queue lock").0;
+        }
+    }
+
+    /// A closed-loop client got its response at `end` (ticks) and thinks for `think_ns`.
+    pub fn done(&self, ticket: Ticket, end: u64, think_ns: u64) {
+        if !ticket.client {
+            return;
+        }
+        let at = end + self.clock.ticks_for(think_ns).max(1);
+        if let Source::Clients(heap) = &mut *self.source.lock().expect("queue lock") {
+            heap.push(Reverse(at));
+        }
+        self.ready.notify_one();
+    }
+
+    /// Wakes every waiting worker (the run is stopping).
+    pub fn wake_all(&self) {
+        self.ready.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_served_in_issue_order_and_come_back() {
+        let q = RequestQueue::clients(2);
+        let phase = PhaseFlag::default();
+        phase.set(Phase::Measure);
+        let a = q.take(&phase).unwrap();
+        let b = q.take(&phase).unwrap();
+        assert!(a.client && b.client);
+        let clock = Clock::get();
+        q.done(b, clock.now(), 0);
+        q.done(a, clock.now(), 0);
+        let first = q.take(&phase).unwrap();
+        let second = q.take(&phase).unwrap();
+        assert!(first.issued <= second.issued);
+        phase.set(Phase::Stop);
+        assert!(q.take(&phase).is_none(), "an empty queue ends when the run stops");
+    }
+
+    #[test]
+    fn arrivals_are_spaced_by_the_rate() {
+        let q = RequestQueue::arrivals(1e6, Arrival::Fixed, 1);
+        let phase = PhaseFlag::default();
+        let a = q.take(&phase).unwrap();
+        let b = q.take(&phase).unwrap();
+        assert!(!a.client);
+        assert!(b.issued > a.issued);
+    }
+}

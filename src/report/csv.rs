@@ -1,0 +1,81 @@
+//! The CSV exporter: one row per run × group, the terminal table's columns in raw units
+//! (rates per second, latencies in microseconds), for spreadsheets and scripts.
+
+use super::Exporter;
+use super::format::verdict;
+use super::model::Report;
+
+/// The header row, in order.
+pub(crate) const COLUMNS: [&str; 17] = [
+    "run",
+    "repeat",
+    "group",
+    "workers",
+    "tx_per_s",
+    "ops_per_s",
+    "p50_us",
+    "p99_us",
+    "p99_9_us",
+    "max_us",
+    "committed",
+    "rolled_back",
+    "jain_index",
+    "busy_errors",
+    "other_errors",
+    "status",
+    "verified",
+];
+
+pub(crate) struct Csv;
+
+impl Exporter for Csv {
+    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.write_record(COLUMNS)?;
+        for run in &report.runs {
+            let status = serde_json::to_value(run.status)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            for g in &run.groups {
+                let errors = g.all_errors();
+                let lat = &g.transactions.latency_us;
+                let record: Vec<String> = vec![
+                    run.id.clone(),
+                    run.repeat.map_or(String::new(), |r| r.to_string()),
+                    g.name.clone(),
+                    g.workers.to_string(),
+                    g.transactions.throughput_per_s.to_string(),
+                    g.ops.iter().map(|o| o.throughput_per_s).sum::<f64>().to_string(),
+                    lat.p50.to_string(),
+                    lat.p99.to_string(),
+                    lat.p99_9.to_string(),
+                    lat.max.to_string(),
+                    g.transactions.committed.to_string(),
+                    g.transactions.rolled_back.to_string(),
+                    g.fairness.jain_index.to_string(),
+                    errors.busy_total().to_string(),
+                    (errors.total() - errors.busy_total()).to_string(),
+                    status.clone(),
+                    verdict(run),
+                ];
+                w.write_record(&record)?;
+            }
+        }
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_row_per_run_and_group() {
+        let report: Report = serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap();
+        let text = String::from_utf8(Csv.render(&report).unwrap()).unwrap();
+        let rows: usize = report.runs.iter().map(|r| r.groups.len()).sum();
+        assert_eq!(text.lines().count(), rows + 1);
+        assert!(text.starts_with("run,repeat,group,workers,tx_per_s,"), "{text}");
+    }
+}

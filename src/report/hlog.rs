@@ -1,0 +1,96 @@
+//! HdrHistogram interval logs: one `.hlog` per run × group, one line per timeline interval,
+//! written with the hdrhistogram crate's interval-log writer so that HdrHistogram's own tools
+//! (HistogramLogProcessor) and plotters read them. Values are nanoseconds; the max column is
+//! in milliseconds (`MaxValueDivisor` 1e6).
+
+use super::model::{Report, RunReport};
+use crate::error::InputError;
+use crate::metrics::decode_histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use std::time::{Duration, SystemTime};
+
+/// The files of a report: (file name, contents). Bad input when no interval has a histogram
+/// (reports written before litehammer kept them, or crash reports).
+pub(crate) fn files(report: &Report) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let start = humantime::parse_rfc3339(&report.created_at).unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut out = Vec::new();
+    for run in &report.runs {
+        for g in &run.groups {
+            if !run
+                .timeline
+                .iter()
+                .any(|e| e.groups.iter().any(|x| x.name == g.name && x.histogram_v2.is_some()))
+            {
+                continue;
+            }
+            out.push((file_name(run, &g.name), log(report, run, &g.name, start)?));
+        }
+    }
+    if out.is_empty() {
+        return Err(InputError::new(
+            "--format hlog",
+            "the report has no per-interval histograms (written by an older litehammer, or a crash report); re-run it to get them",
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment(&format!(
+            "litehammer {}: scenario {}, run {}, group {}; transaction latency in ns",
+            report.tool.version, report.scenario.name, run.id, group
+        ))
+        .with_start_time(start)
+        .with_base_time(start)
+        .with_max_value_divisor(1e6)
+        .begin_log_with(&mut bytes, &mut serializer)?;
+    let tag = Tag::new(group);
+    let interval = run.timeline_interval_s.max(0.0);
+    let mut begin = 0.0;
+    for entry in &run.timeline {
+        let Some(text) = entry
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .and_then(|g| g.histogram_v2.as_deref())
+        else {
+            begin = entry.t_s;
+            continue;
+        };
+        let h = decode_histogram(text).map_err(|e| anyhow::anyhow!("run `{}`, group {group}: {e}", run.id))?;
+        let length = (entry.t_s - begin).max(0.0);
+        writer
+            .write_histogram(
+                &h,
+                Duration::from_secs_f64(begin.max(entry.t_s - interval).max(0.0)),
+                Duration::from_secs_f64(length),
+                tag,
+            )
+            .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
+        begin = entry.t_s;
+    }
+    drop(writer);
+    Ok(bytes)
+}
+
+/// `<run id>[-r<repeat>]-<group>.hlog`, with characters unsafe in file names replaced.
+pub(crate) fn file_name(run: &RunReport, group: &str) -> String {
+    let repeat = run.repeat.map_or(String::new(), |r| format!("-r{r}"));
+    let raw = format!("{}{repeat}-{group}", run.id);
+    let safe: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '=' | '.' | ',') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.hlog")
+}

@@ -1,0 +1,418 @@
+//! The application model (issue 15), end to end through the real binary: app time burns
+//! CPU and think time does not, per-request connections, the queue, the anatomy, transaction
+//! blocks, bad input, and the web-app scenarios' effects. No test asserts a timing.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const HEAD: &str = r#"
+name = "app"
+operations = 120
+warmup = "0s"
+seed = 3
+
+[sqlite]
+journal_mode = "wal"
+synchronous = "normal"
+
+[setup]
+sql = "CREATE TABLE s(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT);"
+populate = [{ table = "s", rows = 100, values = ["text(10)"] }]
+"#;
+
+const VIEW: &str = r#"
+[[group.script]]
+name = "view"
+steps = [
+  { sql = "SELECT v FROM s WHERE id = ?1", params = ["uniform(1, 100)"] },
+  { begin = "immediate" },
+  { sql = "UPDATE s SET v = ?2 WHERE id = ?1", params = ["uniform(1, 100)", "text(10)"] },
+  { sql = "INSERT INTO c(v) VALUES (?1)", params = ["text(10)"] },
+  { commit = true },
+]
+"#;
+
+fn scenario(group: &str) -> String {
+    format!("{HEAD}\n[[group]]\nname = \"web\"\ntransaction = \"none\"\n{group}\n{VIEW}")
+}
+
+fn run(text: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "app.toml", text);
+    let out = dir.path().join("r.json");
+    let output = bin()
+        .arg("run")
+        .arg(&path)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out)
+        .args(["--quiet"])
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(run["verification"]["ok"], true, "{}", run["verification"]);
+    }
+    report
+}
+
+fn web(run: &Value) -> &Value {
+    &run["groups"][0]
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn cpu_per_request(g: &Value) -> f64 {
+    let workers = g["per_worker"].as_array().unwrap();
+    let cpu: f64 = workers.iter().map(|w| f(&w["cpu_ms"])).sum();
+    let requests: f64 = workers.iter().map(|w| f(&w["transactions"])).sum();
+    cpu / requests
+}
+
+#[test]
+fn app_time_burns_the_workers_cpu_and_think_time_does_not() {
+    let report = run(
+        &scenario("workers = 1\napp_time = \"0ms\"\n"),
+        &[
+            "--matrix",
+            "group.web.app_time=0ms,4ms",
+            "--matrix",
+            "group.web.think_time=0ms,4ms",
+        ],
+    );
+    let runs = report["runs"].as_array().unwrap();
+    let cpu: Vec<f64> = runs.iter().map(|r| cpu_per_request(web(r))).collect();
+    let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "group.web.app_time=0ms,group.web.think_time=0ms",
+            "group.web.app_time=0ms,group.web.think_time=4ms",
+            "group.web.app_time=4ms,group.web.think_time=0ms",
+            "group.web.app_time=4ms,group.web.think_time=4ms",
+        ]
+    );
+    // 4 ms of app time per request: at least a third of it shows up as CPU of the thread...
+    assert!(cpu[2] > cpu[0] + 4.0 / 3.0, "{cpu:?}");
+    assert!(cpu[3] > cpu[1] + 4.0 / 3.0, "{cpu:?}");
+    // ...while 4 ms of think time (a sleep) adds less than half of that.
+    assert!(cpu[1] < cpu[0] + 2.0 / 3.0, "{cpu:?}");
+    for r in runs {
+        let app = &web(r)["app"];
+        assert_eq!(app["clients"], 1);
+        assert!(app["queue_wait_us"]["max"].as_f64().unwrap() == 0.0, "{app}");
+    }
+    assert_eq!(web(&runs[1])["app"]["think_time"], "4ms");
+    assert_eq!(web(&runs[2])["app"]["app_time"]["view"], "4ms");
+}
+
+#[test]
+fn per_request_connections_open_one_connection_per_request() {
+    let report = run(
+        &scenario("workers = 2\n"),
+        &["--matrix", "group.web.connection=per-request,persistent"],
+    );
+    let runs = report["runs"].as_array().unwrap();
+    let (per_request, persistent) = (web(&runs[0]), web(&runs[1]));
+    let requests = per_request["transactions"]["committed"].as_u64().unwrap()
+        + per_request["transactions"]["rolled_back"].as_u64().unwrap();
+    assert_eq!(requests, 120);
+    assert_eq!(per_request["app"]["connection"], "per-request");
+    assert_eq!(per_request["app"]["connections_opened"].as_u64().unwrap(), requests);
+    assert!(f(&per_request["app"]["anatomy"]["mean_ms"]["connect"]) > 0.0);
+    assert_eq!(persistent["app"]["connection"], "persistent");
+    assert_eq!(persistent["app"]["connections_opened"], 0);
+    assert_eq!(f(&persistent["app"]["anatomy"]["mean_ms"]["connect"]), 0.0);
+}
+
+#[test]
+fn queue_wait_appears_only_when_clients_outnumber_workers() {
+    let report = run(
+        &scenario("workers = 2\napp_time = \"1ms\"\n"),
+        &["--matrix", "group.web.clients=2,8"],
+    );
+    let runs = report["runs"].as_array().unwrap();
+    let (equal, more) = (&web(&runs[0])["app"], &web(&runs[1])["app"]);
+    assert_eq!(equal["clients"], 2);
+    assert_eq!(f(&equal["queue_wait_us"]["max"]), 0.0, "{equal}");
+    assert_eq!(f(&equal["anatomy"]["mean_ms"]["queue"]), 0.0);
+    assert_eq!(more["clients"], 8);
+    assert!(f(&more["queue_wait_us"]["mean"]) > 0.0, "{more}");
+    assert!(f(&more["anatomy"]["mean_ms"]["queue"]) > 0.0);
+}
+
+#[test]
+fn the_anatomy_adds_up_and_blocks_are_counted() {
+    let report = run(
+        &scenario("workers = 2\nclients = 4\napp_time = \"uniform(1ms, 2ms)\"\n"),
+        &[],
+    );
+    let g = web(&report["runs"][0]);
+    let a = &g["app"]["anatomy"];
+    let parts = ["app", "queue", "lock", "execute", "commit", "connect"];
+    let mean: f64 = parts.iter().map(|p| f(&a["mean_ms"][*p])).sum();
+    let total = f(&a["total_mean_ms"]);
+    assert!(
+        (mean - total).abs() <= 1e-6 * total.max(1.0) + 1e-5,
+        "{mean} vs {total}"
+    );
+    let share: f64 = parts.iter().map(|p| f(&a["p99_share"][*p])).sum();
+    assert!((share - 1.0).abs() < 1e-6, "{share}");
+    assert!(f(&a["mean_ms"]["app"]) > 0.0 && f(&a["mean_ms"]["commit"]) > 0.0, "{a}");
+    // The mean of the transaction latency is the anatomy's total.
+    let latency_mean_ms = f(&g["transactions"]["latency_us"]["mean"]) / 1000.0;
+    assert!(
+        (latency_mean_ms / total - 1.0).abs() < 0.01,
+        "{latency_mean_ms} vs {total}"
+    );
+    let blocks = g["app"]["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0]["op"], "view");
+    assert_eq!(blocks[0]["begin_step"], 1);
+    assert_eq!(
+        blocks[0]["committed"].as_u64().unwrap(),
+        g["transactions"]["committed"].as_u64().unwrap()
+    );
+    // The block's inserts were acknowledged and verified.
+    let v = &report["runs"][0]["verification"];
+    assert_eq!(v["writes_acknowledged"].as_u64().unwrap(), 120, "{v}");
+}
+
+#[test]
+fn a_failing_block_rolls_back_and_is_counted() {
+    let text = format!(
+        "{HEAD}\n[[group]]\nname = \"web\"\nworkers = 1\ntransaction = \"none\"\n\
+         [[group.script]]\nname = \"dup\"\nsteps = [\n  {{ sql = \"BEGIN IMMEDIATE\" }},\n  \
+         {{ sql = \"INSERT INTO c(v) VALUES ('x')\" }},\n  {{ sql = \"INSERT INTO s(id, v) VALUES (1, 'dup')\" }},\n  \
+         {{ sql = \"COMMIT\" }},\n]\n"
+    );
+    let report = run(&text, &[]);
+    let g = web(&report["runs"][0]);
+    assert_eq!(g["transactions"]["rolled_back"].as_u64().unwrap(), 120);
+    let b = &g["app"]["blocks"][0];
+    assert_eq!(b["rolled_back"].as_u64().unwrap(), 120);
+    assert_eq!(b["errors"]["constraint"].as_u64().unwrap(), 120);
+    // Rolled back: the first insert of every block is gone, and none was acknowledged.
+    let v = &report["runs"][0]["verification"];
+    assert_eq!(v["writes_acknowledged"], 0, "{v}");
+}
+
+fn rejects(group: &str, fragments: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.toml", &scenario(group));
+    let out = bin().arg("validate").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for f in fragments {
+        assert!(stderr.contains(f), "expected {f:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn bad_application_model_input_is_exit_2_naming_the_key() {
+    rejects("workers = 1\napp_time = \"fast\"\n", &["app_time", "fast"]);
+    rejects("workers = 1\nclients = 0\n", &["clients", "nonzero"]);
+    rejects("workers = 1\nisolation = \"fork\"\n", &["isolation", "fork"]);
+    rejects(
+        "workers = 1\napp_time = \"uniform(3ms)\"\n",
+        &["app_time", "uniform takes 2"],
+    );
+    rejects("workers = 1\nthink_time = \"exp(soon)\"\n", &["think_time", "soon"]);
+    rejects("workers = 1\nconnection = \"pooled\"\n", &["connection", "pooled"]);
+}
+
+#[test]
+fn bad_overrides_of_the_new_keys_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "app.toml", &scenario("workers = 1\n"));
+    for (set, fragment) in [
+        ("group.web.clients=0", "nonzero"),
+        ("group.web.isolation=fork", "fork"),
+        ("group.web.app_time=fast", "fast"),
+    ] {
+        let out = bin().arg("validate").arg(&path).args(["--set", set]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(set.split('=').next().unwrap()) && stderr.contains(fragment),
+            "{stderr}"
+        );
+    }
+}
+
+fn run_builtin(name: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let output = bin()
+        .args(["run", name, "--duration", "1s", "--warmup", "0s", "--quiet", "-o"])
+        .arg(&out)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(run["verification"]["ok"], true, "{name}: {}", run["verification"]);
+    }
+    report
+}
+
+#[test]
+fn django_serves_requests_on_per_request_connections_behind_a_queue() {
+    let report = run_builtin("django", &["--matrix", "synchronous=normal"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        let g = web(r);
+        let app = &g["app"];
+        let done =
+            g["transactions"]["committed"].as_u64().unwrap() + g["transactions"]["rolled_back"].as_u64().unwrap();
+        assert!(done > 0, "{}", r["id"]);
+        assert_eq!(app["clients"], 16);
+        assert_eq!(app["connection"], "per-request");
+        assert_eq!(app["isolation"], "process");
+        assert_eq!(app["pids"].as_array().unwrap().len(), 4);
+        assert_eq!(app["connections_opened"].as_u64().unwrap(), done);
+        assert!(f(&app["anatomy"]["mean_ms"]["app"]) > 0.0);
+        // 16 clients for 4 workers: requests wait in the queue.
+        assert!(f(&app["anatomy"]["mean_ms"]["queue"]) > 0.0);
+        // The session save is a transaction block in every request.
+        let blocks = app["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 2);
+        let committed: u64 = blocks.iter().map(|b| b["committed"].as_u64().unwrap()).sum();
+        assert_eq!(committed, g["transactions"]["committed"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn django_atomic_deferred_fails_to_upgrade_where_immediate_waits() {
+    let report = run_builtin(
+        "django-atomic",
+        &["--matrix", "group.web.transaction=deferred,immediate"],
+    );
+    let runs = report["runs"].as_array().unwrap();
+    let busy = |g: &Value| -> u64 {
+        let e = |v: &Value| v["busy"].as_u64().unwrap() + v["busy_snapshot"].as_u64().unwrap();
+        e(&g["transactions"]["errors"])
+            + g["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| e(&o["errors"]))
+                .sum::<u64>()
+    };
+    let (deferred, immediate) = (web(&runs[0]), web(&runs[1]));
+    assert_eq!(deferred["transaction"], "deferred");
+    assert!(
+        busy(deferred) > 0,
+        "deferred read-then-write transactions must hit SQLITE_BUSY"
+    );
+    assert_eq!(busy(immediate), 0, "immediate transactions wait for the lock instead");
+    assert!(immediate["transactions"]["committed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn rails_runs_threads_on_persistent_connections_with_immediate_blocks() {
+    let report = run_builtin("rails", &[]);
+    let g = web(&report["runs"][0]);
+    let app = &g["app"];
+    assert_eq!(app["isolation"], "thread");
+    assert_eq!(app["connection"], "persistent");
+    assert_eq!(app["connections_opened"], 0);
+    assert_eq!(app["pids"].as_array().unwrap().len(), 1);
+    let block = &app["blocks"][0];
+    assert_eq!(block["op"], "create_comment");
+    assert!(block["committed"].as_u64().unwrap() > 0);
+    assert_eq!(report["runs"][0]["sqlite"]["journal_mode"], "wal");
+}
+
+#[test]
+fn process_workers_have_their_own_pids_and_their_results_merge_exactly() {
+    let report = run(
+        &scenario("workers = 3\nclients = 6\nisolation = \"process\"\napp_time = \"1ms\"\n"),
+        &[],
+    );
+    let r = &report["runs"][0];
+    let g = web(r);
+    let app = &g["app"];
+    assert_eq!(app["isolation"], "process");
+    let workers = g["per_worker"].as_array().unwrap();
+    let mut pids: Vec<u64> = workers.iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{workers:?}");
+    assert_eq!(app["pids"].as_array().unwrap().len(), 3);
+    let driver_pid = r["groups"][0]["per_worker"][0]["pid"].as_u64().unwrap();
+    assert!(driver_pid > 0);
+    // Counts are the sums of the processes' parts.
+    let committed = g["transactions"]["committed"].as_u64().unwrap();
+    let per_worker: u64 = workers.iter().map(|w| w["transactions"].as_u64().unwrap()).sum();
+    assert_eq!(committed, per_worker);
+    assert_eq!(committed + g["transactions"]["rolled_back"].as_u64().unwrap(), 120);
+    assert_eq!(g["ops"][0]["count"].as_u64().unwrap(), committed);
+    assert_eq!(app["anatomy"]["requests"].as_u64().unwrap(), committed);
+    assert_eq!(app["blocks"][0]["committed"].as_u64().unwrap(), committed);
+    assert!(workers.iter().all(|w| w["cpu_ms"].as_f64().unwrap() > 0.0));
+    // Every acknowledged insert of every process is in the database.
+    let v = &r["verification"];
+    assert_eq!(v["writes_acknowledged"].as_u64().unwrap(), committed, "{v}");
+}
+
+#[test]
+fn ctrl_c_stops_process_workers_and_the_report_is_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = scenario("workers = 2\nisolation = \"process\"\napp_time = \"1ms\"\n")
+        .replace("operations = 120", "duration = \"30s\"");
+    let path = write(dir.path(), "app.toml", &text);
+    let out = dir.path().join("r.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+        .arg("run")
+        .arg(&path)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .args(["--progress-interval", "0.5", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let measuring = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("  default"));
+    assert!(measuring, "no progress line before the process ended");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    let run = &report["runs"][0];
+    assert_eq!(run["status"], "interrupted");
+    assert_eq!(run["verification"]["ok"], true);
+    let g = &run["groups"][0];
+    assert!(g["transactions"]["committed"].as_u64().unwrap() > 0);
+    assert_eq!(g["app"]["pids"].as_array().unwrap().len(), 2);
+}
