@@ -2,7 +2,6 @@
 //! distributions, connection lifecycle, worker isolation, and transaction-block steps.
 
 use crate::config::duration::DurationValue;
-use crate::workload::rng::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -22,25 +21,6 @@ pub enum TimeDist {
 impl TimeDist {
     pub fn is_zero(&self) -> bool {
         matches!(self, TimeDist::Fixed(d) if d.is_zero())
-    }
-
-    /// One draw, in nanoseconds.
-    pub fn sample_ns(&self, rng: &mut Rng) -> u64 {
-        match *self {
-            TimeDist::Fixed(d) => d.as_nanos() as u64,
-            TimeDist::Uniform(a, b) => {
-                let (a, b) = (a.as_nanos() as u64, b.as_nanos() as u64);
-                a + rng.below(b - a + 1)
-            }
-            TimeDist::Exp(mean) => (-(mean.as_nanos() as f64) * (1.0 - rng.unit()).ln()) as u64,
-            TimeDist::Gaussian(mean, sd) => {
-                // Box-Muller.
-                let u1 = 1.0 - rng.unit();
-                let u2 = rng.unit();
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                (mean.as_nanos() as f64 + z * sd.as_nanos() as f64).max(0.0) as u64
-            }
-        }
     }
 }
 
@@ -216,6 +196,7 @@ impl TxControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::rng::Rng;
 
     #[test]
     fn parses_durations_and_distributions() {

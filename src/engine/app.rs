@@ -15,9 +15,10 @@ use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::clock::Clock;
 use crate::engine::queue::Ticket;
 use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec, run_statement};
-use crate::metrics::anatomy::{Anatomy, PARTS, Part};
+use crate::metrics::anatomy::{PARTS, Part};
+pub(crate) use crate::metrics::app::{AppStats, BlockStats};
 use crate::metrics::timeline::{IntervalSample, interval_histogram};
-use crate::metrics::{ErrorCounts, ErrorKind, Recorder, classify, new_histogram};
+use crate::metrics::{ErrorCounts, ErrorKind, Recorder, classify};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{AppPlan, GroupPlan, ParamPlan, RowEffect};
@@ -28,57 +29,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
-
-/// What application-model workers record besides the usual outputs.
-#[derive(Clone, Debug)]
-pub struct AppStats {
-    pub anatomy: Anatomy,
-    /// Queue wait of completed requests, ns.
-    pub queue_wait: Histogram<u64>,
-    /// Connections opened for requests while measuring (per-request connections).
-    pub connections_opened: u64,
-    pub blocks: Vec<BlockStats>,
-}
-
-impl AppStats {
-    pub fn new(blocks: Vec<BlockStats>) -> Self {
-        Self {
-            anatomy: Anatomy::default(),
-            queue_wait: new_histogram(),
-            connections_opened: 0,
-            blocks,
-        }
-    }
-
-    pub fn merge(&mut self, o: &AppStats) {
-        self.anatomy.merge(&o.anatomy);
-        self.queue_wait
-            .add(&o.queue_wait)
-            .expect("auto-resizing histograms add");
-        self.connections_opened += o.connections_opened;
-        for (a, b) in self.blocks.iter_mut().zip(&o.blocks) {
-            a.committed += b.committed;
-            a.retried += b.retried;
-            a.failed += b.failed;
-            a.errors.merge(&b.errors);
-        }
-    }
-}
-
-/// Outcomes of one transaction block (`{ begin = ... }` ... `{ commit = true }`) of an operation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BlockStats {
-    pub op: usize,
-    /// The BEGIN step's index in the script.
-    pub begin_step: usize,
-    pub committed: u64,
-    /// Executions that needed more than one attempt.
-    pub retried: u64,
-    /// Executions rolled back after all tries.
-    pub failed: u64,
-    /// Errors per failed attempt.
-    pub errors: ErrorCounts,
-}
 
 /// The transaction blocks of a group's operations, in order (the layout of `AppStats::blocks`).
 pub fn blocks_of(group: &GroupPlan) -> Vec<BlockStats> {
@@ -186,9 +136,9 @@ pub fn spin_rate() -> f64 {
         // calibration must not make the spin shorter.
         let best = (0..5)
             .map(|_| {
-                let t = thread_cpu_ns();
+                let t = crate::engine::clock::thread_cpu_ns();
                 std::hint::black_box(spin_iterations(N));
-                thread_cpu_ns().saturating_sub(t).max(1) as f64
+                crate::engine::clock::thread_cpu_ns().saturating_sub(t).max(1) as f64
             })
             .fold(f64::MAX, f64::min);
         N as f64 / best
@@ -207,17 +157,6 @@ pub fn spin(ns: u64) {
     if ns > 0 {
         std::hint::black_box(spin_iterations((ns as f64 * spin_rate()) as u64));
     }
-}
-
-/// CPU time of the calling thread, ns.
-pub fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Opens a request's connection: every `[sqlite]` setting applied, litehammer's functions and
@@ -450,7 +389,7 @@ impl<'s> RequestWorker<'s> {
         let blocks = blocks_of(self.group);
         self.stats = AppStats::new(blocks);
         busy::take_stats();
-        self.cpu_start = thread_cpu_ns();
+        self.cpu_start = crate::engine::clock::thread_cpu_ns();
     }
 
     /// Closes the current segment as `part`.
@@ -718,7 +657,7 @@ impl<'s> RequestWorker<'s> {
     }
 
     fn into_output(self) -> WorkerOutput {
-        let cpu_ns = thread_cpu_ns().saturating_sub(self.cpu_start);
+        let cpu_ns = crate::engine::clock::thread_cpu_ns().saturating_sub(self.cpu_start);
         WorkerOutput {
             index: self.spec.index,
             group_index: self.spec.group_index,
@@ -737,6 +676,29 @@ impl<'s> RequestWorker<'s> {
     }
 }
 
+use crate::config::app::TimeDist;
+
+impl TimeDist {
+    /// One draw, in nanoseconds.
+    pub fn sample_ns(&self, rng: &mut Rng) -> u64 {
+        match *self {
+            TimeDist::Fixed(d) => d.as_nanos() as u64,
+            TimeDist::Uniform(a, b) => {
+                let (a, b) = (a.as_nanos() as u64, b.as_nanos() as u64);
+                a + rng.below(b - a + 1)
+            }
+            TimeDist::Exp(mean) => (-(mean.as_nanos() as f64) * (1.0 - rng.unit()).ln()) as u64,
+            TimeDist::Gaussian(mean, sd) => {
+                // Box-Muller.
+                let u1 = 1.0 - rng.unit();
+                let u2 = rng.unit();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                (mean.as_nanos() as f64 + z * sd.as_nanos() as f64).max(0.0) as u64
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,12 +706,12 @@ mod tests {
     #[test]
     fn the_spin_burns_cpu_in_proportion() {
         spin_rate();
-        let before = thread_cpu_ns();
+        let before = crate::engine::clock::thread_cpu_ns();
         spin(2_000_000);
-        let short = thread_cpu_ns() - before;
-        let before = thread_cpu_ns();
+        let short = crate::engine::clock::thread_cpu_ns() - before;
+        let before = crate::engine::clock::thread_cpu_ns();
         spin(20_000_000);
-        let long = thread_cpu_ns() - before;
+        let long = crate::engine::clock::thread_cpu_ns() - before;
         assert!(long > 3 * short, "{short} ns vs {long} ns of CPU");
     }
 }

@@ -53,7 +53,6 @@ impl Clock {
         }
     }
 
-    /// Nanoseconds since an earlier reading (tests check the calibration with it).
     #[cfg(test)]
     pub(crate) fn ns_since(&self, start: u64) -> u64 {
         let ticks = self.now().saturating_sub(start);
@@ -138,6 +137,18 @@ fn read_tsc() -> u64 {
 #[inline]
 fn read_tsc() -> u64 {
     unreachable!("the TSC is only used on x86_64")
+}
+
+/// Nanoseconds since an earlier reading (tests check the calibration with it).
+/// CPU time of the calling thread, ns.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]

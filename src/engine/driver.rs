@@ -12,7 +12,7 @@ use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
 use crate::engine::verify::{self, Acknowledged};
 use crate::engine::walstat::{file_len, sidecar};
-use crate::engine::worker::{self, Message, WorkerOutput, WorkerSpec};
+use crate::engine::worker::{Message, WorkerOutput, WorkerSpec};
 use crate::metrics::timeline::RunClock;
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::workload::Workload;
@@ -250,7 +250,7 @@ fn spawn_workers(
                 Some(crate::config::app::Isolation::Process) => {
                     crate::engine::process::spawn(&spec, s, phase.clone(), tx.clone())
                 }
-                _ => worker::spawn(spec, phase.clone(), tx.clone()),
+                _ => crate::engine::spawn::spawn(spec, phase.clone(), tx.clone()),
             };
             match spawned {
                 Ok(h) => handles.push(h),

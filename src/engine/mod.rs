@@ -15,6 +15,7 @@ pub(crate) mod process;
 pub(crate) mod progress;
 pub(crate) mod queue;
 pub(crate) mod restore;
+pub(crate) mod spawn;
 pub(crate) mod summary;
 pub(crate) mod verify;
 pub(crate) mod walstat;

@@ -400,7 +400,7 @@ pub fn child_main() -> Result<(), String> {
     };
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = crate::engine::worker::spawn(worker, phase.clone(), tx).map_err(|e| e.to_string())?;
+    let handle = crate::engine::spawn::spawn(worker, phase.clone(), tx).map_err(|e| e.to_string())?;
     let control = {
         let phase = phase.clone();
         let clock = clock.clone();

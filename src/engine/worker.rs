@@ -96,7 +96,7 @@ pub(crate) struct WorkerOutput {
     /// The OS process the worker ran in.
     pub pid: u32,
     /// Application-model groups: anatomy, queue wait, connections, blocks.
-    pub app: Option<Box<crate::engine::app::AppStats>>,
+    pub app: Option<Box<crate::metrics::app::AppStats>>,
 }
 
 pub(crate) enum Message {
@@ -111,32 +111,7 @@ pub(crate) enum Message {
     },
 }
 
-pub(crate) fn spawn(
-    spec: WorkerSpec,
-    phase: Arc<PhaseFlag>,
-    tx: UnboundedSender<Message>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("worker-{}", spec.index))
-        .spawn(move || {
-            let index = spec.index;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                if spec.group.app.is_some() {
-                    crate::engine::app::worker_main(spec, &phase, &tx)
-                } else {
-                    worker_main(spec, &phase, &tx)
-                }
-            }));
-            if outcome.is_err() {
-                let _ = tx.send(Message::Done {
-                    index,
-                    result: Err("worker thread panicked".into()),
-                });
-            }
-        })
-}
-
-fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
+pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     let index = spec.index;
     let (conn, read_back) = match open(&spec) {
         Ok(ok) => ok,
@@ -401,7 +376,7 @@ impl<'c> Session<'c> {
         self.interval_end = 0;
         self.shipped.reset();
         crate::config::busy::take_stats();
-        self.cpu_start = Some(crate::engine::app::thread_cpu_ns());
+        self.cpu_start = Some(crate::engine::clock::thread_cpu_ns());
     }
 
     /// Latency (ns) of a finished transaction and its end in ticks; records the open-loop
@@ -678,7 +653,7 @@ impl<'c> Session<'c> {
             acked_deletes: self.acked_deletes,
             cpu_ns: self
                 .cpu_start
-                .map(|t| crate::engine::app::thread_cpu_ns().saturating_sub(t)),
+                .map(|t| crate::engine::clock::thread_cpu_ns().saturating_sub(t)),
             pid: std::process::id(),
             app: None,
         }

@@ -1,6 +1,7 @@
 //! Per-worker recorders (mutable, on the hot path) and the summaries stored in reports.
 
 pub(crate) mod anatomy;
+pub(crate) mod app;
 pub(crate) mod histogram;
 pub(crate) mod timeline;
 

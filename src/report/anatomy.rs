@@ -228,7 +228,7 @@ pub fn html(report: &Report) -> Option<String> {
     let table = markdown_table_html(&groups);
     Some(format!(
         "<h2>Latency anatomy</h2>\n<p>Where a request's time went: app time (CPU), queue wait, lock wait (inside the busy handler), statement execution, COMMIT (with fsync) and opening the connection.</p>\n{}{table}",
-        super::html::figure("anatomy", &svg)
+        super::svg::figure("anatomy", &svg)
     ))
 }
 

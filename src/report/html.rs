@@ -50,7 +50,7 @@ fn measured(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>)
     let mut out = section("Throughput", &throughput_charts(configs, subjects)?);
     out.push_str(&section("Latency percentiles", &percentile_charts(configs, subjects)?));
     out.push_str(&section("Over time", &timeline::section(configs)));
-    out.push_str(&section("Errors", &figure("errors", &errors_chart(configs)?)));
+    out.push_str(&section("Errors", &svg::figure("errors", &errors_chart(configs)?)));
     out.push_str(&tables(configs, subjects, baseline)?);
     Ok(out)
 }
@@ -60,7 +60,7 @@ fn durability_section(report: &Report) -> String {
     let legend = code_spans(&escape_html(&durability::legend(report)));
     let content = format!(
         "<p class=\"hint\">{legend}</p>\n{}{}",
-        figure("durability", &durability_chart(report)),
+        svg::figure("durability", &durability_chart(report)),
         durability::table(&report.runs).to_html()
     );
     section("Durability", &content)
@@ -125,10 +125,6 @@ fn page(title: &str, body: &str) -> String {
 
 fn section(title: &str, content: &str) -> String {
     format!("<h2>{}</h2>\n{content}", escape_html(title))
-}
-
-pub(crate) fn figure(id: &str, svg: &str) -> String {
-    format!("<figure class=\"chart\" id=\"chart-{id}\">\n{svg}</figure>\n")
 }
 
 /// The environment lines as a definition list (Markdown's `code` spans become `<code>`).
@@ -245,7 +241,7 @@ fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
             format: |v| if v == 0.0 { "0".into() } else { format_rate(v) },
             min_extent: 1.0,
         };
-        out.push_str(&figure(&format!("throughput-{}", slug(group)), &chart.to_svg()));
+        out.push_str(&svg::figure(&format!("throughput-{}", slug(group)), &chart.to_svg()));
     }
     Ok(out)
 }
@@ -269,7 +265,10 @@ fn percentile_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
             }
         }
         let chart = percentile_chart(format!("Latency by percentile: {}", subject.title()), series);
-        out.push_str(&figure(&format!("latency-{}", slug(&subject.title())), &chart.to_svg()));
+        out.push_str(&svg::figure(
+            &format!("latency-{}", slug(&subject.title())),
+            &chart.to_svg(),
+        ));
     }
     Ok(out)
 }

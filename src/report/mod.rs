@@ -11,6 +11,7 @@ pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod markdown;
 pub(crate) mod model;
+pub(crate) mod notes;
 pub(crate) mod output;
 pub(crate) mod page;
 pub(crate) mod stats;

@@ -295,7 +295,7 @@ pub(crate) fn conclusions(report: &Report) -> Vec<String> {
     let mut out = Vec::new();
     // Crash reports' runs have no groups: nothing was measured to conclude about.
     for run in report.runs.iter().filter(|r| !r.groups.is_empty()) {
-        let notes = super::table::notes(run);
+        let notes = super::notes::notes(run);
         out.extend(notes.into_iter().filter(|n| !n.contains(": FAILED: ")));
         for g in &run.groups {
             if let Some(ol) = &g.open_loop {

@@ -357,6 +357,10 @@ pub(crate) fn nines_ticks(max_nines: f64) -> Vec<(f64, String)> {
     ticks
 }
 
+pub(crate) fn figure(id: &str, svg: &str) -> String {
+    format!("<figure class=\"chart\" id=\"chart-{id}\">\n{svg}</figure>\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

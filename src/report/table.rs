@@ -2,7 +2,7 @@
 
 use super::Exporter;
 use super::format::{Table, format_rate, format_us, run_label, verdict};
-use super::model::{CheckKind, GroupReport, Report, RunReport};
+use super::model::{GroupReport, Report, RunReport};
 
 /// One row per (run, group): committed transactions per second, transaction latency,
 /// errors, and the verification verdict.
@@ -50,72 +50,6 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
     ]
 }
 
-/// What the table cannot show: failures, failed checks, starved workers, WAL growth.
-pub(crate) fn notes(run: &RunReport) -> Vec<String> {
-    let mut notes = Vec::new();
-    if let Some(e) = &run.error {
-        notes.push(format!("{}: FAILED: {e}", run.id));
-    }
-    for g in &run.groups {
-        if let Some(note) = starvation(g) {
-            notes.push(format!("{}: {note}", run.id));
-        }
-        if let (Some(calls), Some(wait_ms)) = (g.busy_handler_calls, g.busy_wait_ms) {
-            let wait = format_us(wait_ms * 1000.0);
-            notes.push(format!(
-                "{}: group `{}`: busy handler called {calls} times, {wait} waited in all",
-                run.id, g.name
-            ));
-        }
-        notes.extend(crate::report::anatomy::note(run, g));
-    }
-    if let Some(v) = &run.verification {
-        for c in &v.scenario_checks {
-            let verdict = match (c.kind, c.ok) {
-                (CheckKind::Metric, true) => "holds",
-                (CheckKind::Metric, false) => "does NOT hold",
-                (CheckKind::Sql, true) => "ok",
-                (CheckKind::Sql, false) => "FAILED",
-            };
-            notes.push(format!("{}: check `{}`: {verdict}, {}", run.id, c.name, c.detail));
-        }
-    }
-    if run
-        .sqlite
-        .as_ref()
-        .is_some_and(|s| s.journal_mode == crate::config::sqlite::JournalMode::Wal)
-    {
-        let resets = run.timeline.last().map_or(0, |e| e.wal_resets);
-        notes.push(format!(
-            "{}: WAL grew to {:.1} MB; {resets} checkpoint restart(s) while measuring",
-            run.id,
-            run.database.wal_bytes_max as f64 / 1e6
-        ));
-    }
-    notes
-}
-
-/// A group whose slowest worker committed less than half of its fastest: SQLite's busy
-/// handler is not fair.
-fn starvation(g: &GroupReport) -> Option<String> {
-    if g.per_worker.len() < 2 || g.fairness.min_max_ratio >= 0.5 {
-        return None;
-    }
-    let slowest = g.per_worker.iter().min_by_key(|w| w.transactions)?;
-    let fastest = g.per_worker.iter().max_by_key(|w| w.transactions)?;
-    let worst_wait = g.per_worker.iter().map(|w| w.max_latency_us).fold(0.0, f64::max);
-    Some(format!(
-        "group `{}` is unfair: worker {} committed {} transactions, worker {} {} (Jain index {:.2}); longest transaction {}",
-        g.name,
-        slowest.id,
-        slowest.transactions,
-        fastest.id,
-        fastest.transactions,
-        g.fairness.jain_index,
-        format_us(worst_wait)
-    ))
-}
-
 /// The terminal table as an exporter, with a header line naming the scenario.
 pub(crate) struct Terminal;
 
@@ -135,7 +69,7 @@ impl Exporter for Terminal {
             out.push('\n');
         }
         out.push_str(&summary(report).to_text());
-        let notes: Vec<String> = report.runs.iter().flat_map(notes).collect();
+        let notes: Vec<String> = report.runs.iter().flat_map(super::notes::notes).collect();
         if !notes.is_empty() {
             out.push('\n');
             notes.iter().for_each(|n| out.push_str(&format!("{n}\n")));

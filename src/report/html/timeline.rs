@@ -4,7 +4,7 @@
 //! The timeline is read from the run's JSON, only the fields used here, so reports without
 //! one (or older ones) still render, with a placeholder.
 
-use super::{figure, slug, tick_us, value_range};
+use super::{slug, tick_us, value_range};
 use crate::report::format::{format_rate, run_label};
 use crate::report::model::RunReport;
 use crate::report::stats::Config;
@@ -80,7 +80,7 @@ pub(crate) fn section(configs: &[Config]) -> String {
                 (<code>database.wal_bytes_max</code>).</p>\n"
             .to_string();
     }
-    charts(&runs).iter().map(|(id, svg)| figure(id, svg)).collect()
+    charts(&runs).iter().map(|(id, svg)| svg::figure(id, svg)).collect()
 }
 
 /// Throughput and p99 over time per group (or overall), then WAL size; one line per run.

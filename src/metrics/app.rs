@@ -1,0 +1,57 @@
+//! What application-model workers record besides the usual outputs: the latency anatomy,
+//! queue waits, connections opened, and the outcomes of transaction blocks.
+
+use super::anatomy::Anatomy;
+use super::{ErrorCounts, new_histogram};
+use hdrhistogram::Histogram;
+
+/// What application-model workers record besides the usual outputs.
+#[derive(Clone, Debug)]
+pub struct AppStats {
+    pub anatomy: Anatomy,
+    /// Queue wait of completed requests, ns.
+    pub queue_wait: Histogram<u64>,
+    /// Connections opened for requests while measuring (per-request connections).
+    pub connections_opened: u64,
+    pub blocks: Vec<BlockStats>,
+}
+
+impl AppStats {
+    pub fn new(blocks: Vec<BlockStats>) -> Self {
+        Self {
+            anatomy: Anatomy::default(),
+            queue_wait: new_histogram(),
+            connections_opened: 0,
+            blocks,
+        }
+    }
+
+    pub fn merge(&mut self, o: &AppStats) {
+        self.anatomy.merge(&o.anatomy);
+        self.queue_wait
+            .add(&o.queue_wait)
+            .expect("auto-resizing histograms add");
+        self.connections_opened += o.connections_opened;
+        for (a, b) in self.blocks.iter_mut().zip(&o.blocks) {
+            a.committed += b.committed;
+            a.retried += b.retried;
+            a.failed += b.failed;
+            a.errors.merge(&b.errors);
+        }
+    }
+}
+
+/// Outcomes of one transaction block (`{ begin = ... }` ... `{ commit = true }`) of an operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub op: usize,
+    /// The BEGIN step's index in the script.
+    pub begin_step: usize,
+    pub committed: u64,
+    /// Executions that needed more than one attempt.
+    pub retried: u64,
+    /// Executions rolled back after all tries.
+    pub failed: u64,
+    /// Errors per failed attempt.
+    pub errors: ErrorCounts,
+}
