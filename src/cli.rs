@@ -38,6 +38,10 @@ pub(crate) enum Command {
     Compare(CompareArgs),
     /// Measure the disk's limits: fsync/fdatasync rate and the commit ceiling per journal_mode × synchronous
     Probe(ProbeArgs),
+    /// Record a program's SQLite statements as a trace: capture -o TRACE.jsonl -- COMMAND [ARGS...]
+    Capture(CaptureArgs),
+    /// Turn a captured trace into a scenario file on the application model
+    Import(ImportArgs),
     /// Print the settings snippet for a framework (Django, Rails, Laravel, Go, Node, plain PRAGMAs) from a report
     Apply(ApplyArgs),
     /// Print a shell completion script (bash, zsh, fish) to standard output
@@ -80,6 +84,55 @@ pub(crate) enum Framework {
     Node,
     /// Plain PRAGMA statements
     Pragma,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CaptureArgs {
+    /// The trace to write (JSON lines, docs/trace-format.md)
+    #[arg(short, long, value_name = "TRACE.jsonl")]
+    pub output: PathBuf,
+    /// Replace every literal value in the recorded SQL with its type and length
+    #[arg(long)]
+    pub redact: bool,
+    /// The preload library (default: $LITEHAMMER_CAPTURE_LIB, else liblitehammer_capture.so next to litehammer)
+    #[arg(long, value_name = "FILE")]
+    pub lib: Option<PathBuf>,
+    /// Keep the per-thread part files (their directory is printed)
+    #[arg(long)]
+    pub keep_parts: bool,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `import --params`: how the imported scenario produces statement parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ParamsMode {
+    /// The captured values, in order, per worker
+    Replay,
+    /// Generators fitted to the captured values (ranges, lengths, choices)
+    Model,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// A trace written by `litehammer capture` (or any producer of docs/trace-format.md)
+    pub trace: PathBuf,
+    /// The scenario file to write (TOML)
+    #[arg(short, long, value_name = "SCENARIO.toml")]
+    pub output: PathBuf,
+    /// Statement parameters: replay the captured values in order, or fit generators to them
+    #[arg(long, value_enum, default_value = "replay")]
+    pub params: ParamsMode,
+    /// A copy of the app's database as it was before the capture (opened read-only): schema and row counts
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Idle time that separates two requests on one connection (outside transactions)
+    #[arg(long, value_name = "DURATION", default_value = "50ms")]
+    pub gap: DurationValue,
+    /// Scenario name (default: the output file's stem)
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,8 @@ pub(crate) enum Status {
     /// A run failed or verification found a problem.
     Failed,
     Interrupted,
+    /// Another exit code: `capture` exits with its command's.
+    Code(u8),
 }
 
 impl Status {
@@ -89,6 +91,7 @@ impl Status {
             Status::Ok => 0,
             Status::Failed => 1,
             Status::Interrupted => 130,
+            Status::Code(c) => c,
         }
     }
 }

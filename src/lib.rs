@@ -6,6 +6,7 @@ pub(crate) mod crash;
 pub(crate) mod engine;
 pub(crate) mod error;
 pub(crate) mod findings;
+pub(crate) mod import;
 mod interrupt;
 pub(crate) mod metrics;
 pub(crate) mod report;
@@ -54,6 +55,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Compare(args) => commands::compare(args),
         cli::Command::Probe(args) => commands::probe(args),
+        cli::Command::Capture(args) => commands::capture(args),
+        cli::Command::Import(args) => commands::import(args),
         cli::Command::Apply(args) => commands::apply(args),
         cli::Command::Completions(args) => commands::completions(args),
         cli::Command::Man => commands::man(),

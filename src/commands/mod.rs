@@ -2,9 +2,11 @@
 //! and the exporters. This file holds what several of them share.
 
 mod apply;
+mod capture;
 mod compare;
 mod completions;
 mod crash;
+mod import;
 mod list;
 mod man;
 mod probe;
@@ -13,9 +15,11 @@ mod run;
 mod validate;
 
 pub(crate) use apply::apply;
+pub(crate) use capture::capture;
 pub(crate) use compare::compare;
 pub(crate) use completions::completions;
 pub(crate) use crash::{crash, crash_child};
+pub(crate) use import::import;
 pub(crate) use list::list_scenarios;
 pub(crate) use man::man;
 pub(crate) use probe::probe;

@@ -45,11 +45,23 @@ pub(crate) enum SpecKind {
     },
     Now,
     WorkerId,
+    /// `replay(v1, v2, ...)`: the values in order (worker w of W starts at w·n/W), cycling.
+    Replay(Arc<[ReplayValue]>),
     /// Recently inserted rowids of `table`: the newest minus a zipfian rank below `window`.
     Latest {
         table: String,
         ranks: Arc<ZipfTable>,
     },
+}
+
+/// A `replay(...)` value: SQL literal syntax (`NULL`, `42`, `-1.5`, `'it''s'`, `x'0a'`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ReplayValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
 }
 
 /// The generators a scenario may name, with their argument forms (used in error messages).
@@ -64,6 +76,7 @@ pub(crate) const GENERATORS: &[&str] = &[
     "now()",
     "worker_id()",
     "latest(table[, window])",
+    "replay(v1, v2, ...)",
     "const(value)",
 ];
 
@@ -221,10 +234,97 @@ fn parse_latest(src: &str, args: &str) -> Result<SpecKind, String> {
     })
 }
 
+/// `replay(...)` arguments: SQL literals separated by commas, at least one.
+fn parse_replay(args: &str) -> Result<Vec<ReplayValue>, String> {
+    let b = args.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            break;
+        }
+        let quoted = |i: &mut usize| -> Result<String, String> {
+            let mut text = String::new();
+            *i += 1;
+            let start = *i;
+            loop {
+                match args[*i..].find('\'') {
+                    Some(k) if args[*i + k + 1..].starts_with('\'') => {
+                        text.push_str(&args[*i..*i + k + 1]);
+                        *i += k + 2;
+                    }
+                    Some(k) => {
+                        text.push_str(&args[*i..*i + k]);
+                        *i += k + 1;
+                        return Ok(text);
+                    }
+                    None => return Err(format!("unterminated string at `{}`", &args[start - 1..])),
+                }
+            }
+        };
+        let v = if b[i] == b'\'' {
+            ReplayValue::Text(quoted(&mut i)?)
+        } else if (b[i] == b'x' || b[i] == b'X') && b.get(i + 1) == Some(&b'\'') {
+            i += 1;
+            let hex = quoted(&mut i)?;
+            if hex.len() % 2 != 0 {
+                return Err(format!("blob x'{hex}' has an odd number of hex digits"));
+            }
+            let bytes = (0..hex.len() / 2)
+                .map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| format!("blob x'{hex}' is not hex"))?;
+            ReplayValue::Blob(bytes)
+        } else {
+            let end = args[i..].find(',').map_or(b.len(), |k| i + k);
+            let token = args[i..end].trim();
+            i = end;
+            if token.eq_ignore_ascii_case("null") {
+                ReplayValue::Null
+            } else if let Ok(n) = token.parse::<i64>() {
+                ReplayValue::Int(n)
+            } else if let Ok(r) = token.parse::<f64>() {
+                ReplayValue::Real(r)
+            } else {
+                return Err(format!("`{token}` is not a value (NULL, a number, 'text' or x'hex')"));
+            }
+        };
+        out.push(v);
+        skip_ws(&mut i);
+        match b.get(i) {
+            None => break,
+            Some(b',') => i += 1,
+            Some(_) => return Err(format!("expected `,` before `{}`", &args[i..])),
+        }
+    }
+    if out.is_empty() {
+        return Err("expected at least one value".into());
+    }
+    Ok(out)
+}
+
 fn parse_kind(src: &str) -> Result<SpecKind, String> {
     let (name, args) = split_call(src)?;
     if name == "latest" {
         return parse_latest(src, args);
+    }
+    if name == "replay" {
+        return parse_replay(args)
+            .map(|v| SpecKind::Replay(v.into()))
+            .map_err(|e| format!("generator `replay(...)`: {e}"));
+    }
+    if name == "fill_in" {
+        return Err(format!(
+            "left to fill in by `litehammer import`: {}; replace it with a generator ({})",
+            args.trim().trim_matches('\''),
+            GENERATORS.join(", ")
+        ));
     }
     let args = parse_args(args).map_err(|e| format!("generator `{src}`: {e}"))?;
     let bad = |form: &str| format!("generator `{src}`: expected {form}");

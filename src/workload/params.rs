@@ -42,6 +42,10 @@ impl GeneratorSpec {
             },
             SpecKind::Now => State::Now,
             SpecKind::WorkerId => State::Const(Constant::Int(worker as i64)),
+            SpecKind::Replay(values) => State::Replay {
+                next: (values.len() as u64 * worker / workers.max(1)) as usize,
+                values: values.clone(),
+            },
             SpecKind::Latest { table, ranks } => State::Latest {
                 newest: latest
                     .iter()
@@ -102,6 +106,10 @@ enum State {
         step: i64,
     },
     Now,
+    Replay {
+        values: Arc<[ReplayValue]>,
+        next: usize,
+    },
     Latest {
         newest: Arc<AtomicI64>,
         ranks: Arc<ZipfTable>,
@@ -133,6 +141,17 @@ impl Generator {
                 None => ValueRef::Null,
             },
             State::Now => ValueRef::Integer(unix_millis()),
+            State::Replay { values, next } => {
+                let i = *next % values.len();
+                *next = i + 1;
+                match &values[i] {
+                    ReplayValue::Null => ValueRef::Null,
+                    ReplayValue::Int(v) => ValueRef::Integer(*v),
+                    ReplayValue::Real(v) => ValueRef::Real(*v),
+                    ReplayValue::Text(t) => ValueRef::Text(t.as_bytes()),
+                    ReplayValue::Blob(b) => ValueRef::Blob(b),
+                }
+            }
             State::Latest { newest, ranks } => {
                 ValueRef::Integer((newest.load(Ordering::Relaxed) - ranks.sample_at(rng.unit())).max(1))
             }
@@ -243,6 +262,41 @@ mod tests {
         let c = sample("choice(1, 'x', 2.5)", 300, 6);
         assert!(c.contains(&rusqlite::types::Value::Text("x".into())));
         assert!(c.contains(&rusqlite::types::Value::Real(2.5)));
+    }
+
+    #[test]
+    fn replay_cycles_in_order_from_each_workers_share() {
+        use rusqlite::types::Value as V;
+        let spec = GeneratorSpec::parse("replay(1, -2.5, 'it''s, x', NULL, x'0aff')").unwrap();
+        let mut rng = Rng::new(0);
+        let mut w0 = spec.instantiate(&mut rng, 0, 1, &[]);
+        let got: Vec<V> = (0..6).map(|_| V::column_result(w0.next(&mut rng)).unwrap()).collect();
+        assert_eq!(
+            got,
+            vec![
+                V::Integer(1),
+                V::Real(-2.5),
+                V::Text("it's, x".into()),
+                V::Null,
+                V::Blob(vec![10, 255]),
+                V::Integer(1)
+            ]
+        );
+        let mut w1 = spec.instantiate(&mut rng, 1, 2, &[]);
+        assert_eq!(V::column_result(w1.next(&mut rng)).unwrap(), V::Text("it's, x".into()));
+        for (bad, needle) in [
+            ("replay()", "at least one"),
+            ("replay('x)", "unterminated"),
+            ("replay(1 2)", "not a value"),
+            ("replay(x'0')", "odd"),
+            (
+                "fill_in('the key of step 1')",
+                "left to fill in by `litehammer import`: the key of step 1",
+            ),
+        ] {
+            let err = GeneratorSpec::parse(bad).unwrap_err();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
     }
 
     #[test]

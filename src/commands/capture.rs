@@ -1,0 +1,235 @@
+//! `litehammer capture`: run a command with the preload library and merge what it recorded
+//! into one trace (protocol: docs/trace-format.md, code: capture/src/protocol.rs).
+
+use crate::cli::CaptureArgs;
+use crate::error::{InputError, Status};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::Duration;
+
+use crate::import::capture_protocol as proto;
+
+const BUILD_HINT: &str = "build it with `cargo build -p litehammer-capture` (it lands in target/debug/; \
+`cargo build --workspace` builds it next to litehammer), or point --lib or $LITEHAMMER_CAPTURE_LIB at it";
+
+const NOTHING_SEEN: &str = "\
+no SQLite call was seen: the command ran, but the capture library recorded no connection.
+Likely reasons:
+  - it does not use SQLite, or not during this run;
+  - its SQLite is linked statically, so LD_PRELOAD cannot intercept it: Go (mattn/go-sqlite3,
+    modernc.org/sqlite), Node's better-sqlite3, Ruby's sqlite3 gem (bundled build), rusqlite
+    `bundled`, a static binary;
+  - it is a setuid/setgid program (the loader ignores LD_PRELOAD for those);
+  - a wrapper cleared the environment (LD_PRELOAD, LITEHAMMER_CAPTURE_OUT) before starting it.
+Python's sqlite3 on Debian/Ubuntu and PHP's pdo_sqlite link libsqlite3 dynamically and work.";
+
+/// Finds the library: the first candidate that exists, or a clear error listing where it looked.
+fn find_library(explicit: Option<&Path>) -> Result<PathBuf, InputError> {
+    let candidates = proto::library_candidates(explicit);
+    if let Some(p) = explicit {
+        if p.is_file() {
+            return Ok(p.to_path_buf());
+        }
+        return Err(InputError::new(
+            format!("--lib {}", p.display()),
+            format!("no such file; {BUILD_HINT}"),
+        ));
+    }
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(InputError::new(
+        proto::LIBRARY_FILE_NAME,
+        format!(
+            "the capture library was not found (looked in: {}); {BUILD_HINT}",
+            looked.join(", ")
+        ),
+    ))
+}
+
+pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
+    let Some((program, rest)) = args.command.split_first() else {
+        return Err(InputError::new("capture", "expected the command to run after `--`").into());
+    };
+    let library = find_library(args.lib.as_deref())?;
+    let library = library.canonicalize().unwrap_or(library);
+    let out_dir = match args.output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !out_dir.is_dir() {
+        return Err(InputError::new(
+            format!("-o {}", args.output.display()),
+            "the output's directory does not exist",
+        )
+        .into());
+    }
+    let parts_dir = tempfile::Builder::new()
+        .prefix(".litehammer-capture-")
+        .tempdir_in(&out_dir)
+        .map_err(|e| {
+            InputError::new(
+                format!("-o {}", args.output.display()),
+                format!("cannot create a directory for the part files beside it: {e}"),
+            )
+        })?;
+    let prefix = parts_dir.path().canonicalize()?.join("trace");
+    let env = proto::child_env(
+        &library,
+        &prefix,
+        args.redact,
+        std::env::var_os("LD_PRELOAD").as_deref(),
+    );
+
+    let mut cmd = Command::new(program);
+    cmd.args(rest).envs(env);
+    // Its own process group: a Ctrl-C at the terminal reaches litehammer, which forwards it
+    // once (the command would otherwise get it twice).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().map_err(|e| {
+        let what = program.to_string_lossy();
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "command not found".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied (not executable?)".to_string(),
+            _ => e.to_string(),
+        };
+        InputError::new(format!("capture -- {what}"), why)
+    })?;
+    eprintln!(
+        "capturing `{}` (pid {}) with {}",
+        args.command
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+        child.id(),
+        library.display()
+    );
+    let status = wait_forwarding_signals(child)?;
+
+    let parts = proto::find_parts(&prefix).with_context(|| format!("cannot list {}", parts_dir.path().display()))?;
+    let code = exit_code(status);
+    if parts.is_empty() {
+        eprintln!("{NOTHING_SEEN}");
+        return Ok(status_from_code(code.max(1)));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".litehammer-trace-")
+        .tempfile_in(&out_dir)
+        .with_context(|| format!("cannot create a file in {}", out_dir.display()))?;
+    let stats = {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        proto::merge(&parts, &mut w).map_err(|e| anyhow::anyhow!("cannot merge the part files: {e}"))?
+    };
+    if stats.nothing_seen() {
+        eprintln!("{NOTHING_SEEN}");
+        return Ok(status_from_code(code.max(1)));
+    }
+    tmp.persist(&args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let (pids, conns) = count_processes_and_connections(&args.output)?;
+    println!(
+        "{}: {} events ({} statements, {} opens, {} closes), {} connection(s), {} process(es), {} thread file(s){}{}",
+        args.output.display(),
+        stats.events,
+        stats.by_kind.get("stmt").copied().unwrap_or(0),
+        stats.by_kind.get("open").copied().unwrap_or(0),
+        stats.by_kind.get("close").copied().unwrap_or(0),
+        conns,
+        pids,
+        stats.files,
+        if args.redact { ", literals redacted" } else { "" },
+        if stats.truncated_lines > 0 {
+            format!(
+                "; {} truncated line(s) dropped (a process killed while writing)",
+                stats.truncated_lines
+            )
+        } else {
+            String::new()
+        },
+    );
+    if args.keep_parts {
+        let kept = parts_dir.keep();
+        println!("part files kept in {}", kept.display());
+    }
+    if code != 0 {
+        eprintln!("the command exited with status {code}");
+    }
+    Ok(status_from_code(code))
+}
+
+/// Distinct pids and (pid, conn) pairs of a merged trace.
+fn count_processes_and_connections(path: &Path) -> anyhow::Result<(usize, usize)> {
+    use std::collections::HashSet;
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)?;
+    let (mut pids, mut conns) = (HashSet::new(), HashSet::new());
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        let pid = proto::top_level_field(&line, "pid").map(str::to_string);
+        if proto::top_level_field(&line, "kind") == Some("\"header\"") {
+            continue;
+        }
+        if let Some(pid) = pid {
+            if let Some(conn) = proto::top_level_field(&line, "conn") {
+                conns.insert((pid.clone(), conn.to_string()));
+            }
+            pids.insert(pid);
+        }
+    }
+    Ok((pids.len(), conns.len()))
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
+}
+
+fn status_from_code(code: i32) -> Status {
+    match code {
+        0 => Status::Ok,
+        130 => Status::Interrupted,
+        c => Status::Code(c.clamp(1, 255) as u8),
+    }
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+/// Waits for the child, forwarding SIGINT and SIGTERM to it so it can exit normally and the
+/// library can flush what it buffered.
+fn wait_forwarding_signals(mut child: Child) -> anyhow::Result<ExitStatus> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    let pid = child.id() as i32;
+    runtime.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            tokio::select! {
+                _ = int.recv() => forward(pid, SIGINT),
+                _ = term.recv() => forward(pid, SIGTERM),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    })
+}
+
+fn forward(pid: i32, sig: i32) {
+    // SAFETY: kill(2) with the pid of our own child, which we have not reaped yet.
+    unsafe {
+        kill(pid, sig);
+    }
+}

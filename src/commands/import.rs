@@ -1,0 +1,56 @@
+//! `litehammer import`: a trace becomes a scenario file (see `crate::import`).
+
+use crate::cli::{ImportArgs, ParamsMode};
+use crate::error::{InputError, Status};
+use crate::import::{self, ImportError};
+use anyhow::Context;
+
+pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.output
+            .file_stem()
+            .map_or("imported".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let opts = import::Options {
+        trace: args.trace.clone(),
+        replay: args.params == ParamsMode::Replay,
+        db: args.db.clone(),
+        gap_ns: args.gap.0.as_nanos() as u64,
+        name,
+    };
+    let origin = args.trace.display().to_string();
+    let outcome = import::import(&opts).map_err(|e| match e {
+        ImportError::Trace(t) => {
+            let mut err = InputError::new(&origin, t.message);
+            if t.line > 0 {
+                err.position = Some((t.line, 1));
+            }
+            err
+        }
+        ImportError::Db(m) => InputError::new("--db", m),
+        other => InputError::new(&origin, other.to_string()),
+    })?;
+    let dir = match args.output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| InputError::new(format!("-o {}", args.output.display()), e.to_string()))?;
+    std::io::Write::write_all(&mut tmp, outcome.text.as_bytes())?;
+    tmp.persist(&args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!(
+        "{}: {} statements → {} group(s):",
+        args.output.display(),
+        outcome.statements,
+        outcome.groups.len()
+    );
+    for (name, workers, requests, kinds) in &outcome.groups {
+        println!("  {name}: {workers} worker(s), {requests} request(s), {kinds} kind(s)");
+    }
+    for n in &outcome.notes {
+        println!("  note: {n}");
+    }
+    println!("next: litehammer validate {}", args.output.display());
+    Ok(Status::Ok)
+}

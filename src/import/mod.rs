@@ -1,0 +1,451 @@
+//! `litehammer import`: a captured trace (docs/trace-format.md) becomes a scenario on the
+//! application model. `trace` reads it, `sql` normalizes statements, `requests` cuts
+//! requests and groups workers and kinds, `params` fits values and times, `schema` reads the
+//! app's database, `scenario` writes the TOML.
+
+/// The capture library's protocol (env, part files, merge), std only, shared with the cdylib.
+#[path = "../../capture/src/protocol.rs"]
+pub(crate) mod capture_protocol;
+pub(crate) mod params;
+pub(crate) mod requests;
+pub(crate) mod scenario;
+pub(crate) mod schema;
+pub(crate) mod sql;
+pub(crate) mod trace;
+
+use requests::{Analysis, RequestKind, WorkerGroup};
+use scenario::{GroupOut, PopulateOut, ScenarioOut, ScriptOut, StepKind, StepOut};
+use sql::Verb;
+use std::path::{Path, PathBuf};
+
+pub(crate) struct Options {
+    pub trace: PathBuf,
+    pub replay: bool,
+    pub db: Option<PathBuf>,
+    pub gap_ns: u64,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImportError {
+    #[error(transparent)]
+    Trace(#[from] trace::TraceError),
+    #[error("{0}")]
+    Db(String),
+    #[error("the trace has {0} statement(s) but no request to replay: only PRAGMAs, schema and set-up writes")]
+    NoRequests(usize),
+}
+
+/// What import found, for its summary line.
+pub(crate) struct Outcome {
+    pub text: String,
+    pub statements: usize,
+    pub groups: Vec<(String, usize, usize, usize)>,
+    pub notes: Vec<String>,
+}
+
+pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
+    let trace = trace::read_file(&opts.trace)?;
+    let redacted = trace.redacted();
+    let analysis = requests::analyze(&trace, opts.gap_ns);
+    if analysis.groups.is_empty() {
+        return Err(ImportError::NoRequests(analysis.statements));
+    }
+    let mut out = ScenarioOut {
+        name: opts.name.clone(),
+        ..ScenarioOut::default()
+    };
+    let mut notes = Vec::new();
+    let trace_name = opts.trace.display().to_string();
+    out.comments.push(format!(
+        "Imported by `litehammer import` from {trace_name}: {} statements, {} worker group(s).\n\
+         Parameters: {}. Check the comments below; `litehammer validate` on this file names anything left to fill in.",
+        analysis.statements,
+        analysis.groups.len(),
+        if opts.replay && !redacted {
+            "the captured values, replayed in order per worker (replay(...))"
+        } else if redacted {
+            "fitted to types and lengths (the trace is redacted)"
+        } else {
+            "generators fitted to the captured values"
+        }
+    ));
+
+    // Schema and data.
+    let db_info = database(opts, &analysis, &mut out.setup_comments, &mut notes)?;
+    settings(&analysis, db_info.as_ref().is_some_and(|d| d.wal), &mut out);
+    if let Some(info) = &db_info {
+        out.setup_sql = info.schema.clone();
+        for t in info.tables.iter().filter(|t| t.rows > 0 && !t.columns.is_empty()) {
+            out.populate.push(PopulateOut {
+                table: t.name.clone(),
+                rows: t.rows,
+                columns: t.columns.iter().map(|c| c.0.clone()).collect(),
+                values: t.columns.iter().map(|c| c.1.clone()).collect(),
+            });
+        }
+    } else {
+        out.setup_sql = analysis.schema.iter().map(|s| unredact_ddl(s)).collect();
+        setup_writes_populate(&analysis, &mut out);
+    }
+    if out.setup_sql.is_empty() {
+        let msg = "FILL IN: no schema found: the trace has no CREATE statement, no --db was given and the \
+                   captured database file is not readable. Paste the CREATE statements into `sql` (or re-run \
+                   import with --db FILE); until then `litehammer validate` reports \"no such table\".";
+        out.setup_comments.push(msg.into());
+        notes.push(msg.into());
+    }
+
+    let mut groups = Vec::new();
+    for g in &analysis.groups {
+        let group = group_out(g, opts.replay && !redacted, &mut notes);
+        groups.push((g.name.clone(), group.workers, g.requests.len(), group.scripts.len()));
+        out.groups.push(group);
+    }
+    let kinds: usize = out.groups.iter().map(|g| g.scripts.len()).sum();
+    out.description = format!(
+        "Imported from {}: {} statements, {} group(s), {kinds} request kind(s)",
+        Path::new(&trace_name)
+            .file_name()
+            .map_or(trace_name.clone(), |f| f.to_string_lossy().into_owned()),
+        analysis.statements,
+        out.groups.len()
+    );
+    Ok(Outcome {
+        text: out.render(),
+        statements: analysis.statements,
+        groups,
+        notes,
+    })
+}
+
+fn database(
+    opts: &Options,
+    analysis: &Analysis,
+    comments: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<Option<schema::DbInfo>, ImportError> {
+    if let Some(db) = &opts.db {
+        let info = schema::read_db(db).map_err(|e| ImportError::Db(format!("--db {}: {e}", db.display())))?;
+        comments.push(format!(
+            "Schema and row counts from --db {} (read from a copy; the file was not modified).",
+            db.display()
+        ));
+        return Ok(Some(info));
+    }
+    if !analysis.schema.is_empty() {
+        comments.push("Schema: the CREATE statements the app ran during the capture.".into());
+        return Ok(None);
+    }
+    for f in &analysis.files {
+        let path = Path::new(f);
+        if path.is_absolute() && path.is_file() {
+            match schema::read_db(path) {
+                Ok(info) => {
+                    comments.push(format!(
+                        "Schema and row counts from the captured database {f} as it is now (read from a copy). \
+                         For the data as it was before the capture, re-run import with --db COPY."
+                    ));
+                    return Ok(Some(info));
+                }
+                Err(e) => notes.push(format!("cannot read the captured database {f}: {e}")),
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A redacted CREATE (DEFAULT <int:1>) cannot run: placeholders become neutral literals.
+fn unredact_ddl(sql: &str) -> String {
+    let toks = sql::tokenize(sql);
+    let mut out = String::new();
+    let mut last = 0;
+    for t in toks.iter().filter(|t| t.kind == sql::Tok::Redacted) {
+        out.push_str(&sql[last..t.start]);
+        out.push_str(if sql[t.start..].starts_with("<text") { "''" } else { "0" });
+        last = t.end;
+    }
+    out.push_str(&sql[last..]);
+    out
+}
+
+/// Rows the app inserted while setting up (before its last CREATE) become populate lines.
+fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
+    use std::collections::BTreeMap;
+    let mut by_stmt: BTreeMap<String, Vec<&requests::Exec>> = BTreeMap::new();
+    for e in analysis.setup_writes.iter().filter(|e| e.verb == Verb::Insert) {
+        by_stmt.entry(e.norm.text.clone()).or_default().push(e);
+    }
+    for (text, execs) in by_stmt {
+        let Some((table, columns)) = insert_columns(&text) else {
+            out.setup_comments.push(format!(
+                "The app inserted {} row(s) with `{text}` while setting up; add a populate line for them.",
+                execs.len()
+            ));
+            continue;
+        };
+        let rows: u64 = execs.iter().map(|e| e.changes.unwrap_or(1).max(0) as u64).sum();
+        let kind = RequestKind {
+            instances: execs
+                .iter()
+                .map(|e| requests::Request {
+                    actor: (0, 0),
+                    start: e.ts,
+                    end: e.end(),
+                    steps: vec![(*e).clone()],
+                    lead_gap: None,
+                    trail_gap: None,
+                })
+                .collect(),
+        };
+        let values: Vec<String> = params::step_params(&kind, 0, false, 0)
+            .into_iter()
+            .map(|p| match p.value {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        if values.len() != columns.len() {
+            continue;
+        }
+        out.populate.push(PopulateOut {
+            table,
+            rows,
+            columns,
+            values,
+        });
+    }
+}
+
+/// `INSERT INTO t (a, b) VALUES (?1, ?2)`: the table and columns, when every value is a parameter.
+fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
+    let w = sql::words(text);
+    let into = w.iter().position(|x| x.eq_ignore_ascii_case("into"))?;
+    let table = sql::unquote(w.get(into + 1)?);
+    if w.get(into + 2)? != "(" {
+        return None;
+    }
+    let close = into + 2 + w[into + 2..].iter().position(|x| x == ")")?;
+    let columns: Vec<String> = w[into + 3..close]
+        .iter()
+        .filter(|x| *x != ",")
+        .map(|c| sql::unquote(c))
+        .collect();
+    let rest = &w[close + 1..];
+    if !rest.first()?.eq_ignore_ascii_case("values") {
+        return None;
+    }
+    let params = rest.iter().filter(|x| x.starts_with('?')).count();
+    (params == columns.len() && rest.iter().filter(|x| *x == ")").count() == 1).then_some((table, columns))
+}
+
+/// The PRAGMAs the app set become `[sqlite]`; journal_mode and synchronous the matrix.
+fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
+    use toml::Value as V;
+    let mut journal: Option<String> = None;
+    let mut sync: Option<String> = None;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut ignored = Vec::new();
+    for (k, v, line) in &analysis.pragmas {
+        let value = match k.as_str() {
+            "journal_mode" if matches!(v.as_str(), "delete" | "truncate" | "persist" | "memory" | "wal" | "off") => {
+                journal = Some(v.clone());
+                continue;
+            }
+            "synchronous" => {
+                sync = match v.as_str() {
+                    "0" | "off" => Some("off"),
+                    "1" | "normal" => Some("normal"),
+                    "2" | "full" => Some("full"),
+                    "3" | "extra" => Some("extra"),
+                    _ => None,
+                }
+                .map(str::to_string);
+                continue;
+            }
+            "busy_timeout" => v.parse::<u64>().ok().map(|ms| V::String(format!("{ms}ms"))),
+            "cache_size" | "mmap_size" | "wal_autocheckpoint" | "page_size" => v.parse::<i64>().ok().map(V::Integer),
+            "foreign_keys" => match v.as_str() {
+                "1" | "on" | "true" | "yes" => Some(V::Boolean(true)),
+                "0" | "off" | "false" | "no" => Some(V::Boolean(false)),
+                _ => None,
+            },
+            "temp_store" => match v.as_str() {
+                "0" | "default" => Some(V::String("default".into())),
+                "1" | "file" => Some(V::String("file".into())),
+                "2" | "memory" => Some(V::String("memory".into())),
+                _ => None,
+            },
+            "locking_mode" if matches!(v.as_str(), "normal" | "exclusive") => Some(V::String(v.clone())),
+            _ => None,
+        };
+        match value {
+            Some(value) => {
+                seen.insert(k.clone(), (value, *line));
+            }
+            None => ignored.push(format!("PRAGMA {k} = {v} (line {line})")),
+        }
+    }
+    if !seen.contains_key("busy_timeout") {
+        out.sqlite.push((
+            "busy_timeout".into(),
+            V::String("5s".into()),
+            Some(
+                "not in the trace (set through the C API, e.g. Python's timeout=, default 5 s): assumed; fill in the app's"
+                    .into(),
+            ),
+        ));
+    }
+    for (k, (v, line)) in seen {
+        out.sqlite
+            .push((k, v, Some(format!("the app's PRAGMA (trace line {line})"))));
+    }
+    if !ignored.is_empty() {
+        out.sqlite_comments.push(format!(
+            "PRAGMAs the app ran that are not litehammer settings (not applied): {}",
+            ignored.join(", ")
+        ));
+    }
+    let journal = journal.unwrap_or_else(|| if file_is_wal { "wal" } else { "delete" }.into());
+    let sync = sync.unwrap_or_else(|| "full".into());
+    let axis = |first: String, others: [&str; 2]| {
+        let mut v = vec![first];
+        for o in others {
+            if !v.iter().any(|x| x == o) {
+                v.push(o.to_string());
+            }
+        }
+        v
+    };
+    out.matrix
+        .push(("journal_mode".into(), axis(journal, ["wal", "delete"])));
+    out.matrix.push(("synchronous".into(), axis(sync, ["normal", "full"])));
+}
+
+fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> GroupOut {
+    let total = g.requests.len();
+    let span_s = g.span_ns as f64 / 1e9;
+    let mut out = GroupOut {
+        name: g.name.clone(),
+        workers: g.concurrency,
+        isolation: if g.isolation_process { "process" } else { "thread" },
+        connection: if g.per_request { "per-request" } else { "persistent" },
+        think_time: params::fit_time(&g.idle),
+        ..GroupOut::default()
+    };
+    out.comments.push(format!(
+        "Observed: {} worker(s) of {} in {} process(es), at most {} at once; {total} request(s) in {span_s:.2} s ({:.1} req/s).",
+        g.actors.len(),
+        g.exe,
+        g.processes,
+        g.concurrency,
+        if span_s > 0.0 { total as f64 / span_s } else { 0.0 }
+    ));
+    if out.think_time.is_some() {
+        out.comments.push(
+            "think_time: the idle time between a worker's requests (median or distribution). For an open loop, \
+             replace it with rate = the req/s above."
+                .into(),
+        );
+    }
+    let kinds = requests::kinds(g);
+    let mut names: Vec<String> = Vec::new();
+    for kind in &kinds {
+        let mut name = requests::kind_name(kind);
+        if names.contains(&name) {
+            let mut k = 2;
+            while names.contains(&format!("{name}_{k}")) {
+                k += 1;
+            }
+            name = format!("{name}_{k}");
+        }
+        names.push(name.clone());
+        out.scripts
+            .push(script_out(kind, name, total, g.per_request, replay, notes));
+    }
+    out
+}
+
+fn script_out(
+    kind: &RequestKind,
+    name: String,
+    total: usize,
+    per_request: bool,
+    replay: bool,
+    notes: &mut Vec<String>,
+) -> ScriptOut {
+    let n = kind.instances.len();
+    let mut sc = ScriptOut {
+        name: name.clone(),
+        weight: n,
+        ..ScriptOut::default()
+    };
+    sc.comments.push(format!(
+        "{n} of {total} requests ({:.1} %).",
+        100.0 * n as f64 / total as f64
+    ));
+    let replay_len = params::replay_len(kind);
+    if replay && replay_len < n {
+        sc.comments.push(format!(
+            "replay(...) holds the first {replay_len} of {n} executions (size limit); they repeat in a cycle."
+        ));
+    }
+    let first = &kind.instances[0];
+    for (i, step) in first.steps.iter().enumerate() {
+        let gaps: Vec<u64> = kind
+            .instances
+            .iter()
+            .filter_map(|r| {
+                if i == 0 {
+                    r.lead_gap.filter(|_| per_request)
+                } else {
+                    Some((r.steps[i].ts - r.steps[i - 1].end()).max(0) as u64)
+                }
+            })
+            .collect();
+        let app_time = params::fit_time(&gaps);
+        let kind_of = match step.verb {
+            Verb::Begin => {
+                let up = step.sql.to_ascii_uppercase();
+                StepKind::Begin(if up.contains("IMMEDIATE") {
+                    "immediate"
+                } else if up.contains("EXCLUSIVE") {
+                    "exclusive"
+                } else {
+                    "deferred"
+                })
+            }
+            Verb::Commit => StepKind::Commit(true),
+            Verb::Rollback => StepKind::Commit(false),
+            _ => {
+                let ps = params::step_params(kind, i, replay, replay_len);
+                for (p, out) in ps.iter().enumerate() {
+                    if let Some(note) = &out.note {
+                        sc.comments.push(format!("step {i} ?{}: {note}", p + 1));
+                        if note.contains("fill_in") {
+                            notes.push(format!("{name} step {i}: {note}"));
+                        }
+                    }
+                }
+                StepKind::Sql {
+                    sql: step.norm.text.clone(),
+                    params: ps.into_iter().map(|p| p.value).collect(),
+                }
+            }
+        };
+        sc.steps.push(StepOut {
+            kind: kind_of,
+            app_time,
+        });
+    }
+    if per_request {
+        let trail: Vec<u64> = kind.instances.iter().filter_map(|r| r.trail_gap).collect();
+        if let Some(t) = params::fit_time(&trail) {
+            sc.comments.push(format!(
+                "After the last statement the app spent {t} before closing the connection (not modelled: app time \
+                 after the last step would need a step of its own)."
+            ));
+        }
+    }
+    sc
+}

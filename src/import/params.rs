@@ -1,0 +1,379 @@
+//! Parameters and times of an imported request kind: captured values replayed or modelled,
+//! step references, and app/think time fitted to the observed gaps.
+
+use super::requests::RequestKind;
+use super::sql::{self, Tok, Value, Verb};
+
+/// Longest `replay(...)` list per parameter, and the text it may hold.
+const REPLAY_MAX_VALUES: usize = 5000;
+const REPLAY_MAX_CHARS: usize = 256 * 1024;
+
+/// A fitted duration: `"850us"`, `"uniform(1ms, 3ms)"`, `"exp(4ms)"`; None when all are ~0.
+pub(crate) fn fit_time(samples: &[u64]) -> Option<String> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut s = samples.to_vec();
+    s.sort_unstable();
+    let median = s[s.len() / 2];
+    let mean = s.iter().map(|&x| x as f64).sum::<f64>() / s.len() as f64;
+    if mean < 5_000.0 {
+        return None;
+    }
+    let var = s.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / s.len() as f64;
+    let cv = var.sqrt() / mean;
+    let pct = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
+    Some(if s.len() < 3 || cv < 0.2 {
+        dur(median)
+    } else if cv < 0.6 {
+        format!("uniform({}, {})", dur(pct(0.05)), dur(pct(0.95).max(pct(0.05))))
+    } else {
+        format!("exp({})", dur(mean as u64))
+    })
+}
+
+/// Nanoseconds as a duration litehammer reads: whole microseconds (ms when exact).
+pub(crate) fn dur(ns: u64) -> String {
+    let us = (ns + 500) / 1000;
+    if us == 0 {
+        "0ms".into()
+    } else if us.is_multiple_of(1000) {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{us}us")
+    }
+}
+
+/// What one parameter becomes, and why (for a comment).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ParamOut {
+    pub value: toml::Value,
+    pub note: Option<String>,
+}
+
+fn gs(s: impl Into<String>) -> toml::Value {
+    toml::Value::String(s.into())
+}
+
+/// The parameters of step `step` of a kind: references, replayed or modelled values.
+pub(crate) fn step_params(kind: &RequestKind, step: usize, replay: bool, replay_len: usize) -> Vec<ParamOut> {
+    let n = kind.instances[0].steps[step].norm.values.len();
+    // New keys count up only where rows are inserted.
+    let inserts = kind.instances[0].steps[step].verb == Verb::Insert;
+    (0..n)
+        .map(|p| {
+            let column: Vec<&Value> = kind.instances.iter().map(|r| &r.steps[step].norm.values[p]).collect();
+            if let Some(r) = reference(kind, step, p) {
+                return ParamOut {
+                    value: gs(r),
+                    note: None,
+                };
+            }
+            if column.iter().all(|v| v.is_known()) {
+                let first = column[0];
+                if column.iter().all(|v| *v == first) {
+                    return constant(first);
+                }
+                if replay {
+                    return ParamOut {
+                        value: gs(replay_list(column.iter().take(replay_len).copied())),
+                        note: None,
+                    };
+                }
+                return model(&column, inserts);
+            }
+            if let Some(out) = model_redacted(&column) {
+                return out;
+            }
+            ParamOut {
+                value: gs(format!(
+                    "fill_in('parameter ?{} of step {step}: the trace has no value for it')",
+                    p + 1
+                )),
+                note: Some(format!(
+                    "?{} of step {step}: no captured value; replace fill_in(...) with a generator",
+                    p + 1
+                )),
+            }
+        })
+        .collect()
+}
+
+/// How many instances a kind may replay within the size limits (the same for every parameter,
+/// so the replayed values stay together).
+pub(crate) fn replay_len(kind: &RequestKind) -> usize {
+    let mut chars = 0usize;
+    for (i, r) in kind.instances.iter().enumerate() {
+        chars += r
+            .steps
+            .iter()
+            .flat_map(|s| &s.norm.values)
+            .map(|v| v.literal().len() + 2)
+            .sum::<usize>();
+        if i >= REPLAY_MAX_VALUES || chars > REPLAY_MAX_CHARS {
+            return i.max(1);
+        }
+    }
+    kind.instances.len()
+}
+
+fn constant(v: &Value) -> ParamOut {
+    let value = match v {
+        Value::Int(i) => toml::Value::Integer(*i),
+        Value::Real(r) => toml::Value::Float(*r),
+        Value::Text(t) if !t.contains('\'') => gs(format!("const('{t}')")),
+        other => gs(format!("replay({})", other.literal())),
+    };
+    ParamOut { value, note: None }
+}
+
+fn replay_list<'a>(values: impl Iterator<Item = &'a Value>) -> String {
+    let items: Vec<String> = values.map(Value::literal).collect();
+    format!("replay({})", items.join(", "))
+}
+
+/// Generators fitted to the captured values.
+fn model(column: &[&Value], inserts: bool) -> ParamOut {
+    let non_null: Vec<&Value> = column.iter().copied().filter(|v| **v != Value::Null).collect();
+    let nulls = column.len() - non_null.len();
+    let note = (nulls > 0 && !non_null.is_empty())
+        .then(|| format!("{nulls} of {} values were NULL; the model draws none", column.len()));
+    if non_null.is_empty() {
+        return constant(&Value::Null);
+    }
+    let mut distinct: Vec<&Value> = Vec::new();
+    for v in &non_null {
+        if !distinct.contains(v) {
+            distinct.push(v);
+        }
+    }
+    let small_set = distinct.len() <= 8 && non_null.len() >= 2 * distinct.len();
+    let value = if let Some(ints) = non_null
+        .iter()
+        .map(|v| if let Value::Int(i) = v { Some(*i) } else { None })
+        .collect::<Option<Vec<i64>>>()
+    {
+        let (lo, hi) = (*ints.iter().min().unwrap_or(&0), *ints.iter().max().unwrap_or(&0));
+        if small_set {
+            let items: Vec<String> = distinct.iter().map(|v| v.literal()).collect();
+            gs(format!("choice({})", items.join(", ")))
+        } else if inserts && ints.len() >= 5 && distinct.len() == ints.len() && ints.windows(2).all(|w| w[0] < w[1]) {
+            gs(format!("seq({lo})"))
+        } else if skewed(&ints) {
+            gs(format!("zipf({lo}, {hi})"))
+        } else {
+            gs(format!("uniform({lo}, {hi})"))
+        }
+    } else if non_null.iter().all(|v| matches!(v, Value::Text(_))) {
+        let lens: Vec<usize> = non_null
+            .iter()
+            .map(|v| if let Value::Text(t) = v { t.chars().count() } else { 0 })
+            .collect();
+        let quotable = distinct
+            .iter()
+            .all(|v| !v.literal()[1..v.literal().len() - 1].contains('\''));
+        if small_set && quotable {
+            let items: Vec<String> = distinct.iter().map(|v| v.literal()).collect();
+            gs(format!("choice({})", items.join(", ")))
+        } else if small_set {
+            gs(replay_list(distinct.iter().copied()))
+        } else {
+            let (lo, hi) = (lens.iter().min().unwrap_or(&0), lens.iter().max().unwrap_or(&0));
+            gs(if lo == hi {
+                format!("text({lo})")
+            } else {
+                format!("text({lo}, {hi})")
+            })
+        }
+    } else if non_null.iter().all(|v| matches!(v, Value::Blob(_))) {
+        let lens: Vec<usize> = non_null
+            .iter()
+            .map(|v| if let Value::Blob(b) = v { b.len() } else { 0 })
+            .collect();
+        gs(format!(
+            "blob({}, {})",
+            lens.iter().min().unwrap_or(&0),
+            lens.iter().max().unwrap_or(&0)
+        ))
+    } else if small_set {
+        gs(replay_list(distinct.iter().copied()))
+    } else {
+        let reals: Vec<f64> = non_null
+            .iter()
+            .filter_map(|v| match v {
+                Value::Int(i) => Some(*i as f64),
+                Value::Real(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        let mean = reals.iter().sum::<f64>() / reals.len().max(1) as f64;
+        let sd = (reals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / reals.len().max(1) as f64).sqrt();
+        return ParamOut {
+            value: gs(format!("gaussian({mean:.3}, {sd:.3})")),
+            note: Some("real or mixed values modelled as gaussian integers".into()),
+        };
+    };
+    ParamOut { value, note }
+}
+
+/// The hottest tenth of the keys take more than half of the uses.
+fn skewed(ints: &[i64]) -> bool {
+    let mut counts: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for i in ints {
+        *counts.entry(*i).or_default() += 1;
+    }
+    let mut c: Vec<usize> = counts.into_values().collect();
+    if c.len() < 10 {
+        return false;
+    }
+    c.sort_unstable_by(|a, b| b.cmp(a));
+    let top: usize = c[..c.len() / 10].iter().sum();
+    top * 2 > ints.len()
+}
+
+/// Redacted values: only types and lengths are known.
+fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
+    let mut ty: Option<&str> = None;
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
+    for v in column {
+        match v {
+            Value::Redacted(t, len) => {
+                if ty.is_some_and(|x| x != t) {
+                    return None;
+                }
+                ty = Some(t);
+                lo = lo.min(*len);
+                hi = hi.max(*len);
+            }
+            Value::Null => {}
+            _ => return None,
+        }
+    }
+    let ty = ty?;
+    let value = match ty {
+        "int" | "real" => {
+            let lo_v = if lo <= 1 {
+                0
+            } else {
+                10i64.saturating_pow(lo as u32 - 1)
+            };
+            let hi_v = 10i64.saturating_pow(hi.min(18) as u32) - 1;
+            format!("uniform({lo_v}, {hi_v})")
+        }
+        "text" => format!("text({lo}, {hi})"),
+        _ => format!("blob({lo}, {hi})"),
+    };
+    Some(ParamOut {
+        value: gs(value),
+        note: Some(format!("redacted trace: fitted to the {ty} lengths ({lo}–{hi})")),
+    })
+}
+
+/// `$i.col` when, in every instance, this value equals the `col = ?k` value of an earlier
+/// SELECT step that returns `col`: the row that step read carries it.
+fn reference(kind: &RequestKind, step: usize, p: usize) -> Option<String> {
+    let first = &kind.instances[0];
+    for i in (0..step).rev() {
+        let s = &first.steps[i];
+        if s.verb != Verb::Select {
+            continue;
+        }
+        for (col, k) in equality_params(&s.norm.text) {
+            if !selects_column(&s.norm.text, &col) {
+                continue;
+            }
+            let linked = kind.instances.iter().all(|r| {
+                let a = &r.steps[step].norm.values[p];
+                let b = r.steps[i].norm.values.get(k);
+                a.is_known() && *a != Value::Null && Some(a) == b
+            });
+            if linked {
+                return Some(format!("${i}.{col}"));
+            }
+        }
+    }
+    None
+}
+
+/// `col = ?k` (or `?k = col`) pairs of a normalized statement: (column, 0-based k).
+fn equality_params(text: &str) -> Vec<(String, usize)> {
+    let toks = sql::tokenize(text);
+    let t = |i: usize| &text[toks[i].start..toks[i].end];
+    let param = |i: usize| {
+        (toks[i].kind == Tok::Param)
+            .then(|| t(i)[1..].parse::<usize>().ok())
+            .flatten()
+            .map(|k| k - 1)
+    };
+    let mut out = Vec::new();
+    for i in 1..toks.len().saturating_sub(1) {
+        if t(i) != "=" {
+            continue;
+        }
+        let (l, r) = (i - 1, i + 1);
+        if let (true, Some(k)) = (matches!(toks[l].kind, Tok::Word | Tok::QuotedIdent), param(r)) {
+            out.push((sql::unquote(t(l)), k));
+        } else if let (Some(k), true) = (param(l), matches!(toks[r].kind, Tok::Word | Tok::QuotedIdent)) {
+            out.push((sql::unquote(t(r)), k));
+        }
+    }
+    out
+}
+
+/// Whether the select list (SELECT … FROM) names `col` or is `*`.
+fn selects_column(text: &str, col: &str) -> bool {
+    let words = sql::words(text);
+    let Some(from) = words.iter().position(|w| w.eq_ignore_ascii_case("from")) else {
+        return false;
+    };
+    let list = &words[1.min(from)..from];
+    list.iter()
+        .any(|w| w == "*" || sql::unquote(w).eq_ignore_ascii_case(col))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_fixed_uniform_or_exponential() {
+        assert_eq!(fit_time(&[2_000_000, 2_010_000, 1_990_000]).as_deref(), Some("2ms"));
+        assert_eq!(fit_time(&[1_234_567, 1_234_000, 1_235_000]).as_deref(), Some("1235us"));
+        assert_eq!(fit_time(&[1000, 2000]), None);
+        let uni: Vec<u64> = (0..100).map(|i| 1_000_000 + i * 20_000).collect();
+        assert!(fit_time(&uni).unwrap().starts_with("uniform("));
+        let exp: Vec<u64> = (1..100)
+            .map(|i| (-(1.0 - i as f64 / 100.0).ln() * 4e6) as u64)
+            .collect();
+        assert!(fit_time(&exp).unwrap().starts_with("exp("));
+        assert_eq!(dur(3_000_000), "3ms");
+        assert_eq!(dur(1_234_567), "1235us");
+    }
+
+    #[test]
+    fn models_small_sets_ranges_lengths_and_sequences() {
+        let v = |xs: &[Value]| model(&xs.iter().collect::<Vec<_>>(), true).value;
+        let ints: Vec<Value> = (0..40).map(|i| Value::Int(i * 7 % 100)).collect();
+        assert_eq!(v(&ints), gs("uniform(0, 98)"));
+        let few: Vec<Value> = (0..40).map(|i| Value::Int(i % 3)).collect();
+        assert_eq!(v(&few), gs("choice(0, 1, 2)"));
+        let seq: Vec<Value> = (5..40).map(Value::Int).collect();
+        assert_eq!(v(&seq), gs("seq(5)"));
+        let text: Vec<Value> = (0..20).map(|i| Value::Text("x".repeat(3 + i))).collect();
+        assert_eq!(v(&text), gs("text(3, 22)"));
+        let red = [Value::Redacted("int".into(), 2), Value::Redacted("int".into(), 3)];
+        assert_eq!(
+            model_redacted(&red.iter().collect::<Vec<_>>()).unwrap().value,
+            gs("uniform(10, 999)")
+        );
+    }
+
+    #[test]
+    fn equality_and_select_lists() {
+        let q = "SELECT id, title FROM post WHERE id = ?1 AND ?2 = owner";
+        assert_eq!(equality_params(q), vec![("id".into(), 0), ("owner".into(), 1)]);
+        assert!(selects_column(q, "id"));
+        assert!(!selects_column(q, "owner"));
+        assert!(selects_column("SELECT * FROM t WHERE a = ?1", "a"));
+    }
+}

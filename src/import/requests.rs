@@ -1,0 +1,417 @@
+//! From events to requests: connections per worker (pid, tid), set-up statements and
+//! settings pulled out, requests cut at connection close or idle gaps, worker groups and
+//! request kinds.
+
+use super::sql::{self, Normalized, Verb};
+use super::trace::{Event, Kind, Trace};
+use std::collections::{BTreeMap, HashMap};
+
+/// A worker as the trace shows it: one thread of one process.
+pub(crate) type Actor = (u32, u32);
+
+/// One statement execution.
+#[derive(Clone, Debug)]
+pub(crate) struct Exec {
+    pub norm: Normalized,
+    pub verb: Verb,
+    /// The statement as written, whitespace collapsed (BEGIN variants, schema).
+    pub sql: String,
+    pub ts: i64,
+    pub dur: u64,
+    pub changes: Option<i64>,
+    /// `sqlite3_get_autocommit` after it, when the producer knows.
+    pub autocommit: Option<bool>,
+    pub line: usize,
+}
+
+impl Exec {
+    pub(crate) fn end(&self) -> i64 {
+        self.ts + self.dur as i64
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    pub actor: Actor,
+    pub start: i64,
+    pub end: i64,
+    pub steps: Vec<Exec>,
+    /// Per-request connections: from the open (and its PRAGMAs) to the first statement.
+    pub lead_gap: Option<u64>,
+    /// Per-request connections: from the last statement's end to the close.
+    pub trail_gap: Option<u64>,
+}
+
+impl Request {
+    pub(crate) fn key(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.norm.text.clone()).collect()
+    }
+}
+
+/// A group of workers of one kind: processes of one program, or threads of one process.
+#[derive(Debug)]
+pub(crate) struct WorkerGroup {
+    pub name: String,
+    pub exe: String,
+    pub actors: Vec<Actor>,
+    pub processes: usize,
+    pub isolation_process: bool,
+    pub per_request: bool,
+    /// The most actors active at once (first to last request).
+    pub concurrency: usize,
+    pub requests: Vec<Request>,
+    /// Idle time between a worker's consecutive requests, ns.
+    pub idle: Vec<u64>,
+    pub span_ns: i64,
+}
+
+/// One request kind: its statement sequence and every instance, by worker then time.
+#[derive(Debug)]
+pub(crate) struct RequestKind {
+    pub instances: Vec<Request>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Analysis {
+    /// `PRAGMA name = value` the app ran, in order, with the trace line.
+    pub pragmas: Vec<(String, String, usize)>,
+    /// CREATE/ALTER statements, first seen order, deduplicated.
+    pub schema: Vec<String>,
+    /// Statements of the set-up phase (up to a worker's last CREATE) that changed rows.
+    pub setup_writes: Vec<Exec>,
+    /// Database files the app opened.
+    pub files: Vec<String>,
+    pub groups: Vec<WorkerGroup>,
+    pub statements: usize,
+    /// Statement counts by normalized text over the whole trace (the statement mix).
+    pub mix: BTreeMap<String, usize>,
+}
+
+struct Conn {
+    actor: Option<Actor>,
+    open: Option<i64>,
+    close: Option<i64>,
+    items: Vec<Exec>,
+    first_ts: i64,
+}
+
+pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
+    let mut a = Analysis::default();
+    let mut open: HashMap<(u32, u64), Conn> = HashMap::new();
+    let mut done: Vec<Conn> = Vec::new();
+    for ev in &trace.events {
+        let key = (ev.pid, ev.conn);
+        match &ev.kind {
+            Kind::Open { file } => {
+                if let Some(f) = file
+                    && !a.files.contains(f)
+                {
+                    a.files.push(f.clone());
+                }
+                if let Some(old) = open.remove(&key) {
+                    done.push(old);
+                }
+                open.insert(key, new_conn(Some(ev.ts), ev.ts));
+            }
+            Kind::Close => {
+                if let Some(mut c) = open.remove(&key) {
+                    c.close = Some(ev.ts);
+                    done.push(c);
+                }
+            }
+            Kind::Stmt(s) => {
+                a.statements += 1;
+                let c = open.entry(key).or_insert_with(|| new_conn(None, ev.ts));
+                c.actor.get_or_insert((ev.pid, ev.tid));
+                c.items.push(exec_of(ev, s));
+            }
+        }
+    }
+    done.extend(open.into_values());
+    done.retain(|c| c.actor.is_some() && !c.items.is_empty());
+    done.sort_by_key(|c| c.first_ts);
+
+    // Per worker: its connections in time order.
+    let mut by_actor: BTreeMap<Actor, Vec<Conn>> = BTreeMap::new();
+    for c in done {
+        by_actor.entry(c.actor.expect("retained")).or_default().push(c);
+    }
+    let first_ts: BTreeMap<Actor, i64> = by_actor
+        .iter()
+        .map(|(a, conns)| (*a, conns.iter().map(|c| c.first_ts).min().unwrap_or(0)))
+        .collect();
+    let mut requests: BTreeMap<Actor, (bool, Vec<Request>)> = BTreeMap::new();
+    for (actor, conns) in by_actor {
+        let per_request = conns.len() >= 2
+            && conns.iter().filter(|c| c.open.is_some() && c.close.is_some()).count() * 2 >= conns.len();
+        // A worker that creates tables is setting up: up to its last CREATE, and while no
+        // other worker has started yet.
+        let last_create = conns
+            .iter()
+            .flat_map(|c| &c.items)
+            .filter(|e| e.verb == Verb::Create)
+            .map(|e| e.ts)
+            .max();
+        let others_start = first_ts.iter().filter(|(a, _)| **a != actor).map(|(_, t)| *t).min();
+        let last_create = last_create.map(|t| match others_start {
+            Some(o) if o > t => o - 1,
+            _ => t,
+        });
+        let mut reqs = Vec::new();
+        for c in conns {
+            let mut body: Vec<Exec> = Vec::new();
+            let mut ready = c.open.unwrap_or(c.first_ts);
+            for e in c.items {
+                *a.mix.entry(e.norm.text.clone()).or_default() += 1;
+                if e.verb == Verb::Pragma {
+                    if let Some((k, v)) = sql::pragma_assignment(&e.sql) {
+                        a.pragmas.push((k, v, e.line));
+                    }
+                    if body.is_empty() {
+                        ready = e.end();
+                    }
+                    continue;
+                }
+                if e.verb == Verb::Create {
+                    if !a.schema.contains(&e.sql) {
+                        a.schema.push(e.sql.clone());
+                    }
+                    ready = e.end();
+                    continue;
+                }
+                if last_create.is_some_and(|t| e.ts <= t) {
+                    if matches!(e.verb, Verb::Insert | Verb::Update | Verb::Delete) {
+                        a.setup_writes.push(e);
+                    }
+                    ready = body.last().map_or(ready, Exec::end);
+                    continue;
+                }
+                body.push(e);
+            }
+            if body.is_empty() {
+                continue;
+            }
+            if per_request {
+                let first = body[0].ts;
+                let last = body.last().map_or(first, Exec::end);
+                reqs.push(Request {
+                    actor,
+                    start: c.open.unwrap_or(first),
+                    end: c.close.unwrap_or(last),
+                    lead_gap: Some((first - ready).max(0) as u64),
+                    trail_gap: c.close.map(|t| (t - last).max(0) as u64),
+                    steps: body,
+                });
+            } else {
+                split_bursts(actor, body, gap_ns, &mut reqs);
+            }
+        }
+        if !reqs.is_empty() {
+            requests.insert(actor, (per_request, reqs));
+        }
+    }
+    a.groups = group_workers(trace, requests);
+    a
+}
+
+fn new_conn(open: Option<i64>, ts: i64) -> Conn {
+    Conn {
+        actor: None,
+        open,
+        close: None,
+        items: Vec::new(),
+        first_ts: ts,
+    }
+}
+
+fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
+    let verb = match s.txn.as_deref() {
+        Some("begin") => Verb::Begin,
+        Some("commit") => Verb::Commit,
+        Some("rollback") => Verb::Rollback,
+        _ if s.pragma => Verb::Pragma,
+        _ => Verb::of(&s.sql),
+    };
+    let mut norm = sql::normalize(&s.sql, &s.expanded);
+    if matches!(verb, Verb::Begin | Verb::Commit | Verb::Rollback) {
+        norm.text = norm.text.to_ascii_uppercase();
+    }
+    Exec {
+        norm,
+        verb,
+        sql: sql::collapse(&s.sql),
+        ts: ev.ts,
+        dur: s.dur_ns,
+        changes: s.changes,
+        autocommit: s.autocommit,
+        line: ev.line,
+    }
+}
+
+/// Persistent connections: a request is a run of statements; a new one starts after an idle
+/// gap longer than `gap_ns`, never inside a transaction.
+fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Request>) {
+    let mut cur: Vec<Exec> = Vec::new();
+    let mut in_txn = false;
+    let flush = |cur: &mut Vec<Exec>, out: &mut Vec<Request>| {
+        if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
+            out.push(Request {
+                actor,
+                start: first.ts,
+                end: last.end(),
+                steps: std::mem::take(cur),
+                lead_gap: None,
+                trail_gap: None,
+            });
+        }
+    };
+    for e in body {
+        if let Some(prev) = cur.last()
+            && !in_txn
+            && (e.ts - prev.end()).max(0) as u64 > gap_ns
+        {
+            flush(&mut cur, out);
+        }
+        in_txn = match (e.autocommit, e.verb) {
+            (Some(auto), _) => !auto,
+            (None, Verb::Begin) => true,
+            (None, Verb::Commit | Verb::Rollback) => false,
+            (None, _) => in_txn,
+        };
+        cur.push(e);
+    }
+    flush(&mut cur, out);
+}
+
+fn exe_name(trace: &Trace, pid: u32) -> String {
+    trace
+        .exe_of(pid)
+        .and_then(|e| std::path::Path::new(e).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app".to_string())
+}
+
+fn group_workers(trace: &Trace, requests: BTreeMap<Actor, (bool, Vec<Request>)>) -> Vec<WorkerGroup> {
+    let mut threads_per_pid: HashMap<u32, usize> = HashMap::new();
+    for (pid, _) in requests.keys() {
+        *threads_per_pid.entry(*pid).or_default() += 1;
+    }
+    type Member = (Actor, bool, Vec<Request>);
+    let mut by_kind: BTreeMap<(String, bool), Vec<Member>> = BTreeMap::new();
+    for (actor, (per_request, reqs)) in requests {
+        let threaded = threads_per_pid[&actor.0] > 1;
+        by_kind
+            .entry((exe_name(trace, actor.0), threaded))
+            .or_default()
+            .push((actor, per_request, reqs));
+    }
+    let several = by_kind.len() > 1;
+    let mut groups = Vec::new();
+    for ((exe, threaded), members) in by_kind {
+        let mut pids: Vec<u32> = members.iter().map(|(a, ..)| a.0).collect();
+        pids.dedup();
+        let processes = pids.len();
+        let isolation_process = processes > 1;
+        let per_request = members.iter().filter(|m| m.1).count() * 2 > members.len();
+        let lifetimes: Vec<(i64, i64)> = members
+            .iter()
+            .map(|(_, _, r)| (r[0].start, r.last().map_or(r[0].end, |l| l.end)))
+            .collect();
+        let mut idle = Vec::new();
+        for (_, _, reqs) in &members {
+            for w in reqs.windows(2) {
+                idle.push((w[1].start - w[0].end).max(0) as u64);
+            }
+        }
+        let start = lifetimes.iter().map(|l| l.0).min().unwrap_or(0);
+        let end = lifetimes.iter().map(|l| l.1).max().unwrap_or(0);
+        let base = exe
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')
+            .to_string();
+        let base = if base.is_empty() { "app".to_string() } else { base };
+        let name = match (several, isolation_process, threaded) {
+            (false, _, _) => "app".to_string(),
+            (true, true, _) => format!("{base}-processes"),
+            (true, false, true) => format!("{base}-threads"),
+            (true, false, false) => format!("{base}-{}", members[0].0.0),
+        };
+        groups.push(WorkerGroup {
+            name,
+            exe,
+            actors: members.iter().map(|m| m.0).collect(),
+            processes,
+            isolation_process,
+            per_request,
+            concurrency: max_overlap(&lifetimes),
+            requests: members.into_iter().flat_map(|m| m.2).collect(),
+            idle,
+            span_ns: end - start,
+        });
+    }
+    groups
+}
+
+fn max_overlap(spans: &[(i64, i64)]) -> usize {
+    let mut points: Vec<(i64, i32)> = spans.iter().flat_map(|&(s, e)| [(s, 1), (e, -1)]).collect();
+    // Ends before starts at the same instant.
+    points.sort();
+    let (mut cur, mut best) = (0i32, 0i32);
+    for (_, d) in points {
+        cur += d;
+        best = best.max(cur);
+    }
+    best.max(1) as usize
+}
+
+/// A group's requests by kind, most frequent first; instances by worker, then time.
+pub(crate) fn kinds(group: &WorkerGroup) -> Vec<RequestKind> {
+    let mut map: HashMap<Vec<String>, Vec<Request>> = HashMap::new();
+    let mut order: Vec<Vec<String>> = Vec::new();
+    for r in &group.requests {
+        let key = r.key();
+        if !map.contains_key(&key) {
+            order.push(key.clone());
+        }
+        map.entry(key).or_default().push(r.clone());
+    }
+    let mut out: Vec<RequestKind> = order
+        .into_iter()
+        .map(|key| {
+            let mut instances = map.remove(&key).unwrap_or_default();
+            instances.sort_by_key(|r| (r.actor, r.start));
+            RequestKind { instances }
+        })
+        .collect();
+    out.sort_by_key(|k| std::cmp::Reverse(k.instances.len()));
+    out
+}
+
+/// A short name for a kind: verb and table of each statement, consecutive repeats merged.
+pub(crate) fn kind_name(kind: &RequestKind) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for step in &kind.instances[0].steps {
+        let verb = match step.verb {
+            Verb::Select => "read",
+            Verb::Insert => "insert",
+            Verb::Update => "update",
+            Verb::Delete => "delete",
+            _ => continue,
+        };
+        let part = match sql::main_table(&step.sql) {
+            Some(t) => format!("{verb}_{t}"),
+            None => verb.to_string(),
+        };
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        return "transaction".into();
+    }
+    if parts.len() > 4 {
+        let n = parts.len() - 3;
+        parts.truncate(3);
+        parts.push(format!("{n}_more"));
+    }
+    parts.join("+")
+}

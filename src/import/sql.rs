@@ -1,0 +1,535 @@
+//! SQL text as import needs it: tokens, literal values, and the normalized statement
+//! (every bound parameter and DML literal replaced by `?N`, comments dropped, whitespace
+//! collapsed), with the values that were there.
+
+use std::fmt;
+
+/// A captured value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    /// A redacted literal: its type (`int`, `real`, `text`, `blob`) and length.
+    Redacted(String, usize),
+    /// A bound parameter whose value the trace does not show.
+    Unknown,
+}
+
+impl Value {
+    /// As a `replay(...)` argument: `NULL`, `42`, `1.5`, `'it''s'`, `x'0a'`.
+    pub(crate) fn literal(&self) -> String {
+        match self {
+            Value::Null | Value::Redacted(..) | Value::Unknown => "NULL".into(),
+            Value::Int(i) => i.to_string(),
+            Value::Real(r) => {
+                let s = r.to_string();
+                if s.contains(['.', 'e', 'E', 'N', 'i']) {
+                    s
+                } else {
+                    format!("{s}.0")
+                }
+            }
+            Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            Value::Blob(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                format!("x'{hex}'")
+            }
+        }
+    }
+
+    pub(crate) fn is_known(&self) -> bool {
+        !matches!(self, Value::Redacted(..) | Value::Unknown)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.literal())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tok {
+    Word,
+    Number,
+    Str,
+    Blob,
+    Param,
+    Redacted,
+    QuotedIdent,
+    Punct,
+    Comment,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Token {
+    pub kind: Tok,
+    pub start: usize,
+    pub end: usize,
+}
+
+pub(crate) fn tokenize(sql: &str) -> Vec<Token> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let kind = if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            Tok::Comment
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            i += 2;
+            while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(b.len());
+            Tok::Comment
+        } else if (c == b'x' || c == b'X') && b.get(i + 1) == Some(&b'\'') {
+            i = skip_quoted(b, i + 1, b'\'');
+            Tok::Blob
+        } else if c == b'\'' {
+            i = skip_quoted(b, i, b'\'');
+            Tok::Str
+        } else if c == b'"' || c == b'`' {
+            i = skip_quoted(b, i, c);
+            Tok::QuotedIdent
+        } else if c == b'[' {
+            while i < b.len() && b[i] != b']' {
+                i += 1;
+            }
+            i = (i + 1).min(b.len());
+            Tok::QuotedIdent
+        } else if c == b'<' && redacted_end(b, i).is_some() {
+            i = redacted_end(b, i).unwrap_or(i + 1);
+            Tok::Redacted
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            i = number_end(b, i);
+            Tok::Number
+        } else if c == b'?' || ((c == b':' || c == b'@' || c == b'$') && b.get(i + 1).is_some_and(|n| is_word(*n))) {
+            i += 1;
+            while i < b.len() && is_word(b[i]) {
+                i += 1;
+            }
+            Tok::Param
+        } else if is_word(c) {
+            while i < b.len() && is_word(b[i]) {
+                i += 1;
+            }
+            Tok::Word
+        } else {
+            // Multi-byte characters stay whole.
+            i += sql[i..].chars().next().map_or(1, char::len_utf8);
+            Tok::Punct
+        };
+        out.push(Token { kind, start, end: i });
+    }
+    out
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+fn skip_quoted(b: &[u8], open: usize, q: u8) -> usize {
+    let mut i = open + 1;
+    while i < b.len() {
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+        i += 2;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        return i;
+    }
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+        i += 1;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        if j < b.len() && b[j].is_ascii_digit() {
+            i = j;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    i
+}
+
+/// `<int:3>`, `<text:12>`, `<real:4>`, `<blob:2>`: the end of the redaction marker at `i`.
+fn redacted_end(b: &[u8], i: usize) -> Option<usize> {
+    let rest = &b[i + 1..];
+    let colon = rest.iter().position(|c| *c == b':')?;
+    let ty = &rest[..colon];
+    if !matches!(ty, b"int" | b"real" | b"text" | b"blob") {
+        return None;
+    }
+    let digits = rest[colon + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    (digits > 0 && rest.get(colon + 1 + digits) == Some(&b'>')).then_some(i + 1 + colon + 1 + digits + 1)
+}
+
+fn value_of(text: &str, kind: Tok) -> Option<Value> {
+    match kind {
+        Tok::Number => {
+            if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                return i64::from_str_radix(hex, 16).ok().map(Value::Int);
+            }
+            text.parse::<i64>()
+                .map(Value::Int)
+                .or_else(|_| text.parse::<f64>().map(Value::Real))
+                .ok()
+        }
+        Tok::Str => Some(Value::Text(
+            text[1..text.len().saturating_sub(1).max(1)].replace("''", "'"),
+        )),
+        Tok::Blob => {
+            let hex = &text[2..text.len().saturating_sub(1).max(2)];
+            (0..hex.len() / 2)
+                .map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+                .map(Value::Blob)
+        }
+        Tok::Redacted => {
+            let inner = &text[1..text.len() - 1];
+            let (ty, len) = inner.split_once(':')?;
+            Some(Value::Redacted(ty.to_string(), len.parse().ok()?))
+        }
+        Tok::Word if text.eq_ignore_ascii_case("null") => Some(Value::Null),
+        _ => None,
+    }
+}
+
+/// What a statement does, from its first keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Begin,
+    Commit,
+    Rollback,
+    Pragma,
+    Create,
+    Other,
+}
+
+impl Verb {
+    pub(crate) fn of(sql: &str) -> Self {
+        let toks = tokenize(sql);
+        let first = toks
+            .iter()
+            .find(|t| t.kind != Tok::Comment)
+            .map(|t| sql[t.start..t.end].to_ascii_uppercase());
+        match first.as_deref() {
+            Some("SELECT" | "WITH" | "VALUES") => Verb::Select,
+            Some("INSERT" | "REPLACE") => Verb::Insert,
+            Some("UPDATE") => Verb::Update,
+            Some("DELETE") => Verb::Delete,
+            Some("BEGIN") => Verb::Begin,
+            Some("COMMIT" | "END") => Verb::Commit,
+            Some("ROLLBACK") if !sql.to_ascii_uppercase().contains(" TO ") => Verb::Rollback,
+            Some("PRAGMA") => Verb::Pragma,
+            Some("CREATE" | "ALTER") => Verb::Create,
+            _ => Verb::Other,
+        }
+    }
+
+    fn parameterizes_literals(self) -> bool {
+        matches!(self, Verb::Select | Verb::Insert | Verb::Update | Verb::Delete)
+    }
+}
+
+/// A statement with its parameters pulled out.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Normalized {
+    /// The statement with `?1`, `?2` … in place of every parameter and DML literal.
+    pub text: String,
+    pub values: Vec<Value>,
+}
+
+/// Normalizes one execution: `sql` as written (placeholders kept) and `expanded` (values in).
+pub(crate) fn normalize(sql: &str, expanded: &str) -> Normalized {
+    align(sql, expanded).unwrap_or_else(|| {
+        align(expanded, expanded).unwrap_or_else(|| Normalized {
+            text: collapse(expanded),
+            values: Vec::new(),
+        })
+    })
+}
+
+fn align(sql: &str, expanded: &str) -> Option<Normalized> {
+    let verb = Verb::of(sql);
+    let st: Vec<Token> = tokenize(sql).into_iter().filter(|t| t.kind != Tok::Comment).collect();
+    let et: Vec<Token> = tokenize(expanded)
+        .into_iter()
+        .filter(|t| t.kind != Tok::Comment)
+        .collect();
+    let same_text = sql == expanded;
+    // An app that binds parameters writes its literals as part of the statement's shape; one
+    // that builds SQL text has its values as literals.
+    let binds = st.iter().any(|t| t.kind == Tok::Param);
+    let (mut j, mut values, mut out) = (0usize, Vec::new(), String::new());
+    let mut in_by = false;
+    let mut prev_end: Option<usize> = None;
+    for (i, t) in st.iter().enumerate() {
+        let text = &sql[t.start..t.end];
+        if prev_end.is_some_and(|p| p < t.start) {
+            out.push(' ');
+        }
+        prev_end = Some(t.end);
+        let upper = text.to_ascii_uppercase();
+        if t.kind == Tok::Word {
+            if upper == "BY"
+                && i > 0
+                && matches!(
+                    sql[st[i - 1].start..st[i - 1].end].to_ascii_uppercase().as_str(),
+                    "ORDER" | "GROUP"
+                )
+            {
+                in_by = true;
+            } else if in_by
+                && matches!(
+                    upper.as_str(),
+                    "LIMIT" | "HAVING" | "WINDOW" | "UNION" | "EXCEPT" | "INTERSECT" | "WHERE" | "FROM"
+                )
+            {
+                in_by = false;
+            }
+        }
+        if t.kind == Tok::Punct && text == ")" {
+            in_by = false;
+        }
+        if t.kind == Tok::Param {
+            let value = if same_text {
+                Value::Unknown
+            } else {
+                let (v, next) = take_value(expanded, &et, j)?;
+                j = next;
+                v
+            };
+            values.push(value);
+            out.push_str(&format!("?{}", values.len()));
+            continue;
+        }
+        // Tokens other than parameters are the same in both texts.
+        if !same_text {
+            let e = et.get(j)?;
+            if &expanded[e.start..e.end] != text {
+                return None;
+            }
+            j += 1;
+        }
+        let literal = matches!(t.kind, Tok::Number | Tok::Str | Tok::Blob | Tok::Redacted);
+        let shape = binds && t.kind != Tok::Redacted;
+        if literal && verb.parameterizes_literals() && !shape && !(in_by && t.kind == Tok::Number) {
+            values.push(value_of(text, t.kind)?);
+            out.push_str(&format!("?{}", values.len()));
+        } else {
+            out.push_str(text);
+        }
+    }
+    if !same_text && j != et.len() {
+        return None;
+    }
+    Some(Normalized { text: out, values })
+}
+
+/// One value from the expanded tokens at `j`: `NULL`, a number (with a leading `-`), a
+/// string, a blob or a redaction marker.
+fn take_value(expanded: &str, et: &[Token], j: usize) -> Option<(Value, usize)> {
+    let t = et.get(j)?;
+    let text = &expanded[t.start..t.end];
+    if t.kind == Tok::Punct && text == "-" {
+        let n = et.get(j + 1)?;
+        if n.start == t.end && matches!(n.kind, Tok::Number | Tok::Redacted) {
+            let v = value_of(&expanded[n.start..n.end], n.kind)?;
+            let v = match v {
+                Value::Int(i) => Value::Int(-i),
+                Value::Real(r) => Value::Real(-r),
+                other => other,
+            };
+            return Some((v, j + 2));
+        }
+        return None;
+    }
+    value_of(text, t.kind).map(|v| (v, j + 1))
+}
+
+/// Whitespace runs become one space; comments go.
+pub(crate) fn collapse(sql: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<usize> = None;
+    for t in tokenize(sql).into_iter().filter(|t| t.kind != Tok::Comment) {
+        if prev.is_some_and(|p| p < t.start) {
+            out.push(' ');
+        }
+        out.push_str(&sql[t.start..t.end]);
+        prev = Some(t.end);
+    }
+    out
+}
+
+/// The words of a statement (upper-cased keywords and bare names), for light parsing.
+pub(crate) fn words(sql: &str) -> Vec<String> {
+    tokenize(sql)
+        .into_iter()
+        .filter(|t| matches!(t.kind, Tok::Word | Tok::QuotedIdent | Tok::Punct | Tok::Param))
+        .map(|t| sql[t.start..t.end].to_string())
+        .collect()
+}
+
+/// The table a DML statement reads or writes first (for naming), unquoted.
+pub(crate) fn main_table(sql: &str) -> Option<String> {
+    let w = words(sql);
+    let up: Vec<String> = w.iter().map(|s| s.to_ascii_uppercase()).collect();
+    let after = |kw: &str| up.iter().position(|u| u == kw).and_then(|i| w.get(i + 1));
+    let name = match Verb::of(sql) {
+        Verb::Insert => after("INTO"),
+        Verb::Update => {
+            up.iter()
+                .position(|u| u == "UPDATE")
+                .and_then(|i| {
+                    w[i + 1..].iter().zip(&up[i + 1..]).find(|(_, u)| {
+                        !matches!(u.as_str(), "OR" | "ROLLBACK" | "ABORT" | "REPLACE" | "FAIL" | "IGNORE")
+                    })
+                })
+                .map(|(n, _)| n)
+        }
+        Verb::Select | Verb::Delete => after("FROM"),
+        _ => None,
+    }?;
+    Some(unquote(name))
+}
+
+pub(crate) fn unquote(name: &str) -> String {
+    name.trim_matches(['"', '`', '[', ']']).to_string()
+}
+
+/// `PRAGMA name = value` or `PRAGMA name(value)`: the name (lower case) and value, when set.
+pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
+    let w = words(sql);
+    if !w.first()?.eq_ignore_ascii_case("pragma") {
+        return None;
+    }
+    let mut rest = &w[1..];
+    if rest.len() >= 2 && rest[1] == "." {
+        rest = &rest[2..];
+    }
+    let name = rest.first()?.to_ascii_lowercase();
+    let toks = tokenize(sql);
+    // The value: everything after `=` or inside the parentheses.
+    let text: String = match toks.iter().position(|t| matches!(&sql[t.start..t.end], "=" | "(")) {
+        Some(p) => toks[p + 1..]
+            .iter()
+            .filter(|t| &sql[t.start..t.end] != ")" && t.kind != Tok::Comment)
+            .map(|t| sql[t.start..t.end].to_string())
+            .collect(),
+        None => return None,
+    };
+    let value = text.trim_matches(['\'', '"']).to_ascii_lowercase();
+    (!value.is_empty()).then_some((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_bound_parameters_and_literals() {
+        let n = normalize(
+            "SELECT id, body FROM c WHERE post_id = ? AND x > -? AND t = :t LIMIT 10",
+            "SELECT id, body FROM c WHERE post_id = 42 AND x > -1.5 AND t = 'it''s' LIMIT 10",
+        );
+        assert_eq!(
+            n.text,
+            "SELECT id, body FROM c WHERE post_id = ?1 AND x > -?2 AND t = ?3 LIMIT 10"
+        );
+        assert_eq!(
+            n.values,
+            vec![Value::Int(42), Value::Real(1.5), Value::Text("it's".into())]
+        );
+        let n = normalize("insert into t values(?, ?)", "insert into t values(-3, NULL)");
+        assert_eq!(n.text, "insert into t values(?1, ?2)");
+        assert_eq!(n.values, vec![Value::Int(-3), Value::Null]);
+    }
+
+    #[test]
+    fn literal_sql_order_by_ddl_and_redaction() {
+        let n = normalize(
+            "SELECT a FROM t WHERE b = 'x' ORDER BY 1, 2 LIMIT 5",
+            "SELECT a FROM t WHERE b = 'x' ORDER BY 1, 2 LIMIT 5",
+        );
+        assert_eq!(n.text, "SELECT a FROM t WHERE b = ?1 ORDER BY 1, 2 LIMIT ?2");
+        assert_eq!(n.values, vec![Value::Text("x".into()), Value::Int(5)]);
+        let ddl = "CREATE TABLE t(a INTEGER DEFAULT 0)";
+        assert_eq!(normalize(ddl, ddl).values, vec![]);
+        let n = normalize(
+            "UPDATE t SET a = ? WHERE id = ?",
+            "UPDATE t SET a = <text:5> WHERE id = <int:2>",
+        );
+        assert_eq!(
+            n.values,
+            vec![Value::Redacted("text".into(), 5), Value::Redacted("int".into(), 2)]
+        );
+        let n = normalize("SELECT * FROM t WHERE id = ?1", "SELECT * FROM t WHERE id = ?1");
+        assert_eq!(n.values, vec![Value::Unknown]);
+        let n = normalize("SELECT x'0aff' /* c */  ,  1", "SELECT x'0aff' /* c */  ,  1");
+        assert_eq!(n.text, "SELECT ?1 , ?2");
+        assert_eq!(n.values, vec![Value::Blob(vec![10, 255]), Value::Int(1)]);
+    }
+
+    #[test]
+    fn verbs_tables_and_pragmas() {
+        assert_eq!(Verb::of("  begin immediate"), Verb::Begin);
+        assert_eq!(Verb::of("END"), Verb::Commit);
+        assert_eq!(Verb::of("ROLLBACK TO sp"), Verb::Other);
+        assert_eq!(main_table("SELECT a FROM \"post\" WHERE x").as_deref(), Some("post"));
+        assert_eq!(
+            main_table("INSERT OR IGNORE INTO kv(k) VALUES(1)").as_deref(),
+            Some("kv")
+        );
+        assert_eq!(main_table("UPDATE OR REPLACE t SET a=1").as_deref(), Some("t"));
+        assert_eq!(
+            pragma_assignment("PRAGMA journal_mode=WAL"),
+            Some(("journal_mode".into(), "wal".into()))
+        );
+        assert_eq!(
+            pragma_assignment("pragma main.synchronous = 1"),
+            Some(("synchronous".into(), "1".into()))
+        );
+        assert_eq!(
+            pragma_assignment("PRAGMA busy_timeout(5000)"),
+            Some(("busy_timeout".into(), "5000".into()))
+        );
+        assert_eq!(
+            pragma_assignment("PRAGMA cache_size = -2000"),
+            Some(("cache_size".into(), "-2000".into()))
+        );
+        assert_eq!(pragma_assignment("PRAGMA journal_mode"), None);
+    }
+}

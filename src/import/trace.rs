@@ -1,0 +1,251 @@
+//! Reading a trace (docs/trace-format.md): typed events, with errors that name the line.
+
+use serde::Deserialize;
+use std::io::BufRead;
+use std::path::Path;
+
+/// The newest trace format version this litehammer reads.
+pub(crate) const FORMAT_VERSION: u64 = 1;
+
+/// What is wrong with a trace, with its 1-based line (0: the file as a whole).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct TraceError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl TraceError {
+    fn at(line: usize, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub pid: u32,
+    pub exe: Option<String>,
+    pub redacted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt {
+    pub dur_ns: u64,
+    pub sql: String,
+    pub expanded: String,
+    pub changes: Option<i64>,
+    pub autocommit: Option<bool>,
+    pub txn: Option<String>,
+    pub pragma: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Open { file: Option<String> },
+    Stmt(Stmt),
+    Close,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub line: usize,
+    pub ts: i64,
+    pub pid: u32,
+    pub tid: u32,
+    pub conn: u64,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    pub headers: Vec<Header>,
+    /// Sorted by `ts` (stable: file order on ties).
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    pub(crate) fn redacted(&self) -> bool {
+        self.headers.iter().any(|h| h.redacted)
+    }
+
+    pub(crate) fn exe_of(&self, pid: u32) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.pid == pid)
+            .and_then(|h| h.exe.as_deref())
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    v: Option<u64>,
+    kind: Option<String>,
+    ts: Option<i64>,
+    pid: Option<u32>,
+    tid: Option<u32>,
+    exe: Option<String>,
+    #[serde(default)]
+    redacted: bool,
+    conn: Option<u64>,
+    file: Option<String>,
+    path: Option<String>,
+    dur_ns: Option<u64>,
+    sql: Option<String>,
+    expanded: Option<String>,
+    changes: Option<i64>,
+    autocommit: Option<bool>,
+    txn: Option<String>,
+    #[serde(default)]
+    pragma: bool,
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<Trace, TraceError> {
+    let file = std::fs::File::open(path).map_err(|e| TraceError::at(0, format!("cannot read the trace: {e}")))?;
+    read(std::io::BufReader::new(file))
+}
+
+pub(crate) fn read(mut input: impl BufRead) -> Result<Trace, TraceError> {
+    let mut trace = Trace::default();
+    let mut line = String::new();
+    let mut lineno = 0;
+    loop {
+        line.clear();
+        let n = input
+            .read_line(&mut line)
+            .map_err(|e| TraceError::at(lineno + 1, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        lineno += 1;
+        let complete = line.ends_with('\n');
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let raw: Raw = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) if !complete || e.is_eof() => {
+                return Err(TraceError::at(
+                    lineno,
+                    "truncated trace: this line ends in the middle of an event (the trace was cut off \
+                     while it was written; re-capture, or delete the partial last line)",
+                ));
+            }
+            Err(e) => return Err(TraceError::at(lineno, format!("not a trace event (JSON object): {e}"))),
+        };
+        parse_line(raw, lineno, &mut trace)?;
+    }
+    if trace.events.is_empty() {
+        return Err(TraceError::at(
+            lineno,
+            "the trace has no events (no open, stmt or close line)",
+        ));
+    }
+    trace.events.sort_by_key(|e| e.ts);
+    Ok(trace)
+}
+
+fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError> {
+    let missing = |field: &str| TraceError::at(line, format!("missing field `{field}`"));
+    let v = raw.v.ok_or_else(|| missing("v"))?;
+    if v > FORMAT_VERSION {
+        return Err(TraceError::at(
+            line,
+            format!(
+                "trace format version {v} is newer than this litehammer reads (version {FORMAT_VERSION}); \
+                 update litehammer"
+            ),
+        ));
+    }
+    if v == 0 {
+        return Err(TraceError::at(
+            line,
+            "trace format version 0 does not exist (expected 1)",
+        ));
+    }
+    let kind = raw.kind.ok_or_else(|| missing("kind"))?;
+    let pid = raw.pid.ok_or_else(|| missing("pid"))?;
+    if kind == "header" {
+        trace.headers.push(Header {
+            pid,
+            exe: raw.exe,
+            redacted: raw.redacted,
+        });
+        return Ok(());
+    }
+    let ts = raw.ts.ok_or_else(|| missing("ts"))?;
+    let tid = raw.tid.unwrap_or(pid);
+    let conn = raw.conn.ok_or_else(|| missing("conn"))?;
+    let kind = match kind.as_str() {
+        "open" => Kind::Open {
+            file: raw.file.filter(|f| !f.is_empty()).or(raw.path),
+        },
+        "close" => Kind::Close,
+        "stmt" => {
+            let sql = raw.sql.ok_or_else(|| missing("sql"))?;
+            Kind::Stmt(Stmt {
+                dur_ns: raw.dur_ns.unwrap_or(0),
+                expanded: raw.expanded.unwrap_or_else(|| sql.clone()),
+                sql,
+                changes: raw.changes,
+                autocommit: raw.autocommit,
+                txn: raw.txn,
+                pragma: raw.pragma,
+            })
+        }
+        // Consumers ignore what they do not know (a newer producer's extra kinds).
+        _ => return Ok(()),
+    };
+    trace.events.push(Event {
+        line,
+        ts,
+        pid,
+        tid,
+        conn,
+        kind,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Trace, TraceError> {
+        read(text.as_bytes())
+    }
+
+    const OPEN: &str =
+        r#"{"v":1,"kind":"open","ts":5,"pid":1,"tid":1,"conn":1,"path":"a.db","file":"/x/a.db","flags":6}"#;
+
+    #[test]
+    fn reads_events_sorted_and_ignores_unknown_fields() {
+        let t = parse(&format!(
+            "{{\"v\":1,\"kind\":\"header\",\"ts\":1,\"pid\":1,\"tid\":1,\"redacted\":false,\"x_extra\":[1]}}\n\
+             {{\"v\":1,\"kind\":\"stmt\",\"ts\":9,\"pid\":1,\"tid\":1,\"conn\":1,\"dur_ns\":3,\"sql\":\"SELECT 1\",\"expanded\":\"SELECT 1\",\"changes\":0,\"autocommit\":true,\"readonly\":true,\"txn\":null,\"pragma\":false}}\n\
+             {OPEN}\n"
+        ))
+        .unwrap();
+        assert_eq!(t.events.len(), 2);
+        assert!(matches!(t.events[0].kind, Kind::Open { .. }));
+        assert_eq!(t.events[1].line, 2);
+    }
+
+    #[test]
+    fn truncated_newer_and_bad_lines_name_the_line() {
+        let e = parse(&format!("{OPEN}\n{{\"v\":1,\"kind\":\"stmt\",\"ts\":9,\"pi")).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("truncated"), "{e}");
+        let e = parse(&format!("{OPEN}\n{}\n", OPEN.replace("\"v\":1", "\"v\":2"))).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("version 2 is newer"), "{e}");
+        let e = parse("hello\n").unwrap_err();
+        assert!(e.message.contains("not a trace event"), "{e}");
+        let e = parse(&OPEN.replace("\"conn\":1,", "")).unwrap_err();
+        assert!(e.message.contains("`conn`"), "{e}");
+        assert!(parse("").unwrap_err().message.contains("no events"));
+    }
+}

@@ -1,0 +1,242 @@
+//! `litehammer capture`: a Python sqlite3 program in several processes is recorded
+//! completely; bad input is exit 2; a command without SQLite says so.
+
+mod common;
+
+use common::bin;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Builds the preload library into this test's target dir (`cargo test` does not).
+fn library() -> PathBuf {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-p", "litehammer-capture", "--target-dir"])
+            .arg(profile_dir.parent().unwrap())
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "cargo build -p litehammer-capture failed");
+        profile_dir.join("liblitehammer_capture.so")
+    })
+    .clone()
+}
+
+fn python_ok() -> bool {
+    Command::new("python3")
+        .args(["-c", "import sqlite3"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn capture_app(redact: bool) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/app.py");
+    let mut cmd = bin();
+    cmd.arg("capture").arg("-o").arg(&trace);
+    if redact {
+        cmd.arg("--redact");
+    }
+    let out = cmd
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "timeout", "-k", "5", "120", "python3"])
+        .arg(&app)
+        .arg(dir.path().join("app.db"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, trace, stdout)
+}
+
+#[test]
+fn captures_every_statement_of_every_worker_process() {
+    if !python_ok() {
+        eprintln!("skipped: no python3 with sqlite3");
+        return;
+    }
+    let (dir, trace, stdout) = capture_app(false);
+    assert!(stdout.contains("4 process(es)"), "{stdout}");
+    let lines = events(&trace);
+    assert!(
+        !dir.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".litehammer-capture-")),
+        "part files removed"
+    );
+    // What each worker sent, against what the trace holds for its pid.
+    let mut workers = 0;
+    for entry in dir.path().read_dir().unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("sent.").and_then(|r| r.strip_suffix(".json")) else {
+            continue;
+        };
+        workers += 1;
+        let pid: i64 = pid.parse().unwrap();
+        let sent: Vec<(String, Vec<Value>)> =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(&name)).unwrap()).unwrap();
+        let traced: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["kind"] == "stmt" && l["pid"] == pid)
+            .collect();
+        let mut want: HashMap<&str, usize> = HashMap::new();
+        for (sql, _) in &sent {
+            *want.entry(sql).or_default() += 1;
+        }
+        let mut got: HashMap<&str, usize> = HashMap::new();
+        for l in &traced {
+            *got.entry(l["sql"].as_str().unwrap()).or_default() += 1;
+        }
+        assert_eq!(got, want, "statement counts of worker {pid}");
+        // Every statement it sent, with its values, is in the trace.
+        for (sql, params) in &sent {
+            let found = traced.iter().any(|l| {
+                l["sql"] == sql.as_str()
+                    && params.iter().all(|p| {
+                        let lit = match p {
+                            Value::String(s) => format!("'{s}'"),
+                            other => other.to_string(),
+                        };
+                        l["expanded"].as_str().unwrap().contains(&lit)
+                    })
+            });
+            assert!(found, "{sql} {params:?} of worker {pid} not in the trace");
+        }
+    }
+    assert_eq!(workers, 3);
+
+    // The trace imports as one group of 3 worker processes.
+    let scenario = dir.path().join("app.toml");
+    bin()
+        .arg("import")
+        .arg(&trace)
+        .arg("-o")
+        .arg(&scenario)
+        .args(["--gap", "100ms"])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(text.contains("workers = 3\nisolation = \"process\""), "{text}");
+    assert!(text.contains("CREATE TABLE item"), "{text}");
+    assert!(text.contains("journal_mode = [\"wal\", \"delete\"]"), "{text}");
+}
+
+#[test]
+fn redact_leaves_no_literal_in_the_trace() {
+    if !python_ok() {
+        eprintln!("skipped: no python3 with sqlite3");
+        return;
+    }
+    let (_dir, trace, _) = capture_app(true);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(!text.contains("zq7marker"), "a text literal survived");
+    for l in events(&trace).iter().filter(|l| l["kind"] == "stmt") {
+        let e = l["expanded"].as_str().unwrap();
+        if e.contains("item WHERE id =") {
+            assert!(e.ends_with("id = <int:1>") || e.ends_with("id = <int:2>"), "{e}");
+        }
+    }
+    // A redacted trace imports with fitted generators.
+    let scenario = trace.with_extension("toml");
+    bin()
+        .arg("import")
+        .arg(&trace)
+        .arg("-o")
+        .arg(&scenario)
+        .assert()
+        .success();
+    let s = std::fs::read_to_string(&scenario).unwrap();
+    assert!(s.contains("redacted trace: fitted"), "{s}");
+    assert!(!s.contains("replay("), "{s}");
+}
+
+#[test]
+fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .arg("python3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--"),
+        "capture without --"
+    );
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "no-such-command-zq7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-command-zq7") && err.contains("not found"),
+        "{err}"
+    );
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .env("LITEHAMMER_CAPTURE_LIB", "/nonexistent/lib.so")
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    // The env candidate is missing; the library next to the binary may exist or not.
+    if out.status.code() == Some(2) {
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cargo build -p litehammer-capture"));
+    }
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "sh", "-c", "exit 0"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no SQLite call was seen") && err.contains("statically"),
+        "{err}"
+    );
+    assert!(!trace.exists());
+    // The command's exit status is passed on.
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
