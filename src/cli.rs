@@ -151,7 +151,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub fail_on_check: bool,
     /// When stderr is not a terminal: print a progress line every N seconds (0: never)
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = crate::config::limits::progress_interval)]
     pub progress_interval: f64,
     /// Run each configuration N times, each on a fresh database, to see the spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -253,6 +253,12 @@ pub(crate) struct ValidateArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct OverrideArgs {
+    /// Go ahead with a request above the confirmation thresholds of docs/limits.md (many workers, runs, rows or hours)
+    #[arg(long)]
+    pub yes: bool,
+    /// Let scenario SQL ATTACH or VACUUM INTO files other than the run's own database (see docs/limits.md)
+    #[arg(long)]
+    pub allow_external_files: bool,
     /// Measured time per run, e.g. 30s (replaces `operations`)
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<DurationValue>,
@@ -311,6 +317,9 @@ pub(crate) struct CrashArgs {
     /// Trials per configuration (and per crash model)
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub trials: u32,
+    /// Go ahead with more than 1000 trials per configuration (docs/limits.md)
+    #[arg(long)]
+    pub yes: bool,
     /// Seed for the ledger contents and the crash moments
     #[arg(long, default_value_t = 42, value_name = "S")]
     pub seed: u64,
@@ -365,5 +374,6 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     if !rate.is_finite() || rate < 0.0 {
         return Err("expected a finite number ≥ 0 (0 = closed loop)".into());
     }
+    crate::config::limits::rate(rate)?;
     Ok(rate)
 }

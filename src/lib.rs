@@ -7,6 +7,7 @@ pub(crate) mod engine;
 pub(crate) mod error;
 pub(crate) mod findings;
 pub(crate) mod import;
+mod interrupt;
 pub(crate) mod metrics;
 pub(crate) mod report;
 pub(crate) mod workload;
@@ -20,8 +21,19 @@ use error::Status;
 pub fn main() -> std::process::ExitCode {
     use clap::Parser;
     let cli = cli::Cli::parse();
+    if matches!(
+        cli.command,
+        cli::Command::Run(_) | cli::Command::Validate(_) | cli::Command::Crash(_) | cli::Command::Probe(_)
+    ) {
+        interrupt::install();
+    }
     match run(cli) {
+        Ok(_) if interrupt::cancelled() => std::process::ExitCode::from(Status::Interrupted.code()),
         Ok(status) => std::process::ExitCode::from(status.code()),
+        Err(err) if interrupt::cancelled() => {
+            eprintln!("interrupted: {}", error::render(&err));
+            std::process::ExitCode::from(Status::Interrupted.code())
+        }
         Err(err) => {
             eprintln!("error: {}", error::render(&err));
             std::process::ExitCode::from(error::exit_code(&err))

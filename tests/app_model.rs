@@ -39,6 +39,11 @@ fn scenario(group: &str) -> String {
 }
 
 fn run(text: &str, extra: &[&str]) -> Value {
+    run_expecting(text, extra, 0)
+}
+
+/// `run`, expecting exit status `code` (1: a group committed nothing because of errors, #14).
+fn run_expecting(text: &str, extra: &[&str], code: i32) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "app.toml", text);
     let out = dir.path().join("r.json");
@@ -55,7 +60,7 @@ fn run(text: &str, extra: &[&str]) -> Value {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
     let report = read_json(&out);
     assert_schema_valid(&report);
     for run in report["runs"].as_array().unwrap() {
@@ -196,7 +201,8 @@ fn a_failing_block_rolls_back_and_is_counted() {
          {{ sql = \"INSERT INTO c(v) VALUES ('x')\" }},\n  {{ sql = \"INSERT INTO s(id, v) VALUES (1, 'dup')\" }},\n  \
          {{ sql = \"COMMIT\" }},\n]\n"
     );
-    let report = run(&text, &[]);
+    // Every transaction fails with a constraint error: the run says so with exit 1 (#14).
+    let report = run_expecting(&text, &[], 1);
     let g = web(&report["runs"][0]);
     assert_eq!(g["transactions"]["rolled_back"].as_u64().unwrap(), 120);
     let b = &g["app"]["blocks"][0];

@@ -2,6 +2,7 @@
 
 use crate::cli::CompareArgs;
 use crate::error::{InputError, Status};
+use crate::report::model::RunStatus;
 
 /// `litehammer compare A B...`: each B against A; fails (1) on `--fail-if-slower` drops.
 pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
@@ -17,11 +18,39 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
     }
     let a_path = &args.reports[0];
     let a = crate::report::load(a_path)?;
+    super::report::warn_unfinished(&a, a_path);
     let mut slower = Vec::new();
+    let mut failed_runs = Vec::new();
     let mut worse = Vec::new();
     for b_path in &args.reports[1..] {
         let b = crate::report::load(b_path)?;
+        super::report::warn_unfinished(&b, b_path);
         let c = crate::report::compare::compare(&a, &b, args.noise)?;
+        // Runs that FAILED or were cut short are reported, never silently dropped.
+        let mut failed = Vec::new();
+        for (side, report, path) in [("A", &a, a_path), ("B", &b, b_path)] {
+            for run in &report.runs {
+                match run.status {
+                    RunStatus::Failed => {
+                        let why = run.error.as_deref().unwrap_or("no error recorded");
+                        println!("FAILED in {side}: {}: {}", run.id, crate::report::format::one_line(why));
+                        failed.push(format!("{} FAILED in {side} ({})", run.id, path.display()));
+                    }
+                    RunStatus::Interrupted => eprintln!(
+                        "warning: run {} in {side} ({}) was interrupted: its figures cover part of the run",
+                        run.id,
+                        path.display()
+                    ),
+                    RunStatus::Completed | RunStatus::Partial => {}
+                }
+            }
+        }
+        if args.fail_if_slower.is_some() || args.fail_if_p99_worse.is_some() {
+            failed_runs.extend(failed.iter().cloned());
+        }
+        if c.rows.is_empty() && !failed.is_empty() {
+            continue;
+        }
         if c.rows.is_empty() {
             let origin = format!("{} vs {}", a_path.display(), b_path.display());
             return Err(InputError::new(
@@ -62,7 +91,10 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
          repeats, else within ±{}%.",
         args.noise
     );
-    if slower.is_empty() && worse.is_empty() {
+    if !failed_runs.is_empty() {
+        eprintln!("runs failed: {}", failed_runs.join("; "));
+    }
+    if slower.is_empty() && worse.is_empty() && failed_runs.is_empty() {
         return Ok(Status::Ok);
     }
     if !slower.is_empty() {

@@ -20,6 +20,9 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     if let Some(spec) = &args.replay {
         return crash_replay(spec, &configs, &opts);
     }
+    if let Some(o) = &args.out.output {
+        check_outputs(&[("-o", o)], None)?;
+    }
     let (base_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     // A subdirectory of our own: crash tests only ever touch databases they created.
     let work = tempfile::Builder::new()
@@ -27,11 +30,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         .tempdir_in(&base_dir)
         .with_context(|| format!("cannot create a directory in {}", base_dir.display()))?;
     let started = SystemTime::now();
-    let output = args
-        .out
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output("crash", started));
+    let output = claim_report_path(args.out.output.as_deref(), "crash", started)?;
     // The crash trials take their seed from --seed, not from the ledger scenario.
     configs.plan.scenario.seed = opts.seed;
     let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
@@ -46,7 +45,12 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
             output.display()
         );
     }
+    report.status = RunStatus::Partial;
+    write_report(&report, &output)?;
     for (i, cell) in configs.plan.cells.iter().enumerate() {
+        if crate::interrupt::cancelled() {
+            break;
+        }
         let dir = work.path().join(format!("config-{i}"));
         std::fs::create_dir_all(&dir)?;
         let run = crash::run_config(cell, &configs.read_back[i], &opts, &dir, &exe);
@@ -54,9 +58,13 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
             eprintln!("[{}/{total}] {}", i + 1, crash::progress_line(&run));
         }
         report.runs.push(run);
-        report.status = Report::overall_status(&report.runs);
         write_report(&report, &output)?;
     }
+    report.status = Report::overall_status(&report.runs);
+    if crate::interrupt::cancelled() {
+        report.status = RunStatus::Interrupted;
+    }
+    write_report(&report, &output)?;
     if args.out.keep_db {
         eprintln!("databases kept in {}", work.keep().display());
     }
@@ -85,7 +93,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     Ok(match report.status {
         RunStatus::Completed => Status::Ok,
         RunStatus::Interrupted => Status::Interrupted,
-        RunStatus::Failed => Status::Failed,
+        RunStatus::Failed | RunStatus::Partial => Status::Failed,
     })
 }
 
@@ -120,15 +128,51 @@ pub(super) fn crash_replay(
     Ok(Status::Ok)
 }
 
+/// Crash limits (docs/limits.md): a trial must stay short and its ledger small.
+const MAX_KILL_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_ROWS: u64 = 10_000;
+const MAX_TRANSACTIONS: u64 = 100_000;
+const MAX_TRIALS: u64 = 1_000_000;
+
 pub(super) fn crash_options(args: &CrashArgs) -> Result<crash::Options, InputError> {
     if args.trials == 0 {
         return Err(InputError::new("--trials 0", "give at least one trial"));
+    }
+    for (flag, value, max) in [
+        ("--max-rows", u64::from(args.max_rows), MAX_ROWS),
+        ("--transactions", u64::from(args.transactions), MAX_TRANSACTIONS),
+        ("--trials", u64::from(args.trials), MAX_TRIALS),
+    ] {
+        if value > max {
+            return Err(InputError::new(
+                format!("{flag} {value}"),
+                format!("at most {max} (docs/limits.md; more than 1000 --trials also need --yes)"),
+            ));
+        }
+    }
+    if u64::from(args.trials) > crate::config::limits::CONFIRM_TRIALS && !args.yes {
+        return Err(InputError::new(
+            format!("--trials {}", args.trials),
+            format!(
+                "more than {} trials per configuration; pass --yes to go ahead (docs/limits.md)",
+                crate::config::limits::CONFIRM_TRIALS
+            ),
+        ));
     }
     if args.max_rows == 0 {
         return Err(InputError::new("--max-rows 0", "a transaction has at least one row"));
     }
     let kill_within = humantime::parse_duration(args.kill_within.trim())
         .map_err(|e| InputError::new(format!("--kill-within {}", args.kill_within), e.to_string()))?;
+    if kill_within > MAX_KILL_WITHIN {
+        return Err(InputError::new(
+            format!("--kill-within {}", args.kill_within),
+            format!(
+                "at most {} (docs/limits.md)",
+                humantime::format_duration(MAX_KILL_WITHIN)
+            ),
+        ));
+    }
     if args.transactions == 0 {
         return Err(InputError::new(
             "--transactions 0",

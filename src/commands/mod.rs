@@ -28,20 +28,32 @@ pub(crate) use run::run;
 pub(crate) use validate::validate;
 
 use crate::cli::OverrideArgs;
+use crate::config::limits;
 use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::engine::env;
 use crate::error::InputError;
 use crate::report::model::Report;
+use crate::report::output::Target;
 use crate::report::{Exporter, json::Json};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Loads, checks and expands a scenario, then prepares everything it will execute.
-pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs) -> anyhow::Result<Plan> {
+pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs, repeat: u32) -> anyhow::Result<Plan> {
+    crate::config::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
-    crate::workload::check::against_sqlite(&plan)?;
+    confirm(&plan, repeat, args.yes).map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
+    if args.allow_external_files {
+        // Preparing would run the set-up SQL, which may change the external files.
+        eprintln!(
+            "warning: --allow-external-files: the set-up SQL and statements are not checked in a scratch copy \
+             (that would touch the external files); only the runs execute them"
+        );
+    } else {
+        crate::workload::check::against_sqlite(&plan)?;
+    }
     Ok(plan)
 }
 
@@ -137,6 +149,7 @@ pub(super) fn database_dir(dir: Option<&Path>, keep: bool) -> Result<(PathBuf, O
         if keep {
             return Ok((temp.keep(), None));
         }
+        crate::interrupt::remove_on_abort(temp.path());
         return Ok((temp.path().to_path_buf(), Some(temp)));
     };
     let flag = format!("--db-dir {}", dir.display());
@@ -158,7 +171,95 @@ pub(super) fn default_output(name: &str, started: SystemTime) -> PathBuf {
     PathBuf::from("results").join(format!("{safe}-{}-{}.json", &compact[..8], &compact[8..14]))
 }
 
+/// Checks every file a command will write before anything runs (see `report::output`):
+/// `outputs` are (flag, path), the scenario file (when `scenario` names one) is an input.
+pub(super) fn check_outputs(outputs: &[(&str, &Path)], scenario: Option<&str>) -> Result<(), InputError> {
+    let targets: Vec<Target> = outputs.iter().map(|(flag, path)| Target::new(flag, path)).collect();
+    let scenario = scenario.map(Path::new).filter(|p| p.is_file());
+    let inputs: Vec<(&str, &Path)> = scenario.map(|p| ("scenario file", p)).into_iter().collect();
+    crate::report::output::check(&targets, &inputs)
+}
+
+/// The report file: `-o` as given, or a new default name claimed with `O_EXCL` (an earlier
+/// report of the same second is never replaced).
+pub(super) fn claim_report_path(given: Option<&Path>, name: &str, started: SystemTime) -> Result<PathBuf, InputError> {
+    match given {
+        Some(path) => Ok(path.to_path_buf()),
+        None => {
+            let path = default_output(name, started);
+            crate::report::output::claim_new(&path).map_err(|e| {
+                InputError::new(
+                    format!("-o {}", path.display()),
+                    format!("cannot create the report: {e}"),
+                )
+            })
+        }
+    }
+}
+
 pub(super) fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {
     let bytes = Json.render(report)?;
     crate::report::write_file(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))
+}
+
+/// What a plan asks for (docs/limits.md), checked against the limits: `Err` names what is too much, with the
+/// estimate, and says `--yes` when confirming would do.
+pub(super) fn confirm(plan: &Plan, repeat: u32, yes: bool) -> Result<(), String> {
+    let mut asks = Vec::new();
+    let workers = plan.cells.iter().map(|c| c.scenario.total_workers()).max().unwrap_or(0);
+    if workers > limits::MAX_WORKERS {
+        return Err(format!(
+            "a run would start {workers} workers (threads); the limit is {} (docs/limits.md)",
+            limits::MAX_WORKERS
+        ));
+    }
+    if workers > limits::CONFIRM_WORKERS {
+        asks.push(format!("{workers} worker threads in one run"));
+    }
+    let runs = plan.cells.len() as u64 * u64::from(repeat.max(1));
+    if runs > limits::CONFIRM_RUNS {
+        asks.push(format!("{runs} runs"));
+    }
+    let per_run: std::time::Duration = plan
+        .cells
+        .iter()
+        .map(|c| {
+            c.scenario.warmup.0
+                + c.scenario
+                    .duration
+                    .as_ref()
+                    .map_or(std::time::Duration::ZERO, |d| d.get_ref().0)
+        })
+        .max()
+        .unwrap_or_default();
+    let total = per_run.saturating_mul(u32::try_from(runs).unwrap_or(u32::MAX));
+    if total > limits::CONFIRM_TIME {
+        asks.push(format!(
+            "about {} of runs",
+            humantime::format_duration(std::time::Duration::from_secs(total.as_secs()))
+        ));
+    }
+    for cell in plan.cells.iter().take(1) {
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for p in &cell.scenario.setup.populate {
+            let row: u64 = p
+                .values
+                .get_ref()
+                .iter()
+                .map(|v| v.max_len().map_or(8, |l| l as u64 / 2 + 8))
+                .sum();
+            rows = rows.saturating_add(p.rows);
+            bytes = bytes.saturating_add(p.rows.saturating_mul(row));
+        }
+        if rows > limits::CONFIRM_POPULATE_ROWS || bytes > limits::CONFIRM_POPULATE_BYTES {
+            asks.push(format!("a populate of {rows} rows (about {} MiB) per run", bytes >> 20));
+        }
+    }
+    if asks.is_empty() || yes {
+        return Ok(());
+    }
+    Err(format!(
+        "this asks for {}; pass --yes to go ahead (thresholds in docs/limits.md)",
+        asks.join(", ")
+    ))
 }

@@ -9,6 +9,9 @@ use anyhow::Context;
 use std::path::Path;
 
 pub(crate) fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
+    if let Some(path) = &args.output {
+        check_outputs(&[("-o", path)], None)?;
+    }
     let (dir, _temp_guard) = database_dir(args.db_dir.as_deref(), false)?;
     let times = if args.quick {
         ProbeTimes::QUICK

@@ -6,7 +6,17 @@ use anyhow::Context;
 
 /// `litehammer report`: renders a saved JSON report to stdout or a file.
 pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
+    // `--format hlog` writes a directory of files (each through `write_file`).
+    if let Some(path) = args
+        .output
+        .as_ref()
+        .filter(|_| args.format != crate::report::Format::Hlog)
+    {
+        let target = [crate::report::output::Target::new("-o", path)];
+        crate::report::output::check(&target, &[("input report", &args.input)])?;
+    }
     let report = crate::report::load(&args.input)?;
+    warn_unfinished(&report, &args.input);
     if args.format == crate::report::Format::Hlog
         && let Some(dir) = &args.output
     {
@@ -27,4 +37,20 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
         }
     }
     Ok(Status::Ok)
+}
+
+/// A warning on stderr for a report whose runs did not all finish.
+pub(super) fn warn_unfinished(report: &crate::report::model::Report, path: &std::path::Path) {
+    use crate::report::model::RunStatus;
+    match report.status {
+        RunStatus::Partial => eprintln!(
+            "warning: {} is partial: its run was still going or was killed before its last run was written",
+            path.display()
+        ),
+        RunStatus::Interrupted => eprintln!(
+            "warning: {} was interrupted: some runs are missing or cut short",
+            path.display()
+        ),
+        RunStatus::Completed | RunStatus::Failed => {}
+    }
 }

@@ -16,7 +16,20 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
-    let plan = load_plan(&args.scenario, &args.overrides)?;
+    let mut outputs: Vec<(&str, &Path)> = Vec::new();
+    if let Some(o) = &args.out.output {
+        outputs.push(("-o", o));
+    }
+    for (flag, path) in [
+        ("--export-markdown", &args.export_markdown),
+        ("--export-html", &args.export_html),
+    ] {
+        if let Some(p) = path {
+            outputs.push((flag, p));
+        }
+    }
+    check_outputs(&outputs, Some(&args.scenario))?;
+    let plan = load_plan(&args.scenario, &args.overrides, args.repeat)?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;
@@ -29,15 +42,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.out.quiet)?);
     }
     let started = SystemTime::now();
-    let output = args
-        .out
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&plan.scenario.name, started));
+    let output = claim_report_path(args.out.output.as_deref(), &plan.scenario.name, started)?;
     if !args.out.quiet {
         announce(&plan, &output, &db_dir);
     }
     let mut report = new_report(&plan, environment, started);
+    // Marked partial from its first write until the last run is in it.
+    report.status = RunStatus::Partial;
+    let exports = exports(&args);
+    write_report(&report, &output)?;
+    write_exports(&report, &exports)?;
     let every = (args.progress_interval > 0.0).then(|| std::time::Duration::from_secs_f64(args.progress_interval));
     let progress = ProgressMode::detect(args.out.quiet, every);
     let opts = RunOptions {
@@ -47,7 +61,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         repeat: args.repeat,
         backup,
     };
-    let exports = exports(&args);
     let total = plan.cells.len() * args.repeat as usize;
     if args.kill {
         return run_killed(&plan, &opts, report, &output, &exports);
@@ -61,13 +74,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
                 eprintln!("[{}/{total}] {}", report.runs.len() + 1, progress_line(run));
             }
             report.runs.push(run.clone());
-            report.status = Report::overall_status(&report.runs);
             if let Err(e) = write_report(&report, &output).and_then(|()| write_exports(&report, &exports)) {
                 write_error.get_or_insert(e);
             }
         })
         .await
     });
+    report.status = Report::overall_status(&report.runs);
+    if crate::interrupt::cancelled() {
+        report.status = RunStatus::Interrupted;
+    }
     if report.runs.len() < total && report.status == RunStatus::Completed {
         report.status = RunStatus::Interrupted;
     }
@@ -83,7 +99,63 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);
     warn_if_debug_build();
     println!("\nreport: {}", output.display());
-    Ok(final_status(&report, args.fail_on_check))
+    let problems = error_problems(&report);
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    Ok(match final_status(&report, args.fail_on_check) {
+        Status::Ok if !problems.is_empty() => Status::Failed,
+        status => status,
+    })
+}
+
+/// A group's attempts may fail with errors other than busy/locked (constraint, I/O, full
+/// disk, ...) in at most this share before the run counts as failed (docs/limits.md).
+pub(crate) const MAX_NON_BUSY_ERROR_SHARE: f64 = 0.05;
+
+/// Groups that committed nothing, or failed too often with errors other than busy, each
+/// with the first error of each op and of BEGIN/COMMIT.
+pub(super) fn error_problems(report: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    for run in report.runs.iter().filter(|r| r.status == RunStatus::Completed) {
+        for g in &run.groups {
+            let errors = g.all_errors();
+            let non_busy = errors.constraint + errors.other;
+            let executed: u64 = g.ops.iter().map(|o| o.count).sum::<u64>() + errors.total();
+            let share = if executed == 0 {
+                0.0
+            } else {
+                non_busy as f64 / executed as f64
+            };
+            // A group starved by busy errors alone is a finding (what litehammer shows), not a failure.
+            let why = if g.transactions.committed == 0 && non_busy > 0 {
+                "has no committed transaction".to_string()
+            } else if share > MAX_NON_BUSY_ERROR_SHARE {
+                format!(
+                    "{:.0}% of its statements failed with errors other than busy (more than {:.0}%)",
+                    share * 100.0,
+                    MAX_NON_BUSY_ERROR_SHARE * 100.0
+                )
+            } else {
+                continue;
+            };
+            let mut first: Vec<String> = g
+                .ops
+                .iter()
+                .filter_map(|o| o.first_error.as_ref().map(|e| format!("op `{}`: {e}", o.name)))
+                .collect();
+            if let Some(e) = &g.transactions.first_error {
+                first.push(format!("BEGIN/COMMIT: {e}"));
+            }
+            let first = if first.is_empty() {
+                String::new()
+            } else {
+                format!("; first errors: {}", first.join("; "))
+            };
+            problems.push(format!("run `{}`: group `{}` {why}{first}", run.id, g.name));
+        }
+    }
+    problems
 }
 
 /// `run --kill`: per cell, a ledger writer in a child process is SIGKILLed while the backup
@@ -147,7 +219,7 @@ pub(super) fn final_status(report: &Report, fail_on_check: bool) -> Status {
         .any(|v| v.scenario_checks.iter().any(|c| c.kind == CheckKind::Metric && !c.ok));
     match report.status {
         RunStatus::Interrupted => Status::Interrupted,
-        RunStatus::Failed => Status::Failed,
+        RunStatus::Failed | RunStatus::Partial => Status::Failed,
         RunStatus::Completed if unverified || (fail_on_check && check_failed) => Status::Failed,
         RunStatus::Completed => Status::Ok,
     }
@@ -163,8 +235,8 @@ pub(super) fn announce(plan: &Plan, output: &Path, db_dir: &Path) {
     eprintln!(
         "litehammer {}: scenario `{}` ({}), {} run(s), {length} after {} warm-up, SQLite {}",
         env!("CARGO_PKG_VERSION"),
-        s.name,
-        plan.source.origin,
+        crate::report::format::one_line(&s.name),
+        crate::report::format::one_line(&plan.source.origin),
         plan.cells.len(),
         s.warmup,
         rusqlite::version()
@@ -180,7 +252,11 @@ pub(super) fn progress_line(run: &RunReport) -> String {
         .groups
         .iter()
         .map(|g| {
-            crate::report::format::group_rate(&g.name, g.transactions.throughput_per_s, g.transactions.latency_us.p99)
+            crate::report::format::group_rate(
+                &crate::report::format::one_line(&g.name),
+                g.transactions.throughput_per_s,
+                g.transactions.latency_us.p99,
+            )
         })
         .collect();
     let verdict = match (&run.verification, &run.error) {
@@ -189,7 +265,11 @@ pub(super) fn progress_line(run: &RunReport) -> String {
         (Some(v), _) => format!("VERIFICATION FAILED (integrity {}, lost {})", v.integrity_check, v.lost),
         (None, None) => String::new(),
     };
-    format!("{}: {} — {verdict}", run.id, groups.join(", "))
+    format!(
+        "{}: {} — {verdict}",
+        crate::report::format::one_line(&run.id),
+        groups.join(", ")
+    )
 }
 
 pub(super) fn new_report(plan: &Plan, environment: Environment, started: SystemTime) -> Report {

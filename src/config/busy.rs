@@ -43,6 +43,7 @@ impl FromStr for BusyHandler {
         if interval.0.is_zero() {
             return Err(format!("busy_handler `{s}`: the interval must be greater than zero"));
         }
+        super::limits::wait(interval.0).map_err(|e| format!("busy_handler `{s}`: {e}"))?;
         Ok(BusyHandler::Fixed(interval.0))
     }
 }

@@ -17,9 +17,15 @@ impl DurationValue {
 impl FromStr for DurationValue {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        humantime::parse_duration(s.trim())
-            .map(DurationValue)
-            .map_err(|e| format!("`{s}` is not a duration like \"500ms\", \"5s\" or \"1m\" ({e})"))
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| format!("`{s}` is not a duration like \"500ms\", \"5s\" or \"1m\" ({e})"))?;
+        if d > super::limits::MAX_DURATION {
+            return Err(format!(
+                "`{s}` is too long: durations are at most {} (docs/limits.md)",
+                humantime::format_duration(super::limits::MAX_DURATION)
+            ));
+        }
+        Ok(DurationValue(d))
     }
 }
 

@@ -82,7 +82,10 @@ pub(crate) const GENERATORS: &[&str] = &[
 
 #[derive(Clone, Debug, PartialEq)]
 enum Arg {
-    Num(f64, bool),
+    /// Integers stay integers: never a trip through `f64` (exact beyond 2^53).
+    Int(i64),
+    /// A finite real (NaN and infinities are refused when parsed).
+    Real(f64),
     Str(String),
 }
 
@@ -108,6 +111,14 @@ impl GeneratorSpec {
     }
 
     /// The table a `latest(table)` generator reads.
+    /// The longest value a `text`/`blob` generator makes (for size estimates).
+    pub(crate) fn max_len(&self) -> Option<usize> {
+        match &self.kind {
+            SpecKind::Text { max, .. } | SpecKind::Blob { max, .. } => Some(*max),
+            _ => None,
+        }
+    }
+
     pub(crate) fn latest_table(&self) -> Option<&str> {
         match &self.kind {
             SpecKind::Latest { table, .. } => Some(table),
@@ -198,6 +209,7 @@ impl RawSpec {
     fn into_spec(self) -> Result<GeneratorSpec, String> {
         match self {
             RawSpec::Int(i) => Ok(GeneratorSpec::constant(Constant::Int(i))),
+            RawSpec::Real(r) if !r.is_finite() => Err(format!("{r} is not a parameter value: give a finite number")),
             RawSpec::Real(r) => Ok(GeneratorSpec::constant(Constant::Real(r))),
             RawSpec::Str(s) => GeneratorSpec::parse(&s),
         }
@@ -331,8 +343,7 @@ fn parse_kind(src: &str) -> Result<SpecKind, String> {
             let (lo, hi) = (int(a).ok_or_else(|| bad(form))?, int(b).ok_or_else(|| bad(form))?);
             ordered(src, lo, hi)?;
             let theta = match rest.first() {
-                Some(Arg::Num(t, _)) => *t,
-                Some(_) => return Err(bad(form)),
+                Some(a) => num(a).ok_or_else(|| bad(form))?,
                 None => 0.99,
             };
             if !(theta > 0.0 && theta < 1.0) {
@@ -343,11 +354,12 @@ fn parse_kind(src: &str) -> Result<SpecKind, String> {
             Ok(SpecKind::Zipf(Arc::new(ZipfTable::new(lo, hi, theta))))
         }
         ("zipf", _) => Err(bad("zipf(min, max[, theta])")),
-        ("gaussian", [Arg::Num(mean, _), Arg::Num(sd, _)]) => {
-            if *sd < 0.0 {
+        ("gaussian", [a, b]) if num(a).is_some() && num(b).is_some() => {
+            let (mean, sd) = (num(a).unwrap_or_default(), num(b).unwrap_or_default());
+            if sd < 0.0 {
                 return Err(format!("generator `{src}`: sd must not be negative"));
             }
-            Ok(SpecKind::Gaussian { mean: *mean, sd: *sd })
+            Ok(SpecKind::Gaussian { mean, sd })
         }
         ("gaussian", _) => Err(bad("gaussian(mean, sd) with numbers")),
         ("choice", values) if !values.is_empty() => Ok(SpecKind::Choice(
@@ -402,11 +414,14 @@ fn parse_args(text: &str) -> Result<Vec<Arg>, String> {
         } else {
             let end = rest.find(',').unwrap_or(rest.len());
             let token = rest[..end].trim();
-            let num = token
-                .parse::<i64>()
-                .map(|i| Arg::Num(i as f64, true))
-                .or_else(|_| token.parse::<f64>().map(|f| Arg::Num(f, false)))
-                .map_err(|_| format!("`{token}` is neither a number nor a 'quoted string'"))?;
+            let num = match token.parse::<i64>() {
+                Ok(i) => Arg::Int(i),
+                Err(_) => match token.parse::<f64>() {
+                    Ok(f) if f.is_finite() => Arg::Real(f),
+                    Ok(_) => return Err(format!("`{token}` is not a finite number")),
+                    Err(_) => return Err(format!("`{token}` is neither a number nor a 'quoted string'")),
+                },
+            };
             (num, &rest[end..])
         };
         args.push(arg);
@@ -421,15 +436,23 @@ fn parse_args(text: &str) -> Result<Vec<Arg>, String> {
 
 fn int(arg: &Arg) -> Option<i64> {
     match arg {
-        Arg::Num(v, true) => Some(*v as i64),
+        Arg::Int(i) => Some(*i),
         _ => None,
+    }
+}
+
+fn num(arg: &Arg) -> Option<f64> {
+    match arg {
+        Arg::Int(i) => Some(*i as f64),
+        Arg::Real(r) => Some(*r),
+        Arg::Str(_) => None,
     }
 }
 
 fn to_constant(arg: &Arg) -> Constant {
     match arg {
-        Arg::Num(v, true) => Constant::Int(*v as i64),
-        Arg::Num(v, false) => Constant::Real(*v),
+        Arg::Int(i) => Constant::Int(*i),
+        Arg::Real(r) => Constant::Real(*r),
         Arg::Str(s) => Constant::Text(s.clone()),
     }
 }
@@ -474,7 +497,8 @@ pub(crate) struct ZipfTable {
 
 impl ZipfTable {
     fn new(lo: i64, hi: i64, theta: f64) -> Self {
-        let items = (hi - lo) as f64 + 1.0;
+        // In i128: `hi - lo` of the full i64 range does not fit an i64.
+        let items = (hi as i128 - lo as i128) as f64 + 1.0;
         let zetan = zeta(items as u64, theta);
         let zeta2 = zeta(2, theta);
         let eta = (1.0 - (2.0 / items).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
@@ -499,7 +523,8 @@ impl ZipfTable {
         } else {
             (self.items * (self.eta * u - self.eta + 1.0).powf(self.alpha)).floor()
         };
-        self.lo + rank.min(self.items - 1.0) as i64
+        // The rank as an unsigned offset from `lo` (ranks of a 2^64-value range exceed i64).
+        self.lo.wrapping_add(rank.min(self.items - 1.0) as u64 as i64)
     }
 }
 

@@ -8,6 +8,8 @@ pub(crate) mod busy;
 pub(crate) mod check;
 pub(crate) mod duration;
 pub(crate) mod generator;
+pub(crate) mod guard;
+pub(crate) mod limits;
 pub(crate) mod matrix;
 pub(crate) mod scenario;
 pub(crate) mod sqlite;

@@ -108,6 +108,7 @@ pub(crate) enum SettingError {
 
 impl SqliteSettings {
     pub(crate) fn validate(&self) -> Result<(), String> {
+        super::limits::wait(self.busy_timeout.0).map_err(|e| format!("busy_timeout {e}"))?;
         if !(512..=65536).contains(&self.page_size) || !self.page_size.is_power_of_two() {
             return Err(format!(
                 "page_size must be a power of two from 512 to 65536, got {}",

@@ -4,6 +4,7 @@
 use super::matrix::{self, Axis, Cell};
 use super::{Scenario, Source, TxMode};
 use crate::error::InputError;
+use std::time::Duration;
 
 /// Command-line changes to a scenario, applied before the matrix.
 #[derive(Clone, Debug, Default)]
@@ -30,7 +31,7 @@ pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError
         setting.apply(&mut scenario)?;
     }
     check_shape(&scenario, &source)?;
-    let axes = axes(&scenario, overrides)?;
+    let axes = axes(&scenario, overrides, &source)?;
     check_checks_and_sweep(&scenario, &axes, &source)?;
     let cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
         Some(span) => source
@@ -52,8 +53,57 @@ pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError
     })
 }
 
-fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputError> {
-    let file_axes = scenario
+fn axes(scenario: &Scenario, overrides: &Overrides, source: &Source) -> Result<Vec<Axis>, InputError> {
+    // One axis, one spelling: `journal_mode` and `sqlite.journal_mode` are the same axis,
+    // and a run id made of duplicate values would merge two runs into "repeats".
+    let mut seen: Vec<String> = Vec::new();
+    for (key, values) in &scenario.matrix {
+        let canonical = matrix::canonical_key(key);
+        if seen.contains(&canonical) {
+            return Err(source
+                .error_at(
+                    values.span(),
+                    format!("matrix axis `{canonical}` is given twice (as `{key}` too)"),
+                )
+                .with_key(format!("matrix.{key}")));
+        }
+        seen.push(canonical);
+    }
+    let mut flags: Vec<String> = Vec::new();
+    for (key, _) in &overrides.matrix {
+        let canonical = matrix::canonical_key(key);
+        if flags.contains(&canonical) {
+            return Err(InputError::new(
+                format!("--matrix {key}"),
+                format!("axis `{canonical}` is given twice; give its values in one --matrix flag"),
+            ));
+        }
+        flags.push(canonical);
+    }
+    let axes = file_axes(scenario);
+    let axes = matrix::resolve_axes(axes, &overrides.matrix, &overrides.set)?;
+    for axis in &axes {
+        let shown: Vec<String> = axis.values.iter().map(matrix::show_value).collect();
+        if let Some(dup) = shown
+            .iter()
+            .enumerate()
+            .find(|(i, v)| shown[..*i].contains(v))
+            .map(|(_, v)| v)
+        {
+            let message = format!("matrix axis `{}` lists the value `{dup}` twice", axis.key);
+            return Err(match &axis.span {
+                Some(span) => source
+                    .error_at(span.clone(), message)
+                    .with_key(format!("matrix.{}", axis.key)),
+                None => InputError::new(format!("--matrix {}", axis.key), message),
+            });
+        }
+    }
+    Ok(axes)
+}
+
+fn file_axes(scenario: &Scenario) -> Vec<Axis> {
+    scenario
         .matrix
         .iter()
         .map(|(key, values)| Axis {
@@ -62,8 +112,7 @@ fn axes(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Axis>, InputEr
             span: Some(values.span()),
             pinned_from: None,
         })
-        .collect();
-    matrix::resolve_axes(file_axes, &overrides.matrix, &overrides.set)
+        .collect()
 }
 
 /// Checks serde cannot express: cross-field rules and names.
@@ -82,9 +131,20 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
         }
         _ => {}
     }
-    s.sqlite
-        .validate()
-        .map_err(|e| source.error(e).with_key("sqlite.page_size"))?;
+    s.sqlite.validate().map_err(|e| {
+        let key = if e.starts_with("busy_timeout") {
+            "sqlite.busy_timeout"
+        } else {
+            "sqlite.page_size"
+        };
+        source.error(e).with_key(key)
+    })?;
+    super::limits::timeline_interval(s.timeline_interval.0, s.duration.as_ref().map(|d| d.get_ref().0))
+        .map_err(|e| source.error(e).with_key("timeline_interval"))?;
+    if let Some(sweep) = &s.sweep {
+        super::limits::wait(sweep.p99_limit.0)
+            .map_err(|e| source.error(format!("p99_limit {e}")).with_key("sweep.p99_limit"))?;
+    }
     s.backup
         .validate()
         .map_err(|(m, key)| source.error(m).with_key(format!("backup.{key}")))?;
@@ -133,6 +193,21 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
             .error_at(g.name.span(), format!("group `{}`: {message}", g.name.get_ref()))
             .with_key(key.to_string())
     };
+    if let Some(rate) = g.rate
+        && let Err(e) = super::limits::rate(rate)
+    {
+        return Err(at(e, "rate"));
+    }
+    if let Some(limit) = g.latency_limit
+        && let Err(e) = super::limits::wait(limit.0)
+    {
+        return Err(at(format!("latency_limit {e}"), "latency_limit"));
+    }
+    if let Some(r) = &g.retry
+        && let Err(e) = super::limits::wait(r.backoff.0.max(r.backoff_max.map_or(Duration::ZERO, |m| m.0)))
+    {
+        return Err(at(format!("retry backoff {e}"), "retry"));
+    }
     if let Some(rate) = g.rate
         && !(rate.is_finite() && rate >= 0.0)
     {

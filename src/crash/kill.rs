@@ -37,7 +37,10 @@ pub(crate) struct KillPlan<'a> {
 }
 
 pub(crate) fn run(plan: &KillPlan<'_>) -> Result<Vec<TrialResult>, CrashError> {
-    (0..plan.trials).map(|t| trial(plan, t)).collect()
+    (0..plan.trials)
+        .take_while(|_| !crate::interrupt::cancelled())
+        .map(|t| trial(plan, t))
+        .collect()
 }
 
 fn trial(plan: &KillPlan<'_>, t: u32) -> Result<TrialResult, CrashError> {

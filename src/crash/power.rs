@@ -51,6 +51,9 @@ pub(crate) fn run(plan: &PowerPlan<'_>) -> Result<Vec<Vec<TrialResult>>, CrashEr
     let prepared = prepare(plan)?;
     let mut results = vec![Vec::with_capacity(plan.trials as usize); plan.models.len()];
     for t in 0..plan.trials {
+        if crate::interrupt::cancelled() {
+            break;
+        }
         let cut = crash_event(plan.seed, t, prepared.events);
         let crashed = workload(plan, &prepared, Some(cut), false)?;
         for (i, &model) in plan.models.iter().enumerate() {

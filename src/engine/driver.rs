@@ -15,7 +15,8 @@ use crate::engine::walstat::{file_len, sidecar};
 use crate::engine::worker::{Message, WorkerOutput, WorkerSpec};
 use crate::metrics::timeline::RunClock;
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
-use crate::workload::{Workload, setup};
+use crate::workload::Workload;
+use crate::workload::setup::{self, SetupError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -35,45 +36,17 @@ pub(crate) struct RunOptions {
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
 pub(crate) type Cancel = watch::Receiver<bool>;
 
-/// Installs the signal handlers: the first signal cancels, a second one exits at once.
+/// The run's view of the process's cancellation token (`crate::interrupt`, whose signal
+/// handling the command installed): becomes true on the first Ctrl-C / SIGTERM.
 pub(crate) fn install_cancel() -> Cancel {
-    let (tx, rx) = watch::channel(false);
+    let (tx, rx) = watch::channel(crate::interrupt::cancelled());
     tokio::spawn(async move {
-        let mut count = 0;
-        loop {
-            wait_for_signal().await;
-            count += 1;
-            if count > 1 {
-                eprintln!("\nsecond interrupt: aborting without a report");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupted: finishing in-flight transactions, verifying, writing the report (Ctrl-C again to abort)"
-            );
-            let _ = tx.send(true);
+        while !crate::interrupt::cancelled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let _ = tx.send(true);
     });
     rx
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
@@ -102,16 +75,18 @@ pub(crate) async fn run_cells(
 }
 
 async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) -> RunReport {
-    let db_path = opts.db_dir.join(format!(
-        "litehammer-{}-{index}-{}.db",
-        std::process::id(),
-        sanitize(&cell.id)
-    ));
+    let stem = format!("litehammer-{}-{index}-{}", std::process::id(), sanitize(&cell.id));
+    let db_path = free_database_path(&opts.db_dir, &stem);
     let mut report = empty_report(cell);
     let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
+    // The database is created with O_EXCL: when that failed, the file is not ours.
+    let created = !matches!(outcome, Err(RunError::Setup(SetupError::Create { .. })));
     if let Err(e) = outcome {
         report.status = RunStatus::Failed;
         report.error = Some(e.to_string());
+    }
+    if !created {
+        return report;
     }
     report.database.db_bytes = file_len(&db_path);
     if opts.keep_db {
@@ -454,8 +429,10 @@ fn verify_after(
     };
     let inserts = sum(|o| &o.acked_inserts);
     let deletes = sum(|o| &o.acked_deletes);
-    let conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+    let mut conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(RunError::VerifyOpen)?;
+    crate::config::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
+    let _interruptible = crate::interrupt::interruptible(&conn);
     inject_fault(&conn, &prepared.workload.tracked_tables);
     verify::verify(
         &conn,
@@ -482,6 +459,24 @@ fn inject_fault(conn: &rusqlite::Connection, tables: &[String]) {
     }
 }
 
+/// `DIR/STEM.db`, or `DIR/STEM-2.db`, ... : the first name where neither the database nor
+/// any of its sidecar files exists (a kept database, another process's file, a stray WAL).
+fn free_database_path(dir: &Path, stem: &str) -> PathBuf {
+    let taken = |p: &Path| {
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .any(|s| std::fs::symlink_metadata(sidecar(p, s)).is_ok())
+    };
+    (1..)
+        .map(|k| match k {
+            1 => dir.join(format!("{stem}.db")),
+            k => dir.join(format!("{stem}-{k}.db")),
+        })
+        .find(|p| !taken(p))
+        .expect("an unbounded range ends only at a free name")
+}
+
+/// Removes a database this run created, with the sidecars SQLite made for it.
 fn remove_database(db_path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(sidecar(db_path, suffix));

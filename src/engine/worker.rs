@@ -120,7 +120,7 @@ pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSen
             return;
         }
     };
-    let mut session = match Session::prepare(&conn, &spec, tx) {
+    let mut session = match Session::prepare(&conn, &spec, tx, phase) {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Message::Ready {
@@ -155,6 +155,7 @@ pub(crate) fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> 
     let mut conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| e.to_string())?;
+    crate::config::guard::install(&mut conn).map_err(|e| e.to_string())?;
     let read_back = spec.settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
     Ok((conn, read_back))
 }
@@ -191,6 +192,8 @@ enum Started {
 
 /// A worker's prepared statements, generators and recorders.
 struct Session<'c> {
+    /// Read inside long transactions and back-off sleeps, so that a stop ends them.
+    phase: &'c PhaseFlag,
     conn: &'c Connection,
     group: Arc<GroupPlan>,
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
@@ -231,7 +234,12 @@ struct Session<'c> {
 }
 
 impl<'c> Session<'c> {
-    fn prepare(conn: &'c Connection, spec: &WorkerSpec, sender: &UnboundedSender<Message>) -> rusqlite::Result<Self> {
+    fn prepare(
+        conn: &'c Connection,
+        spec: &WorkerSpec,
+        sender: &UnboundedSender<Message>,
+        phase: &'c PhaseFlag,
+    ) -> rusqlite::Result<Self> {
         let group = spec.group.clone();
         let mut rng = Rng::derive(spec.seed, spec.index as u64);
         let mut ops = Vec::with_capacity(group.ops.len());
@@ -263,6 +271,7 @@ impl<'c> Session<'c> {
             && group.pacing.is_none()
             && group.retry.is_none();
         Ok(Self {
+            phase,
             conn,
             latest: spec.latest.clone(),
             clock: spec.clock.clone(),
@@ -501,7 +510,15 @@ impl<'c> Session<'c> {
         }
         let doubled = base.saturating_mul(1u32 << (attempt - 1).min(20));
         let capped = retry.backoff_max.map_or(base, |m| doubled.min(m.0));
-        std::thread::sleep(capped.mul_f64(0.5 + self.jitter.unit()));
+        // In slices, so that the stop signal ends a long back-off (the driver unparks us).
+        let end = std::time::Instant::now() + capped.mul_f64(0.5 + self.jitter.unit());
+        while self.phase.get() != Phase::Stop {
+            let now = std::time::Instant::now();
+            if now >= end {
+                break;
+            }
+            std::thread::park_timeout((end - now).min(Duration::from_millis(50)));
+        }
     }
 
     fn attempt(&mut self, measuring: bool) -> Result<(), ErrorKind> {
@@ -510,7 +527,12 @@ impl<'c> Session<'c> {
         {
             return Err(self.transaction_error(&e, measuring));
         }
-        for _ in 0..self.group.statements_per_transaction {
+        for n in 0..self.group.statements_per_transaction {
+            // A long transaction stops with the run: rolled back, not committed.
+            if n % 256 == 255 && self.phase.get() == Phase::Stop {
+                self.abort();
+                return Err(ErrorKind::Other);
+            }
             if let Err(kind) = self.operation(measuring) {
                 self.abort();
                 return Err(kind);

@@ -122,9 +122,9 @@ fn setup_warnings(a: &Report, b: &Report) -> Vec<String> {
         out.push(format!(
             "the scenarios differ (`{}` {} vs `{}` {})",
             a.scenario.name,
-            &a.scenario.sha256[..8.min(a.scenario.sha256.len())],
+            &crate::report::format::prefix(&a.scenario.sha256, 8),
             b.scenario.name,
-            &b.scenario.sha256[..8.min(b.scenario.sha256.len())]
+            &crate::report::format::prefix(&b.scenario.sha256, 8)
         ));
     }
     let (da, db) = (measured_s(a), measured_s(b));

@@ -1,10 +1,11 @@
 //! The one formatting module: units, escaping, run labels and error kinds, shared by the
 //! terminal, Markdown and HTML renderers and by progress lines. Depends only on the model.
 
-use super::model::{RunReport, RunStatus};
+use super::model::{Report, RunReport, RunStatus};
 use crate::metrics::ErrorCounts;
 
 /// A plain table: headers, rows, and which columns are right-aligned.
+#[derive(Clone)]
 pub(crate) struct Table {
     pub headers: Vec<&'static str>,
     pub right: Vec<bool>,
@@ -13,6 +14,12 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn to_text(&self) -> String {
+        // A cell is one terminal line: escape line breaks and control characters.
+        if self.rows.iter().flatten().any(|c| c.chars().any(char::is_control)) {
+            let mut clean = self.clone();
+            clean.rows.iter_mut().flatten().for_each(|c| *c = one_line(c));
+            return clean.to_text();
+        }
         let widths: Vec<usize> = (0..self.headers.len())
             .map(|c| {
                 self.rows
@@ -49,7 +56,10 @@ impl Table {
     /// A GitHub-flavoured Markdown table with the same columns and alignment.
     pub(crate) fn to_markdown(&self) -> String {
         let cells = |row: &[String]| -> String {
-            let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let escaped: Vec<String> = row
+                .iter()
+                .map(|c| no_tags(&c.replace('|', "\\|").replace(['\n', '\r'], " ")))
+                .collect();
             format!("| {} |\n", escaped.join(" | "))
         };
         let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
@@ -170,6 +180,7 @@ pub(crate) fn verdict(run: &RunReport) -> String {
         RunStatus::Completed => "",
         RunStatus::Interrupted => " (interrupted)",
         RunStatus::Failed => "FAILED",
+        RunStatus::Partial => " (partial)",
     };
     match &run.verification {
         None => status.to_string(),
@@ -206,4 +217,87 @@ pub(crate) fn format_ratio(r: f64) -> String {
         0.0 => "0×".to_string(),
         _ => "<0.001×".to_string(),
     }
+}
+
+/// The first `n` characters of `s` (never a byte slice: reports are input too).
+pub(crate) fn prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Text for one line of the terminal: newlines and control characters shown escaped.
+pub(crate) fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '\n' => "\\n".chars().collect::<Vec<_>>(),
+            c if c.is_control() => c.escape_unicode().collect(),
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// User text for Markdown: no line breaks (they end table rows and start headings), no raw
+/// HTML, no backticks (they open code spans and fences). Table cells escape `|` as well.
+pub(crate) fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push('\''),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A copy of `report` with every string that came from the user (names, descriptions,
+/// run ids, error messages) passed through `clean`, for an exporter that must escape them.
+pub(crate) fn cleaned(report: &Report, clean: fn(&str) -> String) -> Report {
+    let mut r = report.clone();
+    let s = &mut r.scenario;
+    s.name = clean(&s.name);
+    s.description = clean(&s.description);
+    s.source = clean(&s.source);
+    r.findings = r.findings.iter().map(|f| clean(f)).collect();
+    for run in &mut r.runs {
+        run.id = clean(&run.id);
+        run.error = run.error.as_deref().map(clean);
+        for g in &mut run.groups {
+            g.name = clean(&g.name);
+            g.transactions.first_error = g.transactions.first_error.as_deref().map(clean);
+            for op in &mut g.ops {
+                op.name = clean(&op.name);
+                op.first_error = op.first_error.as_deref().map(clean);
+            }
+        }
+        if let Some(v) = &mut run.verification {
+            for c in &mut v.scenario_checks {
+                c.name = clean(&c.name);
+                c.detail = clean(&c.detail);
+            }
+        }
+    }
+    r
+}
+
+/// `<` escaped where it would open an HTML tag or comment (`<script`, `</`, `<!`), so that
+/// `<0.001×` stays readable.
+fn no_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '<'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_alphabetic() || matches!(n, '/' | '!' | '?'))
+        {
+            out.push_str("&lt;");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -29,6 +29,8 @@ pub(crate) struct Markdown {
 
 impl Exporter for Markdown {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+        let cleaned = crate::report::format::cleaned(report, crate::report::format::md_text);
+        let report = &cleaned;
         let configs = stats::configurations(report);
         let baseline = resolve_baseline(&configs, self.baseline.as_deref())?;
         let mut out = format!("# litehammer: {}\n\n", report.scenario.name);

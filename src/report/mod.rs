@@ -12,6 +12,7 @@ pub(crate) mod json;
 pub(crate) mod markdown;
 pub(crate) mod model;
 pub(crate) mod notes;
+pub(crate) mod output;
 pub(crate) mod page;
 pub(crate) mod stats;
 pub(crate) mod svg;
@@ -83,16 +84,29 @@ pub(crate) fn load(path: &Path) -> Result<Report, InputError> {
             ));
         }
     }
-    serde_json::from_value(value).map_err(|e| InputError::new(&origin, format!("not a valid {SCHEMA} report: {e}")))
+    let report: Report = serde_json::from_value(value)
+        .map_err(|e| InputError::new(&origin, format!("not a valid {SCHEMA} report: {e}")))?;
+    // Repeats of one configuration are merged by id: two runs with one id and repeat would
+    // be counted as repeats of each other.
+    for (i, run) in report.runs.iter().enumerate() {
+        if report.runs[..i]
+            .iter()
+            .any(|r| r.id == run.id && r.repeat == run.repeat)
+        {
+            return Err(InputError::new(
+                &origin,
+                format!(
+                    "duplicate run id `{}`{}: each run needs its own id (and repeat number)",
+                    format::one_line(&run.id),
+                    run.repeat.map(|k| format!(" (repeat {k})")).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// Writes a file atomically (temp file + rename), so a reader never sees half a report.
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    output::write(path, bytes)
 }

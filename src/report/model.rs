@@ -52,6 +52,9 @@ pub(crate) enum RunStatus {
     Completed,
     Interrupted,
     Failed,
+    /// A report's status while its runs are still being written (never a run's status):
+    /// a report left by a killed process says so.
+    Partial,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

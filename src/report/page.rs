@@ -81,7 +81,7 @@ pub(crate) fn environment(
                 "`{}` from {} (sha256 {})",
                 s.name,
                 s.source,
-                &s.sha256[..12.min(s.sha256.len())]
+                &crate::report::format::prefix(&s.sha256, 12)
             ),
         ),
         (
@@ -138,6 +138,7 @@ fn status_word(status: RunStatus) -> &'static str {
         RunStatus::Completed => "completed",
         RunStatus::Interrupted => "interrupted",
         RunStatus::Failed => "failed",
+        RunStatus::Partial => "partial: still running, or killed before its last run",
     }
 }
 

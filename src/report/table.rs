@@ -55,6 +55,8 @@ pub(crate) struct Terminal;
 
 impl Exporter for Terminal {
     fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+        let cleaned = crate::report::format::cleaned(report, crate::report::format::one_line);
+        let report = &cleaned;
         let env = &report.environment;
         let mut out = format!(
             "{} — SQLite {} ({} build), {} on {}\n\n",
@@ -114,7 +116,7 @@ mod tests {
             right: vec![false],
             rows: vec![vec!["x|<y>&".into()]],
         };
-        assert!(t.to_markdown().contains("| x\\|<y>& |"));
+        assert!(t.to_markdown().contains("| x\\|&lt;y>& |"));
         assert!(t.to_html().contains("<td>x|&lt;y&gt;&amp;</td>"));
     }
 }

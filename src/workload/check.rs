@@ -13,17 +13,49 @@ use crate::error::InputError;
 /// must read back as asked, the set-up SQL must run, every op must prepare.
 pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan) -> Result<(), InputError> {
     let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
+    crate::interrupt::remove_on_abort(scratch.path());
     for (i, cell) in cells.iter().enumerate() {
         let s = &cell.scenario;
         let mut setup = s.setup.clone();
         setup.populate.iter_mut().for_each(|p| p.rows = 0);
         let path = scratch.path().join(format!("check-{i}.db"));
-        let mut conn =
+        let conn =
             setup::create_database(&path, &s.sqlite, &setup, s.seed).map_err(|e| setup_error(source, cell, e))?;
         for p in &s.setup.populate {
             setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
         }
+        drop(conn);
+        // Workers have connections of their own: what the set-up made on its connection
+        // only (TEMP tables and views, attached databases) is not there for them.
+        let mut conn = setup::open_existing(&path, &s.sqlite).map_err(|e| setup_error(source, cell, e))?;
         Workload::compile(s, &mut conn).map_err(|e| compile_error(source, cell, e))?;
+        for check in &s.check {
+            if let Some(sql) = &check.sql {
+                prepare_check(&conn, sql.get_ref()).map_err(|message| {
+                    source
+                        .error_at(sql.span(), format!("check `{}`: {message}", check.name.get_ref()))
+                        .with_key("check.sql")
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A data check runs after each run on the run's database: it must prepare, only read,
+/// and return one column.
+fn prepare_check(conn: &rusqlite::Connection, sql: &str) -> Result<(), String> {
+    let stmt = conn
+        .prepare(sql)
+        .map_err(|e| crate::config::guard::explain(e.to_string()))?;
+    if !stmt.readonly() {
+        return Err("a check must only read the database (a SELECT)".into());
+    }
+    if stmt.column_count() != 1 {
+        return Err(format!(
+            "a check returns one column (an integer compared with `expect`), this one returns {}",
+            stmt.column_count()
+        ));
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};
 use params::{GeneratorSpec, Param};
 use rng::Rng;
 use rusqlite::Connection;
-use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::hooks::{AuthAction, AuthContext};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -347,16 +347,26 @@ fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> R
                 Some(_) => w.from_triggers.push(table.to_string()),
             }
         }
-        Authorization::Allow
+        crate::config::guard::decide(ctx)
     }))
     .map_err(|e| e.to_string())?;
     let prepared = conn.prepare(sql).map(|stmt| {
         let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
         (stmt.parameter_count(), columns)
     });
-    conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
-        .map_err(|e| e.to_string())?;
-    let (expected, columns) = prepared.map_err(|e| format!("SQL does not prepare: {}", sqlite_message(&e)))?;
+    crate::config::guard::install(conn).map_err(|e| e.to_string())?;
+    let (expected, columns) = prepared.map_err(|e| {
+        format!(
+            "SQL does not prepare: {}",
+            crate::config::guard::explain(sqlite_message(&e))
+        )
+    })?;
+    if crate::config::guard::vacuums_into(conn, sql) {
+        return Err(format!(
+            "VACUUM INTO writes a file outside the run: {}",
+            crate::config::guard::DENIED
+        ));
+    }
     if expected != given_params {
         return Err(format!(
             "the SQL takes {expected} parameter(s) but `params` gives {given_params}"

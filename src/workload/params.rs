@@ -20,7 +20,8 @@ impl GeneratorSpec {
             SpecKind::Const(c) => State::Const(c.clone()),
             SpecKind::Uniform { lo, hi } => State::Uniform {
                 lo: *lo,
-                span: (*hi - *lo) as u64 + 1,
+                // 0 stands for the full 2^64 range.
+                span: (hi.wrapping_sub(*lo) as u64).wrapping_add(1),
             },
             SpecKind::Zipf(table) => State::Zipf(table.clone()),
             SpecKind::Gaussian { mean, sd } => State::Gaussian { mean: *mean, sd: *sd },
@@ -36,7 +37,7 @@ impl GeneratorSpec {
                 pool: random_pool(rng, *max, false),
             },
             SpecKind::Seq { start } => State::Seq {
-                next: start + worker as i64,
+                next: start.checked_add(worker as i64),
                 step: workers.max(1) as i64,
             },
             SpecKind::Now => State::Now,
@@ -100,7 +101,8 @@ enum State {
         pool: Box<[u8]>,
     },
     Seq {
-        next: i64,
+        /// `None` once the sequence passed i64::MAX.
+        next: Option<i64>,
         step: i64,
     },
     Now,
@@ -120,6 +122,7 @@ impl Generator {
     pub(crate) fn next(&mut self, rng: &mut Rng) -> ValueRef<'_> {
         match &mut self.state {
             State::Const(c) => constant_ref(c),
+            State::Uniform { lo, span: 0 } => ValueRef::Integer(lo.wrapping_add(rng.next_u64() as i64)),
             State::Uniform { lo, span } => ValueRef::Integer(lo.wrapping_add(rng.below(*span) as i64)),
             State::Zipf(table) => ValueRef::Integer(table.sample_at(rng.unit())),
             State::Gaussian { mean, sd } => ValueRef::Integer((*mean + *sd * standard_normal(rng)).round() as i64),
@@ -129,11 +132,14 @@ impl Generator {
             }
             State::Text { min, max, pool } => ValueRef::Text(slice_of(rng, pool, *min, *max)),
             State::Blob { min, max, pool } => ValueRef::Blob(slice_of(rng, pool, *min, *max)),
-            State::Seq { next, step } => {
-                let v = *next;
-                *next += *step;
-                ValueRef::Integer(v)
-            }
+            // Past i64::MAX, NULL: never a wrap to negative numbers.
+            State::Seq { next, step } => match *next {
+                Some(v) => {
+                    *next = v.checked_add(*step);
+                    ValueRef::Integer(v)
+                }
+                None => ValueRef::Null,
+            },
             State::Now => ValueRef::Integer(unix_millis()),
             State::Replay { values, next } => {
                 let i = *next % values.len();
@@ -346,6 +352,131 @@ mod tests {
         ] {
             let err = GeneratorSpec::parse(src).unwrap_err();
             assert!(err.contains(needle), "{src}: {err}");
+        }
+    }
+
+    /// Property tests (issue #14): for random valid arguments, every generator stays within
+    /// its documented range (docs/generators.md), integers exactly, without panics.
+    mod properties {
+        use super::*;
+        use proptest::prelude::{ProptestConfig, Strategy, TestCaseError, any, prop_assert, prop_oneof, proptest};
+
+        fn values(spec: &str, n: usize, seed: u64, worker: u64, workers: u64) -> Vec<rusqlite::types::Value> {
+            let spec = GeneratorSpec::parse(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let mut rng = Rng::new(seed);
+            let mut g = spec.instantiate(&mut rng, worker, workers, &[]);
+            (0..n)
+                .map(|_| rusqlite::types::Value::column_result(g.next(&mut rng)).unwrap())
+                .collect()
+        }
+
+        fn int_values(spec: &str, n: usize, seed: u64) -> Vec<i64> {
+            ints(&values(spec, n, seed, 0, 1))
+        }
+
+        /// Bounds anywhere in i64, often near its ends and around 2^53.
+        fn bound() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                any::<i64>(),
+                (-1000i64..1000),
+                (0i64..1000).prop_map(|d| i64::MAX - d),
+                (0i64..1000).prop_map(|d| i64::MIN + d),
+                (0i64..1000).prop_map(|d| (1i64 << 53) + d),
+            ]
+        }
+
+        fn ordered_pair() -> impl Strategy<Value = (i64, i64)> {
+            (bound(), bound()).prop_map(|(a, b)| (a.min(b), a.max(b)))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn uniform_stays_within_its_bounds((lo, hi) in ordered_pair(), seed in any::<u64>()) {
+                for v in int_values(&format!("uniform({lo}, {hi})"), 200, seed) {
+                    prop_assert!((lo..=hi).contains(&v), "uniform({lo}, {hi}) gave {v}");
+                }
+            }
+
+            #[test]
+            fn seq_counts_up_from_its_start_and_never_wraps(start in bound(), worker in 0u64..8, extra in 1u64..8, seed in any::<u64>()) {
+                let workers = worker + extra;
+                let mut last = None;
+                for v in values(&format!("seq({start})"), 50, seed, worker, workers) {
+                    match v {
+                        rusqlite::types::Value::Integer(i) => {
+                            prop_assert!(i >= start, "seq({start}) gave {i}");
+                            prop_assert!(last.is_none_or(|l| i > l), "seq({start}) went from {last:?} to {i}");
+                            last = Some(i);
+                        }
+                        rusqlite::types::Value::Null => {}
+                        other => prop_assert!(false, "seq gave {other:?}"),
+                    }
+                }
+            }
+
+            #[test]
+            fn choice_returns_one_of_its_values(vals in proptest::collection::vec(any::<i64>(), 1..6), seed in any::<u64>()) {
+                let list: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
+                for v in int_values(&format!("choice({})", list.join(", ")), 100, seed) {
+                    prop_assert!(vals.contains(&v), "choice gave {v}, not one of {vals:?}");
+                }
+            }
+
+            #[test]
+            fn text_and_blob_lengths_stay_within_min_max(min in 0usize..300, extra in 0usize..300, seed in any::<u64>()) {
+                let max = min + extra;
+                for kind in ["text", "blob"] {
+                    for v in values(&format!("{kind}({min}, {max})"), 50, seed, 0, 1) {
+                        let len = match v {
+                            rusqlite::types::Value::Text(t) => t.len(),
+                            rusqlite::types::Value::Blob(b) => b.len(),
+                            other => return Err(TestCaseError::fail(format!("{kind} gave {other:?}"))),
+                        };
+                        prop_assert!((min..=max).contains(&len), "{kind}({min}, {max}) gave length {len}");
+                    }
+                }
+            }
+
+            #[test]
+            fn gaussian_stays_near_its_mean(mean in -1e12f64..1e12, sd in 0f64..1e6, seed in any::<u64>()) {
+                for v in int_values(&format!("gaussian({mean}, {sd})"), 100, seed) {
+                    prop_assert!((v as f64 - mean).abs() <= 12.0 * sd + 1.0, "gaussian({mean}, {sd}) gave {v}");
+                }
+            }
+        }
+
+        proptest! {
+            // The zipf table sums up to 10^7 terms: fewer cases.
+            #![proptest_config(ProptestConfig::with_cases(6))]
+
+            #[test]
+            fn zipf_stays_within_its_bounds((lo, hi) in ordered_pair(), theta in 0.01f64..0.99, seed in any::<u64>()) {
+                for v in int_values(&format!("zipf({lo}, {hi}, {theta})"), 200, seed) {
+                    prop_assert!((lo..=hi).contains(&v), "zipf({lo}, {hi}, {theta}) gave {v}");
+                }
+            }
+        }
+
+        #[test]
+        fn the_issue_examples() {
+            assert!(
+                int_values("uniform(9007199254740993, 9007199254740993)", 10, 1)
+                    .iter()
+                    .all(|v| *v == 9007199254740993)
+            );
+            let full = int_values("zipf(-9223372036854775808, 9223372036854775807)", 200, 1);
+            assert!(
+                full.iter().any(|v| *v != i64::MAX),
+                "zipf over all of i64 returned only the maximum"
+            );
+            for bad in ["gaussian(nan, nan)", "choice(1e400)", "gaussian(0, inf)", "const(inf)"] {
+                assert!(GeneratorSpec::parse(bad).is_err(), "{bad} parsed");
+            }
+            let seq = values("seq(9223372036854775807)", 3, 1, 0, 1);
+            assert_eq!(seq[0], rusqlite::types::Value::Integer(i64::MAX));
+            assert!(seq[1..].iter().all(|v| *v == rusqlite::types::Value::Null), "{seq:?}");
         }
     }
 }

@@ -54,15 +54,38 @@ pub(crate) fn create_database(
         source,
     })?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    let _interruptible = crate::interrupt::interruptible(&conn);
     settings.apply_to_new_database(&conn)?;
     settings.apply_and_check(&mut conn)?;
     if let Some(sql) = &setup.sql {
         conn.execute_batch(sql.get_ref())
-            .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+            .map_err(|e| SetupError::Sql(crate::config::guard::explain(sqlite_message(&e))))?;
+        if !conn.is_autocommit() {
+            return Err(SetupError::Sql(
+                "the set-up SQL leaves a transaction open (BEGIN or SAVEPOINT without COMMIT or RELEASE); \
+                 end it in the set-up SQL"
+                    .into(),
+            ));
+        }
     }
     if setup.populate.iter().any(|p| p.rows > 0) {
         populate_all(&mut conn, settings, &setup.populate, seed)?;
     }
+    Ok(conn)
+}
+
+/// Opens an existing database as a worker does: litehammer's functions, the external-files
+/// guard, and the settings checked as read back.
+pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    settings.apply_and_check(&mut conn)?;
     Ok(conn)
 }
 
@@ -162,6 +185,13 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
     let mut stmt = conn.prepare(&sql).map_err(fail)?;
     let mut done = 0;
     while done < p.rows {
+        // Between batches: a stop ends populate (each insert is too short to interrupt).
+        if crate::interrupt::cancelled() {
+            return Err(fail(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("populate interrupted".into()),
+            )));
+        }
         let batch = POPULATE_BATCH.min(p.rows - done);
         conn.execute_batch("BEGIN").map_err(fail)?;
         for _ in 0..batch {

@@ -1,0 +1,102 @@
+//! The process's one cancellation token, from a command's first step to its last: the first
+//! SIGINT/SIGTERM sets it and interrupts running SQL (`sqlite3_interrupt`); a second one
+//! exits at once with status 130. Everything that waits polls it (the driver turns it into
+//! the run's stop phase). A leaf module: anything may depend on it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+static NEXT: AtomicU64 = AtomicU64::new(0);
+static RUNNING_SQL: Mutex<Vec<(u64, rusqlite::InterruptHandle)>> = Mutex::new(Vec::new());
+static TEMP_DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+/// A temporary directory to remove even on the second signal's immediate exit.
+pub(crate) fn remove_on_abort(path: &std::path::Path) {
+    if let Ok(mut dirs) = TEMP_DIRS.lock() {
+        dirs.push(path.to_path_buf());
+    }
+}
+
+/// Whether the user asked to stop.
+pub(crate) fn cancelled() -> bool {
+    CANCELLED.load(Ordering::Acquire)
+}
+
+fn cancel() {
+    CANCELLED.store(true, Ordering::Release);
+    if let Ok(running) = RUNNING_SQL.lock() {
+        running.iter().for_each(|(_, h)| h.interrupt());
+    }
+}
+
+/// Installs the signal handling on a thread of its own (call once, before the first step).
+pub(crate) fn install() {
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(|| {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            let mut count = 0;
+            loop {
+                wait_for_signal().await;
+                count += 1;
+                if count > 1 {
+                    eprintln!("\nsecond interrupt: aborting without a report");
+                    if let Ok(dirs) = TEMP_DIRS.lock() {
+                        dirs.iter().for_each(|d| {
+                            let _ = std::fs::remove_dir_all(d);
+                        });
+                    }
+                    std::process::exit(130);
+                }
+                eprintln!("\ninterrupted: stopping, writing what is done (Ctrl-C again to abort)");
+                cancel();
+            }
+        });
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// While alive, a cancel interrupts the SQL running on `conn` (set-up, populate,
+/// verification, validation). Interrupts at once when already cancelled.
+pub(crate) struct Interruptible(u64);
+
+pub(crate) fn interruptible(conn: &rusqlite::Connection) -> Interruptible {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let handle = conn.get_interrupt_handle();
+    if cancelled() {
+        handle.interrupt();
+    }
+    if let Ok(mut running) = RUNNING_SQL.lock() {
+        running.push((id, handle));
+    }
+    Interruptible(id)
+}
+
+impl Drop for Interruptible {
+    fn drop(&mut self) {
+        if let Ok(mut running) = RUNNING_SQL.lock() {
+            running.retain(|(id, _)| *id != self.0);
+        }
+    }
+}

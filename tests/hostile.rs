@@ -1,0 +1,2378 @@
+//! Hostile input, faults and signals (issue #14): one table row per case, driving the real
+//! binary. Every row gives the command and its set-up, the exit codes allowed, key words of
+//! the message, and a timeout; every row also asserts "no panic (101), no hang, no temp
+//! directory left behind in TMPDIR" unless it says otherwise. The classes are the issue's:
+//! 1 data loss, 2 unsafe writes, 3 SQL reaching outside the run, 4 panics, 5 hangs and
+//! runaway resources, 6 misleading success, 7 signals outside the measured phase,
+//! 8 compare as a CI gate, 9 generators, 10 validate says ok but run fails, 11 text injection.
+//!
+//! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
+//! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
+
+mod common;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------
+// The runner
+
+/// A case's private directory (also the command's working directory) and its TMPDIR.
+struct Ctx {
+    dir: PathBuf,
+    tmp: PathBuf,
+    _guard: tempfile::TempDir,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        let guard = tempfile::tempdir().unwrap();
+        let dir = guard.path().canonicalize().unwrap();
+        let tmp = dir.join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::create_dir(dir.join("db")).unwrap();
+        Ctx {
+            dir,
+            tmp,
+            _guard: guard,
+        }
+    }
+
+    fn p(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn s(&self, name: &str) -> String {
+        self.p(name).display().to_string()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.p(name), text).unwrap();
+        self.s(name)
+    }
+
+    /// Runs litehammer to completion (set-up steps of a case), with the case's environment.
+    fn lh(&self, args: &[String]) -> std::process::Output {
+        let mut cmd = Command::new(lh_path());
+        cmd.args(args);
+        self.env(&mut cmd);
+        let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        wait_output(child, Duration::from_secs(60))
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.current_dir(&self.dir)
+            .env("TMPDIR", &self.tmp)
+            .env_remove("LITEHAMMER_FAULT")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+    }
+
+    /// A report of TINY's two configurations (wal, delete), as JSON to mutate.
+    fn base_report(&self) -> Value {
+        serde_json::from_str(base_report_text()).unwrap()
+    }
+
+    fn write_json(&self, name: &str, v: &Value) -> String {
+        self.write(name, &serde_json::to_string_pretty(v).unwrap())
+    }
+
+    /// Names of the entries of a directory of the case.
+    fn ls(&self, name: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.p(name))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+fn wait_output(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() || start.elapsed() > limit {
+            let _ = child.kill();
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lh_path() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("litehammer")
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Sig {
+    Int,
+    Term,
+    Kill,
+}
+
+impl Sig {
+    fn name(self) -> &'static str {
+        match self {
+            Sig::Int => "INT",
+            Sig::Term => "TERM",
+            Sig::Kill => "KILL",
+        }
+    }
+}
+
+/// Signals sent while the command runs: each after its stderr marker appeared (if any)
+/// and then `delay`.
+#[derive(Clone, Debug)]
+struct Signal {
+    sig: Sig,
+    after_stderr: Option<&'static str>,
+    delay: Duration,
+    /// After the (last) signal, the process must exit within this.
+    exit_within: Duration,
+}
+
+/// How the command is started.
+#[derive(Clone, Copy)]
+enum Prog {
+    Litehammer,
+    /// As PID 1 of a new PID namespace (the container case).
+    Pid1,
+    /// In a private mount namespace, with a 2 MiB tmpfs mounted on `<case>/db`.
+    SmallDisk,
+}
+
+type Args = Box<dyn Fn(&Ctx) -> Vec<String>>;
+type After = Box<dyn Fn(&Ctx, &Out) -> Result<(), String>>;
+
+struct Case {
+    class: u8,
+    name: &'static str,
+    args: Args,
+    prog: Prog,
+    /// Allowed exit codes; empty: the process is expected to die of our SIGKILL.
+    codes: Vec<i32>,
+    stderr: Vec<&'static str>,
+    stdout: Vec<&'static str>,
+    /// Words that must not appear in stderr (e.g. "[1/" for "checked before the first run").
+    not_stderr: Vec<&'static str>,
+    timeout: Duration,
+    signals: Vec<Signal>,
+    after: Option<After>,
+    /// TMPDIR may keep entries (SIGKILL cases).
+    leftovers_ok: bool,
+    /// The case needs root (device nodes, namespaces); skipped otherwise.
+    root: bool,
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// Time from the last signal to the exit.
+    after_signal: Option<Duration>,
+}
+
+fn case(class: u8, name: &'static str, args: impl Fn(&Ctx) -> Vec<String> + 'static) -> Case {
+    Case {
+        class,
+        name,
+        args: Box::new(args),
+        prog: Prog::Litehammer,
+        codes: vec![0],
+        stderr: Vec::new(),
+        stdout: Vec::new(),
+        not_stderr: Vec::new(),
+        timeout: Duration::from_secs(20),
+        signals: Vec::new(),
+        after: None,
+        leftovers_ok: false,
+        root: false,
+    }
+}
+
+impl Case {
+    fn code(mut self, code: i32) -> Self {
+        self.codes = vec![code];
+        self
+    }
+    fn codes(mut self, codes: &[i32]) -> Self {
+        self.codes = codes.to_vec();
+        self
+    }
+    fn killed(mut self) -> Self {
+        self.codes = Vec::new();
+        self.leftovers_ok = true;
+        self
+    }
+    fn err(mut self, words: &[&'static str]) -> Self {
+        self.stderr.extend(words);
+        self
+    }
+    fn out(mut self, words: &[&'static str]) -> Self {
+        self.stdout.extend(words);
+        self
+    }
+    fn not_err(mut self, words: &[&'static str]) -> Self {
+        self.not_stderr.extend(words);
+        self
+    }
+    /// Refused before anything ran: no run progress line, no measuring.
+    fn before_run(self) -> Self {
+        self.not_err(&["[1/"])
+    }
+    fn secs(mut self, s: u64) -> Self {
+        self.timeout = Duration::from_secs(s);
+        self
+    }
+    fn signal(mut self, sig: Sig, after_stderr: Option<&'static str>, delay_ms: u64, exit_within_s: u64) -> Self {
+        self.signals.push(Signal {
+            sig,
+            after_stderr,
+            delay: Duration::from_millis(delay_ms),
+            exit_within: Duration::from_secs(exit_within_s),
+        });
+        self
+    }
+    fn after(mut self, f: impl Fn(&Ctx, &Out) -> Result<(), String> + 'static) -> Self {
+        self.after = Some(Box::new(f));
+        self
+    }
+    fn prog(mut self, prog: Prog) -> Self {
+        self.prog = prog;
+        self.root = !matches!(prog, Prog::Litehammer);
+        self
+    }
+    fn root(mut self) -> Self {
+        self.root = true;
+        self
+    }
+}
+
+fn execute(c: &Case, ctx: &Ctx) -> Result<Out, String> {
+    let args = (c.args)(ctx);
+    let lh = lh_path();
+    let mut cmd = match c.prog {
+        Prog::Litehammer => {
+            let mut cmd = Command::new(&lh);
+            cmd.args(&args);
+            cmd
+        }
+        Prog::Pid1 => {
+            let mut cmd = Command::new("unshare");
+            cmd.args(["--pid", "--fork", "--kill-child"]).arg(&lh).args(&args);
+            cmd
+        }
+        Prog::SmallDisk => {
+            let mut cmd = Command::new("unshare");
+            let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
+            cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(format!(
+                    "mount -t tmpfs -o size=2m tmpfs '{}' && exec '{}' {}",
+                    ctx.p("db").display(),
+                    lh.display(),
+                    quoted.join(" ")
+                ));
+            cmd
+        }
+    };
+    ctx.env(&mut cmd);
+    // Bounds for a binary that does not bound itself yet: 3 GB of address space (so 10k
+    // threads fail to start instead of exhausting the machine), 1 GB per file written.
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut bounded = Command::new("prlimit");
+    bounded
+        .args(["--as=3000000000", "--fsize=1000000000", "--"])
+        .arg(program)
+        .args(args);
+    let mut cmd = bounded;
+    ctx.env(&mut cmd);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let pid = child.id();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let stderr = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(pipe);
+            let mut line = Vec::new();
+            while r.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                stderr.lock().unwrap().push_str(&String::from_utf8_lossy(&line));
+                line.clear();
+            }
+        })
+    };
+    let out_reader = {
+        let mut pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).to_string()
+        })
+    };
+    let start = Instant::now();
+    let mut pending: Vec<Signal> = c.signals.clone();
+    pending.reverse();
+    let mut marker_seen: Option<Instant> = None;
+    let mut last_signal: Option<(Instant, Duration)> = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > c.timeout {
+            break None;
+        }
+        if let Some(sig) = pending.last() {
+            let seen = match sig.after_stderr {
+                None => Some(start),
+                Some(m) => marker_seen.or_else(|| stderr.lock().unwrap().contains(m).then(Instant::now)),
+            };
+            marker_seen = seen.filter(|_| sig.after_stderr.is_some());
+            if let Some(t) = seen
+                && t.elapsed() >= sig.delay
+            {
+                let target = match c.prog {
+                    Prog::Litehammer => pid.to_string(),
+                    // The first process of the namespace is litehammer; signal it through the group.
+                    _ => format!("-{pid}"),
+                };
+                send(sig.sig.name(), &target);
+                last_signal = Some((Instant::now(), sig.exit_within));
+                marker_seen = None;
+                pending.pop();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let ended = Instant::now();
+    if status.is_none() {
+        send("KILL", &format!("-{pid}"));
+        let _ = child.wait();
+    }
+    reader.join().unwrap();
+    let stdout = out_reader.join().unwrap();
+    let stderr = stderr.lock().unwrap().clone();
+    let Some(status) = status else {
+        return Err(format!(
+            "hang: no exit within {:?}{}; stderr: {}",
+            c.timeout,
+            if pending.is_empty() {
+                ""
+            } else {
+                " (signals still pending)"
+            },
+            tail(&stderr)
+        ));
+    };
+    if !pending.is_empty() {
+        return Err(format!(
+            "exited ({:?}) before all signals were sent; stderr: {}",
+            status.code(),
+            tail(&stderr)
+        ));
+    }
+    let after_signal = last_signal.map(|(t, _)| ended.duration_since(t));
+    if let Some((t, within)) = last_signal
+        && ended.duration_since(t) > within
+    {
+        return Err(format!(
+            "took {:?} to exit after the signal (limit {within:?}); stderr: {}",
+            ended.duration_since(t),
+            tail(&stderr)
+        ));
+    }
+    Ok(Out {
+        code: status.code(),
+        stdout,
+        stderr,
+        after_signal,
+    })
+}
+
+/// `kill -s SIG -- TARGET` (a negative target is a process group; without `--` the
+/// util-linux kill takes it for an option and signals nothing).
+fn send(sig: &str, target: &str) {
+    assert!(
+        target.trim_start_matches('-').parse::<u32>().is_ok_and(|p| p > 1),
+        "{target}"
+    );
+    let _ = Command::new("kill").args(["-s", sig, "--", target]).status();
+}
+
+fn tail(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let start = chars.len().saturating_sub(700);
+    chars[start..].iter().collect::<String>().replace('\n', "⏎ ")
+}
+
+fn check(c: &Case, ctx: &Ctx) -> Result<(), String> {
+    let out = execute(c, ctx)?;
+    let ctx_err = || tail(&out.stderr);
+    if out.code == Some(101) || out.stderr.contains("panicked") {
+        return Err(format!("panic (exit {:?}): {}", out.code, ctx_err()));
+    }
+    if c.codes.is_empty() {
+        if out.code.is_some() {
+            return Err(format!("expected death by SIGKILL, got exit {:?}", out.code));
+        }
+    } else if !out.code.is_some_and(|code| c.codes.contains(&code)) {
+        return Err(format!(
+            "exit {:?}, expected {:?}; stderr: {}",
+            out.code,
+            c.codes,
+            ctx_err()
+        ));
+    }
+    let lower = out.stderr.to_lowercase();
+    for w in &c.stderr {
+        if !lower.contains(&w.to_lowercase()) {
+            return Err(format!("stderr lacks {w:?}: {}", ctx_err()));
+        }
+    }
+    for w in &c.not_stderr {
+        if out.stderr.contains(w) {
+            return Err(format!("stderr has {w:?} (should not): {}", ctx_err()));
+        }
+    }
+    let lower_out = out.stdout.to_lowercase();
+    for w in &c.stdout {
+        if !lower_out.contains(&w.to_lowercase()) {
+            return Err(format!("stdout lacks {w:?}: {}", tail(&out.stdout)));
+        }
+    }
+    if let Some(after) = &c.after {
+        after(ctx, &out)?;
+    }
+    if !c.leftovers_ok {
+        let left = ctx.ls("tmp");
+        if !left.is_empty() {
+            return Err(format!("left behind in TMPDIR: {left:?}"));
+        }
+    }
+    let _ = out.after_signal;
+    Ok(())
+}
+
+fn run_class(class: u8) {
+    let only = std::env::var("HOSTILE_CASE").ok();
+    let cases: Vec<Case> = all_cases()
+        .into_iter()
+        .filter(|c| c.class == class && only.as_ref().is_none_or(|o| c.name.contains(o.as_str())))
+        .collect();
+    let root = is_root();
+    let mut failures = Vec::new();
+    let status = |line: String| {
+        if let Ok(file) = std::env::var("HOSTILE_STATUS") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .unwrap();
+            writeln!(f, "{line}").unwrap();
+        }
+    };
+    for c in &cases {
+        if c.root && !root {
+            status(format!("class {class} | {} | SKIP (needs root)", c.name));
+            continue;
+        }
+        let ctx = Ctx::new();
+        match check(c, &ctx) {
+            Ok(()) => status(format!("class {class} | {} | PASS", c.name)),
+            Err(e) => {
+                status(format!("class {class} | {} | FAIL | {e}", c.name));
+                failures.push(format!("[{}] {e}", c.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "class {class}: {} of {} case(s) failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenario building blocks
+
+/// One writer inserting into `t`, 300 ms, no warm-up: the smallest useful run.
+const MIN: &str = r#"name = "h"
+duration = "300ms"
+warmup = "0s"
+seed = 1
+
+[setup]
+sql = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+
+[[group]]
+name = "w"
+workers = 1
+
+[[group.op]]
+name = "ins"
+sql = "INSERT INTO t(v) VALUES (?1)"
+params = ["text(5)"]
+"#;
+
+/// MIN with extra top-level keys.
+fn head(extra: &str) -> String {
+    MIN.replacen("seed = 1\n", &format!("seed = 1\n{extra}\n"), 1)
+}
+
+/// MIN with `from` replaced by `to` (must occur).
+fn with(from: &str, to: &str) -> String {
+    assert!(MIN.contains(from), "{from}");
+    MIN.replacen(from, to, 1)
+}
+
+fn tail_with(extra: &str) -> String {
+    format!("{MIN}\n{extra}\n")
+}
+
+/// MIN with its set-up SQL replaced.
+fn setup_sql(sql: &str) -> String {
+    with(
+        "sql = \"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"",
+        &format!("sql = '''{sql}'''"),
+    )
+}
+
+/// MIN with the op's SQL and params replaced.
+fn op(sql: &str, params: &str) -> String {
+    with(
+        "sql = \"INSERT INTO t(v) VALUES (?1)\"\nparams = [\"text(5)\"]",
+        &format!("sql = '''{sql}'''\nparams = {params}"),
+    )
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// `validate FILE` of a scenario text.
+fn validate(text: String) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| vec!["validate".into(), c.write("s.toml", &text)]
+}
+
+fn validate_with(text: String, extra: &'static [&'static str]) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| {
+        let mut v = vec!["validate".into(), c.write("s.toml", &text)];
+        v.extend(strs(extra));
+        v
+    }
+}
+
+/// `run FILE --no-probe -o r.json --db-dir db` plus `extra`.
+fn run_args(c: &Ctx, text: &str, extra: &[&str]) -> Vec<String> {
+    let mut v = vec!["run".into(), c.write("s.toml", text), "--no-probe".into()];
+    if !extra.contains(&"-o") {
+        v.extend(["-o".into(), c.s("r.json")]);
+    }
+    v.extend(["--db-dir".into(), c.s("db")]);
+    v.extend(strs(extra));
+    v
+}
+
+fn run(text: String, extra: &'static [&'static str]) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| run_args(c, &text, extra)
+}
+
+/// A run of MIN with the given flags.
+fn run_min(extra: &'static [&'static str]) -> impl Fn(&Ctx) -> Vec<String> {
+    run(MIN.to_string(), extra)
+}
+
+fn report_status(c: &Ctx, name: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(c.p(name)).map_err(|e| format!("no report {name}: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("report {name} is not JSON: {e}"))?;
+    Ok(v["status"].as_str().unwrap_or("").to_string())
+}
+
+fn expect_status(name: &'static str, want: &'static str) -> impl Fn(&Ctx, &Out) -> Result<(), String> {
+    move |c, _| {
+        let got = report_status(c, name)?;
+        (got == want)
+            .then_some(())
+            .ok_or(format!("report status `{got}`, expected `{want}`"))
+    }
+}
+
+fn unchanged(name: &'static str, content: &'static str) -> impl Fn(&Ctx, &Out) -> Result<(), String> {
+    move |c, _| {
+        let meta = std::fs::symlink_metadata(c.p(name)).map_err(|e| format!("{name} is gone: {e}"))?;
+        if !meta.file_type().is_file() {
+            return Err(format!("{name} is no longer a regular file"));
+        }
+        let now = std::fs::read_to_string(c.p(name)).unwrap_or_default();
+        (now == content)
+            .then_some(())
+            .ok_or(format!("{name} was changed: {now:?}"))
+    }
+}
+
+fn absent(name: &'static str) -> impl Fn(&Ctx, &Out) -> Result<(), String> {
+    move |c, _| match std::fs::symlink_metadata(c.p(name)) {
+        Ok(_) => Err(format!("{name} exists")),
+        Err(_) => Ok(()),
+    }
+}
+
+/// No database files left in `<case>/db`.
+fn db_dir_clean(c: &Ctx, _: &Out) -> Result<(), String> {
+    let left = c.ls("db");
+    left.is_empty()
+        .then_some(())
+        .ok_or(format!("left in --db-dir: {left:?}"))
+}
+
+fn symlink(c: &Ctx, target: &str, link: &str) {
+    std::os::unix::fs::symlink(c.p(target), c.p(link)).unwrap();
+}
+
+/// A table `x` with one row in `other.db`, for ATTACH cases.
+fn other_db(c: &Ctx) -> String {
+    let path = c.p("other.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE x(a); INSERT INTO x VALUES (1);")
+        .unwrap();
+    path.display().to_string()
+}
+
+fn other_db_intact(c: &Ctx, _: &Out) -> Result<(), String> {
+    let conn = rusqlite::Connection::open(c.p("other.db")).map_err(|e| e.to_string())?;
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM x", [], |r| r.get(0))
+        .map_err(|e| format!("other.db was changed: {e}"))?;
+    (n == 1).then_some(()).ok_or(format!("other.db.x has {n} rows"))
+}
+
+fn base_report_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let ctx = Ctx::new();
+        let scenario = ctx.write("tiny.toml", common::TINY);
+        let out = ctx.lh(&strs(&[
+            "run",
+            &scenario,
+            "--no-probe",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--db-dir",
+            &ctx.s("db"),
+            "-o",
+            &ctx.s("base.json"),
+            "-q",
+        ]));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read_to_string(ctx.p("base.json")).unwrap()
+    })
+}
+
+/// A report with `edit` applied, written as `name`.
+fn mutated_report(c: &Ctx, name: &str, edit: &dyn Fn(&mut Value)) -> String {
+    let mut v = c.base_report();
+    edit(&mut v);
+    c.write_json(name, &v)
+}
+
+fn fail_run(run: &mut Value) {
+    run["status"] = "failed".into();
+    run["error"] = "worker 0: disk I/O error".into();
+    run["groups"] = Value::Array(Vec::new());
+}
+
+// ---------------------------------------------------------------------------------------
+// The table
+
+fn all_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    v.extend(class_1());
+    v.extend(class_2());
+    v.extend(class_3());
+    v.extend(class_4());
+    v.extend(class_5());
+    v.extend(class_6());
+    v.extend(class_7());
+    v.extend(class_8());
+    v.extend(class_9());
+    v.extend(class_10());
+    v.extend(class_11());
+    v
+}
+
+/// Files litehammer as PID 1 would pick first for a one-cell run of MIN in `db`.
+const PID1_NAMES: [&str; 3] = ["litehammer-1-0-default.db", "litehammer-1-0-.db", "litehammer-1-0-h.db"];
+
+fn class_1() -> Vec<Case> {
+    vec![
+        // The issue's example: the chosen name exists; it was refused, then deleted.
+        case(1, "pid1: existing database at the chosen name is left alone", |c| {
+            for name in PID1_NAMES {
+                for suffix in ["", "-wal", "-journal"] {
+                    std::fs::write(c.p("db").join(format!("{name}{suffix}")), "precious").unwrap();
+                }
+            }
+            run_args(c, MIN, &[])
+        })
+        .prog(Prog::Pid1)
+        .codes(&[0])
+        .after(|c, _| {
+            for name in PID1_NAMES {
+                for suffix in ["", "-wal", "-journal"] {
+                    let p = c.p("db").join(format!("{name}{suffix}"));
+                    if std::fs::read_to_string(&p).ok().as_deref() != Some("precious") {
+                        return Err(format!("{} was deleted or changed", p.display()));
+                    }
+                }
+            }
+            Ok(())
+        }),
+        // The issue's second example: --keep-db, then a second run as PID 1 in the same dir.
+        case(
+            1,
+            "pid1: a database kept by the previous run survives the next run",
+            |c| {
+                let mut first = strs(&["--pid", "--fork", "--kill-child"]);
+                first.push(lh_path().display().to_string());
+                first.extend(run_args(c, MIN, &["--keep-db", "-q"]));
+                let mut cmd = Command::new("unshare");
+                cmd.args(&first);
+                c.env(&mut cmd);
+                let out = wait_output(
+                    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+                    Duration::from_secs(30),
+                );
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let kept = c.ls("db");
+                std::fs::write(c.p("kept.txt"), kept.join("\n")).unwrap();
+                run_args(c, MIN, &["-o", &c.s("r2.json")])
+            },
+        )
+        .prog(Prog::Pid1)
+        .after(|c, _| {
+            let kept = std::fs::read_to_string(c.p("kept.txt")).unwrap();
+            let now = c.ls("db");
+            for name in kept.lines().filter(|n| n.ends_with(".db")) {
+                if !now.iter().any(|n| n == name) {
+                    return Err(format!("kept database {name} was deleted by the next run"));
+                }
+            }
+            Ok(())
+        }),
+        case(
+            1,
+            "pid1: a stray -wal at the chosen name is not adopted or deleted",
+            |c| {
+                for name in PID1_NAMES {
+                    std::fs::write(c.p("db").join(format!("{name}-wal")), "stray wal").unwrap();
+                }
+                run_args(c, MIN, &["--matrix", "journal_mode=wal"])
+            },
+        )
+        .prog(Prog::Pid1)
+        .after(|c, _| {
+            let left: Vec<String> = c.ls("db").into_iter().filter(|n| n.ends_with("-wal")).collect();
+            if left.len() < PID1_NAMES.len() {
+                return Err(format!("stray -wal files deleted: {left:?}"));
+            }
+            Ok(())
+        }),
+        case(
+            1,
+            "pid1: a kept crash directory survives a later run in the same dir",
+            |c| {
+                let mut first = strs(&["--pid", "--fork", "--kill-child"]);
+                first.push(lh_path().display().to_string());
+                first.extend(strs(&[
+                    "crash",
+                    "--method",
+                    "kill",
+                    "--trials",
+                    "1",
+                    "--matrix",
+                    "journal_mode=wal",
+                    "--matrix",
+                    "synchronous=full",
+                    "--keep-db",
+                    "-q",
+                    "--db-dir",
+                    &c.s("db"),
+                    "-o",
+                    &c.s("crash.json"),
+                ]));
+                let mut cmd = Command::new("unshare");
+                cmd.args(&first);
+                c.env(&mut cmd);
+                let out = wait_output(
+                    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+                    Duration::from_secs(60),
+                );
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                std::fs::write(c.p("kept.txt"), c.ls("db").join("\n")).unwrap();
+                run_args(c, MIN, &[])
+            },
+        )
+        .prog(Prog::Pid1)
+        .after(|c, _| {
+            let kept = std::fs::read_to_string(c.p("kept.txt")).unwrap();
+            let now = c.ls("db");
+            for name in kept.lines() {
+                if !now.iter().any(|n| n == name) {
+                    return Err(format!("kept {name} was deleted"));
+                }
+            }
+            Ok(())
+        }),
+        case(1, "other files in --db-dir are never touched", |c| {
+            for name in [
+                "a.db",
+                "litehammer-x.db",
+                "litehammer-0-0-default.db",
+                "b.db-wal",
+                "c.db-journal",
+            ] {
+                std::fs::write(c.p("db").join(name), "precious").unwrap();
+            }
+            run_args(c, MIN, &["--repeat", "2"])
+        })
+        .after(|c, _| {
+            let now = c.ls("db");
+            (now.len() == 5)
+                .then_some(())
+                .ok_or(format!("db dir now holds {now:?}"))
+        }),
+        case(1, "two runs in the same second keep both default reports", |c| {
+            let scenario = c.write("s.toml", MIN);
+            let out = c.lh(&strs(&["run", &scenario, "--no-probe", "-q"]));
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            strs(&["run", &scenario, "--no-probe", "-q"])
+        })
+        .after(|c, _| {
+            let reports = c.ls("results");
+            (reports.len() == 2)
+                .then_some(())
+                .ok_or(format!("results/ holds {reports:?}: one report overwrote the other"))
+        }),
+        case(
+            1,
+            "an existing file at a --keep-db run's name is not overwritten (repeat)",
+            |c| {
+                for name in PID1_NAMES {
+                    let stem = name.trim_end_matches(".db").replace("-0-", "-1-");
+                    std::fs::write(c.p("db").join(format!("{stem}.db")), "precious").unwrap();
+                }
+                run_args(c, MIN, &["--repeat", "2", "--keep-db"])
+            },
+        )
+        .prog(Prog::Pid1)
+        .after(|c, _| {
+            let precious = c
+                .ls("db")
+                .into_iter()
+                .filter(|n| std::fs::read_to_string(c.p("db").join(n)).ok().as_deref() == Some("precious"))
+                .count();
+            (precious == PID1_NAMES.len())
+                .then_some(())
+                .ok_or(format!("only {precious} precious files left: {:?}", c.ls("db")))
+        }),
+    ]
+}
+
+const VICTIM: &str = "victim: must not change\n";
+
+fn class_2() -> Vec<Case> {
+    vec![
+        // The issue's example: a symlink planted at the fixed temp name.
+        case(2, "symlink at -o FILE.partial is not written through", |c| {
+            c.write("victim.txt", VICTIM);
+            symlink(c, "victim.txt", "r.json.partial");
+            run_args(c, MIN, &[])
+        })
+        .after(unchanged("victim.txt", VICTIM)),
+        case(
+            2,
+            "symlink at --export-markdown FILE.partial is not written through",
+            |c| {
+                c.write("victim.txt", VICTIM);
+                symlink(c, "victim.txt", "r.md.partial");
+                run_args(c, MIN, &["--export-markdown", &c.s("r.md")])
+            },
+        )
+        .after(unchanged("victim.txt", VICTIM)),
+        case(2, "symlink at --export-html FILE.partial is not written through", |c| {
+            c.write("victim.txt", VICTIM);
+            symlink(c, "victim.txt", "r.html.partial");
+            run_args(c, MIN, &["--export-html", &c.s("r.html")])
+        })
+        .after(unchanged("victim.txt", VICTIM)),
+        case(2, "symlink at report -o FILE.partial is not written through", |c| {
+            c.write("victim.txt", VICTIM);
+            symlink(c, "victim.txt", "out.md.partial");
+            let input = c.write("in.json", base_report_text());
+            vec!["report".into(), input, "-o".into(), c.s("out.md")]
+        })
+        .after(unchanged("victim.txt", VICTIM)),
+        case(2, "symlink at probe -o FILE.partial is not written through", |c| {
+            c.write("victim.txt", VICTIM);
+            symlink(c, "victim.txt", "p.json.partial");
+            strs(&["probe", "--quick", "--db-dir", &c.s("db"), "-o", &c.s("p.json")])
+        })
+        .secs(60)
+        .after(unchanged("victim.txt", VICTIM)),
+        // The issue's example was -o /dev/full; a device node of our own stands in for it.
+        case(2, "-o a character device is refused before the first run", |c| {
+            let dev = c.s("full");
+            assert!(
+                Command::new("mknod")
+                    .args([&dev, "c", "1", "7"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            run_args(c, MIN, &["-o", &dev])
+        })
+        .root()
+        .code(2)
+        .err(&["regular file"])
+        .before_run()
+        .after(|c, _| {
+            let meta = std::fs::symlink_metadata(c.p("full")).map_err(|e| e.to_string())?;
+            meta.file_type()
+                .is_char_device()
+                .then_some(())
+                .ok_or("the device node was replaced".into())
+        }),
+        case(2, "-o a FIFO is refused before the first run", |c| {
+            assert!(Command::new("mkfifo").arg(c.p("fifo")).status().unwrap().success());
+            run_args(c, MIN, &["-o", &c.s("fifo")])
+        })
+        .code(2)
+        .err(&["regular file"])
+        .before_run()
+        .after(|c, _| {
+            let meta = std::fs::symlink_metadata(c.p("fifo")).map_err(|e| e.to_string())?;
+            meta.file_type()
+                .is_fifo()
+                .then_some(())
+                .ok_or("the FIFO was replaced".into())
+        }),
+        case(2, "-o an existing directory is refused before the first run", |c| {
+            std::fs::create_dir(c.p("out")).unwrap();
+            run_args(c, MIN, &["-o", &format!("{}/", c.s("out"))])
+        })
+        .code(2)
+        .err(&["-o", "directory"])
+        .before_run(),
+        case(2, "-o below a regular file is refused before the first run", |c| {
+            c.write("file.txt", "x");
+            run_args(c, MIN, &["-o", &c.s("file.txt/r.json")])
+        })
+        .code(2)
+        .err(&["-o"])
+        .before_run(),
+        case(2, "-o in a read-only directory is refused before the first run", |c| {
+            std::fs::create_dir(c.p("ro")).unwrap();
+            std::fs::set_permissions(c.p("ro"), std::fs::Permissions::from_mode(0o555)).unwrap();
+            // As root, a mode is no obstacle: use a directory nobody can write to.
+            let target = if is_root() {
+                "/proc/litehammer-hostile.json".to_string()
+            } else {
+                c.s("ro/r.json")
+            };
+            run_args(c, MIN, &["-o", &target])
+        })
+        .code(2)
+        .err(&["-o"])
+        .before_run(),
+        case(
+            2,
+            "--export-markdown into a directory is refused before the first run",
+            |c| {
+                std::fs::create_dir(c.p("out")).unwrap();
+                run_args(c, MIN, &["--export-markdown", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["--export-markdown", "directory"])
+        .before_run(),
+        case(2, "--export-html below /proc is refused before the first run", |c| {
+            run_args(c, MIN, &["--export-html", "/proc/litehammer-hostile/r.html"])
+        })
+        .code(2)
+        .err(&["--export-html"])
+        .before_run(),
+        case(2, "-o the scenario file itself is refused", |c| {
+            let mut a = run_args(c, MIN, &[]);
+            let pos = a.iter().position(|x| x == "-o").unwrap();
+            a[pos + 1] = c.s("s.toml");
+            a
+        })
+        .code(2)
+        .err(&["scenario"])
+        .before_run()
+        .after(|c, _| {
+            let now = std::fs::read_to_string(c.p("s.toml")).unwrap();
+            (now == MIN)
+                .then_some(())
+                .ok_or("the scenario file was overwritten".into())
+        }),
+        case(
+            2,
+            "--export-html spelled differently from the scenario is refused",
+            |c| {
+                let mut a = run_args(c, MIN, &[]);
+                a.extend(strs(&["--export-html", "./s.toml"]));
+                a
+            },
+        )
+        .code(2)
+        .err(&["--export-html", "scenario"])
+        .before_run(),
+        case(2, "-o and --export-markdown naming one file are refused", |c| {
+            run_args(c, MIN, &["--export-markdown", &c.s("r.json")])
+        })
+        .code(2)
+        .err(&["--export-markdown", "-o"])
+        .before_run(),
+        case(2, "-o a symlink is refused and its target untouched", |c| {
+            c.write("victim.txt", VICTIM);
+            symlink(c, "victim.txt", "link.json");
+            run_args(c, MIN, &["-o", &c.s("link.json")])
+        })
+        .code(2)
+        .err(&["symbolic link"])
+        .before_run()
+        .after(unchanged("victim.txt", VICTIM)),
+        case(2, "report -o its own input is refused", |c| {
+            let input = c.write("in.json", base_report_text());
+            vec![
+                "report".into(),
+                input.clone(),
+                "--format".into(),
+                "md".into(),
+                "-o".into(),
+                input,
+            ]
+        })
+        .code(2)
+        .err(&["-o", "input"])
+        .after(|c, _| {
+            let now = std::fs::read_to_string(c.p("in.json")).unwrap();
+            (now == base_report_text())
+                .then_some(())
+                .ok_or("the input report was overwritten".into())
+        }),
+        case(2, "report -o a FIFO is refused", |c| {
+            assert!(Command::new("mkfifo").arg(c.p("fifo")).status().unwrap().success());
+            let input = c.write("in.json", base_report_text());
+            vec!["report".into(), input, "-o".into(), c.s("fifo")]
+        })
+        .code(2)
+        .err(&["regular file"])
+        .after(|c, _| {
+            let meta = std::fs::symlink_metadata(c.p("fifo")).map_err(|e| e.to_string())?;
+            meta.file_type()
+                .is_fifo()
+                .then_some(())
+                .ok_or("the FIFO was replaced".into())
+        }),
+        case(2, "probe -o a directory is refused before measuring", |c| {
+            std::fs::create_dir(c.p("out")).unwrap();
+            strs(&["probe", "--quick", "--db-dir", &c.s("db"), "-o", &c.s("out")])
+        })
+        .code(2)
+        .err(&["-o", "directory"])
+        .secs(10)
+        .after(|_, o| {
+            o.stdout
+                .trim()
+                .is_empty()
+                .then_some(())
+                .ok_or("it measured first".into())
+        }),
+        case(2, "crash -o a directory is refused before the first trial", |c| {
+            std::fs::create_dir(c.p("out")).unwrap();
+            strs(&[
+                "crash",
+                "--method",
+                "kill",
+                "--trials",
+                "1",
+                "--matrix",
+                "journal_mode=wal",
+                "--matrix",
+                "synchronous=full",
+                "--db-dir",
+                &c.s("db"),
+                "-o",
+                &c.s("out"),
+            ])
+        })
+        .code(2)
+        .err(&["-o", "directory"])
+        .before_run(),
+        case(2, "-o in a directory that does not exist yet still works", |c| {
+            let mut a = run_args(c, MIN, &[]);
+            let pos = a.iter().position(|x| x == "-o").unwrap();
+            a[pos + 1] = c.s("new/sub/r.json");
+            a
+        })
+        .after(|c, _| report_status(c, "new/sub/r.json").map(|_| ())),
+    ]
+}
+
+fn class_3() -> Vec<Case> {
+    vec![
+        // The issue's example.
+        case(3, "validate: set-up ATTACH + DROP TABLE of another database is refused", |c| {
+            let other = other_db(c);
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH '{other}' AS v; DROP TABLE v.x;"
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["ATTACH", "--allow-external-files"])
+        .after(other_db_intact),
+        case(3, "run: set-up ATTACH + DELETE in another database is refused", |c| {
+            let other = other_db(c);
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH '{other}' AS v; DELETE FROM v.x;"
+            ));
+            run_args(c, &text, &[])
+        })
+        .code(2)
+        .err(&["ATTACH", "--allow-external-files"])
+        .before_run()
+        .after(other_db_intact),
+        case(3, "validate: set-up VACUUM INTO a path outside is refused", |c| {
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); VACUUM INTO '{}';",
+                c.s("stolen.db")
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["VACUUM INTO", "--allow-external-files"])
+        .after(absent("stolen.db")),
+        case(3, "run: an op doing VACUUM INTO is refused", |c| {
+            let text = op(&format!("VACUUM INTO '{}'", c.s("stolen.db")), "[]")
+                .replace("workers = 1", "workers = 1\ntransaction = \"none\"");
+            run_args(c, &text, &[])
+        })
+        .code(2)
+        .err(&["--allow-external-files"])
+        .after(absent("stolen.db")),
+        case(3, "validate: an op that ATTACHes is refused", |c| {
+            let text = op(&format!("ATTACH '{}' AS v", c.s("new.db")), "[]")
+                .replace("workers = 1", "workers = 1\ntransaction = \"none\"");
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["ATTACH"])
+        .after(absent("new.db")),
+        case(3, "validate: a [[check]] that ATTACHes is refused", |c| {
+            let text = tail_with(&format!(
+                "[[check]]\nname = \"c\"\nsql = \"SELECT count(*) FROM pragma_database_list WHERE file = '' OR 1 = (SELECT 1 FROM (SELECT 1)) AND 0; ATTACH '{}' AS v\"\nexpect = 0",
+                c.s("new.db")
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["check"])
+        .after(absent("new.db")),
+        case(3, "validate: ATTACH through a file: URI is refused", |c| {
+            other_db(c);
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH 'file:{}?mode=rw' AS v; DROP TABLE v.x;",
+                c.s("other.db")
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["ATTACH"])
+        .after(other_db_intact),
+        case(3, "validate: ATTACH of a computed path is refused", |c| {
+            other_db(c);
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH '{}' || 'her.db' AS v; DROP TABLE v.x;",
+                c.s("ot")
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["ATTACH"])
+        .after(other_db_intact),
+        case(3, "validate: ATTACH of a relative path is refused", |c| {
+            other_db(c);
+            let text = setup_sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH 'other.db' AS v; DROP TABLE v.x;");
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["ATTACH"])
+        .after(other_db_intact),
+        case(3, "validate: ATTACH ':memory:' stays allowed", validate(setup_sql(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH ':memory:' AS m; CREATE TABLE m.y(a); DETACH m;",
+        ))),
+        case(3, "validate: PRAGMA temp_store_directory is refused", |c| {
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); PRAGMA temp_store_directory = '{}';",
+                c.s("db")
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["temp_store_directory"]),
+        case(3, "run --allow-external-files may ATTACH another database", |c| {
+            let other = other_db(c);
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH '{other}' AS v; CREATE TABLE IF NOT EXISTS v.y(a); DETACH v;"
+            ));
+            run_args(c, &text, &["--allow-external-files"])
+        })
+        .after(|c, _| {
+            let conn = rusqlite::Connection::open(c.p("other.db")).unwrap();
+            conn.query_row("SELECT count(*) FROM y", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(|e| format!("the allowed ATTACH did not happen: {e}"))
+        }),
+        case(3, "validate --allow-external-files still changes nothing outside its scratch copy", |c| {
+            let other = other_db(c);
+            let text = setup_sql(&format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH '{other}' AS v; DROP TABLE v.x; DETACH v;"
+            ));
+            vec!["validate".into(), c.write("s.toml", &text), "--allow-external-files".into()]
+        })
+        .codes(&[0, 2])
+        .err(&["external"])
+        .after(other_db_intact),
+        // The issue's example: an open transaction gave a false "LOST 3 rows".
+        case(3, "set-up SQL that leaves a transaction open is an error (validate)", validate(setup_sql(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); BEGIN; INSERT INTO t(v) VALUES ('a'), ('b'), ('c');",
+        )))
+        .code(2)
+        .err(&["setup.sql", "transaction"]),
+        case(3, "set-up SQL that leaves a transaction open is an error (run)", run(setup_sql(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); BEGIN; INSERT INTO t(v) VALUES ('a'), ('b'), ('c');",
+        ), &[]))
+        .code(2)
+        .err(&["transaction"])
+        .before_run(),
+        case(3, "set-up SQL that leaves a SAVEPOINT open is an error", validate(setup_sql(
+            "SAVEPOINT s; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);",
+        )))
+        .code(2)
+        .err(&["transaction"]),
+    ]
+}
+
+fn class_4() -> Vec<Case> {
+    let script = |steps: &str| format!("{}\n[[group.script]]\nname = \"sc\"\n{steps}\n", MIN);
+    vec![
+        case(4, "script step with an SQL typo names script and step", validate(script(
+            "[[group.script.steps]]\nsql = \"SELECT 1\"\n[[group.script.steps]]\nsql = \"SELEC 2\"",
+        )))
+        .code(2)
+        .err(&["sc", "step"]),
+        case(4, "script step with a bad $0.column reference", validate(script(
+            "[[group.script.steps]]\nsql = \"SELECT 1 AS a\"\n[[group.script.steps]]\nsql = \"SELECT ?1\"\nparams = [\"$0.nope\"]",
+        )))
+        .code(2)
+        .err(&["sc", "nope"]),
+        case(4, "script step referencing a later step", validate(script(
+            "[[group.script.steps]]\nsql = \"SELECT ?1\"\nparams = [\"$5.id\"]",
+        )))
+        .code(2)
+        .err(&["sc", "step"]),
+        case(4, "busy_timeout = \"30days\"", validate(tail_with("[sqlite]\nbusy_timeout = \"30days\"")))
+            .code(2)
+            .err(&["busy_timeout"]),
+        case(4, "--set sqlite.busy_timeout=1000years", validate_with(MIN.into(), &["--set", "sqlite.busy_timeout=1000years"]))
+            .code(2)
+            .err(&["busy_timeout"]),
+        case(4, "busy_handler = \"fixed(1000years)\"", validate(tail_with("[sqlite]\nbusy_handler = \"fixed(1000years)\"")))
+            .code(2)
+            .err(&["busy_handler"]),
+        case(4, "--progress-interval inf", run_min(&["--progress-interval", "inf"]))
+            .code(2)
+            .err(&["--progress-interval"])
+            .before_run(),
+        case(4, "--progress-interval nan", run_min(&["--progress-interval", "nan"]))
+            .code(2)
+            .err(&["--progress-interval"])
+            .before_run(),
+        case(4, "--progress-interval 1e300", run_min(&["--progress-interval", "1e300"]))
+            .code(2)
+            .err(&["--progress-interval"])
+            .before_run(),
+        case(4, "--progress-interval -1", run_min(&["--progress-interval=-1"]))
+            .code(2)
+            .err(&["--progress-interval"])
+            .before_run(),
+        case(4, "--duration 500000000000y", run_min(&["--duration", "500000000000y"]))
+            .code(2)
+            .err(&["--duration"])
+            .before_run(),
+        case(4, "duration = \"500000000000y\" in the file", run(with("duration = \"300ms\"", "duration = \"500000000000y\""), &[]))
+            .code(2)
+            .err(&["duration"])
+            .before_run(),
+        case(4, "--warmup 500000000000y", run_min(&["--warmup", "500000000000y"]))
+            .code(2)
+            .err(&["--warmup"])
+            .before_run(),
+        case(4, "timeline_interval = \"500000000000y\"", run(head("timeline_interval = \"500000000000y\""), &[]))
+            .code(2)
+            .err(&["timeline_interval"])
+            .before_run(),
+        case(4, "--latency-limit 500000000000y", run_min(&["--latency-limit", "500000000000y"]))
+            .code(2)
+            .err(&["--latency-limit"])
+            .before_run(),
+        case(4, "retry backoff = \"500000000000y\"", run(
+            with("workers = 1", "workers = 1\nretry = { max_tries = 3, backoff = \"500000000000y\" }"),
+            &[],
+        ))
+        .code(2)
+        .err(&["backoff"])
+        .before_run(),
+        case(4, "sweep p99_limit = \"500000000000y\"", validate(tail_with(
+            "[matrix]\n\"group.w.workers\" = [1, 2]\n[sweep]\naxis = \"group.w.workers\"\ngroup = \"w\"\np99_limit = \"500000000000y\"",
+        )))
+        .code(2)
+        .err(&["p99_limit"]),
+        case(4, "--rate 1e-300", run_min(&["--rate", "1e-300"])).code(2).err(&["--rate"]).before_run(),
+        case(4, "rate = 5e-324 with poisson arrivals", run(
+            with("workers = 1", "workers = 1\nrate = 5e-324\narrival = \"poisson\""),
+            &[],
+        ))
+        .code(2)
+        .err(&["rate"])
+        .before_run(),
+        case(4, "--rate 1e300", run_min(&["--rate", "1e300"])).code(2).err(&["--rate"]).before_run(),
+        case(4, "rate = inf in the file", validate(with("workers = 1", "workers = 1\nrate = inf")))
+            .code(2)
+            .err(&["rate"]),
+        case(4, "--seed -1", validate_with(MIN.into(), &["--seed=-1"])).code(2).err(&["--seed"]),
+        case(4, "--operations 1e3", validate_with(MIN.into(), &["--operations", "1e3"]))
+            .code(2)
+            .err(&["--operations"]),
+        case(4, "--set group.w.workers=99999999999", validate_with(MIN.into(), &["--set", "group.w.workers=99999999999"]))
+            .code(2)
+            .err(&["workers"]),
+        case(4, "crash --kill-within 500000000000y", |c| {
+            strs(&["crash", "--method", "kill", "--kill-within", "500000000000y", "--db-dir", &c.s("db")])
+        })
+        .code(2)
+        .err(&["--kill-within"])
+        .before_run(),
+        // The issue's example: a multibyte sha256 sliced by bytes.
+        case(4, "report: multibyte sha256", |c| {
+            let input = mutated_report(c, "r.json", &|v| v["scenario"]["sha256"] = "ééééééééé".into());
+            vec!["report".into(), input]
+        })
+        .codes(&[0, 2]),
+        case(4, "compare: multibyte sha256 on both sides", |c| {
+            let a = mutated_report(c, "a.json", &|v| v["scenario"]["sha256"] = "€€€€".into());
+            let b = mutated_report(c, "b.json", &|v| v["scenario"]["sha256"] = "ü".into());
+            vec!["compare".into(), a, b]
+        })
+        .codes(&[0, 2]),
+        case(4, "report --format html: corrupt histogram", |c| {
+            let input = mutated_report(c, "r.json", &|v| {
+                v["runs"][0]["groups"][0]["ops"][0]["histogram_v2"] = "HISTFAAAA☃not base64".into()
+            });
+            vec!["report".into(), input, "--format".into(), "html".into()]
+        })
+        .codes(&[0, 1, 2]),
+        case(4, "report --format html: absurd numbers", |c| {
+            let input = mutated_report(c, "r.json", &|v| {
+                let g = &mut v["runs"][0]["groups"][0];
+                g["transactions"]["throughput_per_s"] = 1e308.into();
+                g["transactions"]["latency_us"]["p99"] = (-1.0).into();
+                v["runs"][0]["measured_s"] = 1e308.into();
+                v["runs"][0]["timeline_interval_s"] = 0.0.into();
+            });
+            vec!["report".into(), input, "--format".into(), "html".into()]
+        })
+        .codes(&[0, 2]),
+        case(4, "report --format md: no runs at all", |c| {
+            let input = mutated_report(c, "r.json", &|v| v["runs"] = Value::Array(Vec::new()));
+            vec!["report".into(), input]
+        })
+        .codes(&[0, 2]),
+        case(4, "compare: a multibyte run id", |c| {
+            let a = mutated_report(c, "a.json", &|v| v["runs"][0]["id"] = "ж".repeat(40).into());
+            let b = mutated_report(c, "b.json", &|v| v["runs"][0]["id"] = "ж".repeat(40).into());
+            vec!["compare".into(), a, b]
+        })
+        .codes(&[0, 2]),
+        case(4, "compare --noise nan", |c| {
+            let a = c.write("a.json", base_report_text());
+            vec!["compare".into(), a.clone(), a, "--noise".into(), "nan".into()]
+        })
+        .code(2)
+        .err(&["--noise"]),
+        case(4, "cache_size = -9223372036854775808", validate(tail_with("[sqlite]\ncache_size = -9223372036854775808")))
+            .codes(&[0, 2]),
+        case(4, "mmap_size = -1", validate(tail_with("[sqlite]\nmmap_size = -1"))).codes(&[0, 2]),
+    ]
+}
+
+fn class_5() -> Vec<Case> {
+    let spt_huge = with(
+        "workers = 1",
+        "workers = 1\ntransaction = \"deferred\"\nstatements_per_transaction = 4294967295",
+    )
+    .replace(
+        "INSERT INTO t(v) VALUES (?1)\"\nparams = [\"text(5)\"]",
+        "SELECT ?1\"\nparams = [\"text(5)\"]",
+    );
+    let backoff = r#"name = "b"
+duration = "60s"
+warmup = "0s"
+[sqlite]
+busy_timeout = "0ms"
+[setup]
+sql = "CREATE TABLE t(id INTEGER PRIMARY KEY, v);"
+[[group]]
+name = "w"
+workers = 2
+transaction = "exclusive"
+retry = { max_tries = 1000, backoff = "1h" }
+[[group.op]]
+name = "hold"
+sql = "INSERT INTO t(v) SELECT lh_sleep(20)"
+"#;
+    vec![
+        // The issue's example: must refuse (or warn and ask for --yes) quickly.
+        case(5, "workers = 100000 is refused at once", run(with("workers = 1", "workers = 100000"), &[]))
+            .code(2)
+            .err(&["workers"])
+            .before_run()
+            .secs(10),
+        case(5, "--set group.w.workers=100000 is refused at once", validate_with(MIN.into(), &["--set", "group.w.workers=100000"]))
+            .code(2)
+            .err(&["workers"])
+            .secs(10),
+        case(5, "300 workers need --yes", run(with("workers = 1", "workers = 300"), &[]))
+            .code(2)
+            .err(&["--yes", "300"])
+            .before_run()
+            .secs(10),
+        case(5, "300 workers with --yes run", run(with("workers = 1", "workers = 300"), &["--yes"])).secs(60),
+        case(5, "a 10,000-cell matrix needs --yes (run)", |c| {
+            let a: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+            let b: Vec<String> = (1..=100).map(|i| (-i * 100).to_string()).collect();
+            run_args(
+                c,
+                MIN,
+                &["--matrix", &format!("group.w.workers={}", a.join(",")), "--matrix", &format!("cache_size={}", b.join(","))],
+            )
+        })
+        .code(2)
+        .err(&["10000", "--yes"])
+        .before_run()
+        .secs(15),
+        case(5, "a 27,000-cell matrix needs --yes (validate)", |c| {
+            let text = tail_with(&format!(
+                "[matrix]\n\"group.w.workers\" = [{}]\ncache_size = [{}]\nseed = [{}]",
+                (1..=30).map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+                (1..=30).map(|i| (-i * 100).to_string()).collect::<Vec<_>>().join(","),
+                (1..=30).map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+            ));
+            vec!["validate".into(), c.write("s.toml", &text)]
+        })
+        .code(2)
+        .err(&["27000", "--yes"])
+        .secs(15),
+        case(5, "--repeat 100000 needs --yes", run_min(&["--repeat", "100000"]))
+            .code(2)
+            .err(&["--yes"])
+            .before_run()
+            .secs(10),
+        case(5, "populate of 10^12 rows needs --yes", run(
+            with("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"", "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"\npopulate = [{ table = \"t\", rows = 1000000000000, values = [\"text(5)\"] }]"),
+            &[],
+        ))
+        .code(2)
+        .err(&["populate", "--yes"])
+        .before_run()
+        .secs(10),
+        case(5, "populate of 1M rows of 16 MiB text needs --yes", run(
+            with("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"", "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"\npopulate = [{ table = \"t\", rows = 1000000, values = [\"text(16777216)\"] }]"),
+            &[],
+        ))
+        .code(2)
+        .err(&["--yes"])
+        .before_run()
+        .secs(10),
+        case(5, "two 20-hour runs need --yes", run_min(&["--duration", "20h", "--matrix", "journal_mode=wal,delete"]))
+            .code(2)
+            .err(&["--yes"])
+            .before_run()
+            .secs(10),
+        case(5, "crash --kill-within 1000y", |c| {
+            strs(&["crash", "--method", "kill", "--kill-within", "1000y", "--db-dir", &c.s("db")])
+        })
+        .code(2)
+        .err(&["--kill-within"])
+        .before_run()
+        .secs(10),
+        case(5, "crash --max-rows 4294967295", |c| {
+            strs(&["crash", "--method", "kill", "--max-rows", "4294967295", "--db-dir", &c.s("db")])
+        })
+        .code(2)
+        .err(&["--max-rows"])
+        .before_run()
+        .secs(10),
+        case(5, "crash --transactions 4294967295", |c| {
+            strs(&["crash", "--method", "power-loss", "--transactions", "4294967295", "--db-dir", &c.s("db")])
+        })
+        .code(2)
+        .err(&["--transactions"])
+        .before_run()
+        .secs(10),
+        case(5, "crash --trials 4294967295 needs --yes", |c| {
+            strs(&["crash", "--trials", "4294967295", "--db-dir", &c.s("db")])
+        })
+        .code(2)
+        .err(&["--yes"])
+        .before_run()
+        .secs(10),
+        case(5, "timeline_interval = \"0s\"", run(head("timeline_interval = \"0s\""), &[]))
+            .code(2)
+            .err(&["timeline_interval"])
+            .before_run()
+            .secs(10),
+        case(5, "timeline_interval = \"1ns\"", run(head("timeline_interval = \"1ns\""), &[]))
+            .code(2)
+            .err(&["timeline_interval"])
+            .before_run()
+            .secs(10),
+        case(5, "timeline_interval = \"1ms\" over 10 hours", validate_with(head("timeline_interval = \"1ms\""), &["--duration", "10h"]))
+            .code(2)
+            .err(&["timeline_interval"])
+            .secs(10),
+        // Ends on time; a group that committed nothing without errors is a finding, as a
+        // group starved by busy waits is (docs/limits.md), so 0 and 1 are both honest.
+        case(5, "huge statements_per_transaction stops on time", run(spt_huge.clone(), &[]))
+            .codes(&[0, 1])
+            .after(expect_status("r.json", "completed"))
+            .secs(20),
+        case(5, "huge statements_per_transaction stops on SIGTERM", run(spt_huge, &["--duration", "60s"]))
+            .code(130)
+            .signal(Sig::Term, None, 1500, 5)
+            .secs(30),
+        case(5, "retry backoff = \"1h\" stops on SIGINT", run(backoff.to_string(), &[]))
+            .code(130)
+            .signal(Sig::Int, None, 2000, 5)
+            .secs(30),
+        case(5, "retry backoff = \"1h\" stops when the duration ends", run(backoff.to_string(), &["--duration", "500ms"]))
+            .codes(&[0, 1])
+            .secs(20),
+    ]
+}
+
+fn class_6() -> Vec<Case> {
+    vec![
+        case(6, "every transaction fails (constraint): exit 1 with the first error", run(
+            op("INSERT INTO t(id, v) VALUES (1, 'x')", "[]").replace("v TEXT);", "v TEXT); INSERT INTO t VALUES (1, 'x');"),
+            &[],
+        ))
+        .code(1)
+        .err(&["no committed transaction", "UNIQUE constraint failed"]),
+        case(6, "every transaction fails (integer overflow): exit 1 with the first error", run(
+            op("SELECT abs(?1)", "[-9223372036854775808]"),
+            &[],
+        ))
+        .code(1)
+        .err(&["no committed transaction", "integer overflow"]),
+        case(6, "half the attempts fail with non-busy errors: exit 1", run(
+            format!(
+                "{MIN}\n[[group.op]]\nname = \"bad\"\nsql = \"INSERT INTO t(id, v) VALUES (0, 'x')\"\n"
+            )
+            .replace("v TEXT);", "v TEXT); INSERT INTO t VALUES (0, 'x');"),
+            &[],
+        ))
+        .code(1)
+        .err(&["UNIQUE constraint failed", "bad"]),
+        case(6, "one of two groups commits nothing: exit 1 naming it", run(
+            format!(
+                "{MIN}\n[[group]]\nname = \"doomed\"\nworkers = 1\n[[group.op]]\nname = \"o\"\nsql = \"SELECT abs(-9223372036854775807 - 1)\"\n"
+            ),
+            &[],
+        ))
+        .code(1)
+        .err(&["doomed", "no committed transaction"]),
+        // The issue's example: SQLITE_FULL mid-run printed "verified ok", exit 0.
+        case(6, "the disk fills mid-run: exit 1, and the error is shown", run(
+            with("params = [\"text(5)\"]", "params = [\"text(4000)\"]").replace("300ms", "3s"),
+            &[],
+        ))
+        .prog(Prog::SmallDisk)
+        .codes(&[1])
+        .err(&["full"]),
+        case(6, "busy errors alone do not fail a run", run(
+            with("workers = 1", "workers = 3\ntransaction = \"immediate\"").replace("[setup]", "[sqlite]\nbusy_timeout = \"0ms\"\n[setup]"),
+            &[],
+        )),
+        case(6, "a healthy run still exits 0", run_min(&[])).after(expect_status("r.json", "completed")),
+        // The issue's example: SIGKILL in run 2 of 2 left a report marked `completed`.
+        case(6, "SIGKILL during run 2 of 2: the report says partial", run(
+            with("duration = \"300ms\"", "duration = \"5s\""),
+            &["--matrix", "journal_mode=wal,delete"],
+        ))
+        .killed()
+        .signal(Sig::Kill, Some("[1/2]"), 500, 5)
+        .after(expect_status("r.json", "partial")),
+        case(6, "SIGKILL during run 1 of 1: the report says partial", run(with("duration = \"300ms\"", "duration = \"10s\""), &[]))
+            .killed()
+            .signal(Sig::Kill, Some("report"), 1500, 5)
+            .after(expect_status("r.json", "partial")),
+        case(6, "report warns about a partial report", |c| {
+            let input = mutated_report(c, "r.json", &|v| {
+                v["status"] = "partial".into();
+                v["runs"].as_array_mut().unwrap().pop();
+            });
+            vec!["report".into(), input]
+        })
+        .err(&["partial"]),
+    ]
+}
+
+fn class_7() -> Vec<Case> {
+    let slow_check = tail_with(
+        "[[check]]\nname = \"slow\"\nsql = \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c\"\nexpect = 0",
+    );
+    let endless_setup = setup_sql(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;",
+    );
+    let big_populate = with(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"",
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"\npopulate = [{ table = \"t\", rows = 20000000, values = [\"text(1)\"] }]",
+    );
+    vec![
+        // The issue's examples.
+        case(7, "SIGINT during verification ends it; the report says interrupted", run(slow_check.clone(), &[]))
+            .code(130)
+            .signal(Sig::Int, None, 2500, 5)
+            .err(&["interrupted"])
+            .after(|c, o| {
+                expect_status("r.json", "interrupted")(c, o)?;
+                db_dir_clean(c, o)
+            })
+            .secs(30),
+        case(7, "SIGINT during run's validation step: exit 130, no scratch left", |c| {
+            let mut a = run_args(c, &setup_sql(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;",
+            ), &[]);
+            a.retain(|x| x != "--db-dir" && !x.ends_with("/db"));
+            a
+        })
+        .code(130)
+        .signal(Sig::Int, None, 1500, 5)
+        .secs(30),
+        case(7, "SIGTERM during validate: exit 130, no scratch left", validate(endless_setup))
+            .code(130)
+            .signal(Sig::Term, None, 1500, 5)
+            .secs(30),
+        case(7, "SIGINT during populate ends it", run(big_populate, &["--yes"]))
+            .code(130)
+            .signal(Sig::Int, Some("report"), 1000, 5)
+            .after(|c, o| {
+                expect_status("r.json", "interrupted")(c, o)?;
+                db_dir_clean(c, o)
+            })
+            .secs(60),
+        case(7, "SIGINT during crash: report written, temp dir removed", |c| {
+            strs(&["crash", "--method", "kill", "--trials", "1000", "--matrix", "journal_mode=wal,delete", "--matrix", "synchronous=full", "-o", &c.s("r.json")])
+        })
+        .code(130)
+        .signal(Sig::Int, Some("litehammer crash"), 1500, 10)
+        .after(expect_status("r.json", "interrupted"))
+        .secs(60),
+        case(7, "SIGTERM during crash power-loss trials", |c| {
+            strs(&["crash", "--method", "power-loss", "--trials", "100000", "--yes", "--matrix", "journal_mode=wal", "--matrix", "synchronous=full", "-o", &c.s("r.json")])
+        })
+        .code(130)
+        .signal(Sig::Term, Some("litehammer crash"), 1500, 10)
+        .after(expect_status("r.json", "interrupted"))
+        .secs(60),
+        case(7, "SIGINT during probe: exit 130, temp dir removed", |_| strs(&["probe"]))
+            .code(130)
+            .signal(Sig::Int, None, 1000, 5)
+            .secs(30),
+        case(7, "SIGINT during warm-up (default db dir in TMPDIR)", |c| {
+            let mut a = run_args(c, &with("warmup = \"0s\"", "warmup = \"30s\""), &[]);
+            a.retain(|x| x != "--db-dir" && !x.ends_with("/db"));
+            a
+        })
+        .code(130)
+        .signal(Sig::Int, Some("report"), 1000, 5)
+        .after(expect_status("r.json", "interrupted"))
+        .secs(30),
+        case(7, "SIGTERM while measuring (default db dir in TMPDIR)", |c| {
+            let mut a = run_args(c, &with("duration = \"300ms\"", "duration = \"30s\""), &[]);
+            a.retain(|x| x != "--db-dir" && !x.ends_with("/db"));
+            a
+        })
+        .code(130)
+        .signal(Sig::Term, Some("report"), 1000, 5)
+        .after(expect_status("r.json", "interrupted"))
+        .secs(30),
+        case(7, "a second SIGINT aborts at once and still removes the temp dir", move |c| {
+            let mut a = run_args(c, &slow_check, &[]);
+            a.retain(|x| x != "--db-dir" && !x.ends_with("/db"));
+            a
+        })
+        .code(130)
+        .signal(Sig::Int, None, 2500, 30)
+        .signal(Sig::Int, None, 200, 5)
+        .secs(40),
+    ]
+}
+
+fn class_8() -> Vec<Case> {
+    vec![
+        // The issue's example.
+        case(8, "a FAILED B run is reported, and --fail-if-slower fails", |c| {
+            let a = c.write("a.json", base_report_text());
+            let b = mutated_report(c, "b.json", &|v| fail_run(&mut v["runs"][1]));
+            vec!["compare".into(), a, b, "--fail-if-slower".into(), "5".into()]
+        })
+        .code(1)
+        .out(&["journal_mode=delete", "FAILED"])
+        .err(&["failed"]),
+        case(8, "a FAILED B run is reported without --fail-if-slower too", |c| {
+            let a = c.write("a.json", base_report_text());
+            let b = mutated_report(c, "b.json", &|v| fail_run(&mut v["runs"][1]));
+            vec!["compare".into(), a, b]
+        })
+        .out(&["journal_mode=delete", "FAILED"]),
+        case(8, "a FAILED A run is reported", |c| {
+            let a = mutated_report(c, "a.json", &|v| fail_run(&mut v["runs"][0]));
+            let b = c.write("b.json", base_report_text());
+            vec!["compare".into(), a, b, "--fail-if-slower".into(), "5".into()]
+        })
+        .codes(&[0, 1])
+        .out(&["journal_mode=wal", "FAILED"]),
+        case(
+            8,
+            "B's only run FAILED: exit 1 under --fail-if-slower, not 'no results'",
+            |c| {
+                let a = mutated_report(c, "a.json", &|v| {
+                    v["runs"].as_array_mut().unwrap().truncate(1);
+                });
+                let b = mutated_report(c, "b.json", &|v| {
+                    v["runs"].as_array_mut().unwrap().truncate(1);
+                    fail_run(&mut v["runs"][0]);
+                });
+                vec!["compare".into(), a, b, "--fail-if-slower".into(), "5".into()]
+            },
+        )
+        .code(1)
+        .err(&["failed"]),
+        case(8, "an interrupted B run is compared with a warning", |c| {
+            let a = c.write("a.json", base_report_text());
+            let b = mutated_report(c, "b.json", &|v| {
+                v["runs"][0]["status"] = "interrupted".into();
+                v["status"] = "interrupted".into();
+            });
+            vec!["compare".into(), a, b]
+        })
+        .err(&["interrupted", "journal_mode=wal"]),
+        case(8, "an interrupted A run is compared with a warning", |c| {
+            let a = mutated_report(c, "a.json", &|v| v["runs"][1]["status"] = "interrupted".into());
+            let b = c.write("b.json", base_report_text());
+            vec!["compare".into(), a, b]
+        })
+        .err(&["interrupted", "journal_mode=delete"]),
+        case(8, "a partial report is compared with a warning", |c| {
+            let a = c.write("a.json", base_report_text());
+            let b = mutated_report(c, "b.json", &|v| v["status"] = "partial".into());
+            vec!["compare".into(), a, b]
+        })
+        .err(&["partial"]),
+        case(8, "duplicate run ids in a report are refused", |c| {
+            let a = c.write("a.json", base_report_text());
+            let b = mutated_report(c, "b.json", &|v| v["runs"][1]["id"] = v["runs"][0]["id"].clone());
+            vec!["compare".into(), a, b]
+        })
+        .code(2)
+        .err(&["duplicate", "journal_mode=wal"]),
+        case(8, "duplicate (id, repeat) pairs in a report are refused", |c| {
+            let a = c.write("a.json", base_report_text());
+            let b = mutated_report(c, "b.json", &|v| {
+                v["runs"][1]["id"] = v["runs"][0]["id"].clone();
+                v["runs"][0]["repeat"] = 1.into();
+                v["runs"][1]["repeat"] = 1.into();
+            });
+            vec!["compare".into(), a, b]
+        })
+        .code(2)
+        .err(&["duplicate"]),
+        case(
+            8,
+            "--matrix with a duplicate value is refused",
+            validate_with(MIN.into(), &["--matrix", "journal_mode=wal,wal"]),
+        )
+        .code(2)
+        .err(&["journal_mode", "twice"]),
+        case(
+            8,
+            "--matrix values equal up to case are refused",
+            validate_with(MIN.into(), &["--matrix", "journal_mode=WAL,wal"]),
+        )
+        .code(2)
+        .err(&["journal_mode"]),
+        case(
+            8,
+            "[matrix] with a duplicate value is refused",
+            validate(tail_with("[matrix]\n\"group.w.workers\" = [1, 2, 1]")),
+        )
+        .code(2)
+        .err(&["group.w.workers", "twice"]),
+        case(
+            8,
+            "[matrix] naming one axis by two aliases is refused",
+            validate(tail_with(
+                "[matrix]\njournal_mode = [\"wal\"]\n\"sqlite.journal_mode\" = [\"delete\"]",
+            )),
+        )
+        .code(2)
+        .err(&["journal_mode"]),
+        case(
+            8,
+            "two --matrix flags for one axis (two spellings) are refused",
+            validate_with(
+                MIN.into(),
+                &["--matrix", "journal_mode=wal", "--matrix", "sqlite.journal_mode=delete"],
+            ),
+        )
+        .code(2)
+        .err(&["--matrix", "journal_mode"]),
+    ]
+}
+
+fn class_9() -> Vec<Case> {
+    // Inserts the generator's values into `t.x`; the data check fails unless rows were
+    // inserted and every one satisfies `check`.
+    let exact = |generator: &str, check: &str| {
+        let text = op("INSERT INTO t(x) VALUES (?1)", &format!("[\"{generator}\"]"))
+            .replace("v TEXT);", "v TEXT, x INTEGER);");
+        tail_with_text(
+            &text,
+            &format!(
+                "[[check]]\nname = \"in range\"\nsql = \"SELECT (SELECT count(*) FROM t) > 0 AND (SELECT count(*) FROM t WHERE NOT ({check})) = 0\"\nexpect = 1"
+            ),
+        )
+    };
+    vec![
+        // The issue's examples.
+        case(9, "uniform beyond 2^53 stays in its bounds", run(
+            exact("uniform(9007199254740993, 9007199254740993)", "x = 9007199254740993"),
+            &[],
+        )),
+        case(9, "zipf(i64::MIN, i64::MAX) does not always return the maximum", run(
+            op("INSERT INTO t(x) VALUES (?1)", "[\"zipf(-9223372036854775808, 9223372036854775807)\"]")
+                .replace("v TEXT);", "v TEXT, x INTEGER);")
+                + "\n[[check]]\nname = \"spread\"\nsql = \"SELECT count(DISTINCT x) > 1 FROM t\"\nexpect = 1\n",
+            &[],
+        )),
+        case(9, "uniform(i64::MIN, i64::MAX) runs", run(
+            exact("uniform(-9223372036854775808, 9223372036854775807)", "x IS NOT NULL"),
+            &[],
+        )),
+        case(9, "gaussian(nan, nan) is bad input", validate(op("SELECT ?1", "[\"gaussian(nan, nan)\"]")))
+            .code(2)
+            .err(&["gaussian"]),
+        case(9, "gaussian(0, inf) is bad input", validate(op("SELECT ?1", "[\"gaussian(0, inf)\"]")))
+            .code(2)
+            .err(&["gaussian"]),
+        case(9, "gaussian(-inf, 1) is bad input", validate(op("SELECT ?1", "[\"gaussian(-inf, 1)\"]")))
+            .code(2)
+            .err(&["gaussian"]),
+        case(9, "choice(1e400) is bad input", validate(op("SELECT ?1", "[\"choice(1e400)\"]")))
+            .code(2)
+            .err(&["choice"]),
+        case(9, "choice(1, nan) is bad input", validate(op("SELECT ?1", "[\"choice(1, nan)\"]")))
+            .code(2)
+            .err(&["choice"]),
+        case(9, "const(inf) is bad input", validate(op("SELECT ?1", "[\"const(inf)\"]")))
+            .code(2)
+            .err(&["const"]),
+        case(9, "a TOML nan parameter is bad input", validate(op("SELECT ?1", "[nan]")))
+            .code(2)
+            .err(&["nan"]),
+        case(9, "a TOML inf parameter is bad input", validate(op("SELECT ?1", "[-inf]")))
+            .code(2)
+            .err(&["inf"]),
+        case(9, "a populate nan value is bad input", validate(with(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"",
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"\npopulate = [{ table = \"t\", rows = 10, values = [nan] }]",
+        )))
+        .code(2)
+        .err(&["nan"]),
+        case(9, "uniform(nan, 5) is bad input", validate(op("SELECT ?1", "[\"uniform(nan, 5)\"]")))
+            .code(2)
+            .err(&["uniform"]),
+        case(9, "zipf(1, 10, nan) is bad input", validate(op("SELECT ?1", "[\"zipf(1, 10, nan)\"]")))
+            .code(2)
+            .err(&["zipf"]),
+        case(9, "latest(t, 18446744073709551615) is bad input or works", validate(op("SELECT ?1", "[\"latest(t, 18446744073709551615)\"]")))
+            .codes(&[0, 2]),
+        case(9, "choice of an integer beyond 2^53 keeps it exact", run(
+            exact("choice(9007199254740993)", "x = 9007199254740993"),
+            &[],
+        )),
+        case(9, "seq beyond 2^53 keeps its start exact", run(
+            exact("seq(9007199254740993)", "x >= 9007199254740993"),
+            &[],
+        )),
+        case(9, "seq(i64::MAX) does not wrap negative", run(
+            exact("seq(9223372036854775807)", "x > 0"),
+            &["--set", "group.w.workers=2"],
+        ))
+        .codes(&[0, 1])
+        .after(|_, o| {
+            (o.code == Some(0) || o.stderr.contains("seq("))
+                .then_some(())
+                .ok_or("exit 1 without naming seq() as the cause".into())
+        }),
+    ]
+}
+
+fn tail_with_text(text: &str, extra: &str) -> String {
+    format!("{text}\n{extra}\n")
+}
+
+fn class_10() -> Vec<Case> {
+    vec![
+        // The issue's examples.
+        case(
+            10,
+            "[[check]] SQL with a typo fails validate",
+            validate(tail_with(
+                "[[check]]\nname = \"typo\"\nsql = \"SELEC count(*) FROM t\"\nexpect = 0",
+            )),
+        )
+        .code(2)
+        .err(&["check", "typo", "syntax error"]),
+        case(
+            10,
+            "[[check]] SQL on a missing table fails validate",
+            validate(tail_with(
+                "[[check]]\nname = \"gone\"\nsql = \"SELECT count(*) FROM nope\"\nexpect = 0",
+            )),
+        )
+        .code(2)
+        .err(&["gone", "no such table"]),
+        case(
+            10,
+            "[[check]] SQL with two columns fails validate",
+            validate(tail_with(
+                "[[check]]\nname = \"two\"\nsql = \"SELECT 1, 2\"\nexpect = 1",
+            )),
+        )
+        .code(2)
+        .err(&["two", "column"]),
+        case(
+            10,
+            "[[check]] SQL that writes fails validate",
+            validate(tail_with(
+                "[[check]]\nname = \"writer\"\nsql = \"DELETE FROM t\"\nexpect = 0",
+            )),
+        )
+        .code(2)
+        .err(&["writer", "read"]),
+        case(
+            10,
+            "only the second matrix cell fails to compile (weights)",
+            validate_with(
+                format!("{MIN}\n[[group.op]]\nname = \"other\"\nsql = \"SELECT 1\"\n"),
+                &[
+                    "--matrix",
+                    "group.w.op.ins.weight=1,0",
+                    "--matrix",
+                    "group.w.op.other.weight=1,0",
+                ],
+            ),
+        )
+        .code(2)
+        .err(&["weight"]),
+        case(
+            10,
+            "a TEMP table of the set-up is not there for the workers",
+            validate(
+                setup_sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); CREATE TEMP TABLE scratch(a);")
+                    .replace("INSERT INTO t(v) VALUES (?1)", "INSERT INTO scratch(a) VALUES (?1)"),
+            ),
+        )
+        .code(2)
+        .err(&["no such table"]),
+        case(
+            10,
+            "a TEMP view of the set-up is not there for the workers",
+            validate(
+                setup_sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); CREATE TEMP VIEW tv AS SELECT * FROM t;")
+                    .replace("INSERT INTO t(v) VALUES (?1)", "SELECT count(*) FROM tv WHERE v = ?1"),
+            ),
+        )
+        .code(2)
+        .err(&["no such table"]),
+        case(
+            10,
+            "a database ATTACHed by the set-up is not there for the workers",
+            validate(
+                setup_sql(
+                    "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ATTACH ':memory:' AS m; CREATE TABLE m.y(a);",
+                )
+                .replace("INSERT INTO t(v) VALUES (?1)", "INSERT INTO m.y(a) VALUES (?1)"),
+            ),
+        )
+        .code(2)
+        .err(&["no such table"]),
+        case(
+            10,
+            "what validate accepts, run runs (script + check + matrix)",
+            run(
+                format!(
+                    "{MIN}\n[matrix]\njournal_mode = [\"wal\", \"delete\"]\n[[group.script]]\nname = \"sc\"\n[[group.script.steps]]\nsql = \"SELECT max(id) AS id FROM t\"\n[[group.script.steps]]\nsql = \"SELECT ?1\"\nparams = [\"$0.id\"]\n[[check]]\nname = \"c\"\nsql = \"SELECT count(*) >= 0 FROM t\"\nexpect = 1\n"
+                ),
+                &[],
+            ),
+        ),
+    ]
+}
+
+fn class_11() -> Vec<Case> {
+    const NAME: &str = "<script>alert(1)</script>";
+    let hostile = || {
+        head("description = \"line one\\n# fake heading\\n```\\n| a | b |\"")
+            .replace("name = \"h\"", &format!("name = \"{NAME}\""))
+            .replace("name = \"w\"", "name = \"w|x\\nFAKE ROW `tick`\"")
+            .replace("name = \"ins\"", "name = \"ins\\u001b[2J\"")
+    };
+    let md_clean = |file: &'static str| {
+        move |c: &Ctx, _: &Out| {
+            let md = std::fs::read_to_string(c.p(file)).map_err(|e| format!("no {file}: {e}"))?;
+            if md.contains("<script>") {
+                return Err(format!("{file} has a raw <script>"));
+            }
+            if md
+                .lines()
+                .any(|l| l.starts_with("# fake") || l.starts_with("FAKE ROW") || l.trim() == "```")
+            {
+                return Err(format!("{file} has injected lines"));
+            }
+            if md.contains('\u{1b}') {
+                return Err(format!("{file} has a raw escape character"));
+            }
+            Ok(())
+        }
+    };
+    vec![
+        case(11, "run --export-markdown escapes names and descriptions", move |c| {
+            run_args(c, &hostile(), &["--export-markdown", &c.s("r.md")])
+        })
+        .after(md_clean("r.md")),
+        case(11, "the terminal table and messages escape names", move |c| {
+            run_args(c, &hostile(), &[])
+        })
+        .after(|_, o| {
+            for (stream, text) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+                if text.contains('\u{1b}') {
+                    return Err(format!("{stream} has a raw escape character"));
+                }
+                if text.lines().any(|l| l.trim_start().starts_with("FAKE ROW")) {
+                    return Err(format!("{stream} has a line broken by a name: {}", tail(text)));
+                }
+            }
+            Ok(())
+        }),
+        case(11, "report --format md escapes run ids and errors", |c| {
+            let input = mutated_report(c, "r.json", &|v| {
+                v["scenario"]["name"] = NAME.into();
+                v["runs"][0]["id"] = "x|y\n## injected".into();
+                fail_run(&mut v["runs"][1]);
+                v["runs"][1]["error"] = "<img src=x onerror=alert(1)>\n# fake heading".into();
+            });
+            vec!["report".into(), input, "-o".into(), c.s("r.md")]
+        })
+        .after(move |c, o| {
+            md_clean("r.md")(c, o)?;
+            let md = std::fs::read_to_string(c.p("r.md")).unwrap();
+            if md.contains("<img") || md.lines().any(|l| l.starts_with("## injected")) {
+                return Err("r.md has injected HTML or a heading".into());
+            }
+            Ok(())
+        }),
+        case(11, "report --format html escapes (as it already does)", |c| {
+            let input = mutated_report(c, "r.json", &|v| {
+                v["scenario"]["name"] = NAME.into();
+                v["scenario"]["description"] = "<img src=x onerror=alert(1)>".into();
+            });
+            vec![
+                "report".into(),
+                input,
+                "--format".into(),
+                "html".into(),
+                "-o".into(),
+                c.s("r.html"),
+            ]
+        })
+        .after(|c, _| {
+            let html = std::fs::read_to_string(c.p("r.html")).unwrap();
+            (!html.contains(NAME) && !html.contains("<img src=x"))
+                .then_some(())
+                .ok_or("raw HTML in the HTML export".into())
+        }),
+        case(11, "compare --markdown escapes run ids", |c| {
+            let edit = |v: &mut Value| v["runs"][0]["id"] = "a|b\n# fake heading <script>".into();
+            let a = mutated_report(c, "a.json", &edit);
+            let b = mutated_report(c, "b.json", &edit);
+            vec!["compare".into(), a, b, "--markdown".into()]
+        })
+        .after(|_, o| {
+            if o.stdout.contains("<script>") || o.stdout.lines().any(|l| l.starts_with("# fake")) {
+                return Err(format!("compare --markdown output injected: {}", tail(&o.stdout)));
+            }
+            Ok(())
+        }),
+        case(
+            11,
+            "list-scenarios / validate print a hostile name safely",
+            validate(hostile()),
+        )
+        .after(|_, o| {
+            (!o.stdout.contains('\u{1b}') && !o.stdout.lines().any(|l| l.starts_with("FAKE ROW")))
+                .then_some(())
+                .ok_or(format!("validate output injected: {}", tail(&o.stdout)))
+        }),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+
+#[test]
+fn class_01_data_loss() {
+    run_class(1);
+}
+
+#[test]
+fn class_02_unsafe_writes() {
+    run_class(2);
+}
+
+#[test]
+fn class_03_sql_reaching_outside_the_run() {
+    run_class(3);
+}
+
+#[test]
+fn class_04_panics_on_bad_input() {
+    run_class(4);
+}
+
+#[test]
+fn class_05_hangs_and_runaway_resources() {
+    run_class(5);
+}
+
+#[test]
+fn class_06_misleading_success() {
+    run_class(6);
+}
+
+#[test]
+fn class_07_signals_outside_the_measured_phase() {
+    run_class(7);
+}
+
+#[test]
+fn class_08_compare_as_a_ci_gate() {
+    run_class(8);
+}
+
+#[test]
+fn class_09_generators() {
+    run_class(9);
+}
+
+#[test]
+fn class_10_validate_ok_means_run_ok() {
+    run_class(10);
+}
+
+#[test]
+fn class_11_text_injection() {
+    run_class(11);
+}
+
+// ---------------------------------------------------------------------------------------
+// Fuzz-style: mutate every built-in scenario
+
+fn builtin_scenarios() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A value of another TOML type than `value`.
+fn other_type(value: &str) -> &'static str {
+    let v = value.trim();
+    if v.starts_with('"') || v.starts_with('\'') {
+        "12"
+    } else if v.starts_with('[') {
+        "{ a = 1 }"
+    } else if v.starts_with('{') {
+        "[1, 2]"
+    } else if v == "true" || v == "false" {
+        "1.5"
+    } else if v.parse::<f64>().is_ok() {
+        "\"x\""
+    } else {
+        "true"
+    }
+}
+
+/// Deterministic mutants of one scenario: (label, text).
+fn mutants(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    // At most ~10 positions per kind, spread over the file.
+    let step = (n / 10).max(1);
+    let mut out = Vec::new();
+    for i in (0..n).step_by(step) {
+        let mut l = lines.clone();
+        l.remove(i);
+        out.push((format!("delete line {}", i + 1), l.join("\n")));
+    }
+    let assignments: Vec<usize> = (0..n)
+        .filter(|&i| {
+            let l = lines[i].trim_start();
+            !l.starts_with('#') && !l.starts_with('[') && l.contains(" = ")
+        })
+        .collect();
+    let astep = (assignments.len() / 10).max(1);
+    for &i in assignments.iter().step_by(astep) {
+        let (key, value) = lines[i].split_once(" = ").unwrap();
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        l[i] = format!("{key} = {}", other_type(value));
+        out.push((format!("swap type on line {}", i + 1), l.join("\n")));
+        let mut d: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        d.insert(i + 1, lines[i].to_string());
+        out.push((format!("duplicate key on line {}", i + 1), d.join("\n")));
+    }
+    let chars: Vec<char> = text.chars().collect();
+    for k in 1..=8 {
+        let cut = chars.len() * k / 9;
+        out.push((format!("truncate at char {cut}"), chars[..cut].iter().collect()));
+    }
+    out
+}
+
+fn fuzz_one(ctx: &Ctx, args: &[String], timeout: Duration, allowed: &[i32]) -> Result<i32, String> {
+    let c = Case {
+        timeout,
+        codes: allowed.to_vec(),
+        ..case(0, "fuzz", {
+            let args = args.to_vec();
+            move |_| args.clone()
+        })
+    };
+    let out = execute(&c, ctx)?;
+    if out.code == Some(101) || out.stderr.contains("panicked") {
+        return Err(format!("panic: {}", tail(&out.stderr)));
+    }
+    match out.code {
+        Some(code) if allowed.contains(&code) => Ok(code),
+        other => Err(format!("exit {other:?}: {}", tail(&out.stderr))),
+    }
+}
+
+#[test]
+fn fuzz_mutated_builtin_scenarios() {
+    let mut failures = Vec::new();
+    let mut tried = 0;
+    for (file, text) in builtin_scenarios() {
+        let mut ran = 0;
+        for (label, mutant) in mutants(&text) {
+            tried += 1;
+            let ctx = Ctx::new();
+            let path = ctx.write(&file, &mutant);
+            match fuzz_one(
+                &ctx,
+                &["validate".into(), path.clone()],
+                Duration::from_secs(30),
+                &[0, 2],
+            ) {
+                Err(e) => failures.push(format!("{file}: {label}: validate: {e}")),
+                // A few mutants that validate also get a very short run.
+                Ok(0) if ran < 1 => {
+                    ran += 1;
+                    let args = strs(&[
+                        "run",
+                        &path,
+                        "--duration",
+                        "200ms",
+                        "--warmup",
+                        "0s",
+                        "--no-probe",
+                        "-q",
+                        "--db-dir",
+                        &ctx.s("db"),
+                        "-o",
+                        &ctx.s("r.json"),
+                    ]);
+                    if let Err(e) = fuzz_one(&ctx, &args, Duration::from_secs(120), &[0, 1, 2]) {
+                        failures.push(format!("{file}: {label}: run: {e}"));
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    assert!(tried > 100, "only {tried} mutants");
+    assert!(
+        failures.is_empty(),
+        "{} of {tried} mutants failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
