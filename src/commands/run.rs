@@ -43,6 +43,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         keep_db: args.out.keep_db,
         progress,
         repeat: args.repeat,
+        template: None,
     };
     let exports = exports(&args);
     let total = plan.cells.len() * args.repeat as usize;

@@ -66,6 +66,31 @@ pub(crate) fn create_database(
     Ok(conn)
 }
 
+/// A copy of an existing (closed) database at a new path, with the settings applied and
+/// checked; its `-wal` and `-shm` are not copied. Returns the open connection.
+pub(crate) fn copy_database(from: &Path, path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+    let create = |source| SetupError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut source = std::fs::File::open(from).map_err(create)?;
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(create)?;
+    std::io::copy(&mut source, &mut target).map_err(create)?;
+    drop(target);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    settings.apply_and_check(&mut conn)?;
+    Ok(conn)
+}
+
 fn populate_all(
     conn: &mut Connection,
     settings: &SqliteSettings,
