@@ -499,7 +499,7 @@ impl CpuSampler {
     fn start(prefix: &'static str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
+        let thread = std::thread::Builder::new().name("cpu-sampler".into()).spawn(move || {
             let mut last: HashMap<String, (u64, u64)> = HashMap::new();
             let mut poll = || {
                 for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
@@ -526,7 +526,10 @@ impl CpuSampler {
             }
             last
         });
-        Self { stop, thread }
+        Self {
+            stop,
+            thread: thread.expect("spawn the sampler"),
+        }
     }
 
     fn stop(self) -> Cpu {
