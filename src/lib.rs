@@ -78,6 +78,15 @@ pub mod testing {
     /// A scenario file loaded and checked as `run` does it.
     pub struct BenchPlan(crate::config::validate::Plan);
 
+    /// How [`BenchPlan::run`] runs: from a copy of a template database (else a fresh one),
+    /// after `run`'s 0.3 s fsync probe, with progress lines on stderr.
+    #[derive(Default)]
+    pub struct BenchOptions {
+        pub template: Option<std::path::PathBuf>,
+        pub probe: bool,
+        pub progress: Option<std::time::Duration>,
+    }
+
     /// What one litehammer run measured.
     pub struct BenchRun {
         pub per_s: f64,
@@ -115,14 +124,30 @@ pub mod testing {
             Ok(conn)
         }
 
-        /// Runs the first cell through the engine, as `run` does, with no progress output.
-        pub fn run(&self, db_dir: &std::path::Path) -> BenchRun {
+        /// A copy of a closed database made as a run with `BenchOptions::template` makes it.
+        pub fn copy_database(&self, from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+            crate::workload::setup::copy_database(from, to, &self.scenario().sqlite)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+
+        /// Runs the first cell through the engine, as `run` does.
+        pub fn run(&self, db_dir: &std::path::Path, opts: &BenchOptions) -> BenchRun {
+            if opts.probe {
+                let time = std::time::Duration::from_millis(300);
+                let _ = crate::engine::probe::sync_rate(db_dir, time, crate::engine::probe::SyncKind::Fsync);
+            }
+            let progress = match opts.progress {
+                Some(every) => crate::engine::progress::ProgressMode::Lines { every },
+                None => crate::engine::progress::ProgressMode::Quiet,
+            };
             let opts = crate::engine::driver::RunOptions {
                 db_dir: db_dir.to_path_buf(),
                 keep_db: false,
-                progress: crate::engine::progress::ProgressMode::Quiet,
+                progress,
                 repeat: 1,
                 backup: Default::default(),
+                template: opts.template.clone(),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -60,6 +60,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         progress,
         repeat: args.repeat,
         backup,
+        template: None,
     };
     let total = plan.cells.len() * args.repeat as usize;
     if args.kill {

@@ -31,6 +31,9 @@ pub(crate) struct RunOptions {
     /// Runs of each cell (fresh database each); at least 1.
     pub repeat: u32,
     pub backup: crate::engine::backup::BackupEnv,
+    /// Start each run from a copy of this database instead of creating one (set-up and
+    /// populate skipped): the overhead benchmark's bare loop reads a copy made the same way.
+    pub template: Option<PathBuf>,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -130,8 +133,11 @@ struct Prepared {
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
-fn prepare_database(path: &Path, s: &Scenario) -> Result<Prepared, RunError> {
-    let mut conn = setup::create_database(path, &s.sqlite, &s.setup, s.seed)?;
+fn prepare_database(path: &Path, s: &Scenario, template: Option<&Path>) -> Result<Prepared, RunError> {
+    let mut conn = match template {
+        Some(from) => setup::copy_database(from, path, &s.sqlite)?,
+        None => setup::create_database(path, &s.sqlite, &s.setup, s.seed)?,
+    };
     let workload = Workload::compile(s, &mut conn).map_err(|e| RunError::Compile(e.message))?;
     let rows_before = verify::count_rows(&conn, &workload.tracked_tables)?;
     let latest = workload
@@ -160,8 +166,8 @@ async fn execute(
 ) -> Result<(), RunError> {
     let s = &cell.scenario;
     let prepared = {
-        let (path, scenario) = (db_path.to_path_buf(), s.clone());
-        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario)).await??
+        let (path, scenario, template) = (db_path.to_path_buf(), s.clone(), opts.template.clone());
+        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref())).await??
     };
     let backup = crate::engine::backup::start_for_run(db_path, s, &opts.backup)?;
     let phase = Arc::new(PhaseFlag::default());

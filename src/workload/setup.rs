@@ -89,6 +89,24 @@ pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Co
     Ok(conn)
 }
 
+/// A copy of an existing (closed) database at a new path, with the settings applied and
+/// checked; its `-wal` and `-shm` are not copied. Returns the open connection.
+pub(crate) fn copy_database(from: &Path, path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+    let create = |source| SetupError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut source = std::fs::File::open(from).map_err(create)?;
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(create)?;
+    std::io::copy(&mut source, &mut target).map_err(create)?;
+    drop(target);
+    open_existing(path, settings)
+}
+
 fn populate_all(
     conn: &mut Connection,
     settings: &SqliteSettings,
