@@ -127,6 +127,52 @@ fn captures_every_statement_of_every_worker_process() {
     }
     assert_eq!(workers, 3);
 
+    // CPU readings: on every open and close, and on a statement after an idle gap. The
+    // SELECT after each worker's 150 ms sleep carries one, and the CPU since the worker's
+    // previous reading is far below the wall-clock time (sleeping burns no CPU).
+    for l in lines.iter().filter(|l| l["kind"] == "open" || l["kind"] == "close") {
+        assert!(l["cpu_ns"].is_i64(), "no cpu_ns on {l}");
+    }
+    let mut pids: Vec<i64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "stmt" && l["sql"].as_str().is_some_and(|s| s.contains("UPDATE item")))
+        .map(|l| l["pid"].as_i64().unwrap())
+        .collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 3);
+    for pid in pids {
+        let mut mine: Vec<&Value> = lines.iter().filter(|l| l["pid"] == pid).collect();
+        mine.sort_by_key(|l| l["ts"].as_i64().unwrap());
+        let mut last: Option<(i64, i64)> = None; // (ts at the reading, cpu_ns)
+        let mut after_sleep = 0;
+        for l in mine {
+            let ts = l["ts"].as_i64().unwrap();
+            if let Some(cpu) = l["cpu_ns"].as_i64() {
+                let is_select = l["kind"] == "stmt" && l["sql"].as_str().unwrap().starts_with("SELECT id, n");
+                if let (true, Some((t0, c0))) = (is_select, last)
+                    && ts - t0 > 100_000_000
+                {
+                    after_sleep += 1;
+                    assert!(
+                        cpu - c0 < (ts - t0) / 2,
+                        "worker {pid}: {}ns of CPU over {}ns asleep",
+                        cpu - c0,
+                        ts - t0
+                    );
+                }
+                last = Some((ts, cpu));
+            }
+            if let Some(cpu) = l["cpu_end_ns"].as_i64() {
+                last = Some((ts + l["dur_ns"].as_i64().unwrap(), cpu));
+            }
+        }
+        assert!(
+            after_sleep >= 4,
+            "worker {pid}: {after_sleep} SELECTs with a CPU reading after the sleep"
+        );
+    }
+
     // The trace imports as one group of 3 worker processes.
     let scenario = dir.path().join("app.toml");
     bin()

@@ -30,6 +30,12 @@ use sys::{Db, ForkMutex, SQLITE_ERROR, SQLITE_OK, Stmt, TraceCb, api};
 
 const OUR_MASK: c_uint = sys::SQLITE_TRACE_STMT | sys::SQLITE_TRACE_PROFILE | sys::SQLITE_TRACE_CLOSE;
 
+/// A gap at least this long before a statement (app code running, or the thread idle) gets the
+/// thread's CPU time read at the statement's start (`cpu_ns`), so that `import` can tell app
+/// CPU from waiting. Reading it costs ~0.4 µs (a system call), nothing against such a gap, and
+/// a tight loop of statements never pays it.
+const CPU_GAP_NS: i64 = 1_000_000;
+
 /// A traced connection: the context pointer of our trace callback. Leaked on purpose (a few
 /// dozen bytes per connection): after `sqlite3_close_v2` a zombie connection may still call back.
 struct Conn {
@@ -71,11 +77,14 @@ unsafe fn after_open(db: *mut Db, path: Option<String>, flags: Option<c_int>) {
         unsafe { sys::cstr(f(db, c"main".as_ptr())) }.map(|s| s.into_owned())
     });
     let ts = sys::mono_ns();
+    let cpu = sys::thread_cpu_ns();
     with_local(|l| {
         let (pid, tid) = (l.pid(), l.tid());
+        l.last_end_ns = ts;
         l.append(|buf| {
             let mut line = Line::start(buf, "open", ts, pid, tid);
             line.int("conn", conn.id as i64);
+            line.int("cpu_ns", cpu);
             line.opt_str("path", path.as_deref());
             line.opt_str("file", file.as_deref());
             line.opt_int("flags", flags.map(i64::from));
@@ -127,10 +136,16 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
             let total_changes = unsafe { (api.total_changes)((api.db_handle)(stmt)) };
             let start_ns = sys::mono_ns();
             with_local(|l| {
+                let cpu_ns = if start_ns - l.last_end_ns >= CPU_GAP_NS {
+                    sys::thread_cpu_ns()
+                } else {
+                    -1
+                };
                 l.remember(Pending {
                     stmt: stmt as usize,
                     start_ns,
                     total_changes,
+                    cpu_ns,
                 })
             });
         }
@@ -144,11 +159,14 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
         }
         sys::SQLITE_TRACE_CLOSE => {
             let ts = sys::mono_ns();
+            let cpu = sys::thread_cpu_ns();
             with_local(|l| {
                 let (pid, tid) = (l.pid(), l.tid());
+                l.last_end_ns = ts;
                 l.append(|buf| {
                     let mut line = Line::start(buf, "close", ts, pid, tid);
                     line.int("conn", conn.id as i64);
+                    line.int("cpu_ns", cpu);
                     line.end();
                 });
             });
@@ -169,6 +187,10 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
             Some(q) => (q.start_ns, now - q.start_ns),
             None => (now - sqlite_ns, sqlite_ns),
         };
+        let cpu_ns = pending.map_or(-1, |q| q.cpu_ns);
+        // A slow statement (waiting for a lock, or syncing) mostly did not use the CPU: its
+        // end gets a reading too, so its wall time is not taken for app CPU.
+        let cpu_end_ns = if dur >= CPU_GAP_NS { sys::thread_cpu_ns() } else { -1 };
         let readonly = (api.stmt_readonly)(stmt) != 0;
         let changed = match pending {
             Some(q) => (api.total_changes)(db) != q.total_changes,
@@ -194,10 +216,13 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
         };
         with_local(|l| {
             let (pid, tid) = (l.pid(), l.tid());
+            l.last_end_ns = now;
             l.append(|buf| {
                 let mut line = Line::start(buf, "stmt", ts, pid, tid);
                 line.int("conn", conn.id as i64);
                 line.int("dur_ns", dur);
+                line.opt_int("cpu_ns", (cpu_ns >= 0).then_some(cpu_ns));
+                line.opt_int("cpu_end_ns", (cpu_end_ns >= 0).then_some(cpu_end_ns));
                 line.str("sql", sql_out);
                 // Without parameters the expanded text is the SQL itself.
                 line.str("expanded", expanded_out.unwrap_or(sql_out));

@@ -137,6 +137,8 @@ pub struct Pending {
     pub stmt: usize,
     pub start_ns: i64,
     pub total_changes: i32,
+    /// The thread's CPU time at the start, read only after an idle gap (else -1).
+    pub cpu_ns: i64,
 }
 
 pub struct Local {
@@ -144,6 +146,9 @@ pub struct Local {
     tid: i32,
     shared: Arc<Mutex<Inner>>,
     pub pending: Vec<Pending>,
+    /// When this thread's last recorded event ended (monotonic ns): the start of the gap
+    /// before its next statement.
+    pub last_end_ns: i64,
 }
 
 impl Local {
@@ -160,6 +165,7 @@ impl Local {
             tid,
             shared,
             pending: Vec::new(),
+            last_end_ns: 0,
         }
     }
 

@@ -127,6 +127,11 @@ pub fn mono_ns() -> i64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// The calling thread's CPU time (user + system), ns.
+pub fn thread_cpu_ns() -> i64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
 pub fn getpid() -> i32 {
     // SAFETY: no preconditions.
     unsafe { libc::getpid() }

@@ -195,6 +195,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                     steps: vec![(*e).clone()],
                     lead_gap: None,
                     trail_gap: None,
+                    cpu: None,
                 })
                 .collect(),
         };
@@ -347,6 +348,14 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> GroupOut
              replace it with rate = the req/s above."
                 .into(),
         );
+        if g.requests.iter().any(|r| r.cpu.is_some()) {
+            out.comments.push(
+                "With CPU readings it is the time between requests minus the app's CPU then, so it also holds \
+                 waiting for a CPU. If a load generator kept the workers busy (wrk -c C, a queue of clients), \
+                 model that instead: clients = C and no think_time."
+                    .into(),
+            );
+        }
     }
     let kinds = requests::kinds(g);
     let mut names: Vec<String> = Vec::new();
@@ -395,13 +404,8 @@ fn script_out(
         let gaps: Vec<u64> = kind
             .instances
             .iter()
-            .filter_map(|r| {
-                if i == 0 {
-                    r.lead_gap.filter(|_| per_request)
-                } else {
-                    Some((r.steps[i].ts - r.steps[i - 1].end()).max(0) as u64)
-                }
-            })
+            .filter(|_| i > 0 || per_request)
+            .filter_map(|r| r.app_gap(i))
             .collect();
         let app_time = params::fit_time(&gaps);
         let kind_of = match step.verb {
@@ -438,7 +442,15 @@ fn script_out(
             app_time,
         });
     }
-    if per_request {
+    let with_cpu = kind.instances.iter().filter(|r| r.cpu.is_some()).count();
+    if with_cpu * 2 > n {
+        sc.comments.push(
+            "App time is the app's CPU time (the trace has CPU readings), not the wall-clock gaps, which also hold \
+             waiting for a CPU. The first step's app_time also holds the CPU spent outside the connection (before \
+             its open, after its close), where SQLite holds no lock."
+                .into(),
+        );
+    } else if per_request {
         let trail: Vec<u64> = kind.instances.iter().filter_map(|r| r.trail_gap).collect();
         if let Some(t) = params::fit_time(&trail) {
             sc.comments.push(format!(

@@ -22,6 +22,9 @@ pub(crate) struct Exec {
     /// `sqlite3_get_autocommit` after it, when the producer knows.
     pub autocommit: Option<bool>,
     pub line: usize,
+    /// The share of the gap before it (since the worker's previous event) that the worker spent
+    /// on the CPU, when the trace has CPU readings around that gap.
+    pub cpu_share: Option<f64>,
 }
 
 impl Exec {
@@ -40,6 +43,92 @@ pub(crate) struct Request {
     pub lead_gap: Option<u64>,
     /// Per-request connections: from the last statement's end to the close.
     pub trail_gap: Option<u64>,
+    /// Per-request connections whose open and close carry CPU readings.
+    pub cpu: Option<RequestCpu>,
+}
+
+/// Where a per-request connection's time outside its statements went, from the CPU readings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestCpu {
+    /// App CPU from the open (and its PRAGMAs) to the first statement, ns.
+    pub lead: u64,
+    /// App CPU from the last statement to the close.
+    pub trail: u64,
+    /// App CPU between the worker's previous event (the previous request's close) and the open.
+    pub outside: u64,
+    /// The rest of that time: the worker idle (or waiting for a CPU).
+    pub idle: u64,
+}
+
+impl Request {
+    /// The CPU-corrected gap before step `i` (for step 0 of a per-request connection: the lead
+    /// gap); the wall-clock gap when the trace has no CPU reading for it.
+    pub(crate) fn app_gap(&self, i: usize) -> Option<u64> {
+        if i == 0 {
+            return match self.cpu {
+                Some(c) => Some(c.lead + c.trail + c.outside),
+                None => self.lead_gap,
+            };
+        }
+        let wall = (self.steps[i].ts - self.steps[i - 1].end()).max(0) as u64;
+        Some(match self.steps[i].cpu_share {
+            Some(share) => (wall as f64 * share).round() as u64,
+            None => wall,
+        })
+    }
+}
+
+/// Per worker: the thread CPU time at the last reading and the time since it that is assumed
+/// to be CPU (short statements and short gaps, which carry no reading).
+struct CpuState {
+    anchor: Option<i64>,
+    accum: i64,
+    last_end: i64,
+}
+
+/// Follows one event of a worker: returns the wall-clock gap since its previous event (None for
+/// its first) and the share of that gap it spent on the CPU (None without readings).
+fn observe(
+    states: &mut HashMap<Actor, CpuState>,
+    actor: Actor,
+    ts: i64,
+    dur: i64,
+    cpu_start: Option<i64>,
+    cpu_end: Option<i64>,
+) -> (Option<u64>, Option<f64>) {
+    let first = !states.contains_key(&actor);
+    let st = states.entry(actor).or_insert(CpuState {
+        anchor: None,
+        accum: 0,
+        last_end: ts,
+    });
+    let wall = (ts - st.last_end).max(0);
+    let share = match (cpu_start, st.anchor) {
+        (Some(c), Some(a)) => {
+            let cpu = (c - a - st.accum).clamp(0, wall);
+            st.anchor = Some(c);
+            st.accum = 0;
+            Some(if wall > 0 { cpu as f64 / wall as f64 } else { 1.0 })
+        }
+        (Some(c), None) => {
+            st.anchor = Some(c);
+            st.accum = 0;
+            None
+        }
+        (None, _) => {
+            st.accum += wall;
+            None
+        }
+    };
+    match cpu_end {
+        Some(c) => {
+            st.anchor = Some(c);
+            st.accum = 0;
+        }
+        None => st.accum += dur,
+    }
+    st.last_end = ts + dur;
+    ((!first).then_some(wall as u64), share)
 }
 
 impl Request {
@@ -93,14 +182,25 @@ struct Conn {
     close: Option<i64>,
     items: Vec<Exec>,
     first_ts: i64,
+    /// The gap before the open (since the worker's previous event) and its CPU share.
+    outside: Option<(u64, Option<f64>)>,
+    /// The CPU share of the gap before the close.
+    close_share: Option<f64>,
 }
 
 pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
     let mut a = Analysis::default();
     let mut open: HashMap<(u32, u64), Conn> = HashMap::new();
     let mut done: Vec<Conn> = Vec::new();
+    let mut cpu: HashMap<Actor, CpuState> = HashMap::new();
     for ev in &trace.events {
         let key = (ev.pid, ev.conn);
+        let actor = (ev.pid, ev.tid);
+        let dur = match &ev.kind {
+            Kind::Stmt(s) => s.dur_ns as i64,
+            _ => 0,
+        };
+        let (wall, share) = observe(&mut cpu, actor, ev.ts, dur, ev.cpu_ns, ev.cpu_end_ns);
         match &ev.kind {
             Kind::Open { file } => {
                 if let Some(f) = file
@@ -111,19 +211,24 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
                 if let Some(old) = open.remove(&key) {
                     done.push(old);
                 }
-                open.insert(key, new_conn(Some(ev.ts), ev.ts));
+                let mut c = new_conn(Some(ev.ts), ev.ts);
+                c.outside = wall.map(|w| (w, share));
+                open.insert(key, c);
             }
             Kind::Close => {
                 if let Some(mut c) = open.remove(&key) {
                     c.close = Some(ev.ts);
+                    c.close_share = share;
                     done.push(c);
                 }
             }
             Kind::Stmt(s) => {
                 a.statements += 1;
                 let c = open.entry(key).or_insert_with(|| new_conn(None, ev.ts));
-                c.actor.get_or_insert((ev.pid, ev.tid));
-                c.items.push(exec_of(ev, s));
+                c.actor.get_or_insert(actor);
+                let mut e = exec_of(ev, s);
+                e.cpu_share = share;
+                c.items.push(e);
             }
         }
     }
@@ -194,12 +299,33 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
             if per_request {
                 let first = body[0].ts;
                 let last = body.last().map_or(first, Exec::end);
+                let lead_gap = (first - ready).max(0) as u64;
+                let trail_gap = c.close.map(|t| (t - last).max(0) as u64);
+                // CPU readings at the open, the first statement and the close: the app's CPU
+                // outside SQLite, apart from the worker's idle (or run-queue) time.
+                // A gap without a reading of its own was shorter than the producer's threshold
+                // (1 ms for litehammer capture): taken as CPU.
+                let cpu = match (c.outside, trail_gap) {
+                    (Some((out_wall, Some(out_share))), Some(trail)) => {
+                        let lead_share = body[0].cpu_share.unwrap_or(1.0);
+                        let trail_share = c.close_share.unwrap_or(1.0);
+                        let outside = (out_wall as f64 * out_share).round() as u64;
+                        Some(RequestCpu {
+                            lead: (lead_gap as f64 * lead_share).round() as u64,
+                            trail: (trail as f64 * trail_share).round() as u64,
+                            outside,
+                            idle: out_wall - outside.min(out_wall),
+                        })
+                    }
+                    _ => None,
+                };
                 reqs.push(Request {
                     actor,
                     start: c.open.unwrap_or(first),
                     end: c.close.unwrap_or(last),
-                    lead_gap: Some((first - ready).max(0) as u64),
-                    trail_gap: c.close.map(|t| (t - last).max(0) as u64),
+                    lead_gap: Some(lead_gap),
+                    trail_gap,
+                    cpu,
                     steps: body,
                 });
             } else {
@@ -221,6 +347,8 @@ fn new_conn(open: Option<i64>, ts: i64) -> Conn {
         close: None,
         items: Vec::new(),
         first_ts: ts,
+        outside: None,
+        close_share: None,
     }
 }
 
@@ -245,6 +373,7 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
         changes: s.changes,
         autocommit: s.autocommit,
         line: ev.line,
+        cpu_share: None,
     }
 }
 
@@ -262,6 +391,7 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
                 steps: std::mem::take(cur),
                 lead_gap: None,
                 trail_gap: None,
+                cpu: None,
             });
         }
     };
@@ -320,7 +450,10 @@ fn group_workers(trace: &Trace, requests: BTreeMap<Actor, (bool, Vec<Request>)>)
         let mut idle = Vec::new();
         for (_, _, reqs) in &members {
             for w in reqs.windows(2) {
-                idle.push((w[1].start - w[0].end).max(0) as u64);
+                idle.push(match w[1].cpu {
+                    Some(c) => c.idle,
+                    None => (w[1].start - w[0].end).max(0) as u64,
+                });
             }
         }
         let start = lifetimes.iter().map(|l| l.0).min().unwrap_or(0);
@@ -414,4 +547,113 @@ pub(crate) fn kind_name(kind: &RequestKind) -> String {
         parts.push(format!("{n}_more"));
     }
     parts.join("+")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+
+    /// One worker, per-request connections, with CPU readings: every gap is twice as long on
+    /// the wall clock as on the CPU (the worker waited for a CPU half the time).
+    fn trace_with_cpu() -> Trace {
+        let mut lines = Vec::new();
+        let (mut t, mut cpu) = (1_000 * MS, 10 * MS);
+        for r in 0..3 {
+            lines.push(format!(
+                r#"{{"v":1,"kind":"open","ts":{t},"pid":7,"tid":7,"conn":{c},"cpu_ns":{cpu}}}"#,
+                c = r + 1
+            ));
+            // 4 ms of wall, 2 ms of CPU before the first statement (read: gap >= 1 ms).
+            t += 4 * MS;
+            cpu += 2 * MS;
+            lines.push(format!(
+                r#"{{"v":1,"kind":"stmt","ts":{t},"pid":7,"tid":7,"conn":{c},"dur_ns":100000,"cpu_ns":{cpu},"sql":"SELECT 1","expanded":"SELECT 1"}}"#,
+                c = r + 1
+            ));
+            t += 100_000;
+            cpu += 100_000;
+            // 6 ms of wall, 3 ms of CPU before the second.
+            t += 6 * MS;
+            cpu += 3 * MS;
+            lines.push(format!(
+                r#"{{"v":1,"kind":"stmt","ts":{t},"pid":7,"tid":7,"conn":{c},"dur_ns":100000,"cpu_ns":{cpu},"sql":"SELECT 2","expanded":"SELECT 2"}}"#,
+                c = r + 1
+            ));
+            t += 100_000;
+            cpu += 100_000;
+            // 2 ms of wall, 1 ms of CPU to the close, then 8 ms outside (2 ms of CPU).
+            t += 2 * MS;
+            cpu += MS;
+            lines.push(format!(
+                r#"{{"v":1,"kind":"close","ts":{t},"pid":7,"tid":7,"conn":{c},"cpu_ns":{cpu}}}"#,
+                c = r + 1
+            ));
+            t += 8 * MS;
+            cpu += 2 * MS;
+        }
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    #[test]
+    fn cpu_readings_turn_wall_gaps_into_app_cpu_and_idle() {
+        let a = analyze(&trace_with_cpu(), 50 * MS as u64);
+        let g = &a.groups[0];
+        assert!(g.per_request);
+        assert_eq!(g.requests.len(), 3);
+        // The first request has no previous close: no outside time, so no CPU split.
+        assert!(g.requests[0].cpu.is_none());
+        assert_eq!(g.requests[0].app_gap(0), Some(4 * MS as u64), "wall-clock lead gap");
+        for r in &g.requests[1..] {
+            let c = r.cpu.expect("readings around the request");
+            assert_eq!(c.lead, 2 * MS as u64);
+            assert_eq!(c.trail, MS as u64);
+            assert_eq!(c.outside, 2 * MS as u64);
+            assert_eq!(c.idle, 6 * MS as u64);
+            // Step 0: lead + trail + outside CPU; step 1: the CPU of its 6 ms gap.
+            assert_eq!(r.app_gap(0), Some(5 * MS as u64));
+            assert_eq!(r.app_gap(1), Some(3 * MS as u64));
+        }
+        assert_eq!(
+            g.idle,
+            vec![6 * MS as u64, 6 * MS as u64],
+            "idle = wall minus CPU between requests"
+        );
+    }
+
+    #[test]
+    fn without_readings_gaps_stay_wall_clock() {
+        let text: String = trace_with_cpu_lines_without_cpu();
+        let t = crate::import::trace::read(std::io::Cursor::new(text)).expect("valid");
+        let a = analyze(&t, 50 * MS as u64);
+        let r = &a.groups[0].requests[1];
+        assert!(r.cpu.is_none());
+        assert_eq!(r.app_gap(0), Some(4 * MS as u64));
+        assert_eq!(r.app_gap(1), Some(6 * MS as u64));
+        assert_eq!(a.groups[0].idle, vec![8 * MS as u64, 8 * MS as u64]);
+    }
+
+    fn trace_with_cpu_lines_without_cpu() -> String {
+        let t = trace_with_cpu();
+        let mut out = String::new();
+        for e in &t.events {
+            let (kind, extra) = match &e.kind {
+                Kind::Open { .. } => ("open", String::new()),
+                Kind::Close => ("close", String::new()),
+                Kind::Stmt(s) => (
+                    "stmt",
+                    format!(
+                        r#","dur_ns":{},"sql":"{}","expanded":"{}""#,
+                        s.dur_ns, s.sql, s.expanded
+                    ),
+                ),
+            };
+            out += &format!(
+                "{{\"v\":1,\"kind\":\"{kind}\",\"ts\":{},\"pid\":7,\"tid\":7,\"conn\":{}{extra}}}\n",
+                e.ts, e.conn
+            );
+        }
+        out
+    }
 }

@@ -57,6 +57,10 @@ pub(crate) struct Event {
     pub tid: u32,
     pub conn: u64,
     pub kind: Kind,
+    /// The thread's CPU time (ns) at the event's start, when the producer read it.
+    pub cpu_ns: Option<i64>,
+    /// The thread's CPU time at a statement's end, when the producer read it.
+    pub cpu_end_ns: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +97,8 @@ struct Raw {
     file: Option<String>,
     path: Option<String>,
     dur_ns: Option<u64>,
+    cpu_ns: Option<i64>,
+    cpu_end_ns: Option<i64>,
     sql: Option<String>,
     expanded: Option<String>,
     changes: Option<i64>,
@@ -206,6 +212,8 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
         tid,
         conn,
         kind,
+        cpu_ns: raw.cpu_ns,
+        cpu_end_ns: raw.cpu_end_ns,
     });
     Ok(())
 }
