@@ -78,6 +78,18 @@ impl Exporter for Terminal {
             out.push_str("\nfindings:\n");
             report.findings.iter().for_each(|f| out.push_str(&format!("  {f}\n")));
         }
+        if let Some(decision) = crate::report::decision::decide(report)? {
+            out.push_str(&format!(
+                "\nspeed × durability (group `{}`; lost: most acknowledged commits missing after one crash trial):\n{}",
+                decision.group,
+                crate::report::decision::table(&decision).to_text()
+            ));
+            out.push_str("\nrecommendation:\n");
+            decision
+                .recommendation
+                .iter()
+                .for_each(|l| out.push_str(&format!("  {l}\n")));
+        }
         Ok(out.into_bytes())
     }
 }
