@@ -69,7 +69,11 @@ impl Exporter for Terminal {
             out.push('\n');
         }
         out.push_str(&summary(report).to_text());
-        let notes: Vec<String> = report.runs.iter().flat_map(super::notes::notes).collect();
+        let notes: Vec<String> = report
+            .runs
+            .iter()
+            .flat_map(|r| super::notes::notes(r).into_iter().chain(super::notes::open_loop(r)))
+            .collect();
         if !notes.is_empty() {
             out.push('\n');
             notes.iter().for_each(|n| out.push_str(&format!("{n}\n")));
