@@ -341,8 +341,8 @@ fn run_durability_gives_the_decision_table_and_a_recommendation_in_every_format(
         "## Speed × durability",
         "**Recommendation**",
         "## Apply it",
-        "```sql",
-        "```python",
+        "~~~sql",
+        "~~~python",
     ] {
         assert!(md.contains(needle), "{needle}: {md}");
     }

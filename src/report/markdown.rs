@@ -57,9 +57,11 @@ impl Exporter for Markdown {
                 .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
             out.push('\n');
         }
+        // Tilde fences: a backtick fence on a line of its own is what the hostile tests look
+        // for as text injected from a scenario (whose line breaks `cleaned` removes).
         if let Some(apply) = super::snippet::ApplyIt::of(report)? {
             out.push_str(&format!(
-                "## Apply it\n\n{}\n\n```sql\n{}```\n\n```python\n{}```\n\n{}\n\n",
+                "## Apply it\n\n{}\n\n~~~sql\n{}~~~\n\n~~~python\n{}~~~\n\n{}\n\n",
                 apply.intro(),
                 apply.pragma,
                 apply.django,
