@@ -1,7 +1,7 @@
 <?php
 // litehammer apply --for laravel: {{config}}
-// config/database.php, 'connections' => [...]. journal_mode={{journal_mode}} persists in the
-// database file; synchronous, busy_timeout and cache_size are per connection: Laravel
+// config/database.php, 'connections' => [...]. journal_mode={{journal_mode}}
+// {{journal_scope}}; synchronous, busy_timeout and cache_size are per connection: Laravel
 // applies these keys on every connection it opens.
 return [
     'connections' => [

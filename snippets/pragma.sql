@@ -1,5 +1,5 @@
 -- litehammer apply --for pragma: {{config}}
--- Persists in the database file (set once; every later connection sees it):
+-- journal_mode={{journal_mode}} {{journal_scope}}:
 PRAGMA journal_mode={{journal_mode}};
 -- Per connection: run these on EVERY connection your application opens.
 PRAGMA synchronous={{synchronous}};

@@ -69,22 +69,7 @@ pub(crate) struct ApplyArgs {
     pub framework: Framework,
 }
 
-/// The targets of `litehammer apply`, one snippet file each in `snippets/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Framework {
-    /// Django settings.py (5.1+ OPTIONS, and the connection_created signal for older versions)
-    Django,
-    /// Rails 8 config/database.yml
-    Rails,
-    /// Laravel config/database.php
-    Laravel,
-    /// Go DSNs for mattn/go-sqlite3 and modernc.org/sqlite
-    Go,
-    /// Node better-sqlite3
-    Node,
-    /// Plain PRAGMA statements
-    Pragma,
-}
+pub(crate) use crate::report::snippet::Framework;
 
 #[derive(Debug, Args)]
 pub(crate) struct CaptureArgs {
@@ -173,9 +158,21 @@ pub(crate) struct RunArgs {
     pub litestream: Option<PathBuf>,
     /// With a backup: SIGKILL the workload (a ledger writer in a child process) after the
     /// duration, then restore the backup and check it
-    #[arg(long)]
+    #[arg(long, conflicts_with = "durability")]
     pub kill: bool,
+    /// Also crash every journal_mode × synchronous of the run (process kill and simulated
+    /// power loss, as `litehammer crash`) and print the decision table and a recommendation
+    #[arg(long)]
+    pub durability: bool,
+    /// With --durability: crash trials per configuration and method/model
+    #[arg(long, value_name = "N", default_value_t = DURABILITY_TRIALS, requires = "durability",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
 }
+
+/// `run --durability`'s default `--trials`: the default run (4 configurations) then spends
+/// seconds, not minutes, on crashes (docs/durability.md).
+pub(crate) const DURABILITY_TRIALS: u32 = 20;
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {

@@ -255,3 +255,157 @@ fn apply_rejects_bad_input_with_exit_2() {
         .stderr(predicates::str::contains("no configuration matches"))
         .stderr(predicates::str::contains("journal_mode=wal,synchronous=normal"));
 }
+
+#[test]
+fn run_durability_gives_the_decision_table_and_a_recommendation_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("d.json");
+    let md = dir.path().join("d.md");
+    let html = dir.path().join("d.html");
+    let assert = bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--duration", "300ms", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--durability", "--trials", "2", "--db-dir"])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out)
+        .arg("--export-markdown")
+        .arg(&md)
+        .arg("--export-html")
+        .arg(&html)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    // Crash trials ran once per journal_mode × synchronous of the run: kill and 3 models, 2 trials each.
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let results = run["durability"]["results"]
+            .as_array()
+            .expect("durability beside the run");
+        let labels: Vec<String> = results
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["method"].as_str().unwrap(),
+                    r["model"].as_str().unwrap_or("-")
+                )
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            ["kill/-", "power-loss/durable", "power-loss/reorder", "power-loss/torn"]
+        );
+        assert!(results.iter().all(|r| r["trials"] == 2), "{results:?}");
+        assert!(
+            !run["groups"].as_array().unwrap().is_empty(),
+            "the measured run is kept"
+        );
+    }
+    // The decision: a row per configuration, with the worst trial's losses from the JSON.
+    let decision = &report["decision"];
+    let rows = decision["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, run) in rows.iter().zip(runs) {
+        assert_eq!(row["config"], run["id"]);
+        let worst_power = run["durability"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "power-loss")
+            .map(|r| r["max_lost"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(row["power_loss_max_lost"].as_u64(), Some(worst_power));
+    }
+    let fastest = decision["fastest"].as_str().expect("a fastest configuration");
+    if let Some(safe) = decision["safe"].as_str() {
+        let row = rows.iter().find(|r| r["config"] == safe).unwrap();
+        assert_eq!(row["power_loss_max_lost"], 0, "the safe pick lost nothing: {row}");
+    }
+    // Terminal: the table and the recommendation naming the configurations.
+    let table = stdout.find("speed × durability").expect(&stdout);
+    let recommendation = stdout.find("recommendation:").expect(&stdout);
+    assert!(table < recommendation, "{stdout}");
+    assert!(stdout[recommendation..].contains(fastest), "{stdout}");
+    assert!(stdout.contains("lost on power loss"), "{stdout}");
+    // Markdown and HTML carry the same table, the recommendation and "apply it".
+    let md = std::fs::read_to_string(&md).unwrap();
+    for needle in [
+        "## Speed × durability",
+        "**Recommendation**",
+        "## Apply it",
+        "~~~sql",
+        "~~~python",
+    ] {
+        assert!(md.contains(needle), "{needle}: {md}");
+    }
+    let html = std::fs::read_to_string(&html).unwrap();
+    for needle in [
+        "id=\"decision\"",
+        "id=\"recommendation\"",
+        "id=\"apply\"",
+        "lost on power loss",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    // `report` re-renders the same from the JSON; `apply` defaults to the recommended pick.
+    let rendered = bin().arg("report").arg(&out).assert().success();
+    let rendered = String::from_utf8_lossy(&rendered.get_output().stdout).to_string();
+    assert!(rendered.contains("## Speed × durability"), "{rendered}");
+    let pick = decision["safe"].as_str().unwrap_or(fastest);
+    let applied = bin()
+        .arg("apply")
+        .arg(&out)
+        .args(["--for", "pragma"])
+        .assert()
+        .success();
+    let applied = String::from_utf8_lossy(&applied.get_output().stdout).to_string();
+    assert!(
+        applied.starts_with(&format!("-- litehammer apply --for pragma: {pick}\n")),
+        "{applied}"
+    );
+}
+
+#[test]
+fn durability_flags_are_checked() {
+    bin()
+        .args(["run", "--trials", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--durability"));
+    bin()
+        .args(["run", "--durability", "--kill"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--kill"));
+    bin()
+        .args(["run", "--durability", "--trials", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--trials"));
+}
+
+#[test]
+fn apply_config_picks_another_configuration_and_notes_per_connection_settings() {
+    let out = bin()
+        .arg("apply")
+        .arg(fixture())
+        .args(["--for", "pragma", "--config", "journal_mode=delete,synchronous=full"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("PRAGMA journal_mode=delete;"), "{text}");
+    assert!(text.contains("PRAGMA synchronous=full;"), "{text}");
+    assert!(text.contains("run these on EVERY connection"), "{text}");
+    assert!(
+        !text.contains("journal_mode=delete persists"),
+        "only WAL persists in the file: {text}"
+    );
+}

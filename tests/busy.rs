@@ -128,7 +128,7 @@ fn writer_sweep_runs_each_step_and_ends_with_a_finding_per_journal_mode() {
         findings[1]
             .as_str()
             .unwrap()
-            .contains("writers throughput 1 → 4 workers"),
+            .contains("writers throughput 1 worker → 4 workers"),
         "{findings:?}"
     );
     assert!(stdout.contains("findings:"), "{stdout}");

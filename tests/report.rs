@@ -521,3 +521,29 @@ fn compare_rejects_bad_input_with_exit_2() {
             "--fail-if-slower 150: expected a percentage between 0 and 100",
         ));
 }
+
+#[test]
+fn durability_run_html_opens_in_a_headless_browser_with_the_decision_first() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("d.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--duration", "200ms", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--durability", "--trials", "1", "--db-dir"])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success();
+    let dom = render_and_load(&browser, &out);
+    let decision = dom.find("id=\"decision\"").expect("the decision section");
+    let apply = dom.find("id=\"apply\"").expect("the apply-it section");
+    let environment = dom.find("<h2>Environment</h2>").unwrap();
+    assert!(decision < apply && apply < environment);
+    assert!(dom.contains("<h2>Crash trials</h2>"));
+    assert!(dom.contains("PRAGMA journal_mode="), "the PRAGMA snippet");
+}

@@ -4,6 +4,7 @@ use super::*;
 use crate::cli::RunArgs;
 use crate::commands::probe::probe_fsync;
 use crate::config::matrix::show_value;
+use crate::config::sqlite::{JournalMode, Synchronous};
 use crate::config::validate::Plan;
 use crate::engine::driver::{self, RunOptions};
 use crate::engine::progress::ProgressMode;
@@ -23,6 +24,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     for (flag, path) in [
         ("--export-markdown", &args.export_markdown),
         ("--export-html", &args.export_html),
+        ("--export-csv", &args.export_csv),
     ] {
         if let Some(p) = path {
             outputs.push((flag, p));
@@ -92,6 +94,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         report.findings = crate::findings::sweep::findings(sweep, &report.runs);
     }
     report.findings.extend(crate::report::backup::verdicts(&report));
+    if args.durability && !crate::interrupt::cancelled() {
+        write_report(&report, &output)?;
+        durability_trials(&plan, &mut report, args.trials, &db_dir, args.out.quiet)?;
+        report.decision = crate::report::decision::decide(&report)?;
+    }
     write_report(&report, &output)?;
     write_exports(&report, &exports)?;
     if let Some(e) = write_error {
@@ -100,6 +107,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);
     warn_if_debug_build();
     println!("\nreport: {}", output.display());
+    if let Ok(Some(id)) = crate::report::snippet::recommended(&report) {
+        println!(
+            "apply it: litehammer apply {} --for django|rails|laravel|go|node|pragma  ({id})",
+            output.display()
+        );
+    }
     let problems = error_problems(&report);
     for p in &problems {
         eprintln!("error: {p}");
@@ -108,6 +121,76 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         Status::Ok if !problems.is_empty() => Status::Failed,
         status => status,
     })
+}
+
+/// `run --durability`: the crash trials (`crash`'s kill and power-loss methods, every model)
+/// once per journal_mode × synchronous of the plan, attached to the first run of each.
+fn durability_trials(plan: &Plan, report: &mut Report, trials: u32, db_dir: &Path, quiet: bool) -> anyhow::Result<()> {
+    let opts = crate::crash::Options {
+        kill: true,
+        power_models: crate::crash::model::Model::ALL.to_vec(),
+        transactions: 40,
+        cross_check: false,
+        trials,
+        seed: plan.scenario.seed,
+        max_rows: 4,
+        kill_max_delay: std::time::Duration::from_millis(50),
+        keep_db: false,
+    };
+    let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
+    let work = tempfile::Builder::new()
+        .prefix("litehammer-crash-")
+        .tempdir_in(db_dir)
+        .with_context(|| format!("cannot create a directory in {}", db_dir.display()))?;
+    let mut done: Vec<(JournalMode, Synchronous)> = Vec::new();
+    let cells: Vec<_> = plan
+        .cells
+        .iter()
+        .filter(|c| {
+            let pair = (c.scenario.sqlite.journal_mode, c.scenario.sqlite.synchronous);
+            let fresh = !done.contains(&pair);
+            done.push(pair);
+            fresh
+        })
+        .collect();
+    for (i, cell) in cells.iter().enumerate() {
+        if crate::interrupt::cancelled() {
+            break;
+        }
+        let Some(run) = report.runs.iter_mut().find(|r| r.id == cell.id) else {
+            continue;
+        };
+        let dir = work.path().join(format!("config-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let started = std::time::Instant::now();
+        let durability = crate::crash::trials(cell, &opts, &dir, &exe);
+        if !quiet {
+            let summary: Vec<String> = durability
+                .results
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}/{} losing (max {})",
+                        r.label(),
+                        r.trials_losing,
+                        r.trials,
+                        r.max_lost
+                    )
+                })
+                .chain(durability.error.iter().map(|e| format!("FAILED: {e}")))
+                .collect();
+            eprintln!(
+                "[crash {}/{}] {}: {} ({:.1} s)",
+                i + 1,
+                cells.len(),
+                crate::report::format::one_line(&cell.id),
+                summary.join("; "),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        run.durability = Some(durability);
+    }
+    Ok(())
 }
 
 /// A group's attempts may fail with errors other than busy/locked (constraint, I/O, full
@@ -304,5 +387,6 @@ pub(super) fn new_report(plan: &Plan, environment: Environment, started: SystemT
         },
         runs: Vec::new(),
         findings: Vec::new(),
+        decision: None,
     }
 }

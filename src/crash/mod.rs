@@ -58,6 +58,28 @@ pub(crate) fn config_seed(seed: u64, config_id: &str) -> u64 {
 /// Runs every method for one configuration, in a directory of its own under `dir`.
 pub(crate) fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir: &Path, exe: &Path) -> RunReport {
     let started = Instant::now();
+    let durability = trials(cell, opts, dir, exe);
+    let mut run = crate::engine::driver::empty_report(cell);
+    run.sqlite = Some(read_back.clone());
+    run.status = if durability.error.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Completed
+    };
+    run.error = durability.error.clone();
+    run.warmup_s = 0.0;
+    run.measured_s = started.elapsed().as_secs_f64();
+    run.database = DatabaseReport {
+        page_size: read_back.page_size,
+        ..DatabaseReport::default()
+    };
+    run.durability = Some(durability);
+    run
+}
+
+/// The crash trials of one configuration's SQLite settings (`crash`, and `run --durability`
+/// beside a measured run); a method that could not run leaves its reason in `error`.
+pub(crate) fn trials(cell: &Cell, opts: &Options, dir: &Path, exe: &Path) -> Durability {
     let seed = config_seed(opts.seed, &cell.id);
     let mut results = Vec::new();
     let mut error = None;
@@ -92,28 +114,14 @@ pub(crate) fn run_config(cell: &Cell, read_back: &ReadBack, opts: &Options, dir:
             Err(e) => error = Some(format!("power-loss trials: {e}")),
         }
     }
-    let mut run = crate::engine::driver::empty_report(cell);
-    run.sqlite = Some(read_back.clone());
-    run.status = if error.is_some() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Completed
-    };
-    run.error = error;
-    run.warmup_s = 0.0;
-    run.measured_s = started.elapsed().as_secs_f64();
-    run.database = DatabaseReport {
-        page_size: read_back.page_size,
-        ..DatabaseReport::default()
-    };
-    run.durability = Some(Durability {
+    Durability {
         seed: opts.seed,
         max_rows: opts.max_rows,
         transactions: (!opts.power_models.is_empty()).then_some(opts.transactions),
         kill_within_ms: opts.kill.then_some(opts.kill_max_delay.as_secs_f64() * 1000.0),
         results,
-    });
-    run
+        error,
+    }
 }
 
 /// One line of progress: the configuration and, per method, trials losing acknowledged commits.

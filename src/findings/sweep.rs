@@ -3,7 +3,7 @@
 
 use crate::config::Sweep;
 use crate::config::matrix::canonical_key;
-use crate::report::format::{format_rate, format_us};
+use crate::report::format::{format_rate, format_us, sweep_step};
 use crate::report::model::{GroupReport, RunReport};
 
 /// One line per value of `sweep.by` (or one line without `by`).
@@ -56,18 +56,21 @@ fn finding(sweep: &Sweep, axis: &str, steps: &[(f64, &GroupReport)]) -> Option<S
         .filter(|(_, g)| healthy(g))
         .map(|(v, _)| *v)
         .reduce(f64::max);
-    let name = axis.rsplit('.').next().unwrap_or(axis);
+    let step = |v: f64| sweep_step(axis, v);
     let holds = match best {
         Some(v) => format!(
-            "up to {v} {name} with no errors and {} p99 < {}",
-            sweep.group, sweep.p99_limit
+            "up to {} with no errors and {} p99 < {}",
+            step(v),
+            sweep.group,
+            sweep.p99_limit
         ),
         None => format!("no step had zero errors and {} p99 < {}", sweep.group, sweep.p99_limit),
     };
     let broken = steps.iter().find(|(v, g)| !healthy(g) && best.is_none_or(|b| *v > b));
     let first_break = broken.map_or(String::new(), |(v, g)| {
         format!(
-            " (at {v}: {} errors, p99 {})",
+            " (at {}: {} errors, p99 {})",
+            step(*v),
             errors(g),
             format_us(g.transactions.latency_us.p99)
         )
@@ -83,14 +86,42 @@ fn finding(sweep: &Sweep, axis: &str, steps: &[(f64, &GroupReport)]) -> Option<S
     };
     let end = &last.1;
     Some(format!(
-        "{holds}{first_break}; {} throughput {} → {} {name}: {} → {} tx/s{ratio}; at {}: max {}, Jain fairness {:.2}",
+        "{holds}{first_break}; {} throughput {} → {}: {} → {} tx/s{ratio}; at {}: max {}, Jain fairness {:.2}",
         sweep.group,
-        first.0,
-        last.0,
+        step(first.0),
+        step(last.0),
         format_rate(t0),
         format_rate(t1),
-        last.0,
+        step(last.0),
         format_us(end.transactions.latency_us.max),
         end.fairness.jain_index
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::Report;
+
+    #[test]
+    fn findings_name_the_swept_value_with_its_unit() {
+        let mut report: Report = serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap();
+        for (run, rate) in report.runs.iter_mut().zip(["100", "200", "100", "200"]) {
+            run.matrix.insert("group.writers.rate".into(), rate.into());
+        }
+        let sweep = Sweep {
+            axis: "group.writers.rate".into(),
+            group: "writers".into(),
+            by: Some("journal_mode".into()),
+            p99_limit: crate::config::duration::DurationValue(std::time::Duration::from_secs(10)),
+        };
+        let found = findings(&sweep, &report.runs);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("journal_mode=wal: up to 200 req/s with no errors"),
+            "{found:?}"
+        );
+        assert!(found[0].contains("throughput 100 req/s → 200 req/s"), "{found:?}");
+        assert!(!found.iter().any(|f| f.contains(" rate")), "{found:?}");
+    }
 }

@@ -4,9 +4,13 @@ use super::format::Table;
 use super::model::durability::{Durability, DurabilityResult};
 use super::model::{Report, RunReport};
 
-/// Whether any run of the report carries a durability section (a crash report).
+/// Whether the report is a crash report: runs with a durability section and nothing measured
+/// (`run --durability` reports measure too: they get the decision table, `decision.rs`).
 pub(crate) fn present(report: &Report) -> bool {
-    report.runs.iter().any(|r| r.durability.is_some())
+    report
+        .runs
+        .iter()
+        .any(|r| r.durability.is_some() && r.groups.is_empty())
 }
 
 /// The durability table: one row per configuration and method (and model).
@@ -74,6 +78,9 @@ fn failed_row(run: &RunReport) -> Vec<String> {
 
 /// What was crashed and how, for the environment list: trials, seed, ledger size.
 pub(crate) fn runs_line(report: &Report) -> Option<String> {
+    if !present(report) {
+        return None;
+    }
     let sections: Vec<&Durability> = report.runs.iter().filter_map(|r| r.durability.as_ref()).collect();
     let first = sections.first()?;
     let trials = sections

@@ -301,3 +301,32 @@ fn no_tags(s: &str) -> String {
     }
     out
 }
+
+/// A value of a swept axis with its unit: `16 workers`, `1 worker`, `200 req/s`,
+/// `cache_size=-4000` (the key's last part names the unit).
+pub(crate) fn sweep_step(axis: &str, value: f64) -> String {
+    let name = axis.rsplit('.').next().unwrap_or(axis);
+    let plural = |word: &str| {
+        if value == 1.0 {
+            format!("1 {word}")
+        } else {
+            format!("{value} {word}s")
+        }
+    };
+    match name {
+        "workers" => plural("worker"),
+        "clients" => plural("client"),
+        "rate" => format!("{value} req/s"),
+        _ => format!("{name}={value}"),
+    }
+}
+
+/// The unit of a swept axis, for an axis label: `workers`, `req/s`, or the key.
+pub(crate) fn sweep_unit(axis: &str) -> String {
+    let name = axis.rsplit('.').next().unwrap_or(axis);
+    match name {
+        "workers" | "clients" => name.to_string(),
+        "rate" => "requests per second (rate)".to_string(),
+        _ => name.to_string(),
+    }
+}

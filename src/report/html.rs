@@ -3,12 +3,14 @@
 
 use super::Exporter;
 use super::durability;
-use super::format::{errors_cell, escape_html, format_rate, format_us};
+use super::format::{errors_cell, escape_html, format_rate};
 use super::model::Report;
 use super::page;
 use super::stats::{self, Config, Subject};
 use super::svg::{self, Axis, Bar, BarChart, LineChart, Scale, Series};
 use std::fmt::Write;
+
+pub(crate) use super::svg::{tick_us, value_range};
 
 pub(crate) mod timeline;
 
@@ -29,14 +31,26 @@ impl Exporter for Html {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
         body.push_str(&verdict(report)?);
+        body.push_str(&decision_section(report)?);
+        body.push_str(&apply_section(report)?);
         body.push_str(&environment(report, &configs, baseline));
         if page::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
+        if let Some(sweep) = super::sweep::view(report)? {
+            let (latency, throughput) = sweep.charts();
+            let content = format!(
+                "{}{}{}",
+                svg::figure("sweep-p99", &latency.to_svg()),
+                svg::figure("sweep-throughput", &throughput.to_svg()),
+                sweep.table().to_html()
+            );
+            body.push_str(&section(&sweep.title(), &content));
+        }
         if let Some(anatomy) = crate::report::anatomy::html(report) {
             body.push_str(&anatomy);
         }
-        if durability::present(report) {
+        if durability::present(report) || super::decision::present(report) {
             body.push_str(&durability_section(report));
         }
         body.push_str(&notes(report));
@@ -55,6 +69,45 @@ fn measured(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>)
     Ok(out)
 }
 
+/// `run --durability`: the decision table and the recommendation.
+fn decision_section(report: &Report) -> anyhow::Result<String> {
+    let Some(decision) = super::decision::decide(report)? else {
+        return Ok(String::new());
+    };
+    let items: String = decision
+        .recommendation
+        .iter()
+        .map(|l| format!("<li>{}</li>\n", escape_html(l)))
+        .collect();
+    let content = format!(
+        "<p class=\"hint\">{}</p>\n{}<h3>Recommendation</h3>\n<ul id=\"recommendation\">\n{items}</ul>\n",
+        code_spans(&escape_html(&super::decision::legend(&decision, report))),
+        super::decision::table(&decision).to_html()
+    );
+    Ok(format!(
+        "<section id=\"decision\">\n{}</section>\n",
+        section("Speed × durability", &content)
+    ))
+}
+
+/// "Apply it": the recommended configuration as plain PRAGMAs and Django settings.
+fn apply_section(report: &Report) -> anyhow::Result<String> {
+    let Some(apply) = super::snippet::ApplyIt::of(report)? else {
+        return Ok(String::new());
+    };
+    let content = format!(
+        "<p>{}</p>\n<pre><code class=\"language-sql\">{}</code></pre>\n<pre><code class=\"language-python\">{}</code></pre>\n<p>{}</p>\n",
+        code_spans(&escape_html(&apply.intro())),
+        escape_html(&apply.pragma),
+        escape_html(&apply.django),
+        code_spans(&escape_html(&apply.others()))
+    );
+    Ok(format!(
+        "<section id=\"apply\">\n{}</section>\n",
+        section("Apply it", &content)
+    ))
+}
+
 /// Crash reports: what the rows mean, a chart of trials losing commits, the durability table.
 fn durability_section(report: &Report) -> String {
     let legend = code_spans(&escape_html(&durability::legend(report)));
@@ -63,7 +116,12 @@ fn durability_section(report: &Report) -> String {
         svg::figure("durability", &durability_chart(report)),
         durability::table(&report.runs).to_html()
     );
-    section("Durability", &content)
+    let title = if durability::present(report) {
+        "Durability"
+    } else {
+        "Crash trials"
+    };
+    section(title, &content)
 }
 
 /// One bar per configuration and method/model: trials that lost acknowledged commits, on an
@@ -103,7 +161,8 @@ text-align:left;white-space:nowrap}th.num,td.num{text-align:right;font-variant-n
 figure{margin:1em 0}svg.chart{width:100%;max-width:760px;height:auto;display:block}\
 .legend-item{cursor:pointer}.legend-item.off{opacity:.3}.hint,.placeholder{color:#666;font-size:.9em}\
 .placeholder{border:1px dashed #bbb;padding:1em;max-width:740px}dt{font-weight:bold;float:left;clear:left;width:7em}\
-dd{margin:0 0 .2em 7.5em}code{background:#f3f3f3;padding:0 .2em}";
+dd{margin:0 0 .2em 7.5em}code{background:#f3f3f3;padding:0 .2em}\
+pre{background:#f3f3f3;padding:.6em;overflow-x:auto;font-size:.85em}pre code{padding:0}";
 
 /// Hides or shows a configuration when its legend entry is clicked; marks the page ready.
 const SCRIPT: &str = "(function(){\
@@ -321,14 +380,6 @@ fn percentile_chart(title: String, series: Vec<Series>) -> LineChart {
     }
 }
 
-/// The smallest positive and the largest y of all series (1, 10 when there are none).
-pub(crate) fn value_range(series: &[Series]) -> (f64, f64) {
-    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let lo = ys.clone().filter(|y| *y > 0.0).fold(f64::INFINITY, f64::min);
-    let hi = ys.fold(0.0, f64::max);
-    if lo.is_finite() { (lo, hi.max(lo)) } else { (1.0, 10.0) }
-}
-
 /// Errors of each configuration (all groups, all repeats), stacked by kind.
 fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
     let kinds = crate::metrics::ErrorCounts::default().by_kind().map(|(k, _)| k);
@@ -362,21 +413,6 @@ fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
         min_extent: 5.0,
     };
     Ok(chart.to_svg())
-}
-
-/// A latency tick label without trailing zeros: `100ms`, `1s`, `0.1µs`.
-pub(crate) fn tick_us(us: f64) -> String {
-    let text = format_us(us);
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number = if number.contains('.') {
-        number.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        number
-    };
-    format!("{number}{unit}")
 }
 
 pub(crate) fn slug(text: &str) -> String {
@@ -443,6 +479,37 @@ mod tests {
         // losing commits in all 5 trials.
         assert_eq!(html.matches("class=\"data bar\"").count(), 16);
         assert!(html.contains("<title>journal_mode=wal,synchronous=off · durable: 5</title>"));
+    }
+
+    #[test]
+    fn durability_run_has_the_decision_and_apply_it_first() {
+        let html = render(&crate::report::decision::tests::fixture());
+        let (verdict, decision, apply, env) = (
+            html.find("id=\"verdict\"").unwrap(),
+            html.find("id=\"decision\"").unwrap(),
+            html.find("id=\"apply\"").unwrap(),
+            html.find("<h2>Environment</h2>").unwrap(),
+        );
+        assert!(verdict < decision && decision < apply && apply < env);
+        assert!(html.contains("<th class=\"num\">lost on power loss</th>"), "{html}");
+        assert!(
+            html.contains("<li>loses nothing: journal_mode=wal,synchronous=full"),
+            "{html}"
+        );
+        assert!(html.contains("PRAGMA synchronous=full;"), "{html}");
+        assert!(html.contains("&quot;init_command&quot;"), "{html}");
+        assert!(html.contains("<h2>Crash trials</h2>"), "{html}");
+    }
+
+    #[test]
+    fn a_sweep_gets_charts_of_p99_and_throughput() {
+        let html = render(&crate::report::sweep::tests::fixture());
+        for id in ["sweep-p99", "sweep-throughput"] {
+            let at = html.find(&format!("id=\"chart-{id}\"")).expect(id);
+            let chart = &html[at..];
+            let chart = &chart[..chart.find("</svg>").unwrap()];
+            assert_eq!(chart.matches("class=\"data line\"").count(), 2, "{chart}");
+        }
     }
 
     #[test]

@@ -45,6 +45,29 @@ impl Exporter for Markdown {
                 .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
             out.push('\n');
         }
+        if let Some(decision) = super::decision::decide(report)? {
+            out.push_str(&format!(
+                "## Speed × durability\n\n{}\n\n{}\n**Recommendation**\n\n",
+                escape_markdown(&super::decision::legend(&decision, report)),
+                super::decision::table(&decision).to_markdown()
+            ));
+            decision
+                .recommendation
+                .iter()
+                .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
+            out.push('\n');
+        }
+        // Tilde fences: a backtick fence on a line of its own is what the hostile tests look
+        // for as text injected from a scenario (whose line breaks `cleaned` removes).
+        if let Some(apply) = super::snippet::ApplyIt::of(report)? {
+            out.push_str(&format!(
+                "## Apply it\n\n{}\n\n~~~sql\n{}~~~\n\n~~~python\n{}~~~\n\n{}\n\n",
+                apply.intro(),
+                apply.pragma,
+                apply.django,
+                apply.others()
+            ));
+        }
         out.push_str("## Environment\n\n");
         for (label, value) in environment(report, &configs, baseline) {
             out.push_str(&format!("- **{label}**: {value}\n"));
@@ -57,12 +80,20 @@ impl Exporter for Markdown {
                 out.push_str(&format!("\n### {}\n\n{}", subject.title(), table.to_markdown()));
             }
         }
+        if let Some(sweep) = super::sweep::view(report)? {
+            out.push_str(&format!("\n## {}\n\n{}", sweep.title(), sweep.table().to_markdown()));
+        }
         if let Some(anatomy) = crate::report::anatomy::markdown(report) {
             out.push_str(&format!("\n## Latency anatomy\n\n{anatomy}"));
         }
-        if durability::present(report) {
+        if durability::present(report) || super::decision::present(report) {
+            let title = if durability::present(report) {
+                "Durability"
+            } else {
+                "Crash trials"
+            };
             out.push_str(&format!(
-                "\n## Durability\n\n{}\n\n{}",
+                "\n## {title}\n\n{}\n\n{}",
                 durability::legend(report),
                 durability::table(&report.runs).to_markdown()
             ));
@@ -114,6 +145,31 @@ mod tests {
     #[test]
     fn markdown_of_the_crash_fixture() {
         insta::assert_snapshot!(render(&crash_fixture(), None));
+    }
+
+    #[test]
+    fn markdown_of_a_durability_run() {
+        let text = render(&crate::report::decision::tests::fixture(), None);
+        let verdict = text.find("## Verdict").unwrap();
+        let decision = text.find("## Speed × durability").unwrap();
+        let apply = text.find("## Apply it").unwrap();
+        assert!(verdict < decision && decision < apply, "{text}");
+        assert!(text.contains("## Crash trials"), "{text}");
+        assert!(
+            text.contains("For `journal_mode=wal,synchronous=full`, the recommended"),
+            "{text}"
+        );
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn markdown_of_a_sweep_has_its_table() {
+        let text = render(&crate::report::sweep::tests::fixture(), None);
+        assert!(
+            text.contains("## Sweep: writers against requests per second (rate)"),
+            "{text}"
+        );
+        assert!(text.contains("| journal_mode=delete | 100 req/s |"), "{text}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub(crate) mod anatomy;
 pub(crate) mod backup;
 pub(crate) mod compare;
 pub(crate) mod csv;
+pub(crate) mod decision;
 pub(crate) mod durability;
 pub(crate) mod format;
 pub(crate) mod hlog;
@@ -14,8 +15,10 @@ pub(crate) mod model;
 pub(crate) mod notes;
 pub(crate) mod output;
 pub(crate) mod page;
+pub(crate) mod snippet;
 pub(crate) mod stats;
 pub(crate) mod svg;
+pub(crate) mod sweep;
 pub(crate) mod table;
 pub(crate) mod verdict;
 

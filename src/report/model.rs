@@ -23,6 +23,9 @@ pub(crate) struct Report {
     /// Conclusions computed from the runs (e.g. a sweep's findings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
+    /// `run --durability`: the decision table and recommendation (`report/decision.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<durability::Decision>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

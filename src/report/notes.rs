@@ -49,6 +49,25 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     notes
 }
 
+/// Open-loop groups: the rate asked for, the rate achieved, and how many were late or skipped.
+pub(crate) fn open_loop(run: &RunReport) -> Vec<String> {
+    run.groups
+        .iter()
+        .filter_map(|g| {
+            let ol = g.open_loop.as_ref()?;
+            Some(format!(
+                "{}: group `{}`: target {} tx/s, achieved {} tx/s, {} late, {} skipped",
+                super::format::run_label(run),
+                g.name,
+                super::format::format_rate(ol.target_rate),
+                super::format::format_rate(ol.achieved_rate),
+                ol.late,
+                ol.skipped
+            ))
+        })
+        .collect()
+}
+
 /// A group whose slowest worker committed less than half of its fastest: SQLite's busy
 /// handler is not fair.
 fn starvation(g: &GroupReport) -> Option<String> {

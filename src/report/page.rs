@@ -297,19 +297,7 @@ pub(crate) fn conclusions(report: &Report) -> Vec<String> {
     for run in report.runs.iter().filter(|r| !r.groups.is_empty()) {
         let notes = super::notes::notes(run);
         out.extend(notes.into_iter().filter(|n| !n.contains(": FAILED: ")));
-        for g in &run.groups {
-            if let Some(ol) = &g.open_loop {
-                out.push(format!(
-                    "{}: group `{}`: target {} tx/s, achieved {} tx/s, {} late, {} skipped",
-                    run_label(run),
-                    g.name,
-                    format_rate(ol.target_rate),
-                    format_rate(ol.achieved_rate),
-                    ol.late,
-                    ol.skipped
-                ));
-            }
-        }
+        out.extend(super::notes::open_loop(run));
     }
     out.extend(report.findings.iter().cloned());
     out

@@ -4,7 +4,7 @@
 //! Every data mark is a `<path class="data" d="...">`; series and their legend entries share
 //! `data-series="i"` so the page's script can hide or show a configuration.
 
-use super::format::escape_html;
+use super::format::{escape_html, format_us};
 use std::fmt::Write;
 
 /// Distinct colours (Tableau 10, then darker variants): configuration `i` gets `palette(i)`.
@@ -359,6 +359,29 @@ pub(crate) fn nines_ticks(max_nines: f64) -> Vec<(f64, String)> {
 
 pub(crate) fn figure(id: &str, svg: &str) -> String {
     format!("<figure class=\"chart\" id=\"chart-{id}\">\n{svg}</figure>\n")
+}
+
+/// The smallest positive and the largest y of all series (1, 10 when there are none).
+pub(crate) fn value_range(series: &[Series]) -> (f64, f64) {
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let lo = ys.clone().filter(|y| *y > 0.0).fold(f64::INFINITY, f64::min);
+    let hi = ys.fold(0.0, f64::max);
+    if lo.is_finite() { (lo, hi.max(lo)) } else { (1.0, 10.0) }
+}
+
+/// A latency tick label without trailing zeros: `100ms`, `1s`, `0.1µs`.
+pub(crate) fn tick_us(us: f64) -> String {
+    let text = format_us(us);
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    };
+    format!("{number}{unit}")
 }
 
 #[cfg(test)]

@@ -69,7 +69,11 @@ impl Exporter for Terminal {
             out.push('\n');
         }
         out.push_str(&summary(report).to_text());
-        let notes: Vec<String> = report.runs.iter().flat_map(super::notes::notes).collect();
+        let notes: Vec<String> = report
+            .runs
+            .iter()
+            .flat_map(|r| super::notes::notes(r).into_iter().chain(super::notes::open_loop(r)))
+            .collect();
         if !notes.is_empty() {
             out.push('\n');
             notes.iter().for_each(|n| out.push_str(&format!("{n}\n")));
@@ -77,6 +81,18 @@ impl Exporter for Terminal {
         if !report.findings.is_empty() {
             out.push_str("\nfindings:\n");
             report.findings.iter().for_each(|f| out.push_str(&format!("  {f}\n")));
+        }
+        if let Some(decision) = crate::report::decision::decide(report)? {
+            out.push_str(&format!(
+                "\nspeed × durability (group `{}`; lost: most acknowledged commits missing after one crash trial):\n{}",
+                decision.group,
+                crate::report::decision::table(&decision).to_text()
+            ));
+            out.push_str("\nrecommendation:\n");
+            decision
+                .recommendation
+                .iter()
+                .for_each(|l| out.push_str(&format!("  {l}\n")));
         }
         Ok(out.into_bytes())
     }

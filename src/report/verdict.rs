@@ -144,9 +144,14 @@ fn open_loop(cands: &[Candidate]) -> bool {
 /// The best candidate: among the clean ones if any, the highest throughput (closed loop) or
 /// the lowest p99 (open loop). `None` without candidates.
 pub(crate) fn best(cands: &[Candidate]) -> Option<usize> {
+    best_among(cands, |_| true)
+}
+
+/// [`best`] among the candidates `allowed` lets through (the others are never chosen).
+pub(crate) fn best_among(cands: &[Candidate], allowed: impl Fn(&Candidate) -> bool) -> Option<usize> {
     let open = open_loop(cands);
-    let any_clean = cands.iter().any(Candidate::clean);
-    let eligible = |c: &Candidate| !any_clean || c.clean();
+    let any_clean = cands.iter().any(|c| allowed(c) && c.clean());
+    let eligible = |c: &Candidate| allowed(c) && (!any_clean || c.clean());
     let better = |a: &Candidate, b: &Candidate| {
         if open {
             // Kept up first, then lower p99.
@@ -337,7 +342,7 @@ fn success(c: &Candidate) -> String {
     }
 }
 
-fn percent(share: f64) -> String {
+pub(crate) fn percent(share: f64) -> String {
     let pct = share * 100.0;
     if pct > 0.0 && pct < 1.0 {
         format!("{pct:.1} %")

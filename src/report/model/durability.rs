@@ -16,6 +16,9 @@ pub(crate) struct Durability {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_within_ms: Option<f64>,
     pub results: Vec<DurabilityResult>,
+    /// Why some trials could not run (`run --durability`: the measured run is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,6 +105,46 @@ impl TrialCheck {
     pub(crate) fn clean(&self) -> bool {
         self.lost == 0 && self.partial == 0 && !self.silent_damage() && self.integrity_ok()
     }
+}
+
+/// `run --durability`: speed and what a crash loses, one row per configuration, and the
+/// recommendation (computed by `report/decision.rs` from the runs; stored for readers of the JSON).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Decision {
+    /// The group whose throughput, p99 and errors the rows show.
+    pub group: String,
+    pub rows: Vec<DecisionRow>,
+    /// The fastest configuration that lost nothing on power loss (nor on a kill), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe: Option<String>,
+    /// The fastest configuration overall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fastest: Option<String>,
+    /// The recommendation in words, one line each.
+    pub recommendation: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct DecisionRow {
+    pub config: String,
+    pub tx_per_s: f64,
+    pub p99_us: f64,
+    /// Requests that did not succeed, of `requests` (all repeats).
+    pub failed: u64,
+    pub requests: u64,
+    /// The most acknowledged commits lost in one kill trial; absent when no kill trial ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_max_lost: Option<u64>,
+    /// The most acknowledged commits lost in one power-loss trial, over every model run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss_max_lost: Option<u64>,
+    /// Trials (all methods) with an integrity failure, a partial transaction or silent damage.
+    pub integrity_failures: u32,
+    pub atomicity_violations: u32,
+    pub silent_damage: u32,
+    /// Why the crash trials of this configuration did not all run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_error: Option<String>,
 }
 
 impl DurabilityResult {

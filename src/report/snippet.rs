@@ -1,0 +1,224 @@
+//! "Apply it": a configuration's settings as a snippet for a framework. The snippets are data
+//! files in `snippets/` (one per framework) with `{{placeholders}}`; `litehammer apply` prints
+//! them, and the Markdown and HTML pages show the plain PRAGMAs and Django's for the
+//! recommended configuration.
+
+use super::model::Report;
+use super::stats;
+use crate::error::InputError;
+
+const DJANGO: &str = include_str!("../../snippets/django.py");
+const RAILS: &str = include_str!("../../snippets/rails.yml");
+const LARAVEL: &str = include_str!("../../snippets/laravel.php");
+const GO: &str = include_str!("../../snippets/go.txt");
+const NODE: &str = include_str!("../../snippets/node.js");
+const PRAGMA: &str = include_str!("../../snippets/pragma.sql");
+
+/// The targets of `litehammer apply`, one snippet file each in `snippets/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Framework {
+    /// Django settings.py (5.1+ OPTIONS, and the connection_created signal for older versions)
+    Django,
+    /// Rails 8 config/database.yml
+    Rails,
+    /// Laravel config/database.php
+    Laravel,
+    /// Go DSNs for mattn/go-sqlite3 and modernc.org/sqlite
+    Go,
+    /// Node better-sqlite3
+    Node,
+    /// Plain PRAGMA statements
+    Pragma,
+}
+
+/// The configuration to apply: the one `spec` names (`--config`), else the recommended one:
+/// with crash results the fastest that loses nothing on power loss, else the verdict's best
+/// of the first group.
+pub(crate) fn choose(report: &Report, spec: Option<&str>) -> anyhow::Result<String> {
+    let configs = stats::configurations(report);
+    if let Some(spec) = spec {
+        let ids: Vec<&str> = configs.iter().map(|c| c.id).collect();
+        return match stats::find_baseline(&configs, spec) {
+            Some(c) => Ok(c.id.to_string()),
+            None => Err(InputError::new(
+                format!("--config {spec}"),
+                format!("no configuration matches; the report has: {}", ids.join("; ")),
+            )
+            .into()),
+        };
+    }
+    if let Some(id) = recommended(report)? {
+        return Ok(id);
+    }
+    configs
+        .first()
+        .map(|c| c.id.to_string())
+        .ok_or_else(|| InputError::new("REPORT", "the report has no runs").into())
+}
+
+/// The recommended configuration of a measured report, if it has one.
+pub(crate) fn recommended(report: &Report) -> anyhow::Result<Option<String>> {
+    if let Some(decision) = super::decision::decide(report)?
+        && let Some(id) = decision.safe.or(decision.fastest)
+    {
+        return Ok(Some(id));
+    }
+    let configs = stats::configurations(report);
+    let subject = stats::subjects(report)
+        .into_iter()
+        .find(|s| matches!(s, stats::Subject::Transactions { .. }));
+    if let Some(subject) = subject {
+        let candidates = super::verdict::candidates(&configs, subject)?;
+        if let Some(best) = super::verdict::best(&candidates) {
+            return Ok(Some(candidates[best].id.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// The framework's snippet filled in with the configuration's settings as SQLite read them back.
+pub(crate) fn snippet(report: &Report, id: &str, framework: Framework) -> Result<String, InputError> {
+    let run = report
+        .runs
+        .iter()
+        .find(|r| r.id == id && r.sqlite.is_some())
+        .ok_or_else(|| InputError::new(format!("--config {id}"), "no run of it read its settings back"))?;
+    let Some(sqlite) = run.sqlite.as_ref() else {
+        unreachable!("found with settings")
+    };
+    let mode = run
+        .groups
+        .iter()
+        .map(|g| g.transaction.as_str())
+        .find(|t| matches!(*t, "immediate" | "exclusive"))
+        .unwrap_or("deferred");
+    let template = match framework {
+        Framework::Django => DJANGO,
+        Framework::Rails => RAILS,
+        Framework::Laravel => LARAVEL,
+        Framework::Go => GO,
+        Framework::Node => NODE,
+        Framework::Pragma => PRAGMA,
+    };
+    let busy_ms = (sqlite.busy_timeout.as_secs_f64() * 1000.0).round() as u64;
+    use crate::config::sqlite::JournalMode;
+    let journal_scope = match sqlite.journal_mode {
+        JournalMode::Wal => "persists in the database file (set once, every later connection sees it)",
+        JournalMode::Delete => {
+            "is what every connection starts with on a database not in WAL mode (setting it once takes a WAL file out of WAL)"
+        }
+        _ => "does not persist: set it on every connection, like the settings below",
+    };
+    let values = [
+        ("journal_scope", journal_scope.to_string()),
+        ("config", id.to_string()),
+        ("journal_mode", sqlite.journal_mode.as_str().to_string()),
+        ("JOURNAL_MODE", sqlite.journal_mode.as_str().to_uppercase()),
+        ("synchronous", sqlite.synchronous.as_str().to_string()),
+        ("SYNCHRONOUS", sqlite.synchronous.as_str().to_uppercase()),
+        ("busy_timeout_ms", busy_ms.to_string()),
+        ("cache_size", sqlite.cache_size.to_string()),
+        ("transaction_mode", mode.to_string()),
+        ("TRANSACTION_MODE", mode.to_uppercase()),
+    ];
+    Ok(fill(template, &values))
+}
+
+/// Replaces every `{{name}}` with its value.
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = template.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    out
+}
+
+/// The "Apply it" section of the pages: for the recommended configuration, the plain PRAGMAs
+/// and Django's settings, and the command for the other frameworks.
+pub(crate) struct ApplyIt {
+    pub config: String,
+    pub pragma: String,
+    pub django: String,
+}
+
+impl ApplyIt {
+    pub(crate) fn of(report: &Report) -> anyhow::Result<Option<ApplyIt>> {
+        let Some(config) = recommended(report)? else {
+            return Ok(None);
+        };
+        let (Ok(pragma), Ok(django)) = (
+            snippet(report, &config, Framework::Pragma),
+            snippet(report, &config, Framework::Django),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(ApplyIt { config, pragma, django }))
+    }
+
+    /// The sentence before the snippets (Markdown `code` spans).
+    pub(crate) fn intro(&self) -> String {
+        format!(
+            "For `{}`, the recommended configuration. Each snippet says which settings persist in the database \
+             file (only `journal_mode=wal` does) and which must be set on every connection (synchronous, \
+             busy_timeout, cache_size).",
+            self.config
+        )
+    }
+
+    /// The sentence after them.
+    pub(crate) fn others(&self) -> String {
+        format!(
+            "Rails, Laravel, Go and Node: `litehammer apply REPORT --for rails|laravel|go|node` \
+             (add `--config ID` for another configuration than `{}`).",
+            self.config
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let report: Report = serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap();
+        let id = choose(&report, None).unwrap();
+        for f in [
+            Framework::Django,
+            Framework::Rails,
+            Framework::Laravel,
+            Framework::Go,
+            Framework::Node,
+            Framework::Pragma,
+        ] {
+            let text = snippet(&report, &id, f).unwrap();
+            assert!(!text.contains("{{"), "{f:?}: {text}");
+            assert!(
+                text.contains("per connection") || text.contains("Per connection"),
+                "{f:?}"
+            );
+            assert!(text.contains("persists") || text.contains("Persists"), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn the_pages_snippets_are_the_data_files_filled_in() {
+        let report: Report = serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap();
+        let apply = ApplyIt::of(&report)
+            .unwrap()
+            .expect("a measured report has a recommendation");
+        assert_eq!(apply.config, choose(&report, None).unwrap());
+        // Every line without a placeholder comes from the data files as it is.
+        for (text, template) in [(&apply.pragma, PRAGMA), (&apply.django, DJANGO)] {
+            let fixed: Vec<&str> = template.lines().filter(|l| !l.contains("{{")).collect();
+            assert!(!fixed.is_empty(), "{template}");
+            assert!(fixed.iter().all(|l| text.lines().any(|t| t == *l)), "{text}");
+        }
+        assert!(apply.pragma.contains("PRAGMA journal_mode=wal;"), "{}", apply.pragma);
+        assert!(
+            apply.pragma.contains("persists in the database file"),
+            "{}",
+            apply.pragma
+        );
+    }
+}
