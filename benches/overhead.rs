@@ -8,7 +8,8 @@
 //! The fair protocol: per case, one template database is created once, as a run creates it
 //! (`BenchPlan::create_database`: set-up SQL, populate, WAL checkpointed and closed). Every
 //! round, each side runs on its own copy of that template made by the same function
-//! (`BenchPlan::copy_database`: copy the closed file, open it, apply the settings, close),
+//! (`BenchPlan::copy_database`: copy the closed file, sync the copy, open it, apply the
+//! settings, close, as `run --from-db` does),
 //! so both start from the same bytes with no `-wal` file and reopen the database: with an
 //! empty WAL every read transaction also fstat()s the database file, which a loop that has
 //! just written its own database (WAL frames present) skips. Both step every statement to
@@ -267,6 +268,8 @@ fn parse_args() -> Options {
 /// and its threads' context switches per 1,000 transactions.
 #[derive(Clone, Copy, Default)]
 struct Measurement {
+    /// Transactions counted (committed), for per-transaction figures (callgrind).
+    count: u64,
     per_s: f64,
     per_cpu_s: f64,
     switches_per_k: f64,
@@ -317,14 +320,16 @@ fn compare(case: &Case, opts: &Options, dir: &Path) -> String {
             (bare(), l)
         };
         println!(
-            "  round {}: bare {:>9.0} tx/s {:>9.0} /cpu-s {:>6.1} cs/k   litehammer {:>9.0} tx/s {:>9.0} /cpu-s {:>6.1} cs/k   ratio {:.3} wall, {:.3} cpu",
+            "  round {}: bare {:>9.0} tx/s {:>9.0} /cpu-s {:>6.1} cs/k {:>9} tx   litehammer {:>9.0} tx/s {:>9.0} /cpu-s {:>6.1} cs/k {:>9} tx   ratio {:.3} wall, {:.3} cpu",
             round + 1,
             b.per_s,
             b.per_cpu_s,
             b.switches_per_k,
+            b.count,
             l.per_s,
             l.per_cpu_s,
             l.switches_per_k,
+            l.count,
             l.per_s / b.per_s,
             l.per_cpu_s / b.per_cpu_s
         );
@@ -388,6 +393,7 @@ fn litehammer_run(plan: &BenchPlan, bench_opts: &BenchOptions, dir: &Path) -> Me
     assert!(run.error.is_none(), "litehammer run failed: {:?}", run.error);
     assert!(run.verified, "verification failed");
     Measurement {
+        count: run.committed,
         per_s: run.per_s,
         per_cpu_s: run.committed as f64 / cpu.seconds,
         switches_per_k: cpu.switches as f64 * 1000.0 / run.committed as f64,
@@ -429,6 +435,7 @@ fn bare_run(case: &Case, plan: &BenchPlan, template: &Path, opts: &Options, dir:
     let cpu = sampler.stop();
     remove_database(&path);
     Measurement {
+        count: total,
         per_s: total as f64 / elapsed,
         per_cpu_s: total as f64 / cpu.seconds,
         switches_per_k: cpu.switches as f64 * 1000.0 / total as f64,

@@ -141,6 +141,10 @@ pub(crate) struct RunArgs {
     /// Run each configuration N times, each on a fresh database, to see the spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
+    /// Start every run from a copy of this SQLite database (closed, its WAL checkpointed)
+    /// instead of a fresh one: the scenario's set-up SQL and populate are skipped
+    #[arg(long, value_name = "FILE", conflicts_with = "kill")]
+    pub from_db: Option<PathBuf>,
     /// Also write a Markdown report (rewritten after every run, like the JSON)
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,

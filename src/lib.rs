@@ -98,7 +98,7 @@ pub mod testing {
     impl BenchPlan {
         pub fn load(path: &str) -> Result<Self, String> {
             let plan = crate::config::validate::load(path, &Default::default()).map_err(|e| e.to_string())?;
-            crate::workload::check::against_sqlite(&plan).map_err(|e| e.to_string())?;
+            crate::workload::check::against_sqlite(&plan, None).map_err(|e| e.to_string())?;
             Ok(Self(plan))
         }
 

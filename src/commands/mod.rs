@@ -41,7 +41,13 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Loads, checks and expands a scenario, then prepares everything it will execute.
-pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs, repeat: u32) -> anyhow::Result<Plan> {
+/// With `from_db`, the statements are prepared against a copy of that database instead.
+pub(super) fn load_plan(
+    scenario: &str,
+    args: &crate::cli::OverrideArgs,
+    repeat: u32,
+    from_db: Option<&Path>,
+) -> anyhow::Result<Plan> {
     crate::config::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
     confirm(&plan, repeat, args.yes).map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
@@ -52,7 +58,7 @@ pub(super) fn load_plan(scenario: &str, args: &crate::cli::OverrideArgs, repeat:
              (that would touch the external files); only the runs execute them"
         );
     } else {
-        crate::workload::check::against_sqlite(&plan)?;
+        crate::workload::check::against_sqlite(&plan, from_db)?;
     }
     Ok(plan)
 }

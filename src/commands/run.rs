@@ -16,6 +16,30 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// `--from-db FILE` must be an SQLite database whose every commit is in the file: a copy
+/// of the main file alone leaves out what a non-empty `-wal` still holds.
+fn check_from_db(path: &Path) -> Result<(), crate::error::InputError> {
+    use std::io::Read;
+    let fail = |message: String| crate::error::InputError::new("--from-db", message);
+    let mut header = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut header))
+        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    if header != b"SQLite format 3\0" {
+        return Err(fail(format!("{} is not an SQLite database", path.display())));
+    }
+    let wal = crate::engine::walstat::sidecar(path, "-wal");
+    if crate::engine::walstat::file_len(&wal) > 0 {
+        return Err(fail(format!(
+            "{} has a non-empty {}: commits still in it would be missing from the copy; \
+             checkpoint it first (`sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)'`)",
+            path.display(),
+            wal.display()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     let mut outputs: Vec<(&str, &Path)> = Vec::new();
     if let Some(o) = &args.out.output {
@@ -31,7 +55,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         }
     }
     check_outputs(&outputs, Some(&args.scenario))?;
-    let plan = load_plan(&args.scenario, &args.overrides, args.repeat)?;
+    if let Some(from) = &args.from_db {
+        check_from_db(from)?;
+    }
+    let plan = load_plan(&args.scenario, &args.overrides, args.repeat, args.from_db.as_deref())?;
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;
@@ -62,7 +89,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         progress,
         repeat: args.repeat,
         backup,
-        template: None,
+        template: args.from_db.clone(),
     };
     let total = plan.cells.len() * args.repeat as usize;
     if args.kill {

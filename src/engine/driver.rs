@@ -32,7 +32,8 @@ pub(crate) struct RunOptions {
     pub repeat: u32,
     pub backup: crate::engine::backup::BackupEnv,
     /// Start each run from a copy of this database instead of creating one (set-up and
-    /// populate skipped): the overhead benchmark's bare loop reads a copy made the same way.
+    /// populate skipped): `run --from-db`, and the overhead benchmark, whose bare loop reads
+    /// a copy made the same way.
     pub template: Option<PathBuf>,
 }
 

@@ -8,23 +8,35 @@ use crate::config::Source;
 use crate::config::matrix::Cell;
 use crate::config::validate::Plan;
 use crate::error::InputError;
+use std::path::Path;
 
 /// Creates each cell's database (without populate rows) in a scratch directory: settings
-/// must read back as asked, the set-up SQL must run, every op must prepare.
-pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan) -> Result<(), InputError> {
+/// must read back as asked, the set-up SQL must run, every op must prepare. With
+/// `from_db` (`run --from-db`), every cell is checked on one scratch copy of that database
+/// instead, as its runs will start from a copy of it.
+pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan, from_db: Option<&Path>) -> Result<(), InputError> {
     let scratch = tempfile::tempdir().map_err(|e| source.error(format!("cannot create a scratch directory: {e}")))?;
     crate::interrupt::remove_on_abort(scratch.path());
+    let copy = scratch.path().join("from-db.db");
+    if let Some(from) = from_db {
+        setup::copy_file(from, &copy).map_err(|e| InputError::new("--from-db", e.to_string()))?;
+    }
     for (i, cell) in cells.iter().enumerate() {
         let s = &cell.scenario;
-        let mut setup = s.setup.clone();
-        setup.populate.iter_mut().for_each(|p| p.rows = 0);
-        let path = scratch.path().join(format!("check-{i}.db"));
-        let conn =
-            setup::create_database(&path, &s.sqlite, &setup, s.seed).map_err(|e| setup_error(source, cell, e))?;
-        for p in &s.setup.populate {
-            setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
-        }
-        drop(conn);
+        let path = match from_db {
+            Some(_) => copy.clone(),
+            None => {
+                let mut setup = s.setup.clone();
+                setup.populate.iter_mut().for_each(|p| p.rows = 0);
+                let path = scratch.path().join(format!("check-{i}.db"));
+                let conn = setup::create_database(&path, &s.sqlite, &setup, s.seed)
+                    .map_err(|e| setup_error(source, cell, e))?;
+                for p in &s.setup.populate {
+                    setup::populate_sql(&conn, p).map_err(|e| source.error_at(p.table.span(), e.to_string()))?;
+                }
+                path
+            }
+        };
         // Workers have connections of their own: what the set-up made on its connection
         // only (TEMP tables and views, attached databases) is not there for them.
         let mut conn = setup::open_existing(&path, &s.sqlite).map_err(|e| setup_error(source, cell, e))?;

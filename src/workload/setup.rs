@@ -71,6 +71,14 @@ pub(crate) fn create_database(
     }
     if setup.populate.iter().any(|p| p.rows > 0) {
         populate_all(&mut conn, settings, &setup.populate, seed)?;
+        // Populate ran with synchronous = OFF: write its pages out now, or the measured
+        // phase's first checkpoint (which fsyncs the database file) would.
+        std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| SetupError::Create {
+                path: path.to_path_buf(),
+                source,
+            })?;
     }
     Ok(conn)
 }
@@ -92,19 +100,29 @@ pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Co
 /// A copy of an existing (closed) database at a new path, with the settings applied and
 /// checked; its `-wal` and `-shm` are not copied. Returns the open connection.
 pub(crate) fn copy_database(from: &Path, path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+    copy_file(from, path)?;
+    open_existing(path, settings)
+}
+
+/// Copies a closed database file to a new path (never an existing one) and syncs the copy,
+/// so its write-back is done before anything is measured on it: otherwise the first
+/// checkpoint's fsync of the database file would write the whole copy out.
+pub(crate) fn copy_file(from: &Path, path: &Path) -> Result<(), SetupError> {
     let create = |source| SetupError::Create {
         path: path.to_path_buf(),
         source,
     };
-    let mut source = std::fs::File::open(from).map_err(create)?;
+    let mut source = std::fs::File::open(from).map_err(|source| SetupError::Create {
+        path: from.to_path_buf(),
+        source,
+    })?;
     let mut target = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(create)?;
     std::io::copy(&mut source, &mut target).map_err(create)?;
-    drop(target);
-    open_existing(path, settings)
+    target.sync_all().map_err(create)
 }
 
 fn populate_all(
