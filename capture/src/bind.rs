@@ -8,8 +8,7 @@
 //! instructions and never across I/O. `sqlite3_prepare*` starts a fresh entry and
 //! `sqlite3_finalize` removes it. A bind the library cannot mirror (`sqlite3_bind_value`,
 //! UTF-16 text, a failed bind) marks the entry unknown: that statement then uses
-//! `sqlite3_expanded_sql`, as does one whose entry was never seen (prepared before the library
-//! could see it).
+//! `sqlite3_expanded_sql`, as does one the library never saw prepared or never saw bound.
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
@@ -30,6 +29,9 @@ pub struct Entry {
     pub values: Vec<Value>,
     /// Every bind since the statement was prepared went through the library.
     pub known: bool,
+    /// The library saw at least one bind (or `sqlite3_clear_bindings`) of this statement: until
+    /// then its values are not trusted (the application might bind some other way).
+    pub bind_seen: bool,
     pub template: Option<Box<Template>>,
     /// The `sqlite3_sql` pointer the template was made from.
     pub sql_ptr: usize,
@@ -177,6 +179,7 @@ fn bound(stmt: *mut Stmt, i: c_int, rc: c_int, set: impl FnOnce(&mut Value)) {
                 e.known = false;
                 return;
             }
+            e.bind_seen = true;
             let i = i as usize;
             if e.values.len() < i {
                 e.values.resize(i, Value::Null);
@@ -272,7 +275,12 @@ fn after_prepare(rc: c_int, out: *mut *mut Stmt) {
 interpose!(fn sqlite3_finalize(stmt: *mut Stmt) real_finalize; |_rc| crate::guarded(|| finalized(stmt)));
 interpose!(fn sqlite3_clear_bindings(stmt: *mut Stmt) real_clear_bindings; |rc| {
     if rc == sys::SQLITE_OK && !stmt.is_null() && capturing() {
-        crate::guarded(|| with_entry(stmt as usize, true, |e| e.values.clear()));
+        crate::guarded(|| {
+            with_entry(stmt as usize, true, |e| {
+                e.values.clear();
+                e.bind_seen = true;
+            })
+        });
     }
 });
 interpose!(fn sqlite3_bind_null(stmt: *mut Stmt, i: c_int) real_bind_null;

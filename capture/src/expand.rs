@@ -50,6 +50,8 @@ pub struct Template {
     pub raw: Vec<u8>,
     /// The `sql` field: a JSON string, quotes included (redacted when redacting).
     pub sql_json: Vec<u8>,
+    /// `,"sql":SQL_JSON,"expanded":`, written in one piece.
+    pub sql_field: Vec<u8>,
     /// The `expanded` field's pieces: JSON-escaped text (no quotes; redacted when redacting),
     /// then the 1-based index of the parameter that follows it (0 after the last piece).
     pub pieces: Vec<(Vec<u8>, u32)>,
@@ -104,9 +106,14 @@ impl Template {
                 })
                 .collect()
         };
+        let mut sql_field = Vec::with_capacity(sql_json.len() + 20);
+        sql_field.extend_from_slice(b",\"sql\":");
+        sql_field.extend_from_slice(&sql_json);
+        sql_field.extend_from_slice(b",\"expanded\":");
         Template {
             raw: raw.to_vec(),
             sql_json,
+            sql_field,
             pieces: escaped(redact),
             plain_pieces: redact.then(|| escaped(false)),
             nparams,
@@ -446,6 +453,15 @@ mod tests {
         let t = Template::new(b"PRAGMA user_version = 7", 0, true, |_| 0);
         assert_eq!(t.sql_json, b"\"PRAGMA user_version = <int:1>\"");
         assert_eq!(t.tail, b",\"txn\":null,\"pragma\":true}\n");
+    }
+
+    #[test]
+    fn a_redacted_value_never_merges_with_the_text_around_it() {
+        // `a-?` with -5 expands to `a--5`, which a redaction of the whole text reads as a comment.
+        let t = Template::new(b"SELECT a-? FROM t", 1, true, |_| 0);
+        let mut out = Vec::new();
+        write_expanded(&mut out, &t.pieces, &[Value::Int(-5)], true, &fmt_real);
+        assert_eq!(String::from_utf8(out).unwrap(), "SELECT a--<int:1> FROM t");
     }
 
     proptest::proptest! {

@@ -196,21 +196,15 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 bind::with_entry(stmt as usize, false, |e| {
                     refresh_template(api, stmt, sql_ptr, cfg.redact, e);
                     let Some(t) = e.template.as_deref() else { return };
-                    buf.extend_from_slice(b",\"sql\":");
-                    buf.extend_from_slice(&t.sql_json);
-                    buf.extend_from_slice(b",\"expanded\":");
+                    buf.extend_from_slice(&t.sql_field);
                     write_expanded(api, stmt, cfg.redact, e, buf);
                     buf.extend_from_slice(b",\"changes\":");
                     json::push_int(buf, changes);
-                    buf.extend_from_slice(if autocommit {
-                        b",\"autocommit\":true"
-                    } else {
-                        b",\"autocommit\":false"
-                    });
-                    buf.extend_from_slice(if readonly {
-                        b",\"readonly\":true"
-                    } else {
-                        b",\"readonly\":false"
+                    buf.extend_from_slice(match (autocommit, readonly) {
+                        (true, true) => b",\"autocommit\":true,\"readonly\":true",
+                        (true, false) => b",\"autocommit\":true,\"readonly\":false",
+                        (false, true) => b",\"autocommit\":false,\"readonly\":true",
+                        (false, false) => b",\"autocommit\":false,\"readonly\":false",
                     });
                     // `,"txn":…,"pragma":…}` and the newline.
                     if let Some(t) = e.template.as_deref() {
@@ -296,7 +290,7 @@ unsafe fn write_expanded(api: &sys::Api, stmt: *mut Stmt, redact: bool, e: &mut 
         return;
     }
     let real = |v: f64, out: &mut Vec<u8>| fmt_real(api, v, out);
-    if e.known && t.mapped && !e.differs {
+    if e.known && e.bind_seen && t.mapped && !e.differs {
         if !e.verified {
             let mut ours = Vec::new();
             expand::write_expanded(
