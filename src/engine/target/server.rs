@@ -431,6 +431,99 @@ mod tests {
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 
+    /// Skips (with a message) where PostgreSQL is not installed, unless CI requires it.
+    pub(crate) fn installed(test: &str) -> bool {
+        if find_binaries().is_some() {
+            return true;
+        }
+        assert!(
+            std::env::var("LITEHAMMER_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "LITEHAMMER_REQUIRE_POSTGRES=1 but PostgreSQL is not installed"
+        );
+        eprintln!("SKIPPED {test}: PostgreSQL is not installed (apt-get install postgresql)");
+        false
+    }
+
+    /// One throwaway server for several checks (each server costs a second or two): a URL
+    /// target drops only what it created; a wrong password is named; every built-in
+    /// scenario's translated set-up runs and every translated statement prepares.
+    #[test]
+    fn url_targets_touch_only_their_own_databases() {
+        if !installed("url_targets_touch_only_their_own_databases") {
+            return;
+        }
+        let server = PgServer::throwaway(true).unwrap();
+        let dir = server.throwaway.as_ref().unwrap().dir.clone();
+        let port = server.tcp_port.unwrap();
+        server
+            .admin()
+            .unwrap()
+            .batch_execute("CREATE DATABASE precious")
+            .unwrap();
+        let url = format!("postgres://litehammer:{}@127.0.0.1:{port}/postgres", server.password);
+        let remote = PgServer::connect_url(&url).unwrap();
+        assert!(!remote.shown.contains(&server.password), "{}", remote.shown);
+        let db = remote.create_database("lh_test", &PostgresSettings::default()).unwrap();
+        let name = db.config.get_dbname().unwrap().to_string();
+        assert!(name.starts_with("lh_test_"), "{name}");
+        let err = remote.drop_database("precious").unwrap_err();
+        assert!(err.contains("did not create"), "{err}");
+        let left = remote.create_database("lh_left", &PostgresSettings::default()).unwrap();
+        remote.drop_database(&name).unwrap();
+        drop(remote); // drops what it still holds (`lh_left_...`), nothing else
+        let names: Vec<String> = server
+            .admin()
+            .unwrap()
+            .query("SELECT datname::text FROM pg_database", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(names.iter().any(|n| n == "precious"), "{names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("lh_")), "{names:?}");
+        let _ = left;
+
+        let wrong = format!("postgres://litehammer:wrong@127.0.0.1:{port}/postgres");
+        let err = PgServer::connect_url(&wrong).unwrap_err().to_string();
+        assert!(err.contains("password authentication failed"), "{err}");
+        assert!(!err.contains("wrong@"), "{err}");
+
+        builtins_prepare_on(&server);
+        drop(server);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+
+    fn builtins_prepare_on(server: &PgServer) {
+        use crate::config::postgres::TargetKind;
+        let scratch = tempfile::tempdir().unwrap();
+        for (i, name) in crate::config::builtin::names().into_iter().enumerate() {
+            let mut s = crate::config::Source::open(name).unwrap().parse().unwrap();
+            s.target = TargetKind::Postgres;
+            let path = scratch.path().join(format!("{i}.db"));
+            let mut conn = crate::workload::setup::create_database(&path, &s.sqlite, &s.setup, s.seed).unwrap();
+            let workload = crate::workload::Workload::compile(&s, &mut conn).unwrap();
+            let db = server.create_database("lh_builtin", &s.postgres).unwrap();
+            super::super::pgsetup::load(&db, &s, &conn).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut client = db.config.connect(NoTls).unwrap();
+            for step in workload.groups.iter().flat_map(|g| &g.ops).flat_map(|o| &o.steps) {
+                let sql = step.target_sql();
+                client
+                    .prepare(sql)
+                    .unwrap_or_else(|e| panic!("{name}: `{sql}`: {}", super::super::postgres::db_message(&e)));
+            }
+            for check in &s.check {
+                if let Some(sql) = super::super::pgsetup::check_sql(check) {
+                    let sql = sql.unwrap();
+                    client
+                        .query_one(&sql, &[])
+                        .unwrap_or_else(|e| panic!("{name}: `{sql}`: {e}"));
+                }
+            }
+            drop(client);
+            server.drop_database(db.config.get_dbname().unwrap()).unwrap();
+        }
+    }
+
     #[test]
     fn bad_urls_are_named() {
         let err = PgServer::connect_url("mysql://x@y/z").unwrap_err().to_string();
