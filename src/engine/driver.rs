@@ -304,9 +304,13 @@ fn postgres_check(cell: &Cell, opts: &RunOptions) -> Result<Option<Arc<PgServer>
         .postgres
         .clone()
         .ok_or_else(|| RunError::Postgres("no server was started for this run".into()))?;
-    if let Some(g) = s.group.iter().find(|g| g.uses_app_model()) {
+    if let Some(g) = s
+        .group
+        .iter()
+        .find(|g| g.isolation == crate::config::app::Isolation::Process)
+    {
         return Err(RunError::Postgres(format!(
-            "group `{}` uses the application model, which runs against SQLite only so far",
+            "group `{}`: process workers run against SQLite only so far (use isolation = \"thread\")",
             g.name.get_ref()
         )));
     }

@@ -131,11 +131,6 @@ impl Recorder {
         }
     }
 
-    #[inline]
-    pub(crate) fn record_error(&mut self, e: &rusqlite::Error) {
-        self.record_failure(classify(e), e);
-    }
-
     /// A failure of any target, already classified.
     #[inline]
     pub(crate) fn record_failure(&mut self, kind: ErrorKind, e: &impl std::fmt::Display) {

@@ -55,16 +55,21 @@ fn postgres_translations(source: &Source, cell: &Cell) -> Result<(), InputError>
     } else {
         format!(" (run `{}`)", cell.id)
     };
-    if let Some(g) = s.group.iter().find(|g| g.uses_app_model()) {
+    if let Some(g) = s
+        .group
+        .iter()
+        .find(|g| g.isolation == crate::config::app::Isolation::Process)
+    {
         return Err(source
             .error_at(
                 g.name.span(),
                 format!(
-                    "group `{}`{in_run}: the application model (app or think time, clients, per-request connections, process workers, transaction blocks) runs against SQLite only so far",
+                    "group `{}`{in_run}: process workers (isolation = \"process\") run against SQLite only so far; use --set group.{}.isolation=thread",
+                    g.name.get_ref(),
                     g.name.get_ref()
                 ),
             )
-            .with_key(format!("group.{}", g.name.get_ref())));
+            .with_key(format!("group.{}.isolation", g.name.get_ref())));
     }
     if !s.backup.is_none() {
         return Err(source

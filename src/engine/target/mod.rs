@@ -19,8 +19,13 @@ pub(crate) trait Target {
     type Stmt<'c>
     where
         Self::Conn: 'c;
+    /// A statement from the connection's cache (the application model prepares as it goes).
+    type Cached<'c>: std::ops::DerefMut<Target = Self::Stmt<'c>>
+    where
+        Self::Conn: 'c;
     type Error: std::fmt::Display;
 
+    fn prepare_cached<'c>(conn: &'c Self::Conn, sql: &str) -> Result<Self::Cached<'c>, Self::Error>;
     fn prepare<'c>(conn: &'c Self::Conn, sql: &str) -> Result<Self::Stmt<'c>, Self::Error>;
     /// Binds parameter `index` (1-based).
     fn bind(stmt: &mut Self::Stmt<'_>, index: usize, value: ValueRef<'_>) -> Result<(), Self::Error>;

@@ -46,6 +46,8 @@ pub(crate) fn db_message(e: &postgres::Error) -> String {
 /// One worker's connection; the cells hold what the last statement left behind.
 pub(crate) struct PgConn {
     client: RefCell<Client>,
+    /// The application model's statement cache, by SQL text.
+    cache: RefCell<std::collections::HashMap<String, postgres::Statement>>,
     changes: Cell<u64>,
     in_tx: Cell<bool>,
 }
@@ -70,6 +72,7 @@ pub(crate) fn connect(db: &PgDatabase) -> Result<PgConn, PgError> {
     client.batch_execute(&db.settings.session_sql()).map_err(PgError)?;
     Ok(PgConn {
         client: RefCell::new(client),
+        cache: RefCell::default(),
         changes: Cell::new(0),
         in_tx: Cell::new(false),
     })
@@ -78,24 +81,25 @@ pub(crate) fn connect(db: &PgDatabase) -> Result<PgConn, PgError> {
 impl Target for Postgres {
     type Conn = PgConn;
     type Stmt<'c> = PgStmt<'c>;
+    type Cached<'c> = Cached<'c>;
     type Error = PgError;
+
+    fn prepare_cached<'c>(conn: &'c PgConn, sql: &str) -> Result<Cached<'c>, PgError> {
+        let found = conn.cache.borrow().get(sql).cloned();
+        let stmt = match found {
+            Some(stmt) => stmt,
+            None => {
+                let stmt = conn.client.borrow_mut().prepare(sql).map_err(PgError)?;
+                conn.cache.borrow_mut().insert(sql.to_string(), stmt.clone());
+                stmt
+            }
+        };
+        Ok(Cached(statement(conn, stmt, sql)))
+    }
 
     fn prepare<'c>(conn: &'c PgConn, sql: &str) -> Result<PgStmt<'c>, PgError> {
         let stmt = conn.client.borrow_mut().prepare(sql).map_err(PgError)?;
-        let head = sql.trim_start().get(..8).unwrap_or("").to_ascii_uppercase();
-        let control = if head.starts_with("BEGIN") || head.starts_with("START TR") {
-            Control::Begin
-        } else if head.starts_with("COMMIT") || head.starts_with("ROLLBACK") || head.starts_with("END") {
-            Control::End
-        } else {
-            Control::None
-        };
-        Ok(PgStmt {
-            conn,
-            params: vec![PgParam::Null; stmt.params().len()],
-            stmt,
-            control,
-        })
+        Ok(statement(conn, stmt, sql))
     }
 
     #[inline]
@@ -160,6 +164,40 @@ impl Target for Postgres {
 
     fn classify(e: &PgError) -> ErrorKind {
         classify(&e.0)
+    }
+}
+
+/// A prepared statement with its parameter slots and whether it opens or ends a transaction.
+fn statement<'c>(conn: &'c PgConn, stmt: postgres::Statement, sql: &str) -> PgStmt<'c> {
+    let head = sql.trim_start().get(..8).unwrap_or("").to_ascii_uppercase();
+    let control = if head.starts_with("BEGIN") || head.starts_with("START TR") {
+        Control::Begin
+    } else if head.starts_with("COMMIT") || head.starts_with("ROLLBACK") || head.starts_with("END") {
+        Control::End
+    } else {
+        Control::None
+    };
+    PgStmt {
+        conn,
+        params: vec![PgParam::Null; stmt.params().len()],
+        stmt,
+        control,
+    }
+}
+
+/// A cached statement of the application model (`Target::Cached`).
+pub(crate) struct Cached<'c>(PgStmt<'c>);
+
+impl<'c> std::ops::Deref for Cached<'c> {
+    type Target = PgStmt<'c>;
+    fn deref(&self) -> &PgStmt<'c> {
+        &self.0
+    }
+}
+
+impl<'c> std::ops::DerefMut for Cached<'c> {
+    fn deref_mut(&mut self) -> &mut PgStmt<'c> {
+        &mut self.0
     }
 }
 

@@ -10,7 +10,13 @@ pub(crate) struct Sqlite;
 impl Target for Sqlite {
     type Conn = Connection;
     type Stmt<'c> = Statement<'c>;
+    type Cached<'c> = rusqlite::CachedStatement<'c>;
     type Error = rusqlite::Error;
+
+    #[inline]
+    fn prepare_cached<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+        conn.prepare_cached(sql)
+    }
 
     #[inline]
     fn prepare<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<Statement<'c>> {
