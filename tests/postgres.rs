@@ -276,13 +276,17 @@ fn a_failing_run_and_ctrl_c_still_remove_the_server() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    // Wait for the server's directory, then for the workers to be under way.
-    while !std::fs::read_dir(tmp.path())
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().starts_with("litehammer-pg-"))
+    // Wait for the server's directory and the report's first write (after the server
+    // started), then for the workers to be under way.
+    let long_report = dir.path().join("long.json");
+    while !(long_report.exists()
+        && std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("litehammer-pg-")))
     {
         assert!(started.elapsed() < Duration::from_secs(60), "no server started");
+        assert!(child.try_wait().unwrap().is_none(), "litehammer ended before the signal");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(3));
@@ -357,4 +361,74 @@ fn bad_targets_and_untranslatable_sql_exit_2_with_a_clear_message() {
     );
     // The same scenario is fine for SQLite.
     bin().args(["validate", bad.to_str().unwrap()]).assert().success();
+}
+
+#[test]
+fn n_plus_one_reports_what_it_costs_on_each_target() {
+    if !postgres_installed("n_plus_one_reports_what_it_costs_on_each_target") {
+        return;
+    }
+    let tmp = tmpdir();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let assert = bin()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "run",
+            "n-plus-one",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "0s",
+            "--no-probe",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .timeout(Duration::from_secs(180))
+        .assert();
+    let output = assert.get_output();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let r = report(&out);
+    let ids: Vec<&str> = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "target=sqlite",
+            "target=postgres,postgres.transport=unix",
+            "target=postgres,postgres.transport=tcp"
+        ]
+    );
+    let findings: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for id in &ids {
+        for n in ["N=10", "N=100"] {
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f.starts_with(id) && f.contains(n) && f.contains("N+1 costs")),
+                "{id} {n}: {findings:?}"
+            );
+        }
+    }
+    // Over TCP each of the 100 extra queries is a round trip: the 1+N page is slower.
+    let tcp = &r["runs"][2]["groups"][0]["ops"];
+    let p50 = |name: &str| {
+        tcp.as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["latency_us"]["p50"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(p50("n_plus_one_100") > p50("join_100"), "{tcp}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("findings:"), "{stdout}");
+    assert_no_server_left(tmp.path());
 }

@@ -320,8 +320,18 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
     }
     // SQLite's settings do not apply to a PostgreSQL run, nor `postgres.*` to a SQLite
     // run: such a cell drops them, and the cells that become the same are one.
-    let mut seen: Vec<Vec<(String, toml::Value)>> = Vec::new();
+    let mixed = cells
+        .iter()
+        .any(|c| c.scenario.target == crate::config::postgres::TargetKind::Postgres)
+        || cells
+            .iter()
+            .flat_map(|c| &c.assignments)
+            .any(|(k, _)| k.starts_with("postgres."));
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     cells.retain_mut(|cell| {
+        if !mixed {
+            return true;
+        }
         let postgres = cell.scenario.target == crate::config::postgres::TargetKind::Postgres;
         cell.assignments.retain(|(k, _)| {
             if postgres {
@@ -330,11 +340,12 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
                 !k.starts_with("postgres.")
             }
         });
-        if seen.contains(&cell.assignments) {
-            return false;
-        }
-        seen.push(cell.assignments.clone());
-        true
+        let key: Vec<String> = cell
+            .assignments
+            .iter()
+            .map(|(k, v)| format!("{k}={}", show_value(v)))
+            .collect();
+        seen.insert(key.join(","))
     });
     for cell in &mut cells {
         cell.id = if cell.assignments.is_empty() {
