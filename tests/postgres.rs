@@ -286,7 +286,10 @@ fn a_failing_run_and_ctrl_c_still_remove_the_server() {
             .any(|e| e.file_name().to_string_lossy().starts_with("litehammer-pg-")))
     {
         assert!(started.elapsed() < Duration::from_secs(60), "no server started");
-        assert!(child.try_wait().unwrap().is_none(), "litehammer ended before the signal");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "litehammer ended before the signal"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(3));
