@@ -148,6 +148,7 @@ pub mod testing {
                 repeat: 1,
                 backup: Default::default(),
                 template: opts.template.clone(),
+                postgres: None,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
