@@ -43,6 +43,7 @@ run() {  # $1 = plain|capture; prints the loop's ns
     fi
 }
 
+echo "before: $(uptime)"
 run plain >/dev/null  # create and warm the database
 wall_p=() wall_c=() cpu_p=() cpu_c=()
 for r in $(seq "$ROUNDS"); do
@@ -53,12 +54,18 @@ done
 lines=$(cat "$WORK"/trace.* | wc -l)
 bytes=$(cat "$WORK"/trace.* | wc -c)
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+minimum() { printf '%s\n' "$@" | sort -n | head -1; }
 report() {  # $1 label, $2 plain median, $3 capture median
     awk -v what="$1" -v p="$2" -v c="$3" -v n="$N_QUERIES" 'BEGIN {
-        printf "%-4s median plain %8.1f ms (%.2f us/query), capture %8.1f ms (%.2f us/query): ratio %.3f (%+.1f %%, %+.2f us/query)\n",
+        printf "%-4s plain %8.1f ms (%.2f us/query), capture %8.1f ms (%.2f us/query): ratio %.3f (%+.1f %%, %+.2f us/query)\n",
             what, p/1e6, p/n/1e3, c/1e6, c/n/1e3, c/p, (c/p-1)*100, (c-p)/n/1e3
     }'
 }
 echo "queries $N_QUERIES, rounds $ROUNDS, redact $REDACT; last trace $lines lines, $bytes bytes"
+echo "medians:"
 report wall "$(median "${wall_p[@]}")" "$(median "${wall_c[@]}")"
 report cpu "$(median "${cpu_p[@]}")" "$(median "${cpu_c[@]}")"
+echo "minima (the least disturbed round of each):"
+report wall "$(minimum "${wall_p[@]}")" "$(minimum "${wall_c[@]}")"
+report cpu "$(minimum "${cpu_p[@]}")" "$(minimum "${cpu_c[@]}")"
+echo "after: $(uptime)"

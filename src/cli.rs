@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run a scenario (default: the built-in `django` web-app comparison) and write a JSON report
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a scenario file without running it: syntax, settings, and every SQL statement
     Validate(ValidateArgs),
     /// List the built-in scenarios
@@ -290,6 +290,44 @@ pub(crate) struct OverrideArgs {
     /// A backup beside the workload: none, litestream, vacuum-into, backup-api (sets `backup`)
     #[arg(long, value_name = "METHOD")]
     pub backup: Option<String>,
+    /// The database measured: sqlite (default), postgres (a private throwaway server from
+    /// /usr/lib/postgresql/*/bin), or postgres=URL (an existing server; litehammer creates and
+    /// drops a database of its own there). With `--matrix target=sqlite,postgres` only the URL counts
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: Option<TargetArg>,
+    /// The throwaway PostgreSQL server also listens on loopback TCP, and the workers use it
+    /// (sets `postgres.transport = "tcp"`)
+    #[arg(long)]
+    pub pg_tcp: bool,
+}
+
+/// `--target sqlite`, `--target postgres`, `--target postgres=postgres://...`.
+#[derive(Clone, Debug)]
+pub(crate) struct TargetArg {
+    pub kind: crate::config::postgres::TargetKind,
+    pub url: Option<String>,
+}
+
+fn parse_target(raw: &str) -> Result<TargetArg, String> {
+    use crate::config::postgres::TargetKind;
+    let (name, url) = match raw.split_once('=') {
+        Some((n, u)) => (n, Some(u.to_string())),
+        None => (raw, None),
+    };
+    let kind = match name.trim() {
+        "sqlite" if url.is_none() => TargetKind::Sqlite,
+        "sqlite" => return Err("sqlite takes no URL (use --db-dir for where its files go)".into()),
+        "postgres" | "postgresql" => TargetKind::Postgres,
+        other => {
+            return Err(format!(
+                "unknown target `{other}`: use sqlite, postgres, or postgres=URL (postgres://user:password@host:port/database)"
+            ));
+        }
+    };
+    if url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+        return Err("postgres= needs a URL: postgres=postgres://user:password@host:port/database".into());
+    }
+    Ok(TargetArg { kind, url })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

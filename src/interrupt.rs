@@ -18,6 +18,16 @@ pub(crate) fn remove_on_abort(path: &std::path::Path) {
     }
 }
 
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A child process (a throwaway server) to kill on the second signal's immediate exit,
+/// before the temporary directories go.
+pub(crate) fn kill_on_abort(pid: u32) {
+    if let Ok(mut pids) = CHILDREN.lock() {
+        pids.push(pid);
+    }
+}
+
 /// Whether the user asked to stop.
 pub(crate) fn cancelled() -> bool {
     CANCELLED.load(Ordering::Acquire)
@@ -43,6 +53,14 @@ pub(crate) fn install() {
                 count += 1;
                 if count > 1 {
                     eprintln!("\nsecond interrupt: aborting without a report");
+                    if let Ok(pids) = CHILDREN.lock() {
+                        pids.iter().for_each(|&p| unsafe {
+                            libc::kill(p as i32, libc::SIGKILL);
+                        });
+                        if !pids.is_empty() {
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                        }
+                    }
                     if let Ok(dirs) = TEMP_DIRS.lock() {
                         dirs.iter().for_each(|d| {
                             let _ = std::fs::remove_dir_all(d);

@@ -44,7 +44,7 @@ pub fn main() -> std::process::ExitCode {
 /// Runs one command.
 fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     match cli.command {
-        cli::Command::Run(args) => commands::run(args),
+        cli::Command::Run(args) => commands::run(*args),
         cli::Command::Validate(args) => commands::validate(args),
         cli::Command::ListScenarios => commands::list_scenarios(),
         cli::Command::Crash(args) => commands::crash(args),
@@ -148,6 +148,7 @@ pub mod testing {
                 repeat: 1,
                 backup: Default::default(),
                 template: opts.template.clone(),
+                postgres: None,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

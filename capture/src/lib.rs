@@ -14,6 +14,11 @@
 
 pub mod protocol;
 
+// Unit tests build the interposed functions without their exported names (the test binary links
+// its own SQLite), so nothing calls them there.
+#[cfg_attr(test, allow(dead_code))]
+mod bind;
+mod expand;
 mod json;
 mod record;
 mod sqltext;
@@ -50,7 +55,7 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// Open traced connections by handle address (only touched on open, close and trace_v2).
 static CONNS: ForkMutex<BTreeMap<usize, &'static Conn>> = ForkMutex::new(BTreeMap::new());
 
-fn guarded(f: impl FnOnce()) {
+pub(crate) fn guarded(f: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
@@ -182,68 +187,182 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
     // SAFETY (whole block): stmt is live; returned strings are valid until the next call on it.
     unsafe {
         let db = (api.db_handle)(stmt);
-        let pending = with_local(|l| l.take(stmt as usize)).flatten();
-        let (ts, dur) = match pending {
-            Some(q) => (q.start_ns, now - q.start_ns),
-            None => (now - sqlite_ns, sqlite_ns),
-        };
-        let cpu_ns = pending.map_or(-1, |q| q.cpu_ns);
-        // A slow statement (waiting for a lock, or syncing) mostly did not use the CPU: its
-        // end gets a reading too, so its wall time is not taken for app CPU.
-        let cpu_end_ns = if dur >= CPU_GAP_NS { sys::thread_cpu_ns() } else { -1 };
-        let readonly = (api.stmt_readonly)(stmt) != 0;
-        let changed = match pending {
-            Some(q) => (api.total_changes)(db) != q.total_changes,
-            None => !readonly,
-        };
-        let changes = if changed { (api.changes)(db) as i64 } else { 0 };
-        let autocommit = (api.get_autocommit)(db) != 0;
-        let sql = sys::cstr((api.sql)(stmt)).unwrap_or_default();
-        let has_params = api.bind_parameter_count.is_none_or(|f| f(stmt) > 0);
-        // Owned by SQLite until freed below; used in place (no copy).
-        let expanded_ptr = match api.expanded_sql {
-            Some(f) if has_params => f(stmt),
-            _ => std::ptr::null_mut(),
-        };
-        let expanded = sys::cstr(expanded_ptr);
-        let class = sqltext::classify(&sql);
-        let redacted = cfg
-            .redact
-            .then(|| (sqltext::redact(&sql), expanded.as_deref().map(sqltext::redact)));
-        let (sql_out, expanded_out): (&str, Option<&str>) = match &redacted {
-            Some((s, e)) => (s, e.as_deref()),
-            None => (&sql, expanded.as_deref()),
-        };
         with_local(|l| {
-            let (pid, tid) = (l.pid(), l.tid());
+            let pending = l.take(stmt as usize);
+            let (ts, dur) = match pending {
+                Some(q) => (q.start_ns, now - q.start_ns),
+                None => (now - sqlite_ns, sqlite_ns),
+            };
+            let cpu_ns = pending.map_or(-1, |q| q.cpu_ns);
+            // A slow statement (waiting for a lock, or syncing) mostly did not use the CPU:
+            // its end gets a reading too, so its wall time is not taken for app CPU.
+            let cpu_end_ns = if dur >= CPU_GAP_NS { sys::thread_cpu_ns() } else { -1 };
             l.last_end_ns = now;
-            l.append(|buf| {
-                let mut line = Line::start(buf, "stmt", ts, pid, tid);
-                line.int("conn", conn.id as i64);
-                line.int("dur_ns", dur);
-                line.opt_int("cpu_ns", (cpu_ns >= 0).then_some(cpu_ns));
-                line.opt_int("cpu_end_ns", (cpu_end_ns >= 0).then_some(cpu_end_ns));
-                line.str("sql", sql_out);
-                // Without parameters the expanded text is the SQL itself.
-                line.str("expanded", expanded_out.unwrap_or(sql_out));
-                line.int("changes", changes);
-                line.bool("autocommit", autocommit);
-                line.bool("readonly", readonly);
-                line.opt_str("txn", class.txn.map(sqltext::Txn::as_str));
-                line.bool("pragma", class.pragma);
-                line.end();
+            let readonly = (api.stmt_readonly)(stmt) != 0;
+            let changed = match pending {
+                Some(q) => (api.total_changes)(db) != q.total_changes,
+                None => !readonly,
+            };
+            let changes = if changed { (api.changes)(db) as i64 } else { 0 };
+            let autocommit = (api.get_autocommit)(db) != 0;
+            let sql_ptr = (api.sql)(stmt);
+            l.append_with_ids(|buf, ids| {
+                buf.reserve(512);
+                buf.extend_from_slice(b"{\"v\":1,\"kind\":\"stmt\",\"ts\":");
+                json::push_int(buf, ts);
+                buf.extend_from_slice(ids);
+                buf.extend_from_slice(b",\"conn\":");
+                json::push_int(buf, conn.id as i64);
+                buf.extend_from_slice(b",\"dur_ns\":");
+                json::push_int(buf, dur);
+                if cpu_ns >= 0 {
+                    buf.extend_from_slice(b",\"cpu_ns\":");
+                    json::push_int(buf, cpu_ns);
+                }
+                if cpu_end_ns >= 0 {
+                    buf.extend_from_slice(b",\"cpu_end_ns\":");
+                    json::push_int(buf, cpu_end_ns);
+                }
+                // The statement's entry: its template, and the values bound to it.
+                bind::with_entry(stmt as usize, false, |e| {
+                    refresh_template(api, stmt, sql_ptr, cfg.redact, e);
+                    let Some(t) = e.template.as_deref() else { return };
+                    buf.extend_from_slice(&t.sql_field);
+                    write_expanded(api, stmt, cfg.redact, e, buf);
+                    buf.extend_from_slice(b",\"changes\":");
+                    json::push_int(buf, changes);
+                    buf.extend_from_slice(match (autocommit, readonly) {
+                        (true, true) => b",\"autocommit\":true,\"readonly\":true",
+                        (true, false) => b",\"autocommit\":true,\"readonly\":false",
+                        (false, true) => b",\"autocommit\":false,\"readonly\":true",
+                        (false, false) => b",\"autocommit\":false,\"readonly\":false",
+                    });
+                    // `,"txn":…,"pragma":…}` and the newline.
+                    if let Some(t) = e.template.as_deref() {
+                        buf.extend_from_slice(&t.tail);
+                    }
+                });
             });
         });
-        drop(expanded);
-        if !expanded_ptr.is_null() {
-            (api.free)(expanded_ptr as *mut c_void);
+    }
+}
+
+/// Makes sure `e` holds the template of the statement's current text (`sqlite3_sql` changes
+/// pointer when SQLite re-prepares a statement, rarely its text).
+///
+/// # Safety
+/// `stmt` is live and `sql_ptr` is its `sqlite3_sql`.
+unsafe fn refresh_template(api: &sys::Api, stmt: *mut Stmt, sql_ptr: *const c_char, redact: bool, e: &mut bind::Entry) {
+    if e.template.is_some() && e.sql_ptr == sql_ptr as usize {
+        return;
+    }
+    // SAFETY: NUL-terminated text owned by the statement.
+    let raw: &[u8] = if sql_ptr.is_null() {
+        b""
+    } else {
+        unsafe { std::ffi::CStr::from_ptr(sql_ptr) }.to_bytes()
+    };
+    let same = e.template.as_deref().is_some_and(|t| t.raw == raw);
+    e.sql_ptr = sql_ptr as usize;
+    if same {
+        return;
+    }
+    // SAFETY: a live statement.
+    let nparams = unsafe { (api.bind_parameter_count)(stmt) }.max(0) as u32;
+    let index = |tok: &[u8]| {
+        let Ok(name) = std::ffi::CString::new(tok) else {
+            return 0;
+        };
+        // SAFETY: a live statement and a NUL-terminated name.
+        unsafe { (api.bind_parameter_index)(stmt, name.as_ptr()) }
+    };
+    e.template = Some(Box::new(expand::Template::new(raw, nparams, redact, index)));
+    e.verified = false;
+    e.differs = false;
+}
+
+/// Appends what `sqlite3_snprintf("%!.15g")` of the application's SQLite prints.
+fn fmt_real(api: &sys::Api, v: f64, out: &mut Vec<u8>) {
+    let mut buf = [0 as c_char; 40];
+    // SAFETY: a 40-byte buffer (SQLite truncates and NUL-terminates) and one double argument.
+    unsafe {
+        (api.snprintf)(buf.len() as c_int, buf.as_mut_ptr(), c"%!.15g".as_ptr(), v);
+        out.extend_from_slice(std::ffi::CStr::from_ptr(buf.as_ptr()).to_bytes());
+    }
+}
+
+/// `sqlite3_expanded_sql`, lossy UTF-8 (`None`: SQLite returned NULL).
+///
+/// # Safety
+/// `stmt` is live.
+unsafe fn sqlite_expanded(api: &sys::Api, stmt: *mut Stmt) -> Option<String> {
+    let f = api.expanded_sql?;
+    // SAFETY: live statement; the result is ours to free.
+    unsafe {
+        let p = f(stmt);
+        let s = sys::cstr(p).map(|s| s.into_owned());
+        if !p.is_null() {
+            (api.free)(p as *mut c_void);
         }
+        s
+    }
+}
+
+/// Writes the `expanded` field (a JSON string): the template with the mirrored values, checked
+/// once per statement against `sqlite3_expanded_sql`, which is used instead when they differ or
+/// when the values are not known.
+///
+/// # Safety
+/// `stmt` is live (inside its trace callback).
+unsafe fn write_expanded(api: &sys::Api, stmt: *mut Stmt, redact: bool, e: &mut bind::Entry, buf: &mut Vec<u8>) {
+    let Some(t) = e.template.as_deref() else { return };
+    if t.nparams == 0 {
+        buf.extend_from_slice(&t.sql_json);
+        return;
+    }
+    let real = |v: f64, out: &mut Vec<u8>| fmt_real(api, v, out);
+    if e.known && e.bind_seen && t.mapped && !e.differs {
+        if !e.verified {
+            let mut ours = Vec::new();
+            expand::write_expanded(
+                &mut ours,
+                t.plain_pieces.as_ref().unwrap_or(&t.pieces),
+                &e.values,
+                false,
+                &real,
+            );
+            // SAFETY: live statement.
+            match unsafe { sqlite_expanded(api, stmt) } {
+                Some(theirs) => {
+                    let mut escaped = Vec::with_capacity(theirs.len());
+                    json::escape_inner(&mut escaped, &theirs);
+                    if escaped == ours {
+                        e.verified = true;
+                    } else {
+                        e.differs = true;
+                    }
+                }
+                None => e.verified = true,
+            }
+        }
+        if !e.differs {
+            buf.push(b'"');
+            expand::write_expanded(buf, &t.pieces, &e.values, redact, &real);
+            buf.push(b'"');
+            return;
+        }
+    }
+    // SAFETY: live statement.
+    match unsafe { sqlite_expanded(api, stmt) } {
+        Some(s) if redact => json::escape(buf, &sqltext::redact(&s)),
+        Some(s) => json::escape(buf, &s),
+        None => buf.extend_from_slice(&t.sql_json),
     }
 }
 
 /// # Safety
 /// Same contract as SQLite's `sqlite3_open`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sqlite3_open(filename: *const c_char, pp_db: *mut *mut Db) -> c_int {
     let Some(real) = sys::real_open() else {
         return SQLITE_ERROR;
@@ -259,7 +378,7 @@ pub unsafe extern "C" fn sqlite3_open(filename: *const c_char, pp_db: *mut *mut 
 
 /// # Safety
 /// Same contract as SQLite's `sqlite3_open_v2`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sqlite3_open_v2(
     filename: *const c_char,
     pp_db: *mut *mut Db,
@@ -280,7 +399,7 @@ pub unsafe extern "C" fn sqlite3_open_v2(
 
 /// # Safety
 /// Same contract as SQLite's `sqlite3_open16`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sqlite3_open16(filename: *const c_void, pp_db: *mut *mut Db) -> c_int {
     let Some(real) = sys::real_open16() else {
         return SQLITE_ERROR;
@@ -307,7 +426,7 @@ pub unsafe extern "C" fn sqlite3_open16(filename: *const c_void, pp_db: *mut *mu
 
 /// # Safety
 /// Same contract as SQLite's `sqlite3_close`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sqlite3_close(db: *mut Db) -> c_int {
     let Some(real) = sys::real_close() else {
         return SQLITE_ERROR;
@@ -320,7 +439,7 @@ pub unsafe extern "C" fn sqlite3_close(db: *mut Db) -> c_int {
 
 /// # Safety
 /// Same contract as SQLite's `sqlite3_close_v2`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sqlite3_close_v2(db: *mut Db) -> c_int {
     let Some(real) = sys::real_close_v2() else {
         return SQLITE_ERROR;
@@ -336,7 +455,7 @@ pub unsafe extern "C" fn sqlite3_close_v2(db: *mut Db) -> c_int {
 ///
 /// # Safety
 /// Same contract as SQLite's `sqlite3_trace_v2`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sqlite3_trace_v2(db: *mut Db, mask: c_uint, cb: Option<TraceCb>, ctx: *mut c_void) -> c_int {
     let Some(real) = sys::real_trace_v2() else {
         return SQLITE_ERROR;
@@ -371,7 +490,7 @@ pub unsafe extern "C" fn sqlite3_trace_v2(db: *mut Db, mask: c_uint, cb: Option<
 ///
 /// # Safety
 /// Same contract as libc's `_exit`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn _exit(status: c_int) -> ! {
     guarded(record::flush_all);
     if let Some(real) = sys::real_exit() {

@@ -144,6 +144,8 @@ pub struct Pending {
 pub struct Local {
     pid: i32,
     tid: i32,
+    /// `,"pid":…,"tid":…` of every line.
+    pid_tid: Vec<u8>,
     shared: Arc<Mutex<Inner>>,
     pub pending: Vec<Pending>,
     /// When this thread's last recorded event ended (monotonic ns): the start of the gap
@@ -163,6 +165,7 @@ impl Local {
         Local {
             pid,
             tid,
+            pid_tid: crate::json::pid_tid(pid, tid),
             shared,
             pending: Vec::new(),
             last_end_ns: 0,
@@ -175,6 +178,19 @@ impl Local {
 
     pub fn tid(&self) -> i32 {
         self.tid
+    }
+
+    /// Appends one line (written by `f`, given `,"pid":…,"tid":…`), flushing when the buffer is
+    /// full.
+    pub fn append_with_ids(&self, f: impl FnOnce(&mut Vec<u8>, &[u8])) {
+        let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if g.dead {
+            return;
+        }
+        f(&mut g.buf, &self.pid_tid);
+        if g.buf.len() >= FLUSH_AT {
+            g.flush();
+        }
     }
 
     /// Appends one line (written by `f`), flushing when the buffer is full.

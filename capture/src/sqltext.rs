@@ -159,6 +159,62 @@ fn scan_number(b: &[u8], mut i: usize) -> (usize, bool) {
     (i, real)
 }
 
+/// The token at `b[i]` as SQLite's tokenizer (`sqlite3GetToken`) sees it, for finding host
+/// parameters: its end and whether it is a parameter (`?`, `?NNN`, `:name`, `@name`, `$name`,
+/// `#name`, with Tcl's `$a::b` and `$a(x)` forms). Strings, blobs, quoted identifiers, comments,
+/// numbers and identifiers (`a$b` is one) are skipped whole. `None` at the end.
+pub fn next_token(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    let n = b.len();
+    let c = *b.get(i)?;
+    let end = match c {
+        b'\'' | b'"' | b'`' => scan_quoted(b, i, c).0,
+        b'x' | b'X' if b.get(i + 1) == Some(&b'\'') => scan_quoted(b, i + 1, b'\'').0,
+        b'[' => b[i..].iter().position(|&x| x == b']').map_or(n, |p| i + p + 1),
+        b'-' if b.get(i + 1) == Some(&b'-') => b[i..].iter().position(|&x| x == b'\n').map_or(n, |p| i + p + 1),
+        b'/' if b.get(i + 1) == Some(&b'*') => b[i + 2..]
+            .windows(2)
+            .position(|w| w == b"*/")
+            .map_or(n, |p| i + 2 + p + 2),
+        b'0'..=b'9' => scan_number(b, i).0,
+        b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => scan_number(b, i).0,
+        b'?' => {
+            let mut j = i + 1;
+            while j < n && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            return Some((j, true));
+        }
+        b':' | b'@' | b'$' | b'#' => {
+            let mut j = i + 1;
+            let mut len = 0;
+            while j < n {
+                let d = b[j];
+                if is_ident_char(d) {
+                    len += 1;
+                } else if d == b'(' && len > 0 {
+                    j += 1;
+                    while j < n && !b[j].is_ascii_whitespace() && b[j] != b')' {
+                        j += 1;
+                    }
+                    if j < n && b[j] == b')' {
+                        j += 1;
+                    }
+                    break;
+                } else if d == b':' && b.get(j + 1) == Some(&b':') {
+                    j += 1;
+                } else {
+                    break;
+                }
+                j += 1;
+            }
+            return Some(if len > 0 { (j, true) } else { (i + 1, false) });
+        }
+        _ if is_ident_start(c) => scan_ident(b, i + 1),
+        _ => i + 1,
+    };
+    Some((end.max(i + 1), false))
+}
+
 /// Transaction-control statement kinds (the `txn` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Txn {

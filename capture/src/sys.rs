@@ -11,6 +11,8 @@ pub type TraceCb = unsafe extern "C" fn(c_uint, *mut c_void, *mut c_void, *mut c
 
 pub const SQLITE_OK: c_int = 0;
 pub const SQLITE_ERROR: c_int = 1;
+pub const SQLITE_MISUSE: c_int = 21;
+pub const SQLITE_RANGE: c_int = 25;
 pub const SQLITE_TRACE_STMT: c_uint = 0x01;
 pub const SQLITE_TRACE_PROFILE: c_uint = 0x02;
 pub const SQLITE_TRACE_CLOSE: c_uint = 0x08;
@@ -75,7 +77,9 @@ pub struct Api {
     pub trace_v2: TraceV2Fn,
     pub sql: unsafe extern "C" fn(*mut Stmt) -> *const c_char,
     pub expanded_sql: Option<unsafe extern "C" fn(*mut Stmt) -> *mut c_char>,
-    pub bind_parameter_count: Option<unsafe extern "C" fn(*mut Stmt) -> c_int>,
+    pub bind_parameter_count: unsafe extern "C" fn(*mut Stmt) -> c_int,
+    pub bind_parameter_index: unsafe extern "C" fn(*mut Stmt, *const c_char) -> c_int,
+    pub snprintf: unsafe extern "C" fn(c_int, *mut c_char, *const c_char, ...) -> *mut c_char,
     pub free: unsafe extern "C" fn(*mut c_void),
     pub changes: unsafe extern "C" fn(*mut Db) -> c_int,
     pub total_changes: unsafe extern "C" fn(*mut Db) -> c_int,
@@ -102,7 +106,9 @@ pub fn api() -> Option<&'static Api> {
             trace_v2: real_trace_v2()?,
             sql: get(c"sqlite3_sql")?,
             expanded_sql: get(c"sqlite3_expanded_sql"),
-            bind_parameter_count: get(c"sqlite3_bind_parameter_count"),
+            bind_parameter_count: get(c"sqlite3_bind_parameter_count")?,
+            bind_parameter_index: get(c"sqlite3_bind_parameter_index")?,
+            snprintf: get(c"sqlite3_snprintf")?,
             free: get(c"sqlite3_free")?,
             changes: get(c"sqlite3_changes")?,
             total_changes: get(c"sqlite3_total_changes")?,

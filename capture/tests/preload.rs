@@ -330,3 +330,121 @@ print(seen)
     assert!(out.contains("INSERT INTO t VALUES(7)"));
     assert!(!dir.path().join("no").exists());
 }
+
+#[path = "../src/sqltext.rs"]
+#[allow(dead_code)]
+mod sqltext;
+
+/// Statements with every kind of bound value, each run several times with other values (the
+/// library checks its own expansion against `sqlite3_expanded_sql` on a statement's first run and
+/// writes it alone afterwards), through named and numbered parameters, `executemany`, a
+/// re-prepare after a schema change, and a statement that gets different types over time. Prints
+/// the expanded SQL it expects, one JSON string per statement, in order.
+const BIND_PROGRAM: &str = r#"
+import json, re, sqlite3, sys
+floats = {1.5: "1.5", -0.25: "-0.25", 2.0: "2.0", 1e20: "1.0e+20", 0.1: "0.1", 123456.0: "123456.0"}
+def lit(v):
+    if v is None: return "NULL"
+    if isinstance(v, bool): return str(int(v))
+    if isinstance(v, int): return str(v)
+    if isinstance(v, float): return floats[v]
+    if isinstance(v, bytes): return "x'" + v.hex() + "'"
+    return "'" + v.replace("'", "''") + "'"
+def expand(sql, params):
+    if isinstance(params, dict):
+        for k, v in params.items(): sql = sql.replace(":" + k, lit(v))
+        return sql
+    nxt = [1]
+    def sub(m):
+        i = int(m.group(1)) if m.group(1) else nxt[0]
+        nxt[0] = max(nxt[0], i + 1)
+        return lit(params[i - 1])
+    return re.sub(r"\?(\d*)", sub, sql)
+out = []
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+def ex(sql, params=(), expected=None):
+    c.execute(sql, params).fetchall()
+    out.append(expected or expand(sql, params))
+ex("CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n)")
+rows = [
+    (7, 1.5, "it's", b"\x00\x01\xfe", None),
+    (-9223372036854775808, -0.25, 'say "hi"\n\ttab\\', b"", None),
+    (9223372036854775807, 2.0, "héllo ✓ zq7marker", b"\xde\xad\xbe\xef", 1),
+    (0, 1e20, "", b"x", "s"),
+    (42, 0.1, "''", b"''", 123456.0),
+]
+for r in rows:
+    ex("INSERT INTO t VALUES(?, ?, ?, ?, ?)", r)
+c.executemany("INSERT INTO t VALUES(?, ?, ?, ?, ?)", rows)
+out += [expand("INSERT INTO t VALUES(?, ?, ?, ?, ?)", r) for r in rows]
+for v in [1, "one", None, 2.0, b"\x01", 918273645000]:
+    ex("SELECT count(*) FROM t WHERE n IS ?2 OR i = ?1 OR s = ?2 OR i = ?", (5, v, 8))
+for k in [3, 4]:
+    ex("SELECT s FROM t WHERE i > :lo AND s <> :name LIMIT 3", {"lo": k, "name": "x'y"})
+ex("CREATE INDEX ti ON t(i)")
+for k in [5, 6]:
+    ex("SELECT s FROM t WHERE i > :lo AND s <> :name LIMIT 3", {"lo": k, "name": "after"})
+ex("SELECT 'lit ?', ? -- ? not a parameter", (11,), "SELECT 'lit ?', 11 -- ? not a parameter")
+c.close()
+for s in out: print(json.dumps(s))
+"#;
+
+fn run_bind_program(redact: bool) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("t");
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", "60", "python3", "-c", BIND_PROGRAM])
+        .arg(dir.path().join("db.sqlite"));
+    for (k, v) in protocol::child_env(&library(), &prefix, redact, None) {
+        cmd.env(k, v);
+    }
+    if !redact {
+        cmd.env_remove(protocol::ENV_REDACT);
+    }
+    let out = cmd.output().expect("run python3");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<String>(l).unwrap())
+        .collect();
+    let parts = protocol::find_parts(&prefix).unwrap();
+    assert_eq!(parts.len(), 1);
+    let text = std::fs::read_to_string(&parts[0]).unwrap();
+    let got: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "stmt" && l["txn"].is_null())
+        .map(|l| l["expanded"].as_str().unwrap().to_string())
+        .collect();
+    (want, got)
+}
+
+#[test]
+fn bound_values_are_expanded_as_sqlite_does() {
+    if !python_ok() {
+        eprintln!("SKIP: python3 with sqlite3 not found");
+        return;
+    }
+    let (want, got) = run_bind_program(false);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "statement {i}");
+    }
+    assert_eq!(got.len(), want.len());
+
+    // Redacted: the same statements with every literal as its tag, and no value left.
+    let (want, got) = run_bind_program(true);
+    let want: Vec<String> = want.iter().map(|s| sqltext::redact(s)).collect();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "redacted statement {i}");
+    }
+    assert_eq!(got.len(), want.len());
+    let all = got.concat();
+    for secret in ["zq7marker", "9182736", "héllo", "dead", "1.5", "it''s"] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+}

@@ -128,6 +128,22 @@ pub(super) fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
     if let Some(m) = &args.backup {
         flag("backup", Value::String(m.clone()), format!("--backup {m}"));
     }
+    let target_axis = args
+        .matrix
+        .iter()
+        .any(|m| m.split_once('=').is_some_and(|(k, _)| k.trim() == "target"));
+    if let Some(t) = &args.target
+        && !target_axis
+    {
+        flag(
+            "target",
+            Value::String(t.kind.as_str().into()),
+            format!("--target {}", t.kind.as_str()),
+        );
+    }
+    if args.pg_tcp {
+        flag("postgres.transport", Value::String("tcp".into()), "--pg-tcp".into());
+    }
     set.extend(settings(&args.set)?);
     let matrix = args
         .matrix

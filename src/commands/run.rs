@@ -59,12 +59,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         check_from_db(from)?;
     }
     let plan = load_plan(&args.scenario, &args.overrides, args.repeat, args.from_db.as_deref())?;
+    if args.from_db.is_some()
+        && plan
+            .cells
+            .iter()
+            .any(|c| c.scenario.target != crate::config::postgres::TargetKind::Sqlite)
+    {
+        return Err(crate::error::InputError::new("--from-db", "only for SQLite runs, not with target = postgres").into());
+    }
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;
     }
     let backup = crate::engine::backup::check_env(&plan.cells, args.litestream.as_deref())
         .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
+    let postgres = start_postgres(&plan, args.overrides.target.as_ref())?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = Environment::capture(&db_dir);
     if !args.no_probe {
@@ -90,6 +99,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         repeat: args.repeat,
         backup,
         template: args.from_db.clone(),
+        postgres: postgres.clone(),
     };
     let total = plan.cells.len() * args.repeat as usize;
     if args.kill {
@@ -121,6 +131,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         report.findings = crate::findings::sweep::findings(sweep, &report.runs);
     }
     report.findings.extend(crate::report::backup::verdicts(&report));
+    report
+        .findings
+        .extend(crate::findings::nplusone::findings(&report.runs));
     if args.durability && !crate::interrupt::cancelled() {
         write_report(&report, &output)?;
         durability_trials(&plan, &mut report, args.trials, &db_dir, args.out.quiet)?;
@@ -173,6 +186,7 @@ fn durability_trials(plan: &Plan, report: &mut Report, trials: u32, db_dir: &Pat
     let cells: Vec<_> = plan
         .cells
         .iter()
+        .filter(|c| c.scenario.target == crate::config::postgres::TargetKind::Sqlite)
         .filter(|c| {
             let pair = (c.scenario.sqlite.journal_mode, c.scenario.sqlite.synchronous);
             let fresh = !done.contains(&pair);
@@ -218,6 +232,39 @@ fn durability_trials(plan: &Plan, report: &mut Report, trials: u32, db_dir: &Pat
         run.durability = Some(durability);
     }
     Ok(())
+}
+
+/// The PostgreSQL server the plan's `target = "postgres"` runs use: the `--target
+/// postgres=URL` one, or a throwaway one (with TCP when a run asks for it). Not started
+/// when every run is SQLite's.
+fn start_postgres(
+    plan: &Plan,
+    target: Option<&crate::cli::TargetArg>,
+) -> anyhow::Result<Option<std::sync::Arc<crate::engine::target::server::PgServer>>> {
+    use crate::config::postgres::{TargetKind, Transport};
+    use crate::engine::target::server::PgServer;
+    let cells: Vec<_> = plan
+        .cells
+        .iter()
+        .filter(|c| c.scenario.target == TargetKind::Postgres)
+        .collect();
+    let url = target.and_then(|t| t.url.as_deref());
+    if cells.is_empty() {
+        if url.is_some() {
+            return Err(
+                crate::error::InputError::new("--target", "a URL is given, but no run has target = postgres").into(),
+            );
+        }
+        return Ok(None);
+    }
+    let tcp = cells.iter().any(|c| c.scenario.postgres.transport == Transport::Tcp);
+    let server = match url {
+        Some(url) => PgServer::connect_url(url),
+        None => PgServer::throwaway(tcp),
+    }
+    .map_err(|e| crate::error::InputError::new("--target", e.to_string()))?;
+    eprintln!("PostgreSQL: {}", server.shown);
+    Ok(Some(std::sync::Arc::new(server)))
 }
 
 /// A group's attempts may fail with errors other than busy/locked (constraint, I/O, full
@@ -291,6 +338,9 @@ fn run_killed(
         "--kill needs a backup method: --backup litestream, vacuum-into or backup-api"
     );
     report.findings.extend(crate::report::backup::verdicts(&report));
+    report
+        .findings
+        .extend(crate::findings::nplusone::findings(&report.runs));
     write_report(&report, output)?;
     write_exports(&report, exports)?;
     print!("\n{}", String::from_utf8(table::Terminal.render(&report)?)?);

@@ -22,6 +22,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("busy-handlers", include_str!("../../scenarios/busy-handlers.toml")),
     ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
     ("backup", include_str!("../../scenarios/backup.toml")),
+    ("n-plus-one", include_str!("../../scenarios/n-plus-one.toml")),
 ];
 
 pub(crate) const DEFAULT: &str = "django";

@@ -151,6 +151,8 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             s.duration = None;
             Ok(())
         }
+        ["target"] => typed(value).map(|v| s.target = v),
+        ["postgres", k] => super::postgres::set(&mut s.postgres, k, value),
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
@@ -207,7 +209,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),
@@ -291,7 +293,12 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         assignments: Vec::new(),
         scenario: base.clone(),
     }];
-    for (axis_index, axis) in axes.iter().enumerate() {
+    // The target is the outermost axis wherever it was given: a report lists one
+    // database's runs, then the other's.
+    let mut order: Vec<usize> = (0..axes.len()).collect();
+    order.sort_by_key(|&i| axes[i].key != "target");
+    for axis_index in order {
+        let axis = &axes[axis_index];
         if axis.values.is_empty() {
             return Err((axis_index, "a matrix axis needs at least one value".into()));
         }
@@ -311,6 +318,35 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         }
         cells = next;
     }
+    // SQLite's settings do not apply to a PostgreSQL run, nor `postgres.*` to a SQLite
+    // run: such a cell drops them, and the cells that become the same are one.
+    let mixed = cells
+        .iter()
+        .any(|c| c.scenario.target == crate::config::postgres::TargetKind::Postgres)
+        || cells
+            .iter()
+            .flat_map(|c| &c.assignments)
+            .any(|(k, _)| k.starts_with("postgres."));
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    cells.retain_mut(|cell| {
+        if !mixed {
+            return true;
+        }
+        let postgres = cell.scenario.target == crate::config::postgres::TargetKind::Postgres;
+        cell.assignments.retain(|(k, _)| {
+            if postgres {
+                !SQLITE_KEYS.contains(&k.as_str())
+            } else {
+                !k.starts_with("postgres.")
+            }
+        });
+        let key: Vec<String> = cell
+            .assignments
+            .iter()
+            .map(|(k, v)| format!("{k}={}", show_value(v)))
+            .collect();
+        seen.insert(key.join(","))
+    });
     for cell in &mut cells {
         cell.id = if cell.assignments.is_empty() {
             "default".to_string()

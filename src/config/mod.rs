@@ -11,6 +11,7 @@ pub(crate) mod generator;
 pub(crate) mod guard;
 pub(crate) mod limits;
 pub(crate) mod matrix;
+pub(crate) mod postgres;
 pub(crate) mod scenario;
 pub(crate) mod sqlite;
 pub(crate) mod validate;

@@ -4,6 +4,7 @@ use super::app::{BlockBegin, ConnectionMode, Isolation, TimeDist};
 use super::check::MetricCheck;
 use super::duration::DurationValue;
 use crate::config::generator::{GeneratorSpec, Param};
+use crate::config::postgres::{PostgresSettings, TargetKind};
 use crate::config::sqlite::SqliteSettings;
 use crate::error::InputError;
 use indexmap::IndexMap;
@@ -30,8 +31,13 @@ pub(crate) struct Scenario {
     pub timeline_interval: DurationValue,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// The database measured: `sqlite` (default) or `postgres` (see docs/postgres.md).
+    #[serde(default, skip_serializing_if = "TargetKind::is_sqlite")]
+    pub target: TargetKind,
     #[serde(default)]
     pub sqlite: SqliteSettings,
+    #[serde(default, skip_serializing_if = "PostgresSettings::is_default")]
+    pub postgres: PostgresSettings,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub matrix: IndexMap<String, Spanned<Vec<toml::Value>>>,
     #[serde(default)]
@@ -61,6 +67,9 @@ pub(crate) struct Check {
     pub name: Spanned<String>,
     /// A data check: the query's single integer result must equal `expect`.
     pub sql: Option<Spanned<String>>,
+    /// The query for PostgreSQL, where the translation of `sql` does not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Spanned<String>>,
     #[serde(default)]
     pub expect: i64,
     /// A metric check on the run's results, e.g. "group.writers.p99 < 100ms".
@@ -88,6 +97,9 @@ fn default_p99_limit() -> DurationValue {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Setup {
     pub sql: Option<Spanned<String>>,
+    /// The set-up SQL for PostgreSQL, where the translation of `sql` does not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Spanned<String>>,
     #[serde(default)]
     pub populate: Vec<Populate>,
 }
@@ -214,6 +226,9 @@ pub(crate) struct Op {
     #[serde(default = "weight_one")]
     pub weight: u32,
     pub sql: Spanned<String>,
+    /// The statement for PostgreSQL, where the translation of `sql` does not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Spanned<String>>,
     #[serde(default)]
     pub params: Option<Spanned<Vec<Param>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +256,9 @@ pub(crate) struct Script {
 pub(crate) struct Step {
     #[serde(default = "no_sql", skip_serializing_if = "is_no_sql")]
     pub sql: Spanned<String>,
+    /// The statement for PostgreSQL, where the translation of `sql` does not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Spanned<String>>,
     #[serde(default)]
     pub params: Option<Spanned<Vec<Param>>>,
     /// CPU the app burns just before this step.
@@ -276,6 +294,7 @@ impl Group {
             app_time: op.app_time,
             steps: vec![Step {
                 sql: op.sql.clone(),
+                postgres: op.postgres.clone(),
                 params: op.params.clone(),
                 app_time: None,
                 begin: None,

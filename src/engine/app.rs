@@ -14,16 +14,19 @@ use crate::config::busy;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::clock::Clock;
 use crate::engine::queue::Ticket;
-use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec, run_statement};
+use crate::engine::target::postgres::{PgConn, PgError, Postgres};
+use crate::engine::target::sqlite::Sqlite;
+use crate::engine::target::{Target, TargetSpec};
+use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec};
 use crate::metrics::anatomy::{PARTS, Part};
 pub(crate) use crate::metrics::app::{AppStats, BlockStats};
 use crate::metrics::timeline::{IntervalSample, interval_histogram};
-use crate::metrics::{ErrorCounts, ErrorKind, Recorder, classify};
+use crate::metrics::{ErrorCounts, ErrorKind, Recorder};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{AppPlan, GroupPlan, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
-use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
@@ -181,27 +184,55 @@ fn configure(conn: &mut Connection, spec: &WorkerSpec) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Opens a request's PostgreSQL connection (the session settings applied).
+fn connect_postgres(spec: &WorkerSpec) -> Result<PgConn, PgError> {
+    match &spec.target {
+        TargetSpec::Postgres(db) => crate::engine::target::postgres::connect(db),
+        TargetSpec::Sqlite => unreachable!("a PostgreSQL worker has a PostgreSQL target"),
+    }
+}
+
 /// Runs an application-model worker until the run stops; sends Ready, samples and Done.
 pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     let index = spec.index;
     spin_rate();
-    let (mut conn, read_back) = match crate::engine::worker::open(&spec) {
-        Ok(ok) => ok,
-        Err(e) => {
-            let _ = tx.send(Message::Ready { index, result: Err(e) });
-            return;
-        }
+    let fail = |e: String| {
+        let _ = tx.send(Message::Ready { index, result: Err(e) });
     };
-    if let Err(e) = configure(&mut conn, &spec) {
-        let _ = tx.send(Message::Ready {
-            index,
-            result: Err(e.to_string()),
-        });
-        return;
+    match &spec.target {
+        TargetSpec::Sqlite => {
+            let (mut conn, read_back) = match crate::engine::worker::open(&spec) {
+                Ok(ok) => ok,
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = configure(&mut conn, &spec) {
+                return fail(e.to_string());
+            }
+            serve::<Sqlite>(&spec, conn, read_back, connect, phase, tx);
+        }
+        TargetSpec::Postgres(_) => match connect_postgres(&spec) {
+            // SQLite's settings do not apply: the driver drops them from the report.
+            Ok(conn) => serve::<Postgres>(&spec, conn, spec.settings.clone(), connect_postgres, phase, tx),
+            Err(e) => fail(e.to_string()),
+        },
     }
+}
+
+/// How a request worker opens a connection of its target.
+type Connect<T> = fn(&WorkerSpec) -> Result<<T as Target>::Conn, <T as Target>::Error>;
+
+fn serve<T: Target>(
+    spec: &WorkerSpec,
+    conn: T::Conn,
+    read_back: crate::config::sqlite::ReadBack,
+    connect: Connect<T>,
+    phase: &PhaseFlag,
+    tx: &UnboundedSender<Message>,
+) {
+    let index = spec.index;
     let plan = spec.group.app.clone().expect("an application-model group");
     let persistent = plan.connection == crate::config::app::ConnectionMode::Persistent;
-    let mut worker = RequestWorker::new(&spec, plan, persistent.then_some(conn), tx.clone());
+    let mut worker = RequestWorker::<T>::new(spec, plan, persistent.then_some(conn), connect, tx.clone());
     if tx
         .send(Message::Ready {
             index,
@@ -225,11 +256,12 @@ pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Mes
     });
 }
 
-struct RequestWorker<'s> {
+struct RequestWorker<'s, T: Target> {
     spec: &'s WorkerSpec,
     group: &'s GroupPlan,
     plan: AppPlan,
-    conn: Option<Connection>,
+    conn: Option<T::Conn>,
+    connect: Connect<T>,
     units: Vec<Vec<Unit>>,
     /// Per operation, step and parameter.
     generators: Vec<Vec<Vec<Option<Generator>>>>,
@@ -260,10 +292,16 @@ struct RequestWorker<'s> {
     acked_deletes: Vec<u64>,
 }
 
-type StepError = (ErrorKind, rusqlite::Error);
+type StepError<T> = (ErrorKind, <T as Target>::Error);
 
-impl<'s> RequestWorker<'s> {
-    fn new(spec: &'s WorkerSpec, plan: AppPlan, conn: Option<Connection>, sender: UnboundedSender<Message>) -> Self {
+impl<'s, T: Target> RequestWorker<'s, T> {
+    fn new(
+        spec: &'s WorkerSpec,
+        plan: AppPlan,
+        conn: Option<T::Conn>,
+        connect: Connect<T>,
+        sender: UnboundedSender<Message>,
+    ) -> Self {
         let group = &*spec.group;
         let mut rng = Rng::derive(spec.seed, spec.index as u64);
         let generators = group
@@ -300,6 +338,7 @@ impl<'s> RequestWorker<'s> {
             group,
             plan,
             conn,
+            connect,
             units: units_of(group),
             generators,
             captured,
@@ -419,10 +458,10 @@ impl<'s> RequestWorker<'s> {
     }
 
     /// One request: connection, app time and the operation's units. Returns the attempts.
-    fn request(&mut self, op: usize) -> Result<u32, StepError> {
+    fn request(&mut self, op: usize) -> Result<u32, StepError<T>> {
         if self.conn.is_none() {
             let w0 = busy::waited_ns();
-            let opened = connect(self.spec);
+            let opened = (self.connect)(self.spec);
             self.seg_db(Part::Connect, w0);
             match opened {
                 Ok(c) => {
@@ -431,7 +470,7 @@ impl<'s> RequestWorker<'s> {
                         self.stats.connections_opened += 1;
                     }
                 }
-                Err(e) => return Err((classify(&e), e)),
+                Err(e) => return Err((T::classify(&e), e)),
             }
         }
         let plan_op = &self.group.ops[op];
@@ -461,7 +500,7 @@ impl<'s> RequestWorker<'s> {
     }
 
     /// A unit, retried on busy/locked errors as the group's retry policy allows.
-    fn unit(&mut self, op: usize, unit: Unit, share: u64) -> Result<u32, StepError> {
+    fn unit(&mut self, op: usize, unit: Unit, share: u64) -> Result<u32, StepError<T>> {
         let max_tries = self.group.retry.as_ref().map_or(1, |r| r.max_tries.get());
         let rng_at_start = (max_tries > 1).then(|| self.rng.clone());
         let mut attempts = 1;
@@ -485,7 +524,10 @@ impl<'s> RequestWorker<'s> {
                         self.stats.blocks[b].errors.add(kind);
                     }
                     if attempts < max_tries
-                        && matches!(kind, ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked)
+                        && matches!(
+                            kind,
+                            ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked | ErrorKind::Serialization
+                        )
                     {
                         self.backoff(attempts);
                         self.rng = rng_at_start.clone().expect("kept when retries are allowed");
@@ -502,9 +544,11 @@ impl<'s> RequestWorker<'s> {
         }
     }
 
-    fn attempt(&mut self, op: usize, unit: Unit, share: u64) -> Result<(), StepError> {
+    fn attempt(&mut self, op: usize, unit: Unit, share: u64) -> Result<(), StepError<T>> {
         if unit.group_begin {
-            let sql = self.group.transaction.begin_sql().expect("a group transaction mode");
+            let sql = self
+                .group
+                .begin_for(self.group.transaction.begin_sql().expect("a group transaction mode"));
             self.control(sql, Part::Execute)?;
         }
         for i in unit.first..unit.end {
@@ -523,15 +567,15 @@ impl<'s> RequestWorker<'s> {
         Ok(())
     }
 
-    fn control(&mut self, sql: &str, part: Part) -> Result<(), StepError> {
+    fn control(&mut self, sql: &str, part: Part) -> Result<(), StepError<T>> {
         let w0 = busy::waited_ns();
         let conn = self.conn.as_ref().expect("connected");
-        let r = conn.prepare_cached(sql).and_then(|mut s| s.raw_execute().map(|_| ()));
+        let r = T::prepare_cached(conn, sql).and_then(|mut s| T::control(&mut s));
         self.seg_db(part, w0);
-        r.map_err(|e| (classify(&e), e))
+        r.map_err(|e| (T::classify(&e), e))
     }
 
-    fn step(&mut self, op: usize, si: usize) -> Result<(), StepError> {
+    fn step(&mut self, op: usize, si: usize) -> Result<(), StepError<T>> {
         let w0 = busy::waited_ns();
         let step = &self.group.ops[op].steps[si];
         let part = match step.control {
@@ -540,43 +584,41 @@ impl<'s> RequestWorker<'s> {
         };
         let conn = self.conn.as_ref().expect("connected");
         let result = (|| {
-            let mut stmt = conn.prepare_cached(&step.sql)?;
+            let mut stmt = T::prepare_cached(conn, step.target_sql())?;
             let (earlier, rest) = self.captured[op].split_at_mut(si);
             let generators = &mut self.generators[op][si];
             for (p, param) in step.params.iter().enumerate() {
                 match (param, &mut generators[p]) {
-                    (ParamPlan::Gen(_), Some(g)) => {
-                        stmt.raw_bind_parameter(p + 1, ToSqlOutput::Borrowed(g.next(&mut self.rng)))?
-                    }
+                    (ParamPlan::Gen(_), Some(g)) => T::bind(&mut stmt, p + 1, g.next(&mut self.rng))?,
                     (ParamPlan::Ref { step: from, slot }, _) => {
-                        stmt.raw_bind_parameter(p + 1, &earlier[*from][*slot])?
+                        T::bind(&mut stmt, p + 1, ValueRef::from(&earlier[*from][*slot]))?
                     }
                     (ParamPlan::Gen(_), None) => unreachable!("generators are built for every generator parameter"),
                 }
             }
-            run_statement(&mut stmt, &step.captures, &mut rest[0])?;
+            T::run(&mut stmt, &step.captures, &mut rest[0])?;
             match step.effect {
-                RowEffect::Insert(t) => self.pending_inserts[t] += conn.changes(),
-                RowEffect::Delete(t) => self.pending_deletes[t] += conn.changes(),
+                RowEffect::Insert(t) => self.pending_inserts[t] += T::changes(conn),
+                RowEffect::Delete(t) => self.pending_deletes[t] += T::changes(conn),
                 RowEffect::None => {}
             }
             if let Some(l) = step.bumps_latest {
                 self.spec.latest[l]
                     .1
-                    .fetch_max(conn.last_insert_rowid(), Ordering::Relaxed);
+                    .fetch_max(T::last_insert_id(conn), Ordering::Relaxed);
             }
             Ok(())
         })();
         self.seg_db(part, w0);
-        result.map_err(|e| (classify(&e), e))
+        result.map_err(|e| (T::classify(&e), e))
     }
 
     fn rollback(&mut self) {
         self.discard();
         if let Some(conn) = &self.conn
-            && !conn.is_autocommit()
+            && T::in_transaction(conn)
         {
-            let _ = conn.prepare_cached("ROLLBACK").and_then(|mut s| s.raw_execute());
+            let _ = T::prepare_cached(conn, "ROLLBACK").and_then(|mut s| T::control(&mut s));
             self.seg(Part::Execute);
         }
     }
@@ -607,7 +649,7 @@ impl<'s> RequestWorker<'s> {
         self.pending_deletes.iter_mut().for_each(|p| *p = 0);
     }
 
-    fn record(&mut self, op: usize, outcome: Result<u32, StepError>, latency_ns: u64) {
+    fn record(&mut self, op: usize, outcome: Result<u32, StepError<T>>, latency_ns: u64) {
         let slot = self.spec.clock.slot(Instant::now());
         if slot != self.interval_slot {
             self.ship_interval();
@@ -633,7 +675,7 @@ impl<'s> RequestWorker<'s> {
                 let _ = self.stats.queue_wait.record(self.parts[Part::Queue as usize]);
             }
             Err((kind, e)) => {
-                self.ops[op].record_error(&e);
+                self.ops[op].record_failure(kind, &e);
                 self.interval_errors.add(kind);
                 self.counts.failed += 1;
                 self.counts.attempts += 1;
@@ -666,7 +708,7 @@ impl<'s> RequestWorker<'s> {
             service: None,
             schedule_lag: None,
             counts: self.counts,
-            busy_handler: Some(busy::take_stats()),
+            busy_handler: matches!(self.spec.target, TargetSpec::Sqlite).then(busy::take_stats),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
             cpu_ns: self.measuring.then_some(cpu_ns),

@@ -10,11 +10,15 @@ use crate::engine::error::RunError;
 use crate::engine::monitor::Monitor;
 use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
+use crate::engine::target::TargetSpec;
+use crate::engine::target::pgsetup;
+use crate::engine::target::postgres::PgDatabase;
+use crate::engine::target::server::PgServer;
 use crate::engine::verify::{self, Acknowledged};
 use crate::engine::walstat::{file_len, sidecar};
 use crate::engine::worker::{Message, WorkerOutput, WorkerSpec};
 use crate::metrics::timeline::RunClock;
-use crate::report::model::{DatabaseReport, RunReport, RunStatus};
+use crate::report::model::{DatabaseReport, PostgresRun, RunReport, RunStatus};
 use crate::workload::Workload;
 use crate::workload::setup::{self, SetupError};
 use std::path::{Path, PathBuf};
@@ -35,6 +39,8 @@ pub(crate) struct RunOptions {
     /// populate skipped): `run --from-db`, and the overhead benchmark, whose bare loop reads
     /// a copy made the same way.
     pub template: Option<PathBuf>,
+    /// The PostgreSQL server of the `target = "postgres"` runs (started or reached once).
+    pub postgres: Option<Arc<crate::engine::target::server::PgServer>>,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -89,6 +95,15 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
         report.status = RunStatus::Failed;
         report.error = Some(e.to_string());
     }
+    if let (Some(pg), Some(server)) = (&report.postgres, &opts.postgres)
+        && !opts.keep_db
+    {
+        let (server, name) = (server.clone(), pg.database.clone());
+        let dropped = tokio::task::spawn_blocking(move || server.drop_database(&name)).await;
+        if let Ok(Err(e)) | Err(e) = dropped.map_err(|e| e.to_string()) {
+            eprintln!("warning: cannot drop PostgreSQL database {}: {e}", pg.database);
+        }
+    }
     if !created {
         return report;
     }
@@ -124,23 +139,43 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         timeline: Vec::new(),
         durability: None,
         backup: None,
+        postgres: None,
     }
 }
 
 struct Prepared {
+    /// PostgreSQL runs: the run's database.
+    pg: Option<Arc<PgDatabase>>,
     workload: Workload,
     rows_before: Vec<u64>,
     /// Newest rowid of each table `latest(...)` reads, shared by the workers.
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
-fn prepare_database(path: &Path, s: &Scenario, template: Option<&Path>) -> Result<Prepared, RunError> {
+/// The SQLite database of the run (set-up, populate); for PostgreSQL runs also the
+/// server's copy of it, which the workers then use.
+fn prepare_database(
+    path: &Path,
+    s: &Scenario,
+    template: Option<&Path>,
+    pg: Option<Arc<PgDatabase>>,
+) -> Result<Prepared, RunError> {
     let mut conn = match template {
         Some(from) => setup::copy_database(from, path, &s.sqlite)?,
         None => setup::create_database(path, &s.sqlite, &s.setup, s.seed)?,
     };
     let workload = Workload::compile(s, &mut conn).map_err(|e| RunError::Compile(e.message))?;
-    let rows_before = verify::count_rows(&conn, &workload.tracked_tables)?;
+    let rows_before = match &pg {
+        Some(db) => {
+            pgsetup::load(db, s, &conn).map_err(RunError::Postgres)?;
+            let mut client = db
+                .config
+                .connect(postgres::NoTls)
+                .map_err(|e| RunError::Postgres(e.to_string()))?;
+            pgsetup::count_rows(&mut client, &workload.tracked_tables).map_err(RunError::Postgres)?
+        }
+        None => verify::count_rows(&conn, &workload.tracked_tables)?,
+    };
     let latest = workload
         .latest_tables
         .iter()
@@ -152,6 +187,7 @@ fn prepare_database(path: &Path, s: &Scenario, template: Option<&Path>) -> Resul
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Prepared {
+        pg,
         workload,
         rows_before,
         latest: Arc::new(latest),
@@ -166,9 +202,18 @@ async fn execute(
     cancel: Cancel,
 ) -> Result<(), RunError> {
     let s = &cell.scenario;
+    let pg = match postgres_check(cell, opts)? {
+        Some(server) => {
+            let (stem, settings) = (postgres_stem(db_path), s.postgres.clone());
+            let (db, run) = tokio::task::spawn_blocking(move || postgres_database(&server, &stem, &settings)).await??;
+            report.postgres = Some(run);
+            Some(db)
+        }
+        None => None,
+    };
     let prepared = {
         let (path, scenario, template) = (db_path.to_path_buf(), s.clone(), opts.template.clone());
-        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref())).await??
+        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref(), pg)).await??
     };
     let backup = crate::engine::backup::start_for_run(db_path, s, &opts.backup)?;
     let phase = Arc::new(PhaseFlag::default());
@@ -182,8 +227,10 @@ async fn execute(
             return Err(e);
         }
     };
-    report.database.page_size = read_back.page_size;
-    report.sqlite = Some(read_back);
+    if prepared.pg.is_none() {
+        report.database.page_size = read_back.page_size;
+        report.sqlite = Some(read_back);
+    }
 
     let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
     let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
@@ -205,7 +252,33 @@ async fn execute(
     if interrupted {
         report.status = RunStatus::Interrupted;
     }
-    let mut verification = verify_after(db_path, &prepared, &outputs, &s.check)?;
+    let mut verification = match &prepared.pg {
+        Some(db) => {
+            let ack = acknowledged(&prepared, &outputs);
+            let (db, checks, ack) = (db.clone(), s.check.clone(), ack);
+            let (tables, rows_before, untracked) = (
+                prepared.workload.tracked_tables.clone(),
+                prepared.rows_before.clone(),
+                prepared.workload.untracked_tables.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                pgsetup::verify(
+                    &db,
+                    &Acknowledged {
+                        tables: &tables,
+                        rows_before: &rows_before,
+                        inserts: &ack.0,
+                        deletes: &ack.1,
+                        untracked: &untracked,
+                        checks: &checks,
+                    },
+                )
+            })
+            .await?
+            .map_err(RunError::Postgres)?
+        }
+        None => verify_after(db_path, &prepared, &outputs, &s.check)?,
+    };
     let metric_checks = s
         .check
         .iter()
@@ -218,6 +291,80 @@ async fn execute(
     }
     report.verification = Some(verification);
     Ok(())
+}
+
+/// The server of a PostgreSQL run, after checking that the run can use one; `None` for
+/// SQLite runs.
+fn postgres_check(cell: &Cell, opts: &RunOptions) -> Result<Option<Arc<PgServer>>, RunError> {
+    use crate::config::postgres::TargetKind;
+    let s = &cell.scenario;
+    if s.target != TargetKind::Postgres {
+        return Ok(None);
+    }
+    let server = opts
+        .postgres
+        .clone()
+        .ok_or_else(|| RunError::Postgres("no server was started for this run".into()))?;
+    if let Some(g) = s
+        .group
+        .iter()
+        .find(|g| g.isolation == crate::config::app::Isolation::Process)
+    {
+        return Err(RunError::Postgres(format!(
+            "group `{}`: process workers run against SQLite only so far (use isolation = \"thread\")",
+            g.name.get_ref()
+        )));
+    }
+    if !s.backup.is_none() {
+        return Err(RunError::Postgres(
+            "backups (`[backup]`) are SQLite's; use target = \"sqlite\"".into(),
+        ));
+    }
+    Ok(Some(server))
+}
+
+/// A database name made of the run's file name (`litehammer_PID_INDEX_...`).
+fn postgres_stem(db_path: &Path) -> String {
+    db_path
+        .file_stem()
+        .map(|f| f.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(40)
+        .collect()
+}
+
+/// A PostgreSQL run's own database on the run's server (named in the report at once, so
+/// that it is dropped even when the run fails). Blocking: call it off the runtime.
+fn postgres_database(
+    server: &PgServer,
+    stem: &str,
+    settings: &crate::config::postgres::PostgresSettings,
+) -> Result<(Arc<PgDatabase>, PostgresRun), RunError> {
+    let db = server.create_database(stem, settings).map_err(RunError::Postgres)?;
+    let run = PostgresRun {
+        server_version: server.version.clone(),
+        server: server.shown.clone(),
+        database: db.config.get_dbname().unwrap_or_default().to_string(),
+        synchronous_commit: show_setting(&settings.synchronous_commit),
+        isolation: show_setting(&settings.isolation),
+        transport: if server.is_throwaway() {
+            show_setting(&settings.transport)
+        } else {
+            "url".into()
+        },
+    };
+    Ok((Arc::new(db), run))
+}
+
+/// A setting as its TOML value reads (`off`, `serializable`).
+fn show_setting<T: serde::Serialize>(v: &T) -> String {
+    match toml::Value::try_from(v) {
+        Ok(toml::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
 }
 
 fn spawn_workers(
@@ -252,6 +399,10 @@ fn spawn_workers(
                 clock: clock.clone(),
                 latest: prepared.latest.clone(),
                 queue: queue.clone(),
+                target: match &prepared.pg {
+                    Some(db) => TargetSpec::Postgres(db.clone()),
+                    None => TargetSpec::Sqlite,
+                },
             };
             let spawned = match group.app.as_ref().map(|a| a.isolation) {
                 Some(crate::config::app::Isolation::Process) => {
@@ -424,35 +575,36 @@ async fn watch_phase(
     }
 }
 
+/// Rows inserted and deleted per tracked table by the workers' committed transactions.
+fn acknowledged(prepared: &Prepared, outputs: &[WorkerOutput]) -> (Vec<u64>, Vec<u64>) {
+    let tables = prepared.workload.tracked_tables.len();
+    let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {
+        (0..tables).map(|t| outputs.iter().map(|o| pick(o)[t]).sum()).collect()
+    };
+    (sum(|o| &o.acked_inserts), sum(|o| &o.acked_deletes))
+}
+
 fn verify_after(
     db_path: &Path,
     prepared: &Prepared,
     outputs: &[WorkerOutput],
     checks: &[crate::config::Check],
 ) -> Result<crate::report::model::Verification, RunError> {
-    let tables = prepared.workload.tracked_tables.len();
-    let sum = |pick: fn(&WorkerOutput) -> &Vec<u64>| -> Vec<u64> {
-        (0..tables).map(|t| outputs.iter().map(|o| pick(o)[t]).sum()).collect()
+    let (inserts, deletes) = acknowledged(prepared, outputs);
+    let ack = Acknowledged {
+        tables: &prepared.workload.tracked_tables,
+        rows_before: &prepared.rows_before,
+        inserts: &inserts,
+        deletes: &deletes,
+        untracked: &prepared.workload.untracked_tables,
+        checks,
     };
-    let inserts = sum(|o| &o.acked_inserts);
-    let deletes = sum(|o| &o.acked_deletes);
     let mut conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(RunError::VerifyOpen)?;
     crate::config::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
     let _interruptible = crate::interrupt::interruptible(&conn);
     inject_fault(&conn, &prepared.workload.tracked_tables);
-    verify::verify(
-        &conn,
-        &Acknowledged {
-            tables: &prepared.workload.tracked_tables,
-            rows_before: &prepared.rows_before,
-            inserts: &inserts,
-            deletes: &deletes,
-            untracked: &prepared.workload.untracked_tables,
-            checks,
-        },
-    )
-    .map_err(RunError::VerifyQuery)
+    verify::verify(&conn, &ack).map_err(RunError::VerifyQuery)
 }
 
 /// Test hook: `LITEHAMMER_FAULT=lose-row` deletes one row of the first tracked table before

@@ -26,6 +26,8 @@ pub(crate) enum RunError {
     NoWorkers,
     #[error("a blocking task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("backup: {0}")]
     Backup(String),
     #[error("verification cannot open the database: {0}")]

@@ -17,6 +17,7 @@ pub(crate) mod queue;
 pub(crate) mod restore;
 pub(crate) mod spawn;
 pub(crate) mod summary;
+pub(crate) mod target;
 pub(crate) mod verify;
 pub(crate) mod walstat;
 pub(crate) mod worker;

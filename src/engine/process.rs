@@ -397,6 +397,7 @@ pub fn child_main() -> Result<(), String> {
                 .collect(),
         ),
         queue,
+        target: Default::default(),
     };
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

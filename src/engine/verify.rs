@@ -14,6 +14,9 @@ fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
     conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
 }
 
+/// What a target without an integrity check of its own (PostgreSQL) reports in its place.
+pub(crate) const NO_INTEGRITY_CHECK: &str = "not applicable (PostgreSQL)";
+
 pub(crate) struct Acknowledged<'a> {
     pub tables: &'a [String],
     pub rows_before: &'a [u64],
@@ -25,10 +28,27 @@ pub(crate) struct Acknowledged<'a> {
 
 pub(crate) fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Result<Verification> {
     let integrity = integrity_check(conn, 20)?;
+    verify_with(
+        integrity,
+        |t| count(conn, t),
+        |c| c.sql.as_ref().map(|sql| run_sql_check(conn, c, sql.get_ref())),
+        ack,
+    )
+}
+
+/// Row counts against acknowledged writes and the scenario's data checks, on any target:
+/// `count` counts a table's rows, `check` runs a `[[check]]` (`None`: not a data check);
+/// `integrity` is the target's own consistency check, `ok` when it passed.
+pub(crate) fn verify_with<E>(
+    integrity: String,
+    mut count: impl FnMut(&str) -> Result<u64, E>,
+    check: impl FnMut(&Check) -> Option<ScenarioCheck>,
+    ack: &Acknowledged<'_>,
+) -> Result<Verification, E> {
     let mut tables = Vec::new();
     for (i, table) in ack.tables.iter().enumerate() {
         let expected = (ack.rows_before[i] + ack.inserts[i]).saturating_sub(ack.deletes[i]);
-        let found = count(conn, table)?;
+        let found = count(table)?;
         tables.push(TableCheck {
             table: table.clone(),
             rows_before: ack.rows_before[i],
@@ -42,13 +62,12 @@ pub(crate) fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Res
     }
     let lost: u64 = tables.iter().map(|t| t.lost).sum();
     let unexpected: u64 = tables.iter().map(|t| t.unexpected).sum();
-    let scenario_checks: Vec<ScenarioCheck> = ack
-        .checks
-        .iter()
-        .filter_map(|c| c.sql.as_ref().map(|sql| run_sql_check(conn, c, sql.get_ref())))
-        .collect();
+    let scenario_checks: Vec<ScenarioCheck> = ack.checks.iter().filter_map(check).collect();
     Ok(Verification {
-        ok: integrity == "ok" && lost == 0 && unexpected == 0 && scenario_checks.iter().all(|c| c.ok),
+        ok: (integrity == "ok" || integrity == NO_INTEGRITY_CHECK)
+            && lost == 0
+            && unexpected == 0
+            && scenario_checks.iter().all(|c| c.ok),
         scenario_checks,
         integrity_check: integrity,
         writes_acknowledged: tables
@@ -62,10 +81,10 @@ pub(crate) fn verify(conn: &Connection, ack: &Acknowledged<'_>) -> rusqlite::Res
     })
 }
 
-/// Runs one `[[check]]` query: it must return one integer equal to `expect`.
-fn run_sql_check(conn: &Connection, check: &Check, sql: &str) -> ScenarioCheck {
+/// A `[[check]]`'s result from the integer its query returned.
+pub(crate) fn check_result(check: &Check, value: Result<Option<i64>, String>) -> ScenarioCheck {
     let expect = check.expect;
-    let (ok, detail) = match conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)) {
+    let (ok, detail) = match value {
         Ok(Some(v)) => (v == expect, format!("{v} (expected {expect})")),
         Ok(None) => (false, format!("NULL (expected {expect})")),
         Err(e) => (false, format!("query failed: {e}")),
@@ -76,6 +95,14 @@ fn run_sql_check(conn: &Connection, check: &Check, sql: &str) -> ScenarioCheck {
         detail,
         kind: CheckKind::Sql,
     }
+}
+
+/// Runs one `[[check]]` query: it must return one integer equal to `expect`.
+fn run_sql_check(conn: &Connection, check: &Check, sql: &str) -> ScenarioCheck {
+    let value = conn
+        .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .map_err(|e| e.to_string());
+    check_result(check, value)
 }
 
 /// `ok`, or the first `limit` problems `PRAGMA integrity_check` reports, joined by `; `.

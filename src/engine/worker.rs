@@ -7,14 +7,15 @@ use crate::config::sqlite::{ReadBack, SqliteSettings};
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::clock::Clock;
 use crate::engine::pacing::{Pacer, wait_until};
+use crate::engine::target::{Target, TargetSpec};
 use crate::metrics::timeline::{IntervalSample, RunClock, interval_histogram};
-use crate::metrics::{ErrorKind, Recorder, classify, new_histogram};
+use crate::metrics::{ErrorKind, Recorder, new_histogram};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
-use rusqlite::types::{ToSqlOutput, Value};
-use rusqlite::{Connection, OpenFlags, Statement};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -42,6 +43,8 @@ pub(crate) struct WorkerSpec {
     /// Application-model groups with more clients than workers, or with arrivals: the queue
     /// shared by the group's workers.
     pub queue: Option<Arc<crate::engine::queue::RequestQueue>>,
+    /// The database the worker connects to (SQLite's is `db_path`).
+    pub target: TargetSpec,
 }
 
 /// Transaction outcomes of the measured phase.
@@ -112,15 +115,41 @@ pub(crate) enum Message {
 }
 
 pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
+    match &spec.target {
+        TargetSpec::Sqlite => match open(&spec) {
+            Ok((conn, read_back)) => serve::<crate::engine::target::sqlite::Sqlite>(&conn, read_back, &spec, phase, tx),
+            Err(e) => {
+                let _ = tx.send(Message::Ready {
+                    index: spec.index,
+                    result: Err(e),
+                });
+            }
+        },
+        TargetSpec::Postgres(db) => match crate::engine::target::postgres::connect(db) {
+            // SQLite's settings do not apply: the driver drops them from the report.
+            Ok(conn) => {
+                serve::<crate::engine::target::postgres::Postgres>(&conn, spec.settings.clone(), &spec, phase, tx)
+            }
+            Err(e) => {
+                let _ = tx.send(Message::Ready {
+                    index: spec.index,
+                    result: Err(e.to_string()),
+                });
+            }
+        },
+    }
+}
+
+/// Prepares, reports ready, waits for the start, runs the loop and ships the output.
+fn serve<T: Target>(
+    conn: &T::Conn,
+    read_back: ReadBack,
+    spec: &WorkerSpec,
+    phase: &PhaseFlag,
+    tx: &UnboundedSender<Message>,
+) {
     let index = spec.index;
-    let (conn, read_back) = match open(&spec) {
-        Ok(ok) => ok,
-        Err(e) => {
-            let _ = tx.send(Message::Ready { index, result: Err(e) });
-            return;
-        }
-    };
-    let mut session = match Session::prepare(&conn, &spec, tx, phase) {
+    let mut session = match Session::<T>::prepare(conn, spec, tx, phase) {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Message::Ready {
@@ -143,7 +172,7 @@ pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSen
         std::thread::park_timeout(Duration::from_millis(5));
     }
     session.run(phase, spec.budget);
-    let output = session.into_output(&spec);
+    let output = session.into_output(spec);
     let _ = tx.send(Message::Done {
         index,
         result: Ok(Box::new(output)),
@@ -161,8 +190,8 @@ pub(crate) fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> 
 }
 
 /// One prepared step of an operation, with its generators and captured first-row values.
-struct StepRuntime<'c> {
-    stmt: Statement<'c>,
+struct StepRuntime<'c, T: Target + 'c> {
+    stmt: T::Stmt<'c>,
     /// One per parameter; `None` where the parameter is a step reference.
     generators: Vec<Option<Generator>>,
     captured: Vec<Value>,
@@ -191,10 +220,10 @@ enum Started {
 }
 
 /// A worker's prepared statements, generators and recorders.
-struct Session<'c> {
+struct Session<'c, T: Target + 'c> {
     /// Read inside long transactions and back-off sleeps, so that a stop ends them.
     phase: &'c PhaseFlag,
-    conn: &'c Connection,
+    conn: &'c T::Conn,
     group: Arc<GroupPlan>,
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
     clock: Arc<RunClock>,
@@ -212,10 +241,10 @@ struct Session<'c> {
     interval_end: u64,
     sender: UnboundedSender<Message>,
     group_index: usize,
-    begin: Option<Statement<'c>>,
-    commit: Statement<'c>,
-    rollback: Statement<'c>,
-    ops: Vec<Vec<StepRuntime<'c>>>,
+    begin: Option<T::Stmt<'c>>,
+    commit: T::Stmt<'c>,
+    rollback: T::Stmt<'c>,
+    ops: Vec<Vec<StepRuntime<'c, T>>>,
     rng: Rng,
     jitter: Rng,
     pacer: Option<Pacer>,
@@ -233,13 +262,13 @@ struct Session<'c> {
     cpu_start: Option<u64>,
 }
 
-impl<'c> Session<'c> {
+impl<'c, T: Target + 'c> Session<'c, T> {
     fn prepare(
-        conn: &'c Connection,
+        conn: &'c T::Conn,
         spec: &WorkerSpec,
         sender: &UnboundedSender<Message>,
         phase: &'c PhaseFlag,
-    ) -> rusqlite::Result<Self> {
+    ) -> Result<Self, T::Error> {
         let group = spec.group.clone();
         let mut rng = Rng::derive(spec.seed, spec.index as u64);
         let mut ops = Vec::with_capacity(group.ops.len());
@@ -257,7 +286,7 @@ impl<'c> Session<'c> {
                     })
                     .collect();
                 steps.push(StepRuntime {
-                    stmt: conn.prepare(&step.sql)?,
+                    stmt: T::prepare(conn, step.target_sql())?,
                     generators,
                     captured: vec![Value::Null; step.captures.len()],
                 });
@@ -282,9 +311,13 @@ impl<'c> Session<'c> {
             interval_end: 0,
             sender: sender.clone(),
             group_index: spec.group_index,
-            begin: group.transaction.begin_sql().map(|sql| conn.prepare(sql)).transpose()?,
-            commit: conn.prepare("COMMIT")?,
-            rollback: conn.prepare("ROLLBACK")?,
+            begin: group
+                .transaction
+                .begin_sql()
+                .map(|sql| T::prepare(conn, group.begin_for(sql)))
+                .transpose()?,
+            commit: T::prepare(conn, "COMMIT")?,
+            rollback: T::prepare(conn, "ROLLBACK")?,
             ops,
             rng,
             jitter: Rng::derive(spec.seed, 0x717_7E40_0000 + spec.index as u64),
@@ -523,7 +556,7 @@ impl<'c> Session<'c> {
 
     fn attempt(&mut self, measuring: bool) -> Result<(), ErrorKind> {
         if let Some(begin) = &mut self.begin
-            && let Err(e) = begin.raw_execute()
+            && let Err(e) = T::control(begin)
         {
             return Err(self.transaction_error(&e, measuring));
         }
@@ -539,7 +572,7 @@ impl<'c> Session<'c> {
             }
         }
         if self.begin.is_some()
-            && let Err(e) = self.commit.raw_execute()
+            && let Err(e) = T::control(&mut self.commit)
         {
             let kind = self.transaction_error(&e, measuring);
             self.abort();
@@ -549,11 +582,12 @@ impl<'c> Session<'c> {
         Ok(())
     }
 
-    fn transaction_error(&mut self, e: &rusqlite::Error, measuring: bool) -> ErrorKind {
+    fn transaction_error(&mut self, e: &T::Error, measuring: bool) -> ErrorKind {
+        let kind = T::classify(e);
         if measuring {
-            self.transactions.record_error(e);
+            self.transactions.record_failure(kind, e);
         }
-        classify(e)
+        kind
     }
 
     /// Chooses and runs one operation (all its steps); records its service time.
@@ -572,15 +606,16 @@ impl<'c> Session<'c> {
                 Ok(())
             }
             Err(e) => {
+                let kind = T::classify(&e);
                 if measuring {
-                    self.op_recorders[i].record_error(&e);
+                    self.op_recorders[i].record_failure(kind, &e);
                 }
-                Err(classify(&e))
+                Err(kind)
             }
         }
     }
 
-    fn execute_steps(&mut self, op: usize) -> rusqlite::Result<()> {
+    fn execute_steps(&mut self, op: usize) -> Result<(), T::Error> {
         let plan = &self.group.ops[op];
         let steps = &mut self.ops[op];
         for (s, step_plan) in plan.steps.iter().enumerate() {
@@ -588,25 +623,23 @@ impl<'c> Session<'c> {
             let step = &mut rest[0];
             for (p, param) in step_plan.params.iter().enumerate() {
                 match (param, &mut step.generators[p]) {
-                    (ParamPlan::Gen(_), Some(g)) => step
-                        .stmt
-                        .raw_bind_parameter(p + 1, ToSqlOutput::Borrowed(g.next(&mut self.rng)))?,
+                    (ParamPlan::Gen(_), Some(g)) => T::bind(&mut step.stmt, p + 1, g.next(&mut self.rng))?,
                     (ParamPlan::Ref { step: from, slot }, _) => {
-                        step.stmt.raw_bind_parameter(p + 1, &earlier[*from].captured[*slot])?
+                        T::bind(&mut step.stmt, p + 1, ValueRef::from(&earlier[*from].captured[*slot]))?
                     }
                     (ParamPlan::Gen(_), None) => unreachable!("generators are built for every generator parameter"),
                 }
             }
-            run_statement(&mut step.stmt, &step_plan.captures, &mut step.captured)?;
+            T::run(&mut step.stmt, &step_plan.captures, &mut step.captured)?;
             match step_plan.effect {
-                RowEffect::Insert(t) => self.pending_inserts[t] += self.conn.changes(),
-                RowEffect::Delete(t) => self.pending_deletes[t] += self.conn.changes(),
+                RowEffect::Insert(t) => self.pending_inserts[t] += T::changes(self.conn),
+                RowEffect::Delete(t) => self.pending_deletes[t] += T::changes(self.conn),
                 RowEffect::None => {}
             }
             if let Some(l) = step_plan.bumps_latest {
                 self.latest[l]
                     .1
-                    .fetch_max(self.conn.last_insert_rowid(), Ordering::Relaxed);
+                    .fetch_max(T::last_insert_id(self.conn), Ordering::Relaxed);
             }
             if self.begin.is_none() && step_plan.effect != RowEffect::None {
                 // Autocommit: each step committed on its own.
@@ -625,8 +658,8 @@ impl<'c> Session<'c> {
     fn abort(&mut self) {
         self.pending_inserts.iter_mut().for_each(|p| *p = 0);
         self.pending_deletes.iter_mut().for_each(|p| *p = 0);
-        if !self.conn.is_autocommit() {
-            let _ = self.rollback.raw_execute();
+        if T::in_transaction(self.conn) {
+            let _ = T::control(&mut self.rollback);
         }
     }
 
@@ -668,28 +701,8 @@ fn acknowledge(acked: &mut [u64], pending: &mut [u64]) {
 }
 
 fn is_retryable(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked)
-}
-
-/// Steps through every row; keeps the wanted columns of the first row (NULL if none).
-#[inline]
-pub(crate) fn run_statement(
-    stmt: &mut Statement<'_>,
-    captures: &[usize],
-    captured: &mut [Value],
-) -> rusqlite::Result<()> {
-    let mut rows = stmt.raw_query();
-    let mut first = true;
-    while let Some(row) = rows.next()? {
-        if first && !captures.is_empty() {
-            for (slot, col) in captures.iter().enumerate() {
-                captured[slot] = row.get(*col)?;
-            }
-        }
-        first = false;
-    }
-    if first {
-        captured.iter_mut().for_each(|v| *v = Value::Null);
-    }
-    Ok(())
+    matches!(
+        kind,
+        ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked | ErrorKind::Serialization
+    )
 }

@@ -22,6 +22,9 @@ pub(crate) enum ErrorKind {
     Locked,
     /// SQLITE_CONSTRAINT: UNIQUE, NOT NULL, CHECK, FOREIGN KEY...
     Constraint,
+    /// PostgreSQL's serialization failure (SQLSTATE 40001) under repeatable read or
+    /// serializable: the transaction must be retried.
+    Serialization,
     Other,
 }
 
@@ -45,7 +48,14 @@ pub(crate) struct ErrorCounts {
     pub busy_snapshot: u64,
     pub locked: u64,
     pub constraint: u64,
+    /// PostgreSQL only (absent from SQLite reports).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub serialization: u64,
     pub other: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ErrorCounts {
@@ -56,6 +66,7 @@ impl ErrorCounts {
             ErrorKind::BusySnapshot => self.busy_snapshot += 1,
             ErrorKind::Locked => self.locked += 1,
             ErrorKind::Constraint => self.constraint += 1,
+            ErrorKind::Serialization => self.serialization += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -65,6 +76,7 @@ impl ErrorCounts {
         self.busy_snapshot += o.busy_snapshot;
         self.locked += o.locked;
         self.constraint += o.constraint;
+        self.serialization += o.serialization;
         self.other += o.other;
     }
 
@@ -78,12 +90,13 @@ impl ErrorCounts {
     }
 
     /// Every kind with its count, in the report's order (the JSON field names).
-    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 5] {
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 6] {
         [
             ("busy", self.busy),
             ("busy_snapshot", self.busy_snapshot),
             ("locked", self.locked),
             ("constraint", self.constraint),
+            ("serialization", self.serialization),
             ("other", self.other),
         ]
     }
@@ -118,9 +131,10 @@ impl Recorder {
         }
     }
 
+    /// A failure of any target, already classified.
     #[inline]
-    pub(crate) fn record_error(&mut self, e: &rusqlite::Error) {
-        self.errors.add(classify(e));
+    pub(crate) fn record_failure(&mut self, kind: ErrorKind, e: &impl std::fmt::Display) {
+        self.errors.add(kind);
         if self.first_error.is_none() {
             self.first_error = Some(e.to_string());
         }

@@ -153,9 +153,13 @@ pub(crate) fn escape_html(text: &str) -> String {
 
 /// The run id, with `#k` for a repeated run.
 pub(crate) fn run_label(run: &RunReport) -> String {
-    match run.repeat {
-        Some(k) => format!("{} #{k}", run.id),
+    let id = match &run.postgres {
+        Some(pg) => format!("{} (PostgreSQL {})", run.id, pg.server_version),
         None => run.id.clone(),
+    };
+    match run.repeat {
+        Some(k) => format!("{id} #{k}"),
+        None => id,
     }
 }
 

@@ -91,6 +91,22 @@ pub(crate) struct RunReport {
     /// The backup that ran beside the workload (`[backup]`, `run --backup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<backup::BackupReport>,
+    /// Runs against PostgreSQL: the server and the settings (`sqlite` is then absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresRun>,
+}
+
+/// The PostgreSQL server and settings of a run (`target = "postgres"`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PostgresRun {
+    pub server_version: String,
+    /// `throwaway server (...)`, or the URL without its password.
+    pub server: String,
+    /// The run's own database (dropped afterwards unless `--keep-db`).
+    pub database: String,
+    pub synchronous_commit: String,
+    pub isolation: String,
+    pub transport: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

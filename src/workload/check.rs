@@ -41,6 +41,9 @@ pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan, from_db: Option<
         // only (TEMP tables and views, attached databases) is not there for them.
         let mut conn = setup::open_existing(&path, &s.sqlite).map_err(|e| setup_error(source, cell, e))?;
         Workload::compile(s, &mut conn).map_err(|e| compile_error(source, cell, e))?;
+        if s.target == crate::config::postgres::TargetKind::Postgres {
+            postgres_translations(source, cell)?;
+        }
         for check in &s.check {
             if let Some(sql) = &check.sql {
                 prepare_check(&conn, sql.get_ref()).map_err(|message| {
@@ -49,6 +52,58 @@ pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan, from_db: Option<
                         .with_key("check.sql")
                 })?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// A PostgreSQL run: the set-up SQL and the data checks must translate (the ops and
+/// scripts are translated by `Workload::compile`); the error names the statement.
+fn postgres_translations(source: &Source, cell: &Cell) -> Result<(), InputError> {
+    use super::translate::for_postgres;
+    let s = &cell.scenario;
+    let in_run = if cell.assignments.is_empty() {
+        String::new()
+    } else {
+        format!(" (run `{}`)", cell.id)
+    };
+    if let Some(g) = s
+        .group
+        .iter()
+        .find(|g| g.isolation == crate::config::app::Isolation::Process)
+    {
+        return Err(source
+            .error_at(
+                g.name.span(),
+                format!(
+                    "group `{}`{in_run}: process workers (isolation = \"process\") run against SQLite only so far; use --set group.{}.isolation=thread",
+                    g.name.get_ref(),
+                    g.name.get_ref()
+                ),
+            )
+            .with_key(format!("group.{}.isolation", g.name.get_ref())));
+    }
+    if !s.backup.is_none() {
+        return Err(source
+            .error(format!(
+                "[backup]{in_run}: backups are SQLite's; a PostgreSQL run has none"
+            ))
+            .with_key("backup"));
+    }
+    if let (None, Some(sql)) = (&s.setup.postgres, &s.setup.sql) {
+        for_postgres(sql.get_ref(), None).map_err(|e| {
+            source
+                .error_at(sql.span(), format!("[setup] sql{in_run}: {e}"))
+                .with_key("setup.sql")
+        })?;
+    }
+    for check in &s.check {
+        if let Some(sql) = &check.sql {
+            for_postgres(sql.get_ref(), check.postgres.as_ref().map(|p| p.get_ref().as_str())).map_err(|e| {
+                source
+                    .error_at(sql.span(), format!("check `{}`{in_run}: {e}", check.name.get_ref()))
+                    .with_key("check.sql")
+            })?;
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ pub(crate) mod check;
 pub(crate) mod params;
 pub(crate) mod rng;
 pub(crate) mod setup;
+pub(crate) mod translate;
 
 use crate::config::app::{ConnectionMode, Isolation, TimeDist, TxControl};
 use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};
@@ -45,6 +46,8 @@ pub(crate) struct GroupPlan {
     /// The application model (issue 15); `None` runs the plain hot loop.
     pub app: Option<AppPlan>,
     cumulative_weights: Vec<u64>,
+    /// A PostgreSQL run (statements carry `pg_sql`).
+    pub postgres: bool,
 }
 
 /// A group's application model: how requests arrive, wait and are served.
@@ -90,6 +93,15 @@ pub(crate) struct StepPlan {
     pub app_time: Option<TimeDist>,
     /// BEGIN / COMMIT / ROLLBACK of a transaction block, or a plain statement.
     pub control: TxControl,
+    /// PostgreSQL runs: the statement's translation (or its `postgres = "..."`).
+    pub pg_sql: Option<String>,
+}
+
+impl StepPlan {
+    /// The SQL the run's target executes.
+    pub(crate) fn target_sql(&self) -> &str {
+        self.pg_sql.as_deref().unwrap_or(&self.sql)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +125,12 @@ pub(crate) enum RowEffect {
 }
 
 impl GroupPlan {
+    /// The group's BEGIN for the run's target: PostgreSQL has one BEGIN (the isolation
+    /// level is a setting of its own).
+    pub(crate) fn begin_for<'a>(&self, sqlite: &'a str) -> &'a str {
+        if self.postgres { "BEGIN" } else { sqlite }
+    }
+
     /// Weighted random choice of the next operation's index.
     #[inline]
     pub(crate) fn choose(&self, rng: &mut Rng) -> usize {
@@ -158,6 +176,7 @@ impl Workload {
     /// Prepares every statement against `conn` (which holds the set-up schema), checks its
     /// parameters and step references, and finds which tables' row counts it changes.
     pub(crate) fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
+        let postgres = scenario.target == crate::config::postgres::TargetKind::Postgres;
         let mut analysed: Vec<Vec<Vec<Analysed>>> = Vec::new();
         let mut latest_tables: Vec<String> = Vec::new();
         for (gi, group) in scenario.group.iter().enumerate() {
@@ -190,7 +209,7 @@ impl Workload {
             .iter()
             .zip(&analysed)
             .enumerate()
-            .map(|(gi, (g, ops))| group_plan(gi, g, ops, &tracked))
+            .map(|(gi, (g, ops))| group_plan(gi, g, ops, &tracked, postgres))
             .collect::<Result<_, _>>()?;
         for step in groups
             .iter_mut()
@@ -215,11 +234,17 @@ impl Workload {
     }
 }
 
-fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[String]) -> Result<GroupPlan, OpError> {
+fn group_plan(
+    gi: usize,
+    g: &Group,
+    analysed: &[Vec<Analysed>],
+    tracked: &[String],
+    postgres: bool,
+) -> Result<GroupPlan, OpError> {
     let scripts = g.scripts();
     let mut ops = Vec::new();
     for (oi, (script, steps)) in scripts.iter().zip(analysed).enumerate() {
-        let mut op = op_plan(script, steps, tracked).map_err(|(step, message)| OpError {
+        let mut op = op_plan(script, steps, tracked, postgres).map_err(|(step, message)| OpError {
             group: gi,
             op: oi,
             step,
@@ -268,11 +293,17 @@ fn group_plan(gi: usize, g: &Group, analysed: &[Vec<Analysed>], tracked: &[Strin
         skip_late: g.skip_late,
         app,
         cumulative_weights,
+        postgres,
     })
 }
 
 /// Resolves `$N.column` references into capture slots; errors carry the step index.
-fn op_plan(script: &Script, analysed: &[Analysed], tracked: &[String]) -> Result<OpPlan, (usize, String)> {
+fn op_plan(
+    script: &Script,
+    analysed: &[Analysed],
+    tracked: &[String],
+    postgres: bool,
+) -> Result<OpPlan, (usize, String)> {
     let mut steps: Vec<StepPlan> = Vec::new();
     for (si, (step, a)) in script.steps.iter().zip(analysed).enumerate() {
         let mut params = Vec::new();
@@ -321,6 +352,12 @@ fn op_plan(script: &Script, analysed: &[Analysed], tracked: &[String]) -> Result
             bumps_latest: None,
             app_time: step.app_time.filter(|t| !t.is_zero()),
             control: TxControl::of(step.sql.get_ref()),
+            pg_sql: postgres
+                .then(|| {
+                    translate::for_postgres(step.sql.get_ref(), step.postgres.as_ref().map(|p| p.get_ref().as_str()))
+                })
+                .transpose()
+                .map_err(|e| (si, e))?,
         });
     }
     Ok(OpPlan {
