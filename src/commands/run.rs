@@ -65,7 +65,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
             .iter()
             .any(|c| c.scenario.target != crate::config::postgres::TargetKind::Sqlite)
     {
-        return Err(crate::error::InputError::new("--from-db", "only for SQLite runs, not with target = postgres").into());
+        return Err(
+            crate::error::InputError::new("--from-db", "only for SQLite runs, not with target = postgres").into(),
+        );
     }
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
