@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{bin, write};
-use serde_json::Value;
+use common::{bin, read_json as report, write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -117,8 +116,16 @@ sql = "SELECT count(*) FROM kv WHERE v IS NULL"
 expect = 0
 "#;
 
-fn report(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// `litehammer run SCENARIO ARGS… --no-probe -q -o OUT`, with TMPDIR in `tmp` so that the test
+/// sees what the throwaway server leaves there.
+fn run_in(tmp: &Path, scenario: &str, args: &[&str], out: &Path) -> assert_cmd::Command {
+    let mut cmd = bin();
+    cmd.env("TMPDIR", tmp)
+        .args(["run", scenario])
+        .args(args)
+        .args(["--no-probe", "-q", "-o"])
+        .arg(out);
+    cmd
 }
 
 #[test]
@@ -130,20 +137,14 @@ fn one_report_holds_both_targets_verified_and_no_server_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "s.toml", SCENARIO);
     let out = dir.path().join("r.json");
-    let assert = bin()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--matrix",
-            "target=sqlite,postgres",
-            "--no-probe",
-            "-q",
-            "-o",
-        ])
-        .arg(&out)
-        .timeout(Duration::from_secs(120))
-        .assert();
+    let assert = run_in(
+        tmp.path(),
+        scenario.to_str().unwrap(),
+        &["--matrix", "target=sqlite,postgres"],
+        &out,
+    )
+    .timeout(Duration::from_secs(120))
+    .assert();
     let output = assert.get_output();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let r = report(&out);
@@ -191,22 +192,15 @@ fn a_lost_row_on_postgres_is_caught_over_tcp_too() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "s.toml", SCENARIO);
     let out = dir.path().join("r.json");
-    let assert = bin()
-        .env("TMPDIR", tmp.path())
-        .env("LITEHAMMER_FAULT", "lose-row")
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--target",
-            "postgres",
-            "--pg-tcp",
-            "--no-probe",
-            "-q",
-            "-o",
-        ])
-        .arg(&out)
-        .timeout(Duration::from_secs(120))
-        .assert();
+    let assert = run_in(
+        tmp.path(),
+        scenario.to_str().unwrap(),
+        &["--target", "postgres", "--pg-tcp"],
+        &out,
+    )
+    .env("LITEHAMMER_FAULT", "lose-row")
+    .timeout(Duration::from_secs(120))
+    .assert();
     assert.code(1);
     let r = report(&out);
     let run = &r["runs"][0];
@@ -230,18 +224,7 @@ fn a_failing_run_and_ctrl_c_still_remove_the_server() {
     );
     let scenario = write(dir.path(), "broken.toml", &broken);
     let out = dir.path().join("r.json");
-    let assert = bin()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--target",
-            "postgres",
-            "--no-probe",
-            "-q",
-            "-o",
-        ])
-        .arg(&out)
+    let assert = run_in(tmp.path(), scenario.to_str().unwrap(), &["--target", "postgres"], &out)
         .timeout(Duration::from_secs(120))
         .assert();
     assert.code(1);
@@ -374,22 +357,14 @@ fn n_plus_one_reports_what_it_costs_on_each_target() {
     let tmp = tmpdir();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
-    let assert = bin()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "run",
-            "n-plus-one",
-            "--duration",
-            "500ms",
-            "--warmup",
-            "0s",
-            "--no-probe",
-            "-q",
-            "-o",
-        ])
-        .arg(&out)
-        .timeout(Duration::from_secs(180))
-        .assert();
+    let assert = run_in(
+        tmp.path(),
+        "n-plus-one",
+        &["--duration", "500ms", "--warmup", "0s"],
+        &out,
+    )
+    .timeout(Duration::from_secs(180))
+    .assert();
     let output = assert.get_output();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let r = report(&out);

@@ -555,50 +555,52 @@ mod tests {
 
     const MS: i64 = 1_000_000;
 
-    /// One worker, per-request connections, with CPU readings: every gap is twice as long on
-    /// the wall clock as on the CPU (the worker waited for a CPU half the time).
-    fn trace_with_cpu() -> Trace {
+    /// One worker, per-request connections, with CPU readings (`with_cpu`) or without: every
+    /// gap is twice as long on the wall clock as on the CPU (the worker waited for a CPU half
+    /// the time).
+    fn trace(with_cpu: bool) -> Trace {
         let mut lines = Vec::new();
         let (mut t, mut cpu) = (1_000 * MS, 10 * MS);
-        for r in 0..3 {
+        // An event after `wall` ns of which `on_cpu` were CPU; a statement then runs 0.1 ms.
+        let mut event = |kind: &str, conn: i64, wall: i64, on_cpu: i64, sql: Option<&str>| {
+            t += wall;
+            cpu += on_cpu;
+            let reading = if with_cpu {
+                format!(r#","cpu_ns":{cpu}"#)
+            } else {
+                String::new()
+            };
+            let stmt = sql.map_or(String::new(), |q| {
+                format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
+            });
             lines.push(format!(
-                r#"{{"v":1,"kind":"open","ts":{t},"pid":7,"tid":7,"conn":{c},"cpu_ns":{cpu}}}"#,
-                c = r + 1
+                r#"{{"v":1,"kind":"{kind}","ts":{t},"pid":7,"tid":7,"conn":{conn}{reading}{stmt}}}"#
             ));
-            // 4 ms of wall, 2 ms of CPU before the first statement (read: gap >= 1 ms).
-            t += 4 * MS;
-            cpu += 2 * MS;
-            lines.push(format!(
-                r#"{{"v":1,"kind":"stmt","ts":{t},"pid":7,"tid":7,"conn":{c},"dur_ns":100000,"cpu_ns":{cpu},"sql":"SELECT 1","expanded":"SELECT 1"}}"#,
-                c = r + 1
-            ));
-            t += 100_000;
-            cpu += 100_000;
-            // 6 ms of wall, 3 ms of CPU before the second.
-            t += 6 * MS;
-            cpu += 3 * MS;
-            lines.push(format!(
-                r#"{{"v":1,"kind":"stmt","ts":{t},"pid":7,"tid":7,"conn":{c},"dur_ns":100000,"cpu_ns":{cpu},"sql":"SELECT 2","expanded":"SELECT 2"}}"#,
-                c = r + 1
-            ));
-            t += 100_000;
-            cpu += 100_000;
-            // 2 ms of wall, 1 ms of CPU to the close, then 8 ms outside (2 ms of CPU).
-            t += 2 * MS;
-            cpu += MS;
-            lines.push(format!(
-                r#"{{"v":1,"kind":"close","ts":{t},"pid":7,"tid":7,"conn":{c},"cpu_ns":{cpu}}}"#,
-                c = r + 1
-            ));
-            t += 8 * MS;
-            cpu += 2 * MS;
+            if sql.is_some() {
+                t += 100_000;
+                cpu += 100_000;
+            }
+        };
+        for conn in 1..=3 {
+            // 8 ms outside the previous connection (2 ms of CPU), then 4 ms (2 ms) before the
+            // first statement, 6 ms (3 ms) before the second, 2 ms (1 ms) to the close.
+            event(
+                "open",
+                conn,
+                if conn == 1 { 0 } else { 8 * MS },
+                if conn == 1 { 0 } else { 2 * MS },
+                None,
+            );
+            event("stmt", conn, 4 * MS, 2 * MS, Some("SELECT 1"));
+            event("stmt", conn, 6 * MS, 3 * MS, Some("SELECT 2"));
+            event("close", conn, 2 * MS, MS, None);
         }
         crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
     }
 
     #[test]
     fn cpu_readings_turn_wall_gaps_into_app_cpu_and_idle() {
-        let a = analyze(&trace_with_cpu(), 50 * MS as u64);
+        let a = analyze(&trace(true), 50 * MS as u64);
         let g = &a.groups[0];
         assert!(g.per_request);
         assert_eq!(g.requests.len(), 3);
@@ -624,36 +626,11 @@ mod tests {
 
     #[test]
     fn without_readings_gaps_stay_wall_clock() {
-        let text: String = trace_with_cpu_lines_without_cpu();
-        let t = crate::import::trace::read(std::io::Cursor::new(text)).expect("valid");
-        let a = analyze(&t, 50 * MS as u64);
+        let a = analyze(&trace(false), 50 * MS as u64);
         let r = &a.groups[0].requests[1];
         assert!(r.cpu.is_none());
         assert_eq!(r.app_gap(0), Some(4 * MS as u64));
         assert_eq!(r.app_gap(1), Some(6 * MS as u64));
         assert_eq!(a.groups[0].idle, vec![8 * MS as u64, 8 * MS as u64]);
-    }
-
-    fn trace_with_cpu_lines_without_cpu() -> String {
-        let t = trace_with_cpu();
-        let mut out = String::new();
-        for e in &t.events {
-            let (kind, extra) = match &e.kind {
-                Kind::Open { .. } => ("open", String::new()),
-                Kind::Close => ("close", String::new()),
-                Kind::Stmt(s) => (
-                    "stmt",
-                    format!(
-                        r#","dur_ns":{},"sql":"{}","expanded":"{}""#,
-                        s.dur_ns, s.sql, s.expanded
-                    ),
-                ),
-            };
-            out += &format!(
-                "{{\"v\":1,\"kind\":\"{kind}\",\"ts\":{},\"pid\":7,\"tid\":7,\"conn\":{}{extra}}}\n",
-                e.ts, e.conn
-            );
-        }
-        out
     }
 }
