@@ -427,11 +427,11 @@ fn bare_run(case: &Case, plan: &BenchPlan, template: &Path, opts: &Options, dir:
     ready.wait();
     let start = Instant::now();
     std::thread::sleep(opts.duration);
-    phase.store(STOP, Ordering::Release);
-    // Like litehammer's measured time: until every worker has finished its last transaction
-    // (a writer asleep in the busy handler finishes late) — the count includes those.
-    let total: u64 = threads.into_iter().map(|t| t.join().expect("bare worker")).sum();
+    // Like litehammer's measured time: it ends at the stop; the count includes the
+    // transaction each worker had in flight then.
     let elapsed = start.elapsed().as_secs_f64();
+    phase.store(STOP, Ordering::Release);
+    let total: u64 = threads.into_iter().map(|t| t.join().expect("bare worker")).sum();
     let cpu = sampler.stop();
     remove_database(&path);
     Measurement {

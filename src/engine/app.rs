@@ -233,17 +233,8 @@ fn serve<T: Target>(
     let plan = spec.group.app.clone().expect("an application-model group");
     let persistent = plan.connection == crate::config::app::ConnectionMode::Persistent;
     let mut worker = RequestWorker::<T>::new(spec, plan, persistent.then_some(conn), connect, tx.clone());
-    if tx
-        .send(Message::Ready {
-            index,
-            result: Ok(read_back),
-        })
-        .is_err()
-    {
+    if !crate::engine::worker::ready_and_wait(index, read_back, phase, tx) {
         return;
-    }
-    while phase.get() == Phase::Starting {
-        std::thread::park_timeout(Duration::from_millis(5));
     }
     worker.run(phase);
     let output = worker.into_output();

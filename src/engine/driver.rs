@@ -235,7 +235,7 @@ async fn execute(
     let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
     let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
     let mut monitor = Monitor::new(db_path, groups, clock.clone(), progress, handles.len());
-    let (measure_start, interrupted) = drive_phases(s, &phase, &clock, &handles, &mut rx, &mut monitor, cancel).await;
+    let (measured, interrupted) = drive_phases(s, &phase, &clock, &handles, &mut rx, &mut monitor, cancel).await;
     monitor.drain(&mut rx).await;
     let measure_end = Instant::now();
     for h in handles {
@@ -247,7 +247,7 @@ async fn execute(
     let outputs = finished.outputs?;
     let backup =
         backup.map(|b| crate::engine::backup::finish_for_run(b, db_path, s, &prepared.workload.tracked_tables, report));
-    report.measured_s = measure_start.map_or(0.0, |t| measure_end.duration_since(t).as_secs_f64());
+    report.measured_s = measured.map_or(0.0, |(start, stop)| stop.duration_since(start).as_secs_f64());
     report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
     if interrupted {
         report.status = RunStatus::Interrupted;
@@ -507,7 +507,8 @@ enum PhaseEnd {
 }
 
 /// Warm-up, then the measured phase until the duration passes, every worker has spent its
-/// budget, or a cancel arrives. Returns when measurement began and whether it was interrupted.
+/// budget, or a cancel arrives. Returns when measurement began and when it stopped, and whether
+/// it was interrupted.
 async fn drive_phases(
     s: &Scenario,
     phase: &PhaseFlag,
@@ -516,7 +517,7 @@ async fn drive_phases(
     rx: &mut mpsc::UnboundedReceiver<Message>,
     monitor: &mut Monitor,
     mut cancel: Cancel,
-) -> (Option<Instant>, bool) {
+) -> (Option<(Instant, Instant)>, bool) {
     let warmup = s.warmup.0;
     if !warmup.is_zero() {
         phase.set(Phase::Warmup);
@@ -533,9 +534,14 @@ async fn drive_phases(
     unpark(handles);
     let deadline = s.duration.as_ref().map(|d| start + d.get_ref().0);
     let end = watch_phase(deadline, rx, monitor, &mut cancel).await;
+    // The measured time ends here, at the stop, as a duration run's ends at its deadline.
+    // Each worker still finishes (and records, so no tail is hidden) the transaction it
+    // has in flight, at most one per worker; the time that takes — a writer asleep in
+    // SQLite's busy handler, up to 100 ms per try — is not measured time.
+    let stop = Instant::now();
     phase.set(Phase::Stop);
     monitor.record_final_files();
-    (Some(start), end == PhaseEnd::Interrupted)
+    (Some((start, stop)), end == PhaseEnd::Interrupted)
 }
 
 /// Consumes worker messages and samples the files until the deadline, the end of all

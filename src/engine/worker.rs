@@ -159,17 +159,8 @@ fn serve<T: Target>(
             return;
         }
     };
-    if tx
-        .send(Message::Ready {
-            index,
-            result: Ok(read_back),
-        })
-        .is_err()
-    {
+    if !ready_and_wait(index, read_back, phase, tx) {
         return;
-    }
-    while phase.get() == Phase::Starting {
-        std::thread::park_timeout(Duration::from_millis(5));
     }
     session.run(phase, spec.budget);
     let output = session.into_output(spec);
@@ -177,6 +168,29 @@ fn serve<T: Target>(
         index,
         result: Ok(Box::new(output)),
     });
+}
+
+/// The start-up handshake of every worker loop: reports ready (with what SQLite read back),
+/// then waits for the driver to leave `Starting`. False when the driver has gone.
+pub(crate) fn ready_and_wait(
+    index: u32,
+    read_back: ReadBack,
+    phase: &PhaseFlag,
+    tx: &UnboundedSender<Message>,
+) -> bool {
+    if tx
+        .send(Message::Ready {
+            index,
+            result: Ok(read_back),
+        })
+        .is_err()
+    {
+        return false;
+    }
+    while phase.get() == Phase::Starting {
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    true
 }
 
 pub(crate) fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {

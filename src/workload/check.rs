@@ -19,7 +19,7 @@ pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan, from_db: Option<
     crate::interrupt::remove_on_abort(scratch.path());
     let copy = scratch.path().join("from-db.db");
     if let Some(from) = from_db {
-        setup::copy_file(from, &copy).map_err(|e| InputError::new("--from-db", e.to_string()))?;
+        setup::scratch_copy(from, &copy).map_err(|e| InputError::new("--from-db", e.to_string()))?;
     }
     for (i, cell) in cells.iter().enumerate() {
         let s = &cell.scenario;

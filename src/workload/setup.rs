@@ -108,6 +108,20 @@ pub(crate) fn copy_database(from: &Path, path: &Path, settings: &SqliteSettings)
 /// so its write-back is done before anything is measured on it: otherwise the first
 /// checkpoint's fsync of the database file would write the whole copy out.
 pub(crate) fn copy_file(from: &Path, path: &Path) -> Result<(), SetupError> {
+    copy_new(from, path)?.sync_all().map_err(|source| SetupError::Create {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A copy that is only read and then deleted (the statement check's): not synced, so its
+/// pages are dropped from the page cache unwritten when it is deleted, instead of loading
+/// the disk (and, on a `discard` mount, its deletion the next measured phase).
+pub(crate) fn scratch_copy(from: &Path, path: &Path) -> Result<(), SetupError> {
+    copy_new(from, path).map(drop)
+}
+
+fn copy_new(from: &Path, path: &Path) -> Result<std::fs::File, SetupError> {
     let create = |source| SetupError::Create {
         path: path.to_path_buf(),
         source,
@@ -122,7 +136,7 @@ pub(crate) fn copy_file(from: &Path, path: &Path) -> Result<(), SetupError> {
         .open(path)
         .map_err(create)?;
     std::io::copy(&mut source, &mut target).map_err(create)?;
-    target.sync_all().map_err(create)
+    Ok(target)
 }
 
 fn populate_all(
