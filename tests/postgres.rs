@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, read_json as report, write};
+use common::{bin, read_json as report, run_ids, write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -368,12 +368,7 @@ fn n_plus_one_reports_what_it_costs_on_each_target() {
     let output = assert.get_output();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let r = report(&out);
-    let ids: Vec<&str> = r["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = run_ids(&r);
     assert_eq!(
         ids,
         [

@@ -161,12 +161,7 @@ fn set_on_a_matrix_axis_pins_it_in_run_and_the_report_says_so() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let report = read_json(&out);
     assert_schema_valid(&report);
-    let ids: Vec<&str> = report["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = run_ids(&report);
     assert_eq!(ids, ["journal_mode=delete,synchronous=off"]);
     let pinned = report["scenario"]["pinned"].as_array().unwrap();
     assert_eq!(pinned.len(), 2, "{pinned:?}");
@@ -201,12 +196,7 @@ fn set_on_a_matrix_axis_pins_it_in_crash() {
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let report = read_json(&out);
-    let ids: Vec<&str> = report["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = run_ids(&report);
     assert_eq!(
         ids,
         [

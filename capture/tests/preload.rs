@@ -273,12 +273,20 @@ fn redaction_leaves_no_literal() {
 
 /// Runs a Python snippet with the library preloaded and `LITEHAMMER_CAPTURE_OUT=prefix`.
 fn run_python(code: &str, prefix: &Path) -> String {
+    python_with_capture(code, &[], prefix, false)
+}
+
+/// Runs `python3 -c code args…` under the capture library (values redacted or not) and
+/// returns its standard output; fails the test if it fails.
+fn python_with_capture(code: &str, args: &[&Path], prefix: &Path, redact: bool) -> String {
     let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "5", "60", "python3", "-c", code]);
-    for (k, v) in protocol::child_env(&library(), prefix, false, None) {
+    cmd.args(["-k", "5", "60", "python3", "-c", code]).args(args);
+    for (k, v) in protocol::child_env(&library(), prefix, redact, None) {
         cmd.env(k, v);
     }
-    cmd.env_remove(protocol::ENV_REDACT);
+    if !redact {
+        cmd.env_remove(protocol::ENV_REDACT);
+    }
     let out = cmd.output().expect("run python3");
     assert!(
         out.status.success(),
@@ -392,23 +400,8 @@ for s in out: print(json.dumps(s))
 fn run_bind_program(redact: bool) -> (Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("t");
-    let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "5", "60", "python3", "-c", BIND_PROGRAM])
-        .arg(dir.path().join("db.sqlite"));
-    for (k, v) in protocol::child_env(&library(), &prefix, redact, None) {
-        cmd.env(k, v);
-    }
-    if !redact {
-        cmd.env_remove(protocol::ENV_REDACT);
-    }
-    let out = cmd.output().expect("run python3");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let db = dir.path().join("db.sqlite");
+    let want: Vec<String> = python_with_capture(BIND_PROGRAM, &[&db], &prefix, redact)
         .lines()
         .map(|l| serde_json::from_str::<String>(l).unwrap())
         .collect();

@@ -235,15 +235,7 @@ pub(crate) fn table(decision: &Decision) -> Table {
         .rows
         .iter()
         .map(|r| {
-            let errors = if r.failed == 0 {
-                "0".to_string()
-            } else {
-                format!(
-                    "{} ({})",
-                    r.failed,
-                    verdict::percent(r.failed as f64 / r.requests.max(1) as f64)
-                )
-            };
+            let errors = verdict::failed_of(r.failed, r.requests);
             let mut marks = Vec::new();
             if decision.safe.as_deref() == Some(&r.config) {
                 marks.push("loses nothing");

@@ -106,15 +106,7 @@ impl SweepView {
         let mut rows = Vec::new();
         for line in &self.lines {
             for (i, p) in line.points.iter().enumerate() {
-                let failed = if p.failed == 0 {
-                    "0".to_string()
-                } else {
-                    format!(
-                        "{} ({})",
-                        p.failed,
-                        verdict::percent(p.failed as f64 / p.requests.max(1) as f64)
-                    )
-                };
+                let failed = verdict::failed_of(p.failed, p.requests);
                 rows.push(vec![
                     if i == 0 { line.label.clone() } else { String::new() },
                     sweep_step(&self.axis, p.x),

@@ -342,6 +342,15 @@ fn success(c: &Candidate) -> String {
     }
 }
 
+/// A failed-request count as the report tables show it: `0`, or `12 (3 %)` of `requests`.
+pub(crate) fn failed_of(failed: u64, requests: u64) -> String {
+    if failed == 0 {
+        "0".to_string()
+    } else {
+        format!("{failed} ({})", percent(failed as f64 / requests.max(1) as f64))
+    }
+}
+
 pub(crate) fn percent(share: f64) -> String {
     let pct = share * 100.0;
     if pct > 0.0 && pct < 1.0 {

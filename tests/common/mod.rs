@@ -62,6 +62,16 @@ sql = "SELECT v FROM kv WHERE id = ?1"
 params = ["uniform(1, 100)"]
 "#;
 
+/// The ids of a report's runs, in order.
+pub fn run_ids(report: &Value) -> Vec<&str> {
+    report["runs"]
+        .as_array()
+        .expect("the report has runs")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect()
+}
+
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("report is JSON")
