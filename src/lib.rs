@@ -8,8 +8,10 @@ pub(crate) mod error;
 pub(crate) mod findings;
 pub(crate) mod import;
 mod interrupt;
+pub(crate) mod machine;
 pub(crate) mod metrics;
 pub(crate) mod report;
+pub(crate) mod targets;
 pub(crate) mod workload;
 
 mod commands;
@@ -109,7 +111,7 @@ pub mod testing {
         /// The first cell's database with its set-up and populate rows, as a run creates it.
         pub fn create_database(&self, path: &std::path::Path) -> Result<(), String> {
             let s = self.scenario();
-            crate::workload::setup::create_database(path, &s.sqlite, &s.setup, s.seed)
+            crate::targets::sqlite::setup::create_database(path, &s.sqlite, &s.setup, s.seed)
                 .map(drop)
                 .map_err(|e| e.to_string())
         }
@@ -126,7 +128,7 @@ pub mod testing {
 
         /// A copy of a closed database made as a run with `BenchOptions::template` makes it.
         pub fn copy_database(&self, from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
-            crate::workload::setup::copy_database(from, to, &self.scenario().sqlite)
+            crate::targets::sqlite::setup::copy_database(from, to, &self.scenario().sqlite)
                 .map(drop)
                 .map_err(|e| e.to_string())
         }
@@ -135,7 +137,7 @@ pub mod testing {
         pub fn run(&self, db_dir: &std::path::Path, opts: &BenchOptions) -> BenchRun {
             if opts.probe {
                 let time = std::time::Duration::from_millis(300);
-                let _ = crate::engine::probe::sync_rate(db_dir, time, crate::engine::probe::SyncKind::Fsync);
+                let _ = crate::machine::probe::sync_rate(db_dir, time, crate::machine::probe::SyncKind::Fsync);
             }
             let progress = match opts.progress {
                 Some(every) => crate::engine::progress::ProgressMode::Lines { every },

@@ -31,8 +31,8 @@ use crate::cli::OverrideArgs;
 use crate::config::limits;
 use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
-use crate::engine::env;
 use crate::error::InputError;
+use crate::machine::env;
 use crate::report::model::Report;
 use crate::report::output::Target;
 use crate::report::{Exporter, json::Json};
@@ -48,7 +48,7 @@ pub(super) fn load_plan(
     repeat: u32,
     from_db: Option<&Path>,
 ) -> anyhow::Result<Plan> {
-    crate::config::guard::set_allow_external(args.allow_external_files);
+    crate::targets::sqlite::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
     confirm(&plan, repeat, args.yes).map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
     if args.allow_external_files {

@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::cli::ProbeArgs;
-use crate::engine::env;
-use crate::engine::probe::{self, ProbeTimes, SyncKind};
 use crate::error::Status;
+use crate::machine::env;
+use crate::machine::probe::{self, ProbeTimes, SyncKind};
 use anyhow::Context;
 use std::path::Path;
 

@@ -28,8 +28,8 @@ fn check_from_db(path: &Path) -> Result<(), crate::error::InputError> {
     if header != b"SQLite format 3\0" {
         return Err(fail(format!("{} is not an SQLite database", path.display())));
     }
-    let wal = crate::engine::walstat::sidecar(path, "-wal");
-    if crate::engine::walstat::file_len(&wal) > 0 {
+    let wal = crate::machine::walstat::sidecar(path, "-wal");
+    if crate::machine::walstat::file_len(&wal) > 0 {
         return Err(fail(format!(
             "{} has a non-empty {}: commits still in it would be missing from the copy; \
              checkpoint it first (`sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)'`)",
@@ -242,9 +242,9 @@ fn durability_trials(plan: &Plan, report: &mut Report, trials: u32, db_dir: &Pat
 fn start_postgres(
     plan: &Plan,
     target: Option<&crate::cli::TargetArg>,
-) -> anyhow::Result<Option<std::sync::Arc<crate::engine::target::server::PgServer>>> {
+) -> anyhow::Result<Option<std::sync::Arc<crate::targets::postgres::server::PgServer>>> {
     use crate::config::postgres::{TargetKind, Transport};
-    use crate::engine::target::server::PgServer;
+    use crate::targets::postgres::server::PgServer;
     let cells: Vec<_> = plan
         .cells
         .iter()

@@ -8,7 +8,6 @@ pub(crate) mod busy;
 pub(crate) mod check;
 pub(crate) mod duration;
 pub(crate) mod generator;
-pub(crate) mod guard;
 pub(crate) mod limits;
 pub(crate) mod matrix;
 pub(crate) mod postgres;

@@ -319,7 +319,7 @@ impl Group {
 
     /// Whether the group uses the application model (app or think time, a queue, per-request
     /// connections, process workers, transaction blocks): such groups run the request loop of
-    /// `engine::app`; all others the plain hot loop, which pays nothing for the model.
+    /// `engine::loops::app`; all others the plain hot loop, which pays nothing for the model.
     pub fn uses_app_model(&self) -> bool {
         let timed = |t: &Option<TimeDist>| t.is_some();
         timed(&self.app_time)

@@ -1,8 +1,8 @@
 //! The checker: after recovery, compares the ledger in a database with what was acknowledged.
 
 use super::ledger::{Ledger, checksum};
-use crate::engine::verify::integrity_check;
 pub(crate) use crate::report::model::durability::TrialCheck;
+use crate::targets::verify::integrity_check;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 

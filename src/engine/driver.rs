@@ -7,20 +7,20 @@ use crate::config::matrix::{Cell, show_value};
 use crate::config::sqlite::ReadBack;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::error::RunError;
+use crate::engine::loops::plain::{Message, WorkerOutput, WorkerSpec};
 use crate::engine::monitor::Monitor;
 use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
-use crate::engine::target::TargetSpec;
-use crate::engine::target::pgsetup;
-use crate::engine::target::postgres::PgDatabase;
-use crate::engine::target::server::PgServer;
-use crate::engine::verify::{self, Acknowledged};
-use crate::engine::walstat::{file_len, sidecar};
-use crate::engine::worker::{Message, WorkerOutput, WorkerSpec};
+use crate::machine::walstat::{file_len, sidecar};
 use crate::metrics::timeline::RunClock;
 use crate::report::model::{DatabaseReport, PostgresRun, RunReport, RunStatus};
+use crate::targets::TargetSpec;
+use crate::targets::postgres::PgDatabase;
+use crate::targets::postgres::load as pgsetup;
+use crate::targets::postgres::server::PgServer;
+use crate::targets::sqlite::setup::{self, SetupError};
+use crate::targets::verify::{self, Acknowledged};
 use crate::workload::Workload;
-use crate::workload::setup::{self, SetupError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -40,7 +40,7 @@ pub(crate) struct RunOptions {
     /// a copy made the same way.
     pub template: Option<PathBuf>,
     /// The PostgreSQL server of the `target = "postgres"` runs (started or reached once).
-    pub postgres: Option<Arc<crate::engine::target::server::PgServer>>,
+    pub postgres: Option<Arc<crate::targets::postgres::server::PgServer>>,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -408,7 +408,7 @@ fn spawn_workers(
                 Some(crate::config::app::Isolation::Process) => {
                     crate::engine::process::spawn(&spec, s, phase.clone(), tx.clone())
                 }
-                _ => crate::engine::spawn::spawn(spec, phase.clone(), tx.clone()),
+                _ => crate::engine::loops::spawn::spawn(spec, phase.clone(), tx.clone()),
             };
             match spawned {
                 Ok(h) => handles.push(h),
@@ -426,8 +426,11 @@ fn spawn_workers(
 
 /// An application-model group's shared queue: with more (or fewer) clients than workers, or
 /// with arrivals at a rate. Otherwise each worker serves its own client, with no queue.
-fn group_queue(group: &crate::workload::GroupPlan, seed: u64) -> Option<Arc<crate::engine::queue::RequestQueue>> {
-    use crate::engine::queue::RequestQueue;
+fn group_queue(
+    group: &crate::workload::GroupPlan,
+    seed: u64,
+) -> Option<Arc<crate::engine::loops::queue::RequestQueue>> {
+    use crate::engine::loops::queue::RequestQueue;
     let app = group.app.as_ref()?;
     if app.isolation == crate::config::app::Isolation::Process {
         return None; // each worker process has its own share (engine::process)
@@ -607,7 +610,7 @@ fn verify_after(
     };
     let mut conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(RunError::VerifyOpen)?;
-    crate::config::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
+    crate::targets::sqlite::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
     let _interruptible = crate::interrupt::interruptible(&conn);
     inject_fault(&conn, &prepared.workload.tracked_tables);
     verify::verify(&conn, &ack).map_err(RunError::VerifyQuery)

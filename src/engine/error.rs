@@ -1,7 +1,7 @@
 //! Why a run failed. The message of each variant is what the report's `error` field and
 //! the terminal show; workers report their own failures as text through the protocol.
 
-use crate::workload::setup::SetupError;
+use crate::targets::sqlite::setup::SetupError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RunError {

@@ -2,9 +2,9 @@
 //! timeline, final outputs), file sizes every 100 ms, and the progress display.
 
 use crate::engine::error::RunError;
+use crate::engine::loops::plain::{Message, WorkerOutput};
 use crate::engine::progress::RunProgress;
-use crate::engine::walstat::DbFiles;
-use crate::engine::worker::{Message, WorkerOutput};
+use crate::machine::walstat::DbFiles;
 use crate::metrics::timeline::{RunClock, TimelineBuilder, TimelineEntry};
 use std::path::Path;
 use std::sync::Arc;

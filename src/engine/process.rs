@@ -15,9 +15,9 @@
 use crate::config::Scenario;
 use crate::config::busy::HandlerStats;
 use crate::config::sqlite::ReadBack;
-use crate::engine::app::{AppStats, BlockStats};
 use crate::engine::cancel::{Phase, PhaseFlag};
-use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec};
+use crate::engine::loops::app::{AppStats, BlockStats};
+use crate::engine::loops::plain::{Message, TxCounts, WorkerOutput, WorkerSpec};
 use crate::metrics::anatomy::Anatomy;
 use crate::metrics::timeline::{IntervalSample, RunClock};
 use crate::metrics::{ErrorCounts, Recorder, decode_histogram, encode_histogram};
@@ -268,7 +268,7 @@ pub fn spawn(
             .iter()
             .map(|(t, v)| (t.clone(), v.load(std::sync::atomic::Ordering::Relaxed)))
             .collect(),
-        spin_rate: crate::engine::app::spin_rate(),
+        spin_rate: crate::engine::loops::app::spin_rate(),
         timeline_interval_ns: spec.clock.interval().as_nanos() as u64,
         clients: share(app.clients).max(1),
         rate: spec.group.pacing.map(|p| p.per_worker_rate),
@@ -363,7 +363,7 @@ pub fn child_main() -> Result<(), String> {
     let spec: Spec = read_frame(&mut stdin)
         .map_err(|e| e.to_string())?
         .ok_or("no worker spec on stdin")?;
-    crate::engine::app::set_spin_rate(spec.spin_rate);
+    crate::engine::loops::app::set_spin_rate(spec.spin_rate);
     let scenario: Scenario = toml::from_str(&spec.scenario).map_err(|e| e.to_string())?;
     let mut conn = rusqlite::Connection::open(&spec.db_path).map_err(|e| e.to_string())?;
     let workload = crate::workload::Workload::compile(&scenario, &mut conn).map_err(|e| e.message)?;
@@ -371,12 +371,12 @@ pub fn child_main() -> Result<(), String> {
     let group = workload.groups[spec.group_index].clone();
     let clock = Arc::new(RunClock::new(Duration::from_nanos(spec.timeline_interval_ns)));
     let queue = match spec.rate {
-        Some(rate) => Some(Arc::new(crate::engine::queue::RequestQueue::arrivals(
+        Some(rate) => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
             rate,
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
             scenario.seed ^ u64::from(spec.index),
         ))),
-        None => (spec.clients > 1).then(|| Arc::new(crate::engine::queue::RequestQueue::clients(spec.clients))),
+        None => (spec.clients > 1).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
     };
     let worker = WorkerSpec {
         index: spec.index,
@@ -401,7 +401,7 @@ pub fn child_main() -> Result<(), String> {
     };
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = crate::engine::spawn::spawn(worker, phase.clone(), tx).map_err(|e| e.to_string())?;
+    let handle = crate::engine::loops::spawn::spawn(worker, phase.clone(), tx).map_err(|e| e.to_string())?;
     let control = {
         let phase = phase.clone();
         let clock = clock.clone();

@@ -1,7 +1,7 @@
 //! Worker outputs → the report's per-group summaries (histograms merged with `add`).
 
 use crate::config::Arrival;
-use crate::engine::worker::{TxCounts, WorkerOutput};
+use crate::engine::loops::plain::{TxCounts, WorkerOutput};
 use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
 use crate::report::model::{
     AppReport, BlockReport, Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport,
@@ -95,7 +95,7 @@ fn app_report(
     completed: u64,
 ) -> Option<AppReport> {
     let plan = group.app.as_ref()?;
-    let mut stats = crate::engine::app::AppStats::new(crate::engine::app::blocks_of(group));
+    let mut stats = crate::engine::loops::app::AppStats::new(crate::engine::loops::app::blocks_of(group));
     mine.iter()
         .filter_map(|o| o.app.as_deref())
         .for_each(|a| stats.merge(a));

@@ -1,7 +1,7 @@
 //! Latency anatomy of application-model requests (issue 15): where a request's time went.
 //!
 //! The request worker cuts each request into contiguous segments on its own cheap clock
-//! (`engine::clock`), so the parts add up to the request's latency: queue wait, app time
+//! (`engine::loops::clock`), so the parts add up to the request's latency: queue wait, app time
 //! (the CPU spin), lock wait (inside the busy handler), statement execution, COMMIT (with its
 //! fsync) and, with `connection = "per-request"`, opening and configuring the connection.
 //! Sums are kept per latency bucket (a quarter of an octave wide), so the share of each part

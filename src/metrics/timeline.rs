@@ -302,7 +302,7 @@ impl TimelineBuilder {
     }
 }
 
-/// A database's file sizes and WAL checkpoint state at one moment (read by `engine::walstat`).
+/// A database's file sizes and WAL checkpoint state at one moment (read by `machine::walstat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct FileState {
     pub db_bytes: u64,

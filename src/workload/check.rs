@@ -2,12 +2,12 @@
 //! created (without populate rows) in a scratch directory, settings must read back as
 //! asked, the set-up SQL must run, and every op and script step must prepare.
 
-use super::setup::{self, SetupError};
 use super::{OpError, Workload};
 use crate::config::Source;
 use crate::config::matrix::Cell;
 use crate::config::validate::Plan;
 use crate::error::InputError;
+use crate::targets::sqlite::setup::{self, SetupError};
 use std::path::Path;
 
 /// Creates each cell's database (without populate rows) in a scratch directory: settings
@@ -114,7 +114,7 @@ fn postgres_translations(source: &Source, cell: &Cell) -> Result<(), InputError>
 fn prepare_check(conn: &rusqlite::Connection, sql: &str) -> Result<(), String> {
     let stmt = conn
         .prepare(sql)
-        .map_err(|e| crate::config::guard::explain(e.to_string()))?;
+        .map_err(|e| crate::targets::sqlite::guard::explain(e.to_string()))?;
     if !stmt.readonly() {
         return Err("a check must only read the database (a SELECT)".into());
     }

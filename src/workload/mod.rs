@@ -4,7 +4,6 @@
 pub(crate) mod check;
 pub(crate) mod params;
 pub(crate) mod rng;
-pub(crate) mod setup;
 pub(crate) mod translate;
 
 use crate::config::app::{ConnectionMode, Isolation, TimeDist, TxControl};
@@ -384,24 +383,24 @@ fn analyse_statement(conn: &mut Connection, sql: &str, given_params: usize) -> R
                 Some(_) => w.from_triggers.push(table.to_string()),
             }
         }
-        crate::config::guard::decide(ctx)
+        crate::targets::sqlite::guard::decide(ctx)
     }))
     .map_err(|e| e.to_string())?;
     let prepared = conn.prepare(sql).map(|stmt| {
         let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
         (stmt.parameter_count(), columns)
     });
-    crate::config::guard::install(conn).map_err(|e| e.to_string())?;
+    crate::targets::sqlite::guard::install(conn).map_err(|e| e.to_string())?;
     let (expected, columns) = prepared.map_err(|e| {
         format!(
             "SQL does not prepare: {}",
-            crate::config::guard::explain(sqlite_message(&e))
+            crate::targets::sqlite::guard::explain(sqlite_message(&e))
         )
     })?;
-    if crate::config::guard::vacuums_into(conn, sql) {
+    if crate::targets::sqlite::guard::vacuums_into(conn, sql) {
         return Err(format!(
             "VACUUM INTO writes a file outside the run: {}",
-            crate::config::guard::DENIED
+            crate::targets::sqlite::guard::DENIED
         ));
     }
     if expected != given_params {

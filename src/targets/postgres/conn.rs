@@ -1,9 +1,9 @@
 //! The PostgreSQL target: one `postgres::Client` per worker (synchronous, like a worker
 //! thread), prepared statements, parameters converted to the types the server inferred.
 
-use super::Target;
 use crate::config::postgres::PostgresSettings;
 use crate::metrics::ErrorKind;
+use crate::targets::Target;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, private::BytesMut, to_sql_checked};

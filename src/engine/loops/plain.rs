@@ -5,11 +5,11 @@
 
 use crate::config::sqlite::{ReadBack, SqliteSettings};
 use crate::engine::cancel::{Phase, PhaseFlag};
-use crate::engine::clock::Clock;
-use crate::engine::pacing::{Pacer, wait_until};
-use crate::engine::target::{Target, TargetSpec};
+use crate::engine::loops::clock::Clock;
+use crate::engine::loops::pacing::{Pacer, wait_until};
 use crate::metrics::timeline::{IntervalSample, RunClock, interval_histogram};
 use crate::metrics::{ErrorKind, Recorder, new_histogram};
+use crate::targets::{Target, TargetSpec};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
@@ -42,7 +42,7 @@ pub(crate) struct WorkerSpec {
     pub latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
     /// Application-model groups with more clients than workers, or with arrivals: the queue
     /// shared by the group's workers.
-    pub queue: Option<Arc<crate::engine::queue::RequestQueue>>,
+    pub queue: Option<Arc<crate::engine::loops::queue::RequestQueue>>,
     /// The database the worker connects to (SQLite's is `db_path`).
     pub target: TargetSpec,
 }
@@ -117,7 +117,7 @@ pub(crate) enum Message {
 pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     match &spec.target {
         TargetSpec::Sqlite => match open(&spec) {
-            Ok((conn, read_back)) => serve::<crate::engine::target::sqlite::Sqlite>(&conn, read_back, &spec, phase, tx),
+            Ok((conn, read_back)) => serve::<crate::targets::sqlite::Sqlite>(&conn, read_back, &spec, phase, tx),
             Err(e) => {
                 let _ = tx.send(Message::Ready {
                     index: spec.index,
@@ -125,11 +125,9 @@ pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSen
                 });
             }
         },
-        TargetSpec::Postgres(db) => match crate::engine::target::postgres::connect(db) {
+        TargetSpec::Postgres(db) => match crate::targets::postgres::connect(db) {
             // SQLite's settings do not apply: the driver drops them from the report.
-            Ok(conn) => {
-                serve::<crate::engine::target::postgres::Postgres>(&conn, spec.settings.clone(), &spec, phase, tx)
-            }
+            Ok(conn) => serve::<crate::targets::postgres::Postgres>(&conn, spec.settings.clone(), &spec, phase, tx),
             Err(e) => {
                 let _ = tx.send(Message::Ready {
                     index: spec.index,
@@ -198,7 +196,7 @@ pub(crate) fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> 
     let mut conn = Connection::open_with_flags(&spec.db_path, flags)
         .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| e.to_string())?;
-    crate::config::guard::install(&mut conn).map_err(|e| e.to_string())?;
+    crate::targets::sqlite::guard::install(&mut conn).map_err(|e| e.to_string())?;
     let read_back = spec.settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
     Ok((conn, read_back))
 }
@@ -423,7 +421,7 @@ impl<'c, T: Target + 'c> Session<'c, T> {
         self.interval_end = 0;
         self.shipped.reset();
         crate::config::busy::take_stats();
-        self.cpu_start = Some(crate::engine::clock::thread_cpu_ns());
+        self.cpu_start = Some(crate::engine::loops::clock::thread_cpu_ns());
     }
 
     /// Latency (ns) of a finished transaction and its end in ticks; records the open-loop
@@ -700,7 +698,7 @@ impl<'c, T: Target + 'c> Session<'c, T> {
             acked_deletes: self.acked_deletes,
             cpu_ns: self
                 .cpu_start
-                .map(|t| crate::engine::clock::thread_cpu_ns().saturating_sub(t)),
+                .map(|t| crate::engine::loops::clock::thread_cpu_ns().saturating_sub(t)),
             pid: std::process::id(),
             app: None,
         }

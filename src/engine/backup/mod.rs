@@ -1,11 +1,13 @@
 //! The backup beside the workload: `VACUUM INTO` or the online backup API every interval on
 //! a thread with its own connection, or the `litestream` binary as a child process
 //! replicating to a file replica. Started before the warm-up, stopped when the workload
-//! stops; then `engine::restore` restores the replica and checks it.
+//! stops; then `engine::backup::restore` restores the replica and checks it.
+
+pub(crate) mod restore;
 
 use crate::config::backup::{BackupMethod, BackupSettings};
-use crate::engine::restore::{self, LATEST, Stopped};
 use crate::report::model::backup::{BackupReport, LitestreamInfo};
+use restore::{LATEST, Stopped};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

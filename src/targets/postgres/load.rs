@@ -2,10 +2,10 @@
 //! rows of the SQLite database the set-up and populate made, copied in with COPY, so both
 //! targets start from the same data; afterwards the row counts and the data checks.
 
-use super::postgres::{PgDatabase, db_message};
+use super::{PgDatabase, db_message};
 use crate::config::{Check, Scenario};
-use crate::engine::verify::{self, Acknowledged};
 use crate::report::model::Verification;
+use crate::targets::verify::{self, Acknowledged};
 use crate::workload::translate;
 use postgres::{Client, NoTls};
 use rusqlite::types::ValueRef;

@@ -1,10 +1,10 @@
 //! Creating a fresh database: settings, schema, and fast batched populate.
 
-use super::params::GeneratorSpec;
-use super::rng::Rng;
-use super::sqlite_message;
 use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings};
 use crate::config::{Populate, Setup};
+use crate::workload::params::GeneratorSpec;
+use crate::workload::rng::Rng;
+use crate::workload::sqlite_message;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
@@ -54,13 +54,13 @@ pub(crate) fn create_database(
         source,
     })?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
-    crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::targets::sqlite::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     let _interruptible = crate::interrupt::interruptible(&conn);
     settings.apply_to_new_database(&conn)?;
     settings.apply_and_check(&mut conn)?;
     if let Some(sql) = &setup.sql {
         conn.execute_batch(sql.get_ref())
-            .map_err(|e| SetupError::Sql(crate::config::guard::explain(sqlite_message(&e))))?;
+            .map_err(|e| SetupError::Sql(crate::targets::sqlite::guard::explain(sqlite_message(&e))))?;
         if !conn.is_autocommit() {
             return Err(SetupError::Sql(
                 "the set-up SQL leaves a transaction open (BEGIN or SAVEPOINT without COMMIT or RELEASE); \
@@ -92,7 +92,7 @@ pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Co
         source,
     })?;
     crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
-    crate::config::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::targets::sqlite::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     settings.apply_and_check(&mut conn)?;
     Ok(conn)
 }

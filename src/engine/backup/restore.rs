@@ -4,8 +4,8 @@
 //! Litestream's final sync.
 
 use crate::config::backup::BackupMethod;
-use crate::engine::verify::integrity_check;
 use crate::report::model::backup::{BackupReport, Lag, RestoreCheck};
+use crate::targets::verify::integrity_check;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

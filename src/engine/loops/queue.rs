@@ -13,7 +13,7 @@
 
 use crate::config::Arrival;
 use crate::engine::cancel::{Phase, PhaseFlag};
-use crate::engine::clock::Clock;
+use crate::engine::loops::clock::Clock;
 use crate::workload::rng::Rng;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -12,16 +12,16 @@
 use crate::config::app::TxControl;
 use crate::config::busy;
 use crate::engine::cancel::{Phase, PhaseFlag};
-use crate::engine::clock::Clock;
-use crate::engine::queue::Ticket;
-use crate::engine::target::postgres::{PgConn, PgError, Postgres};
-use crate::engine::target::sqlite::Sqlite;
-use crate::engine::target::{Target, TargetSpec};
-use crate::engine::worker::{Message, TxCounts, WorkerOutput, WorkerSpec};
+use crate::engine::loops::clock::Clock;
+use crate::engine::loops::plain::{Message, TxCounts, WorkerOutput, WorkerSpec};
+use crate::engine::loops::queue::Ticket;
 use crate::metrics::anatomy::{PARTS, Part};
 pub(crate) use crate::metrics::app::{AppStats, BlockStats};
 use crate::metrics::timeline::{IntervalSample, interval_histogram};
 use crate::metrics::{ErrorCounts, ErrorKind, Recorder};
+use crate::targets::postgres::{PgConn, PgError, Postgres};
+use crate::targets::sqlite::Sqlite;
+use crate::targets::{Target, TargetSpec};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{AppPlan, GroupPlan, ParamPlan, RowEffect};
@@ -139,9 +139,9 @@ pub fn spin_rate() -> f64 {
         // calibration must not make the spin shorter.
         let best = (0..5)
             .map(|_| {
-                let t = crate::engine::clock::thread_cpu_ns();
+                let t = crate::engine::loops::clock::thread_cpu_ns();
                 std::hint::black_box(spin_iterations(N));
-                crate::engine::clock::thread_cpu_ns().saturating_sub(t).max(1) as f64
+                crate::engine::loops::clock::thread_cpu_ns().saturating_sub(t).max(1) as f64
             })
             .fold(f64::MAX, f64::min);
         N as f64 / best
@@ -187,7 +187,7 @@ fn configure(conn: &mut Connection, spec: &WorkerSpec) -> rusqlite::Result<()> {
 /// Opens a request's PostgreSQL connection (the session settings applied).
 fn connect_postgres(spec: &WorkerSpec) -> Result<PgConn, PgError> {
     match &spec.target {
-        TargetSpec::Postgres(db) => crate::engine::target::postgres::connect(db),
+        TargetSpec::Postgres(db) => crate::targets::postgres::connect(db),
         TargetSpec::Sqlite => unreachable!("a PostgreSQL worker has a PostgreSQL target"),
     }
 }
@@ -201,7 +201,7 @@ pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Mes
     };
     match &spec.target {
         TargetSpec::Sqlite => {
-            let (mut conn, read_back) = match crate::engine::worker::open(&spec) {
+            let (mut conn, read_back) = match crate::engine::loops::plain::open(&spec) {
                 Ok(ok) => ok,
                 Err(e) => return fail(e),
             };
@@ -233,7 +233,7 @@ fn serve<T: Target>(
     let plan = spec.group.app.clone().expect("an application-model group");
     let persistent = plan.connection == crate::config::app::ConnectionMode::Persistent;
     let mut worker = RequestWorker::<T>::new(spec, plan, persistent.then_some(conn), connect, tx.clone());
-    if !crate::engine::worker::ready_and_wait(index, read_back, phase, tx) {
+    if !crate::engine::loops::plain::ready_and_wait(index, read_back, phase, tx) {
         return;
     }
     worker.run(phase);
@@ -377,7 +377,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                     if let Some(think) = self.plan.think_time {
                         let ns = think.sample_ns(&mut self.timing);
                         let at = Instant::now() + Duration::from_nanos(ns);
-                        if !crate::engine::pacing::wait_until(at, phase) {
+                        if !crate::engine::loops::pacing::wait_until(at, phase) {
                             break;
                         }
                     }
@@ -419,7 +419,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         let blocks = blocks_of(self.group);
         self.stats = AppStats::new(blocks);
         busy::take_stats();
-        self.cpu_start = crate::engine::clock::thread_cpu_ns();
+        self.cpu_start = crate::engine::loops::clock::thread_cpu_ns();
     }
 
     /// Closes the current segment as `part`.
@@ -690,7 +690,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     }
 
     fn into_output(self) -> WorkerOutput {
-        let cpu_ns = crate::engine::clock::thread_cpu_ns().saturating_sub(self.cpu_start);
+        let cpu_ns = crate::engine::loops::clock::thread_cpu_ns().saturating_sub(self.cpu_start);
         WorkerOutput {
             index: self.spec.index,
             group_index: self.spec.group_index,
@@ -739,12 +739,12 @@ mod tests {
     #[test]
     fn the_spin_burns_cpu_in_proportion() {
         spin_rate();
-        let before = crate::engine::clock::thread_cpu_ns();
+        let before = crate::engine::loops::clock::thread_cpu_ns();
         spin(2_000_000);
-        let short = crate::engine::clock::thread_cpu_ns() - before;
-        let before = crate::engine::clock::thread_cpu_ns();
+        let short = crate::engine::loops::clock::thread_cpu_ns() - before;
+        let before = crate::engine::loops::clock::thread_cpu_ns();
         spin(20_000_000);
-        let long = crate::engine::clock::thread_cpu_ns() - before;
+        let long = crate::engine::loops::clock::thread_cpu_ns() - before;
         assert!(long > 3 * short, "{short} ns vs {long} ns of CPU");
     }
 }

@@ -2,7 +2,7 @@
 //! request loop (`app.rs`) for a group that uses any of it.
 
 use crate::engine::cancel::PhaseFlag;
-use crate::engine::worker::{Message, WorkerSpec};
+use crate::engine::loops::plain::{Message, WorkerSpec};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -17,9 +17,9 @@ pub(crate) fn spawn(
             let index = spec.index;
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 if spec.group.app.is_some() {
-                    crate::engine::app::worker_main(spec, &phase, &tx)
+                    crate::engine::loops::app::worker_main(spec, &phase, &tx)
                 } else {
-                    crate::engine::worker::worker_main(spec, &phase, &tx)
+                    crate::engine::loops::plain::worker_main(spec, &phase, &tx)
                 }
             }));
             if outcome.is_err() {

@@ -3,7 +3,7 @@
 //! dropped, on Ctrl-C and on failure too), or the one a URL names. Either way each run gets
 //! a database of its own with a unique name, and only databases made here are dropped.
 
-use super::postgres::PgDatabase;
+use super::PgDatabase;
 use crate::config::postgres::{PostgresSettings, Transport};
 use postgres::{Client, NoTls};
 use std::path::{Path, PathBuf};
@@ -500,19 +500,19 @@ mod tests {
             let mut s = crate::config::Source::open(name).unwrap().parse().unwrap();
             s.target = TargetKind::Postgres;
             let path = scratch.path().join(format!("{i}.db"));
-            let mut conn = crate::workload::setup::create_database(&path, &s.sqlite, &s.setup, s.seed).unwrap();
+            let mut conn = crate::targets::sqlite::setup::create_database(&path, &s.sqlite, &s.setup, s.seed).unwrap();
             let workload = crate::workload::Workload::compile(&s, &mut conn).unwrap();
             let db = server.create_database("lh_builtin", &s.postgres).unwrap();
-            super::super::pgsetup::load(&db, &s, &conn).unwrap_or_else(|e| panic!("{name}: {e}"));
+            super::super::load::load(&db, &s, &conn).unwrap_or_else(|e| panic!("{name}: {e}"));
             let mut client = db.config.connect(NoTls).unwrap();
             for step in workload.groups.iter().flat_map(|g| &g.ops).flat_map(|o| &o.steps) {
                 let sql = step.target_sql();
                 client
                     .prepare(sql)
-                    .unwrap_or_else(|e| panic!("{name}: `{sql}`: {}", super::super::postgres::db_message(&e)));
+                    .unwrap_or_else(|e| panic!("{name}: `{sql}`: {}", super::super::db_message(&e)));
             }
             for check in &s.check {
-                if let Some(sql) = super::super::pgsetup::check_sql(check) {
+                if let Some(sql) = super::super::load::check_sql(check) {
                     let sql = sql.unwrap();
                     client
                         .query_one(&sql, &[])

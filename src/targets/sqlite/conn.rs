@@ -1,7 +1,7 @@
 //! The SQLite target: rusqlite's raw statement calls, exactly what the hot loop always ran.
 
-use super::Target;
 use crate::metrics::ErrorKind;
+use crate::targets::Target;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, Statement};
 

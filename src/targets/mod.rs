@@ -3,10 +3,9 @@
 //! loop is generic over it, so each target gets its own compiled loop (no dynamic dispatch
 //! per operation): `sqlite.rs` (the default) and `postgres.rs`.
 
-pub(crate) mod pgsetup;
 pub(crate) mod postgres;
-pub(crate) mod server;
 pub(crate) mod sqlite;
+pub(crate) mod verify;
 
 use crate::metrics::ErrorKind;
 use rusqlite::types::{Value, ValueRef};

@@ -1,0 +1,11 @@
+//! The workers' loops: the plain hot loop (`plain.rs`) and the application model's request
+//! loop (`app.rs`), started on a thread of their own (`spawn.rs`), with the clock, open-loop
+//! pacing, the request queue and the retry back-off they share.
+
+pub(crate) mod app;
+pub(crate) mod clock;
+pub(crate) mod pacing;
+pub(crate) mod plain;
+pub(crate) mod queue;
+pub(crate) mod retry;
+pub(crate) mod spawn;

@@ -1,0 +1,6 @@
+//! Facts about the machine, with no ties to a run: the fsync probe, the environment a report
+//! records, and the WAL and file sizes read from SQLite's files.
+
+pub(crate) mod env;
+pub(crate) mod probe;
+pub(crate) mod walstat;
