@@ -33,7 +33,8 @@ pub(crate) fn cancelled() -> bool {
     CANCELLED.load(Ordering::Acquire)
 }
 
-fn cancel() {
+/// Cancels: as the first signal does (a worker process hears of it from the driver).
+pub(crate) fn cancel() {
     CANCELLED.store(true, Ordering::Release);
     if let Ok(running) = RUNNING_SQL.lock() {
         running.iter().for_each(|(_, h)| h.interrupt());

@@ -119,9 +119,7 @@ pub mod testing {
         /// A connection with every `[sqlite]` setting applied, as a worker's.
         pub fn open_configured(&self, path: &std::path::Path) -> Result<rusqlite::Connection, String> {
             let mut conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
-            self.scenario()
-                .sqlite
-                .apply_and_check(&mut conn)
+            crate::targets::sqlite::settings::apply_and_check(&self.scenario().sqlite, &mut conn)
                 .map_err(|e| e.to_string())?;
             Ok(conn)
         }
@@ -150,7 +148,7 @@ pub mod testing {
                 repeat: 1,
                 backup: Default::default(),
                 template: opts.template.clone(),
-                postgres: None,
+                backends: crate::targets::Backends::new(None),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -133,3 +133,111 @@ fn writer_sweep_runs_each_step_and_ends_with_a_finding_per_journal_mode() {
     );
     assert!(stdout.contains("findings:"), "{stdout}");
 }
+
+/// A holder keeps the write lock (a 60 s stall inside an IMMEDIATE transaction) while a
+/// waiter with `busy_timeout = "30s"` sits in the busy handler. `waiter` is the waiter's
+/// group options: empty for the plain loop, app-model keys for the request loop.
+fn held_lock_scenario(waiter: &str) -> String {
+    format!(
+        r#"
+name = "held"
+duration = "120s"
+warmup = "0s"
+
+[sqlite]
+journal_mode = "wal"
+busy_timeout = "30s"
+
+[setup]
+sql = "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER);"
+
+[[group]]
+name = "holder"
+workers = 1
+transaction = "immediate"
+
+[[group.op]]
+name = "hold"
+sql = "SELECT lh_sleep(60000)"
+
+[[group]]
+name = "waiter"
+workers = 1
+transaction = "immediate"
+{waiter}
+
+[[group.op]]
+name = "put"
+sql = "INSERT INTO t(v) VALUES (1)"
+"#
+    )
+}
+
+/// Runs the held-lock scenario, sends SIGINT once both workers are measuring, and returns
+/// the exit code and the report. The run must end on the signal, not on the 30 s busy
+/// timeout nor the 60 s stall: the child is killed (and the test fails) if it has not ended
+/// after 25 s.
+fn interrupt_while_waiting_for_the_lock(waiter: &str) -> (Option<i32>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "held.toml", &held_lock_scenario(waiter));
+    let out = dir.path().join("r.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+        .arg("run")
+        .arg(&path)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .args(["--no-probe", "--progress-interval", "0.5", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let measuring = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.trim_start().starts_with("default") && line.contains("waiter"));
+    assert!(measuring, "no progress line before the process ended");
+    // Let the waiter enter the busy handler (the holder took the lock first or will soon).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::spawn(move || stderr.for_each(drop));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run did not end on SIGINT: it waited out the busy timeout or the stall");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    (status.code(), read_json(&out))
+}
+
+fn assert_interrupted_and_verified(code: Option<i32>, report: &Value) {
+    assert_eq!(code, Some(130));
+    assert_schema_valid(report);
+    let run = &report["runs"][0];
+    assert_eq!(run["status"], "interrupted", "{run}");
+    assert_eq!(run["verification"]["ok"], true, "{}", run["verification"]);
+}
+
+#[test]
+fn ctrl_c_ends_a_long_busy_wait_in_the_plain_loop() {
+    let (code, report) = interrupt_while_waiting_for_the_lock("");
+    assert_interrupted_and_verified(code, &report);
+    assert!(report["runs"][0]["groups"][1]["app"].is_null());
+}
+
+#[test]
+fn ctrl_c_ends_a_long_busy_wait_in_the_request_loop() {
+    let (code, report) = interrupt_while_waiting_for_the_lock("app_time = \"1ms\"");
+    assert_interrupted_and_verified(code, &report);
+    assert!(!report["runs"][0]["groups"][1]["app"].is_null());
+}

@@ -405,3 +405,74 @@ fn n_plus_one_reports_what_it_costs_on_each_target() {
     assert!(stdout.contains("findings:"), "{stdout}");
     assert_no_server_left(tmp.path());
 }
+
+/// Process workers (`isolation = "process"`) run on PostgreSQL too: each child process gets
+/// the run's database over its pipe and connects itself.
+#[test]
+fn process_workers_run_on_postgres() {
+    if !postgres_installed("process_workers_run_on_postgres") {
+        return;
+    }
+    let tmp = tmpdir();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        r#"
+name = "pg-processes"
+operations = 60
+warmup = "0s"
+seed = 5
+
+[setup]
+sql = "CREATE TABLE kv(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, v TEXT);"
+populate = [{ table = "kv", rows = 50, values = ["uniform(1, 100)", "text(10)"] }]
+
+[[group]]
+name = "web"
+workers = 2
+clients = 4
+isolation = "process"
+app_time = "1ms"
+transaction = "none"
+
+[[group.script]]
+name = "view"
+steps = [
+  { sql = "SELECT k FROM kv WHERE id = ?1", params = ["uniform(1, 50)"] },
+  { begin = "immediate" },
+  { sql = "INSERT INTO kv(k, v) VALUES (?1, ?2)", params = ["$0.k", "text(5)"] },
+  { commit = true },
+]
+"#,
+    );
+    let out = dir.path().join("r.json");
+    let assert = run_in(tmp.path(), scenario.to_str().unwrap(), &["--target", "postgres"], &out)
+        .timeout(Duration::from_secs(120))
+        .assert();
+    let output = assert.get_output();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let r = report(&out);
+    let run = &r["runs"][0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert!(run["sqlite"].is_null());
+    assert!(run["postgres"]["database"].as_str().is_some());
+    let g = &run["groups"][0];
+    assert_eq!(g["app"]["isolation"], "process");
+    let mut pids: Vec<u64> = g["per_worker"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 2, "two worker processes");
+    let committed = g["transactions"]["committed"].as_u64().unwrap();
+    assert_eq!(committed + g["transactions"]["rolled_back"].as_u64().unwrap(), 60);
+    // Every insert the processes acknowledged is in PostgreSQL.
+    let v = &run["verification"];
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["writes_acknowledged"].as_u64().unwrap(), committed, "{v}");
+    assert_no_server_left(tmp.path());
+}

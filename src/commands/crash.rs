@@ -6,7 +6,6 @@ use crate::commands::run::new_report;
 use crate::crash;
 use crate::error::{InputError, Status};
 use crate::report::durability;
-use crate::report::model::Environment;
 use crate::report::model::{Report, RunStatus};
 use anyhow::Context;
 use std::time::SystemTime;
@@ -33,7 +32,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let output = claim_report_path(args.out.output.as_deref(), "crash", started)?;
     // The crash trials take their seed from --seed, not from the ledger scenario.
     configs.plan.scenario.seed = opts.seed;
-    let mut report = new_report(&configs.plan, Environment::capture(&base_dir), started);
+    let mut report = new_report(&configs.plan, crate::machine::env::capture(&base_dir), started);
     let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
     let total = configs.plan.cells.len();
     if !args.out.quiet {

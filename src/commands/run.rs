@@ -77,7 +77,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
     let postgres = start_postgres(&plan, args.overrides.target.as_ref())?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
-    let mut environment = Environment::capture(&db_dir);
+    let mut environment = crate::machine::env::capture(&db_dir);
     if !args.no_probe {
         environment.fsync_per_sec = Some(probe_fsync(&db_dir, args.out.quiet)?);
     }
@@ -101,7 +101,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         repeat: args.repeat,
         backup,
         template: args.from_db.clone(),
-        postgres: postgres.clone(),
+        backends: crate::targets::Backends::new(postgres.clone()),
     };
     let total = plan.cells.len() * args.repeat as usize;
     if args.kill {

@@ -234,7 +234,10 @@ mod tests {
         for d in ["uniform(3ms, 7ms)", "exp(5ms)", "gaussian(5ms, 1ms)", "5ms"] {
             let d: TimeDist = d.parse().unwrap();
             let n = 20_000;
-            let mean = (0..n).map(|_| d.sample_ns(&mut rng) as f64).sum::<f64>() / n as f64;
+            let mean = (0..n)
+                .map(|_| crate::engine::loops::app::sample_ns(&d, &mut rng) as f64)
+                .sum::<f64>()
+                / n as f64;
             assert!((mean / 5e6 - 1.0).abs() < 0.05, "{d}: {mean}");
         }
     }

@@ -2,7 +2,7 @@
 
 use super::ledger::{Ledger, checksum};
 pub(crate) use crate::report::model::durability::TrialCheck;
-use crate::targets::verify::integrity_check;
+use crate::targets::sqlite::check::integrity_check;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 

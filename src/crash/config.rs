@@ -102,8 +102,9 @@ fn axis(key: &str, list: &str) -> Axis {
 fn check_settings(settings: &SqliteSettings) -> Result<ReadBack, String> {
     let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a scratch directory: {e}"))?;
     let mut conn = rusqlite::Connection::open(scratch.path().join("check.db")).map_err(|e| e.to_string())?;
-    settings.apply_to_new_database(&conn).map_err(|e| e.to_string())?;
-    let read_back = settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
+    crate::targets::sqlite::settings::apply_to_new_database(settings, &conn).map_err(|e| e.to_string())?;
+    let read_back =
+        crate::targets::sqlite::settings::apply_and_check(settings, &mut conn).map_err(|e| e.to_string())?;
     super::ledger::create_schema(&conn).map_err(|e| e.to_string())?;
     Ok(read_back)
 }

@@ -144,8 +144,8 @@ pub(crate) fn child_main(db: &PathBuf, settings: &str, seed: u64, max_rows: u32)
     let settings: SqliteSettings =
         serde_json::from_str(settings).map_err(|e| CrashError::Child(format!("bad --settings: {e}")))?;
     let mut conn = Connection::open(db)?;
-    settings.apply_to_new_database(&conn)?;
-    settings.apply_and_check(&mut conn)?;
+    crate::targets::sqlite::settings::apply_to_new_database(&settings, &conn)?;
+    crate::targets::sqlite::settings::apply_and_check(&settings, &mut conn)?;
     ledger::create_schema(&conn)?;
     let ledger = Ledger::new(seed, max_rows);
     let mut out = std::io::stdout().lock();

@@ -14,9 +14,10 @@ pub(crate) mod power;
 pub(crate) mod vfs;
 
 use crate::config::matrix::Cell;
-use crate::config::sqlite::{ReadBack, SettingError, SqliteSettings};
+use crate::config::sqlite::{ReadBack, SqliteSettings};
 use crate::report::model::durability::{Durability, DurabilityResult};
 use crate::report::model::{DatabaseReport, RunReport, RunStatus};
+use crate::targets::sqlite::settings::SettingError;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

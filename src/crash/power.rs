@@ -116,8 +116,8 @@ fn prepare(plan: &PowerPlan<'_>) -> Result<Prepared, CrashError> {
 fn base_disk(settings: &SqliteSettings) -> Result<Disk, CrashError> {
     let mount = Mount::new(Disk::default())?;
     let mut conn = mount.open(DB)?;
-    settings.apply_to_new_database(&conn)?;
-    settings.apply_and_check(&mut conn)?;
+    crate::targets::sqlite::settings::apply_to_new_database(settings, &conn)?;
+    crate::targets::sqlite::settings::apply_and_check(settings, &mut conn)?;
     ledger::create_schema(&conn)?;
     drop(conn);
     let mut disk = std::mem::take(&mut *mount.disk());
@@ -135,7 +135,7 @@ fn workload(plan: &PowerPlan<'_>, prepared: &Prepared, cut: Option<u64>, trace: 
     vfs::reseed_prng(plan.seed);
     let (mut acknowledged, mut attempted) = (0, 0);
     let mut conn = mount.open(DB)?;
-    if let Err(e) = plan.settings.apply_and_check(&mut conn)
+    if let Err(e) = crate::targets::sqlite::settings::apply_and_check(plan.settings, &mut conn)
         && !mount.disk().power_off
     {
         return Err(e.into());

@@ -13,13 +13,10 @@ use crate::engine::progress::{ProgressMode, RunProgress};
 use crate::engine::summary;
 use crate::machine::walstat::{file_len, sidecar};
 use crate::metrics::timeline::RunClock;
-use crate::report::model::{DatabaseReport, PostgresRun, RunReport, RunStatus};
-use crate::targets::TargetSpec;
-use crate::targets::postgres::PgDatabase;
-use crate::targets::postgres::load as pgsetup;
-use crate::targets::postgres::server::PgServer;
+use crate::report::model::{DatabaseReport, RunReport, RunStatus};
 use crate::targets::sqlite::setup::{self, SetupError};
-use crate::targets::verify::{self, Acknowledged};
+use crate::targets::verify::Acknowledged;
+use crate::targets::{Backends, RunDatabase, TargetSpec};
 use crate::workload::Workload;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +24,7 @@ use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct RunOptions {
     pub db_dir: PathBuf,
     pub keep_db: bool,
@@ -39,8 +36,9 @@ pub(crate) struct RunOptions {
     /// populate skipped): `run --from-db`, and the overhead benchmark, whose bare loop reads
     /// a copy made the same way.
     pub template: Option<PathBuf>,
-    /// The PostgreSQL server of the `target = "postgres"` runs (started or reached once).
-    pub postgres: Option<Arc<crate::targets::postgres::server::PgServer>>,
+    /// The targets the cells run on, each set up once (a PostgreSQL server, started or
+    /// reached).
+    pub backends: Backends,
 }
 
 /// Becomes true on the first Ctrl-C / SIGTERM; runs end their loops, not the process.
@@ -88,21 +86,17 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
     let stem = format!("litehammer-{}-{index}-{}", std::process::id(), sanitize(&cell.id));
     let db_path = free_database_path(&opts.db_dir, &stem);
     let mut report = empty_report(cell);
-    let outcome = execute(&db_path, cell, &mut report, opts, cancel).await;
+    let mut target = None;
+    let outcome = execute(&db_path, cell, &mut report, &mut target, opts, cancel).await;
     // The database is created with O_EXCL: when that failed, the file is not ours.
     let created = !matches!(outcome, Err(RunError::Setup(SetupError::Create { .. })));
     if let Err(e) = outcome {
         report.status = RunStatus::Failed;
         report.error = Some(e.to_string());
     }
-    if let (Some(pg), Some(server)) = (&report.postgres, &opts.postgres)
-        && !opts.keep_db
-    {
-        let (server, name) = (server.clone(), pg.database.clone());
-        let dropped = tokio::task::spawn_blocking(move || server.drop_database(&name)).await;
-        if let Ok(Err(e)) | Err(e) = dropped.map_err(|e| e.to_string()) {
-            eprintln!("warning: cannot drop PostgreSQL database {}: {e}", pg.database);
-        }
+    if let Some(target) = target {
+        let keep = opts.keep_db;
+        let _ = tokio::task::spawn_blocking(move || target.cleanup(keep)).await;
     }
     if !created {
         return report;
@@ -144,38 +138,26 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
 }
 
 struct Prepared {
-    /// PostgreSQL runs: the run's database.
-    pg: Option<Arc<PgDatabase>>,
     workload: Workload,
     rows_before: Vec<u64>,
     /// Newest rowid of each table `latest(...)` reads, shared by the workers.
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
 }
 
-/// The SQLite database of the run (set-up, populate); for PostgreSQL runs also the
-/// server's copy of it, which the workers then use.
+/// The run's SQLite file (set-up and populate, or a copy of the template), which every
+/// target is set up from; then the target's own database loaded from it.
 fn prepare_database(
     path: &Path,
     s: &Scenario,
     template: Option<&Path>,
-    pg: Option<Arc<PgDatabase>>,
+    target: &dyn RunDatabase,
 ) -> Result<Prepared, RunError> {
     let mut conn = match template {
         Some(from) => setup::copy_database(from, path, &s.sqlite)?,
         None => setup::create_database(path, &s.sqlite, &s.setup, s.seed)?,
     };
     let workload = Workload::compile(s, &mut conn).map_err(|e| RunError::Compile(e.message))?;
-    let rows_before = match &pg {
-        Some(db) => {
-            pgsetup::load(db, s, &conn).map_err(RunError::Postgres)?;
-            let mut client = db
-                .config
-                .connect(postgres::NoTls)
-                .map_err(|e| RunError::Postgres(e.to_string()))?;
-            pgsetup::count_rows(&mut client, &workload.tracked_tables).map_err(RunError::Postgres)?
-        }
-        None => verify::count_rows(&conn, &workload.tracked_tables)?,
-    };
+    let rows_before = target.load(s, &conn, &workload.tracked_tables)?;
     let latest = workload
         .latest_tables
         .iter()
@@ -187,7 +169,6 @@ fn prepare_database(
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Prepared {
-        pg,
         workload,
         rows_before,
         latest: Arc::new(latest),
@@ -198,28 +179,28 @@ async fn execute(
     db_path: &Path,
     cell: &Cell,
     report: &mut RunReport,
+    created: &mut Option<Arc<dyn RunDatabase>>,
     opts: &RunOptions,
     cancel: Cancel,
 ) -> Result<(), RunError> {
     let s = &cell.scenario;
-    let pg = match postgres_check(cell, opts)? {
-        Some(server) => {
-            let (stem, settings) = (postgres_stem(db_path), s.postgres.clone());
-            let (db, run) = tokio::task::spawn_blocking(move || postgres_database(&server, &stem, &settings)).await??;
-            report.postgres = Some(run);
-            Some(db)
-        }
-        None => None,
+    let backend = opts.backends.for_kind(s.target)?;
+    let target: Arc<dyn RunDatabase> = {
+        let (path, scenario) = (db_path.to_path_buf(), s.clone());
+        Arc::from(tokio::task::spawn_blocking(move || backend.create(&path, &scenario)).await??)
     };
+    target.describe(report);
+    *created = Some(target.clone());
     let prepared = {
         let (path, scenario, template) = (db_path.to_path_buf(), s.clone(), opts.template.clone());
-        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref(), pg)).await??
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref(), &*target)).await??
     };
     let backup = crate::engine::backup::start_for_run(db_path, s, &opts.backup)?;
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles = spawn_workers(db_path, s, &prepared, &phase, &clock, tx)?;
+    let handles = spawn_workers(db_path, s, &prepared, target.spec(), &phase, &clock, tx)?;
     let read_back = match await_ready(&mut rx, handles.len()).await {
         Ok(rb) => rb,
         Err(e) => {
@@ -227,10 +208,7 @@ async fn execute(
             return Err(e);
         }
     };
-    if prepared.pg.is_none() {
-        report.database.page_size = read_back.page_size;
-        report.sqlite = Some(read_back);
-    }
+    target.record(report, read_back);
 
     let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
     let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
@@ -252,32 +230,25 @@ async fn execute(
     if interrupted {
         report.status = RunStatus::Interrupted;
     }
-    let mut verification = match &prepared.pg {
-        Some(db) => {
-            let ack = acknowledged(&prepared, &outputs);
-            let (db, checks, ack) = (db.clone(), s.check.clone(), ack);
-            let (tables, rows_before, untracked) = (
-                prepared.workload.tracked_tables.clone(),
-                prepared.rows_before.clone(),
-                prepared.workload.untracked_tables.clone(),
-            );
-            tokio::task::spawn_blocking(move || {
-                pgsetup::verify(
-                    &db,
-                    &Acknowledged {
-                        tables: &tables,
-                        rows_before: &rows_before,
-                        inserts: &ack.0,
-                        deletes: &ack.1,
-                        untracked: &untracked,
-                        checks: &checks,
-                    },
-                )
+    let mut verification = {
+        let (inserts, deletes) = acknowledged(&prepared, &outputs);
+        let (target, checks) = (target.clone(), s.check.clone());
+        let (tables, rows_before, untracked) = (
+            prepared.workload.tracked_tables.clone(),
+            prepared.rows_before.clone(),
+            prepared.workload.untracked_tables.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            target.verify(&Acknowledged {
+                tables: &tables,
+                rows_before: &rows_before,
+                inserts: &inserts,
+                deletes: &deletes,
+                untracked: &untracked,
+                checks: &checks,
             })
-            .await?
-            .map_err(RunError::Postgres)?
-        }
-        None => verify_after(db_path, &prepared, &outputs, &s.check)?,
+        })
+        .await??
     };
     let metric_checks = s
         .check
@@ -293,84 +264,11 @@ async fn execute(
     Ok(())
 }
 
-/// The server of a PostgreSQL run, after checking that the run can use one; `None` for
-/// SQLite runs.
-fn postgres_check(cell: &Cell, opts: &RunOptions) -> Result<Option<Arc<PgServer>>, RunError> {
-    use crate::config::postgres::TargetKind;
-    let s = &cell.scenario;
-    if s.target != TargetKind::Postgres {
-        return Ok(None);
-    }
-    let server = opts
-        .postgres
-        .clone()
-        .ok_or_else(|| RunError::Postgres("no server was started for this run".into()))?;
-    if let Some(g) = s
-        .group
-        .iter()
-        .find(|g| g.isolation == crate::config::app::Isolation::Process)
-    {
-        return Err(RunError::Postgres(format!(
-            "group `{}`: process workers run against SQLite only so far (use isolation = \"thread\")",
-            g.name.get_ref()
-        )));
-    }
-    if !s.backup.is_none() {
-        return Err(RunError::Postgres(
-            "backups (`[backup]`) are SQLite's; use target = \"sqlite\"".into(),
-        ));
-    }
-    Ok(Some(server))
-}
-
-/// A database name made of the run's file name (`litehammer_PID_INDEX_...`).
-fn postgres_stem(db_path: &Path) -> String {
-    db_path
-        .file_stem()
-        .map(|f| f.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(40)
-        .collect()
-}
-
-/// A PostgreSQL run's own database on the run's server (named in the report at once, so
-/// that it is dropped even when the run fails). Blocking: call it off the runtime.
-fn postgres_database(
-    server: &PgServer,
-    stem: &str,
-    settings: &crate::config::postgres::PostgresSettings,
-) -> Result<(Arc<PgDatabase>, PostgresRun), RunError> {
-    let db = server.create_database(stem, settings).map_err(RunError::Postgres)?;
-    let run = PostgresRun {
-        server_version: server.version.clone(),
-        server: server.shown.clone(),
-        database: db.config.get_dbname().unwrap_or_default().to_string(),
-        synchronous_commit: show_setting(&settings.synchronous_commit),
-        isolation: show_setting(&settings.isolation),
-        transport: if server.is_throwaway() {
-            show_setting(&settings.transport)
-        } else {
-            "url".into()
-        },
-    };
-    Ok((Arc::new(db), run))
-}
-
-/// A setting as its TOML value reads (`off`, `serializable`).
-fn show_setting<T: serde::Serialize>(v: &T) -> String {
-    match toml::Value::try_from(v) {
-        Ok(toml::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
-
 fn spawn_workers(
     db_path: &Path,
     s: &Scenario,
     prepared: &Prepared,
+    target: TargetSpec,
     phase: &Arc<PhaseFlag>,
     clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
@@ -391,22 +289,17 @@ fn spawn_workers(
                 group_index,
                 index_in_group,
                 group: group.clone(),
-                db_path: db_path.to_path_buf(),
-                settings: s.sqlite.clone(),
                 seed: s.seed,
                 tracked_tables: workload.tracked_tables.len(),
                 budget,
                 clock: clock.clone(),
                 latest: prepared.latest.clone(),
                 queue: queue.clone(),
-                target: match &prepared.pg {
-                    Some(db) => TargetSpec::Postgres(db.clone()),
-                    None => TargetSpec::Sqlite,
-                },
+                target: target.clone(),
             };
             let spawned = match group.app.as_ref().map(|a| a.isolation) {
                 Some(crate::config::app::Isolation::Process) => {
-                    crate::engine::process::spawn(&spec, s, phase.clone(), tx.clone())
+                    crate::engine::process::spawn(&spec, s, db_path, phase.clone(), tx.clone())
                 }
                 _ => crate::engine::loops::spawn::spawn(spec, phase.clone(), tx.clone()),
             };
@@ -443,8 +336,8 @@ fn group_queue(
 
 /// Waits until every worker has opened, configured and prepared; returns the settings
 /// read back (all workers must agree), or the first worker's error.
-async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<ReadBack, RunError> {
-    let mut first: Option<ReadBack> = None;
+async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) -> Result<Option<ReadBack>, RunError> {
+    let mut first: Option<Option<ReadBack>> = None;
     let mut failure = None;
     let mut answered = 0;
     while answered < workers {
@@ -591,40 +484,6 @@ fn acknowledged(prepared: &Prepared, outputs: &[WorkerOutput]) -> (Vec<u64>, Vec
         (0..tables).map(|t| outputs.iter().map(|o| pick(o)[t]).sum()).collect()
     };
     (sum(|o| &o.acked_inserts), sum(|o| &o.acked_deletes))
-}
-
-fn verify_after(
-    db_path: &Path,
-    prepared: &Prepared,
-    outputs: &[WorkerOutput],
-    checks: &[crate::config::Check],
-) -> Result<crate::report::model::Verification, RunError> {
-    let (inserts, deletes) = acknowledged(prepared, outputs);
-    let ack = Acknowledged {
-        tables: &prepared.workload.tracked_tables,
-        rows_before: &prepared.rows_before,
-        inserts: &inserts,
-        deletes: &deletes,
-        untracked: &prepared.workload.untracked_tables,
-        checks,
-    };
-    let mut conn = rusqlite::Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(RunError::VerifyOpen)?;
-    crate::targets::sqlite::guard::install(&mut conn).map_err(RunError::VerifyOpen)?;
-    let _interruptible = crate::interrupt::interruptible(&conn);
-    inject_fault(&conn, &prepared.workload.tracked_tables);
-    verify::verify(&conn, &ack).map_err(RunError::VerifyQuery)
-}
-
-/// Test hook: `LITEHAMMER_FAULT=lose-row` deletes one row of the first tracked table before
-/// verification, so tests can prove the checker catches loss end to end.
-fn inject_fault(conn: &rusqlite::Connection, tables: &[String]) {
-    if std::env::var("LITEHAMMER_FAULT").as_deref() == Ok("lose-row")
-        && let Some(table) = tables.first()
-    {
-        let sql = format!("DELETE FROM \"{table}\" WHERE rowid = (SELECT max(rowid) FROM \"{table}\")");
-        let _ = conn.execute(&sql, []);
-    }
 }
 
 /// `DIR/STEM.db`, or `DIR/STEM-2.db`, ... : the first name where neither the database nor

@@ -26,12 +26,8 @@ pub(crate) enum RunError {
     NoWorkers,
     #[error("a blocking task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
-    #[error("PostgreSQL: {0}")]
-    Postgres(String),
+    #[error(transparent)]
+    Target(#[from] crate::targets::TargetError),
     #[error("backup: {0}")]
     Backup(String),
-    #[error("verification cannot open the database: {0}")]
-    VerifyOpen(rusqlite::Error),
-    #[error("verification failed to query the database: {0}")]
-    VerifyQuery(rusqlite::Error),
 }

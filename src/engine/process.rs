@@ -13,7 +13,6 @@
 //! would be without the shared accept.
 
 use crate::config::Scenario;
-use crate::config::busy::HandlerStats;
 use crate::config::sqlite::ReadBack;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::app::{AppStats, BlockStats};
@@ -21,9 +20,11 @@ use crate::engine::loops::plain::{Message, TxCounts, WorkerOutput, WorkerSpec};
 use crate::metrics::anatomy::Anatomy;
 use crate::metrics::timeline::{IntervalSample, RunClock};
 use crate::metrics::{ErrorCounts, Recorder, decode_histogram, encode_histogram};
+use crate::targets::TargetSpec;
+use crate::targets::sqlite::busy::HandlerStats;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -42,7 +43,10 @@ pub struct Spec {
     pub index: u32,
     pub total_workers: u32,
     pub index_in_group: u32,
+    /// The run's SQLite file, which the workload is compiled against (on every target).
     pub db_path: PathBuf,
+    /// What the worker connects to.
+    pub target: TargetSpec,
     pub budget: Option<u64>,
     pub tracked_tables: usize,
     pub latest: Vec<(String, i64)>,
@@ -56,6 +60,8 @@ pub struct Spec {
 #[derive(Serialize, Deserialize)]
 enum Control {
     Phase(u8),
+    /// The user cancelled the run (Ctrl-C, SIGTERM): waits in the busy handler end too.
+    Cancel,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,7 +126,7 @@ struct WireOutput {
 enum Frame {
     Ready {
         index: u32,
-        result: Result<ReadBack, String>,
+        result: Result<Option<ReadBack>, String>,
     },
     Interval {
         group: usize,
@@ -244,6 +250,7 @@ fn from_wire(w: WireOutput) -> Result<WorkerOutput, String> {
 pub fn spawn(
     spec: &WorkerSpec,
     scenario: &Scenario,
+    db_path: &Path,
     phase: Arc<PhaseFlag>,
     tx: UnboundedSender<Message>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -260,7 +267,8 @@ pub fn spawn(
         index: spec.index,
         total_workers: spec.total_workers,
         index_in_group: spec.index_in_group,
-        db_path: spec.db_path.clone(),
+        db_path: db_path.to_path_buf(),
+        target: spec.target.clone(),
         budget: spec.budget,
         tracked_tables: spec.tracked_tables,
         latest: spec
@@ -293,7 +301,14 @@ pub fn spawn(
                 let exited = exited.clone();
                 std::thread::spawn(move || {
                     let mut sent = Phase::Starting;
+                    let mut cancel_sent = false;
                     while !exited.load(std::sync::atomic::Ordering::Acquire) {
+                        if !cancel_sent && crate::interrupt::cancelled() {
+                            if write_frame(&mut stdin, &Control::Cancel).is_err() {
+                                return;
+                            }
+                            cancel_sent = true;
+                        }
                         let now = phase.get();
                         if now != sent {
                             if write_frame(&mut stdin, &Control::Phase(now as u8)).is_err() {
@@ -384,8 +399,6 @@ pub fn child_main() -> Result<(), String> {
         group_index: spec.group_index,
         index_in_group: spec.index_in_group,
         group: Arc::new(group),
-        db_path: spec.db_path.clone(),
-        settings: scenario.sqlite.clone(),
         seed: scenario.seed,
         tracked_tables: spec.tracked_tables,
         budget: spec.budget,
@@ -397,7 +410,7 @@ pub fn child_main() -> Result<(), String> {
                 .collect(),
         ),
         queue,
-        target: Default::default(),
+        target: spec.target.clone(),
     };
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -410,6 +423,7 @@ pub fn child_main() -> Result<(), String> {
             let mut stdin = std::io::stdin().lock();
             loop {
                 match read_frame::<Control>(&mut stdin) {
+                    Ok(Some(Control::Cancel)) => crate::interrupt::cancel(),
                     Ok(Some(Control::Phase(p))) => {
                         let p = match p {
                             0 => Phase::Starting,

@@ -7,24 +7,23 @@ pub(crate) fn build_profile() -> &'static str {
     if cfg!(debug_assertions) { "debug" } else { "release" }
 }
 
-impl Environment {
-    pub(crate) fn capture(db_dir: &Path) -> Self {
-        Self {
-            sqlite_version: rusqlite::version().to_string(),
-            rusqlite_version: env!("LITEHAMMER_RUSQLITE_VERSION").to_string(),
-            litehammer_version: env!("CARGO_PKG_VERSION").to_string(),
-            os: os_name(),
-            kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_else(|| std::env::consts::OS.to_string()),
-            cpu_model: cpu_model(),
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
-            memory_bytes: memory_bytes(),
-            filesystem: filesystem_of(db_dir),
-            db_dir: db_dir.display().to_string(),
-            fsync_per_sec: None,
-            build_profile: build_profile().to_string(),
-        }
+/// The environment of a run whose databases are in `db_dir`.
+pub(crate) fn capture(db_dir: &Path) -> Environment {
+    Environment {
+        sqlite_version: rusqlite::version().to_string(),
+        rusqlite_version: env!("LITEHAMMER_RUSQLITE_VERSION").to_string(),
+        litehammer_version: env!("CARGO_PKG_VERSION").to_string(),
+        os: os_name(),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_else(|| std::env::consts::OS.to_string()),
+        cpu_model: cpu_model(),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
+        memory_bytes: memory_bytes(),
+        filesystem: filesystem_of(db_dir),
+        db_dir: db_dir.display().to_string(),
+        fsync_per_sec: None,
+        build_profile: build_profile().to_string(),
     }
 }
 
@@ -77,7 +76,7 @@ pub(crate) fn filesystem_of(dir: &Path) -> String {
 mod tests {
     #[test]
     fn captures_versions_and_a_filesystem() {
-        let env = super::Environment::capture(&std::env::temp_dir());
+        let env = super::capture(&std::env::temp_dir());
         assert!(env.sqlite_version.starts_with('3'), "{}", env.sqlite_version);
         assert_ne!(env.rusqlite_version, "unknown");
         assert!(env.cores >= 1);

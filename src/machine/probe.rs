@@ -2,9 +2,10 @@
 //! sustains, whether its filesystem makes them durable, and the single-connection commit
 //! ceiling (autocommit INSERT) for each journal_mode × synchronous.
 
-use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings, Synchronous};
+use crate::config::sqlite::{JournalMode, SqliteSettings, Synchronous};
 use crate::report::format::{Table, format_rate};
 use crate::report::model::Environment;
+use crate::targets::sqlite::settings::SettingError;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
@@ -103,7 +104,7 @@ pub(crate) struct CommitCeiling {
 
 /// The full probe of `dir`: sync rates, warnings and the commit ceiling table.
 pub(crate) fn probe(dir: &Path, times: ProbeTimes) -> Result<ProbeReport, ProbeError> {
-    let mut environment = Environment::capture(dir);
+    let mut environment = crate::machine::env::capture(dir);
     let fsync_per_sec = sync_rate(dir, times.sync, SyncKind::Fsync)?;
     let fdatasync_per_sec = sync_rate(dir, times.sync, SyncKind::Fdatasync)?;
     environment.fsync_per_sec = Some(fsync_per_sec);
@@ -203,8 +204,8 @@ fn open_probe_database(path: &Path, settings: &SqliteSettings) -> Result<Connect
         source,
     };
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
-    settings.apply_to_new_database(&conn)?;
-    settings.apply_and_check(&mut conn)?;
+    crate::targets::sqlite::settings::apply_to_new_database(settings, &conn)?;
+    crate::targets::sqlite::settings::apply_and_check(settings, &mut conn)?;
     conn.execute_batch("CREATE TABLE probe(id INTEGER PRIMARY KEY, v BLOB)")
         .map_err(sqlite)?;
     Ok(conn)

@@ -1,17 +1,30 @@
-//! The database a run measures, behind one small trait: open, prepare, bind, run, the
-//! transaction statements, rows changed, the newest id, and errors by kind. The worker's hot
-//! loop is generic over it, so each target gets its own compiled loop (no dynamic dispatch
-//! per operation): `sqlite.rs` (the default) and `postgres.rs`.
+//! The databases a run can measure, one folder each (`sqlite/`, `postgres/`), behind two
+//! traits:
+//! - `Target`, the worker's view: connect, prepare, bind, run, the transaction statements,
+//!   rows changed, the newest id, errors by kind. The loops are generic over it, so each
+//!   target gets its own compiled loop (no dynamic dispatch per operation).
+//! - `Backend` and `RunDatabase`, the driver's view: create a run's database, load it, say
+//!   what the workers connect to, record what they read back, verify, clean up.
+//!
+//! `TargetSpec` and `Backends` below are the one registration of a target.
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod verify;
 
+use crate::config::Scenario;
+use crate::config::sqlite::ReadBack;
 use crate::metrics::ErrorKind;
+use crate::report::model::{RunReport, Verification};
 use rusqlite::types::{Value, ValueRef};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
 
 /// One database engine as the workers see it.
 pub(crate) trait Target {
+    /// Where a run's database is and how to connect to it (`TargetSpec`'s variant).
+    type Db;
     /// One worker's connection.
     type Conn;
     /// A prepared statement, borrowing its connection.
@@ -40,13 +53,120 @@ pub(crate) trait Target {
     /// Whether a transaction is open (after a failure: whether to roll back).
     fn in_transaction(conn: &Self::Conn) -> bool;
     fn classify(e: &Self::Error) -> ErrorKind;
+
+    /// Opens one worker connection with every setting applied (and, on SQLite, the
+    /// external-files guard and litehammer's functions installed: every connection that runs
+    /// scenario SQL is opened here). Returns what the database read back, when asked.
+    fn connect(db: &Self::Db, how: Connect) -> Result<(Self::Conn, Option<ReadBack>), Self::Error>;
+    /// Calls of (and time in) litehammer's busy handler on this thread since the last take;
+    /// `None` where nothing is observed.
+    fn take_lock_waits(db: &Self::Db, how: Connect) -> Option<crate::targets::sqlite::busy::HandlerStats>;
+    /// Time this thread has spent waiting for locks so far, ns (0 where not observed).
+    fn lock_waited_ns() -> u64;
 }
 
-/// Which target a worker connects to.
-#[derive(Clone, Debug, Default)]
+/// How a worker loop opens its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Connect {
+    /// Read every setting back and fail on one the database did not take.
+    pub check: bool,
+    /// Report lock waits even for SQLite's default handler (the application model's anatomy).
+    pub observed: bool,
+    /// Capacity of the connection's statement cache (the application model prepares as it goes).
+    pub statement_cache: Option<usize>,
+}
+
+/// One run's database as the workers reach it: sent to worker threads, and to worker
+/// processes over their pipe. The one list of targets (with `Backends`): a new database is
+/// a variant here, an arm in `with`, and its folder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum TargetSpec {
-    /// The run's database file (`WorkerSpec::db_path`).
-    #[default]
-    Sqlite,
-    Postgres(std::sync::Arc<postgres::PgDatabase>),
+    Sqlite(sqlite::SqliteDb),
+    Postgres(Box<postgres::PgDatabase>),
+}
+
+/// A worker loop, instantiated once per target (static dispatch in the hot loop).
+pub(crate) trait WithTarget {
+    type Out;
+    fn run<T: Target>(self, db: &T::Db) -> Self::Out;
+}
+
+impl TargetSpec {
+    /// Runs `w` with this target's types.
+    pub(crate) fn with<W: WithTarget>(&self, w: W) -> W::Out {
+        match self {
+            TargetSpec::Sqlite(db) => w.run::<sqlite::Sqlite>(db),
+            TargetSpec::Postgres(db) => w.run::<postgres::Postgres>(db),
+        }
+    }
+}
+
+/// Why a target could not create, load, verify or clean up a run's database.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetError {
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("verification cannot open the database: {0}")]
+    VerifyOpen(rusqlite::Error),
+    #[error("verification failed to query the database: {0}")]
+    VerifyQuery(rusqlite::Error),
+}
+
+/// One kind of database as the driver sees it. Its methods block: call them off the runtime.
+pub(crate) trait Backend: Send + Sync {
+    /// Creates the run's own database (the SQLite file at `db_path` is the source every target
+    /// is set up from).
+    fn create(&self, db_path: &Path, s: &Scenario) -> Result<Box<dyn RunDatabase>, TargetError>;
+}
+
+/// One run's database on its target.
+pub(crate) trait RunDatabase: Send + Sync {
+    /// Names the database in the report (at once, so that a failed run still says what it
+    /// used).
+    fn describe(&self, report: &mut RunReport);
+    /// Loads the set-up SQLite database (`source`) into the target, if it is another one, and
+    /// counts the rows of `tables` before the workers start.
+    fn load(&self, s: &Scenario, source: &rusqlite::Connection, tables: &[String]) -> Result<Vec<u64>, TargetError>;
+    /// What the workers connect to.
+    fn spec(&self) -> TargetSpec;
+    /// Stores what the workers read back in the report.
+    fn record(&self, report: &mut RunReport, read_back: Option<ReadBack>);
+    /// Row counts against acknowledged writes, integrity, the data checks.
+    fn verify(&self, ack: &verify::Acknowledged<'_>) -> Result<Verification, TargetError>;
+    /// Removes what this run created on the target, unless `keep`; on every exit path.
+    fn cleanup(&self, keep: bool);
+}
+
+/// The backends of one command, each set up once: the registry the driver picks from by
+/// the cell's `target`. A new database is a field here and an arm in `for_kind`.
+#[derive(Clone)]
+pub(crate) struct Backends {
+    sqlite: Arc<sqlite::SqliteBackend>,
+    postgres: Option<Arc<postgres::PgBackend>>,
+}
+
+impl Backends {
+    pub(crate) fn new(postgres: Option<Arc<postgres::server::PgServer>>) -> Self {
+        Backends {
+            sqlite: Arc::new(sqlite::SqliteBackend),
+            postgres: postgres.map(|server| Arc::new(postgres::PgBackend(server))),
+        }
+    }
+
+    /// The backend of `target`, or why there is none.
+    pub(crate) fn for_kind(
+        &self,
+        target: crate::config::postgres::TargetKind,
+    ) -> Result<Arc<dyn Backend>, TargetError> {
+        use crate::config::postgres::TargetKind;
+        match target {
+            TargetKind::Sqlite => Ok(self.sqlite.clone()),
+            TargetKind::Postgres => match &self.postgres {
+                Some(b) => Ok(b.clone()),
+                None => Err(TargetError::Postgres("no server was started for this run".into())),
+            },
+        }
+    }
 }

@@ -12,50 +12,54 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// of a run (they raise it after their inserts into that table).
 pub(crate) type LatestRowids = [(String, Arc<AtomicI64>)];
 
-impl GeneratorSpec {
-    /// A per-worker instance. `worker` is the worker's index among `workers` in the run;
-    /// `latest` holds the shared newest rowids (a table missing there reads as rowid 1).
-    pub(crate) fn instantiate(&self, rng: &mut Rng, worker: u64, workers: u64, latest: &LatestRowids) -> Generator {
-        let state = match &self.kind {
-            SpecKind::Const(c) => State::Const(c.clone()),
-            SpecKind::Uniform { lo, hi } => State::Uniform {
-                lo: *lo,
-                // 0 stands for the full 2^64 range.
-                span: (hi.wrapping_sub(*lo) as u64).wrapping_add(1),
-            },
-            SpecKind::Zipf(table) => State::Zipf(table.clone()),
-            SpecKind::Gaussian { mean, sd } => State::Gaussian { mean: *mean, sd: *sd },
-            SpecKind::Choice(values) => State::Choice(values.clone()),
-            SpecKind::Text { min, max } => State::Text {
-                min: *min,
-                max: *max,
-                pool: random_pool(rng, *max, true),
-            },
-            SpecKind::Blob { min, max } => State::Blob {
-                min: *min,
-                max: *max,
-                pool: random_pool(rng, *max, false),
-            },
-            SpecKind::Seq { start } => State::Seq {
-                next: start.checked_add(worker as i64),
-                step: workers.max(1) as i64,
-            },
-            SpecKind::Now => State::Now,
-            SpecKind::WorkerId => State::Const(Constant::Int(worker as i64)),
-            SpecKind::Replay(values) => State::Replay {
-                next: (values.len() as u64 * worker / workers.max(1)) as usize,
-                values: values.clone(),
-            },
-            SpecKind::Latest { table, ranks } => State::Latest {
-                newest: latest
-                    .iter()
-                    .find(|(t, _)| t == table)
-                    .map_or_else(|| Arc::new(AtomicI64::new(1)), |(_, rowid)| rowid.clone()),
-                ranks: ranks.clone(),
-            },
-        };
-        Generator { state }
-    }
+/// A per-worker instance. `worker` is the worker's index among `workers` in the run;
+/// `latest` holds the shared newest rowids (a table missing there reads as rowid 1).
+pub(crate) fn instantiate(
+    spec: &GeneratorSpec,
+    rng: &mut Rng,
+    worker: u64,
+    workers: u64,
+    latest: &LatestRowids,
+) -> Generator {
+    let state = match &spec.kind {
+        SpecKind::Const(c) => State::Const(c.clone()),
+        SpecKind::Uniform { lo, hi } => State::Uniform {
+            lo: *lo,
+            // 0 stands for the full 2^64 range.
+            span: (hi.wrapping_sub(*lo) as u64).wrapping_add(1),
+        },
+        SpecKind::Zipf(table) => State::Zipf(table.clone()),
+        SpecKind::Gaussian { mean, sd } => State::Gaussian { mean: *mean, sd: *sd },
+        SpecKind::Choice(values) => State::Choice(values.clone()),
+        SpecKind::Text { min, max } => State::Text {
+            min: *min,
+            max: *max,
+            pool: random_pool(rng, *max, true),
+        },
+        SpecKind::Blob { min, max } => State::Blob {
+            min: *min,
+            max: *max,
+            pool: random_pool(rng, *max, false),
+        },
+        SpecKind::Seq { start } => State::Seq {
+            next: start.checked_add(worker as i64),
+            step: workers.max(1) as i64,
+        },
+        SpecKind::Now => State::Now,
+        SpecKind::WorkerId => State::Const(Constant::Int(worker as i64)),
+        SpecKind::Replay(values) => State::Replay {
+            next: (values.len() as u64 * worker / workers.max(1)) as usize,
+            values: values.clone(),
+        },
+        SpecKind::Latest { table, ranks } => State::Latest {
+            newest: latest
+                .iter()
+                .find(|(t, _)| t == table)
+                .map_or_else(|| Arc::new(AtomicI64::new(1)), |(_, rowid)| rowid.clone()),
+            ranks: ranks.clone(),
+        },
+    };
+    Generator { state }
 }
 
 fn random_pool(rng: &mut Rng, max: usize, text: bool) -> Box<[u8]> {
@@ -196,7 +200,7 @@ mod tests {
     fn sample(spec: &str, n: usize, seed: u64) -> Vec<rusqlite::types::Value> {
         let spec = GeneratorSpec::parse(spec).unwrap();
         let mut rng = Rng::new(seed);
-        let mut g = spec.instantiate(&mut rng, 0, 1, &[]);
+        let mut g = instantiate(&spec, &mut rng, 0, 1, &[]);
         (0..n)
             .map(|_| rusqlite::types::Value::column_result(g.next(&mut rng)).unwrap())
             .collect()
@@ -247,7 +251,7 @@ mod tests {
     fn seq_interleaves_workers() {
         let spec = GeneratorSpec::parse("seq(10)").unwrap();
         let mut rng = Rng::new(0);
-        let mut w1 = spec.instantiate(&mut rng, 1, 3, &[]);
+        let mut w1 = instantiate(&spec, &mut rng, 1, 3, &[]);
         let got: Vec<rusqlite::types::Value> = (0..3)
             .map(|_| rusqlite::types::Value::column_result(w1.next(&mut rng)).unwrap())
             .collect();
@@ -269,7 +273,7 @@ mod tests {
         use rusqlite::types::Value as V;
         let spec = GeneratorSpec::parse("replay(1, -2.5, 'it''s, x', NULL, x'0aff')").unwrap();
         let mut rng = Rng::new(0);
-        let mut w0 = spec.instantiate(&mut rng, 0, 1, &[]);
+        let mut w0 = instantiate(&spec, &mut rng, 0, 1, &[]);
         let got: Vec<V> = (0..6).map(|_| V::column_result(w0.next(&mut rng)).unwrap()).collect();
         assert_eq!(
             got,
@@ -282,7 +286,7 @@ mod tests {
                 V::Integer(1)
             ]
         );
-        let mut w1 = spec.instantiate(&mut rng, 1, 2, &[]);
+        let mut w1 = instantiate(&spec, &mut rng, 1, 2, &[]);
         assert_eq!(V::column_result(w1.next(&mut rng)).unwrap(), V::Text("it's, x".into()));
         for (bad, needle) in [
             ("replay()", "at least one"),
@@ -306,7 +310,7 @@ mod tests {
         let newest = Arc::new(AtomicI64::new(500));
         let shared = [("post".to_string(), newest.clone())];
         let mut rng = Rng::new(3);
-        let mut g = spec.instantiate(&mut rng, 0, 1, &shared);
+        let mut g = instantiate(&spec, &mut rng, 0, 1, &shared);
         let draw = |g: &mut Generator, rng: &mut Rng| match g.next(rng) {
             ValueRef::Integer(i) => i,
             other => panic!("{other:?}"),
@@ -364,7 +368,7 @@ mod tests {
         fn values(spec: &str, n: usize, seed: u64, worker: u64, workers: u64) -> Vec<rusqlite::types::Value> {
             let spec = GeneratorSpec::parse(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
             let mut rng = Rng::new(seed);
-            let mut g = spec.instantiate(&mut rng, worker, workers, &[]);
+            let mut g = instantiate(&spec, &mut rng, worker, workers, &[]);
             (0..n)
                 .map(|_| rusqlite::types::Value::column_result(g.next(&mut rng)).unwrap())
                 .collect()

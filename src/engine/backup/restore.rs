@@ -5,7 +5,7 @@
 
 use crate::config::backup::BackupMethod;
 use crate::report::model::backup::{BackupReport, Lag, RestoreCheck};
-use crate::targets::verify::integrity_check;
+use crate::targets::sqlite::check::integrity_check;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

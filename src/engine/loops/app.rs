@@ -10,7 +10,6 @@
 //! once, before the loop.
 
 use crate::config::app::TxControl;
-use crate::config::busy;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::clock::Clock;
 use crate::engine::loops::plain::{Message, TxCounts, WorkerOutput, WorkerSpec};
@@ -19,15 +18,12 @@ use crate::metrics::anatomy::{PARTS, Part};
 pub(crate) use crate::metrics::app::{AppStats, BlockStats};
 use crate::metrics::timeline::{IntervalSample, interval_histogram};
 use crate::metrics::{ErrorCounts, ErrorKind, Recorder};
-use crate::targets::postgres::{PgConn, PgError, Postgres};
-use crate::targets::sqlite::Sqlite;
-use crate::targets::{Target, TargetSpec};
+use crate::targets::{Connect, Target, WithTarget};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{AppPlan, GroupPlan, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, OpenFlags};
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -162,77 +158,57 @@ pub fn spin(ns: u64) {
     }
 }
 
-/// Opens a request's connection: every `[sqlite]` setting applied, litehammer's functions and
-/// the observed busy handler installed, statements to be prepared on it as they are used.
-fn connect(spec: &WorkerSpec) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = Connection::open_with_flags(&spec.db_path, flags)?;
-    crate::config::sqlite::register_functions(&conn)?;
-    // The observed handler first, so lock waits while applying the settings are seen.
-    configure(&mut conn, spec)?;
-    spec.settings.apply_pragmas(&conn).map_err(|e| match e {
-        crate::config::sqlite::SettingError::Sqlite { source, .. } => source,
-        other => rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(1), Some(other.to_string())),
-    })?;
-    Ok(conn)
-}
-
-fn configure(conn: &mut Connection, spec: &WorkerSpec) -> rusqlite::Result<()> {
-    busy::install_observed(conn, spec.settings.busy_handler, spec.settings.busy_timeout.0)?;
-    let steps: usize = spec.group.ops.iter().map(|o| o.steps.len()).sum();
-    conn.set_prepared_statement_cache_capacity(steps + 4);
-    Ok(())
-}
-
-/// Opens a request's PostgreSQL connection (the session settings applied).
-fn connect_postgres(spec: &WorkerSpec) -> Result<PgConn, PgError> {
-    match &spec.target {
-        TargetSpec::Postgres(db) => crate::targets::postgres::connect(db),
-        TargetSpec::Sqlite => unreachable!("a PostgreSQL worker has a PostgreSQL target"),
-    }
-}
-
 /// Runs an application-model worker until the run stops; sends Ready, samples and Done.
 pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
-    let index = spec.index;
     spin_rate();
-    let fail = |e: String| {
-        let _ = tx.send(Message::Ready { index, result: Err(e) });
-    };
-    match &spec.target {
-        TargetSpec::Sqlite => {
-            let (mut conn, read_back) = match crate::engine::loops::plain::open(&spec) {
-                Ok(ok) => ok,
-                Err(e) => return fail(e),
-            };
-            if let Err(e) = configure(&mut conn, &spec) {
-                return fail(e.to_string());
-            }
-            serve::<Sqlite>(&spec, conn, read_back, connect, phase, tx);
-        }
-        TargetSpec::Postgres(_) => match connect_postgres(&spec) {
-            // SQLite's settings do not apply: the driver drops them from the report.
-            Ok(conn) => serve::<Postgres>(&spec, conn, spec.settings.clone(), connect_postgres, phase, tx),
-            Err(e) => fail(e.to_string()),
-        },
+    spec.target.with(AppLoop { spec: &spec, phase, tx })
+}
+
+/// How the request loop connects: lock waits observed, a statement cache for the group's
+/// steps; the first connection reads the settings back, per-request ones only apply them.
+fn connect_how(spec: &WorkerSpec, check: bool) -> Connect {
+    let steps: usize = spec.group.ops.iter().map(|o| o.steps.len()).sum();
+    Connect {
+        check,
+        observed: true,
+        statement_cache: Some(steps + 4),
     }
 }
 
-/// How a request worker opens a connection of its target.
-type Connect<T> = fn(&WorkerSpec) -> Result<<T as Target>::Conn, <T as Target>::Error>;
+/// The request loop, instantiated for one target.
+struct AppLoop<'a> {
+    spec: &'a WorkerSpec,
+    phase: &'a PhaseFlag,
+    tx: &'a UnboundedSender<Message>,
+}
+
+impl WithTarget for AppLoop<'_> {
+    type Out = ();
+    fn run<T: Target>(self, db: &T::Db) {
+        match T::connect(db, connect_how(self.spec, true)) {
+            Ok((conn, read_back)) => serve::<T>(self.spec, db, conn, read_back, self.phase, self.tx),
+            Err(e) => {
+                let _ = self.tx.send(Message::Ready {
+                    index: self.spec.index,
+                    result: Err(e.to_string()),
+                });
+            }
+        }
+    }
+}
 
 fn serve<T: Target>(
     spec: &WorkerSpec,
+    db: &T::Db,
     conn: T::Conn,
-    read_back: crate::config::sqlite::ReadBack,
-    connect: Connect<T>,
+    read_back: Option<crate::config::sqlite::ReadBack>,
     phase: &PhaseFlag,
     tx: &UnboundedSender<Message>,
 ) {
     let index = spec.index;
     let plan = spec.group.app.clone().expect("an application-model group");
     let persistent = plan.connection == crate::config::app::ConnectionMode::Persistent;
-    let mut worker = RequestWorker::<T>::new(spec, plan, persistent.then_some(conn), connect, tx.clone());
+    let mut worker = RequestWorker::<T>::new(spec, db, plan, persistent.then_some(conn), phase, tx.clone());
     if !crate::engine::loops::plain::ready_and_wait(index, read_back, phase, tx) {
         return;
     }
@@ -249,10 +225,12 @@ fn serve<T: Target>(
 
 struct RequestWorker<'s, T: Target> {
     spec: &'s WorkerSpec,
+    db: &'s T::Db,
+    /// Read by the retry back-off, so that a stop ends it.
+    phase: &'s PhaseFlag,
     group: &'s GroupPlan,
     plan: AppPlan,
     conn: Option<T::Conn>,
-    connect: Connect<T>,
     units: Vec<Vec<Unit>>,
     /// Per operation, step and parameter.
     generators: Vec<Vec<Vec<Option<Generator>>>>,
@@ -288,9 +266,10 @@ type StepError<T> = (ErrorKind, <T as Target>::Error);
 impl<'s, T: Target> RequestWorker<'s, T> {
     fn new(
         spec: &'s WorkerSpec,
+        db: &'s T::Db,
         plan: AppPlan,
         conn: Option<T::Conn>,
-        connect: Connect<T>,
+        phase: &'s PhaseFlag,
         sender: UnboundedSender<Message>,
     ) -> Self {
         let group = &*spec.group;
@@ -305,7 +284,8 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                         step.params
                             .iter()
                             .map(|p| match p {
-                                ParamPlan::Gen(g) => Some(g.instantiate(
+                                ParamPlan::Gen(g) => Some(crate::workload::params::instantiate(
+                                    g,
                                     &mut rng,
                                     spec.index as u64,
                                     spec.total_workers as u64,
@@ -329,7 +309,8 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             group,
             plan,
             conn,
-            connect,
+            db,
+            phase,
             units: units_of(group),
             generators,
             captured,
@@ -375,7 +356,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 },
                 None => {
                     if let Some(think) = self.plan.think_time {
-                        let ns = think.sample_ns(&mut self.timing);
+                        let ns = sample_ns(&think, &mut self.timing);
                         let at = Instant::now() + Duration::from_nanos(ns);
                         if !crate::engine::loops::pacing::wait_until(at, phase) {
                             break;
@@ -400,7 +381,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             let outcome = self.request(op);
             let end = self.mark;
             if let Some(q) = &queue {
-                let think = self.plan.think_time.map_or(0, |t| t.sample_ns(&mut self.timing));
+                let think = self.plan.think_time.map_or(0, |t| sample_ns(&t, &mut self.timing));
                 q.done(ticket, end, think);
             }
             if self.measuring {
@@ -418,7 +399,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         self.counts = TxCounts::default();
         let blocks = blocks_of(self.group);
         self.stats = AppStats::new(blocks);
-        busy::take_stats();
+        T::take_lock_waits(self.db, connect_how(self.spec, false));
         self.cpu_start = crate::engine::loops::clock::thread_cpu_ns();
     }
 
@@ -435,7 +416,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     fn seg_db(&mut self, part: Part, waited_before: u64) {
         let now = self.ticks.now();
         let ns = self.ticks.ns_between(self.mark, now);
-        let lock = busy::waited_ns().saturating_sub(waited_before).min(ns);
+        let lock = T::lock_waited_ns().saturating_sub(waited_before).min(ns);
         self.parts[Part::Lock as usize] += lock;
         self.parts[part as usize] += ns - lock;
         self.mark = now;
@@ -451,8 +432,8 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     /// One request: connection, app time and the operation's units. Returns the attempts.
     fn request(&mut self, op: usize) -> Result<u32, StepError<T>> {
         if self.conn.is_none() {
-            let w0 = busy::waited_ns();
-            let opened = (self.connect)(self.spec);
+            let w0 = T::lock_waited_ns();
+            let opened = T::connect(self.db, connect_how(self.spec, false)).map(|(c, _)| c);
             self.seg_db(Part::Connect, w0);
             match opened {
                 Ok(c) => {
@@ -466,7 +447,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         }
         let plan_op = &self.group.ops[op];
         let gaps = plan_op.steps.len() as u64 + 1;
-        let share = plan_op.app_time.map_or(0, |t| t.sample_ns(&mut self.timing) / gaps);
+        let share = plan_op.app_time.map_or(0, |t| sample_ns(&t, &mut self.timing) / gaps);
         let mut attempts = 1;
         let mut result = Ok(());
         for u in 0..self.units[op].len() {
@@ -547,7 +528,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 self.app(share);
             }
             if let Some(t) = self.group.ops[op].steps[i].app_time {
-                let ns = t.sample_ns(&mut self.timing);
+                let ns = sample_ns(&t, &mut self.timing);
                 self.app(ns);
             }
             self.step(op, i)?;
@@ -559,7 +540,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     }
 
     fn control(&mut self, sql: &str, part: Part) -> Result<(), StepError<T>> {
-        let w0 = busy::waited_ns();
+        let w0 = T::lock_waited_ns();
         let conn = self.conn.as_ref().expect("connected");
         let r = T::prepare_cached(conn, sql).and_then(|mut s| T::control(&mut s));
         self.seg_db(part, w0);
@@ -567,7 +548,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     }
 
     fn step(&mut self, op: usize, si: usize) -> Result<(), StepError<T>> {
-        let w0 = busy::waited_ns();
+        let w0 = T::lock_waited_ns();
         let step = &self.group.ops[op].steps[si];
         let part = match step.control {
             TxControl::Commit => Part::Commit,
@@ -616,13 +597,9 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
     fn backoff(&mut self, attempt: u32) {
         let Some(retry) = &self.group.retry else { return };
-        let base = retry.backoff.0;
-        if base.is_zero() {
-            return;
+        if !retry.backoff.0.is_zero() {
+            super::retry::back_off(retry, attempt, self.timing.unit(), self.phase);
         }
-        let doubled = base.saturating_mul(1u32 << (attempt - 1).min(20));
-        let capped = retry.backoff_max.map_or(base, |m| doubled.min(m.0));
-        std::thread::sleep(capped.mul_f64(0.5 + self.timing.unit()));
         self.seg(Part::Lock);
     }
 
@@ -699,7 +676,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             service: None,
             schedule_lag: None,
             counts: self.counts,
-            busy_handler: matches!(self.spec.target, TargetSpec::Sqlite).then(busy::take_stats),
+            busy_handler: T::take_lock_waits(self.db, connect_how(self.spec, false)),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
             cpu_ns: self.measuring.then_some(cpu_ns),
@@ -711,23 +688,21 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
 use crate::config::app::TimeDist;
 
-impl TimeDist {
-    /// One draw, in nanoseconds.
-    pub fn sample_ns(&self, rng: &mut Rng) -> u64 {
-        match *self {
-            TimeDist::Fixed(d) => d.as_nanos() as u64,
-            TimeDist::Uniform(a, b) => {
-                let (a, b) = (a.as_nanos() as u64, b.as_nanos() as u64);
-                a + rng.below(b - a + 1)
-            }
-            TimeDist::Exp(mean) => (-(mean.as_nanos() as f64) * (1.0 - rng.unit()).ln()) as u64,
-            TimeDist::Gaussian(mean, sd) => {
-                // Box-Muller.
-                let u1 = 1.0 - rng.unit();
-                let u2 = rng.unit();
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                (mean.as_nanos() as f64 + z * sd.as_nanos() as f64).max(0.0) as u64
-            }
+/// One draw of an app, think or back-off time, in nanoseconds.
+pub fn sample_ns(dist: &TimeDist, rng: &mut Rng) -> u64 {
+    match *dist {
+        TimeDist::Fixed(d) => d.as_nanos() as u64,
+        TimeDist::Uniform(a, b) => {
+            let (a, b) = (a.as_nanos() as u64, b.as_nanos() as u64);
+            a + rng.below(b - a + 1)
+        }
+        TimeDist::Exp(mean) => (-(mean.as_nanos() as f64) * (1.0 - rng.unit()).ln()) as u64,
+        TimeDist::Gaussian(mean, sd) => {
+            // Box-Muller.
+            let u1 = 1.0 - rng.unit();
+            let u2 = rng.unit();
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            (mean.as_nanos() as f64 + z * sd.as_nanos() as f64).max(0.0) as u64
         }
     }
 }

@@ -3,20 +3,18 @@
 //! atomic (the run phase) per transaction, records into its own histograms, and ships a
 //! small sample to the driver once per timeline interval.
 
-use crate::config::sqlite::{ReadBack, SqliteSettings};
+use crate::config::sqlite::ReadBack;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::clock::Clock;
 use crate::engine::loops::pacing::{Pacer, wait_until};
 use crate::metrics::timeline::{IntervalSample, RunClock, interval_histogram};
 use crate::metrics::{ErrorKind, Recorder, new_histogram};
-use crate::targets::{Target, TargetSpec};
+use crate::targets::{Connect, Target, TargetSpec, WithTarget};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, OpenFlags};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -31,8 +29,6 @@ pub(crate) struct WorkerSpec {
     /// Index of this worker inside its group (staggers open-loop schedules).
     pub index_in_group: u32,
     pub group: Arc<GroupPlan>,
-    pub db_path: PathBuf,
-    pub settings: SqliteSettings,
     pub seed: u64,
     pub tracked_tables: usize,
     /// Measured transactions this worker executes before it stops (operation-count runs).
@@ -43,7 +39,7 @@ pub(crate) struct WorkerSpec {
     /// Application-model groups with more clients than workers, or with arrivals: the queue
     /// shared by the group's workers.
     pub queue: Option<Arc<crate::engine::loops::queue::RequestQueue>>,
-    /// The database the worker connects to (SQLite's is `db_path`).
+    /// The database the worker connects to.
     pub target: TargetSpec,
 }
 
@@ -90,7 +86,7 @@ pub(crate) struct WorkerOutput {
     pub counts: TxCounts,
     /// Calls of (and time in) litehammer's busy handler while measuring; `None` for
     /// SQLite's own handler, which cannot be observed.
-    pub busy_handler: Option<crate::config::busy::HandlerStats>,
+    pub busy_handler: Option<crate::targets::sqlite::busy::HandlerStats>,
     /// Rows inserted / deleted per tracked table by committed transactions, whole run.
     pub acked_inserts: Vec<u64>,
     pub acked_deletes: Vec<u64>,
@@ -105,7 +101,7 @@ pub(crate) struct WorkerOutput {
 pub(crate) enum Message {
     Ready {
         index: u32,
-        result: Result<ReadBack, String>,
+        result: Result<Option<ReadBack>, String>,
     },
     Interval(Box<IntervalSample>),
     Done {
@@ -115,39 +111,49 @@ pub(crate) enum Message {
 }
 
 pub(crate) fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
-    match &spec.target {
-        TargetSpec::Sqlite => match open(&spec) {
-            Ok((conn, read_back)) => serve::<crate::targets::sqlite::Sqlite>(&conn, read_back, &spec, phase, tx),
+    spec.target.with(PlainLoop { spec: &spec, phase, tx })
+}
+
+/// How the plain loop connects: settings read back and checked, the default statement cache.
+pub(crate) const CONNECT: Connect = Connect {
+    check: true,
+    observed: false,
+    statement_cache: None,
+};
+
+/// The plain loop, instantiated for one target.
+struct PlainLoop<'a> {
+    spec: &'a WorkerSpec,
+    phase: &'a PhaseFlag,
+    tx: &'a UnboundedSender<Message>,
+}
+
+impl WithTarget for PlainLoop<'_> {
+    type Out = ();
+    fn run<T: Target>(self, db: &T::Db) {
+        match T::connect(db, CONNECT) {
+            Ok((conn, read_back)) => serve::<T>(db, &conn, read_back, self.spec, self.phase, self.tx),
             Err(e) => {
-                let _ = tx.send(Message::Ready {
-                    index: spec.index,
-                    result: Err(e),
-                });
-            }
-        },
-        TargetSpec::Postgres(db) => match crate::targets::postgres::connect(db) {
-            // SQLite's settings do not apply: the driver drops them from the report.
-            Ok(conn) => serve::<crate::targets::postgres::Postgres>(&conn, spec.settings.clone(), &spec, phase, tx),
-            Err(e) => {
-                let _ = tx.send(Message::Ready {
-                    index: spec.index,
+                let _ = self.tx.send(Message::Ready {
+                    index: self.spec.index,
                     result: Err(e.to_string()),
                 });
             }
-        },
+        }
     }
 }
 
 /// Prepares, reports ready, waits for the start, runs the loop and ships the output.
 fn serve<T: Target>(
+    db: &T::Db,
     conn: &T::Conn,
-    read_back: ReadBack,
+    read_back: Option<ReadBack>,
     spec: &WorkerSpec,
     phase: &PhaseFlag,
     tx: &UnboundedSender<Message>,
 ) {
     let index = spec.index;
-    let mut session = match Session::<T>::prepare(conn, spec, tx, phase) {
+    let mut session = match Session::<T>::prepare(db, conn, spec, tx, phase) {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Message::Ready {
@@ -172,7 +178,7 @@ fn serve<T: Target>(
 /// then waits for the driver to leave `Starting`. False when the driver has gone.
 pub(crate) fn ready_and_wait(
     index: u32,
-    read_back: ReadBack,
+    read_back: Option<ReadBack>,
     phase: &PhaseFlag,
     tx: &UnboundedSender<Message>,
 ) -> bool {
@@ -189,16 +195,6 @@ pub(crate) fn ready_and_wait(
         std::thread::park_timeout(Duration::from_millis(5));
     }
     true
-}
-
-pub(crate) fn open(spec: &WorkerSpec) -> Result<(Connection, ReadBack), String> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = Connection::open_with_flags(&spec.db_path, flags)
-        .map_err(|e| format!("cannot open {}: {e}", spec.db_path.display()))?;
-    crate::config::sqlite::register_functions(&conn).map_err(|e| e.to_string())?;
-    crate::targets::sqlite::guard::install(&mut conn).map_err(|e| e.to_string())?;
-    let read_back = spec.settings.apply_and_check(&mut conn).map_err(|e| e.to_string())?;
-    Ok((conn, read_back))
 }
 
 /// One prepared step of an operation, with its generators and captured first-row values.
@@ -235,6 +231,7 @@ enum Started {
 struct Session<'c, T: Target + 'c> {
     /// Read inside long transactions and back-off sleeps, so that a stop ends them.
     phase: &'c PhaseFlag,
+    db: &'c T::Db,
     conn: &'c T::Conn,
     group: Arc<GroupPlan>,
     latest: Arc<Vec<(String, Arc<AtomicI64>)>>,
@@ -276,6 +273,7 @@ struct Session<'c, T: Target + 'c> {
 
 impl<'c, T: Target + 'c> Session<'c, T> {
     fn prepare(
+        db: &'c T::Db,
         conn: &'c T::Conn,
         spec: &WorkerSpec,
         sender: &UnboundedSender<Message>,
@@ -291,9 +289,13 @@ impl<'c, T: Target + 'c> Session<'c, T> {
                     .params
                     .iter()
                     .map(|p| match p {
-                        ParamPlan::Gen(g) => {
-                            Some(g.instantiate(&mut rng, spec.index as u64, spec.total_workers as u64, &spec.latest))
-                        }
+                        ParamPlan::Gen(g) => Some(crate::workload::params::instantiate(
+                            g,
+                            &mut rng,
+                            spec.index as u64,
+                            spec.total_workers as u64,
+                            &spec.latest,
+                        )),
                         ParamPlan::Ref { .. } => None,
                     })
                     .collect();
@@ -313,6 +315,7 @@ impl<'c, T: Target + 'c> Session<'c, T> {
             && group.retry.is_none();
         Ok(Self {
             phase,
+            db,
             conn,
             latest: spec.latest.clone(),
             clock: spec.clock.clone(),
@@ -420,7 +423,7 @@ impl<'c, T: Target + 'c> Session<'c, T> {
         self.counts = TxCounts::default();
         self.interval_end = 0;
         self.shipped.reset();
-        crate::config::busy::take_stats();
+        T::take_lock_waits(self.db, CONNECT);
         self.cpu_start = Some(crate::engine::loops::clock::thread_cpu_ns());
     }
 
@@ -548,21 +551,10 @@ impl<'c, T: Target + 'c> Session<'c, T> {
     }
 
     fn backoff(&mut self, attempt: u32) {
-        let Some(retry) = &self.group.retry else { return };
-        let base = retry.backoff.0;
-        if base.is_zero() {
-            return;
-        }
-        let doubled = base.saturating_mul(1u32 << (attempt - 1).min(20));
-        let capped = retry.backoff_max.map_or(base, |m| doubled.min(m.0));
-        // In slices, so that the stop signal ends a long back-off (the driver unparks us).
-        let end = std::time::Instant::now() + capped.mul_f64(0.5 + self.jitter.unit());
-        while self.phase.get() != Phase::Stop {
-            let now = std::time::Instant::now();
-            if now >= end {
-                break;
-            }
-            std::thread::park_timeout((end - now).min(Duration::from_millis(50)));
+        if let Some(retry) = &self.group.retry
+            && !retry.backoff.0.is_zero()
+        {
+            super::retry::back_off(retry, attempt, self.jitter.unit(), self.phase);
         }
     }
 
@@ -692,8 +684,7 @@ impl<'c, T: Target + 'c> Session<'c, T> {
             service: self.service,
             schedule_lag: self.schedule_lag,
             counts: self.counts,
-            busy_handler: (spec.settings.busy_handler != crate::config::busy::BusyHandler::Sqlite)
-                .then(crate::config::busy::take_stats),
+            busy_handler: T::take_lock_waits(self.db, CONNECT),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
             cpu_ns: self

@@ -2,8 +2,10 @@
 //! thread), prepared statements, parameters converted to the types the server inferred.
 
 use crate::config::postgres::PostgresSettings;
+use crate::config::sqlite::ReadBack;
 use crate::metrics::ErrorKind;
 use crate::targets::Target;
+use crate::targets::sqlite::busy::HandlerStats;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, private::BytesMut, to_sql_checked};
@@ -12,11 +14,79 @@ use rusqlite::types::{Value, ValueRef};
 use std::cell::{Cell, RefCell};
 use std::error::Error as StdError;
 
-/// Where one run's database is and how its connections are set up.
-#[derive(Clone, Debug)]
+/// Where one run's database is and how its connections are set up. Worker processes get it
+/// over their pipe (with the password: never printed, never in the report).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(into = "PgWire", from = "PgWire")]
 pub(crate) struct PgDatabase {
     pub config: postgres::Config,
     pub settings: PostgresSettings,
+}
+
+/// `PgDatabase` as plain data.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PgWire {
+    /// Unix socket directories as `unix:PATH`, else host names.
+    hosts: Vec<String>,
+    ports: Vec<u16>,
+    user: Option<String>,
+    password: Option<Vec<u8>>,
+    dbname: Option<String>,
+    connect_timeout_ms: Option<u64>,
+    settings: PostgresSettings,
+}
+
+impl From<PgDatabase> for PgWire {
+    fn from(db: PgDatabase) -> Self {
+        let c = &db.config;
+        PgWire {
+            hosts: c
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    postgres::config::Host::Tcp(name) => name.clone(),
+                    postgres::config::Host::Unix(path) => format!("unix:{}", path.display()),
+                })
+                .collect(),
+            ports: c.get_ports().to_vec(),
+            user: c.get_user().map(str::to_string),
+            password: c.get_password().map(<[u8]>::to_vec),
+            dbname: c.get_dbname().map(str::to_string),
+            connect_timeout_ms: c.get_connect_timeout().map(|d| d.as_millis() as u64),
+            settings: db.settings,
+        }
+    }
+}
+
+impl From<PgWire> for PgDatabase {
+    fn from(w: PgWire) -> Self {
+        let mut config = postgres::Config::new();
+        for h in &w.hosts {
+            match h.strip_prefix("unix:") {
+                Some(path) => config.host_path(path),
+                None => config.host(h),
+            };
+        }
+        w.ports.iter().for_each(|p| {
+            config.port(*p);
+        });
+        if let Some(u) = &w.user {
+            config.user(u);
+        }
+        if let Some(p) = &w.password {
+            config.password(p);
+        }
+        if let Some(d) = &w.dbname {
+            config.dbname(d);
+        }
+        if let Some(ms) = w.connect_timeout_ms {
+            config.connect_timeout(std::time::Duration::from_millis(ms));
+        }
+        PgDatabase {
+            config,
+            settings: w.settings,
+        }
+    }
 }
 
 pub(crate) struct Postgres;
@@ -79,6 +149,7 @@ pub(crate) fn connect(db: &PgDatabase) -> Result<PgConn, PgError> {
 }
 
 impl Target for Postgres {
+    type Db = PgDatabase;
     type Conn = PgConn;
     type Stmt<'c> = PgStmt<'c>;
     type Cached<'c> = Cached<'c>;
@@ -160,6 +231,18 @@ impl Target for Postgres {
     #[inline]
     fn in_transaction(conn: &PgConn) -> bool {
         conn.in_tx.get()
+    }
+
+    fn connect(db: &PgDatabase, _how: crate::targets::Connect) -> Result<(PgConn, Option<ReadBack>), PgError> {
+        connect(db).map(|c| (c, None))
+    }
+
+    fn take_lock_waits(_db: &PgDatabase, _how: crate::targets::Connect) -> Option<HandlerStats> {
+        None
+    }
+
+    fn lock_waited_ns() -> u64 {
+        0
     }
 
     fn classify(e: &PgError) -> ErrorKind {

@@ -1,13 +1,15 @@
 //! The SQLite target: rusqlite's raw statement calls, exactly what the hot loop always ran.
 
+use crate::config::sqlite::ReadBack;
 use crate::metrics::ErrorKind;
-use crate::targets::Target;
+use crate::targets::{Connect, Target};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, Statement};
 
 pub(crate) struct Sqlite;
 
 impl Target for Sqlite {
+    type Db = super::SqliteDb;
     type Conn = Connection;
     type Stmt<'c> = Statement<'c>;
     type Cached<'c> = rusqlite::CachedStatement<'c>;
@@ -51,6 +53,19 @@ impl Target for Sqlite {
     #[inline]
     fn in_transaction(conn: &Connection) -> bool {
         !conn.is_autocommit()
+    }
+
+    fn connect(db: &super::SqliteDb, how: Connect) -> rusqlite::Result<(Connection, Option<ReadBack>)> {
+        super::open(db, how)
+    }
+
+    fn take_lock_waits(db: &super::SqliteDb, how: Connect) -> Option<super::busy::HandlerStats> {
+        super::take_lock_waits(db, how)
+    }
+
+    #[inline]
+    fn lock_waited_ns() -> u64 {
+        super::busy::waited_ns()
     }
 
     #[inline]

@@ -1,7 +1,8 @@
 //! Creating a fresh database: settings, schema, and fast batched populate.
 
-use crate::config::sqlite::{JournalMode, SettingError, SqliteSettings};
+use crate::config::sqlite::{JournalMode, SqliteSettings};
 use crate::config::{Populate, Setup};
+use crate::targets::sqlite::settings::SettingError;
 use crate::workload::params::GeneratorSpec;
 use crate::workload::rng::Rng;
 use crate::workload::sqlite_message;
@@ -53,11 +54,11 @@ pub(crate) fn create_database(
         path: path.to_path_buf(),
         source,
     })?;
-    crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::targets::sqlite::settings::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     crate::targets::sqlite::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     let _interruptible = crate::interrupt::interruptible(&conn);
-    settings.apply_to_new_database(&conn)?;
-    settings.apply_and_check(&mut conn)?;
+    crate::targets::sqlite::settings::apply_to_new_database(settings, &conn)?;
+    crate::targets::sqlite::settings::apply_and_check(settings, &mut conn)?;
     if let Some(sql) = &setup.sql {
         conn.execute_batch(sql.get_ref())
             .map_err(|e| SetupError::Sql(crate::targets::sqlite::guard::explain(sqlite_message(&e))))?;
@@ -91,9 +92,9 @@ pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Co
         path: path.to_path_buf(),
         source,
     })?;
-    crate::config::sqlite::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    crate::targets::sqlite::settings::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     crate::targets::sqlite::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
-    settings.apply_and_check(&mut conn)?;
+    crate::targets::sqlite::settings::apply_and_check(settings, &mut conn)?;
     Ok(conn)
 }
 
@@ -155,7 +156,7 @@ fn populate_all(
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     }
-    settings.apply_and_check(conn)?;
+    crate::targets::sqlite::settings::apply_and_check(settings, conn)?;
     Ok(())
 }
 
@@ -230,7 +231,7 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
         .values
         .get_ref()
         .iter()
-        .map(|g: &GeneratorSpec| g.instantiate(&mut rng, 0, 1, &[]))
+        .map(|g: &GeneratorSpec| crate::workload::params::instantiate(g, &mut rng, 0, 1, &[]))
         .collect();
     let mut stmt = conn.prepare(&sql).map_err(fail)?;
     let mut done = 0;
