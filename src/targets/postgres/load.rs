@@ -2,7 +2,7 @@
 //! rows of the SQLite database the set-up and populate made, copied in with COPY, so both
 //! targets start from the same data; afterwards the row counts and the data checks.
 
-use super::{PgDatabase, db_message};
+use super::conn::{PgDatabase, db_message};
 use crate::config::{Check, Scenario};
 use crate::report::model::Verification;
 use crate::targets::verify::{self, Acknowledged};

@@ -3,7 +3,7 @@
 //! dropped, on Ctrl-C and on failure too), or the one a URL names. Either way each run gets
 //! a database of its own with a unique name, and only databases made here are dropped.
 
-use super::PgDatabase;
+use super::conn::PgDatabase;
 use crate::config::postgres::{PostgresSettings, Transport};
 use postgres::{Client, NoTls};
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Statement};
 pub(crate) struct Sqlite;
 
 impl Target for Sqlite {
-    type Db = super::SqliteDb;
+    type Db = super::backend::SqliteDb;
     type Conn = Connection;
     type Stmt<'c> = Statement<'c>;
     type Cached<'c> = rusqlite::CachedStatement<'c>;
@@ -55,12 +55,12 @@ impl Target for Sqlite {
         !conn.is_autocommit()
     }
 
-    fn connect(db: &super::SqliteDb, how: Connect) -> rusqlite::Result<(Connection, Option<ReadBack>)> {
-        super::open(db, how)
+    fn connect(db: &super::backend::SqliteDb, how: Connect) -> rusqlite::Result<(Connection, Option<ReadBack>)> {
+        super::backend::open(db, how)
     }
 
-    fn take_lock_waits(db: &super::SqliteDb, how: Connect) -> Option<super::busy::HandlerStats> {
-        super::take_lock_waits(db, how)
+    fn take_lock_waits(db: &super::backend::SqliteDb, how: Connect) -> Option<super::busy::HandlerStats> {
+        super::backend::take_lock_waits(db, how)
     }
 
     #[inline]
