@@ -139,6 +139,37 @@ pub(crate) trait RunDatabase: Send + Sync {
     fn cleanup(&self, keep: bool);
 }
 
+/// What the rest of litehammer may ask about a target without naming it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Profile {
+    /// What messages call it ("PostgreSQL").
+    pub name: &'static str,
+    /// A database file of litehammer's own, which `--from-db`, `[backup]` and the crash
+    /// trials work on.
+    pub file: bool,
+    /// How its SQL differs from SQLite's, in which scenarios are written; `None`: it is SQLite's.
+    pub dialect: Option<Dialect>,
+}
+
+/// A target's SQL, from a scenario's SQLite statements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dialect {
+    /// A statement in the target's SQL: `given` is the scenario's own version of it (e.g. an
+    /// op's `postgres = "..."`), else the translation of `sql`.
+    pub translate: fn(sql: &str, given: Option<&str>) -> Result<String, String>,
+    /// The one BEGIN of every transaction mode (the isolation is a setting of its own).
+    pub begin: &'static str,
+}
+
+/// The profile of a target kind (part of the registration).
+pub(crate) fn profile(kind: crate::config::postgres::TargetKind) -> Profile {
+    use crate::config::postgres::TargetKind;
+    match kind {
+        TargetKind::Sqlite => sqlite::PROFILE,
+        TargetKind::Postgres => postgres::PROFILE,
+    }
+}
+
 /// The backends of one command, each set up once: the registry the driver picks from by
 /// the cell's `target`. A new database is a field here and an arm in `for_kind`.
 #[derive(Clone)]

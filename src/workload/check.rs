@@ -41,8 +41,18 @@ pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan, from_db: Option<
         // only (TEMP tables and views, attached databases) is not there for them.
         let mut conn = setup::open_existing(&path, &s.sqlite).map_err(|e| setup_error(source, cell, e))?;
         Workload::compile(s, &mut conn).map_err(|e| compile_error(source, cell, e))?;
-        if s.target == crate::config::postgres::TargetKind::Postgres {
-            postgres_translations(source, cell)?;
+        let profile = crate::targets::profile(s.target);
+        if !profile.file && !s.backup.is_none() {
+            return Err(source
+                .error(format!(
+                    "[backup]{}: backups are SQLite's; a {} run has none",
+                    in_run(cell),
+                    profile.name
+                ))
+                .with_key("backup"));
+        }
+        if let Some(dialect) = profile.dialect {
+            translations(source, cell, dialect)?;
         }
         for check in &s.check {
             if let Some(sql) = &check.sql {
@@ -57,41 +67,23 @@ pub(crate) fn against_sqlite(Plan { source, cells, .. }: &Plan, from_db: Option<
     Ok(())
 }
 
-/// A PostgreSQL run: the set-up SQL and the data checks must translate (the ops and
-/// scripts are translated by `Workload::compile`); the error names the statement.
-fn postgres_translations(source: &Source, cell: &Cell) -> Result<(), InputError> {
-    use super::translate::for_postgres;
-    let s = &cell.scenario;
-    let in_run = if cell.assignments.is_empty() {
+/// ` (run `ID`)` in a matrix, for messages.
+fn in_run(cell: &Cell) -> String {
+    if cell.assignments.is_empty() {
         String::new()
     } else {
         format!(" (run `{}`)", cell.id)
-    };
-    if let Some(g) = s
-        .group
-        .iter()
-        .find(|g| g.isolation == crate::config::app::Isolation::Process)
-    {
-        return Err(source
-            .error_at(
-                g.name.span(),
-                format!(
-                    "group `{}`{in_run}: process workers (isolation = \"process\") run against SQLite only so far; use --set group.{}.isolation=thread",
-                    g.name.get_ref(),
-                    g.name.get_ref()
-                ),
-            )
-            .with_key(format!("group.{}.isolation", g.name.get_ref())));
     }
-    if !s.backup.is_none() {
-        return Err(source
-            .error(format!(
-                "[backup]{in_run}: backups are SQLite's; a PostgreSQL run has none"
-            ))
-            .with_key("backup"));
-    }
+}
+
+/// A target whose SQL is not SQLite's: the set-up SQL and the data checks must translate
+/// (the ops and scripts are translated by `Workload::compile`); the error names the
+/// statement. Backups work on a database file of litehammer's own.
+fn translations(source: &Source, cell: &Cell, dialect: crate::targets::Dialect) -> Result<(), InputError> {
+    let s = &cell.scenario;
+    let in_run = in_run(cell);
     if let (None, Some(sql)) = (&s.setup.postgres, &s.setup.sql) {
-        for_postgres(sql.get_ref(), None).map_err(|e| {
+        (dialect.translate)(sql.get_ref(), None).map_err(|e| {
             source
                 .error_at(sql.span(), format!("[setup] sql{in_run}: {e}"))
                 .with_key("setup.sql")
@@ -99,7 +91,7 @@ fn postgres_translations(source: &Source, cell: &Cell) -> Result<(), InputError>
     }
     for check in &s.check {
         if let Some(sql) = &check.sql {
-            for_postgres(sql.get_ref(), check.postgres.as_ref().map(|p| p.get_ref().as_str())).map_err(|e| {
+            (dialect.translate)(sql.get_ref(), check.postgres.as_ref().map(|p| p.get_ref().as_str())).map_err(|e| {
                 source
                     .error_at(sql.span(), format!("check `{}`{in_run}: {e}", check.name.get_ref()))
                     .with_key("check.sql")

@@ -45,8 +45,8 @@ pub(crate) struct GroupPlan {
     /// The application model (issue 15); `None` runs the plain hot loop.
     pub app: Option<AppPlan>,
     cumulative_weights: Vec<u64>,
-    /// A PostgreSQL run (statements carry `pg_sql`).
-    pub postgres: bool,
+    /// The target's own BEGIN, when its SQL is not SQLite's (statements carry `dialect_sql`).
+    pub dialect_begin: Option<&'static str>,
 }
 
 /// A group's application model: how requests arrive, wait and are served.
@@ -92,14 +92,15 @@ pub(crate) struct StepPlan {
     pub app_time: Option<TimeDist>,
     /// BEGIN / COMMIT / ROLLBACK of a transaction block, or a plain statement.
     pub control: TxControl,
-    /// PostgreSQL runs: the statement's translation (or its `postgres = "..."`).
-    pub pg_sql: Option<String>,
+    /// The statement in the target's SQL when that is not SQLite's: its translation, or the
+    /// scenario's own version (`postgres = "..."`).
+    pub dialect_sql: Option<String>,
 }
 
 impl StepPlan {
     /// The SQL the run's target executes.
     pub(crate) fn target_sql(&self) -> &str {
-        self.pg_sql.as_deref().unwrap_or(&self.sql)
+        self.dialect_sql.as_deref().unwrap_or(&self.sql)
     }
 }
 
@@ -124,10 +125,9 @@ pub(crate) enum RowEffect {
 }
 
 impl GroupPlan {
-    /// The group's BEGIN for the run's target: PostgreSQL has one BEGIN (the isolation
-    /// level is a setting of its own).
+    /// The group's BEGIN for the run's target (some have one BEGIN for every mode).
     pub(crate) fn begin_for<'a>(&self, sqlite: &'a str) -> &'a str {
-        if self.postgres { "BEGIN" } else { sqlite }
+        self.dialect_begin.unwrap_or(sqlite)
     }
 
     /// Weighted random choice of the next operation's index.
@@ -175,7 +175,7 @@ impl Workload {
     /// Prepares every statement against `conn` (which holds the set-up schema), checks its
     /// parameters and step references, and finds which tables' row counts it changes.
     pub(crate) fn compile(scenario: &Scenario, conn: &mut Connection) -> Result<Self, OpError> {
-        let postgres = scenario.target == crate::config::postgres::TargetKind::Postgres;
+        let dialect = crate::targets::profile(scenario.target).dialect;
         let mut analysed: Vec<Vec<Vec<Analysed>>> = Vec::new();
         let mut latest_tables: Vec<String> = Vec::new();
         for (gi, group) in scenario.group.iter().enumerate() {
@@ -208,7 +208,7 @@ impl Workload {
             .iter()
             .zip(&analysed)
             .enumerate()
-            .map(|(gi, (g, ops))| group_plan(gi, g, ops, &tracked, postgres))
+            .map(|(gi, (g, ops))| group_plan(gi, g, ops, &tracked, dialect))
             .collect::<Result<_, _>>()?;
         for step in groups
             .iter_mut()
@@ -238,12 +238,12 @@ fn group_plan(
     g: &Group,
     analysed: &[Vec<Analysed>],
     tracked: &[String],
-    postgres: bool,
+    dialect: Option<crate::targets::Dialect>,
 ) -> Result<GroupPlan, OpError> {
     let scripts = g.scripts();
     let mut ops = Vec::new();
     for (oi, (script, steps)) in scripts.iter().zip(analysed).enumerate() {
-        let mut op = op_plan(script, steps, tracked, postgres).map_err(|(step, message)| OpError {
+        let mut op = op_plan(script, steps, tracked, dialect).map_err(|(step, message)| OpError {
             group: gi,
             op: oi,
             step,
@@ -292,7 +292,7 @@ fn group_plan(
         skip_late: g.skip_late,
         app,
         cumulative_weights,
-        postgres,
+        dialect_begin: dialect.map(|d| d.begin),
     })
 }
 
@@ -301,7 +301,7 @@ fn op_plan(
     script: &Script,
     analysed: &[Analysed],
     tracked: &[String],
-    postgres: bool,
+    dialect: Option<crate::targets::Dialect>,
 ) -> Result<OpPlan, (usize, String)> {
     let mut steps: Vec<StepPlan> = Vec::new();
     for (si, (step, a)) in script.steps.iter().zip(analysed).enumerate() {
@@ -351,10 +351,8 @@ fn op_plan(
             bumps_latest: None,
             app_time: step.app_time.filter(|t| !t.is_zero()),
             control: TxControl::of(step.sql.get_ref()),
-            pg_sql: postgres
-                .then(|| {
-                    translate::for_postgres(step.sql.get_ref(), step.postgres.as_ref().map(|p| p.get_ref().as_str()))
-                })
+            dialect_sql: dialect
+                .map(|d| (d.translate)(step.sql.get_ref(), step.postgres.as_ref().map(|p| p.get_ref().as_str())))
                 .transpose()
                 .map_err(|e| (si, e))?,
         });

@@ -4,13 +4,22 @@
 use super::conn::{PgDatabase, db_message};
 use super::load;
 use super::server::PgServer;
-use crate::targets::verify::Acknowledged;
-use crate::targets::{Backend, RunDatabase, TargetError, TargetSpec};
 use crate::config::Scenario;
 use crate::config::sqlite::ReadBack;
 use crate::report::model::{PostgresRun, RunReport, Verification};
+use crate::targets::verify::Acknowledged;
+use crate::targets::{Backend, RunDatabase, TargetError, TargetSpec};
 use std::path::Path;
 use std::sync::Arc;
+
+pub(crate) const PROFILE: crate::targets::Profile = crate::targets::Profile {
+    name: "PostgreSQL",
+    file: false,
+    dialect: Some(crate::targets::Dialect {
+        translate: crate::workload::translate::for_postgres,
+        begin: "BEGIN",
+    }),
+};
 
 /// The run's server, shared by its runs.
 pub(crate) struct PgBackend(pub Arc<PgServer>);

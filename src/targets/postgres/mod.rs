@@ -7,5 +7,5 @@ mod conn;
 pub(crate) mod load;
 pub(crate) mod server;
 
-pub(crate) use backend::PgBackend;
+pub(crate) use backend::{PROFILE, PgBackend};
 pub(crate) use conn::*;

@@ -2,15 +2,21 @@
 //! driver does with it (record what was read back, verify).
 
 use super::{busy, check, guard, settings};
-use crate::targets::verify::Acknowledged;
-use crate::targets::{Backend, Connect, RunDatabase, TargetError, TargetSpec};
 use crate::config::Scenario;
 use crate::config::busy::BusyHandler;
 use crate::config::sqlite::{ReadBack, SqliteSettings};
 use crate::report::model::{RunReport, Verification};
+use crate::targets::verify::Acknowledged;
+use crate::targets::{Backend, Connect, RunDatabase, TargetError, TargetSpec};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+pub(crate) const PROFILE: crate::targets::Profile = crate::targets::Profile {
+    name: "SQLite",
+    file: true,
+    dialect: None,
+};
 
 /// A run's database file and the settings every connection applies.
 #[derive(Clone, Debug, Serialize, Deserialize)]

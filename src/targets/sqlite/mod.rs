@@ -11,5 +11,5 @@ pub(crate) mod guard;
 pub(crate) mod settings;
 pub(crate) mod setup;
 
-pub(crate) use backend::{SqliteBackend, SqliteDb};
+pub(crate) use backend::{PROFILE, SqliteBackend, SqliteDb};
 pub(crate) use conn::*;
