@@ -10,6 +10,8 @@
 
 use crate::json;
 use crate::sqltext;
+use litehammer_trace::lex::{self, Kind};
+use litehammer_trace::redact;
 
 /// A value bound to a host parameter, as SQLite stores it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,7 +75,7 @@ impl Template {
         let class = sqltext::classify(&text);
         let mut sql_json = Vec::with_capacity(text.len() + 2);
         let shown = if redact {
-            sqltext::redact(&text)
+            redact::literals(&text)
         } else {
             text.to_string()
         };
@@ -90,7 +92,7 @@ impl Template {
             b",\"pragma\":false}\n"
         });
 
-        let (split, mapped) = split_params(text.as_bytes(), nparams, param_index);
+        let (split, mapped) = split_params(&text, nparams, param_index);
         let escaped = |redacted: bool| -> Vec<(Vec<u8>, u32)> {
             split
                 .iter()
@@ -98,7 +100,7 @@ impl Template {
                     let piece = &text[piece.clone()];
                     let mut out = Vec::with_capacity(piece.len());
                     if redacted {
-                        json::escape_inner(&mut out, &sqltext::redact(piece));
+                        json::escape_inner(&mut out, &redact::literals(piece));
                     } else {
                         json::escape_inner(&mut out, piece);
                     }
@@ -128,34 +130,23 @@ impl Template {
 /// `?NNN` is NNN, a named one is looked up); the last range is followed by 0. The flag is false
 /// when some index is outside `1..=nparams`.
 fn split_params(
-    sql: &[u8],
+    sql: &str,
     nparams: u32,
     param_index: impl Fn(&[u8]) -> i32,
 ) -> (Vec<(std::ops::Range<usize>, u32)>, bool) {
     let mut out = Vec::new();
     let mut mapped = true;
     let mut next_index: i64 = 1;
-    let mut start = 0;
-    let mut i = 0;
     let n = sql.len();
     if nparams == 0 {
         return (vec![(0..n, 0)], true);
     }
-    while i < n {
-        let Some((end, is_var)) = sqltext::next_token(sql, i) else {
-            break;
-        };
-        if !is_var {
-            i = end;
-            continue;
-        }
-        let tok = &sql[i..end];
+    let mut start = 0;
+    for t in lex::tokens(sql).filter(|t| t.kind == Kind::Param) {
+        let tok = &sql.as_bytes()[t.start..t.end];
         let idx: i64 = if tok[0] == b'?' {
             if tok.len() > 1 {
-                std::str::from_utf8(&tok[1..])
-                    .ok()
-                    .and_then(|d| d.parse().ok())
-                    .unwrap_or(0)
+                sql[t.start + 1..t.end].parse().unwrap_or(0)
             } else {
                 next_index
             }
@@ -166,9 +157,8 @@ fn split_params(
             mapped = false;
         }
         next_index = next_index.max(idx + 1);
-        out.push((start..i, idx.clamp(0, i64::from(u32::MAX)) as u32));
-        start = end;
-        i = end;
+        out.push((start..t.start, idx.clamp(0, i64::from(u32::MAX)) as u32));
+        start = t.end;
     }
     out.push((start..n, 0));
     (out, mapped)
@@ -194,7 +184,7 @@ pub fn write_expanded(
 }
 
 /// One value as an SQL literal, JSON-escaped (or its `<type:length>` tag when redacting, as
-/// `sqltext::redact` would turn the literal).
+/// `redact::literals` would turn the literal).
 fn write_literal(out: &mut Vec<u8>, v: &Value, redact: bool, fmt_real: &dyn Fn(f64, &mut Vec<u8>)) {
     match v {
         Value::Null => out.extend_from_slice(b"NULL"),
@@ -210,7 +200,7 @@ fn write_literal(out: &mut Vec<u8>, v: &Value, redact: bool, fmt_real: &dyn Fn(f
             fmt_real(*r, &mut lit);
             let lit = String::from_utf8_lossy(&lit);
             if redact {
-                json::escape_inner(out, &sqltext::redact(&lit));
+                json::escape_inner(out, &redact::literals(&lit));
             } else {
                 json::escape_inner(out, &lit);
             }
@@ -295,7 +285,7 @@ mod tests {
 
     /// Prepares `sql` in a fresh in-memory database, binds `values` (1-based, in order) through
     /// the C API, and returns (sqlite3_expanded_sql JSON-escaped, ours, ours redacted,
-    /// `sqltext::redact` of SQLite's).
+    /// `redact::literals` of SQLite's).
     fn both(sql: &str, values: &[Value]) -> (String, String, String, String) {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t(a, b, c, d, e, f, g, h, a$b)")
@@ -355,7 +345,7 @@ mod tests {
             let mut theirs_json = Vec::new();
             json::escape_inner(&mut theirs_json, &theirs);
             let mut their_red = Vec::new();
-            json::escape_inner(&mut their_red, &sqltext::redact(&theirs));
+            json::escape_inner(&mut their_red, &redact::literals(&theirs));
             let s = |v: Vec<u8>| String::from_utf8(v).unwrap();
             (s(theirs_json), s(ours), s(red), s(their_red))
         }

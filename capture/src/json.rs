@@ -18,7 +18,10 @@ impl<'a> Line<'a> {
     }
 
     fn start_with(buf: &'a mut Vec<u8>, kind: &str, ts: i64, ids: impl FnOnce(&mut Vec<u8>)) -> Line<'a> {
-        const _: () = assert!(crate::protocol::FORMAT_VERSION == 1, "update the line prefix");
+        const _: () = assert!(
+            litehammer_trace::protocol::FORMAT_VERSION == 1,
+            "update the line prefix"
+        );
         buf.extend_from_slice(b"{\"v\":1,\"kind\":\"");
         buf.extend_from_slice(kind.as_bytes());
         buf.extend_from_slice(b"\",\"ts\":");

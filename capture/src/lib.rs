@@ -5,14 +5,12 @@
 //! `sqlite3_close_v2` (and `sqlite3_trace_v2`, so an application's own trace callback keeps
 //! working alongside), forwards each to the application's SQLite, and after a successful open
 //! registers a `sqlite3_trace_v2` callback (STMT | PROFILE | CLOSE) that appends one line per
-//! event to a per-thread buffer. The environment protocol and the merge of the per-thread files
-//! are in [`protocol`], which depends on `std` only.
+//! event to a per-thread buffer. The environment protocol, the merge of the per-thread files, the
+//! SQL lexer and redaction are in the `litehammer-trace` crate (`trace/`), shared with litehammer.
 //!
 //! Nothing here may unwind into C: every entry point catches panics, and any failure (no
 //! output configured, output not writable, an SQLite without `sqlite3_trace_v2`) leaves the
 //! application running untraced.
-
-pub mod protocol;
 
 // Unit tests build the interposed functions without their exported names (the test binary links
 // its own SQLite), so nothing calls them there.
@@ -354,7 +352,7 @@ unsafe fn write_expanded(api: &sys::Api, stmt: *mut Stmt, redact: bool, e: &mut 
     }
     // SAFETY: live statement.
     match unsafe { sqlite_expanded(api, stmt) } {
-        Some(s) if redact => json::escape(buf, &sqltext::redact(&s)),
+        Some(s) if redact => json::escape(buf, &litehammer_trace::redact::literals(&s)),
         Some(s) => json::escape(buf, &s),
         None => buf.extend_from_slice(&t.sql_json),
     }

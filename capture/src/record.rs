@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, TryLockError, Weak};
 
 use crate::json::Line;
-use crate::protocol;
 use crate::sys::{self, ForkMutex};
+use litehammer_trace::protocol;
 
 /// Write the buffer out once it holds this many bytes.
 pub const FLUSH_AT: usize = 64 * 1024;

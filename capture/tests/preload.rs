@@ -2,8 +2,7 @@
 //! library preloaded and check the trace against what the program says it ran.
 //! Skips with a message when python3 (with its sqlite3 module) is missing.
 
-#[path = "../src/protocol.rs"]
-mod protocol;
+use litehammer_trace::protocol;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -339,10 +338,6 @@ print(seen)
     assert!(!dir.path().join("no").exists());
 }
 
-#[path = "../src/sqltext.rs"]
-#[allow(dead_code)]
-mod sqltext;
-
 /// Statements with every kind of bound value, each run several times with other values (the
 /// library checks its own expansion against `sqlite3_expanded_sql` on a statement's first run and
 /// writes it alone afterwards), through named and numbered parameters, `executemany`, a
@@ -431,7 +426,7 @@ fn bound_values_are_expanded_as_sqlite_does() {
 
     // Redacted: the same statements with every literal as its tag, and no value left.
     let (want, got) = run_bind_program(true);
-    let want: Vec<String> = want.iter().map(|s| sqltext::redact(s)).collect();
+    let want: Vec<String> = want.iter().map(|s| litehammer_trace::redact::literals(s)).collect();
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g, w, "redacted statement {i}");
     }

@@ -1,5 +1,5 @@
 //! `litehammer capture`: run a command with the preload library and merge what it recorded
-//! into one trace (protocol: docs/trace-format.md, code: capture/src/protocol.rs).
+//! into one trace (protocol: docs/trace-format.md, code: trace/src/protocol.rs).
 
 use crate::cli::CaptureArgs;
 use crate::error::{InputError, Status};
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
-use crate::import::capture_protocol as proto;
+use litehammer_trace::protocol as proto;
 
 const BUILD_HINT: &str = "build it with `cargo build -p litehammer-capture` (it lands in target/debug/; \
 `cargo build --workspace` builds it next to litehammer), or point --lib or $LITEHAMMER_CAPTURE_LIB at it";

@@ -3,9 +3,6 @@
 //! requests and groups workers and kinds, `params` fits values and times, `schema` reads the
 //! app's database, `scenario` writes the TOML.
 
-/// The capture library's protocol (env, part files, merge), std only, shared with the cdylib.
-#[path = "../../capture/src/protocol.rs"]
-pub(crate) mod capture_protocol;
 pub(crate) mod params;
 pub(crate) mod requests;
 pub(crate) mod scenario;
@@ -13,6 +10,7 @@ pub(crate) mod schema;
 pub(crate) mod sql;
 pub(crate) mod trace;
 
+use litehammer_trace::lex::Kind;
 use requests::{Analysis, RequestKind, WorkerGroup};
 use scenario::{GroupOut, PopulateOut, ScenarioOut, ScriptOut, StepKind, StepOut};
 use sql::Verb;
@@ -160,7 +158,7 @@ fn unredact_ddl(sql: &str) -> String {
     let toks = sql::tokenize(sql);
     let mut out = String::new();
     let mut last = 0;
-    for t in toks.iter().filter(|t| t.kind == sql::Tok::Redacted) {
+    for t in toks.iter().filter(|t| t.kind == Kind::Redacted) {
         out.push_str(&sql[last..t.start]);
         out.push_str(if sql[t.start..].starts_with("<text") { "''" } else { "0" });
         last = t.end;

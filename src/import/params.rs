@@ -2,7 +2,8 @@
 //! step references, and app/think time fitted to the observed gaps.
 
 use super::requests::RequestKind;
-use super::sql::{self, Tok, Value, Verb};
+use super::sql::{self, Value, Verb};
+use litehammer_trace::lex::Kind;
 
 /// Longest `replay(...)` list per parameter, and the text it may hold.
 const REPLAY_MAX_VALUES: usize = 5000;
@@ -300,7 +301,7 @@ fn equality_params(text: &str) -> Vec<(String, usize)> {
     let toks = sql::tokenize(text);
     let t = |i: usize| &text[toks[i].start..toks[i].end];
     let param = |i: usize| {
-        (toks[i].kind == Tok::Param)
+        (toks[i].kind == Kind::Param)
             .then(|| t(i)[1..].parse::<usize>().ok())
             .flatten()
             .map(|k| k - 1)
@@ -311,9 +312,9 @@ fn equality_params(text: &str) -> Vec<(String, usize)> {
             continue;
         }
         let (l, r) = (i - 1, i + 1);
-        if let (true, Some(k)) = (matches!(toks[l].kind, Tok::Word | Tok::QuotedIdent), param(r)) {
+        if let (true, Some(k)) = (matches!(toks[l].kind, Kind::Word | Kind::QuotedIdent), param(r)) {
             out.push((sql::unquote(t(l)), k));
-        } else if let (Some(k), true) = (param(l), matches!(toks[r].kind, Tok::Word | Tok::QuotedIdent)) {
+        } else if let (Some(k), true) = (param(l), matches!(toks[r].kind, Kind::Word | Kind::QuotedIdent)) {
             out.push((sql::unquote(t(r)), k));
         }
     }

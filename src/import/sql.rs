@@ -2,6 +2,7 @@
 //! (every bound parameter and DML literal replaced by `?N`, comments dropped, whitespace
 //! collapsed), with the values that were there.
 
+use litehammer_trace::lex::{self, Kind, Token};
 use std::fmt;
 
 /// A captured value.
@@ -51,150 +52,15 @@ impl fmt::Display for Value {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tok {
-    Word,
-    Number,
-    Str,
-    Blob,
-    Param,
-    Redacted,
-    QuotedIdent,
-    Punct,
-    Comment,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Token {
-    pub kind: Tok,
-    pub start: usize,
-    pub end: usize,
-}
-
+/// The tokens of `sql` without whitespace (comments kept), from the shared lexer.
 pub(crate) fn tokenize(sql: &str) -> Vec<Token> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let start = i;
-        let kind = if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-            Tok::Comment
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            i += 2;
-            while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
-                i += 1;
-            }
-            i = (i + 2).min(b.len());
-            Tok::Comment
-        } else if (c == b'x' || c == b'X') && b.get(i + 1) == Some(&b'\'') {
-            i = skip_quoted(b, i + 1, b'\'');
-            Tok::Blob
-        } else if c == b'\'' {
-            i = skip_quoted(b, i, b'\'');
-            Tok::Str
-        } else if c == b'"' || c == b'`' {
-            i = skip_quoted(b, i, c);
-            Tok::QuotedIdent
-        } else if c == b'[' {
-            while i < b.len() && b[i] != b']' {
-                i += 1;
-            }
-            i = (i + 1).min(b.len());
-            Tok::QuotedIdent
-        } else if c == b'<' && redacted_end(b, i).is_some() {
-            i = redacted_end(b, i).unwrap_or(i + 1);
-            Tok::Redacted
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            i = number_end(b, i);
-            Tok::Number
-        } else if c == b'?' || ((c == b':' || c == b'@' || c == b'$') && b.get(i + 1).is_some_and(|n| is_word(*n))) {
-            i += 1;
-            while i < b.len() && is_word(b[i]) {
-                i += 1;
-            }
-            Tok::Param
-        } else if is_word(c) {
-            while i < b.len() && is_word(b[i]) {
-                i += 1;
-            }
-            Tok::Word
-        } else {
-            // Multi-byte characters stay whole.
-            i += sql[i..].chars().next().map_or(1, char::len_utf8);
-            Tok::Punct
-        };
-        out.push(Token { kind, start, end: i });
-    }
-    out
+    lex::tokens(sql).filter(|t| t.kind != Kind::Space).collect()
 }
 
-fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
-}
-
-fn skip_quoted(b: &[u8], open: usize, q: u8) -> usize {
-    let mut i = open + 1;
-    while i < b.len() {
-        if b[i] == q {
-            if b.get(i + 1) == Some(&q) {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    b.len()
-}
-
-fn number_end(b: &[u8], mut i: usize) -> usize {
-    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
-        i += 2;
-        while i < b.len() && b[i].is_ascii_hexdigit() {
-            i += 1;
-        }
-        return i;
-    }
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-        i += 1;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        if j < b.len() && b[j].is_ascii_digit() {
-            i = j;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-        }
-    }
-    i
-}
-
-/// `<int:3>`, `<text:12>`, `<real:4>`, `<blob:2>`: the end of the redaction marker at `i`.
-fn redacted_end(b: &[u8], i: usize) -> Option<usize> {
-    let rest = &b[i + 1..];
-    let colon = rest.iter().position(|c| *c == b':')?;
-    let ty = &rest[..colon];
-    if !matches!(ty, b"int" | b"real" | b"text" | b"blob") {
-        return None;
-    }
-    let digits = rest[colon + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-    (digits > 0 && rest.get(colon + 1 + digits) == Some(&b'>')).then_some(i + 1 + colon + 1 + digits + 1)
-}
-
-fn value_of(text: &str, kind: Tok) -> Option<Value> {
+fn value_of(text: &str, kind: Kind) -> Option<Value> {
     match kind {
-        Tok::Number => {
+        Kind::Number => {
+            let text = text.replace('_', "");
             if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
                 return i64::from_str_radix(hex, 16).ok().map(Value::Int);
             }
@@ -203,22 +69,18 @@ fn value_of(text: &str, kind: Tok) -> Option<Value> {
                 .or_else(|_| text.parse::<f64>().map(Value::Real))
                 .ok()
         }
-        Tok::Str => Some(Value::Text(
+        Kind::Str => Some(Value::Text(
             text[1..text.len().saturating_sub(1).max(1)].replace("''", "'"),
         )),
-        Tok::Blob => {
-            let hex = &text[2..text.len().saturating_sub(1).max(2)];
-            (0..hex.len() / 2)
-                .map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok())
+        Kind::Blob => {
+            let hex = &text.as_bytes()[2..text.len().saturating_sub(1).max(2)];
+            hex.chunks_exact(2)
+                .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
                 .collect::<Option<Vec<u8>>>()
                 .map(Value::Blob)
         }
-        Tok::Redacted => {
-            let inner = &text[1..text.len() - 1];
-            let (ty, len) = inner.split_once(':')?;
-            Some(Value::Redacted(ty.to_string(), len.parse().ok()?))
-        }
-        Tok::Word if text.eq_ignore_ascii_case("null") => Some(Value::Null),
+        Kind::Redacted => lex::marker(text).map(|(ty, len)| Value::Redacted(ty.to_string(), len)),
+        Kind::Word if text.eq_ignore_ascii_case("null") => Some(Value::Null),
         _ => None,
     }
 }
@@ -243,7 +105,7 @@ impl Verb {
         let toks = tokenize(sql);
         let first = toks
             .iter()
-            .find(|t| t.kind != Tok::Comment)
+            .find(|t| t.kind != Kind::Comment)
             .map(|t| sql[t.start..t.end].to_ascii_uppercase());
         match first.as_deref() {
             Some("SELECT" | "WITH" | "VALUES") => Verb::Select,
@@ -284,15 +146,15 @@ pub(crate) fn normalize(sql: &str, expanded: &str) -> Normalized {
 
 fn align(sql: &str, expanded: &str) -> Option<Normalized> {
     let verb = Verb::of(sql);
-    let st: Vec<Token> = tokenize(sql).into_iter().filter(|t| t.kind != Tok::Comment).collect();
+    let st: Vec<Token> = tokenize(sql).into_iter().filter(|t| t.kind != Kind::Comment).collect();
     let et: Vec<Token> = tokenize(expanded)
         .into_iter()
-        .filter(|t| t.kind != Tok::Comment)
+        .filter(|t| t.kind != Kind::Comment)
         .collect();
     let same_text = sql == expanded;
     // An app that binds parameters writes its literals as part of the statement's shape; one
     // that builds SQL text has its values as literals.
-    let binds = st.iter().any(|t| t.kind == Tok::Param);
+    let binds = st.iter().any(|t| t.kind == Kind::Param);
     let (mut j, mut values, mut out) = (0usize, Vec::new(), String::new());
     let mut in_by = false;
     let mut prev_end: Option<usize> = None;
@@ -303,7 +165,7 @@ fn align(sql: &str, expanded: &str) -> Option<Normalized> {
         }
         prev_end = Some(t.end);
         let upper = text.to_ascii_uppercase();
-        if t.kind == Tok::Word {
+        if t.kind == Kind::Word {
             if upper == "BY"
                 && i > 0
                 && matches!(
@@ -321,10 +183,10 @@ fn align(sql: &str, expanded: &str) -> Option<Normalized> {
                 in_by = false;
             }
         }
-        if t.kind == Tok::Punct && text == ")" {
+        if t.kind == Kind::Punct && text == ")" {
             in_by = false;
         }
-        if t.kind == Tok::Param {
+        if t.kind == Kind::Param {
             let value = if same_text {
                 Value::Unknown
             } else {
@@ -344,9 +206,9 @@ fn align(sql: &str, expanded: &str) -> Option<Normalized> {
             }
             j += 1;
         }
-        let literal = matches!(t.kind, Tok::Number | Tok::Str | Tok::Blob | Tok::Redacted);
-        let shape = binds && t.kind != Tok::Redacted;
-        if literal && verb.parameterizes_literals() && !shape && !(in_by && t.kind == Tok::Number) {
+        let literal = matches!(t.kind, Kind::Number | Kind::Str | Kind::Blob | Kind::Redacted);
+        let shape = binds && t.kind != Kind::Redacted;
+        if literal && verb.parameterizes_literals() && !shape && !(in_by && t.kind == Kind::Number) {
             values.push(value_of(text, t.kind)?);
             out.push_str(&format!("?{}", values.len()));
         } else {
@@ -364,9 +226,9 @@ fn align(sql: &str, expanded: &str) -> Option<Normalized> {
 fn take_value(expanded: &str, et: &[Token], j: usize) -> Option<(Value, usize)> {
     let t = et.get(j)?;
     let text = &expanded[t.start..t.end];
-    if t.kind == Tok::Punct && text == "-" {
+    if t.kind == Kind::Punct && text == "-" {
         let n = et.get(j + 1)?;
-        if n.start == t.end && matches!(n.kind, Tok::Number | Tok::Redacted) {
+        if n.start == t.end && matches!(n.kind, Kind::Number | Kind::Redacted) {
             let v = value_of(&expanded[n.start..n.end], n.kind)?;
             let v = match v {
                 Value::Int(i) => Value::Int(-i),
@@ -384,7 +246,7 @@ fn take_value(expanded: &str, et: &[Token], j: usize) -> Option<(Value, usize)> 
 pub(crate) fn collapse(sql: &str) -> String {
     let mut out = String::new();
     let mut prev: Option<usize> = None;
-    for t in tokenize(sql).into_iter().filter(|t| t.kind != Tok::Comment) {
+    for t in tokenize(sql).into_iter().filter(|t| t.kind != Kind::Comment) {
         if prev.is_some_and(|p| p < t.start) {
             out.push(' ');
         }
@@ -398,7 +260,7 @@ pub(crate) fn collapse(sql: &str) -> String {
 pub(crate) fn words(sql: &str) -> Vec<String> {
     tokenize(sql)
         .into_iter()
-        .filter(|t| matches!(t.kind, Tok::Word | Tok::QuotedIdent | Tok::Punct | Tok::Param))
+        .filter(|t| matches!(t.kind, Kind::Word | Kind::QuotedIdent | Kind::Punct | Kind::Param))
         .map(|t| sql[t.start..t.end].to_string())
         .collect()
 }
@@ -446,7 +308,7 @@ pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
     let text: String = match toks.iter().position(|t| matches!(&sql[t.start..t.end], "=" | "(")) {
         Some(p) => toks[p + 1..]
             .iter()
-            .filter(|t| &sql[t.start..t.end] != ")" && t.kind != Tok::Comment)
+            .filter(|t| &sql[t.start..t.end] != ")" && t.kind != Kind::Comment)
             .map(|t| sql[t.start..t.end].to_string())
             .collect(),
         None => return None,
@@ -501,6 +363,15 @@ mod tests {
         let n = normalize("SELECT x'0aff' /* c */  ,  1", "SELECT x'0aff' /* c */  ,  1");
         assert_eq!(n.text, "SELECT ?1 , ?2");
         assert_eq!(n.values, vec![Value::Blob(vec![10, 255]), Value::Int(1)]);
+        // Lexed as SQLite does: `a$b` is a name, `#n` and `$a::b` are parameters, `1_000` a number.
+        let n = normalize(
+            "SELECT a$b FROM t WHERE x = #n AND y = $a::b AND z > 1_000",
+            "SELECT a$b FROM t WHERE x = 'p' AND y = 2 AND z > 1_000",
+        );
+        assert_eq!(n.text, "SELECT a$b FROM t WHERE x = ?1 AND y = ?2 AND z > 1_000");
+        assert_eq!(n.values, vec![Value::Text("p".into()), Value::Int(2)]);
+        let n = normalize("SELECT * FROM t WHERE z > 1_000", "SELECT * FROM t WHERE z > 1_000");
+        assert_eq!(n.values, vec![Value::Int(1000)]);
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use std::io::BufRead;
 use std::path::Path;
 
-/// The newest trace format version this litehammer reads.
-pub(crate) const FORMAT_VERSION: u64 = 1;
+/// The newest trace format version this litehammer reads: the one capture writes.
+pub(crate) const FORMAT_VERSION: u64 = litehammer_trace::protocol::FORMAT_VERSION as u64;
 
 /// What is wrong with a trace, with its 1-based line (0: the file as a whole).
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,8 @@
 //! Refused: PRAGMA, ATTACH/DETACH, `INSERT OR REPLACE`/`REPLACE INTO`, rowid, `sqlite_*`
 //! tables, GLOB, named parameters (`:x`, `@x`, `$x`), and SQLite-only functions.
 
+use litehammer_trace::lex::{self, Kind};
+
 /// SQLite functions with no PostgreSQL function of the same name and meaning.
 const SQLITE_ONLY_FUNCTIONS: &[&str] = &[
     "datetime",
@@ -47,97 +49,44 @@ enum Tok<'a> {
     Punct(char),
 }
 
+/// The shared lexer's tokens as the translation reads them; what PostgreSQL cannot read (an
+/// unterminated quote, `` `name` ``, `[name]`, a named parameter) is an error here.
 fn tokenize(sql: &str) -> Result<Vec<Tok<'_>>, String> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let start = i;
-        match c {
-            b'\'' | b'"' | b'`' => {
-                i += 1;
-                loop {
-                    match b.get(i) {
-                        None => return Err("unterminated quoted text".into()),
-                        Some(&q) if q == c => {
-                            if b.get(i + 1) == Some(&c) {
-                                i += 2;
-                            } else {
-                                i += 1;
-                                break;
-                            }
-                        }
-                        Some(_) => i += 1,
-                    }
+    lex::tokens(sql)
+        .map(|t| {
+            let text = t.text(sql);
+            let quoted = matches!(t.kind, Kind::Str | Kind::Blob | Kind::QuotedIdent);
+            Ok(match t.kind {
+                Kind::QuotedIdent if text.starts_with('[') => {
+                    return Err("[bracketed] identifiers are not PostgreSQL SQL; use \"double quotes\"".into());
                 }
-                if c == b'`' {
+                _ if quoted && !t.complete => return Err("unterminated quoted text".into()),
+                Kind::QuotedIdent if text.starts_with('`') => {
                     return Err(
                         "backquoted identifiers (MySQL style) are not PostgreSQL SQL; use \"double quotes\"".into(),
                     );
                 }
-                out.push(Tok::Raw(&sql[start..i]));
-            }
-            b'[' => return Err("[bracketed] identifiers are not PostgreSQL SQL; use \"double quotes\"".into()),
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
+                Kind::Space => Tok::Space(text),
+                Kind::Word => Tok::Word(text),
+                Kind::Punct => Tok::Punct(char::from(text.as_bytes()[0])),
+                Kind::Param if text == "?" => Tok::Param(None),
+                Kind::Param if text.starts_with('?') => {
+                    Tok::Param(Some(text[1..].parse().map_err(|_| "parameter number too large")?))
                 }
-                out.push(Tok::Raw(&sql[start..i]));
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
+                Kind::Param
+                    if !text.starts_with('#')
+                        && text[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') =>
+                {
+                    let name_end = text[1..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .map_or(text.len(), |p| p + 1);
+                    return Err(format!("named parameter `{}`: use ?N placeholders", &text[..name_end]));
                 }
-                i = (i + 2).min(b.len());
-                out.push(Tok::Raw(&sql[start..i]));
-            }
-            b'?' => {
-                i += 1;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                let n = if i > start + 1 {
-                    Some(sql[start + 1..i].parse().map_err(|_| "parameter number too large")?)
-                } else {
-                    None
-                };
-                out.push(Tok::Param(n));
-            }
-            b':' | b'@' | b'$' if b.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_') => {
-                let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                    j += 1;
-                }
-                return Err(format!("named parameter `{}`: use ?N placeholders", &sql[start..j]));
-            }
-            _ if c.is_ascii_whitespace() => {
-                while i < b.len() && b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                out.push(Tok::Space(&sql[start..i]));
-            }
-            _ if c.is_ascii_digit() => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
-                    i += 1;
-                }
-                out.push(Tok::Raw(&sql[start..i]));
-            }
-            _ if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
-                    i += 1;
-                }
-                out.push(Tok::Word(&sql[start..i]));
-            }
-            _ => {
-                let ch = sql[i..].chars().next().unwrap_or('?');
-                i += ch.len_utf8();
-                out.push(Tok::Punct(ch));
-            }
-        }
-    }
-    Ok(out)
+                // Literals, quoted identifiers, comments, numbers, other parameters: as they are.
+                _ => Tok::Raw(text),
+            })
+        })
+        .collect()
 }
 
 /// Translates one or more `;`-separated statements.
@@ -348,6 +297,8 @@ mod tests {
             translate("CREATE TABLE k(a TEXT PRIMARY KEY) WITHOUT ROWID").unwrap(),
             "CREATE TABLE k(a TEXT PRIMARY KEY)"
         );
+        // `$` inside a name is part of it (SQLite and PostgreSQL agree), not a parameter.
+        assert_eq!(translate("SELECT a$b FROM t").unwrap(), "SELECT a$b FROM t");
     }
 
     /// Every statement of every built-in scenario translates (or carries its override).

@@ -2,10 +2,8 @@
 //! how the library names its output, and how the per-thread part files are merged into one
 //! trace.
 //!
-//! This file depends on `std` only, so the main crate can include it without depending on the
-//! cdylib: `#[path = "../capture/src/protocol.rs"] mod capture_protocol;`.
-//! See `docs/trace-format.md` for the format itself.
-#![allow(dead_code)]
+//! The capture library links it as well as `litehammer capture`; see `docs/trace-format.md` for
+//! the format itself.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
