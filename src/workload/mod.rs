@@ -4,7 +4,6 @@
 pub(crate) mod check;
 pub(crate) mod params;
 pub(crate) mod rng;
-pub(crate) mod translate;
 
 use crate::config::app::{ConnectionMode, Isolation, TimeDist, TxControl};
 use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};

@@ -16,7 +16,7 @@ pub(crate) const PROFILE: crate::targets::Profile = crate::targets::Profile {
     name: "PostgreSQL",
     file: false,
     dialect: Some(crate::targets::Dialect {
-        translate: crate::workload::translate::for_postgres,
+        translate: super::translate::for_postgres,
         begin: "BEGIN",
     }),
 };

@@ -3,10 +3,10 @@
 //! targets start from the same data; afterwards the row counts and the data checks.
 
 use super::conn::{PgDatabase, db_message};
+use super::translate;
 use crate::config::{Check, Scenario};
 use crate::report::model::Verification;
 use crate::targets::verify::{self, Acknowledged};
-use crate::workload::translate;
 use postgres::{Client, NoTls};
 use rusqlite::types::ValueRef;
 use std::io::Write;

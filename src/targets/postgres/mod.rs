@@ -6,6 +6,7 @@ pub(crate) mod backend;
 mod conn;
 pub(crate) mod load;
 pub(crate) mod server;
+pub(crate) mod translate;
 
 pub(crate) use backend::{PROFILE, PgBackend};
 pub(crate) use conn::*;
