@@ -1,5 +1,6 @@
 //! Compiled workloads: groups of weighted operations, what each operation does to row
-//! counts (found by SQLite's authorizer, not by parsing SQL), and database set-up.
+//! counts (found by SQLite's authorizer, not by parsing SQL), and the check that every
+//! cell compiles (`check.rs`). Creating a database is its target's (`targets/`).
 
 pub(crate) mod check;
 pub(crate) mod params;
