@@ -1,8 +1,9 @@
 //! Busy-handler strategies: what a connection does when another holds the lock it needs.
 //!
-//! - `sqlite`: SQLite's own handler, installed by `busy_timeout` (sleeps 1, 2, 5, 10, 15,
-//!   20, 25, 25, 25, 50, 50 ms, then 100 ms per try). It cannot be observed from outside,
-//!   so its invocations are not counted.
+//! - `sqlite`: SQLite's own schedule, as `busy_timeout` installs it (sleeps 1, 2, 5, 10, 15,
+//!   20, 25, 25, 25, 50, 50 ms, then 100 ms per try). Worker connections run litehammer's
+//!   copy of it, which gives up at once on Ctrl-C (SQLite's own sleeps on to the timeout);
+//!   the plain loop does not report its calls, as with SQLite's own handler.
 //! - `fixed(<interval>)`: sleeps a constant interval and retries until `busy_timeout` has
 //!   passed (the approach of the Ruby sqlite3 driver and Rails).
 //! - `none`: no handler; SQLITE_BUSY at once.

@@ -1,4 +1,5 @@
-//! Connection settings: applied explicitly on every connection, then read back from SQLite.
+//! The `[sqlite]` connection settings as data, with their validation. Applying them on a
+//! connection and reading them back is `targets/sqlite/settings.rs`.
 
 use crate::config::busy::BusyHandler;
 use crate::config::duration::DurationValue;
