@@ -2,12 +2,12 @@
 
 use super::*;
 use crate::cli::{CrashArgs, CrashChildArgs};
-use crate::commands::run::new_report;
 use crate::crash;
 use crate::error::{InputError, Status};
+use crate::pipeline::{new_report, write_report};
 use crate::report::durability;
 use crate::report::model::Environment;
-use crate::report::model::{Report, RunStatus};
+use crate::report::model::RunStatus;
 use anyhow::Context;
 use std::time::SystemTime;
 
@@ -60,7 +60,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         report.runs.push(run);
         write_report(&report, &output)?;
     }
-    report.status = Report::overall_status(&report.runs);
+    report.status = crate::analysis::status::overall(&report.runs);
     if crate::interrupt::cancelled() {
         report.status = RunStatus::Interrupted;
     }

@@ -33,10 +33,7 @@ use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::engine::env;
 use crate::error::InputError;
-use crate::report::model::Report;
 use crate::report::output::Target;
-use crate::report::{Exporter, json::Json};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -217,11 +214,6 @@ pub(super) fn claim_report_path(given: Option<&Path>, name: &str, started: Syste
             })
         }
     }
-}
-
-pub(super) fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {
-    let bytes = Json.render(report)?;
-    crate::report::write_file(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))
 }
 
 /// What a plan asks for (docs/limits.md), checked against the limits: `Err` names what is too much, with the

@@ -15,7 +15,7 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
         let target = [crate::report::output::Target::new("-o", path)];
         crate::report::output::check(&target, &[("input report", &args.input)])?;
     }
-    let report = crate::report::load(&args.input)?;
+    let report = crate::pipeline::load_report(&args.input)?;
     warn_unfinished(&report, &args.input);
     if args.format == crate::report::Format::Hlog
         && let Some(dir) = &args.output

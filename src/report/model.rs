@@ -309,18 +309,6 @@ pub(crate) struct TableCheck {
     pub unexpected: u64,
 }
 
-impl Report {
-    pub(crate) fn overall_status(runs: &[RunReport]) -> RunStatus {
-        if runs.iter().any(|r| r.status == RunStatus::Failed) {
-            RunStatus::Failed
-        } else if runs.iter().any(|r| r.status == RunStatus::Interrupted) {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Completed
-        }
-    }
-}
-
 /// The machine and build a report was measured with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Environment {

@@ -1,12 +1,10 @@
-//! A sweep (`[sweep]` in the scenario) against its swept value: the figures of the swept group
+//! A sweep (`[sweep]` in the scenario) against its swept value (computed by
+//! `analysis::sweep::view`): the figures of the swept group
 //! at each step, one line per value of `by`. The Markdown shows them as a table, the HTML page
 //! as charts of p99 and throughput against the swept value.
 
-use super::format::{Table, format_rate, format_us, sweep_step, sweep_unit};
-use super::model::Report;
-use super::stats::{self, Subject};
+use super::format::{Table, failed_of, format_rate, format_us, sweep_step, sweep_unit};
 use super::svg::{self, Axis, LineChart, Scale, Series};
-use super::verdict;
 
 pub(crate) struct SweepView {
     /// The swept key as in the runs' matrix, e.g. `group.writers.workers`.
@@ -30,72 +28,6 @@ pub(crate) struct SweepPoint {
     pub requests: u64,
 }
 
-fn key(text: &str) -> String {
-    let text = text.trim();
-    text.strip_prefix("sqlite.").unwrap_or(text).to_string()
-}
-
-/// The sweep of a report (from its resolved scenario), `None` without one or without steps.
-pub(crate) fn view(report: &Report) -> anyhow::Result<Option<SweepView>> {
-    let Some(sweep) = report.scenario.resolved.get("sweep").filter(|s| s.is_object()) else {
-        return Ok(None);
-    };
-    let (Some(axis), Some(group)) = (
-        sweep.get("axis").and_then(|v| v.as_str()),
-        sweep.get("group").and_then(|v| v.as_str()),
-    ) else {
-        return Ok(None);
-    };
-    let axis = key(axis);
-    let by = sweep.get("by").and_then(|v| v.as_str()).map(key);
-    let configs = stats::configurations(report);
-    let cands = verdict::candidates(&configs, Subject::Transactions { group })?;
-    let mut lines: Vec<SweepLine> = Vec::new();
-    for cand in &cands {
-        let Some(config) = configs.iter().find(|c| c.id == cand.id) else {
-            continue;
-        };
-        let matrix = &config.runs[0].matrix;
-        let Some(x) = matrix
-            .get(&axis)
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse::<f64>().ok())
-        else {
-            continue;
-        };
-        let label = match &by {
-            Some(b) => format!("{b}={}", matrix.get(b).and_then(|v| v.as_str()).unwrap_or("?")),
-            None => group.to_string(),
-        };
-        let point = SweepPoint {
-            x,
-            tx_per_s: cand.figures.throughput.mean,
-            p99_us: cand.figures.p99.mean,
-            failed: cand.failed,
-            requests: cand.requests,
-        };
-        match lines.iter_mut().find(|l| l.label == label) {
-            Some(line) => line.points.push(point),
-            None => lines.push(SweepLine {
-                label,
-                points: vec![point],
-            }),
-        }
-    }
-    lines
-        .iter_mut()
-        .for_each(|l| l.points.sort_by(|a, b| a.x.total_cmp(&b.x)));
-    if lines.iter().all(|l| l.points.is_empty()) {
-        return Ok(None);
-    }
-    Ok(Some(SweepView {
-        axis,
-        group: group.to_string(),
-        by,
-        lines,
-    }))
-}
-
 impl SweepView {
     pub(crate) fn title(&self) -> String {
         format!("Sweep: {} against {}", self.group, sweep_unit(&self.axis))
@@ -106,7 +38,7 @@ impl SweepView {
         let mut rows = Vec::new();
         for line in &self.lines {
             for (i, p) in line.points.iter().enumerate() {
-                let failed = verdict::failed_of(p.failed, p.requests);
+                let failed = failed_of(p.failed, p.requests);
                 rows.push(vec![
                     if i == 0 { line.label.clone() } else { String::new() },
                     sweep_step(&self.axis, p.x),
@@ -210,6 +142,8 @@ impl SweepView {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::analysis::sweep::view;
+    use crate::report::model::Report;
 
     /// The run fixture as a sweep of `group.writers.rate` (100, 200) by journal_mode.
     pub(crate) fn fixture() -> Report {

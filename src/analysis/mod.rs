@@ -1,0 +1,35 @@
+//! Analysis: what a report's runs mean, as pure functions of the report model. The pipeline
+//! computes each result once and stores it in the report (`findings`, `decision`, the
+//! status); the views in `report/` render the stored results and the statistics
+//! (`stats`, `verdict`, `sweep::view`) they lay out.
+
+pub(crate) mod backup;
+pub(crate) mod checks;
+pub(crate) mod compare;
+pub(crate) mod decision;
+pub(crate) mod nplusone;
+pub(crate) mod stats;
+pub(crate) mod status;
+pub(crate) mod sweep;
+pub(crate) mod verdict;
+
+use crate::config::Sweep;
+use crate::report::model::Report;
+
+/// The findings of a report's runs: the sweep's (when the scenario has one), then the
+/// backup verdicts and the N+1 verdicts.
+pub(crate) fn findings(report: &Report, sweep: Option<&Sweep>) -> Vec<String> {
+    let mut findings = sweep.map_or_else(Vec::new, |s| sweep::findings(s, &report.runs));
+    findings.extend(backup::verdicts(report));
+    findings.extend(nplusone::findings(&report.runs));
+    findings
+}
+
+/// The stored results a saved report may lack (it was cut short before its analysis),
+/// computed when it is loaded, so that the views only render.
+pub(crate) fn complete(report: &mut Report) -> Result<(), stats::BadHistogram> {
+    if report.decision.is_none() {
+        report.decision = decision::decide(report)?;
+    }
+    Ok(())
+}
