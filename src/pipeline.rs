@@ -165,6 +165,41 @@ pub(crate) fn run_killed(
     })
 }
 
+/// `litehammer crash`: each configuration's crash trials in turn (`crash::run_config`), the
+/// report rewritten after each.
+pub(crate) fn crash(
+    configs: &crate::crash::config::Configurations,
+    opts: &crate::crash::Options,
+    mut report: Report,
+    output: &Path,
+    work: &Path,
+    exe: &Path,
+    quiet: bool,
+) -> Result<Report, PipelineError> {
+    report.status = RunStatus::Partial;
+    write_report(&report, output)?;
+    let total = configs.plan.cells.len();
+    for (i, cell) in configs.plan.cells.iter().enumerate() {
+        if crate::interrupt::cancelled() {
+            break;
+        }
+        let dir = work.join(format!("config-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let run = crate::crash::run_config(cell, &configs.read_back[i], opts, &dir, exe);
+        if !quiet {
+            eprintln!("[{}/{total}] {}", i + 1, crate::crash::progress_line(&run));
+        }
+        report.runs.push(run);
+        write_report(&report, output)?;
+    }
+    report.status = status::overall(&report.runs);
+    if crate::interrupt::cancelled() {
+        report.status = RunStatus::Interrupted;
+    }
+    write_report(&report, output)?;
+    Ok(report)
+}
+
 /// `run --durability`: the crash trials (`crash`'s kill and power-loss methods, every model)
 /// once per journal_mode × synchronous of the plan, attached to the first run of each.
 fn durability_trials(

@@ -1,5 +1,5 @@
 //! The status policy: a report's status from its runs' statuses, the groups whose errors
-//! fail a run, and the exit status of `run`.
+//! fail a run, and the exit status of `run` and of `crash`.
 
 use crate::error::Status;
 use crate::report::model::{CheckKind, Report, RunReport, RunStatus};
@@ -81,5 +81,30 @@ pub(crate) fn final_status(report: &Report, fail_on_check: bool) -> Status {
         RunStatus::Failed | RunStatus::Partial => Status::Failed,
         RunStatus::Completed if unverified || (fail_on_check && check_failed) => Status::Failed,
         RunStatus::Completed => Status::Ok,
+    }
+}
+
+/// Trials that recovered differently through the unix VFS than through the simulator
+/// (`crash --cross-check`).
+pub(crate) fn cross_check_mismatches(report: &Report) -> u32 {
+    report
+        .runs
+        .iter()
+        .filter_map(|r| r.durability.as_ref())
+        .flat_map(|d| &d.results)
+        .filter_map(|r| r.cross_check.map(|c| c.mismatches))
+        .sum()
+}
+
+/// The exit status of `crash`: a cross-check mismatch fails; lost commits are findings, not
+/// failures: otherwise only a run that could not be crashed fails.
+pub(crate) fn crash_status(report: &Report) -> Status {
+    if cross_check_mismatches(report) > 0 {
+        return Status::Failed;
+    }
+    match report.status {
+        RunStatus::Completed => Status::Ok,
+        RunStatus::Interrupted => Status::Interrupted,
+        RunStatus::Failed | RunStatus::Partial => Status::Failed,
     }
 }

@@ -39,19 +39,15 @@ fn check_from_db(path: &Path) -> Result<(), crate::error::InputError> {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
-    let mut outputs: Vec<(&str, &Path)> = Vec::new();
-    if let Some(o) = &args.out.output {
-        outputs.push(("-o", o));
-    }
-    for (flag, path) in [
+    let outputs: Vec<(&str, &Path)> = [
+        ("-o", &args.out.output),
         ("--export-markdown", &args.export_markdown),
         ("--export-html", &args.export_html),
         ("--export-csv", &args.export_csv),
-    ] {
-        if let Some(p) = path {
-            outputs.push((flag, p));
-        }
-    }
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+    .collect();
     check_outputs(&outputs, Some(&args.scenario))?;
     if let Some(from) = &args.from_db {
         check_from_db(from)?;

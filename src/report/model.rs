@@ -23,7 +23,7 @@ pub(crate) struct Report {
     /// Conclusions computed from the runs (e.g. a sweep's findings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
-    /// `run --durability`: the decision table and recommendation (`report/decision.rs`).
+    /// `run --durability`: the decision table and recommendation (`analysis/decision.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<durability::Decision>,
 }
