@@ -6,7 +6,6 @@
 
 use super::stats::{self, BadHistogram, Config, Subject};
 use super::verdict::{self, Candidate};
-use crate::report::decision::{damage_words, present, trials_words};
 use crate::report::format::{format_rate, format_us, percent};
 use crate::report::model::durability::{Decision, DecisionRow, Durability};
 use crate::report::model::{Report, RunReport, RunStatus};
@@ -186,6 +185,45 @@ fn may_lose(row: &DecisionRow) -> String {
         parts.push(format!("(crash trials incomplete: {e})"));
     }
     parts.join(", ")
+}
+
+/// Whether the report measured runs and crashed their configurations (`run --durability`).
+pub(crate) fn present(report: &Report) -> bool {
+    report
+        .runs
+        .iter()
+        .any(|r| r.durability.is_some() && !r.groups.is_empty())
+}
+
+/// The trials behind a decision in words: `3 trials per method, power-loss models durable, torn`.
+pub(crate) fn trials_words(report: &Report) -> String {
+    let d = report.runs.iter().filter_map(|r| r.durability.as_ref()).next();
+    let Some(d) = d else { return String::new() };
+    let trials = d.results.iter().map(|r| r.trials).max().unwrap_or(0);
+    let models: Vec<&str> = d.results.iter().filter_map(|r| r.model.as_deref()).collect();
+    let mut text = format!("{trials} trials per method");
+    if !models.is_empty() {
+        text.push_str(&format!(", power-loss models {}", models.join(", ")));
+    }
+    text
+}
+
+/// Trials with damage, in words: `none`, or `integrity 2, atomicity 1, silent 3`.
+pub(crate) fn damage_words(row: &DecisionRow) -> String {
+    let parts: Vec<String> = [
+        ("integrity", row.integrity_failures),
+        ("atomicity", row.atomicity_violations),
+        ("silent", row.silent_damage),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(w, n)| format!("{w} {n}"))
+    .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]

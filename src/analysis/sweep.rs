@@ -8,7 +8,6 @@ use crate::config::Sweep;
 use crate::config::matrix::canonical_key;
 use crate::report::format::{format_rate, format_us, sweep_step};
 use crate::report::model::{GroupReport, Report, RunReport};
-use crate::report::sweep::{SweepLine, SweepPoint, SweepView};
 
 /// One line per value of `sweep.by` (or one line without `by`).
 pub(crate) fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
@@ -100,6 +99,31 @@ fn finding(sweep: &Sweep, axis: &str, steps: &[(f64, &GroupReport)]) -> Option<S
         format_us(end.transactions.latency_us.max),
         end.fairness.jain_index
     ))
+}
+
+/// The swept group's figures at each step, one line per value of `by`.
+pub(crate) struct SweepView {
+    /// The swept key as in the runs' matrix, e.g. `group.writers.workers`.
+    pub axis: String,
+    pub group: String,
+    pub by: Option<String>,
+    pub lines: Vec<SweepLine>,
+}
+
+/// One value of `by` (or the group without `by`): its steps in order.
+pub(crate) struct SweepLine {
+    /// `journal_mode=wal` for a `by` value; the group's name without `by`.
+    pub label: String,
+    pub points: Vec<SweepPoint>,
+}
+
+/// One step: the swept value and the group's figures there.
+pub(crate) struct SweepPoint {
+    pub x: f64,
+    pub tx_per_s: f64,
+    pub p99_us: f64,
+    pub failed: u64,
+    pub requests: u64,
 }
 
 fn key(text: &str) -> String {

@@ -3,46 +3,8 @@
 
 use super::format::{Table, failed_of, format_rate, format_us};
 use super::model::Report;
-use super::model::durability::{Decision, DecisionRow};
-
-/// Whether the report measured runs and crashed their configurations (`run --durability`).
-pub(crate) fn present(report: &Report) -> bool {
-    report
-        .runs
-        .iter()
-        .any(|r| r.durability.is_some() && !r.groups.is_empty())
-}
-
-/// The trials behind a decision in words: `3 trials per method, power-loss models durable, torn`.
-pub(crate) fn trials_words(report: &Report) -> String {
-    let d = report.runs.iter().filter_map(|r| r.durability.as_ref()).next();
-    let Some(d) = d else { return String::new() };
-    let trials = d.results.iter().map(|r| r.trials).max().unwrap_or(0);
-    let models: Vec<&str> = d.results.iter().filter_map(|r| r.model.as_deref()).collect();
-    let mut text = format!("{trials} trials per method");
-    if !models.is_empty() {
-        text.push_str(&format!(", power-loss models {}", models.join(", ")));
-    }
-    text
-}
-
-/// Trials with damage, in words: `none`, or `integrity 2, atomicity 1, silent 3`.
-pub(crate) fn damage_words(row: &DecisionRow) -> String {
-    let parts: Vec<String> = [
-        ("integrity", row.integrity_failures),
-        ("atomicity", row.atomicity_violations),
-        ("silent", row.silent_damage),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(w, n)| format!("{w} {n}"))
-    .collect();
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
-    }
-}
+use super::model::durability::Decision;
+use crate::analysis::decision::{damage_words, trials_words};
 
 /// The decision table: one row per configuration, the two named ones marked.
 pub(crate) fn table(decision: &Decision) -> Table {

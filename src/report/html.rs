@@ -38,19 +38,19 @@ impl Exporter for Html {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
         if let Some(sweep) = crate::analysis::sweep::view(report)? {
-            let (latency, throughput) = sweep.charts();
+            let (latency, throughput) = super::sweep::charts(&sweep);
             let content = format!(
                 "{}{}{}",
                 svg::figure("sweep-p99", &latency.to_svg()),
                 svg::figure("sweep-throughput", &throughput.to_svg()),
-                sweep.table().to_html()
+                super::sweep::table(&sweep).to_html()
             );
-            body.push_str(&section(&sweep.title(), &content));
+            body.push_str(&section(&super::sweep::title(&sweep), &content));
         }
         if let Some(anatomy) = crate::report::anatomy::html(report) {
             body.push_str(&anatomy);
         }
-        if durability::present(report) || super::decision::present(report) {
+        if durability::present(report) || crate::analysis::decision::present(report) {
             body.push_str(&durability_section(report));
         }
         body.push_str(&notes(report));

@@ -81,12 +81,16 @@ impl Exporter for Markdown {
             }
         }
         if let Some(sweep) = crate::analysis::sweep::view(report)? {
-            out.push_str(&format!("\n## {}\n\n{}", sweep.title(), sweep.table().to_markdown()));
+            out.push_str(&format!(
+                "\n## {}\n\n{}",
+                super::sweep::title(&sweep),
+                super::sweep::table(&sweep).to_markdown()
+            ));
         }
         if let Some(anatomy) = crate::report::anatomy::markdown(report) {
             out.push_str(&format!("\n## Latency anatomy\n\n{anatomy}"));
         }
-        if durability::present(report) || super::decision::present(report) {
+        if durability::present(report) || crate::analysis::decision::present(report) {
             let title = if durability::present(report) {
                 "Durability"
             } else {
