@@ -98,7 +98,10 @@ pub(crate) fn run(
                 eprintln!("[{}/{total}] {}", report.runs.len() + 1, progress_line(run));
             }
             report.runs.push(run.clone());
-            if let Err(e) = write(&report, outputs) {
+            if let Err(e) = analysis::refresh(&mut report)
+                .map_err(PipelineError::from)
+                .and_then(|()| write(&report, outputs))
+            {
                 write_error.get_or_insert(e);
             }
         })
@@ -155,6 +158,7 @@ pub(crate) fn run_killed(
     if report.runs.is_empty() {
         return Err(PipelineError::NothingToKill);
     }
+    analysis::refresh(&mut report)?;
     report.findings = analysis::findings(&report, None);
     write(&report, outputs)?;
     let status = status::final_status(&report, false);
@@ -402,6 +406,7 @@ pub(crate) fn new_report(plan: &Plan, environment: Environment, started: SystemT
             pinned: crate::config::matrix::pinned_notes(&plan.axes),
         },
         runs: Vec::new(),
+        verdict: Vec::new(),
         findings: Vec::new(),
         decision: None,
     }

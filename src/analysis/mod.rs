@@ -1,7 +1,7 @@
 //! Analysis: what a report's runs mean, as pure functions of the report model. The pipeline
-//! computes each result once and stores it in the report (`findings`, `decision`, the
-//! status); the views in `report/` render the stored results and the statistics
-//! (`stats`, `verdict`, `sweep::view`) they lay out.
+//! computes each result once and stores it in the report (`verdict`, `findings`,
+//! `decision`, the status); the views in `report/` render the stored results, and lay out
+//! the statistics of `stats` and the sweep's view (`sweep::view`).
 
 pub(crate) mod backup;
 pub(crate) mod checks;
@@ -25,9 +25,19 @@ pub(crate) fn findings(report: &Report, sweep: Option<&Sweep>) -> Vec<String> {
     findings
 }
 
-/// The stored results a saved report may lack (it was cut short before its analysis),
-/// computed when it is loaded, so that the views only render.
+/// The results that follow from the runs alone, recomputed as each run comes in (the report
+/// and its exports are rewritten after each): the verdict.
+pub(crate) fn refresh(report: &mut Report) -> Result<(), stats::BadHistogram> {
+    report.verdict = verdict::lines(report)?;
+    Ok(())
+}
+
+/// The stored results a saved report may lack (written by an older litehammer, or cut short
+/// before its analysis), computed when it is loaded, so that the views only render.
 pub(crate) fn complete(report: &mut Report) -> Result<(), stats::BadHistogram> {
+    if report.verdict.is_empty() {
+        refresh(report)?;
+    }
     if report.decision.is_none() {
         report.decision = decision::decide(report)?;
     }

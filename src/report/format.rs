@@ -265,6 +265,7 @@ pub(crate) fn cleaned(report: &Report, clean: fn(&str) -> String) -> Report {
     s.name = clean(&s.name);
     s.description = clean(&s.description);
     s.source = clean(&s.source);
+    r.verdict = r.verdict.iter().map(|l| clean(l)).collect();
     r.findings = r.findings.iter().map(|f| clean(f)).collect();
     for run in &mut r.runs {
         run.id = clean(&run.id);

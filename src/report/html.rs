@@ -30,7 +30,7 @@ impl Exporter for Html {
         if !report.scenario.description.is_empty() {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
-        body.push_str(&verdict(report)?);
+        body.push_str(&verdict(report));
         body.push_str(&decision_section(report)?);
         body.push_str(&apply_section(report)?);
         body.push_str(&environment(report, &configs, baseline));
@@ -222,16 +222,15 @@ fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -
 }
 
 /// The verdict lines, first on the page.
-fn verdict(report: &Report) -> Result<String, RenderError> {
-    let lines = crate::analysis::verdict::lines(report)?;
-    let Some((header, lines)) = lines.split_first() else {
-        return Ok(String::new());
+fn verdict(report: &Report) -> String {
+    let Some((header, lines)) = report.verdict.split_first() else {
+        return String::new();
     };
     let items: String = lines.iter().map(|l| format!("<li>{}</li>\n", escape_html(l))).collect();
-    Ok(format!(
+    format!(
         "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
         escape_html(header)
-    ))
+    )
 }
 
 /// What the terminal concludes beside the table: checks, unfair workers, WAL growth, findings.
@@ -438,7 +437,9 @@ mod tests {
     }
 
     fn render(report: &Report) -> String {
-        String::from_utf8(Html::default().render(report).unwrap()).unwrap()
+        let mut report = report.clone();
+        crate::analysis::complete(&mut report).unwrap();
+        String::from_utf8(Html::default().render(&report).unwrap()).unwrap()
     }
 
     #[test]

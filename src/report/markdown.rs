@@ -37,8 +37,7 @@ impl Exporter for Markdown {
         if !report.scenario.description.is_empty() {
             out.push_str(&format!("{}\n\n", report.scenario.description));
         }
-        let verdicts = crate::analysis::verdict::lines(report)?;
-        if let Some((header, lines)) = verdicts.split_first() {
+        if let Some((header, lines)) = report.verdict.split_first() {
             out.push_str(&format!("## Verdict\n\n{}\n\n", escape_markdown(header)));
             lines
                 .iter()
@@ -137,7 +136,9 @@ mod tests {
         let md = Markdown {
             baseline: baseline.map(str::to_string),
         };
-        String::from_utf8(md.render(report).unwrap()).unwrap()
+        let mut report = report.clone();
+        crate::analysis::complete(&mut report).unwrap();
+        String::from_utf8(md.render(&report).unwrap()).unwrap()
     }
 
     #[test]

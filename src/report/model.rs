@@ -20,6 +20,10 @@ pub(crate) struct Report {
     pub environment: Environment,
     pub scenario: ScenarioInfo,
     pub runs: Vec<RunReport>,
+    /// The verdict: a line on how noise is judged, then per group the best configuration
+    /// against each other one (`analysis/verdict.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdict: Vec<String>,
     /// Conclusions computed from the runs (e.g. a sweep's findings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,

@@ -62,8 +62,7 @@ impl Exporter for Terminal {
             "{} — SQLite {} ({} build), {} on {}\n\n",
             report.scenario.name, env.sqlite_version, env.build_profile, env.filesystem, env.db_dir
         );
-        let verdicts = crate::analysis::verdict::lines(report)?;
-        if let Some((header, lines)) = verdicts.split_first() {
+        if let Some((header, lines)) = report.verdict.split_first() {
             out.push_str(&format!("{header}\n"));
             lines.iter().for_each(|l| out.push_str(&format!("  {l}\n")));
             out.push('\n');
