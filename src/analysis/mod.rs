@@ -43,3 +43,23 @@ pub(crate) fn complete(report: &mut Report) -> Result<(), stats::BadHistogram> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_report_is_completed_with_its_verdict_and_decision() {
+        let mut report = decision::tests::fixture();
+        report.decision = None;
+        assert!(report.verdict.is_empty());
+        complete(&mut report).unwrap();
+        assert_eq!(report.verdict, verdict::lines(&report).unwrap());
+        assert!(
+            report.verdict[0].starts_with("verdict (single run"),
+            "{:?}",
+            report.verdict
+        );
+        assert_eq!(report.decision.as_ref().map(|d| d.group.as_str()), Some("writers"));
+    }
+}
