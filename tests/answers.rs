@@ -52,12 +52,7 @@ fn run_prints_verdicts_first_and_exports_csv_and_hlog_matching_the_json() {
     let report = read_json(&out);
     assert_schema_valid(&report);
     // The verdict is stored in the report, and the terminal shows the stored lines.
-    let stored: Vec<&str> = report["verdict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
+    let stored = strings(&report, "verdict");
     assert!(
         stored[0].starts_with("verdict (single run per configuration"),
         "{stored:?}"
