@@ -113,7 +113,7 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// Idle time that separates two requests on one connection (outside transactions)
-    #[arg(long, value_name = "DURATION", default_value = "50ms")]
+    #[arg(long, value_name = "DURATION", default_value = "50ms", allow_hyphen_values = true)]
     pub gap: DurationValue,
     /// Scenario name (default: the output file's stem)
     #[arg(long)]
@@ -136,7 +136,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub fail_on_check: bool,
     /// When stderr is not a terminal: print a progress line every N seconds (0: never)
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = crate::config::limits::progress_interval)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, allow_hyphen_values = true, value_parser = crate::config::limits::progress_interval)]
     pub progress_interval: f64,
     /// Run each configuration N times, each on a fresh database, to see the spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -207,7 +207,7 @@ pub(crate) struct CompareArgs {
     #[arg(long, value_name = "PCT")]
     pub fail_if_p99_worse: Option<f64>,
     /// Differences within ±PCT percent are noise (used unless both sides have repeats)
-    #[arg(long, value_name = "PCT", default_value_t = crate::report::compare::DEFAULT_NOISE_PCT)]
+    #[arg(long, value_name = "PCT", default_value_t = crate::analysis::compare::DEFAULT_NOISE_PCT)]
     pub noise: f64,
     /// Print Markdown tables instead of plain text
     #[arg(long)]
@@ -261,13 +261,13 @@ pub(crate) struct OverrideArgs {
     #[arg(long)]
     pub allow_external_files: bool,
     /// Measured time per run, e.g. 30s (replaces `operations`)
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<DurationValue>,
     /// Transactions per run, shared among all workers (replaces `duration`)
     #[arg(long, value_name = "N")]
     pub operations: Option<NonZeroU64>,
     /// Warm-up time per run, excluded from all figures, e.g. 2s
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub warmup: Option<DurationValue>,
     /// Seed for every generator
     #[arg(long, value_name = "N")]
@@ -282,7 +282,7 @@ pub(crate) struct OverrideArgs {
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Count transactions slower than this (from their intended start) as late, e.g. 50ms
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub latency_limit: Option<DurationValue>,
     /// With --rate and --latency-limit: skip transactions already late at their turn
     #[arg(long)]
@@ -379,7 +379,7 @@ pub(crate) struct CrashArgs {
     #[arg(long, value_name = "RUN.json")]
     pub beside: Option<PathBuf>,
     /// Kill: the latest moment to kill the worker after it is ready, e.g. 50ms
-    #[arg(long, default_value = "50ms", value_name = "DURATION")]
+    #[arg(long, default_value = "50ms", value_name = "DURATION", allow_hyphen_values = true)]
     pub kill_within: String,
     /// Override a SQLite setting: page_size=8192, sqlite.cache_size=-4000
     #[arg(long = "set", value_name = "KEY=VALUE")]

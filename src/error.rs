@@ -96,16 +96,18 @@ impl Status {
     }
 }
 
+/// The bad input an error is: the error itself, or the source of a typed error that passes
+/// it on (as `RenderError::Input` does).
+fn input_of(err: &anyhow::Error) -> Option<&InputError> {
+    err.chain().find_map(|e| e.downcast_ref::<InputError>())
+}
+
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<InputError>().is_some() {
-        2
-    } else {
-        1
-    }
+    if input_of(err).is_some() { 2 } else { 1 }
 }
 
 pub(crate) fn render(err: &anyhow::Error) -> String {
-    if let Some(input) = err.downcast_ref::<InputError>() {
+    if let Some(input) = input_of(err) {
         return input.to_string();
     }
     format!("{err:#}")

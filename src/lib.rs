@@ -1,11 +1,11 @@
 //! litehammer: a load-testing harness for SQLite configurations.
 
+pub(crate) mod analysis;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod crash;
 pub(crate) mod engine;
 pub(crate) mod error;
-pub(crate) mod findings;
 pub(crate) mod import;
 mod interrupt;
 pub(crate) mod machine;
@@ -15,6 +15,7 @@ pub(crate) mod targets;
 pub(crate) mod workload;
 
 mod commands;
+mod pipeline;
 
 use error::Status;
 

@@ -51,6 +51,16 @@ fn run_prints_verdicts_first_and_exports_csv_and_hlog_matching_the_json() {
 
     let report = read_json(&out);
     assert_schema_valid(&report);
+    // The verdict is stored in the report, and the terminal shows the stored lines.
+    let stored = strings(&report, "verdict");
+    assert!(
+        stored[0].starts_with("verdict (single run per configuration"),
+        "{stored:?}"
+    );
+    assert!(
+        stored[1..].iter().all(|l| stdout.contains(&format!("  {l}\n"))),
+        "{stored:?}\n{stdout}"
+    );
     let runs = report["runs"].as_array().unwrap();
     // CSV: a standard reader parses it; one row per run × group with the JSON's numbers.
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();

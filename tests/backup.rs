@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_schema_valid, bin, read_json, write};
+use common::{assert_schema_valid, bin, read_json, strings, write};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,12 +86,7 @@ fn vacuum_into_and_backup_api_copy_validly_under_concurrent_writers() {
             b["acknowledged_commits"].as_u64().unwrap()
         );
     }
-    let findings: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let findings = strings(&report, "findings");
     assert!(
         findings.iter().any(|f| f.starts_with("vacuum-into: writers p99")),
         "{findings:?}"

@@ -219,11 +219,33 @@ fn bad_flag_values_name_the_flag() {
         (vec!["--operations", "many"], "'--operations <N>'"),
         (vec!["--seed", "x"], "'--seed <N>'"),
         (vec!["--latency-limit", "slow"], "'--latency-limit <DURATION>'"),
+        (vec!["--warmup", "-1s"], "'--warmup <DURATION>'"),
+        (vec!["--duration", "-5s"], "'--duration <DURATION>'"),
+        (vec!["--latency-limit", "-1ms"], "'--latency-limit <DURATION>'"),
     ] {
         let (code, _, stderr) = validate_builtin(&[&["wal-vs-rollback"], args.as_slice()].concat());
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(flag), "{args:?}: expected {flag} in {stderr}");
         assert!(!stderr.contains("--set"), "{args:?} must not name --set: {stderr}");
+    }
+}
+
+/// A negative duration given to any duration flag of another command names that flag too.
+#[test]
+fn negative_durations_name_the_flag() {
+    for (args, flag) in [
+        (
+            vec!["run", "wal-vs-rollback", "--progress-interval", "-1"],
+            "--progress-interval",
+        ),
+        (vec!["import", "trace.jsonl", "-o", "x.toml", "--gap", "-1s"], "--gap"),
+        (vec!["crash", "--kill-within", "-1s"], "--kill-within"),
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: expected {flag} in {stderr}");
+        assert!(!stderr.contains("unexpected argument"), "{args:?}: {stderr}");
     }
 }
 

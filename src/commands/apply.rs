@@ -7,7 +7,7 @@ use crate::error::Status;
 use crate::report::snippet;
 
 pub(crate) fn apply(args: ApplyArgs) -> anyhow::Result<Status> {
-    let report = crate::report::load(&args.report)?;
+    let report = crate::pipeline::load_report(&args.report)?;
     let id = snippet::choose(&report, args.config.as_deref())?;
     print!("{}", snippet::snippet(&report, &id, args.framework)?);
     Ok(Status::Ok)

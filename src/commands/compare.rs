@@ -17,15 +17,15 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
         }
     }
     let a_path = &args.reports[0];
-    let a = crate::report::load(a_path)?;
+    let a = crate::pipeline::load_report(a_path)?;
     super::report::warn_unfinished(&a, a_path);
     let mut slower = Vec::new();
     let mut failed_runs = Vec::new();
     let mut worse = Vec::new();
     for b_path in &args.reports[1..] {
-        let b = crate::report::load(b_path)?;
+        let b = crate::pipeline::load_report(b_path)?;
         super::report::warn_unfinished(&b, b_path);
-        let c = crate::report::compare::compare(&a, &b, args.noise)?;
+        let c = crate::analysis::compare::compare(&a, &b, args.noise)?;
         // Runs that FAILED or were cut short are reported, never silently dropped.
         let mut failed = Vec::new();
         for (side, report, path) in [("A", &a, a_path), ("B", &b, b_path)] {
@@ -61,11 +61,11 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
         }
         println!("A = {} (baseline)\nB = {}", a_path.display(), b_path.display());
         c.warnings.iter().for_each(|w| println!("warning: {w}"));
-        let gate = crate::report::compare::Gate {
+        let gate = crate::analysis::compare::Gate {
             slower: args.fail_if_slower,
             p99_worse: args.fail_if_p99_worse,
         };
-        let table = c.table(gate);
+        let table = crate::report::compare::table(&c, gate);
         println!(
             "\n{}",
             if args.markdown {

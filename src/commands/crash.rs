@@ -1,12 +1,12 @@
 //! `litehammer crash`: durability trials per journal_mode × synchronous.
 
 use super::*;
+use crate::analysis::status;
 use crate::cli::{CrashArgs, CrashChildArgs};
-use crate::commands::run::new_report;
 use crate::crash;
 use crate::error::{InputError, Status};
+use crate::pipeline::{self, new_report};
 use crate::report::durability;
-use crate::report::model::{Report, RunStatus};
 use anyhow::Context;
 use std::time::SystemTime;
 
@@ -32,7 +32,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     let output = claim_report_path(args.out.output.as_deref(), "crash", started)?;
     // The crash trials take their seed from --seed, not from the ledger scenario.
     configs.plan.scenario.seed = opts.seed;
-    let mut report = new_report(&configs.plan, crate::machine::env::capture(&base_dir), started);
+    let report = new_report(&configs.plan, crate::machine::env::capture(&base_dir), started);
     let exe = std::env::current_exe().context("cannot find the litehammer binary to run crash workers")?;
     let total = configs.plan.cells.len();
     if !args.out.quiet {
@@ -44,26 +44,7 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
             output.display()
         );
     }
-    report.status = RunStatus::Partial;
-    write_report(&report, &output)?;
-    for (i, cell) in configs.plan.cells.iter().enumerate() {
-        if crate::interrupt::cancelled() {
-            break;
-        }
-        let dir = work.path().join(format!("config-{i}"));
-        std::fs::create_dir_all(&dir)?;
-        let run = crash::run_config(cell, &configs.read_back[i], &opts, &dir, &exe);
-        if !args.out.quiet {
-            eprintln!("[{}/{total}] {}", i + 1, crash::progress_line(&run));
-        }
-        report.runs.push(run);
-        write_report(&report, &output)?;
-    }
-    report.status = Report::overall_status(&report.runs);
-    if crate::interrupt::cancelled() {
-        report.status = RunStatus::Interrupted;
-    }
-    write_report(&report, &output)?;
+    let report = pipeline::crash(&configs, &opts, report, &output, work.path(), &exe, args.out.quiet)?;
     if args.out.keep_db {
         eprintln!("databases kept in {}", work.keep().display());
     }
@@ -77,23 +58,11 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         );
     }
     println!("\nreport: {}", output.display());
-    let mismatches: u32 = report
-        .runs
-        .iter()
-        .filter_map(|r| r.durability.as_ref())
-        .flat_map(|d| &d.results)
-        .filter_map(|r| r.cross_check.map(|c| c.mismatches))
-        .sum();
+    let mismatches = status::cross_check_mismatches(&report);
     if mismatches > 0 {
         eprintln!("error: {mismatches} trial(s) recovered differently through the unix VFS than through the simulator");
-        return Ok(Status::Failed);
     }
-    // Lost commits are findings, not failures: only a run that could not be crashed fails.
-    Ok(match report.status {
-        RunStatus::Completed => Status::Ok,
-        RunStatus::Interrupted => Status::Interrupted,
-        RunStatus::Failed | RunStatus::Partial => Status::Failed,
-    })
+    Ok(status::crash_status(&report))
 }
 
 pub(super) fn crash_replay(

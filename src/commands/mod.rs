@@ -32,11 +32,7 @@ use crate::config::limits;
 use crate::config::matrix::Setting;
 use crate::config::validate::{Overrides, Plan};
 use crate::error::InputError;
-use crate::machine::env;
-use crate::report::model::Report;
 use crate::report::output::Target;
-use crate::report::{Exporter, json::Json};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -64,7 +60,7 @@ pub(super) fn load_plan(
 }
 
 pub(super) fn warn_if_debug_build() {
-    if env::build_profile() == "debug" {
+    if crate::machine::env::build_profile() == "debug" {
         eprintln!(
             "warning: this is a debug build; its numbers measure the harness more than SQLite. Use `cargo run --release`."
         );
@@ -217,11 +213,6 @@ pub(super) fn claim_report_path(given: Option<&Path>, name: &str, started: Syste
             })
         }
     }
-}
-
-pub(super) fn write_report(report: &Report, path: &Path) -> anyhow::Result<()> {
-    let bytes = Json.render(report)?;
-    crate::report::write_file(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))
 }
 
 /// What a plan asks for (docs/limits.md), checked against the limits: `Err` names what is too much, with the

@@ -15,7 +15,11 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
         let target = [crate::report::output::Target::new("-o", path)];
         crate::report::output::check(&target, &[("input report", &args.input)])?;
     }
-    let report = crate::report::load(&args.input)?;
+    // JSON is the report as saved; the views need the stored analysis an older report lacks.
+    let report = match args.format {
+        crate::report::Format::Json => crate::report::load(&args.input)?,
+        _ => crate::pipeline::load_report(&args.input)?,
+    };
     warn_unfinished(&report, &args.input);
     if args.format == crate::report::Format::Hlog
         && let Some(dir) = &args.output

@@ -1,6 +1,6 @@
 //! The syntax of metric checks a scenario declares on its own results
 //! ("busy_errors == 0", "group.writers.p99 < 100ms", "fairness >= 0.8"). They are evaluated
-//! on a finished report by `findings::checks`.
+//! on a finished report by `analysis::checks`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

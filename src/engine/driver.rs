@@ -256,7 +256,7 @@ async fn execute(
         .filter_map(|c| c.expr.as_ref().map(|e| (c.name.get_ref(), e.get_ref())));
     verification
         .scenario_checks
-        .extend(metric_checks.map(|(name, e)| e.evaluate(name, report)));
+        .extend(metric_checks.map(|(name, e)| crate::analysis::checks::evaluate(e, name, report)));
     if let Some(b) = backup {
         crate::engine::backup::attach(report, &mut verification, b);
     }

@@ -1,9 +1,9 @@
 //! The CSV exporter: one row per run × group, the terminal table's columns in raw units
 //! (rates per second, latencies in microseconds), for spreadsheets and scripts.
 
-use super::Exporter;
 use super::format::verdict;
 use super::model::Report;
+use super::{Exporter, RenderError};
 
 /// The header row, in order.
 pub(crate) const COLUMNS: [&str; 17] = [
@@ -29,9 +29,9 @@ pub(crate) const COLUMNS: [&str; 17] = [
 pub(crate) struct Csv;
 
 impl Exporter for Csv {
-    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+    fn render(&self, report: &Report) -> Result<Vec<u8>, RenderError> {
         let mut w = ::csv::Writer::from_writer(Vec::new());
-        w.write_record(COLUMNS)?;
+        w.write_record(COLUMNS).map_err(csv_error)?;
         for run in &report.runs {
             let status = serde_json::to_value(run.status)?
                 .as_str()
@@ -59,11 +59,15 @@ impl Exporter for Csv {
                     status.clone(),
                     verdict(run),
                 ];
-                w.write_record(&record)?;
+                w.write_record(&record).map_err(csv_error)?;
             }
         }
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+        w.into_inner().map_err(|e| RenderError::Csv(e.to_string()))
     }
+}
+
+fn csv_error(e: ::csv::Error) -> RenderError {
+    RenderError::Csv(e.to_string())
 }
 
 #[cfg(test)]

@@ -265,6 +265,7 @@ pub(crate) fn cleaned(report: &Report, clean: fn(&str) -> String) -> Report {
     s.name = clean(&s.name);
     s.description = clean(&s.description);
     s.source = clean(&s.source);
+    r.verdict = r.verdict.iter().map(|l| clean(l)).collect();
     r.findings = r.findings.iter().map(|f| clean(f)).collect();
     for run in &mut r.runs {
         run.id = clean(&run.id);
@@ -282,6 +283,16 @@ pub(crate) fn cleaned(report: &Report, clean: fn(&str) -> String) -> Report {
                 c.name = clean(&c.name);
                 c.detail = clean(&c.detail);
             }
+        }
+    }
+    if let Some(d) = &mut r.decision {
+        d.group = clean(&d.group);
+        d.safe = d.safe.as_deref().map(clean);
+        d.fastest = d.fastest.as_deref().map(clean);
+        d.recommendation = d.recommendation.iter().map(|l| clean(l)).collect();
+        for row in &mut d.rows {
+            row.config = clean(&row.config);
+            row.crash_error = row.crash_error.as_deref().map(clean);
         }
     }
     r
@@ -332,5 +343,23 @@ pub(crate) fn sweep_unit(axis: &str) -> String {
         "workers" | "clients" => name.to_string(),
         "rate" => "requests per second (rate)".to_string(),
         _ => name.to_string(),
+    }
+}
+
+/// A failed-request count as the report tables show it: `0`, or `12 (3 %)` of `requests`.
+pub(crate) fn failed_of(failed: u64, requests: u64) -> String {
+    if failed == 0 {
+        "0".to_string()
+    } else {
+        format!("{failed} ({})", percent(failed as f64 / requests.max(1) as f64))
+    }
+}
+
+pub(crate) fn percent(share: f64) -> String {
+    let pct = share * 100.0;
+    if pct > 0.0 && pct < 1.0 {
+        format!("{pct:.1} %")
+    } else {
+        format!("{pct:.0} %")
     }
 }

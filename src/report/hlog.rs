@@ -3,6 +3,7 @@
 //! (HistogramLogProcessor) and plotters read them. Values are nanoseconds; the max column is
 //! in milliseconds (`MaxValueDivisor` 1e6).
 
+use super::RenderError;
 use super::model::{Report, RunReport};
 use crate::error::InputError;
 use crate::metrics::decode_histogram;
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 /// The files of a report: (file name, contents). Bad input when no interval has a histogram
 /// (reports written before litehammer kept them, or crash reports).
-pub(crate) fn files(report: &Report) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn files(report: &Report) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let start = humantime::parse_rfc3339(&report.created_at).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut out = Vec::new();
     for run in &report.runs {
@@ -37,7 +38,7 @@ pub(crate) fn files(report: &Report) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> anyhow::Result<Vec<u8>> {
+fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> Result<Vec<u8>, RenderError> {
     let mut bytes = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
     let mut writer = IntervalLogWriterBuilder::new()
@@ -48,7 +49,8 @@ fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> anyh
         .with_start_time(start)
         .with_base_time(start)
         .with_max_value_divisor(1e6)
-        .begin_log_with(&mut bytes, &mut serializer)?;
+        .begin_log_with(&mut bytes, &mut serializer)
+        .map_err(|e| RenderError::IntervalLog(e.to_string()))?;
     let tag = Tag::new(group);
     let interval = run.timeline_interval_s.max(0.0);
     let mut begin = 0.0;
@@ -62,7 +64,11 @@ fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> anyh
             begin = entry.t_s;
             continue;
         };
-        let h = decode_histogram(text).map_err(|e| anyhow::anyhow!("run `{}`, group {group}: {e}", run.id))?;
+        let h = decode_histogram(text).map_err(|e| RenderError::Interval {
+            run: run.id.clone(),
+            group: group.to_string(),
+            message: e.to_string(),
+        })?;
         let length = (entry.t_s - begin).max(0.0);
         writer
             .write_histogram(
@@ -71,7 +77,7 @@ fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> anyh
                 Duration::from_secs_f64(length),
                 tag,
             )
-            .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
+            .map_err(|e| RenderError::IntervalLog(format!("{e:?}")))?;
         begin = entry.t_s;
     }
     drop(writer);

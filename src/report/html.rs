@@ -1,13 +1,13 @@
 //! The HTML exporter: one self-contained page (inline CSS, inline SVG, a few lines of inline
 //! script, nothing fetched) with charts and the Markdown report's tables.
 
-use super::Exporter;
 use super::durability;
 use super::format::{errors_cell, escape_html, format_rate};
 use super::model::Report;
 use super::page;
-use super::stats::{self, Config, Subject};
 use super::svg::{self, Axis, Bar, BarChart, LineChart, Scale, Series};
+use super::{Exporter, RenderError};
+use crate::analysis::stats::{self, Config, Subject};
 use std::fmt::Write;
 
 pub(crate) use super::svg::{tick_us, value_range};
@@ -21,7 +21,7 @@ pub(crate) struct Html {
 }
 
 impl Exporter for Html {
-    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+    fn render(&self, report: &Report) -> Result<Vec<u8>, RenderError> {
         let configs = stats::configurations(report);
         let baseline = page::resolve_baseline(&configs, self.baseline.as_deref())?;
         let subjects = stats::subjects(report);
@@ -30,27 +30,27 @@ impl Exporter for Html {
         if !report.scenario.description.is_empty() {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
-        body.push_str(&verdict(report)?);
+        body.push_str(&verdict(report));
         body.push_str(&decision_section(report)?);
         body.push_str(&apply_section(report)?);
         body.push_str(&environment(report, &configs, baseline));
         if page::measured(report, &subjects) {
             body.push_str(&measured(&configs, &subjects, baseline)?);
         }
-        if let Some(sweep) = super::sweep::view(report)? {
-            let (latency, throughput) = sweep.charts();
+        if let Some(sweep) = crate::analysis::sweep::view(report)? {
+            let (latency, throughput) = super::sweep::charts(&sweep);
             let content = format!(
                 "{}{}{}",
                 svg::figure("sweep-p99", &latency.to_svg()),
                 svg::figure("sweep-throughput", &throughput.to_svg()),
-                sweep.table().to_html()
+                super::sweep::table(&sweep).to_html()
             );
-            body.push_str(&section(&sweep.title(), &content));
+            body.push_str(&section(&super::sweep::title(&sweep), &content));
         }
         if let Some(anatomy) = crate::report::anatomy::html(report) {
             body.push_str(&anatomy);
         }
-        if durability::present(report) || super::decision::present(report) {
+        if durability::present(report) || crate::analysis::decision::present(report) {
             body.push_str(&durability_section(report));
         }
         body.push_str(&notes(report));
@@ -60,7 +60,7 @@ impl Exporter for Html {
 }
 
 /// Charts and tables of the measured runs.
-fn measured(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> anyhow::Result<String> {
+fn measured(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> Result<String, RenderError> {
     let mut out = section("Throughput", &throughput_charts(configs, subjects)?);
     out.push_str(&section("Latency percentiles", &percentile_charts(configs, subjects)?));
     out.push_str(&section("Over time", &timeline::section(configs)));
@@ -70,8 +70,8 @@ fn measured(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>)
 }
 
 /// `run --durability`: the decision table and the recommendation.
-fn decision_section(report: &Report) -> anyhow::Result<String> {
-    let Some(decision) = super::decision::decide(report)? else {
+fn decision_section(report: &Report) -> Result<String, RenderError> {
+    let Some(decision) = &report.decision else {
         return Ok(String::new());
     };
     let items: String = decision
@@ -81,8 +81,8 @@ fn decision_section(report: &Report) -> anyhow::Result<String> {
         .collect();
     let content = format!(
         "<p class=\"hint\">{}</p>\n{}<h3>Recommendation</h3>\n<ul id=\"recommendation\">\n{items}</ul>\n",
-        code_spans(&escape_html(&super::decision::legend(&decision, report))),
-        super::decision::table(&decision).to_html()
+        code_spans(&escape_html(&super::decision::legend(decision, report))),
+        super::decision::table(decision).to_html()
     );
     Ok(format!(
         "<section id=\"decision\">\n{}</section>\n",
@@ -91,7 +91,7 @@ fn decision_section(report: &Report) -> anyhow::Result<String> {
 }
 
 /// "Apply it": the recommended configuration as plain PRAGMAs and Django settings.
-fn apply_section(report: &Report) -> anyhow::Result<String> {
+fn apply_section(report: &Report) -> Result<String, RenderError> {
     let Some(apply) = super::snippet::ApplyIt::of(report)? else {
         return Ok(String::new());
     };
@@ -209,7 +209,7 @@ fn code_spans(text: &str) -> String {
     out
 }
 
-fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> anyhow::Result<String> {
+fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -> Result<String, RenderError> {
     let mut out = format!(
         "<h2>Tables</h2>\n<p class=\"hint\">{}</p>\n",
         escape_html(&page::legend(configs))
@@ -222,16 +222,15 @@ fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -
 }
 
 /// The verdict lines, first on the page.
-fn verdict(report: &Report) -> anyhow::Result<String> {
-    let lines = crate::report::verdict::lines(report)?;
-    let Some((header, lines)) = lines.split_first() else {
-        return Ok(String::new());
+fn verdict(report: &Report) -> String {
+    let Some((header, lines)) = report.verdict.split_first() else {
+        return String::new();
     };
     let items: String = lines.iter().map(|l| format!("<li>{}</li>\n", escape_html(l))).collect();
-    Ok(format!(
+    format!(
         "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
         escape_html(header)
-    ))
+    )
 }
 
 /// What the terminal concludes beside the table: checks, unfair workers, WAL growth, findings.
@@ -261,7 +260,7 @@ fn problems(report: &Report) -> String {
 
 /// One bar chart per group: committed transactions per second of each configuration, with
 /// the min–max range across repeats.
-fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result<String> {
+fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> Result<String, RenderError> {
     let mut out = String::new();
     for subject in subjects.iter().filter(|s| matches!(s, Subject::Transactions { .. })) {
         let mut bars = Vec::new();
@@ -306,7 +305,7 @@ fn throughput_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
 }
 
 /// One chart per group and operation: latency by percentile, one curve per configuration.
-fn percentile_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result<String> {
+fn percentile_charts(configs: &[Config], subjects: &[Subject]) -> Result<String, RenderError> {
     let mut out = String::from(
         "<p class=\"hint\">Latency at each percentile, HDR style: the x axis stretches the tail \
          (90%, 99%, 99.9%…), both axes are logarithmic. Click a legend entry to hide or show a configuration.</p>\n",
@@ -333,11 +332,13 @@ fn percentile_charts(configs: &[Config], subjects: &[Subject]) -> anyhow::Result
 }
 
 /// (nines, latency µs) of every repeat's histogram merged; None when nothing was recorded.
-fn percentile_curve(config: &Config, subject: Subject) -> anyhow::Result<Option<Vec<(f64, f64)>>> {
+fn percentile_curve(config: &Config, subject: Subject) -> Result<Option<Vec<(f64, f64)>>, RenderError> {
     let mut merged = crate::metrics::new_histogram();
     for run in &config.runs {
         if let Some(s) = stats::sample(run, subject) {
-            merged.add(stats::decode(config.id, subject, s.histogram)?)?;
+            merged
+                .add(stats::decode(config.id, subject, s.histogram)?)
+                .map_err(|e| RenderError::Merge(e.to_string()))?;
         }
     }
     if merged.is_empty() {
@@ -381,7 +382,7 @@ fn percentile_chart(title: String, series: Vec<Series>) -> LineChart {
 }
 
 /// Errors of each configuration (all groups, all repeats), stacked by kind.
-fn errors_chart(configs: &[Config]) -> anyhow::Result<String> {
+fn errors_chart(configs: &[Config]) -> Result<String, RenderError> {
     let kinds = crate::metrics::ErrorCounts::default().by_kind().map(|(k, _)| k);
     let mut bars = Vec::new();
     let mut total = 0;
@@ -436,7 +437,9 @@ mod tests {
     }
 
     fn render(report: &Report) -> String {
-        String::from_utf8(Html::default().render(report).unwrap()).unwrap()
+        let mut report = report.clone();
+        crate::analysis::complete(&mut report).unwrap();
+        String::from_utf8(Html::default().render(&report).unwrap()).unwrap()
     }
 
     #[test]
@@ -483,7 +486,7 @@ mod tests {
 
     #[test]
     fn durability_run_has_the_decision_and_apply_it_first() {
-        let html = render(&crate::report::decision::tests::fixture());
+        let html = render(&crate::analysis::decision::tests::fixture());
         let (verdict, decision, apply, env) = (
             html.find("id=\"verdict\"").unwrap(),
             html.find("id=\"decision\"").unwrap(),

@@ -2,11 +2,11 @@
 //! configuration (crash reports: the durability table instead), ready to paste into a pull
 //! request or a wiki. The HTML page reuses the tables.
 
-use super::Exporter;
 use super::durability;
 use super::model::Report;
 use super::page::{environment, legend, measured, problems, resolve_baseline, subject_table};
-use super::stats;
+use super::{Exporter, RenderError};
+use crate::analysis::stats;
 
 /// Markdown-escapes a line of text (the characters that would start emphasis, a link, HTML or a
 /// table cell); backticks stay: they mark code spans.
@@ -28,7 +28,7 @@ pub(crate) struct Markdown {
 }
 
 impl Exporter for Markdown {
-    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+    fn render(&self, report: &Report) -> Result<Vec<u8>, RenderError> {
         let cleaned = crate::report::format::cleaned(report, crate::report::format::md_text);
         let report = &cleaned;
         let configs = stats::configurations(report);
@@ -37,19 +37,18 @@ impl Exporter for Markdown {
         if !report.scenario.description.is_empty() {
             out.push_str(&format!("{}\n\n", report.scenario.description));
         }
-        let verdicts = crate::report::verdict::lines(report)?;
-        if let Some((header, lines)) = verdicts.split_first() {
+        if let Some((header, lines)) = report.verdict.split_first() {
             out.push_str(&format!("## Verdict\n\n{}\n\n", escape_markdown(header)));
             lines
                 .iter()
                 .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
             out.push('\n');
         }
-        if let Some(decision) = super::decision::decide(report)? {
+        if let Some(decision) = &report.decision {
             out.push_str(&format!(
                 "## Speed × durability\n\n{}\n\n{}\n**Recommendation**\n\n",
-                escape_markdown(&super::decision::legend(&decision, report)),
-                super::decision::table(&decision).to_markdown()
+                escape_markdown(&super::decision::legend(decision, report)),
+                super::decision::table(decision).to_markdown()
             ));
             decision
                 .recommendation
@@ -80,13 +79,17 @@ impl Exporter for Markdown {
                 out.push_str(&format!("\n### {}\n\n{}", subject.title(), table.to_markdown()));
             }
         }
-        if let Some(sweep) = super::sweep::view(report)? {
-            out.push_str(&format!("\n## {}\n\n{}", sweep.title(), sweep.table().to_markdown()));
+        if let Some(sweep) = crate::analysis::sweep::view(report)? {
+            out.push_str(&format!(
+                "\n## {}\n\n{}",
+                super::sweep::title(&sweep),
+                super::sweep::table(&sweep).to_markdown()
+            ));
         }
         if let Some(anatomy) = crate::report::anatomy::markdown(report) {
             out.push_str(&format!("\n## Latency anatomy\n\n{anatomy}"));
         }
-        if durability::present(report) || super::decision::present(report) {
+        if durability::present(report) || crate::analysis::decision::present(report) {
             let title = if durability::present(report) {
                 "Durability"
             } else {
@@ -117,7 +120,6 @@ impl Exporter for Markdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::InputError;
     use crate::report::format::{format_bytes, format_ratio};
 
     fn fixture() -> Report {
@@ -134,7 +136,9 @@ mod tests {
         let md = Markdown {
             baseline: baseline.map(str::to_string),
         };
-        String::from_utf8(md.render(report).unwrap()).unwrap()
+        let mut report = report.clone();
+        crate::analysis::complete(&mut report).unwrap();
+        String::from_utf8(md.render(&report).unwrap()).unwrap()
     }
 
     #[test]
@@ -149,7 +153,7 @@ mod tests {
 
     #[test]
     fn markdown_of_a_durability_run() {
-        let text = render(&crate::report::decision::tests::fixture(), None);
+        let text = render(&crate::analysis::decision::tests::fixture(), None);
         let verdict = text.find("## Verdict").unwrap();
         let decision = text.find("## Speed × durability").unwrap();
         let apply = text.find("## Apply it").unwrap();
@@ -201,7 +205,9 @@ mod tests {
         }
         .render(&fixture())
         .unwrap_err();
-        let input = err.downcast_ref::<InputError>().expect("an InputError");
+        let RenderError::Input(input) = err else {
+            panic!("an InputError: {err}")
+        };
         assert!(input.message.contains("journal_mode=wal,synchronous=normal"), "{input}");
     }
 

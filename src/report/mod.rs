@@ -1,7 +1,6 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
 pub(crate) mod anatomy;
-pub(crate) mod backup;
 pub(crate) mod compare;
 pub(crate) mod csv;
 pub(crate) mod decision;
@@ -16,19 +15,44 @@ pub(crate) mod notes;
 pub(crate) mod output;
 pub(crate) mod page;
 pub(crate) mod snippet;
-pub(crate) mod stats;
 pub(crate) mod svg;
 pub(crate) mod sweep;
 pub(crate) mod table;
-pub(crate) mod verdict;
 
+use crate::analysis::stats::BadHistogram;
 use crate::error::InputError;
 use model::{Report, SCHEMA};
 use std::path::Path;
 
 /// An output format: renders a whole report to bytes, no I/O.
 pub(crate) trait Exporter {
-    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>>;
+    fn render(&self, report: &Report) -> Result<Vec<u8>, RenderError>;
+}
+
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RenderError {
+    /// The format cannot render this report as asked (exit code 2).
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Histogram(#[from] BadHistogram),
+    #[error("cannot serialize the report: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write the CSV: {0}")]
+    Csv(String),
+    /// A run's histogram of one interval does not decode (`--format hlog`).
+    #[error("run `{run}`, group {group}: {message}")]
+    Interval {
+        run: String,
+        group: String,
+        message: String,
+    },
+    /// The repeats' histograms of one configuration do not merge.
+    #[error("{0}")]
+    Merge(String),
+    #[error("writing the interval log: {0}")]
+    IntervalLog(String),
 }
 
 /// The formats `litehammer report` renders.
@@ -60,7 +84,7 @@ impl Format {
 struct NeedsDirectory;
 
 impl Exporter for NeedsDirectory {
-    fn render(&self, _: &Report) -> anyhow::Result<Vec<u8>> {
+    fn render(&self, _: &Report) -> Result<Vec<u8>, RenderError> {
         Err(InputError::new(
             "--format hlog",
             "writes one .hlog file per run and group: give a directory with -o DIR",

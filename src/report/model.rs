@@ -20,10 +20,14 @@ pub(crate) struct Report {
     pub environment: Environment,
     pub scenario: ScenarioInfo,
     pub runs: Vec<RunReport>,
+    /// The verdict: a line on how noise is judged, then per group the best configuration
+    /// against each other one (`analysis/verdict.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdict: Vec<String>,
     /// Conclusions computed from the runs (e.g. a sweep's findings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
-    /// `run --durability`: the decision table and recommendation (`report/decision.rs`).
+    /// `run --durability`: the decision table and recommendation (`analysis/decision.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<durability::Decision>,
 }
@@ -307,18 +311,6 @@ pub(crate) struct TableCheck {
     pub lost: u64,
     /// Rows present that no acknowledged write explains.
     pub unexpected: u64,
-}
-
-impl Report {
-    pub(crate) fn overall_status(runs: &[RunReport]) -> RunStatus {
-        if runs.iter().any(|r| r.status == RunStatus::Failed) {
-            RunStatus::Failed
-        } else if runs.iter().any(|r| r.status == RunStatus::Interrupted) {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Completed
-        }
-    }
 }
 
 /// The machine and build a report was measured with.

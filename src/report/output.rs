@@ -33,7 +33,7 @@ pub(crate) fn check(targets: &[Target], inputs: &[(&str, &Path)]) -> Result<(), 
         if t.path.as_os_str().as_encoded_bytes().ends_with(b"/") {
             return Err(err("is a directory; give a file name".into()));
         }
-        kind_ok(&t.path).map_err(err)?;
+        kind_ok(&t.path).map_err(|e| err(e.to_string()))?;
         let dir = parent(&t.path);
         std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create its directory: {e}")))?;
         tempfile::NamedTempFile::new_in(&dir).map_err(|e| err(format!("cannot write in {}: {e}", dir.display())))?;
@@ -54,16 +54,23 @@ pub(crate) fn check(targets: &[Target], inputs: &[(&str, &Path)]) -> Result<(), 
     Ok(())
 }
 
+/// Why an output path may not be replaced.
+#[derive(Debug, thiserror::Error)]
+enum NotAFile {
+    #[error("is a symbolic link; litehammer does not write through links (give the real path)")]
+    Link,
+    #[error("is a directory; give a file name")]
+    Directory,
+    #[error("is not a regular file (a device, FIFO or socket); litehammer only replaces regular files")]
+    Special,
+}
+
 /// What may be replaced: nothing yet, or a regular file (not a link, directory, device, FIFO).
-fn kind_ok(path: &Path) -> Result<(), String> {
+fn kind_ok(path: &Path) -> Result<(), NotAFile> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            Err("is a symbolic link; litehammer does not write through links (give the real path)".into())
-        }
-        Ok(m) if m.is_dir() => Err("is a directory; give a file name".into()),
-        Ok(m) if !m.is_file() => {
-            Err("is not a regular file (a device, FIFO or socket); litehammer only replaces regular files".into())
-        }
+        Ok(m) if m.file_type().is_symlink() => Err(NotAFile::Link),
+        Ok(m) if m.is_dir() => Err(NotAFile::Directory),
+        Ok(m) if !m.is_file() => Err(NotAFile::Special),
         _ => Ok(()),
     }
 }

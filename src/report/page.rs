@@ -1,12 +1,13 @@
 //! What the Markdown and HTML pages share: the environment block, the legend, the
 //! baseline, one table per subject, and the problems list. Built from the model only.
 
+use super::RenderError;
 use super::durability;
 use super::format::{Table, errors_cell, format_bytes, format_rate, format_ratio, format_us, run_label};
 use super::model::{Report, RunStatus};
-use super::stats::{self, Config, Figures, Subject};
+use crate::analysis::stats::{self, Config, Figures, Subject};
+use crate::analysis::verdict;
 use crate::error::InputError;
-use crate::report::verdict;
 
 /// Whether the report has measured runs to show: any group, or not a crash report (whose
 /// runs have no groups, only durability).
@@ -146,7 +147,11 @@ fn status_word(status: RunStatus) -> &'static str {
 /// The ★ and the ratio follow the verdict's rules: in open loop the ratio is of p99 (the
 /// throughput is the rate that was asked for), and a configuration whose requests failed
 /// gets the ★ only when every one failed some.
-pub(crate) fn subject_table(configs: &[Config], subject: Subject, baseline: Option<&Config>) -> anyhow::Result<Table> {
+pub(crate) fn subject_table(
+    configs: &[Config],
+    subject: Subject,
+    baseline: Option<&Config>,
+) -> Result<Table, RenderError> {
     let repeated = stats::max_repeats(configs) > 1;
     let candidates = verdict::candidates(configs, subject)?;
     let open = !candidates.is_empty() && candidates.iter().all(|c| c.open.is_some());

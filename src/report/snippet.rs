@@ -3,8 +3,9 @@
 //! them, and the Markdown and HTML pages show the plain PRAGMAs and Django's for the
 //! recommended configuration.
 
+use super::RenderError;
 use super::model::Report;
-use super::stats;
+use crate::analysis::stats;
 use crate::error::InputError;
 
 const DJANGO: &str = include_str!("../../snippets/django.py");
@@ -34,7 +35,7 @@ pub(crate) enum Framework {
 /// The configuration to apply: the one `spec` names (`--config`), else the recommended one:
 /// with crash results the fastest that loses nothing on power loss, else the verdict's best
 /// of the first group.
-pub(crate) fn choose(report: &Report, spec: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn choose(report: &Report, spec: Option<&str>) -> Result<String, RenderError> {
     let configs = stats::configurations(report);
     if let Some(spec) = spec {
         let ids: Vec<&str> = configs.iter().map(|c| c.id).collect();
@@ -57,9 +58,9 @@ pub(crate) fn choose(report: &Report, spec: Option<&str>) -> anyhow::Result<Stri
 }
 
 /// The recommended configuration of a measured report, if it has one.
-pub(crate) fn recommended(report: &Report) -> anyhow::Result<Option<String>> {
-    if let Some(decision) = super::decision::decide(report)?
-        && let Some(id) = decision.safe.or(decision.fastest)
+pub(crate) fn recommended(report: &Report) -> Result<Option<String>, RenderError> {
+    if let Some(decision) = &report.decision
+        && let Some(id) = decision.safe.clone().or(decision.fastest.clone())
     {
         return Ok(Some(id));
     }
@@ -68,8 +69,8 @@ pub(crate) fn recommended(report: &Report) -> anyhow::Result<Option<String>> {
         .into_iter()
         .find(|s| matches!(s, stats::Subject::Transactions { .. }));
     if let Some(subject) = subject {
-        let candidates = super::verdict::candidates(&configs, subject)?;
-        if let Some(best) = super::verdict::best(&candidates) {
+        let candidates = crate::analysis::verdict::candidates(&configs, subject)?;
+        if let Some(best) = crate::analysis::verdict::best(&candidates) {
             return Ok(Some(candidates[best].id.to_string()));
         }
     }
@@ -142,7 +143,7 @@ pub(crate) struct ApplyIt {
 }
 
 impl ApplyIt {
-    pub(crate) fn of(report: &Report) -> anyhow::Result<Option<ApplyIt>> {
+    pub(crate) fn of(report: &Report) -> Result<Option<ApplyIt>, RenderError> {
         let Some(config) = recommended(report)? else {
             return Ok(None);
         };

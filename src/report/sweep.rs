@@ -1,215 +1,127 @@
-//! A sweep (`[sweep]` in the scenario) against its swept value: the figures of the swept group
+//! A sweep (`[sweep]` in the scenario) against its swept value (computed by
+//! `analysis::sweep::view`): the figures of the swept group
 //! at each step, one line per value of `by`. The Markdown shows them as a table, the HTML page
 //! as charts of p99 and throughput against the swept value.
 
-use super::format::{Table, format_rate, format_us, sweep_step, sweep_unit};
-use super::model::Report;
-use super::stats::{self, Subject};
+use super::format::{Table, failed_of, format_rate, format_us, sweep_step, sweep_unit};
 use super::svg::{self, Axis, LineChart, Scale, Series};
-use super::verdict;
+use crate::analysis::sweep::{SweepPoint, SweepView};
 
-pub(crate) struct SweepView {
-    /// The swept key as in the runs' matrix, e.g. `group.writers.workers`.
-    pub axis: String,
-    pub group: String,
-    pub by: Option<String>,
-    pub lines: Vec<SweepLine>,
+/// The sweep's section title.
+pub(crate) fn title(view: &SweepView) -> String {
+    format!("Sweep: {} against {}", view.group, sweep_unit(&view.axis))
 }
 
-pub(crate) struct SweepLine {
-    /// `journal_mode=wal` for a `by` value; the group's name without `by`.
-    pub label: String,
-    pub points: Vec<SweepPoint>,
+/// One row per line and step: the step with its unit, tx/s, p99, failed requests.
+pub(crate) fn table(view: &SweepView) -> Table {
+    let mut rows = Vec::new();
+    for line in &view.lines {
+        for (i, p) in line.points.iter().enumerate() {
+            let failed = failed_of(p.failed, p.requests);
+            rows.push(vec![
+                if i == 0 { line.label.clone() } else { String::new() },
+                sweep_step(&view.axis, p.x),
+                format_rate(p.tx_per_s),
+                format_us(p.p99_us),
+                failed,
+            ]);
+        }
+    }
+    Table {
+        headers: vec![
+            if view.by.is_some() { "by" } else { "group" },
+            "step",
+            "tx/s",
+            "p99",
+            "failed requests",
+        ],
+        right: vec![false, false, true, true, true],
+        rows,
+    }
 }
 
-pub(crate) struct SweepPoint {
-    pub x: f64,
-    pub tx_per_s: f64,
-    pub p99_us: f64,
-    pub failed: u64,
-    pub requests: u64,
-}
-
-fn key(text: &str) -> String {
-    let text = text.trim();
-    text.strip_prefix("sqlite.").unwrap_or(text).to_string()
-}
-
-/// The sweep of a report (from its resolved scenario), `None` without one or without steps.
-pub(crate) fn view(report: &Report) -> anyhow::Result<Option<SweepView>> {
-    let Some(sweep) = report.scenario.resolved.get("sweep").filter(|s| s.is_object()) else {
-        return Ok(None);
+/// The x axis: the steps themselves as ticks, on a log scale when they span a factor of 8.
+fn x_axis(view: &SweepView) -> Axis {
+    let mut xs: Vec<f64> = view.lines.iter().flat_map(|l| l.points.iter().map(|p| p.x)).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+    let scale = if lo > 0.0 && hi / lo >= 8.0 {
+        Scale::Log { min: lo, max: hi }
+    } else if hi > lo {
+        Scale::Linear { min: lo, max: hi }
+    } else {
+        Scale::Linear {
+            min: lo - 1.0,
+            max: hi + 1.0,
+        }
     };
-    let (Some(axis), Some(group)) = (
-        sweep.get("axis").and_then(|v| v.as_str()),
-        sweep.get("group").and_then(|v| v.as_str()),
-    ) else {
-        return Ok(None);
-    };
-    let axis = key(axis);
-    let by = sweep.get("by").and_then(|v| v.as_str()).map(key);
-    let configs = stats::configurations(report);
-    let cands = verdict::candidates(&configs, Subject::Transactions { group })?;
-    let mut lines: Vec<SweepLine> = Vec::new();
-    for cand in &cands {
-        let Some(config) = configs.iter().find(|c| c.id == cand.id) else {
-            continue;
-        };
-        let matrix = &config.runs[0].matrix;
-        let Some(x) = matrix
-            .get(&axis)
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse::<f64>().ok())
-        else {
-            continue;
-        };
-        let label = match &by {
-            Some(b) => format!("{b}={}", matrix.get(b).and_then(|v| v.as_str()).unwrap_or("?")),
-            None => group.to_string(),
-        };
-        let point = SweepPoint {
-            x,
-            tx_per_s: cand.figures.throughput.mean,
-            p99_us: cand.figures.p99.mean,
-            failed: cand.failed,
-            requests: cand.requests,
-        };
-        match lines.iter_mut().find(|l| l.label == label) {
-            Some(line) => line.points.push(point),
-            None => lines.push(SweepLine {
-                label,
-                points: vec![point],
-            }),
-        }
+    let log = matches!(scale, Scale::Log { .. });
+    Axis {
+        label: format!(
+            "{} ({}{})",
+            sweep_unit(&view.axis),
+            view.axis,
+            if log { ", log scale" } else { "" }
+        ),
+        scale,
+        ticks: xs.iter().map(|&x| (x, format!("{x}"))).collect(),
     }
-    lines
-        .iter_mut()
-        .for_each(|l| l.points.sort_by(|a, b| a.x.total_cmp(&b.x)));
-    if lines.iter().all(|l| l.points.is_empty()) {
-        return Ok(None);
-    }
-    Ok(Some(SweepView {
-        axis,
-        group: group.to_string(),
-        by,
-        lines,
-    }))
 }
 
-impl SweepView {
-    pub(crate) fn title(&self) -> String {
-        format!("Sweep: {} against {}", self.group, sweep_unit(&self.axis))
-    }
+fn series(view: &SweepView, y: fn(&SweepPoint) -> f64) -> Vec<Series> {
+    view.lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Series {
+            name: l.label.clone(),
+            color: svg::palette(i),
+            dash: 0,
+            points: l.points.iter().map(|p| (p.x, y(p))).collect(),
+        })
+        .collect()
+}
 
-    /// One row per line and step: the step with its unit, tx/s, p99, failed requests.
-    pub(crate) fn table(&self) -> Table {
-        let mut rows = Vec::new();
-        for line in &self.lines {
-            for (i, p) in line.points.iter().enumerate() {
-                let failed = verdict::failed_of(p.failed, p.requests);
-                rows.push(vec![
-                    if i == 0 { line.label.clone() } else { String::new() },
-                    sweep_step(&self.axis, p.x),
-                    format_rate(p.tx_per_s),
-                    format_us(p.p99_us),
-                    failed,
-                ]);
-            }
-        }
-        Table {
-            headers: vec![
-                if self.by.is_some() { "by" } else { "group" },
-                "step",
-                "tx/s",
-                "p99",
-                "failed requests",
-            ],
-            right: vec![false, false, true, true, true],
-            rows,
-        }
-    }
-
-    /// The x axis: the steps themselves as ticks, on a log scale when they span a factor of 8.
-    fn x_axis(&self) -> Axis {
-        let mut xs: Vec<f64> = self.lines.iter().flat_map(|l| l.points.iter().map(|p| p.x)).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        let (lo, hi) = (xs[0], xs[xs.len() - 1]);
-        let scale = if lo > 0.0 && hi / lo >= 8.0 {
-            Scale::Log { min: lo, max: hi }
-        } else if hi > lo {
-            Scale::Linear { min: lo, max: hi }
-        } else {
-            Scale::Linear {
-                min: lo - 1.0,
-                max: hi + 1.0,
-            }
-        };
-        let log = matches!(scale, Scale::Log { .. });
-        Axis {
-            label: format!(
-                "{} ({}{})",
-                sweep_unit(&self.axis),
-                self.axis,
-                if log { ", log scale" } else { "" }
-            ),
-            scale,
-            ticks: xs.iter().map(|&x| (x, format!("{x}"))).collect(),
-        }
-    }
-
-    fn series(&self, y: fn(&SweepPoint) -> f64) -> Vec<Series> {
-        self.lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Series {
-                name: l.label.clone(),
-                color: svg::palette(i),
-                dash: 0,
-                points: l.points.iter().map(|p| (p.x, y(p))).collect(),
-            })
-            .collect()
-    }
-
-    /// Two charts: p99 (log scale) and throughput against the swept value.
-    pub(crate) fn charts(&self) -> (LineChart, LineChart) {
-        let p99 = self.series(|p| p.p99_us);
-        let (lo, hi) = svg::value_range(&p99);
-        let (y_scale, y_ticks) = svg::log_ticks(lo, hi, svg::tick_us);
-        let latency = LineChart {
-            title: format!("p99 of {} against {}", self.group, sweep_unit(&self.axis)),
-            x: self.x_axis(),
-            y: Axis {
-                label: "p99 latency (log scale)".into(),
-                scale: y_scale,
-                ticks: y_ticks,
-            },
-            series: p99,
-        };
-        let tput = self.series(|p| p.tx_per_s);
-        let top = tput
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.1))
-            .fold(1.0, f64::max);
-        let ticks = svg::linear_ticks(0.0, top, |v| if v == 0.0 { "0".into() } else { format_rate(v) });
-        let max = ticks.last().map_or(top, |t| t.0.max(top));
-        let throughput = LineChart {
-            title: format!("Throughput of {} against {}", self.group, sweep_unit(&self.axis)),
-            x: self.x_axis(),
-            y: Axis {
-                label: "committed transactions per second".into(),
-                scale: Scale::Linear { min: 0.0, max },
-                ticks,
-            },
-            series: tput,
-        };
-        (latency, throughput)
-    }
+/// Two charts: p99 (log scale) and throughput against the swept value.
+pub(crate) fn charts(view: &SweepView) -> (LineChart, LineChart) {
+    let p99 = series(view, |p| p.p99_us);
+    let (lo, hi) = svg::value_range(&p99);
+    let (y_scale, y_ticks) = svg::log_ticks(lo, hi, svg::tick_us);
+    let latency = LineChart {
+        title: format!("p99 of {} against {}", view.group, sweep_unit(&view.axis)),
+        x: x_axis(view),
+        y: Axis {
+            label: "p99 latency (log scale)".into(),
+            scale: y_scale,
+            ticks: y_ticks,
+        },
+        series: p99,
+    };
+    let tput = series(view, |p| p.tx_per_s);
+    let top = tput
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0, f64::max);
+    let ticks = svg::linear_ticks(0.0, top, |v| if v == 0.0 { "0".into() } else { format_rate(v) });
+    let max = ticks.last().map_or(top, |t| t.0.max(top));
+    let throughput = LineChart {
+        title: format!("Throughput of {} against {}", view.group, sweep_unit(&view.axis)),
+        x: x_axis(view),
+        y: Axis {
+            label: "committed transactions per second".into(),
+            scale: Scale::Linear { min: 0.0, max },
+            ticks,
+        },
+        series: tput,
+    };
+    (latency, throughput)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::analysis::sweep::view;
+    use crate::report::model::Report;
 
     /// The run fixture as a sweep of `group.writers.rate` (100, 200) by journal_mode.
     pub(crate) fn fixture() -> Report {
@@ -232,9 +144,9 @@ pub(crate) mod tests {
         let xs: Vec<f64> = view.lines[0].points.iter().map(|p| p.x).collect();
         assert_eq!(xs, [100.0, 200.0]);
         assert_eq!(view.lines[0].points[1].tx_per_s.round(), 4696.0);
-        let md = view.table().to_markdown();
+        let md = table(&view).to_markdown();
         assert!(md.contains("| journal_mode=wal | 100 req/s | 30,911 |"), "{md}");
-        let (latency, throughput) = view.charts();
+        let (latency, throughput) = charts(&view);
         for chart in [latency.to_svg(), throughput.to_svg()] {
             assert_eq!(chart.matches("class=\"data line\"").count(), 2, "{chart}");
             assert!(chart.contains("requests per second (rate)"), "{chart}");

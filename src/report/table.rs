@@ -1,8 +1,8 @@
 //! The terminal summary: one row per run and group, the answer at a glance.
 
-use super::Exporter;
 use super::format::{Table, format_rate, format_us, run_label, verdict};
 use super::model::{GroupReport, Report, RunReport};
+use super::{Exporter, RenderError};
 
 /// One row per (run, group): committed transactions per second, transaction latency,
 /// errors, and the verification verdict.
@@ -54,7 +54,7 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Vec<String> {
 pub(crate) struct Terminal;
 
 impl Exporter for Terminal {
-    fn render(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
+    fn render(&self, report: &Report) -> Result<Vec<u8>, RenderError> {
         let cleaned = crate::report::format::cleaned(report, crate::report::format::one_line);
         let report = &cleaned;
         let env = &report.environment;
@@ -62,8 +62,7 @@ impl Exporter for Terminal {
             "{} — SQLite {} ({} build), {} on {}\n\n",
             report.scenario.name, env.sqlite_version, env.build_profile, env.filesystem, env.db_dir
         );
-        let verdicts = crate::report::verdict::lines(report)?;
-        if let Some((header, lines)) = verdicts.split_first() {
+        if let Some((header, lines)) = report.verdict.split_first() {
             out.push_str(&format!("{header}\n"));
             lines.iter().for_each(|l| out.push_str(&format!("  {l}\n")));
             out.push('\n');
@@ -82,11 +81,11 @@ impl Exporter for Terminal {
             out.push_str("\nfindings:\n");
             report.findings.iter().for_each(|f| out.push_str(&format!("  {f}\n")));
         }
-        if let Some(decision) = crate::report::decision::decide(report)? {
+        if let Some(decision) = &report.decision {
             out.push_str(&format!(
                 "\nspeed × durability (group `{}`; lost: most acknowledged commits missing after one crash trial):\n{}",
                 decision.group,
-                crate::report::decision::table(&decision).to_text()
+                crate::report::decision::table(decision).to_text()
             ));
             out.push_str("\nrecommendation:\n");
             decision

@@ -72,6 +72,14 @@ pub fn run_ids(report: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// An array of strings of a report (`verdict`, `findings`); empty when absent.
+pub fn strings<'a>(report: &'a Value, key: &str) -> Vec<&'a str> {
+    report[key]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().expect("a string")).collect())
+        .unwrap_or_default()
+}
+
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("report is JSON")

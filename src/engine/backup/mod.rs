@@ -6,8 +6,8 @@
 pub(crate) mod error;
 pub(crate) mod restore;
 
-use error::file_error;
 pub(crate) use error::BackupError;
+use error::file_error;
 
 use crate::config::backup::{BackupMethod, BackupSettings};
 use crate::report::model::backup::{BackupReport, LitestreamInfo};

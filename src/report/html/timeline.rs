@@ -5,9 +5,9 @@
 //! one (or older ones) still render, with a placeholder.
 
 use super::{slug, tick_us, value_range};
+use crate::analysis::stats::Config;
 use crate::report::format::{format_rate, run_label};
 use crate::report::model::RunReport;
-use crate::report::stats::Config;
 use crate::report::svg::{self, Axis, LineChart, Scale, Series};
 use serde::Deserialize;
 

@@ -108,7 +108,7 @@ impl TrialCheck {
 }
 
 /// `run --durability`: speed and what a crash loses, one row per configuration, and the
-/// recommendation (computed by `report/decision.rs` from the runs; stored for readers of the JSON).
+/// recommendation (computed by `analysis/decision.rs` from the runs; stored for readers of the JSON).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Decision {
     /// The group whose throughput, p99 and errors the rows show.

@@ -1,10 +1,13 @@
-//! Findings of a sweep (e.g. writers 1..64 × journal_mode), computed from the runs: where
-//! the claim "concurrent writes are fine" stops holding.
+//! A sweep (e.g. writers 1..64 × journal_mode), computed from the runs: its findings, where
+//! the claim "concurrent writes are fine" stops holding, and its view (the swept group's
+//! figures at each step, rendered by `report::sweep`).
 
+use super::stats::{self, BadHistogram, Subject};
+use super::verdict;
 use crate::config::Sweep;
 use crate::config::matrix::canonical_key;
 use crate::report::format::{format_rate, format_us, sweep_step};
-use crate::report::model::{GroupReport, RunReport};
+use crate::report::model::{GroupReport, Report, RunReport};
 
 /// One line per value of `sweep.by` (or one line without `by`).
 pub(crate) fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
@@ -96,6 +99,97 @@ fn finding(sweep: &Sweep, axis: &str, steps: &[(f64, &GroupReport)]) -> Option<S
         format_us(end.transactions.latency_us.max),
         end.fairness.jain_index
     ))
+}
+
+/// The swept group's figures at each step, one line per value of `by`.
+pub(crate) struct SweepView {
+    /// The swept key as in the runs' matrix, e.g. `group.writers.workers`.
+    pub axis: String,
+    pub group: String,
+    pub by: Option<String>,
+    pub lines: Vec<SweepLine>,
+}
+
+/// One value of `by` (or the group without `by`): its steps in order.
+pub(crate) struct SweepLine {
+    /// `journal_mode=wal` for a `by` value; the group's name without `by`.
+    pub label: String,
+    pub points: Vec<SweepPoint>,
+}
+
+/// One step: the swept value and the group's figures there.
+pub(crate) struct SweepPoint {
+    pub x: f64,
+    pub tx_per_s: f64,
+    pub p99_us: f64,
+    pub failed: u64,
+    pub requests: u64,
+}
+
+fn key(text: &str) -> String {
+    let text = text.trim();
+    text.strip_prefix("sqlite.").unwrap_or(text).to_string()
+}
+
+/// The sweep of a report (from its resolved scenario), `None` without one or without steps.
+pub(crate) fn view(report: &Report) -> Result<Option<SweepView>, BadHistogram> {
+    let Some(sweep) = report.scenario.resolved.get("sweep").filter(|s| s.is_object()) else {
+        return Ok(None);
+    };
+    let (Some(axis), Some(group)) = (
+        sweep.get("axis").and_then(|v| v.as_str()),
+        sweep.get("group").and_then(|v| v.as_str()),
+    ) else {
+        return Ok(None);
+    };
+    let axis = key(axis);
+    let by = sweep.get("by").and_then(|v| v.as_str()).map(key);
+    let configs = stats::configurations(report);
+    let cands = verdict::candidates(&configs, Subject::Transactions { group })?;
+    let mut lines: Vec<SweepLine> = Vec::new();
+    for cand in &cands {
+        let Some(config) = configs.iter().find(|c| c.id == cand.id) else {
+            continue;
+        };
+        let matrix = &config.runs[0].matrix;
+        let Some(x) = matrix
+            .get(&axis)
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let label = match &by {
+            Some(b) => format!("{b}={}", matrix.get(b).and_then(|v| v.as_str()).unwrap_or("?")),
+            None => group.to_string(),
+        };
+        let point = SweepPoint {
+            x,
+            tx_per_s: cand.figures.throughput.mean,
+            p99_us: cand.figures.p99.mean,
+            failed: cand.failed,
+            requests: cand.requests,
+        };
+        match lines.iter_mut().find(|l| l.label == label) {
+            Some(line) => line.points.push(point),
+            None => lines.push(SweepLine {
+                label,
+                points: vec![point],
+            }),
+        }
+    }
+    lines
+        .iter_mut()
+        .for_each(|l| l.points.sort_by(|a, b| a.x.total_cmp(&b.x)));
+    if lines.iter().all(|l| l.points.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(SweepView {
+        axis,
+        group: group.to_string(),
+        by,
+        lines,
+    }))
 }
 
 #[cfg(test)]

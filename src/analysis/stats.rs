@@ -3,8 +3,8 @@
 //! Throughput and p99 get mean ± stddev and min–max across repeats; the other percentiles come
 //! from the repeats' histograms merged (percentiles are never averaged).
 
-use super::model::{GroupReport, OpReport, Report, RunReport, RunStatus};
 use crate::metrics::{ErrorCounts, LatencySummary, decode_histogram};
+use crate::report::model::{GroupReport, OpReport, Report, RunReport, RunStatus};
 
 /// One configuration: every run of one id, in report order.
 pub(crate) struct Config<'a> {
@@ -230,7 +230,7 @@ pub(crate) fn verification(config: &Config) -> String {
         .iter()
         .find(|r| r.status == RunStatus::Failed || r.verification.as_ref().is_some_and(|v| !v.ok));
     let run = bad.copied().unwrap_or(config.runs[0]);
-    let verdict = super::format::verdict(run);
+    let verdict = crate::report::format::verdict(run);
     match (bad, config.runs.len()) {
         (None, n) if n > 1 => format!("{verdict} ×{n}"),
         _ => verdict,

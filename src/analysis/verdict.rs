@@ -11,10 +11,10 @@
 //! Differences are noise when Welch's t-test on the repeats says so (with `--repeat`), or
 //! when within ± [`NOISE_PCT`] percent for single runs.
 
-use super::format::{format_rate, format_ratio, format_us};
-use super::model::Report;
-use super::model::RunReport;
-use super::stats::{self, Config, Figures, Spread, Subject};
+use super::stats::{self, BadHistogram, Config, Figures, Spread, Subject};
+use crate::report::format::{format_rate, format_ratio, format_us, percent};
+use crate::report::model::Report;
+use crate::report::model::RunReport;
 
 /// Single runs: a difference within this many percent is no measurable difference.
 pub(crate) const NOISE_PCT: f64 = 5.0;
@@ -62,7 +62,7 @@ fn runs_group<'a>(run: &'a RunReport, group: &str) -> Option<&'a crate::report::
 }
 
 /// The candidates for a subject, one per configuration that has it.
-pub(crate) fn candidates<'a>(configs: &'a [Config<'a>], subject: Subject) -> anyhow::Result<Vec<Candidate<'a>>> {
+pub(crate) fn candidates<'a>(configs: &'a [Config<'a>], subject: Subject) -> Result<Vec<Candidate<'a>>, BadHistogram> {
     let mut out = Vec::new();
     for config in configs {
         let Some(figures) = stats::figures(config, subject)? else {
@@ -171,7 +171,7 @@ pub(crate) fn best_among(cands: &[Candidate], allowed: impl Fn(&Candidate) -> bo
 
 /// The verdict lines of a report: a header saying how noise is judged, then per group the
 /// best configuration against each other one.
-pub(crate) fn lines(report: &Report) -> anyhow::Result<Vec<String>> {
+pub(crate) fn lines(report: &Report) -> Result<Vec<String>, BadHistogram> {
     let configs = stats::configurations(report);
     let repeats = stats::max_repeats(&configs);
     let mut out = Vec::new();
@@ -339,24 +339,6 @@ fn success(c: &Candidate) -> String {
         String::new()
     } else {
         format!(" (its success rate {})", percent(1.0 - c.failed_share()))
-    }
-}
-
-/// A failed-request count as the report tables show it: `0`, or `12 (3 %)` of `requests`.
-pub(crate) fn failed_of(failed: u64, requests: u64) -> String {
-    if failed == 0 {
-        "0".to_string()
-    } else {
-        format!("{failed} ({})", percent(failed as f64 / requests.max(1) as f64))
-    }
-}
-
-pub(crate) fn percent(share: f64) -> String {
-    let pct = share * 100.0;
-    if pct > 0.0 && pct < 1.0 {
-        format!("{pct:.1} %")
-    } else {
-        format!("{pct:.0} %")
     }
 }
 

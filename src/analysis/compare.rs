@@ -1,0 +1,274 @@
+//! Comparing reports: runs matched by configuration id (and group), ratios B/A of throughput,
+//! p50 and p99, and whether each difference is within the runs' own variation.
+//!
+//! Noise: when both sides have repeats, a difference is noise unless Welch's t-test on the
+//! repeats finds it significant at 95 %; otherwise if it is within ± `noise_pct` percent
+//! (default 5).
+
+use super::stats::{self, BadHistogram, Figures, Spread, Subject};
+use crate::report::model::Report;
+
+pub(crate) const DEFAULT_NOISE_PCT: f64 = 5.0;
+
+/// One metric on both sides.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Metric {
+    pub a: Spread,
+    pub b: Spread,
+    /// B / A of the means; infinite or NaN when A is 0.
+    pub ratio: f64,
+    pub noise: bool,
+    /// Welch's t-test at 95 %, when both sides have repeats.
+    pub significant: Option<bool>,
+}
+
+/// One metric of both sides, with whether their difference is noise.
+fn metric(a: Spread, b: Spread, noise_pct: f64) -> Metric {
+    let significant = stats::welch_significant(&a, &b);
+    let noise = match significant {
+        Some(s) => !s,
+        None => (b.mean - a.mean).abs() <= a.mean.abs() * noise_pct / 100.0,
+    };
+    Metric {
+        a,
+        b,
+        ratio: b.mean / a.mean,
+        noise,
+        significant,
+    }
+}
+
+/// A configuration's group in both reports.
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub id: String,
+    pub group: String,
+    pub throughput: Metric,
+    pub p50: Metric,
+    pub p99: Metric,
+}
+
+impl Row {
+    /// Whether throughput dropped by more than `pct` percent; with repeats on both sides, only
+    /// a significant drop counts.
+    pub(crate) fn slower_than(&self, pct: f64) -> bool {
+        self.throughput.significant != Some(false)
+            && self.throughput.a.mean > 0.0
+            && self.throughput.ratio < 1.0 - pct / 100.0
+    }
+
+    /// Whether p99 grew by more than `pct` percent; with repeats on both sides, only a
+    /// significant growth counts.
+    pub(crate) fn p99_worse_than(&self, pct: f64) -> bool {
+        self.p99.significant != Some(false) && self.p99.a.mean > 0.0 && self.p99.ratio > 1.0 + pct / 100.0
+    }
+}
+
+pub(crate) struct Comparison {
+    pub rows: Vec<Row>,
+    /// Configuration ids found in only one of the two reports.
+    pub only_a: Vec<String>,
+    pub only_b: Vec<String>,
+    /// Differences between the two reports' set-ups worth knowing before trusting a ratio.
+    pub warnings: Vec<String>,
+}
+
+pub(crate) fn compare(a: &Report, b: &Report, noise_pct: f64) -> Result<Comparison, BadHistogram> {
+    let (configs_a, configs_b) = (stats::configurations(a), stats::configurations(b));
+    let mut rows = Vec::new();
+    for ca in &configs_a {
+        let Some(cb) = configs_b.iter().find(|c| c.id == ca.id) else {
+            continue;
+        };
+        for subject in stats::subjects(a) {
+            let Subject::Transactions { group } = subject else {
+                continue;
+            };
+            if let (Some(fa), Some(fb)) = (stats::figures(ca, subject)?, stats::figures(cb, subject)?) {
+                rows.push(row(ca.id, group, &fa, &fb, noise_pct));
+            }
+        }
+    }
+    let ids = |configs: &[stats::Config], others: &[stats::Config]| -> Vec<String> {
+        configs
+            .iter()
+            .filter(|c| !others.iter().any(|o| o.id == c.id))
+            .map(|c| c.id.to_string())
+            .collect()
+    };
+    Ok(Comparison {
+        rows,
+        only_a: ids(&configs_a, &configs_b),
+        only_b: ids(&configs_b, &configs_a),
+        warnings: setup_warnings(a, b),
+    })
+}
+
+fn row(id: &str, group: &str, a: &Figures, b: &Figures, noise_pct: f64) -> Row {
+    Row {
+        id: id.to_string(),
+        group: group.to_string(),
+        throughput: metric(a.throughput, b.throughput, noise_pct),
+        p50: metric(a.p50, b.p50, noise_pct),
+        p99: metric(a.p99, b.p99, noise_pct),
+    }
+}
+
+fn setup_warnings(a: &Report, b: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.scenario.sha256 != b.scenario.sha256 {
+        out.push(format!(
+            "the scenarios differ (`{}` {} vs `{}` {})",
+            a.scenario.name,
+            &crate::report::format::prefix(&a.scenario.sha256, 8),
+            b.scenario.name,
+            &crate::report::format::prefix(&b.scenario.sha256, 8)
+        ));
+    }
+    let (da, db) = (measured_s(a), measured_s(b));
+    if da > 0.0 && db > 0.0 && (da / db - 1.0).abs() > 0.1 {
+        out.push(format!(
+            "the runs' durations differ: {da:.2} s vs {db:.2} s measured per run"
+        ));
+    }
+    let (ea, eb) = (&a.environment, &b.environment);
+    let machine = |e: &crate::report::model::Environment| {
+        format!(
+            "{}, kernel {}, {} cores, {} bytes of memory",
+            e.os, e.kernel, e.cores, e.memory_bytes
+        )
+    };
+    let pairs = [
+        ("SQLite", ea.sqlite_version.clone(), eb.sqlite_version.clone()),
+        ("build profile", ea.build_profile.clone(), eb.build_profile.clone()),
+        ("CPU", ea.cpu_model.clone(), eb.cpu_model.clone()),
+        ("machine", machine(ea), machine(eb)),
+        ("filesystem", ea.filesystem.clone(), eb.filesystem.clone()),
+    ];
+    for (what, x, y) in pairs {
+        if x != y {
+            out.push(format!("{what} differs: {x} vs {y}"));
+        }
+    }
+    out
+}
+
+/// The mean measured time per run of a report.
+fn measured_s(r: &Report) -> f64 {
+    r.runs.iter().map(|r| r.measured_s).sum::<f64>() / r.runs.len().max(1) as f64
+}
+
+/// The thresholds of `compare`'s gate, in percent.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Gate {
+    pub slower: Option<f64>,
+    pub p99_worse: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Report {
+        serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap()
+    }
+
+    fn scaled(factor: f64) -> Report {
+        let mut r = fixture();
+        for run in &mut r.runs {
+            for g in &mut run.groups {
+                g.transactions.throughput_per_s *= factor;
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn identical_reports_are_all_noise() {
+        let c = compare(&fixture(), &fixture(), DEFAULT_NOISE_PCT).unwrap();
+        assert_eq!(c.rows.len(), 8, "4 configurations × 2 groups");
+        assert!(
+            c.rows
+                .iter()
+                .all(|r| r.throughput.noise && r.p99.noise && r.throughput.ratio == 1.0)
+        );
+        assert!(c.only_a.is_empty() && c.only_b.is_empty() && c.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_drop_beyond_the_threshold_is_reported_and_fails_the_gate() {
+        let c = compare(&fixture(), &scaled(0.8), DEFAULT_NOISE_PCT).unwrap();
+        let r = &c.rows[0];
+        assert!((r.throughput.ratio - 0.8).abs() < 1e-9);
+        assert!(!r.throughput.noise);
+        assert!(r.slower_than(10.0) && !r.slower_than(25.0));
+        let text = crate::report::compare::table(
+            &c,
+            Gate {
+                slower: Some(10.0),
+                p99_worse: None,
+            },
+        )
+        .to_text();
+        assert!(
+            text.contains("0.80×") && text.contains("20% slower — FAIL (> 10% slower)"),
+            "{text}"
+        );
+        // 3% is within the default 5% noise.
+        let small = compare(&fixture(), &scaled(0.97), DEFAULT_NOISE_PCT).unwrap();
+        assert!(small.rows.iter().all(|r| r.throughput.noise));
+    }
+
+    #[test]
+    fn with_repeats_noise_is_welchs_t_test() {
+        let spread = |v: &[f64]| Spread::of(v).unwrap();
+        let overlap = metric(spread(&[100.0, 130.0]), spread(&[125.0, 140.0]), 5.0);
+        assert!(overlap.noise, "not significant although the means differ by 15%");
+        assert_eq!(overlap.significant, Some(false));
+        let apart = metric(spread(&[100.0, 100.5]), spread(&[103.0, 103.5]), 5.0);
+        assert!(!apart.noise, "tight repeats: 3% is a real difference");
+        assert_eq!(apart.significant, Some(true));
+    }
+
+    #[test]
+    fn p99_gate_and_a_not_significant_drop_does_not_fail() {
+        let mut b = fixture();
+        for run in &mut b.runs {
+            for g in &mut run.groups {
+                g.transactions.latency_us.p99 *= 1.5;
+            }
+        }
+        let c = compare(&fixture(), &b, DEFAULT_NOISE_PCT).unwrap();
+        assert!(c.rows.iter().all(|r| r.p99_worse_than(20.0) && !r.p99_worse_than(60.0)));
+        let text = crate::report::compare::table(
+            &c,
+            Gate {
+                slower: None,
+                p99_worse: Some(20.0),
+            },
+        )
+        .to_text();
+        assert!(text.contains("p99 50% worse — FAIL (p99 > 20% worse)"), "{text}");
+        let mut short = fixture();
+        short.runs.iter_mut().for_each(|r| r.measured_s *= 2.0);
+        let c = compare(&fixture(), &short, DEFAULT_NOISE_PCT).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("durations differ")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn unmatched_configurations_and_setup_differences_are_listed() {
+        let mut b = fixture();
+        b.runs.retain(|r| r.id.starts_with("journal_mode=wal"));
+        b.runs[0].id = "journal_mode=wal,synchronous=off".into();
+        b.environment.build_profile = "release".into();
+        let c = compare(&fixture(), &b, DEFAULT_NOISE_PCT).unwrap();
+        assert_eq!(c.rows.len(), 2);
+        assert_eq!(c.only_a.len(), 3);
+        assert_eq!(c.only_b, ["journal_mode=wal,synchronous=off"]);
+        assert_eq!(c.warnings, ["build profile differs: debug vs release"]);
+    }
+}

@@ -1,0 +1,413 @@
+//! One run, from plan to final report: the runs (the report rewritten after each), the
+//! analysis (findings, the `--durability` crash trials and decision, each stored in the
+//! report), the final report and its status. The commands map their arguments to it and
+//! print what it returns.
+
+use crate::analysis::stats::BadHistogram;
+use crate::analysis::{self, status};
+use crate::config::matrix::show_value;
+use crate::config::sqlite::{JournalMode, Synchronous};
+use crate::config::validate::Plan;
+use crate::engine::driver::{self, RunOptions};
+use crate::error::Status;
+use crate::report::model::{Environment, Report, RunReport, RunStatus, SCHEMA, ScenarioInfo, Tool};
+use crate::report::{Exporter, RenderError, json::Json};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Why the pipeline stopped before its final report.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PipelineError {
+    #[error("cannot write the report to {}", path.display())]
+    WriteReport {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    WriteExport {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Analysis(#[from] BadHistogram),
+    #[error("cannot find the litehammer binary to {what}")]
+    Exe {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create a directory in {}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A saved report that cannot be read (exit code 2).
+    #[error("{0}")]
+    Input(#[from] crate::error::InputError),
+    #[error("--kill needs a backup method: --backup litestream, vacuum-into or backup-api")]
+    NothingToKill,
+}
+
+/// Where the report goes: the JSON file and the exports rewritten beside it.
+pub(crate) struct Outputs {
+    pub report: PathBuf,
+    pub exports: Vec<(PathBuf, Box<dyn Exporter>)>,
+}
+
+/// What a run asks beside the plan and the engine's options.
+pub(crate) struct Steps {
+    pub quiet: bool,
+    /// `run --durability --trials N`: crash trials per journal_mode × synchronous.
+    pub durability_trials: Option<u32>,
+    /// `--fail-on-check`: a failed metric check fails the run.
+    pub fail_on_check: bool,
+}
+
+/// The final report, and how the run ended: its status and the error problems behind it.
+pub(crate) struct Finished {
+    pub report: Report,
+    pub status: Status,
+    /// Groups whose errors fail the run (`analysis::status::error_problems`).
+    pub problems: Vec<String>,
+}
+
+/// Runs every cell of the plan, then analyses the runs; the report (and its exports) is
+/// written before the first run, after each, and at the end.
+pub(crate) fn run(
+    plan: &Plan,
+    opts: &RunOptions,
+    mut report: Report,
+    outputs: &Outputs,
+    steps: &Steps,
+) -> Result<Finished, PipelineError> {
+    start(&mut report, outputs)?;
+    let total = plan.cells.len() * opts.repeat as usize;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut write_error = None;
+    runtime.block_on(async {
+        let cancel = driver::install_cancel();
+        driver::run_cells(&plan.cells, opts, &cancel, |run| {
+            if !steps.quiet {
+                eprintln!("[{}/{total}] {}", report.runs.len() + 1, progress_line(run));
+            }
+            report.runs.push(run.clone());
+            if let Err(e) = analysis::refresh(&mut report)
+                .map_err(PipelineError::from)
+                .and_then(|()| write(&report, outputs))
+            {
+                write_error.get_or_insert(e);
+            }
+        })
+        .await
+    });
+    report.status = status::overall(&report.runs);
+    if crate::interrupt::cancelled() || (report.runs.len() < total && report.status == RunStatus::Completed) {
+        report.status = RunStatus::Interrupted;
+    }
+    report.findings = analysis::findings(&report, plan.scenario.sweep.as_ref());
+    if let Some(trials) = steps.durability_trials
+        && !crate::interrupt::cancelled()
+    {
+        write_report(&report, &outputs.report)?;
+        durability_trials(plan, &mut report, trials, &opts.db_dir, steps.quiet)?;
+        report.decision = analysis::decision::decide(&report)?;
+    }
+    write(&report, outputs)?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let problems = status::error_problems(&report);
+    let status = match status::final_status(&report, steps.fail_on_check) {
+        Status::Ok if !problems.is_empty() => Status::Failed,
+        status => status,
+    };
+    Ok(Finished {
+        report,
+        status,
+        problems,
+    })
+}
+
+/// `run --kill`: per cell with a backup, a ledger writer in a child process is SIGKILLed
+/// while the backup runs; then the backup is restored and checked (`crash::backup`).
+pub(crate) fn run_killed(
+    plan: &Plan,
+    opts: &RunOptions,
+    mut report: Report,
+    outputs: &Outputs,
+) -> Result<Finished, PipelineError> {
+    start(&mut report, outputs)?;
+    let exe = std::env::current_exe().map_err(|source| PipelineError::Exe {
+        what: "re-execute",
+        source,
+    })?;
+    for (i, cell) in plan.cells.iter().filter(|c| !c.scenario.backup.is_none()).enumerate() {
+        let run = crate::crash::backup::killed_run(cell, i, &exe, &opts.db_dir, &opts.backup, opts.keep_db);
+        eprintln!("[{}] {}", i + 1, progress_line(&run));
+        report.runs.push(run);
+        report.status = status::overall(&report.runs);
+        write_report(&report, &outputs.report)?;
+    }
+    if report.runs.is_empty() {
+        return Err(PipelineError::NothingToKill);
+    }
+    analysis::refresh(&mut report)?;
+    report.findings = analysis::findings(&report, None);
+    write(&report, outputs)?;
+    let status = status::final_status(&report, false);
+    Ok(Finished {
+        report,
+        status,
+        problems: Vec::new(),
+    })
+}
+
+/// `litehammer crash`: each configuration's crash trials in turn (`crash::run_config`), the
+/// report rewritten after each.
+pub(crate) fn crash(
+    configs: &crate::crash::config::Configurations,
+    opts: &crate::crash::Options,
+    mut report: Report,
+    output: &Path,
+    work: &Path,
+    exe: &Path,
+    quiet: bool,
+) -> Result<Report, PipelineError> {
+    report.status = RunStatus::Partial;
+    write_report(&report, output)?;
+    let total = configs.plan.cells.len();
+    for (i, cell) in configs.plan.cells.iter().enumerate() {
+        if crate::interrupt::cancelled() {
+            break;
+        }
+        let dir = work.join(format!("config-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let run = crate::crash::run_config(cell, &configs.read_back[i], opts, &dir, exe);
+        if !quiet {
+            eprintln!("[{}/{total}] {}", i + 1, crate::crash::progress_line(&run));
+        }
+        report.runs.push(run);
+        write_report(&report, output)?;
+    }
+    report.status = status::overall(&report.runs);
+    if crate::interrupt::cancelled() {
+        report.status = RunStatus::Interrupted;
+    }
+    write_report(&report, output)?;
+    Ok(report)
+}
+
+/// `run --durability`: the crash trials (`crash`'s kill and power-loss methods, every model)
+/// once per journal_mode × synchronous of the plan, attached to the first run of each.
+fn durability_trials(
+    plan: &Plan,
+    report: &mut Report,
+    trials: u32,
+    db_dir: &Path,
+    quiet: bool,
+) -> Result<(), PipelineError> {
+    let opts = crate::crash::Options {
+        kill: true,
+        power_models: crate::crash::model::Model::ALL.to_vec(),
+        transactions: 40,
+        cross_check: false,
+        trials,
+        seed: plan.scenario.seed,
+        max_rows: 4,
+        kill_max_delay: std::time::Duration::from_millis(50),
+        keep_db: false,
+    };
+    let exe = std::env::current_exe().map_err(|source| PipelineError::Exe {
+        what: "run crash workers",
+        source,
+    })?;
+    let work = tempfile::Builder::new()
+        .prefix("litehammer-crash-")
+        .tempdir_in(db_dir)
+        .map_err(|source| PipelineError::WorkDir {
+            path: db_dir.to_path_buf(),
+            source,
+        })?;
+    let mut done: Vec<(JournalMode, Synchronous)> = Vec::new();
+    let cells: Vec<_> = plan
+        .cells
+        .iter()
+        .filter(|c| c.scenario.target == crate::config::postgres::TargetKind::Sqlite)
+        .filter(|c| {
+            let pair = (c.scenario.sqlite.journal_mode, c.scenario.sqlite.synchronous);
+            let fresh = !done.contains(&pair);
+            done.push(pair);
+            fresh
+        })
+        .collect();
+    for (i, cell) in cells.iter().enumerate() {
+        if crate::interrupt::cancelled() {
+            break;
+        }
+        let Some(run) = report.runs.iter_mut().find(|r| r.id == cell.id) else {
+            continue;
+        };
+        let dir = work.path().join(format!("config-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let started = std::time::Instant::now();
+        let durability = crate::crash::trials(cell, &opts, &dir, &exe);
+        if !quiet {
+            let summary: Vec<String> = durability
+                .results
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}/{} losing (max {})",
+                        r.label(),
+                        r.trials_losing,
+                        r.trials,
+                        r.max_lost
+                    )
+                })
+                .chain(durability.error.iter().map(|e| format!("FAILED: {e}")))
+                .collect();
+            eprintln!(
+                "[crash {}/{}] {}: {} ({:.1} s)",
+                i + 1,
+                cells.len(),
+                crate::report::format::one_line(&cell.id),
+                summary.join("; "),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        run.durability = Some(durability);
+    }
+    Ok(())
+}
+
+/// The first write: the report marked partial until the last run is in it.
+fn start(report: &mut Report, outputs: &Outputs) -> Result<(), PipelineError> {
+    report.status = RunStatus::Partial;
+    write(report, outputs)
+}
+
+/// Rewrites the report and every export.
+fn write(report: &Report, outputs: &Outputs) -> Result<(), PipelineError> {
+    write_report(report, &outputs.report)?;
+    write_exports(report, &outputs.exports)
+}
+
+pub(crate) fn write_report(report: &Report, path: &Path) -> Result<(), PipelineError> {
+    let bytes = Json.render(report)?;
+    crate::report::write_file(path, &bytes).map_err(|source| PipelineError::WriteReport {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+pub(crate) fn write_exports(report: &Report, exports: &[(PathBuf, Box<dyn Exporter>)]) -> Result<(), PipelineError> {
+    for (path, exporter) in exports {
+        let bytes = exporter.render(report)?;
+        crate::report::write_file(path, &bytes).map_err(|source| PipelineError::WriteExport {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// A saved report as the views expect it: the results a report cut short before its
+/// analysis lacks are computed now (`analysis::complete`).
+pub(crate) fn load_report(path: &Path) -> Result<Report, PipelineError> {
+    let mut report = crate::report::load(path)?;
+    analysis::complete(&mut report)?;
+    Ok(report)
+}
+
+/// The run's first lines on stderr: what runs, for how long, and where its files go.
+pub(crate) fn announce(plan: &Plan, output: &Path, db_dir: &Path) {
+    let s = &plan.scenario;
+    let length = match (&s.duration, &s.operations) {
+        (Some(d), _) => format!("{} each", d.get_ref()),
+        (_, Some(n)) => format!("{} transactions each", n.get_ref()),
+        _ => String::new(),
+    };
+    eprintln!(
+        "litehammer {}: scenario `{}` ({}), {} run(s), {length} after {} warm-up, SQLite {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::report::format::one_line(&s.name),
+        crate::report::format::one_line(&plan.source.origin),
+        plan.cells.len(),
+        s.warmup,
+        rusqlite::version()
+    );
+    for note in crate::config::matrix::pinned_notes(&plan.axes) {
+        eprintln!("pinned: {note}");
+    }
+    eprintln!("databases in {}; report → {}", db_dir.display(), output.display());
+}
+
+/// One line per finished run: each group's rate and p99, and whether it verified.
+pub(crate) fn progress_line(run: &RunReport) -> String {
+    let groups: Vec<String> = run
+        .groups
+        .iter()
+        .map(|g| {
+            crate::report::format::group_rate(
+                &crate::report::format::one_line(&g.name),
+                g.transactions.throughput_per_s,
+                g.transactions.latency_us.p99,
+            )
+        })
+        .collect();
+    let verdict = match (&run.verification, &run.error) {
+        (_, Some(e)) => format!("FAILED: {e}"),
+        (Some(v), _) if v.ok => "verified".to_string(),
+        (Some(v), _) => format!("VERIFICATION FAILED (integrity {}, lost {})", v.integrity_check, v.lost),
+        (None, None) => String::new(),
+    };
+    format!(
+        "{}: {} — {verdict}",
+        crate::report::format::one_line(&run.id),
+        groups.join(", ")
+    )
+}
+
+/// The report before its first run: the plan's scenario as resolved, no runs yet.
+pub(crate) fn new_report(plan: &Plan, environment: Environment, started: SystemTime) -> Report {
+    // The resolved scenario shows the axes that ran (after --matrix and --set).
+    let mut scenario = plan.scenario.clone();
+    scenario.matrix = plan
+        .axes
+        .iter()
+        .map(|a| {
+            let shown = a.values.iter().map(|v| toml::Value::String(show_value(v))).collect();
+            (a.key.clone(), toml::Spanned::new(0..0, shown))
+        })
+        .collect();
+    let resolved = serde_json::to_value(&scenario).unwrap_or(serde_json::Value::Null);
+    Report {
+        schema: SCHEMA.to_string(),
+        tool: Tool {
+            name: "litehammer".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        created_at: humantime::format_rfc3339_seconds(started).to_string(),
+        status: RunStatus::Completed,
+        environment,
+        scenario: ScenarioInfo {
+            name: plan.scenario.name.clone(),
+            description: plan.scenario.description.clone(),
+            source: plan.source.origin.clone(),
+            sha256: plan.source.sha256(),
+            resolved,
+            pinned: crate::config::matrix::pinned_notes(&plan.axes),
+        },
+        runs: Vec::new(),
+        verdict: Vec::new(),
+        findings: Vec::new(),
+        decision: None,
+    }
+}
