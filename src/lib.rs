@@ -149,7 +149,7 @@ pub mod testing {
                 repeat: 1,
                 backup: Default::default(),
                 template: opts.template.clone(),
-                backends: crate::targets::Backends::new(None),
+                backends: crate::targets::Backends::sqlite_only(),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -239,7 +239,7 @@ fn durability_trials(
     let cells: Vec<_> = plan
         .cells
         .iter()
-        .filter(|c| c.scenario.target == crate::config::postgres::TargetKind::Sqlite)
+        .filter(|c| crate::targets::profile(c.scenario.target).file)
         .filter(|c| {
             let pair = (c.scenario.sqlite.journal_mode, c.scenario.sqlite.synchronous);
             let fresh = !done.contains(&pair);

@@ -4,7 +4,6 @@
 use super::*;
 use crate::cli::RunArgs;
 use crate::commands::probe::probe_fsync;
-use crate::config::validate::Plan;
 use crate::engine::driver::RunOptions;
 use crate::engine::progress::ProgressMode;
 use crate::error::Status;
@@ -12,30 +11,6 @@ use crate::pipeline::{self, Outputs, Steps};
 use crate::report::{Exporter, Format, table};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-/// `--from-db FILE` must be an SQLite database whose every commit is in the file: a copy
-/// of the main file alone leaves out what a non-empty `-wal` still holds.
-fn check_from_db(path: &Path) -> Result<(), crate::error::InputError> {
-    use std::io::Read;
-    let fail = |message: String| crate::error::InputError::new("--from-db", message);
-    let mut header = Vec::with_capacity(16);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(16).read_to_end(&mut header))
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    if header != b"SQLite format 3\0" {
-        return Err(fail(format!("{} is not an SQLite database", path.display())));
-    }
-    let wal = crate::machine::walstat::sidecar(path, "-wal");
-    if crate::machine::walstat::file_len(&wal) > 0 {
-        return Err(fail(format!(
-            "{} has a non-empty {}: commits still in it would be missing from the copy; \
-             checkpoint it first (`sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)'`)",
-            path.display(),
-            wal.display()
-        )));
-    }
-    Ok(())
-}
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     let outputs: Vec<(&str, &Path)> = [
@@ -49,18 +24,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     .collect();
     check_outputs(&outputs, Some(&args.scenario))?;
     if let Some(from) = &args.from_db {
-        check_from_db(from)?;
+        crate::targets::sqlite::setup::check_template(from)
+            .map_err(|message| crate::error::InputError::new("--from-db", message))?;
     }
     let plan = load_plan(&args.scenario, &args.overrides, args.repeat, args.from_db.as_deref())?;
     if args.from_db.is_some()
-        && plan
+        && let Some(c) = plan
             .cells
             .iter()
-            .any(|c| c.scenario.target != crate::config::postgres::TargetKind::Sqlite)
+            .find(|c| !crate::targets::profile(c.scenario.target).file)
     {
-        return Err(
-            crate::error::InputError::new("--from-db", "only for SQLite runs, not with target = postgres").into(),
+        let message = format!(
+            "only for SQLite runs (a database file to copy), not with target = {}",
+            c.scenario.target.as_str()
         );
+        return Err(crate::error::InputError::new("--from-db", message).into());
     }
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
@@ -68,7 +46,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     }
     let backup = crate::engine::backup::check_env(&plan.cells, args.litestream.as_deref())
         .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
-    let postgres = start_postgres(&plan, args.overrides.target.as_ref())?;
+    let url = args.overrides.target.as_ref().and_then(|t| t.url.as_deref());
+    let backends = crate::targets::Backends::start(&plan.cells, url)?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = crate::machine::env::capture(&db_dir);
     if !args.no_probe {
@@ -92,7 +71,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         repeat: args.repeat,
         backup,
         template: args.from_db.clone(),
-        backends: crate::targets::Backends::new(postgres.clone()),
+        backends,
     };
     let steps = Steps {
         quiet: args.out.quiet,
@@ -119,39 +98,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     }
     finished.problems.iter().for_each(|p| eprintln!("error: {p}"));
     Ok(finished.status)
-}
-
-/// The PostgreSQL server the plan's `target = "postgres"` runs use: the `--target
-/// postgres=URL` one, or a throwaway one (with TCP when a run asks for it). Not started
-/// when every run is SQLite's.
-fn start_postgres(
-    plan: &Plan,
-    target: Option<&crate::cli::TargetArg>,
-) -> anyhow::Result<Option<std::sync::Arc<crate::targets::postgres::server::PgServer>>> {
-    use crate::config::postgres::{TargetKind, Transport};
-    use crate::targets::postgres::server::PgServer;
-    let cells: Vec<_> = plan
-        .cells
-        .iter()
-        .filter(|c| c.scenario.target == TargetKind::Postgres)
-        .collect();
-    let url = target.and_then(|t| t.url.as_deref());
-    if cells.is_empty() {
-        if url.is_some() {
-            return Err(
-                crate::error::InputError::new("--target", "a URL is given, but no run has target = postgres").into(),
-            );
-        }
-        return Ok(None);
-    }
-    let tcp = cells.iter().any(|c| c.scenario.postgres.transport == Transport::Tcp);
-    let server = match url {
-        Some(url) => PgServer::connect_url(url),
-        None => PgServer::throwaway(tcp),
-    }
-    .map_err(|e| crate::error::InputError::new("--target", e.to_string()))?;
-    eprintln!("PostgreSQL: {}", server.shown);
-    Ok(Some(std::sync::Arc::new(server)))
 }
 
 /// The extra files `run` writes after every run, beside the JSON.

@@ -179,10 +179,23 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    pub(crate) fn new(postgres: Option<Arc<postgres::server::PgServer>>) -> Self {
+    /// The backends the plan's cells need, each started or reached once (a PostgreSQL
+    /// server is started only when a cell runs on it). `url`: `--target KIND=URL`.
+    pub(crate) fn start(
+        cells: &[crate::config::matrix::Cell],
+        url: Option<&str>,
+    ) -> Result<Self, crate::error::InputError> {
+        Ok(Backends {
+            sqlite: Arc::new(sqlite::SqliteBackend),
+            postgres: postgres::PgBackend::start(cells, url)?.map(Arc::new),
+        })
+    }
+
+    /// SQLite alone (the overhead benchmark).
+    pub(crate) fn sqlite_only() -> Self {
         Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
-            postgres: postgres.map(|server| Arc::new(postgres::PgBackend(server))),
+            postgres: None,
         }
     }
 

@@ -5,7 +5,10 @@ use super::conn::{PgDatabase, db_message};
 use super::load;
 use super::server::PgServer;
 use crate::config::Scenario;
+use crate::config::matrix::Cell;
+use crate::config::postgres::{TargetKind, Transport};
 use crate::config::sqlite::ReadBack;
+use crate::error::InputError;
 use crate::report::model::{PostgresRun, RunReport, Verification};
 use crate::targets::verify::Acknowledged;
 use crate::targets::{Backend, RunDatabase, TargetError, TargetSpec};
@@ -23,6 +26,35 @@ pub(crate) const PROFILE: crate::targets::Profile = crate::targets::Profile {
 
 /// The run's server, shared by its runs.
 pub(crate) struct PgBackend(pub Arc<PgServer>);
+
+impl PgBackend {
+    /// The server the plan's `target = "postgres"` cells use: the `--target postgres=URL`
+    /// one, or a throwaway one (with TCP when a cell asks for it). `None` when no cell runs
+    /// on PostgreSQL.
+    pub(crate) fn start(cells: &[Cell], url: Option<&str>) -> Result<Option<Self>, InputError> {
+        let cells: Vec<_> = cells
+            .iter()
+            .filter(|c| c.scenario.target == TargetKind::Postgres)
+            .collect();
+        if cells.is_empty() {
+            if url.is_some() {
+                return Err(InputError::new(
+                    "--target",
+                    "a URL is given, but no run has target = postgres",
+                ));
+            }
+            return Ok(None);
+        }
+        let tcp = cells.iter().any(|c| c.scenario.postgres.transport == Transport::Tcp);
+        let server = match url {
+            Some(url) => PgServer::connect_url(url),
+            None => PgServer::throwaway(tcp),
+        }
+        .map_err(|e| InputError::new("--target", e.to_string()))?;
+        eprintln!("PostgreSQL: {}", server.shown);
+        Ok(Some(PgBackend(Arc::new(server))))
+    }
+}
 
 impl Backend for PgBackend {
     fn create(&self, db_path: &Path, s: &Scenario) -> Result<Box<dyn RunDatabase>, TargetError> {

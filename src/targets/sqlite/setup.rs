@@ -258,6 +258,30 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
     Ok(())
 }
 
+/// A database a run may start from (`--from-db FILE`): an SQLite database whose every commit
+/// is in the file (a copy of the main file alone leaves out what a non-empty `-wal` still
+/// holds). The error is a plain message; the caller names the flag.
+pub(crate) fn check_template(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut header))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if header != b"SQLite format 3\0" {
+        return Err(format!("{} is not an SQLite database", path.display()));
+    }
+    let wal = crate::machine::walstat::sidecar(path, "-wal");
+    if crate::machine::walstat::file_len(&wal) > 0 {
+        return Err(format!(
+            "{} has a non-empty {}: commits still in it would be missing from the copy; \
+             checkpoint it first (`sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)'`)",
+            path.display(),
+            wal.display()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
