@@ -1,6 +1,24 @@
-//! litehammer: a load-testing harness for SQLite configurations.
+//! litehammer: a load-testing harness for SQLite configurations (and PostgreSQL beside
+//! them), from a scenario file to a verified report.
+//!
+//! The crate map, one line per room (the whole map, file by file, is docs/architecture.md):
+//!
+//! - `cli`: the command line (clap definitions); `error`: exit-code errors; `interrupt`: the
+//!   process's one cancellation token (Ctrl-C, SIGTERM).
+//! - `commands`: one file per subcommand, mapping its arguments to the pipeline or a module.
+//! - `pipeline`: one run from plan to final report: runs, analysis, status.
+//! - `config`: what a scenario and the command line may say; data and validation only.
+//! - `workload`: a scenario compiled into groups of weighted operations.
+//! - `engine`: running a cell: the driver, the workers' loops, process isolation, backups.
+//! - `targets`: the databases, one folder each (`sqlite`, `postgres`), behind `Target` (the
+//!   workers' view) and `Backend` (the driver's), registered in `targets/mod.rs`.
+//! - `machine`: facts about the machine: the fsync probe, the environment, WAL sizes.
+//! - `metrics`: what workers record: recorders, HDR histograms, the timeline, the anatomy.
+//! - `analysis`: what the runs mean: verdict, statistics, findings, decision, status.
+//! - `report`: the report model (the JSON, the source of truth) and its views.
+//! - `crash`: `litehammer crash`, durability under process kill and simulated power loss.
+//! - `import`: `litehammer import`, a captured trace becomes a scenario.
 
-pub(crate) mod analysis;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod crash;
