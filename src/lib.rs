@@ -19,6 +19,7 @@
 //! - `crash`: `litehammer crash`, durability under process kill and simulated power loss.
 //! - `import`: `litehammer import`, a captured trace becomes a scenario.
 
+pub(crate) mod analysis;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod crash;
