@@ -390,27 +390,17 @@ fn ctrl_c_stops_process_workers_and_the_report_is_verified() {
         .replace("operations = 120", "duration = \"30s\"");
     let path = write(dir.path(), "app.toml", &text);
     let out = dir.path().join("r.json");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
-        .arg("run")
-        .arg(&path)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .args(["--progress-interval", "0.5", "-o"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let measuring = stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.starts_with("  default"));
-    assert!(measuring, "no progress line before the process ended");
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let args = [
+        "run".as_ref(),
+        path.as_os_str(),
+        "--db-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--progress-interval".as_ref(),
+        "0.5".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    let mut child = interrupt_when(&args, |line| line.starts_with("  default"));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let report = read_json(&out);

@@ -181,30 +181,22 @@ fn interrupt_while_waiting_for_the_lock(waiter: &str) -> (Option<i32>, Value) {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "held.toml", &held_lock_scenario(waiter));
     let out = dir.path().join("r.json");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
-        .arg("run")
-        .arg(&path)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .args(["--no-probe", "--progress-interval", "0.5", "-o"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let measuring = stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.trim_start().starts_with("default") && line.contains("waiter"));
-    assert!(measuring, "no progress line before the process ended");
-    // Let the waiter enter the busy handler (the holder took the lock first or will soon).
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    std::thread::spawn(move || stderr.for_each(drop));
+    // Once both workers are measuring; the holder took the lock first or will soon, and
+    // the waiter sits in the busy handler.
+    let args = [
+        "run".as_ref(),
+        path.as_os_str(),
+        "--db-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--no-probe".as_ref(),
+        "--progress-interval".as_ref(),
+        "0.5".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    let mut child = interrupt_when(&args, |line| {
+        line.trim_start().starts_with("default") && line.contains("waiter")
+    });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -167,35 +167,20 @@ fn interrupt_writes_a_partial_report_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("r.json");
-    let exe = assert_cmd::cargo::cargo_bin("litehammer");
-    let mut child = std::process::Command::new(exe)
-        .arg("run")
-        .arg(&scenario)
-        .args([
-            "--duration",
-            "30s",
-            "--warmup",
-            "0s",
-            "--progress-interval",
-            "0.5",
-            "-o",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the first run is measuring: its first progress line.
-    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let measuring = stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.starts_with("  journal_mode=wal"));
-    assert!(measuring, "no progress line before the process ended");
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    // Once the first run is measuring: its first progress line.
+    let args = [
+        "run".as_ref(),
+        scenario.as_os_str(),
+        "--duration".as_ref(),
+        "30s".as_ref(),
+        "--warmup".as_ref(),
+        "0s".as_ref(),
+        "--progress-interval".as_ref(),
+        "0.5".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    let mut child = interrupt_when(&args, |line| line.starts_with("  journal_mode=wal"));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let report = read_json(&out);

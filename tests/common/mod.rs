@@ -132,3 +132,24 @@ pub fn run_tiny(extra: &[&str]) -> (tempfile::TempDir, Value, String) {
     assert_schema_valid(&report);
     (dir, report, stdout)
 }
+
+/// Starts `litehammer ARGS…` (stdout discarded, stderr piped), waits for the first stderr line
+/// for which `measuring` holds (a progress line: the run is measuring), and sends SIGINT.
+/// The rest of stderr is drained in the background; the caller waits for the exit.
+pub fn interrupt_when(args: &[&std::ffi::OsStr], measuring: impl Fn(&str) -> bool) -> std::process::Child {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let seen = stderr.by_ref().map_while(Result::ok).any(|line| measuring(&line));
+    assert!(seen, "no progress line before the process ended");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::spawn(move || stderr.for_each(drop));
+    child
+}
