@@ -168,7 +168,7 @@ impl BlockBegin {
 }
 
 /// What a step's SQL does to the transaction state, recognised from its first words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxControl {
     None,
     Begin,

@@ -6,20 +6,30 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A parsed generator expression, as written in the scenario (kept for the report).
+/// Its serde form is the scenario's text; `Compiled` is the parsed form (process workers).
 #[derive(Clone, Debug)]
 pub(crate) struct GeneratorSpec {
     source: String,
     pub(crate) kind: SpecKind,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// `#[serde(with = "crate::config::generator::Compiled")]`: a `GeneratorSpec` with its parsed
+/// kind, so the reader does not parse the expression again (nor rebuild zipf tables).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "GeneratorSpec")]
+pub(crate) struct Compiled {
+    source: String,
+    kind: SpecKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Constant {
     Int(i64),
     Real(f64),
     Text(String),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum SpecKind {
     Const(Constant),
     Uniform {
@@ -55,7 +65,7 @@ pub(crate) enum SpecKind {
 }
 
 /// A `replay(...)` value: SQL literal syntax (`NULL`, `42`, `-1.5`, `'it''s'`, `x'0a'`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum ReplayValue {
     Null,
     Int(i64),
@@ -485,7 +495,7 @@ fn sized(name: &str, src: &str, min: &Arg, max: &Arg) -> Result<SpecKind, String
 }
 
 /// YCSB's zipfian generator (Gray et al., "Quickly generating billion-record synthetic databases").
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ZipfTable {
     lo: i64,
     items: f64,

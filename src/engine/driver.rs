@@ -200,7 +200,7 @@ async fn execute(
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles = spawn_workers(db_path, s, &prepared, target.spec(), &phase, &clock, tx)?;
+    let handles = spawn_workers(s, &prepared, target.spec(), &phase, &clock, tx)?;
     let read_back = match await_ready(&mut rx, handles.len()).await {
         Ok(rb) => rb,
         Err(e) => {
@@ -265,7 +265,6 @@ async fn execute(
 }
 
 fn spawn_workers(
-    db_path: &Path,
     s: &Scenario,
     prepared: &Prepared,
     target: TargetSpec,
@@ -299,7 +298,7 @@ fn spawn_workers(
             };
             let spawned = match group.app.as_ref().map(|a| a.isolation) {
                 Some(crate::config::app::Isolation::Process) => {
-                    crate::engine::process::spawn(&spec, s, db_path, phase.clone(), tx.clone())
+                    crate::engine::process::spawn(&spec, phase.clone(), tx.clone())
                 }
                 _ => crate::engine::loops::spawn::spawn(spec, phase.clone(), tx.clone()),
             };

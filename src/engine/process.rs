@@ -4,7 +4,10 @@
 //! One small framed protocol over the child's stdin and stdout: every frame is a 4-byte
 //! little-endian length and a JSON body.
 //! - driver → child: one `Spec` frame, then one `Control` frame per phase change; EOF = stop.
-//! - child → driver: `Ready`, `Interval` samples (once per timeline interval), `Done`.
+//!   The spec carries the group as compiled (`GroupPlan`): the child neither parses the
+//!   scenario nor opens the run's SQLite file.
+//! - child → driver: the worker's own `Message`s (`Ready`, `Interval` samples once per
+//!   timeline interval, `Done`), histograms in the reports' codec (`metrics::histogram`).
 //!
 //! The child ignores SIGINT: a Ctrl-C reaches the whole process group, and the driver stops
 //! its children through the protocol, so verification and the report work as with threads.
@@ -12,19 +15,13 @@
 //! out among the processes, each with its own queue, as a pre-fork server's listen queue
 //! would be without the shared accept.
 
-use crate::config::Scenario;
-use crate::config::sqlite::ReadBack;
 use crate::engine::cancel::{Phase, PhaseFlag};
-use crate::engine::loops::app::{AppStats, BlockStats};
-use crate::engine::loops::plain::{Message, TxCounts, WorkerOutput, WorkerSpec};
-use crate::metrics::anatomy::Anatomy;
-use crate::metrics::timeline::{IntervalSample, RunClock};
-use crate::metrics::{ErrorCounts, Recorder, decode_histogram, encode_histogram};
+use crate::engine::loops::plain::{Message, WorkerSpec};
+use crate::metrics::timeline::RunClock;
 use crate::targets::TargetSpec;
-use crate::targets::sqlite::busy::HandlerStats;
+use crate::workload::GroupPlan;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -33,28 +30,26 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub const CHILD_COMMAND: &str = "worker-child";
 
-/// What a worker process needs: the scenario (after overrides), which worker it is, and the
-/// driver's measurements it must share.
+/// What a worker process needs: its group compiled (the scenario is not sent), which worker
+/// it is, and the driver's measurements it must share.
 #[derive(Serialize, Deserialize)]
-pub struct Spec {
-    /// The cell's scenario as TOML.
-    pub scenario: String,
-    pub group_index: usize,
-    pub index: u32,
-    pub total_workers: u32,
-    pub index_in_group: u32,
-    /// The run's SQLite file, which the workload is compiled against (on every target).
-    pub db_path: PathBuf,
+struct Spec {
+    group: GroupPlan,
+    seed: u64,
+    group_index: usize,
+    index: u32,
+    total_workers: u32,
+    index_in_group: u32,
     /// What the worker connects to.
-    pub target: TargetSpec,
-    pub budget: Option<u64>,
-    pub tracked_tables: usize,
-    pub latest: Vec<(String, i64)>,
-    pub spin_rate: f64,
-    pub timeline_interval_ns: u64,
+    target: TargetSpec,
+    budget: Option<u64>,
+    tracked_tables: usize,
+    latest: Vec<(String, i64)>,
+    spin_rate: f64,
+    timeline_interval_ns: u64,
     /// This process's share of the group's clients / arrival rate.
-    pub clients: u32,
-    pub rate: Option<f64>,
+    clients: u32,
+    rate: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,83 +57,6 @@ enum Control {
     Phase(u8),
     /// The user cancelled the run (Ctrl-C, SIGTERM): waits in the busy handler end too.
     Cancel,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireRecorder {
-    latency: String,
-    errors: ErrorCounts,
-    first_error: Option<String>,
-}
-
-impl WireRecorder {
-    fn from(r: &Recorder) -> Self {
-        Self {
-            latency: encode_histogram(&r.latency),
-            errors: r.errors,
-            first_error: r.first_error.clone(),
-        }
-    }
-
-    fn into_recorder(self) -> Result<Recorder, String> {
-        Ok(Recorder {
-            latency: decode_histogram(&self.latency)?,
-            errors: self.errors,
-            first_error: self.first_error,
-        })
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireBlock {
-    op: usize,
-    begin_step: usize,
-    committed: u64,
-    retried: u64,
-    failed: u64,
-    errors: ErrorCounts,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireApp {
-    anatomy: Anatomy,
-    queue_wait: String,
-    connections_opened: u64,
-    blocks: Vec<WireBlock>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireOutput {
-    index: u32,
-    group_index: usize,
-    ops: Vec<WireRecorder>,
-    transactions: WireRecorder,
-    counts: [u64; 6],
-    busy: Option<(u64, u64)>,
-    acked_inserts: Vec<u64>,
-    acked_deletes: Vec<u64>,
-    cpu_ns: Option<u64>,
-    pid: u32,
-    app: Option<WireApp>,
-}
-
-#[derive(Serialize, Deserialize)]
-enum Frame {
-    Ready {
-        index: u32,
-        result: Result<Option<ReadBack>, String>,
-    },
-    Interval {
-        group: usize,
-        slot: u64,
-        committed: u64,
-        errors: ErrorCounts,
-        latency: String,
-    },
-    Done {
-        index: u32,
-        result: Result<Box<WireOutput>, String>,
-    },
 }
 
 fn write_frame<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
@@ -149,6 +67,14 @@ fn write_frame<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result
 }
 
 fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> std::io::Result<Option<T>> {
+    match read_body(input)? {
+        Some(body) => serde_json::from_slice(&body).map(Some).map_err(std::io::Error::other),
+        None => Ok(None),
+    }
+}
+
+/// One frame's body; `None` at end of stream.
+fn read_body(input: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len) {
         Ok(()) => {}
@@ -157,100 +83,13 @@ fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> std::io::R
     }
     let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
     input.read_exact(&mut body)?;
-    serde_json::from_slice(&body).map(Some).map_err(std::io::Error::other)
-}
-
-fn to_wire(o: &WorkerOutput) -> WireOutput {
-    let c = &o.counts;
-    WireOutput {
-        index: o.index,
-        group_index: o.group_index,
-        ops: o.ops.iter().map(WireRecorder::from).collect(),
-        transactions: WireRecorder::from(&o.transactions),
-        counts: [c.committed, c.failed, c.retried, c.attempts, c.late, c.skipped],
-        busy: o.busy_handler.map(|b| (b.calls, b.waited.as_nanos() as u64)),
-        acked_inserts: o.acked_inserts.clone(),
-        acked_deletes: o.acked_deletes.clone(),
-        cpu_ns: o.cpu_ns,
-        pid: o.pid,
-        app: o.app.as_ref().map(|a| WireApp {
-            anatomy: a.anatomy.clone(),
-            queue_wait: encode_histogram(&a.queue_wait),
-            connections_opened: a.connections_opened,
-            blocks: a
-                .blocks
-                .iter()
-                .map(|b| WireBlock {
-                    op: b.op,
-                    begin_step: b.begin_step,
-                    committed: b.committed,
-                    retried: b.retried,
-                    failed: b.failed,
-                    errors: b.errors,
-                })
-                .collect(),
-        }),
-    }
-}
-
-fn from_wire(w: WireOutput) -> Result<WorkerOutput, String> {
-    let [committed, failed, retried, attempts, late, skipped] = w.counts;
-    Ok(WorkerOutput {
-        index: w.index,
-        group_index: w.group_index,
-        ops: w
-            .ops
-            .into_iter()
-            .map(WireRecorder::into_recorder)
-            .collect::<Result<_, _>>()?,
-        transactions: w.transactions.into_recorder()?,
-        service: None,
-        schedule_lag: None,
-        counts: TxCounts {
-            committed,
-            failed,
-            retried,
-            attempts,
-            late,
-            skipped,
-        },
-        busy_handler: w.busy.map(|(calls, ns)| HandlerStats {
-            calls,
-            waited: Duration::from_nanos(ns),
-        }),
-        acked_inserts: w.acked_inserts,
-        acked_deletes: w.acked_deletes,
-        cpu_ns: w.cpu_ns,
-        pid: w.pid,
-        app: match w.app {
-            None => None,
-            Some(a) => Some(Box::new(AppStats {
-                anatomy: a.anatomy,
-                queue_wait: decode_histogram(&a.queue_wait)?,
-                connections_opened: a.connections_opened,
-                blocks: a
-                    .blocks
-                    .into_iter()
-                    .map(|b| BlockStats {
-                        op: b.op,
-                        begin_step: b.begin_step,
-                        committed: b.committed,
-                        retried: b.retried,
-                        failed: b.failed,
-                        errors: b.errors,
-                    })
-                    .collect(),
-            })),
-        },
-    })
+    Ok(Some(body))
 }
 
 /// Driver side: starts one worker process; a thread relays its frames as `Message`s and the
 /// run phase to it. The returned handle ends when the child has exited.
 pub fn spawn(
     spec: &WorkerSpec,
-    scenario: &Scenario,
-    db_path: &Path,
     phase: Arc<PhaseFlag>,
     tx: UnboundedSender<Message>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -262,12 +101,12 @@ pub fn spawn(
     let workers = spec.group.workers;
     let share = |n: u32| n / workers + u32::from(spec.index_in_group < n % workers);
     let child_spec = Spec {
-        scenario: toml::to_string(scenario).map_err(std::io::Error::other)?,
+        group: (*spec.group).clone(),
+        seed: spec.seed,
         group_index: spec.group_index,
         index: spec.index,
         total_workers: spec.total_workers,
         index_in_group: spec.index_in_group,
-        db_path: db_path.to_path_buf(),
         target: spec.target.clone(),
         budget: spec.budget,
         tracked_tables: spec.tracked_tables,
@@ -324,33 +163,18 @@ pub fn spawn(
                 })
             };
             let mut done = false;
-            while let Ok(Some(frame)) = read_frame::<Frame>(&mut stdout) {
-                let message = match frame {
-                    Frame::Ready { index, result } => Message::Ready { index, result },
-                    Frame::Interval {
-                        group,
-                        slot,
-                        committed,
-                        errors,
-                        latency,
-                    } => match decode_histogram(&latency) {
-                        Ok(latency) => Message::Interval(Box::new(IntervalSample {
-                            group,
-                            slot,
-                            committed,
-                            errors,
-                            latency,
-                        })),
-                        Err(_) => continue,
-                    },
-                    Frame::Done { index, result } => {
-                        done = true;
-                        Message::Done {
-                            index,
-                            result: result.and_then(|w| from_wire(*w)).map(Box::new),
-                        }
+            let mut bad_frame = None;
+            // A frame that does not decode is skipped (the stream stays in step): the child
+            // must not block on a full pipe.
+            while let Ok(Some(body)) = read_body(&mut stdout) {
+                let message = match serde_json::from_slice::<Message>(&body) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        bad_frame.get_or_insert(e);
+                        continue;
                     }
                 };
+                done |= matches!(message, Message::Done { .. });
                 if tx.send(message).is_err() {
                     break;
                 }
@@ -362,7 +186,10 @@ pub fn spawn(
             if !done {
                 let _ = tx.send(Message::Done {
                     index,
-                    result: Err(format!("worker process exited without its results ({status:?})")),
+                    result: Err(match bad_frame {
+                        Some(e) => format!("worker process sent a frame that does not decode: {e}"),
+                        None => format!("worker process exited without its results ({status:?})"),
+                    }),
                 });
             }
         })
@@ -379,17 +206,13 @@ pub fn child_main() -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .ok_or("no worker spec on stdin")?;
     crate::engine::loops::app::set_spin_rate(spec.spin_rate);
-    let scenario: Scenario = toml::from_str(&spec.scenario).map_err(|e| e.to_string())?;
-    let mut conn = rusqlite::Connection::open(&spec.db_path).map_err(|e| e.to_string())?;
-    let workload = crate::workload::Workload::compile(&scenario, &mut conn).map_err(|e| e.message)?;
-    drop(conn);
-    let group = workload.groups[spec.group_index].clone();
+    let group = spec.group;
     let clock = Arc::new(RunClock::new(Duration::from_nanos(spec.timeline_interval_ns)));
     let queue = match spec.rate {
         Some(rate) => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
             rate,
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
-            scenario.seed ^ u64::from(spec.index),
+            spec.seed ^ u64::from(spec.index),
         ))),
         None => (spec.clients > 1).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
     };
@@ -399,7 +222,7 @@ pub fn child_main() -> Result<(), String> {
         group_index: spec.group_index,
         index_in_group: spec.index_in_group,
         group: Arc::new(group),
-        seed: scenario.seed,
+        seed: spec.seed,
         tracked_tables: spec.tracked_tables,
         budget: spec.budget,
         clock: clock.clone(),
@@ -449,22 +272,8 @@ pub fn child_main() -> Result<(), String> {
     drop(stdin);
     let mut out = std::io::stdout().lock();
     while let Some(message) = rx.blocking_recv() {
-        let frame = match message {
-            Message::Ready { index, result } => Frame::Ready { index, result },
-            Message::Interval(s) => Frame::Interval {
-                group: s.group,
-                slot: s.slot,
-                committed: s.committed,
-                errors: s.errors,
-                latency: encode_histogram(&s.latency),
-            },
-            Message::Done { index, result } => Frame::Done {
-                index,
-                result: result.map(|o| Box::new(to_wire(&o))),
-            },
-        };
-        let last = matches!(frame, Frame::Done { .. });
-        write_frame(&mut out, &frame).map_err(|e| e.to_string())?;
+        let last = matches!(message, Message::Done { .. });
+        write_frame(&mut out, &message).map_err(|e| e.to_string())?;
         if last {
             break;
         }
@@ -493,5 +302,91 @@ mod tests {
             Some(Control::Phase(3))
         ));
         assert!(read_frame::<Control>(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn worker_output_round_trips_through_a_frame() {
+        use crate::engine::loops::plain::{TxCounts, WorkerOutput};
+        use crate::metrics::Recorder;
+        use crate::metrics::app::{AppStats, BlockStats};
+        let recorder = |values: &[u64]| {
+            let mut r = Recorder::default();
+            for v in values {
+                r.latency.record(*v).unwrap();
+            }
+            r.errors.busy = values.len() as u64;
+            r
+        };
+        let mut app = AppStats::new(vec![BlockStats {
+            op: 1,
+            begin_step: 0,
+            committed: 5,
+            retried: 2,
+            failed: 1,
+            ..BlockStats::default()
+        }]);
+        app.queue_wait.record(12_345).unwrap();
+        app.queue_wait.record(99_000_000).unwrap();
+        app.connections_opened = 4;
+        let output = WorkerOutput {
+            index: 3,
+            group_index: 1,
+            ops: vec![recorder(&[1_000, 2_000, 3_000]), recorder(&[])],
+            transactions: recorder(&[5_000, 7_000_000]),
+            service: None,
+            schedule_lag: Some(crate::metrics::new_histogram()),
+            counts: TxCounts {
+                committed: 2,
+                retried: 1,
+                attempts: 3,
+                ..TxCounts::default()
+            },
+            busy_handler: None,
+            acked_inserts: vec![2],
+            acked_deletes: vec![0],
+            cpu_ns: Some(42),
+            pid: 7,
+            app: Some(Box::new(app)),
+        };
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Message::Done {
+                index: 3,
+                result: Ok(Box::new(output)),
+            },
+        )
+        .unwrap();
+        let Some(Message::Done {
+            index: 3,
+            result: Ok(back),
+        }) = read_frame::<Message>(&mut buf.as_slice()).unwrap()
+        else {
+            panic!("not a Done frame")
+        };
+        let lens: Vec<u64> = back.ops.iter().map(|r| r.latency.len()).collect();
+        assert_eq!(lens, [3, 0]);
+        assert!(back.ops[0].latency == recorder(&[1_000, 2_000, 3_000]).latency);
+        assert_eq!(back.ops[0].errors.busy, 3);
+        assert_eq!(back.transactions.latency.len(), 2);
+        assert_eq!(
+            (back.counts.committed, back.counts.retried, back.counts.attempts),
+            (2, 1, 3)
+        );
+        assert!(back.service.is_none());
+        assert_eq!(back.schedule_lag.as_ref().map(|h| h.len()), Some(0));
+        assert_eq!((back.acked_inserts, back.cpu_ns, back.pid), (vec![2], Some(42), 7));
+        let app = back.app.expect("app stats");
+        assert_eq!(app.queue_wait.len(), 2);
+        assert_eq!(app.connections_opened, 4);
+        assert_eq!(
+            (
+                app.blocks[0].op,
+                app.blocks[0].committed,
+                app.blocks[0].retried,
+                app.blocks[0].failed
+            ),
+            (1, 5, 2, 1)
+        );
     }
 }

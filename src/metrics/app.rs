@@ -4,12 +4,14 @@
 use super::anatomy::Anatomy;
 use super::{ErrorCounts, new_histogram};
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 /// What application-model workers record besides the usual outputs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AppStats {
     pub anatomy: Anatomy,
     /// Queue wait of completed requests, ns.
+    #[serde(with = "super::histogram::serde_v2")]
     pub queue_wait: Histogram<u64>,
     /// Connections opened for requests while measuring (per-request connections).
     pub connections_opened: u64,
@@ -42,7 +44,7 @@ impl AppStats {
 }
 
 /// Outcomes of one transaction block (`{ begin = ... }` ... `{ commit = true }`) of an operation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockStats {
     pub op: usize,
     /// The BEGIN step's index in the script.

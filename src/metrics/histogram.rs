@@ -27,3 +27,43 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("{e:?}"))
 }
+
+/// `#[serde(with = "crate::metrics::histogram::serde_v2")]`: a histogram field as
+/// `encode_histogram` text (the one codec of reports and process workers' frames).
+pub(crate) mod serde_v2 {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::encode_histogram(h))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::decode_histogram(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for `Option<Histogram<u64>>` (`None` is `null`).
+    pub(crate) mod option {
+        use hdrhistogram::Histogram;
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        struct V2<'a>(&'a Histogram<u64>);
+
+        impl Serialize for V2<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                super::serialize(self.0, s)
+            }
+        }
+
+        pub(crate) fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+            h.as_ref().map(V2).serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Histogram<u64>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::super::decode_histogram(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}

@@ -103,8 +103,9 @@ impl ErrorCounts {
 }
 
 /// Latencies (in nanoseconds) of successful executions, and failures by kind.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Recorder {
+    #[serde(with = "histogram::serde_v2")]
     pub latency: Histogram<u64>,
     pub errors: ErrorCounts,
     /// SQLite's message for the first failure, to tell the user what went wrong.

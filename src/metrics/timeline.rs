@@ -76,12 +76,13 @@ pub(crate) fn interval_histogram() -> Histogram<u64> {
 }
 
 /// One worker's transactions in one interval.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct IntervalSample {
     pub group: usize,
     pub slot: u64,
     pub committed: u64,
     pub errors: ErrorCounts,
+    #[serde(with = "crate::metrics::histogram::serde_v2")]
     pub latency: Histogram<u64>,
 }
 

@@ -12,6 +12,7 @@ use params::{GeneratorSpec, Param};
 use rng::Rng;
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext};
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ pub(crate) struct Workload {
     pub latest_tables: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+/// A group compiled: what its workers run. Serializable, so a worker process receives it as
+/// compiled (the scenario is neither sent nor parsed again).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct GroupPlan {
     pub name: String,
     pub workers: u32,
@@ -46,11 +49,11 @@ pub(crate) struct GroupPlan {
     pub app: Option<AppPlan>,
     cumulative_weights: Vec<u64>,
     /// The target's own BEGIN, when its SQL is not SQLite's (statements carry `dialect_sql`).
-    pub dialect_begin: Option<&'static str>,
+    pub dialect_begin: Option<String>,
 }
 
 /// A group's application model: how requests arrive, wait and are served.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AppPlan {
     pub think_time: Option<TimeDist>,
     /// Closed-loop clients (= workers unless set).
@@ -59,7 +62,7 @@ pub struct AppPlan {
     pub isolation: Isolation,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Pacing {
     pub group_rate: f64,
     pub per_worker_rate: f64,
@@ -68,7 +71,7 @@ pub(crate) struct Pacing {
     pub arrival: Arrival,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct OpPlan {
     pub name: String,
     pub steps: Vec<StepPlan>,
@@ -76,7 +79,7 @@ pub(crate) struct OpPlan {
     pub app_time: Option<TimeDist>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct StepPlan {
     pub sql: String,
     pub params: Vec<ParamPlan>,
@@ -104,9 +107,9 @@ impl StepPlan {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum ParamPlan {
-    Gen(GeneratorSpec),
+    Gen(#[serde(with = "crate::config::generator::Compiled")] GeneratorSpec),
     /// Captured value `slot` of step `step`.
     Ref {
         step: usize,
@@ -115,7 +118,7 @@ pub(crate) enum ParamPlan {
 }
 
 /// What one execution of a statement does to a tracked table's row count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum RowEffect {
     None,
     /// `changes()` rows were inserted into tracked table `i`.
@@ -126,8 +129,8 @@ pub(crate) enum RowEffect {
 
 impl GroupPlan {
     /// The group's BEGIN for the run's target (some have one BEGIN for every mode).
-    pub(crate) fn begin_for<'a>(&self, sqlite: &'a str) -> &'a str {
-        self.dialect_begin.unwrap_or(sqlite)
+    pub(crate) fn begin_for<'a>(&'a self, sqlite: &'a str) -> &'a str {
+        self.dialect_begin.as_deref().unwrap_or(sqlite)
     }
 
     /// Weighted random choice of the next operation's index.
@@ -292,7 +295,7 @@ fn group_plan(
         skip_late: g.skip_late,
         app,
         cumulative_weights,
-        dialect_begin: dialect.map(|d| d.begin),
+        dialect_begin: dialect.map(|d| d.begin.to_string()),
     })
 }
 
@@ -560,6 +563,36 @@ mod tests {
         let e = Workload::compile(&bad, &mut schema()).unwrap_err();
         assert_eq!((e.op, e.step), (0, 1));
         assert!(e.message.contains("no column `nope`"), "{}", e.message);
+    }
+
+    #[test]
+    fn compiled_groups_round_trip_exactly() {
+        let s = scenario(
+            "rate = 1000.1\narrival = \"poisson\"\nretry = { max_tries = 3, backoff = \"1ms\" }\n\
+             latency_limit = \"7ms\"\napp_time = \"uniform(1ms, 2ms)\"\nthink_time = \"exp(3ms)\"\n\
+             clients = 7\nconnection = \"per-request\"\nisolation = \"process\"\n\
+             [[group.op]]\nname = \"w\"\nweight = 3\nsql = \"INSERT INTO a(v) VALUES (?1)\"\n\
+             params = [\"zipf(1, 100000, 0.7)\"]\n\
+             [[group.script]]\nname = \"rw\"\nsteps = [\n  { sql = \"BEGIN IMMEDIATE\" },\n\
+             { sql = \"SELECT id, v FROM a WHERE id = ?1 AND v > ?2 AND v < ?3\", \
+             params = [\"latest(a, 50)\", \"gaussian(0.1, 0.3)\", 0.30000000000000004] },\n\
+             { sql = \"UPDATE a SET v = ?1 WHERE id = ?2\", params = [\"replay(NULL, 1.5, 'it''s', x'0a')\", \"$1.id\"] },\n\
+             { sql = \"SELECT ?1, ?2\", params = [\"choice(1, 'b')\", \"text(3, 9)\"] },\n\
+             { sql = \"COMMIT\" },\n]\n",
+        );
+        let w = Workload::compile(&s, &mut schema()).unwrap();
+        let plan = &w.groups[0];
+        let back: GroupPlan = serde_json::from_str(&serde_json::to_string(plan).unwrap()).unwrap();
+        // Debug prints every field, floats in their shortest exact form.
+        assert_eq!(format!("{plan:?}"), format!("{back:?}"));
+        let rate = |p: &GroupPlan| p.pacing.unwrap().per_worker_rate.to_bits();
+        assert_eq!(rate(plan), rate(&back));
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        assert_eq!(
+            (0..100).map(|_| plan.choose(&mut a)).collect::<Vec<_>>(),
+            (0..100).map(|_| back.choose(&mut b)).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::workload::rng::Rng;
 use crate::workload::{GroupPlan, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
 use rusqlite::types::{Value, ValueRef};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ pub(crate) struct WorkerSpec {
 }
 
 /// Transaction outcomes of the measured phase.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct TxCounts {
     pub committed: u64,
     /// Failed after all tries (rolled back).
@@ -70,7 +71,7 @@ impl TxCounts {
 }
 
 /// What a worker reports when it is done.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WorkerOutput {
     pub index: u32,
     pub group_index: usize,
@@ -80,8 +81,10 @@ pub(crate) struct WorkerOutput {
     /// retries included; BEGIN/COMMIT failures are counted here.
     pub transactions: Recorder,
     /// Open loop: committed transactions from their actual start (service time).
+    #[serde(with = "crate::metrics::histogram::serde_v2::option")]
     pub service: Option<Histogram<u64>>,
     /// Open loop: actual start minus intended start.
+    #[serde(with = "crate::metrics::histogram::serde_v2::option")]
     pub schedule_lag: Option<Histogram<u64>>,
     pub counts: TxCounts,
     /// Calls of (and time in) litehammer's busy handler while measuring; `None` for
@@ -98,6 +101,8 @@ pub(crate) struct WorkerOutput {
     pub app: Option<Box<crate::metrics::app::AppStats>>,
 }
 
+/// What a worker sends the driver (over a channel, or as frames from a worker process).
+#[derive(Serialize, Deserialize)]
 pub(crate) enum Message {
     Ready {
         index: u32,

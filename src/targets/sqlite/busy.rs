@@ -16,7 +16,7 @@ thread_local! {
 }
 
 /// What the handler did on this thread's connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct HandlerStats {
     pub calls: u64,
     pub waited: Duration,
