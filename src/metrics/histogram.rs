@@ -35,12 +35,12 @@ pub(crate) mod serde_v2 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::encode_histogram(h))
+        s.serialize_str(&crate::metrics::histogram::encode_histogram(h))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
         let text = String::deserialize(d)?;
-        super::decode_histogram(&text).map_err(serde::de::Error::custom)
+        crate::metrics::histogram::decode_histogram(&text).map_err(serde::de::Error::custom)
     }
 
     /// The same for `Option<Histogram<u64>>` (`None` is `null`).
@@ -52,7 +52,7 @@ pub(crate) mod serde_v2 {
 
         impl Serialize for V2<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                super::serialize(self.0, s)
+                crate::metrics::histogram::serde_v2::serialize(self.0, s)
             }
         }
 
@@ -62,7 +62,7 @@ pub(crate) mod serde_v2 {
 
         pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Histogram<u64>>, D::Error> {
             Option::<String>::deserialize(d)?
-                .map(|text| super::super::decode_histogram(&text).map_err(serde::de::Error::custom))
+                .map(|text| crate::metrics::histogram::decode_histogram(&text).map_err(serde::de::Error::custom))
                 .transpose()
         }
     }
