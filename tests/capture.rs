@@ -187,6 +187,14 @@ fn captures_every_statement_of_every_worker_process() {
     assert!(text.contains("workers = 3\nisolation = \"process\""), "{text}");
     assert!(text.contains("CREATE TABLE item"), "{text}");
     assert!(text.contains("journal_mode = [\"wal\", \"delete\"]"), "{text}");
+    // Python's timeout=7 is a sqlite3_busy_timeout call: recorded, and kept by import.
+    let timeouts: Vec<i64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "busy_timeout")
+        .map(|l| l["ms"].as_i64().unwrap())
+        .collect();
+    assert!(timeouts.iter().filter(|&&ms| ms == 7000).count() >= 3, "{timeouts:?}");
+    assert!(text.contains("busy_timeout = \"7000ms\""), "{text}");
 }
 
 #[test]

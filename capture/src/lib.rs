@@ -448,6 +448,42 @@ pub unsafe extern "C" fn sqlite3_close_v2(db: *mut Db) -> c_int {
     rc
 }
 
+/// The busy timeout the application sets through the C API (Python's `timeout=`, Django's
+/// `OPTIONS["timeout"]`): a `busy_timeout` event on a traced connection, so that import keeps
+/// the app's value.
+///
+/// # Safety
+/// Same contract as SQLite's `sqlite3_busy_timeout`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sqlite3_busy_timeout(db: *mut Db, ms: c_int) -> c_int {
+    let Some(real) = sys::real_busy_timeout() else {
+        return SQLITE_ERROR;
+    };
+    // SAFETY: forwarding.
+    let rc = unsafe { real(db, ms) };
+    if rc == SQLITE_OK {
+        guarded(|| {
+            if config().is_none() {
+                return;
+            }
+            let Some(conn) = CONNS.with(|c| c.get(&(db as usize)).copied()) else {
+                return;
+            };
+            let ts = sys::mono_ns();
+            with_local(|l| {
+                let (pid, tid) = (l.pid(), l.tid());
+                l.append(|buf| {
+                    let mut line = Line::start(buf, "busy_timeout", ts, pid, tid);
+                    line.int("conn", conn.id as i64);
+                    line.int("ms", i64::from(ms));
+                    line.end();
+                });
+            });
+        });
+    }
+    rc
+}
+
 /// The application's own trace registration: on a traced connection it is chained behind ours
 /// (it gets exactly the events it asked for) instead of replacing it.
 ///

@@ -63,6 +63,7 @@ pub type OpenV2Fn = unsafe extern "C" fn(*const c_char, *mut *mut Db, c_int, *co
 pub type CloseFn = unsafe extern "C" fn(*mut Db) -> c_int;
 pub type TraceV2Fn = unsafe extern "C" fn(*mut Db, c_uint, Option<TraceCb>, *mut c_void) -> c_int;
 pub type ExitFn = unsafe extern "C" fn(c_int) -> !;
+pub type BusyTimeoutFn = unsafe extern "C" fn(*mut Db, c_int) -> c_int;
 
 real_fn!(real_open, c"sqlite3_open", OpenFn);
 real_fn!(real_open16, c"sqlite3_open16", Open16Fn);
@@ -71,6 +72,7 @@ real_fn!(real_close, c"sqlite3_close", CloseFn);
 real_fn!(real_close_v2, c"sqlite3_close_v2", CloseFn);
 real_fn!(real_trace_v2, c"sqlite3_trace_v2", TraceV2Fn);
 real_fn!(real_exit, c"_exit", ExitFn);
+real_fn!(real_busy_timeout, c"sqlite3_busy_timeout", BusyTimeoutFn);
 
 /// The SQLite functions the trace callback uses.
 pub struct Api {
