@@ -336,6 +336,18 @@ fn a_cms_trace_imports_validates_and_runs_with_no_hand_edits() {
         "{text}"
     );
     assert!(text.contains("step returned a row in every one"), "{text}");
+    // Publishing tags a page 1-3 times: one kind of weight 4 (2 tags: the mean), not three.
+    assert_eq!(publish["weight"].as_integer(), Some(4), "{text}");
+    let tags = steps
+        .iter()
+        .filter(|s| {
+            s.get("sql")
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("page_tag"))
+        })
+        .count();
+    assert_eq!(tags, 2, "{text}");
+    assert!(text.contains("3 variants that differ only in how often"), "{text}");
     // The self-check ran the kinds against a copy of the database: nothing failed.
     assert!(text.contains("0 failed (0.0 % of requests"), "{text}");
     assert!(!stdout.contains("self-check"), "{stdout}");

@@ -176,6 +176,9 @@ impl Checker {
     /// generator draws again: the last key column that is not a step reference counts up from
     /// above every value the copy and the trace hold (`seq(max + 1)`).
     pub(crate) fn keep_keys_unique(&self, script: &mut ScriptOut, kind: &RequestKind) {
+        // Keys already counting in this script (table.column): a second step inserting into
+        // the same key counts from a billion further, so the two never meet.
+        let mut counting: Vec<String> = Vec::new();
         for (i, step) in script.steps.iter_mut().enumerate() {
             let StepKind::Sql { sql, params } = &mut step.kind else {
                 continue;
@@ -228,7 +231,16 @@ impl Checker {
                         _ => None,
                     })
                     .max();
-                let start = in_db.into_iter().chain(in_trace).max().unwrap_or(0).saturating_add(1);
+                let which = format!("{table}.{col}").to_ascii_lowercase();
+                let earlier = counting.iter().filter(|c| **c == which).count() as i64;
+                counting.push(which);
+                let start = in_db
+                    .into_iter()
+                    .chain(in_trace)
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_add(1)
+                    .saturating_add(earlier * 1_000_000_000);
                 params[p] = toml::Value::String(format!("seq({start})"));
                 script.comments.push(format!(
                     "step {i} ?{}: seq({start}), not the captured values: {col} completes the unique key ({}) of \

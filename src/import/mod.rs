@@ -251,6 +251,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
         };
         let rows: u64 = execs.iter().map(|e| e.changes.unwrap_or(1).max(0) as u64).sum();
         let kind = RequestKind {
+            variants: Vec::new(),
             instances: execs
                 .iter()
                 .map(|e| requests::Request {
@@ -446,15 +447,31 @@ fn script_out(
     notes: &mut Vec<String>,
 ) -> ScriptOut {
     let n = kind.instances.len();
+    let weight = kind.weight();
     let mut sc = ScriptOut {
         name: name.clone(),
-        weight: n,
+        weight,
         ..ScriptOut::default()
     };
     sc.comments.push(format!(
-        "{n} of {total} requests ({:.1} %).",
-        100.0 * n as f64 / total as f64
+        "{weight} of {total} requests ({:.1} %).",
+        100.0 * weight as f64 / total as f64
     ));
+    if !kind.variants.is_empty() {
+        let list: Vec<String> = kind
+            .variants
+            .iter()
+            .map(|(len, count)| format!("{len} statements × {count}"))
+            .collect();
+        sc.comments.push(format!(
+            "One endpoint, {} variants that differ only in how often a statement or block repeats ({}): \
+             the steps are those of the most frequent ({} statements, {n} requests), whose captured values \
+             and times are used.",
+            kind.variants.len(),
+            list.join(", "),
+            kind.instances[0].steps.len()
+        ));
+    }
     let replay_len = params::replay_len(kind);
     if replay && replay_len < n {
         sc.comments.push(format!(

@@ -159,7 +159,48 @@ pub(crate) struct WorkerGroup {
 /// One request kind: its statement sequence and every instance, by worker then time.
 #[derive(Debug)]
 pub(crate) struct RequestKind {
+    /// The requests with the kind's exact statement sequence (the representative variant).
     pub instances: Vec<Request>,
+    /// Requests of the same endpoint whose statement sequences differ only in how often a
+    /// statement or block repeats: (statements per request, requests), every variant,
+    /// representative included. Empty when there is one variant.
+    pub variants: Vec<(usize, usize)>,
+}
+
+impl RequestKind {
+    /// Every request the kind stands for (all its variants).
+    pub(crate) fn weight(&self) -> usize {
+        if self.variants.is_empty() {
+            self.instances.len()
+        } else {
+            self.variants.iter().map(|v| v.1).sum()
+        }
+    }
+}
+
+/// A statement sequence with each run of a repeated statement or block (up to 4 statements)
+/// written once: requests of one endpoint that loop a variable number of times share it.
+fn shape(key: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < key.len() {
+        let block = (1..=4).find(|&l| i + 2 * l <= key.len() && key[i..i + l] == key[i + l..i + 2 * l]);
+        match block {
+            Some(l) => {
+                let mut j = i + l;
+                while j + l <= key.len() && key[j..j + l] == key[i..i + l] {
+                    j += l;
+                }
+                out.extend_from_slice(&key[i..i + l]);
+                i = j;
+            }
+            None => {
+                out.push(key[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default)]
@@ -574,26 +615,47 @@ fn max_overlap(spans: &[(i64, i64)]) -> usize {
     best.max(1) as usize
 }
 
-/// A group's requests by kind, most frequent first; instances by worker, then time.
+/// A group's requests by kind, most frequent first; instances by worker, then time. Requests
+/// whose sequences differ only in repetition counts (the same `shape`) are one kind: its steps
+/// are those of the most frequent variant (the one nearest the mean length on a tie: its
+/// captured values are the evidence for links and values), and its weight counts every variant.
 pub(crate) fn kinds(group: &WorkerGroup) -> Vec<RequestKind> {
-    let mut map: HashMap<Vec<String>, Vec<Request>> = HashMap::new();
+    let mut by_shape: HashMap<Vec<String>, BTreeMap<Vec<String>, Vec<Request>>> = HashMap::new();
     let mut order: Vec<Vec<String>> = Vec::new();
     for r in &group.requests {
         let key = r.key();
-        if !map.contains_key(&key) {
-            order.push(key.clone());
+        let sh = shape(&key);
+        if !by_shape.contains_key(&sh) {
+            order.push(sh.clone());
         }
-        map.entry(key).or_default().push(r.clone());
+        by_shape.entry(sh).or_default().entry(key).or_default().push(r.clone());
     }
     let mut out: Vec<RequestKind> = order
         .into_iter()
-        .map(|key| {
-            let mut instances = map.remove(&key).unwrap_or_default();
+        .map(|sh| {
+            let variants = by_shape.remove(&sh).unwrap_or_default();
+            let total: usize = variants.values().map(Vec::len).sum();
+            let mean = variants.iter().map(|(k, v)| k.len() * v.len()).sum::<usize>() as f64 / total.max(1) as f64;
+            let mut counts: Vec<(usize, usize)> = variants.iter().map(|(k, v)| (k.len(), v.len())).collect();
+            counts.sort_unstable();
+            let best = variants
+                .iter()
+                .min_by(|a, b| {
+                    let d = |k: &Vec<String>| (k.len() as f64 - mean).abs();
+                    b.1.len().cmp(&a.1.len()).then(d(a.0).total_cmp(&d(b.0)))
+                })
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default();
+            let mut variants = variants;
+            let mut instances = variants.remove(&best).unwrap_or_default();
             instances.sort_by_key(|r| (r.actor, r.start));
-            RequestKind { instances }
+            RequestKind {
+                instances,
+                variants: if counts.len() > 1 { counts } else { Vec::new() },
+            }
         })
         .collect();
-    out.sort_by_key(|k| std::cmp::Reverse(k.instances.len()));
+    out.sort_by_key(|k| std::cmp::Reverse(k.weight()));
     out
 }
 
@@ -700,6 +762,18 @@ mod tests {
             vec![6 * MS as u64, 6 * MS as u64],
             "idle = wall minus CPU between requests"
         );
+    }
+
+    #[test]
+    fn repeated_statements_and_blocks_share_a_shape() {
+        let k = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(shape(&k(&["a", "b", "b", "b", "c"])), k(&["a", "b", "c"]));
+        assert_eq!(
+            shape(&k(&["a", "x", "y", "x", "y", "x", "y", "c"])),
+            k(&["a", "x", "y", "c"])
+        );
+        assert_eq!(shape(&k(&["a", "x", "y", "c"])), k(&["a", "x", "y", "c"]));
+        assert_ne!(shape(&k(&["a", "b"])), shape(&k(&["b", "a"])));
     }
 
     #[test]
