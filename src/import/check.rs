@@ -125,7 +125,7 @@ impl Checker {
 
     /// Prepares each SQL step of `script`, mapping app-registered functions; a function with no
     /// equivalent becomes a `fill_in` parameter naming it and the kind. Returns notes.
-    pub(crate) fn map_functions(&self, script: &mut ScriptOut) -> Vec<String> {
+    pub(crate) fn map_functions(&mut self, script: &mut ScriptOut) -> Vec<String> {
         let mut notes = Vec::new();
         let name = script.name.clone();
         for (i, step) in script.steps.iter_mut().enumerate() {
@@ -141,6 +141,7 @@ impl Checker {
                     .nth(1)
                     .and_then(|rest| rest.split_whitespace().next())
                 else {
+                    self.failures.push((name.clone(), i, msg));
                     break;
                 };
                 match map_function(sql, f) {

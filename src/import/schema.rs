@@ -146,6 +146,8 @@ enum Shape {
     Real(f64, f64),
     Text(i64, i64),
     Blob(i64, i64),
+    /// JSON kept valid by a CHECK: this empty value.
+    Json(&'static str),
 }
 
 impl Fit {
@@ -165,6 +167,7 @@ impl Fit {
             Shape::Text(..) if self.unique => "'k' || i".into(),
             Shape::Text(lo, hi) => format!("substr(hex(randomblob({})), 1, {})", hi.max(1) / 2 + 1, pick(lo, hi)),
             Shape::Blob(lo, hi) => format!("randomblob({})", pick(lo, hi)),
+            Shape::Json(empty) => format!("'{empty}'"),
         }
     }
 
@@ -182,6 +185,7 @@ impl Fit {
             Shape::Real(lo, _) => format!("{lo} + {d}"),
             Shape::Text(..) => format!("'k' || ({d})"),
             Shape::Blob(..) => format!("CAST(({d}) AS BLOB)"),
+            Shape::Json(_) => format!("json_array({d})"),
         }
     }
 
@@ -211,6 +215,13 @@ fn table_info(
     for c in info {
         cols.push(c?);
     }
+    let table_sql: String = conn
+        .query_row(
+            "SELECT coalesce(sql, '') FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap_or_default();
     let pk_count = cols.iter().filter(|c| c.2 > 0).count();
     let rowid_alias = cols
         .iter()
@@ -221,7 +232,9 @@ fn table_info(
         if Some(name) == rowid_alias.as_ref() {
             continue; // the rowid: SQLite numbers it
         }
-        if let Some(f) = fit_column(conn, table, name, rows)? {
+        if let Some(f) = json_column(conn, table, name, &table_sql)? {
+            fits.push((name.clone(), f));
+        } else if let Some(f) = fit_column(conn, table, name, rows)? {
             fits.push((name.clone(), f));
         }
     }
@@ -343,6 +356,50 @@ pub(crate) fn unique_keys(conn: &Connection, table: &str) -> rusqlite::Result<Ve
     Ok(out)
 }
 
+/// A column a CHECK constraint keeps to JSON (`CHECK (JSON_VALID("data"))`, Django's JSONField):
+/// random text would fail it, so it gets the empty value of the JSON type most of its rows hold
+/// (`'{}'`, `'[]'`, `'""'`, `'0'`).
+fn json_column(conn: &Connection, table: &str, col: &str, table_sql: &str) -> rusqlite::Result<Option<Fit>> {
+    let lower = table_sql.to_ascii_lowercase().replace(' ', "");
+    let name = col.to_ascii_lowercase();
+    let checked = [
+        format!("json_valid(\"{name}\")"),
+        format!("json_valid({name})"),
+        format!("json_valid(`{name}`)"),
+    ]
+    .iter()
+    .any(|f| lower.contains(f.as_str()));
+    if !checked {
+        return Ok(None);
+    }
+    let c = quote(col);
+    let first: Option<String> = conn
+        .query_row(
+            &format!(
+                "SELECT substr(trim({c}), 1, 1) FROM {} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+                quote(table)
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let empty = match first.as_deref() {
+        Some("[") => "[]",
+        Some("\"") => "\"\"",
+        Some(d) if d.starts_with(|c: char| c.is_ascii_digit() || c == '-') => "0",
+        _ => "{}",
+    };
+    Ok(Some(Fit {
+        generator: format!("choice('{empty}')"),
+        shape: Shape::Json(empty),
+        unique: false,
+        distinct: 1,
+    }))
+}
+
 /// A generator for one column, from the type most of its values have; None for NULL-only.
 fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite::Result<Option<Fit>> {
     let c = quote(col);
@@ -402,6 +459,35 @@ fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_checked_columns_get_valid_json_and_shadow_tables_stay_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE log(id INTEGER PRIMARY KEY, data TEXT CHECK ((JSON_VALID(\"data\") OR \"data\" IS NULL)),
+               tags TEXT CHECK (json_valid(tags)), note TEXT);
+             INSERT INTO log(data, tags, note) VALUES ('{\"a\": 1}', '[1]', 'x'), ('{}', '[]', 'y');
+             CREATE VIRTUAL TABLE doc USING fts5(body);
+             INSERT INTO doc VALUES ('hello world');",
+        )
+        .unwrap();
+        drop(c);
+        let info = read_db(&path).unwrap();
+        assert_eq!(info.virtual_tables, vec!["doc".to_string()]);
+        assert_eq!(info.schema.len(), 2, "{:?}", info.schema);
+        assert!(
+            info.schema
+                .iter()
+                .all(|s| !s.contains("doc_data") && !s.contains("doc_idx"))
+        );
+        assert_eq!(info.tables.len(), 1, "only the ordinary table is populated");
+        let cols = &info.tables[0].columns;
+        assert_eq!(cols[0], ("data".to_string(), "choice('{}')".to_string()));
+        assert_eq!(cols[1], ("tags".to_string(), "choice('[]')".to_string()));
+        assert_eq!(cols[2].0, "note");
+    }
 
     #[test]
     fn reads_schema_rows_and_fits_columns_without_touching_the_file() {
