@@ -725,6 +725,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_9());
     v.extend(class_10());
     v.extend(class_11());
+    v.extend(class_12());
     v
 }
 
@@ -2184,6 +2185,240 @@ fn class_11() -> Vec<Case> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Round 3 (issue #26)
+
+/// The pids of this case's worker processes (`litehammer worker-child` with the case's
+/// TMPDIR in its environment: never another case's or another user's process).
+fn case_workers(tmp: &Path) -> Vec<u32> {
+    let want = format!("TMPDIR={}", tmp.display());
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            cmd.split(|b| *b == 0).any(|a| a == b"worker-child") && env.split(|b| *b == 0).any(|a| a == want.as_bytes())
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// Sends `sig` to the case's first worker process `delay_ms` after it appeared (at most
+/// 30 s of looking), from a thread of its own.
+fn signal_worker(c: &Ctx, sig: &'static str, delay_ms: u64) {
+    let tmp = c.tmp.clone();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Some(pid) = case_workers(&tmp).first() {
+                std::thread::sleep(Duration::from_millis(delay_ms));
+                send(sig, &pid.to_string());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+}
+
+fn class_12() -> Vec<Case> {
+    let app = |line: &str| with("workers = 1", &format!("workers = 1\n{line}"));
+    let procs = |duration: &str, extra: &str| {
+        with("workers = 1", &format!("workers = 2\nisolation = \"process\"\n{extra}"))
+            .replace("duration = \"300ms\"", &format!("duration = \"{duration}\""))
+    };
+    let script_step = tail_with(
+        "[[group.script]]\nname = \"s\"\nsteps = [ { sql = \"SELECT 1\", app_time = \"uniform(1ms, 400d)\" } ]",
+    );
+    vec![
+        // Every app/think time is a wait inside a run: at most 1 day, refused before anything runs.
+        case(12, "app_time = 366d is refused", validate(app("app_time = \"366d\"")))
+            .code(2)
+            .err(&["app_time", "too long"])
+            .secs(10),
+        case(
+            12,
+            "app_time = exp(366d) is refused by run",
+            run(app("app_time = \"exp(366d)\""), &[]),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .before_run()
+        .secs(10),
+        case(
+            12,
+            "app_time = uniform(0ms, 366d) is refused",
+            run(app("app_time = \"uniform(0ms, 366d)\""), &[]),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .before_run()
+        .secs(10),
+        case(12, "app_time = 25h is refused", validate(app("app_time = \"25h\"")))
+            .code(2)
+            .err(&["app_time", "at most 1day"])
+            .secs(10),
+        case(
+            12,
+            "think_time = gaussian(5ms, 400d) is refused",
+            validate(app("think_time = \"gaussian(5ms, 400d)\"")),
+        )
+        .code(2)
+        .err(&["think_time", "too long"])
+        .secs(10),
+        case(
+            12,
+            "--set group.w.app_time=400d is refused naming the flag",
+            validate_with(MIN.into(), &["--set", "group.w.app_time=400d"]),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .secs(10),
+        case(
+            12,
+            "an op's app_time = exp(2d) is refused",
+            validate(with(
+                "params = [\"text(5)\"]",
+                "params = [\"text(5)\"]\napp_time = \"exp(2d)\"",
+            )),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .secs(10),
+        case(
+            12,
+            "a script step's app_time = uniform(1ms, 400d) is refused",
+            validate(script_step),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .secs(10),
+        // Sizes checked before allocating: clients is a slot each in the group's queue.
+        case(
+            12,
+            "clients = 4294967295 is refused naming the key",
+            run(app("clients = 4294967295"), &[]),
+        )
+        .code(2)
+        .err(&["clients", "at most"])
+        .before_run()
+        .secs(10),
+        case(
+            12,
+            "clients = 2000000000 is refused (validate)",
+            validate(app("clients = 2000000000")),
+        )
+        .code(2)
+        .err(&["clients"])
+        .secs(10),
+        case(
+            12,
+            "--set group.w.clients=4294967295 is refused",
+            run_min(&["--set", "group.w.clients=4294967295"]),
+        )
+        .code(2)
+        .err(&["clients"])
+        .before_run()
+        .secs(10),
+        case(
+            12,
+            "clients = 1000001 is refused (one above the limit)",
+            validate(app("clients = 1000001")),
+        )
+        .code(2)
+        .err(&["clients", "1000000"])
+        .secs(10),
+        // The app-time spin looks at the stop token: a long spin ends with the run.
+        case(
+            12,
+            "a 20h app_time ends with a 300ms run (threads)",
+            run(app("app_time = \"20h\""), &[]),
+        )
+        .secs(30),
+        case(
+            12,
+            "a 20h app_time ends with the run (processes)",
+            run(procs("1s", "app_time = \"20h\""), &[]),
+        )
+        .secs(40),
+        case(
+            12,
+            "SIGINT ends a 60s app_time spin at once (threads)",
+            run(
+                app("app_time = \"60s\"").replace("duration = \"300ms\"", "duration = \"120s\""),
+                &[],
+            ),
+        )
+        .code(130)
+        .signal(Sig::Int, Some("databases in"), 1500, 5)
+        .after(expect_status("r.json", "interrupted"))
+        .secs(40),
+        case(
+            12,
+            "SIGTERM ends a 60s app_time spin at once (processes)",
+            run(procs("120s", "app_time = \"60s\""), &[]),
+        )
+        .code(130)
+        .signal(Sig::Term, Some("databases in"), 2000, 8)
+        .secs(40),
+        // The driver watches its worker processes.
+        case(12, "SIGSTOP of a worker process fails the run loudly", move |c| {
+            signal_worker(c, "STOP", 800);
+            run_args(c, &procs("2s", ""), &[])
+        })
+        .code(1)
+        .err(&["worker", "was stopped", "killed"])
+        .after(|c, _| {
+            let left = case_workers(&c.tmp);
+            left.is_empty()
+                .then_some(())
+                .ok_or(format!("worker processes left: {left:?}"))
+        })
+        .secs(60),
+        case(
+            12,
+            "SIGSTOP of a worker process, then Ctrl-C still ends the run",
+            move |c| {
+                signal_worker(c, "STOP", 500);
+                run_args(c, &procs("120s", ""), &[])
+            },
+        )
+        .code(130)
+        .signal(Sig::Int, Some("databases in"), 2500, 15)
+        .after(|c, _| {
+            let left = case_workers(&c.tmp);
+            left.is_empty()
+                .then_some(())
+                .ok_or(format!("worker processes left: {left:?}"))
+        })
+        .secs(60),
+        case(
+            12,
+            "a worker process killed by SIGKILL is named with its pid and signal",
+            move |c| {
+                signal_worker(c, "KILL", 800);
+                run_args(c, &procs("3s", ""), &[])
+            },
+        )
+        .code(1)
+        .err(&["(pid ", "killed by signal 9"])
+        .secs(60),
+        case(
+            12,
+            "a worker process killed by SIGTERM is named with its signal",
+            move |c| {
+                signal_worker(c, "TERM", 800);
+                run_args(c, &procs("3s", ""), &[])
+            },
+        )
+        .code(1)
+        .err(&["(pid ", "signal 15 (SIGTERM)"])
+        .secs(60),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
 // The tests
 
 #[test]
@@ -2239,6 +2474,11 @@ fn class_10_validate_ok_means_run_ok() {
 #[test]
 fn class_11_text_injection() {
     run_class(11);
+}
+
+#[test]
+fn class_12_round3_hangs_and_sizes() {
+    run_class(12);
 }
 
 // ---------------------------------------------------------------------------------------

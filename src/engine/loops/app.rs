@@ -158,6 +158,24 @@ pub fn spin(ns: u64) {
     }
 }
 
+/// The longest spin between two looks at the stop token.
+const SPIN_SLICE_NS: u64 = 1_000_000;
+
+/// `spin(ns)` in slices of at most `SPIN_SLICE_NS`, ending early when the run stops (a
+/// long app time must not outlive the run or a Ctrl-C). `false`: it was stopped.
+pub fn spin_or_stop(ns: u64, phase: &PhaseFlag) -> bool {
+    let mut left = ns;
+    while left > 0 {
+        if phase.get() == Phase::Stop {
+            return false;
+        }
+        let slice = left.min(SPIN_SLICE_NS);
+        spin(slice);
+        left -= slice;
+    }
+    true
+}
+
 /// Runs an application-model worker until the run stops; sends Ready, samples and Done.
 pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     spin_rate();
@@ -424,7 +442,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
     fn app(&mut self, ns: u64) {
         if ns > 0 {
-            spin(ns);
+            spin_or_stop(ns, self.phase);
             self.seg(Part::App);
         }
     }
