@@ -726,6 +726,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_10());
     v.extend(class_11());
     v.extend(class_12());
+    v.extend(class_13());
     v
 }
 
@@ -2418,6 +2419,214 @@ fn class_12() -> Vec<Case> {
     ]
 }
 
+/// A trace of one statement, enough for `import` (its outputs are checked before it is read).
+const TRACE: &str = "{\"v\":1,\"kind\":\"open\",\"pid\":1,\"tid\":1,\"conn\":1,\"t\":0,\"path\":\"app.db\"}\n";
+
+/// `capture --lib <case>/lib.so -o OUT -- true` (the fake library is never loaded: every
+/// case here is refused before the command runs).
+fn capture_to(out: impl Fn(&Ctx) -> String + 'static) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| {
+        c.write("lib.so", "not a library");
+        c.write("victim", VICTIM);
+        let o = out(c);
+        strs(&["capture", "--lib", &c.s("lib.so"), "-o", &o, "--", "true"])
+    }
+}
+
+/// `import <case>/t.jsonl -o OUT`.
+fn import_to(out: impl Fn(&Ctx) -> String + 'static) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| {
+        c.write("t.jsonl", TRACE);
+        c.write("victim", VICTIM);
+        let o = out(c);
+        strs(&["import", &c.s("t.jsonl"), "-o", &o])
+    }
+}
+
+fn fifo(c: &Ctx, name: &str) -> String {
+    let path = c.p(name);
+    let status = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    path.display().to_string()
+}
+
+fn class_13() -> Vec<Case> {
+    let link = |c: &Ctx| {
+        symlink(c, "victim", "link");
+        c.s("link")
+    };
+    let dangling = |c: &Ctx| {
+        symlink(c, "nothing-here", "link");
+        c.s("link")
+    };
+    let dir = |c: &Ctx| {
+        std::fs::create_dir(c.p("out")).unwrap();
+        c.s("out")
+    };
+    vec![
+        // capture -o
+        case(
+            13,
+            "capture -o /dev/null (a device) is refused",
+            capture_to(|_| "/dev/null".into()),
+        )
+        .code(2)
+        .err(&["-o", "not a regular file"])
+        .secs(10),
+        case(13, "capture -o a FIFO is refused", capture_to(|c| fifo(c, "pipe")))
+            .code(2)
+            .err(&["not a regular file"])
+            .secs(10),
+        case(
+            13,
+            "capture -o a symlink is refused, its target untouched",
+            capture_to(link),
+        )
+        .code(2)
+        .err(&["symbolic link"])
+        .after(unchanged("victim", VICTIM))
+        .secs(10),
+        case(13, "capture -o a dangling symlink is refused", capture_to(dangling))
+            .code(2)
+            .err(&["symbolic link"])
+            .after(absent("nothing-here"))
+            .secs(10),
+        case(
+            13,
+            "capture -o the preload library itself is refused",
+            capture_to(|c| c.s("lib.so")),
+        )
+        .code(2)
+        .err(&["capture library"])
+        .after(unchanged("lib.so", "not a library"))
+        .secs(10),
+        case(
+            13,
+            "capture -o the preload library through dir/../ is refused",
+            capture_to(|c| {
+                std::fs::create_dir(c.p("d")).unwrap();
+                format!("{}/d/../lib.so", c.dir.display())
+            }),
+        )
+        .code(2)
+        .err(&["capture library"])
+        .after(unchanged("lib.so", "not a library"))
+        .secs(10),
+        case(13, "capture -o a directory is refused with exit 2", capture_to(dir))
+            .code(2)
+            .err(&["directory"])
+            .secs(10),
+        case(
+            13,
+            "capture -o a path ending in / is refused",
+            capture_to(|c| format!("{}/", c.s("new"))),
+        )
+        .code(2)
+        .err(&["directory"])
+        .secs(10),
+        case(13, "capture -o the program being captured is refused", |c| {
+            c.write("lib.so", "not a library");
+            let prog = c.write("prog.sh", "#!/bin/sh\nexit 0\n");
+            std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+            strs(&["capture", "--lib", &c.s("lib.so"), "-o", &prog, "--", &prog])
+        })
+        .code(2)
+        .err(&["command being captured"])
+        .after(unchanged("prog.sh", "#!/bin/sh\nexit 0\n"))
+        .secs(10),
+        // import -o
+        case(
+            13,
+            "import -o /dev/null (a device) is refused",
+            import_to(|_| "/dev/null".into()),
+        )
+        .code(2)
+        .err(&["-o", "not a regular file"])
+        .secs(10),
+        case(
+            13,
+            "import -o a FIFO is refused (no hang)",
+            import_to(|c| fifo(c, "pipe")),
+        )
+        .code(2)
+        .err(&["not a regular file"])
+        .secs(10),
+        case(
+            13,
+            "import -o a symlink is refused, its target untouched",
+            import_to(link),
+        )
+        .code(2)
+        .err(&["symbolic link"])
+        .after(unchanged("victim", VICTIM))
+        .secs(10),
+        case(13, "import -o a dangling symlink is refused", import_to(dangling))
+            .code(2)
+            .err(&["symbolic link"])
+            .after(absent("nothing-here"))
+            .secs(10),
+        case(
+            13,
+            "import -o its own input trace is refused",
+            import_to(|c| c.s("t.jsonl")),
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(
+            13,
+            "import -o its input trace through dir/../ is refused",
+            import_to(|c| {
+                std::fs::create_dir(c.p("d")).unwrap();
+                format!("{}/d/../t.jsonl", c.dir.display())
+            }),
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(
+            13,
+            "import of a trace read through a symlink, -o the real trace, is refused",
+            |c| {
+                c.write("t.jsonl", TRACE);
+                symlink(c, "t.jsonl", "via.jsonl");
+                strs(&["import", &c.s("via.jsonl"), "-o", &c.s("t.jsonl")])
+            },
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(
+            13,
+            "import -o a hard link to its input trace is refused",
+            import_to(|c| {
+                std::fs::hard_link(c.p("t.jsonl"), c.p("hard.jsonl")).unwrap();
+                c.s("hard.jsonl")
+            }),
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(13, "import -o the database given to --db is refused", |c| {
+            c.write("t.jsonl", TRACE);
+            let db = other_db(c);
+            strs(&["import", &c.s("t.jsonl"), "--db", &db, "-o", &db])
+        })
+        .code(2)
+        .err(&["--db"])
+        .after(other_db_intact)
+        .secs(10),
+        case(13, "import -o a directory is refused with exit 2", import_to(dir))
+            .code(2)
+            .err(&["directory"])
+            .secs(10),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -2479,6 +2688,11 @@ fn class_11_text_injection() {
 #[test]
 fn class_12_round3_hangs_and_sizes() {
     run_class(12);
+}
+
+#[test]
+fn class_13_round3_capture_and_import_outputs() {
+    run_class(13);
 }
 
 // ---------------------------------------------------------------------------------------

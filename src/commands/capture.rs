@@ -55,17 +55,19 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     };
     let library = find_library(args.lib.as_deref())?;
     let library = library.canonicalize().unwrap_or(library);
+    // The one output check every command that writes shares (before the command runs): a
+    // regular file or nothing, never a link, a device, a FIFO, a directory, the preload
+    // library or the program captured.
+    let mut inputs: Vec<(&str, &Path)> = vec![("capture library", library.as_path())];
+    let program_path = Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        inputs.push(("command being captured", program_path));
+    }
+    crate::report::output::check(&[crate::report::output::Target::new("-o", &args.output)], &inputs)?;
     let out_dir = match args.output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if !out_dir.is_dir() {
-        return Err(InputError::new(
-            format!("-o {}", args.output.display()),
-            "the output's directory does not exist",
-        )
-        .into());
-    }
     let parts_dir = tempfile::Builder::new()
         .prefix(".litehammer-capture-")
         .tempdir_in(&out_dir)
