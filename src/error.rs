@@ -57,18 +57,37 @@ fn key_on_line(line: &str) -> Option<String> {
     (!key.is_empty() && !key.contains(['"', '\''])).then(|| key.to_string())
 }
 
+/// Text for the terminal: control characters (an escape sequence, a carriage return) shown
+/// escaped; line breaks too unless `lines` (a message of several lines of litehammer's own).
+/// The origin, key and source line of an error often quote a flag's value or a report's
+/// text, which may come from anyone.
+pub(crate) fn terminal(text: &str, lines: bool) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .flat_map(|c| match c {
+            '\n' if lines => vec!['\n'],
+            '\n' => vec!['\\', 'n'],
+            '\t' => vec!['\t'],
+            c if c.is_control() => c.escape_unicode().collect(),
+            c => vec![c],
+        })
+        .collect()
+}
+
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.origin)?;
+        f.write_str(&terminal(&self.origin, false))?;
         if let Some((line, col)) = self.position {
             write!(f, ":{line}:{col}")?;
         }
         if let Some(key) = &self.key {
-            write!(f, ": key `{key}`")?;
+            write!(f, ": key `{}`", terminal(key, false))?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", terminal(&self.message, true))?;
         if let (Some((line, _)), Some(snippet)) = (self.position, &self.snippet) {
-            write!(f, "\n    {line} | {snippet}")?;
+            write!(f, "\n    {line} | {}", terminal(snippet, false))?;
         }
         Ok(())
     }
@@ -110,7 +129,7 @@ pub(crate) fn render(err: &anyhow::Error) -> String {
     if let Some(input) = input_of(err) {
         return input.to_string();
     }
-    format!("{err:#}")
+    terminal(&format!("{err:#}"), true)
 }
 
 #[cfg(test)]
@@ -128,6 +147,15 @@ mod tests {
             err.to_string(),
             "f.toml:3:11: key `workers`: must be positive\n    3 | workers = 0"
         );
+    }
+
+    #[test]
+    fn escapes_control_characters_from_flags_and_reports() {
+        let err = InputError::new("--config a\u{1b}[2J\nb", "no configuration \u{1b}]0;x\u{7}");
+        let text = err.to_string();
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.starts_with("--config a\\u{1b}[2J\\nb"), "{text}");
     }
 
     #[test]

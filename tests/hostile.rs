@@ -727,6 +727,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_11());
     v.extend(class_12());
     v.extend(class_13());
+    v.extend(class_14());
     v
 }
 
@@ -2627,6 +2628,329 @@ fn class_13() -> Vec<Case> {
     ]
 }
 
+/// A line a pasted snippet must never contain as code.
+const PAYLOAD: &str = "import os; os.system('touch pwned')";
+
+/// The base report with every run id followed by a line break and `PAYLOAD` (`sep` between).
+fn injected_ids(c: &Ctx, sep: &'static str) -> String {
+    mutated_report(c, "r.json", &|v| {
+        for run in v["runs"].as_array_mut().unwrap() {
+            let id = run["id"].as_str().unwrap().to_string();
+            run["id"] = format!("{id}{sep}{PAYLOAD}").into();
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("verdict");
+        }
+    })
+}
+
+fn apply_case(framework: &'static str, sep: &'static str) -> Case {
+    let name: &'static str =
+        Box::leak(format!("apply --for {framework}: a run id with {sep:?} stays in its comment").into_boxed_str());
+    case(14, name, move |c| {
+        let r = injected_ids(c, sep);
+        strs(&["apply", &r, "--for", framework])
+    })
+    .secs(15)
+    .after(|_, o| {
+        let bad = o.stdout.lines().any(|l| l.trim_start().starts_with("import os"))
+            || o.stdout.contains('\r')
+            || o.stdout.contains('\u{2028}')
+            || o.stdout.contains("?>\n<?php")
+            || o.stdout.contains("?> import");
+        (!bad)
+            .then_some(())
+            .ok_or(format!("snippet injected: {}", tail(&o.stdout)))
+    })
+}
+
+/// The base report with its first group renamed (in the runs and their timelines).
+fn renamed_group(c: &Ctx, name: &'static str, to: &str) -> String {
+    let to = to.to_string();
+    mutated_report(c, name, &move |v| {
+        for run in v["runs"].as_array_mut().unwrap() {
+            let first = run["groups"][0]["name"].as_str().unwrap().to_string();
+            run["groups"][0]["name"] = to.clone().into();
+            if let Some(t) = run["timeline"].as_array_mut() {
+                for e in t {
+                    for g in e["groups"].as_array_mut().unwrap() {
+                        if g["name"] == first.as_str() {
+                            g["name"] = to.clone().into();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("verdict");
+        }
+    })
+}
+
+fn no_escape_chars(_: &Ctx, o: &Out) -> Result<(), String> {
+    let raw = |s: &str| s.contains('\u{1b}') || s.contains('\u{7}');
+    (!raw(&o.stdout) && !raw(&o.stderr))
+        .then_some(())
+        .ok_or(format!("raw escape on the terminal: {}", tail(&o.stderr)))
+}
+
+fn class_14() -> Vec<Case> {
+    let mut v = Vec::new();
+    for f in ["django", "rails", "laravel", "go", "node", "pragma"] {
+        v.push(apply_case(f, "\n"));
+    }
+    for (f, sep) in [
+        ("django", "\r"),
+        ("node", "\u{2028}"),
+        ("rails", "\u{85}"),
+        ("laravel", " ?>\n<?php "),
+    ] {
+        v.push(apply_case(f, sep));
+    }
+    let csv_cells = |words: &'static [&'static str]| {
+        move |_: &Ctx, o: &Out| {
+            for w in words {
+                if o.stdout
+                    .lines()
+                    .any(|l| l.split(',').any(|cell| cell.trim_matches('"').starts_with(w)))
+                {
+                    return Err(format!("a CSV cell starts with {w:?}: {}", tail(&o.stdout)));
+                }
+            }
+            Ok(())
+        }
+    };
+    v.extend([
+        case(
+            14,
+            "report --format csv: a group named =HYPERLINK(..) is not a formula",
+            |c| {
+                let r = renamed_group(c, "r.json", "=HYPERLINK(\"http://x\",\"y\")");
+                strs(&["report", &r, "--format", "csv"])
+            },
+        )
+        .secs(15)
+        .after(csv_cells(&["=HYPERLINK"])),
+        case(
+            14,
+            "report --format csv: run ids starting with + - @ are not formulas",
+            |c| {
+                let r = mutated_report(c, "r.json", &|v| {
+                    for (i, run) in v["runs"].as_array_mut().unwrap().iter_mut().enumerate() {
+                        run["id"] = ["+cmd|' /C calc'!A0", "@SUM(1+1)*cmd"][i % 2].into();
+                    }
+                    v.as_object_mut().unwrap().remove("verdict");
+                });
+                strs(&["report", &r, "--format", "csv"])
+            },
+        )
+        .secs(15)
+        .after(csv_cells(&["+cmd", "@SUM"])),
+        case(14, "report --format csv: a group named -2+3 is not a formula", |c| {
+            let r = renamed_group(c, "r.json", "-2+3");
+            strs(&["report", &r, "--format", "csv"])
+        })
+        .secs(15)
+        .after(csv_cells(&["-2+3"])),
+        case(
+            14,
+            "apply --config with an escape sequence is escaped on the terminal",
+            |c| {
+                let r = mutated_report(c, "r.json", &|_| {});
+                strs(&["apply", &r, "--config", "x\u{1b}[2J\u{1b}]0;pwned\u{7}"])
+            },
+        )
+        .code(2)
+        .err(&["--config"])
+        .after(no_escape_chars)
+        .secs(15),
+        case(
+            14,
+            "apply --config against a report whose run ids hold escapes: escaped",
+            |c| {
+                let r = injected_ids(c, "\u{1b}[2J");
+                strs(&["apply", &r, "--config", "nothing-matches"])
+            },
+        )
+        .code(2)
+        .after(no_escape_chars)
+        .secs(15),
+        case(
+            14,
+            "crash --replay with an escape sequence is escaped on the terminal",
+            |_| {
+                strs(&[
+                    "crash",
+                    "--replay",
+                    "x\u{1b}[2J\u{1b}]0;pwned\u{7}:power-loss/durable:0",
+                    "--transactions",
+                    "5",
+                ])
+            },
+        )
+        .code(2)
+        .err(&["--replay"])
+        .after(no_escape_chars)
+        .secs(20),
+        case(
+            14,
+            "crash --beside: a report's scenario and group names are escaped",
+            |c| {
+                let r = mutated_report(c, "r.json", &|v| {
+                    v["scenario"]["name"] = "tiny\u{1b}[2J\nFAKE LINE".into();
+                });
+                let r = {
+                    let text = std::fs::read_to_string(&r).unwrap();
+                    let mut v: Value = serde_json::from_str(&text).unwrap();
+                    for run in v["runs"].as_array_mut().unwrap() {
+                        for g in run["groups"].as_array_mut().unwrap() {
+                            g["name"] = "w\u{1b}]0;x\u{7}".into();
+                        }
+                    }
+                    c.write_json("r.json", &v)
+                };
+                strs(&[
+                    "crash",
+                    "--method",
+                    "power-loss",
+                    "--model",
+                    "durable",
+                    "--trials",
+                    "1",
+                    "--transactions",
+                    "3",
+                    "--matrix",
+                    "journal_mode=wal",
+                    "--matrix",
+                    "synchronous=full",
+                    "--beside",
+                    &r,
+                    "-o",
+                    &c.s("c.json"),
+                ])
+            },
+        )
+        .after(|c, o| {
+            no_escape_chars(c, o)?;
+            (!o.stdout.lines().any(|l| l.starts_with("FAKE LINE")))
+                .then_some(())
+                .ok_or(format!("a line was injected: {}", tail(&o.stdout)))
+        })
+        .secs(60),
+        // report --format hlog -o DIR: every file stays in DIR, none overwrites another.
+        case(14, "hlog: a group named /../../escape stays inside DIR", |c| {
+            let r = renamed_group(c, "r.json", "/../../escape");
+            std::fs::create_dir(c.p("deep")).unwrap();
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("deep/out")])
+        })
+        .secs(15)
+        .after(|c, _| {
+            let top: Vec<String> = c.ls("").into_iter().filter(|n| n.contains("escape")).collect();
+            let deep: Vec<String> = c.ls("deep").into_iter().filter(|n| n != "out").collect();
+            let inside = c.ls("deep/out");
+            (top.is_empty() && deep.is_empty() && inside.iter().any(|n| n.contains("escape")))
+                .then_some(())
+                .ok_or(format!("escaped: top {top:?}, deep {deep:?}, inside {inside:?}"))
+        }),
+        case(
+            14,
+            "hlog: two runs whose ids sanitize to one name are refused (exit 2)",
+            |c| {
+                let r = mutated_report(c, "r.json", &|v| {
+                    let runs = v["runs"].as_array_mut().unwrap();
+                    runs[0]["id"] = "a/b".into();
+                    runs[1]["id"] = "a:b".into();
+                    v.as_object_mut().unwrap().remove("verdict");
+                });
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["both", "a_b"])
+        .after(absent("out"))
+        .secs(15),
+        case(14, "hlog: -o DIR that is a regular file is refused (exit 2)", |c| {
+            let r = mutated_report(c, "r.json", &|_| {});
+            c.write("victim", VICTIM);
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("victim")])
+        })
+        .code(2)
+        .err(&["directory"])
+        .after(unchanged("victim", VICTIM))
+        .secs(15),
+        case(14, "hlog: -o DIR that is a symlink is refused (exit 2)", |c| {
+            let r = mutated_report(c, "r.json", &|_| {});
+            std::fs::create_dir(c.p("real")).unwrap();
+            symlink(c, "real", "out");
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+        })
+        .code(2)
+        .err(&["symbolic link"])
+        .secs(15),
+        case(
+            14,
+            "hlog: a symlink at an entry's name is refused, its target untouched",
+            |c| {
+                let r = mutated_report(c, "r.json", &|_| {});
+                std::fs::create_dir(c.p("out")).unwrap();
+                c.write("victim", VICTIM);
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+                let name = format!("{}-writers.hlog", v["runs"][0]["id"].as_str().unwrap());
+                std::os::unix::fs::symlink(c.p("victim"), c.p("out").join(name)).unwrap();
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["symbolic link"])
+        .after(unchanged("victim", VICTIM))
+        .secs(15),
+        case(
+            14,
+            "hlog: a FIFO at an entry's name is refused (exit 2, no hang)",
+            |c| {
+                let r = mutated_report(c, "r.json", &|_| {});
+                std::fs::create_dir(c.p("out")).unwrap();
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+                let name = format!("out/{}-writers.hlog", v["runs"][1]["id"].as_str().unwrap());
+                fifo(c, &name);
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["not a regular file"])
+        .secs(15),
+        case(14, "hlog: a directory at an entry's name is refused (exit 2)", |c| {
+            let r = mutated_report(c, "r.json", &|_| {});
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+            let name = format!("{}-writers.hlog", v["runs"][0]["id"].as_str().unwrap());
+            std::fs::create_dir_all(c.p("out").join(name)).unwrap();
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+        })
+        .code(2)
+        .err(&["directory"])
+        .secs(15),
+        case(
+            14,
+            "hlog: a run id with a line break does not add lines to the log",
+            |c| {
+                let r = injected_ids(c, "\n");
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .secs(15)
+        .after(|c, _| {
+            for f in c.ls("out") {
+                let text = std::fs::read_to_string(c.p("out").join(&f)).unwrap_or_default();
+                if text.lines().any(|l| l.starts_with("import os")) {
+                    return Err(format!("{f} has an injected line"));
+                }
+            }
+            Ok(())
+        }),
+    ]);
+    v
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -2693,6 +3017,11 @@ fn class_12_round3_hangs_and_sizes() {
 #[test]
 fn class_13_round3_capture_and_import_outputs() {
     run_class(13);
+}
+
+#[test]
+fn class_14_round3_printed_text() {
+    run_class(14);
 }
 
 // ---------------------------------------------------------------------------------------
