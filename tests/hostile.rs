@@ -728,6 +728,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_12());
     v.extend(class_13());
     v.extend(class_14());
+    v.extend(class_15());
     v
 }
 
@@ -2951,6 +2952,80 @@ fn class_14() -> Vec<Case> {
     v
 }
 
+/// Neither stream nor any file the case wrote holds the password.
+fn no_secret(c: &Ctx, o: &Out) -> Result<(), String> {
+    if o.stderr.contains("s3cret") || o.stdout.contains("s3cret") {
+        return Err(format!("the password was printed: {}", tail(&o.stderr)));
+    }
+    for f in c.ls("") {
+        let text = std::fs::read(c.p(&f)).unwrap_or_default();
+        if text.windows(6).any(|w| w == b"s3cret") {
+            return Err(format!("the password is in {f}"));
+        }
+    }
+    Ok(())
+}
+
+fn pg_url_case(name: &'static str, target: &'static str) -> Case {
+    case(15, name, move |c| run_args(c, MIN, &["--target", target]))
+        .code(2)
+        .after(no_secret)
+        .secs(30)
+}
+
+fn class_15() -> Vec<Case> {
+    vec![
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        pg_url_case(
+            "a URL's userinfo password is not in the error",
+            "postgres=postgres://u:s3cret@127.0.0.1:1/db",
+        ),
+        pg_url_case(
+            "postgresql:// with a password is not in the error",
+            "postgres=postgresql://u:s3cret@127.0.0.1:1/db",
+        ),
+        pg_url_case(
+            "a ?password= query parameter is not in the error",
+            "postgres=postgres://u@127.0.0.1:1/db?password=s3cret",
+        ),
+        pg_url_case(
+            "a &password= query parameter is not in the error",
+            "postgres=postgres://u@127.0.0.1:1/db?connect_timeout=2&password=s3cret",
+        ),
+        pg_url_case(
+            "a key/value string with password= is not in the error",
+            "postgres=host=127.0.0.1 port=1 password=s3cret",
+        ),
+        pg_url_case(
+            "a key/value string with a quoted password is not in the error",
+            "postgres=host=127.0.0.1 password='s3cret x'",
+        ),
+        pg_url_case(
+            "a malformed port beside a password is not in the error",
+            "postgres=postgres://u:s3cret@h:notaport/db",
+        ),
+        pg_url_case(
+            "a password with @ in it is not in the error",
+            "postgres=postgres://u:s3cret@x@127.0.0.1:1/db",
+        ),
+        case(
+            15,
+            "a misspelt target with a URL: clap's usage error hides the password",
+            |c| run_args(c, MIN, &["--target", "postgress=postgres://u:s3cret@127.0.0.1:1/db"]),
+        )
+        .code(2)
+        .err(&["unknown target"])
+        .after(no_secret)
+        .secs(10),
+        case(15, "sqlite= with a URL: the usage error hides the password", |c| {
+            run_args(c, MIN, &["--target", "sqlite=postgres://u:s3cret@127.0.0.1:1/db"])
+        })
+        .code(2)
+        .after(no_secret)
+        .secs(10),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -3022,6 +3097,11 @@ fn class_13_round3_capture_and_import_outputs() {
 #[test]
 fn class_14_round3_printed_text() {
     run_class(14);
+}
+
+#[test]
+fn class_15_round3_secrets() {
+    run_class(15);
 }
 
 // ---------------------------------------------------------------------------------------
