@@ -729,6 +729,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_13());
     v.extend(class_14());
     v.extend(class_15());
+    v.extend(class_16());
     v
 }
 
@@ -3026,6 +3027,133 @@ fn class_15() -> Vec<Case> {
     ]
 }
 
+/// A stand-in for `litestream`: `replicate` copies the database as it is when the run
+/// starts (before any commit) into the replica and waits; `restore` does what `restore`
+/// says: `snapshot` (that empty copy), `nothing` (writes no file), `empty-file` (0 bytes).
+fn fake_litestream(c: &Ctx, restore: &str) -> String {
+    let restore_cmd = match restore {
+        "snapshot" => {
+            "cp \"$rep/snap.db\" \"$out\"; [ -f \"$rep/snap.db-wal\" ] && cp \"$rep/snap.db-wal\" \"$out-wal\""
+        }
+        "empty-file" => ": > \"$out\"",
+        _ => ":",
+    };
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo v0.0.0-fake ;;\n  replicate)\n    cfg=\"$3\"; d=$(dirname \"$cfg\")\n    db=$(sed -n 's/^  - path: \"\\(.*\\)\"$/\\1/p' \"$cfg\")\n    mkdir -p \"$d/replica\"; cp \"$db\" \"$d/replica/snap.db\"; [ -f \"$db-wal\" ] && cp \"$db-wal\" \"$d/replica/snap.db-wal\"; : > \"$d/replica/0.ltx\"\n    exec sleep 120 ;;\n  restore)\n    out=\"$3\"; rep=\"${{4#file://}}\"\n    {restore_cmd}\n    exit 0 ;;\nesac\n"
+    );
+    let path = c.write("litestream", &script);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn backup_text() -> String {
+    tail_with("[sqlite]\njournal_mode = \"wal\"\n\n[backup]\nmethod = \"litestream\"\nsequence_table = \"t\"")
+}
+
+fn restore_case(name: &'static str, restore: &'static str, words: &'static [&'static str]) -> Case {
+    case(16, name, move |c| {
+        let bin = fake_litestream(c, restore);
+        run_args(c, &backup_text(), &["--litestream", &bin])
+    })
+    .code(1)
+    .out(words)
+    .after(|c, _| {
+        let text = std::fs::read_to_string(c.p("r.json")).map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let ok = &v["runs"][0]["backup"]["restore"]["ok"];
+        (ok == false).then_some(()).ok_or(format!("restore.ok is {ok}"))
+    })
+    .secs(60)
+}
+
+/// A script group (transaction = "none") with `steps`, app_time 1 ms.
+fn script_text(steps: &str) -> String {
+    let base = with("workers = 1", "workers = 1\ntransaction = \"none\"\napp_time = \"1ms\"");
+    let base = base.replace(
+        "[[group.op]]\nname = \"ins\"\nsql = \"INSERT INTO t(v) VALUES (?1)\"\nparams = [\"text(5)\"]\n",
+        "",
+    );
+    format!("{base}\n[[group.script]]\nname = \"s\"\nsteps = [\n{steps}\n]\n")
+}
+
+fn blocks_of_report(c: &Ctx) -> Result<Value, String> {
+    let text = std::fs::read_to_string(c.p("r.json")).map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    Ok(v["runs"][0]["groups"][0]["app"]["blocks"].clone())
+}
+
+fn class_16() -> Vec<Case> {
+    vec![
+        // run --durability on PostgreSQL ran no trial and said nothing.
+        case(16, "run --durability --target postgres is refused", run_min(&["--durability", "--target", "postgres"]))
+            .code(2)
+            .err(&["--durability", "SQLite"])
+            .before_run()
+            .secs(10),
+        case(16, "run --durability --set target=postgres is refused", run_min(&["--durability", "--set", "target=postgres"]))
+            .code(2)
+            .err(&["--durability"])
+            .before_run()
+            .secs(10),
+        case(16, "run --durability with target = postgres in the file is refused", run(head("target = \"postgres\""), &["--durability"]))
+            .code(2)
+            .err(&["--durability"])
+            .before_run()
+            .secs(10),
+        // A backup that restores nothing is a failure, never "verified".
+        restore_case("a restore of the empty first snapshot is a failure", "snapshot", &["NOT VERIFIED", "restored nothing"]),
+        restore_case("a restore that writes no file is a failure", "nothing", &["NOT VERIFIED"]),
+        restore_case("a restore that writes a 0-byte file is a failure", "empty-file", &["NOT VERIFIED"]),
+        // Transaction blocks: the accounting follows what SQLite did.
+        case(16, "a block that ends in ROLLBACK is not counted committed", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { commit = false }",
+        ), &[]))
+        .after(|c, _| {
+            let b = blocks_of_report(c)?;
+            (b[0]["committed"] == 0 && b[0]["rolled_back"].as_u64().unwrap_or(0) > 0)
+                .then_some(())
+                .ok_or(format!("blocks: {b}"))
+        })
+        .secs(30),
+        case(16, "a block that ends in a ROLLBACK statement is not counted committed", run(script_text(
+            "{ begin = \"deferred\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { sql = \"ROLLBACK\" }",
+        ), &[]))
+        .after(|c, _| {
+            let b = blocks_of_report(c)?;
+            (b[0]["committed"] == 0).then_some(()).ok_or(format!("blocks: {b}"))
+        })
+        .secs(30),
+        case(16, "ROLLBACK TO a savepoint inside a block: no false LOST", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { sql = \"SAVEPOINT x\" }, \
+             { sql = \"INSERT INTO t(v) VALUES ('b')\" }, { sql = \"ROLLBACK TO x\" }, { commit = true }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "ROLLBACK TRANSACTION TO SAVEPOINT, nested savepoints: no false LOST", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"SAVEPOINT a\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, \
+             { sql = \"SAVEPOINT b\" }, { sql = \"INSERT INTO t(v) VALUES ('b')\" }, { sql = \"RELEASE b\" }, \
+             { sql = \"ROLLBACK TRANSACTION TO SAVEPOINT a\" }, { sql = \"INSERT INTO t(v) VALUES ('c')\" }, { commit = true }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "a SAVEPOINT never released inside a block: committed with it, no false LOST", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"SAVEPOINT x\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { commit = true }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "a SAVEPOINT never released outside a block: nothing acknowledged, no false LOST", run(script_text(
+            "{ sql = \"SAVEPOINT x\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "SAVEPOINT then RELEASE outside a block: the rows count", run(script_text(
+            "{ sql = \"SAVEPOINT x\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { sql = \"RELEASE x\" }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -3102,6 +3230,11 @@ fn class_14_round3_printed_text() {
 #[test]
 fn class_15_round3_secrets() {
     run_class(15);
+}
+
+#[test]
+fn class_16_round3_silent_successes() {
+    run_class(16);
 }
 
 // ---------------------------------------------------------------------------------------
