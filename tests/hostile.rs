@@ -731,6 +731,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_15());
     v.extend(class_16());
     v.extend(class_17());
+    v.extend(class_18());
     v
 }
 
@@ -3315,6 +3316,95 @@ fn class_17() -> Vec<Case> {
     ]
 }
 
+/// This case's processes named `comm` (by their TMPDIR, never another case's).
+fn case_procs(tmp: &Path, comm: &str) -> Vec<u32> {
+    let want = format!("TMPDIR={}", tmp.display());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            name.trim() == comm && env.split(|b| *b == 0).any(|a| a == want.as_bytes())
+        })
+        .collect()
+}
+
+/// After litehammer's death, no process named `comm` of the case is left (within 10 s).
+fn none_left(comm: &'static str) -> impl Fn(&Ctx, &Out) -> Result<(), String> {
+    move |c, _| {
+        let start = Instant::now();
+        loop {
+            let left = case_procs(&c.tmp, comm);
+            if left.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                for pid in &left {
+                    send("KILL", &pid.to_string());
+                }
+                return Err(format!("`{comm}` still running after litehammer's SIGKILL: {left:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn class_18() -> Vec<Case> {
+    let mut v = vec![
+        case(18, "SIGKILL of capture leaves no captured program running", |c| {
+            c.write("lib.so", "");
+            strs(&[
+                "capture",
+                "--lib",
+                &c.s("lib.so"),
+                "-o",
+                &c.s("t.jsonl"),
+                "--",
+                "sleep",
+                "30",
+            ])
+        })
+        .killed()
+        .signal(Sig::Kill, Some("capturing"), 300, 5)
+        .after(none_left("sleep"))
+        .secs(30),
+        case(18, "SIGKILL of a run leaves no litestream running", |c| {
+            let bin = fake_litestream(c, "snapshot");
+            run_args(
+                c,
+                &backup_text().replace("duration = \"300ms\"", "duration = \"30s\""),
+                &["--litestream", &bin],
+            )
+        })
+        .killed()
+        .signal(Sig::Kill, Some("databases in"), 1000, 5)
+        .after(none_left("sleep"))
+        .secs(40),
+    ];
+    let pg = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+        || std::env::var_os("LITEHAMMER_PG_BIN").is_some();
+    if pg {
+        v.push(
+            case(18, "SIGKILL of a run leaves no throwaway PostgreSQL running", |c| {
+                run_args(
+                    c,
+                    &MIN.replace("duration = \"300ms\"", "duration = \"30s\""),
+                    &["--target", "postgres"],
+                )
+            })
+            .killed()
+            .signal(Sig::Kill, Some("PostgreSQL:"), 500, 5)
+            .after(none_left("postgres"))
+            .secs(90),
+        );
+    }
+    v
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -3401,6 +3491,11 @@ fn class_16_round3_silent_successes() {
 #[test]
 fn class_17_round3_postgres_external_files() {
     run_class(17);
+}
+
+#[test]
+fn class_18_round3_children_die_with_litehammer() {
+    run_class(18);
 }
 
 // ---------------------------------------------------------------------------------------

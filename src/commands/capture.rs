@@ -90,6 +90,8 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     // Its own process group: a Ctrl-C at the terminal reaches litehammer, which forwards it
     // once (the command would otherwise get it twice).
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // A SIGKILL of litehammer leaves no captured program running: it gets SIGTERM.
+    crate::interrupt::die_with_parent(&mut cmd, libc::SIGTERM);
     let child = cmd.spawn().map_err(|e| {
         let what = program.to_string_lossy();
         let why = match e.kind() {

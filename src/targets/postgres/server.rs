@@ -200,6 +200,9 @@ impl PgServer {
         // Its own process group: the terminal's Ctrl-C reaches litehammer, which ends the
         // run in order and then stops the server itself.
         std::os::unix::process::CommandExt::process_group(&mut postgres, 0);
+        // SIGQUIT (PostgreSQL's immediate shutdown: the postmaster stops its backends) when
+        // litehammer dies without stopping it (a SIGKILL).
+        crate::interrupt::die_with_parent(&mut postgres, libc::SIGQUIT);
         let child = postgres
             .spawn()
             .map_err(|e| cleanup(fail("cannot start postgres", &e)))?;
