@@ -5,6 +5,9 @@
 //! 1 data loss, 2 unsafe writes, 3 SQL reaching outside the run, 4 panics, 5 hangs and
 //! runaway resources, 6 misleading success, 7 signals outside the measured phase,
 //! 8 compare as a CI gate, 9 generators, 10 validate says ok but run fails, 11 text injection.
+//! Round 3 (issue #26): 12 hangs and sizes of the application model and worker processes,
+//! 13 capture/import outputs, 14 printed text, 15 secrets, 16 silent successes,
+//! 17 PostgreSQL external files, 18 children die with litehammer.
 //!
 //! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
 //! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
