@@ -7,7 +7,7 @@
 //! 8 compare as a CI gate, 9 generators, 10 validate says ok but run fails, 11 text injection.
 //! Round 3 (issue #26): 12 hangs and sizes of the application model and worker processes,
 //! 13 capture/import outputs, 14 printed text, 15 secrets, 16 silent successes,
-//! 17 PostgreSQL external files, 18 children die with litehammer.
+//! 17 PostgreSQL external files, 18 children die with litehammer, 19 misleading messages.
 //!
 //! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
 //! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
@@ -735,6 +735,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_16());
     v.extend(class_17());
     v.extend(class_18());
+    v.extend(class_19());
     v
 }
 
@@ -3410,6 +3411,79 @@ fn class_18() -> Vec<Case> {
     v
 }
 
+fn class_19() -> Vec<Case> {
+    vec![
+        case(
+            19,
+            "crash --replay CONFIG:MODEL:999999999999 says the trial is beyond --trials",
+            |_| {
+                strs(&[
+                    "crash",
+                    "--replay",
+                    "journal_mode=wal,synchronous=full:torn:999999999999",
+                ])
+            },
+        )
+        .code(2)
+        .err(&["beyond"])
+        .not_err(&["must be a number"])
+        .secs(15),
+        case(
+            19,
+            "crash --replay CONFIG:MODEL:5000 beyond --trials 20 says so",
+            |_| {
+                strs(&[
+                    "crash",
+                    "--replay",
+                    "journal_mode=wal,synchronous=full:torn:5000",
+                    "--trials",
+                    "20",
+                ])
+            },
+        )
+        .code(2)
+        .err(&["not below --trials"])
+        .secs(15),
+        case(19, "crash --replay CONFIG:MODEL:x still says not a number", |_| {
+            strs(&["crash", "--replay", "journal_mode=wal,synchronous=full:torn:x"])
+        })
+        .code(2)
+        .err(&["must be a number"])
+        .secs(15),
+        case(19, "capture --lib a directory says it is a directory", |c| {
+            std::fs::create_dir(c.p("libdir")).unwrap();
+            strs(&["capture", "--lib", &c.s("libdir"), "-o", &c.s("t.jsonl"), "--", "true"])
+        })
+        .code(2)
+        .err(&["is a directory"])
+        .not_err(&["no such file"])
+        .secs(10),
+        case(
+            19,
+            "capture --lib /dev/null (a device) says it is not a regular file",
+            |c| strs(&["capture", "--lib", "/dev/null", "-o", &c.s("t.jsonl"), "--", "true"]),
+        )
+        .code(2)
+        .err(&["not a regular file"])
+        .not_err(&["no such file"])
+        .secs(10),
+        case(19, "capture --lib a missing file still says no such file", |c| {
+            strs(&[
+                "capture",
+                "--lib",
+                &c.s("missing.so"),
+                "-o",
+                &c.s("t.jsonl"),
+                "--",
+                "true",
+            ])
+        })
+        .code(2)
+        .err(&["no such file"])
+        .secs(10),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -3501,6 +3575,11 @@ fn class_17_round3_postgres_external_files() {
 #[test]
 fn class_18_round3_children_die_with_litehammer() {
     run_class(18);
+}
+
+#[test]
+fn class_19_round3_misleading_messages() {
+    run_class(19);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -28,12 +28,16 @@ Python's sqlite3 on Debian/Ubuntu and PHP's pdo_sqlite link libsqlite3 dynamical
 fn find_library(explicit: Option<&Path>) -> Result<PathBuf, InputError> {
     let candidates = proto::library_candidates(explicit);
     if let Some(p) = explicit {
-        if p.is_file() {
-            return Ok(p.to_path_buf());
-        }
+        let why = match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => return Ok(p.to_path_buf()),
+            Ok(m) if m.is_dir() => "is a directory, not the library file".to_string(),
+            Ok(_) => "is not a regular file (a device, FIFO or socket), not the library file".to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".to_string(),
+            Err(e) => format!("cannot be read: {e}"),
+        };
         return Err(InputError::new(
             format!("--lib {}", p.display()),
-            format!("no such file; {BUILD_HINT}"),
+            format!("{why}; {BUILD_HINT}"),
         ));
     }
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
