@@ -18,6 +18,27 @@ pub(crate) fn remove_on_abort(path: &std::path::Path) {
     }
 }
 
+/// A child litehammer starts (the throwaway PostgreSQL server, the captured program,
+/// Litestream) gets `sig` from the kernel when litehammer dies, however it dies (also by
+/// SIGKILL): nothing it started outlives it. The signal is tied to the spawning thread, so
+/// spawn from a thread that lives as long as the child (the command's own thread).
+pub(crate) fn die_with_parent(cmd: &mut std::process::Command, sig: i32) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl, getppid and raise are async-signal-safe; nothing else runs between
+    // fork and exec. Set after any uid change, which would clear it.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0);
+            // Litehammer died between the fork and the prctl: the kernel will not tell.
+            if libc::getppid() != parent {
+                libc::raise(sig);
+            }
+            Ok(())
+        });
+    }
+}
+
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 /// A child process (a throwaway server) to kill on the second signal's immediate exit,

@@ -42,7 +42,16 @@ use error::Status;
 /// or error to the exit code (0 ok, 1 failed, 2 bad input, 130 interrupted).
 pub fn main() -> std::process::ExitCode {
     use clap::Parser;
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout as clap prints them; a usage error quotes the
+        // arguments, which may hold a password (`--target postgres=URL`).
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", error::redact_secrets(&e.render().to_string()));
+            return std::process::ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
     if matches!(
         cli.command,
         cli::Command::Run(_)

@@ -5,6 +5,9 @@
 //! 1 data loss, 2 unsafe writes, 3 SQL reaching outside the run, 4 panics, 5 hangs and
 //! runaway resources, 6 misleading success, 7 signals outside the measured phase,
 //! 8 compare as a CI gate, 9 generators, 10 validate says ok but run fails, 11 text injection.
+//! Round 3 (issue #26): 12 hangs and sizes of the application model and worker processes,
+//! 13 capture/import outputs, 14 printed text, 15 secrets, 16 silent successes,
+//! 17 PostgreSQL external files, 18 children die with litehammer, 19 misleading messages.
 //!
 //! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
 //! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
@@ -725,6 +728,14 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_9());
     v.extend(class_10());
     v.extend(class_11());
+    v.extend(class_12());
+    v.extend(class_13());
+    v.extend(class_14());
+    v.extend(class_15());
+    v.extend(class_16());
+    v.extend(class_17());
+    v.extend(class_18());
+    v.extend(class_19());
     v
 }
 
@@ -2184,6 +2195,1296 @@ fn class_11() -> Vec<Case> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Round 3 (issue #26)
+
+/// The pids of this case's worker processes (`litehammer worker-child` with the case's
+/// TMPDIR in its environment: never another case's or another user's process).
+fn case_workers(tmp: &Path) -> Vec<u32> {
+    let want = format!("TMPDIR={}", tmp.display());
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            cmd.split(|b| *b == 0).any(|a| a == b"worker-child") && env.split(|b| *b == 0).any(|a| a == want.as_bytes())
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// Sends `sig` to the case's first worker process `delay_ms` after it appeared (at most
+/// 30 s of looking), from a thread of its own.
+fn signal_worker(c: &Ctx, sig: &'static str, delay_ms: u64) {
+    let tmp = c.tmp.clone();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Some(pid) = case_workers(&tmp).first() {
+                std::thread::sleep(Duration::from_millis(delay_ms));
+                send(sig, &pid.to_string());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+}
+
+fn class_12() -> Vec<Case> {
+    let app = |line: &str| with("workers = 1", &format!("workers = 1\n{line}"));
+    let procs = |duration: &str, extra: &str| {
+        with("workers = 1", &format!("workers = 2\nisolation = \"process\"\n{extra}"))
+            .replace("duration = \"300ms\"", &format!("duration = \"{duration}\""))
+    };
+    let script_step = tail_with(
+        "[[group.script]]\nname = \"s\"\nsteps = [ { sql = \"SELECT 1\", app_time = \"uniform(1ms, 400d)\" } ]",
+    );
+    vec![
+        // Every app/think time is a wait inside a run: at most 1 day, refused before anything runs.
+        case(12, "app_time = 366d is refused", validate(app("app_time = \"366d\"")))
+            .code(2)
+            .err(&["app_time", "too long"])
+            .secs(10),
+        case(
+            12,
+            "app_time = exp(366d) is refused by run",
+            run(app("app_time = \"exp(366d)\""), &[]),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .before_run()
+        .secs(10),
+        case(
+            12,
+            "app_time = uniform(0ms, 366d) is refused",
+            run(app("app_time = \"uniform(0ms, 366d)\""), &[]),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .before_run()
+        .secs(10),
+        case(12, "app_time = 25h is refused", validate(app("app_time = \"25h\"")))
+            .code(2)
+            .err(&["app_time", "at most 1day"])
+            .secs(10),
+        case(
+            12,
+            "think_time = gaussian(5ms, 400d) is refused",
+            validate(app("think_time = \"gaussian(5ms, 400d)\"")),
+        )
+        .code(2)
+        .err(&["think_time", "too long"])
+        .secs(10),
+        case(
+            12,
+            "--set group.w.app_time=400d is refused naming the flag",
+            validate_with(MIN.into(), &["--set", "group.w.app_time=400d"]),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .secs(10),
+        case(
+            12,
+            "an op's app_time = exp(2d) is refused",
+            validate(with(
+                "params = [\"text(5)\"]",
+                "params = [\"text(5)\"]\napp_time = \"exp(2d)\"",
+            )),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .secs(10),
+        case(
+            12,
+            "a script step's app_time = uniform(1ms, 400d) is refused",
+            validate(script_step),
+        )
+        .code(2)
+        .err(&["app_time", "too long"])
+        .secs(10),
+        // Sizes checked before allocating: clients is a slot each in the group's queue.
+        case(
+            12,
+            "clients = 4294967295 is refused naming the key",
+            run(app("clients = 4294967295"), &[]),
+        )
+        .code(2)
+        .err(&["clients", "at most"])
+        .before_run()
+        .secs(10),
+        case(
+            12,
+            "clients = 2000000000 is refused (validate)",
+            validate(app("clients = 2000000000")),
+        )
+        .code(2)
+        .err(&["clients"])
+        .secs(10),
+        case(
+            12,
+            "--set group.w.clients=4294967295 is refused",
+            run_min(&["--set", "group.w.clients=4294967295"]),
+        )
+        .code(2)
+        .err(&["clients"])
+        .before_run()
+        .secs(10),
+        case(
+            12,
+            "clients = 1000001 is refused (one above the limit)",
+            validate(app("clients = 1000001")),
+        )
+        .code(2)
+        .err(&["clients", "1000000"])
+        .secs(10),
+        // The app-time spin looks at the stop token: a long spin ends with the run.
+        case(
+            12,
+            "a 20h app_time ends with a 300ms run (threads)",
+            run(app("app_time = \"20h\""), &[]),
+        )
+        .secs(30),
+        case(
+            12,
+            "a 20h app_time ends with the run (processes)",
+            run(procs("1s", "app_time = \"20h\""), &[]),
+        )
+        .secs(40),
+        case(
+            12,
+            "SIGINT ends a 60s app_time spin at once (threads)",
+            run(
+                app("app_time = \"60s\"").replace("duration = \"300ms\"", "duration = \"120s\""),
+                &[],
+            ),
+        )
+        .code(130)
+        .signal(Sig::Int, Some("databases in"), 1500, 5)
+        .after(expect_status("r.json", "interrupted"))
+        .secs(40),
+        case(
+            12,
+            "SIGTERM ends a 60s app_time spin at once (processes)",
+            run(procs("120s", "app_time = \"60s\""), &[]),
+        )
+        .code(130)
+        .signal(Sig::Term, Some("databases in"), 2000, 8)
+        .secs(40),
+        // The driver watches its worker processes.
+        case(12, "SIGSTOP of a worker process fails the run loudly", move |c| {
+            signal_worker(c, "STOP", 800);
+            run_args(c, &procs("2s", ""), &[])
+        })
+        .code(1)
+        .err(&["worker", "was stopped", "killed"])
+        .after(|c, _| {
+            let left = case_workers(&c.tmp);
+            left.is_empty()
+                .then_some(())
+                .ok_or(format!("worker processes left: {left:?}"))
+        })
+        .secs(60),
+        case(
+            12,
+            "SIGSTOP of a worker process, then Ctrl-C still ends the run",
+            move |c| {
+                signal_worker(c, "STOP", 500);
+                run_args(c, &procs("120s", ""), &[])
+            },
+        )
+        .code(130)
+        .signal(Sig::Int, Some("databases in"), 2500, 15)
+        .after(|c, _| {
+            let left = case_workers(&c.tmp);
+            left.is_empty()
+                .then_some(())
+                .ok_or(format!("worker processes left: {left:?}"))
+        })
+        .secs(60),
+        case(
+            12,
+            "a worker process killed by SIGKILL is named with its pid and signal",
+            move |c| {
+                signal_worker(c, "KILL", 800);
+                run_args(c, &procs("3s", ""), &[])
+            },
+        )
+        .code(1)
+        .err(&["(pid ", "killed by signal 9"])
+        .secs(60),
+        case(
+            12,
+            "a worker process killed by SIGTERM is named with its signal",
+            move |c| {
+                signal_worker(c, "TERM", 800);
+                run_args(c, &procs("3s", ""), &[])
+            },
+        )
+        .code(1)
+        .err(&["(pid ", "signal 15 (SIGTERM)"])
+        .secs(60),
+    ]
+}
+
+/// A trace of one statement, enough for `import` (its outputs are checked before it is read).
+const TRACE: &str = "{\"v\":1,\"kind\":\"open\",\"pid\":1,\"tid\":1,\"conn\":1,\"t\":0,\"path\":\"app.db\"}\n";
+
+/// `capture --lib <case>/lib.so -o OUT -- true` (the fake library is never loaded: every
+/// case here is refused before the command runs).
+fn capture_to(out: impl Fn(&Ctx) -> String + 'static) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| {
+        c.write("lib.so", "not a library");
+        c.write("victim", VICTIM);
+        let o = out(c);
+        strs(&["capture", "--lib", &c.s("lib.so"), "-o", &o, "--", "true"])
+    }
+}
+
+/// `import <case>/t.jsonl -o OUT`.
+fn import_to(out: impl Fn(&Ctx) -> String + 'static) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| {
+        c.write("t.jsonl", TRACE);
+        c.write("victim", VICTIM);
+        let o = out(c);
+        strs(&["import", &c.s("t.jsonl"), "-o", &o])
+    }
+}
+
+fn fifo(c: &Ctx, name: &str) -> String {
+    let path = c.p(name);
+    let status = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    path.display().to_string()
+}
+
+fn class_13() -> Vec<Case> {
+    let link = |c: &Ctx| {
+        symlink(c, "victim", "link");
+        c.s("link")
+    };
+    let dangling = |c: &Ctx| {
+        symlink(c, "nothing-here", "link");
+        c.s("link")
+    };
+    let dir = |c: &Ctx| {
+        std::fs::create_dir(c.p("out")).unwrap();
+        c.s("out")
+    };
+    vec![
+        // capture -o
+        case(
+            13,
+            "capture -o /dev/null (a device) is refused",
+            capture_to(|_| "/dev/null".into()),
+        )
+        .code(2)
+        .err(&["-o", "not a regular file"])
+        .secs(10),
+        case(13, "capture -o a FIFO is refused", capture_to(|c| fifo(c, "pipe")))
+            .code(2)
+            .err(&["not a regular file"])
+            .secs(10),
+        case(
+            13,
+            "capture -o a symlink is refused, its target untouched",
+            capture_to(link),
+        )
+        .code(2)
+        .err(&["symbolic link"])
+        .after(unchanged("victim", VICTIM))
+        .secs(10),
+        case(13, "capture -o a dangling symlink is refused", capture_to(dangling))
+            .code(2)
+            .err(&["symbolic link"])
+            .after(absent("nothing-here"))
+            .secs(10),
+        case(
+            13,
+            "capture -o the preload library itself is refused",
+            capture_to(|c| c.s("lib.so")),
+        )
+        .code(2)
+        .err(&["capture library"])
+        .after(unchanged("lib.so", "not a library"))
+        .secs(10),
+        case(
+            13,
+            "capture -o the preload library through dir/../ is refused",
+            capture_to(|c| {
+                std::fs::create_dir(c.p("d")).unwrap();
+                format!("{}/d/../lib.so", c.dir.display())
+            }),
+        )
+        .code(2)
+        .err(&["capture library"])
+        .after(unchanged("lib.so", "not a library"))
+        .secs(10),
+        case(13, "capture -o a directory is refused with exit 2", capture_to(dir))
+            .code(2)
+            .err(&["directory"])
+            .secs(10),
+        case(
+            13,
+            "capture -o a path ending in / is refused",
+            capture_to(|c| format!("{}/", c.s("new"))),
+        )
+        .code(2)
+        .err(&["directory"])
+        .secs(10),
+        case(13, "capture -o the program being captured is refused", |c| {
+            c.write("lib.so", "not a library");
+            let prog = c.write("prog.sh", "#!/bin/sh\nexit 0\n");
+            std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+            strs(&["capture", "--lib", &c.s("lib.so"), "-o", &prog, "--", &prog])
+        })
+        .code(2)
+        .err(&["command being captured"])
+        .after(unchanged("prog.sh", "#!/bin/sh\nexit 0\n"))
+        .secs(10),
+        // import -o
+        case(
+            13,
+            "import -o /dev/null (a device) is refused",
+            import_to(|_| "/dev/null".into()),
+        )
+        .code(2)
+        .err(&["-o", "not a regular file"])
+        .secs(10),
+        case(
+            13,
+            "import -o a FIFO is refused (no hang)",
+            import_to(|c| fifo(c, "pipe")),
+        )
+        .code(2)
+        .err(&["not a regular file"])
+        .secs(10),
+        case(
+            13,
+            "import -o a symlink is refused, its target untouched",
+            import_to(link),
+        )
+        .code(2)
+        .err(&["symbolic link"])
+        .after(unchanged("victim", VICTIM))
+        .secs(10),
+        case(13, "import -o a dangling symlink is refused", import_to(dangling))
+            .code(2)
+            .err(&["symbolic link"])
+            .after(absent("nothing-here"))
+            .secs(10),
+        case(
+            13,
+            "import -o its own input trace is refused",
+            import_to(|c| c.s("t.jsonl")),
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(
+            13,
+            "import -o its input trace through dir/../ is refused",
+            import_to(|c| {
+                std::fs::create_dir(c.p("d")).unwrap();
+                format!("{}/d/../t.jsonl", c.dir.display())
+            }),
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(
+            13,
+            "import of a trace read through a symlink, -o the real trace, is refused",
+            |c| {
+                c.write("t.jsonl", TRACE);
+                symlink(c, "t.jsonl", "via.jsonl");
+                strs(&["import", &c.s("via.jsonl"), "-o", &c.s("t.jsonl")])
+            },
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(
+            13,
+            "import -o a hard link to its input trace is refused",
+            import_to(|c| {
+                std::fs::hard_link(c.p("t.jsonl"), c.p("hard.jsonl")).unwrap();
+                c.s("hard.jsonl")
+            }),
+        )
+        .code(2)
+        .err(&["input trace"])
+        .after(unchanged("t.jsonl", TRACE))
+        .secs(10),
+        case(13, "import -o the database given to --db is refused", |c| {
+            c.write("t.jsonl", TRACE);
+            let db = other_db(c);
+            strs(&["import", &c.s("t.jsonl"), "--db", &db, "-o", &db])
+        })
+        .code(2)
+        .err(&["--db"])
+        .after(other_db_intact)
+        .secs(10),
+        case(13, "import -o a directory is refused with exit 2", import_to(dir))
+            .code(2)
+            .err(&["directory"])
+            .secs(10),
+    ]
+}
+
+/// A line a pasted snippet must never contain as code.
+const PAYLOAD: &str = "import os; os.system('touch pwned')";
+
+/// The base report with every run id followed by a line break and `PAYLOAD` (`sep` between).
+fn injected_ids(c: &Ctx, sep: &'static str) -> String {
+    mutated_report(c, "r.json", &|v| {
+        for run in v["runs"].as_array_mut().unwrap() {
+            let id = run["id"].as_str().unwrap().to_string();
+            run["id"] = format!("{id}{sep}{PAYLOAD}").into();
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("verdict");
+        }
+    })
+}
+
+fn apply_case(framework: &'static str, sep: &'static str) -> Case {
+    let name: &'static str =
+        Box::leak(format!("apply --for {framework}: a run id with {sep:?} stays in its comment").into_boxed_str());
+    case(14, name, move |c| {
+        let r = injected_ids(c, sep);
+        strs(&["apply", &r, "--for", framework])
+    })
+    .secs(15)
+    .after(|_, o| {
+        let bad = o.stdout.lines().any(|l| l.trim_start().starts_with("import os"))
+            || o.stdout.contains('\r')
+            || o.stdout.contains('\u{2028}')
+            || o.stdout.contains("?>\n<?php")
+            || o.stdout.contains("?> import");
+        (!bad)
+            .then_some(())
+            .ok_or(format!("snippet injected: {}", tail(&o.stdout)))
+    })
+}
+
+/// The base report with its first group renamed (in the runs and their timelines).
+fn renamed_group(c: &Ctx, name: &'static str, to: &str) -> String {
+    let to = to.to_string();
+    mutated_report(c, name, &move |v| {
+        for run in v["runs"].as_array_mut().unwrap() {
+            let first = run["groups"][0]["name"].as_str().unwrap().to_string();
+            run["groups"][0]["name"] = to.clone().into();
+            if let Some(t) = run["timeline"].as_array_mut() {
+                for e in t {
+                    for g in e["groups"].as_array_mut().unwrap() {
+                        if g["name"] == first.as_str() {
+                            g["name"] = to.clone().into();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("verdict");
+        }
+    })
+}
+
+fn no_escape_chars(_: &Ctx, o: &Out) -> Result<(), String> {
+    let raw = |s: &str| s.contains('\u{1b}') || s.contains('\u{7}');
+    (!raw(&o.stdout) && !raw(&o.stderr))
+        .then_some(())
+        .ok_or(format!("raw escape on the terminal: {}", tail(&o.stderr)))
+}
+
+fn class_14() -> Vec<Case> {
+    let mut v = Vec::new();
+    for f in ["django", "rails", "laravel", "go", "node", "pragma"] {
+        v.push(apply_case(f, "\n"));
+    }
+    for (f, sep) in [
+        ("django", "\r"),
+        ("node", "\u{2028}"),
+        ("rails", "\u{85}"),
+        ("laravel", " ?>\n<?php "),
+    ] {
+        v.push(apply_case(f, sep));
+    }
+    let csv_cells = |words: &'static [&'static str]| {
+        move |_: &Ctx, o: &Out| {
+            for w in words {
+                if o.stdout
+                    .lines()
+                    .any(|l| l.split(',').any(|cell| cell.trim_matches('"').starts_with(w)))
+                {
+                    return Err(format!("a CSV cell starts with {w:?}: {}", tail(&o.stdout)));
+                }
+            }
+            Ok(())
+        }
+    };
+    v.extend([
+        case(
+            14,
+            "report --format csv: a group named =HYPERLINK(..) is not a formula",
+            |c| {
+                let r = renamed_group(c, "r.json", "=HYPERLINK(\"http://x\",\"y\")");
+                strs(&["report", &r, "--format", "csv"])
+            },
+        )
+        .secs(15)
+        .after(csv_cells(&["=HYPERLINK"])),
+        case(
+            14,
+            "report --format csv: run ids starting with + - @ are not formulas",
+            |c| {
+                let r = mutated_report(c, "r.json", &|v| {
+                    for (i, run) in v["runs"].as_array_mut().unwrap().iter_mut().enumerate() {
+                        run["id"] = ["+cmd|' /C calc'!A0", "@SUM(1+1)*cmd"][i % 2].into();
+                    }
+                    v.as_object_mut().unwrap().remove("verdict");
+                });
+                strs(&["report", &r, "--format", "csv"])
+            },
+        )
+        .secs(15)
+        .after(csv_cells(&["+cmd", "@SUM"])),
+        case(14, "report --format csv: a group named -2+3 is not a formula", |c| {
+            let r = renamed_group(c, "r.json", "-2+3");
+            strs(&["report", &r, "--format", "csv"])
+        })
+        .secs(15)
+        .after(csv_cells(&["-2+3"])),
+        case(
+            14,
+            "apply --config with an escape sequence is escaped on the terminal",
+            |c| {
+                let r = mutated_report(c, "r.json", &|_| {});
+                strs(&["apply", &r, "--config", "x\u{1b}[2J\u{1b}]0;pwned\u{7}"])
+            },
+        )
+        .code(2)
+        .err(&["--config"])
+        .after(no_escape_chars)
+        .secs(15),
+        case(
+            14,
+            "apply --config against a report whose run ids hold escapes: escaped",
+            |c| {
+                let r = injected_ids(c, "\u{1b}[2J");
+                strs(&["apply", &r, "--config", "nothing-matches"])
+            },
+        )
+        .code(2)
+        .after(no_escape_chars)
+        .secs(15),
+        case(
+            14,
+            "crash --replay with an escape sequence is escaped on the terminal",
+            |_| {
+                strs(&[
+                    "crash",
+                    "--replay",
+                    "x\u{1b}[2J\u{1b}]0;pwned\u{7}:power-loss/durable:0",
+                    "--transactions",
+                    "5",
+                ])
+            },
+        )
+        .code(2)
+        .err(&["--replay"])
+        .after(no_escape_chars)
+        .secs(20),
+        case(
+            14,
+            "crash --beside: a report's scenario and group names are escaped",
+            |c| {
+                let r = mutated_report(c, "r.json", &|v| {
+                    v["scenario"]["name"] = "tiny\u{1b}[2J\nFAKE LINE".into();
+                });
+                let r = {
+                    let text = std::fs::read_to_string(&r).unwrap();
+                    let mut v: Value = serde_json::from_str(&text).unwrap();
+                    for run in v["runs"].as_array_mut().unwrap() {
+                        for g in run["groups"].as_array_mut().unwrap() {
+                            g["name"] = "w\u{1b}]0;x\u{7}".into();
+                        }
+                    }
+                    c.write_json("r.json", &v)
+                };
+                strs(&[
+                    "crash",
+                    "--method",
+                    "power-loss",
+                    "--model",
+                    "durable",
+                    "--trials",
+                    "1",
+                    "--transactions",
+                    "3",
+                    "--matrix",
+                    "journal_mode=wal",
+                    "--matrix",
+                    "synchronous=full",
+                    "--beside",
+                    &r,
+                    "-o",
+                    &c.s("c.json"),
+                ])
+            },
+        )
+        .after(|c, o| {
+            no_escape_chars(c, o)?;
+            (!o.stdout.lines().any(|l| l.starts_with("FAKE LINE")))
+                .then_some(())
+                .ok_or(format!("a line was injected: {}", tail(&o.stdout)))
+        })
+        .secs(60),
+        // report --format hlog -o DIR: every file stays in DIR, none overwrites another.
+        case(14, "hlog: a group named /../../escape stays inside DIR", |c| {
+            let r = renamed_group(c, "r.json", "/../../escape");
+            std::fs::create_dir(c.p("deep")).unwrap();
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("deep/out")])
+        })
+        .secs(15)
+        .after(|c, _| {
+            let top: Vec<String> = c.ls("").into_iter().filter(|n| n.contains("escape")).collect();
+            let deep: Vec<String> = c.ls("deep").into_iter().filter(|n| n != "out").collect();
+            let inside = c.ls("deep/out");
+            (top.is_empty() && deep.is_empty() && inside.iter().any(|n| n.contains("escape")))
+                .then_some(())
+                .ok_or(format!("escaped: top {top:?}, deep {deep:?}, inside {inside:?}"))
+        }),
+        case(
+            14,
+            "hlog: two runs whose ids sanitize to one name are refused (exit 2)",
+            |c| {
+                let r = mutated_report(c, "r.json", &|v| {
+                    let runs = v["runs"].as_array_mut().unwrap();
+                    runs[0]["id"] = "a/b".into();
+                    runs[1]["id"] = "a:b".into();
+                    v.as_object_mut().unwrap().remove("verdict");
+                });
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["both", "a_b"])
+        .after(absent("out"))
+        .secs(15),
+        case(14, "hlog: -o DIR that is a regular file is refused (exit 2)", |c| {
+            let r = mutated_report(c, "r.json", &|_| {});
+            c.write("victim", VICTIM);
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("victim")])
+        })
+        .code(2)
+        .err(&["directory"])
+        .after(unchanged("victim", VICTIM))
+        .secs(15),
+        case(14, "hlog: -o DIR that is a symlink is refused (exit 2)", |c| {
+            let r = mutated_report(c, "r.json", &|_| {});
+            std::fs::create_dir(c.p("real")).unwrap();
+            symlink(c, "real", "out");
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+        })
+        .code(2)
+        .err(&["symbolic link"])
+        .secs(15),
+        case(
+            14,
+            "hlog: a symlink at an entry's name is refused, its target untouched",
+            |c| {
+                let r = mutated_report(c, "r.json", &|_| {});
+                std::fs::create_dir(c.p("out")).unwrap();
+                c.write("victim", VICTIM);
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+                let name = format!("{}-writers.hlog", v["runs"][0]["id"].as_str().unwrap());
+                std::os::unix::fs::symlink(c.p("victim"), c.p("out").join(name)).unwrap();
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["symbolic link"])
+        .after(unchanged("victim", VICTIM))
+        .secs(15),
+        case(
+            14,
+            "hlog: a FIFO at an entry's name is refused (exit 2, no hang)",
+            |c| {
+                let r = mutated_report(c, "r.json", &|_| {});
+                std::fs::create_dir(c.p("out")).unwrap();
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+                let name = format!("out/{}-writers.hlog", v["runs"][1]["id"].as_str().unwrap());
+                fifo(c, &name);
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .code(2)
+        .err(&["not a regular file"])
+        .secs(15),
+        case(14, "hlog: a directory at an entry's name is refused (exit 2)", |c| {
+            let r = mutated_report(c, "r.json", &|_| {});
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+            let name = format!("{}-writers.hlog", v["runs"][0]["id"].as_str().unwrap());
+            std::fs::create_dir_all(c.p("out").join(name)).unwrap();
+            strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+        })
+        .code(2)
+        .err(&["directory"])
+        .secs(15),
+        case(
+            14,
+            "hlog: a run id with a line break does not add lines to the log",
+            |c| {
+                let r = injected_ids(c, "\n");
+                strs(&["report", &r, "--format", "hlog", "-o", &c.s("out")])
+            },
+        )
+        .secs(15)
+        .after(|c, _| {
+            for f in c.ls("out") {
+                let text = std::fs::read_to_string(c.p("out").join(&f)).unwrap_or_default();
+                if text.lines().any(|l| l.starts_with("import os")) {
+                    return Err(format!("{f} has an injected line"));
+                }
+            }
+            Ok(())
+        }),
+    ]);
+    v
+}
+
+/// Neither stream nor any file the case wrote holds the password.
+fn no_secret(c: &Ctx, o: &Out) -> Result<(), String> {
+    if o.stderr.contains("s3cret") || o.stdout.contains("s3cret") {
+        return Err(format!("the password was printed: {}", tail(&o.stderr)));
+    }
+    for f in c.ls("") {
+        let text = std::fs::read(c.p(&f)).unwrap_or_default();
+        if text.windows(6).any(|w| w == b"s3cret") {
+            return Err(format!("the password is in {f}"));
+        }
+    }
+    Ok(())
+}
+
+fn pg_url_case(name: &'static str, target: &'static str) -> Case {
+    case(15, name, move |c| run_args(c, MIN, &["--target", target]))
+        .code(2)
+        .after(no_secret)
+        .secs(30)
+}
+
+fn class_15() -> Vec<Case> {
+    vec![
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        pg_url_case(
+            "a URL's userinfo password is not in the error",
+            "postgres=postgres://u:s3cret@127.0.0.1:1/db",
+        ),
+        pg_url_case(
+            "postgresql:// with a password is not in the error",
+            "postgres=postgresql://u:s3cret@127.0.0.1:1/db",
+        ),
+        pg_url_case(
+            "a ?password= query parameter is not in the error",
+            "postgres=postgres://u@127.0.0.1:1/db?password=s3cret",
+        ),
+        pg_url_case(
+            "a &password= query parameter is not in the error",
+            "postgres=postgres://u@127.0.0.1:1/db?connect_timeout=2&password=s3cret",
+        ),
+        pg_url_case(
+            "a key/value string with password= is not in the error",
+            "postgres=host=127.0.0.1 port=1 password=s3cret",
+        ),
+        pg_url_case(
+            "a key/value string with a quoted password is not in the error",
+            "postgres=host=127.0.0.1 password='s3cret x'",
+        ),
+        pg_url_case(
+            "a malformed port beside a password is not in the error",
+            "postgres=postgres://u:s3cret@h:notaport/db",
+        ),
+        pg_url_case(
+            "a password with @ in it is not in the error",
+            "postgres=postgres://u:s3cret@x@127.0.0.1:1/db",
+        ),
+        case(
+            15,
+            "a misspelt target with a URL: clap's usage error hides the password",
+            |c| run_args(c, MIN, &["--target", "postgress=postgres://u:s3cret@127.0.0.1:1/db"]),
+        )
+        .code(2)
+        .err(&["unknown target"])
+        .after(no_secret)
+        .secs(10),
+        case(15, "sqlite= with a URL: the usage error hides the password", |c| {
+            run_args(c, MIN, &["--target", "sqlite=postgres://u:s3cret@127.0.0.1:1/db"])
+        })
+        .code(2)
+        .after(no_secret)
+        .secs(10),
+    ]
+}
+
+/// A stand-in for `litestream`: `replicate` copies the database as it is when the run
+/// starts (before any commit) into the replica and waits; `restore` does what `restore`
+/// says: `snapshot` (that empty copy), `nothing` (writes no file), `empty-file` (0 bytes).
+fn fake_litestream(c: &Ctx, restore: &str) -> String {
+    let restore_cmd = match restore {
+        "snapshot" => {
+            "cp \"$rep/snap.db\" \"$out\"; [ -f \"$rep/snap.db-wal\" ] && cp \"$rep/snap.db-wal\" \"$out-wal\""
+        }
+        "empty-file" => ": > \"$out\"",
+        _ => ":",
+    };
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo v0.0.0-fake ;;\n  replicate)\n    cfg=\"$3\"; d=$(dirname \"$cfg\")\n    db=$(sed -n 's/^  - path: \"\\(.*\\)\"$/\\1/p' \"$cfg\")\n    mkdir -p \"$d/replica\"; cp \"$db\" \"$d/replica/snap.db\"; [ -f \"$db-wal\" ] && cp \"$db-wal\" \"$d/replica/snap.db-wal\"; : > \"$d/replica/0.ltx\"\n    exec sleep 120 ;;\n  restore)\n    out=\"$3\"; rep=\"${{4#file://}}\"\n    {restore_cmd}\n    exit 0 ;;\nesac\n"
+    );
+    let path = c.write("litestream", &script);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn backup_text() -> String {
+    tail_with("[sqlite]\njournal_mode = \"wal\"\n\n[backup]\nmethod = \"litestream\"\nsequence_table = \"t\"")
+}
+
+fn restore_case(name: &'static str, restore: &'static str, words: &'static [&'static str]) -> Case {
+    case(16, name, move |c| {
+        let bin = fake_litestream(c, restore);
+        run_args(c, &backup_text(), &["--litestream", &bin])
+    })
+    .code(1)
+    .out(words)
+    .after(|c, _| {
+        let text = std::fs::read_to_string(c.p("r.json")).map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let ok = &v["runs"][0]["backup"]["restore"]["ok"];
+        (ok == false).then_some(()).ok_or(format!("restore.ok is {ok}"))
+    })
+    .secs(60)
+}
+
+/// A script group (transaction = "none") with `steps`, app_time 1 ms.
+fn script_text(steps: &str) -> String {
+    let base = with("workers = 1", "workers = 1\ntransaction = \"none\"\napp_time = \"1ms\"");
+    let base = base.replace(
+        "[[group.op]]\nname = \"ins\"\nsql = \"INSERT INTO t(v) VALUES (?1)\"\nparams = [\"text(5)\"]\n",
+        "",
+    );
+    format!("{base}\n[[group.script]]\nname = \"s\"\nsteps = [\n{steps}\n]\n")
+}
+
+fn blocks_of_report(c: &Ctx) -> Result<Value, String> {
+    let text = std::fs::read_to_string(c.p("r.json")).map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    Ok(v["runs"][0]["groups"][0]["app"]["blocks"].clone())
+}
+
+fn class_16() -> Vec<Case> {
+    vec![
+        // run --durability on PostgreSQL ran no trial and said nothing.
+        case(16, "run --durability --target postgres is refused", run_min(&["--durability", "--target", "postgres"]))
+            .code(2)
+            .err(&["--durability", "SQLite"])
+            .before_run()
+            .secs(10),
+        case(16, "run --durability --set target=postgres is refused", run_min(&["--durability", "--set", "target=postgres"]))
+            .code(2)
+            .err(&["--durability"])
+            .before_run()
+            .secs(10),
+        case(16, "run --durability with target = postgres in the file is refused", run(head("target = \"postgres\""), &["--durability"]))
+            .code(2)
+            .err(&["--durability"])
+            .before_run()
+            .secs(10),
+        // A backup that restores nothing is a failure, never "verified".
+        restore_case("a restore of the empty first snapshot is a failure", "snapshot", &["NOT VERIFIED", "restored nothing"]),
+        restore_case("a restore that writes no file is a failure", "nothing", &["NOT VERIFIED"]),
+        restore_case("a restore that writes a 0-byte file is a failure", "empty-file", &["NOT VERIFIED"]),
+        // Transaction blocks: the accounting follows what SQLite did.
+        case(16, "a block that ends in ROLLBACK is not counted committed", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { commit = false }",
+        ), &[]))
+        .after(|c, _| {
+            let b = blocks_of_report(c)?;
+            (b[0]["committed"] == 0 && b[0]["rolled_back"].as_u64().unwrap_or(0) > 0)
+                .then_some(())
+                .ok_or(format!("blocks: {b}"))
+        })
+        .secs(30),
+        case(16, "a block that ends in a ROLLBACK statement is not counted committed", run(script_text(
+            "{ begin = \"deferred\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { sql = \"ROLLBACK\" }",
+        ), &[]))
+        .after(|c, _| {
+            let b = blocks_of_report(c)?;
+            (b[0]["committed"] == 0).then_some(()).ok_or(format!("blocks: {b}"))
+        })
+        .secs(30),
+        case(16, "ROLLBACK TO a savepoint inside a block: no false LOST", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { sql = \"SAVEPOINT x\" }, \
+             { sql = \"INSERT INTO t(v) VALUES ('b')\" }, { sql = \"ROLLBACK TO x\" }, { commit = true }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "ROLLBACK TRANSACTION TO SAVEPOINT, nested savepoints: no false LOST", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"SAVEPOINT a\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, \
+             { sql = \"SAVEPOINT b\" }, { sql = \"INSERT INTO t(v) VALUES ('b')\" }, { sql = \"RELEASE b\" }, \
+             { sql = \"ROLLBACK TRANSACTION TO SAVEPOINT a\" }, { sql = \"INSERT INTO t(v) VALUES ('c')\" }, { commit = true }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "a SAVEPOINT never released inside a block: committed with it, no false LOST", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"SAVEPOINT x\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { commit = true }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "a SAVEPOINT never released outside a block: nothing acknowledged, no false LOST", run(script_text(
+            "{ sql = \"SAVEPOINT x\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+        case(16, "SAVEPOINT then RELEASE outside a block: the rows count", run(script_text(
+            "{ sql = \"SAVEPOINT x\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { sql = \"RELEASE x\" }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .secs(30),
+    ]
+}
+
+/// MIN on PostgreSQL with the op's `postgres = '''SQL'''`.
+fn pg_op(sql: &str) -> String {
+    with(
+        "params = [\"text(5)\"]",
+        &format!("params = [\"text(5)\"]\npostgres = '''{sql}'''"),
+    )
+    .replacen("seed = 1\n", "seed = 1\ntarget = \"postgres\"\n", 1)
+}
+
+/// MIN on PostgreSQL with `[setup] postgres = '''SQL'''`.
+fn pg_setup(sql: &str) -> String {
+    with(
+        "sql = \"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"",
+        &format!("sql = \"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\"\npostgres = '''CREATE TABLE t(id bigint generated by default as identity primary key, v text); {sql}'''"),
+    )
+    .replacen("seed = 1\n", "seed = 1\ntarget = \"postgres\"\n", 1)
+}
+
+fn pg_refused(name: &'static str, text: String, words: &'static [&'static str]) -> Case {
+    case(17, name, validate(text))
+        .code(2)
+        .err(words)
+        .after(absent("pwned"))
+        .secs(15)
+}
+
+fn class_17() -> Vec<Case> {
+    vec![
+        pg_refused(
+            "an op's COPY … TO PROGRAM is refused",
+            pg_op("COPY t TO PROGRAM 'touch pwned'"),
+            &["PROGRAM", "--allow-external-files"],
+        ),
+        pg_refused(
+            "an op's COPY … FROM PROGRAM is refused",
+            pg_op("COPY t FROM PROGRAM 'cat /etc/passwd'"),
+            &["PROGRAM"],
+        ),
+        pg_refused(
+            "an op's COPY … TO a file is refused",
+            pg_op("COPY t TO '/tmp/litehammer-pwned'"),
+            &["COPY", "file"],
+        ),
+        pg_refused(
+            "an op's COPY (query) TO an E'' file is refused",
+            pg_op("COPY (SELECT * FROM t) TO E'/tmp/x'"),
+            &["COPY"],
+        ),
+        pg_refused(
+            "an op's pg_read_file is refused",
+            pg_op("SELECT pg_read_file('/etc/passwd')"),
+            &["pg_read_file"],
+        ),
+        pg_refused(
+            "an op's lo_export is refused",
+            pg_op("SELECT lo_export(1, '/tmp/x')"),
+            &["lo_export"],
+        ),
+        pg_refused(
+            "an op's dblink is refused",
+            pg_op("SELECT * FROM dblink('host=x', 'select 1') AS r(a int)"),
+            &["dblink"],
+        ),
+        pg_refused(
+            "[setup] postgres COPY … FROM a file is refused",
+            pg_setup("COPY t FROM '/etc/passwd';"),
+            &["setup", "COPY"],
+        ),
+        pg_refused(
+            "[setup] postgres COPY … TO PROGRAM is refused",
+            pg_setup("COPY t TO PROGRAM 'touch pwned';"),
+            &["setup", "PROGRAM"],
+        ),
+        pg_refused(
+            "[setup] postgres ALTER SYSTEM is refused",
+            pg_setup("ALTER SYSTEM SET work_mem = '1GB';"),
+            &["ALTER SYSTEM"],
+        ),
+        pg_refused(
+            "[setup] postgres CREATE EXTENSION is refused",
+            pg_setup("CREATE EXTENSION file_fdw;"),
+            &["CREATE EXTENSION"],
+        ),
+        pg_refused(
+            "[setup] postgres a plpython3u function is refused",
+            pg_setup("CREATE FUNCTION f() RETURNS int AS 'import os' LANGUAGE plpython3u;"),
+            &["plpython3u"],
+        ),
+        pg_refused(
+            "[setup] postgres LOAD is refused",
+            pg_setup("LOAD '/tmp/x.so';"),
+            &["LOAD"],
+        ),
+        pg_refused(
+            "a script step's COPY … TO PROGRAM is refused",
+            {
+                let text = pg_op("SELECT 1");
+                format!(
+                    "{text}\n[[group.script]]\nname = \"s\"\nsteps = [ {{ sql = \"SELECT 1\", postgres = \"COPY t TO PROGRAM 'touch pwned'\" }} ]\n"
+                )
+            },
+            &["PROGRAM"],
+        ),
+        pg_refused(
+            "a data check's pg_read_file is refused",
+            {
+                let text = pg_op("SELECT 1");
+                format!(
+                    "{text}\n[[check]]\nname = \"c\"\nsql = \"SELECT count(*) FROM t\"\npostgres = \"SELECT length(pg_read_file('/etc/passwd'))\"\nexpect = 0\n"
+                )
+            },
+            &["pg_read_file"],
+        ),
+        case(
+            17,
+            "run --target postgres refuses COPY … TO PROGRAM before starting a server",
+            run(
+                with(
+                    "params = [\"text(5)\"]",
+                    "params = [\"text(5)\"]\npostgres = '''COPY t TO PROGRAM 'touch pwned' '''",
+                ),
+                &["--target", "postgres"],
+            ),
+        )
+        .code(2)
+        .err(&["PROGRAM"])
+        .not_err(&["PostgreSQL:"])
+        .before_run()
+        .after(absent("pwned"))
+        .secs(15),
+        case(
+            17,
+            "--set target=postgres refuses an op's COPY … TO a file",
+            validate_with(
+                with(
+                    "params = [\"text(5)\"]",
+                    "params = [\"text(5)\"]\npostgres = '''COPY t TO '/tmp/x' '''",
+                ),
+                &["--set", "target=postgres"],
+            ),
+        )
+        .code(2)
+        .err(&["COPY"])
+        .secs(15),
+        case(
+            17,
+            "a plain override still validates",
+            validate(pg_op("INSERT INTO t(v) VALUES ($1)")),
+        )
+        .secs(15),
+        case(
+            17,
+            "--allow-external-files lets a COPY … TO a file through validate",
+            validate_with(pg_op("COPY t TO '/tmp/x'"), &["--allow-external-files"]),
+        )
+        .err(&["--allow-external-files"])
+        .secs(15),
+    ]
+}
+
+/// This case's processes named `comm` (by their TMPDIR, never another case's).
+fn case_procs(tmp: &Path, comm: &str) -> Vec<u32> {
+    let want = format!("TMPDIR={}", tmp.display());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            name.trim() == comm && env.split(|b| *b == 0).any(|a| a == want.as_bytes())
+        })
+        .collect()
+}
+
+/// After litehammer's death, no process named `comm` of the case is left (within 10 s).
+fn none_left(comm: &'static str) -> impl Fn(&Ctx, &Out) -> Result<(), String> {
+    move |c, _| {
+        let start = Instant::now();
+        loop {
+            let left = case_procs(&c.tmp, comm);
+            if left.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                for pid in &left {
+                    send("KILL", &pid.to_string());
+                }
+                return Err(format!("`{comm}` still running after litehammer's SIGKILL: {left:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn class_18() -> Vec<Case> {
+    let mut v = vec![
+        case(18, "SIGKILL of capture leaves no captured program running", |c| {
+            c.write("lib.so", "");
+            strs(&[
+                "capture",
+                "--lib",
+                &c.s("lib.so"),
+                "-o",
+                &c.s("t.jsonl"),
+                "--",
+                // Its output away from litehammer's pipes, so that the runner sees litehammer's end.
+                "sh",
+                "-c",
+                "exec sleep 30 </dev/null >/dev/null 2>&1",
+            ])
+        })
+        .killed()
+        .signal(Sig::Kill, Some("capturing"), 300, 5)
+        .after(none_left("sleep"))
+        .secs(30),
+        case(18, "SIGKILL of a run leaves no litestream running", |c| {
+            let bin = fake_litestream(c, "snapshot");
+            run_args(
+                c,
+                &backup_text().replace("duration = \"300ms\"", "duration = \"30s\""),
+                &["--litestream", &bin],
+            )
+        })
+        .killed()
+        .signal(Sig::Kill, Some("databases in"), 1000, 5)
+        .after(none_left("sleep"))
+        .secs(40),
+    ];
+    let pg = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+        || std::env::var_os("LITEHAMMER_PG_BIN").is_some();
+    if pg {
+        v.push(
+            case(18, "SIGKILL of a run leaves no throwaway PostgreSQL running", |c| {
+                run_args(
+                    c,
+                    &MIN.replace("duration = \"300ms\"", "duration = \"30s\""),
+                    &["--target", "postgres"],
+                )
+            })
+            .killed()
+            .signal(Sig::Kill, Some("PostgreSQL:"), 500, 5)
+            .after(none_left("postgres"))
+            .secs(90),
+        );
+    }
+    v
+}
+
+fn class_19() -> Vec<Case> {
+    vec![
+        case(
+            19,
+            "crash --replay CONFIG:MODEL:999999999999 says the trial is beyond --trials",
+            |_| {
+                strs(&[
+                    "crash",
+                    "--replay",
+                    "journal_mode=wal,synchronous=full:torn:999999999999",
+                ])
+            },
+        )
+        .code(2)
+        .err(&["beyond"])
+        .not_err(&["must be a number"])
+        .secs(15),
+        case(
+            19,
+            "crash --replay CONFIG:MODEL:5000 beyond --trials 20 says so",
+            |_| {
+                strs(&[
+                    "crash",
+                    "--replay",
+                    "journal_mode=wal,synchronous=full:torn:5000",
+                    "--trials",
+                    "20",
+                ])
+            },
+        )
+        .code(2)
+        .err(&["not below --trials"])
+        .secs(15),
+        case(19, "crash --replay CONFIG:MODEL:x still says not a number", |_| {
+            strs(&["crash", "--replay", "journal_mode=wal,synchronous=full:torn:x"])
+        })
+        .code(2)
+        .err(&["must be a number"])
+        .secs(15),
+        case(19, "capture --lib a directory says it is a directory", |c| {
+            std::fs::create_dir(c.p("libdir")).unwrap();
+            strs(&["capture", "--lib", &c.s("libdir"), "-o", &c.s("t.jsonl"), "--", "true"])
+        })
+        .code(2)
+        .err(&["is a directory"])
+        .not_err(&["no such file"])
+        .secs(10),
+        case(
+            19,
+            "capture --lib /dev/null (a device) says it is not a regular file",
+            |c| strs(&["capture", "--lib", "/dev/null", "-o", &c.s("t.jsonl"), "--", "true"]),
+        )
+        .code(2)
+        .err(&["not a regular file"])
+        .not_err(&["no such file"])
+        .secs(10),
+        case(19, "capture --lib a missing file still says no such file", |c| {
+            strs(&[
+                "capture",
+                "--lib",
+                &c.s("missing.so"),
+                "-o",
+                &c.s("t.jsonl"),
+                "--",
+                "true",
+            ])
+        })
+        .code(2)
+        .err(&["no such file"])
+        .secs(10),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
 // The tests
 
 #[test]
@@ -2239,6 +3540,46 @@ fn class_10_validate_ok_means_run_ok() {
 #[test]
 fn class_11_text_injection() {
     run_class(11);
+}
+
+#[test]
+fn class_12_round3_hangs_and_sizes() {
+    run_class(12);
+}
+
+#[test]
+fn class_13_round3_capture_and_import_outputs() {
+    run_class(13);
+}
+
+#[test]
+fn class_14_round3_printed_text() {
+    run_class(14);
+}
+
+#[test]
+fn class_15_round3_secrets() {
+    run_class(15);
+}
+
+#[test]
+fn class_16_round3_silent_successes() {
+    run_class(16);
+}
+
+#[test]
+fn class_17_round3_postgres_external_files() {
+    run_class(17);
+}
+
+#[test]
+fn class_18_round3_children_die_with_litehammer() {
+    run_class(18);
+}
+
+#[test]
+fn class_19_round3_misleading_messages() {
+    run_class(19);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -28,12 +28,16 @@ Python's sqlite3 on Debian/Ubuntu and PHP's pdo_sqlite link libsqlite3 dynamical
 fn find_library(explicit: Option<&Path>) -> Result<PathBuf, InputError> {
     let candidates = proto::library_candidates(explicit);
     if let Some(p) = explicit {
-        if p.is_file() {
-            return Ok(p.to_path_buf());
-        }
+        let why = match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => return Ok(p.to_path_buf()),
+            Ok(m) if m.is_dir() => "is a directory, not the library file".to_string(),
+            Ok(_) => "is not a regular file (a device, FIFO or socket), not the library file".to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".to_string(),
+            Err(e) => format!("cannot be read: {e}"),
+        };
         return Err(InputError::new(
             format!("--lib {}", p.display()),
-            format!("no such file; {BUILD_HINT}"),
+            format!("{why}; {BUILD_HINT}"),
         ));
     }
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
@@ -55,17 +59,19 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     };
     let library = find_library(args.lib.as_deref())?;
     let library = library.canonicalize().unwrap_or(library);
+    // The one output check every command that writes shares (before the command runs): a
+    // regular file or nothing, never a link, a device, a FIFO, a directory, the preload
+    // library or the program captured.
+    let mut inputs: Vec<(&str, &Path)> = vec![("capture library", library.as_path())];
+    let program_path = Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        inputs.push(("command being captured", program_path));
+    }
+    crate::report::output::check(&[crate::report::output::Target::new("-o", &args.output)], &inputs)?;
     let out_dir = match args.output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if !out_dir.is_dir() {
-        return Err(InputError::new(
-            format!("-o {}", args.output.display()),
-            "the output's directory does not exist",
-        )
-        .into());
-    }
     let parts_dir = tempfile::Builder::new()
         .prefix(".litehammer-capture-")
         .tempdir_in(&out_dir)
@@ -88,6 +94,8 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     // Its own process group: a Ctrl-C at the terminal reaches litehammer, which forwards it
     // once (the command would otherwise get it twice).
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // A SIGKILL of litehammer leaves no captured program running: it gets SIGTERM.
+    crate::interrupt::die_with_parent(&mut cmd, libc::SIGTERM);
     let child = cmd.spawn().map_err(|e| {
         let what = program.to_string_lossy();
         let why = match e.kind() {

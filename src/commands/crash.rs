@@ -52,8 +52,8 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
     if let Some(run_report) = &beside {
         print!(
             "\nbeside {} (tx/s and p99 of its group `{}`):\n{}",
-            run_report.scenario.name,
-            crash::beside::group_name(run_report),
+            crate::error::terminal(&run_report.scenario.name, false),
+            crate::error::terminal(&crash::beside::group_name(run_report), false),
             crash::beside::table(&report.runs, run_report).to_text()
         );
     }
@@ -78,7 +78,7 @@ pub(super) fn crash_replay(
             flag,
             format!(
                 "no configuration `{}`; configurations: {}",
-                spec.config,
+                crate::error::terminal(&spec.config, false),
                 ids.join(" | ")
             ),
         )

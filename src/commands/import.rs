@@ -3,6 +3,7 @@
 use crate::cli::{ImportArgs, ParamsMode};
 use crate::error::{InputError, Status};
 use crate::import::{self, ImportError};
+use crate::report::output::Target;
 use anyhow::Context;
 
 pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
@@ -18,6 +19,13 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         gap_ns: args.gap.0.as_nanos() as u64,
         name,
     };
+    // The one output check every command that writes shares: a regular file or nothing,
+    // never a link, a device, a FIFO, a directory, the trace or the database read.
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("input trace", args.trace.as_path())];
+    if let Some(db) = &args.db {
+        inputs.push(("database given to --db", db.as_path()));
+    }
+    crate::report::output::check(&[Target::new("-o", &args.output)], &inputs)?;
     let origin = args.trace.display().to_string();
     let outcome = import::import(&opts).map_err(|e| match e {
         ImportError::Trace(t) => {
@@ -30,14 +38,7 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         ImportError::Db(m) => InputError::new("--db", m),
         other => InputError::new(&origin, other.to_string()),
     })?;
-    let dir = match args.output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| InputError::new(format!("-o {}", args.output.display()), e.to_string()))?;
-    std::io::Write::write_all(&mut tmp, outcome.text.as_bytes())?;
-    tmp.persist(&args.output)
+    crate::report::output::write(&args.output, outcome.text.as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(
         "{}: {} statements → {} group(s):",

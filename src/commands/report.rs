@@ -24,7 +24,25 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<Status> {
     if args.format == crate::report::Format::Hlog
         && let Some(dir) = &args.output
     {
-        for (name, bytes) in crate::report::hlog::files(&report)? {
+        let files = crate::report::hlog::files(&report)?;
+        // The directory and every file in it pass the one output check first: a directory
+        // or nothing at DIR, a regular file or nothing at each name (exit 2 otherwise).
+        let dir_error = |m: &str| crate::error::InputError::new(format!("-o {}", dir.display()), m);
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(dir_error("is a symbolic link; give the real directory").into());
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(dir_error("--format hlog writes a directory of files: give a directory").into());
+            }
+            _ => {}
+        }
+        let targets: Vec<_> = files
+            .iter()
+            .map(|(name, _)| crate::report::output::Target::new("-o", &dir.join(name)))
+            .collect();
+        crate::report::output::check(&targets, &[("input report", &args.input)])?;
+        for (name, bytes) in files {
             let path = dir.join(name);
             crate::report::write_file(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
         }

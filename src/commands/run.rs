@@ -40,6 +40,24 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         );
         return Err(crate::error::InputError::new("--from-db", message).into());
     }
+    if args.durability {
+        // The crash trials kill a process writing an SQLite file and cut power under
+        // SQLite's VFS: they have nothing to say about another target.
+        let sqlite = |c: &&crate::config::matrix::Cell| c.scenario.target.is_sqlite();
+        if !plan.cells.iter().any(|c| sqlite(&c)) {
+            return Err(crate::error::InputError::new(
+                "--durability",
+                "the crash trials are SQLite's (a killed process, a power cut under SQLite's VFS); \
+                 no run here has target = sqlite, so there is nothing to crash",
+            )
+            .into());
+        }
+        if plan.cells.iter().any(|c| !sqlite(&c)) {
+            eprintln!(
+                "note: --durability: crash trials run for the SQLite configurations only; the PostgreSQL runs get none"
+            );
+        }
+    }
     if let Some(spec) = &args.baseline {
         let ids: Vec<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
         crate::report::page::check_baseline(&ids, spec)?;

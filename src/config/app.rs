@@ -34,9 +34,22 @@ fn args<'a>(s: &'a str, name: &str) -> Option<Vec<&'a str>> {
 }
 
 fn dur(arg: &str, whole: &str) -> Result<Duration, String> {
-    arg.parse::<DurationValue>()
+    let d = arg
+        .parse::<DurationValue>()
         .map(|d| d.0)
-        .map_err(|_| format!("`{whole}`: `{arg}` is not a duration like \"5ms\""))
+        .map_err(|e| too_long_or(e, || format!("`{whole}`: `{arg}` is not a duration like \"5ms\"")))?;
+    bounded(d, whole)
+}
+
+/// A duration's own "too long" message, or `other` for a malformed one.
+fn too_long_or(e: String, other: impl FnOnce() -> String) -> String {
+    if e.contains("too long") { e } else { other() }
+}
+
+/// App and think times are waits inside a run: at most `limits::MAX_WAIT` (docs/limits.md).
+fn bounded(d: Duration, whole: &str) -> Result<Duration, String> {
+    super::limits::wait(d).map_err(|e| format!("`{whole}`: {e}"))?;
+    Ok(d)
 }
 
 impl FromStr for TimeDist {
@@ -70,9 +83,10 @@ impl FromStr for TimeDist {
         if s.contains('(') {
             return Err(format!("`{s}` is not a known distribution; {usage}"));
         }
-        s.parse::<DurationValue>()
-            .map(|d| TimeDist::Fixed(d.0))
-            .map_err(|_| format!("`{s}` is not a duration or distribution; {usage}"))
+        let d = s
+            .parse::<DurationValue>()
+            .map_err(|e| too_long_or(e, || format!("`{s}` is not a duration or distribution; {usage}")))?;
+        Ok(TimeDist::Fixed(bounded(d.0, s)?))
     }
 }
 
@@ -222,6 +236,13 @@ mod tests {
             ("exp(fast)", "`fast` is not a duration"),
             ("gaussian(5ms)", "takes 2"),
             ("zipf(1ms)", "not a known distribution"),
+            ("366d", "too long"),
+            ("400d", "too long"),
+            ("exp(400d)", "too long"),
+            ("25h", "too long"),
+            ("exp(366d)", "too long"),
+            ("uniform(0ms, 366d)", "too long"),
+            ("gaussian(5ms, 2d)", "too long"),
         ] {
             let err = bad.parse::<TimeDist>().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");

@@ -79,6 +79,9 @@ pub(crate) fn timeline_interval(interval: Duration, duration: Option<Duration>) 
     Ok(())
 }
 
+/// Closed-loop clients of one group (each is a slot in the group's request queue).
+pub(crate) const MAX_CLIENTS: u32 = 1_000_000;
+
 /// Worker threads in one run: a hard maximum, and the count above which `--yes` is needed.
 pub(crate) const MAX_WORKERS: u64 = 4096;
 pub(crate) const CONFIRM_WORKERS: u64 = 256;

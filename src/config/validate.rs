@@ -303,6 +303,19 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
             ));
         }
     }
+    if let Some(clients) = g.clients
+        && clients.get() > super::limits::MAX_CLIENTS
+    {
+        return Err(source
+            .error_at(
+                g.name.span(),
+                format!(
+                    "group `{group}`: clients = {clients} is too many: at most {} (docs/limits.md)",
+                    super::limits::MAX_CLIENTS
+                ),
+            )
+            .with_key("clients"));
+    }
     if g.clients.is_some() && g.rate.is_some_and(|r| r > 0.0) {
         return Err(source
             .error_at(

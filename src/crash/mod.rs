@@ -177,9 +177,16 @@ impl ReplaySpec {
         };
         let model = model::Model::from_name(model)
             .ok_or_else(|| format!("unknown crash model `{model}`; use durable, reorder or torn"))?;
-        let trial = trial
-            .parse()
-            .map_err(|_| format!("trial must be a number, got `{trial}`"))?;
+        let trial = match trial.parse::<u32>() {
+            Ok(t) => t,
+            // A number, but more than any --trials allows: say that, not "not a number".
+            Err(_) if !trial.is_empty() && trial.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!(
+                    "trial {trial} is beyond any run of trials (--trials is at most 1000000, and trials count from 0)"
+                ));
+            }
+            Err(_) => return Err(format!("trial must be a number, got `{trial}`")),
+        };
         Ok(Self {
             config: config.to_string(),
             model,

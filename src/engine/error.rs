@@ -14,7 +14,8 @@ pub(crate) enum RunError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot start worker thread {index}: {source}")]
     Spawn { index: u32, source: std::io::Error },
-    #[error("worker {index}: {message}")]
+    /// A worker process's own words start with its pid: "worker 2 (pid N) was killed ...".
+    #[error("worker {index}{}{message}", if message.starts_with("(pid ") { " " } else { ": " })]
     Worker { index: u32, message: String },
     #[error("worker {index} ended before starting: {message:?}")]
     EndedEarly { index: u32, message: Option<String> },

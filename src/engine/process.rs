@@ -127,6 +127,8 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;
+    let pid = child.id();
+    let watch = Watchdog::new(pid);
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     write_frame(&mut stdin, &child_spec)?;
@@ -135,28 +137,49 @@ pub fn spawn(
         .name(format!("worker-{index}-process"))
         .spawn(move || {
             let exited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stopped_kill = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let relay_phase = {
                 let phase = phase.clone();
                 let exited = exited.clone();
+                let stopped_kill = stopped_kill.clone();
                 std::thread::spawn(move || {
+                    let mut stdin = Some(stdin);
                     let mut sent = Phase::Starting;
                     let mut cancel_sent = false;
+                    let mut stopped_ticks = 0u32;
+                    let mut tick = 0u32;
                     while !exited.load(std::sync::atomic::Ordering::Acquire) {
-                        if !cancel_sent && crate::interrupt::cancelled() {
-                            if write_frame(&mut stdin, &Control::Cancel).is_err() {
+                        if let Some(pipe) = stdin.as_mut() {
+                            let mut ok = true;
+                            if !cancel_sent && crate::interrupt::cancelled() {
+                                ok = write_frame(pipe, &Control::Cancel).is_ok();
+                                cancel_sent = true;
+                            }
+                            let now = phase.get();
+                            if ok && now != sent {
+                                ok = write_frame(pipe, &Control::Phase(now as u8)).is_ok();
+                                sent = now;
+                            }
+                            if !ok || now == Phase::Stop {
+                                stdin = None; // closes the pipe: the child stops
+                            }
+                        }
+                        // A worker process stopped (SIGSTOP, SIGTSTP) would hold the run
+                        // forever: stopped for STOPPED_LIMIT of this thread's own looks
+                        // (a Ctrl-Z of the whole group stops this thread too), it is killed
+                        // and the run fails.
+                        tick += 1;
+                        if tick.is_multiple_of(WATCH_EVERY) {
+                            if watch.is_stopped() {
+                                stopped_ticks += 1;
+                            } else {
+                                stopped_ticks = 0;
+                            }
+                            if stopped_ticks >= STOPPED_LIMIT {
+                                stopped_kill.store(true, std::sync::atomic::Ordering::Release);
+                                watch.kill();
                                 return;
                             }
-                            cancel_sent = true;
-                        }
-                        let now = phase.get();
-                        if now != sent {
-                            if write_frame(&mut stdin, &Control::Phase(now as u8)).is_err() {
-                                return;
-                            }
-                            sent = now;
-                        }
-                        if now == Phase::Stop {
-                            return; // dropping stdin closes the pipe
                         }
                         std::thread::park_timeout(Duration::from_millis(2));
                     }
@@ -188,11 +211,101 @@ pub fn spawn(
                     index,
                     result: Err(match bad_frame {
                         Some(e) => format!("worker process sent a frame that does not decode: {e}"),
-                        None => format!("worker process exited without its results ({status:?})"),
+                        None if stopped_kill.load(std::sync::atomic::Ordering::Acquire) => format!(
+                            "(pid {pid}) was stopped (SIGSTOP or SIGTSTP) for {}s and was killed",
+                            STOPPED_LIMIT * WATCH_EVERY * 2 / 1000
+                        ),
+                        None => exit_text(pid, status),
                     }),
                 });
             }
         })
+}
+
+/// The watchdog looks at the child every `WATCH_EVERY` turns of the 2 ms relay loop, and
+/// kills it after `STOPPED_LIMIT` looks in a row that found it stopped (5 s).
+const WATCH_EVERY: u32 = 50;
+const STOPPED_LIMIT: u32 = 50;
+
+/// Why a worker process ended without its results, in words; the driver puts "worker N"
+/// before it (`RunError::Worker`).
+fn exit_text(pid: u32, status: std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.signal(), s.code()) {
+            (Some(sig), _) => format!(
+                "(pid {pid}) was killed by signal {sig}{} before sending its results",
+                signal_name(sig).map_or(String::new(), |n| format!(" ({n})"))
+            ),
+            (None, Some(code)) => {
+                format!("(pid {pid}) exited with status {code} before sending its results")
+            }
+            (None, None) => format!("(pid {pid}) ended without its results"),
+        },
+        Err(e) => format!("(pid {pid}) ended without its results (cannot wait for it: {e})"),
+    }
+}
+
+fn signal_name(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => return None,
+    })
+}
+
+/// A worker process seen from its relay: whether it is stopped, and a kill that cannot hit
+/// another process (a pidfd, taken before the child can be reaped).
+struct Watchdog {
+    pid: u32,
+    pidfd: Option<std::os::fd::OwnedFd>,
+}
+
+impl Watchdog {
+    fn new(pid: u32) -> Self {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        let pidfd = (fd >= 0).then(|| {
+            // SAFETY: `fd` is a descriptor just returned to us and owned by nobody else.
+            unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
+        });
+        Watchdog { pid, pidfd }
+    }
+
+    /// The state letter of /proc/PID/stat is `T`: stopped by a signal.
+    fn is_stopped(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+            .unwrap_or(false)
+    }
+
+    fn kill(&self) {
+        use std::os::fd::AsRawFd;
+        if let Some(fd) = &self.pidfd {
+            // SAFETY: pidfd_send_signal on our own pidfd, no siginfo.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0u32,
+                );
+            }
+        } else {
+            // SAFETY: kill(2) with our child's pid; it is not reaped before its relay ends.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// Child side: reads its spec, runs one worker, relays the worker's messages as frames.

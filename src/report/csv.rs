@@ -41,9 +41,9 @@ impl Exporter for Csv {
                 let errors = g.all_errors();
                 let lat = &g.transactions.latency_us;
                 let record: Vec<String> = vec![
-                    run.id.clone(),
+                    cell(&run.id),
                     run.repeat.map_or(String::new(), |r| r.to_string()),
-                    g.name.clone(),
+                    cell(&g.name),
                     g.workers.to_string(),
                     g.transactions.throughput_per_s.to_string(),
                     g.ops.iter().map(|o| o.throughput_per_s).sum::<f64>().to_string(),
@@ -56,13 +56,24 @@ impl Exporter for Csv {
                     g.fairness.jain_index.to_string(),
                     errors.busy_total().to_string(),
                     (errors.total() - errors.busy_total()).to_string(),
-                    status.clone(),
-                    verdict(run),
+                    cell(&status),
+                    cell(&verdict(run)),
                 ];
                 w.write_record(&record).map_err(csv_error)?;
             }
         }
         w.into_inner().map_err(|e| RenderError::Csv(e.to_string()))
+    }
+}
+
+/// A text cell a spreadsheet must not take for a formula: one that starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's CSV injection advice).
+/// Numbers are written by litehammer and never pass through here.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
     }
 }
 
@@ -81,5 +92,13 @@ mod tests {
         let rows: usize = report.runs.iter().map(|r| r.groups.len()).sum();
         assert_eq!(text.lines().count(), rows + 1);
         assert!(text.starts_with("run,repeat,group,workers,tx_per_s,"), "{text}");
+    }
+
+    #[test]
+    fn text_cells_never_start_a_formula() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert!(cell(bad).starts_with('\''), "{bad}");
+        }
+        assert_eq!(cell("writers"), "writers");
     }
 }

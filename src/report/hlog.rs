@@ -4,6 +4,7 @@
 //! in milliseconds (`MaxValueDivisor` 1e6).
 
 use super::RenderError;
+use super::format::one_line;
 use super::model::{Report, RunReport};
 use crate::error::InputError;
 use crate::metrics::decode_histogram;
@@ -16,6 +17,7 @@ use std::time::{Duration, SystemTime};
 pub(crate) fn files(report: &Report) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let start = humantime::parse_rfc3339(&report.created_at).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut out = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
     for run in &report.runs {
         for g in &run.groups {
             if !run
@@ -25,7 +27,28 @@ pub(crate) fn files(report: &Report) -> Result<Vec<(String, Vec<u8>)>, RenderErr
             {
                 continue;
             }
-            out.push((file_name(run, &g.name), log(report, run, &g.name, start)?));
+            let name = file_name(run, &g.name);
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                return Err(InputError::new(
+                    "--format hlog",
+                    format!(
+                        "{first} and run `{}` group `{}` would both be written to {name}; \
+                         litehammer does not overwrite one export with another (rename a run or group)",
+                        crate::error::terminal(&run.id, false),
+                        crate::error::terminal(&g.name, false)
+                    ),
+                )
+                .into());
+            }
+            seen.push((
+                name.clone(),
+                format!(
+                    "run `{}` group `{}`",
+                    crate::error::terminal(&run.id, false),
+                    crate::error::terminal(&g.name, false)
+                ),
+            ));
+            out.push((name, log(report, run, &g.name, start)?));
         }
     }
     if out.is_empty() {
@@ -44,7 +67,10 @@ fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> Resu
     let mut writer = IntervalLogWriterBuilder::new()
         .add_comment(&format!(
             "litehammer {}: scenario {}, run {}, group {}; transaction latency in ns",
-            report.tool.version, report.scenario.name, run.id, group
+            one_line(&report.tool.version),
+            one_line(&report.scenario.name),
+            one_line(&run.id),
+            one_line(group)
         ))
         .with_start_time(start)
         .with_base_time(start)
@@ -84,7 +110,8 @@ fn log(report: &Report, run: &RunReport, group: &str, start: SystemTime) -> Resu
     Ok(bytes)
 }
 
-/// `<run id>[-r<repeat>]-<group>.hlog`, with characters unsafe in file names replaced.
+/// `<run id>[-r<repeat>]-<group>.hlog`, with characters unsafe in file names replaced (no
+/// `/`: a name never leaves the directory; it ends in `.hlog`, so it is never `.` or `..`).
 pub(crate) fn file_name(run: &RunReport, group: &str) -> String {
     let repeat = run.repeat.map_or(String::new(), |r| format!("-r{r}"));
     let raw = format!("{}{repeat}-{group}", run.id);

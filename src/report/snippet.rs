@@ -43,7 +43,13 @@ pub(crate) fn choose(report: &Report, spec: Option<&str>) -> Result<String, Rend
             Some(c) => Ok(c.id.to_string()),
             None => Err(InputError::new(
                 format!("--config {spec}"),
-                format!("no configuration matches; the report has: {}", ids.join("; ")),
+                format!(
+                    "no configuration matches; the report has: {}",
+                    ids.iter()
+                        .map(|id| crate::error::terminal(id, false))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
             )
             .into()),
         };
@@ -112,7 +118,7 @@ pub(crate) fn snippet(report: &Report, id: &str, framework: Framework) -> Result
     };
     let values = [
         ("journal_scope", journal_scope.to_string()),
-        ("config", id.to_string()),
+        ("config", comment_text(id)),
         ("journal_mode", sqlite.journal_mode.as_str().to_string()),
         ("JOURNAL_MODE", sqlite.journal_mode.as_str().to_uppercase()),
         ("synchronous", sqlite.synchronous.as_str().to_string()),
@@ -123,6 +129,25 @@ pub(crate) fn snippet(report: &Report, id: &str, framework: Framework) -> Result
         ("TRANSACTION_MODE", mode.to_uppercase()),
     ];
     Ok(fill(template, &values))
+}
+
+/// A report's text (a run id: a report can come from anyone) for the one-line comment it
+/// lands in, in any of the snippets' languages: no line break or other control character
+/// (Python, YAML, SQL, Go, JavaScript's U+2028/U+2029 and YAML's U+0085 end a comment), no
+/// `?>` (it leaves PHP mode even inside a comment), no trailing backslash.
+fn comment_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => out.extend(c.escape_unicode()),
+            '>' if out.ends_with('?') => out.push_str("\\>"),
+            c => out.push(c),
+        }
+    }
+    if out.ends_with('\\') {
+        out.push(' ');
+    }
+    out
 }
 
 /// Replaces every `{{name}}` with its value.
@@ -179,6 +204,28 @@ impl ApplyIt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_id_cannot_end_the_comment_it_lands_in() {
+        for id in [
+            "a\nimport os; os.system('x')",
+            "a\rb",
+            "a\u{2028}b",
+            "a\u{85}b",
+            "a\u{1b}[2Jb",
+            "a ?> <?php system('x');",
+            "trailing\\",
+        ] {
+            let t = comment_text(id);
+            assert!(!t.chars().any(|c| c.is_control() || c == '\u{2028}'), "{id:?}: {t:?}");
+            assert!(!t.contains("?>"), "{t}");
+            assert!(!t.ends_with('\\'), "{t}");
+        }
+        assert_eq!(
+            comment_text("journal_mode=wal,synchronous=normal"),
+            "journal_mode=wal,synchronous=normal"
+        );
+    }
 
     #[test]
     fn every_placeholder_is_filled() {

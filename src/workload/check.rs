@@ -82,12 +82,23 @@ fn in_run(cell: &Cell) -> String {
 fn translations(source: &Source, cell: &Cell, dialect: crate::targets::Dialect) -> Result<(), InputError> {
     let s = &cell.scenario;
     let in_run = in_run(cell);
-    if let (None, Some(sql)) = (&s.setup.postgres, &s.setup.sql) {
-        (dialect.translate)(sql.get_ref(), None).map_err(|e| {
-            source
-                .error_at(sql.span(), format!("[setup] sql{in_run}: {e}"))
-                .with_key("setup.sql")
-        })?;
+    match (&s.setup.postgres, &s.setup.sql) {
+        (None, Some(sql)) => {
+            (dialect.translate)(sql.get_ref(), None).map_err(|e| {
+                source
+                    .error_at(sql.span(), format!("[setup] sql{in_run}: {e}"))
+                    .with_key("setup.sql")
+            })?;
+        }
+        // The set-up's own PostgreSQL text keeps to the target's policies too.
+        (Some(pg), _) => {
+            (dialect.translate)("", Some(pg.get_ref())).map_err(|e| {
+                source
+                    .error_at(pg.span(), format!("[setup] postgres{in_run}: {e}"))
+                    .with_key("setup.postgres")
+            })?;
+        }
+        (None, None) => {}
     }
     for check in &s.check {
         if let Some(sql) = &check.sql {

@@ -321,13 +321,7 @@ impl LitestreamChild {
 fn own_group_and_die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
-            Ok(())
-        });
-    }
+    crate::interrupt::die_with_parent(cmd, libc::SIGTERM);
 }
 
 pub(crate) fn signal(pid: u32, sig: i32) {

@@ -95,8 +95,18 @@ pub(crate) fn restore_and_check(
         return failed(report, format!("restore failed: {e}"));
     }
     match judge(&restored, &main, spec, acknowledged) {
-        Ok((lag, check)) => {
+        Ok((lag, mut check)) => {
             if method == BackupMethod::Litestream {
+                // Litestream replicates continuously and syncs at its stop: a restore with
+                // none of the acknowledged commits restored nothing. That is a failed
+                // backup, not an intact prefix of length 0. (A periodic copy taken before
+                // the first commit is that copy's lag, reported as such.)
+                if lag.commits_restored == 0 && acknowledged > 0 {
+                    check.ok = false;
+                    check.detail = format!(
+                        "the restored copy holds none of the {acknowledged} acknowledged commits: the backup restored nothing"
+                    );
+                }
                 report.lag_after_final_sync = Some(lag);
             } else {
                 report.lag_at_stop = Some(lag);
@@ -167,7 +177,9 @@ fn judge(
     spec: &CheckSpec<'_>,
     acknowledged: u64,
 ) -> rusqlite::Result<(Lag, RestoreCheck)> {
-    let conn = Connection::open(copy)?;
+    // Read-only and never created: a restore that wrote no file must not be checked as an
+    // empty database.
+    let conn = Connection::open_with_flags(copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let prefix = match spec.exact {
         Some(exact) => exact(&conn, acknowledged),
         None => match spec.sequence_table {

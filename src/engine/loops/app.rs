@@ -158,6 +158,24 @@ pub fn spin(ns: u64) {
     }
 }
 
+/// The longest spin between two looks at the stop token.
+const SPIN_SLICE_NS: u64 = 1_000_000;
+
+/// `spin(ns)` in slices of at most `SPIN_SLICE_NS`, ending early when the run stops (a
+/// long app time must not outlive the run or a Ctrl-C). `false`: it was stopped.
+pub fn spin_or_stop(ns: u64, phase: &PhaseFlag) -> bool {
+    let mut left = ns;
+    while left > 0 {
+        if phase.get() == Phase::Stop {
+            return false;
+        }
+        let slice = left.min(SPIN_SLICE_NS);
+        spin(slice);
+        left -= slice;
+    }
+    true
+}
+
 /// Runs an application-model worker until the run stops; sends Ready, samples and Done.
 pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     spin_rate();
@@ -259,6 +277,11 @@ struct RequestWorker<'s, T: Target> {
     pending_deletes: Vec<u64>,
     acked_inserts: Vec<u64>,
     acked_deletes: Vec<u64>,
+    /// Per operation and step: the savepoint statement it is, if any.
+    savepoints: Vec<Vec<Option<Savepoint>>>,
+    /// Open savepoints, innermost last, each with the pending counts when it began: a
+    /// `ROLLBACK TO` undoes what SQLite undid, so its rows are never acknowledged.
+    open_savepoints: Vec<(String, Vec<u64>, Vec<u64>)>,
 }
 
 type StepError<T> = (ErrorKind, <T as Target>::Error);
@@ -335,6 +358,12 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             pending_deletes: vec![0; tables],
             acked_inserts: vec![0; tables],
             acked_deletes: vec![0; tables],
+            savepoints: group
+                .ops
+                .iter()
+                .map(|op| op.steps.iter().map(|st| Savepoint::of(st.target_sql())).collect())
+                .collect(),
+            open_savepoints: Vec::new(),
         }
     }
 
@@ -424,7 +453,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
     fn app(&mut self, ns: u64) {
         if ns > 0 {
-            spin(ns);
+            spin_or_stop(ns, self.phase);
             self.seg(Part::App);
         }
     }
@@ -464,6 +493,11 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         if result.is_ok() {
             self.app(share);
         }
+        // A request that leaves a transaction open (an unreleased SAVEPOINT) committed
+        // none of it: roll it back, as closing the connection would, and acknowledge nothing.
+        if self.conn.as_ref().is_some_and(|c| T::in_transaction(c)) {
+            self.rollback();
+        }
         if self.plan.connection == crate::config::app::ConnectionMode::PerRequest {
             drop(self.conn.take());
             self.seg(Part::Connect);
@@ -479,13 +513,21 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         loop {
             match self.attempt(op, unit, share) {
                 Ok(()) => {
+                    // What SQLite did: a block that ended in ROLLBACK committed nothing, and
+                    // a unit that left a transaction open (an unreleased SAVEPOINT outside a
+                    // block) has committed nothing yet.
+                    let open = self.conn.as_ref().is_some_and(|c| T::in_transaction(c));
                     if unit.rolls_back {
                         self.discard();
-                    } else {
+                    } else if !open {
                         self.acknowledge();
                     }
                     if let Some(b) = unit.block.filter(|_| self.measuring) {
-                        self.stats.blocks[b].committed += 1;
+                        if unit.rolls_back {
+                            self.stats.blocks[b].failed += 1;
+                        } else {
+                            self.stats.blocks[b].committed += 1;
+                        }
                         self.stats.blocks[b].retried += u64::from(attempts > 1);
                     }
                     return Ok(attempts);
@@ -582,7 +624,34 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             Ok(())
         })();
         self.seg_db(part, w0);
+        if result.is_ok() {
+            self.follow_savepoint(op, si);
+        }
         result.map_err(|e| (T::classify(&e), e))
+    }
+
+    /// Keeps the pending counts in step with a savepoint statement that succeeded.
+    fn follow_savepoint(&mut self, op: usize, si: usize) {
+        let Some(sp) = &self.savepoints[op][si] else { return };
+        match sp {
+            Savepoint::Begin(name) => {
+                self.open_savepoints
+                    .push((name.clone(), self.pending_inserts.clone(), self.pending_deletes.clone()));
+            }
+            Savepoint::Release(name) => {
+                if let Some(i) = self.open_savepoints.iter().rposition(|(n, _, _)| n == name) {
+                    self.open_savepoints.truncate(i);
+                }
+            }
+            Savepoint::RollbackTo(name) => {
+                if let Some(i) = self.open_savepoints.iter().rposition(|(n, _, _)| n == name) {
+                    self.open_savepoints.truncate(i + 1);
+                    let (_, ins, del) = &self.open_savepoints[i];
+                    self.pending_inserts.clone_from(ins);
+                    self.pending_deletes.clone_from(del);
+                }
+            }
+        }
     }
 
     fn rollback(&mut self) {
@@ -604,6 +673,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     }
 
     fn acknowledge(&mut self) {
+        self.open_savepoints.clear();
         for (a, p) in self.acked_inserts.iter_mut().zip(self.pending_inserts.iter_mut()) {
             *a += std::mem::take(p);
         }
@@ -615,6 +685,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     fn discard(&mut self) {
         self.pending_inserts.iter_mut().for_each(|p| *p = 0);
         self.pending_deletes.iter_mut().for_each(|p| *p = 0);
+        self.open_savepoints.clear();
     }
 
     fn record(&mut self, op: usize, outcome: Result<u32, StepError<T>>, latency_ns: u64) {
@@ -688,6 +759,51 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
 use crate::config::app::TimeDist;
 
+/// A savepoint statement of a step, as SQLite reads it: `SAVEPOINT name`,
+/// `RELEASE [SAVEPOINT] name`, `ROLLBACK [TRANSACTION] TO [SAVEPOINT] name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Savepoint {
+    Begin(String),
+    Release(String),
+    RollbackTo(String),
+}
+
+impl Savepoint {
+    fn of(sql: &str) -> Option<Savepoint> {
+        let words: Vec<String> = sql
+            .trim()
+            .trim_end_matches(';')
+            .split_whitespace()
+            .map(|w| w.to_string())
+            .collect();
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let name = |i: usize| -> Option<String> {
+            let w = words.get(i)?;
+            Some(w.trim_matches(['"', '`', '[', ']', '\'']).to_ascii_lowercase())
+        };
+        let at = |i: usize, w: &str| upper.get(i).is_some_and(|u| u == w);
+        match upper.first().map(String::as_str)? {
+            "SAVEPOINT" => name(1).map(Savepoint::Begin),
+            "RELEASE" => name(if at(1, "SAVEPOINT") { 2 } else { 1 }).map(Savepoint::Release),
+            "ROLLBACK" => {
+                let mut i = 1;
+                if at(i, "TRANSACTION") {
+                    i += 1;
+                }
+                if !at(i, "TO") {
+                    return None;
+                }
+                i += 1;
+                if at(i, "SAVEPOINT") {
+                    i += 1;
+                }
+                name(i).map(Savepoint::RollbackTo)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One draw of an app, think or back-off time, in nanoseconds.
 pub fn sample_ns(dist: &TimeDist, rng: &mut Rng) -> u64 {
     match *dist {
@@ -710,6 +826,27 @@ pub fn sample_ns(dist: &TimeDist, rng: &mut Rng) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_savepoint_statements_as_sqlite_does() {
+        let b = |n: &str| Some(Savepoint::Begin(n.into()));
+        assert_eq!(Savepoint::of("SAVEPOINT a"), b("a"));
+        assert_eq!(Savepoint::of("  savepoint \"A\";"), b("a"));
+        assert_eq!(Savepoint::of("RELEASE a"), Some(Savepoint::Release("a".into())));
+        assert_eq!(
+            Savepoint::of("release savepoint a"),
+            Some(Savepoint::Release("a".into()))
+        );
+        for sql in [
+            "ROLLBACK TO a",
+            "rollback transaction to savepoint a",
+            "ROLLBACK TO SAVEPOINT a",
+        ] {
+            assert_eq!(Savepoint::of(sql), Some(Savepoint::RollbackTo("a".into())), "{sql}");
+        }
+        assert_eq!(Savepoint::of("ROLLBACK"), None);
+        assert_eq!(Savepoint::of("INSERT INTO t VALUES (1)"), None);
+    }
 
     #[test]
     fn the_spin_burns_cpu_in_proportion() {

@@ -82,18 +82,10 @@ pub(crate) fn find_binaries() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
-/// A URL without its password, for messages and the report.
+/// A URL without its password (userinfo, `password=` query parameter or key/value), for
+/// messages and the report.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    crate::error::redact_secrets(url)
 }
 
 /// `15.18` of `15.18 (Debian 15.18-0+deb12u1)`.
@@ -208,6 +200,9 @@ impl PgServer {
         // Its own process group: the terminal's Ctrl-C reaches litehammer, which ends the
         // run in order and then stops the server itself.
         std::os::unix::process::CommandExt::process_group(&mut postgres, 0);
+        // SIGQUIT (PostgreSQL's immediate shutdown: the postmaster stops its backends) when
+        // litehammer dies without stopping it (a SIGKILL).
+        crate::interrupt::die_with_parent(&mut postgres, libc::SIGQUIT);
         let child = postgres
             .spawn()
             .map_err(|e| cleanup(fail("cannot start postgres", &e)))?;

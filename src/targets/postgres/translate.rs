@@ -247,19 +247,201 @@ pub(crate) fn translate(sql: &str) -> Result<String, String> {
 }
 
 /// A statement for PostgreSQL: its `postgres = "..."` override as written, else the
-/// translation of its SQLite text; the error names what could not be translated.
+/// translation of its SQLite text; the error names what could not be translated. Either way
+/// it must keep to the external-files policy (`external_files`), unless the command was
+/// given `--allow-external-files`.
 pub(crate) fn for_postgres(sqlite: &str, over: Option<&str>) -> Result<String, String> {
-    match over {
-        Some(sql) => Ok(sql.to_string()),
+    let sql = match over {
+        Some(sql) => sql.to_string(),
         None => translate(sqlite).map_err(|e| {
             format!("cannot translate to PostgreSQL: {e} (give the statement a `postgres = \"...\"` of its own)")
-        }),
+        })?,
+    };
+    if !crate::targets::sqlite::guard::external_allowed() {
+        external_files(&sql)?;
     }
+    Ok(sql)
+}
+
+/// Server functions that read or write files of the server's machine, or reach another
+/// server, as the server's user.
+const FILE_FUNCTIONS: &[&str] = &[
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_stat_file",
+    "pg_ls_dir",
+    "pg_ls_logdir",
+    "pg_ls_waldir",
+    "pg_ls_tmpdir",
+    "pg_ls_archive_statusdir",
+    "pg_ls_logicalsnapdir",
+    "pg_ls_logicalmapdir",
+    "pg_ls_replslotdir",
+    "pg_logdir_ls",
+    "pg_file_write",
+    "pg_file_rename",
+    "pg_file_unlink",
+    "pg_file_sync",
+    "lo_import",
+    "lo_export",
+    "dblink",
+    "dblink_exec",
+    "dblink_connect",
+    "dblink_connect_u",
+    "dblink_send_query",
+];
+
+/// Languages whose functions run with the server's rights outside the database.
+const UNTRUSTED_LANGUAGES: &[&str] = &[
+    "c",
+    "internal",
+    "plpythonu",
+    "plpython2u",
+    "plpython3u",
+    "plperlu",
+    "pltclu",
+];
+
+/// The PostgreSQL side of the external-files policy (docs/limits.md): scenario SQL may
+/// only touch the run's own database. Refused: `COPY … TO/FROM` a file or `PROGRAM`
+/// (`STDIN`/`STDOUT` are fine), the file functions (`pg_read_file`, `lo_export`, …,
+/// `dblink`), `ALTER SYSTEM`, `CREATE TABLESPACE`, `CREATE EXTENSION`, `CREATE SERVER`,
+/// foreign tables, `LOAD`, and functions in an untrusted language.
+pub(crate) fn external_files(sql: &str) -> Result<(), String> {
+    let words: Vec<(Kind, String)> = lex::tokens(sql)
+        .filter(|t| !matches!(t.kind, Kind::Space | Kind::Comment))
+        .map(|t| {
+            let text = t.text(sql);
+            let text = match t.kind {
+                Kind::QuotedIdent => text.trim_matches(['"', '`', '[', ']']).to_string(),
+                Kind::Word => text.to_ascii_lowercase(),
+                _ => text.to_string(),
+            };
+            (t.kind, text)
+        })
+        .collect();
+    let refuse = |what: &str| {
+        Err(format!(
+            "{what} reaches files or programs outside the run's database; PostgreSQL runs keep to the \
+             external-files policy (docs/limits.md): pass --allow-external-files to allow it"
+        ))
+    };
+    let word = |i: usize| -> Option<&str> {
+        match words.get(i) {
+            Some((Kind::Word, w)) => Some(w.as_str()),
+            _ => None,
+        }
+    };
+    let mut statement_start = 0;
+    let mut in_copy = false;
+    let mut depth = 0usize;
+    for (i, (kind, text)) in words.iter().enumerate() {
+        if *kind == Kind::Punct {
+            match text.as_str() {
+                ";" => {
+                    statement_start = i + 1;
+                    in_copy = false;
+                    depth = 0;
+                }
+                "(" => depth += 1,
+                ")" => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            continue;
+        }
+        let name = matches!(kind, Kind::Word | Kind::QuotedIdent).then_some(text.as_str());
+        if let Some(f) = name.filter(|n| FILE_FUNCTIONS.contains(n)) {
+            return refuse(&format!("`{f}`"));
+        }
+        let Some(w) = word(i) else { continue };
+        let first = i == statement_start;
+        match w {
+            "copy" if first => in_copy = true,
+            "program" if in_copy => return refuse("COPY … PROGRAM"),
+            // COPY's own TO/FROM (not one inside its query): only STDIN and STDOUT.
+            "to" | "from" if in_copy && depth == 0 => match word(i + 1) {
+                Some("stdin" | "stdout") => {}
+                _ => return refuse(&format!("COPY … {} a file", w.to_ascii_uppercase())),
+            },
+            "load" if first => return refuse("LOAD"),
+            "alter" if first && word(i + 1) == Some("system") => return refuse("ALTER SYSTEM"),
+            "create" if first => {
+                let mut j = i + 1;
+                if word(j) == Some("or") && word(j + 1) == Some("replace") {
+                    j += 2;
+                }
+                match word(j) {
+                    Some("tablespace") => return refuse("CREATE TABLESPACE"),
+                    Some("extension") => return refuse("CREATE EXTENSION"),
+                    Some("server") => return refuse("CREATE SERVER"),
+                    Some("foreign") => return refuse("CREATE FOREIGN TABLE"),
+                    _ => {}
+                }
+            }
+            "import" if first && word(i + 1) == Some("foreign") => return refuse("IMPORT FOREIGN SCHEMA"),
+            "language" => {
+                let lang = match words.get(i + 1) {
+                    Some((Kind::Word | Kind::QuotedIdent | Kind::Str, l)) => l.trim_matches('\'').to_ascii_lowercase(),
+                    _ => continue,
+                };
+                if UNTRUSTED_LANGUAGES.contains(&lang.as_str()) {
+                    return refuse(&format!("a function in the untrusted language `{lang}`"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_files_are_refused() {
+        for sql in [
+            "COPY t TO '/tmp/x'",
+            "copy t from '/etc/passwd'",
+            "COPY t TO PROGRAM 'touch /tmp/pwned'",
+            "COPY (SELECT 1) TO PROGRAM 'id'",
+            "COPY t FROM PROGRAM 'cat /etc/passwd'",
+            "COPY t TO E'/tmp/x'",
+            "SELECT 1; COPY t TO '/tmp/x'",
+            "SELECT pg_read_file('/etc/passwd')",
+            "SELECT PG_READ_BINARY_FILE('/etc/passwd')",
+            "SELECT \"pg_read_file\"('/etc/passwd')",
+            "SELECT pg_catalog.pg_ls_dir('/')",
+            "SELECT lo_export(1, '/tmp/x')",
+            "SELECT lo_import('/etc/passwd')",
+            "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)",
+            "ALTER SYSTEM SET log_directory = '/tmp'",
+            "CREATE TABLESPACE x LOCATION '/tmp/x'",
+            "CREATE EXTENSION file_fdw",
+            "CREATE SERVER s FOREIGN DATA WRAPPER file_fdw",
+            "CREATE FOREIGN TABLE f (a text) SERVER s OPTIONS (filename '/etc/passwd')",
+            "LOAD '/tmp/evil.so'",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int AS 'x' LANGUAGE plpython3u",
+            "CREATE FUNCTION f() RETURNS int AS '/tmp/x.so', 'f' LANGUAGE C",
+            "DO $$ import os $$ LANGUAGE plpython3u",
+        ] {
+            let e = external_files(sql)
+                .err()
+                .unwrap_or_else(|| panic!("not refused: {sql}"));
+            assert!(e.contains("--allow-external-files"), "{sql}: {e}");
+        }
+        for sql in [
+            "COPY t FROM STDIN",
+            "COPY (SELECT a FROM t) TO STDOUT",
+            "SELECT v FROM t WHERE id = $1",
+            "INSERT INTO t(v) VALUES ($1)",
+            "CREATE TABLE copy_to (program text, \"from\" text)",
+            "CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql",
+            "SELECT 'pg_read_file'",
+        ] {
+            external_files(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
 
     #[test]
     fn placeholders_types_and_transactions() {
