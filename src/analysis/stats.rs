@@ -164,6 +164,61 @@ pub(crate) fn t_critical_95(df: f64) -> f64 {
     }
 }
 
+/// A ratio of two configurations' figures with its 95 % confidence interval across rounds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Interval {
+    /// The geometric mean of the per-round ratios.
+    pub ratio: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Rounds the interval pairs.
+    pub rounds: usize,
+}
+
+impl Interval {
+    /// Whether the interval excludes 1 (no difference).
+    pub(crate) fn excludes_one(&self) -> bool {
+        self.low > 1.0 || self.high < 1.0
+    }
+
+    pub(crate) fn inverse(&self) -> Interval {
+        Interval {
+            ratio: 1.0 / self.ratio,
+            low: 1.0 / self.high,
+            high: 1.0 / self.low,
+            rounds: self.rounds,
+        }
+    }
+}
+
+/// The ratio `a / b` with its 95 % interval, from values paired by round (`(round, value)`):
+/// a paired Student t-interval on the per-round log ratios, exponentiated. Rounds run every
+/// configuration once, interleaved, so a round's pair shares the machine's state of the moment
+/// and pairing removes that drift; the log makes a ratio's interval symmetric in `a/b` and
+/// `b/a`; and Student's t keeps the nominal coverage with as few as 2–5 rounds, where a
+/// bootstrap's percentile interval would be too narrow. `None` with fewer than 2 paired rounds
+/// or a value that is not positive.
+pub(crate) fn paired_ratio(a: &[(u32, f64)], b: &[(u32, f64)]) -> Option<Interval> {
+    let logs: Vec<f64> = a
+        .iter()
+        .filter_map(|(k, x)| {
+            let y = b.iter().find(|(j, _)| j == k)?.1;
+            (*x > 0.0 && y > 0.0).then(|| (x / y).ln())
+        })
+        .collect();
+    if logs.len() < 2 || logs.len() < a.len().min(b.len()) {
+        return None;
+    }
+    let s = Spread::of(&logs)?;
+    let half = t_critical_95((s.n - 1) as f64) * s.stddev / (s.n as f64).sqrt();
+    Some(Interval {
+        ratio: s.mean.exp(),
+        low: (s.mean - half).exp(),
+        high: (s.mean + half).exp(),
+        rounds: s.n,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("run `{run}`, {subject}: the histogram does not decode: {message}")]
 pub(crate) struct BadHistogram {
@@ -180,6 +235,8 @@ pub(crate) struct Figures {
     /// Percentiles of all repeats together (merged histograms); the run's own with one repeat.
     pub pooled: LatencySummary,
     pub errors: ErrorCounts,
+    /// Per round (1-based; a run without a round is round 1): (round, throughput, p99).
+    pub rounds: Vec<(u32, f64, f64)>,
 }
 
 pub(crate) fn figures(config: &Config, subject: Subject) -> Result<Option<Figures>, BadHistogram> {
@@ -194,6 +251,12 @@ pub(crate) fn figures(config: &Config, subject: Subject) -> Result<Option<Figure
     } else {
         pooled_latency(config, subject, &samples)?
     };
+    let rounds = config
+        .runs
+        .iter()
+        .filter_map(|r| Some((r.repeat.unwrap_or(1), sample(r, subject)?)))
+        .map(|(k, s)| (k, s.throughput, s.latency.p99))
+        .collect();
     let throughputs: Vec<f64> = samples.iter().map(|s| s.throughput).collect();
     let p50s: Vec<f64> = samples.iter().map(|s| s.latency.p50).collect();
     let p99s: Vec<f64> = samples.iter().map(|s| s.latency.p99).collect();
@@ -203,6 +266,7 @@ pub(crate) fn figures(config: &Config, subject: Subject) -> Result<Option<Figure
         p99: Spread::of(&p99s).expect("at least one sample"),
         pooled,
         errors,
+        rounds,
     }))
 }
 
@@ -290,6 +354,67 @@ mod tests {
         assert_eq!(welch_significant(&a, &Spread::of(&[100.0]).unwrap()), None);
         assert_eq!(t_critical_95(1.5), 12.706);
         assert_eq!(t_critical_95(500.0), 1.980);
+    }
+
+    /// A standard normal deviate (Box–Muller) from the crate's seeded generator.
+    fn normal(rng: &mut crate::workload::rng::Rng) -> f64 {
+        let u = |rng: &mut crate::workload::rng::Rng| ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let (u1, u2) = (u(rng), u(rng));
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// `rounds` rounds of two configurations whose true ratio is `effect`, each value with
+    /// `noise` (log-normal) and a drift per round that both share (a busy moment).
+    fn synthetic(rng: &mut crate::workload::rng::Rng, rounds: u32, effect: f64, noise: f64) -> Interval {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for k in 1..=rounds {
+            let drift = 0.3 * normal(rng);
+            a.push((k, 100.0 * effect * (drift + noise * normal(rng)).exp()));
+            b.push((k, 100.0 * (drift + noise * normal(rng)).exp()));
+        }
+        paired_ratio(&a, &b).unwrap()
+    }
+
+    #[test]
+    fn intervals_cover_the_true_ratio_near_the_nominal_95_percent() {
+        let mut rng = crate::workload::rng::Rng::new(2027);
+        for rounds in [3, 5, 10] {
+            let trials = 4000;
+            let covered = (0..trials)
+                .filter(|_| {
+                    let i = synthetic(&mut rng, rounds, 1.5, 0.1);
+                    i.low <= 1.5 && 1.5 <= i.high
+                })
+                .count();
+            let coverage = covered as f64 / trials as f64;
+            // The t table is rounded down to its next entry: conservative, never below 95 %.
+            assert!(
+                (0.93..=0.975).contains(&coverage),
+                "{rounds} rounds: coverage {coverage}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_a_a_pair_is_no_difference_and_a_large_effect_is_detected() {
+        let mut rng = crate::workload::rng::Rng::new(7);
+        let aa = (0..200)
+            .filter(|_| !synthetic(&mut rng, 3, 1.0, 0.05).excludes_one())
+            .count();
+        assert!(aa >= 185, "A/A: {aa} of 200 no measurable difference");
+        let ab = (0..200).filter(|_| synthetic(&mut rng, 3, 2.0, 0.05).low > 1.0).count();
+        assert_eq!(ab, 200, "A/B 2×: detected in {ab} of 200");
+        let i = paired_ratio(
+            &[(1, 200.0), (2, 210.0), (3, 190.0)],
+            &[(1, 100.0), (2, 100.0), (3, 100.0)],
+        )
+        .unwrap();
+        assert!(i.excludes_one() && (i.ratio - 1.998).abs() < 0.01, "{i:?}");
+        assert!(
+            paired_ratio(&[(1, 1.0)], &[(1, 2.0)]).is_none(),
+            "one round has no interval"
+        );
+        assert_eq!(i.inverse().inverse().low, i.low);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub(crate) fn capture(db_dir: &Path) -> Environment {
         filesystem: filesystem_of(db_dir),
         db_dir: db_dir.display().to_string(),
         fsync_per_sec: None,
+        fsync_per_sec_after: None,
         build_profile: build_profile().to_string(),
     }
 }

@@ -223,12 +223,17 @@ fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -
 
 /// The verdict lines, first on the page.
 fn verdict(report: &Report) -> String {
+    let warnings: String = report
+        .noise_warnings
+        .iter()
+        .map(|w| format!("<p class=\"warning\">{}</p>\n", escape_html(w.trim_start())))
+        .collect();
     let Some((header, lines)) = report.verdict.split_first() else {
-        return String::new();
+        return warnings;
     };
     let items: String = lines.iter().map(|l| format!("<li>{}</li>\n", escape_html(l))).collect();
     format!(
-        "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
+        "{warnings}<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
         escape_html(header)
     )
 }
