@@ -204,14 +204,19 @@ pub(crate) struct CompareArgs {
     #[arg(required = true, num_args = 2.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
     /// Exit with status 1 when any matched throughput drops by more than PCT percent (with
-    /// repeats on both sides: only a significant drop, Welch's t-test at 95 %)
+    /// rounds on both sides: only when the drop's whole 95 % interval passes PCT)
     #[arg(long, value_name = "PCT")]
     pub fail_if_slower: Option<f64>,
-    /// Exit with status 1 when any matched p99 grows by more than PCT percent (with repeats:
-    /// only a significant growth)
+    /// Exit with status 1 when any matched p99 grows by more than PCT percent (with rounds:
+    /// only when the growth's whole 95 % interval passes PCT)
     #[arg(long, value_name = "PCT")]
     pub fail_if_p99_worse: Option<f64>,
-    /// Differences within ±PCT percent are noise (used unless both sides have repeats)
+    /// Compare reports whose fingerprints differ (SQLite version and options, litehammer
+    /// version and build profile, filesystem, cores, kernel, scenario sha256): warn instead of
+    /// refusing
+    #[arg(long)]
+    pub allow_mismatch: bool,
+    /// Differences within ±PCT percent are noise (used unless both sides have rounds)
     #[arg(long, value_name = "PCT", default_value_t = crate::analysis::compare::DEFAULT_NOISE_PCT)]
     pub noise: f64,
     /// Print Markdown tables instead of plain text

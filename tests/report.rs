@@ -483,7 +483,11 @@ fn compare_uses_the_spread_of_repeats_for_noise() {
     };
     assert!(writers(sections[0]).contains("within noise"), "{}", sections[0]);
     assert!(writers(sections[0]).contains(" ± "), "repeats show mean ± stddev");
-    assert!(writers(sections[1]).contains("(not significant)"), "{}", sections[1]);
+    assert!(
+        writers(sections[1]).contains("(95 % interval includes no change)"),
+        "{}",
+        sections[1]
+    );
     assert!(!writers(sections[1]).contains("FAIL"), "{}", sections[1]);
 }
 
@@ -501,7 +505,7 @@ fn compare_fails_on_a_significant_slowdown_of_tight_repeats() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("within noise (not significant)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("within noise (95 % interval includes no change)"));
     let out = bin()
         .arg("compare")
         .arg(&a)
@@ -511,7 +515,64 @@ fn compare_fails_on_a_significant_slowdown_of_tight_repeats() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("20% slower (significant) — FAIL"), "{stdout}");
+    assert!(
+        stdout.contains("20% slower (95 % interval excludes no change) — FAIL"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0.80× [0."), "the ratio with its interval: {stdout}");
+    // A drop whose interval reaches past the threshold does not fail: 20 % ± a lot, gate at 15 %.
+    let wide = write(dir.path(), "wide.json", &repeated_fixture([0.65, 0.95]).to_string());
+    let out = bin()
+        .arg("compare")
+        .arg(&a)
+        .arg(&wide)
+        .args(["--fail-if-slower", "15"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `compare` refuses reports measured on different set-ups (fingerprints) unless
+/// `--allow-mismatch`, which warns instead.
+#[test]
+fn compare_refuses_mismatched_fingerprints_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    for (field, value) in [
+        ("sqlite_version", "3.0.0"),
+        ("kernel", "0.0-other"),
+        ("filesystem", "tmpfs"),
+        ("litehammer_version", "0.0.1"),
+    ] {
+        let mut other = read_json(&fixture());
+        other["environment"][field] = Value::from(value);
+        let other = write(dir.path(), "other.json", &other.to_string());
+        bin()
+            .arg("compare")
+            .arg(fixture())
+            .arg(&other)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("different set-ups").and(predicate::str::contains(value)))
+            .stderr(predicate::str::contains("--allow-mismatch"));
+        bin()
+            .arg("compare")
+            .arg(fixture())
+            .arg(&other)
+            .arg("--allow-mismatch")
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("warning: --allow-mismatch"));
+    }
+    let mut other = read_json(&fixture());
+    other["scenario"]["sha256"] = Value::from("0".repeat(64));
+    let other = write(dir.path(), "scenario.json", &other.to_string());
+    bin()
+        .arg("compare")
+        .arg(fixture())
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("scenario sha256"));
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Figures per configuration: runs with the same id (repeats) folded into one set of numbers.
 //!
-//! Throughput and p99 get mean ± stddev and min–max across repeats; the other percentiles come
-//! from the repeats' histograms merged (percentiles are never averaged).
+//! Throughput and p99 get mean ± stddev and min–max across rounds, and the ratios between
+//! configurations 95 % intervals (`paired_ratio` within a report, `unpaired_ratio` across
+//! two); the other percentiles come from the rounds' histograms merged (percentiles are never
+//! averaged).
 
 use crate::metrics::{ErrorCounts, LatencySummary, decode_histogram};
 use crate::report::model::{GroupReport, OpReport, Report, RunReport, RunStatus};
@@ -131,32 +133,20 @@ impl Spread {
     }
 }
 
-/// Welch's t-test on two sets of repeats: whether their means differ at 95 % (two-sided).
-/// `None` when either side has fewer than two values.
-pub(crate) fn welch_significant(a: &Spread, b: &Spread) -> Option<bool> {
-    if a.n < 2 || b.n < 2 {
-        return None;
-    }
-    let (va, vb) = (a.stddev.powi(2) / a.n as f64, b.stddev.powi(2) / b.n as f64);
-    let se = (va + vb).sqrt();
-    if se == 0.0 {
-        return Some(a.mean != b.mean);
-    }
-    let t = (a.mean - b.mean).abs() / se;
-    let df = (va + vb).powi(2) / (va.powi(2) / (a.n - 1) as f64 + vb.powi(2) / (b.n - 1) as f64);
-    Some(t > t_critical_95(df))
-}
-
-/// The two-sided 95 % critical value of Student's t for `df` degrees of freedom (rounded
-/// down to the table's next entry: conservative).
+/// The two-sided 95 % critical value of Student's t for `df` degrees of freedom: the table's
+/// value at whole degrees, linear between them (Welch–Satterthwaite gives fractional ones),
+/// and beyond 30 rounded down to the next entry (conservative).
 pub(crate) fn t_critical_95(df: f64) -> f64 {
     const SMALL: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
     ];
     match df.floor() {
-        d if d < 1.0 => SMALL[0],
-        d if d <= 30.0 => SMALL[d as usize - 1],
+        d if d < 1.0 || d.is_nan() => SMALL[0],
+        d if d < 30.0 => {
+            let (lo, hi) = (SMALL[d as usize - 1], SMALL[d as usize]);
+            lo + (hi - lo) * (df - d)
+        }
         d if d < 40.0 => 2.042,
         d if d < 60.0 => 2.021,
         d if d < 120.0 => 2.000,
@@ -216,6 +206,32 @@ pub(crate) fn paired_ratio(a: &[(u32, f64)], b: &[(u32, f64)]) -> Option<Interva
         low: (s.mean - half).exp(),
         high: (s.mean + half).exp(),
         rounds: s.n,
+    })
+}
+
+/// The ratio `b / a` of two independent sets of runs (two reports) with its 95 % interval:
+/// Welch's t-interval on the difference of the mean logs (Welch–Satterthwaite degrees of
+/// freedom), exponentiated. `None` unless both sides have 2 or more positive values.
+pub(crate) fn unpaired_ratio(a: &[f64], b: &[f64]) -> Option<Interval> {
+    let logs = |v: &[f64]| -> Option<Spread> {
+        let l: Vec<f64> = v.iter().filter(|x| **x > 0.0).map(|x| x.ln()).collect();
+        (l.len() == v.len() && l.len() >= 2).then(|| Spread::of(&l)).flatten()
+    };
+    let (la, lb) = (logs(a)?, logs(b)?);
+    let (va, vb) = (la.stddev.powi(2) / la.n as f64, lb.stddev.powi(2) / lb.n as f64);
+    let se = (va + vb).sqrt();
+    let d = lb.mean - la.mean;
+    let half = if se == 0.0 {
+        0.0
+    } else {
+        let df = (va + vb).powi(2) / (va.powi(2) / (la.n - 1) as f64 + vb.powi(2) / (lb.n - 1) as f64);
+        t_critical_95(df) * se
+    };
+    Some(Interval {
+        ratio: d.exp(),
+        low: (d - half).exp(),
+        high: (d + half).exp(),
+        rounds: la.n.min(lb.n),
     })
 }
 
@@ -345,15 +361,21 @@ mod tests {
     }
 
     #[test]
-    fn welch_tells_a_real_difference_from_noise() {
-        let a = Spread::of(&[100.0, 102.0, 98.0, 101.0]).unwrap();
-        let same = Spread::of(&[99.0, 103.0, 97.0, 100.5]).unwrap();
-        let faster = Spread::of(&[120.0, 122.0, 119.0, 121.0]).unwrap();
-        assert_eq!(welch_significant(&a, &same), Some(false));
-        assert_eq!(welch_significant(&a, &faster), Some(true));
-        assert_eq!(welch_significant(&a, &Spread::of(&[100.0]).unwrap()), None);
-        assert_eq!(t_critical_95(1.5), 12.706);
+    fn the_t_table_interpolates_between_whole_degrees() {
+        assert_eq!(t_critical_95(1.0), 12.706);
+        assert!((t_critical_95(1.5) - 8.5045).abs() < 1e-9);
+        assert_eq!(t_critical_95(2.0), 4.303);
+        assert_eq!(t_critical_95(0.5), 12.706);
         assert_eq!(t_critical_95(500.0), 1.980);
+    }
+
+    #[test]
+    fn unpaired_ratios_of_two_reports_have_intervals() {
+        let same = unpaired_ratio(&[100.0, 102.0, 98.0, 101.0], &[99.0, 103.0, 97.0, 100.5]).unwrap();
+        assert!(!same.excludes_one(), "{same:?}");
+        let faster = unpaired_ratio(&[100.0, 102.0, 98.0, 101.0], &[120.0, 122.0, 119.0, 121.0]).unwrap();
+        assert!(faster.low > 1.15 && faster.high < 1.25, "{faster:?}");
+        assert!(unpaired_ratio(&[100.0], &[1.0, 2.0]).is_none());
     }
 
     /// A standard normal deviate (Box–Muller) from the crate's seeded generator.
@@ -387,7 +409,7 @@ mod tests {
                 })
                 .count();
             let coverage = covered as f64 / trials as f64;
-            // The t table is rounded down to its next entry: conservative, never below 95 %.
+            // Whole degrees of freedom (rounds − 1): the exact t quantile, so near 95 %.
             assert!(
                 (0.93..=0.975).contains(&coverage),
                 "{rounds} rounds: coverage {coverage}"

@@ -327,6 +327,9 @@ pub(crate) struct TableCheck {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Environment {
     pub sqlite_version: String,
+    /// sha256 of SQLite's `PRAGMA compile_options`, one per line (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite_options_sha256: Option<String>,
     pub rusqlite_version: String,
     pub litehammer_version: String,
     pub os: String,
