@@ -497,22 +497,10 @@ fn compare_fails_on_a_significant_slowdown_of_tight_repeats() {
     let a = write(dir.path(), "a.json", &repeated_fixture([1.0, 1.01]).to_string());
     let same = write(dir.path(), "same.json", &repeated_fixture([1.005, 1.0]).to_string());
     let slower = write(dir.path(), "slower.json", &repeated_fixture([0.8, 0.81]).to_string());
-    let out = bin()
-        .arg("compare")
-        .arg(&a)
-        .arg(&same)
-        .args(["--fail-if-slower", "5"])
-        .output()
-        .unwrap();
+    let out = compare_output(&a, &same, "5");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("within noise (95 % interval includes no change)"));
-    let out = bin()
-        .arg("compare")
-        .arg(&a)
-        .arg(&slower)
-        .args(["--fail-if-slower", "5"])
-        .output()
-        .unwrap();
+    let out = compare_output(&a, &slower, "5");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -522,14 +510,19 @@ fn compare_fails_on_a_significant_slowdown_of_tight_repeats() {
     assert!(stdout.contains("0.80× [0."), "the ratio with its interval: {stdout}");
     // A drop whose interval reaches past the threshold does not fail: 20 % ± a lot, gate at 15 %.
     let wide = write(dir.path(), "wide.json", &repeated_fixture([0.65, 0.95]).to_string());
-    let out = bin()
-        .arg("compare")
-        .arg(&a)
-        .arg(&wide)
-        .args(["--fail-if-slower", "15"])
-        .output()
-        .unwrap();
+    let out = compare_output(&a, &wide, "15");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `compare A B --fail-if-slower PCT`.
+fn compare_output(a: &Path, b: &Path, pct: &str) -> std::process::Output {
+    bin()
+        .arg("compare")
+        .arg(a)
+        .arg(b)
+        .args(["--fail-if-slower", pct])
+        .output()
+        .unwrap()
 }
 
 /// `compare` refuses reports measured on different set-ups (fingerprints) unless

@@ -68,6 +68,14 @@ pub(crate) fn subjects(report: &Report) -> Vec<Subject<'_>> {
     out
 }
 
+/// The first group's transactions: what the verdict's headline, the decision and the
+/// recommendation are about.
+pub(crate) fn first_transactions(report: &Report) -> Option<Subject<'_>> {
+    subjects(report)
+        .into_iter()
+        .find(|s| matches!(s, Subject::Transactions { .. }))
+}
+
 /// One run's numbers for a subject.
 pub(crate) struct Sample<'a> {
     pub throughput: f64,

@@ -444,10 +444,7 @@ pub(crate) fn confirmed_best(cands: &[Candidate]) -> Option<usize> {
 /// [`confirmed_best`] of the report's first group's transactions, by id.
 pub(crate) fn confirmed_winner(report: &Report) -> Result<Option<String>, BadHistogram> {
     let configs = stats::configurations(report);
-    let Some(subject) = stats::subjects(report)
-        .into_iter()
-        .find(|s| matches!(s, Subject::Transactions { .. }))
-    else {
+    let Some(subject) = stats::first_transactions(report) else {
         return Ok(None);
     };
     let cands = candidates(&configs, subject)?;
