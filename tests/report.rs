@@ -733,6 +733,15 @@ fn a_busy_machine_is_warned_about_and_fails_with_fail_on_noise() {
         let why = r["noise"]["noisy"][0].as_str().unwrap();
         assert!(why.starts_with("other processes used"), "{why}");
     }
+    // Every view warns above its verdict and says the machine's load in its environment.
+    let md = bin().arg("report").arg(&out).output().unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    let warning = md.find("> warning: 2 of 2 runs").expect(&md);
+    assert!(warning < md.find("## Verdict").expect(&md), "{md}");
+    assert!(md.contains("**Machine load**: other processes up to"), "{md}");
+    let html = bin().args(["report", "--format", "html"]).arg(&out).output().unwrap();
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert!(html.contains("<p class=\"warning\">warning: 2 of 2 runs"), "{html}");
     run(&["--fail-on-noise"])
         .code(1)
         .stderr(predicate::str::contains("--fail-on-noise"));
