@@ -548,4 +548,45 @@ mod tests {
         assert!(text.starts_with("verdict (3 rounds"), "{text}");
         assert!(text.contains("× ["), "{text}");
     }
+
+    /// Two configurations over 3 rounds, the second's throughput `factors[k]` × the first's.
+    fn two_configs(factors: [f64; 3]) -> Report {
+        let mut report = fixture();
+        let first = report.runs[0].clone();
+        let mut runs = Vec::new();
+        for (k, f) in factors.iter().enumerate() {
+            for (id, factor) in [("a=1", 1.0), ("a=2", *f)] {
+                let mut r = first.clone();
+                r.id = id.to_string();
+                r.repeat = Some(k as u32 + 1);
+                r.groups.truncate(1);
+                // The round's drift, shared by both configurations.
+                let drift = [1.0, 0.7, 1.2][k];
+                r.groups[0].transactions.throughput_per_s = 1000.0 * drift * factor;
+                runs.push(r);
+            }
+        }
+        report.runs = runs;
+        report
+    }
+
+    #[test]
+    fn rounds_give_intervals_and_the_best_only_when_they_confirm_it() {
+        let faster = two_configs([2.0, 1.9, 2.1]);
+        let text = lines(&faster).unwrap().join("\n");
+        assert!(text.contains(": a=2 — 2.00× [1.7"), "{text}");
+        assert!(text.contains("] the tx/s of a=1"), "{text}");
+        assert_eq!(confirmed_winner(&faster).unwrap().as_deref(), Some("a=2"));
+        let same = two_configs([1.02, 0.97, 1.01]);
+        let text = lines(&same).unwrap().join("\n");
+        assert!(text.contains("no measurable difference in tx/s from a="), "{text}");
+        assert!(text.contains("× [0.9"), "{text}");
+        assert_eq!(confirmed_winner(&same).unwrap(), None);
+        // A single round never confirms a best, however large the difference.
+        let mut single = faster.clone();
+        single.runs.retain(|r| r.repeat == Some(1));
+        single.runs.iter_mut().for_each(|r| r.repeat = None);
+        assert_eq!(confirmed_winner(&single).unwrap(), None);
+        assert!(lines(&single).unwrap()[0].contains("cannot tell noise from a difference"));
+    }
 }
