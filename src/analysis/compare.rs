@@ -134,11 +134,11 @@ pub(crate) fn fingerprint_mismatches(a: &Report, b: &Report) -> Vec<String> {
     let (ea, eb) = (&a.environment, &b.environment);
     let pairs = [
         ("SQLite version", ea.sqlite_version.clone(), eb.sqlite_version.clone()),
-        (
-            "SQLite compile options (sha256)",
-            ea.sqlite_options_sha256.clone().unwrap_or_default(),
-            eb.sqlite_options_sha256.clone().unwrap_or_default(),
-        ),
+        // Older reports lack the options' hash: compared only when both have it.
+        match (&ea.sqlite_options_sha256, &eb.sqlite_options_sha256) {
+            (Some(x), Some(y)) => ("SQLite compile options (sha256)", x.clone(), y.clone()),
+            _ => ("SQLite compile options (sha256)", String::new(), String::new()),
+        },
         (
             "litehammer version",
             ea.litehammer_version.clone(),
@@ -316,5 +316,25 @@ mod tests {
         assert_eq!(c.only_a.len(), 3);
         assert_eq!(c.only_b, ["journal_mode=wal,synchronous=off"]);
         assert_eq!(c.warnings, ["build profile differs: debug vs release"]);
+    }
+
+    #[test]
+    fn fingerprints_name_each_mismatch_and_skip_what_an_older_report_lacks() {
+        assert!(fingerprint_mismatches(&fixture(), &fixture()).is_empty());
+        let mut b = fixture();
+        b.environment.cores = 64;
+        b.environment.kernel = "9.9".into();
+        b.environment.sqlite_options_sha256 = Some("ab".into());
+        assert_eq!(
+            fingerprint_mismatches(&fixture(), &b),
+            ["cores: 2 vs 64", "kernel: 6.18.44-fc-v657 vs 9.9"]
+        );
+        let mut a = fixture();
+        a.environment.sqlite_options_sha256 = Some("cd".into());
+        assert_eq!(
+            fingerprint_mismatches(&a, &b).len(),
+            3,
+            "both have the options' hash: compared"
+        );
     }
 }
