@@ -20,6 +20,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a scenario (default: the built-in `django` web-app comparison) and write a JSON report
     Run(Box<RunArgs>),
+    /// Find the highest request rate each configuration sustains within latency and error objectives
+    Capacity(Box<CapacityArgs>),
     /// Check a scenario file without running it: syntax, settings, and every SQL statement
     Validate(ValidateArgs),
     /// List the built-in scenarios
@@ -252,6 +254,83 @@ pub(crate) struct OutputArgs {
     /// Print only the final table
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CapacityArgs {
+    /// A scenario file (TOML) or the name of a built-in scenario
+    #[arg(default_value = crate::config::builtin::DEFAULT)]
+    pub scenario: String,
+    /// An objective every step must meet, e.g. "p99<200ms" or "errors<0.1%" (repeatable)
+    #[arg(long = "slo", value_name = "OBJECTIVE", required = true, value_parser = parse_slo)]
+    pub slo: Vec<crate::config::slo::Slo>,
+    /// Time for the whole search, shared evenly by the configurations
+    #[arg(long, value_name = "DURATION", default_value = "3m", allow_hyphen_values = true, value_parser = parse_budget)]
+    pub budget: DurationValue,
+    /// Measured time of each step (each also warms up for --step-warmup)
+    #[arg(long, value_name = "DURATION", default_value = "3s", allow_hyphen_values = true, value_parser = parse_step)]
+    pub step: DurationValue,
+    /// Warm-up of each step
+    #[arg(long, value_name = "DURATION", default_value = "1s", allow_hyphen_values = true)]
+    pub step_warmup: DurationValue,
+    /// The first offered rate, in requests per second (all groups together)
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 10.0, allow_hyphen_values = true, value_parser = parse_start_rate)]
+    pub start_rate: f64,
+    /// Stop when the highest passing and lowest failing rates are within this many percent
+    #[arg(long, value_name = "PCT", default_value_t = 10.0, allow_hyphen_values = true, value_parser = parse_resolution)]
+    pub resolution: f64,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Also write a Markdown report
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report
+    #[arg(long, value_name = "FILE")]
+    pub export_html: Option<PathBuf>,
+}
+
+fn parse_slo(raw: &str) -> Result<crate::config::slo::Slo, String> {
+    raw.parse()
+}
+
+fn parse_budget(raw: &str) -> Result<DurationValue, String> {
+    let d: DurationValue = raw.parse()?;
+    if d.0 < std::time::Duration::from_secs(1) {
+        return Err("the budget must be at least 1s".into());
+    }
+    crate::config::limits::wait(d.0)?;
+    Ok(d)
+}
+
+fn parse_step(raw: &str) -> Result<DurationValue, String> {
+    let d: DurationValue = raw.parse()?;
+    if d.0 < std::time::Duration::from_millis(100) {
+        return Err("a step must measure at least 100ms".into());
+    }
+    crate::config::limits::wait(d.0)?;
+    Ok(d)
+}
+
+fn parse_start_rate(raw: &str) -> Result<f64, String> {
+    let r: f64 = raw.parse().map_err(|_| format!("`{raw}` is not a number"))?;
+    if !(crate::config::slo::RATE_FLOOR..=crate::config::slo::RATE_CEILING).contains(&r) {
+        return Err(format!(
+            "the start rate must be from {} to {} per second",
+            crate::config::slo::RATE_FLOOR,
+            crate::config::slo::RATE_CEILING
+        ));
+    }
+    Ok(r)
+}
+
+fn parse_resolution(raw: &str) -> Result<f64, String> {
+    let r: f64 = raw.parse().map_err(|_| format!("`{raw}` is not a number"))?;
+    if !(1.0..=100.0).contains(&r) {
+        return Err("the resolution must be from 1 to 100 percent".into());
+    }
+    Ok(r / 100.0)
 }
 
 #[derive(Debug, Args)]

@@ -45,7 +45,11 @@ pub fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     if matches!(
         cli.command,
-        cli::Command::Run(_) | cli::Command::Validate(_) | cli::Command::Crash(_) | cli::Command::Probe(_)
+        cli::Command::Run(_)
+            | cli::Command::Capacity(_)
+            | cli::Command::Validate(_)
+            | cli::Command::Crash(_)
+            | cli::Command::Probe(_)
     ) {
         interrupt::install();
     }
@@ -67,6 +71,7 @@ pub fn main() -> std::process::ExitCode {
 fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     match cli.command {
         cli::Command::Run(args) => commands::run(*args),
+        cli::Command::Capacity(args) => commands::capacity(*args),
         cli::Command::Validate(args) => commands::validate(args),
         cli::Command::ListScenarios => commands::list_scenarios(),
         cli::Command::Crash(args) => commands::crash(args),

@@ -427,5 +427,165 @@ pub(crate) fn new_report(plan: &Plan, environment: Environment, started: SystemT
         noise_warnings: Vec::new(),
         findings: Vec::new(),
         decision: None,
+        capacity: None,
     }
+}
+
+/// `litehammer capacity`: what the rate search needs beside the plan.
+pub(crate) struct CapacityPlan {
+    pub slo: Vec<crate::config::slo::Slo>,
+    pub budget: std::time::Duration,
+    /// Each step's measured phase and warm-up.
+    pub step: std::time::Duration,
+    pub warmup: std::time::Duration,
+    /// The first offered rate, and the search's resolution (0.1: within 10 %).
+    pub start_rate: f64,
+    pub resolution: f64,
+    pub quiet: bool,
+}
+
+/// Runs each cell's rate search (`analysis::capacity`): short open-loop runs at offered
+/// rates, the budget shared evenly among the cells. The report holds every step, and in
+/// `runs` each cell's last run at its capacity (which the usual views show).
+pub(crate) fn capacity(
+    plan: &Plan,
+    opts: &RunOptions,
+    mut report: Report,
+    outputs: &Outputs,
+    cap: &CapacityPlan,
+) -> Result<Finished, PipelineError> {
+    use crate::analysis::capacity::{Next, Search, judge, result};
+    start(&mut report, outputs)?;
+    report.capacity = Some(crate::report::model::capacity::CapacityReport {
+        slo: cap.slo.iter().map(ToString::to_string).collect(),
+        resolution: cap.resolution,
+        budget_s: cap.budget.as_secs_f64(),
+        step_s: cap.step.as_secs_f64(),
+        configurations: Vec::new(),
+    });
+    let began = std::time::Instant::now();
+    let share = cap.budget / plan.cells.len().max(1) as u32;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut write_error = None;
+    runtime.block_on(async {
+        let cancel = driver::install_cancel();
+        for (i, cell) in plan.cells.iter().enumerate() {
+            let deadline = began + share * (i as u32 + 1);
+            let mut search = Search::new(
+                cap.start_rate,
+                crate::config::slo::RATE_FLOOR,
+                crate::config::slo::RATE_CEILING,
+                cap.resolution,
+            );
+            let mut steps = Vec::new();
+            let mut at_capacity: Option<RunReport> = None;
+            let mut budget_left = true;
+            while let Next::Step(rate) = search.next() {
+                if crate::interrupt::cancelled() {
+                    break;
+                }
+                if std::time::Instant::now() + step_time(cell, rate, cap) > deadline {
+                    budget_left = false;
+                    break;
+                }
+                let step_cell = at_rate(cell, rate, cap);
+                let Some(run) = driver::run_cells(&[step_cell], opts, &cancel, |_| {})
+                    .await
+                    .into_iter()
+                    .next()
+                else {
+                    break;
+                };
+                if run.status == RunStatus::Interrupted {
+                    break;
+                }
+                let step = judge(&run, rate, &cap.slo);
+                if !cap.quiet {
+                    eprintln!(
+                        "[{}] {rate}/s offered: {:.1}/s, p99 {:.1} ms — {}",
+                        crate::report::format::one_line(&cell.id),
+                        step.achieved_per_s,
+                        step.p99_ms,
+                        step.failed
+                            .as_deref()
+                            .map_or("ok".to_string(), crate::report::format::one_line)
+                    );
+                }
+                search.record(rate, step.passed);
+                if step.passed && search.highest_pass() == Some(rate) {
+                    at_capacity = Some(run);
+                }
+                steps.push(step);
+                let partial = result(&cell.id, &search, steps.clone(), budget_left);
+                if let Some(c) = report.capacity.as_mut() {
+                    c.configurations.truncate(i);
+                    c.configurations.push(partial);
+                }
+                if let Err(e) = write(&report, outputs) {
+                    write_error.get_or_insert(e);
+                }
+            }
+            let done = result(&cell.id, &search, steps, budget_left);
+            if let Some(run) = at_capacity.filter(|_| done.capacity_per_s > 0.0) {
+                report.runs.push(run);
+            }
+            if let Some(c) = report.capacity.as_mut() {
+                c.configurations.truncate(i);
+                c.configurations.push(done);
+            }
+            if crate::interrupt::cancelled() {
+                break;
+            }
+        }
+    });
+    report.status = if crate::interrupt::cancelled() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
+    if let Some(c) = &report.capacity {
+        report.verdict = crate::analysis::capacity::verdict(c);
+    }
+    write(&report, outputs)?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let status = match report.status {
+        RunStatus::Interrupted => Status::Interrupted,
+        _ => Status::Ok,
+    };
+    Ok(Finished {
+        report,
+        status,
+        problems: Vec::new(),
+    })
+}
+
+/// The wall time a step at `rate` takes: its warm-up and measured phase.
+fn step_time(cell: &crate::config::matrix::Cell, rate: f64, cap: &CapacityPlan) -> std::time::Duration {
+    let s = at_rate(cell, rate, cap).scenario;
+    s.warmup.0 + s.duration.map_or(cap.step, |d| d.get_ref().0)
+}
+
+/// A cell at an offered rate: every group open-loop at its share of `rate` (by workers),
+/// clients dropped (the workers are the concurrency cap; arrivals beyond them queue, and
+/// their wait is part of the latency), a short warm-up and measured phase.
+fn at_rate(cell: &crate::config::matrix::Cell, rate: f64, cap: &CapacityPlan) -> crate::config::matrix::Cell {
+    let mut cell = cell.clone();
+    let s = &mut cell.scenario;
+    let workers: u32 = s.group.iter().map(|g| g.workers.get()).sum();
+    for g in &mut s.group {
+        g.rate = Some(rate * f64::from(g.workers.get()) / f64::from(workers.max(1)));
+        g.clients = None;
+    }
+    // Long enough for every worker to see a few arrivals at low rates (at most 4 steps).
+    let enough = std::time::Duration::from_secs_f64(f64::from(4 * workers.max(1)) / rate);
+    let measured = enough.clamp(cap.step, cap.step * 4);
+    s.duration = Some(toml::Spanned::new(
+        0..0,
+        crate::config::duration::DurationValue(measured),
+    ));
+    s.operations = None;
+    s.warmup = crate::config::duration::DurationValue(cap.warmup);
+    cell
 }

@@ -187,6 +187,25 @@ fn captures_every_statement_of_every_worker_process() {
     assert!(text.contains("workers = 3\nisolation = \"process\""), "{text}");
     assert!(text.contains("CREATE TABLE item"), "{text}");
     assert!(text.contains("journal_mode = [\"wal\", \"delete\"]"), "{text}");
+    // Python's timeout=7 is a sqlite3_busy_timeout call: recorded, and kept by import.
+    let timeouts: Vec<i64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "busy_timeout")
+        .map(|l| l["ms"].as_i64().unwrap())
+        .collect();
+    assert!(timeouts.iter().filter(|&&ms| ms == 7000).count() >= 3, "{timeouts:?}");
+    assert!(text.contains("busy_timeout = \"7000ms\""), "{text}");
+    // Rows are counted (the interposed sqlite3_step): each SELECT by key returned its row, the
+    // UPDATE none; so import links the UPDATE's key to the row the SELECT read.
+    for l in lines.iter().filter(|l| l["kind"] == "stmt") {
+        let sql = l["sql"].as_str().unwrap();
+        if sql.starts_with("SELECT id, n") {
+            assert_eq!(l["rows"].as_i64(), Some(1), "{l}");
+        } else if sql.starts_with("UPDATE item") {
+            assert_eq!(l["rows"].as_i64(), Some(0), "{l}");
+        }
+    }
+    assert!(text.contains("params = [\"$0.id\"]"), "{text}");
 }
 
 #[test]

@@ -177,3 +177,254 @@ fn imported_scenario_validates_and_runs() {
         .assert()
         .success();
 }
+
+fn cms_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/cms.jsonl")
+}
+
+/// The database `cms.jsonl` ran on (built here, never committed): FTS5 with its sync trigger,
+/// an R*Tree, composite unique keys (one a WITHOUT ROWID primary key), a view, a generated
+/// column, partial and expression indexes, foreign keys.
+fn cms_db(dir: &Path) -> PathBuf {
+    let db = dir.join("cms.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=wal;
+         CREATE TABLE content_type(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+         CREATE TABLE page(id INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, views INTEGER NOT NULL DEFAULT 0,
+           base_content_type_id INTEGER NOT NULL REFERENCES content_type(id), slug TEXT GENERATED ALWAYS AS (lower(title)) VIRTUAL);
+         CREATE UNIQUE INDEX page_title_lower ON page(lower(title));
+         CREATE INDEX page_popular ON page(views) WHERE views > 10;
+         CREATE VIRTUAL TABLE page_fts USING fts5(title, body, content='page', content_rowid='id');
+         CREATE TRIGGER page_ai AFTER INSERT ON page BEGIN
+           INSERT INTO page_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END;
+         CREATE VIRTUAL TABLE geo USING rtree(id, minx, maxx, miny, maxy);
+         CREATE TABLE page_revision(id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL REFERENCES page(id),
+           n INTEGER NOT NULL, content TEXT NOT NULL, UNIQUE(page_id, n));
+         CREATE TABLE page_log(id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL REFERENCES page(id),
+           content_changed INTEGER NOT NULL);
+         CREATE TABLE page_lock(page_id INTEGER NOT NULL, locked INTEGER NOT NULL, PRIMARY KEY(page_id)) WITHOUT ROWID;
+         CREATE TABLE page_tag(page_id INTEGER NOT NULL REFERENCES page(id), tag TEXT NOT NULL,
+           PRIMARY KEY(page_id, tag)) WITHOUT ROWID;
+         CREATE VIEW popular AS SELECT id, title FROM page WHERE views > 10;
+         INSERT INTO content_type(name) VALUES ('page'), ('news');
+         WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 40)
+         INSERT INTO page(title, body, views, base_content_type_id) SELECT 'Title ' || v, 'word' || v || ' text', v % 13, 1 FROM s;
+         WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 40)
+         INSERT INTO page_revision(page_id, n, content) SELECT 1 + (v - 1) % 20, 1 + (v - 1) / 20, 'rev' FROM s;
+         INSERT INTO page_lock VALUES (1, 0), (2, 1), (3, 0);
+         WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 30)
+         INSERT INTO page_tag SELECT 1 + v % 10, 'tag' || (v % 3) FROM s;
+         WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 10)
+         INSERT INTO geo SELECT v, v, v + 1, v, v + 2 FROM s;",
+    )
+    .unwrap();
+    db
+}
+
+fn import_cms(dir: &Path) -> (String, String) {
+    let db = cms_db(dir);
+    let out = dir.join("cms.toml");
+    let got = bin()
+        .arg("import")
+        .arg(cms_fixture())
+        .arg("--db")
+        .arg(&db)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&got.stdout).into_owned();
+    assert!(got.status.success(), "{stdout}{}", String::from_utf8_lossy(&got.stderr));
+    (std::fs::read_to_string(&out).unwrap(), stdout)
+}
+
+fn script<'a>(v: &'a toml::Value, first_sql: &str) -> &'a toml::Value {
+    v["group"][0]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["steps"][0]["sql"].as_str().is_some_and(|q| q.contains(first_sql)))
+        .unwrap_or_else(|| panic!("no script starting with {first_sql}"))
+}
+
+/// #28: the schema as SQLite has it (virtual tables without their shadow tables), the probe on
+/// `:memory:` and FTS5's own statements excluded with counts, RAND() mapped, the busy timeout
+/// of `sqlite3_busy_timeout` kept, links only with evidence, a self-check with no failure; and
+/// the scenario validates and runs with no error and no hand edit.
+#[test]
+fn a_cms_trace_imports_validates_and_runs_with_no_hand_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, stdout) = import_cms(dir.path());
+    let v = toml_of(&text);
+    // Schema: virtual tables, not their shadow tables, in [setup]; none of them in populate.
+    let sql = v["setup"]["sql"].as_str().unwrap();
+    for want in [
+        "USING fts5",
+        "USING rtree",
+        "CREATE TRIGGER page_ai",
+        "CREATE VIEW popular",
+        "WITHOUT ROWID",
+    ] {
+        assert!(sql.contains(want), "{want} missing:\n{sql}");
+    }
+    for shadow in [
+        "page_fts_data",
+        "page_fts_idx",
+        "page_fts_config",
+        "page_fts_docsize",
+        "geo_node",
+        "geo_parent",
+        "geo_rowid",
+    ] {
+        assert!(!text.contains(shadow), "shadow table {shadow} in the scenario:\n{text}");
+    }
+    let populated: Vec<&str> = v["setup"]["populate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(populated, ["content_type", "page", "page_lock"], "{text}");
+    assert!(sql.contains("INSERT OR IGNORE INTO \"page_revision\""), "{sql}");
+    assert!(
+        stdout.contains("virtual tables are created empty") && stdout.contains("--from-db"),
+        "{stdout}"
+    );
+    // Traffic that is not the app's: counted, not replayed.
+    assert!(
+        stdout.contains("10 statement(s) excluded")
+            && stdout.contains("6 SQLite's own")
+            && stdout.contains("4 on an in-memory or temporary database"),
+        "{stdout}"
+    );
+    assert!(!text.contains("fts5test") && !text.contains("'main'."), "{text}");
+    assert_eq!(v["group"][0]["script"].as_array().unwrap().len(), 2, "{text}");
+    // Connection state: the busy timeout the app set through the C API; RAND() mapped.
+    assert_eq!(v["sqlite"]["busy_timeout"].as_str(), Some("30000ms"));
+    assert_eq!(v["sqlite"]["foreign_keys"].as_bool(), Some(true));
+    let publish = script(&v, "ORDER BY");
+    let pick = publish["steps"][0]["sql"].as_str().unwrap();
+    assert!(pick.contains("random()") && !pick.contains("RAND("), "{pick}");
+    // Links: the view's UPDATE takes the row step 0 read (6 requests, 6 values, a row each).
+    let view = script(&v, "SELECT id, title, views FROM page");
+    assert_eq!(view["steps"][2]["params"][0].as_str(), Some("$0.id"));
+    // content_changed = 1 equals base_content_type_id in every request: a constant, not a link;
+    // page_id is not taken from the page_lock lookup that found no row, but from the page read.
+    let steps = publish["steps"].as_array().unwrap();
+    let log = steps
+        .iter()
+        .find(|s| {
+            s.get("sql")
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("page_log"))
+        })
+        .unwrap();
+    assert_eq!(log["params"][0].as_str(), Some("$2.id"), "{text}");
+    assert_eq!(log["params"][1].as_integer(), Some(1), "{text}");
+    let revision = steps
+        .iter()
+        .find(|s| {
+            s.get("sql")
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("page_revision"))
+        })
+        .unwrap();
+    assert_eq!(revision["params"][0].as_str(), Some("$2.id"), "{text}");
+    assert!(
+        revision["params"][1].as_str().is_some_and(|p| p.starts_with("seq(")),
+        "{text}"
+    );
+    assert!(text.contains("step returned a row in every one"), "{text}");
+    // Publishing tags a page 1-3 times: one kind of weight 4 (2 tags: the mean), not three.
+    assert_eq!(publish["weight"].as_integer(), Some(4), "{text}");
+    let tags = steps
+        .iter()
+        .filter(|s| {
+            s.get("sql")
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("page_tag"))
+        })
+        .count();
+    assert_eq!(tags, 2, "{text}");
+    assert!(text.contains("3 variants that differ only in how often"), "{text}");
+    // The self-check ran the kinds against a copy of the database: nothing failed.
+    assert!(text.contains("0 failed (0.0 % of requests"), "{text}");
+    assert!(!stdout.contains("self-check"), "{stdout}");
+
+    let scenario = dir.path().join("cms.toml");
+    let out = bin().arg("validate").arg(&scenario).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.path().join("r.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--duration", "300ms", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
+        .arg("-o")
+        .arg(&report)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let r = common::read_json(&report);
+    let run = &r["runs"][0];
+    assert_eq!(run["verification"]["ok"].as_bool(), Some(true));
+    for op in run["groups"][0]["ops"].as_array().unwrap() {
+        let e = &op["errors"];
+        assert_eq!(e["constraint"].as_u64(), Some(0), "{op}");
+        assert_eq!(e["other"].as_u64(), Some(0), "{op}");
+    }
+}
+
+/// A composite unique key is filled in mixed radix: every row asked for is there, none repeats.
+#[test]
+fn composite_unique_keys_are_filled_without_violations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _) = import_cms(dir.path());
+    let v = toml_of(&text);
+    let c = rusqlite::Connection::open_in_memory().unwrap();
+    c.execute_batch(v["setup"]["sql"].as_str().unwrap()).unwrap();
+    let count = |t: &str| -> i64 {
+        c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("page_revision"), 40);
+    assert_eq!(count("page_tag"), 30);
+    let distinct: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (SELECT DISTINCT page_id, n FROM page_revision)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(distinct, 40);
+}
+
+/// A function the app registered that SQLite has no equivalent for: `validate` names it and
+/// the request kind, and import says so.
+#[test]
+fn an_app_function_without_equivalent_is_a_validate_error_naming_it_and_the_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = vec![
+        r#"{"v":1,"kind":"header","ts":0,"pid":5,"tid":5,"exe":"/usr/bin/python3","redacted":false}"#.to_string(),
+        r#"{"v":1,"kind":"open","ts":1000,"pid":5,"tid":5,"conn":1,"path":"a.db","file":"/nonexistent/a.db"}"#.into(),
+        r#"{"v":1,"kind":"stmt","ts":2000,"pid":5,"tid":5,"conn":1,"dur_ns":1000,"sql":"CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)","changes":0}"#.into(),
+    ];
+    for k in 0..3 {
+        let ts = 1_000_000_000 + k * 200_000_000;
+        lines.push(format!(
+            r#"{{"v":1,"kind":"stmt","ts":{ts},"pid":5,"tid":5,"conn":1,"dur_ns":1000,"sql":"SELECT id FROM t WHERE name REGEXP ?","expanded":"SELECT id FROM t WHERE name REGEXP '^a{k}'","changes":0}}"#
+        ));
+    }
+    let trace = common::write(dir.path(), "re.jsonl", &(lines.join("\n") + "\n"));
+    let out = dir.path().join("re.toml");
+    let got = bin().arg("import").arg(&trace).arg("-o").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&got.stdout);
+    assert!(got.status.success(), "{stdout}");
+    assert!(stdout.contains("REGEXP") && stdout.contains("read_t"), "{stdout}");
+    let err = bin().arg("validate").arg(&out).output().unwrap();
+    assert!(!err.status.success());
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(stderr.contains("REGEXP") && stderr.contains("read_t"), "{stderr}");
+}

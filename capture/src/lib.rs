@@ -149,6 +149,7 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
                     start_ns,
                     total_changes,
                     cpu_ns,
+                    rows: 0,
                 })
             });
         }
@@ -192,6 +193,13 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 None => (now - sqlite_ns, sqlite_ns),
             };
             let cpu_ns = pending.map_or(-1, |q| q.cpu_ns);
+            // Rows returned, when the library sees the application's steps (through the PLT).
+            // PROFILE fires inside the step that ends the statement, so that step is not counted
+            // yet; it returned no row.
+            let rows = match pending {
+                Some(q) if STEPS_SEEN.load(Ordering::Relaxed) => q.rows,
+                _ => -1,
+            };
             // A slow statement (waiting for a lock, or syncing) mostly did not use the CPU:
             // its end gets a reading too, so its wall time is not taken for app CPU.
             let cpu_end_ns = if dur >= CPU_GAP_NS { sys::thread_cpu_ns() } else { -1 };
@@ -220,6 +228,10 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 if cpu_end_ns >= 0 {
                     buf.extend_from_slice(b",\"cpu_end_ns\":");
                     json::push_int(buf, cpu_end_ns);
+                }
+                if rows >= 0 {
+                    buf.extend_from_slice(b",\"rows\":");
+                    json::push_int(buf, rows);
                 }
                 // The statement's entry: its template, and the values bound to it.
                 bind::with_entry(stmt as usize, false, |e| {
@@ -445,6 +457,71 @@ pub unsafe extern "C" fn sqlite3_close_v2(db: *mut Db) -> c_int {
     // SAFETY: forwarding.
     let rc = unsafe { real(db) };
     guarded(|| after_close(db, rc));
+    rc
+}
+
+/// The application's `sqlite3_step` calls reach the library: `rows` can be counted.
+static STEPS_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Counts the rows each traced execution returns (`rows` in its line), so that import links a
+/// value to a SELECT's row only where the SELECT returned one. The trace callback's STMT event
+/// (inside the first step) has already registered the execution.
+///
+/// # Safety
+/// Same contract as SQLite's `sqlite3_step`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sqlite3_step(stmt: *mut Stmt) -> c_int {
+    let Some(real) = sys::real_step() else {
+        return SQLITE_ERROR;
+    };
+    // SAFETY: forwarding.
+    let rc = unsafe { real(stmt) };
+    if config().is_some() {
+        STEPS_SEEN.store(true, Ordering::Relaxed);
+        guarded(|| {
+            with_local(|l| {
+                if let Some(q) = l.pending.iter_mut().rev().find(|q| q.stmt == stmt as usize) {
+                    q.rows += i64::from(rc == sys::SQLITE_ROW);
+                }
+            });
+        });
+    }
+    rc
+}
+
+/// The busy timeout the application sets through the C API (Python's `timeout=`, Django's
+/// `OPTIONS["timeout"]`): a `busy_timeout` event on a traced connection, so that import keeps
+/// the app's value.
+///
+/// # Safety
+/// Same contract as SQLite's `sqlite3_busy_timeout`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sqlite3_busy_timeout(db: *mut Db, ms: c_int) -> c_int {
+    let Some(real) = sys::real_busy_timeout() else {
+        return SQLITE_ERROR;
+    };
+    // SAFETY: forwarding.
+    let rc = unsafe { real(db, ms) };
+    if rc == SQLITE_OK {
+        guarded(|| {
+            if config().is_none() {
+                return;
+            }
+            let Some(conn) = CONNS.with(|c| c.get(&(db as usize)).copied()) else {
+                return;
+            };
+            let ts = sys::mono_ns();
+            with_local(|l| {
+                let (pid, tid) = (l.pid(), l.tid());
+                l.append(|buf| {
+                    let mut line = Line::start(buf, "busy_timeout", ts, pid, tid);
+                    line.int("conn", conn.id as i64);
+                    line.int("ms", i64::from(ms));
+                    line.end();
+                });
+            });
+        });
+    }
     rc
 }
 

@@ -139,6 +139,8 @@ pub struct Pending {
     pub total_changes: i32,
     /// The thread's CPU time at the start, read only after an idle gap (else -1).
     pub cpu_ns: i64,
+    /// How many of this execution's `sqlite3_step` calls returned a row.
+    pub rows: i64,
 }
 
 pub struct Local {

@@ -13,6 +13,7 @@ pub const SQLITE_OK: c_int = 0;
 pub const SQLITE_ERROR: c_int = 1;
 pub const SQLITE_MISUSE: c_int = 21;
 pub const SQLITE_RANGE: c_int = 25;
+pub const SQLITE_ROW: c_int = 100;
 pub const SQLITE_TRACE_STMT: c_uint = 0x01;
 pub const SQLITE_TRACE_PROFILE: c_uint = 0x02;
 pub const SQLITE_TRACE_CLOSE: c_uint = 0x08;
@@ -63,6 +64,8 @@ pub type OpenV2Fn = unsafe extern "C" fn(*const c_char, *mut *mut Db, c_int, *co
 pub type CloseFn = unsafe extern "C" fn(*mut Db) -> c_int;
 pub type TraceV2Fn = unsafe extern "C" fn(*mut Db, c_uint, Option<TraceCb>, *mut c_void) -> c_int;
 pub type ExitFn = unsafe extern "C" fn(c_int) -> !;
+pub type BusyTimeoutFn = unsafe extern "C" fn(*mut Db, c_int) -> c_int;
+pub type StepFn = unsafe extern "C" fn(*mut Stmt) -> c_int;
 
 real_fn!(real_open, c"sqlite3_open", OpenFn);
 real_fn!(real_open16, c"sqlite3_open16", Open16Fn);
@@ -71,6 +74,8 @@ real_fn!(real_close, c"sqlite3_close", CloseFn);
 real_fn!(real_close_v2, c"sqlite3_close_v2", CloseFn);
 real_fn!(real_trace_v2, c"sqlite3_trace_v2", TraceV2Fn);
 real_fn!(real_exit, c"_exit", ExitFn);
+real_fn!(real_busy_timeout, c"sqlite3_busy_timeout", BusyTimeoutFn);
+real_fn!(real_step, c"sqlite3_step", StepFn);
 
 /// The SQLite functions the trace callback uses.
 pub struct Api {

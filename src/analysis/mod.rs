@@ -4,6 +4,7 @@
 //! the statistics of `stats` and the sweep's view (`sweep::view`).
 
 pub(crate) mod backup;
+pub(crate) mod capacity;
 pub(crate) mod checks;
 pub(crate) mod compare;
 pub(crate) mod decision;

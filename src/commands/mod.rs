@@ -2,6 +2,7 @@
 //! and the exporters. This file holds what several of them share.
 
 mod apply;
+mod capacity;
 mod capture;
 mod compare;
 mod completions;
@@ -15,6 +16,7 @@ mod run;
 mod validate;
 
 pub(crate) use apply::apply;
+pub(crate) use capacity::capacity;
 pub(crate) use capture::capture;
 pub(crate) use compare::compare;
 pub(crate) use completions::completions;

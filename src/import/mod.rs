@@ -3,6 +3,7 @@
 //! requests and groups workers and kinds, `params` fits values and times, `schema` reads the
 //! app's database, `scenario` writes the TOML.
 
+pub(crate) mod check;
 pub(crate) mod params;
 pub(crate) mod requests;
 pub(crate) mod scenario;
@@ -45,10 +46,12 @@ pub(crate) struct Outcome {
 pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     let trace = trace::read_file(&opts.trace)?;
     let redacted = trace.redacted();
-    let analysis = requests::analyze(&trace, opts.gap_ns);
-    if analysis.groups.is_empty() {
-        return Err(ImportError::NoRequests(analysis.statements));
-    }
+    let given_db = match &opts.db {
+        Some(db) => Some(schema::read_db(db).map_err(|e| ImportError::Db(format!("--db {}: {e}", db.display())))?),
+        None => None,
+    };
+    let vtabs = given_db.as_ref().map(|d| d.virtual_tables.clone()).unwrap_or_default();
+    let mut analysis = requests::analyze(&trace, opts.gap_ns, &vtabs);
     let mut out = ScenarioOut {
         name: opts.name.clone(),
         ..ScenarioOut::default()
@@ -70,11 +73,31 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     ));
 
     // Schema and data.
-    let db_info = database(opts, &analysis, &mut out.setup_comments, &mut notes)?;
+    let db_info = database(opts, given_db, &analysis, &mut out.setup_comments, &mut notes);
+    if let Some(info) = &db_info
+        && info.virtual_tables.iter().any(|v| !vtabs.contains(v))
+    {
+        // The captured file named virtual tables the trace did not create: their shadow
+        // tables' statements are SQLite's.
+        analysis = requests::analyze(&trace, opts.gap_ns, &info.virtual_tables);
+    }
+    if analysis.groups.is_empty() {
+        return Err(ImportError::NoRequests(analysis.statements));
+    }
+    excluded(&analysis, &mut out, &mut notes);
     settings(&analysis, db_info.as_ref().is_some_and(|d| d.wal), &mut out);
     if let Some(info) = &db_info {
         out.setup_sql = info.schema.clone();
-        for t in info.tables.iter().filter(|t| t.rows > 0 && !t.columns.is_empty()) {
+        out.setup_sql.extend(info.fills.iter().cloned());
+        for n in &info.notes {
+            out.setup_comments.push(format!("Data: {n}."));
+            notes.push(format!("data: {n}"));
+        }
+        for t in info
+            .tables
+            .iter()
+            .filter(|t| t.rows > 0 && !t.columns.is_empty() && !t.filled)
+        {
             out.populate.push(PopulateOut {
                 table: t.name.clone(),
                 rows: t.rows,
@@ -95,11 +118,37 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     }
 
     let mut groups = Vec::new();
+    let mut kinds_of = Vec::new();
     for g in &analysis.groups {
-        let group = group_out(g, opts.replay && !redacted, &mut notes);
+        let (group, kinds) = group_out(g, opts.replay && !redacted, &mut notes);
         groups.push((g.name.clone(), group.workers, g.requests.len(), group.scripts.len()));
         out.groups.push(group);
+        kinds_of.push(kinds);
     }
+    // The self-check: functions mapped, every kind run once per captured request (a few).
+    let mut checker = check::Checker::new(
+        db_info.as_ref().map(|d| d.source.as_path()),
+        opts.db.is_some(),
+        &out.setup_sql,
+    );
+    for (group, kinds) in out.groups.iter_mut().zip(&kinds_of) {
+        for (script, kind) in group.scripts.iter_mut().zip(kinds) {
+            notes.extend(checker.map_functions(script));
+            checker.keep_keys_unique(script, kind);
+            if !redacted {
+                checker.run(script, kind);
+            }
+        }
+    }
+    let (mut check_comments, check_notes) = checker.report();
+    if redacted {
+        check_comments = vec![format!(
+            "Self-check: the trace is redacted, so no request was run; every statement was prepared against {}.",
+            checker.scratch
+        )];
+    }
+    out.comments.extend(check_comments);
+    notes.extend(check_notes);
     let kinds: usize = out.groups.iter().map(|g| g.scripts.len()).sum();
     out.description = format!(
         "Imported from {}: {} statements, {} group(s), {kinds} request kind(s)",
@@ -117,25 +166,51 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     })
 }
 
+/// Traffic that is not the app's on its database: counted, not replayed.
+fn excluded(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String>) {
+    if analysis.excluded.is_empty() {
+        return;
+    }
+    let total: usize = analysis.excluded.values().sum();
+    let parts: Vec<String> = analysis.excluded.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    let text = format!(
+        "{total} statement(s) excluded, not replayed against the app's database{}: {}",
+        analysis
+            .main_file
+            .as_deref()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default(),
+        parts.join("; ")
+    );
+    out.comments.push(format!("{text}."));
+    notes.push(text);
+}
+
 fn database(
     opts: &Options,
+    given: Option<schema::DbInfo>,
     analysis: &Analysis,
     comments: &mut Vec<String>,
     notes: &mut Vec<String>,
-) -> Result<Option<schema::DbInfo>, ImportError> {
-    if let Some(db) = &opts.db {
-        let info = schema::read_db(db).map_err(|e| ImportError::Db(format!("--db {}: {e}", db.display())))?;
+) -> Option<schema::DbInfo> {
+    if let (Some(db), Some(info)) = (&opts.db, given) {
         comments.push(format!(
             "Schema and row counts from --db {} (read from a copy; the file was not modified).",
             db.display()
         ));
-        return Ok(Some(info));
+        return Some(info);
     }
     if !analysis.schema.is_empty() {
         comments.push("Schema: the CREATE statements the app ran during the capture.".into());
-        return Ok(None);
+        return None;
     }
-    for f in &analysis.files {
+    let files = analysis.main_file.iter().chain(
+        analysis
+            .files
+            .iter()
+            .filter(|f| analysis.main_file.as_ref() != Some(*f)),
+    );
+    for f in files.take(1) {
         let path = Path::new(f);
         if path.is_absolute() && path.is_file() {
             match schema::read_db(path) {
@@ -144,13 +219,13 @@ fn database(
                         "Schema and row counts from the captured database {f} as it is now (read from a copy). \
                          For the data as it was before the capture, re-run import with --db COPY."
                     ));
-                    return Ok(Some(info));
+                    return Some(info);
                 }
                 Err(e) => notes.push(format!("cannot read the captured database {f}: {e}")),
             }
         }
     }
-    Ok(None)
+    None
 }
 
 /// A redacted CREATE (DEFAULT <int:1>) cannot run: placeholders become neutral literals.
@@ -175,7 +250,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
         by_stmt.entry(e.norm.text.clone()).or_default().push(e);
     }
     for (text, execs) in by_stmt {
-        let Some((table, columns)) = insert_columns(&text) else {
+        let Some((table, columns)) = sql::insert_columns(&text) else {
             out.setup_comments.push(format!(
                 "The app inserted {} row(s) with `{text}` while setting up; add a populate line for them.",
                 execs.len()
@@ -184,6 +259,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
         };
         let rows: u64 = execs.iter().map(|e| e.changes.unwrap_or(1).max(0) as u64).sum();
         let kind = RequestKind {
+            variants: Vec::new(),
             instances: execs
                 .iter()
                 .map(|e| requests::Request {
@@ -216,35 +292,13 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
     }
 }
 
-/// `INSERT INTO t (a, b) VALUES (?1, ?2)`: the table and columns, when every value is a parameter.
-fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
-    let w = sql::words(text);
-    let into = w.iter().position(|x| x.eq_ignore_ascii_case("into"))?;
-    let table = sql::unquote(w.get(into + 1)?);
-    if w.get(into + 2)? != "(" {
-        return None;
-    }
-    let close = into + 2 + w[into + 2..].iter().position(|x| x == ")")?;
-    let columns: Vec<String> = w[into + 3..close]
-        .iter()
-        .filter(|x| *x != ",")
-        .map(|c| sql::unquote(c))
-        .collect();
-    let rest = &w[close + 1..];
-    if !rest.first()?.eq_ignore_ascii_case("values") {
-        return None;
-    }
-    let params = rest.iter().filter(|x| x.starts_with('?')).count();
-    (params == columns.len() && rest.iter().filter(|x| *x == ")").count() == 1).then_some((table, columns))
-}
-
 /// The PRAGMAs the app set become `[sqlite]`; journal_mode and synchronous the matrix.
 fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
     use toml::Value as V;
     let mut journal: Option<String> = None;
     let mut sync: Option<String> = None;
     let mut seen = std::collections::BTreeMap::new();
-    let mut ignored = Vec::new();
+    let mut ignored: Vec<(String, usize, usize)> = Vec::new();
     for (k, v, line) in &analysis.pragmas {
         let value = match k.as_str() {
             "journal_mode" if matches!(v.as_str(), "delete" | "truncate" | "persist" | "memory" | "wal" | "off") => {
@@ -282,7 +336,13 @@ fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
             Some(value) => {
                 seen.insert(k.clone(), (value, *line));
             }
-            None => ignored.push(format!("PRAGMA {k} = {v} (line {line})")),
+            None => {
+                let text = format!("PRAGMA {k} = {v}");
+                match ignored.iter_mut().find(|(t, ..)| *t == text) {
+                    Some((_, _, n)) => *n += 1,
+                    None => ignored.push((text, *line, 1)),
+                }
+            }
         }
     }
     if !seen.contains_key("busy_timeout") {
@@ -290,19 +350,32 @@ fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
             "busy_timeout".into(),
             V::String("5s".into()),
             Some(
-                "not in the trace (set through the C API, e.g. Python's timeout=, default 5 s): assumed; fill in the app's"
+                "not in the trace (no PRAGMA busy_timeout and no sqlite3_busy_timeout call recorded; a trace from an \
+                 older capture or another producer may lack the call): 5 s assumed; fill in the app's"
                     .into(),
             ),
         ));
     }
     for (k, (v, line)) in seen {
-        out.sqlite
-            .push((k, v, Some(format!("the app's PRAGMA (trace line {line})"))));
+        out.sqlite.push((
+            k,
+            v,
+            Some(format!(
+                "set by the app (trace line {line}: a PRAGMA or sqlite3_busy_timeout)"
+            )),
+        ));
     }
     if !ignored.is_empty() {
+        let list: Vec<String> = ignored
+            .iter()
+            .map(|(t, line, n)| match n {
+                1 => format!("{t} (line {line})"),
+                n => format!("{t} ({n} times, first on line {line})"),
+            })
+            .collect();
         out.sqlite_comments.push(format!(
             "PRAGMAs the app ran that are not litehammer settings (not applied): {}",
-            ignored.join(", ")
+            list.join(", ")
         ));
     }
     let journal = journal.unwrap_or_else(|| if file_is_wal { "wal" } else { "delete" }.into());
@@ -321,7 +394,7 @@ fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
     out.matrix.push(("synchronous".into(), axis(sync, ["normal", "full"])));
 }
 
-fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> GroupOut {
+fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOut, Vec<RequestKind>) {
     let total = g.requests.len();
     let span_s = g.span_ns as f64 / 1e9;
     let mut out = GroupOut {
@@ -370,7 +443,7 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> GroupOut
         out.scripts
             .push(script_out(kind, name, total, g.per_request, replay, notes));
     }
-    out
+    (out, kinds)
 }
 
 fn script_out(
@@ -382,15 +455,31 @@ fn script_out(
     notes: &mut Vec<String>,
 ) -> ScriptOut {
     let n = kind.instances.len();
+    let weight = kind.weight();
     let mut sc = ScriptOut {
         name: name.clone(),
-        weight: n,
+        weight,
         ..ScriptOut::default()
     };
     sc.comments.push(format!(
-        "{n} of {total} requests ({:.1} %).",
-        100.0 * n as f64 / total as f64
+        "{weight} of {total} requests ({:.1} %).",
+        100.0 * weight as f64 / total as f64
     ));
+    if !kind.variants.is_empty() {
+        let list: Vec<String> = kind
+            .variants
+            .iter()
+            .map(|(len, count)| format!("{len} statements × {count}"))
+            .collect();
+        sc.comments.push(format!(
+            "One endpoint, {} variants that differ only in how often a statement or block repeats ({}): \
+             the steps are those of the most frequent ({} statements, {n} requests), whose captured values \
+             and times are used.",
+            kind.variants.len(),
+            list.join(", "),
+            kind.instances[0].steps.len()
+        ));
+    }
     let replay_len = params::replay_len(kind);
     if replay && replay_len < n {
         sc.comments.push(format!(

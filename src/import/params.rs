@@ -64,10 +64,10 @@ pub(crate) fn step_params(kind: &RequestKind, step: usize, replay: bool, replay_
     (0..n)
         .map(|p| {
             let column: Vec<&Value> = kind.instances.iter().map(|r| &r.steps[step].norm.values[p]).collect();
-            if let Some(r) = reference(kind, step, p) {
+            if let Some((r, why)) = reference(kind, step, p, replay) {
                 return ParamOut {
                     value: gs(r),
-                    note: None,
+                    note: Some(why),
                 };
             }
             if column.iter().all(|v| v.is_known()) {
@@ -270,10 +270,26 @@ fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
     })
 }
 
-/// `$i.col` when, in every instance, this value equals the `col = ?k` value of an earlier
-/// SELECT step that returns `col`: the row that step read carries it.
-fn reference(kind: &RequestKind, step: usize, p: usize) -> Option<String> {
+/// `$i.col` when the evidence says this value is the one an earlier SELECT step read: in every
+/// instance it equals that step's `col = ?k` value, and that step returns `col`. One coincidence
+/// is not evidence: the kind must have been seen at least twice with at least two different
+/// values (a constant stays a constant), and no instance of the SELECT may have returned no row
+/// (then the app had the value from elsewhere, and `$i.col` would be NULL). With `replay` the
+/// captured values are replayed anyway, so a link is made only where the trace counted the rows
+/// (`rows`) and every instance had one. Returns the reference and why it was made.
+fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<(String, String)> {
     let first = &kind.instances[0];
+    let n = kind.instances.len();
+    let mut distinct: Vec<&Value> = Vec::new();
+    for r in &kind.instances {
+        let v = &r.steps[step].norm.values[p];
+        if !distinct.contains(&v) {
+            distinct.push(v);
+        }
+    }
+    if n < 2 || distinct.len() < 2 {
+        return None;
+    }
     for i in (0..step).rev() {
         let s = &first.steps[i];
         if s.verb != Verb::Select {
@@ -288,9 +304,29 @@ fn reference(kind: &RequestKind, step: usize, p: usize) -> Option<String> {
                 let b = r.steps[i].norm.values.get(k);
                 a.is_known() && *a != Value::Null && Some(a) == b
             });
-            if linked {
-                return Some(format!("${i}.{col}"));
+            if !linked {
+                continue;
             }
+            let rows: Vec<Option<i64>> = kind.instances.iter().map(|r| r.steps[i].rows).collect();
+            if rows.contains(&Some(0)) {
+                continue;
+            }
+            let counted = rows.iter().all(Option::is_some);
+            if replay && !counted {
+                continue;
+            }
+            return Some((
+                format!("${i}.{col}"),
+                format!(
+                    "${i}.{col}: equal to the {col} that step {i} looked up in all {n} requests ({} different values){}",
+                    distinct.len(),
+                    if counted {
+                        ", and that step returned a row in every one"
+                    } else {
+                        "; the trace does not count returned rows, so a missing row would make it NULL"
+                    }
+                ),
+            ));
         }
     }
     None

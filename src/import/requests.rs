@@ -21,6 +21,8 @@ pub(crate) struct Exec {
     pub changes: Option<i64>,
     /// `sqlite3_get_autocommit` after it, when the producer knows.
     pub autocommit: Option<bool>,
+    /// Rows it returned, when the producer counted them.
+    pub rows: Option<i64>,
     pub line: usize,
     /// The share of the gap before it (since the worker's previous event) that the worker spent
     /// on the CPU, when the trace has CPU readings around that gap.
@@ -157,7 +159,48 @@ pub(crate) struct WorkerGroup {
 /// One request kind: its statement sequence and every instance, by worker then time.
 #[derive(Debug)]
 pub(crate) struct RequestKind {
+    /// The requests with the kind's exact statement sequence (the representative variant).
     pub instances: Vec<Request>,
+    /// Requests of the same endpoint whose statement sequences differ only in how often a
+    /// statement or block repeats: (statements per request, requests), every variant,
+    /// representative included. Empty when there is one variant.
+    pub variants: Vec<(usize, usize)>,
+}
+
+impl RequestKind {
+    /// Every request the kind stands for (all its variants).
+    pub(crate) fn weight(&self) -> usize {
+        if self.variants.is_empty() {
+            self.instances.len()
+        } else {
+            self.variants.iter().map(|v| v.1).sum()
+        }
+    }
+}
+
+/// A statement sequence with each run of a repeated statement or block (up to 4 statements)
+/// written once: requests of one endpoint that loop a variable number of times share it.
+fn shape(key: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < key.len() {
+        let block = (1..=4).find(|&l| i + 2 * l <= key.len() && key[i..i + l] == key[i + l..i + 2 * l]);
+        match block {
+            Some(l) => {
+                let mut j = i + l;
+                while j + l <= key.len() && key[j..j + l] == key[i..i + l] {
+                    j += l;
+                }
+                out.extend_from_slice(&key[i..i + l]);
+                i = j;
+            }
+            None => {
+                out.push(key[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default)]
@@ -174,10 +217,18 @@ pub(crate) struct Analysis {
     pub statements: usize,
     /// Statement counts by normalized text over the whole trace (the statement mix).
     pub mix: BTreeMap<String, usize>,
+    /// Statements kept apart, not replayed: why (another database, SQLite's own) and how many.
+    pub excluded: BTreeMap<String, usize>,
+    /// The database file the app's traffic goes to (most statements), when the trace names one.
+    pub main_file: Option<String>,
 }
 
 struct Conn {
     actor: Option<Actor>,
+    /// The database file (`open`'s `file`, else its `path`); None when the open is not in the trace.
+    file: Option<String>,
+    /// `sqlite3_busy_timeout` calls on it: (ms, trace line).
+    busy_timeout: Vec<(i64, usize)>,
     open: Option<i64>,
     close: Option<i64>,
     items: Vec<Exec>,
@@ -188,7 +239,8 @@ struct Conn {
     close_share: Option<f64>,
 }
 
-pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
+/// `vtabs`: the app's virtual tables (lower case), whose shadow tables only SQLite touches.
+pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis {
     let mut a = Analysis::default();
     let mut open: HashMap<(u32, u64), Conn> = HashMap::new();
     let mut done: Vec<Conn> = Vec::new();
@@ -212,8 +264,13 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
                     done.push(old);
                 }
                 let mut c = new_conn(Some(ev.ts), ev.ts);
+                c.file = file.clone();
                 c.outside = wall.map(|w| (w, share));
                 open.insert(key, c);
+            }
+            Kind::BusyTimeout(ms) => {
+                let c = open.entry(key).or_insert_with(|| new_conn(None, ev.ts));
+                c.busy_timeout.push((*ms, ev.line));
             }
             Kind::Close => {
                 if let Some(mut c) = open.remove(&key) {
@@ -234,6 +291,15 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
     }
     done.extend(open.into_values());
     done.retain(|c| c.actor.is_some() && !c.items.is_empty());
+    exclude_other_traffic(&mut a, &mut done, vtabs);
+    let mut timeouts: Vec<(usize, i64)> = done
+        .iter()
+        .flat_map(|c| c.busy_timeout.iter().map(|(ms, line)| (*line, *ms)))
+        .collect();
+    timeouts.sort_unstable();
+    for (line, ms) in timeouts {
+        a.pragmas.push(("busy_timeout".into(), ms.max(0).to_string(), line));
+    }
     done.sort_by_key(|c| c.first_ts);
 
     // Per worker: its connections in time order.
@@ -336,13 +402,65 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64) -> Analysis {
             requests.insert(actor, (per_request, reqs));
         }
     }
+    a.pragmas.sort_by_key(|p| p.2);
     a.groups = group_workers(trace, requests);
     a
+}
+
+/// Keeps the app's traffic: connections to an in-memory or temporary database, or to a file
+/// other than the main one (the one with the most statements), and statements SQLite ran on
+/// its own (shadow tables of virtual tables, trigger programs) are counted in `excluded`.
+fn exclude_other_traffic(a: &mut Analysis, conns: &mut Vec<Conn>, vtabs: &[String]) {
+    let mut per_file: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in conns.iter() {
+        if let Some(f) = c.file.as_deref().filter(|f| !sql::is_scratch_database(Some(f))) {
+            *per_file.entry(f).or_default() += c.items.len();
+        }
+    }
+    let main = per_file
+        .iter()
+        .max_by_key(|(f, n)| (**n, std::cmp::Reverse(**f)))
+        .map(|(f, _)| f.to_string());
+    let mut vtabs: Vec<String> = vtabs.to_vec();
+    for c in conns.iter() {
+        for e in &c.items {
+            if e.verb == Verb::Create
+                && let Some(v) = sql::virtual_table_name(&e.sql)
+                && !vtabs.contains(&v.to_ascii_lowercase())
+            {
+                vtabs.push(v.to_ascii_lowercase());
+            }
+        }
+    }
+    conns.retain_mut(|c| {
+        let other = match c.file.as_deref() {
+            Some(f) if sql::is_scratch_database(Some(f)) => {
+                Some("on an in-memory or temporary database (a separate connection, e.g. a feature probe)".to_string())
+            }
+            Some(f) if main.as_deref().is_some_and(|m| m != f) => Some(format!("on another database file ({f})")),
+            _ => None,
+        };
+        if let Some(why) = other {
+            *a.excluded.entry(why).or_default() += c.items.len();
+            return false;
+        }
+        let before = c.items.len();
+        c.items.retain(|e| !sql::is_internal(&e.sql, &vtabs));
+        if c.items.len() < before {
+            *a.excluded
+                .entry("SQLite's own (virtual tables' shadow tables, trigger programs)".to_string())
+                .or_default() += before - c.items.len();
+        }
+        !c.items.is_empty()
+    });
+    a.main_file = main;
 }
 
 fn new_conn(open: Option<i64>, ts: i64) -> Conn {
     Conn {
         actor: None,
+        file: None,
+        busy_timeout: Vec::new(),
         open,
         close: None,
         items: Vec::new(),
@@ -372,6 +490,7 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
         dur: s.dur_ns,
         changes: s.changes,
         autocommit: s.autocommit,
+        rows: s.rows,
         line: ev.line,
         cpu_share: None,
     }
@@ -496,26 +615,47 @@ fn max_overlap(spans: &[(i64, i64)]) -> usize {
     best.max(1) as usize
 }
 
-/// A group's requests by kind, most frequent first; instances by worker, then time.
+/// A group's requests by kind, most frequent first; instances by worker, then time. Requests
+/// whose sequences differ only in repetition counts (the same `shape`) are one kind: its steps
+/// are those of the most frequent variant (the one nearest the mean length on a tie: its
+/// captured values are the evidence for links and values), and its weight counts every variant.
 pub(crate) fn kinds(group: &WorkerGroup) -> Vec<RequestKind> {
-    let mut map: HashMap<Vec<String>, Vec<Request>> = HashMap::new();
+    let mut by_shape: HashMap<Vec<String>, BTreeMap<Vec<String>, Vec<Request>>> = HashMap::new();
     let mut order: Vec<Vec<String>> = Vec::new();
     for r in &group.requests {
         let key = r.key();
-        if !map.contains_key(&key) {
-            order.push(key.clone());
+        let sh = shape(&key);
+        if !by_shape.contains_key(&sh) {
+            order.push(sh.clone());
         }
-        map.entry(key).or_default().push(r.clone());
+        by_shape.entry(sh).or_default().entry(key).or_default().push(r.clone());
     }
     let mut out: Vec<RequestKind> = order
         .into_iter()
-        .map(|key| {
-            let mut instances = map.remove(&key).unwrap_or_default();
+        .map(|sh| {
+            let variants = by_shape.remove(&sh).unwrap_or_default();
+            let total: usize = variants.values().map(Vec::len).sum();
+            let mean = variants.iter().map(|(k, v)| k.len() * v.len()).sum::<usize>() as f64 / total.max(1) as f64;
+            let mut counts: Vec<(usize, usize)> = variants.iter().map(|(k, v)| (k.len(), v.len())).collect();
+            counts.sort_unstable();
+            let best = variants
+                .iter()
+                .min_by(|a, b| {
+                    let d = |k: &Vec<String>| (k.len() as f64 - mean).abs();
+                    b.1.len().cmp(&a.1.len()).then(d(a.0).total_cmp(&d(b.0)))
+                })
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default();
+            let mut variants = variants;
+            let mut instances = variants.remove(&best).unwrap_or_default();
             instances.sort_by_key(|r| (r.actor, r.start));
-            RequestKind { instances }
+            RequestKind {
+                instances,
+                variants: if counts.len() > 1 { counts } else { Vec::new() },
+            }
         })
         .collect();
-    out.sort_by_key(|k| std::cmp::Reverse(k.instances.len()));
+    out.sort_by_key(|k| std::cmp::Reverse(k.weight()));
     out
 }
 
@@ -600,7 +740,7 @@ mod tests {
 
     #[test]
     fn cpu_readings_turn_wall_gaps_into_app_cpu_and_idle() {
-        let a = analyze(&trace(true), 50 * MS as u64);
+        let a = analyze(&trace(true), 50 * MS as u64, &[]);
         let g = &a.groups[0];
         assert!(g.per_request);
         assert_eq!(g.requests.len(), 3);
@@ -625,8 +765,20 @@ mod tests {
     }
 
     #[test]
+    fn repeated_statements_and_blocks_share_a_shape() {
+        let k = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(shape(&k(&["a", "b", "b", "b", "c"])), k(&["a", "b", "c"]));
+        assert_eq!(
+            shape(&k(&["a", "x", "y", "x", "y", "x", "y", "c"])),
+            k(&["a", "x", "y", "c"])
+        );
+        assert_eq!(shape(&k(&["a", "x", "y", "c"])), k(&["a", "x", "y", "c"]));
+        assert_ne!(shape(&k(&["a", "b"])), shape(&k(&["b", "a"])));
+    }
+
+    #[test]
     fn without_readings_gaps_stay_wall_clock() {
-        let a = analyze(&trace(false), 50 * MS as u64);
+        let a = analyze(&trace(false), 50 * MS as u64, &[]);
         let r = &a.groups[0].requests[1];
         assert!(r.cpu.is_none());
         assert_eq!(r.app_gap(0), Some(4 * MS as u64));

@@ -1,16 +1,27 @@
 //! The schema and row counts of the app's database, read from a copy (the original is never
 //! opened for writing).
 
+use super::sql;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 #[derive(Debug, Default)]
 pub(crate) struct DbInfo {
-    /// CREATE statements in creation order (tables, indexes, views, triggers).
+    /// CREATE statements in creation order (tables, virtual tables, indexes, views, triggers),
+    /// without the shadow tables a virtual table creates itself.
     pub schema: Vec<String>,
     pub tables: Vec<TableInfo>,
     /// The file's header says WAL (file format version 2).
     pub wal: bool,
+    /// Virtual tables (lower case): SQLite's statements on their shadow tables are not the app's.
+    pub virtual_tables: Vec<String>,
+    /// `[setup] sql` that fills a table whose unique keys `populate` cannot respect (composite
+    /// keys): runs after the schema.
+    pub fills: Vec<String>,
+    /// Where the data cannot be made faithfully (said in the scenario and the output).
+    pub notes: Vec<String>,
+    /// The file read (not the copy).
+    pub source: std::path::PathBuf,
 }
 
 #[derive(Debug)]
@@ -19,6 +30,8 @@ pub(crate) struct TableInfo {
     pub rows: u64,
     /// Columns to populate and a generator fitted to each one's data.
     pub columns: Vec<(String, String)>,
+    /// Filled by a statement in `DbInfo::fills` instead of a populate line.
+    pub filled: bool,
 }
 
 /// Copies `path` (and its `-wal`) into a temporary directory and reads the copy read-only.
@@ -37,36 +50,162 @@ pub(crate) fn read_db(path: &Path) -> Result<DbInfo, String> {
     }
     let mut info = DbInfo {
         wal: header.get(18) == Some(&2),
+        source: path.to_path_buf(),
         ..DbInfo::default()
     };
     // The copy's directory is ours, so a WAL copy can get its -shm.
     let conn = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| e.to_string())?;
     let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let kinds = table_kinds(&conn).map_err(err)?;
     let mut stmt = conn
         .prepare(
-            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
         )
         .map_err(err)?;
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let rows: Vec<(String, String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .map_err(err)?
         .collect::<Result<_, _>>()
         .map_err(err)?;
-    for (ty, name, sql) in rows {
-        let virtual_table = sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL");
-        info.schema.push(sql);
-        if ty == "table" && !virtual_table {
-            info.tables.push(table_info(&conn, &name).map_err(err)?);
+    for (_, _, _, sql) in &rows {
+        if let Some(v) = sql::virtual_table_name(sql) {
+            info.virtual_tables.push(v.to_ascii_lowercase());
         }
     }
+    let kind_of = |name: &str| {
+        kinds
+            .iter()
+            .find(|k| k.0.eq_ignore_ascii_case(name))
+            .map(|k| (k.1.as_str(), k.2))
+    };
+    let shadow =
+        |name: &str| kind_of(name).is_some_and(|k| k.0 == "shadow") || sql::is_shadow_of(name, &info.virtual_tables);
+    let mut virtual_rows = Vec::new();
+    for (ty, name, tbl, sql) in rows {
+        // A virtual table creates its shadow tables (and their indexes) itself.
+        if shadow(&name) || shadow(&tbl) {
+            continue;
+        }
+        let virtual_table = sql::virtual_table_name(&sql).is_some();
+        info.schema.push(sql);
+        if virtual_table {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {}", quote(&name)), [], |r| r.get(0))
+                .unwrap_or(0);
+            if n > 0 {
+                virtual_rows.push(format!("{name} ({n} rows)"));
+            }
+        } else if ty == "table" {
+            let without_rowid = kind_of(&name).is_some_and(|k| k.1);
+            let (t, fill, mut notes) = table_info(&conn, &name, without_rowid).map_err(err)?;
+            info.fills.extend(fill);
+            info.notes.append(&mut notes);
+            info.tables.push(t);
+        }
+    }
+    if !virtual_rows.is_empty() {
+        info.notes.push(format!(
+            "virtual tables are created empty, not populated: {} (their content comes from the app's own \
+             writes or triggers; for the real index, run with --from-db COPY)",
+            virtual_rows.join(", ")
+        ));
+    }
+    if !info.fills.is_empty() {
+        // The fills run before populate fills the tables they refer to (set-up only: every
+        // worker connection sets foreign_keys itself).
+        info.fills.insert(0, "PRAGMA foreign_keys = OFF".into());
+    }
     Ok(info)
+}
+
+/// `PRAGMA table_list`: each table's type as SQLite sees it (`table`, `view`, `virtual`,
+/// `shadow`) and whether it is WITHOUT ROWID.
+fn table_kinds(conn: &Connection) -> rusqlite::Result<Vec<(String, String, bool)>> {
+    let mut stmt = conn.prepare("SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)))?;
+    rows.collect()
 }
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<TableInfo> {
+/// What the data of one column looks like.
+#[derive(Debug, Clone)]
+struct Fit {
+    generator: String,
+    shape: Shape,
+    /// Every row holds a different value.
+    unique: bool,
+    distinct: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Int(i64, i64),
+    Real(f64, f64),
+    Text(i64, i64),
+    Blob(i64, i64),
+    /// JSON kept valid by a CHECK: this empty value.
+    Json(&'static str),
+}
+
+impl Fit {
+    /// An SQL expression drawing a value like this column's for row `i` (0-based).
+    fn sql(&self) -> String {
+        let pick = |lo: i64, hi: i64| {
+            if hi > lo {
+                format!("{lo} + abs(random()) % {}", hi - lo + 1)
+            } else {
+                lo.to_string()
+            }
+        };
+        match self.shape {
+            Shape::Int(lo, _) if self.unique => format!("{lo} + i"),
+            Shape::Int(lo, hi) => pick(lo, hi),
+            Shape::Real(lo, hi) => format!("{lo} + (abs(random()) % 1000000) / 1000000.0 * {}", hi - lo),
+            Shape::Text(..) if self.unique => "'k' || i".into(),
+            Shape::Text(lo, hi) => format!("substr(hex(randomblob({})), 1, {})", hi.max(1) / 2 + 1, pick(lo, hi)),
+            Shape::Blob(lo, hi) => format!("randomblob({})", pick(lo, hi)),
+            Shape::Json(empty) => format!("'{empty}'"),
+        }
+    }
+
+    /// How many different values a key column can take here, and the value of digit `d`.
+    fn span(&self) -> i64 {
+        match self.shape {
+            Shape::Int(lo, hi) => (hi - lo + 1).max(self.distinct).max(1),
+            _ => self.distinct.max(1),
+        }
+    }
+
+    fn digit(&self, d: &str) -> String {
+        match self.shape {
+            Shape::Int(lo, _) => format!("{lo} + {d}"),
+            Shape::Real(lo, _) => format!("{lo} + {d}"),
+            Shape::Text(..) => format!("'k' || ({d})"),
+            Shape::Blob(..) => format!("CAST(({d}) AS BLOB)"),
+            Shape::Json(_) => format!("json_array({d})"),
+        }
+    }
+
+    fn unique_generator(&self) -> String {
+        match self.shape {
+            Shape::Int(lo, _) => format!("seq({lo})"),
+            _ => "seq()".into(),
+        }
+    }
+}
+
+/// A table's row count and populate generators; when a composite unique key (PRIMARY KEY or
+/// UNIQUE, as SQLite's index list has it) has no column that alone keeps rows apart, the table
+/// is filled by an `INSERT OR IGNORE … SELECT` over a counter whose key columns count in mixed
+/// radix, so no two rows share the key.
+fn table_info(
+    conn: &Connection,
+    table: &str,
+    without_rowid: bool,
+) -> rusqlite::Result<(TableInfo, Option<String>, Vec<String>)> {
     let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| r.get(0))?;
     let mut cols: Vec<(String, String, i64)> = Vec::new();
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
@@ -76,25 +215,193 @@ fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<TableInfo> {
     for c in info {
         cols.push(c?);
     }
+    let table_sql: String = conn
+        .query_row(
+            "SELECT coalesce(sql, '') FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap_or_default();
     let pk_count = cols.iter().filter(|c| c.2 > 0).count();
-    let mut columns = Vec::new();
-    for (name, ty, pk) in &cols {
-        if pk_count == 1 && *pk == 1 && ty.eq_ignore_ascii_case("integer") {
+    let rowid_alias = cols
+        .iter()
+        .find(|c| !without_rowid && pk_count == 1 && c.2 == 1 && c.1.eq_ignore_ascii_case("integer"))
+        .map(|c| c.0.clone());
+    let mut fits: Vec<(String, Fit)> = Vec::new();
+    for (name, ..) in &cols {
+        if Some(name) == rowid_alias.as_ref() {
             continue; // the rowid: SQLite numbers it
         }
-        if let Some(g) = fit_column(conn, table, name, rows)? {
-            columns.push((name.clone(), g));
+        if let Some(f) = json_column(conn, table, name, &table_sql)? {
+            fits.push((name.clone(), f));
+        } else if let Some(f) = fit_column(conn, table, name, rows)? {
+            fits.push((name.clone(), f));
         }
     }
-    Ok(TableInfo {
+    let mut notes = Vec::new();
+    let mut composite: Vec<Vec<String>> = Vec::new();
+    for (index, expression, index_sql) in unique_keys(conn, table)? {
+        if index.iter().any(|c| Some(c) == rowid_alias.as_ref() || c.is_empty()) {
+            continue;
+        }
+        // An expression over a column whose values are all different is as unique as it.
+        let over_unique = fits.iter().any(|(n, f)| {
+            f.unique
+                && sql::words(&index_sql)
+                    .iter()
+                    .any(|w| sql::unquote(w).eq_ignore_ascii_case(n))
+        });
+        if expression && !over_unique {
+            notes.push(format!(
+                "{table}: a unique index on an expression; populate may repeat its values (prefer --from-db)"
+            ));
+        }
+        let key: Vec<usize> = (0..fits.len()).filter(|&i| index.contains(&fits[i].0)).collect();
+        if key.is_empty() || key.iter().any(|&i| fits[i].1.unique) {
+            continue;
+        }
+        if let [only] = key[..] {
+            let f = &mut fits[only].1;
+            f.unique = true;
+            f.generator = f.unique_generator();
+            continue;
+        }
+        composite.push(index);
+    }
+    let columns: Vec<(String, String)> = fits.iter().map(|(n, f)| (n.clone(), f.generator.clone())).collect();
+    let mut out = TableInfo {
         name: table.to_string(),
         rows: rows.max(0) as u64,
         columns,
-    })
+        filled: false,
+    };
+    let Some(key) = composite.first().filter(|_| rows > 0) else {
+        return Ok((out, None, notes));
+    };
+    // Mixed radix: the last key column counts fastest; the first takes whatever is left over.
+    let key_fits: Vec<&(String, Fit)> = key.iter().filter_map(|k| fits.iter().find(|(n, _)| n == k)).collect();
+    let mut exprs: Vec<(String, String)> = fits.iter().map(|(n, f)| (n.clone(), f.sql())).collect();
+    let mut stride: i64 = 1;
+    for (pos, (name, fit)) in key_fits.iter().enumerate().rev() {
+        let digit = if pos == 0 {
+            format!("i / {stride}")
+        } else {
+            format!("(i / {stride}) % {}", fit.span())
+        };
+        if let Some(e) = exprs.iter_mut().find(|(n, _)| n == name) {
+            e.1 = fit.digit(&digit);
+        }
+        stride = stride.saturating_mul(fit.span());
+    }
+    if composite.len() > 1 {
+        notes.push(format!(
+            "{table}: {} composite unique keys; the fill keeps ({}) apart, INSERT OR IGNORE drops rows that \
+             repeat another key (prefer --from-db)",
+            composite.len(),
+            key.join(", ")
+        ));
+    }
+    let names: Vec<String> = exprs.iter().map(|(n, _)| quote(n)).collect();
+    let values: Vec<String> = exprs.iter().map(|(_, e)| e.clone()).collect();
+    let fill = format!(
+        "INSERT OR IGNORE INTO {} ({}) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {rows}) \
+         SELECT {} FROM n",
+        quote(table),
+        names.join(", "),
+        values.join(", "),
+    );
+    notes.push(format!(
+        "{table}: filled by an INSERT … SELECT in `sql` ({rows} rows), not populate: its composite unique key \
+         ({}) counts in mixed radix, as populate's independent generators would repeat it",
+        key.join(", ")
+    ));
+    out.filled = true;
+    Ok((out, Some(fill), notes))
+}
+
+/// The unique keys of a table (PRIMARY KEY and UNIQUE constraints, unique indexes, partial ones
+/// too): their column names (`""` for the rowid), whether one is an expression, and the index's SQL.
+pub(crate) fn unique_keys(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(Vec<String>, bool, String)>> {
+    let mut list = conn.prepare(&format!("PRAGMA index_list({})", quote(table)))?;
+    let indexes: Vec<(String, bool)> = list
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? != 0)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (index, _) in indexes.into_iter().filter(|i| i.1) {
+        let mut info = conn.prepare(&format!("PRAGMA index_info({})", quote(&index)))?;
+        let cols: Vec<(i64, Option<String>)> = info
+            .query_map([], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let expression = cols.iter().any(|c| c.0 == -2);
+        let names = cols
+            .into_iter()
+            .filter(|c| c.0 != -2)
+            .map(|c| {
+                if c.0 == -1 {
+                    String::new()
+                } else {
+                    c.1.unwrap_or_default()
+                }
+            })
+            .collect();
+        let sql: String = conn
+            .query_row(
+                "SELECT coalesce(sql, '') FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [&index],
+                |r| r.get(0),
+            )
+            .unwrap_or_default();
+        out.push((names, expression, sql));
+    }
+    Ok(out)
+}
+
+/// A column a CHECK constraint keeps to JSON (`CHECK (JSON_VALID("data"))`, Django's JSONField):
+/// random text would fail it, so it gets the empty value of the JSON type most of its rows hold
+/// (`'{}'`, `'[]'`, `'""'`, `'0'`).
+fn json_column(conn: &Connection, table: &str, col: &str, table_sql: &str) -> rusqlite::Result<Option<Fit>> {
+    let lower = table_sql.to_ascii_lowercase().replace(' ', "");
+    let name = col.to_ascii_lowercase();
+    let checked = [
+        format!("json_valid(\"{name}\")"),
+        format!("json_valid({name})"),
+        format!("json_valid(`{name}`)"),
+    ]
+    .iter()
+    .any(|f| lower.contains(f.as_str()));
+    if !checked {
+        return Ok(None);
+    }
+    let c = quote(col);
+    let first: Option<String> = conn
+        .query_row(
+            &format!(
+                "SELECT substr(trim({c}), 1, 1) FROM {} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+                quote(table)
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let empty = match first.as_deref() {
+        Some("[") => "[]",
+        Some("\"") => "\"\"",
+        Some(d) if d.starts_with(|c: char| c.is_ascii_digit() || c == '-') => "0",
+        _ => "{}",
+    };
+    Ok(Some(Fit {
+        generator: format!("choice('{empty}')"),
+        shape: Shape::Json(empty),
+        unique: false,
+        distinct: 1,
+    }))
 }
 
 /// A generator for one column, from the type most of its values have; None for NULL-only.
-fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite::Result<Option<String>> {
+fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite::Result<Option<Fit>> {
     let c = quote(col);
     let sql = format!(
         "SELECT typeof({c}), min({c}), max({c}), min(length({c})), max(length({c})), count(DISTINCT {c}) \
@@ -113,18 +420,38 @@ fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite:
     });
     let (ty, min, max, lmin, lmax, distinct) = match got {
         Ok(v) => v,
-        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(Some("text(8, 16)".into())),
+        Err(rusqlite::Error::QueryReturnedNoRows) => {
+            return Ok(Some(Fit {
+                generator: "text(8, 16)".into(),
+                shape: Shape::Text(8, 16),
+                unique: false,
+                distinct: 0,
+            }));
+        }
         Err(e) => return Err(e),
     };
     use rusqlite::types::Value as V;
     let unique = distinct == rows && rows > 1;
+    let fit = |generator: String, shape: Shape| {
+        Some(Fit {
+            generator,
+            shape,
+            unique,
+            distinct,
+        })
+    };
     Ok(match (ty.as_str(), min, max) {
-        ("integer", V::Integer(lo), V::Integer(hi)) if unique => Some(format!("seq({lo})")).filter(|_| hi >= lo),
-        ("integer", V::Integer(lo), V::Integer(hi)) => Some(format!("uniform({lo}, {hi})")),
-        ("real", V::Real(lo), V::Real(hi)) => Some(format!("uniform({}, {})", lo.floor() as i64, hi.ceil() as i64)),
-        ("text", ..) if unique => Some("seq()".into()),
-        ("text", ..) => Some(format!("text({lmin}, {lmax})")),
-        ("blob", ..) => Some(format!("blob({lmin}, {lmax})")),
+        ("integer", V::Integer(lo), V::Integer(hi)) if unique && hi >= lo => {
+            fit(format!("seq({lo})"), Shape::Int(lo, hi))
+        }
+        ("integer", V::Integer(lo), V::Integer(hi)) => fit(format!("uniform({lo}, {hi})"), Shape::Int(lo, hi)),
+        ("real", V::Real(lo), V::Real(hi)) => fit(
+            format!("uniform({}, {})", lo.floor() as i64, hi.ceil() as i64),
+            Shape::Real(lo, hi),
+        ),
+        ("text", ..) if unique => fit("seq()".into(), Shape::Text(lmin, lmax)),
+        ("text", ..) => fit(format!("text({lmin}, {lmax})"), Shape::Text(lmin, lmax)),
+        ("blob", ..) => fit(format!("blob({lmin}, {lmax})"), Shape::Blob(lmin, lmax)),
         _ => None,
     })
 }
@@ -132,6 +459,35 @@ fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_checked_columns_get_valid_json_and_shadow_tables_stay_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE log(id INTEGER PRIMARY KEY, data TEXT CHECK ((JSON_VALID(\"data\") OR \"data\" IS NULL)),
+               tags TEXT CHECK (json_valid(tags)), note TEXT);
+             INSERT INTO log(data, tags, note) VALUES ('{\"a\": 1}', '[1]', 'x'), ('{}', '[]', 'y');
+             CREATE VIRTUAL TABLE doc USING fts5(body);
+             INSERT INTO doc VALUES ('hello world');",
+        )
+        .unwrap();
+        drop(c);
+        let info = read_db(&path).unwrap();
+        assert_eq!(info.virtual_tables, vec!["doc".to_string()]);
+        assert_eq!(info.schema.len(), 2, "{:?}", info.schema);
+        assert!(
+            info.schema
+                .iter()
+                .all(|s| !s.contains("doc_data") && !s.contains("doc_idx"))
+        );
+        assert_eq!(info.tables.len(), 1, "only the ordinary table is populated");
+        let cols = &info.tables[0].columns;
+        assert_eq!(cols[0], ("data".to_string(), "choice('{}')".to_string()));
+        assert_eq!(cols[1], ("tags".to_string(), "choice('[]')".to_string()));
+        assert_eq!(cols[2].0, "note");
+    }
 
     #[test]
     fn reads_schema_rows_and_fits_columns_without_touching_the_file() {

@@ -292,6 +292,103 @@ pub(crate) fn unquote(name: &str) -> String {
     name.trim_matches(['"', '`', '[', ']']).to_string()
 }
 
+/// The suffixes SQLite's own virtual table modules give their shadow tables: FTS5 (`data`,
+/// `idx`, `content`, `docsize`, `config`), FTS3/4 (`content`, `segments`, `segdir`, `docsize`,
+/// `stat`), R*Tree (`node`, `parent`, `rowid`).
+pub(crate) const SHADOW_SUFFIXES: [&str; 11] = [
+    "data", "idx", "content", "docsize", "config", "segments", "segdir", "stat", "node", "parent", "rowid",
+];
+
+/// `CREATE VIRTUAL TABLE [IF NOT EXISTS] [schema.]name USING module`: the name, unquoted.
+pub(crate) fn virtual_table_name(sql: &str) -> Option<String> {
+    let w = words(sql);
+    let up: Vec<String> = w.iter().map(|x| x.to_ascii_uppercase()).collect();
+    if up.first()? != "CREATE" || up.get(1)? != "VIRTUAL" {
+        return None;
+    }
+    let using = up.iter().position(|x| x == "USING")?;
+    Some(unquote(w.get(using.checked_sub(1)?)?))
+}
+
+/// Whether `name` is a shadow table of one of the virtual tables `vtabs` (lower case).
+pub(crate) fn is_shadow_of(name: &str, vtabs: &[String]) -> bool {
+    let name = name.to_ascii_lowercase();
+    vtabs.iter().any(|v| {
+        name.strip_prefix(v.as_str())
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|suffix| SHADOW_SUFFIXES.contains(&suffix))
+    })
+}
+
+/// A statement SQLite ran on its own, not the app: a trigger program (`-- TRIGGER name`), or a
+/// statement on a virtual table's shadow tables (FTS5 writes `'main'.'t_data'`; FTS3 and
+/// R*Tree `"main"."t_node"`): those of the known virtual tables `vtabs` (lower case), or any
+/// schema-qualified name with a shadow suffix.
+pub(crate) fn is_internal(sql: &str, vtabs: &[String]) -> bool {
+    let toks = tokenize(sql);
+    if toks
+        .first()
+        .is_some_and(|t| t.kind == Kind::Comment && sql[t.start..].starts_with("--"))
+        && toks.len() == 1
+    {
+        return true;
+    }
+    let name = |t: &Token| -> Option<String> {
+        matches!(t.kind, Kind::Word | Kind::QuotedIdent | Kind::Str).then(|| {
+            let text = &sql[t.start..t.end];
+            text.trim_matches(['"', '`', '[', ']', '\'']).to_ascii_lowercase()
+        })
+    };
+    for (i, t) in toks.iter().enumerate() {
+        let Some(n) = name(t) else { continue };
+        if is_shadow_of(&n, vtabs) {
+            return true;
+        }
+        // `'main'.'x_data'`: a quoted schema before a dot, then a shadow-suffixed name.
+        let quoted_schema = matches!(t.kind, Kind::QuotedIdent | Kind::Str) && matches!(n.as_str(), "main" | "temp");
+        if quoted_schema
+            && toks.get(i + 1).is_some_and(|d| &sql[d.start..d.end] == ".")
+            && let Some(next) = toks.get(i + 2).and_then(name)
+            && next
+                .rsplit_once('_')
+                .is_some_and(|(_, suffix)| SHADOW_SUFFIXES.contains(&suffix))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// An in-memory or temporary database: `:memory:`, `""`, `file::memory:`, `mode=memory`.
+pub(crate) fn is_scratch_database(file: Option<&str>) -> bool {
+    match file {
+        None => false,
+        Some(f) => f.is_empty() || f == ":memory:" || f.starts_with("file::memory:") || f.contains("mode=memory"),
+    }
+}
+
+/// `INSERT INTO t (a, b) VALUES (?1, ?2)`: the table and columns, when every value is a parameter.
+pub(crate) fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
+    let w = words(text);
+    let into = w.iter().position(|x| x.eq_ignore_ascii_case("into"))?;
+    let table = unquote(w.get(into + 1)?);
+    if w.get(into + 2)? != "(" {
+        return None;
+    }
+    let close = into + 2 + w[into + 2..].iter().position(|x| x == ")")?;
+    let columns: Vec<String> = w[into + 3..close]
+        .iter()
+        .filter(|x| *x != ",")
+        .map(|c| unquote(c))
+        .collect();
+    let rest = &w[close + 1..];
+    if !rest.first()?.eq_ignore_ascii_case("values") {
+        return None;
+    }
+    let params = rest.iter().filter(|x| x.starts_with('?')).count();
+    (params == columns.len() && rest.iter().filter(|x| *x == ")").count() == 1).then_some((table, columns))
+}
+
 /// `PRAGMA name = value` or `PRAGMA name(value)`: the name (lower case) and value, when set.
 pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
     let w = words(sql);
@@ -320,6 +417,35 @@ pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_internal_statements_and_virtual_tables() {
+        let vt = vec!["page_fts".to_string()];
+        assert_eq!(
+            virtual_table_name("CREATE VIRTUAL TABLE IF NOT EXISTS \"page_fts\" USING fts5(title, body)").as_deref(),
+            Some("page_fts")
+        );
+        assert_eq!(virtual_table_name("CREATE TABLE t(a)"), None);
+        assert!(is_internal(
+            "SELECT pgno FROM 'main'.'page_fts_idx' WHERE segid=? AND term<=?",
+            &vt
+        ));
+        assert!(is_internal(
+            "REPLACE INTO 'main'.'other_data'(id, block) VALUES(?,?)",
+            &[]
+        ));
+        assert!(is_internal(
+            "SELECT data FROM \"main\".\"geo_node\" WHERE nodeno = ?1",
+            &[]
+        ));
+        assert!(is_internal("-- TRIGGER page_ai", &vt));
+        assert!(!is_internal("SELECT * FROM page_fts WHERE page_fts MATCH ?", &vt));
+        assert!(!is_internal("SELECT id FROM user_data WHERE id = ?", &vt));
+        assert!(!is_internal("SELECT 1 -- a comment", &vt));
+        assert!(is_scratch_database(Some(":memory:")));
+        assert!(is_scratch_database(Some("")));
+        assert!(!is_scratch_database(Some("/srv/app.db")));
+    }
 
     #[test]
     fn aligns_bound_parameters_and_literals() {

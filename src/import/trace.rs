@@ -40,13 +40,20 @@ pub(crate) struct Stmt {
     pub autocommit: Option<bool>,
     pub txn: Option<String>,
     pub pragma: bool,
+    /// Rows the statement returned (`SQLITE_ROW` steps), when the producer counted them.
+    pub rows: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Kind {
-    Open { file: Option<String> },
+    Open {
+        file: Option<String>,
+    },
     Stmt(Stmt),
     Close,
+    /// `sqlite3_busy_timeout(db, ms)` on the connection (Python's `timeout=`, Django's
+    /// `OPTIONS["timeout"]`): `litehammer capture` records the call.
+    BusyTimeout(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +113,8 @@ struct Raw {
     txn: Option<String>,
     #[serde(default)]
     pragma: bool,
+    rows: Option<i64>,
+    ms: Option<i64>,
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<Trace, TraceError> {
@@ -190,6 +199,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
             file: raw.file.filter(|f| !f.is_empty()).or(raw.path),
         },
         "close" => Kind::Close,
+        "busy_timeout" => Kind::BusyTimeout(raw.ms.ok_or_else(|| missing("ms"))?),
         "stmt" => {
             let sql = raw.sql.ok_or_else(|| missing("sql"))?;
             Kind::Stmt(Stmt {
@@ -200,6 +210,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
                 autocommit: raw.autocommit,
                 txn: raw.txn,
                 pragma: raw.pragma,
+                rows: raw.rows,
             })
         }
         // Consumers ignore what they do not know (a newer producer's extra kinds).

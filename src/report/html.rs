@@ -31,6 +31,12 @@ impl Exporter for Html {
             let _ = writeln!(body, "<p>{}</p>", escape_html(&report.scenario.description));
         }
         body.push_str(&verdict(report));
+        if let Some(capacity) = &report.capacity {
+            body.push_str(&super::capacity::html(
+                capacity,
+                super::capacity::p99_objective_ms(capacity),
+            ));
+        }
         body.push_str(&decision_section(report)?);
         body.push_str(&apply_section(report)?);
         body.push_str(&environment(report, &configs, baseline));

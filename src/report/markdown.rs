@@ -51,6 +51,10 @@ impl Exporter for Markdown {
                 .for_each(|l| out.push_str(&format!("- {}\n", escape_markdown(l))));
             out.push('\n');
         }
+        if let Some(capacity) = &report.capacity {
+            out.push_str(&super::capacity::markdown(capacity, escape_markdown));
+            out.push('\n');
+        }
         if let Some(decision) = &report.decision {
             out.push_str(&format!(
                 "## Speed × durability\n\n{}\n\n{}\n**Recommendation**\n\n",

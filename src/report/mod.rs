@@ -1,6 +1,7 @@
 //! Reports: the model (JSON is the source of truth) and exporters, each Report → bytes.
 
 pub(crate) mod anatomy;
+pub(crate) mod capacity;
 pub(crate) mod compare;
 pub(crate) mod csv;
 pub(crate) mod decision;

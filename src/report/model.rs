@@ -6,6 +6,7 @@ use crate::metrics::{ErrorCounts, LatencySummary};
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod backup;
+pub(crate) mod capacity;
 pub(crate) mod durability;
 
 pub(crate) const SCHEMA: &str = "litehammer.report/1";
@@ -34,6 +35,9 @@ pub(crate) struct Report {
     /// `run --durability`: the decision table and recommendation (`analysis/decision.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<durability::Decision>,
+    /// `litehammer capacity`: the rate search of every configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::CapacityReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

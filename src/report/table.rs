@@ -77,7 +77,13 @@ impl Exporter for Terminal {
             lines.iter().for_each(|l| out.push_str(&format!("  {l}\n")));
             out.push('\n');
         }
-        out.push_str(&summary(report).to_text());
+        if let Some(capacity) = &report.capacity {
+            out.push_str(&super::capacity::text(capacity));
+            out.push('\n');
+        }
+        if !(report.capacity.is_some() && report.runs.is_empty()) {
+            out.push_str(&summary(report).to_text());
+        }
         let notes: Vec<String> = report
             .runs
             .iter()
