@@ -131,18 +131,23 @@ pub(crate) struct RunArgs {
     pub overrides: OverrideArgs,
     #[command(flatten)]
     pub out: OutputArgs,
-    /// Skip the short fsync probe of the database directory (no `fsync_per_sec` in the report)
+    /// Skip the short fsync probes of the database directory before and after the runs (no
+    /// `fsync_per_sec` in the report)
     #[arg(long)]
     pub no_probe: bool,
     /// Exit 1 when a scenario's metric check (`[[check]] expr = ...`) does not hold
     #[arg(long)]
     pub fail_on_check: bool,
+    /// Exit 1 when the noise guard marks a run noisy or the fsync rate drifted (docs/reports.md)
+    #[arg(long)]
+    pub fail_on_noise: bool,
     /// When stderr is not a terminal: print a progress line every N seconds (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, allow_hyphen_values = true, value_parser = crate::config::limits::progress_interval)]
     pub progress_interval: f64,
-    /// Run each configuration N times, each on a fresh database, to see the spread
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub repeat: u32,
+    /// Rounds: each runs every configuration once, on a fresh database, in a seeded shuffled
+    /// order; the verdict's intervals come from them (default: the scenario's `rounds`, else 1)
+    #[arg(long, visible_alias = "repeat", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: Option<u32>,
     /// Start every run from a copy of this SQLite database (closed, its WAL checkpointed)
     /// instead of a fresh one: the scenario's set-up SQL and populate are skipped
     #[arg(long, value_name = "FILE", conflicts_with = "kill")]
@@ -201,14 +206,19 @@ pub(crate) struct CompareArgs {
     #[arg(required = true, num_args = 2.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
     /// Exit with status 1 when any matched throughput drops by more than PCT percent (with
-    /// repeats on both sides: only a significant drop, Welch's t-test at 95 %)
+    /// rounds on both sides: only when the drop's whole 95 % interval passes PCT)
     #[arg(long, value_name = "PCT")]
     pub fail_if_slower: Option<f64>,
-    /// Exit with status 1 when any matched p99 grows by more than PCT percent (with repeats:
-    /// only a significant growth)
+    /// Exit with status 1 when any matched p99 grows by more than PCT percent (with rounds:
+    /// only when the growth's whole 95 % interval passes PCT)
     #[arg(long, value_name = "PCT")]
     pub fail_if_p99_worse: Option<f64>,
-    /// Differences within ±PCT percent are noise (used unless both sides have repeats)
+    /// Compare reports whose fingerprints differ (SQLite version and options, litehammer
+    /// version and build profile, filesystem, cores, kernel, scenario sha256): warn instead of
+    /// refusing
+    #[arg(long)]
+    pub allow_mismatch: bool,
+    /// Differences within ±PCT percent are noise (used unless both sides have rounds)
     #[arg(long, value_name = "PCT", default_value_t = crate::analysis::compare::DEFAULT_NOISE_PCT)]
     pub noise: f64,
     /// Print Markdown tables instead of plain text

@@ -180,6 +180,7 @@ pub mod testing {
                 keep_db: false,
                 progress,
                 repeat: 1,
+                order_seed: 0,
                 backup: Default::default(),
                 template: opts.template.clone(),
                 backends: crate::targets::Backends::sqlite_only(),

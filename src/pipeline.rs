@@ -68,6 +68,10 @@ pub(crate) struct Steps {
     pub durability_trials: Option<u32>,
     /// `--fail-on-check`: a failed metric check fails the run.
     pub fail_on_check: bool,
+    /// `--fail-on-noise`: a run the noise guard marked (or fsync drift) fails the run.
+    pub fail_on_noise: bool,
+    /// Probe the fsync rate again after the runs (off with `--no-probe`).
+    pub probe_after: bool,
 }
 
 /// The final report, and how the run ended: its status and the error problems behind it.
@@ -98,6 +102,10 @@ pub(crate) fn run(
                 eprintln!("[{}/{total}] {}", report.runs.len() + 1, progress_line(run));
             }
             report.runs.push(run.clone());
+            // The report lists runs by configuration (matrix order), then round; `sequence`
+            // keeps the order they ran in.
+            let cell = |r: &RunReport| plan.cells.iter().position(|c| c.id == r.id);
+            report.runs.sort_by_key(|r| (cell(r), r.repeat));
             if let Err(e) = analysis::refresh(&mut report)
                 .map_err(PipelineError::from)
                 .and_then(|()| write(&report, outputs))
@@ -111,6 +119,12 @@ pub(crate) fn run(
     if crate::interrupt::cancelled() || (report.runs.len() < total && report.status == RunStatus::Completed) {
         report.status = RunStatus::Interrupted;
     }
+    if steps.probe_after && !crate::interrupt::cancelled() {
+        let time = std::time::Duration::from_millis(300);
+        report.environment.fsync_per_sec_after =
+            crate::machine::probe::sync_rate(&opts.db_dir, time, crate::machine::probe::SyncKind::Fsync).ok();
+    }
+    analysis::refresh(&mut report)?;
     report.findings = analysis::findings(&report, plan.scenario.sweep.as_ref());
     if let Some(trials) = steps.durability_trials
         && !crate::interrupt::cancelled()
@@ -123,7 +137,10 @@ pub(crate) fn run(
     if let Some(e) = write_error {
         return Err(e);
     }
-    let problems = status::error_problems(&report);
+    let mut problems = status::error_problems(&report);
+    if steps.fail_on_noise && !report.noise_warnings.is_empty() {
+        problems.push("--fail-on-noise: the noise guard marked this report (warnings above the verdict)".to_string());
+    }
     let status = match status::final_status(&report, steps.fail_on_check) {
         Status::Ok if !problems.is_empty() => Status::Failed,
         status => status,
@@ -407,6 +424,7 @@ pub(crate) fn new_report(plan: &Plan, environment: Environment, started: SystemT
         },
         runs: Vec::new(),
         verdict: Vec::new(),
+        noise_warnings: Vec::new(),
         findings: Vec::new(),
         decision: None,
         capacity: None,

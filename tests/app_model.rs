@@ -284,7 +284,7 @@ fn run_builtin(name: &str, extra: &[&str]) -> Value {
 
 #[test]
 fn django_serves_requests_on_per_request_connections_behind_a_queue() {
-    let report = run_builtin("django", &["--matrix", "synchronous=normal"]);
+    let report = run_builtin("django", &["--matrix", "synchronous=normal", "--rounds", "1"]);
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     for r in runs {

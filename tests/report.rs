@@ -62,7 +62,7 @@ fn report_renders_markdown_to_stdout() {
             "| configuration | tx/s | vs baseline | p50 | p99 | p99.9 | max | errors | verified |",
         ))
         .stdout(predicate::str::contains(
-            "| journal_mode=wal,synchronous=normal ★ | 30,911 | baseline |",
+            "| journal_mode=wal,synchronous=normal | 30,911 | baseline |",
         ));
 }
 
@@ -157,7 +157,7 @@ fn run_repeat_records_each_repetition_and_exports_markdown() {
             "--matrix",
             "journal_mode=wal,delete",
         ])
-        .args(["--repeat", "2", "-q", "--db-dir"])
+        .args(["--rounds", "2", "-q", "--db-dir"])
         .arg(dir.path())
         .arg("-o")
         .arg(&out)
@@ -182,7 +182,27 @@ fn run_repeat_records_each_repetition_and_exports_markdown() {
     assert_eq!(runs, expected.map(|(id, k)| (id.to_string(), k)));
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains("| configuration | runs | tx/s | tx/s range |"), "{text}");
-    assert!(text.contains("× 2 repeats"), "{text}");
+    assert!(text.contains("× 2 rounds"), "{text}");
+    // Every round ran each configuration once: the execution order (`sequence`) interleaves them.
+    let mut order: Vec<(u64, u64)> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["sequence"].as_u64().unwrap(), r["repeat"].as_u64().unwrap()))
+        .collect();
+    order.sort();
+    assert_eq!(
+        order.iter().map(|(_, k)| *k).collect::<Vec<_>>(),
+        [1, 1, 2, 2],
+        "{order:?}"
+    );
+    assert!(
+        report["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["noise"]["cpus"].as_u64().is_some())
+    );
     let wal_row = text.lines().find(|l| l.starts_with("| journal_mode=wal")).unwrap();
     assert!(
         wal_row.contains("| 2 |") && wal_row.contains(" ± ") && wal_row.contains("ok ×2"),
@@ -463,7 +483,11 @@ fn compare_uses_the_spread_of_repeats_for_noise() {
     };
     assert!(writers(sections[0]).contains("within noise"), "{}", sections[0]);
     assert!(writers(sections[0]).contains(" ± "), "repeats show mean ± stddev");
-    assert!(writers(sections[1]).contains("(not significant)"), "{}", sections[1]);
+    assert!(
+        writers(sections[1]).contains("(95 % interval includes no change)"),
+        "{}",
+        sections[1]
+    );
     assert!(!writers(sections[1]).contains("FAIL"), "{}", sections[1]);
 }
 
@@ -473,25 +497,67 @@ fn compare_fails_on_a_significant_slowdown_of_tight_repeats() {
     let a = write(dir.path(), "a.json", &repeated_fixture([1.0, 1.01]).to_string());
     let same = write(dir.path(), "same.json", &repeated_fixture([1.005, 1.0]).to_string());
     let slower = write(dir.path(), "slower.json", &repeated_fixture([0.8, 0.81]).to_string());
-    let out = bin()
-        .arg("compare")
-        .arg(&a)
-        .arg(&same)
-        .args(["--fail-if-slower", "5"])
-        .output()
-        .unwrap();
+    let out = compare_output(&a, &same, "5");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("within noise (not significant)"));
-    let out = bin()
-        .arg("compare")
-        .arg(&a)
-        .arg(&slower)
-        .args(["--fail-if-slower", "5"])
-        .output()
-        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("within noise (95 % interval includes no change)"));
+    let out = compare_output(&a, &slower, "5");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("20% slower (significant) — FAIL"), "{stdout}");
+    assert!(
+        stdout.contains("20% slower (95 % interval excludes no change) — FAIL"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0.80× [0."), "the ratio with its interval: {stdout}");
+    // A drop whose interval reaches past the threshold does not fail: 20 % ± a lot, gate at 15 %.
+    let wide = write(dir.path(), "wide.json", &repeated_fixture([0.65, 0.95]).to_string());
+    let out = compare_output(&a, &wide, "15");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `compare A B --fail-if-slower PCT`.
+fn compare_output(a: &Path, b: &Path, pct: &str) -> std::process::Output {
+    bin()
+        .arg("compare")
+        .arg(a)
+        .arg(b)
+        .args(["--fail-if-slower", pct])
+        .output()
+        .unwrap()
+}
+
+/// `compare` refuses reports measured on different set-ups (fingerprints) unless
+/// `--allow-mismatch`, which warns instead.
+#[test]
+fn compare_refuses_mismatched_fingerprints_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha = "0".repeat(64);
+    for (section, field, value) in [
+        ("environment", "sqlite_version", "3.0.0"),
+        ("environment", "kernel", "0.0-other"),
+        ("environment", "filesystem", "tmpfs"),
+        ("environment", "litehammer_version", "0.0.1"),
+        ("scenario", "sha256", sha.as_str()),
+    ] {
+        let mut other = read_json(&fixture());
+        other[section][field] = Value::from(value);
+        let other = write(dir.path(), "other.json", &other.to_string());
+        bin()
+            .arg("compare")
+            .arg(fixture())
+            .arg(&other)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("different set-ups").and(predicate::str::contains(value)))
+            .stderr(predicate::str::contains("--allow-mismatch"));
+        bin()
+            .arg("compare")
+            .arg(fixture())
+            .arg(&other)
+            .arg("--allow-mismatch")
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("warning: --allow-mismatch"));
+    }
 }
 
 #[test]
@@ -546,4 +612,129 @@ fn durability_run_html_opens_in_a_headless_browser_with_the_decision_first() {
     assert!(decision < apply && apply < environment);
     assert!(dom.contains("<h2>Crash trials</h2>"));
     assert!(dom.contains("PRAGMA journal_mode="), "the PRAGMA snippet");
+}
+
+/// `run --rounds 3` on four configurations: each round runs every configuration once, in an
+/// order shuffled by the seed (the same seed gives the same order), and the noise record and
+/// the fsync probe after the runs are in the report.
+#[test]
+fn rounds_interleave_the_configurations_in_a_seeded_order() {
+    let order = |seed: &str| {
+        let args = [
+            "--operations",
+            "20",
+            "--warmup",
+            "0s",
+            "--matrix",
+            "journal_mode=wal,delete",
+            "--matrix",
+            "synchronous=normal,off",
+            "--rounds",
+            "3",
+            "--seed",
+            seed,
+            "-q",
+        ];
+        let (_dir, report, _) = run_tiny(&args);
+        assert!(
+            report["environment"]["fsync_per_sec_after"].as_f64().is_some(),
+            "{report}"
+        );
+        let mut runs: Vec<(u64, u64, String)> = report["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let noise = &r["noise"];
+                assert!(
+                    noise["other_cpu_cores"].as_f64().is_some() && noise["load_avg_1m"].is_number(),
+                    "{r}"
+                );
+                (
+                    r["sequence"].as_u64().unwrap(),
+                    r["repeat"].as_u64().unwrap(),
+                    r["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        runs.sort();
+        runs
+    };
+    let first = order("5");
+    assert_eq!(
+        first.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+    let rounds: Vec<Vec<&str>> = first
+        .chunks(4)
+        .map(|c| c.iter().map(|r| r.2.as_str()).collect())
+        .collect();
+    for (k, round) in rounds.iter().enumerate() {
+        assert!(first[k * 4..k * 4 + 4].iter().all(|r| r.1 == k as u64 + 1), "{first:?}");
+        let mut ids = round.clone();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "round {} runs each configuration once: {round:?}", k + 1);
+    }
+    let matrix = [
+        "journal_mode=wal,synchronous=normal",
+        "journal_mode=wal,synchronous=off",
+        "journal_mode=delete,synchronous=normal",
+        "journal_mode=delete,synchronous=off",
+    ];
+    assert!(rounds.iter().any(|r| r[..] != matrix[..]), "shuffled: {rounds:?}");
+    assert_eq!(order("5"), first, "the same seed gives the same order");
+}
+
+/// The noise guard: a run measured on a busy machine (simulated with the test hook
+/// `LITEHAMMER_FAULT=busy-machine`: every core recorded busy with other work) is marked
+/// `noisy`, a warning comes above the verdict, and `--fail-on-noise` exits 1.
+#[test]
+fn a_busy_machine_is_warned_about_and_fails_with_fail_on_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("r.json");
+    let run = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.env("LITEHAMMER_FAULT", "busy-machine")
+            .arg("run")
+            .arg(&scenario)
+            .args(["--operations", "20", "--warmup", "0s", "--no-probe", "-q", "--db-dir"])
+            .arg(dir.path())
+            .arg("-o")
+            .arg(&out)
+            .args(extra);
+        cmd.assert()
+    };
+    let ok = run(&[]).success();
+    let stdout = String::from_utf8_lossy(&ok.get_output().stdout).to_string();
+    let warning = stdout
+        .find("warning: 2 of 2 runs were measured on a busy machine")
+        .expect(&stdout);
+    assert!(warning < stdout.find("verdict (").expect(&stdout), "{stdout}");
+    assert!(stdout.contains("machine load: other processes up to"), "{stdout}");
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    assert!(
+        report["noise_warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("warning: 2 of 2 runs")
+    );
+    for r in report["runs"].as_array().unwrap() {
+        let why = r["noise"]["noisy"][0].as_str().unwrap();
+        assert!(why.starts_with("other processes used"), "{why}");
+    }
+    // Every view warns above its verdict and says the machine's load in its environment.
+    let md = bin().arg("report").arg(&out).output().unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    let warning = md.find("> warning: 2 of 2 runs").expect(&md);
+    assert!(warning < md.find("## Verdict").expect(&md), "{md}");
+    assert!(md.contains("**Machine load**: other processes up to"), "{md}");
+    let html = bin().args(["report", "--format", "html"]).arg(&out).output().unwrap();
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert!(html.contains("<p class=\"warning\">warning: 2 of 2 runs"), "{html}");
+    run(&["--fail-on-noise"])
+        .code(1)
+        .stderr(predicate::str::contains("--fail-on-noise"));
 }

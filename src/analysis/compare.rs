@@ -1,11 +1,13 @@
 //! Comparing reports: runs matched by configuration id (and group), ratios B/A of throughput,
 //! p50 and p99, and whether each difference is within the runs' own variation.
 //!
-//! Noise: when both sides have repeats, a difference is noise unless Welch's t-test on the
-//! repeats finds it significant at 95 %; otherwise if it is within ± `noise_pct` percent
-//! (default 5).
+//! Noise: when both sides have rounds, each ratio has a 95 % interval (`stats::unpaired_ratio`:
+//! Welch's t-interval on the logs) and a difference is noise unless the interval excludes 1;
+//! otherwise it is noise when within ± `noise_pct` percent (default 5). The gate fails only
+//! on a change whose whole interval passes the threshold. Reports measured on different set-ups
+//! (fingerprints) are refused unless `--allow-mismatch`.
 
-use super::stats::{self, BadHistogram, Figures, Spread, Subject};
+use super::stats::{self, BadHistogram, Figures, Interval, Spread, Subject};
 use crate::report::model::Report;
 
 pub(crate) const DEFAULT_NOISE_PCT: f64 = 5.0;
@@ -18,13 +20,17 @@ pub(crate) struct Metric {
     /// B / A of the means; infinite or NaN when A is 0.
     pub ratio: f64,
     pub noise: bool,
-    /// Welch's t-test at 95 %, when both sides have repeats.
+    /// Whether the interval excludes 1, when both sides have rounds.
     pub significant: Option<bool>,
+    /// B / A with its 95 % interval, when both sides have rounds.
+    pub interval: Option<Interval>,
 }
 
-/// One metric of both sides, with whether their difference is noise.
-fn metric(a: Spread, b: Spread, noise_pct: f64) -> Metric {
-    let significant = stats::welch_significant(&a, &b);
+/// One metric of both sides (the values of their runs), with whether their difference is noise.
+fn metric(a: &[f64], b: &[f64], noise_pct: f64) -> Metric {
+    let interval = stats::unpaired_ratio(a, b);
+    let (a, b) = (Spread::of(a).expect("a run"), Spread::of(b).expect("a run"));
+    let significant = interval.map(|i| i.excludes_one());
     let noise = match significant {
         Some(s) => !s,
         None => (b.mean - a.mean).abs() <= a.mean.abs() * noise_pct / 100.0,
@@ -32,9 +38,10 @@ fn metric(a: Spread, b: Spread, noise_pct: f64) -> Metric {
     Metric {
         a,
         b,
-        ratio: b.mean / a.mean,
+        ratio: interval.map_or(b.mean / a.mean, |i| i.ratio),
         noise,
         significant,
+        interval,
     }
 }
 
@@ -49,18 +56,20 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    /// Whether throughput dropped by more than `pct` percent; with repeats on both sides, only
-    /// a significant drop counts.
+    /// Whether throughput dropped by more than `pct` percent; with rounds on both sides, only
+    /// when the whole interval is beyond the threshold.
     pub(crate) fn slower_than(&self, pct: f64) -> bool {
-        self.throughput.significant != Some(false)
-            && self.throughput.a.mean > 0.0
-            && self.throughput.ratio < 1.0 - pct / 100.0
+        let t = &self.throughput;
+        let bound = t.interval.map_or(t.ratio, |i| i.high);
+        t.a.mean > 0.0 && bound < 1.0 - pct / 100.0
     }
 
-    /// Whether p99 grew by more than `pct` percent; with repeats on both sides, only a
-    /// significant growth counts.
+    /// Whether p99 grew by more than `pct` percent; with rounds on both sides, only when the
+    /// whole interval is beyond the threshold.
     pub(crate) fn p99_worse_than(&self, pct: f64) -> bool {
-        self.p99.significant != Some(false) && self.p99.a.mean > 0.0 && self.p99.ratio > 1.0 + pct / 100.0
+        let p = &self.p99;
+        let bound = p.interval.map_or(p.ratio, |i| i.low);
+        p.a.mean > 0.0 && bound > 1.0 + pct / 100.0
     }
 }
 
@@ -105,13 +114,47 @@ pub(crate) fn compare(a: &Report, b: &Report, noise_pct: f64) -> Result<Comparis
 }
 
 fn row(id: &str, group: &str, a: &Figures, b: &Figures, noise_pct: f64) -> Row {
+    let values = |f: &Figures, pick: fn(&(u32, f64, f64)) -> f64| f.rounds.iter().map(pick).collect::<Vec<f64>>();
+    // p50 per round is not kept beside throughput and p99: the means, without an interval.
+    let mut p50 = metric(&[a.p50.mean], &[b.p50.mean], noise_pct);
+    (p50.a, p50.b) = (a.p50, b.p50);
     Row {
         id: id.to_string(),
         group: group.to_string(),
-        throughput: metric(a.throughput, b.throughput, noise_pct),
-        p50: metric(a.p50, b.p50, noise_pct),
-        p99: metric(a.p99, b.p99, noise_pct),
+        throughput: metric(&values(a, |r| r.1), &values(b, |r| r.1), noise_pct),
+        p50,
+        p99: metric(&values(a, |r| r.2), &values(b, |r| r.2), noise_pct),
     }
+}
+
+/// What two reports must share for their ratios to mean a change of the code or settings
+/// rather than of the set-up: each mismatch in words. `compare` refuses them unless
+/// `--allow-mismatch`.
+pub(crate) fn fingerprint_mismatches(a: &Report, b: &Report) -> Vec<String> {
+    let (ea, eb) = (&a.environment, &b.environment);
+    let pairs = [
+        ("SQLite version", ea.sqlite_version.clone(), eb.sqlite_version.clone()),
+        // Older reports lack the options' hash: compared only when both have it.
+        match (&ea.sqlite_options_sha256, &eb.sqlite_options_sha256) {
+            (Some(x), Some(y)) => ("SQLite compile options (sha256)", x.clone(), y.clone()),
+            _ => ("SQLite compile options (sha256)", String::new(), String::new()),
+        },
+        (
+            "litehammer version",
+            ea.litehammer_version.clone(),
+            eb.litehammer_version.clone(),
+        ),
+        ("build profile", ea.build_profile.clone(), eb.build_profile.clone()),
+        ("filesystem", ea.filesystem.clone(), eb.filesystem.clone()),
+        ("cores", ea.cores.to_string(), eb.cores.to_string()),
+        ("kernel", ea.kernel.clone(), eb.kernel.clone()),
+        ("scenario sha256", a.scenario.sha256.clone(), b.scenario.sha256.clone()),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(what, x, y)| format!("{what}: {x} vs {y}"))
+        .collect()
 }
 
 fn setup_warnings(a: &Report, b: &Report) -> Vec<String> {
@@ -220,12 +263,15 @@ mod tests {
     }
 
     #[test]
-    fn with_repeats_noise_is_welchs_t_test() {
-        let spread = |v: &[f64]| Spread::of(v).unwrap();
-        let overlap = metric(spread(&[100.0, 130.0]), spread(&[125.0, 140.0]), 5.0);
+    fn with_rounds_noise_is_the_interval() {
+        let overlap = metric(&[100.0, 130.0], &[125.0, 140.0], 5.0);
         assert!(overlap.noise, "not significant although the means differ by 15%");
         assert_eq!(overlap.significant, Some(false));
-        let apart = metric(spread(&[100.0, 100.5]), spread(&[103.0, 103.5]), 5.0);
+        let apart = metric(&[100.0, 100.5], &[103.0, 103.5], 5.0);
+        assert!(
+            apart.interval.is_some_and(|i| i.low > 1.0 && i.high < 1.05),
+            "{apart:?}"
+        );
         assert!(!apart.noise, "tight repeats: 3% is a real difference");
         assert_eq!(apart.significant, Some(true));
     }
@@ -270,5 +316,25 @@ mod tests {
         assert_eq!(c.only_a.len(), 3);
         assert_eq!(c.only_b, ["journal_mode=wal,synchronous=off"]);
         assert_eq!(c.warnings, ["build profile differs: debug vs release"]);
+    }
+
+    #[test]
+    fn fingerprints_name_each_mismatch_and_skip_what_an_older_report_lacks() {
+        assert!(fingerprint_mismatches(&fixture(), &fixture()).is_empty());
+        let mut b = fixture();
+        b.environment.cores = 64;
+        b.environment.kernel = "9.9".into();
+        b.environment.sqlite_options_sha256 = Some("ab".into());
+        assert_eq!(
+            fingerprint_mismatches(&fixture(), &b),
+            ["cores: 2 vs 64", "kernel: 6.18.44-fc-v657 vs 9.9"]
+        );
+        let mut a = fixture();
+        a.environment.sqlite_options_sha256 = Some("cd".into());
+        assert_eq!(
+            fingerprint_mismatches(&a, &b).len(),
+            3,
+            "both have the options' hash: compared"
+        );
     }
 }

@@ -80,10 +80,7 @@ pub(crate) fn decide(report: &Report) -> Result<Option<Decision>, BadHistogram> 
         return Ok(None);
     }
     let configs = stats::configurations(report);
-    let Some(subject) = stats::subjects(report)
-        .into_iter()
-        .find(|s| matches!(s, Subject::Transactions { .. }))
-    else {
+    let Some(subject) = stats::first_transactions(report) else {
         return Ok(None);
     };
     let Subject::Transactions { group } = subject else {

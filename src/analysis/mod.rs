@@ -8,6 +8,7 @@ pub(crate) mod capacity;
 pub(crate) mod checks;
 pub(crate) mod compare;
 pub(crate) mod decision;
+pub(crate) mod noise;
 pub(crate) mod nplusone;
 pub(crate) mod stats;
 pub(crate) mod status;
@@ -27,8 +28,10 @@ pub(crate) fn findings(report: &Report, sweep: Option<&Sweep>) -> Vec<String> {
 }
 
 /// The results that follow from the runs alone, recomputed as each run comes in (the report
-/// and its exports are rewritten after each): the verdict.
+/// and its exports are rewritten after each): the noise guard's marks and warnings, and the
+/// verdict.
 pub(crate) fn refresh(report: &mut Report) -> Result<(), stats::BadHistogram> {
+    report.noise_warnings = noise::judge(report);
     report.verdict = verdict::lines(report)?;
     Ok(())
 }

@@ -8,10 +8,12 @@
 //! - always: a configuration whose requests failed is never best while one without failures
 //!   exists, and when it is best anyway its failure rate is said next to it.
 //!
-//! Differences are noise when Welch's t-test on the repeats says so (with `--repeat`), or
-//! when within ± [`NOISE_PCT`] percent for single runs.
+//! With rounds (`--rounds N`), each ratio carries its 95 % interval across rounds
+//! (`stats::paired_ratio`) and is a difference only when the interval excludes 1; a single
+//! round cannot tell noise from a difference, says so, and calls differences within
+//! ± [`NOISE_PCT`] percent no measurable difference.
 
-use super::stats::{self, BadHistogram, Config, Figures, Spread, Subject};
+use super::stats::{self, BadHistogram, Config, Figures, Interval, Subject};
 use crate::report::format::{format_rate, format_ratio, format_us, percent};
 use crate::report::model::Report;
 use crate::report::model::RunReport;
@@ -188,12 +190,15 @@ pub(crate) fn lines(report: &Report) -> Result<Vec<String>, BadHistogram> {
     }
     let header = if repeats > 1 {
         format!(
-            "verdict ({repeats} repeats per configuration; ± is the spread of the repeats, \
-             differences tested with Welch's t-test at 95 %):"
+            "verdict ({repeats} rounds, each configuration once per round in a shuffled order; \
+             [low–high] is the 95 % interval across rounds, and a ratio whose interval includes 1× \
+             is no measurable difference):"
         )
     } else {
         format!(
-            "verdict (single run per configuration; differences within {NOISE_PCT} % are no measurable difference):"
+            "verdict (single run per configuration: one round cannot tell noise from a difference, so these \
+             ratios are unconfirmed and differences within {NOISE_PCT} % are called no measurable difference; \
+             run with --rounds 3 or more for 95 % intervals):"
         )
     };
     out.insert(0, header);
@@ -292,30 +297,35 @@ fn other_note(best: &Candidate, other: &Candidate) -> String {
 }
 
 fn closed_pair(best: &Candidate, other: &Candidate) -> String {
-    let tput = ratio(&best.figures.throughput, &other.figures.throughput);
-    let p99 = ratio(&other.figures.p99, &best.figures.p99);
+    let tput = ratio(&best.figures, &other.figures, |r| r.1);
+    let p99 = ratio(&other.figures, &best.figures, |r| r.2);
     let p99_words = p99_clause(p99);
     match tput {
-        None => format!(
-            "no measurable difference in tx/s from {}, {p99_words}{}",
+        Some(r) if r.significant() => format!("{} the tx/s of {}, {p99_words}{}", r.show(), other.id, success(other)),
+        r => format!(
+            "no measurable difference in tx/s from {}{}, {p99_words}{}",
             other.id,
+            r.map_or(String::new(), |r| format!(": {}", r.show())),
             success(other)
         ),
-        Some(r) => format!("{} the tx/s of {}, {p99_words}{}", r.show(), other.id, success(other)),
     }
 }
 
 fn open_pair(best: &Candidate, other: &Candidate) -> String {
-    let p99 = ratio(&other.figures.p99, &best.figures.p99);
+    let p99 = ratio(&other.figures, &best.figures, |r| r.2);
     let rates = |c: &Candidate| {
         c.open.map_or(String::new(), |(t, a)| {
             format!("{} of {} tx/s", format_rate(a), format_rate(t))
         })
     };
     let latency = match p99 {
-        None => format!("no measurable difference in p99 from {}", other.id),
-        Some(r) if r.value >= 1.0 => format!("p99 {} lower than {}", r.show(), other.id),
-        Some(r) => format!("p99 {} higher than {}", r.inverse().show(), other.id),
+        Some(r) if r.significant() && r.value >= 1.0 => format!("p99 {} lower than {}", r.show(), other.id),
+        Some(r) if r.significant() => format!("p99 {} higher than {}", r.inverse().show(), other.id),
+        r => format!(
+            "no measurable difference in p99 from {}{}",
+            other.id,
+            r.map_or(String::new(), |r| format!(": {}", r.show()))
+        ),
     };
     format!(
         "{latency}{}; achieved {} vs {}",
@@ -327,9 +337,10 @@ fn open_pair(best: &Candidate, other: &Candidate) -> String {
 
 fn p99_clause(p99: Option<Ratio>) -> String {
     match p99 {
+        Some(r) if r.significant() && r.value >= 1.0 => format!("p99 {} lower", r.show()),
+        Some(r) if r.significant() => format!("p99 {} higher", r.inverse().show()),
+        Some(r) => format!("no measurable difference in p99 ({})", r.show()),
         None => "no measurable difference in p99".to_string(),
-        Some(r) if r.value >= 1.0 => format!("p99 {} lower", r.show()),
-        Some(r) => format!("p99 {} higher", r.inverse().show()),
     }
 }
 
@@ -342,18 +353,27 @@ fn success(c: &Candidate) -> String {
     }
 }
 
-/// A ratio of means with its uncertainty (from the repeats' spreads).
+/// A ratio of two configurations' figures: with rounds, the geometric mean of the per-round
+/// ratios and its 95 % interval (`stats::paired_ratio`); with a single round, the ratio alone.
 #[derive(Clone, Copy, Debug)]
 struct Ratio {
     value: f64,
-    /// Standard deviation of the ratio, with repeats.
-    spread: Option<f64>,
+    interval: Option<Interval>,
 }
 
 impl Ratio {
+    /// A difference: the interval excludes 1; without one, outside ± [`NOISE_PCT`] (unconfirmed).
+    fn significant(&self) -> bool {
+        match self.interval {
+            Some(i) => i.excludes_one(),
+            None => (self.value - 1.0).abs() > NOISE_PCT / 100.0 && (1.0 / self.value - 1.0).abs() > NOISE_PCT / 100.0,
+        }
+    }
+
+    /// `2.00× [1.80–2.30]`, or `2.00×` without an interval.
     fn show(&self) -> String {
-        match self.spread {
-            Some(s) => format!("{} (±{})", format_ratio(self.value), trim(s)),
+        match self.interval {
+            Some(i) => format!("{} [{}–{}]", format_ratio(self.value), trim(i.low), trim(i.high)),
             None => format_ratio(self.value),
         }
     }
@@ -361,42 +381,74 @@ impl Ratio {
     fn inverse(&self) -> Ratio {
         Ratio {
             value: 1.0 / self.value,
-            spread: self.spread.map(|s| s / (self.value * self.value)),
+            interval: self.interval.map(|i| i.inverse()),
         }
     }
 }
 
 fn trim(s: f64) -> String {
-    if s >= 10.0 {
+    if s >= 100.0 {
+        format!("{s:.0}")
+    } else if s >= 10.0 {
         format!("{s:.1}")
-    } else if s >= 0.01 {
-        format!("{s:.2}")
     } else {
-        format!("{s:.3}")
+        format!("{s:.2}")
     }
 }
 
-/// `a / b`, or `None` when the difference is noise.
-fn ratio(a: &Spread, b: &Spread) -> Option<Ratio> {
-    if b.mean <= 0.0 || a.mean <= 0.0 {
-        return (a.mean != b.mean)
-            .then_some(Ratio {
-                value: if b.mean > 0.0 { 0.0 } else { f64::INFINITY },
-                spread: None,
-            })
-            .filter(|r| r.value.is_finite());
+/// `a / b` of the metric `pick` takes from a round's `(round, throughput, p99)`; `None` when
+/// both are zero.
+fn ratio(a: &Figures, b: &Figures, pick: fn(&(u32, f64, f64)) -> f64) -> Option<Ratio> {
+    let (ma, mb) = (mean(&a.rounds, pick), mean(&b.rounds, pick));
+    if mb <= 0.0 || ma <= 0.0 {
+        return (ma != mb).then_some(Ratio {
+            value: if mb > 0.0 { 0.0 } else { f64::INFINITY },
+            interval: None,
+        });
     }
-    let value = a.mean / b.mean;
-    let significant = match stats::welch_significant(a, b) {
-        Some(s) => s,
-        None => (value - 1.0).abs() > NOISE_PCT / 100.0 && (1.0 / value - 1.0).abs() > NOISE_PCT / 100.0,
+    let series = |f: &Figures| f.rounds.iter().map(|r| (r.0, pick(r))).collect::<Vec<_>>();
+    match stats::paired_ratio(&series(a), &series(b)) {
+        Some(i) => Some(Ratio {
+            value: i.ratio,
+            interval: Some(i),
+        }),
+        None => Some(Ratio {
+            value: ma / mb,
+            interval: None,
+        }),
+    }
+}
+
+fn mean(rounds: &[(u32, f64, f64)], pick: fn(&(u32, f64, f64)) -> f64) -> f64 {
+    rounds.iter().map(pick).sum::<f64>() / rounds.len().max(1) as f64
+}
+
+/// The best configuration of the report's first group when the intervals confirm it: with
+/// rounds, its ratio to every other configuration (tx/s, or p99 in open loop) excludes no
+/// difference. `None` with a single round: it cannot tell noise from a difference. The ★ and
+/// `run`'s "apply it" line follow it.
+pub(crate) fn confirmed_best(cands: &[Candidate]) -> Option<usize> {
+    let b = best(cands)?;
+    let open = open_loop(cands);
+    let ahead = |other: &Candidate| {
+        let r = if open {
+            ratio(&other.figures, &cands[b].figures, |r| r.2)
+        } else {
+            ratio(&cands[b].figures, &other.figures, |r| r.1)
+        };
+        r.is_some_and(|r| r.interval.is_some_and(|i| i.low > 1.0))
     };
-    if !significant {
-        return None;
-    }
-    let spread =
-        (a.n > 1 && b.n > 1).then(|| value * ((a.stddev / a.mean).powi(2) + (b.stddev / b.mean).powi(2)).sqrt());
-    Some(Ratio { value, spread })
+    cands.iter().enumerate().all(|(i, c)| i == b || ahead(c)).then_some(b)
+}
+
+/// [`confirmed_best`] of the report's first group's transactions, by id.
+pub(crate) fn confirmed_winner(report: &Report) -> Result<Option<String>, BadHistogram> {
+    let configs = stats::configurations(report);
+    let Some(subject) = stats::first_transactions(report) else {
+        return Ok(None);
+    };
+    let cands = candidates(&configs, subject)?;
+    Ok(confirmed_best(&cands).map(|i| cands[i].id.to_string()))
 }
 
 #[cfg(test)]
@@ -493,7 +545,48 @@ mod tests {
         }
         report.runs = runs;
         let text = lines(&report).unwrap().join("\n");
-        assert!(text.starts_with("verdict (3 repeats"), "{text}");
-        assert!(text.contains("× (±"), "{text}");
+        assert!(text.starts_with("verdict (3 rounds"), "{text}");
+        assert!(text.contains("× ["), "{text}");
+    }
+
+    /// Two configurations over 3 rounds, the second's throughput `factors[k]` × the first's.
+    fn two_configs(factors: [f64; 3]) -> Report {
+        let mut report = fixture();
+        let first = report.runs[0].clone();
+        let mut runs = Vec::new();
+        for (k, f) in factors.iter().enumerate() {
+            for (id, factor) in [("a=1", 1.0), ("a=2", *f)] {
+                let mut r = first.clone();
+                r.id = id.to_string();
+                r.repeat = Some(k as u32 + 1);
+                r.groups.truncate(1);
+                // The round's drift, shared by both configurations.
+                let drift = [1.0, 0.7, 1.2][k];
+                r.groups[0].transactions.throughput_per_s = 1000.0 * drift * factor;
+                runs.push(r);
+            }
+        }
+        report.runs = runs;
+        report
+    }
+
+    #[test]
+    fn rounds_give_intervals_and_the_best_only_when_they_confirm_it() {
+        let faster = two_configs([2.0, 1.9, 2.1]);
+        let text = lines(&faster).unwrap().join("\n");
+        assert!(text.contains(": a=2 — 2.00× [1.7"), "{text}");
+        assert!(text.contains("] the tx/s of a=1"), "{text}");
+        assert_eq!(confirmed_winner(&faster).unwrap().as_deref(), Some("a=2"));
+        let same = two_configs([1.02, 0.97, 1.01]);
+        let text = lines(&same).unwrap().join("\n");
+        assert!(text.contains("no measurable difference in tx/s from a="), "{text}");
+        assert!(text.contains("× [0.9"), "{text}");
+        assert_eq!(confirmed_winner(&same).unwrap(), None);
+        // A single round never confirms a best, however large the difference.
+        let mut single = faster.clone();
+        single.runs.retain(|r| r.repeat == Some(1));
+        single.runs.iter_mut().for_each(|r| r.repeat = None);
+        assert_eq!(confirmed_winner(&single).unwrap(), None);
+        assert!(lines(&single).unwrap()[0].contains("cannot tell noise from a difference"));
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn capacity(args: CapacityArgs) -> anyhow::Result<Status> {
     if args.overrides.rate.is_some() {
         return Err(InputError::new("--rate", "capacity chooses the rates itself; leave --rate out").into());
     }
-    let plan = load_plan(&args.scenario, &args.overrides, 1, None)?;
+    let plan = load_plan(&args.scenario, &args.overrides, Some(1), None)?;
     let url = args.overrides.target.as_ref().and_then(|t| t.url.as_deref());
     let backends = crate::targets::Backends::start(&plan.cells, url)?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
@@ -60,6 +60,7 @@ pub(crate) fn capacity(args: CapacityArgs) -> anyhow::Result<Status> {
         keep_db: args.out.keep_db,
         progress: ProgressMode::detect(true, None),
         repeat: 1,
+        order_seed: plan.scenario.seed,
         backup: Default::default(),
         template: None,
         backends,

@@ -25,6 +25,19 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Status> {
     for b_path in &args.reports[1..] {
         let b = crate::pipeline::load_report(b_path)?;
         super::report::warn_unfinished(&b, b_path);
+        let mismatches = crate::analysis::compare::fingerprint_mismatches(&a, &b);
+        if !mismatches.is_empty() {
+            let list = mismatches.join("; ");
+            if !args.allow_mismatch {
+                let origin = format!("{} vs {}", a_path.display(), b_path.display());
+                let message = format!(
+                    "the reports were measured on different set-ups ({list}): their ratios would mix that \
+                     change in; pass --allow-mismatch to compare them anyway"
+                );
+                return Err(InputError::new(origin, message).into());
+            }
+            eprintln!("warning: --allow-mismatch: the reports' set-ups differ: {list}");
+        }
         let c = crate::analysis::compare::compare(&a, &b, args.noise)?;
         // Runs that FAILED or were cut short are reported, never silently dropped.
         let mut failed = Vec::new();

@@ -43,12 +43,12 @@ use std::time::SystemTime;
 pub(super) fn load_plan(
     scenario: &str,
     args: &crate::cli::OverrideArgs,
-    repeat: u32,
+    rounds: Option<u32>,
     from_db: Option<&Path>,
 ) -> anyhow::Result<Plan> {
     crate::targets::sqlite::guard::set_allow_external(args.allow_external_files);
     let plan = crate::config::validate::load(scenario, &overrides(args)?)?;
-    confirm(&plan, repeat, args.yes).map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
+    confirm(&plan, plan.rounds(rounds), args.yes).map_err(|e| InputError::new(plan.source.origin.clone(), e))?;
     if args.allow_external_files {
         // Preparing would run the set-up SQL, which may change the external files.
         eprintln!(

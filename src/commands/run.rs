@@ -27,7 +27,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         crate::targets::sqlite::setup::check_template(from)
             .map_err(|message| crate::error::InputError::new("--from-db", message))?;
     }
-    let plan = load_plan(&args.scenario, &args.overrides, args.repeat, args.from_db.as_deref())?;
+    let plan = load_plan(&args.scenario, &args.overrides, args.rounds, args.from_db.as_deref())?;
+    let rounds = plan.rounds(args.rounds);
     if args.from_db.is_some()
         && let Some(c) = plan
             .cells
@@ -86,7 +87,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         db_dir: db_dir.clone(),
         keep_db: args.out.keep_db,
         progress: ProgressMode::detect(args.out.quiet, every),
-        repeat: args.repeat,
+        repeat: rounds,
+        order_seed: plan.scenario.seed,
         backup,
         template: args.from_db.clone(),
         backends,
@@ -95,6 +97,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         quiet: args.out.quiet,
         durability_trials: args.durability.then_some(args.trials),
         fail_on_check: args.fail_on_check,
+        fail_on_noise: args.fail_on_noise,
+        probe_after: !args.no_probe,
     };
     let finished = if args.kill {
         pipeline::run_killed(&plan, &opts, report, &outputs)?
@@ -106,7 +110,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         warn_if_debug_build();
     }
     println!("\nreport: {}", output.display());
+    // A recommendation only when the crash trials decided it or the intervals confirm it.
+    let confirmed = finished.report.decision.is_some()
+        || matches!(
+            crate::analysis::verdict::confirmed_winner(&finished.report),
+            Ok(Some(_))
+        );
     if !args.kill
+        && confirmed
         && let Ok(Some(id)) = crate::report::snippet::recommended(&finished.report)
     {
         println!(

@@ -5,7 +5,7 @@ use crate::cli::ValidateArgs;
 use crate::error::Status;
 
 pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
-    let plan = load_plan(&args.scenario, &args.overrides, 1, None)?;
+    let plan = load_plan(&args.scenario, &args.overrides, Some(1), None)?;
     let s = &plan.scenario;
     println!(
         "{}: ok — scenario `{}`, {} run(s), {} group(s), {} worker(s); every statement prepared against the set-up schema",

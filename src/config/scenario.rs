@@ -31,6 +31,9 @@ pub(crate) struct Scenario {
     pub timeline_interval: DurationValue,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Rounds `run` makes unless `--rounds` says otherwise (each runs every configuration once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<std::num::NonZeroU32>,
     /// The database measured: `sqlite` (default) or `postgres` (see docs/postgres.md).
     #[serde(default, skip_serializing_if = "TargetKind::is_sqlite")]
     pub target: TargetKind,

@@ -24,6 +24,13 @@ pub(crate) struct Plan {
     pub cells: Vec<Cell>,
 }
 
+impl Plan {
+    /// The rounds `run` makes: `--rounds`, else the scenario's `rounds`, else 1.
+    pub(crate) fn rounds(&self, flag: Option<u32>) -> u32 {
+        flag.or(self.scenario.rounds.map(|r| r.get())).unwrap_or(1)
+    }
+}
+
 pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
     let source = Source::open(spec)?;
     let mut scenario = source.parse()?;

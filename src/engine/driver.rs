@@ -29,8 +29,10 @@ pub(crate) struct RunOptions {
     pub db_dir: PathBuf,
     pub keep_db: bool,
     pub progress: ProgressMode,
-    /// Runs of each cell (fresh database each); at least 1.
+    /// Rounds: each runs every cell once (fresh database each); at least 1.
     pub repeat: u32,
+    /// Seeds the order of the cells within each round (with more than one round).
+    pub order_seed: u64,
     pub backup: crate::engine::backup::BackupEnv,
     /// Start each run from a copy of this database instead of creating one (set-up and
     /// populate skipped): `run --from-db`, and the overhead benchmark, whose bare loop reads
@@ -57,8 +59,11 @@ pub(crate) fn install_cancel() -> Cancel {
     rx
 }
 
-/// Runs every cell in order, each `opts.repeat` times on a fresh database, calling `on_run`
-/// after each run; stops early when cancelled. Repeated runs carry `repeat = Some(k)`, 1-based.
+/// Runs `opts.repeat` rounds; each round runs every cell once, on a fresh database, in an
+/// order shuffled with `opts.order_seed` (one round: the matrix order), so drift on the
+/// machine spreads over every configuration instead of landing on one. Calls `on_run` after
+/// each run; stops early when cancelled. With several rounds, runs carry `repeat = Some(k)`
+/// (the round, 1-based); every run carries `sequence`, its 1-based place in the execution order.
 pub(crate) async fn run_cells(
     cells: &[Cell],
     opts: &RunOptions,
@@ -67,19 +72,34 @@ pub(crate) async fn run_cells(
 ) -> Vec<RunReport> {
     let repeat = opts.repeat.max(1);
     let mut runs = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
-        for k in 1..=repeat {
+    for k in 1..=repeat {
+        for i in round_order(cells.len(), repeat, opts.order_seed, k) {
             if *cancel.borrow() {
                 return runs;
             }
-            let index = i * repeat as usize + (k - 1) as usize;
-            let mut run = run_cell(index, cell, opts, cancel.clone()).await;
+            let index = runs.len();
+            let mut run = run_cell(index, &cells[i], opts, cancel.clone()).await;
             run.repeat = (repeat > 1).then_some(k);
+            run.sequence = Some(index as u32 + 1);
             on_run(&run);
             runs.push(run);
         }
     }
     runs
+}
+
+/// The cells' order in round `round` (1-based) of `rounds`: the matrix order for a single
+/// round, else a Fisher–Yates shuffle seeded by the seed and the round.
+pub(crate) fn round_order(cells: usize, rounds: u32, seed: u64, round: u32) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cells).collect();
+    if rounds > 1 {
+        let mut rng = crate::workload::rng::Rng::derive(seed ^ 0x726F_756E_6473, u64::from(round));
+        for i in (1..order.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+    }
+    order
 }
 
 async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) -> RunReport {
@@ -116,6 +136,8 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
     RunReport {
         id: cell.id.clone(),
         repeat: None,
+        sequence: None,
+        noise: None,
         matrix: cell
             .assignments
             .iter()
@@ -225,7 +247,10 @@ async fn execute(
     let outputs = finished.outputs?;
     let backup =
         backup.map(|b| crate::engine::backup::finish_for_run(b, db_path, s, &prepared.workload.tracked_tables, report));
-    report.measured_s = measured.map_or(0.0, |(start, stop)| stop.duration_since(start).as_secs_f64());
+    report.measured_s = measured
+        .as_ref()
+        .map_or(0.0, |(start, stop, _)| stop.duration_since(*start).as_secs_f64());
+    report.noise = measured.map(|(_, _, noise)| noise);
     report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
     if interrupted {
         report.status = RunStatus::Interrupted;
@@ -412,7 +437,7 @@ async fn drive_phases(
     rx: &mut mpsc::UnboundedReceiver<Message>,
     monitor: &mut Monitor,
     mut cancel: Cancel,
-) -> (Option<(Instant, Instant)>, bool) {
+) -> (Option<(Instant, Instant, crate::report::model::Noise)>, bool) {
     let warmup = s.warmup.0;
     if !warmup.is_zero() {
         phase.set(Phase::Warmup);
@@ -423,6 +448,7 @@ async fn drive_phases(
             return (None, end == PhaseEnd::Interrupted);
         }
     }
+    let noise = crate::machine::noise::Snapshot::take();
     let start = Instant::now();
     clock.start_measuring(start);
     phase.set(Phase::Measure);
@@ -435,8 +461,9 @@ async fn drive_phases(
     // SQLite's busy handler, up to 100 ms per try — is not measured time.
     let stop = Instant::now();
     phase.set(Phase::Stop);
+    let noise = noise.until(&crate::machine::noise::Snapshot::take());
     monitor.record_final_files();
-    (Some((start, stop)), end == PhaseEnd::Interrupted)
+    (Some((start, stop, noise)), end == PhaseEnd::Interrupted)
 }
 
 /// Consumes worker messages and samples the files until the deadline, the end of all
@@ -515,4 +542,27 @@ fn sanitize(id: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .collect();
     s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn a_round_runs_every_cell_once_in_a_seeded_order() {
+        assert_eq!(
+            round_order(4, 1, 7, 1),
+            [0, 1, 2, 3],
+            "a single round keeps the matrix order"
+        );
+        let rounds: Vec<Vec<usize>> = (1..=5).map(|k| round_order(6, 5, 7, k)).collect();
+        for r in &rounds {
+            let mut sorted = r.clone();
+            sorted.sort();
+            assert_eq!(sorted, [0, 1, 2, 3, 4, 5]);
+        }
+        assert!(rounds.windows(2).any(|w| w[0] != w[1]), "{rounds:?}");
+        assert_eq!(round_order(6, 5, 7, 3), rounds[2]);
+        assert_ne!((1..=5).map(|k| round_order(6, 5, 8, k)).collect::<Vec<_>>(), rounds);
+    }
 }

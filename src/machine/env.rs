@@ -11,6 +11,7 @@ pub(crate) fn build_profile() -> &'static str {
 pub(crate) fn capture(db_dir: &Path) -> Environment {
     Environment {
         sqlite_version: rusqlite::version().to_string(),
+        sqlite_options_sha256: sqlite_options_sha256(),
         rusqlite_version: env!("LITEHAMMER_RUSQLITE_VERSION").to_string(),
         litehammer_version: env!("CARGO_PKG_VERSION").to_string(),
         os: os_name(),
@@ -23,8 +24,23 @@ pub(crate) fn capture(db_dir: &Path) -> Environment {
         filesystem: filesystem_of(db_dir),
         db_dir: db_dir.display().to_string(),
         fsync_per_sec: None,
+        fsync_per_sec_after: None,
         build_profile: build_profile().to_string(),
     }
+}
+
+/// sha256 of `PRAGMA compile_options` (one option per line) of the SQLite litehammer runs.
+fn sqlite_options_sha256() -> Option<String> {
+    use sha2::Digest;
+    let conn = rusqlite::Connection::open_in_memory().ok()?;
+    let mut stmt = conn.prepare("PRAGMA compile_options").ok()?;
+    let options = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .ok()?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    let digest = sha2::Sha256::digest(options.join("\n").as_bytes());
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn read_trimmed(path: &str) -> Option<String> {

@@ -50,7 +50,15 @@ fn ratio(m: &Metric) -> String {
     if !m.ratio.is_finite() {
         return "–".to_string();
     }
-    let text = format_ratio(m.ratio);
+    let text = match m.interval {
+        Some(i) => format!(
+            "{} [{}–{}]",
+            format_ratio(m.ratio),
+            format_ratio(i.low),
+            format_ratio(i.high)
+        ),
+        None => format_ratio(m.ratio),
+    };
     if m.noise { format!("~{text}") } else { text }
 }
 
@@ -63,8 +71,8 @@ fn verdict(r: &Row, gate: Gate) -> String {
         _ => format!("{:.0}% slower", (1.0 - t.ratio) * 100.0),
     };
     match t.significant {
-        Some(true) => text.push_str(" (significant)"),
-        Some(false) => text.push_str(" (not significant)"),
+        Some(true) => text.push_str(" (95 % interval excludes no change)"),
+        Some(false) => text.push_str(" (95 % interval includes no change)"),
         None => {}
     }
     if !r.p99.noise && r.p99.ratio.is_finite() {

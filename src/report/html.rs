@@ -168,7 +168,8 @@ figure{margin:1em 0}svg.chart{width:100%;max-width:760px;height:auto;display:blo
 .legend-item{cursor:pointer}.legend-item.off{opacity:.3}.hint,.placeholder{color:#666;font-size:.9em}\
 .placeholder{border:1px dashed #bbb;padding:1em;max-width:740px}dt{font-weight:bold;float:left;clear:left;width:7em}\
 dd{margin:0 0 .2em 7.5em}code{background:#f3f3f3;padding:0 .2em}\
-pre{background:#f3f3f3;padding:.6em;overflow-x:auto;font-size:.85em}pre code{padding:0}";
+pre{background:#f3f3f3;padding:.6em;overflow-x:auto;font-size:.85em}pre code{padding:0}\
+.warning{background:#fff4e5;border-left:4px solid #e69500;padding:.4em .6em;margin:.3em 0}";
 
 /// Hides or shows a configuration when its legend entry is clicked; marks the page ready.
 const SCRIPT: &str = "(function(){\
@@ -229,12 +230,17 @@ fn tables(configs: &[Config], subjects: &[Subject], baseline: Option<&Config>) -
 
 /// The verdict lines, first on the page.
 fn verdict(report: &Report) -> String {
+    let warnings: String = report
+        .noise_warnings
+        .iter()
+        .map(|w| format!("<p class=\"warning\">{}</p>\n", escape_html(w.trim_start())))
+        .collect();
     let Some((header, lines)) = report.verdict.split_first() else {
-        return String::new();
+        return warnings;
     };
     let items: String = lines.iter().map(|l| format!("<li>{}</li>\n", escape_html(l))).collect();
     format!(
-        "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
+        "{warnings}<section id=\"verdict\">\n<h2>Verdict</h2>\n<p class=\"hint\">{}</p>\n<ul>\n{items}</ul>\n</section>\n",
         escape_html(header)
     )
 }

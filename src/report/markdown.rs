@@ -37,6 +37,13 @@ impl Exporter for Markdown {
         if !report.scenario.description.is_empty() {
             out.push_str(&format!("{}\n\n", report.scenario.description));
         }
+        if !report.noise_warnings.is_empty() {
+            report
+                .noise_warnings
+                .iter()
+                .for_each(|w| out.push_str(&format!("> {}\n", escape_markdown(w.trim_start()))));
+            out.push('\n');
+        }
         if let Some((header, lines)) = report.verdict.split_first() {
             out.push_str(&format!("## Verdict\n\n{}\n\n", escape_markdown(header)));
             lines

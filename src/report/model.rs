@@ -25,6 +25,10 @@ pub(crate) struct Report {
     /// against each other one (`analysis/verdict.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdict: Vec<String>,
+    /// The noise guard's warnings, printed above the verdict (`analysis/noise.rs`); empty
+    /// when the machine was quiet enough.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_warnings: Vec<String>,
     /// Conclusions computed from the runs (e.g. a sweep's findings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
@@ -72,9 +76,15 @@ pub(crate) enum RunStatus {
 pub(crate) struct RunReport {
     /// e.g. `journal_mode=wal,synchronous=normal`; `default` without a matrix.
     pub id: String,
-    /// 1-based repetition of this configuration with `run --repeat N` (N > 1); absent otherwise.
+    /// The round (1-based) with `run --rounds N` (N > 1); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<u32>,
+    /// 1-based place of this run in the execution order (rounds interleave the configurations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u32>,
+    /// What else the machine did during the measured phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<Noise>,
     /// The matrix values that distinguish this run.
     pub matrix: serde_json::Map<String, serde_json::Value>,
     /// Every setting as SQLite read it back on the workers' connections.
@@ -321,6 +331,9 @@ pub(crate) struct TableCheck {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Environment {
     pub sqlite_version: String,
+    /// sha256 of SQLite's `PRAGMA compile_options`, one per line (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite_options_sha256: Option<String>,
     pub rusqlite_version: String,
     pub litehammer_version: String,
     pub os: String,
@@ -333,8 +346,39 @@ pub(crate) struct Environment {
     /// fsync calls per second measured in the db dir (`litehammer probe`); absent when not measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fsync_per_sec: Option<f64>,
+    /// The same probe after the last run (drift against `fsync_per_sec` means the disk was
+    /// busy with something else); absent with `--no-probe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsync_per_sec_after: Option<f64>,
     /// `release` or `debug`: debug builds measure the harness, not SQLite.
     pub build_profile: String,
+}
+
+/// What else the machine did during one run's measured phase (`machine/noise.rs`), from
+/// `/proc`; the CPU figures are in cores (1.0 = one core busy for the whole phase).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Noise {
+    /// CPU used by processes outside litehammer's own process tree: the machine's busy time
+    /// (`/proc/stat`) minus the tree's own (this process, its live descendants, reaped children).
+    pub other_cpu_cores: f64,
+    /// CPU used by litehammer's own process tree.
+    pub own_cpu_cores: f64,
+    /// Time the hypervisor ran something else while this machine's CPUs wanted to run.
+    pub steal_cores: f64,
+    /// CPUs counted by `/proc/stat`.
+    pub cpus: u32,
+    /// The 1-minute load average at the end of the phase.
+    pub load_avg_1m: f64,
+    /// Share of the phase in which some task waited for a CPU (`/proc/pressure/cpu`, `some`);
+    /// absent where the kernel has no pressure stall information.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pressure: Option<f64>,
+    /// Share of the phase in which some task waited for I/O (`/proc/pressure/io`, `some`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_pressure: Option<f64>,
+    /// Why the noise guard marked this run noisy (empty: quiet enough); see docs/reports.md.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noisy: Vec<String>,
 }
 
 /// What kind of `[[check]]` a result comes from.

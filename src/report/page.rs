@@ -45,12 +45,14 @@ pub(crate) fn legend(configs: &[Config]) -> String {
         "tx/s: committed transactions (or successful executions of an operation) per second; \
          latencies of successful ones, BEGIN to COMMIT for transactions; \
          vs baseline: tx/s ÷ the baseline's (open loop: p99 ÷ the baseline's); \
-         ★ best: fastest (open loop: lowest p99 among those that kept up), among those without failed requests if any.",
+         ★ best: fastest (open loop: lowest p99 among those that kept up), among those without failed requests if any, \
+         shown only when the 95 % intervals across rounds confirm it against every other configuration \
+         (never with a single round).",
     );
     if stats::max_repeats(configs) > 1 {
         text.push_str(
-            " With repeats, tx/s and p99 are mean ± standard deviation across repeats (range beside them); \
-             p50, p99.9 and max are of all repeats' latencies together.",
+            " With rounds, tx/s and p99 are mean ± standard deviation across rounds (range beside them); \
+             p50, p99.9 and max are of all rounds' latencies together.",
         );
     }
     text
@@ -74,6 +76,9 @@ pub(crate) fn environment(
     let mut storage = format!("{} at `{}`", env.filesystem, env.db_dir);
     if let Some(f) = env.fsync_per_sec {
         storage.push_str(&format!(", {} fsync/s", format_rate(f)));
+        if let Some(a) = env.fsync_per_sec_after {
+            storage.push_str(&format!(" before the runs, {} after", format_rate(a)));
+        }
     }
     let mut lines = vec![
         (
@@ -112,6 +117,13 @@ pub(crate) fn environment(
             durability::runs_line(report).unwrap_or_else(|| runs_line(report, configs)),
         ),
     ];
+    if let Some(load) = noise_line(report) {
+        let at = lines
+            .iter()
+            .position(|(k, _)| *k == "Storage")
+            .map_or(lines.len(), |i| i + 1);
+        lines.insert(at, ("Machine load", load));
+    }
     // Crash reports have no throughput to compare against a baseline.
     if let Some(b) = baseline.filter(|_| !durability::present(report)) {
         lines.push(("Baseline", format!("`{}`", b.id)));
@@ -119,12 +131,43 @@ pub(crate) fn environment(
     lines
 }
 
+/// What else the machine did while the runs were measured: the worst run's figures of the
+/// noise record (`machine/noise.rs`), and how many runs the noise guard marked.
+pub(crate) fn noise_line(report: &Report) -> Option<String> {
+    let records: Vec<_> = report.runs.iter().filter_map(|r| r.noise.as_ref()).collect();
+    let first = records.first()?;
+    let max = |f: fn(&crate::report::model::Noise) -> f64| records.iter().map(|n| f(n)).fold(0.0, f64::max);
+    let pressure = |f: fn(&crate::report::model::Noise) -> Option<f64>| {
+        let v: Vec<f64> = records.iter().filter_map(|n| f(n)).collect();
+        (!v.is_empty()).then(|| format!("{:.0} %", 100.0 * v.iter().copied().fold(0.0, f64::max)))
+    };
+    let mut line = format!(
+        "other processes up to {:.2} of {} cores, steal up to {:.2}, load average up to {:.2}",
+        max(|n| n.other_cpu_cores),
+        first.cpus,
+        max(|n| n.steal_cores),
+        max(|n| n.load_avg_1m)
+    );
+    if let Some(p) = pressure(|n| n.cpu_pressure) {
+        line.push_str(&format!(", CPU pressure up to {p}"));
+    }
+    if let Some(p) = pressure(|n| n.io_pressure) {
+        line.push_str(&format!(", I/O pressure up to {p}"));
+    }
+    let noisy = records.iter().filter(|n| !n.noisy.is_empty()).count();
+    line.push_str(&match noisy {
+        0 => " (per run, measured phase); no run noisy".to_string(),
+        n => format!(" (per run, measured phase); {n} of {} runs noisy", records.len()),
+    });
+    Some(line)
+}
+
 fn runs_line(report: &Report, configs: &[Config]) -> String {
     let measured = report.runs.iter().map(|r| r.measured_s).sum::<f64>() / report.runs.len().max(1) as f64;
     let warmup = report.runs.first().map_or(0.0, |r| r.warmup_s);
     let repeats = stats::max_repeats(configs);
     let times = if repeats > 1 {
-        format!(" × {repeats} repeats")
+        format!(" × {repeats} rounds (interleaved, seeded order)")
     } else {
         String::new()
     };
@@ -171,7 +214,7 @@ pub(crate) fn subject_table(
         }
         rows.push(row(config, &c.figures, ratio, repeated));
     }
-    if let Some(i) = verdict::best(&candidates).filter(|_| rows.len() > 1) {
+    if let Some(i) = verdict::confirmed_best(&candidates).filter(|_| rows.len() > 1) {
         rows[i][0].push_str(" ★");
     }
     Ok(layout(repeated, rows))

@@ -71,10 +71,7 @@ pub(crate) fn recommended(report: &Report) -> Result<Option<String>, RenderError
         return Ok(Some(id));
     }
     let configs = stats::configurations(report);
-    let subject = stats::subjects(report)
-        .into_iter()
-        .find(|s| matches!(s, stats::Subject::Transactions { .. }));
-    if let Some(subject) = subject {
+    if let Some(subject) = stats::first_transactions(report) {
         let candidates = crate::analysis::verdict::candidates(&configs, subject)?;
         if let Some(best) = crate::analysis::verdict::best(&candidates) {
             return Ok(Some(candidates[best].id.to_string()));

@@ -62,6 +62,16 @@ impl Exporter for Terminal {
             "{} — SQLite {} ({} build), {} on {}\n\n",
             report.scenario.name, env.sqlite_version, env.build_profile, env.filesystem, env.db_dir
         );
+        if let Some(load) = super::page::noise_line(report) {
+            out.insert_str(out.len() - 1, &format!("machine load: {load}\n"));
+        }
+        report
+            .noise_warnings
+            .iter()
+            .for_each(|w| out.push_str(&format!("{w}\n")));
+        if !report.noise_warnings.is_empty() {
+            out.push('\n');
+        }
         if let Some((header, lines)) = report.verdict.split_first() {
             out.push_str(&format!("{header}\n"));
             lines.iter().for_each(|l| out.push_str(&format!("  {l}\n")));
