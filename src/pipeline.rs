@@ -563,14 +563,22 @@ pub(crate) fn capacity(
 
 /// The wall time a step at `rate` takes: its warm-up and measured phase.
 fn step_time(cell: &crate::config::matrix::Cell, rate: f64, cap: &CapacityPlan) -> std::time::Duration {
-    let s = at_rate(cell, rate, cap).scenario;
-    s.warmup.0 + s.duration.map_or(cap.step, |d| d.get_ref().0)
+    cap.warmup + measured_time(cell, rate, cap)
+}
+
+/// A step's measured phase: `--step`, or longer at low rates so that every worker sees a few
+/// arrivals (at most 4 steps).
+fn measured_time(cell: &crate::config::matrix::Cell, rate: f64, cap: &CapacityPlan) -> std::time::Duration {
+    let workers: u32 = cell.scenario.group.iter().map(|g| g.workers.get()).sum();
+    let enough = std::time::Duration::from_secs_f64(f64::from(4 * workers.max(1)) / rate);
+    enough.clamp(cap.step, cap.step * 4)
 }
 
 /// A cell at an offered rate: every group open-loop at its share of `rate` (by workers),
 /// clients dropped (the workers are the concurrency cap; arrivals beyond them queue, and
 /// their wait is part of the latency), a short warm-up and measured phase.
 fn at_rate(cell: &crate::config::matrix::Cell, rate: f64, cap: &CapacityPlan) -> crate::config::matrix::Cell {
+    let measured = measured_time(cell, rate, cap);
     let mut cell = cell.clone();
     let s = &mut cell.scenario;
     let workers: u32 = s.group.iter().map(|g| g.workers.get()).sum();
@@ -578,9 +586,6 @@ fn at_rate(cell: &crate::config::matrix::Cell, rate: f64, cap: &CapacityPlan) ->
         g.rate = Some(rate * f64::from(g.workers.get()) / f64::from(workers.max(1)));
         g.clients = None;
     }
-    // Long enough for every worker to see a few arrivals at low rates (at most 4 steps).
-    let enough = std::time::Duration::from_secs_f64(f64::from(4 * workers.max(1)) / rate);
-    let measured = enough.clamp(cap.step, cap.step * 4);
     s.duration = Some(toml::Spanned::new(
         0..0,
         crate::config::duration::DurationValue(measured),
