@@ -303,21 +303,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             .map(|op| {
                 op.steps
                     .iter()
-                    .map(|step| {
-                        step.params
-                            .iter()
-                            .map(|p| match p {
-                                ParamPlan::Gen(g) => Some(crate::workload::params::instantiate(
-                                    g,
-                                    &mut rng,
-                                    spec.index as u64,
-                                    spec.total_workers as u64,
-                                    &spec.latest,
-                                )),
-                                ParamPlan::Ref { .. } => None,
-                            })
-                            .collect()
-                    })
+                    .map(|step| crate::engine::loops::plain::step_generators(step, &mut rng, spec))
                     .collect()
             })
             .collect();

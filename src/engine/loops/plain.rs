@@ -290,20 +290,7 @@ impl<'c, T: Target + 'c> Session<'c, T> {
         for op in &group.ops {
             let mut steps = Vec::with_capacity(op.steps.len());
             for step in &op.steps {
-                let generators = step
-                    .params
-                    .iter()
-                    .map(|p| match p {
-                        ParamPlan::Gen(g) => Some(crate::workload::params::instantiate(
-                            g,
-                            &mut rng,
-                            spec.index as u64,
-                            spec.total_workers as u64,
-                            &spec.latest,
-                        )),
-                        ParamPlan::Ref { .. } => None,
-                    })
-                    .collect();
+                let generators = step_generators(step, &mut rng, spec);
                 steps.push(StepRuntime {
                     stmt: T::prepare(conn, step.target_sql())?,
                     generators,
@@ -699,6 +686,29 @@ impl<'c, T: Target + 'c> Session<'c, T> {
             app: None,
         }
     }
+}
+
+/// A worker's generators for one step's parameters, drawn from `rng` in parameter order
+/// (`None` where a parameter is a step reference). Both loops call it, op by op and step by
+/// step, so a worker's streams are the same in either.
+pub(crate) fn step_generators(
+    step: &crate::workload::StepPlan,
+    rng: &mut Rng,
+    spec: &WorkerSpec,
+) -> Vec<Option<Generator>> {
+    step.params
+        .iter()
+        .map(|p| match p {
+            ParamPlan::Gen(g) => Some(crate::workload::params::instantiate(
+                g,
+                rng,
+                spec.index as u64,
+                spec.total_workers as u64,
+                &spec.latest,
+            )),
+            ParamPlan::Ref { .. } => None,
+        })
+        .collect()
 }
 
 /// Moves pending row counts of a committed transaction into the acknowledged ones.
