@@ -246,6 +246,8 @@ struct RequestWorker<'s, T: Target> {
     db: &'s T::Db,
     /// Read by the retry back-off, so that a stop ends it.
     phase: &'s PhaseFlag,
+    /// How per-request connections are opened (and lock waits taken).
+    per_request: Connect,
     group: &'s GroupPlan,
     plan: AppPlan,
     conn: Option<T::Conn>,
@@ -320,6 +322,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             conn,
             db,
             phase,
+            per_request: connect_how(spec, false),
             units: units_of(group),
             generators,
             captured,
@@ -414,7 +417,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         self.counts = TxCounts::default();
         let blocks = blocks_of(self.group);
         self.stats = AppStats::new(blocks);
-        T::take_lock_waits(self.db, connect_how(self.spec, false));
+        T::take_lock_waits(self.db, self.per_request);
         self.cpu_start = crate::engine::loops::clock::thread_cpu_ns();
     }
 
@@ -448,7 +451,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     fn request(&mut self, op: usize) -> Result<u32, StepError<T>> {
         if self.conn.is_none() {
             let w0 = T::lock_waited_ns();
-            let opened = T::connect(self.db, connect_how(self.spec, false)).map(|(c, _)| c);
+            let opened = T::connect(self.db, self.per_request).map(|(c, _)| c);
             self.seg_db(Part::Connect, w0);
             match opened {
                 Ok(c) => {
@@ -733,7 +736,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             service: None,
             schedule_lag: None,
             counts: self.counts,
-            busy_handler: T::take_lock_waits(self.db, connect_how(self.spec, false)),
+            busy_handler: T::take_lock_waits(self.db, self.per_request),
             acked_inserts: self.acked_inserts,
             acked_deletes: self.acked_deletes,
             cpu_ns: self.measuring.then_some(cpu_ns),
