@@ -49,13 +49,7 @@ pub(crate) fn create_database(
             path: path.to_path_buf(),
             source,
         })?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    crate::targets::sqlite::settings::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
-    crate::targets::sqlite::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    let mut conn = open_guarded(path)?;
     let _interruptible = crate::interrupt::interruptible(&conn);
     crate::targets::sqlite::settings::apply_to_new_database(settings, &conn)?;
     crate::targets::sqlite::settings::apply_and_check(settings, &mut conn)?;
@@ -84,9 +78,9 @@ pub(crate) fn create_database(
     Ok(conn)
 }
 
-/// Opens an existing database as a worker does: litehammer's functions, the external-files
-/// guard, and the settings checked as read back.
-pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+/// Opens `path` read-write with litehammer's functions and the external-files guard, as
+/// every connection that runs scenario SQL is.
+fn open_guarded(path: &Path) -> Result<Connection, SetupError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|source| SetupError::Open {
         path: path.to_path_buf(),
@@ -94,6 +88,13 @@ pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Co
     })?;
     crate::targets::sqlite::settings::register_functions(&conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
     crate::targets::sqlite::guard::install(&mut conn).map_err(|e| SetupError::Sql(sqlite_message(&e)))?;
+    Ok(conn)
+}
+
+/// Opens an existing database as a worker does: litehammer's functions, the external-files
+/// guard, and the settings checked as read back.
+pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
+    let mut conn = open_guarded(path)?;
     crate::targets::sqlite::settings::apply_and_check(settings, &mut conn)?;
     Ok(conn)
 }
