@@ -7,7 +7,8 @@
 //! 8 compare as a CI gate, 9 generators, 10 validate says ok but run fails, 11 text injection.
 //! Round 3 (issue #26): 12 hangs and sizes of the application model and worker processes,
 //! 13 capture/import outputs, 14 printed text, 15 secrets, 16 silent successes,
-//! 17 PostgreSQL external files, 18 children die with litehammer, 19 misleading messages.
+//! 17 PostgreSQL external files, 18 children die with litehammer, 19 misleading messages,
+//! 20 bad combinations (--kill, litestream's journal mode) and `crash --beside` inputs.
 //!
 //! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
 //! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
@@ -736,6 +737,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_17());
     v.extend(class_18());
     v.extend(class_19());
+    v.extend(class_20());
     v
 }
 
@@ -3484,6 +3486,208 @@ fn class_19() -> Vec<Case> {
     ]
 }
 
+/// `crash --beside REPORT` with the flags of a quick one-configuration crash run.
+fn crash_beside(report: &'static str, extra: &'static [&'static str]) -> impl Fn(&Ctx) -> Vec<String> {
+    move |c| {
+        let mut v = strs(&[
+            "crash",
+            "--trials",
+            "1",
+            "--method",
+            "kill",
+            "--set",
+            "journal_mode=wal",
+            "--set",
+            "synchronous=full",
+            "--db-dir",
+            &c.s("db"),
+            "--beside",
+            &c.s(report),
+        ]);
+        if !extra.contains(&"-o") {
+            v.extend(["-o".into(), c.s("crash.json")]);
+        }
+        v.extend(
+            extra
+                .iter()
+                .map(|a| if a.ends_with(".json") { c.s(a) } else { a.to_string() }),
+        );
+        v
+    }
+}
+
+fn class_20() -> Vec<Case> {
+    let litestream_needs_wal = |name: &'static str, mode: &'static str| {
+        case(20, name, move |c| {
+            let mut v = run_args(c, MIN, &["--set", "backup=litestream", "--set"]);
+            v.push(format!("journal_mode={mode}"));
+            v
+        })
+        .code(2)
+        .err(&["sqlite.journal_mode", "litestream"])
+        .before_run()
+        .after(absent("r.json"))
+        .secs(15)
+    };
+    vec![
+        // --kill restores a backup: without one it used to run and fail with exit 1.
+        case(
+            20,
+            "run --kill without a backup is refused before running",
+            run_min(&["--kill"]),
+        )
+        .code(2)
+        .err(&["--kill", "backup"])
+        .before_run()
+        .after(absent("r.json"))
+        .secs(15),
+        case(
+            20,
+            "run --kill --set backup=none is refused",
+            run_min(&["--kill", "--set", "backup=none"]),
+        )
+        .code(2)
+        .err(&["--kill"])
+        .before_run()
+        .secs(15),
+        case(
+            20,
+            "run --kill with [backup] method = \"none\" in the file is refused",
+            run(format!("{MIN}\n[backup]\nmethod = \"none\"\n"), &["--kill"]),
+        )
+        .code(2)
+        .err(&["--kill"])
+        .before_run()
+        .secs(15),
+        // Litestream replicates the WAL: other journal modes used to fail with "database is locked".
+        litestream_needs_wal("backup = litestream with journal_mode = delete is refused", "delete"),
+        litestream_needs_wal(
+            "backup = litestream with journal_mode = truncate is refused",
+            "truncate",
+        ),
+        litestream_needs_wal("backup = litestream with journal_mode = persist is refused", "persist"),
+        litestream_needs_wal("backup = litestream with journal_mode = memory is refused", "memory"),
+        litestream_needs_wal("backup = litestream with journal_mode = off is refused", "off"),
+        case(
+            20,
+            "backup = litestream with locking_mode = exclusive is refused",
+            run_min(&[
+                "--set",
+                "backup=litestream",
+                "--set",
+                "journal_mode=wal",
+                "--set",
+                "locking_mode=exclusive",
+            ]),
+        )
+        .code(2)
+        .err(&["sqlite.locking_mode"])
+        .before_run()
+        .secs(15),
+        case(
+            20,
+            "[backup] litestream with [sqlite] journal_mode = delete in the file is refused",
+            validate(format!(
+                "{MIN}\n[sqlite]\njournal_mode = \"delete\"\n\n[backup]\nmethod = \"litestream\"\n"
+            )),
+        )
+        .code(2)
+        .err(&["sqlite.journal_mode"])
+        .secs(15),
+        case(
+            20,
+            "backup = litestream over a journal_mode matrix names the run",
+            run(
+                format!("{MIN}\n[sqlite]\njournal_mode = \"wal\"\n\n[backup]\nmethod = \"litestream\"\n"),
+                &["--matrix", "journal_mode=wal,delete"],
+            ),
+        )
+        .code(2)
+        .err(&["journal_mode=delete", "sqlite.journal_mode"])
+        .before_run()
+        .secs(15),
+        case(
+            20,
+            "--kill with --set backup=litestream and journal_mode = delete is refused",
+            run_min(&["--kill", "--set", "backup=litestream", "--set", "journal_mode=delete"]),
+        )
+        .code(2)
+        .err(&["sqlite.journal_mode"])
+        .before_run()
+        .secs(15),
+        // crash --beside reads a report as `report` and `compare` do.
+        case(20, "crash --beside a report of another schema version is refused", {
+            let args = crash_beside("old.json", &[]);
+            move |c: &Ctx| {
+                mutated_report(c, "old.json", &|v| v["schema"] = "litehammer-report/0".into());
+                args(c)
+            }
+        })
+        .code(2)
+        .err(&["schema"])
+        .after(absent("crash.json"))
+        .secs(20),
+        case(20, "crash --beside a report with duplicate runs is refused", {
+            let args = crash_beside("dup.json", &[]);
+            move |c: &Ctx| {
+                mutated_report(c, "dup.json", &|v| {
+                    let first = v["runs"][0].clone();
+                    v["runs"].as_array_mut().unwrap().push(first);
+                });
+                args(c)
+            }
+        })
+        .code(2)
+        .err(&["duplicate run id"])
+        .after(absent("crash.json"))
+        .secs(20),
+        case(20, "crash --beside R -o R (its own output) is refused, R unchanged", {
+            let args = crash_beside("same.json", &["-o", "same.json"]);
+            move |c: &Ctx| {
+                c.write("same.json", "{}");
+                args(c)
+            }
+        })
+        .code(2)
+        .err(&["--beside"])
+        .after(unchanged("same.json", "{}"))
+        .secs(20),
+        case(20, "crash --beside R -o dir/../R is refused", {
+            let args = crash_beside("same.json", &["-o", "sub/../same.json"]);
+            move |c: &Ctx| {
+                c.write("same.json", "{}");
+                std::fs::create_dir(c.p("sub")).unwrap();
+                args(c)
+            }
+        })
+        .code(2)
+        .err(&["--beside"])
+        .after(unchanged("same.json", "{}"))
+        .secs(20),
+        case(20, "crash --beside a partial report warns, as report and compare do", {
+            let args = crash_beside("partial.json", &[]);
+            move |c: &Ctx| {
+                mutated_report(c, "partial.json", &|v| v["status"] = "partial".into());
+                args(c)
+            }
+        })
+        .codes(&[0, 1])
+        .err(&["is partial"])
+        .secs(60),
+        case(20, "crash --beside a report that is not JSON is refused", {
+            let args = crash_beside("bad.json", &[]);
+            move |c: &Ctx| {
+                c.write("bad.json", "{ not json");
+                args(c)
+            }
+        })
+        .code(2)
+        .err(&["--beside", "not JSON"])
+        .after(absent("crash.json"))
+        .secs(20),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -3580,6 +3784,11 @@ fn class_18_round3_children_die_with_litehammer() {
 #[test]
 fn class_19_round3_misleading_messages() {
     run_class(19);
+}
+
+#[test]
+fn class_20_round3_bad_combinations_and_report_inputs() {
+    run_class(20);
 }
 
 // ---------------------------------------------------------------------------------------

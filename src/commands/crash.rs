@@ -20,7 +20,16 @@ pub(crate) fn crash(args: CrashArgs) -> anyhow::Result<Status> {
         return crash_replay(spec, &configs, &opts);
     }
     if let Some(o) = &args.out.output {
-        check_outputs(&[("-o", o)], None)?;
+        let inputs: Vec<(&str, &std::path::Path)> = args
+            .beside
+            .as_deref()
+            .map(|b| ("report given to --beside", b))
+            .into_iter()
+            .collect();
+        crate::report::output::check(&[crate::report::output::Target::new("-o", o)], &inputs)?;
+    }
+    if let (Some(report), Some(path)) = (&beside, &args.beside) {
+        super::report::warn_unfinished(report, path);
     }
     let (base_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     // A subdirectory of our own: crash tests only ever touch databases they created.

@@ -41,6 +41,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         );
         return Err(crate::error::InputError::new("--from-db", message).into());
     }
+    if args.kill && plan.cells.iter().all(|c| c.scenario.backup.is_none()) {
+        return Err(crate::error::InputError::new(
+            "--kill",
+            "needs a backup to restore after the kill: --set backup=litestream, vacuum-into or backup-api",
+        )
+        .into());
+    }
     if args.durability {
         // The crash trials kill a process writing an SQLite file and cut power under
         // SQLite's VFS: they have nothing to say about another target.

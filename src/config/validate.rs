@@ -155,6 +155,29 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
     s.backup
         .validate()
         .map_err(|(m, key)| source.error(m).with_key(format!("backup.{key}")))?;
+    if s.backup.method == super::backup::BackupMethod::Litestream && s.target.is_sqlite() {
+        use super::sqlite::{JournalMode, LockingMode};
+        // Litestream copies the WAL from beside the database while the app holds it open: a
+        // rollback journal has no WAL to copy, and an exclusive lock keeps it out.
+        if s.sqlite.journal_mode != JournalMode::Wal {
+            return Err(source
+                .error(format!(
+                    "backup = \"litestream\" replicates the WAL, so it needs journal_mode = \"wal\"; \
+                     this run has journal_mode = \"{}\" (pin it with --set journal_mode=wal, or use \
+                     backup = \"backup-api\" or \"vacuum-into\")",
+                    s.sqlite.journal_mode.as_str()
+                ))
+                .with_key("sqlite.journal_mode"));
+        }
+        if s.sqlite.locking_mode == LockingMode::Exclusive {
+            return Err(source
+                .error(
+                    "backup = \"litestream\" reads the database beside the workers, so it needs \
+                     locking_mode = \"normal\" (an exclusive lock keeps it out)",
+                )
+                .with_key("sqlite.locking_mode"));
+        }
+    }
     if s.group.is_empty() {
         return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
     }

@@ -10,9 +10,8 @@ use std::path::Path;
 
 pub(crate) fn load(path: &Path) -> Result<Report, InputError> {
     let origin = format!("--beside {}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| InputError::new(&origin, format!("cannot read: {e}")))?;
-    let report: Report = serde_json::from_str(&text)
-        .map_err(|e| InputError::new(&origin, format!("not a litehammer run report: {e}")))?;
+    // The same checks `report` and `compare` make: the schema version, duplicate runs.
+    let report = crate::report::load(path).map_err(|e| InputError::new(&origin, e.message))?;
     if !report.runs.iter().any(|r| !r.groups.is_empty()) {
         return Err(InputError::new(
             origin,
