@@ -131,3 +131,93 @@ fn a_database_with_a_non_empty_wal_is_refused() {
     std::fs::write(format!("{}-wal", from.display()), [1u8; 64]).unwrap();
     refused(dir.path(), &from, "non-empty");
 }
+
+/// A rollback-journal database with 50 committed rows, and a connection in the middle of a
+/// transaction that has spilled uncommitted pages into the file (its `-journal` is hot).
+fn mid_transaction(dir: &Path) -> (std::path::PathBuf, rusqlite::Connection) {
+    let path = dir.join("delete.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE kv(id INTEGER PRIMARY KEY, v TEXT);")
+        .unwrap();
+    for i in 0..50 {
+        conn.execute("INSERT INTO kv(v) VALUES (?1)", [format!("seed-{i}")])
+            .unwrap();
+    }
+    // A one-page cache makes the transaction write its pages into the file before COMMIT.
+    conn.execute_batch(
+        "PRAGMA cache_size = 1; BEGIN; \
+         INSERT INTO kv(v) SELECT printf('%.500c', 'x') FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) SELECT i FROM n);",
+    )
+    .unwrap();
+    (path, conn)
+}
+
+#[test]
+fn a_database_with_a_hot_journal_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (live, writer) = mid_transaction(dir.path());
+    // The state a writer that died mid-transaction leaves: the file and its hot journal.
+    let from = dir.path().join("crashed.db");
+    std::fs::copy(&live, &from).unwrap();
+    std::fs::copy(
+        format!("{}-journal", live.display()),
+        format!("{}-journal", from.display()),
+    )
+    .unwrap();
+    drop(writer);
+    let (db, journal) = (
+        std::fs::read(&from).unwrap(),
+        std::fs::read(format!("{}-journal", from.display())).unwrap(),
+    );
+    refused(dir.path(), &from, "hot journal");
+    assert_eq!(std::fs::read(&from).unwrap(), db, "the --from-db file was changed");
+    assert_eq!(
+        std::fs::read(format!("{}-journal", from.display())).unwrap(),
+        journal,
+        "its journal was changed or rolled back"
+    );
+}
+
+#[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.db");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    refused(dir.path(), &fifo, "not a regular file");
+}
+
+#[test]
+fn a_copy_taken_while_another_process_writes_holds_only_committed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from, writer) = mid_transaction(dir.path());
+    // The writer holds its lock (its pages half in the file) for a moment, then rolls back:
+    // the copy waits for the lock instead of copying the torn file.
+    let rollback = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        writer.execute_batch("ROLLBACK").unwrap();
+    });
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        &SCENARIO.replace("journal_mode = \"wal\"", "journal_mode = \"delete\""),
+    );
+    let dbs = dir.path().join("dbs");
+    std::fs::create_dir(&dbs).unwrap();
+    let out = dir.path().join("r.json");
+    bin()
+        .args(["run", scenario.to_str().unwrap(), "--quiet", "--no-probe", "--keep-db"])
+        .arg("--from-db")
+        .arg(&from)
+        .arg("--db-dir")
+        .arg(&dbs)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    rollback.join().unwrap();
+    let report = read_json(&out);
+    let kept = report["runs"][0]["database"]["path"].as_str().unwrap().to_string();
+    assert_eq!(count(Path::new(&kept)), 50 + 20, "the copy holds uncommitted rows");
+    assert_eq!(count(&from), 50);
+}

@@ -31,6 +31,8 @@ pub(crate) enum SetupError {
     Sql(String),
     #[error("[setup] populate of `{table}`: {message}")]
     Populate { table: String, message: String },
+    #[error("cannot copy {from}: {message}")]
+    Copy { from: PathBuf, message: String },
 }
 
 /// Creates a new database file (never an existing one), applies the settings and
@@ -99,46 +101,148 @@ pub(crate) fn open_existing(path: &Path, settings: &SqliteSettings) -> Result<Co
     Ok(conn)
 }
 
-/// A copy of an existing (closed) database at a new path, with the settings applied and
-/// checked; its `-wal` and `-shm` are not copied. Returns the open connection.
+/// A copy of an existing database at a new path, with the settings applied and checked.
+/// Returns the open connection.
 pub(crate) fn copy_database(from: &Path, path: &Path, settings: &SqliteSettings) -> Result<Connection, SetupError> {
     copy_file(from, path)?;
     open_existing(path, settings)
 }
 
-/// Copies a closed database file to a new path (never an existing one) and syncs the copy,
-/// so its write-back is done before anything is measured on it: otherwise the first
-/// checkpoint's fsync of the database file would write the whole copy out.
+/// Copies a database to a new path (never an existing one) and syncs the copy, so its
+/// write-back is done before anything is measured on it: otherwise the first checkpoint's
+/// fsync of the database file would write the whole copy out.
 pub(crate) fn copy_file(from: &Path, path: &Path) -> Result<(), SetupError> {
-    copy_new(from, path)?.sync_all().map_err(|source| SetupError::Create {
+    copy_committed(from, path, true)?;
+    let create = |source| SetupError::Create {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(create)
 }
 
 /// A copy that is only read and then deleted (the statement check's): not synced, so its
 /// pages are dropped from the page cache unwritten when it is deleted, instead of loading
 /// the disk (and, on a `discard` mount, its deletion the next measured phase).
 pub(crate) fn scratch_copy(from: &Path, path: &Path) -> Result<(), SetupError> {
-    copy_new(from, path).map(drop)
+    copy_committed(from, path, false)
 }
 
-fn copy_new(from: &Path, path: &Path) -> Result<std::fs::File, SetupError> {
-    let create = |source| SetupError::Create {
-        path: path.to_path_buf(),
-        source,
+/// How long a copy waits for another process's write lock on the source to go away.
+const COPY_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A committed state of `from`, copied through SQLite's backup API in one read transaction:
+/// a transaction another process is writing is either wholly in the copy or not at all,
+/// and a hot journal (a writer that died mid-transaction) is refused rather than copied
+/// half-applied. `from` is opened read-only: litehammer never changes it, so it does not
+/// roll that journal back either; the message says how.
+fn copy_committed(from: &Path, path: &Path, durable: bool) -> Result<(), SetupError> {
+    use rusqlite::backup::{Backup, StepResult};
+    let fail = |message: String| SetupError::Copy {
+        from: from.to_path_buf(),
+        message,
     };
-    let mut source = std::fs::File::open(from).map_err(|source| SetupError::Create {
-        path: from.to_path_buf(),
-        source,
-    })?;
+    regular_file(from).map_err(fail)?;
     let mut target = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(create)?;
-    std::io::copy(&mut source, &mut target).map_err(create)?;
-    Ok(target)
+        .map_err(|source| SetupError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if wal_mode(from).map_err(fail)? {
+        // Even a read-only connection creates `-wal` and `-shm` beside a WAL database, and
+        // leaves them: litehammer would be writing beside the user's file. A WAL database
+        // whose -wal is empty has every commit in its file (check_template refuses a
+        // non-empty one), so a byte copy is a committed state, as long as nothing wrote it
+        // meanwhile: checked before and after.
+        let before = file_state(from).map_err(fail)?;
+        let mut source = std::fs::File::open(from).map_err(|e| fail(e.to_string()))?;
+        std::io::copy(&mut source, &mut target).map_err(|source| SetupError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if file_state(from).map_err(fail)? != before {
+            return Err(fail(
+                "it was written while it was copied (its -wal or its file changed); copy it when the app is stopped"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    drop(target);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let source = Connection::open_with_flags(from, flags).map_err(|e| fail(sqlite_message(&e)))?;
+    let open = |source| SetupError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut copy = Connection::open(path).map_err(open)?;
+    if !durable {
+        copy.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")
+            .map_err(open)?;
+    }
+    let deadline = std::time::Instant::now() + COPY_LOCK_WAIT;
+    let backup = Backup::new(&source, &mut copy).map_err(|e| fail(sqlite_message(&e)))?;
+    loop {
+        // -1: every page in one step, so one read transaction sees one committed state.
+        match backup.step(-1).map_err(|e| fail(copy_message(&e)))? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            StepResult::Busy | StepResult::Locked => {
+                if crate::interrupt::cancelled() {
+                    return Err(fail("interrupted while waiting for another process's lock".into()));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(fail(format!(
+                        "another process has held a write lock on it for {} s; try again when it is idle",
+                        COPY_LOCK_WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => return Err(fail("SQLite's backup API gave an unknown step result".into())),
+        }
+    }
+}
+
+/// The message for a failed copy: a hot journal gets its cause and its remedy.
+fn copy_message(e: &rusqlite::Error) -> String {
+    match e.sqlite_error() {
+        Some(err) if err.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK => {
+            "it has a hot journal (a writer died mid-transaction): the committed state needs that \
+             journal rolled back first, which litehammer will not do to your file; open it once \
+             with `sqlite3 FILE 'PRAGMA integrity_check'` (that rolls it back), then try again"
+                .into()
+        }
+        _ => sqlite_message(e),
+    }
+}
+
+/// Whether the database file's header says WAL (its read and write versions are 2).
+fn wal_mode(path: &Path) -> Result<bool, String> {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|e| format!("cannot read its header: {e}"))?;
+    Ok(header[18] == 2 || header[19] == 2)
+}
+
+/// What a writer changes: the file's size and modification time, and the -wal's length.
+fn file_state(path: &Path) -> Result<(u64, Option<std::time::SystemTime>, u64), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let wal = crate::machine::walstat::file_len(&crate::machine::walstat::sidecar(path, "-wal"));
+    Ok((meta.len(), meta.modified().ok(), wal))
+}
+
+/// A regular file (following links), checked without opening it: a FIFO would block.
+fn regular_file(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    Ok(())
 }
 
 fn populate_all(
@@ -264,6 +368,7 @@ fn fill_table(conn: &Connection, p: &Populate, mut rng: Rng) -> Result<(), Setup
 /// holds). The error is a plain message; the caller names the flag.
 pub(crate) fn check_template(path: &Path) -> Result<(), String> {
     use std::io::Read;
+    regular_file(path)?;
     let mut header = Vec::with_capacity(16);
     std::fs::File::open(path)
         .and_then(|f| f.take(16).read_to_end(&mut header))
