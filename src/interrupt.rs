@@ -140,3 +140,106 @@ impl Drop for Interruptible {
         }
     }
 }
+
+/// Why a child run with [`output_within`] gave no output.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChildError {
+    #[error("cannot run it: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("gave no answer within {} s, so it was killed", .0.as_secs())]
+    TimedOut(std::time::Duration),
+    #[error("was killed: litehammer was interrupted (Ctrl-C or SIGTERM) while it ran")]
+    Interrupted,
+}
+
+/// A short-lived helper program (initdb, `litestream version`, `litestream restore`) run to
+/// its end as `Command::output` does, but never waited for forever: past `limit`, or when
+/// the user cancels, it and every process it started (its own process group) are killed.
+/// What it printed is kept up to 1 MiB per stream.
+pub(crate) fn output_within(
+    cmd: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> Result<std::process::Output, ChildError> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    die_with_parent(cmd, libc::SIGKILL);
+    let mut child = cmd.spawn().map_err(ChildError::Spawn)?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(1 << 20).read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(ChildError::Spawn(e)),
+        }
+        let why = if cancelled() {
+            Some(ChildError::Interrupted)
+        } else if std::time::Instant::now() >= deadline {
+            Some(ChildError::TimedOut(limit))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            // SAFETY: kill(2) on the process group this function created for the child.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(why);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_that_hangs_is_killed_with_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild");
+        // The shell starts a grandchild that would outlive a kill of the shell alone.
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("sleep 300 & echo $! > {}; wait", pidfile.display()));
+        let e = output_within(&mut cmd, std::time::Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(e, ChildError::TimedOut(_)), "{e}");
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // Reaped by init, or a zombie at most: never still sleeping.
+        let gone = (0..100).any(|_| {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let alive = state.split(") ").nth(1).is_some_and(|s| !s.starts_with('Z'));
+            if alive {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(gone, "the grandchild {pid} outlived the timeout");
+    }
+
+    #[test]
+    fn a_child_that_ends_gives_its_output_and_status() {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg("echo out; echo err >&2; exit 3");
+        let o = output_within(&mut cmd, std::time::Duration::from_secs(60)).unwrap();
+        assert_eq!(o.status.code(), Some(3));
+        assert_eq!(o.stdout, b"out\n");
+        assert_eq!(o.stderr, b"err\n");
+    }
+}

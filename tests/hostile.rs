@@ -8,7 +8,8 @@
 //! Round 3 (issue #26): 12 hangs and sizes of the application model and worker processes,
 //! 13 capture/import outputs, 14 printed text, 15 secrets, 16 silent successes,
 //! 17 PostgreSQL external files, 18 children die with litehammer, 19 misleading messages,
-//! 20 bad combinations (--kill, litestream's journal mode) and `crash --beside` inputs.
+//! 20 bad combinations (--kill, litestream's journal mode) and `crash --beside` inputs,
+//! 21 helper programs that hang (initdb, litestream) and the throwaway server's environment.
 //!
 //! `HOSTILE_STATUS=FILE cargo test --test hostile` appends one line per case to FILE;
 //! `HOSTILE_CASE=TEXT` runs only the cases whose name contains TEXT.
@@ -181,6 +182,8 @@ struct Case {
     leftovers_ok: bool,
     /// The case needs root (device nodes, namespaces); skipped otherwise.
     root: bool,
+    /// Extra environment of the command; `{dir}` in a value is the case's directory.
+    envs: Vec<(&'static str, &'static str)>,
 }
 
 struct Out {
@@ -206,6 +209,7 @@ fn case(class: u8, name: &'static str, args: impl Fn(&Ctx) -> Vec<String> + 'sta
         after: None,
         leftovers_ok: false,
         root: false,
+        envs: Vec::new(),
     }
 }
 
@@ -265,6 +269,10 @@ impl Case {
         self.root = true;
         self
     }
+    fn env(mut self, key: &'static str, value: &'static str) -> Self {
+        self.envs.push((key, value));
+        self
+    }
 }
 
 fn execute(c: &Case, ctx: &Ctx) -> Result<Out, String> {
@@ -306,6 +314,9 @@ fn execute(c: &Case, ctx: &Ctx) -> Result<Out, String> {
         .args(args);
     let mut cmd = bounded;
     ctx.env(&mut cmd);
+    for (key, value) in &c.envs {
+        cmd.env(key, value.replace("{dir}", &ctx.dir.display().to_string()));
+    }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
     let pid = child.id();
@@ -738,6 +749,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(class_18());
     v.extend(class_19());
     v.extend(class_20());
+    v.extend(class_21());
     v
 }
 
@@ -3688,6 +3700,122 @@ fn class_20() -> Vec<Case> {
     ]
 }
 
+/// A fake PostgreSQL bin directory whose `initdb` hangs.
+fn hanging_initdb(c: &Ctx) {
+    std::fs::create_dir(c.p("pgbin")).unwrap();
+    for program in ["initdb", "postgres"] {
+        let path = c.write(&format!("pgbin/{program}"), "#!/bin/sh\nexec sleep 300\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Running as root, the server's programs run as `postgres`: let it reach them.
+    for d in [c.dir.clone(), c.tmp.clone(), c.p("pgbin")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A fake litestream: `version` as given, `replicate` that never writes a snapshot.
+fn stuck_litestream(c: &Ctx, version: &str) -> String {
+    let script = format!("#!/bin/sh\ncase \"$1\" in\n  version) {version} ;;\n  *) exec sleep 120 ;;\nesac\n");
+    let path = c.write("litestream", &script);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn class_21() -> Vec<Case> {
+    let mut v = vec![
+        case(
+            21,
+            "a litestream whose `version` hangs is killed, and the run says so",
+            |c| {
+                let bin = stuck_litestream(c, "exec sleep 300");
+                run_args(c, &backup_text(), &["--litestream", &bin])
+            },
+        )
+        .codes(&[1, 2])
+        .err(&["litestream", "version", "no answer within"])
+        .after(none_left("sleep"))
+        .secs(60),
+        case(
+            21,
+            "SIGTERM while litestream's `version` hangs ends the run at once",
+            |c| {
+                let bin = stuck_litestream(c, "exec sleep 300");
+                run_args(c, &backup_text(), &["--litestream", &bin])
+            },
+        )
+        .codes(&[1, 2, 130, 143])
+        .signal(Sig::Term, Some("databases in"), 1000, 5)
+        .after(none_left("sleep"))
+        .secs(40),
+        case(
+            21,
+            "SIGINT while litestream never writes its first snapshot ends the run at once",
+            |c| {
+                let bin = stuck_litestream(c, "echo v0.0.0-fake");
+                run_args(c, &backup_text(), &["--litestream", &bin])
+            },
+        )
+        .codes(&[1, 2, 130])
+        .signal(Sig::Int, Some("databases in"), 1000, 5)
+        .after(none_left("sleep"))
+        .secs(40),
+        case(
+            21,
+            "LITEHAMMER_PG_BIN that does not exist is named",
+            run_min(&["--target", "postgres"]),
+        )
+        .env("LITEHAMMER_PG_BIN", "{dir}/no-such-dir")
+        .code(2)
+        .err(&["LITEHAMMER_PG_BIN", "no-such-dir", "not a directory"])
+        .before_run()
+        .secs(20),
+        case(21, "LITEHAMMER_PG_BIN without initdb is named", |c| {
+            std::fs::create_dir(c.p("emptybin")).unwrap();
+            run_args(c, MIN, &["--target", "postgres"])
+        })
+        .env("LITEHAMMER_PG_BIN", "{dir}/emptybin")
+        .code(2)
+        .err(&["LITEHAMMER_PG_BIN", "initdb"])
+        .before_run()
+        .secs(20),
+    ];
+    if is_root() {
+        v.push(
+            case(
+                21,
+                "SIGTERM while initdb hangs ends the run at once, nothing left",
+                |c| {
+                    hanging_initdb(c);
+                    run_args(c, MIN, &["--target", "postgres"])
+                },
+            )
+            .env("LITEHAMMER_PG_BIN", "{dir}/pgbin")
+            .codes(&[1, 2, 130, 143])
+            .signal(Sig::Term, None, 1500, 5)
+            .after(none_left("sleep"))
+            .secs(40)
+            .root(),
+        );
+        v.push(
+            case(
+                21,
+                "a TMPDIR the postgres user cannot enter is named, not blamed on initdb",
+                |c| {
+                    std::fs::set_permissions(&c.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+                    run_args(c, MIN, &["--target", "postgres"])
+                },
+            )
+            .code(2)
+            .err(&["cannot enter", "TMPDIR"])
+            .not_err(&["initdb failed"])
+            .before_run()
+            .secs(30)
+            .root(),
+        );
+    }
+    v
+}
+
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -3789,6 +3917,11 @@ fn class_19_round3_misleading_messages() {
 #[test]
 fn class_20_round3_bad_combinations_and_report_inputs() {
     run_class(20);
+}
+
+#[test]
+fn class_21_round3_helper_programs_that_hang_and_the_servers_environment() {
+    run_class(21);
 }
 
 // ---------------------------------------------------------------------------------------

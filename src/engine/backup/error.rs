@@ -37,13 +37,19 @@ pub(crate) enum BackupError {
     NoSnapshot { waited: Duration, log: String },
     #[error("litestream did not stop within {0:?} of SIGTERM; killed")]
     NotStopped(Duration),
-    #[error("cannot run litestream restore: {0}")]
-    RestoreRun(#[source] std::io::Error),
     #[error("litestream restore failed ({status}): {stderr}")]
     RestoreFailed {
         status: std::process::ExitStatus,
         stderr: String,
     },
+    #[error("{what} {source}")]
+    Child {
+        what: String,
+        #[source]
+        source: crate::interrupt::ChildError,
+    },
+    #[error("interrupted (Ctrl-C or SIGTERM) while waiting for litestream's first snapshot")]
+    Interrupted,
     #[error("no backup completed")]
     NoBackup,
     #[error("{0}")]

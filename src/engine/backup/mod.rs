@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// How long the first Litestream snapshot may take before the run fails.
 const LITESTREAM_READY: Duration = Duration::from_secs(20);
+/// `litestream version` answers at once; one that does not in this long hangs.
+const VERSION_LIMIT: Duration = Duration::from_secs(10);
 /// How long Litestream may take for its final sync after SIGTERM.
 const LITESTREAM_STOP: Duration = Duration::from_secs(40);
 
@@ -225,12 +227,13 @@ impl LitestreamChild {
         let config_path = dir.join("litestream.yml");
         let log = dir.join("litestream.log");
         std::fs::write(&config_path, &config).map_err(file_error("write", &config_path))?;
-        let version = Command::new(bin)
-            .arg("version")
-            .stdin(Stdio::null())
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .map_err(file_error("run", bin))?;
+        let version =
+            crate::interrupt::output_within(Command::new(bin).arg("version").stdin(Stdio::null()), VERSION_LIMIT)
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .map_err(|e| BackupError::Child {
+                    what: format!("{} version", bin.display()),
+                    source: e,
+                })?;
         let log_file = std::fs::File::create(&log).map_err(file_error("write", &log))?;
         let log_err = log_file.try_clone().map_err(file_error("write", &log))?;
         let mut cmd = Command::new(bin);
@@ -264,6 +267,10 @@ impl LitestreamChild {
     fn wait_for_snapshot(&mut self) -> Result<(), BackupError> {
         let deadline = Instant::now() + LITESTREAM_READY;
         while Instant::now() < deadline {
+            if crate::interrupt::cancelled() {
+                self.kill();
+                return Err(BackupError::Interrupted);
+            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 self.exited = true;
                 return Err(BackupError::ExitedAtStart {

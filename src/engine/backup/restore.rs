@@ -129,16 +129,22 @@ fn failed(mut report: BackupReport, message: String) -> BackupReport {
     report
 }
 
+/// A restore of a test-sized replica takes seconds; one that has not ended in this long hangs.
+const RESTORE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn litestream_restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), BackupError> {
     let _ = std::fs::remove_file(out);
-    let output = Command::new(bin)
+    let mut restore = Command::new(bin);
+    restore
         .arg("restore")
         .arg("-o")
         .arg(out)
         .arg(format!("file://{}", replica.display()))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(BackupError::RestoreRun)?;
+        .stdin(Stdio::null());
+    let output = crate::interrupt::output_within(&mut restore, RESTORE_LIMIT).map_err(|e| BackupError::Child {
+        what: "litestream restore".into(),
+        source: e,
+    })?;
     if output.status.success() {
         Ok(())
     } else {

@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// initdb takes seconds; one that has not finished in this long hangs (it is killed).
+const INITDB_LIMIT: Duration = Duration::from_secs(120);
+
 /// Why no server could be used; every one is bad input or a missing installation (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServerError {
@@ -18,6 +21,8 @@ pub(crate) enum ServerError {
         "PostgreSQL is not installed: no initdb under /usr/lib/postgresql/*/bin (Debian/Ubuntu: apt-get install postgresql; or set LITEHAMMER_PG_BIN to the directory holding initdb and postgres)"
     )]
     NotInstalled,
+    #[error("LITEHAMMER_PG_BIN={}: {message}", .dir.display())]
+    PgBin { dir: PathBuf, message: String },
     #[error(
         "running as root, PostgreSQL must run as another user, and there is no `postgres` system user (Debian's postgresql package creates it)"
     )]
@@ -64,13 +69,25 @@ impl std::fmt::Debug for PgServer {
 
 /// The directory holding `initdb` and `postgres`: `LITEHAMMER_PG_BIN`, else the newest
 /// `/usr/lib/postgresql/N/bin` (Debian's layout).
-pub(crate) fn find_binaries() -> Option<PathBuf> {
+pub(crate) fn find_binaries() -> Result<PathBuf, ServerError> {
     if let Some(dir) = std::env::var_os("LITEHAMMER_PG_BIN") {
         let dir = PathBuf::from(dir);
-        return dir.join("initdb").is_file().then_some(dir);
+        let fail = |message: String| ServerError::PgBin {
+            dir: dir.clone(),
+            message,
+        };
+        if !dir.is_dir() {
+            return Err(fail("is not a directory (it must hold initdb and postgres)".into()));
+        }
+        for program in ["initdb", "postgres"] {
+            if !dir.join(program).is_file() {
+                return Err(fail(format!("holds no `{program}`")));
+            }
+        }
+        return Ok(dir);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
+        .map_err(|_| ServerError::NotInstalled)?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let version: u32 = e.file_name().to_str()?.parse().ok()?;
@@ -79,7 +96,7 @@ pub(crate) fn find_binaries() -> Option<PathBuf> {
         })
         .collect();
     found.sort();
-    found.pop().map(|(_, bin)| bin)
+    found.pop().map(|(_, bin)| bin).ok_or(ServerError::NotInstalled)
 }
 
 /// A URL without its password (userinfo, `password=` query parameter or key/value), for
@@ -138,7 +155,7 @@ impl PgServer {
 
     /// Starts a private server from the installed binaries; `tcp` adds loopback TCP.
     pub(crate) fn throwaway(tcp: bool) -> Result<Self, ServerError> {
-        let bin = find_binaries().ok_or(ServerError::NotInstalled)?;
+        let bin = find_binaries()?;
         let fail = |what: &str, e: &dyn std::fmt::Display| ServerError::Throwaway(format!("{what}: {e}"));
         let run_as = run_as_user()?;
         let dir = tempfile::Builder::new()
@@ -154,6 +171,14 @@ impl PgServer {
         };
         if let Some((uid, gid)) = run_as {
             chown(&dir, uid, gid).map_err(|e| cleanup(fail("cannot hand its directory to `postgres`", &e)))?;
+            if let Some(closed) = closed_ancestor(&dir, uid, gid) {
+                return Err(cleanup(ServerError::Throwaway(format!(
+                    "its directory is under {}, which the `postgres` user cannot enter \
+                     (running as root, the server runs as `postgres`); set TMPDIR to a directory \
+                     it can enter, such as /tmp",
+                    closed.display()
+                ))));
+            }
         }
         let data = dir.join("data");
         let mut initdb = Command::new(bin.join("initdb"));
@@ -166,7 +191,8 @@ impl PgServer {
             .current_dir(&dir)
             .stdin(Stdio::null());
         as_user(&mut initdb, run_as);
-        let out = initdb.output().map_err(|e| cleanup(fail("cannot run initdb", &e)))?;
+        let out =
+            crate::interrupt::output_within(&mut initdb, INITDB_LIMIT).map_err(|e| cleanup(fail("initdb", &e)))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
             return Err(cleanup(ServerError::Throwaway(format!("initdb failed: {text}"))));
@@ -255,7 +281,12 @@ impl PgServer {
                     tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 )));
             }
-            if Instant::now() > deadline || crate::interrupt::cancelled() {
+            if crate::interrupt::cancelled() {
+                return Err(ServerError::Throwaway(
+                    "interrupted (Ctrl-C or SIGTERM) while it was starting; it was stopped".into(),
+                ));
+            }
+            if Instant::now() > deadline {
                 return Err(ServerError::Throwaway("did not accept connections within 60 s".into()));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -276,7 +307,7 @@ impl PgServer {
         let mut admin = self.admin().map_err(|e| e.to_string())?;
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
+            .map_err(|e| format!("CREATE DATABASE {name}: {}", create_message(&e)))?;
         if let Ok(mut created) = self.created.lock() {
             created.push(name.clone());
         }
@@ -380,6 +411,36 @@ fn connect_message(e: &postgres::Error) -> String {
     }
 }
 
+/// Why CREATE DATABASE failed, in the server's words, with the usual cause named.
+fn create_message(e: &postgres::Error) -> String {
+    match e.code().map(|c| c.code()) {
+        Some("42501") => format!(
+            "{} (the URL's user needs the CREATEDB privilege: litehammer creates a database of its own \
+             for each run; ALTER ROLE … CREATEDB, or use a superuser)",
+            connect_message(e)
+        ),
+        _ => connect_message(e),
+    }
+}
+
+/// The first directory above `dir` that the user `uid`/`gid` may not search (no x bit for
+/// them), when there is one.
+fn closed_ancestor(dir: &Path, uid: u32, gid: u32) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().skip(1).find_map(|a| {
+        let m = std::fs::metadata(a).ok()?;
+        let mode = m.mode();
+        let searchable = if m.uid() == uid {
+            mode & 0o100 != 0
+        } else if m.gid() == gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        (!searchable).then(|| a.to_path_buf())
+    })
+}
+
 fn rand_suffix() -> u32 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -428,7 +489,7 @@ mod tests {
 
     /// Skips (with a message) where PostgreSQL is not installed, unless CI requires it.
     pub(crate) fn installed(test: &str) -> bool {
-        if find_binaries().is_some() {
+        if find_binaries().is_ok() {
             return true;
         }
         assert!(
@@ -477,6 +538,19 @@ mod tests {
         assert!(names.iter().any(|n| n == "precious"), "{names:?}");
         assert!(!names.iter().any(|n| n.starts_with("lh_")), "{names:?}");
         let _ = left;
+
+        // A user without CREATEDB is told why litehammer needs it.
+        server
+            .admin()
+            .unwrap()
+            .batch_execute("CREATE ROLE lh_nocreate LOGIN PASSWORD 'nc'")
+            .unwrap();
+        let plain = PgServer::connect_url(&format!("postgres://lh_nocreate:nc@127.0.0.1:{port}/postgres")).unwrap();
+        let err = plain
+            .create_database("lh_test", &PostgresSettings::default())
+            .unwrap_err();
+        assert!(err.contains("permission denied") && err.contains("CREATEDB"), "{err}");
+        drop(plain);
 
         let wrong = format!("postgres://litehammer:wrong@127.0.0.1:{port}/postgres");
         let err = PgServer::connect_url(&wrong).unwrap_err().to_string();
