@@ -11,11 +11,117 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 static RUNNING_SQL: Mutex<Vec<(u64, rusqlite::InterruptHandle)>> = Mutex::new(Vec::new());
 static TEMP_DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
 
-/// A temporary directory to remove even on the second signal's immediate exit.
+/// A temporary directory to remove even on the second signal's immediate exit. It is also
+/// marked as this process's, so that the next litehammer removes it if a SIGKILL (which no
+/// process can handle) leaves it behind: see [`sweep_stale`].
 pub(crate) fn remove_on_abort(path: &std::path::Path) {
+    if let Some(me) = Owner::me() {
+        let _ = std::fs::write(path.join(OWNER_FILE), me.line());
+    }
     if let Ok(mut dirs) = TEMP_DIRS.lock() {
         dirs.push(path.to_path_buf());
     }
+}
+
+/// The marker file naming the process that owns a temporary directory.
+const OWNER_FILE: &str = ".litehammer-owner";
+
+/// A process, told apart from any later one with its PID: its start time (clock ticks
+/// since boot), the boot, and the PID namespace (a container's PIDs are not ours to judge).
+#[derive(Debug, PartialEq, Eq)]
+struct Owner {
+    pid: u32,
+    start: u64,
+    boot: String,
+    pid_ns: String,
+}
+
+impl Owner {
+    fn me() -> Option<Owner> {
+        let pid = std::process::id();
+        Some(Owner {
+            pid,
+            start: start_time(pid)?,
+            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()?
+                .trim()
+                .to_string(),
+            pid_ns: std::fs::read_link("/proc/self/ns/pid").ok()?.display().to_string(),
+        })
+    }
+
+    fn line(&self) -> String {
+        format!("litehammer {} {} {} {}\n", self.pid, self.start, self.boot, self.pid_ns)
+    }
+
+    fn parse(text: &str) -> Option<Owner> {
+        let mut f = text.split_whitespace();
+        (f.next()? == "litehammer").then_some(())?;
+        let owner = Owner {
+            pid: f.next()?.parse().ok()?,
+            start: f.next()?.parse().ok()?,
+            boot: f.next()?.to_string(),
+            pid_ns: f.next()?.to_string(),
+        };
+        f.next().is_none().then_some(owner)
+    }
+
+    /// Provably gone: same boot and PID namespace, and no process with its PID and start time.
+    fn gone(&self, me: &Owner) -> bool {
+        self.boot == me.boot && self.pid_ns == me.pid_ns && start_time(self.pid) != Some(self.start)
+    }
+}
+
+/// Field 22 of /proc/PID/stat: the process's start time in clock ticks after boot.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Removes the temporary directories under `root` that a litehammer process marked as its
+/// own and that outlived it (a SIGKILL, a power cut): the marker must parse, name this
+/// user's directory (not a link), and a process that is provably gone; a directory holding
+/// a throwaway PostgreSQL whose postmaster still runs is left. Returns what was removed.
+pub(crate) fn sweep_stale(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(me) = Owner::me() else {
+        return Vec::new();
+    };
+    let uid = unsafe { libc::geteuid() };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        // The marker, not the directory, is checked for the owner: a throwaway server's
+        // directory is handed to the `postgres` user.
+        let marker = dir.join(OWNER_FILE);
+        let ours = std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file() && m.uid() == uid);
+        if !meta.is_dir() || !ours {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&marker) else {
+            continue;
+        };
+        let Some(owner) = Owner::parse(&text) else {
+            continue;
+        };
+        let postmaster = std::fs::read_to_string(dir.join("data/postmaster.pid")).unwrap_or_default();
+        let server_running = postmaster
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            .is_some_and(|pid| start_time(pid).is_some());
+        if owner.gone(&me) && !server_running && std::fs::remove_dir_all(&dir).is_ok() {
+            removed.push(dir);
+        }
+    }
+    removed
 }
 
 /// A child litehammer starts (the throwaway PostgreSQL server, the captured program,
@@ -209,6 +315,54 @@ pub(crate) fn output_within(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_directories_of_processes_provably_gone_are_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let me = Owner::me().unwrap();
+        // A process that has ended: its PID with a start time no live process has.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let dead = Owner {
+            pid: dead_pid,
+            start: 1,
+            ..Owner::me().unwrap()
+        };
+        let make = |name: &str, marker: Option<String>| {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("run.db"), "x").unwrap();
+            if let Some(m) = marker {
+                std::fs::write(d.join(OWNER_FILE), m).unwrap();
+            }
+            d
+        };
+        let stale = make("litehammer-stale", Some(dead.line()));
+        let live = make("litehammer-live", Some(me.line()));
+        let unmarked = make("litehammer-unmarked", None);
+        let garbled = make("litehammer-garbled", Some("litehammer 12 x".into()));
+        let other_boot = make(
+            "litehammer-other-boot",
+            Some(
+                Owner {
+                    boot: "another-boot".into(),
+                    ..Owner::parse(&dead.line()).unwrap()
+                }
+                .line(),
+            ),
+        );
+        // A link to a stale directory is not followed.
+        let target = make("elsewhere", Some(dead.line()));
+        std::os::unix::fs::symlink(&target, root.path().join("litehammer-link")).unwrap();
+        let removed = sweep_stale(root.path());
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!stale.exists() && !target.exists());
+        for kept in [&live, &unmarked, &garbled, &other_boot] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
+        assert_eq!(Owner::parse(&me.line()), Some(me));
+    }
 
     #[test]
     fn a_child_that_hangs_is_killed_with_its_group() {

@@ -61,6 +61,17 @@ pub fn main() -> std::process::ExitCode {
             | cli::Command::Probe(_)
     ) {
         interrupt::install();
+        // Temporary directories that killed litehammers left (a SIGKILL cannot be handled).
+        let removed = interrupt::sweep_stale(&std::env::temp_dir());
+        if !removed.is_empty() {
+            let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "note: removed {} temporary director{} left by litehammer processes that were killed: {}",
+                removed.len(),
+                if removed.len() == 1 { "y" } else { "ies" },
+                crate::report::format::one_line(&names.join(", "))
+            );
+        }
     }
     match run(cli) {
         Ok(_) if interrupt::cancelled() => std::process::ExitCode::from(Status::Interrupted.code()),

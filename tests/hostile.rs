@@ -3369,8 +3369,45 @@ fn none_left(comm: &'static str) -> impl Fn(&Ctx, &Out) -> Result<(), String> {
     }
 }
 
+/// A run of MIN (30 s) with the case's TMPDIR, SIGKILLed once its temporary directory is
+/// there: what it leaves behind.
+fn killed_run(c: &Ctx, extra: &[&str]) {
+    let mut cmd = Command::new(lh_path());
+    cmd.args(run_args(
+        c,
+        &MIN.replace("duration = \"300ms\"", "duration = \"30s\""),
+        extra,
+    ));
+    // Its databases in a temporary directory of its own, not --db-dir.
+    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let at = args.iter().position(|a| a == "--db-dir").unwrap();
+    let mut cmd = Command::new(lh_path());
+    cmd.args(args[..at].iter().chain(&args[at + 2..]));
+    c.env(&mut cmd);
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("databases in") {
+        line.clear();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    send("KILL", &child.id().to_string());
+    let _ = child.wait();
+    assert!(!c.ls("tmp").is_empty(), "the killed run left nothing to clean up");
+}
+
 fn class_18() -> Vec<Case> {
     let mut v = vec![
+        case(
+            18,
+            "after a SIGKILL, the next litehammer removes the temporary directory it left",
+            |c| {
+                killed_run(c, &[]);
+                strs(&["validate", &c.write("v.toml", MIN)])
+            },
+        )
+        .err(&["removed 1 temporary directory"])
+        .secs(60),
         case(18, "SIGKILL of capture leaves no captured program running", |c| {
             c.write("lib.so", "");
             strs(&[
@@ -3419,6 +3456,23 @@ fn class_18() -> Vec<Case> {
             .killed()
             .signal(Sig::Kill, Some("PostgreSQL:"), 500, 5)
             .after(none_left("postgres"))
+            .secs(90),
+        );
+        v.push(
+            case(
+                18,
+                "after a SIGKILL, the next run removes the throwaway server's directory",
+                |c| {
+                    killed_run(c, &["--target", "postgres"]);
+                    // The server hears of the death (SIGQUIT) and stops; then its directory can go.
+                    let start = Instant::now();
+                    while !case_procs(&c.tmp, "postgres").is_empty() && start.elapsed() < Duration::from_secs(20) {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    strs(&["validate", &c.write("v.toml", MIN)])
+                },
+            )
+            .err(&["removed 2 temporary directories"])
             .secs(90),
         );
     }
