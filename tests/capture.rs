@@ -305,3 +305,138 @@ fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// Starts `capture -o DIR/t.jsonl -- ARGS`, waits for its "capturing" line, sends `sig` to
+/// litehammer, and returns its output (bounded: a capture that ignores the signal fails).
+fn capture_signalled(dir: &Path, args: &[&str], sig: &str) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+        .arg("capture")
+        .arg("-o")
+        .arg(dir.join("t.jsonl"))
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .arg("--")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    while err.read_line(&mut text).unwrap_or(0) > 0 && !text.contains("capturing") {}
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("capture did not end after SIG{sig}: {text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = err.read_to_string(&mut text);
+    (status.code(), text)
+}
+
+fn no_part_directory_left(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".litehammer-"))
+        .collect();
+    assert!(left.is_empty(), "left beside the trace: {left:?}");
+}
+
+#[test]
+fn a_command_that_ignores_the_signal_is_killed_and_nothing_is_left() {
+    for sig in ["INT", "TERM", "HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr) = capture_signalled(
+            dir.path(),
+            &[
+                "sh",
+                "-c",
+                "trap '' INT TERM HUP; exec sleep 60 </dev/null >/dev/null 2>&1",
+            ],
+            sig,
+        );
+        assert!(
+            stderr.contains("did not exit") && stderr.contains("killing it"),
+            "SIG{sig}: {stderr}"
+        );
+        assert!(stderr.contains("killed by signal 9 (SIGKILL)"), "SIG{sig}: {stderr}");
+        assert_ne!(code, Some(0), "SIG{sig}: {stderr}");
+        no_part_directory_left(dir.path());
+    }
+}
+
+#[test]
+fn sighup_is_forwarded_to_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = capture_signalled(
+        dir.path(),
+        &["sh", "-c", "exec sleep 60 </dev/null >/dev/null 2>&1"],
+        "HUP",
+    );
+    assert!(stderr.contains("killed by signal 1 (SIGHUP)"), "{stderr}");
+    assert!(!stderr.contains("killing it"), "{stderr}");
+    assert_ne!(code, Some(0));
+    no_part_directory_left(dir.path());
+}
+
+#[test]
+fn a_command_killed_by_a_signal_is_named_and_what_it_flushed_is_kept() {
+    if !python_ok() {
+        eprintln!("skipped: no python3 with sqlite3");
+        return;
+    }
+    // Killed before anything was flushed: the kill is the reason, not static linking.
+    let dir = tempfile::tempdir().unwrap();
+    let early = "import sqlite3, os; c = sqlite3.connect(':memory:'); c.execute('SELECT 1'); os.kill(os.getpid(), 9)";
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(dir.path().join("t.jsonl"))
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "python3", "-c", early])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("killed by signal 9 (SIGKILL)"), "{stderr}");
+    assert!(!stderr.contains("statically"), "{stderr}");
+    assert_ne!(out.status.code(), Some(0));
+    // Killed after a close flushed the connection's records: the trace keeps them.
+    let db = dir.path().join("a.db");
+    let late = format!(
+        "import sqlite3, os; c = sqlite3.connect('{}'); c.execute('CREATE TABLE t(x)'); c.execute('INSERT INTO t VALUES (1)'); c.commit(); c.close(); os.kill(os.getpid(), 9)",
+        db.display()
+    );
+    let trace = dir.path().join("late.jsonl");
+    let out = bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "python3", "-c", &late])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("killed by signal 9 (SIGKILL)") && stderr.contains("trace holds"),
+        "{stderr}"
+    );
+    let sql: Vec<String> = events(&trace)
+        .iter()
+        .filter_map(|e| e["sql"].as_str().map(str::to_string))
+        .collect();
+    assert!(sql.iter().any(|s| s.contains("INSERT INTO t")), "{sql:?}");
+    no_part_directory_left(dir.path());
+}

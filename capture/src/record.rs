@@ -18,8 +18,8 @@ use crate::json::Line;
 use crate::sys::{self, ForkMutex};
 use litehammer_trace::protocol;
 
-/// Write the buffer out once it holds this many bytes.
-pub const FLUSH_AT: usize = 64 * 1024;
+/// A thread's buffer is written out once it holds this many bytes (the protocol's number).
+pub const FLUSH_AT: usize = litehammer_trace::protocol::FLUSH_AT;
 /// Statements started (STMT) but not yet finished (PROFILE) that one thread remembers.
 const MAX_PENDING: usize = 64;
 

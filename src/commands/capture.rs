@@ -119,8 +119,9 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
 
     let parts = proto::find_parts(&prefix).with_context(|| format!("cannot list {}", parts_dir.path().display()))?;
     let code = exit_code(status);
+    let killed = killed_by(status);
     if parts.is_empty() {
-        eprintln!("{NOTHING_SEEN}");
+        eprintln!("{}", nothing_seen(killed.as_deref()));
         return Ok(status_from_code(code.max(1)));
     }
     let mut tmp = tempfile::Builder::new()
@@ -132,7 +133,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         proto::merge(&parts, &mut w).map_err(|e| anyhow::anyhow!("cannot merge the part files: {e}"))?
     };
     if stats.nothing_seen() {
-        eprintln!("{NOTHING_SEEN}");
+        eprintln!("{}", nothing_seen(killed.as_deref()));
         return Ok(status_from_code(code.max(1)));
     }
     tmp.persist(&args.output)
@@ -162,10 +163,47 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         let kept = parts_dir.keep();
         println!("part files kept in {}", kept.display());
     }
-    if code != 0 {
-        eprintln!("the command exited with status {code}");
+    match &killed {
+        Some(how) => eprintln!(
+            "the command was {how}: the trace holds what the capture library had written before \
+             (it writes every {} KiB per thread, on sqlite3_close and at a normal exit)",
+            proto::FLUSH_AT / 1024
+        ),
+        None if code != 0 => eprintln!("the command exited with status {code}"),
+        None => {}
     }
     Ok(status_from_code(code))
+}
+
+/// "killed by signal 9 (SIGKILL)" when the command died of a signal.
+fn killed_by(status: ExitStatus) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    let sig = status.signal()?;
+    let name = match sig {
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGHUP => " (SIGHUP)",
+        _ => "",
+    };
+    Some(format!("killed by signal {sig}{name}"))
+}
+
+/// Why a capture holds nothing: the command's death by a signal first, when it died so.
+fn nothing_seen(killed: Option<&str>) -> String {
+    match killed {
+        Some(how) => format!(
+            "no SQLite call was recorded: the command was {how}. The capture library writes what it \
+             records every {} KiB per thread, on sqlite3_close and at a normal exit, so a program \
+             killed before any of these leaves nothing. Capture it again and let it exit normally \
+             (Ctrl-C is forwarded to it).",
+            proto::FLUSH_AT / 1024
+        ),
+        None => NOTHING_SEEN.to_string(),
+    }
 }
 
 /// Distinct pids and (pid, conn) pairs of a merged trace.
@@ -210,8 +248,14 @@ unsafe extern "C" {
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
-/// Waits for the child, forwarding SIGINT and SIGTERM to it so it can exit normally and the
-/// library can flush what it buffered.
+/// How long the command has to exit after a forwarded signal before its process group is
+/// killed.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// Waits for the child, forwarding SIGINT, SIGTERM and SIGHUP to it so it can exit normally
+/// and the library can flush what it buffered. A command that has not exited `GRACE` after
+/// the signal, or a second signal, gets SIGKILL (with every process of its group): a capture
+/// always ends when asked to.
 fn wait_forwarding_signals(mut child: Child) -> anyhow::Result<ExitStatus> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -222,14 +266,33 @@ fn wait_forwarding_signals(mut child: Child) -> anyhow::Result<ExitStatus> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut asked: Option<tokio::time::Instant> = None;
         loop {
             if let Some(status) = child.try_wait()? {
                 return Ok(status);
             }
-            tokio::select! {
-                _ = int.recv() => forward(pid, SIGINT),
-                _ = term.recv() => forward(pid, SIGTERM),
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            let sig = tokio::select! {
+                _ = int.recv() => Some(SIGINT),
+                _ = term.recv() => Some(SIGTERM),
+                _ = hup.recv() => Some(libc::SIGHUP),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => None,
+            };
+            match (sig, asked) {
+                (Some(sig), None) => {
+                    forward(pid, sig);
+                    asked = Some(tokio::time::Instant::now());
+                }
+                (Some(_), Some(_)) => forward(-pid, libc::SIGKILL),
+                (None, Some(at)) if at.elapsed() >= GRACE => {
+                    eprintln!(
+                        "the command did not exit within {} s of the signal: killing it",
+                        GRACE.as_secs()
+                    );
+                    forward(-pid, libc::SIGKILL);
+                    asked = Some(tokio::time::Instant::now() + Duration::from_secs(3600));
+                }
+                _ => {}
             }
         }
     })

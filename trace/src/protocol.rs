@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 
 /// Output prefix. The library writes `{prefix}.{pid}.{tid}.jsonl`, one file per thread that
 /// ran SQLite statements. Unset or empty: the library forwards every call and records nothing.
+/// The capture library writes a thread's buffered records to its part file once they pass
+/// this many bytes, on `sqlite3_close*`, at thread exit and at a normal process exit.
+pub const FLUSH_AT: usize = 64 * 1024;
+
 pub const ENV_OUT: &str = "LITEHAMMER_CAPTURE_OUT";
 /// `1` (also `true`, `yes`, `on`): replace every literal in the recorded SQL with `<type:len>`.
 pub const ENV_REDACT: &str = "LITEHAMMER_CAPTURE_REDACT";
