@@ -213,6 +213,10 @@ pub(crate) struct CompareArgs {
     /// only when the growth's whole 95 % interval passes PCT)
     #[arg(long, value_name = "PCT")]
     pub fail_if_p99_worse: Option<f64>,
+    /// Capacity reports: exit with status 1 when any configuration's capacity drops by more
+    /// than PCT percent over the whole range its search brackets allow
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_capacity_drops: Option<f64>,
     /// Compare reports whose fingerprints differ (SQLite version and options, litehammer
     /// version and build profile, filesystem, cores, kernel, scenario sha256): warn instead of
     /// refusing
@@ -289,6 +293,14 @@ pub(crate) struct CapacityArgs {
     /// Also write a self-contained HTML report
     #[arg(long, value_name = "FILE")]
     pub export_html: Option<PathBuf>,
+    /// Also crash every journal_mode × synchronous (process kill and simulated power loss, as
+    /// `litehammer crash`): the recommendation is then the highest capacity that loses nothing
+    #[arg(long)]
+    pub durability: bool,
+    /// With --durability: crash trials per configuration and method/model
+    #[arg(long, value_name = "N", default_value_t = DURABILITY_TRIALS, requires = "durability",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
 }
 
 fn parse_slo(raw: &str) -> Result<crate::config::slo::Slo, String> {

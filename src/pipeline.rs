@@ -442,6 +442,8 @@ pub(crate) struct CapacityPlan {
     pub start_rate: f64,
     pub resolution: f64,
     pub quiet: bool,
+    /// `--durability`: crash trials per configuration and method/model after the search.
+    pub durability_trials: Option<u32>,
 }
 
 /// Runs each cell's rate search (`analysis::capacity`): short open-loop runs at offered
@@ -543,8 +545,17 @@ pub(crate) fn capacity(
     } else {
         RunStatus::Completed
     };
+    if let Some(trials) = cap.durability_trials
+        && !crate::interrupt::cancelled()
+    {
+        write_report(&report, &outputs.report)?;
+        durability_trials(plan, &mut report, trials, &opts.db_dir, cap.quiet)?;
+    }
     if let Some(c) = &report.capacity {
         report.verdict = crate::analysis::capacity::verdict(c);
+        report
+            .verdict
+            .extend(crate::analysis::capacity::durability_verdict(&report));
     }
     write(&report, outputs)?;
     if let Some(e) = write_error {

@@ -294,6 +294,85 @@ pub(crate) fn verdict(report: &CapacityReport) -> Vec<String> {
     lines
 }
 
+/// The crash trials of a configuration of a capacity report (on its run at capacity).
+fn durability_of<'a>(
+    report: &'a crate::report::model::Report,
+    id: &str,
+) -> Option<&'a crate::report::model::durability::Durability> {
+    report
+        .runs
+        .iter()
+        .filter(|r| r.id == id)
+        .find_map(|r| r.durability.as_ref())
+}
+
+/// The configuration to apply from a capacity report: the highest capacity; when the search
+/// ran with `--durability`, the highest among those whose crash trials lost nothing. `None`
+/// when no configuration met the objectives (or none that loses nothing did).
+pub(crate) fn recommend(report: &crate::report::model::Report) -> Option<String> {
+    let cap = report.capacity.as_ref()?;
+    let crashed = cap
+        .configurations
+        .iter()
+        .any(|c| durability_of(report, &c.id).is_some());
+    cap.configurations
+        .iter()
+        .filter(|c| c.capacity_per_s > 0.0)
+        .filter(|c| !crashed || durability_of(report, &c.id).is_some_and(super::decision::loses_nothing))
+        .max_by(|a, b| a.capacity_per_s.total_cmp(&b.capacity_per_s))
+        .map(|c| c.id.clone())
+}
+
+/// With `--durability`: which capacity loses nothing, and what the highest one may lose.
+pub(crate) fn durability_verdict(report: &crate::report::model::Report) -> Vec<String> {
+    let Some(cap) = &report.capacity else {
+        return Vec::new();
+    };
+    if !cap
+        .configurations
+        .iter()
+        .any(|c| durability_of(report, &c.id).is_some())
+    {
+        return Vec::new();
+    }
+    let best = cap
+        .configurations
+        .iter()
+        .filter(|c| c.capacity_per_s > 0.0)
+        .max_by(|a, b| a.capacity_per_s.total_cmp(&b.capacity_per_s));
+    let safe = recommend(report).and_then(|id| cap.configurations.iter().find(|c| c.id == id));
+    let mut lines = Vec::new();
+    match safe {
+        Some(s) => lines.push(format!(
+            "loses nothing: {} sustains {} req/s and lost no acknowledged commit on power loss or a process kill ({})",
+            s.id,
+            show_rate(s.capacity_per_s),
+            super::decision::trials_words(report)
+        )),
+        None => lines.push(
+            "loses nothing: none — no configuration that met the objectives came through its crash trials without a loss"
+                .into(),
+        ),
+    }
+    if let Some(b) = best.filter(|b| safe.is_none_or(|s| s.id != b.id)) {
+        let lost = durability_of(report, &b.id)
+            .map(|d| {
+                let most = d.results.iter().map(|r| r.max_lost).max().unwrap_or(0);
+                format!("it lost up to {most} acknowledged commit(s) in a crash trial")
+            })
+            .unwrap_or_else(|| "it had no crash trials".into());
+        let versus = safe.map_or(String::new(), |s| {
+            format!(", {:.2}× the capacity of {}", b.capacity_per_s / s.capacity_per_s, s.id)
+        });
+        lines.push(format!(
+            "highest capacity: {} sustains {} req/s{versus}; {lost}",
+            b.id,
+            show_rate(b.capacity_per_s)
+        ));
+    }
+    lines
+}
+
 /// A rate as the verdict writes it.
 pub(crate) fn show_rate(r: f64) -> String {
     if r >= 100.0 {

@@ -208,8 +208,145 @@ pub(crate) struct Gate {
     pub p99_worse: Option<f64>,
 }
 
+/// Two capacity reports' searches, configuration by configuration (matched by id). A
+/// configuration's true capacity lies between its capacity (passed twice) and the lowest
+/// rate that failed above it (or beyond, when the search hit its ceiling or its budget), so
+/// the ratio B/A is a range; a change is called only when the whole range is on one side.
+pub(crate) struct CapacityComparison {
+    pub rows: Vec<CapacityRow>,
+    pub only_a: Vec<String>,
+    pub only_b: Vec<String>,
+}
+
+pub(crate) struct CapacityRow {
+    pub id: String,
+    pub a: f64,
+    pub a_failed_at: Option<f64>,
+    pub b: f64,
+    pub b_failed_at: Option<f64>,
+    /// The range of B/A the two brackets allow (`high` is infinite without an upper end).
+    pub low: f64,
+    pub high: f64,
+}
+
+impl CapacityRow {
+    /// B's capacity is lower than A's beyond `pct` percent over the whole range.
+    pub(crate) fn dropped_more_than(&self, pct: f64) -> bool {
+        self.high < 1.0 - pct / 100.0
+    }
+}
+
+pub(crate) fn capacities(
+    a: &crate::report::model::capacity::CapacityReport,
+    b: &crate::report::model::capacity::CapacityReport,
+) -> CapacityComparison {
+    let mut rows = Vec::new();
+    let mut only_a = Vec::new();
+    for ca in &a.configurations {
+        let Some(cb) = b.configurations.iter().find(|c| c.id == ca.id) else {
+            only_a.push(ca.id.clone());
+            continue;
+        };
+        let low = match ca.failed_at_per_s {
+            Some(fail) if fail > 0.0 => cb.capacity_per_s / fail,
+            _ => 0.0,
+        };
+        let high = match cb.failed_at_per_s {
+            Some(fail) if ca.capacity_per_s > 0.0 => fail / ca.capacity_per_s,
+            _ => f64::INFINITY,
+        };
+        rows.push(CapacityRow {
+            id: ca.id.clone(),
+            a: ca.capacity_per_s,
+            a_failed_at: ca.failed_at_per_s,
+            b: cb.capacity_per_s,
+            b_failed_at: cb.failed_at_per_s,
+            low,
+            high,
+        });
+    }
+    let only_b = b
+        .configurations
+        .iter()
+        .filter(|c| !a.configurations.iter().any(|o| o.id == c.id))
+        .map(|c| c.id.clone())
+        .collect();
+    CapacityComparison { rows, only_a, only_b }
+}
+
+/// Why two capacity reports' figures do not compare: different objectives.
+pub(crate) fn capacity_mismatch(
+    a: &crate::report::model::capacity::CapacityReport,
+    b: &crate::report::model::capacity::CapacityReport,
+) -> Option<String> {
+    (a.slo != b.slo).then(|| {
+        format!(
+            "objectives differ (A: {}; B: {}): a capacity is the highest rate that met its objectives",
+            a.slo.join(", "),
+            b.slo.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::report::model::capacity::{CapacityReport, CapacityResult};
+
+    fn cap(results: &[(&str, f64, Option<f64>)]) -> CapacityReport {
+        CapacityReport {
+            slo: vec!["p99 < 200ms".into()],
+            resolution: 0.1,
+            budget_s: 60.0,
+            step_s: 1.0,
+            configurations: results
+                .iter()
+                .map(|(id, c, f)| CapacityResult {
+                    id: id.to_string(),
+                    capacity_per_s: *c,
+                    failed_at_per_s: *f,
+                    settled: true,
+                    reason: String::new(),
+                    steps: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn capacity_ratios_are_ranges_and_only_a_whole_range_is_a_change() {
+        let a = cap(&[
+            ("wal", 100.0, Some(110.0)),
+            ("delete", 40.0, Some(44.0)),
+            ("gone", 5.0, None),
+        ]);
+        let b = cap(&[
+            ("wal", 60.0, Some(66.0)),
+            ("delete", 42.0, Some(46.0)),
+            ("new", 1.0, None),
+        ]);
+        let c = super::capacities(&a, &b);
+        assert_eq!(c.only_a, ["gone"]);
+        assert_eq!(c.only_b, ["new"]);
+        let wal = &c.rows[0];
+        // B in [60, 66), A in [100, 110): B/A in (60/110, 66/100).
+        assert!((wal.low - 60.0 / 110.0).abs() < 1e-9 && (wal.high - 0.66).abs() < 1e-9);
+        assert!(wal.dropped_more_than(30.0) && !wal.dropped_more_than(40.0));
+        // Overlapping brackets: no change can be called.
+        let delete = &c.rows[1];
+        assert!(delete.low < 1.0 && delete.high > 1.0);
+        assert!(!delete.dropped_more_than(0.0));
+        // A search that hit its ceiling has no upper end: the range is open.
+        let open = super::capacities(&cap(&[("x", 50.0, Some(55.0))]), &cap(&[("x", 200.0, None)]));
+        assert!(open.rows[0].high.is_infinite() && open.rows[0].low > 1.0);
+        assert!(super::capacity_mismatch(&a, &b).is_none());
+        let mut other = b.clone();
+        other.slo = vec!["p99 < 50ms".into()];
+        assert!(
+            super::capacity_mismatch(&a, &other)
+                .unwrap()
+                .contains("objectives differ")
+        );
+    }
     use super::*;
 
     fn fixture() -> Report {

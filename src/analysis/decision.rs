@@ -64,6 +64,25 @@ fn row(config: &Config, cand: &Candidate, durability: Option<&Durability>) -> De
     }
 }
 
+/// A configuration's crash trials lost nothing: power-loss trials ran and lost no
+/// acknowledged commit, no kill trial lost one, nothing was damaged, and no trial failed to
+/// run (the rule of `safe`, on the trials themselves).
+pub(crate) fn loses_nothing(d: &Durability) -> bool {
+    let max_of = |method: &str| {
+        d.results
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| r.max_lost)
+            .max()
+    };
+    d.error.is_none()
+        && max_of("power-loss") == Some(0)
+        && max_of("kill").is_none_or(|k| k == 0)
+        && d.results
+            .iter()
+            .all(|r| r.integrity_failures == 0 && r.atomicity_violations == 0 && r.silent_damage == 0)
+}
+
 /// Lost nothing on power loss (some trials ran), nothing on a kill, no damage, no error.
 fn safe(row: &DecisionRow) -> bool {
     row.crash_error.is_none()

@@ -25,6 +25,19 @@ pub(crate) fn capacity(args: CapacityArgs) -> anyhow::Result<Status> {
         return Err(InputError::new("--rate", "capacity chooses the rates itself; leave --rate out").into());
     }
     let plan = load_plan(&args.scenario, &args.overrides, Some(1), None)?;
+    if args.durability
+        && let Some(c) = plan
+            .cells
+            .iter()
+            .find(|c| !crate::targets::profile(c.scenario.target).file)
+    {
+        let message = format!(
+            "the crash trials are SQLite's (a killed process, a power cut under SQLite's VFS); `{}` has target = {}",
+            c.id,
+            c.scenario.target.as_str()
+        );
+        return Err(InputError::new("--durability", message).into());
+    }
     let url = args.overrides.target.as_ref().and_then(|t| t.url.as_deref());
     let backends = crate::targets::Backends::start(&plan.cells, url)?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
@@ -73,10 +86,17 @@ pub(crate) fn capacity(args: CapacityArgs) -> anyhow::Result<Status> {
         start_rate: args.start_rate,
         resolution: args.resolution,
         quiet: args.out.quiet,
+        durability_trials: args.durability.then_some(args.trials),
     };
     let finished = pipeline::capacity(&plan, &opts, report, &outputs, &cap)?;
     print!("\n{}", String::from_utf8(table::Terminal.render(&finished.report)?)?);
     warn_if_debug_build();
     println!("\nreport: {}", output.display());
+    if let Some(id) = crate::analysis::capacity::recommend(&finished.report) {
+        println!(
+            "apply it: litehammer apply {} --for django|rails|laravel|go|node|pragma  ({id})",
+            output.display()
+        );
+    }
     Ok(finished.status)
 }

@@ -1,7 +1,7 @@
 //! The table of `litehammer compare` (the comparison itself is `analysis::compare`).
 
 use super::format::{Table, format_rate, format_ratio};
-use crate::analysis::compare::{Comparison, Gate, Metric, Row};
+use crate::analysis::compare::{CapacityComparison, Comparison, Gate, Metric, Row};
 use crate::analysis::stats::Spread;
 
 /// One row per matched configuration and group; `~` marks a ratio within noise.
@@ -91,4 +91,49 @@ fn verdict(r: &Row, gate: Gate) -> String {
         text.push_str(&format!(" — FAIL (p99 > {pct}% worse)"));
     }
     text
+}
+
+/// One row per configuration of two capacity reports: each capacity with its bracket, the
+/// range of B/A, and what can be said of it.
+pub(crate) fn capacity_table(c: &CapacityComparison, fail_below_pct: Option<f64>) -> Table {
+    let bracket = |cap: f64, fail: Option<f64>| match fail {
+        _ if cap <= 0.0 => format!("0 (failed at {})", fail.map_or("every rate".into(), format_rate)),
+        Some(f) => format!("{} (< {})", format_rate(cap), format_rate(f)),
+        None => format!("≥ {}", format_rate(cap)),
+    };
+    let rows = c
+        .rows
+        .iter()
+        .map(|r| {
+            let range = if r.high.is_finite() {
+                format!("{}–{}", format_ratio(r.low), format_ratio(r.high))
+            } else {
+                format!("≥ {}", format_ratio(r.low))
+            };
+            let mut verdict = if r.a <= 0.0 && r.b <= 0.0 {
+                "neither met the objectives".to_string()
+            } else if r.low > 1.0 {
+                format!("B sustains more (at least {:.0}% more)", (r.low - 1.0) * 100.0)
+            } else if r.high < 1.0 {
+                format!("B sustains less (at least {:.0}% less)", (1.0 - r.high) * 100.0)
+            } else {
+                "cannot tell: the brackets overlap".to_string()
+            };
+            if fail_below_pct.is_some_and(|p| r.dropped_more_than(p)) {
+                verdict.push_str(" — FAIL");
+            }
+            vec![
+                r.id.clone(),
+                bracket(r.a, r.a_failed_at),
+                bracket(r.b, r.b_failed_at),
+                range,
+                verdict,
+            ]
+        })
+        .collect();
+    Table {
+        headers: vec!["configuration", "A req/s", "B req/s", "B/A", "verdict"],
+        right: vec![false, true, true, true, false],
+        rows,
+    }
 }

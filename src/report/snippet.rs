@@ -57,6 +57,15 @@ pub(crate) fn choose(report: &Report, spec: Option<&str>) -> Result<String, Rend
     if let Some(id) = recommended(report)? {
         return Ok(id);
     }
+    if report.capacity.is_some() {
+        // Never a silent default: a capacity report without a pick has nothing to recommend.
+        return Err(InputError::new(
+            "REPORT",
+            "no configuration met the objectives (or, with --durability, none that did lost nothing \
+             in its crash trials); name one with --config to see its settings anyway",
+        )
+        .into());
+    }
     configs
         .first()
         .map(|c| c.id.to_string())
@@ -65,6 +74,10 @@ pub(crate) fn choose(report: &Report, spec: Option<&str>) -> Result<String, Rend
 
 /// The recommended configuration of a measured report, if it has one.
 pub(crate) fn recommended(report: &Report) -> Result<Option<String>, RenderError> {
+    // A capacity report: the highest capacity (that loses nothing, with --durability).
+    if report.capacity.is_some() {
+        return Ok(crate::analysis::capacity::recommend(report));
+    }
     if let Some(decision) = &report.decision
         && let Some(id) = decision.safe.clone().or(decision.fastest.clone())
     {
