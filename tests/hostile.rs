@@ -3775,8 +3775,61 @@ fn stuck_litestream(c: &Ctx, version: &str) -> String {
     path
 }
 
+/// A trace of `requests` requests (200 ms apart) of `per_request` statements each; with
+/// `distinct`, every request's statement has its own shape (a request kind each).
+fn big_trace(c: &Ctx, name: &str, requests: usize, per_request: usize, distinct: bool) -> String {
+    use std::fmt::Write;
+    let mut t = String::new();
+    t.push_str(r#"{"v":1,"kind":"header","ts":0,"pid":5,"tid":5,"exe":"/usr/bin/python3","redacted":false}"#);
+    t.push('\n');
+    t.push_str(r#"{"v":1,"kind":"open","ts":1000,"pid":5,"tid":5,"conn":1,"path":"a.db","file":"/nonexistent/a.db"}"#);
+    t.push('\n');
+    t.push_str(r#"{"v":1,"kind":"stmt","ts":2000,"pid":5,"tid":5,"conn":1,"dur_ns":1000,"sql":"CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, n INTEGER)","changes":0}"#);
+    t.push('\n');
+    let mut ts = 1_000_000_000u64;
+    for r in 0..requests {
+        ts += 200_000_000;
+        for i in 0..per_request {
+            ts += 10_000;
+            let (sql, expanded) = if distinct {
+                (
+                    format!("SELECT id FROM t WHERE n = ? AND {r} = {r}"),
+                    format!("SELECT id FROM t WHERE n = {i} AND {r} = {r}"),
+                )
+            } else {
+                (
+                    "INSERT INTO t(name, n) VALUES (?, ?)".to_string(),
+                    format!("INSERT INTO t(name, n) VALUES ('x{i}', {i})"),
+                )
+            };
+            let _ = writeln!(
+                t,
+                r#"{{"v":1,"kind":"stmt","ts":{ts},"pid":5,"tid":5,"conn":1,"dur_ns":1000,"sql":"{sql}","expanded":"{expanded}","changes":0}}"#
+            );
+        }
+    }
+    c.write(name, &t)
+}
+
 fn class_21() -> Vec<Case> {
     let mut v = vec![
+        // Import's analysis was cubic in the number of request kinds with one name.
+        case(21, "import of 5,000 request kinds (1.1 MB) ends and validates", |c| {
+            let trace = big_trace(c, "kinds.jsonl", 5000, 1, true);
+            strs(&["import", &trace, "-o", &c.s("kinds.toml")])
+        })
+        .out(&["5000 kind(s)", "next: litehammer validate"])
+        .secs(120),
+        case(
+            21,
+            "import of one request of 20,000 statements (4 MB) ends and validates",
+            |c| {
+                let trace = big_trace(c, "long.jsonl", 1, 20_000, false);
+                strs(&["import", &trace, "-o", &c.s("long.toml")])
+            },
+        )
+        .out(&["1 request(s)", "next: litehammer validate"])
+        .secs(120),
         case(
             21,
             "a litestream whose `version` hangs is killed, and the run says so",

@@ -38,6 +38,24 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         ImportError::Db(m) => InputError::new("--db", m),
         other => InputError::new(&origin, other.to_string()),
     })?;
+    // Import writes only what `validate` accepts: the scenario is checked as the next
+    // command would check it (parsed, expanded, every statement prepared on a scratch
+    // database) before it is written.
+    let source = crate::config::Source {
+        origin: args.output.display().to_string(),
+        text: outcome.text.clone(),
+    };
+    let checked = crate::config::validate::load_source(source, &Default::default())
+        .and_then(|plan| crate::workload::check::against_sqlite(&plan, None));
+    if let Err(e) = checked {
+        eprintln!(
+            "error: the scenario imported from {} does not validate, so it was not written: {}",
+            args.trace.display(),
+            crate::error::render(&anyhow::Error::from(e))
+        );
+        eprintln!("this is a gap in import; please report it with the trace (or its --redact capture)");
+        return Ok(Status::Failed);
+    }
     crate::report::output::write(&args.output, outcome.text.as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(

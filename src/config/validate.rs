@@ -32,7 +32,11 @@ impl Plan {
 }
 
 pub(crate) fn load(spec: &str, overrides: &Overrides) -> Result<Plan, InputError> {
-    let source = Source::open(spec)?;
+    load_source(Source::open(spec)?, overrides)
+}
+
+/// As [`load`], for a scenario's text already in hand (`import` checks what it wrote).
+pub(crate) fn load_source(source: Source, overrides: &Overrides) -> Result<Plan, InputError> {
     let mut scenario = source.parse()?;
     for setting in &overrides.set {
         setting.apply(&mut scenario)?;
@@ -195,6 +199,8 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
             ));
         }
         let scripts = g.scripts();
+        // One set per group: an imported scenario may have thousands of operations.
+        let mut op_names = std::collections::HashSet::with_capacity(scripts.len());
         if g.transaction == TxMode::None && g.statements_per_transaction.get() > 1 {
             let message = format!(
                 "group `{name}`: transaction = \"none\" (autocommit) runs one operation per transaction; \
@@ -202,9 +208,9 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
             );
             return Err(source.error_at(g.name.span(), message).with_key("transaction"));
         }
-        for (j, op) in scripts.iter().enumerate() {
+        for op in &scripts {
             let op_name = op.name.get_ref();
-            if scripts[..j].iter().any(|o| o.name.get_ref() == op_name) {
+            if !op_names.insert(op_name) {
                 let message = format!("operation name `{op_name}` is used twice in group `{name}`");
                 return Err(source.error_at(op.name.span(), message));
             }

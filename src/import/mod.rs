@@ -429,17 +429,22 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
         }
     }
     let kinds = requests::kinds(g);
-    let mut names: Vec<String> = Vec::new();
+    // Names in use, and the next suffix to try per base name: thousands of kinds with one
+    // base name (`read_t`) must not cost a scan of every name per kind.
+    let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut next: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for kind in &kinds {
         let mut name = requests::kind_name(kind);
         if names.contains(&name) {
-            let mut k = 2;
+            let k = next.entry(name.clone()).or_insert(2);
             while names.contains(&format!("{name}_{k}")) {
-                k += 1;
+                *k += 1;
             }
-            name = format!("{name}_{k}");
+            let suffixed = format!("{name}_{k}");
+            *k += 1;
+            name = suffixed;
         }
-        names.push(name.clone());
+        names.insert(name.clone());
         out.scripts
             .push(script_out(kind, name, total, g.per_request, replay, notes));
     }

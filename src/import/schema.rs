@@ -34,15 +34,26 @@ pub(crate) struct TableInfo {
     pub filled: bool,
 }
 
-/// Copies `path` (and its `-wal`) into a temporary directory and reads the copy read-only.
+/// Copies `path` (and its `-wal` or `-journal`) into a temporary directory and reads the
+/// copy: SQLite recovers the copy as it would the file (a hot journal rolled back, a WAL
+/// read), so what is read is the committed state, and the user's files are only read.
 pub(crate) fn read_db(path: &Path) -> Result<DbInfo, String> {
+    // Checked without opening: a FIFO would block the copy.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(format!("{} is not a regular file", path.display())),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let copy = dir.path().join("copy.db");
     std::fs::copy(path, &copy).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut wal = path.as_os_str().to_os_string();
-    wal.push("-wal");
-    if Path::new(&wal).is_file() {
-        std::fs::copy(&wal, dir.path().join("copy.db-wal")).map_err(|e| format!("cannot read the -wal file: {e}"))?;
+    for suffix in ["-wal", "-journal"] {
+        let mut side = path.as_os_str().to_os_string();
+        side.push(suffix);
+        if std::fs::metadata(&side).is_ok_and(|m| m.is_file()) {
+            std::fs::copy(&side, dir.path().join(format!("copy.db{suffix}")))
+                .map_err(|e| format!("cannot read the {suffix} file: {e}"))?;
+        }
     }
     let header = std::fs::read(&copy).map_err(|e| e.to_string())?;
     if !header.starts_with(b"SQLite format 3\0") {
@@ -53,8 +64,9 @@ pub(crate) fn read_db(path: &Path) -> Result<DbInfo, String> {
         source: path.to_path_buf(),
         ..DbInfo::default()
     };
-    // The copy's directory is ours, so a WAL copy can get its -shm.
-    let conn = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| e.to_string())?;
+    // The copy is ours: opened read-write, SQLite can roll back a hot journal and give a WAL
+    // copy its -shm, exactly as the app's next connection would on the original.
+    let conn = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| e.to_string())?;
     let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
     let kinds = table_kinds(&conn).map_err(err)?;
     let mut stmt = conn
@@ -487,6 +499,50 @@ mod tests {
         assert_eq!(cols[0], ("data".to_string(), "choice('{}')".to_string()));
         assert_eq!(cols[1], ("tags".to_string(), "choice('[]')".to_string()));
         assert_eq!(cols[2].0, "note");
+    }
+
+    /// A database a writer died in (a hot journal beside it): what is read is the committed
+    /// state (the journal rolled back on the copy), and the user's files stay as they were.
+    /// A FIFO is refused without being opened.
+    #[test]
+    fn a_hot_journal_is_rolled_back_on_the_copy_and_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live.db");
+        let c = Connection::open(&live).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=delete; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 50)
+             INSERT INTO t(v) SELECT 'committed' FROM s;
+             PRAGMA cache_size = 1; BEGIN;
+             WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 400)
+             INSERT INTO t(v) SELECT printf('%.500c', 'x') FROM s;",
+        )
+        .unwrap();
+        let crashed = dir.path().join("crashed.db");
+        std::fs::copy(&live, &crashed).unwrap();
+        std::fs::copy(
+            dir.path().join("live.db-journal"),
+            dir.path().join("crashed.db-journal"),
+        )
+        .unwrap();
+        drop(c);
+        let (db, journal) = (
+            std::fs::read(&crashed).unwrap(),
+            std::fs::read(dir.path().join("crashed.db-journal")).unwrap(),
+        );
+        let info = read_db(&crashed).unwrap();
+        assert_eq!(info.tables[0].rows, 50, "the half-written transaction was read");
+        assert_eq!(std::fs::read(&crashed).unwrap(), db);
+        assert_eq!(std::fs::read(dir.path().join("crashed.db-journal")).unwrap(), journal);
+        let fifo = dir.path().join("pipe.db");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(read_db(&fifo).unwrap_err().contains("not a regular file"));
     }
 
     #[test]
