@@ -305,3 +305,24 @@ fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn capture_of_a_program_with_sqlite_compiled_in_names_the_framework_route() {
+    let dir = tempfile::tempdir().unwrap();
+    // A "node" (here a shell script): the route is named from the program's name.
+    let node = dir.path().join("node");
+    std::fs::write(&node, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    bin()
+        .arg("capture")
+        .arg("--lib")
+        .arg(library())
+        .arg("-o")
+        .arg(dir.path().join("t.jsonl"))
+        .arg("--")
+        .arg(&node)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no SQLite call was seen"))
+        .stderr(predicates::str::contains("litehammer capture --snippet node"));
+}

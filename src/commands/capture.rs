@@ -54,8 +54,15 @@ fn find_library(explicit: Option<&Path>) -> Result<PathBuf, InputError> {
 }
 
 pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
+    if let Some(which) = args.snippet {
+        crate::commands::snippet::print(which);
+        return Ok(Status::Ok);
+    }
     let Some((program, rest)) = args.command.split_first() else {
         return Err(InputError::new("capture", "expected the command to run after `--`").into());
+    };
+    let Some(output) = args.output.as_deref() else {
+        return Err(InputError::new("capture", "expected -o TRACE.jsonl").into());
     };
     let library = find_library(args.lib.as_deref())?;
     let library = library.canonicalize().unwrap_or(library);
@@ -67,8 +74,8 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     if program.as_encoded_bytes().contains(&b'/') {
         inputs.push(("command being captured", program_path));
     }
-    crate::report::output::check(&[crate::report::output::Target::new("-o", &args.output)], &inputs)?;
-    let out_dir = match args.output.parent() {
+    crate::report::output::check(&[crate::report::output::Target::new("-o", output)], &inputs)?;
+    let out_dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -77,7 +84,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         .tempdir_in(&out_dir)
         .map_err(|e| {
             InputError::new(
-                format!("-o {}", args.output.display()),
+                format!("-o {}", output.display()),
                 format!("cannot create a directory for the part files beside it: {e}"),
             )
         })?;
@@ -120,7 +127,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     let parts = proto::find_parts(&prefix).with_context(|| format!("cannot list {}", parts_dir.path().display()))?;
     let code = exit_code(status);
     if parts.is_empty() {
-        eprintln!("{NOTHING_SEEN}");
+        nothing_seen(program);
         return Ok(status_from_code(code.max(1)));
     }
     let mut tmp = tempfile::Builder::new()
@@ -132,15 +139,15 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         proto::merge(&parts, &mut w).map_err(|e| anyhow::anyhow!("cannot merge the part files: {e}"))?
     };
     if stats.nothing_seen() {
-        eprintln!("{NOTHING_SEEN}");
+        nothing_seen(program);
         return Ok(status_from_code(code.max(1)));
     }
-    tmp.persist(&args.output)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
-    let (pids, conns) = count_processes_and_connections(&args.output)?;
+    tmp.persist(output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let (pids, conns) = count_processes_and_connections(output)?;
     println!(
         "{}: {} events ({} statements, {} opens, {} closes), {} connection(s), {} process(es), {} thread file(s){}{}",
-        args.output.display(),
+        output.display(),
         stats.events,
         stats.by_kind.get("stmt").copied().unwrap_or(0),
         stats.by_kind.get("open").copied().unwrap_or(0),
@@ -166,6 +173,24 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         eprintln!("the command exited with status {code}");
     }
     Ok(status_from_code(code))
+}
+
+/// Says nothing was seen, and which framework route records this program instead.
+fn nothing_seen(program: &std::ffi::OsStr) {
+    eprintln!("{NOTHING_SEEN}");
+    if let Some((route, why)) = crate::commands::snippet::SnippetFor::for_program(program) {
+        let name = format!("{route:?}").to_ascii_lowercase();
+        eprintln!(
+            "For `{}`: {why}. Record it from inside instead: `litehammer capture --snippet {name}` prints what to \
+             add; `litehammer import` reads what it writes (docs/capture.md).",
+            program.to_string_lossy()
+        );
+    } else {
+        eprintln!(
+            "Where SQLite is compiled in, record from inside the app: `litehammer capture --snippet \
+             rails|django|node|go|otel` (docs/capture.md)."
+        );
+    }
 }
 
 /// Distinct pids and (pid, conn) pairs of a merged trace.
