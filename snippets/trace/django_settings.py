@@ -34,7 +34,7 @@ class LitehammerFormatter(_lh_logging.Formatter):
         else:
             from django.db import connections
             conn = connections[record.alias]
-            params = record.params
+            params = getattr(record, "params", None)
             line.update(end_ns=end, duration=record.duration, sql=record.sql, alias=record.alias,
                         conn=getattr(conn, "_litehammer_conn", None),
                         params=None if params is None else _lh_value(params))

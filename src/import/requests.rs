@@ -315,7 +315,14 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
         .collect();
     let mut requests: BTreeMap<Actor, (bool, Vec<Request>)> = BTreeMap::new();
     for (actor, conns) in by_actor {
-        let per_request = conns.len() >= 2
+        // A connection that served several of the producer's requests (request ids) is not
+        // one per request, whatever the opens and closes say.
+        let shared = conns.iter().any(|c| {
+            let mut ids = c.items.iter().filter_map(|e| e.request);
+            ids.next().is_some_and(|first| ids.any(|id| id != first))
+        });
+        let per_request = !shared
+            && conns.len() >= 2
             && conns.iter().filter(|c| c.open.is_some() && c.close.is_some()).count() * 2 >= conns.len();
         // A worker that creates tables is setting up: up to its last CREATE, and while no
         // other worker has started yet.

@@ -1,7 +1,7 @@
 //! What frameworks write about their SQL, read into the trace model (docs/trace-format.md):
 //! Rails `sql.active_record` events, the Django `django.db.backends` log, a Node
 //! better-sqlite3 wrapper and OTLP/JSON spans, each as JSON lines written by the snippet
-//! `litehammer capture --snippet FRAMEWORK` prints (docs/capture.md). Each reader says what
+//! `litehammer capture --snippet FRAMEWORK` prints (snippets/trace/; docs/capture.md). Each reader says what
 //! its format lacks and how import models it (`Modelled`), never filling it in silently.
 
 pub(crate) mod django;

@@ -92,7 +92,7 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             no_cpu += 1;
         }
         let request = key_of(l.request.as_ref()).map(|k| b.request(k));
-        if request.is_none() {
+        if request.is_none() && crate::import::sql::Verb::of(&sql) != crate::import::sql::Verb::Pragma {
             no_request += 1;
         }
         b.stmt(FwStmt {
@@ -115,8 +115,8 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut modelled = vec![
         "CPU: process.cpuUsage() (the process, µs; Node runs JavaScript on one thread, its GC helpers included)"
             .to_string(),
-        "transactions: BEGIN and COMMIT/ROLLBACK of db.transaction() are timed by the wrapper around the app's \
-         function (better-sqlite3 runs them itself)"
+        "transactions: the BEGIN and COMMIT/ROLLBACK (SAVEPOINT/RELEASE when nested) of db.transaction() are \
+         statements better-sqlite3 prepares itself; the wrapper times them as any other"
             .to_string(),
     ];
     if no_cpu > 0 {
