@@ -76,8 +76,8 @@ pub(crate) use crate::report::snippet::Framework;
 #[derive(Debug, Args)]
 pub(crate) struct CaptureArgs {
     /// The trace to write (JSON lines, docs/trace-format.md)
-    #[arg(short, long, value_name = "TRACE.jsonl")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "TRACE.jsonl", required_unless_present = "snippet")]
+    pub output: Option<PathBuf>,
     /// Replace every literal value in the recorded SQL with its type and length
     #[arg(long)]
     pub redact: bool,
@@ -87,8 +87,11 @@ pub(crate) struct CaptureArgs {
     /// Keep the per-thread part files (their directory is printed)
     #[arg(long)]
     pub keep_parts: bool,
+    /// Print the lines an app adds to write a trace itself (for SQLite compiled into it) and exit
+    #[arg(long, value_enum, value_name = "FRAMEWORK", conflicts_with_all = ["output", "command", "redact", "lib", "keep_parts"])]
+    pub snippet: Option<crate::commands::snippet::SnippetFor>,
     /// The command to run, after `--`
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required_unless_present = "snippet", value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -120,6 +123,9 @@ pub(crate) struct ImportArgs {
     /// Scenario name (default: the output file's stem)
     #[arg(long)]
     pub name: Option<String>,
+    /// The trace's format (default: detected from its first line)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub from: Option<crate::import::formats::Format>,
 }
 
 #[derive(Debug, Args)]

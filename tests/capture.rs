@@ -440,3 +440,24 @@ fn a_command_killed_by_a_signal_is_named_and_what_it_flushed_is_kept() {
     assert!(sql.iter().any(|s| s.contains("INSERT INTO t")), "{sql:?}");
     no_part_directory_left(dir.path());
 }
+
+#[test]
+fn capture_of_a_program_with_sqlite_compiled_in_names_the_framework_route() {
+    let dir = tempfile::tempdir().unwrap();
+    // A "node" (here a shell script): the route is named from the program's name.
+    let node = dir.path().join("node");
+    std::fs::write(&node, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    bin()
+        .arg("capture")
+        .arg("--lib")
+        .arg(library())
+        .arg("-o")
+        .arg(dir.path().join("t.jsonl"))
+        .arg("--")
+        .arg(&node)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no SQLite call was seen"))
+        .stderr(predicates::str::contains("litehammer capture --snippet node"));
+}

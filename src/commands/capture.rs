@@ -54,8 +54,15 @@ fn find_library(explicit: Option<&Path>) -> Result<PathBuf, InputError> {
 }
 
 pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
+    if let Some(which) = args.snippet {
+        crate::commands::snippet::print(which);
+        return Ok(Status::Ok);
+    }
     let Some((program, rest)) = args.command.split_first() else {
         return Err(InputError::new("capture", "expected the command to run after `--`").into());
+    };
+    let Some(output) = args.output.as_deref() else {
+        return Err(InputError::new("capture", "expected -o TRACE.jsonl").into());
     };
     let library = find_library(args.lib.as_deref())?;
     let library = library.canonicalize().unwrap_or(library);
@@ -67,8 +74,8 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     if program.as_encoded_bytes().contains(&b'/') {
         inputs.push(("command being captured", program_path));
     }
-    crate::report::output::check(&[crate::report::output::Target::new("-o", &args.output)], &inputs)?;
-    let out_dir = match args.output.parent() {
+    crate::report::output::check(&[crate::report::output::Target::new("-o", output)], &inputs)?;
+    let out_dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -77,7 +84,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         .tempdir_in(&out_dir)
         .map_err(|e| {
             InputError::new(
-                format!("-o {}", args.output.display()),
+                format!("-o {}", output.display()),
                 format!("cannot create a directory for the part files beside it: {e}"),
             )
         })?;
@@ -121,7 +128,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
     let code = exit_code(status);
     let killed = killed_by(status);
     if parts.is_empty() {
-        eprintln!("{}", nothing_seen(killed.as_deref()));
+        nothing_seen(program, killed.as_deref());
         return Ok(status_from_code(code.max(1)));
     }
     let mut tmp = tempfile::Builder::new()
@@ -133,15 +140,15 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
         proto::merge(&parts, &mut w).map_err(|e| anyhow::anyhow!("cannot merge the part files: {e}"))?
     };
     if stats.nothing_seen() {
-        eprintln!("{}", nothing_seen(killed.as_deref()));
+        nothing_seen(program, killed.as_deref());
         return Ok(status_from_code(code.max(1)));
     }
-    tmp.persist(&args.output)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
-    let (pids, conns) = count_processes_and_connections(&args.output)?;
+    tmp.persist(output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let (pids, conns) = count_processes_and_connections(output)?;
     println!(
         "{}: {} events ({} statements, {} opens, {} closes), {} connection(s), {} process(es), {} thread file(s){}{}",
-        args.output.display(),
+        output.display(),
         stats.events,
         stats.by_kind.get("stmt").copied().unwrap_or(0),
         stats.by_kind.get("open").copied().unwrap_or(0),
@@ -192,17 +199,32 @@ fn killed_by(status: ExitStatus) -> Option<String> {
     Some(format!("killed by signal {sig}{name}"))
 }
 
-/// Why a capture holds nothing: the command's death by a signal first, when it died so.
-fn nothing_seen(killed: Option<&str>) -> String {
-    match killed {
-        Some(how) => format!(
+/// Says nothing was seen, and why: the command's death by a signal first, when it died so;
+/// else the usual reasons, and which framework route records this program instead.
+fn nothing_seen(program: &std::ffi::OsStr, killed: Option<&str>) {
+    if let Some(how) = killed {
+        eprintln!(
             "no SQLite call was recorded: the command was {how}. The capture library writes what it \
              records every {} KiB per thread, on sqlite3_close and at a normal exit, so a program \
              killed before any of these leaves nothing. Capture it again and let it exit normally \
              (Ctrl-C is forwarded to it).",
             proto::FLUSH_AT / 1024
-        ),
-        None => NOTHING_SEEN.to_string(),
+        );
+        return;
+    }
+    eprintln!("{NOTHING_SEEN}");
+    if let Some((route, why)) = crate::commands::snippet::SnippetFor::for_program(program) {
+        let name = format!("{route:?}").to_ascii_lowercase();
+        eprintln!(
+            "For `{}`: {why}. Record it from inside instead: `litehammer capture --snippet {name}` prints what to \
+             add; `litehammer import` reads what it writes (docs/capture.md).",
+            program.to_string_lossy()
+        );
+    } else {
+        eprintln!(
+            "Where SQLite is compiled in, record from inside the app: `litehammer capture --snippet \
+             rails|django|node|go|otel` (docs/capture.md)."
+        );
     }
 }
 

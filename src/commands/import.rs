@@ -18,6 +18,7 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         db: args.db.clone(),
         gap_ns: args.gap.0.as_nanos() as u64,
         name,
+        from: args.from,
     };
     // The one output check every command that writes shares: a regular file or nothing,
     // never a link, a device, a FIFO, a directory, the trace or the database read.
@@ -58,6 +59,16 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
     }
     crate::report::output::write(&args.output, outcome.text.as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+    if outcome.format != crate::import::formats::Format::Capture {
+        println!(
+            "format: {} (--from {})",
+            outcome.format.describe(),
+            outcome.format.name()
+        );
+        for m in &outcome.modelled {
+            println!("  modelled: {m}");
+        }
+    }
     println!(
         "{}: {} statements → {} group(s):",
         args.output.display(),

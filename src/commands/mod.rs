@@ -13,6 +13,7 @@ mod man;
 mod probe;
 mod report;
 mod run;
+pub(crate) mod snippet;
 mod validate;
 
 pub(crate) use apply::apply;

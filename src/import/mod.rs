@@ -4,6 +4,7 @@
 //! app's database, `scenario` writes the TOML.
 
 pub(crate) mod check;
+pub(crate) mod formats;
 pub(crate) mod params;
 pub(crate) mod requests;
 pub(crate) mod scenario;
@@ -23,6 +24,8 @@ pub(crate) struct Options {
     pub db: Option<PathBuf>,
     pub gap_ns: u64,
     pub name: String,
+    /// The trace's format; None: detected from its first line.
+    pub from: Option<formats::Format>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +44,17 @@ pub(crate) struct Outcome {
     pub statements: usize,
     pub groups: Vec<(String, usize, usize, usize)>,
     pub notes: Vec<String>,
+    pub format: formats::Format,
+    /// What the format lacks and import modelled.
+    pub modelled: Vec<String>,
 }
 
 pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
-    let trace = trace::read_file(&opts.trace)?;
+    let formats::Imported {
+        trace,
+        format,
+        modelled,
+    } = formats::read_file(&opts.trace, opts.from)?;
     let redacted = trace.redacted();
     let given_db = match &opts.db {
         Some(db) => Some(schema::read_db(db).map_err(|e| ImportError::Db(format!("--db {}: {e}", db.display())))?),
@@ -58,6 +68,18 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     };
     let mut notes = Vec::new();
     let trace_name = opts.trace.display().to_string();
+    if format != formats::Format::Capture {
+        out.comments.push(format!(
+            "Format: {} (--from {}). What it does not record is modelled:\n{}",
+            format.describe(),
+            format.name(),
+            modelled
+                .iter()
+                .map(|m| format!("- {m}."))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
     out.comments.push(format!(
         "Imported by `litehammer import` from {trace_name}: {} statements, {} worker group(s).\n\
          Parameters: {}. Check the comments below; `litehammer validate` on this file names anything left to fill in.",
@@ -163,6 +185,8 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         statements: analysis.statements,
         groups,
         notes,
+        format,
+        modelled,
     })
 }
 

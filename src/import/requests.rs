@@ -27,6 +27,8 @@ pub(crate) struct Exec {
     /// The share of the gap before it (since the worker's previous event) that the worker spent
     /// on the CPU, when the trace has CPU readings around that gap.
     pub cpu_share: Option<f64>,
+    /// The producer's request id (a framework's request), when it knows it.
+    pub request: Option<u64>,
 }
 
 impl Exec {
@@ -313,7 +315,14 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
         .collect();
     let mut requests: BTreeMap<Actor, (bool, Vec<Request>)> = BTreeMap::new();
     for (actor, conns) in by_actor {
-        let per_request = conns.len() >= 2
+        // A connection that served several of the producer's requests (request ids) is not
+        // one per request, whatever the opens and closes say.
+        let shared = conns.iter().any(|c| {
+            let mut ids = c.items.iter().filter_map(|e| e.request);
+            ids.next().is_some_and(|first| ids.any(|id| id != first))
+        });
+        let per_request = !shared
+            && conns.len() >= 2
             && conns.iter().filter(|c| c.open.is_some() && c.close.is_some()).count() * 2 >= conns.len();
         // A worker that creates tables is setting up: up to its last CREATE, and while no
         // other worker has started yet.
@@ -493,33 +502,42 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
         rows: s.rows,
         line: ev.line,
         cpu_share: None,
+        request: s.request,
     }
 }
 
 /// Persistent connections: a request is a run of statements; a new one starts after an idle
 /// gap longer than `gap_ns`, never inside a transaction.
 fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Request>) {
+    // Statements that carry the producer's request id are that request, whatever the gaps
+    // (and even when requests interleave on one worker); the others are cut at idle gaps.
+    let mut by_request: Vec<(u64, Vec<Exec>)> = Vec::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut rest = Vec::new();
+    for e in body {
+        match e.request {
+            Some(id) => {
+                let i = *index.entry(id).or_insert_with(|| {
+                    by_request.push((id, Vec::new()));
+                    by_request.len() - 1
+                });
+                by_request[i].1.push(e);
+            }
+            None => rest.push(e),
+        }
+    }
+    let mut cuts: Vec<Request> = by_request
+        .into_iter()
+        .map(|(_, steps)| request_of(actor, steps))
+        .collect();
     let mut cur: Vec<Exec> = Vec::new();
     let mut in_txn = false;
-    let flush = |cur: &mut Vec<Exec>, out: &mut Vec<Request>| {
-        if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
-            out.push(Request {
-                actor,
-                start: first.ts,
-                end: last.end(),
-                steps: std::mem::take(cur),
-                lead_gap: None,
-                trail_gap: None,
-                cpu: None,
-            });
-        }
-    };
-    for e in body {
+    for e in rest {
         if let Some(prev) = cur.last()
             && !in_txn
             && (e.ts - prev.end()).max(0) as u64 > gap_ns
         {
-            flush(&mut cur, out);
+            cuts.push(request_of(actor, std::mem::take(&mut cur)));
         }
         in_txn = match (e.autocommit, e.verb) {
             (Some(auto), _) => !auto,
@@ -529,7 +547,25 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
         };
         cur.push(e);
     }
-    flush(&mut cur, out);
+    if !cur.is_empty() {
+        cuts.push(request_of(actor, cur));
+    }
+    cuts.sort_by_key(|r| r.start);
+    out.extend(cuts);
+}
+
+fn request_of(actor: Actor, steps: Vec<Exec>) -> Request {
+    let start = steps[0].ts;
+    let end = steps.iter().map(Exec::end).max().unwrap_or(start);
+    Request {
+        actor,
+        start,
+        end,
+        steps,
+        lead_gap: None,
+        trail_gap: None,
+        cpu: None,
+    }
 }
 
 fn exe_name(trace: &Trace, pid: u32) -> String {

@@ -2,7 +2,6 @@
 
 use serde::Deserialize;
 use std::io::BufRead;
-use std::path::Path;
 
 /// The newest trace format version this litehammer reads: the one capture writes.
 pub(crate) const FORMAT_VERSION: u64 = litehammer_trace::protocol::FORMAT_VERSION as u64;
@@ -16,7 +15,7 @@ pub(crate) struct TraceError {
 }
 
 impl TraceError {
-    fn at(line: usize, message: impl Into<String>) -> Self {
+    pub(crate) fn at(line: usize, message: impl Into<String>) -> Self {
         Self {
             line,
             message: message.into(),
@@ -42,6 +41,9 @@ pub(crate) struct Stmt {
     pub pragma: bool,
     /// Rows the statement returned (`SQLITE_ROW` steps), when the producer counted them.
     pub rows: Option<i64>,
+    /// The request (unit of work) the statement belongs to, when the producer knows it (a
+    /// framework's request id); statements of one request are one request in the scenario.
+    pub request: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,27 +117,95 @@ struct Raw {
     pragma: bool,
     rows: Option<i64>,
     ms: Option<i64>,
+    request: Option<u64>,
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<Trace, TraceError> {
-    let file = std::fs::File::open(path).map_err(|e| TraceError::at(0, format!("cannot read the trace: {e}")))?;
-    read(std::io::BufReader::new(file))
+/// The longest line any trace reader accepts: a statement with its values inlined fits many
+/// times over; a longer line is refused (with its number) without being held in memory.
+pub(crate) const MAX_LINE: usize = 16 << 20;
+
+/// Lines of a trace, each at most [`MAX_LINE`] bytes: a longer one is an error naming it,
+/// found after reading at most that much of it (never held whole).
+pub(crate) struct Lines<R> {
+    input: R,
+    buf: Vec<u8>,
+    lineno: usize,
+    max: usize,
 }
 
-pub(crate) fn read(mut input: impl BufRead) -> Result<Trace, TraceError> {
-    let mut trace = Trace::default();
-    let mut line = String::new();
-    let mut lineno = 0;
-    loop {
-        line.clear();
-        let n = input
-            .read_line(&mut line)
-            .map_err(|e| TraceError::at(lineno + 1, format!("cannot read: {e}")))?;
-        if n == 0 {
-            break;
+impl<R: BufRead> Lines<R> {
+    pub(crate) fn new(input: R) -> Self {
+        Self::with_max(input, MAX_LINE)
+    }
+
+    pub(crate) fn with_max(input: R, max: usize) -> Self {
+        Self {
+            input,
+            buf: Vec::new(),
+            lineno: 0,
+            max,
         }
-        lineno += 1;
-        let complete = line.ends_with('\n');
+    }
+
+    /// The next line (1-based number, text without the newline, whether it had one), or None
+    /// at the end.
+    pub(crate) fn next_line(&mut self) -> Result<Option<(usize, &str, bool)>, TraceError> {
+        self.buf.clear();
+        let line = self.lineno + 1;
+        let mut complete = false;
+        let mut any = false;
+        loop {
+            let chunk = self
+                .input
+                .fill_buf()
+                .map_err(|e| TraceError::at(line, format!("cannot read: {e}")))?;
+            if chunk.is_empty() {
+                break;
+            }
+            any = true;
+            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if self.buf.len() + take > self.max + 1 {
+                return Err(TraceError::at(
+                    line,
+                    format!(
+                        "line is longer than {}: not an event this reader takes (a trace line holds one \
+                         statement; check that this is the right file)",
+                        if self.max >= 1 << 20 {
+                            format!("{} MiB", self.max >> 20)
+                        } else {
+                            format!("{} bytes", self.max)
+                        }
+                    ),
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..take]);
+            self.input.consume(take);
+            if done {
+                complete = true;
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        self.lineno = line;
+        if complete {
+            self.buf.pop();
+        }
+        let text = std::str::from_utf8(&self.buf).map_err(|e| TraceError::at(line, format!("not UTF-8 text: {e}")))?;
+        Ok(Some((line, text, complete)))
+    }
+}
+
+pub(crate) fn read(input: impl BufRead) -> Result<Trace, TraceError> {
+    let mut trace = Trace::default();
+    let mut lines = Lines::new(input);
+    let mut lineno = 0;
+    while let Some((n, line, complete)) = lines.next_line()? {
+        lineno = n;
         let text = line.trim();
         if text.is_empty() {
             continue;
@@ -211,6 +281,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
                 txn: raw.txn,
                 pragma: raw.pragma,
                 rows: raw.rows,
+                request: raw.request,
             })
         }
         // Consumers ignore what they do not know (a newer producer's extra kinds).

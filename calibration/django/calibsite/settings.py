@@ -106,3 +106,9 @@ if DEBUG and os.environ.get("CALIB_TRACE_DIR"):
         },
         "loggers": {"django.db.backends": {"handlers": ["sqlfile"], "level": "DEBUG"}},
     }
+
+if os.environ.get("CALIB_LH_LOG"):
+    # litehammer's logger route (`litehammer capture --snippet django`, docs/capture.md): the
+    # snippet as printed, appended here; it sets LOGGING and writes $LITEHAMMER_TRACE.
+    os.environ["LITEHAMMER_TRACE"] = os.environ["CALIB_LH_LOG"]
+    exec(open(BASE_DIR.parent.parent / "snippets" / "trace" / "django_settings.py").read())

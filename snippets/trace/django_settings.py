@@ -1,0 +1,94 @@
+# --- litehammer trace: every SQL statement Django runs, as JSON lines for `litehammer import`
+# (printed by `litehammer capture --snippet django`; docs/capture.md). Append to settings.py.
+# Output: $LITEHAMMER_TRACE (default litehammer-django.jsonl), appended to by every process.
+import itertools as _lh_it, json as _lh_json, logging as _lh_logging, os as _lh_os
+import threading as _lh_threading, time as _lh_time
+from pathlib import Path as _LhPath
+
+from django.core.signals import request_finished as _lh_finished, request_started as _lh_started
+from django.db.backends.signals import connection_created as _lh_created
+
+_lh_local = _lh_threading.local()
+_lh_ids = _lh_it.count(1)  # connections and requests, per process
+
+
+def _lh_value(v):
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"$blob": bytes(v).hex()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_lh_value(x) for x in v]
+    return str(v)
+
+
+class LitehammerFormatter(_lh_logging.Formatter):
+    def format(self, record):
+        end, cpu = _lh_time.monotonic_ns(), _lh_time.thread_time_ns()
+        line = {"logger": "django.db.backends", "pid": _lh_os.getpid(),
+                "tid": _lh_threading.get_native_id(), "cpu_ns": cpu,
+                "request": getattr(_lh_local, "request", None)}
+        event = getattr(record, "litehammer_event", None)
+        if event is not None:
+            line.update(event, ts_ns=end)
+        else:
+            from django.db import connections
+            conn = connections[record.alias]
+            params = getattr(record, "params", None)
+            line.update(end_ns=end, duration=record.duration, sql=record.sql, alias=record.alias,
+                        conn=getattr(conn, "_litehammer_conn", None),
+                        params=None if params is None else _lh_value(params))
+        return _lh_json.dumps(line, default=str)
+
+
+class LitehammerFilter(_lh_logging.Filter):
+    def filter(self, record):  # statements (with a duration) and the connect/close lines
+        return hasattr(record, "duration") or hasattr(record, "litehammer_event")
+
+
+def _lh_event(kind, conn, **fields):
+    _lh_logging.getLogger("django.db.backends").debug(
+        "litehammer %s", kind, extra={"litehammer_event": dict(event=kind, conn=conn, **fields)})
+
+
+def _lh_connected(sender, connection, **kwargs):
+    connection.force_debug_cursor = True  # Django logs statements only with its debug cursor
+    connection._litehammer_conn = conn = next(_lh_ids)
+    raw = connection.connection
+    settings = {k: raw.execute(f"PRAGMA {k}").fetchone()[0]
+                for k in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")}
+    _lh_event("connect", conn, file=str(_LhPath(connection.settings_dict["NAME"]).resolve()),
+              settings=settings)
+    if not hasattr(connection, "_litehammer_close"):
+        connection._litehammer_close = connection._close
+
+        def _close():
+            _lh_event("close", connection._litehammer_conn)
+            connection._litehammer_close()
+        connection._close = _close
+
+
+def _lh_request_started(sender, **kwargs):
+    _lh_local.request = f"{_lh_os.getpid()}-{next(_lh_ids)}"
+
+
+def _lh_request_finished(sender, **kwargs):
+    _lh_local.request = None
+
+
+_lh_created.connect(_lh_connected, dispatch_uid="litehammer-trace")
+_lh_started.connect(_lh_request_started, dispatch_uid="litehammer-trace")
+_lh_finished.connect(_lh_request_finished, dispatch_uid="litehammer-trace")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"litehammer": {"()": LitehammerFormatter}},
+    "filters": {"litehammer": {"()": LitehammerFilter}},
+    "handlers": {"litehammer": {
+        "class": "logging.FileHandler", "formatter": "litehammer", "filters": ["litehammer"],
+        "filename": _lh_os.environ.get("LITEHAMMER_TRACE", "litehammer-django.jsonl")}},
+    "loggers": {"django.db.backends": {
+        "handlers": ["litehammer"], "level": "DEBUG", "propagate": False}},
+}
+# --- end of litehammer trace

@@ -1,0 +1,319 @@
+//! OpenTelemetry: OTLP/JSON trace exports (`ExportTraceServiceRequest`, one a line, as the
+//! collector's file exporter and the SDKs' OTLP/JSON file exporters write them). The SQLite
+//! client spans (`db.system.name` or `db.system` = `sqlite`) with their text (`db.query.text`
+//! or `db.statement`) are the statements; their trace (`traceId`) is the request.
+
+use super::{Builder, Format, FwStmt, Imported, each_line, expand};
+use crate::import::trace::TraceError;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::io::BufRead;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Export {
+    #[serde(default, alias = "resource_spans")]
+    resource_spans: Vec<ResourceSpans>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceSpans {
+    resource: Option<Resource>,
+    #[serde(default, alias = "scope_spans", alias = "instrumentationLibrarySpans")]
+    scope_spans: Vec<ScopeSpans>,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    #[serde(default)]
+    attributes: Vec<KeyValue>,
+}
+
+#[derive(Deserialize)]
+struct ScopeSpans {
+    #[serde(default)]
+    spans: Vec<Span>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Span {
+    #[serde(alias = "trace_id")]
+    trace_id: String,
+    #[serde(alias = "span_id")]
+    span_id: String,
+    #[serde(default, alias = "parent_span_id")]
+    parent_span_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(alias = "start_time_unix_nano")]
+    start_time_unix_nano: serde_json::Value,
+    #[serde(alias = "end_time_unix_nano")]
+    end_time_unix_nano: serde_json::Value,
+    #[serde(default)]
+    attributes: Vec<KeyValue>,
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: serde_json::Value,
+}
+
+/// An `AnyValue` as a plain JSON value (`intValue` is a string in OTLP/JSON).
+fn any_value(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    let Some(o) = v.as_object() else { return J::Null };
+    if let Some(s) = o.get("stringValue").or_else(|| o.get("string_value")) {
+        return s.clone();
+    }
+    if let Some(i) = o.get("intValue").or_else(|| o.get("int_value")) {
+        return match i {
+            J::String(s) => s.parse::<i64>().map(J::from).unwrap_or(J::Null),
+            other => other.clone(),
+        };
+    }
+    if let Some(d) = o.get("doubleValue").or_else(|| o.get("double_value")) {
+        return d.clone();
+    }
+    if let Some(b) = o.get("boolValue").or_else(|| o.get("bool_value")) {
+        return b.clone();
+    }
+    J::Null
+}
+
+fn attr<'a>(attrs: &'a [KeyValue], keys: &[&str]) -> Option<&'a serde_json::Value> {
+    keys.iter()
+        .find_map(|k| attrs.iter().find(|a| a.key == *k).map(|a| &a.value))
+}
+
+fn nanos(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+struct DbSpan {
+    line: usize,
+    pid: u32,
+    thread: Option<u64>,
+    trace: String,
+    start: i64,
+    end: i64,
+    sql: String,
+    expanded: String,
+    values: bool,
+}
+
+pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
+    let mut spans: Vec<DbSpan> = Vec::new();
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut parents: Vec<(usize, String, String)> = Vec::new();
+    let mut no_text = 0usize;
+    let mut no_pid = 0usize;
+    let mut other_db = 0usize;
+    let last = each_line(input, Format::Otel, |n, e: Export| {
+        for (ri, rs) in e.resource_spans.iter().enumerate() {
+            let rattrs = rs
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or_default();
+            let pid = match attr(rattrs, &["process.pid"]).map(any_value).and_then(|v| v.as_u64()) {
+                Some(p) => p as u32,
+                None => {
+                    no_pid += 1;
+                    // Each resource without a pid is a process of its own.
+                    (1 << 31) | ((n as u32) << 8) | ri as u32
+                }
+            };
+            for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                ids.insert(s.span_id.clone());
+                let system = attr(&s.attributes, &["db.system.name", "db.system"]).map(any_value);
+                let Some(system) = system else { continue };
+                if system.as_str() != Some("sqlite") {
+                    other_db += 1;
+                    continue;
+                }
+                let Some(sql) = attr(&s.attributes, &["db.query.text", "db.statement"])
+                    .map(any_value)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                else {
+                    no_text += 1;
+                    continue;
+                };
+                if s.parent_span_id.is_empty() {
+                    return Err(TraceError::at(
+                        n,
+                        format!(
+                            "OTLP span {} (`{}`, trace {}) is a SQLite span without a parent: a statement outside any \
+                             request. Import takes each trace's request span as the request; instrument the server \
+                             (its HTTP or job instrumentation) so that database spans have a parent",
+                            s.span_id, s.name, s.trace_id
+                        ),
+                    ));
+                }
+                parents.push((n, s.parent_span_id.clone(), s.span_id.clone()));
+                let (start, end) = match (nanos(&s.start_time_unix_nano), nanos(&s.end_time_unix_nano)) {
+                    (Some(a), Some(b)) if b >= a => (a, b),
+                    _ => {
+                        return Err(TraceError::at(
+                            n,
+                            format!(
+                                "OTLP span {}: startTimeUnixNano/endTimeUnixNano missing or end before start",
+                                s.span_id
+                            ),
+                        ));
+                    }
+                };
+                // db.query.parameter.<key>: an index (0-based) or a name.
+                let mut positional: BTreeMap<usize, serde_json::Value> = BTreeMap::new();
+                let mut named = serde_json::Map::new();
+                for a in &s.attributes {
+                    if let Some(k) = a.key.strip_prefix("db.query.parameter.") {
+                        match k.parse::<usize>() {
+                            Ok(i) => {
+                                positional.insert(i, any_value(&a.value));
+                            }
+                            Err(_) => {
+                                named.insert(k.to_string(), any_value(&a.value));
+                            }
+                        }
+                    }
+                }
+                let values = !positional.is_empty() || !named.is_empty();
+                let expanded = if values {
+                    let list: Vec<serde_json::Value> = positional.into_values().collect();
+                    expand(&sql, &list, Some(&named))
+                        .map_err(|e| TraceError::at(n, format!("OTLP span {}: {e}", s.span_id)))?
+                } else {
+                    sql.clone()
+                };
+                spans.push(DbSpan {
+                    line: n,
+                    pid,
+                    thread: attr(&s.attributes, &["thread.id"])
+                        .map(any_value)
+                        .and_then(|v| v.as_u64()),
+                    trace: s.trace_id.clone(),
+                    start,
+                    end,
+                    sql,
+                    expanded,
+                    values,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    let orphans = parents.iter().filter(|(_, p, _)| !ids.contains(p)).count();
+
+    // Workers: the span's thread.id; without one, each process's requests (traces) are laid
+    // on as few virtual workers as never run two at once.
+    let threads = spans.iter().filter(|s| s.thread.is_some()).count();
+    let mut virtual_of: BTreeMap<(u32, String), u64> = BTreeMap::new();
+    let mut virtual_workers = 0usize;
+    {
+        let mut spans_of: BTreeMap<(u32, &str), (i64, i64)> = BTreeMap::new();
+        for s in spans.iter().filter(|s| s.thread.is_none()) {
+            let e = spans_of.entry((s.pid, &s.trace)).or_insert((s.start, s.end));
+            e.0 = e.0.min(s.start);
+            e.1 = e.1.max(s.end);
+        }
+        let mut by_pid: BTreeMap<u32, Vec<(i64, i64, &str)>> = BTreeMap::new();
+        for ((pid, trace), (a, b)) in spans_of {
+            by_pid.entry(pid).or_default().push((a, b, trace));
+        }
+        for (pid, mut reqs) in by_pid {
+            reqs.sort();
+            let mut free_at: Vec<i64> = Vec::new();
+            for (a, b, trace) in reqs {
+                let w = match free_at.iter().position(|f| *f <= a) {
+                    Some(w) => w,
+                    None => {
+                        free_at.push(0);
+                        free_at.len() - 1
+                    }
+                };
+                free_at[w] = b;
+                virtual_of.insert((pid, trace.to_string()), w as u64 + 1);
+            }
+            virtual_workers += free_at.len();
+        }
+    }
+    let mut b = Builder::new();
+    let without_values = spans
+        .iter()
+        .filter(|s| {
+            !s.values && litehammer_trace::lex::tokens(&s.sql).any(|t| t.kind == litehammer_trace::lex::Kind::Param)
+        })
+        .count();
+    for s in spans {
+        let tid_key = s
+            .thread
+            .unwrap_or_else(|| (1 << 40) | virtual_of[&(s.pid, s.trace.clone())]);
+        let tid = b.thread(s.pid, tid_key);
+        b.program(s.pid, "otel");
+        let conn = b.conn(format!("{}/{tid}", s.pid));
+        let request = Some(b.request(s.trace));
+        b.stmt(FwStmt {
+            line: s.line,
+            ts: s.start,
+            dur_ns: (s.end - s.start) as u64,
+            pid: s.pid,
+            tid,
+            conn,
+            request,
+            sql: s.sql,
+            expanded: s.expanded,
+            changes: None,
+            rows: None,
+            cpu_ns: None,
+            cpu_end_ns: None,
+        });
+    }
+    let mut modelled = vec![
+        "requests: one per trace (traceId); a sampling SDK exports only the sampled ones".to_string(),
+        "connections: spans do not name one; modelled as one persistent connection per worker".to_string(),
+        "CPU: spans have none; the wall-clock gap between a request's statements is taken as app time".to_string(),
+        "rows changed and returned: not in the spans (unknown)".to_string(),
+    ];
+    if threads == 0 || virtual_workers > 0 {
+        modelled.push(format!(
+            "workers: {virtual_workers} virtual worker(s): spans without thread.id are laid, per process, on as few \
+             workers as never run two requests at once"
+        ));
+    }
+    if without_values > 0 {
+        modelled.push(format!(
+            "values: {without_values} span(s) with parameters have no db.query.parameter.* attributes \
+             (instrumentations sanitize them): each `?` without a value is fill_in(...), for you to replace with a \
+             generator (a literal left in the text is replayed as it is)"
+        ));
+    }
+    if no_pid > 0 {
+        modelled.push(format!(
+            "{no_pid} resource(s) without process.pid: each taken as a process of its own"
+        ));
+    }
+    if orphans > 0 {
+        modelled.push(format!(
+            "{orphans} SQLite span(s) whose parent is not in the export: their trace is still their request"
+        ));
+    }
+    if no_text > 0 {
+        modelled.push(format!(
+            "{no_text} SQLite span(s) without db.query.text or db.statement: skipped (no SQL to replay)"
+        ));
+    }
+    if other_db > 0 {
+        modelled.push(format!(
+            "{other_db} database span(s) of another system than sqlite: skipped"
+        ));
+    }
+    b.finish(Format::Otel, last, modelled)
+}

@@ -1,0 +1,368 @@
+//! `litehammer import` from framework formats (tests/fixtures/frameworks/make_fixtures.py: one
+//! blog app written as Rails, Django, Node and OTLP/JSON traces): requests and kinds, counts,
+//! what is modelled, and bad input (exit 2 naming the line, never a panic).
+
+mod common;
+
+use common::bin;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/frameworks")
+        .join(name)
+}
+
+/// The blog's database as it was before the trace: its schema and three posts.
+fn blog_db(dir: &Path) -> PathBuf {
+    let path = dir.join("blog.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE blog_post(id INTEGER PRIMARY KEY, title TEXT, body TEXT, views INTEGER, comments INTEGER);
+         CREATE TABLE blog_comment(id INTEGER PRIMARY KEY, post_id INTEGER REFERENCES blog_post(id), author TEXT, body TEXT);
+         INSERT INTO blog_post VALUES (1, 'a', 'x', 0, 0), (2, 'b', 'y', 0, 0), (3, 'c', 'z', 0, 0);",
+    )
+    .unwrap();
+    path
+}
+
+struct Imported {
+    _dir: tempfile::TempDir,
+    toml: toml::Value,
+    text: String,
+    stdout: String,
+}
+
+fn import(name: &str, extra: &[&str]) -> Imported {
+    let dir = tempfile::tempdir().unwrap();
+    let db = blog_db(dir.path());
+    let out = dir.path().join("app.toml");
+    let assert = bin()
+        .arg("import")
+        .arg(fixture(name))
+        .arg("-o")
+        .arg(&out)
+        .arg("--db")
+        .arg(&db)
+        .args(extra)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let toml = toml::Value::Table(toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}")));
+    bin().arg("validate").arg(&out).assert().success();
+    Imported {
+        _dir: dir,
+        toml,
+        text,
+        stdout,
+    }
+}
+
+/// The two request kinds of the blog, whatever the format: 6 page views, 3 comment posts.
+/// `inlined`: the format writes the values into the SQL (Django), so every literal is a
+/// parameter; the others keep the app's placeholders and its own literals.
+fn assert_blog_kinds(imp: &Imported, inlined: bool) {
+    let (views, comments) = if inlined {
+        (
+            "UPDATE blog_post SET views = views + ?1 WHERE id = ?2",
+            "UPDATE blog_post SET comments = comments + ?1 WHERE id = ?2",
+        )
+    } else {
+        (
+            "UPDATE blog_post SET views = views + 1 WHERE id = ?1",
+            "UPDATE blog_post SET comments = comments + 1 WHERE id = ?1",
+        )
+    };
+    let groups = imp.toml["group"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{}", imp.text);
+    let scripts = groups[0]["script"].as_array().unwrap();
+    let mut kinds: Vec<(i64, Vec<String>)> = scripts
+        .iter()
+        .map(|s| {
+            let steps = s["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|st| match st.get("sql") {
+                    Some(sql) => sql.as_str().unwrap().to_string(),
+                    None if st.get("begin").is_some() => "BEGIN".into(),
+                    None => "COMMIT".into(),
+                })
+                .collect();
+            (s["weight"].as_integer().unwrap(), steps)
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                3,
+                vec![
+                    "BEGIN".to_string(),
+                    "INSERT INTO blog_comment (post_id, author, body) VALUES (?1, ?2, ?3)".into(),
+                    comments.into(),
+                    "COMMIT".into(),
+                ]
+            ),
+            (
+                6,
+                vec![
+                    "SELECT id, title, body, views FROM blog_post WHERE id = ?1".to_string(),
+                    "SELECT id, author, body FROM blog_comment WHERE post_id = ?1 ORDER BY id".into(),
+                    views.into(),
+                ]
+            ),
+        ],
+        "{}",
+        imp.text
+    );
+}
+
+fn group(imp: &Imported) -> &toml::Value {
+    &imp.toml["group"][0]
+}
+
+#[test]
+fn rails_events_give_threads_of_one_process_persistent_connections_and_skip_cache_hits() {
+    let imp = import("rails.jsonl", &[]);
+    assert_blog_kinds(&imp, false);
+    let g = group(&imp);
+    assert_eq!(g["workers"].as_integer(), Some(2));
+    assert_eq!(g["isolation"].as_str(), Some("thread"));
+    assert_eq!(g["connection"].as_str(), Some("persistent"));
+    assert!(imp.stdout.contains("format: Rails"), "{}", imp.stdout);
+    // 31 statements: the schema PRAGMA and 9 requests (6 × 3 + 3 × 4); 6 cache hits left out.
+    assert!(imp.stdout.contains(": 31 statements"), "{}", imp.stdout);
+    for said in [
+        "6 query-cache hit(s) (cached: true) never reached SQLite",
+        "3 distinct connection_id seen",
+        "one persistent connection per worker thread",
+    ] {
+        assert!(imp.stdout.contains(said), "output lacks {said:?}:\n{}", imp.stdout);
+        assert!(imp.text.contains(said), "scenario lacks {said:?}:\n{}", imp.text);
+    }
+    // The replayed values are the binds.
+    assert!(imp.text.contains("replay('it''s comment 2'"), "{}", imp.text);
+    assert_eq!(imp.toml["sqlite"]["foreign_keys"].as_bool(), Some(true));
+}
+
+#[test]
+fn django_log_gives_processes_with_a_connection_per_request_and_the_settings_read_at_connect() {
+    let imp = import("django.jsonl", &[]);
+    assert_blog_kinds(&imp, true);
+    let g = group(&imp);
+    assert_eq!(g["workers"].as_integer(), Some(2));
+    assert_eq!(g["isolation"].as_str(), Some("process"));
+    assert_eq!(g["connection"].as_str(), Some("per-request"));
+    // 30 statements of 9 requests and 4 settings for each of the 9 connections.
+    assert!(imp.stdout.contains(": 66 statements"), "{}", imp.stdout);
+    assert!(
+        imp.stdout.contains("the 36 setting(s) the hook read at connect"),
+        "{}",
+        imp.stdout
+    );
+    assert!(
+        imp.text.contains("Django logs the SQL with its values written in"),
+        "{}",
+        imp.text
+    );
+    let m = &imp.toml["matrix"];
+    assert_eq!(m["journal_mode"][0].as_str(), Some("wal"));
+    assert_eq!(m["synchronous"][0].as_str(), Some("normal"));
+    assert_eq!(imp.toml["sqlite"]["busy_timeout"].as_str(), Some("5000ms"));
+}
+
+#[test]
+fn node_wrapper_gives_processes_requests_by_id_and_its_pragmas() {
+    let imp = import("node.jsonl", &[]);
+    assert_blog_kinds(&imp, false);
+    let g = group(&imp);
+    assert_eq!(g["workers"].as_integer(), Some(2));
+    assert_eq!(g["isolation"].as_str(), Some("process"));
+    assert_eq!(g["connection"].as_str(), Some("persistent"));
+    assert!(imp.stdout.contains(": 32 statements"), "{}", imp.stdout);
+    assert!(imp.stdout.contains("process.cpuUsage()"), "{}", imp.stdout);
+    assert_eq!(imp.toml["matrix"]["journal_mode"][0].as_str(), Some("wal"));
+}
+
+#[test]
+fn otel_spans_give_one_request_per_trace_on_virtual_workers() {
+    let imp = import("otel.jsonl", &[]);
+    assert_blog_kinds(&imp, false);
+    let g = group(&imp);
+    // No thread.id: requests of one process that overlap in time need two workers.
+    assert_eq!(g["workers"].as_integer(), Some(2), "{}", imp.text);
+    assert!(imp.stdout.contains(": 30 statements"), "{}", imp.stdout);
+    for said in ["one per trace (traceId)", "2 virtual worker(s)", "spans have none"] {
+        assert!(imp.text.contains(said), "scenario lacks {said:?}:\n{}", imp.text);
+    }
+}
+
+#[test]
+fn from_forces_the_format_and_a_mismatch_names_the_line() {
+    let imp = import("node.jsonl", &["--from", "node"]);
+    assert_blog_kinds(&imp, false);
+    let dir = tempfile::tempdir().unwrap();
+    bin()
+        .args(["import", "--from", "django"])
+        .arg(fixture("rails.jsonl"))
+        .arg("-o")
+        .arg(dir.path().join("x.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("rails.jsonl:1:1: not the Django"))
+        .stderr(predicates::str::contains("Rails sql.active_record events"));
+}
+
+/// `import` of `text` fails with exit 2 and stderr holding every one of `expect`.
+fn fails(name: &str, text: &[u8], from: Option<&str>, expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let mut cmd = bin();
+    cmd.arg("import").arg(&path).arg("-o").arg(dir.path().join("x.toml"));
+    if let Some(f) = from {
+        cmd.args(["--from", f]);
+    }
+    let out = cmd.assert().code(2).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for e in expect {
+        assert!(stderr.contains(e), "stderr lacks {e:?}:\n{stderr}");
+    }
+    assert!(!dir.path().join("x.toml").exists());
+}
+
+fn lines(name: &str, n: usize) -> String {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    text.lines().take(n).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn a_truncated_last_line_is_an_error_naming_it_in_every_format() {
+    for name in ["rails.jsonl", "django.jsonl", "node.jsonl", "otel.jsonl"] {
+        let mut text = lines(name, 3);
+        let fourth = lines(name, 4)[text.len()..].to_string();
+        text.push_str(&fourth[..fourth.len() / 2]);
+        fails(name, text.as_bytes(), None, &[&format!("{name}:4:1: truncated")]);
+    }
+}
+
+#[test]
+fn a_file_of_another_format_or_of_no_format_is_refused_with_its_line() {
+    fails(
+        "x.jsonl",
+        b"{\"hello\": 1}\n",
+        None,
+        &["x.jsonl:1:1:", "no format import reads", "hello"],
+    );
+    fails(
+        "x.jsonl",
+        b"\nSELECT 1;\n",
+        None,
+        &["x.jsonl:2:1:", "not a JSON object"],
+    );
+    // A Node line in the middle of a Rails file.
+    let mut text = lines("rails.jsonl", 2);
+    text.push_str(&lines("node.jsonl", 1));
+    fails(
+        "mixed.jsonl",
+        text.as_bytes(),
+        None,
+        &["mixed.jsonl:3:1:", "not Rails", "better-sqlite3"],
+    );
+}
+
+#[test]
+fn a_rails_event_with_binds_of_unknown_types_names_the_line_and_the_type() {
+    let mut text = lines("rails.jsonl", 2);
+    text.push_str(
+        r#"{"event": "sql.active_record", "pid": 100, "tid": 10, "ts_ns": 1000000900000, "dur_ns": 1000, "request": "100-1", "name": "Price Load", "sql": "SELECT * FROM price WHERE amount = ?", "type_casted_binds": [{"$type": "BigDecimal", "value": "1.5"}]}"#,
+    );
+    text.push('\n');
+    fails(
+        "rails.jsonl",
+        text.as_bytes(),
+        None,
+        &["rails.jsonl:3:1:", "`Price Load`", "binds of a type", "BigDecimal"],
+    );
+    let array = text.replace(r#"[{"$type": "BigDecimal", "value": "1.5"}]"#, "[[1, 2]]");
+    fails("rails.jsonl", array.as_bytes(), None, &["rails.jsonl:3:1:", "an array"]);
+}
+
+#[test]
+fn an_otel_sqlite_span_without_a_parent_is_an_error_naming_the_line() {
+    let text = std::fs::read_to_string(fixture("otel.jsonl")).unwrap();
+    let mut out = String::new();
+    for (i, l) in text.lines().enumerate() {
+        // The second export's first SQLite span loses its parent.
+        let l = if i == 1 {
+            let at = l.find("\"parentSpanId\"").unwrap();
+            let end = at + l[at..].find(", ").unwrap() + 2;
+            format!("{}{}", &l[..at], &l[end..])
+        } else {
+            l.to_string()
+        };
+        out.push_str(&l);
+        out.push('\n');
+    }
+    fails(
+        "otel.jsonl",
+        out.as_bytes(),
+        None,
+        &["otel.jsonl:2:1:", "without a parent", "instrument the server"],
+    );
+}
+
+#[test]
+fn a_50_mb_line_is_refused_by_its_number_without_being_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all(lines("node.jsonl", 2).as_bytes()).unwrap();
+        f.write_all(br#"{"driver":"better-sqlite3","pid":300,"ts_ns":1,"dur_ns":1,"conn":1,"sql":"SELECT '"#)
+            .unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..50 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"'\"}\n").unwrap();
+    }
+    let out = bin()
+        .arg("import")
+        .arg(&path)
+        .arg("-o")
+        .arg(dir.path().join("x.toml"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("big.jsonl:3:1: line is longer than 16 MiB"), "{stderr}");
+}
+
+#[test]
+fn snippets_print_for_every_framework_and_capture_names_the_route() {
+    for (which, marker) in [
+        ("rails", "ActiveSupport::Notifications.subscribe(\"sql.active_record\""),
+        ("django", "\"django.db.backends\""),
+        ("node", "module.exports = function trace(Database)"),
+        ("go", "sqlhooks"),
+        ("otel", "exporters:"),
+    ] {
+        bin()
+            .args(["capture", "--snippet", which])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(marker))
+            .stderr(predicates::str::contains("litehammer import"));
+    }
+    bin()
+        .args(["capture", "--snippet", "node", "-o", "x.jsonl"])
+        .assert()
+        .code(2);
+}
