@@ -8,6 +8,7 @@
 //!
 //! `TargetSpec` and `Backends` below are the one registration of a target.
 
+pub(crate) mod dqlite;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod verify;
