@@ -65,7 +65,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     }
     let backup = crate::engine::backup::check_env(&plan.cells, args.litestream.as_deref())
         .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
-    let url = args.overrides.target.as_ref().and_then(|t| t.url.as_deref());
+    let url = args
+        .overrides
+        .target
+        .as_ref()
+        .and_then(|t| Some((t.kind, t.url.as_deref()?)));
     let backends = crate::targets::Backends::start(&plan.cells, url)?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = crate::machine::env::capture(&db_dir);

@@ -156,6 +156,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         durability: None,
         backup: None,
         postgres: None,
+        dqlite: None,
     }
 }
 
@@ -231,6 +232,7 @@ async fn execute(
         }
     };
     target.record(report, read_back);
+    target.during(clock.clone());
 
     let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
     let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
@@ -286,6 +288,7 @@ async fn execute(
         crate::engine::backup::attach(report, &mut verification, b);
     }
     report.verification = Some(verification);
+    target.after(report);
     Ok(())
 }
 

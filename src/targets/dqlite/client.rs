@@ -18,11 +18,24 @@ pub(crate) mod codes {
     pub const NOT_LEADER: u64 = 10 | (40 << 8);
     /// SQLITE_IOERR_LEADERSHIP_LOST: the node lost leadership while committing.
     pub const LEADERSHIP_LOST: u64 = 10 | (41 << 8);
+    /// The codes of dqlite before 1.10 (go-dqlite still accepts them).
+    pub const NOT_LEADER_LEGACY: u64 = 10 | (32 << 8);
+    pub const LEADERSHIP_LOST_LEGACY: u64 = 10 | (33 << 8);
+
+    pub(crate) fn is_not_leader(code: u64) -> bool {
+        code == NOT_LEADER || code == NOT_LEADER_LEGACY
+    }
+
+    pub(crate) fn is_leadership_lost(code: u64) -> bool {
+        code == LEADERSHIP_LOST || code == LEADERSHIP_LOST_LEGACY
+    }
 }
 
 /// How long a request may take before the connection counts as lost (a paused leader).
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a node may take to say who leads.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DqError {
@@ -48,7 +61,7 @@ impl DqError {
     /// Whether the connection is unusable afterwards and the leader must be found again.
     pub(crate) fn loses_connection(&self) -> bool {
         match self {
-            DqError::Server { code, .. } => *code == codes::NOT_LEADER || *code == codes::LEADERSHIP_LOST,
+            DqError::Server { code, .. } => codes::is_not_leader(*code) || codes::is_leadership_lost(*code),
             DqError::Io { .. } | DqError::Malformed { .. } | DqError::Unexpected { .. } => true,
             _ => false,
         }
@@ -348,21 +361,28 @@ pub(crate) fn leader(nodes: &[String], prefer: Option<&str>, timeout: Duration) 
 }
 
 /// A connection to the leader by way of `addr`, or why not.
+/// (A stopped node accepts connections but never answers: the question has a short
+/// timeout.)
 fn ask(addr: &str) -> Result<Node, DqError> {
     let mut node = Node::connect(addr)?;
+    let _ = node.stream.set_read_timeout(Some(ASK_TIMEOUT));
     let said = node.leader()?;
     if said.is_empty() {
         return Err(DqError::Client(format!("{addr} knows no leader")));
     }
-    if said == addr {
-        return Ok(node);
-    }
-    let mut other = Node::connect(&said)?;
-    if other.leader()? == said {
-        Ok(other)
+    let mut leader = if said == addr {
+        node
     } else {
-        Err(DqError::Client(format!(
-            "{addr} named {said} as leader, which denies it"
-        )))
-    }
+        let mut other = Node::connect(&said)?;
+        let _ = other.stream.set_read_timeout(Some(ASK_TIMEOUT));
+        if other.leader()? != said {
+            return Err(DqError::Client(format!(
+                "{addr} named {said} as leader, which denies it"
+            )));
+        }
+        other
+    };
+    let _ = leader.stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+    leader.addr = said;
+    Ok(leader)
 }

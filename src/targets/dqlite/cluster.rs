@@ -48,6 +48,8 @@ struct Throwaway {
     dir: PathBuf,
     binary: PathBuf,
     nodes: Mutex<Vec<NodeProc>>,
+    /// Every node process started, restarts included.
+    started: Mutex<Vec<u32>>,
     /// Spawns the nodes from one thread that lives as long as the cluster (the death
     /// signal of a child is tied to the thread that spawned it).
     launcher: Option<(mpsc::Sender<Spawn>, std::thread::JoinHandle<()>)>,
@@ -60,8 +62,6 @@ pub(crate) struct Cluster {
     pub nodes: Vec<String>,
     /// What the report and messages call it.
     pub shown: String,
-    /// How long a client looks for a leader before giving up.
-    pub leader_timeout: Duration,
     throwaway: Option<Throwaway>,
 }
 
@@ -122,14 +122,13 @@ impl Cluster {
                 leader.addr
             ),
             nodes,
-            leader_timeout,
             throwaway: None,
         })
     }
 
     /// Starts `NODES` dqlite-demo nodes on loopback and waits (up to `start_timeout`) until
     /// they have a leader and every node is a voter.
-    pub(crate) fn throwaway(start_timeout: Duration, leader_timeout: Duration) -> Result<Self, ClusterError> {
+    pub(crate) fn throwaway(start_timeout: Duration) -> Result<Self, ClusterError> {
         let binary = find_binary().ok_or(ClusterError::NotInstalled)?;
         let fail = |what: &str, e: &dyn std::fmt::Display| ClusterError::Throwaway(format!("{what}: {e}"));
         let dir = tempfile::Builder::new()
@@ -158,11 +157,11 @@ impl Cluster {
         let mut cluster = Cluster {
             nodes: Vec::new(),
             shown: String::new(),
-            leader_timeout,
             throwaway: Some(Throwaway {
                 dir,
                 binary,
                 nodes: Mutex::new(Vec::new()),
+                started: Mutex::new(Vec::new()),
                 launcher: Some((tx, launcher)),
             }),
         };
@@ -281,8 +280,11 @@ impl Cluster {
         // run in order and then stops the nodes itself.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let (reply_tx, reply_rx) = mpsc::channel();
-        let sent = t.launcher.as_ref().map(|(tx, _)| tx.send((cmd, reply_tx)));
-        if !matches!(sent, Some(Ok(()))) {
+        let sent = t
+            .launcher
+            .as_ref()
+            .is_some_and(|(tx, _)| tx.send((cmd, reply_tx)).is_ok());
+        if !sent {
             return Err(ClusterError::Throwaway("its launcher thread is gone".into()));
         }
         let child = reply_rx
@@ -290,20 +292,19 @@ impl Cluster {
             .map_err(|_| ClusterError::Throwaway("its launcher thread is gone".into()))?
             .map_err(|e| ClusterError::Throwaway(format!("cannot start {}: {e}", t.binary.display())))?;
         crate::interrupt::kill_on_abort(child.id());
+        if let Ok(mut started) = t.started.lock() {
+            started.push(child.id());
+        }
         n.child = Some(child);
         n.paused = false;
         Ok(())
     }
 
-    pub(crate) fn is_throwaway(&self) -> bool {
-        self.throwaway.is_some()
-    }
-
-    /// The process ids of the running nodes (throwaway clusters only).
+    /// The process ids of every node started so far, restarts included (throwaway
+    /// clusters only).
     pub(crate) fn pids(&self) -> Vec<u32> {
         let Some(t) = &self.throwaway else { return Vec::new() };
-        let Ok(nodes) = t.nodes.lock() else { return Vec::new() };
-        nodes.iter().filter_map(|n| n.child.as_ref().map(Child::id)).collect()
+        t.started.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The throwaway cluster's directory.
@@ -411,6 +412,79 @@ pub(crate) mod tests {
         unsafe { libc::kill(pid as i32, 0) == 0 }
     }
 
+    /// A value as go-dqlite's `dqlite` shell prints it (Go's `%v`).
+    fn as_go_prints(v: &rusqlite::types::Value) -> String {
+        use rusqlite::types::Value;
+        match v {
+            Value::Null => "<nil>".into(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) => f.to_string(),
+            Value::Text(t) => t.clone(),
+            Value::Blob(b) => format!("[{}]", b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")),
+        }
+    }
+
+    /// litehammer's client and go-dqlite's `dqlite` shell, an independent client, write
+    /// rows each and then see the same rows.
+    fn cross_check_with_the_dqlite_shell(cluster: &Cluster) {
+        use rusqlite::types::Value;
+        let shell = |sql: &str| {
+            let out = Command::new("dqlite")
+                .args(["-s", &cluster.nodes.join(","), "lh-cross-check", sql])
+                .output()
+                .expect("go-dqlite's `dqlite` shell (package go-dqlite) runs");
+            assert!(
+                out.status.success(),
+                "dqlite shell: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // One database per connection: a connection of its own.
+        let mut node = client::leader(&cluster.nodes, None, Duration::from_secs(10)).unwrap();
+        let db = node.open("lh-cross-check").unwrap();
+        node.exec_sql(db, "CREATE TABLE x(a INTEGER, b TEXT, c REAL, d BLOB)", &[])
+            .unwrap();
+        let (stmt, params) = node.prepare(db, "INSERT INTO x VALUES (?, ?, ?, ?)").unwrap();
+        assert_eq!(params, 4);
+        let rows = [
+            [
+                Value::Integer(-7),
+                Value::Text("é|z".into()),
+                Value::Null,
+                Value::Blob(vec![1, 2]),
+            ],
+            [
+                Value::Integer(1 << 40),
+                Value::Text("a b".into()),
+                Value::Real(1.5),
+                Value::Null,
+            ],
+        ];
+        for row in &rows {
+            let r = node
+                .exec(db, stmt, row.iter().map(rusqlite::types::ValueRef::from))
+                .unwrap();
+            assert_eq!(r.rows_affected, 1);
+        }
+        node.finalize(db, stmt).unwrap();
+        shell("INSERT INTO x VALUES (3, 'from the shell', 0.25, NULL)");
+        let sql = "SELECT a, b, c, d FROM x ORDER BY a";
+        let ours: Vec<String> = node
+            .query_sql(db, sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.iter().map(as_go_prints).collect::<Vec<_>>().join("|"))
+            .collect();
+        let theirs: Vec<String> = shell(sql)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(ours.len(), 3, "{ours:?}");
+        assert_eq!(ours, theirs);
+    }
+
     #[test]
     fn addresses_parse_and_bad_ones_are_named() {
         assert_eq!(parse_addresses("a:1, b:2").unwrap(), vec!["a:1", "b:2"]);
@@ -427,7 +501,7 @@ pub(crate) mod tests {
         if !installed("a_throwaway_cluster_elects_follows_and_cleans_up") {
             return;
         }
-        let cluster = Cluster::throwaway(Duration::from_secs(60), Duration::from_secs(20)).unwrap();
+        let cluster = Cluster::throwaway(Duration::from_secs(60)).unwrap();
         let pids = cluster.pids();
         assert_eq!(pids.len(), NODES);
         let dir = cluster.dir().unwrap().to_path_buf();
@@ -441,6 +515,7 @@ pub(crate) mod tests {
                 &[rusqlite::types::Value::Integer(7), "x".to_string().into()],
             )
             .unwrap();
+        cross_check_with_the_dqlite_shell(&cluster);
         let old = cluster.index_of(&leader.addr).unwrap();
         drop(leader);
         cluster.kill(old).unwrap();

@@ -4,6 +4,12 @@
 //! loaded, verified and emptied (`backend.rs`), and faults injected while measuring
 //! (`fault.rs`).
 
+pub(crate) mod backend;
 pub(crate) mod client;
 pub(crate) mod cluster;
+mod conn;
+pub(crate) mod fault;
 pub(crate) mod wire;
+
+pub(crate) use backend::{DqBackend, PROFILE};
+pub(crate) use conn::*;

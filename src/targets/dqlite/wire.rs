@@ -211,6 +211,7 @@ impl<'a> Decoder<'a> {
         Ok(&b[..len])
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.at >= self.body.len()
     }
