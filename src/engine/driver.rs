@@ -115,7 +115,17 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
         report.error = Some(e.to_string());
     }
     if let Some(target) = target {
+        // What happened to the target while measuring (dqlite's faults), also when the run
+        // failed; then its clean-up.
         let keep = opts.keep_db;
+        let (after, mut moved) = (target.clone(), std::mem::replace(&mut report, empty_report(cell)));
+        moved = tokio::task::spawn_blocking(move || {
+            after.after(&mut moved);
+            moved
+        })
+        .await
+        .unwrap_or_else(|_| empty_report(cell));
+        report = moved;
         let _ = tokio::task::spawn_blocking(move || target.cleanup(keep)).await;
     }
     if !created {
@@ -288,7 +298,6 @@ async fn execute(
         crate::engine::backup::attach(report, &mut verification, b);
     }
     report.verification = Some(verification);
-    target.after(report);
     Ok(())
 }
 

@@ -260,6 +260,23 @@ pub(crate) fn verify(session: &mut Session, ack: &Acknowledged<'_>) -> Result<Ve
     )
 }
 
+impl DqRun {
+    /// Ends the faults (once) and, if any was injected, brings every node back: the
+    /// verification then asks a whole cluster whether the acknowledged writes survived (as
+    /// Raft promises once a quorum is back), and the next run starts from a whole cluster.
+    fn settle(&self) {
+        let events = match self.faults.lock() {
+            Ok(mut f) => f.finish(),
+            Err(_) => return,
+        };
+        if events.is_some_and(|e| e.iter().any(|e| e.injected_at_s.is_some()))
+            && let Err(e) = self.cluster.heal(START_TIMEOUT)
+        {
+            eprintln!("warning: the dqlite cluster did not recover after the faults: {e}");
+        }
+    }
+}
+
 impl RunDatabase for DqRun {
     fn describe(&self, report: &mut RunReport) {
         let mut shown = self.shown.clone();
@@ -284,6 +301,7 @@ impl RunDatabase for DqRun {
     }
 
     fn verify(&self, ack: &Acknowledged<'_>) -> Result<Verification, TargetError> {
+        self.settle();
         let mut session = self.db.session().map_err(err)?;
         verify(&mut session, ack).map_err(err)
     }
@@ -318,8 +336,9 @@ impl RunDatabase for DqRun {
     }
 
     fn after(&self, report: &mut RunReport) {
+        self.settle();
         let events = match self.faults.lock() {
-            Ok(mut f) => f.finish(),
+            Ok(mut f) => f.take(),
             Err(_) => return,
         };
         super::fault::report(report, events);

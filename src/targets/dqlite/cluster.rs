@@ -348,6 +348,31 @@ impl Cluster {
         Ok(())
     }
 
+    /// Brings the throwaway cluster back to every node running and voting (after a run's
+    /// faults, before the next run): resumes paused nodes, restarts killed ones, and waits up
+    /// to `timeout` for a leader with all voters.
+    pub(crate) fn heal(&self, timeout: Duration) -> Result<(), ClusterError> {
+        let Some(t) = &self.throwaway else { return Ok(()) };
+        let down: Vec<usize> = {
+            let mut nodes = t.nodes.lock().map_err(|_| ClusterError::Throwaway("poisoned".into()))?;
+            for n in nodes.iter_mut().filter(|n| n.paused) {
+                if let Some(c) = &n.child {
+                    unsafe {
+                        libc::kill(c.id() as i32, libc::SIGCONT);
+                    }
+                }
+                n.paused = false;
+            }
+            (0..nodes.len()).filter(|&i| nodes[i].child.is_none()).collect()
+        };
+        for i in down {
+            self.spawn(i)?;
+        }
+        self.wait_for(Instant::now() + timeout, |members| {
+            members.len() == NODES && members.iter().all(|(_, _, role)| *role == 0)
+        })
+    }
+
     /// Starts a killed node `i` again on its own data.
     pub(crate) fn restart(&self, i: usize) -> Result<(), String> {
         self.spawn(i).map_err(|e| e.to_string())

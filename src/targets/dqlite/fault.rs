@@ -36,6 +36,8 @@ pub(crate) struct Faults {
     planned: Vec<Fault>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Vec<Event>>>,
+    /// What `finish` collected (it runs once).
+    done: Option<Vec<Event>>,
 }
 
 impl Faults {
@@ -44,6 +46,7 @@ impl Faults {
             planned: planned.to_vec(),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
+            done: None,
         }
     }
 
@@ -58,8 +61,24 @@ impl Faults {
             .ok();
     }
 
-    /// Stops faults not yet injected and returns what happened (every planned fault).
-    pub(crate) fn finish(&mut self) -> Vec<Event> {
+    /// Stops faults not yet injected and returns what happened (every planned fault);
+    /// `None` when that was already returned.
+    pub(crate) fn finish(&mut self) -> Option<Vec<Event>> {
+        if self.done.is_some() {
+            return None;
+        }
+        let events = self.collect();
+        self.done = Some(events.clone());
+        Some(events)
+    }
+
+    /// What `finish` returned, once.
+    pub(crate) fn take(&mut self) -> Vec<Event> {
+        self.finish();
+        self.done.take().unwrap_or_default()
+    }
+
+    fn collect(&mut self) -> Vec<Event> {
         self.stop.store(true, Ordering::Release);
         let seen = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
         self.planned
