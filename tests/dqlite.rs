@@ -30,7 +30,7 @@ fn dqlite_installed(test: &str) -> bool {
 fn alive(pid: u64) -> bool {
     // A reaped process is gone; a zombie would still have a /proc entry with state Z.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
         .unwrap_or(false)
 }
 
