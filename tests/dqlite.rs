@@ -258,6 +258,62 @@ fn a_killed_leader_loses_no_acknowledged_write() {
     assert_no_cluster_left(tmp.path());
 }
 
+/// The other faults in one run: a paused leader resumes, a killed follower and a
+/// restarted node do not lose acknowledged writes, and restarts are among the PIDs checked.
+#[test]
+fn pause_kill_and_restart_faults_are_reported_and_lose_nothing() {
+    if !dqlite_installed("pause_kill_and_restart_faults_are_reported_and_lose_nothing") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        &SCENARIO.replace("duration = \"1s\"", "duration = \"9s\""),
+    );
+    let out = dir.path().join("r.json");
+    let assert = run_in(
+        tmp.path(),
+        scenario.to_str().unwrap(),
+        &[
+            "--target",
+            "dqlite",
+            "--fault",
+            "pause-leader@1s+1s",
+            "--fault",
+            "kill-follower@4s",
+            "--fault",
+            "restart-node@6s",
+        ],
+        &out,
+    )
+    .timeout(Duration::from_secs(180))
+    .assert();
+    let output = assert.get_output();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let r = report(&out);
+    assert_schema_valid(&r);
+    let run = &r["runs"][0];
+    let faults = run["dqlite"]["faults"].as_array().unwrap();
+    let names: Vec<&str> = faults.iter().map(|f| f["fault"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pause-leader@1s+1s", "kill-follower@4s", "restart-node@6s"]);
+    for f in faults {
+        assert!(f["injected_at_s"].as_f64().is_some(), "{f}");
+        assert!(f["error"].is_null(), "{f}");
+        assert_eq!(f["lost"], 0, "{f}");
+        assert!(
+            f["verdict"].as_str().unwrap().contains("0 acknowledged writes lost"),
+            "{f}"
+        );
+    }
+    assert_eq!(run["verification"]["ok"], true, "{}", run["verification"]);
+    // Three nodes, plus the restarted one, plus the one killed and healed afterwards.
+    assert!(run["dqlite"]["node_pids"].as_array().unwrap().len() >= 4);
+    assert_pids_gone(run);
+    assert_no_cluster_left(tmp.path());
+}
+
 #[test]
 fn sigterm_mid_run_removes_the_cluster() {
     if !dqlite_installed("sigterm_mid_run_removes_the_cluster") {
