@@ -55,7 +55,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         }
         if plan.cells.iter().any(|c| !sqlite(&c)) {
             eprintln!(
-                "note: --durability: crash trials run for the SQLite configurations only; the PostgreSQL runs get none"
+                "note: --durability: crash trials run for the SQLite configurations only; the PostgreSQL and dqlite runs get none"
             );
         }
     }
