@@ -399,13 +399,22 @@ pub(crate) struct OverrideArgs {
     pub backup: Option<String>,
     /// The database measured: sqlite (default), postgres (a private throwaway server from
     /// /usr/lib/postgresql/*/bin), or postgres=URL (an existing server; litehammer creates and
-    /// drops a database of its own there). With `--matrix target=sqlite,postgres` only the URL counts
+    /// drops a database of its own there), dqlite (a throwaway 3-node cluster on loopback) or
+    /// dqlite=HOST:PORT,... (an existing cluster). With `--matrix target=...` only the URL counts
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<TargetArg>,
     /// The throwaway PostgreSQL server also listens on loopback TCP, and the workers use it
     /// (sets `postgres.transport = "tcp"`)
     #[arg(long)]
     pub pg_tcp: bool,
+    /// A fault injected into the throwaway dqlite cluster while measuring (repeatable):
+    /// kill-leader@T, kill-follower@T, pause-leader@T+D, restart-node@T (sets `dqlite.faults`)
+    #[arg(long = "fault", value_name = "FAULT", value_parser = parse_fault)]
+    pub faults: Vec<crate::config::dqlite::Fault>,
+}
+
+fn parse_fault(raw: &str) -> Result<crate::config::dqlite::Fault, String> {
+    raw.parse()
 }
 
 /// `--target sqlite`, `--target postgres`, `--target postgres=postgres://...`.
@@ -425,14 +434,18 @@ fn parse_target(raw: &str) -> Result<TargetArg, String> {
         "sqlite" if url.is_none() => TargetKind::Sqlite,
         "sqlite" => return Err("sqlite takes no URL (use --db-dir for where its files go)".into()),
         "postgres" | "postgresql" => TargetKind::Postgres,
+        "dqlite" => TargetKind::Dqlite,
         other => {
             return Err(format!(
-                "unknown target `{other}`: use sqlite, postgres, or postgres=URL (postgres://user:password@host:port/database)"
+                "unknown target `{other}`: use sqlite, postgres, postgres=URL (postgres://user:password@host:port/database), dqlite, or dqlite=HOST:PORT,..."
             ));
         }
     };
     if url.as_deref().is_some_and(|u| u.trim().is_empty()) {
-        return Err("postgres= needs a URL: postgres=postgres://user:password@host:port/database".into());
+        return Err(match kind {
+            TargetKind::Dqlite => "dqlite= needs node addresses: dqlite=HOST:PORT,HOST:PORT,...".into(),
+            _ => "postgres= needs a URL: postgres=postgres://user:password@host:port/database".into(),
+        });
     }
     Ok(TargetArg { kind, url })
 }

@@ -38,7 +38,11 @@ pub(crate) fn capacity(args: CapacityArgs) -> anyhow::Result<Status> {
         );
         return Err(InputError::new("--durability", message).into());
     }
-    let url = args.overrides.target.as_ref().and_then(|t| t.url.as_deref());
+    let url = args
+        .overrides
+        .target
+        .as_ref()
+        .and_then(|t| Some((t.kind, t.url.as_deref()?)));
     let backends = crate::targets::Backends::start(&plan.cells, url)?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let environment = crate::machine::env::capture(&db_dir);

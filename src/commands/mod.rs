@@ -143,6 +143,14 @@ pub(super) fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
     if args.pg_tcp {
         flag("postgres.transport", Value::String("tcp".into()), "--pg-tcp".into());
     }
+    if !args.faults.is_empty() {
+        let shown: Vec<String> = args.faults.iter().map(|f| f.to_string()).collect();
+        flag(
+            "dqlite.faults",
+            Value::Array(shown.iter().map(|f| Value::String(f.clone())).collect()),
+            format!("--fault {}", shown.join(" --fault ")),
+        );
+    }
     set.extend(settings(&args.set)?);
     let matrix = args
         .matrix

@@ -62,7 +62,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         }
         if plan.cells.iter().any(|c| !sqlite(&c)) {
             eprintln!(
-                "note: --durability: crash trials run for the SQLite configurations only; the PostgreSQL runs get none"
+                "note: --durability: crash trials run for the SQLite configurations only; the PostgreSQL and dqlite runs get none"
             );
         }
     }
@@ -72,7 +72,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
     }
     let backup = crate::engine::backup::check_env(&plan.cells, args.litestream.as_deref())
         .map_err(|(what, message)| crate::error::InputError::new(what, message))?;
-    let url = args.overrides.target.as_ref().and_then(|t| t.url.as_deref());
+    let url = args
+        .overrides
+        .target
+        .as_ref()
+        .and_then(|t| Some((t.kind, t.url.as_deref()?)));
     let backends = crate::targets::Backends::start(&plan.cells, url)?;
     let (db_dir, _temp_guard) = database_dir(args.out.db_dir.as_deref(), args.out.keep_db)?;
     let mut environment = crate::machine::env::capture(&db_dir);

@@ -23,6 +23,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
     ("backup", include_str!("../../scenarios/backup.toml")),
     ("n-plus-one", include_str!("../../scenarios/n-plus-one.toml")),
+    ("replicated", include_str!("../../scenarios/replicated.toml")),
 ];
 
 pub(crate) const DEFAULT: &str = "django";

@@ -153,6 +153,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         }
         ["target"] => typed(value).map(|v| s.target = v),
         ["postgres", k] => super::postgres::set(&mut s.postgres, k, value),
+        ["dqlite", k] => super::dqlite::set(&mut s.dqlite, k, value),
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
@@ -209,7 +210,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, dqlite.<faults|leader_timeout>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),
@@ -318,27 +319,25 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         }
         cells = next;
     }
-    // SQLite's settings do not apply to a PostgreSQL run, nor `postgres.*` to a SQLite
-    // run: such a cell drops them, and the cells that become the same are one.
-    let mixed = cells
-        .iter()
-        .any(|c| c.scenario.target == crate::config::postgres::TargetKind::Postgres)
+    // SQLite's settings do not apply to a PostgreSQL or dqlite run, nor `postgres.*` or
+    // `dqlite.*` to a run on another target: such a cell drops them, and the cells that
+    // become the same are one.
+    use crate::config::postgres::TargetKind;
+    let mixed = cells.iter().any(|c| !c.scenario.target.is_sqlite())
         || cells
             .iter()
             .flat_map(|c| &c.assignments)
-            .any(|(k, _)| k.starts_with("postgres."));
+            .any(|(k, _)| k.starts_with("postgres.") || k.starts_with("dqlite."));
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     cells.retain_mut(|cell| {
         if !mixed {
             return true;
         }
-        let postgres = cell.scenario.target == crate::config::postgres::TargetKind::Postgres;
-        cell.assignments.retain(|(k, _)| {
-            if postgres {
-                !SQLITE_KEYS.contains(&k.as_str())
-            } else {
-                !k.starts_with("postgres.")
-            }
+        let target = cell.scenario.target;
+        cell.assignments.retain(|(k, _)| match target {
+            TargetKind::Sqlite => !k.starts_with("postgres.") && !k.starts_with("dqlite."),
+            TargetKind::Postgres => !SQLITE_KEYS.contains(&k.as_str()) && !k.starts_with("dqlite."),
+            TargetKind::Dqlite => !SQLITE_KEYS.contains(&k.as_str()) && !k.starts_with("postgres."),
         });
         let key: Vec<String> = cell
             .assignments

@@ -6,6 +6,7 @@ pub(crate) mod backup;
 pub(crate) mod builtin;
 pub(crate) mod busy;
 pub(crate) mod check;
+pub(crate) mod dqlite;
 pub(crate) mod duration;
 pub(crate) mod generator;
 pub(crate) mod limits;

@@ -10,6 +10,8 @@ pub(crate) enum TargetKind {
     #[default]
     Sqlite,
     Postgres,
+    /// A replicated SQLite cluster (Raft): docs/replicated.md.
+    Dqlite,
 }
 
 impl TargetKind {
@@ -17,6 +19,7 @@ impl TargetKind {
         match self {
             TargetKind::Sqlite => "sqlite",
             TargetKind::Postgres => "postgres",
+            TargetKind::Dqlite => "dqlite",
         }
     }
 

@@ -34,13 +34,16 @@ pub(crate) struct Scenario {
     /// Rounds `run` makes unless `--rounds` says otherwise (each runs every configuration once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounds: Option<std::num::NonZeroU32>,
-    /// The database measured: `sqlite` (default) or `postgres` (see docs/postgres.md).
+    /// The database measured: `sqlite` (default), `postgres` (see docs/postgres.md) or `dqlite`
+    /// (docs/replicated.md).
     #[serde(default, skip_serializing_if = "TargetKind::is_sqlite")]
     pub target: TargetKind,
     #[serde(default)]
     pub sqlite: SqliteSettings,
     #[serde(default, skip_serializing_if = "PostgresSettings::is_default")]
     pub postgres: PostgresSettings,
+    #[serde(default, skip_serializing_if = "crate::config::dqlite::DqliteSettings::is_default")]
+    pub dqlite: crate::config::dqlite::DqliteSettings,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub matrix: IndexMap<String, Spanned<Vec<toml::Value>>>,
     #[serde(default)]

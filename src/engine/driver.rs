@@ -115,7 +115,17 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
         report.error = Some(e.to_string());
     }
     if let Some(target) = target {
+        // What happened to the target while measuring (dqlite's faults), also when the run
+        // failed; then its clean-up.
         let keep = opts.keep_db;
+        let (after, mut moved) = (target.clone(), std::mem::replace(&mut report, empty_report(cell)));
+        moved = tokio::task::spawn_blocking(move || {
+            after.after(&mut moved);
+            moved
+        })
+        .await
+        .unwrap_or_else(|_| empty_report(cell));
+        report = moved;
         let _ = tokio::task::spawn_blocking(move || target.cleanup(keep)).await;
     }
     if !created {
@@ -156,6 +166,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         durability: None,
         backup: None,
         postgres: None,
+        dqlite: None,
     }
 }
 
@@ -231,6 +242,7 @@ async fn execute(
         }
     };
     target.record(report, read_back);
+    target.during(clock.clone());
 
     let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
     let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));

@@ -25,6 +25,13 @@ pub(crate) enum ErrorKind {
     /// PostgreSQL's serialization failure (SQLSTATE 40001) under repeatable read or
     /// serializable: the transaction must be retried.
     Serialization,
+    /// dqlite: the node is not the leader (or no leader was found within the timeout).
+    NotLeader,
+    /// dqlite: the leader lost leadership while committing; the outcome is unknown.
+    LeadershipLost,
+    /// dqlite: the connection broke (the node died, or paused past the request timeout);
+    /// the outcome of the request is unknown.
+    Disconnected,
     Other,
 }
 
@@ -51,6 +58,13 @@ pub(crate) struct ErrorCounts {
     /// PostgreSQL only (absent from SQLite reports).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub serialization: u64,
+    /// dqlite only (absent from other reports), as are the next two.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_leader: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leadership_lost: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub disconnected: u64,
     pub other: u64,
 }
 
@@ -67,6 +81,9 @@ impl ErrorCounts {
             ErrorKind::Locked => self.locked += 1,
             ErrorKind::Constraint => self.constraint += 1,
             ErrorKind::Serialization => self.serialization += 1,
+            ErrorKind::NotLeader => self.not_leader += 1,
+            ErrorKind::LeadershipLost => self.leadership_lost += 1,
+            ErrorKind::Disconnected => self.disconnected += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -77,6 +94,9 @@ impl ErrorCounts {
         self.locked += o.locked;
         self.constraint += o.constraint;
         self.serialization += o.serialization;
+        self.not_leader += o.not_leader;
+        self.leadership_lost += o.leadership_lost;
+        self.disconnected += o.disconnected;
         self.other += o.other;
     }
 
@@ -90,15 +110,24 @@ impl ErrorCounts {
     }
 
     /// Every kind with its count, in the report's order (the JSON field names).
-    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 6] {
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 9] {
         [
             ("busy", self.busy),
             ("busy_snapshot", self.busy_snapshot),
             ("locked", self.locked),
             ("constraint", self.constraint),
             ("serialization", self.serialization),
+            ("not_leader", self.not_leader),
+            ("leadership_lost", self.leadership_lost),
+            ("disconnected", self.disconnected),
             ("other", self.other),
         ]
+    }
+
+    /// Failures whose write may or may not have committed (dqlite: leadership lost, a
+    /// broken connection).
+    pub(crate) fn in_doubt(&self) -> u64 {
+        self.leadership_lost + self.disconnected
     }
 }
 

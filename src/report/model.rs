@@ -112,6 +112,76 @@ pub(crate) struct RunReport {
     /// Runs against PostgreSQL: the server and the settings (`sqlite` is then absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresRun>,
+    /// Runs against a dqlite cluster: the cluster, the settings it read back, the faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dqlite: Option<DqliteRun>,
+}
+
+/// The dqlite cluster of a run (`target = "dqlite"`) and what its faults did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DqliteRun {
+    /// `throwaway 3-node cluster on loopback (...)`, or the existing cluster's addresses.
+    pub cluster: String,
+    /// The run's own database in the cluster (emptied afterwards unless `--keep-db`).
+    pub database: String,
+    pub leader_timeout_s: f64,
+    /// How long litehammer's client retries a statement answered with SQLITE_BUSY (the
+    /// scenario's `sqlite.busy_timeout`; dqlite's server has no busy handler).
+    pub busy_retry_s: f64,
+    /// The throwaway cluster's directory and the process ids of its nodes (restarts
+    /// included): all gone when litehammer exits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_pids: Vec<u32>,
+    /// The SQLite settings as the workers' connections read them back (dqlite's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<crate::config::sqlite::ReadBack>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultReport>,
+}
+
+/// One fault injected while measuring, and what it did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FaultReport {
+    /// As written: `kill-leader@5s`.
+    pub fault: String,
+    /// When it was injected, seconds after measuring began (absent: it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected_at_s: Option<f64>,
+    /// The node it hit.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// Why it could not be injected, if it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The leader after the fault, and how long after the fault the surviving nodes named
+    /// it (leader faults only; absent: none within the search).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_leader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_leader_s: Option<f64>,
+    /// The longest stretch from the fault on with no transaction committed, seconds (in
+    /// whole timeline intervals).
+    pub no_commit_window_s: f64,
+    /// Failed requests from the fault to the end of the window plus one interval, by kind.
+    pub errors: crate::metrics::ErrorCounts,
+    /// Transaction p99 (µs) before the fault, during it (the fault's interval to one after
+    /// the window) and after; absent where no transaction completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_before_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_during_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_after_us: Option<f64>,
+    /// Acknowledged writes missing afterwards (the run's verification; Raft promises 0).
+    pub lost: u64,
+    /// Rows present that no acknowledged write explains, and failures whose outcome is
+    /// unknown (leadership lost, connection broken): the first may be at most the second.
+    pub unexpected: u64,
+    pub in_doubt: u64,
+    /// One line: `kill-leader at 5 s: 1.4 s without commits, 212 requests failed (...), 0 acknowledged writes lost`.
+    pub verdict: String,
 }
 
 /// The PostgreSQL server and settings of a run (`target = "postgres"`).

@@ -34,6 +34,21 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
             notes.push(format!("{}: check `{}`: {verdict}, {}", run.id, c.name, c.detail));
         }
     }
+    if let Some(d) = &run.dqlite {
+        let s = d.settings.as_ref();
+        notes.push(format!(
+            "{}: dqlite: {}; read back journal_mode={}, synchronous={}, foreign_keys={}; SQLITE_BUSY retried for {} s by litehammer's client",
+            run.id,
+            d.cluster,
+            s.map_or("?".to_string(), |s| s.journal_mode.to_string()),
+            s.map_or("?".to_string(), |s| s.synchronous.to_string()),
+            s.map_or("?".to_string(), |s| s.foreign_keys.to_string()),
+            d.busy_retry_s
+        ));
+        for f in &d.faults {
+            notes.push(format!("{}: fault {}", run.id, f.verdict));
+        }
+    }
     if run
         .sqlite
         .as_ref()

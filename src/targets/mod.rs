@@ -8,6 +8,7 @@
 //!
 //! `TargetSpec` and `Backends` below are the one registration of a target.
 
+pub(crate) mod dqlite;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod verify;
@@ -83,6 +84,7 @@ pub(crate) struct Connect {
 pub(crate) enum TargetSpec {
     Sqlite(sqlite::SqliteDb),
     Postgres(Box<postgres::PgDatabase>),
+    Dqlite(dqlite::DqDatabase),
 }
 
 /// A worker loop, instantiated once per target (static dispatch in the hot loop).
@@ -97,6 +99,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Sqlite(db) => w.run::<sqlite::Sqlite>(db),
             TargetSpec::Postgres(db) => w.run::<postgres::Postgres>(db),
+            TargetSpec::Dqlite(db) => w.run::<dqlite::Dqlite>(db),
         }
     }
 }
@@ -106,6 +109,8 @@ impl TargetSpec {
 pub(crate) enum TargetError {
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    #[error("dqlite: {0}")]
+    Dqlite(String),
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("verification cannot open the database: {0}")]
@@ -137,6 +142,12 @@ pub(crate) trait RunDatabase: Send + Sync {
     fn verify(&self, ack: &verify::Acknowledged<'_>) -> Result<Verification, TargetError>;
     /// Removes what this run created on the target, unless `keep`; on every exit path.
     fn cleanup(&self, keep: bool);
+    /// Starts what happens to the target while the run is measured (dqlite's faults), once
+    /// the workers are ready; `clock` says when measuring starts.
+    fn during(&self, _clock: Arc<crate::metrics::timeline::RunClock>) {}
+    /// Ends what `during` started and adds what it saw to the report (after the
+    /// verification, which it may read).
+    fn after(&self, _report: &mut RunReport) {}
 }
 
 /// What the rest of litehammer may ask about a target without naming it.
@@ -167,6 +178,7 @@ pub(crate) fn profile(kind: crate::config::postgres::TargetKind) -> Profile {
     match kind {
         TargetKind::Sqlite => sqlite::PROFILE,
         TargetKind::Postgres => postgres::PROFILE,
+        TargetKind::Dqlite => dqlite::PROFILE,
     }
 }
 
@@ -176,18 +188,26 @@ pub(crate) fn profile(kind: crate::config::postgres::TargetKind) -> Profile {
 pub(crate) struct Backends {
     sqlite: Arc<sqlite::SqliteBackend>,
     postgres: Option<Arc<postgres::PgBackend>>,
+    dqlite: Option<Arc<dqlite::DqBackend>>,
 }
 
 impl Backends {
     /// The backends the plan's cells need, each started or reached once (a PostgreSQL
-    /// server is started only when a cell runs on it). `url`: `--target KIND=URL`.
+    /// server or a dqlite cluster is started only when a cell runs on it). `url`:
+    /// `--target KIND=URL`.
     pub(crate) fn start(
         cells: &[crate::config::matrix::Cell],
-        url: Option<&str>,
+        url: Option<(crate::config::postgres::TargetKind, &str)>,
     ) -> Result<Self, crate::error::InputError> {
+        use crate::config::postgres::TargetKind;
+        let for_kind = |kind: TargetKind| url.filter(|(k, _)| *k == kind).map(|(_, u)| u);
+        if let Some((TargetKind::Sqlite, _)) = url {
+            return Err(crate::error::InputError::new("--target", "sqlite takes no URL"));
+        }
         Ok(Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
-            postgres: postgres::PgBackend::start(cells, url)?.map(Arc::new),
+            postgres: postgres::PgBackend::start(cells, for_kind(TargetKind::Postgres))?.map(Arc::new),
+            dqlite: dqlite::DqBackend::start(cells, for_kind(TargetKind::Dqlite))?.map(Arc::new),
         })
     }
 
@@ -196,6 +216,7 @@ impl Backends {
         Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
             postgres: None,
+            dqlite: None,
         }
     }
 
@@ -210,6 +231,10 @@ impl Backends {
             TargetKind::Postgres => match &self.postgres {
                 Some(b) => Ok(b.clone()),
                 None => Err(TargetError::Postgres("no server was started for this run".into())),
+            },
+            TargetKind::Dqlite => match &self.dqlite {
+                Some(b) => Ok(b.clone()),
+                None => Err(TargetError::Dqlite("no cluster was started for this run".into())),
             },
         }
     }
