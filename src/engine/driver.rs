@@ -252,6 +252,7 @@ async fn execute(
         .map_or(0.0, |(start, stop, _)| stop.duration_since(*start).as_secs_f64());
     report.noise = measured.map(|(_, _, noise)| noise);
     report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
+    crate::analysis::invariants::check_run(report, s.operations.is_some());
     if interrupted {
         report.status = RunStatus::Interrupted;
     }

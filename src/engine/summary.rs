@@ -139,7 +139,15 @@ fn app_report(
                 errors: b.errors,
             })
             .collect(),
+        requests: stats.requests,
+        mean_latency_ms: mean_ms(stats.latency_sum_ns, stats.requests),
+        mean_think_ms: mean_ms(stats.think_sum_ns, stats.thinks),
+        invariants: Vec::new(),
     })
+}
+
+fn mean_ms(sum_ns: u64, n: u64) -> f64 {
+    if n == 0 { 0.0 } else { sum_ns as f64 / n as f64 / 1e6 }
 }
 
 fn open_loop(group: &GroupPlan, mine: &[&WorkerOutput], counts: &TxCounts, measured_s: f64) -> Option<OpenLoopReport> {

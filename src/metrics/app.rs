@@ -16,6 +16,17 @@ pub struct AppStats {
     /// Connections opened for requests while measuring (per-request connections).
     pub connections_opened: u64,
     pub blocks: Vec<BlockStats>,
+    /// Requests finished while measuring, committed or failed, and the sum of their
+    /// latencies (issue to response, ns): Little's law's mean time in the system.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub latency_sum_ns: u64,
+    /// Think times drawn while measuring (closed loop): their count and sum (ns).
+    #[serde(default)]
+    pub thinks: u64,
+    #[serde(default)]
+    pub think_sum_ns: u64,
 }
 
 impl AppStats {
@@ -25,6 +36,10 @@ impl AppStats {
             queue_wait: new_histogram(),
             connections_opened: 0,
             blocks,
+            requests: 0,
+            latency_sum_ns: 0,
+            thinks: 0,
+            think_sum_ns: 0,
         }
     }
 
@@ -34,6 +49,10 @@ impl AppStats {
             .add(&o.queue_wait)
             .expect("auto-resizing histograms add");
         self.connections_opened += o.connections_opened;
+        self.requests += o.requests;
+        self.latency_sum_ns += o.latency_sum_ns;
+        self.thinks += o.thinks;
+        self.think_sum_ns += o.think_sum_ns;
         for (a, b) in self.blocks.iter_mut().zip(&o.blocks) {
             a.committed += b.committed;
             a.retried += b.retried;

@@ -292,6 +292,10 @@ mod tests {
             },
             cpu_ms_per_request: 6.5,
             blocks: Vec::new(),
+            requests: 0,
+            mean_latency_ms: 0.0,
+            mean_think_ms: 0.0,
+            invariants: Vec::new(),
         });
         report
     }

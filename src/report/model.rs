@@ -177,6 +177,32 @@ pub struct AppReport {
     /// Transaction blocks inside requests (`{ begin = ... }` ... `{ commit = true }`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<BlockReport>,
+    /// Requests finished while measuring, committed or failed.
+    #[serde(default)]
+    pub requests: u64,
+    /// Their mean latency (issue to response), failed ones included, ms.
+    #[serde(default)]
+    pub mean_latency_ms: f64,
+    /// Mean think time drawn while measuring (closed loop), ms.
+    #[serde(default)]
+    pub mean_think_ms: f64,
+    /// The run's accounting checked (`analysis::invariants`); absent in older reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<Invariant>,
+}
+
+/// One invariant of an application-model group's run: what should equal what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invariant {
+    /// `littles_law`, `anatomy_adds_up`, `errors_match_rolled_back`.
+    pub name: String,
+    /// False when the run cannot show it (open loop, too short for a steady state, no
+    /// requests); `ok` is then true and `detail` says why.
+    pub checked: bool,
+    pub ok: bool,
+    pub expected: f64,
+    pub measured: f64,
+    pub detail: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -395,6 +421,13 @@ pub(crate) enum CheckKind {
 impl GroupReport {
     /// Every failure of the group: its transactions' (BEGIN/COMMIT) and its operations'.
     pub(crate) fn all_errors(&self) -> ErrorCounts {
+        // An application-model group counts a failed request once under its op and once in
+        // `transactions.errors` (issue 29): its ops' errors are all of them.
+        if self.app.is_some() {
+            let mut errors = ErrorCounts::default();
+            self.ops.iter().for_each(|o| errors.merge(&o.errors));
+            return errors;
+        }
         let mut errors = self.transactions.errors;
         self.ops.iter().for_each(|o| errors.merge(&o.errors));
         errors

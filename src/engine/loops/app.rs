@@ -375,6 +375,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 None => {
                     if let Some(think) = self.plan.think_time {
                         let ns = sample_ns(&think, &mut self.timing);
+                        self.note_think(ns);
                         let at = Instant::now() + Duration::from_nanos(ns);
                         if !crate::engine::loops::pacing::wait_until(at, phase) {
                             break;
@@ -400,6 +401,9 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             let end = self.mark;
             if let Some(q) = &queue {
                 let think = self.plan.think_time.map_or(0, |t| sample_ns(&t, &mut self.timing));
+                if ticket.client && self.plan.think_time.is_some() {
+                    self.note_think(think);
+                }
                 q.done(ticket, end, think);
             }
             if self.measuring {
@@ -408,6 +412,15 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             }
         }
         self.ship_interval();
+    }
+
+    /// A closed-loop client's think time, counted for Little's law while measuring.
+    #[inline]
+    fn note_think(&mut self, ns: u64) {
+        if self.measuring {
+            self.stats.thinks += 1;
+            self.stats.think_sum_ns += ns;
+        }
     }
 
     fn reset_measurements(&mut self) {
@@ -683,6 +696,8 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             self.ship_interval();
             self.interval_slot = slot;
         }
+        self.stats.requests += 1;
+        self.stats.latency_sum_ns += latency_ns;
         match outcome {
             Ok(attempts) => {
                 self.ops[op].record_ns(latency_ns);
@@ -703,7 +718,10 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 let _ = self.stats.queue_wait.record(self.parts[Part::Queue as usize]);
             }
             Err((kind, e)) => {
+                // Once per failed request, by kind, under its op and in the group's
+                // transactions, so that `transactions.errors` adds up to `rolled_back`.
                 self.ops[op].record_failure(kind, &e);
+                self.transactions.errors.add(kind);
                 self.interval_errors.add(kind);
                 self.counts.failed += 1;
                 self.counts.attempts += 1;
