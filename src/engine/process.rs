@@ -331,6 +331,7 @@ pub fn child_main() -> Result<(), String> {
         // an empty queue, so this process serves nobody and the group has `clients` in all.
         None => (spec.clients != 1).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
     };
+    let group_app = group.app.as_ref().map(|a| (a.runtime, a.busy_wait));
     let worker = WorkerSpec {
         index: spec.index,
         total_workers: spec.total_workers,
@@ -349,6 +350,9 @@ pub fn child_main() -> Result<(), String> {
         ),
         queue,
         target: spec.target.clone(),
+        // This process's own interpreter lock.
+        interp: group_app
+            .map(|(runtime, busy_wait)| Arc::new(crate::engine::loops::interp::InterpLock::new(runtime, busy_wait))),
     };
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

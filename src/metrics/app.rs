@@ -22,11 +22,36 @@ pub struct AppStats {
     pub requests: u64,
     #[serde(default)]
     pub latency_sum_ns: u64,
-    /// Think times drawn while measuring (closed loop): their count and sum (ns).
+    /// Time clients spent out of the system while measuring (closed loop): with a queue the
+    /// think times drawn, without one the time from a response to the next request (think
+    /// time and the worker's own turn around its loop); their count and sum (ns).
     #[serde(default)]
     pub thinks: u64,
     #[serde(default)]
     pub think_sum_ns: u64,
+    /// This worker thread's use of its process's interpreter lock (not merged: the report
+    /// groups them by process).
+    #[serde(default)]
+    pub interp: Option<InterpStats>,
+}
+
+/// One thread's counters (while measuring), sent with its results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InterpStats {
+    /// CPU time of this thread's app code (thread CPU clock around each slice), ns.
+    pub app_cpu_ns: u64,
+    /// Time this thread waited for the interpreter lock, ns.
+    pub lock_wait_ns: u64,
+    /// App-code slices this thread ran while another thread of its process was waiting in
+    /// the busy handler for a database lock.
+    pub app_slices_during_db_wait: u64,
+    /// App-code slices in all.
+    pub app_slices: u64,
+    /// Most threads of the process that ran app code at once (read at the end).
+    pub max_concurrent_app: u32,
+    /// The measured phase on CLOCK_MONOTONIC (the same clock in every process), ns.
+    pub start_ns: u64,
+    pub end_ns: u64,
 }
 
 impl AppStats {
@@ -40,6 +65,7 @@ impl AppStats {
             latency_sum_ns: 0,
             thinks: 0,
             think_sum_ns: 0,
+            interp: None,
         }
     }
 

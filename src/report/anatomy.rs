@@ -296,6 +296,9 @@ mod tests {
             mean_latency_ms: 0.0,
             mean_think_ms: 0.0,
             invariants: Vec::new(),
+            runtime: "native".into(),
+            busy_wait: None,
+            interpreter: None,
         });
         report
     }
