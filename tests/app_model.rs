@@ -349,6 +349,44 @@ fn rails_runs_threads_on_persistent_connections_with_immediate_blocks() {
     assert_eq!(block["op"], "create_comment");
     assert!(block["committed"].as_u64().unwrap() > 0);
     assert_eq!(report["runs"][0]["sqlite"]["journal_mode"], "wal");
+    // Rails 8: the threads under the GVL, the busy handler releasing it (issue 29).
+    assert_eq!(
+        (&app["runtime"], &app["busy_wait"]),
+        (&Value::from("gvl"), &Value::from("releases-lock"))
+    );
+    assert_eq!(app["interpreter"]["max_concurrent_app"], 1, "{app}");
+}
+
+#[test]
+fn rails_7_0_holds_the_gvl_in_the_busy_handler_and_django_gthread_runs_under_the_gil() {
+    let report = run_builtin("rails-7.0", &[]);
+    let g = web(&report["runs"][0]);
+    assert_eq!(g["workers"], 5);
+    let app = &g["app"];
+    assert_eq!(
+        (&app["runtime"], &app["busy_wait"]),
+        (&Value::from("gvl"), &Value::from("holds-lock"))
+    );
+    assert_eq!(app["interpreter"]["app_slices_during_db_wait"], 0, "{app}");
+    let report = run_builtin(
+        "django-gthread",
+        &[
+            "--matrix",
+            "journal_mode=wal",
+            "--matrix",
+            "synchronous=normal",
+            "--rounds",
+            "1",
+        ],
+    );
+    let app = &web(&report["runs"][0])["app"];
+    assert_eq!(
+        (&app["runtime"], &app["isolation"]),
+        (&Value::from("gil"), &Value::from("thread"))
+    );
+    assert_eq!(app["busy_wait"], "releases-lock");
+    assert_eq!(app["interpreter"]["processes"], 1);
+    assert_eq!(app["interpreter"]["max_concurrent_app"], 1, "{app}");
 }
 
 #[test]
