@@ -455,7 +455,7 @@ fn ctrl_c_stops_process_workers_and_the_report_is_verified() {
 /// short run and Little's law can be checked in a steady state.
 const FAST: &str = r#"
 name = "fast"
-duration = "2s"
+duration = "3s"
 warmup = "1s"
 seed = 5
 

@@ -82,6 +82,28 @@ fn littles_law(g: &GroupReport, warmup_s: f64, measured_s: f64) -> Invariant {
         "{throughput:.1} req/s × ({:.3} ms latency + {:.3} ms think) = {predicted:.1} clients for {}",
         app.mean_latency_ms, app.mean_think_ms, app.clients
     );
+    // A heavy tail (a few requests of seconds in a run of seconds) shifts the requests that
+    // finish inside the measured phase: the latency a request caught at an edge is in the
+    // middle of has the size-biased mean E[R²]/E[R]; with more than the tolerance of the
+    // phase, its edges weigh too much.
+    let l = &g.transactions.latency_us;
+    let biased_s = if l.mean > 0.0 {
+        (l.stddev * l.stddev + l.mean * l.mean) / l.mean / 1e6
+    } else {
+        0.0
+    };
+    if steady && biased_s > LITTLE_TOLERANCE * measured_s {
+        return unchecked(
+            NAME,
+            format!(
+                "the tail is too long for the run: a request in progress at an edge of the measured phase \
+                 takes {:.0} ms on average (E[R²]/E[R]), more than {:.0} % of the phase ({measured_s:.1} s): \
+                 run longer ({formula})",
+                biased_s * 1000.0,
+                LITTLE_TOLERANCE * 100.0
+            ),
+        );
+    }
     if !steady {
         return unchecked(
             NAME,

@@ -4,8 +4,9 @@
 //! worker process of a `process` group has its own). App time runs only while holding it;
 //! under `gvl` SQLite statements run holding it too (the sqlite3 gem calls `sqlite3_step`
 //! without releasing the GVL), under `gil` they run without it (CPython's `_sqlite` wraps
-//! `sqlite3_step` in `Py_BEGIN_ALLOW_THREADS`). A thread running app code past the switch
-//! interval while others wait hands the lock on (FIFO, a ticket lock). A wait of the busy
+//! `sqlite3_step` in `Py_BEGIN_ALLOW_THREADS`). A switch timer ticks every interval (100 ms
+//! for Ruby, 5 ms for CPython); a thread running app code that saw a tick while others wait
+//! hands the lock on (FIFO, a ticket lock). A wait of the busy
 //! handler holds or releases it as `busy_wait` says, through a hook the SQLite target's busy
 //! handlers call around each sleep (`targets::sqlite::busy::set_wait_hook`).
 //!
@@ -32,6 +33,8 @@ pub struct InterpLock {
     max_in_app: AtomicU32,
     /// Threads inside a busy-handler wait right now.
     db_waiters: AtomicU32,
+    /// The switch timer's origin (CLOCK_MONOTONIC ns): it ticks every quantum from here.
+    epoch_ns: u64,
 }
 
 thread_local! {
@@ -75,6 +78,7 @@ impl InterpLock {
             in_app: AtomicU32::new(0),
             max_in_app: AtomicU32::new(0),
             db_waiters: AtomicU32::new(0),
+            epoch_ns: monotonic_ns(),
         }
     }
 
@@ -168,9 +172,16 @@ pub fn app_slice(spin: impl FnOnce()) {
         return;
     };
     hold();
-    if HELD.get() && monotonic_ns().saturating_sub(HELD_SINCE.get()) >= lock.quantum_ns && lock.waiting() > 0 {
-        release();
-        hold();
+    // The switch timer ticks every quantum, whoever holds the lock (Ruby's waiting thread
+    // times TIME_QUANTUM and then interrupts the holder; CPython's eval loop drops the GIL
+    // on a switch request): a holder that saw a tick while others wait hands the lock on,
+    // so it is preempted anywhere in its hold, mid-transaction too.
+    if HELD.get() && lock.quantum_ns > 0 {
+        let tick = |t: u64| t.saturating_sub(lock.epoch_ns) / lock.quantum_ns;
+        if tick(monotonic_ns()) != tick(HELD_SINCE.get()) && lock.waiting() > 0 {
+            release();
+            hold();
+        }
     }
     let during_wait = lock.db_waiters.load(Ordering::Acquire) > 0;
     let now = lock.in_app.fetch_add(1, Ordering::AcqRel) + 1;
