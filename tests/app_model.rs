@@ -258,6 +258,11 @@ fn bad_overrides_of_the_new_keys_name_the_flag() {
 }
 
 fn run_builtin(name: &str, extra: &[&str]) -> Value {
+    run_builtin_out(name, extra).0
+}
+
+/// `run_builtin`, with the terminal output too.
+fn run_builtin_out(name: &str, extra: &[&str]) -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let output = bin()
@@ -279,7 +284,7 @@ fn run_builtin(name: &str, extra: &[&str]) -> Value {
     for run in report["runs"].as_array().unwrap() {
         assert_eq!(run["verification"]["ok"], true, "{name}: {}", run["verification"]);
     }
-    report
+    (report, String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[test]
@@ -359,7 +364,8 @@ fn rails_runs_threads_on_persistent_connections_with_immediate_blocks() {
 
 #[test]
 fn rails_7_0_holds_the_gvl_in_the_busy_handler_and_django_gthread_runs_under_the_gil() {
-    let report = run_builtin("rails-7.0", &[]);
+    let (report, stdout) = run_builtin_out("rails-7.0", &[]);
+    assert!(stdout.contains("under the GVL, busy waits holding it"), "{stdout}");
     let g = web(&report["runs"][0]);
     assert_eq!(g["workers"], 5);
     let app = &g["app"];
