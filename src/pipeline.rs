@@ -138,6 +138,7 @@ pub(crate) fn run(
         return Err(e);
     }
     let mut problems = status::error_problems(&report);
+    problems.extend(status::invariant_problems(&report));
     if steps.fail_on_noise && !report.noise_warnings.is_empty() {
         problems.push("--fail-on-noise: the noise guard marked this report (warnings above the verdict)".to_string());
     }

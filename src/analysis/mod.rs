@@ -8,6 +8,7 @@ pub(crate) mod capacity;
 pub(crate) mod checks;
 pub(crate) mod compare;
 pub(crate) mod decision;
+pub(crate) mod invariants;
 pub(crate) mod noise;
 pub(crate) mod nplusone;
 pub(crate) mod stats;

@@ -64,6 +64,24 @@ pub(crate) fn error_problems(report: &Report) -> Vec<String> {
     problems
 }
 
+/// Application-model groups whose accounting does not add up (`analysis::invariants`):
+/// each failed invariant of each completed run, in words.
+pub(crate) fn invariant_problems(report: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    for run in report.runs.iter().filter(|r| r.status == RunStatus::Completed) {
+        for g in &run.groups {
+            let Some(app) = &g.app else { continue };
+            for i in app.invariants.iter().filter(|i| i.checked && !i.ok) {
+                problems.push(format!(
+                    "run `{}`: group `{}`: invariant {} does not hold: {}",
+                    run.id, g.name, i.name, i.detail
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// The exit status of a finished report: interrupted, failed (a run failed, a verification
 /// failed, a metric check failed with `--fail-on-check`) or ok.
 pub(crate) fn final_status(report: &Report, fail_on_check: bool) -> Status {

@@ -162,6 +162,81 @@ impl Isolation {
     }
 }
 
+/// How a group's workers run app code (issue 29): in parallel on OS threads (`native`), or
+/// under one interpreter lock per worker process, as Ruby's GVL (`gvl`) and CPython's GIL
+/// (`gil`) run them. See docs/app-model.md#runtimes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    #[default]
+    Native,
+    Gvl,
+    Gil,
+}
+
+impl Runtime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Native => "native",
+            Runtime::Gvl => "gvl",
+            Runtime::Gil => "gil",
+        }
+    }
+
+    /// Whether app code needs the process's interpreter lock.
+    pub fn has_lock(self) -> bool {
+        self != Runtime::Native
+    }
+
+    /// Whether SQLite statements run holding the lock: the sqlite3 gem (1.4 and 2.x) calls
+    /// `sqlite3_step` without releasing the GVL; CPython's `_sqlite` releases the GIL around
+    /// it (`Py_BEGIN_ALLOW_THREADS`).
+    pub fn statements_hold_lock(self) -> bool {
+        self == Runtime::Gvl
+    }
+
+    /// The switch interval: a thread running app code past it while others wait gives the
+    /// lock up. Ruby's `TIME_QUANTUM_MSEC` is 100 ms; CPython's `sys.getswitchinterval()` 5 ms.
+    pub fn quantum(self) -> Duration {
+        match self {
+            Runtime::Native => Duration::ZERO,
+            Runtime::Gvl => Duration::from_millis(100),
+            Runtime::Gil => Duration::from_millis(5),
+        }
+    }
+
+    /// What the waits of the busy handler do by default: the sqlite3 gem's C `busy_timeout`
+    /// sleeps inside `sqlite3_step`, holding the GVL; CPython's sleeps inside `sqlite3_step`
+    /// too, but with the GIL released.
+    pub fn default_busy_wait(self) -> BusyWait {
+        match self {
+            Runtime::Gvl => BusyWait::HoldsLock,
+            _ => BusyWait::ReleasesLock,
+        }
+    }
+}
+
+/// What a thread waiting in the busy handler does with its process's interpreter lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusyWait {
+    /// Keeps it (the sqlite3 gem's C `busy_timeout`, Rails before 7.1): no other thread
+    /// of the process runs app code while it waits.
+    HoldsLock,
+    /// Gives it up for each sleep (a Ruby `busy_handler { sleep ...; true }`, Rails 7.1+'s
+    /// `timeout`; CPython).
+    ReleasesLock,
+}
+
+impl BusyWait {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusyWait::HoldsLock => "holds-lock",
+            BusyWait::ReleasesLock => "releases-lock",
+        }
+    }
+}
+
 /// `{ begin = "immediate" }`: the BEGIN of a transaction block inside a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,6 +5,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("django", include_str!("../../scenarios/django.toml")),
     ("django-atomic", include_str!("../../scenarios/django-atomic.toml")),
     ("rails", include_str!("../../scenarios/rails.toml")),
+    ("rails-7.0", include_str!("../../scenarios/rails-7.0.toml")),
+    ("django-gthread", include_str!("../../scenarios/django-gthread.toml")),
     ("wal-vs-rollback", include_str!("../../scenarios/wal-vs-rollback.toml")),
     ("django-blog", include_str!("../../scenarios/django-blog.toml")),
     ("kv", include_str!("../../scenarios/kv.toml")),

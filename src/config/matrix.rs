@@ -231,6 +231,8 @@ const GROUP_KEYS: &[&str] = &[
     "clients",
     "connection",
     "isolation",
+    "runtime",
+    "busy_wait",
 ];
 
 fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -> Result<(), String> {
@@ -249,6 +251,8 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "clients" => typed(value).map(|v| group.clients = Some(v)),
         "connection" => typed(value).map(|v| group.connection = v),
         "isolation" => typed(value).map(|v| group.isolation = v),
+        "runtime" => typed(value).map(|v| group.runtime = v),
+        "busy_wait" => typed(value).map(|v| group.busy_wait = Some(v)),
         other => Err(format!(
             "`{other}` cannot be overridden; use one of {}",
             GROUP_KEYS.join(", ")

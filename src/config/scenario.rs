@@ -1,6 +1,6 @@
 //! The scenario model: what a TOML scenario file may say, with defaults and spans.
 
-use super::app::{BlockBegin, ConnectionMode, Isolation, TimeDist};
+use super::app::{BlockBegin, BusyWait, ConnectionMode, Isolation, Runtime, TimeDist};
 use super::check::MetricCheck;
 use super::duration::DurationValue;
 use crate::config::generator::{GeneratorSpec, Param};
@@ -186,6 +186,12 @@ pub(crate) struct Group {
     pub connection: ConnectionMode,
     #[serde(default, skip_serializing_if = "is_default")]
     pub isolation: Isolation,
+    /// `native`, or one interpreter lock per worker process (`gvl`, `gil`; issue 29).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub runtime: Runtime,
+    /// What a busy-handler wait does with the interpreter lock (default: the runtime's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_wait: Option<BusyWait>,
     #[serde(default)]
     pub op: Vec<Op>,
     #[serde(default)]
@@ -333,6 +339,7 @@ impl Group {
             || self.clients.is_some()
             || self.connection != ConnectionMode::Persistent
             || self.isolation != Isolation::Thread
+            || self.runtime != Runtime::Native
             || self.op.iter().any(|o| timed(&o.app_time))
             || self.script.iter().any(|s| {
                 timed(&s.app_time)

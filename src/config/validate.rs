@@ -352,6 +352,17 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
             )
             .with_key("clients"));
     }
+    if g.busy_wait.is_some() && !g.runtime.has_lock() {
+        return Err(source
+            .error_at(
+                g.name.span(),
+                format!(
+                    "group `{group}`: busy_wait = \"{}\" needs an interpreter lock: set runtime = \"gvl\" or \"gil\" (runtime is \"native\")",
+                    g.busy_wait.map_or("", |b| b.as_str())
+                ),
+            )
+            .with_key("busy_wait"));
+    }
     if g.clients.is_some() && g.rate.is_some_and(|r| r > 0.0) {
         return Err(source
             .error_at(

@@ -264,6 +264,7 @@ async fn execute(
         .map_or(0.0, |(start, stop, _)| stop.duration_since(*start).as_secs_f64());
     report.noise = measured.map(|(_, _, noise)| noise);
     report.groups = summary::summarize(&prepared.workload, &outputs, report.measured_s);
+    crate::analysis::invariants::check_run(report, s.operations.is_some());
     if interrupted {
         report.status = RunStatus::Interrupted;
     }
@@ -317,6 +318,12 @@ fn spawn_workers(
     for (group_index, group) in workload.groups.iter().enumerate() {
         let group = Arc::new(group.clone());
         let queue = group_queue(&group, s.seed);
+        // A thread group's workers are threads of this process: one interpreter lock.
+        let interp = group
+            .app
+            .as_ref()
+            .filter(|a| a.isolation == crate::config::app::Isolation::Thread)
+            .map(|a| Arc::new(crate::engine::loops::interp::InterpLock::new(a.runtime, a.busy_wait)));
         for index_in_group in 0..group.workers {
             let budget = budget_total.map(|n| n / total as u64 + u64::from((index as u64) < n % total as u64));
             let spec = WorkerSpec {
@@ -332,6 +339,7 @@ fn spawn_workers(
                 latest: prepared.latest.clone(),
                 queue: queue.clone(),
                 target: target.clone(),
+                interp: interp.clone(),
             };
             let spawned = match group.app.as_ref().map(|a| a.isolation) {
                 Some(crate::config::app::Isolation::Process) => {

@@ -117,7 +117,7 @@ pub fn spawn(
             .collect(),
         spin_rate: crate::engine::loops::app::spin_rate(),
         timeline_interval_ns: spec.clock.interval().as_nanos() as u64,
-        clients: share(app.clients).max(1),
+        clients: share(app.clients),
         rate: spec.group.pacing.map(|p| p.per_worker_rate),
     };
     let exe = std::env::current_exe()?;
@@ -327,8 +327,11 @@ pub fn child_main() -> Result<(), String> {
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
             spec.seed ^ u64::from(spec.index),
         ))),
-        None => (spec.clients > 1).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
+        // One client: it is served at once, with no queue. None (more workers than clients):
+        // an empty queue, so this process serves nobody and the group has `clients` in all.
+        None => (spec.clients != 1).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
     };
+    let group_app = group.app.as_ref().map(|a| (a.runtime, a.busy_wait));
     let worker = WorkerSpec {
         index: spec.index,
         total_workers: spec.total_workers,
@@ -347,6 +350,9 @@ pub fn child_main() -> Result<(), String> {
         ),
         queue,
         target: spec.target.clone(),
+        // This process's own interpreter lock.
+        interp: group_app
+            .map(|(runtime, busy_wait)| Arc::new(crate::engine::loops::interp::InterpLock::new(runtime, busy_wait))),
     };
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

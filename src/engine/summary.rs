@@ -4,7 +4,8 @@ use crate::config::Arrival;
 use crate::engine::loops::plain::{TxCounts, WorkerOutput};
 use crate::metrics::{LatencySummary, Recorder, encode_histogram, jain_index, new_histogram};
 use crate::report::model::{
-    AppReport, BlockReport, Fairness, GroupReport, OpReport, OpenLoopReport, TransactionReport, WorkerReport,
+    AppReport, BlockReport, Fairness, GroupReport, InterpReport, OpReport, OpenLoopReport, TransactionReport,
+    WorkerReport,
 };
 use crate::workload::{GroupPlan, Workload};
 use hdrhistogram::Histogram;
@@ -139,7 +140,54 @@ fn app_report(
                 errors: b.errors,
             })
             .collect(),
+        runtime: plan.runtime.as_str().to_string(),
+        busy_wait: plan.busy_wait.map(|b| b.as_str().to_string()),
+        interpreter: interp_report(mine, stats.requests),
+        requests: stats.requests,
+        mean_latency_ms: mean_ms(stats.latency_sum_ns, stats.requests),
+        mean_think_ms: mean_ms(stats.think_sum_ns, stats.thinks),
+        invariants: Vec::new(),
     })
+}
+
+/// The workers' interpreter-lock counters, grouped by process.
+fn interp_report(mine: &[&WorkerOutput], requests: u64) -> Option<InterpReport> {
+    let mut by_pid: std::collections::BTreeMap<u32, Vec<crate::metrics::app::InterpStats>> = Default::default();
+    for o in mine {
+        if let Some(s) = o.app.as_ref().and_then(|a| a.interp) {
+            by_pid.entry(o.pid).or_default().push(s);
+        }
+    }
+    if by_pid.is_empty() {
+        return None;
+    }
+    let all = || by_pid.values().flatten();
+    let max_app_cpu_per_wall = by_pid
+        .values()
+        .map(|threads| {
+            let cpu: u64 = threads.iter().map(|s| s.app_cpu_ns).sum();
+            let start = threads.iter().map(|s| s.start_ns).min().unwrap_or(0);
+            let end = threads.iter().map(|s| s.end_ns).max().unwrap_or(0);
+            if end > start {
+                cpu as f64 / (end - start) as f64
+            } else {
+                0.0
+            }
+        })
+        .fold(0.0, f64::max);
+    Some(InterpReport {
+        processes: by_pid.len() as u32,
+        app_cpu_ms: all().map(|s| s.app_cpu_ns).sum::<u64>() as f64 / 1e6,
+        max_app_cpu_per_wall,
+        max_concurrent_app: all().map(|s| s.max_concurrent_app).max().unwrap_or(0),
+        lock_wait_ms_per_request: mean_ms(all().map(|s| s.lock_wait_ns).sum(), requests),
+        app_slices: all().map(|s| s.app_slices).sum(),
+        app_slices_during_db_wait: all().map(|s| s.app_slices_during_db_wait).sum(),
+    })
+}
+
+fn mean_ms(sum_ns: u64, n: u64) -> f64 {
+    if n == 0 { 0.0 } else { sum_ns as f64 / n as f64 / 1e6 }
 }
 
 fn open_loop(group: &GroupPlan, mine: &[&WorkerOutput], counts: &TxCounts, measured_s: f64) -> Option<OpenLoopReport> {

@@ -144,7 +144,6 @@ impl Parts {
         [self.app, self.queue, self.lock, self.execute, self.commit, self.connect]
     }
 
-    #[cfg(test)]
     pub fn sum(&self) -> f64 {
         self.values().iter().sum()
     }

@@ -81,6 +81,11 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
     if app.connections_opened > 0 {
         let _ = write!(line, ", {} opened", app.connections_opened);
     }
+    if let Some(wait) = &app.busy_wait {
+        // An interpreter lock (issue 29): which, and what a busy-handler wait does with it.
+        let how = if wait == "holds-lock" { "holding" } else { "releasing" };
+        let _ = write!(line, ", under the {}, busy waits {how} it", app.runtime.to_uppercase());
+    }
     line.push(')');
     Some(line)
 }
@@ -106,7 +111,13 @@ pub fn markdown(report: &Report) -> Option<String> {
         let mut row = vec![
             label(run),
             g.name.clone(),
-            format!("{}/{} {}", app.clients, g.workers, app.isolation),
+            match &app.busy_wait {
+                Some(wait) => format!(
+                    "{}/{} {} ({}, {wait})",
+                    app.clients, g.workers, app.isolation, app.runtime
+                ),
+                None => format!("{}/{} {}", app.clients, g.workers, app.isolation),
+            },
             app.connection.clone(),
             ms(a.total_mean_ms),
         ];
@@ -292,6 +303,13 @@ mod tests {
             },
             cpu_ms_per_request: 6.5,
             blocks: Vec::new(),
+            requests: 0,
+            mean_latency_ms: 0.0,
+            mean_think_ms: 0.0,
+            invariants: Vec::new(),
+            runtime: "native".into(),
+            busy_wait: None,
+            interpreter: None,
         });
         report
     }

@@ -247,6 +247,68 @@ pub struct AppReport {
     /// Transaction blocks inside requests (`{ begin = ... }` ... `{ commit = true }`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<BlockReport>,
+    /// Requests finished while measuring, committed or failed.
+    #[serde(default)]
+    pub requests: u64,
+    /// Their mean latency (issue to response), failed ones included, ms.
+    #[serde(default)]
+    pub mean_latency_ms: f64,
+    /// Mean time a client spent out of the system between a response and its next request
+    /// while measuring (closed loop): think time, and without a queue the worker's own turn
+    /// around its loop, ms.
+    #[serde(default)]
+    pub mean_think_ms: f64,
+    /// `native`, `gvl` or `gil` (issue 29); absent in older reports (native).
+    #[serde(default = "native")]
+    pub runtime: String,
+    /// With an interpreter lock: `holds-lock` or `releases-lock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_wait: Option<String>,
+    /// What the workers' processes did with their interpreter locks (and, `native`, how
+    /// much app code ran at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<InterpReport>,
+    /// The run's accounting checked (`analysis::invariants`); absent in older reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<Invariant>,
+}
+
+fn native() -> String {
+    "native".to_string()
+}
+
+/// The interpreter locks of an application-model group, over its processes (one for a
+/// `thread` group, one per worker for a `process` group), while measuring.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InterpReport {
+    pub processes: u32,
+    /// CPU time of app code, all processes, ms.
+    pub app_cpu_ms: f64,
+    /// The highest over the processes of app-code CPU time / the process's measured wall
+    /// time: at most 1 under one interpreter lock (one core), up to the threads with `native`.
+    pub max_app_cpu_per_wall: f64,
+    /// The most threads of one process that ran app code at once.
+    pub max_concurrent_app: u32,
+    /// Time threads waited for their process's interpreter lock, per request, ms.
+    pub lock_wait_ms_per_request: f64,
+    /// Slices of app code (up to 1 ms each), and those run while another thread of the same
+    /// process waited in the busy handler for a database lock (0 with `holds-lock`).
+    pub app_slices: u64,
+    pub app_slices_during_db_wait: u64,
+}
+
+/// One invariant of an application-model group's run: what should equal what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invariant {
+    /// `littles_law`, `anatomy_adds_up`, `errors_match_rolled_back`.
+    pub name: String,
+    /// False when the run cannot show it (open loop, too short for a steady state, no
+    /// requests); `ok` is then true and `detail` says why.
+    pub checked: bool,
+    pub ok: bool,
+    pub expected: f64,
+    pub measured: f64,
+    pub detail: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -465,6 +527,13 @@ pub(crate) enum CheckKind {
 impl GroupReport {
     /// Every failure of the group: its transactions' (BEGIN/COMMIT) and its operations'.
     pub(crate) fn all_errors(&self) -> ErrorCounts {
+        // An application-model group counts a failed request once under its op and once in
+        // `transactions.errors` (issue 29): its ops' errors are all of them.
+        if self.app.is_some() {
+            let mut errors = ErrorCounts::default();
+            self.ops.iter().for_each(|o| errors.merge(&o.errors));
+            return errors;
+        }
         let mut errors = self.transactions.errors;
         self.ops.iter().for_each(|o| errors.merge(&o.errors));
         errors

@@ -6,7 +6,7 @@ pub(crate) mod check;
 pub(crate) mod params;
 pub(crate) mod rng;
 
-use crate::config::app::{ConnectionMode, Isolation, TimeDist, TxControl};
+use crate::config::app::{BusyWait, ConnectionMode, Isolation, Runtime, TimeDist, TxControl};
 use crate::config::{Arrival, Group, Retry, Scenario, Script, TxMode};
 use params::{GeneratorSpec, Param};
 use rng::Rng;
@@ -60,6 +60,11 @@ pub struct AppPlan {
     pub clients: u32,
     pub connection: ConnectionMode,
     pub isolation: Isolation,
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// With an interpreter lock: what a busy-handler wait does with it.
+    #[serde(default)]
+    pub busy_wait: Option<BusyWait>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -260,6 +265,11 @@ fn group_plan(
         clients: g.clients.map_or(g.workers.get(), |c| c.get()),
         connection: g.connection,
         isolation: g.isolation,
+        runtime: g.runtime,
+        busy_wait: g
+            .runtime
+            .has_lock()
+            .then(|| g.busy_wait.unwrap_or(g.runtime.default_busy_wait())),
     });
     let cumulative_weights: Vec<u64> = scripts
         .iter()

@@ -12,6 +12,7 @@
 use crate::config::app::TxControl;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::clock::Clock;
+use crate::engine::loops::interp;
 use crate::engine::loops::plain::{Message, TxCounts, WorkerOutput, WorkerSpec};
 use crate::engine::loops::queue::Ticket;
 use crate::metrics::anatomy::{PARTS, Part};
@@ -161,21 +162,6 @@ pub fn spin(ns: u64) {
 /// The longest spin between two looks at the stop token.
 const SPIN_SLICE_NS: u64 = 1_000_000;
 
-/// `spin(ns)` in slices of at most `SPIN_SLICE_NS`, ending early when the run stops (a
-/// long app time must not outlive the run or a Ctrl-C). `false`: it was stopped.
-pub fn spin_or_stop(ns: u64, phase: &PhaseFlag) -> bool {
-    let mut left = ns;
-    while left > 0 {
-        if phase.get() == Phase::Stop {
-            return false;
-        }
-        let slice = left.min(SPIN_SLICE_NS);
-        spin(slice);
-        left -= slice;
-    }
-    true
-}
-
 /// Runs an application-model worker until the run stops; sends Ready, samples and Done.
 pub fn worker_main(spec: WorkerSpec, phase: &PhaseFlag, tx: &UnboundedSender<Message>) {
     spin_rate();
@@ -226,6 +212,9 @@ fn serve<T: Target>(
     let index = spec.index;
     let plan = spec.group.app.clone().expect("an application-model group");
     let persistent = plan.connection == crate::config::app::ConnectionMode::Persistent;
+    if let Some(lock) = &spec.interp {
+        crate::engine::loops::interp::bind(lock.clone());
+    }
     let mut worker = RequestWorker::<T>::new(spec, db, plan, persistent.then_some(conn), phase, tx.clone());
     if !crate::engine::loops::plain::ready_and_wait(index, read_back, phase, tx) {
         return;
@@ -279,6 +268,9 @@ struct RequestWorker<'s, T: Target> {
     pending_deletes: Vec<u64>,
     acked_inserts: Vec<u64>,
     acked_deletes: Vec<u64>,
+    /// When the last response was sent (ticks): a queue-less client's next request is
+    /// issued after it.
+    last_end: Option<u64>,
     /// Per operation and step: the savepoint statement it is, if any.
     savepoints: Vec<Vec<Option<Savepoint>>>,
     /// Open savepoints, innermost last, each with the pending counts when it began: a
@@ -353,6 +345,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 .map(|op| op.steps.iter().map(|st| Savepoint::of(st.target_sql())).collect())
                 .collect(),
             open_savepoints: Vec::new(),
+            last_end: None,
         }
     }
 
@@ -380,10 +373,14 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                             break;
                         }
                     }
-                    Ticket {
-                        issued: self.ticks.now(),
-                        client: false,
+                    let issued = self.ticks.now();
+                    // The client was out of the system from its last response to now: its
+                    // think time and its own turn around the loop (Little's law's cycle).
+                    if let Some(end) = self.last_end {
+                        let gap = self.ticks.ns_between(end, issued);
+                        self.note_think(gap);
                     }
+                    Ticket { issued, client: false }
                 }
             };
             // Without a queue the request starts when it is issued: no queue wait at all.
@@ -397,9 +394,16 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             self.parts[Part::Queue as usize] = self.ticks.ns_between(ticket.issued, start);
             let op = self.group.choose(&mut self.rng);
             let outcome = self.request(op);
+            // The response is written: the thread waits for its next request without the
+            // interpreter lock.
+            interp::release();
             let end = self.mark;
+            self.last_end = Some(end);
             if let Some(q) = &queue {
                 let think = self.plan.think_time.map_or(0, |t| sample_ns(&t, &mut self.timing));
+                if ticket.client && self.plan.think_time.is_some() {
+                    self.note_think(think);
+                }
                 q.done(ticket, end, think);
             }
             if self.measuring {
@@ -410,6 +414,15 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         self.ship_interval();
     }
 
+    /// A closed-loop client's think time, counted for Little's law while measuring.
+    #[inline]
+    fn note_think(&mut self, ns: u64) {
+        if self.measuring {
+            self.stats.thinks += 1;
+            self.stats.think_sum_ns += ns;
+        }
+    }
+
     fn reset_measurements(&mut self) {
         self.measuring = true;
         self.ops.iter_mut().for_each(Recorder::reset);
@@ -418,6 +431,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         let blocks = blocks_of(self.group);
         self.stats = AppStats::new(blocks);
         T::take_lock_waits(self.db, self.per_request);
+        interp::start_measuring();
         self.cpu_start = crate::engine::loops::clock::thread_cpu_ns();
     }
 
@@ -440,9 +454,15 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         self.mark = now;
     }
 
+    /// App time: spun in slices, each holding the process's interpreter lock (if any).
     fn app(&mut self, ns: u64) {
         if ns > 0 {
-            spin_or_stop(ns, self.phase);
+            let mut left = ns;
+            while left > 0 && self.phase.get() != Phase::Stop {
+                let slice = left.min(SPIN_SLICE_NS);
+                interp::app_slice(|| spin(slice));
+                left -= slice;
+            }
             self.seg(Part::App);
         }
     }
@@ -571,6 +591,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     }
 
     fn control(&mut self, sql: &str, part: Part) -> Result<(), StepError<T>> {
+        interp::for_statement();
         let w0 = T::lock_waited_ns();
         let conn = self.conn.as_ref().expect("connected");
         let r = T::prepare_cached(conn, sql).and_then(|mut s| T::control(&mut s));
@@ -579,6 +600,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
     }
 
     fn step(&mut self, op: usize, si: usize) -> Result<(), StepError<T>> {
+        interp::for_statement();
         let w0 = T::lock_waited_ns();
         let step = &self.group.ops[op].steps[si];
         let part = match step.control {
@@ -648,6 +670,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         if let Some(conn) = &self.conn
             && T::in_transaction(conn)
         {
+            interp::for_statement();
             let _ = T::prepare_cached(conn, "ROLLBACK").and_then(|mut s| T::control(&mut s));
             self.seg(Part::Execute);
         }
@@ -683,6 +706,8 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             self.ship_interval();
             self.interval_slot = slot;
         }
+        self.stats.requests += 1;
+        self.stats.latency_sum_ns += latency_ns;
         match outcome {
             Ok(attempts) => {
                 self.ops[op].record_ns(latency_ns);
@@ -703,7 +728,10 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 let _ = self.stats.queue_wait.record(self.parts[Part::Queue as usize]);
             }
             Err((kind, e)) => {
+                // Once per failed request, by kind, under its op and in the group's
+                // transactions, so that `transactions.errors` adds up to `rolled_back`.
                 self.ops[op].record_failure(kind, &e);
+                self.transactions.errors.add(kind);
                 self.interval_errors.add(kind);
                 self.counts.failed += 1;
                 self.counts.attempts += 1;
@@ -726,7 +754,8 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         let _ = self.sender.send(Message::Interval(Box::new(sample)));
     }
 
-    fn into_output(self) -> WorkerOutput {
+    fn into_output(mut self) -> WorkerOutput {
+        self.stats.interp = interp::finish();
         let cpu_ns = crate::engine::loops::clock::thread_cpu_ns().saturating_sub(self.cpu_start);
         WorkerOutput {
             index: self.spec.index,

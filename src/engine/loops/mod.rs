@@ -1,9 +1,11 @@
 //! The workers' loops: the plain hot loop (`plain.rs`) and the application model's request
 //! loop (`app.rs`), started on a thread of their own (`spawn.rs`), with the clock, open-loop
-//! pacing, the request queue and the retry back-off they share.
+//! pacing, the request queue and the retry back-off they share, and the interpreter lock of
+//! the request loop's runtimes (`interp.rs`).
 
 pub(crate) mod app;
 pub(crate) mod clock;
+pub(crate) mod interp;
 pub(crate) mod pacing;
 pub(crate) mod plain;
 pub(crate) mod queue;

@@ -42,6 +42,8 @@ pub(crate) struct WorkerSpec {
     pub queue: Option<Arc<crate::engine::loops::queue::RequestQueue>>,
     /// The database the worker connects to.
     pub target: TargetSpec,
+    /// Application-model workers: the interpreter lock of their process (issue 29).
+    pub interp: Option<Arc<crate::engine::loops::interp::InterpLock>>,
 }
 
 /// Transaction outcomes of the measured phase.

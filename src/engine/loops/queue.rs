@@ -24,8 +24,13 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(5);
 
 enum Source {
-    /// Issue ticks of the waiting clients; 0 = issue when first taken.
-    Clients(BinaryHeap<Reverse<u64>>),
+    /// Issue ticks of the waiting clients; 0 = issued when the run's first request was
+    /// taken (every client sends its first request at once, as `wrk -c C` does, so the
+    /// first requests queue behind each other too).
+    Clients {
+        heap: BinaryHeap<Reverse<u64>>,
+        start: Option<u64>,
+    },
     Arrivals {
         next: u64,
         mean_gap_ticks: f64,
@@ -51,7 +56,10 @@ pub struct Ticket {
 impl RequestQueue {
     pub fn clients(clients: u32) -> Self {
         Self {
-            source: Mutex::new(Source::Clients((0..clients).map(|_| Reverse(0)).collect())),
+            source: Mutex::new(Source::Clients {
+                heap: (0..clients).map(|_| Reverse(0)).collect(),
+                start: None,
+            }),
             ready: Condvar::new(),
             clock: Clock::get(),
         }
@@ -81,11 +89,11 @@ impl RequestQueue {
             }
             let now = self.clock.now();
             let wait_ns = match &mut *source {
-                Source::Clients(heap) => match heap.peek() {
+                Source::Clients { heap, start } => match heap.peek() {
                     Some(Reverse(0)) => {
                         heap.pop();
                         return Some(Ticket {
-                            issued: now,
+                            issued: *start.get_or_insert(now),
                             client: true,
                         });
                     }
@@ -129,7 +137,7 @@ impl RequestQueue {
             return;
         }
         let at = end + self.clock.ticks_for(think_ns).max(1);
-        if let Source::Clients(heap) = &mut *self.source.lock().expect("queue lock") {
+        if let Source::Clients { heap, .. } = &mut *self.source.lock().expect("queue lock") {
             heap.push(Reverse(at));
         }
         self.ready.notify_one();
@@ -161,6 +169,27 @@ mod tests {
         assert!(first.issued <= second.issued);
         phase.set(Phase::Stop);
         assert!(q.take(&phase).is_none(), "an empty queue ends when the run stops");
+    }
+
+    #[test]
+    fn every_client_issues_its_first_request_at_the_start() {
+        // Regression (issue 29): the first requests were issued when taken, so with many
+        // clients per worker most requests of a short run had no queue wait at all.
+        let q = RequestQueue::clients(3);
+        let phase = PhaseFlag::default();
+        let a = q.take(&phase).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = q.take(&phase).unwrap();
+        let c = q.take(&phase).unwrap();
+        assert_eq!((a.issued, a.issued), (b.issued, c.issued));
+    }
+
+    #[test]
+    fn a_queue_without_clients_serves_nothing_and_ends_with_the_run() {
+        let q = RequestQueue::clients(0);
+        let phase = PhaseFlag::default();
+        phase.set(Phase::Stop);
+        assert!(q.take(&phase).is_none());
     }
 
     #[test]

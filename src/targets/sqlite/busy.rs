@@ -13,6 +13,25 @@ thread_local! {
     static WAIT_STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
     static CALLS: Cell<u64> = const { Cell::new(0) };
     static WAITED: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    static WAIT_HOOK: Cell<Option<fn(bool)>> = const { Cell::new(None) };
+}
+
+/// A function this thread's busy handlers call before (`true`) and after (`false`) each
+/// sleep: the application model's interpreter lock holds or releases itself there.
+pub fn set_wait_hook(hook: Option<fn(bool)>) {
+    WAIT_HOOK.set(hook);
+}
+
+/// Sleeps `d` between the hook's two calls.
+fn sleep_hooked(d: Duration, sleep: impl FnOnce(Duration)) {
+    let hook = WAIT_HOOK.get();
+    if let Some(h) = hook {
+        h(true);
+    }
+    sleep(d);
+    if let Some(h) = hook {
+        h(false);
+    }
 }
 
 /// What the handler did on this thread's connection.
@@ -91,7 +110,7 @@ fn sqlite_schedule(count: i32) -> bool {
         delay
     };
     let now = Instant::now();
-    std::thread::sleep(Duration::from_millis(delay));
+    sleep_hooked(Duration::from_millis(delay), std::thread::sleep);
     CALLS.set(CALLS.get() + 1);
     WAITED.set(WAITED.get() + now.elapsed());
     true
@@ -136,7 +155,7 @@ fn fixed_interval(count: i32) -> bool {
         return false;
     }
     let nap = INTERVAL.get().min(timeout - elapsed);
-    nap_unless_cancelled(nap);
+    sleep_hooked(nap, nap_unless_cancelled);
     CALLS.set(CALLS.get() + 1);
     WAITED.set(WAITED.get() + now.elapsed());
     true

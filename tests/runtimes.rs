@@ -1,0 +1,181 @@
+//! Runtimes (issue 29): app code under one interpreter lock per process (`gvl`, `gil`),
+//! busy-handler waits that hold or release it, proven by counters, never by clocks.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// Two threads of one process; the write transaction holds 150 ms of app time, longer than
+/// Ruby's 100 ms switch interval, so the other thread gets the lock while the first holds
+/// SQLite's write lock, and waits for it in the busy handler.
+const CONTENDED: &str = r#"
+name = "runtimes"
+duration = "1500ms"
+warmup = "0s"
+seed = 9
+
+[sqlite]
+journal_mode = "wal"
+synchronous = "normal"
+busy_timeout = "60ms"
+
+[setup]
+sql = "CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT);"
+
+[[group]]
+name = "web"
+workers = 2
+clients = 2
+transaction = "none"
+runtime = "gvl"
+
+[[group.script]]
+name = "write"
+steps = [
+  { begin = "immediate" },
+  { sql = "INSERT INTO c(v) VALUES (?1)", params = ["text(10)"] },
+  { sql = "INSERT INTO c(v) VALUES (?1)", params = ["text(10)"], app_time = "150ms" },
+  { commit = true },
+]
+"#;
+
+/// Four threads, app time only between reads: the lock is contended, the database is not.
+const APP_HEAVY: &str = r#"
+name = "app-heavy"
+duration = "1s"
+warmup = "0s"
+seed = 9
+
+[setup]
+sql = "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER);"
+populate = [{ table = "t", rows = 10, values = ["uniform(0, 9)"] }]
+
+[[group]]
+name = "web"
+workers = 4
+clients = 4
+transaction = "none"
+app_time = "3ms"
+
+[[group.script]]
+name = "read"
+steps = [{ sql = "SELECT v FROM t WHERE id = ?1", params = ["uniform(1, 10)"] }]
+"#;
+
+fn run(text: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", text);
+    let out = dir.path().join("r.json");
+    let output = bin()
+        .arg("run")
+        .arg(&path)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out)
+        .args(["--quiet", "--no-probe"])
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    report
+}
+
+fn app(report: &Value, run: usize) -> &Value {
+    &report["runs"][run]["groups"][0]["app"]
+}
+
+#[test]
+fn under_one_lock_app_code_never_runs_on_two_threads_at_once() {
+    let report = run(APP_HEAVY, &["--matrix", "group.web.runtime=native,gvl,gil"]);
+    for (i, runtime) in ["native", "gvl", "gil"].iter().enumerate() {
+        let a = app(&report, i);
+        assert_eq!(a["runtime"], *runtime, "read back: {a}");
+        let interp = &a["interpreter"];
+        assert_eq!(interp["processes"], 1, "{interp}");
+        assert!(interp["app_slices"].as_u64().unwrap() > 0, "{interp}");
+        if *runtime == "native" {
+            assert!(a.get("busy_wait").is_none(), "{a}");
+            continue;
+        }
+        // One thread of the process at a time runs app code, so its app CPU time fits in
+        // its wall time (one core's worth).
+        assert_eq!(interp["max_concurrent_app"], 1, "{runtime}: {interp}");
+        let share = interp["max_app_cpu_per_wall"].as_f64().unwrap();
+        assert!(share <= 1.0, "{runtime}: app CPU / wall = {share}");
+    }
+    assert_eq!(app(&report, 1)["busy_wait"], "holds-lock");
+    assert_eq!(app(&report, 2)["busy_wait"], "releases-lock");
+}
+
+#[test]
+fn a_wait_that_holds_the_gvl_stops_every_other_thread_of_the_process() {
+    let report = run(CONTENDED, &["--matrix", "group.web.busy_wait=holds-lock,releases-lock"]);
+    let holds = &report["runs"][0]["groups"][0];
+    assert_eq!(holds["app"]["busy_wait"], "holds-lock");
+    let waits = holds["busy_handler_calls"].as_u64().unwrap();
+    assert!(waits > 0, "the run never waited for the database lock: {holds}");
+    // While one thread sleeps in the busy handler holding the GVL, no other thread of the
+    // process runs a slice of app code.
+    assert_eq!(
+        holds["app"]["interpreter"]["app_slices_during_db_wait"], 0,
+        "{}",
+        holds["app"]
+    );
+    let releases = &report["runs"][1]["groups"][0];
+    assert_eq!(releases["app"]["busy_wait"], "releases-lock");
+    assert!(releases["busy_handler_calls"].as_u64().unwrap() > 0, "{releases}");
+    // Released, the lock lets the thread that holds the write lock run on during the wait.
+    assert!(
+        releases["app"]["interpreter"]["app_slices_during_db_wait"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{}",
+        releases["app"]
+    );
+}
+
+fn rejected(text: &str, extra: &[&str], fragments: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.toml", text);
+    let out = bin().arg("validate").arg(&path).args(extra).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for f in fragments {
+        assert!(stderr.contains(f), "expected {f:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_runtime_or_a_busy_wait_without_a_lock_is_exit_2_naming_the_key() {
+    rejected(&CONTENDED.replace("\"gvl\"", "\"jvm\""), &[], &["runtime", "jvm"]);
+    rejected(
+        CONTENDED,
+        &["--set", "group.web.runtime=jvm"],
+        &["group.web.runtime", "jvm"],
+    );
+    let native = CONTENDED.replace("runtime = \"gvl\"", "runtime = \"native\"\nbusy_wait = \"holds-lock\"");
+    rejected(&native, &[], &["busy_wait", "interpreter lock"]);
+    rejected(
+        CONTENDED,
+        &[
+            "--set",
+            "group.web.runtime=native",
+            "--set",
+            "group.web.busy_wait=releases-lock",
+        ],
+        &["busy_wait", "interpreter lock"],
+    );
+    rejected(
+        CONTENDED,
+        &["--set", "group.web.busy_wait=spin"],
+        &["group.web.busy_wait", "spin"],
+    );
+}
