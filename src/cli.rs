@@ -379,8 +379,8 @@ pub(crate) struct OverrideArgs {
     /// A backup beside the workload: none, litestream, vacuum-into, backup-api (sets `backup`)
     #[arg(long, value_name = "METHOD")]
     pub backup: Option<String>,
-    /// The database measured: sqlite (default), postgres (a private throwaway server from
-    /// /usr/lib/postgresql/*/bin), or postgres=URL (an existing server; litehammer creates and
+    /// The database measured: sqlite (default), turso (Turso in process; docs/mvcc.md), postgres
+    /// (a private throwaway server from /usr/lib/postgresql/*/bin), or postgres=URL (an existing server; litehammer creates and
     /// drops a database of its own there). With `--matrix target=sqlite,postgres` only the URL counts
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<TargetArg>,
@@ -407,9 +407,11 @@ fn parse_target(raw: &str) -> Result<TargetArg, String> {
         "sqlite" if url.is_none() => TargetKind::Sqlite,
         "sqlite" => return Err("sqlite takes no URL (use --db-dir for where its files go)".into()),
         "postgres" | "postgresql" => TargetKind::Postgres,
+        "turso" if url.is_none() => TargetKind::Turso,
+        "turso" => return Err("turso takes no URL (it runs in process; use --db-dir for where its files go)".into()),
         other => {
             return Err(format!(
-                "unknown target `{other}`: use sqlite, postgres, or postgres=URL (postgres://user:password@host:port/database)"
+                "unknown target `{other}`: use sqlite, turso, postgres, or postgres=URL (postgres://user:password@host:port/database)"
             ));
         }
     };

@@ -23,6 +23,14 @@ const BUILTIN: &[(&str, &str)] = &[
     ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
     ("backup", include_str!("../../scenarios/backup.toml")),
     ("n-plus-one", include_str!("../../scenarios/n-plus-one.toml")),
+    (
+        "concurrent-writers",
+        include_str!("../../scenarios/concurrent-writers.toml"),
+    ),
+    (
+        "concurrent-writers-4x",
+        include_str!("../../scenarios/concurrent-writers-4x.toml"),
+    ),
 ];
 
 pub(crate) const DEFAULT: &str = "django";

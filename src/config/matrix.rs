@@ -153,6 +153,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         }
         ["target"] => typed(value).map(|v| s.target = v),
         ["postgres", k] => super::postgres::set(&mut s.postgres, k, value),
+        ["turso", k] => super::turso::set(&mut s.turso, k, value),
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
@@ -196,6 +197,33 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             *slot = weight;
             Ok(())
         }
+        ["group", name, "only"] => {
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}`"))?;
+            let only: String = typed(value)?;
+            let mut found = false;
+            for (op_name, weight) in group
+                .op
+                .iter_mut()
+                .map(|o| (o.name.get_ref().clone(), &mut o.weight))
+                .chain(
+                    group
+                        .script
+                        .iter_mut()
+                        .map(|o| (o.name.get_ref().clone(), &mut o.weight)),
+                )
+            {
+                found |= op_name == only;
+                *weight = u32::from(op_name == only) * (*weight).max(1);
+            }
+            if !found {
+                return Err(format!("group `{name}` has no operation `{only}`"));
+            }
+            Ok(())
+        }
         ["group", name, field] => {
             let names: Vec<String> = s.group.iter().map(|g| g.name.get_ref().clone()).collect();
             let mut matched = 0;
@@ -209,7 +237,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, turso.<journal_mode|begin|synchronous|busy_timeout|mvcc_checkpoint_threshold>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.only, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),
@@ -318,26 +346,27 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         }
         cells = next;
     }
-    // SQLite's settings do not apply to a PostgreSQL run, nor `postgres.*` to a SQLite
-    // run: such a cell drops them, and the cells that become the same are one.
-    let mixed = cells
-        .iter()
-        .any(|c| c.scenario.target == crate::config::postgres::TargetKind::Postgres)
+    // SQLite's settings do not apply to a PostgreSQL or Turso run, nor `postgres.*` and
+    // `turso.*` to another target's run: such a cell drops them, and the cells that become
+    // the same are one.
+    use crate::config::postgres::TargetKind;
+    let mixed = cells.iter().any(|c| c.scenario.target != TargetKind::Sqlite)
         || cells
             .iter()
             .flat_map(|c| &c.assignments)
-            .any(|(k, _)| k.starts_with("postgres."));
+            .any(|(k, _)| k.starts_with("postgres.") || k.starts_with("turso."));
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     cells.retain_mut(|cell| {
         if !mixed {
             return true;
         }
-        let postgres = cell.scenario.target == crate::config::postgres::TargetKind::Postgres;
+        let target = cell.scenario.target;
         cell.assignments.retain(|(k, _)| {
-            if postgres {
-                !SQLITE_KEYS.contains(&k.as_str())
-            } else {
-                !k.starts_with("postgres.")
+            let sqlite_key = SQLITE_KEYS.contains(&k.as_str());
+            match target {
+                TargetKind::Sqlite => !k.starts_with("postgres.") && !k.starts_with("turso."),
+                TargetKind::Postgres => !sqlite_key && !k.starts_with("turso."),
+                TargetKind::Turso => !sqlite_key && !k.starts_with("postgres."),
             }
         });
         let key: Vec<String> = cell
@@ -348,6 +377,17 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         seen.insert(key.join(","))
     });
     for cell in &mut cells {
+        // `turso.begin = "concurrent"`: on Turso, every transaction begins concurrently.
+        let s = &mut cell.scenario;
+        if s.target == TargetKind::Turso && s.turso.begin == crate::config::turso::TursoBegin::Concurrent {
+            for g in s
+                .group
+                .iter_mut()
+                .filter(|g| g.transaction != crate::config::TxMode::None)
+            {
+                g.transaction = crate::config::TxMode::Concurrent;
+            }
+        }
         cell.id = if cell.assignments.is_empty() {
             "default".to_string()
         } else {

@@ -10,6 +10,8 @@ pub(crate) enum TargetKind {
     #[default]
     Sqlite,
     Postgres,
+    /// Turso (the Rust rewrite of SQLite, crate `turso`), in process: docs/mvcc.md.
+    Turso,
 }
 
 impl TargetKind {
@@ -17,6 +19,7 @@ impl TargetKind {
         match self {
             TargetKind::Sqlite => "sqlite",
             TargetKind::Postgres => "postgres",
+            TargetKind::Turso => "turso",
         }
     }
 

@@ -41,6 +41,9 @@ pub(crate) struct Scenario {
     pub sqlite: SqliteSettings,
     #[serde(default, skip_serializing_if = "PostgresSettings::is_default")]
     pub postgres: PostgresSettings,
+    /// The settings of `target = "turso"` runs (docs/mvcc.md).
+    #[serde(default, skip_serializing_if = "crate::config::turso::TursoSettings::is_default")]
+    pub turso: crate::config::turso::TursoSettings,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub matrix: IndexMap<String, Spanned<Vec<toml::Value>>>,
     #[serde(default)]
@@ -127,6 +130,9 @@ pub(crate) enum TxMode {
     Deferred,
     Immediate,
     Exclusive,
+    /// Turso's `BEGIN CONCURRENT` (MVCC): writers do not wait for each other; two that
+    /// changed the same row conflict at commit, and the later one is retried.
+    Concurrent,
 }
 
 impl TxMode {
@@ -136,6 +142,7 @@ impl TxMode {
             TxMode::Deferred => Some("BEGIN DEFERRED"),
             TxMode::Immediate => Some("BEGIN IMMEDIATE"),
             TxMode::Exclusive => Some("BEGIN EXCLUSIVE"),
+            TxMode::Concurrent => Some("BEGIN CONCURRENT"),
         }
     }
 
@@ -145,6 +152,7 @@ impl TxMode {
             TxMode::Deferred => "deferred",
             TxMode::Immediate => "immediate",
             TxMode::Exclusive => "exclusive",
+            TxMode::Concurrent => "concurrent",
         }
     }
 }

@@ -156,6 +156,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         durability: None,
         backup: None,
         postgres: None,
+        turso: None,
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) enum ErrorKind {
     /// PostgreSQL's serialization failure (SQLSTATE 40001) under repeatable read or
     /// serializable: the transaction must be retried.
     Serialization,
+    /// Turso's MVCC write-write conflict (`BEGIN CONCURRENT`): another transaction changed a
+    /// row this one wrote, and committed first; the transaction must be retried.
+    Conflict,
     Other,
 }
 
@@ -51,6 +54,9 @@ pub(crate) struct ErrorCounts {
     /// PostgreSQL only (absent from SQLite reports).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub serialization: u64,
+    /// Turso only: MVCC write-write conflicts (absent from other reports).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflict: u64,
     pub other: u64,
 }
 
@@ -67,6 +73,7 @@ impl ErrorCounts {
             ErrorKind::Locked => self.locked += 1,
             ErrorKind::Constraint => self.constraint += 1,
             ErrorKind::Serialization => self.serialization += 1,
+            ErrorKind::Conflict => self.conflict += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -77,6 +84,7 @@ impl ErrorCounts {
         self.locked += o.locked;
         self.constraint += o.constraint;
         self.serialization += o.serialization;
+        self.conflict += o.conflict;
         self.other += o.other;
     }
 
@@ -90,13 +98,14 @@ impl ErrorCounts {
     }
 
     /// Every kind with its count, in the report's order (the JSON field names).
-    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 6] {
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 7] {
         [
             ("busy", self.busy),
             ("busy_snapshot", self.busy_snapshot),
             ("locked", self.locked),
             ("constraint", self.constraint),
             ("serialization", self.serialization),
+            ("conflict", self.conflict),
             ("other", self.other),
         ]
     }

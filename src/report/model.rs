@@ -112,6 +112,28 @@ pub(crate) struct RunReport {
     /// Runs against PostgreSQL: the server and the settings (`sqlite` is then absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresRun>,
+    /// Runs against Turso: its version and settings as read back (`sqlite` is then absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turso: Option<TursoRun>,
+}
+
+/// The Turso engine and settings of a run (`target = "turso"`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct TursoRun {
+    /// The engine's `turso_version()` (the `turso` crate's version).
+    pub version: String,
+    /// The run's Turso database (a copy of the set-up SQLite file).
+    pub path: String,
+    pub journal_mode: String,
+    /// `group` (each group's own transaction) or `concurrent` (BEGIN CONCURRENT).
+    pub begin: String,
+    pub synchronous: String,
+    pub busy_timeout_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mvcc_checkpoint_threshold: Option<i64>,
+    /// Whether the settings above are what the workers' connections read back (else: what
+    /// was asked for, the run having failed before a worker connected).
+    pub read_back: bool,
 }
 
 /// The PostgreSQL server and settings of a run (`target = "postgres"`).

@@ -1,4 +1,4 @@
-//! The databases a run can measure, one folder each (`sqlite/`, `postgres/`), behind two
+//! The databases a run can measure, one folder each (`sqlite/`, `postgres/`, `turso/`), behind two
 //! traits:
 //! - `Target`, the worker's view: connect, prepare, bind, run, the transaction statements,
 //!   rows changed, the newest id, errors by kind. The loops are generic over it, so each
@@ -10,6 +10,7 @@
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod turso;
 pub(crate) mod verify;
 
 use crate::config::Scenario;
@@ -83,6 +84,7 @@ pub(crate) struct Connect {
 pub(crate) enum TargetSpec {
     Sqlite(sqlite::SqliteDb),
     Postgres(Box<postgres::PgDatabase>),
+    Turso(turso::TursoDb),
 }
 
 /// A worker loop, instantiated once per target (static dispatch in the hot loop).
@@ -97,6 +99,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Sqlite(db) => w.run::<sqlite::Sqlite>(db),
             TargetSpec::Postgres(db) => w.run::<postgres::Postgres>(db),
+            TargetSpec::Turso(db) => w.run::<turso::Turso>(db),
         }
     }
 }
@@ -106,6 +109,8 @@ impl TargetSpec {
 pub(crate) enum TargetError {
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    #[error("Turso: {0}")]
+    Turso(String),
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("verification cannot open the database: {0}")]
@@ -167,6 +172,7 @@ pub(crate) fn profile(kind: crate::config::postgres::TargetKind) -> Profile {
     match kind {
         TargetKind::Sqlite => sqlite::PROFILE,
         TargetKind::Postgres => postgres::PROFILE,
+        TargetKind::Turso => turso::PROFILE,
     }
 }
 
@@ -176,6 +182,7 @@ pub(crate) fn profile(kind: crate::config::postgres::TargetKind) -> Profile {
 pub(crate) struct Backends {
     sqlite: Arc<sqlite::SqliteBackend>,
     postgres: Option<Arc<postgres::PgBackend>>,
+    turso: Arc<turso::TursoBackend>,
 }
 
 impl Backends {
@@ -188,6 +195,7 @@ impl Backends {
         Ok(Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
             postgres: postgres::PgBackend::start(cells, url)?.map(Arc::new),
+            turso: Arc::new(turso::TursoBackend),
         })
     }
 
@@ -196,6 +204,7 @@ impl Backends {
         Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
             postgres: None,
+            turso: Arc::new(turso::TursoBackend),
         }
     }
 
@@ -211,6 +220,7 @@ impl Backends {
                 Some(b) => Ok(b.clone()),
                 None => Err(TargetError::Postgres("no server was started for this run".into())),
             },
+            TargetKind::Turso => Ok(self.turso.clone()),
         }
     }
 }
