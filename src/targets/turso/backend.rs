@@ -104,14 +104,14 @@ impl RunDatabase for TursoRunDb {
             .as_ref()
             .and_then(|m| m.get(&self.db.path))
             .and_then(|o| o.read_back.clone());
-        if let Some(run) = report.turso.as_mut() {
-            if let Some(r) = read {
-                run.journal_mode = r.journal_mode;
-                run.synchronous = r.synchronous;
-                run.busy_timeout_ms = r.busy_timeout_ms;
-                run.mvcc_checkpoint_threshold = r.mvcc_checkpoint_threshold;
-                run.read_back = true;
-            }
+        if let Some(run) = report.turso.as_mut()
+            && let Some(r) = read
+        {
+            run.journal_mode = r.journal_mode;
+            run.synchronous = r.synchronous;
+            run.busy_timeout_ms = r.busy_timeout_ms;
+            run.mvcc_checkpoint_threshold = r.mvcc_checkpoint_threshold;
+            run.read_back = true;
         }
     }
 

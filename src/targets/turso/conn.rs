@@ -122,7 +122,7 @@ pub(super) fn query_one(conn: &Arc<tc::Connection>, sql: &str) -> Result<Value, 
     let mut stmt = conn.prepare(sql)?;
     let mut first = None;
     drive(&mut stmt, |row| {
-        if first.is_none() && row.len() > 0 {
+        if first.is_none() && !row.is_empty() {
             first = Some(from_turso(row.get_value(0)));
         }
     })?;
