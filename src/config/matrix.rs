@@ -449,6 +449,34 @@ mod tests {
     }
 
     #[test]
+    fn only_runs_one_op_of_a_group_and_turso_cells_drop_sqlite_axes() {
+        let mut s = base();
+        let copy = s.group[0].op[0].clone();
+        s.group[0].op.push(copy);
+        s.group[0].op[1].name = toml::Spanned::new(0..0, "p".to_string());
+        apply(&mut s, "group.w.only", &parse_cli_value("p")).unwrap();
+        assert_eq!((s.group[0].op[0].weight, s.group[0].op[1].weight), (0, 1));
+        assert!(apply(&mut s, "group.w.only", &parse_cli_value("nope")).is_err());
+        let cells = expand(
+            &base(),
+            &[
+                axis("target", &["sqlite", "turso"]),
+                axis("journal_mode", &["wal", "delete"]),
+            ],
+        )
+        .unwrap();
+        let ids: Vec<_> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "target=sqlite,journal_mode=wal",
+                "target=sqlite,journal_mode=delete",
+                "target=turso"
+            ]
+        );
+    }
+
+    #[test]
     fn group_and_sqlite_overrides() {
         let mut s = base();
         apply(&mut s, "group.w.workers", &parse_cli_value("16")).unwrap();
