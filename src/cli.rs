@@ -397,10 +397,10 @@ pub(crate) struct OverrideArgs {
     /// A backup beside the workload: none, litestream, vacuum-into, backup-api (sets `backup`)
     #[arg(long, value_name = "METHOD")]
     pub backup: Option<String>,
-    /// The database measured: sqlite (default), postgres (a private throwaway server from
-    /// /usr/lib/postgresql/*/bin), or postgres=URL (an existing server; litehammer creates and
-    /// drops a database of its own there), dqlite (a throwaway 3-node cluster on loopback) or
-    /// dqlite=HOST:PORT,... (an existing cluster). With `--matrix target=...` only the URL counts
+    /// The database measured: sqlite (default), turso (Turso in process; docs/mvcc.md), postgres
+    /// (a private throwaway server from /usr/lib/postgresql/*/bin), or postgres=URL (an existing
+    /// server; litehammer creates and drops a database of its own there), dqlite (a throwaway
+    /// 3-node cluster on loopback) or dqlite=HOST:PORT,... (an existing cluster). With `--matrix target=...` only the URL counts
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<TargetArg>,
     /// The throwaway PostgreSQL server also listens on loopback TCP, and the workers use it
@@ -435,9 +435,11 @@ fn parse_target(raw: &str) -> Result<TargetArg, String> {
         "sqlite" => return Err("sqlite takes no URL (use --db-dir for where its files go)".into()),
         "postgres" | "postgresql" => TargetKind::Postgres,
         "dqlite" => TargetKind::Dqlite,
+        "turso" if url.is_none() => TargetKind::Turso,
+        "turso" => return Err("turso takes no URL (it runs in process; use --db-dir for where its files go)".into()),
         other => {
             return Err(format!(
-                "unknown target `{other}`: use sqlite, postgres, postgres=URL (postgres://user:password@host:port/database), dqlite, or dqlite=HOST:PORT,..."
+                "unknown target `{other}`: use sqlite, turso, postgres, postgres=URL (postgres://user:password@host:port/database), dqlite, or dqlite=HOST:PORT,..."
             ));
         }
     };

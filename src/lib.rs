@@ -10,7 +10,7 @@
 //! - `config`: what a scenario and the command line may say; data and validation only.
 //! - `workload`: a scenario compiled into groups of weighted operations.
 //! - `engine`: running a cell: the driver, the workers' loops, process isolation, backups.
-//! - `targets`: the databases, one folder each (`sqlite`, `postgres`), behind `Target` (the
+//! - `targets`: the databases, one folder each (`sqlite`, `postgres`, `turso`), behind `Target` (the
 //!   workers' view) and `Backend` (the driver's), registered in `targets/mod.rs`.
 //! - `machine`: facts about the machine: the fsync probe, the environment, WAL sizes.
 //! - `metrics`: what workers record: recorders, HDR histograms, the timeline, the anatomy.

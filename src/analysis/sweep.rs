@@ -12,12 +12,11 @@ use crate::report::model::{GroupReport, Report, RunReport};
 /// One line per value of `sweep.by` (or one line without `by`).
 pub(crate) fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
     let axis = canonical_key(&sweep.axis);
-    let by = sweep.by.as_deref().map(canonical_key);
+    let by: Option<Vec<String>> = sweep.by.as_deref().map(|b| b.split(',').map(canonical_key).collect());
+    let label_of = |run: &RunReport| by.as_ref().map(|by| by_label(by, &run.matrix));
     let mut keys: Vec<Option<String>> = Vec::new();
     for run in runs {
-        let key = by
-            .as_ref()
-            .map(|b| run.matrix.get(b).and_then(|v| v.as_str()).unwrap_or("?").to_string());
+        let key = label_of(run);
         if !keys.contains(&key) {
             keys.push(key);
         }
@@ -26,20 +25,23 @@ pub(crate) fn findings(sweep: &Sweep, runs: &[RunReport]) -> Vec<String> {
         .filter_map(|key| {
             let mut steps: Vec<(f64, &GroupReport)> = runs
                 .iter()
-                .filter(|r| {
-                    by.as_ref()
-                        .is_none_or(|b| r.matrix.get(b).and_then(|v| v.as_str()) == key.as_deref())
-                })
+                .filter(|r| label_of(r) == key)
                 .filter_map(|r| Some((step_value(r, &axis)?, r.groups.iter().find(|g| g.name == sweep.group)?)))
                 .collect();
             steps.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let label = match (&by, &key) {
-                (Some(b), Some(k)) => format!("{b}={k}: "),
-                _ => String::new(),
-            };
+            let label = key.map_or(String::new(), |k| format!("{k}: "));
             finding(sweep, &axis, &steps).map(|f| format!("{label}{f}"))
         })
         .collect()
+}
+
+/// `journal_mode=wal`, or `target=turso, group.writers.only=hot` for a `by` of several axes
+/// (comma-separated).
+fn by_label(by: &[String], matrix: &serde_json::Map<String, serde_json::Value>) -> String {
+    by.iter()
+        .map(|b| format!("{b}={}", matrix.get(b).and_then(|v| v.as_str()).unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn step_value(run: &RunReport, axis: &str) -> Option<f64> {
@@ -160,7 +162,7 @@ pub(crate) fn view(report: &Report) -> Result<Option<SweepView>, BadHistogram> {
             continue;
         };
         let label = match &by {
-            Some(b) => format!("{b}={}", matrix.get(b).and_then(|v| v.as_str()).unwrap_or("?")),
+            Some(b) => by_label(&b.split(',').map(key).collect::<Vec<_>>(), matrix),
             None => group.to_string(),
         };
         let point = SweepPoint {

@@ -129,6 +129,8 @@ fn kind_words(e: &crate::metrics::ErrorCounts) -> &'static str {
         (e.busy_snapshot, "SQLITE_BUSY_SNAPSHOT"),
         (e.locked, "SQLITE_LOCKED"),
         (e.constraint, "constraint violations"),
+        (e.serialization, "serialization failures"),
+        (e.conflict, "write-write conflicts"),
         (e.other, "other errors"),
     ];
     kinds

@@ -26,6 +26,14 @@ const BUILTIN: &[(&str, &str)] = &[
     ("backup", include_str!("../../scenarios/backup.toml")),
     ("n-plus-one", include_str!("../../scenarios/n-plus-one.toml")),
     ("replicated", include_str!("../../scenarios/replicated.toml")),
+    (
+        "concurrent-writers",
+        include_str!("../../scenarios/concurrent-writers.toml"),
+    ),
+    (
+        "concurrent-writers-4x",
+        include_str!("../../scenarios/concurrent-writers-4x.toml"),
+    ),
 ];
 
 pub(crate) const DEFAULT: &str = "django";

@@ -154,6 +154,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         ["target"] => typed(value).map(|v| s.target = v),
         ["postgres", k] => super::postgres::set(&mut s.postgres, k, value),
         ["dqlite", k] => super::dqlite::set(&mut s.dqlite, k, value),
+        ["turso", k] => super::turso::set(&mut s.turso, k, value),
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
@@ -197,6 +198,33 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             *slot = weight;
             Ok(())
         }
+        ["group", name, "only"] => {
+            let group = s
+                .group
+                .iter_mut()
+                .find(|g| g.name.get_ref() == name)
+                .ok_or_else(|| format!("no group named `{name}`"))?;
+            let only: String = typed(value)?;
+            let mut found = false;
+            for (op_name, weight) in group
+                .op
+                .iter_mut()
+                .map(|o| (o.name.get_ref().clone(), &mut o.weight))
+                .chain(
+                    group
+                        .script
+                        .iter_mut()
+                        .map(|o| (o.name.get_ref().clone(), &mut o.weight)),
+                )
+            {
+                found |= op_name == only;
+                *weight = u32::from(op_name == only) * (*weight).max(1);
+            }
+            if !found {
+                return Err(format!("group `{name}` has no operation `{only}`"));
+            }
+            Ok(())
+        }
         ["group", name, field] => {
             let names: Vec<String> = s.group.iter().map(|g| g.name.get_ref().clone()).collect();
             let mut matched = 0;
@@ -210,7 +238,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, dqlite.<faults|leader_timeout>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.script.<script>.app_time",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, dqlite.<faults|leader_timeout>, turso.<journal_mode|begin|synchronous|busy_timeout|mvcc_checkpoint_threshold>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.only, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),
@@ -323,25 +351,34 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         }
         cells = next;
     }
-    // SQLite's settings do not apply to a PostgreSQL or dqlite run, nor `postgres.*` or
-    // `dqlite.*` to a run on another target: such a cell drops them, and the cells that
-    // become the same are one.
+    // SQLite's settings do not apply to a PostgreSQL, dqlite or Turso run, nor `postgres.*`,
+    // `dqlite.*` or `turso.*` to a run on another target: such a cell drops them, and the
+    // cells that become the same are one.
     use crate::config::postgres::TargetKind;
     let mixed = cells.iter().any(|c| !c.scenario.target.is_sqlite())
         || cells
             .iter()
             .flat_map(|c| &c.assignments)
-            .any(|(k, _)| k.starts_with("postgres.") || k.starts_with("dqlite."));
+            .any(|(k, _)| k.starts_with("postgres.") || k.starts_with("dqlite.") || k.starts_with("turso."));
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     cells.retain_mut(|cell| {
         if !mixed {
             return true;
         }
         let target = cell.scenario.target;
-        cell.assignments.retain(|(k, _)| match target {
-            TargetKind::Sqlite => !k.starts_with("postgres.") && !k.starts_with("dqlite."),
-            TargetKind::Postgres => !SQLITE_KEYS.contains(&k.as_str()) && !k.starts_with("dqlite."),
-            TargetKind::Dqlite => !SQLITE_KEYS.contains(&k.as_str()) && !k.starts_with("postgres."),
+        cell.assignments.retain(|(k, _)| {
+            let sqlite_key = SQLITE_KEYS.contains(&k.as_str());
+            let (pg, dq, tu) = (
+                k.starts_with("postgres."),
+                k.starts_with("dqlite."),
+                k.starts_with("turso."),
+            );
+            match target {
+                TargetKind::Sqlite => !pg && !dq && !tu,
+                TargetKind::Postgres => !sqlite_key && !dq && !tu,
+                TargetKind::Dqlite => !sqlite_key && !pg && !tu,
+                TargetKind::Turso => !sqlite_key && !pg && !dq,
+            }
         });
         let key: Vec<String> = cell
             .assignments
@@ -351,6 +388,17 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         seen.insert(key.join(","))
     });
     for cell in &mut cells {
+        // `turso.begin = "concurrent"`: on Turso, every transaction begins concurrently.
+        let s = &mut cell.scenario;
+        if s.target == TargetKind::Turso && s.turso.begin == crate::config::turso::TursoBegin::Concurrent {
+            for g in s
+                .group
+                .iter_mut()
+                .filter(|g| g.transaction != crate::config::TxMode::None)
+            {
+                g.transaction = crate::config::TxMode::Concurrent;
+            }
+        }
         cell.id = if cell.assignments.is_empty() {
             "default".to_string()
         } else {
@@ -409,6 +457,34 @@ mod tests {
             ]
         );
         assert_eq!(cells[2].scenario.sqlite.journal_mode, JournalMode::Delete);
+    }
+
+    #[test]
+    fn only_runs_one_op_of_a_group_and_turso_cells_drop_sqlite_axes() {
+        let mut s = base();
+        let copy = s.group[0].op[0].clone();
+        s.group[0].op.push(copy);
+        s.group[0].op[1].name = toml::Spanned::new(0..0, "p".to_string());
+        apply(&mut s, "group.w.only", &parse_cli_value("p")).unwrap();
+        assert_eq!((s.group[0].op[0].weight, s.group[0].op[1].weight), (0, 1));
+        assert!(apply(&mut s, "group.w.only", &parse_cli_value("nope")).is_err());
+        let cells = expand(
+            &base(),
+            &[
+                axis("target", &["sqlite", "turso"]),
+                axis("journal_mode", &["wal", "delete"]),
+            ],
+        )
+        .unwrap();
+        let ids: Vec<_> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "target=sqlite,journal_mode=wal",
+                "target=sqlite,journal_mode=delete",
+                "target=turso"
+            ]
+        );
     }
 
     #[test]

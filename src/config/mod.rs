@@ -15,6 +15,7 @@ pub(crate) mod postgres;
 pub(crate) mod scenario;
 pub(crate) mod slo;
 pub(crate) mod sqlite;
+pub(crate) mod turso;
 pub(crate) mod validate;
 
 pub(crate) use scenario::*;

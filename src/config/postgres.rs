@@ -12,6 +12,8 @@ pub(crate) enum TargetKind {
     Postgres,
     /// A replicated SQLite cluster (Raft): docs/replicated.md.
     Dqlite,
+    /// Turso (the Rust rewrite of SQLite, crate `turso`), in process: docs/mvcc.md.
+    Turso,
 }
 
 impl TargetKind {
@@ -20,6 +22,7 @@ impl TargetKind {
             TargetKind::Sqlite => "sqlite",
             TargetKind::Postgres => "postgres",
             TargetKind::Dqlite => "dqlite",
+            TargetKind::Turso => "turso",
         }
     }
 

@@ -44,6 +44,9 @@ pub(crate) struct Scenario {
     pub postgres: PostgresSettings,
     #[serde(default, skip_serializing_if = "crate::config::dqlite::DqliteSettings::is_default")]
     pub dqlite: crate::config::dqlite::DqliteSettings,
+    /// The settings of `target = "turso"` runs (docs/mvcc.md).
+    #[serde(default, skip_serializing_if = "crate::config::turso::TursoSettings::is_default")]
+    pub turso: crate::config::turso::TursoSettings,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub matrix: IndexMap<String, Spanned<Vec<toml::Value>>>,
     #[serde(default)]
@@ -130,6 +133,9 @@ pub(crate) enum TxMode {
     Deferred,
     Immediate,
     Exclusive,
+    /// Turso's `BEGIN CONCURRENT` (MVCC): writers do not wait for each other; two that
+    /// changed the same row conflict at commit, and the later one is retried.
+    Concurrent,
 }
 
 impl TxMode {
@@ -139,6 +145,7 @@ impl TxMode {
             TxMode::Deferred => Some("BEGIN DEFERRED"),
             TxMode::Immediate => Some("BEGIN IMMEDIATE"),
             TxMode::Exclusive => Some("BEGIN EXCLUSIVE"),
+            TxMode::Concurrent => Some("BEGIN CONCURRENT"),
         }
     }
 
@@ -148,6 +155,7 @@ impl TxMode {
             TxMode::Deferred => "deferred",
             TxMode::Immediate => "immediate",
             TxMode::Exclusive => "exclusive",
+            TxMode::Concurrent => "concurrent",
         }
     }
 }

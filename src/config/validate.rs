@@ -51,10 +51,12 @@ pub(crate) fn load_source(source: Source, overrides: &Overrides) -> Result<Plan,
         None => InputError::new(format!("--matrix {}", axes[i].key), message),
     })?;
     for cell in &cells {
-        check_shape(&cell.scenario, &source).map_err(|mut e| {
-            e.message = format!("in run `{}`: {}", cell.id, e.message);
-            e
-        })?;
+        check_shape(&cell.scenario, &source)
+            .and_then(|()| check_target(&cell.scenario, &source))
+            .map_err(|mut e| {
+                e.message = format!("in run `{}`: {}", cell.id, e.message);
+                e
+            })?;
     }
     Ok(Plan {
         source,
@@ -219,6 +221,55 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
             }
         }
         check_group_options(g, source)?;
+    }
+    Ok(())
+}
+
+/// What a run's target cannot do: `BEGIN CONCURRENT` outside Turso, and on Turso worker
+/// processes (its MVCC is single-process), backups, and its settings' own rules.
+fn check_target(s: &Scenario, source: &Source) -> Result<(), InputError> {
+    use super::postgres::TargetKind;
+    let turso = s.target == TargetKind::Turso;
+    if turso {
+        s.turso.validate().map_err(|(m, key)| {
+            source
+                .error(format!("turso.{key}: {m}"))
+                .with_key(format!("turso.{key}"))
+        })?;
+        if !s.backup.is_none() {
+            return Err(source
+                .error("backups (`[backup]`) are SQLite's: Turso's MVCC log is not a file Litestream or the backup API can copy; use target = \"sqlite\"")
+                .with_key("backup"));
+        }
+    }
+    for g in &s.group {
+        let name = g.name.get_ref();
+        let at = |message: String, key: &str| {
+            source
+                .error_at(g.name.span(), format!("group `{name}`: {message}"))
+                .with_key(format!("group.{name}.{key}"))
+        };
+        if g.transaction == TxMode::Concurrent && !turso {
+            return Err(at(
+                format!(
+                    "transaction = \"concurrent\" (BEGIN CONCURRENT) is Turso's MVCC; this run has target = \"{}\" (use target = \"turso\", or turso.begin = \"concurrent\" to pair it with another target's BEGIN)",
+                    s.target.as_str()
+                ),
+                "transaction",
+            ));
+        }
+        if turso && g.transaction == TxMode::Concurrent && s.turso.journal_mode != super::turso::TursoJournal::Mvcc {
+            return Err(at(
+                "transaction = \"concurrent\" (BEGIN CONCURRENT) needs turso.journal_mode = \"mvcc\"".into(),
+                "transaction",
+            ));
+        }
+        if turso && g.isolation == super::app::Isolation::Process {
+            return Err(at(
+                "isolation = \"process\" is not supported by Turso: its database (and MVCC) lives in one process; use isolation = \"thread\"".into(),
+                "isolation",
+            ));
+        }
     }
     Ok(())
 }
@@ -403,9 +454,12 @@ fn check_checks_and_sweep(s: &Scenario, axes: &[Axis], source: &Source) -> Resul
             return Err(err(format!("sweep axis `{}` is not a matrix axis", sweep.axis)));
         }
         if let Some(by) = &sweep.by
-            && !is_axis(by)
+            && let Some(missing) = by.split(',').find(|b| !is_axis(b))
         {
-            return Err(err(format!("sweep `by = \"{by}\"` is not a matrix axis")));
+            return Err(err(format!(
+                "sweep `by = \"{by}\"`: `{}` is not a matrix axis",
+                missing.trim()
+            )));
         }
         if !group_exists(&sweep.group) {
             return Err(err(format!("sweep group `{}` does not exist", sweep.group)));

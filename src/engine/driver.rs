@@ -167,6 +167,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         backup: None,
         postgres: None,
         dqlite: None,
+        turso: None,
     }
 }
 

@@ -32,6 +32,10 @@ pub(crate) enum ErrorKind {
     /// dqlite: the connection broke (the node died, or paused past the request timeout);
     /// the outcome of the request is unknown.
     Disconnected,
+    /// Turso's MVCC write-write conflict (`BEGIN CONCURRENT`): another transaction changed a
+    /// row this one wrote, and committed first; the transaction must be retried.
+    #[cfg_attr(not(feature = "turso"), allow(dead_code))]
+    Conflict,
     Other,
 }
 
@@ -65,6 +69,9 @@ pub(crate) struct ErrorCounts {
     pub leadership_lost: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub disconnected: u64,
+    /// Turso only: MVCC write-write conflicts (absent from other reports).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflict: u64,
     pub other: u64,
 }
 
@@ -84,6 +91,7 @@ impl ErrorCounts {
             ErrorKind::NotLeader => self.not_leader += 1,
             ErrorKind::LeadershipLost => self.leadership_lost += 1,
             ErrorKind::Disconnected => self.disconnected += 1,
+            ErrorKind::Conflict => self.conflict += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -97,6 +105,7 @@ impl ErrorCounts {
         self.not_leader += o.not_leader;
         self.leadership_lost += o.leadership_lost;
         self.disconnected += o.disconnected;
+        self.conflict += o.conflict;
         self.other += o.other;
     }
 
@@ -110,7 +119,7 @@ impl ErrorCounts {
     }
 
     /// Every kind with its count, in the report's order (the JSON field names).
-    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 9] {
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 10] {
         [
             ("busy", self.busy),
             ("busy_snapshot", self.busy_snapshot),
@@ -120,6 +129,7 @@ impl ErrorCounts {
             ("not_leader", self.not_leader),
             ("leadership_lost", self.leadership_lost),
             ("disconnected", self.disconnected),
+            ("conflict", self.conflict),
             ("other", self.other),
         ]
     }

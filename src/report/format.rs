@@ -153,9 +153,12 @@ pub(crate) fn escape_html(text: &str) -> String {
 
 /// The run id, with `#k` for a repeated run.
 pub(crate) fn run_label(run: &RunReport) -> String {
-    let id = match &run.postgres {
-        Some(pg) => format!("{} (PostgreSQL {})", run.id, pg.server_version),
-        None => run.id.clone(),
+    let id = match (&run.postgres, &run.turso) {
+        (Some(pg), _) => format!("{} (PostgreSQL {})", run.id, pg.server_version),
+        (None, Some(t)) if !t.version.is_empty() && !run.matrix.contains_key("target") => {
+            format!("{} (Turso {})", run.id, t.version)
+        }
+        _ => run.id.clone(),
     };
     match run.repeat {
         Some(k) => format!("{id} #{k}"),

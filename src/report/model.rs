@@ -112,6 +112,9 @@ pub(crate) struct RunReport {
     /// Runs against PostgreSQL: the server and the settings (`sqlite` is then absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresRun>,
+    /// Runs against Turso: its version and settings as read back (`sqlite` is then absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turso: Option<TursoRun>,
     /// Runs against a dqlite cluster: the cluster, the settings it read back, the faults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dqlite: Option<DqliteRun>,
@@ -182,6 +185,25 @@ pub(crate) struct FaultReport {
     pub in_doubt: u64,
     /// One line: `kill-leader at 5 s: 1.4 s without commits, 212 requests failed (...), 0 acknowledged writes lost`.
     pub verdict: String,
+}
+
+/// The Turso engine and settings of a run (`target = "turso"`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct TursoRun {
+    /// The engine's `turso_version()` (the `turso` crate's version).
+    pub version: String,
+    /// The run's Turso database (a copy of the set-up SQLite file).
+    pub path: String,
+    pub journal_mode: String,
+    /// `group` (each group's own transaction) or `concurrent` (BEGIN CONCURRENT).
+    pub begin: String,
+    pub synchronous: String,
+    pub busy_timeout_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mvcc_checkpoint_threshold: Option<i64>,
+    /// Whether the settings above are what the workers' connections read back (else: what
+    /// was asked for, the run having failed before a worker connected).
+    pub read_back: bool,
 }
 
 /// The PostgreSQL server and settings of a run (`target = "postgres"`).

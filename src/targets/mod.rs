@@ -1,4 +1,4 @@
-//! The databases a run can measure, one folder each (`sqlite/`, `postgres/`), behind two
+//! The databases a run can measure, one folder each (`sqlite/`, `postgres/`, `turso/`), behind two
 //! traits:
 //! - `Target`, the worker's view: connect, prepare, bind, run, the transaction statements,
 //!   rows changed, the newest id, errors by kind. The loops are generic over it, so each
@@ -11,6 +11,13 @@
 pub(crate) mod dqlite;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+#[cfg(feature = "turso")]
+pub(crate) mod turso;
+
+/// Why `target = "turso"` cannot run in this build.
+#[cfg(not(feature = "turso"))]
+const NO_TURSO: &str = "this litehammer was built without Turso (its engine adds about an hour to a release \
+                        build): build it with `cargo build --release --features turso` (docs/mvcc.md)";
 pub(crate) mod verify;
 
 use crate::config::Scenario;
@@ -85,6 +92,8 @@ pub(crate) enum TargetSpec {
     Sqlite(sqlite::SqliteDb),
     Postgres(Box<postgres::PgDatabase>),
     Dqlite(dqlite::DqDatabase),
+    #[cfg(feature = "turso")]
+    Turso(turso::TursoDb),
 }
 
 /// A worker loop, instantiated once per target (static dispatch in the hot loop).
@@ -100,6 +109,8 @@ impl TargetSpec {
             TargetSpec::Sqlite(db) => w.run::<sqlite::Sqlite>(db),
             TargetSpec::Postgres(db) => w.run::<postgres::Postgres>(db),
             TargetSpec::Dqlite(db) => w.run::<dqlite::Dqlite>(db),
+            #[cfg(feature = "turso")]
+            TargetSpec::Turso(db) => w.run::<turso::Turso>(db),
         }
     }
 }
@@ -111,6 +122,8 @@ pub(crate) enum TargetError {
     Postgres(String),
     #[error("dqlite: {0}")]
     Dqlite(String),
+    #[error("Turso: {0}")]
+    Turso(String),
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("verification cannot open the database: {0}")]
@@ -179,6 +192,14 @@ pub(crate) fn profile(kind: crate::config::postgres::TargetKind) -> Profile {
         TargetKind::Sqlite => sqlite::PROFILE,
         TargetKind::Postgres => postgres::PROFILE,
         TargetKind::Dqlite => dqlite::PROFILE,
+        #[cfg(feature = "turso")]
+        TargetKind::Turso => turso::PROFILE,
+        #[cfg(not(feature = "turso"))]
+        TargetKind::Turso => Profile {
+            name: "Turso",
+            file: false,
+            dialect: None,
+        },
     }
 }
 
@@ -189,6 +210,8 @@ pub(crate) struct Backends {
     sqlite: Arc<sqlite::SqliteBackend>,
     postgres: Option<Arc<postgres::PgBackend>>,
     dqlite: Option<Arc<dqlite::DqBackend>>,
+    #[cfg(feature = "turso")]
+    turso: Arc<turso::TursoBackend>,
 }
 
 impl Backends {
@@ -204,10 +227,19 @@ impl Backends {
         if let Some((TargetKind::Sqlite, _)) = url {
             return Err(crate::error::InputError::new("--target", "sqlite takes no URL"));
         }
+        #[cfg(not(feature = "turso"))]
+        if let Some(c) = cells.iter().find(|c| c.scenario.target == TargetKind::Turso) {
+            return Err(crate::error::InputError::new(
+                format!("run `{}`: target = \"turso\"", c.id),
+                NO_TURSO,
+            ));
+        }
         Ok(Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
             postgres: postgres::PgBackend::start(cells, for_kind(TargetKind::Postgres))?.map(Arc::new),
             dqlite: dqlite::DqBackend::start(cells, for_kind(TargetKind::Dqlite))?.map(Arc::new),
+            #[cfg(feature = "turso")]
+            turso: Arc::new(turso::TursoBackend),
         })
     }
 
@@ -217,6 +249,8 @@ impl Backends {
             sqlite: Arc::new(sqlite::SqliteBackend),
             postgres: None,
             dqlite: None,
+            #[cfg(feature = "turso")]
+            turso: Arc::new(turso::TursoBackend),
         }
     }
 
@@ -236,6 +270,10 @@ impl Backends {
                 Some(b) => Ok(b.clone()),
                 None => Err(TargetError::Dqlite("no cluster was started for this run".into())),
             },
+            #[cfg(feature = "turso")]
+            TargetKind::Turso => Ok(self.turso.clone()),
+            #[cfg(not(feature = "turso"))]
+            TargetKind::Turso => Err(TargetError::Turso(NO_TURSO.into())),
         }
     }
 }

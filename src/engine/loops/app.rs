@@ -549,9 +549,18 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                     if attempts < max_tries
                         && matches!(
                             kind,
-                            ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked | ErrorKind::Serialization
+                            ErrorKind::Busy
+                                | ErrorKind::BusySnapshot
+                                | ErrorKind::Locked
+                                | ErrorKind::Serialization
+                                | ErrorKind::Conflict
                         )
                     {
+                        // Each failed attempt is counted by kind, as the plain loop counts it
+                        // (a conflict or busy error that a retry then got past).
+                        if self.measuring {
+                            self.transactions.record_failure(kind, &e);
+                        }
                         self.backoff(attempts);
                         self.rng = rng_at_start.clone().expect("kept when retries are allowed");
                         attempts += 1;

@@ -723,6 +723,6 @@ fn acknowledge(acked: &mut [u64], pending: &mut [u64]) {
 fn is_retryable(kind: ErrorKind) -> bool {
     matches!(
         kind,
-        ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked | ErrorKind::Serialization
+        ErrorKind::Busy | ErrorKind::BusySnapshot | ErrorKind::Locked | ErrorKind::Serialization | ErrorKind::Conflict
     )
 }
