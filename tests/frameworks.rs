@@ -125,6 +125,16 @@ fn group(imp: &Imported) -> &toml::Value {
     &imp.toml["group"][0]
 }
 
+/// Whether each kind's first step has an app_time: with CPU readings, the app's CPU since the
+/// worker's previous statement (its work on the request outside SQLite).
+fn first_steps_have_app_time(imp: &Imported) -> bool {
+    group(imp)["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["steps"][0].get("app_time").is_some())
+}
+
 #[test]
 fn rails_events_give_threads_of_one_process_persistent_connections_and_skip_cache_hits() {
     let imp = import("rails.jsonl", &[]);
@@ -144,6 +154,7 @@ fn rails_events_give_threads_of_one_process_persistent_connections_and_skip_cach
         assert!(imp.stdout.contains(said), "output lacks {said:?}:\n{}", imp.stdout);
         assert!(imp.text.contains(said), "scenario lacks {said:?}:\n{}", imp.text);
     }
+    assert!(first_steps_have_app_time(&imp), "{}", imp.text);
     // The replayed values are the binds.
     assert!(imp.text.contains("replay('it''s comment 2'"), "{}", imp.text);
     assert_eq!(imp.toml["sqlite"]["foreign_keys"].as_bool(), Some(true));
@@ -185,6 +196,7 @@ fn node_wrapper_gives_processes_requests_by_id_and_its_pragmas() {
     assert_eq!(g["connection"].as_str(), Some("persistent"));
     assert!(imp.stdout.contains(": 32 statements"), "{}", imp.stdout);
     assert!(imp.stdout.contains("process.cpuUsage()"), "{}", imp.stdout);
+    assert!(first_steps_have_app_time(&imp), "{}", imp.text);
     assert_eq!(imp.toml["matrix"]["journal_mode"][0].as_str(), Some("wal"));
 }
 
@@ -196,6 +208,14 @@ fn otel_spans_give_one_request_per_trace_on_virtual_workers() {
     // No thread.id: requests of one process that overlap in time need two workers.
     assert_eq!(g["workers"].as_integer(), Some(2), "{}", imp.text);
     assert!(imp.stdout.contains(": 30 statements"), "{}", imp.stdout);
+    // No CPU readings: the time between requests is not taken for app time.
+    assert!(
+        group(&imp)["script"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["steps"][0].get("app_time").is_none())
+    );
     for said in ["one per trace (traceId)", "2 virtual worker(s)", "spans have none"] {
         assert!(imp.text.contains(said), "scenario lacks {said:?}:\n{}", imp.text);
     }

@@ -520,7 +520,7 @@ fn script_out(
         let gaps: Vec<u64> = kind
             .instances
             .iter()
-            .filter(|_| i > 0 || per_request)
+            .filter(|r| i > 0 || per_request || r.cpu.is_some())
             .filter_map(|r| r.app_gap(i))
             .collect();
         let app_time = params::fit_time(&gaps);
@@ -563,7 +563,8 @@ fn script_out(
         sc.comments.push(
             "App time is the app's CPU time (the trace has CPU readings), not the wall-clock gaps, which also hold \
              waiting for a CPU. The first step's app_time also holds the CPU spent outside the connection (before \
-             its open, after its close), where SQLite holds no lock."
+             its open, after its close; with request ids, since the worker's previous statement), where SQLite holds no \
+             lock."
                 .into(),
         );
     } else if per_request {

@@ -29,6 +29,8 @@ pub(crate) struct Exec {
     pub cpu_share: Option<f64>,
     /// The producer's request id (a framework's request), when it knows it.
     pub request: Option<u64>,
+    /// The wall-clock gap since the worker's previous event (None for its first).
+    pub gap_before: Option<u64>,
 }
 
 impl Exec {
@@ -287,6 +289,7 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
                 c.actor.get_or_insert(actor);
                 let mut e = exec_of(ev, s);
                 e.cpu_share = share;
+                e.gap_before = wall;
                 c.items.push(e);
             }
         }
@@ -503,6 +506,7 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
         line: ev.line,
         cpu_share: None,
         request: s.request,
+        gap_before: None,
     }
 }
 
@@ -528,7 +532,23 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
     }
     let mut cuts: Vec<Request> = by_request
         .into_iter()
-        .map(|(_, steps)| request_of(actor, steps))
+        .map(|(_, steps)| {
+            let mut r = request_of(actor, steps);
+            // With CPU readings, the app's CPU between the worker's previous statement and the
+            // request's first (the framework's routing, rendering, the previous response) is
+            // the request's own work outside SQLite, as for a per-request connection; the rest
+            // of that time the worker was idle (or waiting for a CPU).
+            if let (Some(gap), Some(share)) = (r.steps[0].gap_before, r.steps[0].cpu_share) {
+                let outside = (gap as f64 * share).round() as u64;
+                r.cpu = Some(RequestCpu {
+                    lead: 0,
+                    trail: 0,
+                    outside,
+                    idle: gap - outside.min(gap),
+                });
+            }
+            r
+        })
         .collect();
     let mut cur: Vec<Exec> = Vec::new();
     let mut in_txn = false;
