@@ -21,6 +21,13 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
                 run.id, g.name
             ));
         }
+        if g.transactions.rolled_back_by_script > 0 {
+            notes.push(format!(
+                "{}: group `{}`: {} requests succeeded but their script rolled back all they did \
+                 (ROLLBACK or commit = false): served, not counted as committed nor in tx/s",
+                run.id, g.name, g.transactions.rolled_back_by_script
+            ));
+        }
         notes.extend(crate::report::anatomy::note(run, g));
     }
     if let Some(v) = &run.verification {
