@@ -186,16 +186,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
 fn killed_by(status: ExitStatus) -> Option<String> {
     use std::os::unix::process::ExitStatusExt;
     let sig = status.signal()?;
-    let name = match sig {
-        libc::SIGKILL => " (SIGKILL)",
-        libc::SIGTERM => " (SIGTERM)",
-        libc::SIGINT => " (SIGINT)",
-        libc::SIGSEGV => " (SIGSEGV)",
-        libc::SIGABRT => " (SIGABRT)",
-        libc::SIGBUS => " (SIGBUS)",
-        libc::SIGHUP => " (SIGHUP)",
-        _ => "",
-    };
+    let name = crate::interrupt::signal_name(sig).map_or(String::new(), |n| format!(" ({n})"));
     Some(format!("killed by signal {sig}{name}"))
 }
 
