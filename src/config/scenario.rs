@@ -59,6 +59,8 @@ pub(crate) struct Scenario {
     pub sweep: Option<Sweep>,
     #[serde(default, skip_serializing_if = "crate::config::backup::BackupSettings::is_none")]
     pub backup: crate::config::backup::BackupSettings,
+    #[serde(default, skip_serializing_if = "crate::config::replica::ReplicaSettings::is_none")]
+    pub replica: crate::config::replica::ReplicaSettings,
 }
 
 fn default_seed() -> u64 {

@@ -165,6 +165,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         timeline: Vec::new(),
         durability: None,
         backup: None,
+        replica: None,
         postgres: None,
         dqlite: None,
         turso: None,
@@ -231,6 +232,7 @@ async fn execute(
         tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref(), &*target)).await??
     };
     let backup = crate::engine::backup::start_for_run(db_path, s, &opts.backup)?;
+    let replica = crate::engine::backup::start_replica(db_path, s, backup.as_ref(), &opts.backup)?;
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -254,6 +256,7 @@ async fn execute(
     for h in handles {
         let _ = h.join();
     }
+    let replica = replica.map(|r| r.stop(db_path));
     let finished = monitor.finish(measure_end);
     report.database.wal_bytes_max = finished.wal_bytes_max;
     report.timeline = finished.timeline;
@@ -298,6 +301,9 @@ async fn execute(
         .extend(metric_checks.map(|(name, e)| crate::analysis::checks::evaluate(e, name, report)));
     if let Some(b) = backup {
         crate::engine::backup::attach(report, &mut verification, b);
+    }
+    if let Some(r) = replica {
+        crate::engine::backup::attach_replica(report, &mut verification, r);
     }
     report.verification = Some(verification);
     Ok(())

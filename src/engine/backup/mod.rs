@@ -4,6 +4,7 @@
 //! stops; then `engine::backup::restore` restores the replica and checks it.
 
 pub(crate) mod error;
+pub(crate) mod replica;
 pub(crate) mod restore;
 
 pub(crate) use error::BackupError;
@@ -31,6 +32,8 @@ const LITESTREAM_STOP: Duration = Duration::from_secs(40);
 pub(crate) struct BackupEnv {
     /// The litestream binary (`--litestream`, or found on PATH), checked executable.
     pub litestream: Option<PathBuf>,
+    /// The `litestream-vfs` extension, when a cell has a `[replica]`.
+    pub vfs: Option<replica::VfsExtension>,
 }
 
 /// Finds the litestream binary: `explicit`, else `litestream` on PATH. The error says how
@@ -123,6 +126,19 @@ impl BackupRun {
             inner,
             started: Instant::now(),
         }))
+    }
+
+    /// The file replica Litestream writes (Litestream runs only).
+    pub(crate) fn replica_path(&self) -> PathBuf {
+        self.dir.join("replica")
+    }
+
+    /// The Litestream version (Litestream runs only).
+    pub(crate) fn litestream_version(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Litestream(child) => Some(child.info.version.clone()),
+            Inner::Thread { .. } => None,
+        }
     }
 
     /// Called right when the workload stopped: saves what the replica holds now, then stops
@@ -563,6 +579,52 @@ pub(crate) fn attach(
     report.backup = Some(backup);
 }
 
+/// The driver's hook once the backup runs: the replica readers, when the scenario has them.
+pub(crate) fn start_replica(
+    db: &Path,
+    s: &crate::config::Scenario,
+    backup: Option<&BackupRun>,
+    env: &BackupEnv,
+) -> Result<Option<replica::ReplicaRun>, crate::engine::error::RunError> {
+    let (Some(backup), false) = (backup, s.replica.is_none()) else {
+        return Ok(None);
+    };
+    let ext = match &env.vfs {
+        Some(e) => e.clone(),
+        None => {
+            replica::find_extension(s.replica.extension.as_deref()).map_err(crate::engine::error::RunError::from)?
+        }
+    };
+    replica::ReplicaRun::start(db, s, backup, &ext)
+        .map(Some)
+        .map_err(crate::engine::error::RunError::from)
+}
+
+/// Adds the replica to the report, and its check to the verification.
+pub(crate) fn attach_replica(
+    report: &mut crate::report::model::RunReport,
+    verification: &mut crate::report::model::Verification,
+    replica: crate::report::model::backup::ReplicaReport,
+) {
+    let ok = replica.error.is_none();
+    verification.scenario_checks.push(crate::report::model::ScenarioCheck {
+        name: "replica reads".into(),
+        ok,
+        kind: crate::report::model::CheckKind::Sql,
+        detail: match &replica.error {
+            Some(e) => e.clone(),
+            None => format!(
+                "{} reads, newest commit seen {} of {} on the primary",
+                replica.reads,
+                replica.last_seen,
+                replica.primary_at_stop.map_or("?".into(), |p| p.to_string())
+            ),
+        },
+    });
+    verification.ok &= ok;
+    report.replica = Some(replica);
+}
+
 /// Removes a run's backup files (unless the databases are kept).
 pub(crate) fn remove_dir(db: &Path, s: &BackupSettings) {
     if !s.is_none() {
@@ -585,6 +647,11 @@ pub(crate) fn check_env(
                 None => "backup = \"litestream\"".to_string(),
             };
             env.litestream = Some(find_litestream(litestream).map_err(|e| (what, e.to_string()))?);
+        }
+        if !cell.scenario.replica.is_none() && env.vfs.is_none() {
+            let ext = replica::find_extension(cell.scenario.replica.extension.as_deref())
+                .map_err(|e| ("replica".to_string(), e.to_string()))?;
+            env.vfs = Some(ext);
         }
         if let (Some(dir), false) = (&b.replica_dir, b.is_none()) {
             check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e.to_string()))?;
