@@ -307,6 +307,7 @@ impl ReplicaRun {
             sequence_table: self.sequence_table.clone(),
             primary_at_stop,
             cpu_s: cpu_after.max(cpu_s),
+            pid: self.child.id(),
             ..ReplicaReport::default()
         };
         match answer.as_deref().map(serde_json::from_str::<ChildResult>) {

@@ -121,6 +121,9 @@ pub(crate) struct ReplicaReport {
     pub primary_at_stop: Option<i64>,
     /// CPU time of the readers' process (the extension's page fetches and polling), seconds.
     pub cpu_s: f64,
+    /// The readers' process (gone when the run ends).
+    #[serde(default)]
+    pub pid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
