@@ -12,12 +12,13 @@ pub(crate) fn replica_line(r: &super::model::backup::ReplicaReport) -> String {
         "no commit became visible while it read".to_string()
     } else {
         format!(
-            "lag p50 {}, p90 {}, p99 {}, max {} over {} advance(s)",
+            "lag p50 {}, p90 {}, p99 {}, max {} over {} commit(s) seen in {} advance(s)",
             secs(r.lag.p50_ms),
             secs(r.lag.p90_ms),
             secs(r.lag.p99_ms),
             secs(r.lag.max_ms),
-            r.lag.count
+            r.lag.count,
+            r.advances
         )
     };
     let version = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());

@@ -11,9 +11,10 @@
 //!
 //! The lag comes from the sequence the writers write: the sequence table's rowid numbers the
 //! commits and its `at_ms` column holds each commit's wall-clock time. A reader that sees
-//! the replica's newest rowid advance from P to M records, for that advance, the age of
-//! commit P+1 (the oldest commit that just became visible: its lag) and of commit M (the
-//! newest). A read is stale when the replica's newest rowid is below the primary's, read
+//! the replica's newest rowid advance from P to M reads commits P+1..=M on the replica and
+//! records each one's lag (now minus its `at_ms`): the lag distribution has one value per
+//! commit a reader saw become visible. Per advance it also records the oldest of them (the
+//! advance's worst lag) and the newest. A read is stale when the replica's newest rowid is below the primary's, read
 //! on the primary (a plain read-only connection) just before.
 
 use super::error::file_error;
@@ -138,13 +139,18 @@ struct ChildResult {
     stale_reads: u64,
     query_reads: u64,
     advances: u64,
-    /// Per advance: the age of the oldest commit that just became visible, µs.
+    /// Per commit that became visible: now minus its commit time, µs.
     #[serde(with = "crate::metrics::histogram::serde_v2")]
     lag_us: Histogram<u64>,
+    /// Commits that became visible (Σ over readers of last seen − first seen).
+    commits_seen: u64,
+    /// Per advance: the age of the oldest commit that just became visible, µs.
+    #[serde(with = "crate::metrics::histogram::serde_v2")]
+    oldest_us: Histogram<u64>,
     /// Per advance: the age of the newest visible commit, µs.
     #[serde(with = "crate::metrics::histogram::serde_v2")]
     newest_us: Histogram<u64>,
-    /// Advances whose oldest commit's time was after the reader's clock (recorded as 0).
+    /// Commits whose time was after the reader's clock (recorded as 0).
     clamped: u64,
     /// The newest rowid any reader saw on the replica.
     last_seen: i64,
@@ -159,6 +165,8 @@ impl Default for ChildResult {
             query_reads: 0,
             advances: 0,
             lag_us: new_histogram(),
+            commits_seen: 0,
+            oldest_us: new_histogram(),
             newest_us: new_histogram(),
             clamped: 0,
             last_seen: 0,
@@ -215,7 +223,7 @@ impl ReplicaRun {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(err_log);
-        super::own_group_and_die_with_parent(&mut cmd);
+        super::proc::own_group_and_die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| ReplicaError::Child(format!("cannot start: {e}")))?;
@@ -291,10 +299,10 @@ impl ReplicaRun {
     /// Called right when the workload stopped: the readers stop and report.
     pub(crate) fn stop(mut self, db: &Path) -> ReplicaReport {
         let primary_at_stop = primary_max(db, &self.sequence_table);
-        let (cpu_s, _, _) = super::proc_usage(self.child.id());
+        let (cpu_s, _, _) = super::proc::proc_usage(self.child.id());
         drop(self.stdin.take());
         let answer = self.read_line(STOP_LIMIT);
-        let (cpu_after, _, _) = super::proc_usage(self.child.id());
+        let (cpu_after, _, _) = super::proc::proc_usage(self.child.id());
         let _ = self.child.wait();
         self.exited = true;
         let mut report = ReplicaReport {
@@ -318,7 +326,9 @@ impl ReplicaRun {
                 report.advances = r.advances;
                 report.clamped = r.clamped;
                 report.last_seen = r.last_seen;
+                report.commits_seen = r.commits_seen;
                 report.lag = LagDistribution::of(&r.lag_us);
+                report.advance_lag = LagDistribution::of(&r.oldest_us);
                 report.newest_age = LagDistribution::of(&r.newest_us);
                 report.lag_histogram = encode_histogram(&r.lag_us);
                 report.error = r.error;
@@ -462,7 +472,9 @@ pub(crate) fn child_main() -> Result<(), String> {
                 total.advances += r.advances;
                 total.clamped += r.clamped;
                 total.last_seen = total.last_seen.max(r.last_seen);
+                total.commits_seen += r.commits_seen;
                 let _ = total.lag_us.add(&r.lag_us);
+                let _ = total.oldest_us.add(&r.oldest_us);
                 let _ = total.newest_us.add(&r.newest_us);
                 if total.error.is_none() {
                     total.error = r.error;
@@ -533,11 +545,6 @@ fn reader(
         }
     };
     r.last_seen = seen;
-    let at_ms = |rowid: i64| -> rusqlite::Result<i64> {
-        replica
-            .prepare_cached(&format!("SELECT at_ms FROM \"{table}\" WHERE rowid = ?1"))?
-            .query_row([rowid], |row| row.get(0))
-    };
     let interval = Duration::from_micros(spec.read_interval_us);
     while !stop.load(Ordering::Acquire) {
         let t0 = Instant::now();
@@ -550,14 +557,30 @@ fn reader(
                 r.stale_reads += 1;
             }
             if now_seen > seen {
-                let (oldest, newest) = (at_ms(seen + 1)?, at_ms(now_seen)?);
-                let (lag, age) = (at - oldest * 1000, at - newest * 1000);
-                if lag < 0 {
-                    r.clamped += 1;
+                // Every commit that just became visible: its lag, then the advance's oldest
+                // and newest.
+                let mut stmt = replica.prepare_cached(&format!(
+                    "SELECT rowid, at_ms FROM \"{table}\" WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid"
+                ))?;
+                let mut rows = stmt.query([seen, now_seen])?;
+                let (mut oldest, mut newest) = (None, None);
+                while let Some(row) = rows.next()? {
+                    let committed_ms: i64 = row.get(1)?;
+                    let lag = at - committed_ms * 1000;
+                    if lag < 0 {
+                        r.clamped += 1;
+                    }
+                    let lag = lag.max(0) as u64;
+                    let _ = r.lag_us.record(lag);
+                    r.commits_seen += 1;
+                    oldest.get_or_insert(lag);
+                    newest = Some(lag);
                 }
-                let _ = r.lag_us.record(lag.max(0) as u64);
-                let _ = r.newest_us.record(age.max(0) as u64);
-                r.advances += 1;
+                if let (Some(o), Some(n)) = (oldest, newest) {
+                    let _ = r.oldest_us.record(o);
+                    let _ = r.newest_us.record(n);
+                    r.advances += 1;
+                }
                 seen = now_seen;
                 r.last_seen = seen;
             }

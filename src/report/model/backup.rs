@@ -104,17 +104,21 @@ pub(crate) struct ReplicaReport {
     /// `replica.query` reads.
     #[serde(default)]
     pub query_reads: u64,
-    /// Times a reader saw the replica's newest commit advance (one lag value each).
+    /// Times a reader saw the replica's newest commit advance.
     pub advances: u64,
-    /// Advances whose commit time was after the reader's clock (recorded as 0).
+    /// Commits a reader saw become visible (one lag value each; Σ over the readers).
+    pub commits_seen: u64,
+    /// Commits whose time was after the reader's clock (recorded as 0).
     #[serde(default)]
     pub clamped: u64,
-    /// Per advance: now minus the commit time of the oldest commit that just became visible.
+    /// Per commit that became visible: the time a reader first saw it minus its commit time.
     pub lag: LagDistribution,
-    /// Per advance: now minus the commit time of the newest visible commit.
-    pub newest_age: LagDistribution,
     /// `lag` as an HDR histogram (µs; base64 of the compressed V2 encoding).
     pub lag_histogram: String,
+    /// Per advance: the lag of the oldest commit that became visible with it (its worst).
+    pub advance_lag: LagDistribution,
+    /// Per advance: the lag of the newest commit that became visible with it.
+    pub newest_age: LagDistribution,
     /// The newest commit a reader saw, and the primary's newest when the workload stopped.
     pub last_seen: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
