@@ -32,5 +32,5 @@ pub(crate) enum RunError {
     #[error("backup: {0}")]
     Backup(#[from] crate::engine::backup::error::BackupError),
     #[error("replica: {0}")]
-    Replica(#[from] crate::engine::backup::replica::ReplicaError),
+    Replica(#[from] crate::engine::backup::error::ReplicaError),
 }

@@ -537,7 +537,8 @@ pub(crate) fn start_replica(
             replica::find_extension(s.replica.extension.as_deref()).map_err(crate::engine::error::RunError::from)?
         }
     };
-    replica::ReplicaRun::start(db, s, backup, &ext)
+    let litestream = (backup.replica_path(), backup.dir.clone(), backup.litestream_version());
+    replica::ReplicaRun::start(db, s, (&litestream.0, &litestream.1, litestream.2), &ext)
         .map(Some)
         .map_err(crate::engine::error::RunError::from)
 }

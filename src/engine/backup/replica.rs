@@ -17,7 +17,7 @@
 //! advance's worst lag) and the newest. A read is stale when the replica's newest rowid is below the primary's, read
 //! on the primary (a plain read-only connection) just before.
 
-use super::error::file_error;
+use super::error::{ReplicaError, file_error};
 use crate::config::replica::ReplicaSettings;
 use crate::metrics::histogram::{encode_histogram, new_histogram};
 use crate::report::model::backup::{LagDistribution, ReplicaReport};
@@ -31,8 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const CHILD_COMMAND: &str = "replica-child";
-/// The Python package that ships the extension.
-const VFS_PACKAGE: &str = "litestream-vfs";
 /// The extension's entry point (`sqlite3_<name>_init` of `litestream-vfs.so`).
 const ENTRY_POINT: &str = "sqlite3_litestreamvfs_init";
 /// How long the readers may take to load the extension and read the replica once.
@@ -40,27 +38,6 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 /// How long the child may take to stop its readers and answer.
 const STOP_LIMIT: Duration = Duration::from_secs(30);
 const FIND_LIMIT: Duration = Duration::from_secs(20);
-
-/// Why the replica could not be set up or run.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ReplicaError {
-    #[error(
-        "replica = \"litestream-vfs\" needs the litestream-vfs SQLite extension: install it with \
-         `pip install {VFS_PACKAGE}` (the Python package that ships litestream-vfs.so), or set \
-         replica.extension to the file ({0})"
-    )]
-    NotInstalled(String),
-    #[error("replica.extension {}: not a file", .0.display())]
-    NotAFile(PathBuf),
-    #[error("the replica readers' process {0}")]
-    Child(String),
-    #[error("the replica readers did not start: {0}")]
-    NotReady(String),
-    #[error("interrupted (Ctrl-C or SIGTERM) while the replica readers started")]
-    Interrupted,
-    #[error(transparent)]
-    Backup(#[from] super::BackupError),
-}
 
 /// The extension found before anything runs.
 #[derive(Clone, Debug)]
@@ -190,12 +167,15 @@ pub(crate) struct ReplicaRun {
 impl ReplicaRun {
     /// Starts the readers on the file replica under `backup_dir` of the primary `db`; waits
     /// until every reader has read it once.
+    /// `litestream`: the replica Litestream writes, the run's backup directory (for the
+    /// logs) and Litestream's version.
     pub(crate) fn start(
         db: &Path,
         s: &crate::config::Scenario,
-        backup: &super::BackupRun,
+        litestream: (&Path, &Path, Option<String>),
         ext: &VfsExtension,
     ) -> Result<ReplicaRun, ReplicaError> {
+        let (replica, dir, litestream_version) = litestream;
         let r = &s.replica;
         let sequence_table = r
             .sequence_table
@@ -204,7 +184,7 @@ impl ReplicaRun {
             .unwrap_or_default();
         let spec = ChildSpec {
             extension: ext.path.clone(),
-            replica: backup.replica_path(),
+            replica: replica.to_path_buf(),
             primary: db.to_path_buf(),
             sequence_table: sequence_table.clone(),
             readers: r.readers,
@@ -213,9 +193,9 @@ impl ReplicaRun {
             query: r.query.clone(),
         };
         let exe = std::env::current_exe().map_err(|e| ReplicaError::Child(format!("cannot find litehammer: {e}")))?;
-        let log = backup.dir.join("replica-vfs.log");
-        let err_log = std::fs::File::create(backup.dir.join("replica-child.log"))
-            .map_err(file_error("write", &backup.dir.join("replica-child.log")))?;
+        let log = dir.join("replica-vfs.log");
+        let err_log = std::fs::File::create(dir.join("replica-child.log"))
+            .map_err(file_error("write", &dir.join("replica-child.log")))?;
         let mut cmd = Command::new(&exe);
         cmd.arg(CHILD_COMMAND)
             .env("LITESTREAM_LOG_FILE", &log)
@@ -236,7 +216,7 @@ impl ReplicaRun {
             stdout,
             ext: ext.clone(),
             exited: false,
-            litestream_version: backup.litestream_version(),
+            litestream_version,
             sequence_table,
         };
         let line = serde_json::to_string(&spec).map_err(|e| ReplicaError::Child(e.to_string()))?;
@@ -257,7 +237,7 @@ impl ReplicaRun {
             }
             None => {
                 me.kill();
-                let log = std::fs::read_to_string(backup.dir.join("replica-child.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(dir.join("replica-child.log")).unwrap_or_default();
                 Err(ReplicaError::NotReady(format!(
                     "no answer within {} s: {}",
                     READY_LIMIT.as_secs(),
