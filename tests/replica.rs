@@ -290,3 +290,44 @@ fn bad_replica_input_exits_2_with_a_clear_message() {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     bad_input(&[], Some(only_litestream.path()), &["pip install litestream-vfs"]);
 }
+
+/// An extension that does not load: the cell fails with the reason, and neither the
+/// readers' process nor Litestream outlives the run.
+#[test]
+fn a_replica_that_cannot_start_fails_the_cell_and_leaves_no_process() {
+    if !tools("a_replica_that_cannot_start_fails_the_cell_and_leaves_no_process") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fake = common::write(dir.path(), "not-an-extension.so", "not an extension");
+    let out = dir.path().join("r.json");
+    let output = bin()
+        .args(["run", "replica", "--matrix", "replica=litestream-vfs"])
+        .args(["--duration", "1s", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--set", &format!("replica.extension={}", fake.display())])
+        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    let run = &report["runs"][0];
+    let error = run["error"].as_str().unwrap();
+    assert!(error.contains("cannot load"), "{error}");
+    // The run's processes: none left whose command line names this run's directory.
+    let mine = dir.path().to_str().unwrap();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(
+            !(cmdline.contains("litestream") && cmdline.contains(mine)),
+            "left behind: {cmdline}"
+        );
+    }
+}
