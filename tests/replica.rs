@@ -120,6 +120,14 @@ fn a_replica_cell_is_verified_and_its_lag_comes_from_the_sequence() {
     );
     // The backup under the replica is still restored and verified.
     assert_eq!(run["backup"]["restore"]["ok"], true);
+    // Nothing of the run is left in the database directory but the report.
+    let left: Vec<String> = std::fs::read_dir(_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "r.json")
+        .collect();
+    assert!(left.is_empty(), "left in the database directory: {left:?}");
 }
 
 /// Writers that never touch the sequence table: the replica readers read, but no lag is

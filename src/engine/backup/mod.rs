@@ -568,11 +568,24 @@ pub(crate) fn attach_replica(
     report.replica = Some(replica);
 }
 
-/// Removes a run's backup files (unless the databases are kept).
+/// Removes a run's backup files (unless the databases are kept), and Litestream's own
+/// directory beside the database (`.NAME-litestream`, its local LTX files).
 pub(crate) fn remove_dir(db: &Path, s: &BackupSettings) {
     if !s.is_none() {
         let _ = std::fs::remove_dir_all(dir_for(db, s));
     }
+    if s.method == BackupMethod::Litestream {
+        let _ = std::fs::remove_dir_all(litestream_meta_dir(db));
+    }
+}
+
+/// Where Litestream keeps its state for `db`: `.NAME-litestream` in the database's directory.
+fn litestream_meta_dir(db: &Path) -> PathBuf {
+    let name = db
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    db.with_file_name(format!(".{name}-litestream"))
 }
 
 /// Before anything runs: the litestream binary when a cell needs it, and every replica dir
