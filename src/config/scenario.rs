@@ -206,6 +206,10 @@ pub(crate) struct Group {
     pub op: Vec<Op>,
     #[serde(default)]
     pub script: Vec<Script>,
+    /// With a `[replica]`: the group's connections open the replica (read-only, through the
+    /// litestream-vfs extension) instead of the primary. Without one, the primary.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

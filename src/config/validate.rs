@@ -234,6 +234,20 @@ fn check_replica(s: &Scenario, source: &Source) -> Result<(), InputError> {
     s.replica
         .validate()
         .map_err(|(m, key)| source.error(m).with_key(format!("replica.{key}")))?;
+    for g in s.group.iter().filter(|g| g.replica) {
+        let name = g.name.get_ref();
+        if g.isolation != super::app::Isolation::Thread {
+            return Err(source
+                .error_at(
+                    g.name.span(),
+                    format!(
+                        "group `{name}`: replica = true needs isolation = \"thread\" (the replica's \
+                         extension is loaded into litehammer's own process)"
+                    ),
+                )
+                .with_key(format!("group.{name}.replica")));
+        }
+    }
     if s.replica.is_none() {
         return Ok(());
     }

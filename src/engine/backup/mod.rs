@@ -543,6 +543,24 @@ pub(crate) fn start_replica(
         .map_err(crate::engine::error::RunError::from)
 }
 
+/// The target of the `replica = true` groups when the cell has a replica: the extension
+/// loaded into this process, and the replica's URI.
+pub(crate) fn replica_groups(
+    s: &crate::config::Scenario,
+    replica: Option<&replica::ReplicaRun>,
+) -> Result<Option<crate::targets::TargetSpec>, crate::engine::error::RunError> {
+    let Some(r) = replica.filter(|_| s.group.iter().any(|g| g.replica)) else {
+        return Ok(None);
+    };
+    let uri = r.open_for_groups().map_err(crate::engine::error::RunError::from)?;
+    let db = crate::targets::sqlite::SqliteDb {
+        path: PathBuf::from(&uri),
+        settings: s.sqlite.clone(),
+        replica_uri: Some(uri),
+    };
+    Ok(Some(crate::targets::TargetSpec::Sqlite(db)))
+}
+
 /// Adds the replica to the report, and its check to the verification.
 pub(crate) fn attach_replica(
     report: &mut crate::report::model::RunReport,

@@ -162,6 +162,8 @@ pub(crate) struct ReplicaRun {
     exited: bool,
     litestream_version: Option<String>,
     sequence_table: String,
+    replica: PathBuf,
+    poll_interval_ms: u64,
 }
 
 impl ReplicaRun {
@@ -218,6 +220,8 @@ impl ReplicaRun {
             exited: false,
             litestream_version,
             sequence_table,
+            replica: spec.replica.clone(),
+            poll_interval_ms: spec.poll_interval_ms,
         };
         let line = serde_json::to_string(&spec).map_err(|e| ReplicaError::Child(e.to_string()))?;
         if let Some(w) = me.stdin.as_mut() {
@@ -326,6 +330,13 @@ impl ReplicaRun {
             ));
         }
         report
+    }
+
+    /// For the `replica = true` groups, whose workers are threads of this process: loads
+    /// the extension here (once per process) and returns the replica's URI.
+    pub(crate) fn open_for_groups(&self) -> Result<String, ReplicaError> {
+        load_in_process(&self.ext.path)?;
+        Ok(replica_uri(&self.replica, self.poll_interval_ms))
     }
 
     fn kill(&mut self) {
@@ -465,6 +476,23 @@ pub(crate) fn child_main() -> Result<(), String> {
     }
     answer(&mut out, &serde_json::to_string(&total).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// Loads the extension into this process once (later calls return the first result). Its
+/// automatic extension, which would refuse every later connection that is not the VFS's
+/// (the verification's, the next cells'), is reset at once: the VFS stays registered.
+fn load_in_process(path: &Path) -> Result<(), ReplicaError> {
+    static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let r = load_extension(path).map_err(|e| format!("cannot load {}: {e}", path.display()));
+            // SAFETY: sqlite3_reset_auto_extension has no preconditions; no connection is
+            // being opened by litehammer while the driver starts a cell's workers.
+            unsafe { rusqlite::ffi::sqlite3_reset_auto_extension() };
+            r
+        })
+        .clone()
+        .map_err(ReplicaError::NotReady)
 }
 
 /// Loads the extension once into a throwaway connection: it registers the `litestream`

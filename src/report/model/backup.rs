@@ -95,6 +95,9 @@ pub(crate) struct ReplicaReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub litestream_version: Option<String>,
     pub readers: u32,
+    /// The `replica = true` groups, whose workers read the replica instead of the primary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// The table whose rowid numbers the commits (its `at_ms`: the commit's time).
     pub sequence_table: String,
     /// Sequence reads on the replica, all readers, from ready to stop (warm-up included).
