@@ -253,11 +253,15 @@ fn the_replica_readers_stop_on_ctrl_c() {
 }
 
 fn bad_input(args: &[&str], path: Option<&Path>, expect: &[&str]) {
+    bad_scenario("replica", args, path, expect);
+}
+
+fn bad_scenario(scenario: &str, args: &[&str], path: Option<&Path>, expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = bin();
     cmd.args([
         "run",
-        "replica",
+        scenario,
         "--no-probe",
         "-q",
         "--db-dir",
@@ -297,6 +301,18 @@ fn bad_replica_input_exits_2_with_a_clear_message() {
         &["--set", "replica.extension=/nonexistent/litestream-vfs.so"],
         None,
         &["replica.extension", "not a file"],
+    );
+    // A replica group in worker processes: refused, naming the group's key.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/replica.toml"))
+        .unwrap()
+        .replace("\nreplica = true\n", "\nreplica = true\nisolation = \"process\"\n");
+    let file = common::write(dir.path(), "s.toml", &text);
+    bad_scenario(
+        file.to_str().unwrap(),
+        &[],
+        None,
+        &["replica = true needs isolation = \"thread\"", "group.readers.replica"],
     );
     // No litestream on PATH: named with how to install it.
     let empty = tempfile::tempdir().unwrap();
