@@ -185,10 +185,15 @@ sql = "INSERT INTO kv(v) VALUES (?1)"
 params = ["text(10)"]
 "#;
     let path = common::write(dir.path(), "s.toml", scenario);
-    let (_d, report) = run_replica(path.to_str().unwrap(), &[]);
+    let (_d, report) = run_replica(
+        path.to_str().unwrap(),
+        &["--set", "replica.query=SELECT count(*) FROM kv"],
+    );
     let r = &report["runs"][0]["replica"];
     assert!(r.get("error").is_none(), "{r}");
     assert!(count(&r["reads"]) >= 1, "{r}");
+    // `replica.query` runs on the replica with every read.
+    assert_eq!(count(&r["query_reads"]), count(&r["reads"]), "{r}");
     assert_eq!(count(&r["advances"]), 0, "{r}");
     assert_eq!(count(&r["commits_seen"]), 0, "{r}");
     assert_eq!(count(&r["lag"]["count"]), 0, "{r}");
