@@ -109,6 +109,9 @@ pub(crate) struct RunReport {
     /// The backup that ran beside the workload (`[backup]`, `run --backup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<backup::BackupReport>,
+    /// The read replicas beside the workload (`[replica]`): lag, stale reads, cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<backup::ReplicaReport>,
     /// Runs against PostgreSQL: the server and the settings (`sqlite` is then absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresRun>,
