@@ -48,14 +48,22 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
     };
     let checked = crate::config::validate::load_source(source, &Default::default())
         .and_then(|plan| crate::workload::check::against_sqlite(&plan, None));
+    // Values the trace does not hold (OpenTelemetry sanitizes them) are `fill_in(...)`: the
+    // scenario is written for the user to replace them, and says so. Anything else that does
+    // not validate is not written.
+    let mut left_to_fill = None;
     if let Err(e) = checked {
-        eprintln!(
-            "error: the scenario imported from {} does not validate, so it was not written: {}",
-            args.trace.display(),
-            crate::error::render(&anyhow::Error::from(e))
-        );
-        eprintln!("this is a gap in import; please report it with the trace (or its --redact capture)");
-        return Ok(Status::Failed);
+        let text = crate::error::render(&anyhow::Error::from(e));
+        if text.contains("left to fill in by `litehammer import`") {
+            left_to_fill = Some(text);
+        } else {
+            eprintln!(
+                "error: the scenario imported from {} does not validate, so it was not written: {text}",
+                args.trace.display(),
+            );
+            eprintln!("this is a gap in import; please report it with the trace (or its --redact capture)");
+            return Ok(Status::Failed);
+        }
     }
     crate::report::output::write(&args.output, outcome.text.as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -81,6 +89,14 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
     for n in &outcome.notes {
         println!("  note: {n}");
     }
-    println!("next: litehammer validate {}", args.output.display());
+    match left_to_fill {
+        Some(first) => println!(
+            "next: replace each fill_in(...) in {} with a generator (the notes above name them), then \
+             litehammer validate {}; the first one: {first}",
+            args.output.display(),
+            args.output.display()
+        ),
+        None => println!("next: litehammer validate {}", args.output.display()),
+    }
     Ok(Status::Ok)
 }
