@@ -336,6 +336,35 @@ fn a_cms_trace_imports_validates_and_runs_with_no_hand_edits() {
         "{text}"
     );
     assert!(text.contains("step returned a row in every one"), "{text}");
+    // The new revision's id, returned by INSERT … RETURNING (the trace's rowid), is linked, not
+    // replayed: the run's insert makes another id.
+    let inserted = steps
+        .iter()
+        .position(|s| {
+            s.get("sql")
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("RETURNING id"))
+        })
+        .unwrap();
+    let reread = &steps[inserted + 1];
+    assert!(
+        reread["sql"]
+            .as_str()
+            .unwrap()
+            .starts_with("SELECT id, n FROM page_revision")
+    );
+    assert_eq!(
+        reread["params"][0].as_str(),
+        Some(format!("${inserted}.id").as_str()),
+        "{text}"
+    );
+    assert!(text.contains("inserted (its RETURNING id) in all "), "{text}");
+    // Savepoints named per thread and call (`"s201_x41"`) get one name, so the requests stay one kind.
+    assert!(
+        text.contains(r#"{ sql = 'SAVEPOINT "sp"' }"#) && text.contains(r#"{ sql = 'RELEASE SAVEPOINT "sp"' }"#),
+        "{text}"
+    );
+    assert!(!text.contains("s201_x") && !text.contains("s202_x"), "{text}");
     // Publishing tags a page 1-3 times: one kind of weight 4 (2 tags: the mean), not three.
     assert_eq!(publish["weight"].as_integer(), Some(4), "{text}");
     let tags = steps

@@ -338,6 +338,39 @@ fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<
             distinct.push(v);
         }
     }
+    // A value that equals the rowid an earlier INSERT … RETURNING made, in every request: the
+    // new row's key, passed on. Two requests with different values are evidence; so is one
+    // request whose value appeared nowhere before that INSERT (it was made there, not read).
+    for i in (0..step).rev() {
+        let s = &first.steps[i];
+        let Some(col) = (s.verb == Verb::Insert).then(|| returned_rowid(&s.norm.text)).flatten() else {
+            continue;
+        };
+        let made_here = |r: &super::requests::Request| {
+            let a = &r.steps[step].norm.values[p];
+            r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
+                && !r.steps[..i].iter().any(|e| e.norm.values.contains(a))
+        };
+        let linked = kind.instances.iter().all(|r| {
+            let a = &r.steps[step].norm.values[p];
+            r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
+        });
+        if linked && (distinct.len() >= 2 || (n == 1 && made_here(first))) {
+            return Some((
+                format!("${i}.{col}"),
+                format!(
+                    "${i}.{col}: equal to the rowid step {i} inserted (its RETURNING {col}) in all {n} request(s) \
+                     ({} different value(s){})",
+                    distinct.len(),
+                    if distinct.len() < 2 {
+                        ", not seen before that step"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
     if n < 2 || distinct.len() < 2 {
         return None;
     }
@@ -381,6 +414,22 @@ fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<
         }
     }
     None
+}
+
+/// The column an `INSERT … RETURNING col` returns when it is the only one (`"t"."id"`, `id`):
+/// the new row's key, which the trace records as the statement's `rowid`.
+fn returned_rowid(text: &str) -> Option<String> {
+    let words = sql::words(text);
+    let at = words.iter().rposition(|w| w.eq_ignore_ascii_case("returning"))?;
+    let list: Vec<&String> = words[at + 1..].iter().filter(|w| *w != ";").collect();
+    // `"t"."id"` is three words (table, dot, column) or one, as the lexer splits it.
+    let col = match list.as_slice() {
+        [one] => one.as_str(),
+        [_, dot, col] if dot.as_str() == "." => col.as_str(),
+        _ => return None,
+    };
+    let col = sql::unquote(col);
+    (!col.is_empty() && col != "*").then_some(col)
 }
 
 /// `col = ?k` (or `?k = col`) pairs of a normalized statement: (column, 0-based k).
@@ -493,6 +542,20 @@ mod tests {
         );
         assert_eq!(sized("text", &mut []).0, "text(0)");
         assert_eq!(sized("text", &mut [7, 7]).0, "text(7)");
+    }
+
+    #[test]
+    fn returning_one_column_names_the_new_rows_key() {
+        assert_eq!(
+            returned_rowid(r#"INSERT INTO "rev" ("a") VALUES (?1) RETURNING "rev"."id""#).as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            returned_rowid("INSERT INTO t(a) VALUES (?1) RETURNING id").as_deref(),
+            Some("id")
+        );
+        assert_eq!(returned_rowid("INSERT INTO t(a) VALUES (?1) RETURNING id, a"), None);
+        assert_eq!(returned_rowid("INSERT INTO t(a) VALUES (?1)"), None);
     }
 
     #[test]
