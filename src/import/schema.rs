@@ -262,7 +262,32 @@ fn table_info(
     let mut fits: Vec<(String, Fit)> = Vec::new();
     for (name, ..) in &cols {
         if Some(name) == rowid_alias.as_ref() {
-            continue; // the rowid: SQLite numbers it
+            // The rowid: SQLite numbers it from 1, unless the copy's keys start later (a CMS whose
+            // pages 1 and 2 are the root and the home page, a child table keyed by its parent's
+            // id): then they count from there, so the keys a trace replays or joins on exist.
+            let c = quote(name);
+            let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
+                &format!("SELECT min({c}), max({c}) FROM {}", quote(table)),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && lo > 1
+            {
+                fits.push((
+                    name.clone(),
+                    Fit {
+                        generator: format!("seq({lo})"),
+                        shape: Shape::Int(lo, hi),
+                        unique: true,
+                        distinct: rows,
+                        about: Some(format!(
+                            "seq({lo}): the rowid, numbered from the copy's first key ({lo}–{hi}, {rows} rows)"
+                        )),
+                    },
+                ));
+            }
+            continue;
         }
         if let Some(f) = json_column(conn, table, name, &table_sql)? {
             fits.push((name.clone(), f));
@@ -730,7 +755,9 @@ mod tests {
              WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 200)
              INSERT INTO movie(slug, plot, poster, live, lang)
              SELECT printf('%.40c-%d', 's', v), v || printf('%.*c', 1800 + (v * 37) % 600, 'p'),
-                    randomblob(500 + v), v % 20 <> 0, CASE WHEN v % 4 = 0 THEN 'de' ELSE 'en' END FROM s;",
+                    randomblob(500 + v), v % 20 <> 0, CASE WHEN v % 4 = 0 THEN 'de' ELSE 'en' END FROM s;
+             CREATE TABLE movie_extra(movie_id INTEGER PRIMARY KEY, note TEXT);
+             INSERT INTO movie_extra SELECT id, 'x' FROM movie WHERE id > 2;",
         )
         .unwrap();
         drop(c);
@@ -738,6 +765,10 @@ mod tests {
         let t = &info.tables[0];
         let col = |n: &str| t.columns.iter().find(|c| c.0 == n).unwrap().1.clone();
         assert_eq!(col("slug"), "seq()");
+        assert!(t.columns.iter().all(|c| c.0 != "id"), "ids from 1 are SQLite's own");
+        let child = &info.tables[1];
+        assert_eq!(child.columns[0], ("movie_id".to_string(), "seq(3)".to_string()));
+        assert!(child.comments[0].contains("the rowid, numbered from the copy's first key (3–200, 198 rows)"));
         let plot = col("plot");
         assert!(plot.starts_with("text_lengths(18"), "{plot}");
         let lens: Vec<usize> = plot["text_lengths(".len()..plot.len() - 1]
