@@ -266,11 +266,10 @@ fn table_info(
             // pages 1 and 2 are the root and the home page, a child table keyed by its parent's
             // id): then they count from there, so the keys a trace replays or joins on exist.
             let c = quote(name);
-            let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-                &format!("SELECT min({c}), max({c}) FROM {}", quote(table)),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                conn.query_row(&format!("SELECT min({c}), max({c}) FROM {}", quote(table)), [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             if let (Some(lo), Some(hi)) = (lo, hi)
                 && lo > 1
             {
