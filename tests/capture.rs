@@ -204,6 +204,14 @@ fn captures_every_statement_of_every_worker_process() {
         } else if sql.starts_with("UPDATE item") {
             assert_eq!(l["rows"].as_i64(), Some(0), "{l}");
         }
+        // An INSERT records the rowid it gave its (last) row; other statements none.
+        if sql.starts_with("INSERT INTO item") {
+            assert_eq!(l["rowid"].as_i64(), Some(50), "{l}");
+        } else if sql.starts_with("INSERT INTO log") {
+            assert!(l["rowid"].as_i64().is_some_and(|id| id >= 1), "{l}");
+        } else {
+            assert!(l.get("rowid").is_none(), "{l}");
+        }
     }
     assert!(text.contains("params = [\"$0.id\"]"), "{text}");
 }

@@ -109,7 +109,7 @@ fn db_file_gives_schema_and_row_counts_and_is_not_modified() {
     let pop = v["setup"]["populate"].as_array().unwrap();
     assert_eq!(pop.len(), 1, "{text}");
     assert_eq!(pop[0]["rows"].as_integer(), Some(40));
-    assert_eq!(pop[0]["values"][1].as_str(), Some("uniform(0, 4)"));
+    assert_eq!(pop[0]["values"][1].as_str(), Some("choice(0, 1, 2, 3, 4)"));
 }
 
 fn import_err(trace_text: &str, extra: &[&str]) -> String {
@@ -336,6 +336,35 @@ fn a_cms_trace_imports_validates_and_runs_with_no_hand_edits() {
         "{text}"
     );
     assert!(text.contains("step returned a row in every one"), "{text}");
+    // The new revision's id, returned by INSERT … RETURNING (the trace's rowid), is linked, not
+    // replayed: the run's insert makes another id.
+    let inserted = steps
+        .iter()
+        .position(|s| {
+            s.get("sql")
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("RETURNING id"))
+        })
+        .unwrap();
+    let reread = &steps[inserted + 1];
+    assert!(
+        reread["sql"]
+            .as_str()
+            .unwrap()
+            .starts_with("SELECT id, n FROM page_revision")
+    );
+    assert_eq!(
+        reread["params"][0].as_str(),
+        Some(format!("${inserted}.id").as_str()),
+        "{text}"
+    );
+    assert!(text.contains("inserted (its RETURNING id) in all "), "{text}");
+    // Savepoints named per thread and call (`"s201_x41"`) get one name, so the requests stay one kind.
+    assert!(
+        text.contains(r#"{ sql = 'SAVEPOINT "sp"' }"#) && text.contains(r#"{ sql = 'RELEASE SAVEPOINT "sp"' }"#),
+        "{text}"
+    );
+    assert!(!text.contains("s201_x") && !text.contains("s202_x"), "{text}");
     // Publishing tags a page 1-3 times: one kind of weight 4 (2 tags: the mean), not three.
     assert_eq!(publish["weight"].as_integer(), Some(4), "{text}");
     let tags = steps
@@ -430,4 +459,130 @@ fn an_app_function_without_equivalent_is_a_validate_error_naming_it_and_the_kind
     );
     assert!(!stdout.contains("next: litehammer validate"), "{stdout}");
     assert!(!out.exists(), "a scenario that does not validate was written");
+}
+
+fn sizes_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/sizes.jsonl")
+}
+
+fn import_sizes(dir: &Path, name: &str, args: &[&str]) -> String {
+    let out = dir.join(name);
+    bin()
+        .arg("import")
+        .arg(sizes_fixture())
+        .arg("-o")
+        .arg(&out)
+        .args(args)
+        .assert()
+        .success();
+    std::fs::read_to_string(&out).unwrap()
+}
+
+/// The lengths a `text_lengths(l0, …, l10)` generator draws between.
+fn length_bounds(generator: &str) -> (usize, usize) {
+    let inner = generator
+        .strip_prefix("text_lengths(")
+        .and_then(|g| g.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a length distribution: {generator}"));
+    let q: Vec<usize> = inner.split(", ").map(|l| l.parse().unwrap()).collect();
+    assert_eq!(q.len(), 11, "{generator}");
+    (q[0], q[10])
+}
+
+/// Runs `scenario` once (WAL + NORMAL, briefly), keeps its database and returns its path.
+fn run_kept(dir: &Path, scenario: &Path) -> PathBuf {
+    let dbs = dir.join(format!("dbs-{}", scenario.file_stem().unwrap().to_string_lossy()));
+    std::fs::create_dir_all(&dbs).unwrap();
+    let report = dir.join("r.json");
+    bin()
+        .arg("run")
+        .arg(scenario)
+        .args(["--duration", "300ms", "--warmup", "0s", "--no-probe", "-q", "--keep-db"])
+        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
+        .arg("-o")
+        .arg(&report)
+        .arg("--db-dir")
+        .arg(&dbs)
+        .assert()
+        .success();
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    PathBuf::from(r["runs"][0]["database"]["path"].as_str().unwrap())
+}
+
+/// (count, min, max, average) of `length(col)` in `table`.
+fn lengths_in(db: &Path, table: &str, col: &str) -> (i64, i64, i64, f64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(
+        &format!("SELECT count(*), min(length({col})), max(length({col})), avg(length({col})) FROM {table}"),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .unwrap()
+}
+
+/// #28 fidelity of sizes: a trace whose rows carry ~2 kB text (plots of 1,800–2,400
+/// characters inserted at set-up, review bodies of 1,900–2,300 in the requests) imports to
+/// length distributions, not `seq()` or short text, with comments saying where each came from;
+/// the run's database holds rows of those lengths. With `--db`, the copy's lengths are used.
+#[test]
+fn text_sizes_come_from_the_trace_and_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    // From the trace: the set-up's rows become populate, the requests' values the params.
+    let text = import_sizes(dir.path(), "sizes.toml", &["--params", "model"]);
+    let v = toml_of(&text);
+    let pop = &v["setup"]["populate"][0];
+    assert_eq!(pop["table"].as_str(), Some("movie"));
+    assert_eq!(pop["columns"][1].as_str(), Some("plot"));
+    let (lo, hi) = length_bounds(pop["values"][1].as_str().unwrap());
+    assert!(lo >= 1800 && hi <= 2400 && hi - lo > 300, "{lo}–{hi}");
+    assert!(
+        text.contains("# plot: text lengths from the captured values (20 values: "),
+        "{text}"
+    );
+    let body = v["group"][0]["script"][0]["steps"][1]["params"][1].as_str().unwrap();
+    let (lo, hi) = length_bounds(body);
+    assert!(lo >= 1900 && hi <= 2300, "{body}");
+    assert!(
+        text.contains("?2: text lengths from the captured values (8 values: "),
+        "{text}"
+    );
+    let db = run_kept(dir.path(), &dir.path().join("sizes.toml"));
+    let (rows, min, max, avg) = lengths_in(&db, "movie", "plot");
+    assert_eq!(rows, 20);
+    assert!(
+        min >= 1800 && max <= 2400 && avg > 1900.0,
+        "plots {min}–{max}, mean {avg}"
+    );
+    let (reviews, min, max, _) = lengths_in(&db, "review", "body");
+    assert!(reviews > 0, "no review was inserted");
+    assert!(min >= 1900 && max <= 2300, "review bodies {min}–{max}");
+
+    // From a copy of the app's database: its lengths, and the same in the run's database.
+    let copy = dir.path().join("movies.db");
+    let c = rusqlite::Connection::open(&copy).unwrap();
+    c.execute_batch(
+        "CREATE TABLE movie(id INTEGER PRIMARY KEY, title TEXT NOT NULL, plot TEXT NOT NULL);
+         CREATE TABLE review(id INTEGER PRIMARY KEY, movie_id INTEGER NOT NULL, body TEXT NOT NULL);
+         WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 300)
+         INSERT INTO movie(title, plot) SELECT 'movie ' || v, printf('%.*c', 2000 + (v * 53) % 400, 'p') FROM s;",
+    )
+    .unwrap();
+    drop(c);
+    let text = import_sizes(dir.path(), "copy.toml", &["--db", copy.to_str().unwrap()]);
+    let v = toml_of(&text);
+    let pop = &v["setup"]["populate"][0];
+    assert_eq!(pop["rows"].as_integer(), Some(300));
+    let (lo, hi) = length_bounds(pop["values"][1].as_str().unwrap());
+    assert!(lo >= 2000 && hi <= 2399, "{lo}–{hi}");
+    assert!(
+        text.contains("# plot: text lengths from the copy, all its text values (300 values: 20"),
+        "{text}"
+    );
+    let db = run_kept(dir.path(), &dir.path().join("copy.toml"));
+    let (rows, min, max, avg) = lengths_in(&db, "movie", "plot");
+    assert_eq!(rows, 300);
+    assert!(
+        min >= 2000 && max <= 2399 && avg > 2100.0,
+        "plots {min}–{max}, mean {avg}"
+    );
 }

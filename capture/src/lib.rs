@@ -210,6 +210,13 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 None => !readonly,
             };
             let changes = if changed { (api.changes)(db) as i64 } else { 0 };
+            // The rowid an INSERT gave its (last) row: a later statement that uses it (Django's
+            // `INSERT … RETURNING id`, then the new row's id) can be linked to it.
+            let rowid = if changed && sql_starts_with_insert((api.sql)(stmt)) {
+                (api.last_insert_rowid)(db)
+            } else {
+                0
+            };
             let autocommit = (api.get_autocommit)(db) != 0;
             let sql_ptr = (api.sql)(stmt);
             l.append_with_ids(|buf, ids| {
@@ -233,6 +240,10 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                     buf.extend_from_slice(b",\"rows\":");
                     json::push_int(buf, rows);
                 }
+                if rowid != 0 {
+                    buf.extend_from_slice(b",\"rowid\":");
+                    json::push_int(buf, rowid);
+                }
                 // The statement's entry: its template, and the values bound to it.
                 bind::with_entry(stmt as usize, false, |e| {
                     refresh_template(api, stmt, sql_ptr, cfg.redact, e);
@@ -255,6 +266,22 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
             });
         });
     }
+}
+
+/// Whether a statement's text starts with INSERT or REPLACE, after blanks (a leading comment
+/// makes it no INSERT here, which only loses the rowid).
+///
+/// # Safety
+/// `sql` is null or a NUL-terminated string.
+unsafe fn sql_starts_with_insert(sql: *const c_char) -> bool {
+    if sql.is_null() {
+        return false;
+    }
+    // SAFETY: NUL-terminated (sqlite3_sql).
+    let text = unsafe { std::ffi::CStr::from_ptr(sql) }.to_bytes();
+    let text = text.trim_ascii_start();
+    text.get(..6).is_some_and(|h| h.eq_ignore_ascii_case(b"insert"))
+        || text.get(..7).is_some_and(|h| h.eq_ignore_ascii_case(b"replace"))
 }
 
 /// Makes sure `e` holds the template of the statement's current text (`sqlite3_sql` changes

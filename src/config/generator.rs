@@ -1,6 +1,7 @@
 //! Generator expressions as a scenario writes them (`"uniform(1, 100)"`, `"$0.id"`):
 //! parsed and checked once; `workload::params` instantiates them per worker.
 
+use super::lengths::LengthTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
@@ -50,6 +51,10 @@ pub(crate) enum SpecKind {
         min: usize,
         max: usize,
     },
+    /// `text_lengths(l0, …, ln)`: text whose length follows these quantiles.
+    TextLengths(Arc<LengthTable>),
+    /// `blob_lengths(l0, …, ln)`: blobs whose length follows these quantiles.
+    BlobLengths(Arc<LengthTable>),
     Seq {
         start: i64,
     },
@@ -82,6 +87,8 @@ pub(crate) const GENERATORS: &[&str] = &[
     "choice(v1, v2, ...)",
     "text(len) | text(min, max)",
     "blob(len) | blob(min, max)",
+    "text_lengths(l0, ..., ln)",
+    "blob_lengths(l0, ..., ln)",
     "seq([start])",
     "now()",
     "worker_id()",
@@ -125,6 +132,7 @@ impl GeneratorSpec {
     pub(crate) fn max_len(&self) -> Option<usize> {
         match &self.kind {
             SpecKind::Text { max, .. } | SpecKind::Blob { max, .. } => Some(*max),
+            SpecKind::TextLengths(t) | SpecKind::BlobLengths(t) => Some(t.max()),
             _ => None,
         }
     }
@@ -379,6 +387,20 @@ fn parse_kind(src: &str) -> Result<SpecKind, String> {
         ("text" | "blob", [len]) => sized(name, src, len, len),
         ("text" | "blob", [min, max]) => sized(name, src, min, max),
         ("text" | "blob", _) => Err(bad(&format!("{name}(len) or {name}(min, max)"))),
+        ("text_lengths" | "blob_lengths", qs) => {
+            let form = format!("{name}(l0, ..., ln) with integer lengths");
+            let lens = qs
+                .iter()
+                .map(int)
+                .collect::<Option<Vec<i64>>>()
+                .ok_or_else(|| bad(&form))?;
+            let table = Arc::new(LengthTable::new(lens).map_err(|e| format!("generator `{src}`: {e}"))?);
+            Ok(if name == "text_lengths" {
+                SpecKind::TextLengths(table)
+            } else {
+                SpecKind::BlobLengths(table)
+            })
+        }
         ("seq", []) => Ok(SpecKind::Seq { start: 1 }),
         ("seq", [a]) => Ok(SpecKind::Seq {
             start: int(a).ok_or_else(|| bad("seq([start]) with an integer"))?,
@@ -484,7 +506,7 @@ fn sized(name: &str, src: &str, min: &Arg, max: &Arg) -> Result<SpecKind, String
     if min > max {
         return Err(format!("generator `{src}`: min {min} is greater than max {max}"));
     }
-    if max > 16 << 20 {
+    if max > super::lengths::MAX_LEN {
         return Err(format!("generator `{src}`: length is limited to 16 MiB"));
     }
     Ok(if name == "text" {

@@ -9,6 +9,7 @@ pub(crate) mod check;
 pub(crate) mod dqlite;
 pub(crate) mod duration;
 pub(crate) mod generator;
+pub(crate) mod lengths;
 pub(crate) mod limits;
 pub(crate) mod matrix;
 pub(crate) mod postgres;

@@ -121,6 +121,7 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
             .filter(|t| t.rows > 0 && !t.columns.is_empty() && !t.filled)
         {
             out.populate.push(PopulateOut {
+                comments: t.comments.clone(),
                 table: t.name.clone(),
                 rows: t.rows,
                 columns: t.columns.iter().map(|c| c.0.clone()).collect(),
@@ -297,17 +298,28 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                 })
                 .collect(),
         };
-        let values: Vec<String> = params::step_params(&kind, 0, false, 0)
+        let fitted = params::step_params(&kind, 0, false, 0);
+        if fitted.len() != columns.len() {
+            continue;
+        }
+        let comments = columns
+            .iter()
+            .zip(&fitted)
+            .filter_map(|(c, p)| {
+                p.note
+                    .as_ref()
+                    .map(|n| format!("{c}: {n}, of the rows the app inserted while setting up"))
+            })
+            .collect();
+        let values: Vec<String> = fitted
             .into_iter()
             .map(|p| match p.value {
                 toml::Value::String(s) => s,
                 other => other.to_string(),
             })
             .collect();
-        if values.len() != columns.len() {
-            continue;
-        }
         out.populate.push(PopulateOut {
+            comments,
             table,
             rows,
             columns,

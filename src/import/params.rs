@@ -179,23 +179,29 @@ fn model(column: &[&Value], inserts: bool) -> ParamOut {
         } else if small_set {
             gs(replay_list(distinct.iter().copied()))
         } else {
-            let (lo, hi) = (lens.iter().min().unwrap_or(&0), lens.iter().max().unwrap_or(&0));
-            gs(if lo == hi {
-                format!("text({lo})")
-            } else {
-                format!("text({lo}, {hi})")
-            })
+            let mut lens = lens;
+            let (generator, about) = sized("text", &mut lens);
+            return ParamOut {
+                value: gs(generator),
+                note: Some(join_notes(
+                    note,
+                    format!("text lengths from the captured values ({about})"),
+                )),
+            };
         }
     } else if non_null.iter().all(|v| matches!(v, Value::Blob(_))) {
-        let lens: Vec<usize> = non_null
+        let mut lens: Vec<usize> = non_null
             .iter()
             .map(|v| if let Value::Blob(b) = v { b.len() } else { 0 })
             .collect();
-        gs(format!(
-            "blob({}, {})",
-            lens.iter().min().unwrap_or(&0),
-            lens.iter().max().unwrap_or(&0)
-        ))
+        let (generator, about) = sized("blob", &mut lens);
+        return ParamOut {
+            value: gs(generator),
+            note: Some(join_notes(
+                note,
+                format!("blob lengths from the captured values ({about})"),
+            )),
+        };
     } else if small_set {
         gs(replay_list(distinct.iter().copied()))
     } else {
@@ -217,6 +223,41 @@ fn model(column: &[&Value], inserts: bool) -> ParamOut {
     ParamOut { value, note }
 }
 
+fn join_notes(first: Option<String>, second: String) -> String {
+    match first {
+        Some(f) => format!("{f}; {second}"),
+        None => second,
+    }
+}
+
+/// A text or blob generator (`kind`) whose lengths follow `lens`: `text(n)` when they are all
+/// the same, `text(min, max)` for a narrow range or a handful of samples, else
+/// `text_lengths(…)` with their 11 deciles (nearest rank), so a column of 2 kB bodies with a few
+/// short ones keeps both. Also a description of the sample for a comment
+/// ("40 values: 1800–2400, median 2100"). `lens` is sorted in place; empty gives `kind(0)`.
+pub(crate) fn sized(kind: &str, lens: &mut [usize]) -> (String, String) {
+    lens.sort_unstable();
+    let n = lens.len();
+    let (Some(&lo), Some(&hi)) = (lens.first(), lens.last()) else {
+        return (format!("{kind}(0)"), "0 values".into());
+    };
+    let median = lens[n / 2];
+    let about = if lo == hi {
+        format!("{n} value(s): all {lo} long")
+    } else {
+        format!("{n} values: {lo}–{hi}, median {median}")
+    };
+    let generator = if lo == hi {
+        format!("{kind}({lo})")
+    } else if n < 5 || hi - lo <= 4 {
+        format!("{kind}({lo}, {hi})")
+    } else {
+        let deciles: Vec<String> = (0..=10).map(|k| lens[((n - 1) * k + 5) / 10].to_string()).collect();
+        format!("{kind}_lengths({})", deciles.join(", "))
+    };
+    (generator, about)
+}
+
 /// The hottest tenth of the keys take more than half of the uses.
 fn skewed(ints: &[i64]) -> bool {
     let mut counts: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
@@ -236,6 +277,7 @@ fn skewed(ints: &[i64]) -> bool {
 fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
     let mut ty: Option<&str> = None;
     let (mut lo, mut hi) = (usize::MAX, 0usize);
+    let mut lens = Vec::new();
     for v in column {
         match v {
             Value::Redacted(t, len) => {
@@ -245,6 +287,7 @@ fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
                 ty = Some(t);
                 lo = lo.min(*len);
                 hi = hi.max(*len);
+                lens.push(*len);
             }
             Value::Null => {}
             _ => return None,
@@ -261,7 +304,15 @@ fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
             let hi_v = 10i64.saturating_pow(hi.min(18) as u32) - 1;
             format!("uniform({lo_v}, {hi_v})")
         }
-        "text" => format!("text({lo}, {hi})"),
+        "text" | "blob" => {
+            let (generator, about) = sized(ty, &mut lens);
+            return Some(ParamOut {
+                value: gs(generator),
+                note: Some(format!(
+                    "redacted trace: {ty} lengths from the captured values ({about})"
+                )),
+            });
+        }
         _ => format!("blob({lo}, {hi})"),
     };
     Some(ParamOut {
@@ -285,6 +336,39 @@ fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<
         let v = &r.steps[step].norm.values[p];
         if !distinct.contains(&v) {
             distinct.push(v);
+        }
+    }
+    // A value that equals the rowid an earlier INSERT … RETURNING made, in every request: the
+    // new row's key, passed on. Two requests with different values are evidence; so is one
+    // request whose value appeared nowhere before that INSERT (it was made there, not read).
+    for i in (0..step).rev() {
+        let s = &first.steps[i];
+        let Some(col) = (s.verb == Verb::Insert).then(|| returned_rowid(&s.norm.text)).flatten() else {
+            continue;
+        };
+        let made_here = |r: &super::requests::Request| {
+            let a = &r.steps[step].norm.values[p];
+            r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
+                && !r.steps[..i].iter().any(|e| e.norm.values.contains(a))
+        };
+        let linked = kind.instances.iter().all(|r| {
+            let a = &r.steps[step].norm.values[p];
+            r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
+        });
+        if linked && (distinct.len() >= 2 || (n == 1 && made_here(first))) {
+            return Some((
+                format!("${i}.{col}"),
+                format!(
+                    "${i}.{col}: equal to the rowid step {i} inserted (its RETURNING {col}) in all {n} request(s) \
+                     ({} different value(s){})",
+                    distinct.len(),
+                    if distinct.len() < 2 {
+                        ", not seen before that step"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
         }
     }
     if n < 2 || distinct.len() < 2 {
@@ -330,6 +414,22 @@ fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<
         }
     }
     None
+}
+
+/// The column an `INSERT … RETURNING col` returns when it is the only one (`"t"."id"`, `id`):
+/// the new row's key, which the trace records as the statement's `rowid`.
+fn returned_rowid(text: &str) -> Option<String> {
+    let words = sql::words(text);
+    let at = words.iter().rposition(|w| w.eq_ignore_ascii_case("returning"))?;
+    let list: Vec<&String> = words[at + 1..].iter().filter(|w| *w != ";").collect();
+    // `"t"."id"` is three words (table, dot, column) or one, as the lexer splits it.
+    let col = match list.as_slice() {
+        [one] => one.as_str(),
+        [_, dot, col] if dot.as_str() == "." => col.as_str(),
+        _ => return None,
+    };
+    let col = sql::unquote(col);
+    (!col.is_empty() && col != "*").then_some(col)
 }
 
 /// `col = ?k` (or `?k = col`) pairs of a normalized statement: (column, 0-based k).
@@ -397,12 +497,65 @@ mod tests {
         let seq: Vec<Value> = (5..40).map(Value::Int).collect();
         assert_eq!(v(&seq), gs("seq(5)"));
         let text: Vec<Value> = (0..20).map(|i| Value::Text("x".repeat(3 + i))).collect();
-        assert_eq!(v(&text), gs("text(3, 22)"));
+        assert_eq!(v(&text), gs("text_lengths(3, 5, 7, 9, 11, 13, 14, 16, 18, 20, 22)"));
+        let narrow: Vec<Value> = (0..20)
+            .map(|i| Value::Text(format!("{i:x<w$}", w = 3 + i % 3)))
+            .collect();
+        assert_eq!(v(&narrow), gs("text(3, 5)"));
         let red = [Value::Redacted("int".into(), 2), Value::Redacted("int".into(), 3)];
         assert_eq!(
             model_redacted(&red.iter().collect::<Vec<_>>()).unwrap().value,
             gs("uniform(10, 999)")
         );
+    }
+
+    /// #28: sizes from the captured values: a column of ~2 kB bodies with a tenth of short ones
+    /// keeps both in its deciles, and the note says where they came from.
+    #[test]
+    fn text_and_blob_lengths_follow_the_captured_values() {
+        let mut bodies: Vec<Value> = (0..90).map(|i| Value::Text("b".repeat(1800 + i * 7))).collect();
+        bodies.extend((0..10).map(|i| Value::Text("s".repeat(10 + i))));
+        let out = model(&bodies.iter().collect::<Vec<_>>(), true);
+        let toml::Value::String(g) = &out.value else {
+            panic!("{out:?}")
+        };
+        assert!(g.starts_with("text_lengths(10, "), "{g}");
+        assert!(g.ends_with(", 2423)"), "{g}");
+        let median: usize = g.split(", ").nth(5).unwrap().parse().unwrap();
+        assert!((2000..=2200).contains(&median), "{g}");
+        let note = out.note.unwrap();
+        assert!(
+            note.contains("text lengths from the captured values (100 values: 10–2423"),
+            "{note}"
+        );
+        let blobs: Vec<Value> = (0..30).map(|i| Value::Blob(vec![0; 100 + i * 10])).collect();
+        let out = model(&blobs.iter().collect::<Vec<_>>(), true);
+        assert_eq!(
+            out.value,
+            gs("blob_lengths(100, 130, 160, 190, 220, 250, 270, 300, 330, 360, 390)")
+        );
+        let red: Vec<Value> = (0..30).map(|i| Value::Redacted("text".into(), 2000 + i)).collect();
+        let out = model_redacted(&red.iter().collect::<Vec<_>>()).unwrap();
+        assert!(
+            matches!(&out.value, toml::Value::String(g) if g.starts_with("text_lengths(2000, ")),
+            "{out:?}"
+        );
+        assert_eq!(sized("text", &mut []).0, "text(0)");
+        assert_eq!(sized("text", &mut [7, 7]).0, "text(7)");
+    }
+
+    #[test]
+    fn returning_one_column_names_the_new_rows_key() {
+        assert_eq!(
+            returned_rowid(r#"INSERT INTO "rev" ("a") VALUES (?1) RETURNING "rev"."id""#).as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            returned_rowid("INSERT INTO t(a) VALUES (?1) RETURNING id").as_deref(),
+            Some("id")
+        );
+        assert_eq!(returned_rowid("INSERT INTO t(a) VALUES (?1) RETURNING id, a"), None);
+        assert_eq!(returned_rowid("INSERT INTO t(a) VALUES (?1)"), None);
     }
 
     #[test]

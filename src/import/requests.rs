@@ -23,6 +23,8 @@ pub(crate) struct Exec {
     pub autocommit: Option<bool>,
     /// Rows it returned, when the producer counted them.
     pub rows: Option<i64>,
+    /// The rowid an INSERT gave its last row, when the producer recorded it.
+    pub rowid: Option<i64>,
     pub line: usize,
     /// The share of the gap before it (since the worker's previous event) that the worker spent
     /// on the CPU, when the trace has CPU readings around that gap.
@@ -503,6 +505,7 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
         changes: s.changes,
         autocommit: s.autocommit,
         rows: s.rows,
+        rowid: s.rowid,
         line: ev.line,
         cpu_share: None,
         request: s.request,

@@ -18,6 +18,8 @@ pub(crate) struct ScenarioOut {
 
 #[derive(Debug)]
 pub(crate) struct PopulateOut {
+    /// Where the values and sizes came from (comment lines above the entry).
+    pub comments: Vec<String>,
     pub table: String,
     pub rows: u64,
     pub columns: Vec<String>,
@@ -112,6 +114,9 @@ impl ScenarioOut {
         if !self.populate.is_empty() {
             o.push_str("populate = [\n");
             for p in &self.populate {
+                for c in &p.comments {
+                    comment(&mut o, "  ", c);
+                }
                 let cols: Vec<String> = p.columns.iter().map(|c| s(c)).collect();
                 let vals: Vec<String> = p.values.iter().map(|c| s(c)).collect();
                 let _ = writeln!(

@@ -32,6 +32,8 @@ pub(crate) struct TableInfo {
     pub columns: Vec<(String, String)>,
     /// Filled by a statement in `DbInfo::fills` instead of a populate line.
     pub filled: bool,
+    /// Where each column's values and sizes came from (comments above its populate line).
+    pub comments: Vec<String>,
 }
 
 /// Copies `path` (and its `-wal` or `-journal`) into a temporary directory and reads the
@@ -150,6 +152,8 @@ struct Fit {
     /// Every row holds a different value.
     unique: bool,
     distinct: i64,
+    /// Where the generator's values or sizes came from, for a comment.
+    about: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -207,6 +211,22 @@ impl Fit {
             _ => "seq()".into(),
         }
     }
+
+    /// A unique key's column: a `seq` generator, whatever its sizes (said in the comment).
+    fn keep_unique(&mut self) {
+        let generator = self.unique_generator();
+        if generator != self.generator {
+            self.about = Some(format!(
+                "{generator}: a unique key, kept unique{}",
+                match self.shape {
+                    Shape::Text(lo, hi) | Shape::Blob(lo, hi) if hi > 12 =>
+                        format!(" (its values are {lo}–{hi} long in the copy; seq() numbers are shorter)"),
+                    _ => String::new(),
+                }
+            ));
+            self.generator = generator;
+        }
+    }
 }
 
 /// A table's row count and populate generators; when a composite unique key (PRIMARY KEY or
@@ -242,7 +262,31 @@ fn table_info(
     let mut fits: Vec<(String, Fit)> = Vec::new();
     for (name, ..) in &cols {
         if Some(name) == rowid_alias.as_ref() {
-            continue; // the rowid: SQLite numbers it
+            // The rowid: SQLite numbers it from 1, unless the copy's keys start later (a CMS whose
+            // pages 1 and 2 are the root and the home page, a child table keyed by its parent's
+            // id): then they count from there, so the keys a trace replays or joins on exist.
+            let c = quote(name);
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                conn.query_row(&format!("SELECT min({c}), max({c}) FROM {}", quote(table)), [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && lo > 1
+            {
+                fits.push((
+                    name.clone(),
+                    Fit {
+                        generator: format!("seq({lo})"),
+                        shape: Shape::Int(lo, hi),
+                        unique: true,
+                        distinct: rows,
+                        about: Some(format!(
+                            "seq({lo}): the rowid, numbered from the copy's first key ({lo}–{hi}, {rows} rows)"
+                        )),
+                    },
+                ));
+            }
+            continue;
         }
         if let Some(f) = json_column(conn, table, name, &table_sql)? {
             fits.push((name.clone(), f));
@@ -256,36 +300,49 @@ fn table_info(
         if index.iter().any(|c| Some(c) == rowid_alias.as_ref() || c.is_empty()) {
             continue;
         }
-        // An expression over a column whose values are all different is as unique as it.
-        let over_unique = fits.iter().any(|(n, f)| {
+        // An expression over a column whose values are all different is as unique as it, once
+        // that column is generated unique (a column merely distinct in the data is drawn by size).
+        let over_unique = fits.iter().position(|(n, f)| {
             f.unique
                 && sql::words(&index_sql)
                     .iter()
                     .any(|w| sql::unquote(w).eq_ignore_ascii_case(n))
         });
-        if expression && !over_unique {
-            notes.push(format!(
-                "{table}: a unique index on an expression; populate may repeat its values (prefer --from-db)"
-            ));
+        if expression {
+            match over_unique {
+                Some(i) => fits[i].1.keep_unique(),
+                None => notes.push(format!(
+                    "{table}: a unique index on an expression; populate may repeat its values (prefer --from-db)"
+                )),
+            }
         }
         let key: Vec<usize> = (0..fits.len()).filter(|&i| index.contains(&fits[i].0)).collect();
-        if key.is_empty() || key.iter().any(|&i| fits[i].1.unique) {
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(&i) = key.iter().find(|&&i| fits[i].1.unique) {
+            fits[i].1.keep_unique();
             continue;
         }
         if let [only] = key[..] {
             let f = &mut fits[only].1;
             f.unique = true;
-            f.generator = f.unique_generator();
+            f.keep_unique();
             continue;
         }
         composite.push(index);
     }
     let columns: Vec<(String, String)> = fits.iter().map(|(n, f)| (n.clone(), f.generator.clone())).collect();
+    let comments = fits
+        .iter()
+        .filter_map(|(n, f)| f.about.as_ref().map(|a| format!("{n}: {a}")))
+        .collect();
     let mut out = TableInfo {
         name: table.to_string(),
         rows: rows.max(0) as u64,
         columns,
         filled: false,
+        comments,
     };
     let Some(key) = composite.first().filter(|_| rows > 0) else {
         return Ok((out, None, notes));
@@ -409,14 +466,29 @@ fn json_column(conn: &Connection, table: &str, col: &str, table_sql: &str) -> ru
         shape: Shape::Json(empty),
         unique: false,
         distinct: 1,
+        about: Some(format!(
+            "'{empty}': kept to JSON by a CHECK, so the empty value of the JSON most rows hold (not their sizes)"
+        )),
     }))
 }
 
+/// Columns with at most this many different values get `choice(...)` with the copy's values.
+const CHOICE_MAX_DISTINCT: i64 = 12;
+/// Values per `choice(...)`: the copy's shares in twentieths (each value at least once).
+const CHOICE_SLOTS: i64 = 20;
+/// Lengths read per column for its size distribution (a sample of a larger table).
+const LENGTH_SAMPLE: i64 = 20_000;
+
 /// A generator for one column, from the type most of its values have; None for NULL-only.
+/// A column with few different values draws them in the copy's proportions (`choice`); text
+/// and blobs follow the copy's length distribution (`text_lengths`, from a sample of up to
+/// 20,000 rows), so 2 kB bodies stay 2 kB; integers take their range. A column whose values
+/// are all different is marked unique; it is generated unique (`seq`) only when a unique key
+/// needs it (`keep_unique`).
 fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite::Result<Option<Fit>> {
     let c = quote(col);
     let sql = format!(
-        "SELECT typeof({c}), min({c}), max({c}), min(length({c})), max(length({c})), count(DISTINCT {c}) \
+        "SELECT typeof({c}), min({c}), max({c}), min(length({c})), max(length({c})), count(DISTINCT {c}), count(*) \
          FROM {} GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
         quote(table)
     );
@@ -428,9 +500,10 @@ fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite:
             r.get::<_, Option<i64>>(3)?.unwrap_or(0),
             r.get::<_, Option<i64>>(4)?.unwrap_or(0),
             r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
         ))
     });
-    let (ty, min, max, lmin, lmax, distinct) = match got {
+    let (ty, min, max, lmin, lmax, distinct, of_type) = match got {
         Ok(v) => v,
         Err(rusqlite::Error::QueryReturnedNoRows) => {
             return Ok(Some(Fit {
@@ -438,34 +511,128 @@ fn fit_column(conn: &Connection, table: &str, col: &str, rows: i64) -> rusqlite:
                 shape: Shape::Text(8, 16),
                 unique: false,
                 distinct: 0,
+                about: Some("text(8, 16): the table is empty in the copy, so nothing to take sizes from".into()),
             }));
         }
         Err(e) => return Err(e),
     };
     use rusqlite::types::Value as V;
     let unique = distinct == rows && rows > 1;
-    let fit = |generator: String, shape: Shape| {
+    let fit = |generator: String, shape: Shape, about: Option<String>| {
         Some(Fit {
             generator,
             shape,
             unique,
             distinct,
+            about,
         })
     };
-    Ok(match (ty.as_str(), min, max) {
-        ("integer", V::Integer(lo), V::Integer(hi)) if unique && hi >= lo => {
-            fit(format!("seq({lo})"), Shape::Int(lo, hi))
-        }
-        ("integer", V::Integer(lo), V::Integer(hi)) => fit(format!("uniform({lo}, {hi})"), Shape::Int(lo, hi)),
-        ("real", V::Real(lo), V::Real(hi)) => fit(
+    let shape = match (ty.as_str(), &min, &max) {
+        ("integer", V::Integer(lo), V::Integer(hi)) => Shape::Int(*lo, *hi),
+        ("real", V::Real(lo), V::Real(hi)) => Shape::Real(*lo, *hi),
+        ("text", ..) => Shape::Text(lmin, lmax),
+        ("blob", ..) => Shape::Blob(lmin, lmax),
+        _ => return Ok(None),
+    };
+    if !unique
+        && distinct <= CHOICE_MAX_DISTINCT
+        && of_type >= 2 * distinct
+        && let Some((generator, about)) = choice_of(conn, table, col, &ty, of_type)?
+    {
+        return Ok(fit(generator, shape, Some(about)));
+    }
+    Ok(match shape {
+        Shape::Int(lo, hi) if unique && hi >= lo => fit(format!("seq({lo})"), shape, None),
+        Shape::Int(lo, hi) => fit(format!("uniform({lo}, {hi})"), shape, None),
+        Shape::Real(lo, hi) => fit(
             format!("uniform({}, {})", lo.floor() as i64, hi.ceil() as i64),
-            Shape::Real(lo, hi),
+            shape,
+            None,
         ),
-        ("text", ..) if unique => fit("seq()".into(), Shape::Text(lmin, lmax)),
-        ("text", ..) => fit(format!("text({lmin}, {lmax})"), Shape::Text(lmin, lmax)),
-        ("blob", ..) => fit(format!("blob({lmin}, {lmax})"), Shape::Blob(lmin, lmax)),
-        _ => None,
+        Shape::Text(..) | Shape::Blob(..) => {
+            let mut lens = lengths(conn, table, col, &ty, of_type)?;
+            let (generator, about) = super::params::sized(&ty, &mut lens);
+            let sample = if (lens.len() as i64) < of_type {
+                format!("a sample of {} of its {of_type} {ty} values", lens.len())
+            } else {
+                format!("all its {ty} values")
+            };
+            fit(
+                generator,
+                shape,
+                Some(format!("{ty} lengths from the copy, {sample} ({about})")),
+            )
+        }
+        Shape::Json(_) => None,
     })
+}
+
+/// The lengths of a column's values of type `ty` (`length()`: characters of text, bytes of
+/// blobs), all of them or a random sample of about `LENGTH_SAMPLE`.
+fn lengths(conn: &Connection, table: &str, col: &str, ty: &str, of_type: i64) -> rusqlite::Result<Vec<usize>> {
+    let c = quote(col);
+    let every = (of_type / LENGTH_SAMPLE).max(1);
+    let sql = format!(
+        "SELECT length({c}) FROM {} WHERE typeof({c}) = ?1 AND (?2 = 1 OR abs(random()) % ?2 = 0) LIMIT ?3",
+        quote(table)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let lens = stmt.query_map(rusqlite::params![ty, every, 2 * LENGTH_SAMPLE], |r| {
+        r.get::<_, i64>(0).map(|l| l.max(0) as usize)
+    })?;
+    lens.collect()
+}
+
+/// `choice(...)` over a column's few values, each repeated in proportion to its rows (in
+/// twentieths, at least once); None when a value cannot be written in `choice` (a quote, a blob,
+/// longer than 64 characters).
+fn choice_of(
+    conn: &Connection,
+    table: &str,
+    col: &str,
+    ty: &str,
+    of_type: i64,
+) -> rusqlite::Result<Option<(String, String)>> {
+    use rusqlite::types::Value as V;
+    let c = quote(col);
+    let sql = format!(
+        "SELECT {c}, count(*) FROM {} WHERE typeof({c}) = ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
+        quote(table)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let counts: Vec<(V, i64)> = stmt
+        .query_map([ty], |r| Ok((r.get::<_, V>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut items = Vec::new();
+    let mut shares = Vec::new();
+    for (v, n) in &counts {
+        let literal = match v {
+            V::Integer(i) => i.to_string(),
+            V::Real(r) if r.is_finite() => format!("{r:?}"),
+            V::Text(t) if t.len() <= 64 && !t.contains('\'') => format!("'{t}'"),
+            _ => return Ok(None),
+        };
+        let slots = ((n * CHOICE_SLOTS + of_type / 2) / of_type.max(1)).max(1);
+        shares.push(format!("{literal} in {n}"));
+        items.push((literal, slots));
+    }
+    let gcd = items.iter().fold(0, |g, (_, s)| gcd(g, *s)).max(1);
+    let list: Vec<String> = items
+        .iter()
+        .flat_map(|(l, s)| std::iter::repeat_n(l.clone(), (s / gcd) as usize))
+        .collect();
+    Ok(Some((
+        format!("choice({})", list.join(", ")),
+        format!(
+            "the copy's {} values in their proportions ({} of its {of_type} rows)",
+            items.len(),
+            shares.join(", ")
+        ),
+    )))
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 #[cfg(test)]
@@ -566,10 +733,62 @@ mod tests {
         assert_eq!(
             info.tables[0].columns,
             vec![
-                ("title".to_string(), "seq()".to_string()),
-                ("views".to_string(), "uniform(0, 6)".to_string())
+                ("title".to_string(), "text(4, 5)".to_string()),
+                ("views".to_string(), "choice(1, 2, 0, 3, 4, 5, 6)".to_string())
             ]
         );
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    /// #28: sizes and values from the copy: 2 kB bodies (all different, but no key) keep their
+    /// lengths, not `seq()`; a 95/5 flag keeps its proportions; a unique key stays unique and
+    /// says its sizes are not kept; the comments say where each came from.
+    #[test]
+    fn sizes_and_value_shares_come_from_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE movie(id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, plot TEXT NOT NULL,
+               poster BLOB, live INTEGER NOT NULL, lang TEXT NOT NULL);
+             WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 200)
+             INSERT INTO movie(slug, plot, poster, live, lang)
+             SELECT printf('%.40c-%d', 's', v), v || printf('%.*c', 1800 + (v * 37) % 600, 'p'),
+                    randomblob(500 + v), v % 20 <> 0, CASE WHEN v % 4 = 0 THEN 'de' ELSE 'en' END FROM s;
+             CREATE TABLE movie_extra(movie_id INTEGER PRIMARY KEY, note TEXT);
+             INSERT INTO movie_extra SELECT id, 'x' FROM movie WHERE id > 2;",
+        )
+        .unwrap();
+        drop(c);
+        let info = read_db(&path).unwrap();
+        let t = &info.tables[0];
+        let col = |n: &str| t.columns.iter().find(|c| c.0 == n).unwrap().1.clone();
+        assert_eq!(col("slug"), "seq()");
+        assert!(t.columns.iter().all(|c| c.0 != "id"), "ids from 1 are SQLite's own");
+        let child = &info.tables[1];
+        assert_eq!(child.columns[0], ("movie_id".to_string(), "seq(3)".to_string()));
+        assert!(child.comments[0].contains("the rowid, numbered from the copy's first key (3–200, 198 rows)"));
+        let plot = col("plot");
+        assert!(plot.starts_with("text_lengths(18"), "{plot}");
+        let lens: Vec<usize> = plot["text_lengths(".len()..plot.len() - 1]
+            .split(", ")
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(lens.len(), 11);
+        assert!(lens[0] >= 1800 && lens[10] <= 2403, "{plot}");
+        assert!(col("poster").starts_with("blob_lengths(501, "), "{}", col("poster"));
+        assert_eq!(
+            col("live"),
+            "choice(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0)"
+        );
+        assert_eq!(col("lang"), "choice('en', 'en', 'en', 'de')");
+        let comments = t.comments.join("\n");
+        for needle in [
+            "slug: seq(): a unique key, kept unique (its values are 42–44 long in the copy",
+            "plot: text lengths from the copy, all its text values (200 values: 18",
+            "live: the copy's 2 values in their proportions (1 in 190, 0 in 10 of its 200 rows)",
+        ] {
+            assert!(comments.contains(needle), "{needle}\n{comments}");
+        }
     }
 }

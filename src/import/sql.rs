@@ -136,12 +136,46 @@ pub(crate) struct Normalized {
 
 /// Normalizes one execution: `sql` as written (placeholders kept) and `expanded` (values in).
 pub(crate) fn normalize(sql: &str, expanded: &str) -> Normalized {
-    align(sql, expanded).unwrap_or_else(|| {
+    let mut n = align(sql, expanded).unwrap_or_else(|| {
         align(expanded, expanded).unwrap_or_else(|| Normalized {
             text: collapse(expanded),
             values: Vec::new(),
         })
-    })
+    });
+    if let Some(text) = savepoint_unnamed(&n.text) {
+        n.text = text;
+    }
+    n
+}
+
+/// The name every savepoint gets in a scenario.
+pub(crate) const SAVEPOINT_NAME: &str = "\"sp\"";
+
+/// `SAVEPOINT name`, `RELEASE [SAVEPOINT] name` and `ROLLBACK [TRANSACTION] TO [SAVEPOINT] name`
+/// with the name replaced by `"sp"`: apps name savepoints per thread and call (Django's
+/// `"s140626359334848_x4"`), which would make every request a kind of its own. Nesting is
+/// kept: SQLite releases or rolls back to the innermost savepoint of a name, which is the one
+/// properly nested code (an `atomic` block) means. None for other statements.
+fn savepoint_unnamed(text: &str) -> Option<String> {
+    let toks: Vec<Token> = tokenize(text)
+        .into_iter()
+        .filter(|t| !matches!(t.kind, Kind::Comment | Kind::Space))
+        .collect();
+    let word = |t: &Token| text[t.start..t.end].to_ascii_uppercase();
+    let first = word(toks.first()?);
+    let named = match first.as_str() {
+        "SAVEPOINT" | "RELEASE" => true,
+        "ROLLBACK" => toks.iter().any(|t| word(t) == "TO"),
+        _ => false,
+    };
+    let last = toks
+        .iter()
+        .rev()
+        .find(|t| !(t.kind == Kind::Punct && &text[t.start..t.end] == ";"))?;
+    if !named || toks.len() < 2 || !matches!(last.kind, Kind::Word | Kind::QuotedIdent | Kind::Str) {
+        return None;
+    }
+    Some(format!("{}{SAVEPOINT_NAME}{}", &text[..last.start], &text[last.end..]))
 }
 
 fn align(sql: &str, expanded: &str) -> Option<Normalized> {
@@ -417,6 +451,22 @@ pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// #28: Django names savepoints per thread and call; they normalize to one name, so the
+    /// requests of one endpoint stay one kind.
+    #[test]
+    fn savepoint_names_are_unified() {
+        for (sql, want) in [
+            (r#"SAVEPOINT "s140626359334848_x4""#, r#"SAVEPOINT "sp""#),
+            (r#"RELEASE SAVEPOINT "s1_x4""#, r#"RELEASE SAVEPOINT "sp""#),
+            ("ROLLBACK TO SAVEPOINT s1_x9", r#"ROLLBACK TO SAVEPOINT "sp""#),
+            ("rollback transaction to x;", r#"rollback transaction to "sp";"#),
+        ] {
+            assert_eq!(normalize(sql, sql).text, want, "{sql}");
+        }
+        assert_eq!(normalize("ROLLBACK", "ROLLBACK").text, "ROLLBACK");
+        assert_eq!(Verb::of(r#"ROLLBACK TO SAVEPOINT "sp""#), Verb::Other);
+    }
 
     #[test]
     fn sqlite_internal_statements_and_virtual_tables() {

@@ -41,6 +41,8 @@ pub(crate) struct Stmt {
     pub pragma: bool,
     /// Rows the statement returned (`SQLITE_ROW` steps), when the producer counted them.
     pub rows: Option<i64>,
+    /// The rowid an INSERT gave its last row (`sqlite3_last_insert_rowid`), when recorded.
+    pub rowid: Option<i64>,
     /// The request (unit of work) the statement belongs to, when the producer knows it (a
     /// framework's request id); statements of one request are one request in the scenario.
     pub request: Option<u64>,
@@ -116,6 +118,7 @@ struct Raw {
     #[serde(default)]
     pragma: bool,
     rows: Option<i64>,
+    rowid: Option<i64>,
     ms: Option<i64>,
     request: Option<u64>,
 }
@@ -281,6 +284,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
                 txn: raw.txn,
                 pragma: raw.pragma,
                 rows: raw.rows,
+                rowid: raw.rowid,
                 request: raw.request,
             })
         }

@@ -4,6 +4,7 @@
 use super::rng::Rng;
 use crate::config::generator::SpecKind;
 pub(crate) use crate::config::generator::*;
+use crate::config::lengths::LengthTable;
 use rusqlite::types::ValueRef;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -40,6 +41,14 @@ pub(crate) fn instantiate(
             min: *min,
             max: *max,
             pool: random_pool(rng, *max, false),
+        },
+        SpecKind::TextLengths(table) => State::TextLengths {
+            pool: random_pool(rng, table.max(), true),
+            table: table.clone(),
+        },
+        SpecKind::BlobLengths(table) => State::BlobLengths {
+            pool: random_pool(rng, table.max(), false),
+            table: table.clone(),
         },
         SpecKind::Seq { start } => State::Seq {
             next: start.checked_add(worker as i64),
@@ -104,6 +113,14 @@ enum State {
         max: usize,
         pool: Box<[u8]>,
     },
+    TextLengths {
+        table: Arc<LengthTable>,
+        pool: Box<[u8]>,
+    },
+    BlobLengths {
+        table: Arc<LengthTable>,
+        pool: Box<[u8]>,
+    },
     Seq {
         /// `None` once the sequence passed i64::MAX.
         next: Option<i64>,
@@ -136,6 +153,14 @@ impl Generator {
             }
             State::Text { min, max, pool } => ValueRef::Text(slice_of(rng, pool, *min, *max)),
             State::Blob { min, max, pool } => ValueRef::Blob(slice_of(rng, pool, *min, *max)),
+            State::TextLengths { table, pool } => {
+                let len = table.sample_at(rng.unit());
+                ValueRef::Text(slice_of(rng, pool, len, len))
+            }
+            State::BlobLengths { table, pool } => {
+                let len = table.sample_at(rng.unit());
+                ValueRef::Blob(slice_of(rng, pool, len, len))
+            }
             // Past i64::MAX, NULL: never a wrap to negative numbers.
             State::Seq { next, step } => match *next {
                 Some(v) => {
@@ -244,6 +269,39 @@ mod tests {
                 rusqlite::types::Value::Text(t) => assert!((5..=9).contains(&t.len()), "{t:?}"),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn length_distributions_give_the_quantiles_lengths() {
+        let lens = |spec: &str| -> Vec<usize> {
+            sample(spec, 4000, 7)
+                .into_iter()
+                .map(|v| match v {
+                    rusqlite::types::Value::Text(t) => t.len(),
+                    rusqlite::types::Value::Blob(b) => b.len(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        // Half of the rows short (10-20), half about 2 kB (1900-2300).
+        for spec in ["text_lengths(10, 20, 1900, 2300)", "blob_lengths(10, 20, 1900, 2300)"] {
+            let l = lens(spec);
+            assert!(l.iter().all(|n| (10..=2300).contains(n)), "{spec}");
+            let long = l.iter().filter(|n| **n >= 1900).count();
+            assert!((1200..=1470).contains(&long), "{spec}: {long} of 4000 at least 1900");
+            let short = l.iter().filter(|n| **n <= 20).count();
+            assert!((1200..=1470).contains(&short), "{spec}: {short} of 4000 at most 20");
+        }
+        let spec = GeneratorSpec::parse("text_lengths(5, 9, 2000)").unwrap();
+        assert_eq!(spec.max_len(), Some(2000));
+        for (bad, needle) in [
+            ("text_lengths()", "at least one"),
+            ("text_lengths(9, 5)", "must not decrease"),
+            ("blob_lengths(1, 'x')", "integer lengths"),
+        ] {
+            let err = GeneratorSpec::parse(bad).unwrap_err();
+            assert!(err.contains(needle), "{bad}: {err}");
         }
     }
 

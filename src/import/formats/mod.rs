@@ -299,6 +299,7 @@ impl Builder {
                 txn: None,
                 pragma: false,
                 rows: s.rows,
+                rowid: None,
                 request: s.request,
             }),
             cpu_ns: s.cpu_ns,
