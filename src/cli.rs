@@ -34,6 +34,8 @@ pub(crate) enum Command {
     /// Internal: one worker process of a group with `isolation = "process"` (spec on stdin)
     #[command(hide = true)]
     WorkerChild,
+    #[command(hide = true)]
+    ReplicaChild,
     /// Render a saved JSON report as Markdown, HTML, JSON, CSV or HdrHistogram interval logs
     Report(ReportArgs),
     /// Compare reports run by run: throughput, p50 and p99 of B relative to A, with a noise warning

@@ -99,6 +99,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         cli::Command::WorkerChild => engine::process::child_main()
             .map(|()| Status::Ok)
             .map_err(|e| anyhow::anyhow!("worker process: {e}")),
+        cli::Command::ReplicaChild => engine::backup::replica::child_main()
+            .map(|()| Status::Ok)
+            .map_err(|e| anyhow::anyhow!("replica readers: {e}")),
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Compare(args) => commands::compare(args),
         cli::Command::Probe(args) => commands::probe(args),

@@ -514,9 +514,18 @@ fn invariants_hold_for_threads_and_processes_at_16_500_and_5000_clients() {
                 "{what}"
             );
             for i in invariants {
-                assert_eq!(
-                    (&i["checked"], &i["ok"]),
-                    (&Value::Bool(true), &Value::Bool(true)),
+                // Never violated. Always checked, but for one documented reason that depends on
+                // the machine, not on the accounting: on a loaded machine the latency of
+                // thousands of clients can grow until a request in flight at an edge of the
+                // 3 s phase is more than 10 % of it, and Little's law is then not checked (the
+                // run says "run longer"). At 16 clients it is always checked.
+                assert_eq!(i["ok"], Value::Bool(true), "{what}");
+                let tail = i["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("the tail is too long for the run");
+                assert!(
+                    i["checked"] == Value::Bool(true) || (clients >= 500 && i["name"] == "littles_law" && tail),
                     "{what}"
                 );
             }

@@ -309,8 +309,31 @@ fn bad_commands_are_input_errors_and_no_sqlite_is_reported() {
 /// Starts `capture -o DIR/t.jsonl -- ARGS`, waits for its "capturing" line, sends `sig` to
 /// litehammer, and returns its output (bounded: a capture that ignores the signal fails).
 fn capture_signalled(dir: &Path, args: &[&str], sig: &str) -> (Option<i32>, String) {
+    capture_signalled_with(dir, args, &[sig], false)
+}
+
+/// `capture` of `args`, sent `sigs` in turn (300 ms apart) once it has started; `nohup`: with
+/// SIGHUP ignored, as `nohup` starts it.
+fn capture_signalled_with(dir: &Path, args: &[&str], sigs: &[&str], nohup: bool) -> (Option<i32>, String) {
     use std::io::{BufRead, BufReader, Read};
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("litehammer"));
+    // A signal ignored here (the tests run under `nohup`, say) stays ignored across exec, in
+    // litehammer's command too, and the forwarded signal would then do nothing: start from
+    // the default dispositions, as a terminal session does.
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            if nohup {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .arg("capture")
         .arg("-o")
         .arg(dir.join("t.jsonl"))
@@ -324,12 +347,15 @@ fn capture_signalled(dir: &Path, args: &[&str], sig: &str) -> (Option<i32>, Stri
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut text = String::new();
     while err.read_line(&mut text).unwrap_or(0) > 0 && !text.contains("capturing") {}
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let sent = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    for sig in sigs {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let sent = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    let sig = sigs.join(", SIG");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -343,6 +369,23 @@ fn capture_signalled(dir: &Path, args: &[&str], sig: &str) -> (Option<i32>, Stri
     };
     let _ = err.read_to_string(&mut text);
     (status.code(), text)
+}
+
+#[test]
+fn under_nohup_a_hangup_is_left_alone() {
+    // SIGHUP ignored (nohup): litehammer neither acts on it nor forwards it; the SIGTERM
+    // after it ends the capture.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = capture_signalled_with(
+        dir.path(),
+        &["sh", "-c", "exec sleep 60 </dev/null >/dev/null 2>&1"],
+        &["HUP", "TERM"],
+        true,
+    );
+    assert!(stderr.contains("killed by signal 15 (SIGTERM)"), "{stderr}");
+    assert!(!stderr.contains("SIGHUP"), "{stderr}");
+    assert_ne!(code, Some(0));
+    no_part_directory_left(dir.path());
 }
 
 fn no_part_directory_left(dir: &Path) {

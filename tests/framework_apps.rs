@@ -1,8 +1,11 @@
 //! The snippets of `litehammer capture --snippet` run in real apps: a Rails 6.1 app (Debian's
-//! ruby-rails), a Django app (pip) and the Express + better-sqlite3 12.11.1 app of
-//! calibration/node (npm). Each test writes the printed snippet into its app, drives a few
-//! requests, imports the trace and checks the request kinds. A test whose stack is not
-//! installed is skipped with a message, unless LITEHAMMER_REQUIRE_RAILS / _DJANGO / _NODE is 1.
+//! ruby-rails), a Django app (pip), the Express + better-sqlite3 12.11.1 app of
+//! calibration/node (npm), and the net/http + database/sql app of calibration/go (Debian's
+//! golang-go and mattn/go-sqlite3). Each test writes the printed snippet into its app, drives a few
+//! requests, imports the trace and checks the request kinds. A WSGI app instrumented with the
+//! OpenTelemetry Python SDK (pip) exports OTLP/JSON spans for the OTel route. A test whose stack
+//! is not installed is skipped with a message, unless LITEHAMMER_REQUIRE_RAILS / _DJANGO / _NODE /
+//! _GO / _OTEL is 1.
 
 mod common;
 
@@ -241,4 +244,215 @@ fn node_wrapper_traces_the_express_better_sqlite3_app() {
         &text,
     );
     assert!(text.contains("journal_mode = [\"wal\""), "{text}");
+}
+
+#[test]
+fn go_wrapper_traces_a_net_http_database_sql_app() {
+    let mattn =
+        std::env::var("GO_SQLITE3_DIR").unwrap_or_else(|_| "/usr/share/gocode/src/github.com/mattn/go-sqlite3".into());
+    if !available(
+        works(Command::new("go").arg("version")) && Path::new(&mattn).join("sqlite3.go").is_file(),
+        "LITEHAMMER_REQUIRE_GO",
+        "Go with mattn/go-sqlite3 (apt-get install golang-go golang-github-mattn-go-sqlite3-dev)",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The app of calibration/go with the wrapper as printed, built offline.
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("litehammer")).unwrap();
+    std::fs::copy(root().join("calibration/go/main.go"), src.join("main.go")).unwrap();
+    std::fs::write(src.join("litehammer/litehammer_sql.go"), snippet("go")).unwrap();
+    std::fs::write(
+        src.join("go.mod"),
+        format!(
+            "module goapp\n\ngo 1.19\n\nrequire github.com/mattn/go-sqlite3 v1.14.16\n\n\
+             replace github.com/mattn/go-sqlite3 => {mattn}\n"
+        ),
+    )
+    .unwrap();
+    let app = dir.path().join("goapp");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&app)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GO111MODULE", "on")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = dir.path().join("blog.db");
+    assert!(
+        Command::new(&app)
+            .arg("seed")
+            .arg(&db)
+            .arg("10")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let before = dir.path().join("before.db");
+    std::fs::copy(&db, &before).unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let st = Command::new(&app)
+        .arg("drive")
+        .arg(&db)
+        .args(["7", "4"])
+        .env("LITEHAMMER_TRACE", &trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    // A header, an open, the 4 settings, 7 × 3 + 4 × 4 statements.
+    assert_eq!(lines.lines().count(), 1 + 1 + 4 + 7 * 3 + 4 * 4, "{lines}");
+    assert!(lines.contains(r#""expanded":"INSERT INTO comment (post_id, author, body, created) VALUES (1, 'visitor', 'it''s 0', datetime('now'))""#), "{lines}");
+    let (stdout, text, kinds) = import(dir.path(), &trace, "11 request(s), 2 kind(s)");
+    assert!(stdout.contains("41 statements"), "{stdout}");
+    has_kind(
+        &kinds,
+        7,
+        &[
+            "SELECT id, title, body, views, comments FROM post",
+            "SELECT id, author",
+            "UPDATE post SET views",
+        ],
+        &text,
+    );
+    has_kind(
+        &kinds,
+        4,
+        &["BEGIN", "INSERT INTO comment", "UPDATE post SET comments", "COMMIT"],
+        &text,
+    );
+    // The settings the wrapper read at connect: the DSN's WAL and busy timeout, _txlock=immediate.
+    assert!(text.contains("journal_mode = [\"wal\""), "{text}");
+    assert!(text.contains("busy_timeout = \"5000ms\""), "{text}");
+    assert!(text.contains("{ begin = \"immediate\" }"), "{text}");
+    assert!(text.contains("rows = 10"), "{text}");
+}
+
+/// A Python with the OpenTelemetry SDK: $LITEHAMMER_OTEL_PYTHON, else python3.
+fn otel_python() -> PathBuf {
+    std::env::var_os("LITEHAMMER_OTEL_PYTHON").map_or_else(|| "python3".into(), PathBuf::from)
+}
+
+#[test]
+fn otel_sdk_spans_of_a_wsgi_app_import_as_its_requests() {
+    let python = otel_python();
+    if !available(
+        works(Command::new(&python).args([
+            "-c",
+            "import opentelemetry.sdk.trace, opentelemetry.instrumentation.sqlite3, \
+             opentelemetry.instrumentation.wsgi, opentelemetry.exporter.otlp.proto.common",
+        ])),
+        "LITEHAMMER_REQUIRE_OTEL",
+        "the OpenTelemetry SDK (pip install -r tests/fixtures/frameworks/otel-requirements.txt; or \
+         LITEHAMMER_OTEL_PYTHON)",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("blog.db");
+    let spans = dir.path().join("spans.jsonl");
+    let out = Command::new(&python)
+        .arg(root().join("tests/fixtures/frameworks/otel_app.py"))
+        .arg(&db)
+        .arg(&spans)
+        .args(["7", "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // 11 server spans and 7 × 5 + 4 × 6 SQLite spans (2 PRAGMAs a request), one export a line.
+    let lines = std::fs::read_to_string(&spans).unwrap();
+    assert_eq!(lines.lines().count(), 11 + 7 * 5 + 4 * 6, "{lines}");
+    let scenario = dir.path().join("app.toml");
+    let assert = bin()
+        .arg("import")
+        .arg(&spans)
+        .arg("-o")
+        .arg(&scenario)
+        .arg("--db")
+        .arg(&db)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for said in [
+        "format: OTLP/JSON spans",
+        "59 statements",
+        "11 request(s), 2 kind(s)",
+        // The SDK's sqlite3 instrumentation records no values: each `?` is left to fill in.
+        "29 span(s) with parameters have no db.query.parameter",
+        "next: replace each fill_in(...)",
+    ] {
+        assert!(stdout.contains(said), "stdout lacks {said:?}:\n{stdout}");
+    }
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let kinds: Vec<(i64, Vec<String>)> = v["group"][0]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let steps = s["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|st| match st.get("sql") {
+                    Some(sql) => sql.as_str().unwrap().to_string(),
+                    None if st.get("begin").is_some() => "BEGIN".into(),
+                    None => "COMMIT".into(),
+                })
+                .collect();
+            (s["weight"].as_integer().unwrap(), steps)
+        })
+        .collect();
+    has_kind(
+        &kinds,
+        7,
+        &[
+            "SELECT id, title, body, views, comments FROM post",
+            "SELECT id, author",
+            "UPDATE post SET views",
+        ],
+        &text,
+    );
+    has_kind(
+        &kinds,
+        4,
+        &["BEGIN", "INSERT INTO comment", "UPDATE post SET comments", "COMMIT"],
+        &text,
+    );
+    // The PRAGMAs each request ran are settings, not steps.
+    assert!(text.contains("busy_timeout = \"5000ms\""), "{text}");
+    assert!(text.contains("synchronous = [\"normal\""), "{text}");
+    // validate names what is left to fill in; with generators in their place it passes.
+    bin()
+        .arg("validate")
+        .arg(&scenario)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("left to fill in by `litehammer import`"));
+    let filled = fill_in_generators(&text);
+    std::fs::write(&scenario, filled).unwrap();
+    bin().arg("validate").arg(&scenario).assert().success();
+}
+
+/// Every `fill_in('...')` parameter replaced with `uniform(1, 3)`.
+fn fill_in_generators(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\"fill_in(") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find(")\"").expect("fill_in closes") + i + 2;
+        out.push_str("\"uniform(1, 3)\"");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }

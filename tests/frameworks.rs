@@ -371,7 +371,7 @@ fn snippets_print_for_every_framework_and_capture_names_the_route() {
         ("rails", "ActiveSupport::Notifications.subscribe(\"sql.active_record\""),
         ("django", "\"django.db.backends\""),
         ("node", "module.exports = function trace(Database)"),
-        ("go", "sqlhooks"),
+        ("go", "func Wrap(d driver.Driver) driver.Driver"),
         ("otel", "exporters:"),
     ] {
         bin()

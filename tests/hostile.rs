@@ -3096,6 +3096,12 @@ fn script_text(steps: &str) -> String {
     format!("{base}\n[[group.script]]\nname = \"s\"\nsteps = [\n{steps}\n]\n")
 }
 
+fn group_of_report(c: &Ctx) -> Result<Value, String> {
+    let text = std::fs::read_to_string(c.p("r.json")).map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    Ok(v["runs"][0]["groups"][0].clone())
+}
+
 fn blocks_of_report(c: &Ctx) -> Result<Value, String> {
     let text = std::fs::read_to_string(c.p("r.json")).map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
@@ -3132,7 +3138,12 @@ fn class_16() -> Vec<Case> {
             let b = blocks_of_report(c)?;
             (b[0]["committed"] == 0 && b[0]["rolled_back"].as_u64().unwrap_or(0) > 0)
                 .then_some(())
-                .ok_or(format!("blocks: {b}"))
+                .ok_or(format!("blocks: {b}"))?;
+            // Nor in the group's committed transactions and tx/s: served, rolled back by the script.
+            let t = &group_of_report(c)?["transactions"];
+            (t["committed"] == 0 && t["throughput_per_s"] == 0.0 && t["rolled_back_by_script"].as_u64().unwrap_or(0) > 0)
+                .then_some(())
+                .ok_or(format!("transactions: {t}"))
         })
         .secs(30),
         case(16, "a block that ends in a ROLLBACK statement is not counted committed", run(script_text(
@@ -3140,7 +3151,21 @@ fn class_16() -> Vec<Case> {
         ), &[]))
         .after(|c, _| {
             let b = blocks_of_report(c)?;
-            (b[0]["committed"] == 0).then_some(()).ok_or(format!("blocks: {b}"))
+            (b[0]["committed"] == 0).then_some(()).ok_or(format!("blocks: {b}"))?;
+            let t = &group_of_report(c)?["transactions"];
+            (t["committed"] == 0).then_some(()).ok_or(format!("transactions: {t}"))
+        })
+        .secs(30),
+        case(16, "a request that commits one block and rolls back another counts once, committed", run(script_text(
+            "{ begin = \"immediate\" }, { sql = \"INSERT INTO t(v) VALUES ('a')\" }, { commit = true }, \
+             { begin = \"immediate\" }, { sql = \"INSERT INTO t(v) VALUES ('b')\" }, { commit = false }",
+        ), &[]))
+        .not_err(&["LOST"])
+        .after(|c, _| {
+            let t = &group_of_report(c)?["transactions"];
+            (t["committed"].as_u64().unwrap_or(0) > 0 && t.get("rolled_back_by_script").is_none())
+                .then_some(())
+                .ok_or(format!("transactions: {t}"))
         })
         .secs(30),
         case(16, "ROLLBACK TO a savepoint inside a block: no false LOST", run(script_text(

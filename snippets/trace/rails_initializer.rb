@@ -10,6 +10,9 @@ module LitehammerTrace
   @out = nil
   @pid = nil
   @ids = 0
+  # The program as started (puma retitles its workers "puma: cluster worker N: ..."): one
+  # worker group for all of them.
+  PROGRAM = File.basename(Process.argv0)
 
   def self.write(fields)
     line = fields.to_json << "\n"
@@ -54,7 +57,7 @@ module LitehammerTrace
   def self.common(payload, ts, cpu)
     { pid: Process.pid, tid: tid, ts_ns: ts, dur_ns: now - ts, cpu_ns: cpu, cpu_end_ns: self.cpu,
       request: Thread.current[:litehammer_request], connection_id: payload[:connection]&.object_id,
-      program: File.basename($PROGRAM_NAME) }
+      program: PROGRAM }
   end
 
   # start/finish listeners run in the thread that runs the statement: the clocks are its own.

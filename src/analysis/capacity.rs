@@ -159,7 +159,12 @@ pub(crate) fn judge(run: &RunReport, offered: f64, slo: &[Slo]) -> CapacityStep 
     // Each worker's schedule may leave its last arrival just past the stop: up to one
     // request per worker is not a shortfall.
     let workers: u32 = run.groups.iter().map(|g| g.workers).sum();
-    let committed: u64 = run.groups.iter().map(|g| g.transactions.committed).sum();
+    // Served requests, including those whose script rolled back on purpose.
+    let committed: u64 = run
+        .groups
+        .iter()
+        .map(|g| g.transactions.committed + g.transactions.rolled_back_by_script)
+        .sum();
     let failed: u64 = run.groups.iter().map(|g| g.transactions.rolled_back).sum();
     let achieved = if run.measured_s > 0.0 {
         committed as f64 / run.measured_s

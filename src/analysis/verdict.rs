@@ -86,7 +86,8 @@ pub(crate) fn candidates<'a>(configs: &'a [Config<'a>], subject: Subject) -> Res
                 }
                 None => {
                     failed += g.transactions.rolled_back;
-                    requests += g.transactions.committed + g.transactions.rolled_back;
+                    requests +=
+                        g.transactions.committed + g.transactions.rolled_back_by_script + g.transactions.rolled_back;
                 }
             }
             if let Some(ol) = &g.open_loop {

@@ -186,16 +186,7 @@ pub(crate) fn capture(args: CaptureArgs) -> anyhow::Result<Status> {
 fn killed_by(status: ExitStatus) -> Option<String> {
     use std::os::unix::process::ExitStatusExt;
     let sig = status.signal()?;
-    let name = match sig {
-        libc::SIGKILL => " (SIGKILL)",
-        libc::SIGTERM => " (SIGTERM)",
-        libc::SIGINT => " (SIGINT)",
-        libc::SIGSEGV => " (SIGSEGV)",
-        libc::SIGABRT => " (SIGABRT)",
-        libc::SIGBUS => " (SIGBUS)",
-        libc::SIGHUP => " (SIGHUP)",
-        _ => "",
-    };
+    let name = crate::interrupt::signal_name(sig).map_or(String::new(), |n| format!(" ({n})"));
     Some(format!("killed by signal {sig}{name}"))
 }
 
@@ -288,7 +279,13 @@ fn wait_forwarding_signals(mut child: Child) -> anyhow::Result<ExitStatus> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        // Under `nohup` SIGHUP is ignored, in the command too (an ignored signal stays ignored
+        // across exec): then a hangup is not ours to act on, and listening would undo nohup.
+        let mut hup = if ignored(libc::SIGHUP) {
+            None
+        } else {
+            Some(signal(SignalKind::hangup())?)
+        };
         let mut asked: Option<tokio::time::Instant> = None;
         loop {
             if let Some(status) = child.try_wait()? {
@@ -297,7 +294,7 @@ fn wait_forwarding_signals(mut child: Child) -> anyhow::Result<ExitStatus> {
             let sig = tokio::select! {
                 _ = int.recv() => Some(SIGINT),
                 _ = term.recv() => Some(SIGTERM),
-                _ = hup.recv() => Some(libc::SIGHUP),
+                Some(_) = async { Some(hup.as_mut()?.recv().await) } => Some(libc::SIGHUP),
                 _ = tokio::time::sleep(Duration::from_millis(20)) => None,
             };
             match (sig, asked) {
@@ -318,6 +315,15 @@ fn wait_forwarding_signals(mut child: Child) -> anyhow::Result<ExitStatus> {
             }
         }
     })
+}
+
+/// Whether `sig` is ignored in this process (inherited, as `nohup` leaves SIGHUP).
+fn ignored(sig: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 fn forward(pid: i32, sig: i32) {

@@ -48,14 +48,23 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
     };
     let checked = crate::config::validate::load_source(source, &Default::default())
         .and_then(|plan| crate::workload::check::against_sqlite(&plan, None));
+    // Values the trace does not hold (OpenTelemetry sanitizes them) are `fill_in(...)`: a
+    // scenario whose only gaps are those is written for the user to replace them, and says
+    // so. Anything else that does not validate (an app function with no equivalent among them)
+    // is not written.
+    let mut left_to_fill = None;
     if let Err(e) = checked {
-        eprintln!(
-            "error: the scenario imported from {} does not validate, so it was not written: {}",
-            args.trace.display(),
-            crate::error::render(&anyhow::Error::from(e))
-        );
-        eprintln!("this is a gap in import; please report it with the trace (or its --redact capture)");
-        return Ok(Status::Failed);
+        let text = crate::error::render(&anyhow::Error::from(e));
+        if text.contains("left to fill in by `litehammer import`") && only_missing_values(&outcome.text) {
+            left_to_fill = Some(text);
+        } else {
+            eprintln!(
+                "error: the scenario imported from {} does not validate, so it was not written: {text}",
+                args.trace.display(),
+            );
+            eprintln!("this is a gap in import; please report it with the trace (or its --redact capture)");
+            return Ok(Status::Failed);
+        }
     }
     crate::report::output::write(&args.output, outcome.text.as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -81,6 +90,34 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
     for n in &outcome.notes {
         println!("  note: {n}");
     }
-    println!("next: litehammer validate {}", args.output.display());
+    match left_to_fill {
+        Some(first) => println!(
+            "next: replace each fill_in(...) in {} with a generator (the notes above name them), then \
+             litehammer validate {}; the first one: {first}",
+            args.output.display(),
+            args.output.display()
+        ),
+        None => println!("next: litehammer validate {}", args.output.display()),
+    }
     Ok(Status::Ok)
+}
+
+/// Whether every `fill_in(...)` of the scenario stands for a value the trace does not hold.
+fn only_missing_values(text: &str) -> bool {
+    text.split("fill_in('").skip(1).all(|rest| {
+        rest.split("')")
+            .next()
+            .is_some_and(|why| why.ends_with("the trace has no value for it"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_fill_ins_for_missing_values_let_the_scenario_be_written() {
+        let missing = "params = [\"fill_in('parameter ?1 of step 0: the trace has no value for it')\"]";
+        assert!(super::only_missing_values(missing));
+        let function = "params = [\"fill_in('REGEXP in read_t: no built-in equivalent')\"]";
+        assert!(!super::only_missing_values(&format!("{missing}\n{function}")));
+    }
 }

@@ -11,7 +11,7 @@ pub(crate) enum SnippetFor {
     Django,
     /// Node better-sqlite3: a wrapper module (and an Express middleware)
     Node,
-    /// Go database/sql: a qustavo/sqlhooks driver wrapper
+    /// Go database/sql: a driver wrapper (standard library only) and an HTTP middleware
     Go,
     /// OpenTelemetry (any language): a collector writing OTLP/JSON
     Otel,
@@ -20,7 +20,7 @@ pub(crate) enum SnippetFor {
 const RAILS: &str = include_str!("../../snippets/trace/rails_initializer.rb");
 const DJANGO: &str = include_str!("../../snippets/trace/django_settings.py");
 const NODE: &str = include_str!("../../snippets/trace/litehammer-better-sqlite3.js");
-const GO: &str = include_str!("../../snippets/trace/litehammer_sqlhooks.go");
+const GO: &str = include_str!("../../snippets/trace/litehammer_sql.go");
 const OTEL: &str = include_str!("../../snippets/trace/otel-collector.yaml");
 
 impl SnippetFor {
@@ -51,9 +51,9 @@ impl SnippetFor {
                  LITEHAMMER_TRACE=trace.jsonl; then `litehammer import trace.jsonl -o app.toml` (--from node)"
             }
             SnippetFor::Go => {
-                "save as a package of the app (go get github.com/qustavo/sqlhooks/v2); it writes litehammer's own \
-                 trace format: `litehammer import trace.jsonl -o app.toml` (--from capture). Not run by \
-                 litehammer's tests"
+                "save as a package of the app (standard library only; wrap the driver and the handler as its \
+                 comment says); run with LITEHAMMER_TRACE=trace.jsonl; it writes litehammer's own trace format: \
+                 `litehammer import trace.jsonl -o app.toml` (--from capture)"
             }
             SnippetFor::Otel => {
                 "save as otel-collector.yaml; run the collector and the app as its comment says; then \

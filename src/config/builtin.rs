@@ -24,6 +24,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("busy-handlers", include_str!("../../scenarios/busy-handlers.toml")),
     ("writer-sweep", include_str!("../../scenarios/writer-sweep.toml")),
     ("backup", include_str!("../../scenarios/backup.toml")),
+    ("replica", include_str!("../../scenarios/replica.toml")),
     ("n-plus-one", include_str!("../../scenarios/n-plus-one.toml")),
     ("replicated", include_str!("../../scenarios/replicated.toml")),
     (

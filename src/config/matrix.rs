@@ -159,6 +159,9 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
         ["backup", field @ ..] if field.len() < 2 => super::backup::set(&mut s.backup, field.first().copied(), value),
+        ["replica", field @ ..] if field.len() < 2 => {
+            super::replica::set(&mut s.replica, field.first().copied(), value)
+        }
         ["group", name, "op" | "script", op, "app_time"] => {
             let group = s
                 .group
@@ -238,7 +241,7 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             Ok(())
         }
         _ => Err(format!(
-            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, dqlite.<faults|leader_timeout>, turso.<journal_mode|begin|synchronous|busy_timeout|mvcc_checkpoint_threshold>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.only, group.<name>.script.<script>.app_time",
+            "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, dqlite.<faults|leader_timeout>, turso.<journal_mode|begin|synchronous|busy_timeout|mvcc_checkpoint_threshold>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, replica, replica.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.only, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
             GROUP_KEYS.join("|")
         )),

@@ -12,6 +12,7 @@ pub(crate) mod generator;
 pub(crate) mod limits;
 pub(crate) mod matrix;
 pub(crate) mod postgres;
+pub(crate) mod replica;
 pub(crate) mod scenario;
 pub(crate) mod slo;
 pub(crate) mod sqlite;

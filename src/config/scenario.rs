@@ -59,6 +59,8 @@ pub(crate) struct Scenario {
     pub sweep: Option<Sweep>,
     #[serde(default, skip_serializing_if = "crate::config::backup::BackupSettings::is_none")]
     pub backup: crate::config::backup::BackupSettings,
+    #[serde(default, skip_serializing_if = "crate::config::replica::ReplicaSettings::is_none")]
+    pub replica: crate::config::replica::ReplicaSettings,
 }
 
 fn default_seed() -> u64 {
@@ -208,6 +210,10 @@ pub(crate) struct Group {
     pub op: Vec<Op>,
     #[serde(default)]
     pub script: Vec<Script>,
+    /// With a `[replica]`: the group's connections open the replica (read-only, through the
+    /// litestream-vfs extension) instead of the primary. Without one, the primary.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

@@ -161,6 +161,7 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
     s.backup
         .validate()
         .map_err(|(m, key)| source.error(m).with_key(format!("backup.{key}")))?;
+    check_replica(s, source)?;
     if s.backup.method == super::backup::BackupMethod::Litestream && s.target.is_sqlite() {
         use super::sqlite::{JournalMode, LockingMode};
         // Litestream copies the WAL from beside the database while the app holds it open: a
@@ -221,6 +222,66 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
             }
         }
         check_group_options(g, source)?;
+    }
+    Ok(())
+}
+
+/// A `[replica]` reads what Litestream replicates: it needs `backup = "litestream"` on
+/// SQLite in WAL mode, and a sequence table to measure the lag from.
+fn check_replica(s: &Scenario, source: &Source) -> Result<(), InputError> {
+    use super::backup::BackupMethod;
+    use super::sqlite::JournalMode;
+    s.replica
+        .validate()
+        .map_err(|(m, key)| source.error(m).with_key(format!("replica.{key}")))?;
+    for g in s.group.iter().filter(|g| g.replica) {
+        let name = g.name.get_ref();
+        if g.isolation != super::app::Isolation::Thread {
+            return Err(source
+                .error_at(
+                    g.name.span(),
+                    format!(
+                        "group `{name}`: replica = true needs isolation = \"thread\" (the replica's \
+                         extension is loaded into litehammer's own process)"
+                    ),
+                )
+                .with_key(format!("group.{name}.replica")));
+        }
+    }
+    if s.replica.is_none() {
+        return Ok(());
+    }
+    if !s.target.is_sqlite() {
+        return Err(source
+            .error("replica = \"litestream-vfs\" reads a Litestream replica of an SQLite file: use target = \"sqlite\"")
+            .with_key("replica"));
+    }
+    if s.sqlite.journal_mode != JournalMode::Wal {
+        return Err(source
+            .error(format!(
+                "replica = \"litestream-vfs\" reads what Litestream replicates from the WAL, so it needs \
+                 journal_mode = \"wal\"; this run has journal_mode = \"{}\" (pin it with --set journal_mode=wal)",
+                s.sqlite.journal_mode.as_str()
+            ))
+            .with_key("sqlite.journal_mode"));
+    }
+    if s.backup.method != BackupMethod::Litestream {
+        return Err(source
+            .error(format!(
+                "replica = \"litestream-vfs\" reads the replica Litestream writes, so it needs backup = \"litestream\"; \
+                 this run has backup = \"{}\" (--set backup=litestream)",
+                s.backup.method.as_str()
+            ))
+            .with_key("backup"));
+    }
+    if s.replica.sequence_table.is_none() && s.backup.sequence_table.is_none() {
+        return Err(source
+            .error(
+                "replica = \"litestream-vfs\" measures the lag from a sequence the writers write: set \
+                 replica.sequence_table (or backup.sequence_table) to a table whose rowid numbers the commits, \
+                 with an at_ms column",
+            )
+            .with_key("replica.sequence_table"));
     }
     Ok(())
 }

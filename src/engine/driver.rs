@@ -165,6 +165,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
         timeline: Vec::new(),
         durability: None,
         backup: None,
+        replica: None,
         postgres: None,
         dqlite: None,
         turso: None,
@@ -231,10 +232,13 @@ async fn execute(
         tokio::task::spawn_blocking(move || prepare_database(&path, &scenario, template.as_deref(), &*target)).await??
     };
     let backup = crate::engine::backup::start_for_run(db_path, s, &opts.backup)?;
+    let replica = crate::engine::backup::start_replica(db_path, s, backup.as_ref(), &opts.backup)?;
     let phase = Arc::new(PhaseFlag::default());
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let Spawned { handles, workers } = spawn_workers(s, &prepared, target.spec(), &phase, &clock, tx)?;
+    let on_replica = crate::engine::backup::replica_groups(s, replica.as_ref())?;
+    let Spawned { handles, workers } =
+        spawn_workers(s, &prepared, target.spec(), on_replica.as_ref(), &phase, &clock, tx)?;
     let read_back = match await_ready(&mut rx, workers).await {
         Ok(rb) => rb,
         Err(e) => {
@@ -254,6 +258,18 @@ async fn execute(
     for h in handles {
         let _ = h.join();
     }
+    let replica = replica.map(|r| {
+        let mut report = r.stop(db_path);
+        if on_replica.is_some() {
+            report.groups = s
+                .group
+                .iter()
+                .filter(|g| g.replica)
+                .map(|g| g.name.get_ref().clone())
+                .collect();
+        }
+        report
+    });
     let finished = monitor.finish(measure_end);
     report.database.wal_bytes_max = finished.wal_bytes_max;
     report.timeline = finished.timeline;
@@ -299,6 +315,9 @@ async fn execute(
     if let Some(b) = backup {
         crate::engine::backup::attach(report, &mut verification, b);
     }
+    if let Some(r) = replica {
+        crate::engine::backup::attach_replica(report, &mut verification, r);
+    }
     report.verification = Some(verification);
     Ok(())
 }
@@ -314,6 +333,7 @@ fn spawn_workers(
     s: &Scenario,
     prepared: &Prepared,
     target: TargetSpec,
+    on_replica: Option<&TargetSpec>,
     phase: &Arc<PhaseFlag>,
     clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
@@ -326,6 +346,10 @@ fn spawn_workers(
     for (group_index, group) in workload.groups.iter().enumerate() {
         let group = Arc::new(group.clone());
         let queue = group_queue(&group, s.seed);
+        // A `replica = true` group reads the replica when the cell has one.
+        let group_target = on_replica
+            .filter(|_| s.group.iter().any(|g| g.name.get_ref() == &group.name && g.replica))
+            .unwrap_or(&target);
         // A thread group's workers are threads of this process: one interpreter lock.
         let interp = group
             .app
@@ -353,7 +377,7 @@ fn spawn_workers(
                 clock: clock.clone(),
                 latest: prepared.latest.clone(),
                 queue: queue.clone(),
-                target: target.clone(),
+                target: group_target.clone(),
                 interp: interp.clone(),
             });
             index += 1;
@@ -415,7 +439,10 @@ async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) 
         };
         answered += 1;
         match msg {
+            // A replica group's workers read nothing back (their settings are the replica's).
+            Message::Ready { result: Ok(None), .. } if first.is_some() => {}
             Message::Ready { result: Ok(rb), .. } => match &first {
+                Some(None) => first = Some(rb),
                 Some(f) if *f != rb => failure = failure.or(Some(RunError::SettingsDiffer)),
                 Some(_) => {}
                 None => first = Some(rb),

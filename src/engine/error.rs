@@ -31,4 +31,6 @@ pub(crate) enum RunError {
     Target(#[from] crate::targets::TargetError),
     #[error("backup: {0}")]
     Backup(#[from] crate::engine::backup::error::BackupError),
+    #[error("replica: {0}")]
+    Replica(#[from] crate::engine::backup::error::ReplicaError),
 }

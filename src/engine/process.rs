@@ -249,7 +249,7 @@ fn exit_text(pid: u32, status: std::io::Result<std::process::ExitStatus>) -> Str
         Ok(s) => match (s.signal(), s.code()) {
             (Some(sig), _) => format!(
                 "(pid {pid}) was killed by signal {sig}{} before sending its results",
-                signal_name(sig).map_or(String::new(), |n| format!(" ({n})"))
+                crate::interrupt::signal_name(sig).map_or(String::new(), |n| format!(" ({n})"))
             ),
             (None, Some(code)) => {
                 format!("(pid {pid}) exited with status {code} before sending its results")
@@ -258,19 +258,6 @@ fn exit_text(pid: u32, status: std::io::Result<std::process::ExitStatus>) -> Str
         },
         Err(e) => format!("(pid {pid}) ended without its results (cannot wait for it: {e})"),
     }
-}
-
-fn signal_name(sig: i32) -> Option<&'static str> {
-    Some(match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGPIPE => "SIGPIPE",
-        _ => return None,
-    })
 }
 
 /// A worker process seen from its relay: whether it is stopped, and a kill that cannot hit

@@ -72,6 +72,7 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
         transactions: TransactionReport {
             committed: counts.committed,
             rolled_back: counts.failed,
+            rolled_back_by_script: counts.script_rolled_back,
             retried: counts.retried,
             attempts: counts.attempts,
             errors: tx.errors,
@@ -197,7 +198,8 @@ fn open_loop(group: &GroupPlan, mine: &[&WorkerOutput], counts: &TxCounts, measu
     let lag = merge_histograms(mine.iter().filter_map(|o| o.schedule_lag.as_ref()));
     Some(OpenLoopReport {
         target_rate: pacing.group_rate,
-        achieved_rate: rate(counts.committed, measured_s),
+        // Arrivals served, whether or not their script committed.
+        achieved_rate: rate(counts.committed + counts.script_rolled_back, measured_s),
         arrival: match pacing.arrival {
             Arrival::Fixed => "fixed",
             Arrival::Poisson => "poisson",

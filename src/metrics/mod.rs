@@ -75,7 +75,7 @@ pub(crate) struct ErrorCounts {
     pub other: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 

@@ -109,6 +109,9 @@ pub(crate) struct RunReport {
     /// The backup that ran beside the workload (`[backup]`, `run --backup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<backup::BackupReport>,
+    /// The read replicas beside the workload (`[replica]`): lag, stale reads, cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<backup::ReplicaReport>,
     /// Runs against PostgreSQL: the server and the settings (`sqlite` is then absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresRun>,
@@ -396,6 +399,11 @@ pub(crate) struct TransactionReport {
     pub committed: u64,
     /// Failed after all tries and rolled back.
     pub rolled_back: u64,
+    /// Application model: requests that succeeded but whose script rolled back everything it
+    /// did (its blocks end in ROLLBACK or `commit = false`). Served, not committed: not in
+    /// `committed` nor in `throughput_per_s`.
+    #[serde(default, skip_serializing_if = "crate::metrics::is_zero")]
+    pub rolled_back_by_script: u64,
     /// Transactions that needed more than one attempt (committed or not).
     #[serde(default)]
     pub retried: u64,

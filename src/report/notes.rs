@@ -4,6 +4,36 @@
 use super::format::format_us;
 use super::model::{CheckKind, GroupReport, RunReport};
 
+/// The replica's line: the lag distribution (commit on the primary → visible on the
+/// replica), stale reads, the versions.
+pub(crate) fn replica_line(r: &super::model::backup::ReplicaReport) -> String {
+    let secs = |ms: f64| format!("{:.2} s", ms / 1000.0);
+    let lag = if r.lag.count == 0 {
+        "no commit became visible while it read".to_string()
+    } else {
+        format!(
+            "lag p50 {}, p90 {}, p99 {}, max {} over {} commit(s) seen in {} advance(s)",
+            secs(r.lag.p50_ms),
+            secs(r.lag.p90_ms),
+            secs(r.lag.p99_ms),
+            secs(r.lag.max_ms),
+            r.lag.count,
+            r.advances
+        )
+    };
+    let version = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+    let poll = r.settings.get("poll_interval").and_then(|v| v.as_str()).unwrap_or("?");
+    format!(
+        "replica {lag} (commit on the primary → visible to {} reader(s), litestream-vfs {}, litestream {}, poll {poll}); stale reads {} of {}; readers' CPU {:.2} s",
+        r.readers,
+        version(&r.vfs_version),
+        version(&r.litestream_version),
+        r.stale_reads,
+        r.reads,
+        r.cpu_s
+    )
+}
+
 /// What the table cannot show: failures, failed checks, starved workers, WAL growth.
 pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
@@ -19,6 +49,13 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
             notes.push(format!(
                 "{}: group `{}`: busy handler called {calls} times, {wait} waited in all",
                 run.id, g.name
+            ));
+        }
+        if g.transactions.rolled_back_by_script > 0 {
+            notes.push(format!(
+                "{}: group `{}`: {} requests succeeded but their script rolled back all they did \
+                 (ROLLBACK or commit = false): served, not counted as committed nor in tx/s",
+                run.id, g.name, g.transactions.rolled_back_by_script
             ));
         }
         notes.extend(crate::report::anatomy::note(run, g));
@@ -48,6 +85,9 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
         for f in &d.faults {
             notes.push(format!("{}: fault {}", run.id, f.verdict));
         }
+    }
+    if let Some(r) = &run.replica {
+        notes.push(format!("{}: {}", run.id, replica_line(r)));
     }
     if run
         .sqlite

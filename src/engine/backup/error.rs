@@ -56,6 +56,30 @@ pub(crate) enum BackupError {
     Copy(#[source] std::io::Error),
 }
 
+/// The Python package that ships the litestream-vfs extension.
+const VFS_PACKAGE: &str = "litestream-vfs";
+
+/// Why the replica could not be set up or run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReplicaError {
+    #[error(
+        "replica = \"litestream-vfs\" needs the litestream-vfs SQLite extension: install it with \
+         `pip install {VFS_PACKAGE}` (the Python package that ships litestream-vfs.so), or set \
+         replica.extension to the file ({0})"
+    )]
+    NotInstalled(String),
+    #[error("replica.extension {}: not a file", .0.display())]
+    NotAFile(PathBuf),
+    #[error("the replica readers' process {0}")]
+    Child(String),
+    #[error("the replica readers did not start: {0}")]
+    NotReady(String),
+    #[error("interrupted (Ctrl-C or SIGTERM) while the replica readers started")]
+    Interrupted,
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+}
+
 pub(crate) fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
     let path = path.to_path_buf();
     move |source| BackupError::File { what, path, source }

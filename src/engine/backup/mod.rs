@@ -4,10 +4,13 @@
 //! stops; then `engine::backup::restore` restores the replica and checks it.
 
 pub(crate) mod error;
+mod proc;
+pub(crate) mod replica;
 pub(crate) mod restore;
 
 pub(crate) use error::BackupError;
 use error::file_error;
+use proc::{io_bytes, own_group_and_die_with_parent, proc_usage, signal, thread_cpu_s};
 
 use crate::config::backup::{BackupMethod, BackupSettings};
 use crate::report::model::backup::{BackupReport, LitestreamInfo};
@@ -31,6 +34,8 @@ const LITESTREAM_STOP: Duration = Duration::from_secs(40);
 pub(crate) struct BackupEnv {
     /// The litestream binary (`--litestream`, or found on PATH), checked executable.
     pub litestream: Option<PathBuf>,
+    /// The `litestream-vfs` extension, when a cell has a `[replica]`.
+    pub vfs: Option<replica::VfsExtension>,
 }
 
 /// Finds the litestream binary: `explicit`, else `litestream` on PATH. The error says how
@@ -123,6 +128,19 @@ impl BackupRun {
             inner,
             started: Instant::now(),
         }))
+    }
+
+    /// The file replica Litestream writes (Litestream runs only).
+    pub(crate) fn replica_path(&self) -> PathBuf {
+        self.dir.join("replica")
+    }
+
+    /// The Litestream version (Litestream runs only).
+    pub(crate) fn litestream_version(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Litestream(child) => Some(child.info.version.clone()),
+            Inner::Thread { .. } => None,
+        }
     }
 
     /// Called right when the workload stopped: saves what the replica holds now, then stops
@@ -323,21 +341,6 @@ impl LitestreamChild {
     }
 }
 
-/// The child gets its own process group (a terminal's Ctrl-C reaches only litehammer, which
-/// then stops it after its final sync) and SIGTERM when litehammer dies, however it dies.
-fn own_group_and_die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    crate::interrupt::die_with_parent(cmd, libc::SIGTERM);
-}
-
-pub(crate) fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) on a pid this process spawned and has not reaped.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
 fn has_ltx(dir: &Path) -> bool {
     let mut found = false;
     walk(dir, &mut |p| found |= p.extension().is_some_and(|e| e == "ltx"));
@@ -375,51 +378,6 @@ fn copy_ltx(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     });
     result
-}
-
-/// CPU seconds (user + system) and storage bytes read and written of a process.
-fn proc_usage(pid: u32) -> (f64, Option<u64>, Option<u64>) {
-    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| stat_cpu_ticks(&s))
-        .map_or(0.0, |t| t as f64 / clock_ticks());
-    let (r, w) = io_bytes(&format!("/proc/{pid}/io"));
-    (cpu, r, w)
-}
-
-/// utime + stime from a /proc stat line (fields 14 and 15, after the `(comm)`).
-fn stat_cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
-}
-
-fn io_bytes(path: &str) -> (Option<u64>, Option<u64>) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (None, None);
-    };
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    (field("read_bytes:"), field("write_bytes:"))
-}
-
-fn thread_cpu_s() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 struct ThreadStats {
@@ -563,11 +521,89 @@ pub(crate) fn attach(
     report.backup = Some(backup);
 }
 
-/// Removes a run's backup files (unless the databases are kept).
+/// The driver's hook once the backup runs: the replica readers, when the scenario has them.
+pub(crate) fn start_replica(
+    db: &Path,
+    s: &crate::config::Scenario,
+    backup: Option<&BackupRun>,
+    env: &BackupEnv,
+) -> Result<Option<replica::ReplicaRun>, crate::engine::error::RunError> {
+    let (Some(backup), false) = (backup, s.replica.is_none()) else {
+        return Ok(None);
+    };
+    let ext = match &env.vfs {
+        Some(e) => e.clone(),
+        None => {
+            replica::find_extension(s.replica.extension.as_deref()).map_err(crate::engine::error::RunError::from)?
+        }
+    };
+    let litestream = (backup.replica_path(), backup.dir.clone(), backup.litestream_version());
+    replica::ReplicaRun::start(db, s, (&litestream.0, &litestream.1, litestream.2), &ext)
+        .map(Some)
+        .map_err(crate::engine::error::RunError::from)
+}
+
+/// The target of the `replica = true` groups when the cell has a replica: the extension
+/// loaded into this process, and the replica's URI.
+pub(crate) fn replica_groups(
+    s: &crate::config::Scenario,
+    replica: Option<&replica::ReplicaRun>,
+) -> Result<Option<crate::targets::TargetSpec>, crate::engine::error::RunError> {
+    let Some(r) = replica.filter(|_| s.group.iter().any(|g| g.replica)) else {
+        return Ok(None);
+    };
+    let uri = r.open_for_groups().map_err(crate::engine::error::RunError::from)?;
+    let db = crate::targets::sqlite::SqliteDb {
+        path: PathBuf::from(&uri),
+        settings: s.sqlite.clone(),
+        replica_uri: Some(uri),
+    };
+    Ok(Some(crate::targets::TargetSpec::Sqlite(db)))
+}
+
+/// Adds the replica to the report, and its check to the verification.
+pub(crate) fn attach_replica(
+    report: &mut crate::report::model::RunReport,
+    verification: &mut crate::report::model::Verification,
+    replica: crate::report::model::backup::ReplicaReport,
+) {
+    let ok = replica.error.is_none();
+    verification.scenario_checks.push(crate::report::model::ScenarioCheck {
+        name: "replica reads".into(),
+        ok,
+        kind: crate::report::model::CheckKind::Sql,
+        detail: match &replica.error {
+            Some(e) => e.clone(),
+            None => format!(
+                "{} reads, newest commit seen {} of {} on the primary",
+                replica.reads,
+                replica.last_seen,
+                replica.primary_at_stop.map_or("?".into(), |p| p.to_string())
+            ),
+        },
+    });
+    verification.ok &= ok;
+    report.replica = Some(replica);
+}
+
+/// Removes a run's backup files (unless the databases are kept), and Litestream's own
+/// directory beside the database (`.NAME-litestream`, its local LTX files).
 pub(crate) fn remove_dir(db: &Path, s: &BackupSettings) {
     if !s.is_none() {
         let _ = std::fs::remove_dir_all(dir_for(db, s));
     }
+    if s.method == BackupMethod::Litestream {
+        let _ = std::fs::remove_dir_all(litestream_meta_dir(db));
+    }
+}
+
+/// Where Litestream keeps its state for `db`: `.NAME-litestream` in the database's directory.
+fn litestream_meta_dir(db: &Path) -> PathBuf {
+    let name = db
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    db.with_file_name(format!(".{name}-litestream"))
 }
 
 /// Before anything runs: the litestream binary when a cell needs it, and every replica dir
@@ -586,6 +622,11 @@ pub(crate) fn check_env(
             };
             env.litestream = Some(find_litestream(litestream).map_err(|e| (what, e.to_string()))?);
         }
+        if !cell.scenario.replica.is_none() && env.vfs.is_none() {
+            let ext = replica::find_extension(cell.scenario.replica.extension.as_deref())
+                .map_err(|e| ("replica".to_string(), e.to_string()))?;
+            env.vfs = Some(ext);
+        }
         if let (Some(dir), false) = (&b.replica_dir, b.is_none()) {
             check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e.to_string()))?;
         }
@@ -595,13 +636,4 @@ pub(crate) fn check_env(
             Some(find_litestream(Some(p)).map_err(|e| (format!("--litestream {}", p.display()), e.to_string()))?);
     }
     Ok(env)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_cpu_ticks_from_stat() {
-        let stat = "1234 (lite stream) S 1 1234 1234 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 8 0 100 0 0";
-        assert_eq!(super::stat_cpu_ticks(stat), Some(22));
-    }
 }

@@ -261,6 +261,9 @@ struct RequestWorker<'s, T: Target> {
     stats: AppStats,
     interval_slot: Option<u64>,
     interval_committed: u64,
+    /// The last request succeeded but every unit of it rolled back (the script's ROLLBACK
+    /// or `commit = false`): SQLite committed none of it.
+    script_rolled_back: bool,
     interval_errors: ErrorCounts,
     interval_latency: Histogram<u64>,
     sender: UnboundedSender<Message>,
@@ -332,6 +335,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             stats: AppStats::new(blocks_of(group)),
             interval_slot: None,
             interval_committed: 0,
+            script_rolled_back: false,
             interval_errors: ErrorCounts::default(),
             interval_latency: interval_histogram(),
             sender,
@@ -488,17 +492,22 @@ impl<'s, T: Target> RequestWorker<'s, T> {
         let share = plan_op.app_time.map_or(0, |t| sample_ns(&t, &mut self.timing) / gaps);
         let mut attempts = 1;
         let mut result = Ok(());
+        let mut committed_any = false;
         for u in 0..self.units[op].len() {
             let unit = self.units[op][u];
             self.app(share);
             match self.unit(op, unit, share) {
-                Ok(a) => attempts += a - 1,
+                Ok(a) => {
+                    attempts += a - 1;
+                    committed_any |= !unit.rolls_back;
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
         }
+        self.script_rolled_back = result.is_ok() && !committed_any && !self.units[op].is_empty();
         if result.is_ok() {
             self.app(share);
         }
@@ -722,8 +731,14 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 self.ops[op].record_ns(latency_ns);
                 self.transactions.record_ns(latency_ns);
                 let _ = self.interval_latency.record(latency_ns);
-                self.interval_committed += 1;
-                self.counts.committed += 1;
+                // A request that succeeded but whose script rolled back everything it did
+                // is served, yet no transaction committed: not counted in tx/s.
+                if self.script_rolled_back {
+                    self.counts.script_rolled_back += 1;
+                } else {
+                    self.interval_committed += 1;
+                    self.counts.committed += 1;
+                }
                 self.counts.attempts += attempts as u64;
                 self.counts.retried += u64::from(attempts > 1);
                 if self

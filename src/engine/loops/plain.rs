@@ -50,6 +50,10 @@ pub(crate) struct WorkerSpec {
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct TxCounts {
     pub committed: u64,
+    /// Application model: requests that succeeded but whose script rolled back all it did
+    /// (its blocks end in ROLLBACK or `commit = false`); not committed, not failed.
+    #[serde(default)]
+    pub script_rolled_back: u64,
     /// Failed after all tries (rolled back).
     pub failed: u64,
     /// Needed more than one attempt (committed or not).
@@ -64,6 +68,7 @@ pub(crate) struct TxCounts {
 impl TxCounts {
     pub(crate) fn merge(&mut self, o: &TxCounts) {
         self.committed += o.committed;
+        self.script_rolled_back += o.script_rolled_back;
         self.failed += o.failed;
         self.retried += o.retried;
         self.attempts += o.attempts;

@@ -23,6 +23,10 @@ pub(crate) const PROFILE: crate::targets::Profile = crate::targets::Profile {
 pub(crate) struct SqliteDb {
     pub path: PathBuf,
     pub settings: SqliteSettings,
+    /// A `replica = true` group's database: the Litestream replica's URI for the
+    /// litestream-vfs extension (loaded by the driver), opened read-only, settings not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_uri: Option<String>,
 }
 
 /// Opens a worker's connection: litehammer's functions, the external-files guard, every
@@ -30,6 +34,9 @@ pub(crate) struct SqliteDb {
 /// SQLite's own cannot). Errors keep SQLite's code (a busy database is a busy error) and
 /// say which setting failed.
 pub(crate) fn open(db: &SqliteDb, how: Connect) -> rusqlite::Result<(Connection, Option<ReadBack>)> {
+    if let Some(uri) = &db.replica_uri {
+        return open_replica(uri, how);
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(&db.path, flags)
         .map_err(|e| with_message(&e, format!("cannot open {}: {e}", db.path.display())))?;
@@ -56,6 +63,21 @@ pub(crate) fn open(db: &SqliteDb, how: Connect) -> rusqlite::Result<(Connection,
     Ok((conn, read_back))
 }
 
+/// A worker's connection to the Litestream replica: read-only through the VFS, litehammer's
+/// functions and the guard; the `[sqlite]` settings are the primary's and are not applied
+/// (nothing is read back).
+fn open_replica(uri: &str, how: Connect) -> rusqlite::Result<(Connection, Option<ReadBack>)> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(uri, flags)
+        .map_err(|e| with_message(&e, format!("cannot open the replica {uri}: {e}")))?;
+    settings::register_functions(&conn)?;
+    guard::install(&mut conn)?;
+    if let Some(n) = how.statement_cache {
+        conn.set_prepared_statement_cache_capacity(n);
+    }
+    Ok((conn, None))
+}
+
 /// `e`'s SQLite error code (SQLITE_ERROR when it has none) with another message.
 fn with_message(e: &rusqlite::Error, message: String) -> rusqlite::Error {
     let code = e
@@ -79,6 +101,7 @@ impl Backend for SqliteBackend {
         Ok(Box::new(SqliteRun(SqliteDb {
             path: db_path.to_path_buf(),
             settings: s.sqlite.clone(),
+            replica_uri: None,
         })))
     }
 }
@@ -140,6 +163,7 @@ mod tests {
         let db = SqliteDb {
             path: dir.path().join("w.db"),
             settings: SqliteSettings::default(),
+            replica_uri: None,
         };
         Connection::open(&db.path)
             .unwrap()
@@ -177,6 +201,7 @@ mod tests {
                 mmap_size: 1 << 40,
                 ..SqliteSettings::default()
             },
+            replica_uri: None,
         };
         Connection::open(&db.path).unwrap();
         let how = Connect {
