@@ -179,3 +179,142 @@ fn an_unknown_runtime_or_a_busy_wait_without_a_lock_is_exit_2_naming_the_key() {
         &["group.web.busy_wait", "spin"],
     );
 }
+
+/// Several threads in each of several processes (Puma `workers 2, threads 2`): `workers`
+/// counts every thread, `threads` groups them into processes, each with its own lock.
+fn clustered(text: &str, workers: u32, threads: u32) -> String {
+    text.replacen(
+        "workers = 4\nclients = 4",
+        &format!("workers = {workers}\nthreads = {threads}\nisolation = \"process\"\nclients = 8"),
+        1,
+    )
+}
+
+#[test]
+fn each_process_of_several_threads_runs_app_code_on_one_thread_at_a_time() {
+    let text = clustered(APP_HEAVY, 4, 2);
+    let report = run(&text, &["--matrix", "group.web.runtime=native,gvl,gil"]);
+    for (i, runtime) in ["native", "gvl", "gil"].iter().enumerate() {
+        let group = &report["runs"][i]["groups"][0];
+        let a = &group["app"];
+        assert_eq!(a["runtime"], *runtime, "read back: {a}");
+        assert_eq!(a["isolation"], "process", "{a}");
+        assert_eq!(a["threads_per_process"], 2, "{a}");
+        // Four workers in two processes of two threads each.
+        let pids: Vec<u64> = a["pids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap())
+            .collect();
+        assert_eq!(pids.len(), 2, "{a}");
+        let workers = group["per_worker"].as_array().unwrap();
+        assert_eq!(workers.len(), 4, "{group}");
+        for pid in &pids {
+            let n = workers.iter().filter(|w| w["pid"].as_u64() == Some(*pid)).count();
+            assert_eq!(n, 2, "process {pid} ran {n} workers: {group}");
+        }
+        let interp = &a["interpreter"];
+        assert_eq!(interp["processes"], 2, "{interp}");
+        assert!(interp["app_slices"].as_u64().unwrap() > 0, "{interp}");
+        // Counted per process: never more threads at once than a process has.
+        assert!(interp["max_concurrent_app"].as_u64().unwrap() <= 2, "{interp}");
+        if *runtime == "native" {
+            continue;
+        }
+        // Under its own lock, one thread of each process at a time runs app code, and a
+        // process's app CPU time fits in its wall time.
+        assert_eq!(interp["max_concurrent_app"], 1, "{runtime}: {interp}");
+        let share = interp["max_app_cpu_per_wall"].as_f64().unwrap();
+        assert!(share <= 1.0, "{runtime}: app CPU / wall = {share}");
+        // Every client is served: the invariants (Little's law among them) were checked.
+        let invariants = a["invariants"].as_array().unwrap();
+        assert!(invariants.iter().all(|i| i["ok"] == true), "{invariants:?}");
+    }
+}
+
+#[test]
+fn threads_per_process_is_a_matrix_axis_read_back_into_the_report() {
+    let text = clustered(APP_HEAVY, 4, 2).replace("duration = \"1s\"", "duration = \"500ms\"");
+    let report = run(
+        &text,
+        &["--matrix", "group.web.threads=1,2,4", "--set", "group.web.runtime=gvl"],
+    );
+    for (i, (threads, processes)) in [(1, 4), (2, 2), (4, 1)].into_iter().enumerate() {
+        let a = app(&report, i);
+        assert_eq!(a["threads_per_process"], threads, "{a}");
+        assert_eq!(a["interpreter"]["processes"], processes, "{a}");
+        assert_eq!(a["pids"].as_array().unwrap().len(), processes, "{a}");
+        assert_eq!(a["interpreter"]["max_concurrent_app"], 1, "{a}");
+    }
+}
+
+#[test]
+fn a_holding_wait_stops_the_other_threads_of_its_process_only() {
+    // Two processes of two threads: a holding wait stops its own process's other thread;
+    // a releasing one lets it run on.
+    let text = CONTENDED.replace(
+        "workers = 2\nclients = 2",
+        "workers = 4\nthreads = 2\nisolation = \"process\"\nclients = 4",
+    );
+    let report = run(&text, &["--matrix", "group.web.busy_wait=holds-lock,releases-lock"]);
+    let holds = &report["runs"][0]["groups"][0];
+    assert_eq!(holds["app"]["threads_per_process"], 2);
+    assert_eq!(holds["app"]["interpreter"]["processes"], 2);
+    assert!(holds["busy_handler_calls"].as_u64().unwrap() > 0, "{holds}");
+    assert_eq!(
+        holds["app"]["interpreter"]["app_slices_during_db_wait"], 0,
+        "{}",
+        holds["app"]
+    );
+    let releases = &report["runs"][1]["groups"][0];
+    assert!(releases["busy_handler_calls"].as_u64().unwrap() > 0, "{releases}");
+    assert!(
+        releases["app"]["interpreter"]["app_slices_during_db_wait"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{}",
+        releases["app"]
+    );
+}
+
+#[test]
+fn threads_that_cannot_run_are_exit_2_naming_the_key() {
+    let four = clustered(APP_HEAVY, 4, 3);
+    rejected(&four, &[], &["threads", "workers = 4 is not a multiple of threads = 3"]);
+    rejected(
+        &clustered(APP_HEAVY, 4, 2),
+        &["--set", "group.web.threads=8"],
+        &["threads", "not a multiple"],
+    );
+    rejected(
+        &clustered(APP_HEAVY, 4, 2),
+        &["--matrix", "group.web.threads=2,3"],
+        &["threads", "not a multiple of threads = 3"],
+    );
+    rejected(
+        APP_HEAVY,
+        &["--set", "group.web.threads=2"],
+        &["threads", "needs isolation = \"process\""],
+    );
+    rejected(
+        &clustered(APP_HEAVY, 4, 2),
+        &["--set", "group.web.threads=0"],
+        &["group.web.threads"],
+    );
+    rejected(
+        &clustered(APP_HEAVY, 4, 2),
+        &["--set", "group.web.threads=many"],
+        &["group.web.threads", "many"],
+    );
+    // As many threads as workers in one `thread` group says the same thing: accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "ok.toml", APP_HEAVY);
+    bin()
+        .arg("validate")
+        .arg(&path)
+        .args(["--set", "group.web.threads=4"])
+        .assert()
+        .success();
+}

@@ -262,6 +262,7 @@ const GROUP_KEYS: &[&str] = &[
     "clients",
     "connection",
     "isolation",
+    "threads",
     "runtime",
     "busy_wait",
 ];
@@ -282,6 +283,7 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "clients" => typed(value).map(|v| group.clients = Some(v)),
         "connection" => typed(value).map(|v| group.connection = v),
         "isolation" => typed(value).map(|v| group.isolation = v),
+        "threads" => typed(value).map(|v| group.threads = Some(v)),
         "runtime" => typed(value).map(|v| group.runtime = v),
         "busy_wait" => typed(value).map(|v| group.busy_wait = Some(v)),
         other => Err(format!(

@@ -196,6 +196,10 @@ pub(crate) struct Group {
     pub connection: ConnectionMode,
     #[serde(default, skip_serializing_if = "is_default")]
     pub isolation: Isolation,
+    /// With `isolation = "process"`: threads per worker process (`workers` counts them all,
+    /// so `workers = 10, threads = 5` is Puma's `workers 2, threads 5`); default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<NonZeroU32>,
     /// `native`, or one interpreter lock per worker process (`gvl`, `gil`; issue 29).
     #[serde(default, skip_serializing_if = "is_default")]
     pub runtime: Runtime,

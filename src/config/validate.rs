@@ -464,6 +464,24 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
             )
             .with_key("clients"));
     }
+    if let Some(threads) = g.threads {
+        let (threads, workers) = (threads.get(), g.workers.get());
+        let problem = match g.isolation {
+            // One process of `workers` threads: `threads` can only say so.
+            super::app::Isolation::Thread if threads != workers => Some(format!(
+                "threads = {threads} needs isolation = \"process\": with isolation = \"thread\" the group's {workers} workers are the threads of one process"
+            )),
+            super::app::Isolation::Process if threads > workers || workers % threads != 0 => Some(format!(
+                "workers = {workers} is not a multiple of threads = {threads}: `workers` counts every thread of the group's processes (Puma's `workers 2, threads 5` is workers = 10, threads = 5)"
+            )),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(source
+                .error_at(g.name.span(), format!("group `{group}`: {problem}"))
+                .with_key("threads"));
+        }
+    }
     if g.busy_wait.is_some() && !g.runtime.has_lock() {
         return Err(source
             .error_at(

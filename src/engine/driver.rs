@@ -237,11 +237,12 @@ async fn execute(
     let clock = Arc::new(RunClock::new(s.timeline_interval.0));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let on_replica = crate::engine::backup::replica_groups(s, replica.as_ref())?;
-    let handles = spawn_workers(s, &prepared, target.spec(), on_replica.as_ref(), &phase, &clock, tx)?;
-    let read_back = match await_ready(&mut rx, handles.len()).await {
+    let Spawned { handles, workers } =
+        spawn_workers(s, &prepared, target.spec(), on_replica.as_ref(), &phase, &clock, tx)?;
+    let read_back = match await_ready(&mut rx, workers).await {
         Ok(rb) => rb,
         Err(e) => {
-            stop_and_join(&phase, handles, &mut rx).await;
+            stop_and_join(&phase, handles, workers, &mut rx).await;
             return Err(e);
         }
     };
@@ -250,7 +251,7 @@ async fn execute(
 
     let groups = prepared.workload.groups.iter().map(|g| g.name.clone()).collect();
     let progress = RunProgress::start(opts.progress, &cell.id, s.duration.as_ref().map(|d| d.get_ref().0));
-    let mut monitor = Monitor::new(db_path, groups, clock.clone(), progress, handles.len());
+    let mut monitor = Monitor::new(db_path, groups, clock.clone(), progress, workers);
     let (measured, interrupted) = drive_phases(s, &phase, &clock, &handles, &mut rx, &mut monitor, cancel).await;
     monitor.drain(&mut rx).await;
     let measure_end = Instant::now();
@@ -321,6 +322,13 @@ async fn execute(
     Ok(())
 }
 
+/// The workers started: one handle per worker thread, or per worker process (which runs
+/// `threads` workers), and how many workers they run in all.
+struct Spawned {
+    handles: Vec<std::thread::JoinHandle<()>>,
+    workers: usize,
+}
+
 fn spawn_workers(
     s: &Scenario,
     prepared: &Prepared,
@@ -329,7 +337,7 @@ fn spawn_workers(
     phase: &Arc<PhaseFlag>,
     clock: &Arc<RunClock>,
     tx: mpsc::UnboundedSender<Message>,
-) -> Result<Vec<std::thread::JoinHandle<()>>, RunError> {
+) -> Result<Spawned, RunError> {
     let workload = &prepared.workload;
     let total = workload.total_workers();
     let budget_total = s.operations.as_ref().map(|o| o.get_ref().get());
@@ -348,9 +356,16 @@ fn spawn_workers(
             .as_ref()
             .filter(|a| a.isolation == crate::config::app::Isolation::Thread)
             .map(|a| Arc::new(crate::engine::loops::interp::InterpLock::new(a.runtime, a.busy_wait)));
+        // A process group's workers run `threads_per_process` to a process.
+        let per_process = group
+            .app
+            .as_ref()
+            .filter(|a| a.isolation == crate::config::app::Isolation::Process)
+            .map(|a| a.threads_per_process.max(1));
+        let mut specs = Vec::new();
         for index_in_group in 0..group.workers {
             let budget = budget_total.map(|n| n / total as u64 + u64::from((index as u64) < n % total as u64));
-            let spec = WorkerSpec {
+            specs.push(WorkerSpec {
                 index,
                 total_workers: total,
                 group_index,
@@ -364,25 +379,35 @@ fn spawn_workers(
                 queue: queue.clone(),
                 target: group_target.clone(),
                 interp: interp.clone(),
-            };
-            let spawned = match group.app.as_ref().map(|a| a.isolation) {
-                Some(crate::config::app::Isolation::Process) => {
-                    crate::engine::process::spawn(&spec, phase.clone(), tx.clone())
+            });
+            index += 1;
+            let spawned = match per_process {
+                Some(n) if specs.len() as u32 == n || index_in_group + 1 == group.workers => {
+                    crate::engine::process::spawn(&std::mem::take(&mut specs), phase.clone(), tx.clone())
                 }
-                _ => crate::engine::loops::spawn::spawn(spec, phase.clone(), tx.clone()),
+                Some(_) => continue,
+                None => {
+                    let spec = specs.pop().expect("just pushed");
+                    crate::engine::loops::spawn::spawn(spec, phase.clone(), tx.clone())
+                }
             };
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     phase.set(Phase::Stop);
                     unpark(&handles);
-                    return Err(RunError::Spawn { index, source: e });
+                    return Err(RunError::Spawn {
+                        index: index - 1,
+                        source: e,
+                    });
                 }
             }
-            index += 1;
         }
     }
-    Ok(handles)
+    Ok(Spawned {
+        handles,
+        workers: total as usize,
+    })
 }
 
 /// An application-model group's shared queue: with more (or fewer) clients than workers, or
@@ -445,12 +470,13 @@ async fn await_ready(rx: &mut mpsc::UnboundedReceiver<Message>, workers: usize) 
 async fn stop_and_join(
     phase: &PhaseFlag,
     handles: Vec<std::thread::JoinHandle<()>>,
+    workers: usize,
     rx: &mut mpsc::UnboundedReceiver<Message>,
 ) {
     phase.set(Phase::Stop);
     unpark(&handles);
     let mut done = 0;
-    while done < handles.len() {
+    while done < workers {
         match rx.recv().await {
             Some(Message::Done { .. }) => done += 1,
             Some(_) => {}

@@ -11,9 +11,11 @@
 //!
 //! The child ignores SIGINT: a Ctrl-C reaches the whole process group, and the driver stops
 //! its children through the protocol, so verification and the report work as with threads.
-//! Each child process runs one worker, so the group's clients (or arrival rate) are shared
-//! out among the processes, each with its own queue, as a pre-fork server's listen queue
-//! would be without the shared accept.
+//! Each child process runs the group's `threads_per_process` workers as threads of its own
+//! (one by default), sharing the process's interpreter lock, so the group's clients (or
+//! arrival rate) are shared out among the processes, each with its own queue for its
+//! threads, as a pre-fork server's listen queue would be without the shared accept (wrk's
+//! keep-alive connections stay with the process that accepted them).
 
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::plain::{Message, WorkerSpec};
@@ -30,24 +32,26 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub const CHILD_COMMAND: &str = "worker-child";
 
-/// What a worker process needs: its group compiled (the scenario is not sent), which worker
-/// it is, and the driver's measurements it must share.
+/// What a worker process needs: its group compiled (the scenario is not sent), which workers
+/// it runs, and the driver's measurements it must share.
 #[derive(Serialize, Deserialize)]
 struct Spec {
     group: GroupPlan,
     seed: u64,
     group_index: usize,
+    /// Its first worker's index (the run's, the group's); the others follow.
     index: u32,
     total_workers: u32,
     index_in_group: u32,
+    /// One per worker thread of the process: its budget of measured transactions.
+    budgets: Vec<Option<u64>>,
     /// What the worker connects to.
     target: TargetSpec,
-    budget: Option<u64>,
     tracked_tables: usize,
     latest: Vec<(String, i64)>,
     spin_rate: f64,
     timeline_interval_ns: u64,
-    /// This process's share of the group's clients / arrival rate.
+    /// This process's share of the group's clients / arrival rate (for all its threads).
     clients: u32,
     rate: Option<f64>,
 }
@@ -86,20 +90,24 @@ fn read_body(input: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(body))
 }
 
-/// Driver side: starts one worker process; a thread relays its frames as `Message`s and the
-/// run phase to it. The returned handle ends when the child has exited.
+/// Driver side: starts one worker process for `specs` (consecutive workers of one group, one
+/// thread each in the child); a thread relays its frames as `Message`s and the run phase to
+/// it. The returned handle ends when the child has exited.
 pub fn spawn(
-    spec: &WorkerSpec,
+    specs: &[WorkerSpec],
     phase: Arc<PhaseFlag>,
     tx: UnboundedSender<Message>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let spec = &specs[0];
     let app = spec
         .group
         .app
         .as_ref()
         .expect("process workers are application-model workers");
-    let workers = spec.group.workers;
-    let share = |n: u32| n / workers + u32::from(spec.index_in_group < n % workers);
+    let threads = specs.len() as u32;
+    let processes = app.processes(spec.group.workers);
+    let process = spec.index_in_group / threads;
+    let share = |n: u32| n / processes + u32::from(process < n % processes);
     let child_spec = Spec {
         group: (*spec.group).clone(),
         seed: spec.seed,
@@ -107,8 +115,8 @@ pub fn spawn(
         index: spec.index,
         total_workers: spec.total_workers,
         index_in_group: spec.index_in_group,
+        budgets: specs.iter().map(|s| s.budget).collect(),
         target: spec.target.clone(),
-        budget: spec.budget,
         tracked_tables: spec.tracked_tables,
         latest: spec
             .latest
@@ -118,7 +126,7 @@ pub fn spawn(
         spin_rate: crate::engine::loops::app::spin_rate(),
         timeline_interval_ns: spec.clock.interval().as_nanos() as u64,
         clients: share(app.clients),
-        rate: spec.group.pacing.map(|p| p.per_worker_rate),
+        rate: spec.group.pacing.map(|p| p.per_worker_rate * f64::from(threads)),
     };
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
@@ -185,7 +193,8 @@ pub fn spawn(
                     }
                 })
             };
-            let mut done = false;
+            // Which of the process's workers sent their results.
+            let mut done = vec![false; threads as usize];
             let mut bad_frame = None;
             // A frame that does not decode is skipped (the stream stays in step): the child
             // must not block on a full pipe.
@@ -197,7 +206,11 @@ pub fn spawn(
                         continue;
                     }
                 };
-                done |= matches!(message, Message::Done { .. });
+                if let Message::Done { index: i, .. } = &message
+                    && let Some(d) = i.checked_sub(index).and_then(|k| done.get_mut(k as usize))
+                {
+                    *d = true;
+                }
                 if tx.send(message).is_err() {
                     break;
                 }
@@ -206,17 +219,18 @@ pub fn spawn(
             // Only this child's relay stops; the others' workers go on (budgets end unevenly).
             exited.store(true, std::sync::atomic::Ordering::Release);
             let _ = relay_phase.join();
-            if !done {
+            let why = match &bad_frame {
+                Some(e) => format!("worker process sent a frame that does not decode: {e}"),
+                None if stopped_kill.load(std::sync::atomic::Ordering::Acquire) => format!(
+                    "(pid {pid}) was stopped (SIGSTOP or SIGTSTP) for {}s and was killed",
+                    STOPPED_LIMIT * WATCH_EVERY * 2 / 1000
+                ),
+                None => exit_text(pid, status),
+            };
+            for (k, _) in done.iter().enumerate().filter(|(_, d)| !**d) {
                 let _ = tx.send(Message::Done {
-                    index,
-                    result: Err(match bad_frame {
-                        Some(e) => format!("worker process sent a frame that does not decode: {e}"),
-                        None if stopped_kill.load(std::sync::atomic::Ordering::Acquire) => format!(
-                            "(pid {pid}) was stopped (SIGSTOP or SIGTSTP) for {}s and was killed",
-                            STOPPED_LIMIT * WATCH_EVERY * 2 / 1000
-                        ),
-                        None => exit_text(pid, status),
-                    }),
+                    index: index + k as u32,
+                    result: Err(why.clone()),
                 });
             }
         })
@@ -295,7 +309,8 @@ impl Watchdog {
     }
 }
 
-/// Child side: reads its spec, runs one worker, relays the worker's messages as frames.
+/// Child side: reads its spec, runs its workers (one thread each, sharing the process's
+/// interpreter lock and queue), relays their messages as frames.
 pub fn child_main() -> Result<(), String> {
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
     unsafe {
@@ -306,7 +321,8 @@ pub fn child_main() -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .ok_or("no worker spec on stdin")?;
     crate::engine::loops::app::set_spin_rate(spec.spin_rate);
-    let group = spec.group;
+    let threads = spec.budgets.len().max(1) as u32;
+    let group = Arc::new(spec.group);
     let clock = Arc::new(RunClock::new(Duration::from_nanos(spec.timeline_interval_ns)));
     let queue = match spec.rate {
         Some(rate) => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
@@ -314,40 +330,57 @@ pub fn child_main() -> Result<(), String> {
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
             spec.seed ^ u64::from(spec.index),
         ))),
-        // One client: it is served at once, with no queue. None (more workers than clients):
-        // an empty queue, so this process serves nobody and the group has `clients` in all.
-        None => (spec.clients != 1).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
+        // As many clients as threads: each is served at once by its own thread, with no
+        // queue. Zero (more processes than clients): an empty queue, so this process serves
+        // nobody and the group has `clients` in all.
+        None => (spec.clients != threads)
+            .then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
     };
-    let group_app = group.app.as_ref().map(|a| (a.runtime, a.busy_wait));
-    let worker = WorkerSpec {
-        index: spec.index,
-        total_workers: spec.total_workers,
-        group_index: spec.group_index,
-        index_in_group: spec.index_in_group,
-        group: Arc::new(group),
-        seed: spec.seed,
-        tracked_tables: spec.tracked_tables,
-        budget: spec.budget,
-        clock: clock.clone(),
-        latest: Arc::new(
-            spec.latest
-                .iter()
-                .map(|(t, v)| (t.clone(), Arc::new(AtomicI64::new(*v))))
-                .collect(),
-        ),
-        queue,
-        target: spec.target.clone(),
-        // This process's own interpreter lock.
-        interp: group_app
-            .map(|(runtime, busy_wait)| Arc::new(crate::engine::loops::interp::InterpLock::new(runtime, busy_wait))),
-    };
+    // This process's own interpreter lock, shared by its threads.
+    let interp = group
+        .app
+        .as_ref()
+        .map(|a| Arc::new(crate::engine::loops::interp::InterpLock::new(a.runtime, a.busy_wait)));
+    let latest = Arc::new(
+        spec.latest
+            .iter()
+            .map(|(t, v)| (t.clone(), Arc::new(AtomicI64::new(*v))))
+            .collect::<Vec<_>>(),
+    );
     let phase = Arc::new(PhaseFlag::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = crate::engine::loops::spawn::spawn(worker, phase.clone(), tx).map_err(|e| e.to_string())?;
+    let mut handles = Vec::with_capacity(threads as usize);
+    for (k, budget) in spec.budgets.iter().enumerate() {
+        let worker = WorkerSpec {
+            index: spec.index + k as u32,
+            total_workers: spec.total_workers,
+            group_index: spec.group_index,
+            index_in_group: spec.index_in_group + k as u32,
+            group: group.clone(),
+            seed: spec.seed,
+            tracked_tables: spec.tracked_tables,
+            budget: *budget,
+            clock: clock.clone(),
+            latest: latest.clone(),
+            queue: queue.clone(),
+            target: spec.target.clone(),
+            interp: interp.clone(),
+        };
+        match crate::engine::loops::spawn::spawn(worker, phase.clone(), tx.clone()) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                phase.set(Phase::Stop);
+                handles.iter().for_each(|h| h.thread().unpark());
+                return Err(e.to_string());
+            }
+        }
+    }
+    drop(tx);
     let control = {
         let phase = phase.clone();
         let clock = clock.clone();
-        let thread = handle.thread().clone();
+        let threads: Vec<std::thread::Thread> = handles.iter().map(|h| h.thread().clone()).collect();
+        let unpark = move || threads.iter().for_each(|t| t.unpark());
         std::thread::spawn(move || {
             let mut stdin = std::io::stdin().lock();
             loop {
@@ -364,11 +397,11 @@ pub fn child_main() -> Result<(), String> {
                             clock.start_measuring(std::time::Instant::now());
                         }
                         phase.set(p);
-                        thread.unpark();
+                        unpark();
                     }
                     _ => {
                         phase.set(Phase::Stop);
-                        thread.unpark();
+                        unpark();
                         return;
                     }
                 }
@@ -377,14 +410,17 @@ pub fn child_main() -> Result<(), String> {
     };
     drop(stdin);
     let mut out = std::io::stdout().lock();
+    let mut done = 0;
     while let Some(message) = rx.blocking_recv() {
-        let last = matches!(message, Message::Done { .. });
+        done += usize::from(matches!(message, Message::Done { .. }));
         write_frame(&mut out, &message).map_err(|e| e.to_string())?;
-        if last {
+        if done == handles.len() {
             break;
         }
     }
-    let _ = handle.join();
+    for h in handles {
+        let _ = h.join();
+    }
     drop(control);
     Ok(())
 }

@@ -143,6 +143,7 @@ fn app_report(
             .collect(),
         runtime: plan.runtime.as_str().to_string(),
         busy_wait: plan.busy_wait.map(|b| b.as_str().to_string()),
+        threads_per_process: plan.threads_per_process,
         interpreter: interp_report(mine, stats.requests),
         requests: stats.requests,
         mean_latency_ms: mean_ms(stats.latency_sum_ns, stats.requests),

@@ -71,11 +71,7 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
         " ({} clients, {} workers as {}, {} connection",
         app.clients,
         g.workers,
-        if app.isolation == "process" {
-            "processes"
-        } else {
-            "threads"
-        },
+        workers_as(app, g.workers),
         app.connection
     );
     if app.connections_opened > 0 {
@@ -88,6 +84,24 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
     }
     line.push(')');
     Some(line)
+}
+
+/// How a group's workers ran: threads of one process, one process each, or several
+/// processes of several threads each (`threads` with process isolation).
+fn workers_as(app: &crate::report::model::AppReport, workers: u32) -> String {
+    match (app.isolation.as_str(), app.threads_per_process) {
+        ("process", t) if t > 1 => format!("{} processes × {t} threads", workers / t),
+        ("process", _) => "processes".to_string(),
+        _ => "threads".to_string(),
+    }
+}
+
+/// The Markdown's isolation: `process`, or `process 2×5` for several threads per process.
+fn isolation_cell(app: &crate::report::model::AppReport, workers: u32) -> String {
+    match app.threads_per_process {
+        t if app.isolation == "process" && t > 1 => format!("process {}×{t}", workers / t),
+        _ => app.isolation.clone(),
+    }
 }
 
 /// Markdown: one row per run and application-model group.
@@ -114,9 +128,12 @@ pub fn markdown(report: &Report) -> Option<String> {
             match &app.busy_wait {
                 Some(wait) => format!(
                     "{}/{} {} ({}, {wait})",
-                    app.clients, g.workers, app.isolation, app.runtime
+                    app.clients,
+                    g.workers,
+                    isolation_cell(app, g.workers),
+                    app.runtime
                 ),
-                None => format!("{}/{} {}", app.clients, g.workers, app.isolation),
+                None => format!("{}/{} {}", app.clients, g.workers, isolation_cell(app, g.workers)),
             },
             app.connection.clone(),
             ms(a.total_mean_ms),
@@ -309,6 +326,7 @@ mod tests {
             invariants: Vec::new(),
             runtime: "native".into(),
             busy_wait: None,
+            threads_per_process: 1,
             interpreter: None,
         });
         report

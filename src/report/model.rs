@@ -289,6 +289,10 @@ pub struct AppReport {
     /// With an interpreter lock: `holds-lock` or `releases-lock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_wait: Option<String>,
+    /// Worker threads per OS process: `threads` for a `process` group, every worker for a
+    /// `thread` group (issue 29); absent (0) in older reports.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub threads_per_process: u32,
     /// What the workers' processes did with their interpreter locks (and, `native`, how
     /// much app code ran at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +300,10 @@ pub struct AppReport {
     /// The run's accounting checked (`analysis::invariants`); absent in older reports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invariants: Vec<Invariant>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn native() -> String {

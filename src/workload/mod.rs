@@ -65,6 +65,21 @@ pub struct AppPlan {
     /// With an interpreter lock: what a busy-handler wait does with it.
     #[serde(default)]
     pub busy_wait: Option<BusyWait>,
+    /// Worker threads per OS process: `threads` (default 1) for a `process` group, every
+    /// worker for a `thread` group. The group's `workers` / this = its processes.
+    #[serde(default = "one")]
+    pub threads_per_process: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl AppPlan {
+    /// Worker processes of a `process` group (the driver's one process for a `thread` group).
+    pub(crate) fn processes(&self, workers: u32) -> u32 {
+        (workers / self.threads_per_process.max(1)).max(1)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -270,6 +285,10 @@ fn group_plan(
             .runtime
             .has_lock()
             .then(|| g.busy_wait.unwrap_or(g.runtime.default_busy_wait())),
+        threads_per_process: match g.isolation {
+            Isolation::Process => g.threads.map_or(1, |t| t.get()),
+            Isolation::Thread => g.workers.get(),
+        },
     });
     let cumulative_weights: Vec<u64> = scripts
         .iter()
