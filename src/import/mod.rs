@@ -298,7 +298,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                 })
                 .collect(),
         };
-        let fitted = params::step_params(&kind, 0, false, 0);
+        let fitted = params::step_params(&kind, &params::Inserted::default(), 0, false, 0);
         if fitted.len() != columns.len() {
             continue;
         }
@@ -528,6 +528,7 @@ fn script_out(
         ));
     }
     let first = &kind.instances[0];
+    let inserted = params::Inserted::of(kind);
     for (i, step) in first.steps.iter().enumerate() {
         let gaps: Vec<u64> = kind
             .instances
@@ -550,7 +551,7 @@ fn script_out(
             Verb::Commit => StepKind::Commit(true),
             Verb::Rollback => StepKind::Commit(false),
             _ => {
-                let ps = params::step_params(kind, i, replay, replay_len);
+                let ps = params::step_params(kind, &inserted, i, replay, replay_len);
                 for (p, out) in ps.iter().enumerate() {
                     if let Some(note) = &out.note {
                         sc.comments.push(format!("step {i} ?{}: {note}", p + 1));

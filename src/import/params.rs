@@ -56,15 +56,53 @@ fn gs(s: impl Into<String>) -> toml::Value {
     toml::Value::String(s.into())
 }
 
+/// The steps of a kind's first request that inserted a row and return its key (`INSERT …
+/// RETURNING id`), by the rowid they made: built once per kind, so that finding the INSERT a
+/// later value came from is a lookup, not a scan of every earlier step (a request of 20,000
+/// statements took minutes).
+#[derive(Debug, Default)]
+pub(crate) struct Inserted(std::collections::HashMap<i64, Vec<(usize, String)>>);
+
+impl Inserted {
+    pub(crate) fn of(kind: &RequestKind) -> Self {
+        let mut map: std::collections::HashMap<i64, Vec<(usize, String)>> = std::collections::HashMap::new();
+        for (i, s) in kind.instances[0].steps.iter().enumerate() {
+            if s.verb != Verb::Insert {
+                continue;
+            }
+            let Some(id) = s.rowid else { continue };
+            if let Some(col) = returned_rowid(&s.norm.text) {
+                map.entry(id).or_default().push((i, col));
+            }
+        }
+        Inserted(map)
+    }
+
+    /// The steps before `step` that inserted the row `id`, the latest first.
+    fn before(&self, id: i64, step: usize) -> impl Iterator<Item = &(usize, String)> {
+        self.0
+            .get(&id)
+            .into_iter()
+            .flat_map(|v| v.iter().rev())
+            .filter(move |(i, _)| *i < step)
+    }
+}
+
 /// The parameters of step `step` of a kind: references, replayed or modelled values.
-pub(crate) fn step_params(kind: &RequestKind, step: usize, replay: bool, replay_len: usize) -> Vec<ParamOut> {
+pub(crate) fn step_params(
+    kind: &RequestKind,
+    inserted: &Inserted,
+    step: usize,
+    replay: bool,
+    replay_len: usize,
+) -> Vec<ParamOut> {
     let n = kind.instances[0].steps[step].norm.values.len();
     // New keys count up only where rows are inserted.
     let inserts = kind.instances[0].steps[step].verb == Verb::Insert;
     (0..n)
         .map(|p| {
             let column: Vec<&Value> = kind.instances.iter().map(|r| &r.steps[step].norm.values[p]).collect();
-            if let Some((r, why)) = reference(kind, step, p, replay) {
+            if let Some((r, why)) = reference(kind, inserted, step, p, replay) {
                 return ParamOut {
                     value: gs(r),
                     note: Some(why),
@@ -328,7 +366,7 @@ fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
 /// (then the app had the value from elsewhere, and `$i.col` would be NULL). With `replay` the
 /// captured values are replayed anyway, so a link is made only where the trace counted the rows
 /// (`rows`) and every instance had one. Returns the reference and why it was made.
-fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<(String, String)> {
+fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, replay: bool) -> Option<(String, String)> {
     let first = &kind.instances[0];
     let n = kind.instances.len();
     let mut distinct: Vec<&Value> = Vec::new();
@@ -341,11 +379,12 @@ fn reference(kind: &RequestKind, step: usize, p: usize, replay: bool) -> Option<
     // A value that equals the rowid an earlier INSERT … RETURNING made, in every request: the
     // new row's key, passed on. Two requests with different values are evidence; so is one
     // request whose value appeared nowhere before that INSERT (it was made there, not read).
-    for i in (0..step).rev() {
-        let s = &first.steps[i];
-        let Some(col) = (s.verb == Verb::Insert).then(|| returned_rowid(&s.norm.text)).flatten() else {
-            continue;
-        };
+    let made = match &first.steps[step].norm.values[p] {
+        Value::Int(id) => inserted.before(*id, step).collect(),
+        _ => Vec::new(),
+    };
+    for (i, col) in made {
+        let i = *i;
         let made_here = |r: &super::requests::Request| {
             let a = &r.steps[step].norm.values[p];
             r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
