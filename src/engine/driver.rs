@@ -271,6 +271,9 @@ async fn execute(
         report
     });
     let finished = monitor.finish(measure_end);
+    // Open until this function returns, after the backup's and the verification's
+    // connections have closed: closing the -shm drops this process's SQLite locks on it.
+    let _shm_open = finished.files;
     report.database.wal_bytes_max = finished.wal_bytes_max;
     report.timeline = finished.timeline;
     let outputs = finished.outputs?;

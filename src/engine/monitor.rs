@@ -28,6 +28,10 @@ pub(crate) struct Monitor {
 }
 
 pub(crate) struct MonitorResult {
+    /// The database's files, with the -shm descriptor still open: hold them until every
+    /// connection of this process to the database is closed (`walstat`: closing it would
+    /// drop their locks).
+    pub files: DbFiles,
     pub wal_bytes_max: u64,
     pub timeline: Vec<TimelineEntry>,
     pub outputs: Result<Vec<WorkerOutput>, RunError>,
@@ -120,6 +124,7 @@ impl Monitor {
             None => Ok(self.outputs),
         };
         MonitorResult {
+            files: self.files,
             wal_bytes_max: self.wal_bytes_max,
             timeline: self.timeline.finish(last, self.clock.seconds_measured(end)),
             outputs,

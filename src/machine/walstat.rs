@@ -2,15 +2,34 @@
 //! timeline: WAL size, frames written (`mxFrame`), frames checkpointed (`nBackfill`, both
 //! from the wal-index in the -shm file) and the WAL header's checkpoint sequence number,
 //! which increases each time a checkpoint lets the WAL restart from the beginning.
+//!
+//! The -shm is opened once and never closed while the run's connections may hold locks on
+//! it: closing any descriptor of a file releases every POSIX (fcntl) lock the process holds
+//! on that file, and SQLite's WAL locks (the write lock, the read marks) are such locks on
+//! the -shm. A sampler that opened and closed the -shm every 100 ms silently dropped the
+//! workers' locks, so another process (Litestream's checkpoints and its writes to
+//! `_litestream_seq`) could write or checkpoint in the middle of a worker's transaction:
+//! committed rows were lost and readers saw "database disk image is malformed".
+//! SQLite takes no locks on the -wal or the database file through this path, so those are
+//! read (or stat'ed) afresh each time.
 
 pub(crate) use crate::metrics::timeline::FileState;
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+/// A database's files, sampled from outside SQLite. Keep it alive until every SQLite
+/// connection of this process to the database is closed: dropping it closes the -shm
+/// descriptors it holds (see the module's documentation).
 pub(crate) struct DbFiles {
     db: PathBuf,
     wal: PathBuf,
     shm: PathBuf,
+    /// The -shm, opened at the first sample that finds it, read with `pread`.
+    shm_file: Option<File>,
+    /// Earlier -shm files (one deleted and created again): kept open, never closed early.
+    retired: Vec<File>,
 }
 
 pub(crate) fn sidecar(db_path: &Path, suffix: &str) -> PathBuf {
@@ -29,10 +48,12 @@ impl DbFiles {
             db: db_path.to_path_buf(),
             wal: sidecar(db_path, "-wal"),
             shm: sidecar(db_path, "-shm"),
+            shm_file: None,
+            retired: Vec::new(),
         }
     }
 
-    pub(crate) fn sample(&self) -> FileState {
+    pub(crate) fn sample(&mut self) -> FileState {
         let mut state = FileState {
             db_bytes: file_len(&self.db),
             wal_bytes: file_len(&self.wal),
@@ -45,7 +66,7 @@ impl DbFiles {
             }
         }
         // wal-index: WalIndexHdr (48 bytes) twice, then WalCkptInfo; native byte order.
-        if let Some(shm) = read_prefix::<100>(&self.shm) {
+        if let Some(shm) = self.read_shm::<100>() {
             let at = |o: usize| u32::from_ne_bytes([shm[o], shm[o + 1], shm[o + 2], shm[o + 3]]);
             state.wal_frames = at(16);
             state.checkpointed_frames = at(96);
@@ -54,6 +75,28 @@ impl DbFiles {
     }
 }
 
+impl DbFiles {
+    /// The first `N` bytes of the -shm, through the descriptor kept open (opened, or
+    /// reopened when the path now names another file, without closing the old one).
+    fn read_shm<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let current = std::fs::metadata(&self.shm).ok()?;
+        let same = |f: &File| {
+            f.metadata()
+                .is_ok_and(|m| m.ino() == current.ino() && m.dev() == current.dev())
+        };
+        if !self.shm_file.as_ref().is_some_and(same) {
+            let opened = File::open(&self.shm).ok()?;
+            if let Some(old) = self.shm_file.replace(opened) {
+                self.retired.push(old);
+            }
+        }
+        let mut buf = [0u8; N];
+        self.shm_file.as_ref()?.read_exact_at(&mut buf, 0).ok()?;
+        Some(buf)
+    }
+}
+
+/// Only for files SQLite does not lock (the -wal): opening and closing them drops nothing.
 fn read_prefix<const N: usize>(path: &Path) -> Option<[u8; N]> {
     let mut buf = [0u8; N];
     std::fs::File::open(path).ok()?.read_exact(&mut buf).ok()?;
@@ -74,7 +117,7 @@ mod tests {
         for i in 0..20 {
             conn.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
         }
-        let files = DbFiles::new(&path);
+        let mut files = DbFiles::new(&path);
         let before = files.sample();
         assert!(before.wal_frames >= 20, "{before:?}");
         assert_eq!(before.checkpointed_frames, 0);
@@ -88,5 +131,52 @@ mod tests {
             restarted.checkpoint_seq.unwrap() > before.checkpoint_seq.unwrap(),
             "{before:?} -> {restarted:?}"
         );
+    }
+
+    /// The POSIX locks `pid` holds on the file with inode `ino`, from /proc/locks:
+    /// (kind, first byte, last byte).
+    #[cfg(target_os = "linux")]
+    fn posix_locks(pid: u32, ino: u64) -> Vec<(String, String, String)> {
+        let table = std::fs::read_to_string("/proc/locks").unwrap();
+        let mut locks: Vec<_> = table
+            .lines()
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let file_ino = f.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
+                (f.get(1) == Some(&"POSIX") && f.get(4) == Some(&pid.to_string().as_str()) && file_ino == ino)
+                    .then(|| (f[3].to_string(), f[6].to_string(), f[7].to_string()))
+            })
+            .collect();
+        locks.sort();
+        locks
+    }
+
+    /// Regression (issue 32's lost row): sampling opened and closed the -shm, which drops
+    /// every POSIX lock the process holds on it, SQLite's WAL write lock included; another
+    /// process (Litestream) could then write in the middle of a worker's transaction.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sampling_keeps_the_locks_a_transaction_holds_on_the_shm() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=wal; CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let shm = std::fs::metadata(sidecar(&path, "-shm")).unwrap().ino();
+        let held = || posix_locks(std::process::id(), shm);
+        let before = held();
+        // The WAL write lock: byte 120 of the -shm (os_unix.c's UNIX_SHM_BASE), exclusive.
+        assert!(
+            before.contains(&("WRITE".into(), "120".into(), "120".into())),
+            "{before:?}"
+        );
+        let mut files = DbFiles::new(&path);
+        for _ in 0..3 {
+            let state = files.sample();
+            assert!(state.wal_frames > 0, "{state:?}");
+            assert_eq!(held(), before, "a sample dropped the transaction's locks");
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        drop(files);
     }
 }
