@@ -133,18 +133,40 @@ mod tests {
         );
     }
 
-    /// The POSIX locks `pid` holds on the file with inode `ino`, from /proc/locks:
-    /// (kind, first byte, last byte).
+    /// The POSIX locks `pid` holds on the file `meta` describes, from /proc/locks: (kind,
+    /// first byte, last byte). The file is matched by device and inode (`MAJ:MIN:INODE`,
+    /// the device in hex): an inode number alone can be another file system's file, locked
+    /// by another test of this process.
     #[cfg(target_os = "linux")]
-    fn posix_locks(pid: u32, ino: u64) -> Vec<(String, String, String)> {
-        let table = std::fs::read_to_string("/proc/locks").unwrap();
+    fn posix_locks(pid: u32, meta: &std::fs::Metadata) -> Vec<(String, String, String)> {
+        let dev = meta.dev();
+        let key = format!("{:02x}:{:02x}:{}", libc::major(dev), libc::minor(dev), meta.ino());
+        // One read(2) into a large buffer: /proc/locks is generated record by record, and read
+        // in several calls while other tests of this process take and release locks it can
+        // repeat or skip records (seen: a lock listed twice, another missing). Two reads that
+        // agree are taken as the table.
+        let read = || {
+            use std::io::Read;
+            let mut buf = vec![0u8; 1 << 22];
+            let n = std::fs::File::open("/proc/locks").unwrap().read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let mut table = read();
+        for _ in 0..20 {
+            let again = read();
+            if again == table {
+                break;
+            }
+            table = again;
+        }
         let mut locks: Vec<_> = table
             .lines()
             .filter_map(|line| {
                 let f: Vec<&str> = line.split_whitespace().collect();
-                let file_ino = f.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
-                (f.get(1) == Some(&"POSIX") && f.get(4) == Some(&pid.to_string().as_str()) && file_ino == ino)
-                    .then(|| (f[3].to_string(), f[6].to_string(), f[7].to_string()))
+                (f.get(1) == Some(&"POSIX")
+                    && f.get(4) == Some(&pid.to_string().as_str())
+                    && f.get(5) == Some(&key.as_str()))
+                .then(|| (f[3].to_string(), f[6].to_string(), f[7].to_string()))
             })
             .collect();
         locks.sort();
@@ -162,8 +184,8 @@ mod tests {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode=wal; CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
             .unwrap();
-        let shm = std::fs::metadata(sidecar(&path, "-shm")).unwrap().ino();
-        let held = || posix_locks(std::process::id(), shm);
+        let shm = std::fs::metadata(sidecar(&path, "-shm")).unwrap();
+        let held = || posix_locks(std::process::id(), &shm);
         let before = held();
         // The WAL write lock: byte 120 of the -shm (os_unix.c's UNIX_SHM_BASE), exclusive.
         assert!(
