@@ -302,15 +302,54 @@ fn load_in_chromium(browser: &Path, page: &Path) -> (String, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("chromium starts");
+    // Read both pipes while waiting: a DOM dump or a log larger than a pipe's buffer (64 KiB)
+    // would otherwise block chromium in write(2), and it would never exit.
+    // (A helper process that outlived the browser could hold a pipe open: the reads are
+    // waited for 10 s at most.)
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            let _ = tx.send(bytes);
+        });
+        rx
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("chromium did not finish within 90 s");
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
+    let out = std::process::Output {
+        status,
+        stdout: stdout
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_default(),
+        stderr: stderr
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_default(),
+    };
     assert!(
         out.status.success(),
         "chromium failed: {}",
