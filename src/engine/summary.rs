@@ -73,6 +73,7 @@ fn group_report(group: &GroupPlan, mine: &[&WorkerOutput], measured_s: f64) -> G
             committed: counts.committed,
             rolled_back: counts.failed,
             rolled_back_by_script: counts.script_rolled_back,
+            retried_errors: counts.retried_errors,
             retried: counts.retried,
             attempts: counts.attempts,
             errors: tx.errors,

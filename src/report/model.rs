@@ -404,6 +404,10 @@ pub(crate) struct TransactionReport {
     /// `committed` nor in `throughput_per_s`.
     #[serde(default, skip_serializing_if = "crate::metrics::is_zero")]
     pub rolled_back_by_script: u64,
+    /// Application model: failed attempts that were retried. They are in `errors` by kind
+    /// (as every failed attempt is), so `errors` = `rolled_back` + `retried_errors`.
+    #[serde(default, skip_serializing_if = "crate::metrics::is_zero")]
+    pub retried_errors: u64,
     /// Transactions that needed more than one attempt (committed or not).
     #[serde(default)]
     pub retried: u64,

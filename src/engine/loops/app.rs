@@ -569,6 +569,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                         // (a conflict or busy error that a retry then got past).
                         if self.measuring {
                             self.transactions.record_failure(kind, &e);
+                            self.counts.retried_errors += 1;
                         }
                         self.backoff(attempts);
                         self.rng = rng_at_start.clone().expect("kept when retries are allowed");

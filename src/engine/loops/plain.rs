@@ -54,6 +54,10 @@ pub(crate) struct TxCounts {
     /// (its blocks end in ROLLBACK or `commit = false`); not committed, not failed.
     #[serde(default)]
     pub script_rolled_back: u64,
+    /// Application model: failed attempts that a retry followed (counted in the
+    /// transactions' errors by kind, as the plain loop counts every failed attempt).
+    #[serde(default)]
+    pub retried_errors: u64,
     /// Failed after all tries (rolled back).
     pub failed: u64,
     /// Needed more than one attempt (committed or not).
@@ -69,6 +73,7 @@ impl TxCounts {
     pub(crate) fn merge(&mut self, o: &TxCounts) {
         self.committed += o.committed;
         self.script_rolled_back += o.script_rolled_back;
+        self.retried_errors += o.retried_errors;
         self.failed += o.failed;
         self.retried += o.retried;
         self.attempts += o.attempts;
