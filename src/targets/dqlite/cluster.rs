@@ -129,6 +129,20 @@ impl Cluster {
     /// Starts `NODES` dqlite-demo nodes on loopback and waits (up to `start_timeout`) until
     /// they have a leader and every node is a voter.
     pub(crate) fn throwaway(start_timeout: Duration) -> Result<Self, ClusterError> {
+        // Ports are found free, released, then bound by the nodes: another process (a
+        // parallel test, another run) can take one in between, and the node exits at start.
+        // That is retried with new ports, twice; each failed try removes what it started.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::throwaway_once(start_timeout) {
+                Err(ClusterError::Throwaway(why)) if tries < 3 && why.contains("exited at start") => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn throwaway_once(start_timeout: Duration) -> Result<Self, ClusterError> {
         let binary = find_binary().ok_or(ClusterError::NotInstalled)?;
         let fail = |what: &str, e: &dyn std::fmt::Display| ClusterError::Throwaway(format!("{what}: {e}"));
         let dir = tempfile::Builder::new()
