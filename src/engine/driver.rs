@@ -425,7 +425,7 @@ fn group_queue(
         return None; // each worker process has its own share (engine::process)
     }
     if let Some(p) = group.pacing {
-        return Some(Arc::new(RequestQueue::arrivals(p.group_rate, p.arrival, seed)));
+        return Some(Arc::new(RequestQueue::arrivals(p.group_rate, p.arrival, seed, (0, 1))));
     }
     (app.clients != group.workers).then(|| Arc::new(RequestQueue::clients(app.clients)))
 }

@@ -54,6 +54,8 @@ struct Spec {
     /// This process's share of the group's clients / arrival rate (for all its threads).
     clients: u32,
     rate: Option<f64>,
+    /// This process's place among the group's processes (k, n): staggers its arrivals.
+    slot: (u32, u32),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -127,6 +129,7 @@ pub fn spawn(
         timeline_interval_ns: spec.clock.interval().as_nanos() as u64,
         clients: share(app.clients),
         rate: spec.group.pacing.map(|p| p.per_worker_rate * f64::from(threads)),
+        slot: (process, processes),
     };
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
@@ -329,6 +332,7 @@ pub fn child_main() -> Result<(), String> {
             rate,
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
             spec.seed ^ u64::from(spec.index),
+            spec.slot,
         ))),
         // As many clients as threads: each is served at once by its own thread, with no
         // queue. Zero (more processes than clients): an empty queue, so this process serves
