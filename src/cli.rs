@@ -176,7 +176,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub litestream: Option<PathBuf>,
     /// With a backup: SIGKILL the workload (a ledger writer in a child process) after the
-    /// duration, then restore the backup and check it
+    /// duration, then restore the backup and check it (not with a `[replica]`)
     #[arg(long, conflicts_with = "durability")]
     pub kill: bool,
     /// Also crash every journal_mode × synchronous of the run (process kill and simulated

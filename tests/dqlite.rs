@@ -6,25 +6,19 @@
 
 mod common;
 
-use common::{assert_schema_valid, bin, read_json as report, write};
+use common::{
+    assert_exit_2, assert_schema_valid, bin, command_lines_with, installed, on_path, read_json as report, run_in, write,
+};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn dqlite_installed(test: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("dqlite-demo").is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var("LITEHAMMER_REQUIRE_DQLITE").as_deref() != Ok("1"),
-            "LITEHAMMER_REQUIRE_DQLITE=1 but dqlite is not installed (apt-get install go-dqlite libdqlite0)"
-        );
-        eprintln!(
-            "SKIPPED {test}: dqlite is not installed (apt-get install go-dqlite libdqlite0; CI sets LITEHAMMER_REQUIRE_DQLITE=1)"
-        );
-    }
-    found
+fn dqlite_installed() -> bool {
+    installed(
+        on_path("dqlite-demo").is_some(),
+        "LITEHAMMER_REQUIRE_DQLITE",
+        "dqlite (apt-get install go-dqlite libdqlite0)",
+    )
 }
 
 fn alive(pid: u64) -> bool {
@@ -43,14 +37,7 @@ fn assert_no_cluster_left(tmp: &Path) {
         .filter(|n| n.starts_with("litehammer-dqlite-"))
         .collect();
     assert!(left.is_empty(), "cluster directories left behind: {left:?}");
-    let needle = tmp.to_string_lossy().into_owned();
-    let running: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains("dqlite-demo") && c.contains(&needle))
-        .collect();
+    let running = command_lines_with(&["dqlite-demo", &tmp.to_string_lossy()]);
     assert!(running.is_empty(), "dqlite nodes still running: {running:?}");
 }
 
@@ -131,19 +118,9 @@ sql = "SELECT count(*) FROM kv WHERE v IS NULL"
 expect = 0
 "#;
 
-fn run_in(tmp: &Path, scenario: &str, args: &[&str], out: &Path) -> assert_cmd::Command {
-    let mut cmd = bin();
-    cmd.env("TMPDIR", tmp)
-        .args(["run", scenario])
-        .args(args)
-        .args(["--no-probe", "-q", "-o"])
-        .arg(out);
-    cmd
-}
-
 #[test]
 fn a_matrix_of_sqlite_and_dqlite_is_verified_and_no_node_is_left() {
-    if !dqlite_installed("a_matrix_of_sqlite_and_dqlite_is_verified_and_no_node_is_left") {
+    if !dqlite_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -208,7 +185,7 @@ fn a_matrix_of_sqlite_and_dqlite_is_verified_and_no_node_is_left() {
 /// acknowledged write is lost, the fault has its verdict, and every node process is gone.
 #[test]
 fn a_killed_leader_loses_no_acknowledged_write() {
-    if !dqlite_installed("a_killed_leader_loses_no_acknowledged_write") {
+    if !dqlite_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -262,7 +239,7 @@ fn a_killed_leader_loses_no_acknowledged_write() {
 /// restarted node do not lose acknowledged writes, and restarts are among the PIDs checked.
 #[test]
 fn pause_kill_and_restart_faults_are_reported_and_lose_nothing() {
-    if !dqlite_installed("pause_kill_and_restart_faults_are_reported_and_lose_nothing") {
+    if !dqlite_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -316,7 +293,7 @@ fn pause_kill_and_restart_faults_are_reported_and_lose_nothing() {
 
 #[test]
 fn sigterm_mid_run_removes_the_cluster() {
-    if !dqlite_installed("sigterm_mid_run_removes_the_cluster") {
+    if !dqlite_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -476,35 +453,29 @@ fn bad_clusters_faults_and_features_exit_2_with_a_clear_message() {
         ),
     ];
     for (args, needle) in cases {
-        let assert = bin()
-            .args(["run", s])
+        let mut cmd = bin();
+        cmd.args(["run", s])
             .args(&args)
             .args(["--no-probe", "-q", "-o"])
-            .arg(&out)
-            .timeout(Duration::from_secs(60))
-            .assert()
-            .code(2);
-        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+            .arg(&out);
+        let stderr = assert_exit_2(&mut cmd, &format!("{args:?}"), &[needle]);
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     // dqlite not installed: the packages are named.
-    let assert = bin()
-        .env("LITEHAMMER_DQLITE_DEMO", dir.path().join("no-such-binary"))
-        .args(["run", s, "--target", "dqlite", "--no-probe", "-q", "-o"])
-        .arg(&out)
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("apt-get install go-dqlite libdqlite0"), "{stderr}");
+    assert_exit_2(
+        bin()
+            .env("LITEHAMMER_DQLITE_DEMO", dir.path().join("no-such-binary"))
+            .args(["run", s, "--target", "dqlite", "--no-probe", "-q", "-o"])
+            .arg(&out),
+        "dqlite not installed",
+        &["apt-get install go-dqlite libdqlite0"],
+    );
     // A feature the target cannot run: backups are SQLite's.
     let backup = SCENARIO.replace("[sqlite]\n", "[backup]\nmethod = \"vacuum-into\"\n\n[sqlite]\n");
     let backup = write(dir.path(), "backup.toml", &backup);
-    let assert = bin()
-        .args(["validate", backup.to_str().unwrap(), "--target", "dqlite"])
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("backup") && stderr.contains("dqlite"), "{stderr}");
+    assert_exit_2(
+        bin().args(["validate", backup.to_str().unwrap(), "--target", "dqlite"]),
+        "a backup on dqlite",
+        &["backup", "dqlite"],
+    );
 }

@@ -9,25 +9,12 @@
 
 mod common;
 
-use common::bin;
+use common::{bin, installed};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Whether the stack is here; when not, panics if `require` is set, else says it skips.
-fn available(ok: bool, require: &str, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    assert!(
-        std::env::var(require).as_deref() != Ok("1"),
-        "{require}=1 but {what} is not installed"
-    );
-    eprintln!("skipped: {what} is not installed (set {require}=1 to make this test mandatory)");
-    false
 }
 
 fn works(cmd: &mut Command) -> bool {
@@ -81,7 +68,7 @@ fn has_kind(kinds: &[(i64, Vec<String>)], weight: i64, starts: &[&str], text: &s
 
 #[test]
 fn rails_initializer_traces_a_rails_61_app() {
-    if !available(
+    if !installed(
         works(Command::new("ruby").args(["-e", "require 'rails'; require 'active_record'; require 'sqlite3'"])),
         "LITEHAMMER_REQUIRE_RAILS",
         "Rails with sqlite3 (ruby-rails, ruby-sqlite3)",
@@ -140,7 +127,7 @@ fn django_python() -> PathBuf {
 #[test]
 fn django_logging_entry_traces_a_django_app() {
     let python = django_python();
-    if !available(
+    if !installed(
         works(Command::new(&python).args(["-c", "import django"])),
         "LITEHAMMER_REQUIRE_DJANGO",
         "Django (pip install -r calibration/django/requirements.txt; or LITEHAMMER_DJANGO_PYTHON)",
@@ -193,7 +180,7 @@ fn django_logging_entry_traces_a_django_app() {
 #[test]
 fn node_wrapper_traces_the_express_better_sqlite3_app() {
     let app = root().join("calibration/node");
-    if !available(
+    if !installed(
         works(Command::new("node").arg("--version")) && app.join("node_modules/better-sqlite3").is_dir(),
         "LITEHAMMER_REQUIRE_NODE",
         "Node with calibration/node's packages (cd calibration/node && npm install)",
@@ -250,7 +237,7 @@ fn node_wrapper_traces_the_express_better_sqlite3_app() {
 fn go_wrapper_traces_a_net_http_database_sql_app() {
     let mattn =
         std::env::var("GO_SQLITE3_DIR").unwrap_or_else(|_| "/usr/share/gocode/src/github.com/mattn/go-sqlite3".into());
-    if !available(
+    if !installed(
         works(Command::new("go").arg("version")) && Path::new(&mattn).join("sqlite3.go").is_file(),
         "LITEHAMMER_REQUIRE_GO",
         "Go with mattn/go-sqlite3 (apt-get install golang-go golang-github-mattn-go-sqlite3-dev)",
@@ -345,7 +332,7 @@ fn otel_python() -> PathBuf {
 #[test]
 fn otel_sdk_spans_of_a_wsgi_app_import_as_its_requests() {
     let python = otel_python();
-    if !available(
+    if !installed(
         works(Command::new(&python).args([
             "-c",
             "import opentelemetry.sdk.trace, opentelemetry.instrumentation.sqlite3, \

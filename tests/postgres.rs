@@ -5,28 +5,23 @@
 
 mod common;
 
-use common::{bin, read_json as report, run_ids, write};
+use common::{assert_exit_2, bin, command_lines_with, installed, read_json as report, run_ids, run_in, write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn postgres_installed(test: &str) -> bool {
+fn postgres_installed() -> bool {
     let found = std::env::var_os("LITEHAMMER_PG_BIN")
         .map(|d| Path::new(&d).join("initdb").is_file())
         .unwrap_or(false)
         || std::fs::read_dir("/usr/lib/postgresql")
             .map(|dirs| dirs.flatten().any(|d| d.path().join("bin/initdb").is_file()))
             .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var("LITEHAMMER_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "LITEHAMMER_REQUIRE_POSTGRES=1 but PostgreSQL is not installed (apt-get install postgresql)"
-        );
-        eprintln!(
-            "SKIPPED {test}: PostgreSQL is not installed (apt-get install postgresql; CI sets LITEHAMMER_REQUIRE_POSTGRES=1)"
-        );
-    }
-    found
+    installed(
+        found,
+        "LITEHAMMER_REQUIRE_POSTGRES",
+        "PostgreSQL (apt-get install postgresql)",
+    )
 }
 
 /// A temporary directory the `postgres` user can enter (the throwaway server runs as it
@@ -49,13 +44,7 @@ fn assert_no_server_left(tmp: &Path) {
     let needle = tmp.to_string_lossy().into_owned();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let running: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains("postgres") && c.contains(&needle))
-            .collect();
+        let running = command_lines_with(&["postgres", &needle]);
         if running.is_empty() {
             return;
         }
@@ -116,21 +105,9 @@ sql = "SELECT count(*) FROM kv WHERE v IS NULL"
 expect = 0
 "#;
 
-/// `litehammer run SCENARIO ARGS… --no-probe -q -o OUT`, with TMPDIR in `tmp` so that the test
-/// sees what the throwaway server leaves there.
-fn run_in(tmp: &Path, scenario: &str, args: &[&str], out: &Path) -> assert_cmd::Command {
-    let mut cmd = bin();
-    cmd.env("TMPDIR", tmp)
-        .args(["run", scenario])
-        .args(args)
-        .args(["--no-probe", "-q", "-o"])
-        .arg(out);
-    cmd
-}
-
 #[test]
 fn one_report_holds_both_targets_verified_and_no_server_is_left() {
-    if !postgres_installed("one_report_holds_both_targets_verified_and_no_server_is_left") {
+    if !postgres_installed() {
         return;
     }
     let tmp = tmpdir();
@@ -185,7 +162,7 @@ fn one_report_holds_both_targets_verified_and_no_server_is_left() {
 
 #[test]
 fn a_lost_row_on_postgres_is_caught_over_tcp_too() {
-    if !postgres_installed("a_lost_row_on_postgres_is_caught_over_tcp_too") {
+    if !postgres_installed() {
         return;
     }
     let tmp = tmpdir();
@@ -212,7 +189,7 @@ fn a_lost_row_on_postgres_is_caught_over_tcp_too() {
 
 #[test]
 fn a_failing_run_and_ctrl_c_still_remove_the_server() {
-    if !postgres_installed("a_failing_run_and_ctrl_c_still_remove_the_server") {
+    if !postgres_installed() {
         return;
     }
     let tmp = tmpdir();
@@ -320,14 +297,13 @@ fn bad_targets_and_untranslatable_sql_exit_2_with_a_clear_message() {
             "cannot connect to PostgreSQL",
         ),
     ] {
-        let assert = bin()
-            .args(["run", s, "--target", target, "--no-probe", "-q", "-o"])
-            .arg(&out)
-            .timeout(Duration::from_secs(60))
-            .assert()
-            .code(2);
-        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-        assert!(stderr.contains(needle), "--target {target}: {stderr}");
+        let stderr = assert_exit_2(
+            bin()
+                .args(["run", s, "--target", target, "--no-probe", "-q", "-o"])
+                .arg(&out),
+            &format!("--target {target}"),
+            &[needle],
+        );
         assert!(!stderr.contains("secret"), "the password is shown: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
@@ -336,14 +312,10 @@ fn bad_targets_and_untranslatable_sql_exit_2_with_a_clear_message() {
         "sql = \"INSERT OR REPLACE INTO kv(id, v) VALUES (?1, ?2)\"",
     );
     let bad = write(dir.path(), "bad.toml", &bad);
-    let assert = bin()
-        .args(["validate", bad.to_str().unwrap(), "--target", "postgres"])
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(
-        stderr.contains("op `touch`") && stderr.contains("INSERT OR REPLACE") && stderr.contains("postgres = "),
-        "{stderr}"
+    assert_exit_2(
+        bin().args(["validate", bad.to_str().unwrap(), "--target", "postgres"]),
+        "untranslatable SQL",
+        &["op `touch`", "INSERT OR REPLACE", "postgres = "],
     );
     // The same scenario is fine for SQLite.
     bin().args(["validate", bad.to_str().unwrap()]).assert().success();
@@ -351,7 +323,7 @@ fn bad_targets_and_untranslatable_sql_exit_2_with_a_clear_message() {
 
 #[test]
 fn n_plus_one_reports_what_it_costs_on_each_target() {
-    if !postgres_installed("n_plus_one_reports_what_it_costs_on_each_target") {
+    if !postgres_installed() {
         return;
     }
     let tmp = tmpdir();
@@ -410,7 +382,7 @@ fn n_plus_one_reports_what_it_costs_on_each_target() {
 /// the run's database over its pipe and connects itself.
 #[test]
 fn process_workers_run_on_postgres() {
-    if !postgres_installed("process_workers_run_on_postgres") {
+    if !postgres_installed() {
         return;
     }
     let tmp = tmpdir();

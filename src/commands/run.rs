@@ -48,6 +48,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Status> {
         )
         .into());
     }
+    if args.kill
+        && let Some(c) = plan.cells.iter().find(|c| !c.scenario.replica.is_none())
+    {
+        // The killed writer is the crash ledger's, not the scenario's groups: it writes no
+        // sequence table, so the replica's lag could be neither measured nor checked.
+        let message = format!(
+            "cannot run with [replica] (run `{}` has replica = \"{}\"): --kill replaces the scenario's \
+             groups by the crash ledger's writer, which writes no sequence table, so the replica's lag \
+             could be neither measured nor checked; drop the replica (--matrix replica=none) or run \
+             without --kill",
+            c.id,
+            c.scenario.replica.method.as_str()
+        );
+        return Err(crate::error::InputError::new("--kill", message).into());
+    }
     if args.durability {
         // The crash trials kill a process writing an SQLite file and cut power under
         // SQLite's VFS: they have nothing to say about another target.

@@ -3,6 +3,7 @@
 //! configuration. Override keys: `backup` (the method, also a matrix axis) and `backup.<field>`.
 
 use super::duration::DurationValue;
+use super::section::Section;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -145,30 +146,13 @@ fn yaml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Sets one override key: `backup` (the method) or `backup.<field>`.
-pub(crate) fn set(settings: &mut BackupSettings, field: Option<&str>, value: &toml::Value) -> Result<(), String> {
-    let field = field.unwrap_or("method");
-    let mut table = toml::Table::try_from(&*settings).map_err(|e| e.to_string())?;
-    if !table.contains_key(field) && !["replica_dir", "sequence_table"].contains(&field) {
-        return Err(format!(
-            "unknown backup setting `{field}`; use backup (the method: {}) or backup.<{}>",
-            BackupMethod::NAMES.join(", "),
-            table.keys().cloned().collect::<Vec<_>>().join("|")
-        ));
-    }
-    table.insert(field.to_string(), value.clone());
-    let updated: BackupSettings = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-        let m = e.message().trim_end().to_string();
-        if field == "method" {
-            format!("{m}; backup methods: {}", BackupMethod::NAMES.join(", "))
-        } else {
-            m
-        }
-    })?;
-    updated.validate().map_err(|(m, _)| m)?;
-    *settings = updated;
-    Ok(())
-}
+/// The override keys `backup` (the method) and `backup.<field>`.
+pub(crate) const SECTION: Section<BackupSettings> = Section {
+    name: "backup",
+    methods: BackupMethod::NAMES,
+    optional: &["replica_dir", "sequence_table"],
+    validate: BackupSettings::validate,
+};
 
 #[cfg(test)]
 mod tests {
@@ -178,12 +162,37 @@ mod tests {
     fn defaults_and_overrides() {
         let mut b = BackupSettings::default();
         assert!(b.is_none());
-        set(&mut b, None, &toml::Value::String("vacuum-into".into())).unwrap();
+        SECTION
+            .set(&mut b, None, &toml::Value::String("vacuum-into".into()))
+            .unwrap();
         assert_eq!(b.method, BackupMethod::VacuumInto);
-        assert!(set(&mut b, None, &toml::Value::String("rsync".into())).is_err());
-        assert!(set(&mut b, Some("interval"), &toml::Value::String("0s".into())).is_err());
-        assert!(set(&mut b, Some("step_pages"), &toml::Value::Integer(0)).is_err());
-        assert!(set(&mut b, Some("nope"), &toml::Value::Integer(1)).is_err());
+        assert!(SECTION.set(&mut b, None, &toml::Value::String("rsync".into())).is_err());
+        assert!(
+            SECTION
+                .set(&mut b, Some("interval"), &toml::Value::String("0s".into()))
+                .is_err()
+        );
+        assert!(
+            SECTION
+                .set(&mut b, Some("step_pages"), &toml::Value::Integer(0))
+                .is_err()
+        );
+        let e = SECTION.set(&mut b, Some("nope"), &toml::Value::Integer(1)).unwrap_err();
+        assert!(
+            e.starts_with("unknown backup setting `nope`; use backup (the method: none, litestream"),
+            "{e}"
+        );
+        assert!(
+            e.contains("|step_pages|") && e.ends_with("|replica_dir|sequence_table>"),
+            "{e}"
+        );
+        let e = SECTION
+            .set(&mut b, None, &toml::Value::String("rsync".into()))
+            .unwrap_err();
+        assert!(
+            e.ends_with("; backup methods: none, litestream, vacuum-into, backup-api"),
+            "{e}"
+        );
         let yaml = b.litestream_yaml(std::path::Path::new("/tmp/a.db"), std::path::Path::new("/tmp/r"));
         assert!(yaml.contains("sync-interval: 1000ms"), "{yaml}");
     }

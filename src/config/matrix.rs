@@ -158,9 +158,11 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
         ["warmup"] => typed(value).map(|v| s.warmup = v),
         ["seed"] => typed(value).map(|v| s.seed = v),
         ["timeline_interval"] => typed(value).map(|v| s.timeline_interval = v),
-        ["backup", field @ ..] if field.len() < 2 => super::backup::set(&mut s.backup, field.first().copied(), value),
+        ["backup", field @ ..] if field.len() < 2 => {
+            super::backup::SECTION.set(&mut s.backup, field.first().copied(), value)
+        }
         ["replica", field @ ..] if field.len() < 2 => {
-            super::replica::set(&mut s.replica, field.first().copied(), value)
+            super::replica::SECTION.set(&mut s.replica, field.first().copied(), value)
         }
         ["group", name, "op" | "script", op, "app_time"] => {
             let group = s

@@ -15,6 +15,7 @@ pub(crate) mod matrix;
 pub(crate) mod postgres;
 pub(crate) mod replica;
 pub(crate) mod scenario;
+pub(crate) mod section;
 pub(crate) mod slo;
 pub(crate) mod sqlite;
 pub(crate) mod turso;

@@ -5,6 +5,7 @@
 //! `replica` (the method, also a matrix axis) and `replica.<field>`.
 
 use super::duration::DurationValue;
+use super::section::Section;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,30 +118,13 @@ fn is_identifier(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Sets one override key: `replica` (the method) or `replica.<field>`.
-pub(crate) fn set(settings: &mut ReplicaSettings, field: Option<&str>, value: &toml::Value) -> Result<(), String> {
-    let field = field.unwrap_or("method");
-    let mut table = toml::Table::try_from(&*settings).map_err(|e| e.to_string())?;
-    if !table.contains_key(field) && !["sequence_table", "query", "extension"].contains(&field) {
-        return Err(format!(
-            "unknown replica setting `{field}`; use replica (the method: {}) or replica.<{}|sequence_table|query|extension>",
-            ReplicaMethod::NAMES.join(", "),
-            table.keys().cloned().collect::<Vec<_>>().join("|")
-        ));
-    }
-    table.insert(field.to_string(), value.clone());
-    let updated: ReplicaSettings = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-        let m = e.message().trim_end().to_string();
-        if field == "method" {
-            format!("{m}; replica methods: {}", ReplicaMethod::NAMES.join(", "))
-        } else {
-            m
-        }
-    })?;
-    updated.validate().map_err(|(m, _)| m)?;
-    *settings = updated;
-    Ok(())
-}
+/// The override keys `replica` (the method) and `replica.<field>`.
+pub(crate) const SECTION: Section<ReplicaSettings> = Section {
+    name: "replica",
+    methods: ReplicaMethod::NAMES,
+    optional: &["sequence_table", "query", "extension"],
+    validate: ReplicaSettings::validate,
+};
 
 #[cfg(test)]
 mod tests {
@@ -152,15 +136,41 @@ mod tests {
         assert!(r.is_none());
         assert_eq!(r.readers, 1);
         assert_eq!(r.poll_interval.0, Duration::from_secs(1));
-        set(&mut r, None, &toml::Value::String("litestream-vfs".into())).unwrap();
+        SECTION
+            .set(&mut r, None, &toml::Value::String("litestream-vfs".into()))
+            .unwrap();
         assert_eq!(r.method, ReplicaMethod::LitestreamVfs);
-        let e = set(&mut r, None, &toml::Value::String("rsync".into())).unwrap_err();
+        let e = SECTION
+            .set(&mut r, None, &toml::Value::String("rsync".into()))
+            .unwrap_err();
         assert!(e.contains("replica methods: none, litestream-vfs"), "{e}");
-        assert!(set(&mut r, Some("readers"), &toml::Value::Integer(0)).is_err());
-        assert!(set(&mut r, Some("poll_interval"), &toml::Value::String("0s".into())).is_err());
-        assert!(set(&mut r, Some("sequence_table"), &toml::Value::String("a; drop".into())).is_err());
-        set(&mut r, Some("sequence_table"), &toml::Value::String("events".into())).unwrap();
+        assert!(SECTION.set(&mut r, Some("readers"), &toml::Value::Integer(0)).is_err());
+        assert!(
+            SECTION
+                .set(&mut r, Some("poll_interval"), &toml::Value::String("0s".into()))
+                .is_err()
+        );
+        assert!(
+            SECTION
+                .set(&mut r, Some("sequence_table"), &toml::Value::String("a; drop".into()))
+                .is_err()
+        );
+        SECTION
+            .set(&mut r, Some("sequence_table"), &toml::Value::String("events".into()))
+            .unwrap();
         assert_eq!(r.sequence_table.as_deref(), Some("events"));
-        assert!(set(&mut r, Some("nope"), &toml::Value::Integer(1)).is_err());
+        // Every field named once, the optional ones whether set or not.
+        let e = SECTION.set(&mut r, Some("nope"), &toml::Value::Integer(1)).unwrap_err();
+        assert!(
+            e.starts_with("unknown replica setting `nope`; use replica (the method: none, litestream-vfs)"),
+            "{e}"
+        );
+        for field in ["readers", "poll_interval", "sequence_table", "query", "extension"] {
+            assert_eq!(
+                e.matches(&format!("{field}|")).count() + e.matches(&format!("{field}>")).count(),
+                1,
+                "{field}: {e}"
+            );
+        }
     }
 }

@@ -153,3 +153,161 @@ pub fn interrupt_when(args: &[&std::ffi::OsStr], measuring: impl Fn(&str) -> boo
     std::thread::spawn(move || stderr.for_each(drop));
     child
 }
+
+/// The first `name` on PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether the external program a test needs is here (`found`). When it is not: a failure
+/// when CI makes the test mandatory (`require`=1), else a SKIPPED line naming the test and
+/// `what` is missing (with how to install it).
+pub fn installed(found: bool, require: &str, what: &str) -> bool {
+    if !found {
+        assert!(
+            std::env::var(require).as_deref() != Ok("1"),
+            "{require}=1 but {what} is not installed"
+        );
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("test");
+        eprintln!("SKIPPED {test}: {what} is not installed (CI sets {require}=1)");
+    }
+    found
+}
+
+/// One process of `/proc`.
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    /// The command name (`/proc/PID/stat`'s second field).
+    pub comm: String,
+    /// The command line, its NULs as spaces.
+    pub cmdline: String,
+}
+
+/// The processes running now (those that end while being read are left out).
+pub fn processes() -> Vec<Proc> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let Some(ppid) = stat[close + 2..].split_whitespace().nth(1).and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        found.push(Proc {
+            pid,
+            ppid,
+            comm: stat[open + 1..close].to_string(),
+            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+        });
+    }
+    found
+}
+
+/// The command lines of the running processes that contain every one of `needles`.
+pub fn command_lines_with(needles: &[&str]) -> Vec<String> {
+    processes()
+        .into_iter()
+        .map(|p| p.cmdline)
+        .filter(|c| needles.iter().all(|n| c.contains(n)))
+        .collect()
+}
+
+/// `litehammer run SCENARIO ARGS… --no-probe -q -o OUT`, with TMPDIR in `tmp` so that the test
+/// sees what a throwaway server or cluster leaves there.
+pub fn run_in(tmp: &Path, scenario: &str, args: &[&str], out: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.env("TMPDIR", tmp)
+        .args(["run", scenario])
+        .args(args)
+        .args(["--no-probe", "-q", "-o"])
+        .arg(out);
+    cmd
+}
+
+/// `litehammer ARGS… --db-dir DIR -o DIR/r.json` in a new temp dir, within `limit`: it must
+/// succeed (stdout and stderr shown when not) and its report validate. Returns the dir
+/// (keep it alive) and the report.
+pub fn run_report(args: &[&str], limit: std::time::Duration) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let output = bin()
+        .args(args)
+        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .timeout(limit)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "run failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = read_json(&out);
+    assert_schema_valid(&report);
+    (dir, report)
+}
+
+/// Runs `cmd` (at most 60 s), which must exit 2 with every one of `expect` in its stderr;
+/// `what` names the case in a failure. Returns the stderr.
+pub fn assert_exit_2(cmd: &mut Command, what: &str, expect: &[&str]) -> String {
+    let out = cmd.timeout(std::time::Duration::from_secs(60)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+    for e in expect {
+        assert!(stderr.contains(e), "{what}: expected `{e}` in: {stderr}");
+    }
+    stderr
+}
+
+/// Starts `litehammer ARGS… --db-dir DIR -o DIR/r.json` (a new temp dir), waits at most
+/// `limit` for a child process of it that `is_child` picks (`what`, in failures), lets it run
+/// 1.5 s and sends SIGINT: the run must exit 130 and the child be gone with it. Returns the
+/// dir (keep it alive), the child's pid and the report.
+pub fn interrupt_with_child(
+    args: &[&str],
+    limit: std::time::Duration,
+    what: &str,
+    is_child: impl Fn(&Proc) -> bool,
+) -> (tempfile::TempDir, u32, Value) {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("litehammer"))
+        .args(args)
+        .args(["--db-dir", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .env_remove("LITEHAMMER_FAULT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let pid = loop {
+        if let Some(p) = processes().into_iter().find(|p| p.ppid == run.id() && is_child(p)) {
+            break p.pid;
+        }
+        assert!(Instant::now() < deadline, "no {what} appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "{what} {pid} is an orphan"
+    );
+    let report = read_json(&out);
+    (dir, pid, report)
+}
