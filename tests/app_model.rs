@@ -236,6 +236,14 @@ fn bad_application_model_input_is_exit_2_naming_the_key() {
     );
     rejects("workers = 1\nthink_time = \"exp(soon)\"\n", &["think_time", "soon"]);
     rejects("workers = 1\nconnection = \"pooled\"\n", &["connection", "pooled"]);
+    rejects(
+        "workers = 2\nqueue = \"shared\"\n",
+        &["queue", "isolation = \"process\""],
+    );
+    rejects(
+        "workers = 2\nisolation = \"process\"\nqueue = \"fifo\"\n",
+        &["queue", "fifo"],
+    );
 }
 
 #[test]
@@ -245,6 +253,7 @@ fn bad_overrides_of_the_new_keys_name_the_flag() {
     for (set, fragment) in [
         ("group.web.clients=0", "nonzero"),
         ("group.web.isolation=fork", "fork"),
+        ("group.web.queue=fifo", "fifo"),
         ("group.web.app_time=fast", "fast"),
     ] {
         let out = bin().arg("validate").arg(&path).args(["--set", set]).output().unwrap();
@@ -490,21 +499,72 @@ steps = [{ sql = "UPDATE t SET v = v + 1 WHERE id = ?1", params = ["uniform(1, 1
 "#;
 
 #[test]
+fn a_shared_queue_feeds_every_worker_process_and_per_process_queues_keep_their_share() {
+    // 4 processes and 2 clients, one queue per process: two processes have no client and
+    // serve nothing (keep-alive connections stay where they were accepted).
+    let report = run(
+        &scenario("workers = 4\nclients = 2\nisolation = \"process\"\napp_time = \"1ms\"\n"),
+        &["--duration", "1s", "--no-probe"],
+    );
+    let g = web(&report["runs"][0]);
+    assert_eq!(g["app"]["queue"], "per-process");
+    let idle = |g: &Value| {
+        g["per_worker"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["transactions"].as_u64().unwrap() == 0)
+            .count()
+    };
+    assert_eq!(idle(g), 2, "{}", g["per_worker"]);
+    // 8 clients in one queue for all 4 processes (gunicorn's shared listening socket): more
+    // clients than workers, so a request always waits when a process comes free, and every
+    // process serves. The counts add up across the processes.
+    let report = run(
+        &scenario("workers = 4\nclients = 8\nisolation = \"process\"\nqueue = \"shared\"\napp_time = \"1ms\"\n"),
+        &["--duration", "1s", "--no-probe"],
+    );
+    let g = web(&report["runs"][0]);
+    assert_eq!(g["app"]["queue"], "shared");
+    assert_eq!(g["app"]["clients"], 8);
+    assert_eq!(idle(g), 0, "{}", g["per_worker"]);
+    let per_worker: u64 = g["per_worker"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["transactions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(g["transactions"]["committed"].as_u64().unwrap(), per_worker);
+    // Open loop through the shared queue: the arrivals are served, and verified.
+    let report = run(
+        &scenario("workers = 4\nisolation = \"process\"\nqueue = \"shared\"\napp_time = \"1ms\"\nrate = 200\n"),
+        &["--duration", "1s", "--no-probe"],
+    );
+    let g = web(&report["runs"][0]);
+    assert_eq!(g["app"]["queue"], "shared");
+    assert!(g["transactions"]["committed"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn invariants_hold_for_threads_and_processes_at_16_500_and_5000_clients() {
-    for isolation in ["thread", "process"] {
+    for isolation in ["thread", "process", "process-shared"] {
         for clients in [16, 500, 5000] {
-            let report = run(
-                FAST,
-                &[
-                    "--set",
-                    &format!("group.web.clients={clients}"),
-                    "--set",
-                    &format!("group.web.isolation={isolation}"),
-                    "--no-probe",
-                ],
-            );
+            let (isolation, queue) = match isolation.split_once('-') {
+                Some((i, q)) => (i, q),
+                None => (isolation, "per-process"),
+            };
+            let mut sets = vec![
+                format!("group.web.clients={clients}"),
+                format!("group.web.isolation={isolation}"),
+            ];
+            if isolation == "process" {
+                sets.push(format!("group.web.queue={queue}"));
+            }
+            let mut args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s.as_str()]).collect();
+            args.push("--no-probe");
+            let report = run(FAST, &args);
             let app = &web(&report["runs"][0])["app"];
-            let what = format!("{isolation} × {clients}: {}", app["invariants"]);
+            let what = format!("{isolation} ({queue}) × {clients}: {}", app["invariants"]);
             assert_eq!(app["clients"], clients, "{what}");
             let invariants = app["invariants"].as_array().unwrap();
             let names: Vec<&str> = invariants.iter().map(|i| i["name"].as_str().unwrap()).collect();

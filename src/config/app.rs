@@ -162,6 +162,27 @@ impl Isolation {
     }
 }
 
+/// Where a `process` group's requests wait (issue 33): in one queue for all its processes,
+/// as a pre-fork server's workers share one listening socket and each request is a new
+/// connection (gunicorn's sync workers), or in one queue per process, as keep-alive
+/// connections stay with the process that accepted them (Puma under wrk).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueKind {
+    #[default]
+    PerProcess,
+    Shared,
+}
+
+impl QueueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::PerProcess => "per-process",
+            QueueKind::Shared => "shared",
+        }
+    }
+}
+
 /// How a group's workers run app code (issue 29): in parallel on OS threads (`native`), or
 /// under one interpreter lock per worker process, as Ruby's GVL (`gvl`) and CPython's GIL
 /// (`gil`) run them. See docs/app-model.md#runtimes.

@@ -265,6 +265,7 @@ const GROUP_KEYS: &[&str] = &[
     "connection",
     "isolation",
     "threads",
+    "queue",
     "runtime",
     "busy_wait",
 ];
@@ -286,6 +287,7 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "connection" => typed(value).map(|v| group.connection = v),
         "isolation" => typed(value).map(|v| group.isolation = v),
         "threads" => typed(value).map(|v| group.threads = Some(v)),
+        "queue" => typed(value).map(|v| group.queue = Some(v)),
         "runtime" => typed(value).map(|v| group.runtime = v),
         "busy_wait" => typed(value).map(|v| group.busy_wait = Some(v)),
         other => Err(format!(

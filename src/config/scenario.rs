@@ -200,6 +200,10 @@ pub(crate) struct Group {
     /// so `workers = 10, threads = 5` is Puma's `workers 2, threads 5`); default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<NonZeroU32>,
+    /// With `isolation = "process"`: one queue for all the processes (`shared`) or one each
+    /// (`per-process`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<super::app::QueueKind>,
     /// `native`, or one interpreter lock per worker process (`gvl`, `gil`; issue 29).
     #[serde(default, skip_serializing_if = "is_default")]
     pub runtime: Runtime,

@@ -482,6 +482,19 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
                 .with_key("threads"));
         }
     }
+    if let Some(queue) = g.queue
+        && g.isolation != super::app::Isolation::Process
+    {
+        return Err(source
+            .error_at(
+                g.name.span(),
+                format!(
+                    "group `{group}`: queue = \"{}\" needs isolation = \"process\": the workers of a thread group always share one queue",
+                    queue.as_str()
+                ),
+            )
+            .with_key("queue"));
+    }
     if g.busy_wait.is_some() && !g.runtime.has_lock() {
         return Err(source
             .error_at(

@@ -348,7 +348,14 @@ fn spawn_workers(
     let mut index = 0u32;
     for (group_index, group) in workload.groups.iter().enumerate() {
         let group = Arc::new(group.clone());
-        let queue = group_queue(&group, s.seed);
+        let queue = match group_queue(&group, s.seed) {
+            Ok(q) => q,
+            Err(source) => {
+                phase.set(Phase::Stop);
+                unpark(&handles);
+                return Err(RunError::Spawn { index, source });
+            }
+        };
         // A `replica = true` group reads the replica when the cell has one.
         let group_target = on_replica
             .filter(|_| s.group.iter().any(|g| g.name.get_ref() == &group.name && g.replica))
@@ -415,19 +422,35 @@ fn spawn_workers(
 
 /// An application-model group's shared queue: with more (or fewer) clients than workers, or
 /// with arrivals at a rate. Otherwise each worker serves its own client, with no queue.
+/// A `process` group has one only with `queue = "shared"` (in shared memory, which its
+/// processes map); otherwise each process has its own share (`engine::process`).
 fn group_queue(
     group: &crate::workload::GroupPlan,
     seed: u64,
-) -> Option<Arc<crate::engine::loops::queue::RequestQueue>> {
+) -> std::io::Result<Option<Arc<crate::engine::loops::queue::RequestQueue>>> {
     use crate::engine::loops::queue::RequestQueue;
-    let app = group.app.as_ref()?;
+    let Some(app) = group.app.as_ref() else {
+        return Ok(None);
+    };
+    let queued = group.pacing.is_some() || app.clients != group.workers;
     if app.isolation == crate::config::app::Isolation::Process {
-        return None; // each worker process has its own share (engine::process)
+        if !(app.shared_queue && queued) {
+            return Ok(None);
+        }
+        return Ok(Some(Arc::new(match group.pacing {
+            Some(p) => RequestQueue::shared_arrivals(p.group_rate, p.arrival, seed)?,
+            None => RequestQueue::shared_clients(app.clients)?,
+        })));
     }
     if let Some(p) = group.pacing {
-        return Some(Arc::new(RequestQueue::arrivals(p.group_rate, p.arrival, seed, (0, 1))));
+        return Ok(Some(Arc::new(RequestQueue::arrivals(
+            p.group_rate,
+            p.arrival,
+            seed,
+            (0, 1),
+        ))));
     }
-    (app.clients != group.workers).then(|| Arc::new(RequestQueue::clients(app.clients)))
+    Ok(queued.then(|| Arc::new(RequestQueue::clients(app.clients))))
 }
 
 /// Waits until every worker has opened, configured and prepared; returns the settings

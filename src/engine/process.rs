@@ -12,10 +12,12 @@
 //! The child ignores SIGINT: a Ctrl-C reaches the whole process group, and the driver stops
 //! its children through the protocol, so verification and the report work as with threads.
 //! Each child process runs the group's `threads_per_process` workers as threads of its own
-//! (one by default), sharing the process's interpreter lock, so the group's clients (or
-//! arrival rate) are shared out among the processes, each with its own queue for its
-//! threads, as a pre-fork server's listen queue would be without the shared accept (wrk's
-//! keep-alive connections stay with the process that accepted them).
+//! (one by default), sharing the process's interpreter lock. With `queue = "per-process"` the
+//! group's clients (or arrival rate) are shared out among the processes, each with its own
+//! queue for its threads (wrk's keep-alive connections stay with the process that accepted
+//! them); with `queue = "shared"` every process maps the one queue the driver created
+//! (`loops::shared_queue`, its descriptor inherited), as a pre-fork server's workers share
+//! one listening socket.
 
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::plain::{Message, WorkerSpec};
@@ -56,6 +58,9 @@ struct Spec {
     rate: Option<f64>,
     /// This process's place among the group's processes (k, n): staggers its arrivals.
     slot: (u32, u32),
+    /// The group's shared queue (`queue = "shared"`): the descriptor this process inherits.
+    #[serde(default)]
+    shared_queue_fd: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,9 +135,24 @@ pub fn spawn(
         clients: share(app.clients),
         rate: spec.group.pacing.map(|p| p.per_worker_rate * f64::from(threads)),
         slot: (process, processes),
+        shared_queue_fd: spec.queue.as_ref().and_then(|q| q.shared_fd()),
     };
     let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(fd) = child_spec.shared_queue_fd {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the child only clears close-on-exec on the shared
+        // queue's descriptor (fcntl is async-signal-safe), so the worker process inherits it.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command
         .arg(CHILD_COMMAND)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -327,8 +347,12 @@ pub fn child_main() -> Result<(), String> {
     let threads = spec.budgets.len().max(1) as u32;
     let group = Arc::new(spec.group);
     let clock = Arc::new(RunClock::new(Duration::from_nanos(spec.timeline_interval_ns)));
-    let queue = match spec.rate {
-        Some(rate) => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
+    let queue = match (spec.shared_queue_fd, spec.rate) {
+        (Some(fd), _) => Some(Arc::new(
+            crate::engine::loops::queue::RequestQueue::attach(fd)
+                .map_err(|e| format!("the group's shared queue: {e}"))?,
+        )),
+        (None, Some(rate)) => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
             rate,
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
             spec.seed ^ u64::from(spec.index),
@@ -337,7 +361,7 @@ pub fn child_main() -> Result<(), String> {
         // As many clients as threads: each is served at once by its own thread, with no
         // queue. Zero (more processes than clients): an empty queue, so this process serves
         // nobody and the group has `clients` in all.
-        None => (spec.clients != threads)
+        (None, None) => (spec.clients != threads)
             .then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
     };
     // This process's own interpreter lock, shared by its threads.

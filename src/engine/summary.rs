@@ -145,6 +145,8 @@ fn app_report(
         runtime: plan.runtime.as_str().to_string(),
         busy_wait: plan.busy_wait.map(|b| b.as_str().to_string()),
         threads_per_process: plan.threads_per_process,
+        queue: (plan.isolation == crate::config::app::Isolation::Process)
+            .then(|| if plan.shared_queue { "shared" } else { "per-process" }.to_string()),
         interpreter: interp_report(mine, stats.requests),
         requests: stats.requests,
         mean_latency_ms: mean_ms(stats.latency_sum_ns, stats.requests),

@@ -327,6 +327,7 @@ mod tests {
             runtime: "native".into(),
             busy_wait: None,
             threads_per_process: 1,
+            queue: None,
             interpreter: None,
         });
         report

@@ -293,6 +293,10 @@ pub struct AppReport {
     /// `thread` group (issue 29); absent (0) in older reports.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub threads_per_process: u32,
+    /// A `process` group's queue: `shared` by its processes or `per-process` (issue 33);
+    /// absent for thread groups and in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     /// What the workers' processes did with their interpreter locks (and, `native`, how
     /// much app code ran at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]

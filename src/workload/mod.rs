@@ -69,6 +69,9 @@ pub struct AppPlan {
     /// worker for a `thread` group. The group's `workers` / this = its processes.
     #[serde(default = "one")]
     pub threads_per_process: u32,
+    /// A `process` group: one queue for all its processes (else one each).
+    #[serde(default)]
+    pub shared_queue: bool,
 }
 
 fn one() -> u32 {
@@ -289,6 +292,7 @@ fn group_plan(
             Isolation::Process => g.threads.map_or(1, |t| t.get()),
             Isolation::Thread => g.workers.get(),
         },
+        shared_queue: g.isolation == Isolation::Process && g.queue == Some(crate::config::app::QueueKind::Shared),
     });
     let cumulative_weights: Vec<u64> = scripts
         .iter()

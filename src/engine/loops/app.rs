@@ -408,7 +408,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
                 if ticket.client && self.plan.think_time.is_some() {
                     self.note_think(think);
                 }
-                q.done(ticket, end, think);
+                q.done(ticket, end, think, phase);
             }
             if self.measuring {
                 self.record(op, outcome, self.ticks.ns_between(ticket.issued, end));

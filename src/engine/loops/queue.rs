@@ -42,9 +42,15 @@ enum Source {
 }
 
 pub struct RequestQueue {
-    source: Mutex<Source>,
-    ready: Condvar,
+    inner: Inner,
     clock: Clock,
+}
+
+enum Inner {
+    /// One process's queue (its threads').
+    Local { source: Mutex<Source>, ready: Condvar },
+    /// Shared by a group's worker processes (`queue = "shared"`).
+    Shared(crate::engine::loops::shared_queue::SharedQueue),
 }
 
 /// A request taken from the queue: when it was issued (ticks).
@@ -57,14 +63,13 @@ pub struct Ticket {
 
 impl RequestQueue {
     pub fn clients(clients: u32) -> Self {
-        Self {
-            source: Mutex::new(Source::Clients {
+        Self::local(
+            Source::Clients {
                 heap: (0..clients).map(|_| Reverse(0)).collect(),
                 start: None,
-            }),
-            ready: Condvar::new(),
-            clock: Clock::get(),
-        }
+            },
+            Clock::get(),
+        )
     }
 
     /// Arrivals at `rate` per second. `slot` = (k, n): this queue is the k-th of the group's
@@ -77,22 +82,80 @@ impl RequestQueue {
     pub fn arrivals(rate: f64, arrival: Arrival, seed: u64, slot: (u32, u32)) -> Self {
         let clock = Clock::get();
         let mean_gap_ticks = clock.ticks_for((1e9 / rate) as u64) as f64;
-        Self {
-            source: Mutex::new(Source::Arrivals {
+        Self::local(
+            Source::Arrivals {
                 next: 0,
                 slot,
                 mean_gap_ticks,
                 arrival,
                 rng: Rng::derive(seed, 0xA771_0000_0000),
-            }),
-            ready: Condvar::new(),
+            },
+            clock,
+        )
+    }
+
+    fn local(source: Source, clock: Clock) -> Self {
+        Self {
+            inner: Inner::Local {
+                source: Mutex::new(source),
+                ready: Condvar::new(),
+            },
             clock,
         }
     }
 
+    /// One queue of `clients` for all of a group's worker processes (see `shared_queue`).
+    pub fn shared_clients(clients: u32) -> std::io::Result<Self> {
+        Ok(Self {
+            inner: Inner::Shared(crate::engine::loops::shared_queue::SharedQueue::clients(clients)?),
+            clock: Clock::get(),
+        })
+    }
+
+    /// One stream of arrivals for all of a group's worker processes.
+    pub fn shared_arrivals(rate: f64, arrival: Arrival, seed: u64) -> std::io::Result<Self> {
+        Ok(Self {
+            inner: Inner::Shared(crate::engine::loops::shared_queue::SharedQueue::arrivals(
+                rate, arrival, seed,
+            )?),
+            clock: Clock::get(),
+        })
+    }
+
+    /// A worker process's mapping of the driver's shared queue (descriptor `fd`).
+    pub fn attach(fd: std::os::fd::RawFd) -> std::io::Result<Self> {
+        Ok(Self {
+            inner: Inner::Shared(crate::engine::loops::shared_queue::SharedQueue::attach(fd)?),
+            clock: Clock::get(),
+        })
+    }
+
+    /// The descriptor of a shared queue, which worker processes inherit.
+    pub fn shared_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.inner {
+            Inner::Shared(q) => Some(q.fd()),
+            Inner::Local { .. } => None,
+        }
+    }
+
+    /// The local tick reading of a CLOCK_MONOTONIC time in the past.
+    fn ticks_of(&self, mono_ns: u64) -> u64 {
+        let (now_ns, now) = (crate::engine::loops::interp::monotonic_ns(), self.clock.now());
+        now.saturating_sub(self.clock.ticks_for(now_ns.saturating_sub(mono_ns)))
+    }
+
     /// The next due request, waiting for one; `None` once the run stops.
     pub fn take(&self, phase: &PhaseFlag) -> Option<Ticket> {
-        let mut source = self.source.lock().expect("queue lock");
+        let (source, ready) = match &self.inner {
+            Inner::Local { source, ready } => (source, ready),
+            Inner::Shared(q) => {
+                return q.take(phase).map(|t| Ticket {
+                    issued: self.ticks_of(t.issued_ns),
+                    client: t.client,
+                });
+            }
+        };
+        let mut source = source.lock().expect("queue lock");
         loop {
             if phase.get() == Phase::Stop {
                 return None;
@@ -144,25 +207,36 @@ impl RequestQueue {
                 }
             };
             let wait = Duration::from_nanos(wait_ns).min(POLL);
-            source = self.ready.wait_timeout(source, wait).expect("queue lock").0;
+            source = ready.wait_timeout(source, wait).expect("queue lock").0;
         }
     }
 
     /// A closed-loop client got its response at `end` (ticks) and thinks for `think_ns`.
-    pub fn done(&self, ticket: Ticket, end: u64, think_ns: u64) {
+    pub fn done(&self, ticket: Ticket, end: u64, think_ns: u64, phase: &PhaseFlag) {
         if !ticket.client {
             return;
         }
+        let (source, ready) = match &self.inner {
+            Inner::Local { source, ready } => (source, ready),
+            Inner::Shared(q) => {
+                let ago = self.clock.ns_between(end, self.clock.now());
+                let end_ns = crate::engine::loops::interp::monotonic_ns().saturating_sub(ago);
+                return q.done(end_ns, think_ns, phase);
+            }
+        };
         let at = end + self.clock.ticks_for(think_ns).max(1);
-        if let Source::Clients { heap, .. } = &mut *self.source.lock().expect("queue lock") {
+        if let Source::Clients { heap, .. } = &mut *source.lock().expect("queue lock") {
             heap.push(Reverse(at));
         }
-        self.ready.notify_one();
+        ready.notify_one();
     }
 
     /// Wakes every waiting worker (the run is stopping).
     pub fn wake_all(&self) {
-        self.ready.notify_all();
+        match &self.inner {
+            Inner::Local { ready, .. } => ready.notify_all(),
+            Inner::Shared(q) => q.wake_all(),
+        }
     }
 }
 
@@ -187,8 +261,8 @@ mod tests {
         let b = q.take(&phase).unwrap();
         assert!(a.client && b.client);
         let clock = Clock::get();
-        q.done(b, clock.now(), 0);
-        q.done(a, clock.now(), 0);
+        q.done(b, clock.now(), 0, &phase);
+        q.done(a, clock.now(), 0, &phase);
         let first = q.take(&phase).unwrap();
         let second = q.take(&phase).unwrap();
         assert!(first.issued <= second.issued);
