@@ -484,6 +484,7 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
     let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut next: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut endpoint = String::new();
+    let mut script_names: Vec<String> = Vec::with_capacity(kinds.len());
     for kind in &kinds {
         let mut name = match &kind.optional {
             Some(o) if o.variant > 1 => format!("{endpoint}_v{}", o.variant),
@@ -502,15 +503,31 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
         if kind.optional.as_ref().is_none_or(|o| o.variant == 1) {
             endpoint = name.clone();
         }
-        out.scripts
-            .push(script_out(kind, name, &endpoint, total, g.per_request, replay, notes));
+        script_names.push(name);
+    }
+    for (i, kind) in kinds.iter().enumerate() {
+        // The scripts of the kind's endpoint, main first (a variant follows its main).
+        let main = i + 1 - kind.optional.as_ref().map_or(1, |o| o.variant);
+        let count = kind.optional.as_ref().map_or(1, |o| o.variants.len());
+        let siblings = &script_names[main..main + count];
+        out.scripts.push(script_out(
+            kind,
+            script_names[i].clone(),
+            siblings,
+            total,
+            g.per_request,
+            replay,
+            notes,
+        ));
     }
     (out, kinds)
 }
 
 /// Why a kind with optional statements is one endpoint, on its main variant's script; on the
 /// others, which variant it is and how its steps differ from the main's.
-fn optional_comment(o: &requests::Optional, name: &str, endpoint: &str, weight: usize) -> String {
+/// `siblings`: the endpoint's scripts, main first.
+fn optional_comment(o: &requests::Optional, siblings: &[String], weight: usize) -> String {
+    let endpoint = &siblings[0];
     let total: usize = o.variants.iter().map(|v| v.0).sum();
     let writes = if o.writes.is_empty() {
         "no table".to_string()
@@ -530,14 +547,7 @@ fn optional_comment(o: &requests::Optional, name: &str, endpoint: &str, weight: 
             .variants
             .iter()
             .enumerate()
-            .map(|(i, (requests, statements))| {
-                let script = if i == 0 {
-                    name.to_string()
-                } else {
-                    format!("{name}_v{}", i + 1)
-                };
-                format!("`{script}` {requests} × {statements} statements")
-            })
+            .map(|(i, (requests, statements))| format!("`{}` {requests} × {statements} statements", siblings[i]))
             .collect();
         return format!(
             "One request kind (endpoint) in {} weighted variants, {total} requests in all: {}. They were merged \
@@ -575,7 +585,7 @@ fn optional_comment(o: &requests::Optional, name: &str, endpoint: &str, weight: 
 fn script_out(
     kind: &RequestKind,
     name: String,
-    endpoint: &str,
+    siblings: &[String],
     total: usize,
     per_request: bool,
     replay: bool,
@@ -593,7 +603,7 @@ fn script_out(
         100.0 * weight as f64 / total as f64
     ));
     if let Some(o) = &kind.optional {
-        sc.comments.push(optional_comment(o, &name, endpoint, weight));
+        sc.comments.push(optional_comment(o, siblings, weight));
     }
     if !kind.variants.is_empty() {
         let list: Vec<String> = kind
