@@ -117,6 +117,14 @@ fn rails_initializer_traces_a_rails_61_app() {
         &["BEGIN", r#"SELECT "posts".*"#, r#"INSERT INTO "comments""#, "COMMIT"],
         &text,
     );
+    // Those first two, with the schema read as an optional statement, are weighted variants of
+    // the view and comment kinds (#28 item 5): 3 kinds with the seeding request, not 5.
+    assert!(stdout.contains("12 request(s), 3 kind(s) (5 scripts"), "{stdout}");
+    assert!(
+        text.contains("One request kind (endpoint) in 2 weighted variants, 7 requests in all")
+            && text.contains("One request kind (endpoint) in 2 weighted variants, 4 requests in all"),
+        "{text}"
+    );
 }
 
 /// A Python with Django: $LITEHAMMER_DJANGO_PYTHON, else python3.

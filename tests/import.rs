@@ -586,3 +586,134 @@ fn text_sizes_come_from_the_trace_and_the_copy() {
         "plots {min}–{max}, mean {avg}"
     );
 }
+
+fn optional_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/optional.jsonl")
+}
+
+/// The script whose first step is `first_sql` and whose weight is `weight`.
+fn script_by<'a>(v: &'a toml::Value, first_sql: &str, weight: i64) -> &'a toml::Value {
+    v["group"][0]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["steps"][0]["sql"].as_str() == Some(first_sql) && s["weight"].as_integer() == Some(weight))
+        .unwrap_or_else(|| panic!("no script starting with {first_sql} of weight {weight}:\n{v}"))
+}
+
+/// #28 item 5: requests of one endpoint that differ in optional statements (a lookup skipped on
+/// a cache hit, a savepoint block) are one request kind in weighted variants, each with its own
+/// step numbers for links; an endpoint with the same first statement that writes nothing, and
+/// one with the same writes but another first statement, stay kinds of their own
+/// (tests/fixtures/import/make_optional_trace.py). The scenario validates and runs with no
+/// error but lock errors.
+#[test]
+fn an_endpoint_with_optional_statements_is_one_kind_in_weighted_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("optional.toml");
+    let out = bin()
+        .arg("import")
+        .arg(optional_fixture())
+        .arg("-o")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("20 request(s), 3 kind(s) (5 scripts"), "{stdout}");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let v = toml_of(&text);
+    assert!(
+        v["description"].as_str().unwrap().ends_with("3 request kind(s)"),
+        "{text}"
+    );
+    let page = "SELECT id, site_id, rev FROM page WHERE id = ?1";
+    let site = "SELECT id, name FROM site WHERE id = ?1";
+    let scripts = v["group"][0]["script"].as_array().unwrap();
+    assert_eq!(scripts.len(), 5, "{text}");
+    // The publish endpoint: its main variant first (6 requests), then 4 without the lock lookup,
+    // then 2 with a savepoint block; the scripts are adjacent and named after the main.
+    let names: Vec<&str> = scripts.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let main = scripts
+        .iter()
+        .find(|s| s["steps"].as_array().unwrap().len() == 6 && s["steps"][0]["sql"].as_str() == Some(page))
+        .unwrap_or_else(|| panic!("no main publish script:\n{text}"));
+    let main_name = main["name"].as_str().unwrap();
+    let at = names.iter().position(|n| *n == main_name).unwrap();
+    assert_eq!(
+        &names[at..at + 3],
+        [main_name, &format!("{main_name}_v2"), &format!("{main_name}_v3")],
+        "{text}"
+    );
+    let cached = &scripts[at + 1];
+    let retitled = &scripts[at + 2];
+    assert_eq!(cached["weight"].as_integer(), Some(4), "{text}");
+    assert_eq!(retitled["weight"].as_integer(), Some(2), "{text}");
+    let update = "UPDATE page SET rev = rev + 1, site_id = ?1 WHERE id = ?2";
+    // The site's id is linked to the site lookup: step 2 where the lock lookup runs, step 1 where
+    // it is absent; the page id to step 0 in every variant.
+    for (s, n_steps, at_update, site_step) in [(main, 6, 4, 2), (cached, 5, 3, 1), (retitled, 9, 4, 2)] {
+        let steps = s["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), n_steps, "{text}");
+        assert_eq!(steps[site_step]["sql"].as_str(), Some(site), "{text}");
+        assert_eq!(steps[at_update]["sql"].as_str(), Some(update), "{text}");
+        let params = steps[at_update]["params"].as_array().unwrap();
+        assert_eq!(params[0].as_str(), Some(format!("${site_step}.id").as_str()), "{text}");
+        assert_eq!(params[1].as_str(), Some("$0.id"), "{text}");
+    }
+    // The comments say why they were merged, with the counts per variant.
+    assert!(
+        text.contains(&format!(
+            "One request kind (endpoint) in 3 weighted variants, 12 requests in all: `{main_name}` 6 × 6 statements, \
+             `{main_name}_v2` 4 × 5 statements, `{main_name}_v3` 2 × 9 statements."
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("`{main_name}`'s step 1 is absent here")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("its steps 5, 6, 7 are not in `{main_name}`")),
+        "{text}"
+    );
+    // The view shares publish's first statement and reads, but writes nothing; the move shares
+    // its writes, but starts elsewhere: kinds of their own, no variant comment.
+    let view = scripts
+        .iter()
+        .find(|s| s["steps"].as_array().unwrap().len() == 4 && s["steps"][0]["sql"].as_str() == Some(page))
+        .unwrap_or_else(|| panic!("no view script:\n{text}"));
+    assert_eq!(view["weight"].as_integer(), Some(6), "{text}");
+    let moved = script_by(&v, site, 2);
+    assert_eq!(moved["steps"].as_array().unwrap().len(), 4, "{text}");
+    for s in [view, moved] {
+        let name = s["name"].as_str().unwrap();
+        assert!(!name.contains("_v"), "{text}");
+        assert!(!text.contains(&format!("request kind `{name}`")), "{text}");
+    }
+
+    let out = bin().arg("validate").arg(&scenario).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.path().join("r.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--operations", "40", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
+        .arg("-o")
+        .arg(&report)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let r = common::read_json(&report);
+    let run = &r["runs"][0];
+    assert_eq!(run["verification"]["ok"].as_bool(), Some(true));
+    let ops = run["groups"][0]["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 5, "{run}");
+    for op in ops {
+        let e = &op["errors"];
+        assert_eq!(e["constraint"].as_u64(), Some(0), "{op}");
+        assert_eq!(e["other"].as_u64(), Some(0), "{op}");
+    }
+}

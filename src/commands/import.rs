@@ -84,8 +84,13 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         outcome.statements,
         outcome.groups.len()
     );
-    for (name, workers, requests, kinds) in &outcome.groups {
-        println!("  {name}: {workers} worker(s), {requests} request(s), {kinds} kind(s)");
+    for (name, workers, requests, kinds, scripts) in &outcome.groups {
+        let variants = if scripts > kinds {
+            format!(" ({scripts} scripts: kinds with optional statements are weighted variants)")
+        } else {
+            String::new()
+        };
+        println!("  {name}: {workers} worker(s), {requests} request(s), {kinds} kind(s){variants}");
     }
     for n in &outcome.notes {
         println!("  note: {n}");

@@ -42,7 +42,9 @@ pub(crate) enum ImportError {
 pub(crate) struct Outcome {
     pub text: String,
     pub statements: usize,
-    pub groups: Vec<(String, usize, usize, usize)>,
+    /// Per group: name, workers, requests, request kinds (endpoints), scripts (a kind with
+    /// optional statements is several weighted scripts).
+    pub groups: Vec<(String, usize, usize, usize, usize)>,
     pub notes: Vec<String>,
     pub format: formats::Format,
     /// What the format lacks and import modelled.
@@ -144,7 +146,17 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     let mut kinds_of = Vec::new();
     for g in &analysis.groups {
         let (group, kinds) = group_out(g, opts.replay && !redacted, &mut notes);
-        groups.push((g.name.clone(), group.workers, g.requests.len(), group.scripts.len()));
+        let endpoints = kinds
+            .iter()
+            .filter(|k| k.optional.as_ref().is_none_or(|o| o.variant == 1))
+            .count();
+        groups.push((
+            g.name.clone(),
+            group.workers,
+            g.requests.len(),
+            endpoints,
+            group.scripts.len(),
+        ));
         out.groups.push(group);
         kinds_of.push(kinds);
     }
@@ -172,7 +184,7 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     }
     out.comments.extend(check_comments);
     notes.extend(check_notes);
-    let kinds: usize = out.groups.iter().map(|g| g.scripts.len()).sum();
+    let kinds: usize = groups.iter().map(|g| g.3).sum();
     out.description = format!(
         "Imported from {}: {} statements, {} group(s), {kinds} request kind(s)",
         Path::new(&trace_name)
@@ -285,6 +297,8 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
         let rows: u64 = execs.iter().map(|e| e.changes.unwrap_or(1).max(0) as u64).sum();
         let kind = RequestKind {
             variants: Vec::new(),
+            optional: None,
+            evidence: Vec::new(),
             instances: execs
                 .iter()
                 .map(|e| requests::Request {
@@ -469,8 +483,13 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
     // base name (`read_t`) must not cost a scan of every name per kind.
     let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut next: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut endpoint = String::new();
+    let mut script_names: Vec<String> = Vec::with_capacity(kinds.len());
     for kind in &kinds {
-        let mut name = requests::kind_name(kind);
+        let mut name = match &kind.optional {
+            Some(o) if o.variant > 1 => format!("{endpoint}_v{}", o.variant),
+            _ => requests::kind_name(kind),
+        };
         if names.contains(&name) {
             let k = next.entry(name.clone()).or_insert(2);
             while names.contains(&format!("{name}_{k}")) {
@@ -481,15 +500,92 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
             name = suffixed;
         }
         names.insert(name.clone());
-        out.scripts
-            .push(script_out(kind, name, total, g.per_request, replay, notes));
+        if kind.optional.as_ref().is_none_or(|o| o.variant == 1) {
+            endpoint = name.clone();
+        }
+        script_names.push(name);
+    }
+    for (i, kind) in kinds.iter().enumerate() {
+        // The scripts of the kind's endpoint, main first (a variant follows its main).
+        let main = i + 1 - kind.optional.as_ref().map_or(1, |o| o.variant);
+        let count = kind.optional.as_ref().map_or(1, |o| o.variants.len());
+        let siblings = &script_names[main..main + count];
+        out.scripts.push(script_out(
+            kind,
+            script_names[i].clone(),
+            siblings,
+            total,
+            g.per_request,
+            replay,
+            notes,
+        ));
     }
     (out, kinds)
+}
+
+/// Why a kind with optional statements is one endpoint, on its main variant's script; on the
+/// others, which variant it is and how its steps differ from the main's.
+/// `siblings`: the endpoint's scripts, main first.
+fn optional_comment(o: &requests::Optional, siblings: &[String], weight: usize) -> String {
+    let endpoint = &siblings[0];
+    let total: usize = o.variants.iter().map(|v| v.0).sum();
+    let writes = if o.writes.is_empty() {
+        "no table".to_string()
+    } else {
+        o.writes.join(", ")
+    };
+    let steps = |xs: &[usize]| {
+        let list = xs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        if xs.len() == 1 {
+            format!("step {list} is")
+        } else {
+            format!("steps {list} are")
+        }
+    };
+    if o.variant == 1 {
+        let list: Vec<String> = o
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, (requests, statements))| format!("`{}` {requests} × {statements} statements", siblings[i]))
+            .collect();
+        return format!(
+            "One request kind (endpoint) in {} weighted variants, {total} requests in all: {}. They were merged \
+             because they start with the same statement, write the same tables ({writes}) and align on a shared \
+             skeleton of statements (at least half of each): the differences are optional statements, present in \
+             some requests and not others. Each variant is a script with its own steps, weighted by its requests; \
+             its `$N.col` links count its own steps. This is the main variant ({weight} requests).",
+            o.variants.len(),
+            list.join(", ")
+        );
+    }
+    let mut diff = Vec::new();
+    if !o.added.is_empty() {
+        diff.push(format!("its {} not in `{endpoint}`", steps(&o.added)));
+    }
+    if !o.omitted.is_empty() {
+        diff.push(format!("`{endpoint}`'s {} absent here", steps(&o.omitted)));
+    }
+    format!(
+        "Variant {} of the request kind `{endpoint}` ({weight} of its {total} requests): the same first statement \
+         and tables written ({writes}); {} of its {} statements (repetitions written once) are, in order, \
+         statements of `{endpoint}`'s {}{}. Step numbers (`$N.col`) are this variant's own.",
+        o.variant,
+        o.skeleton,
+        o.shape_len,
+        o.main_shape_len,
+        if diff.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", diff.join(", "))
+        }
+    )
 }
 
 fn script_out(
     kind: &RequestKind,
     name: String,
+    siblings: &[String],
     total: usize,
     per_request: bool,
     replay: bool,
@@ -506,6 +602,9 @@ fn script_out(
         "{weight} of {total} requests ({:.1} %).",
         100.0 * weight as f64 / total as f64
     ));
+    if let Some(o) = &kind.optional {
+        sc.comments.push(optional_comment(o, siblings, weight));
+    }
     if !kind.variants.is_empty() {
         let list: Vec<String> = kind
             .variants

@@ -365,12 +365,23 @@ fn model_redacted(column: &[&Value]) -> Option<ParamOut> {
 /// values (a constant stays a constant), and no instance of the SELECT may have returned no row
 /// (then the app had the value from elsewhere, and `$i.col` would be NULL). With `replay` the
 /// captured values are replayed anyway, so a link is made only where the trace counted the rows
-/// (`rows`) and every instance had one. Returns the reference and why it was made.
+/// (`rows`) and every instance had one. A kind that is a variant of an endpoint with optional
+/// statements also counts the requests of the other variants that hold all its statements
+/// (`evidence`, cut down to its steps). Returns the reference and why it was made.
 fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, replay: bool) -> Option<(String, String)> {
     let first = &kind.instances[0];
-    let n = kind.instances.len();
+    let all: Vec<&super::requests::Request> = kind.instances.iter().chain(&kind.evidence).collect();
+    let n = all.len();
+    let pooled = if kind.evidence.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} of them of the kind's other variants, which run these steps and more",
+            kind.evidence.len()
+        )
+    };
     let mut distinct: Vec<&Value> = Vec::new();
-    for r in &kind.instances {
+    for r in &all {
         let v = &r.steps[step].norm.values[p];
         if !distinct.contains(&v) {
             distinct.push(v);
@@ -390,7 +401,7 @@ fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, rep
             r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
                 && !r.steps[..i].iter().any(|e| e.norm.values.contains(a))
         };
-        let linked = kind.instances.iter().all(|r| {
+        let linked = all.iter().all(|r| {
             let a = &r.steps[step].norm.values[p];
             r.steps[i].rowid.is_some_and(|id| *a == Value::Int(id))
         });
@@ -398,7 +409,7 @@ fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, rep
             return Some((
                 format!("${i}.{col}"),
                 format!(
-                    "${i}.{col}: equal to the rowid step {i} inserted (its RETURNING {col}) in all {n} request(s) \
+                    "${i}.{col}: equal to the rowid step {i} inserted (its RETURNING {col}) in all {n} request(s){pooled} \
                      ({} different value(s){})",
                     distinct.len(),
                     if distinct.len() < 2 {
@@ -422,7 +433,7 @@ fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, rep
             if !selects_column(&s.norm.text, &col) {
                 continue;
             }
-            let linked = kind.instances.iter().all(|r| {
+            let linked = all.iter().all(|r| {
                 let a = &r.steps[step].norm.values[p];
                 let b = r.steps[i].norm.values.get(k);
                 a.is_known() && *a != Value::Null && Some(a) == b
@@ -430,7 +441,7 @@ fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, rep
             if !linked {
                 continue;
             }
-            let rows: Vec<Option<i64>> = kind.instances.iter().map(|r| r.steps[i].rows).collect();
+            let rows: Vec<Option<i64>> = all.iter().map(|r| r.steps[i].rows).collect();
             if rows.contains(&Some(0)) {
                 continue;
             }
@@ -441,7 +452,7 @@ fn reference(kind: &RequestKind, inserted: &Inserted, step: usize, p: usize, rep
             return Some((
                 format!("${i}.{col}"),
                 format!(
-                    "${i}.{col}: equal to the {col} that step {i} looked up in all {n} requests ({} different values){}",
+                    "${i}.{col}: equal to the {col} that step {i} looked up in all {n} requests{pooled} ({} different values){}",
                     distinct.len(),
                     if counted {
                         ", and that step returned a row in every one"

@@ -171,6 +171,38 @@ pub(crate) struct RequestKind {
     /// statement or block repeats: (statements per request, requests), every variant,
     /// representative included. Empty when there is one variant.
     pub variants: Vec<(usize, usize)>,
+    /// Set when the kind is one of several variants of one endpoint that differ in optional
+    /// statements (see `merge_optional`).
+    pub optional: Option<Optional>,
+    /// A variant's evidence for links beyond its own requests: those of the endpoint's other
+    /// variants that hold every statement of this one in order, cut down to its steps and to
+    /// what a link needs (values, rows, rowids; no texts), at most `EVIDENCE_MAX`. Used for
+    /// `$N.col` links only, not for values or times.
+    pub evidence: Vec<Request>,
+}
+
+/// The most requests of other variants a variant keeps as evidence for its links.
+const EVIDENCE_MAX: usize = 20;
+
+/// One variant of an endpoint whose requests differ in optional statements: the variants keep
+/// their own steps (and so their own step numbers for `$N.col`), each a weighted script.
+#[derive(Clone, Debug)]
+pub(crate) struct Optional {
+    /// This kind's variant number: 1 is the endpoint's main variant (the most requests).
+    pub variant: usize,
+    /// Every variant of the endpoint, main first: (requests, statements of its steps).
+    pub variants: Vec<(usize, usize)>,
+    /// Statements of the main's shape (repetitions written once) that this variant's shape
+    /// shares in order (the skeleton), and the two shapes' lengths.
+    pub skeleton: usize,
+    pub shape_len: usize,
+    pub main_shape_len: usize,
+    /// This variant's steps that the main lacks, and the main's steps this variant lacks
+    /// (step numbers); empty when the alignment was too large to list.
+    pub added: Vec<usize>,
+    pub omitted: Vec<usize>,
+    /// The tables the endpoint writes (the same in every variant).
+    pub writes: Vec<String>,
 }
 
 impl RequestKind {
@@ -711,10 +743,286 @@ pub(crate) fn kinds(group: &WorkerGroup) -> Vec<RequestKind> {
             RequestKind {
                 instances,
                 variants: if counts.len() > 1 { counts } else { Vec::new() },
+                optional: None,
+                evidence: Vec::new(),
             }
         })
         .collect();
     out.sort_by_key(|k| std::cmp::Reverse(k.weight()));
+    merge_optional(out, ALIGN_BUDGET)
+}
+
+/// The most alignment-table cells (and statements compared) one group's merging may cost: with
+/// thousands of long kinds of one signature, the rest stay kinds of their own (1,500 one-off
+/// variants of 62 statements added 2.3 s to a 14.5 s debug-build import).
+const ALIGN_BUDGET: usize = 100_000_000;
+
+/// `align` while the budget lasts: None when this table would exceed what is left.
+fn align_within<T: PartialEq>(budget: &mut usize, a: &[T], b: &[T]) -> Option<Vec<(usize, usize)>> {
+    let cells = (a.len() + 1).saturating_mul(b.len() + 1);
+    if cells > *budget {
+        return None;
+    }
+    *budget -= cells;
+    align(a, b)
+}
+
+/// The most cells an alignment table may have (two shapes of 2,000 statements each): longer
+/// requests are not aligned, and stay kinds of their own.
+const ALIGN_MAX_CELLS: usize = 4_000_000;
+
+/// The longest common subsequence of `a` and `b`, as pairs of indices in order; None when the
+/// table would exceed `ALIGN_MAX_CELLS`.
+fn align<T: PartialEq>(a: &[T], b: &[T]) -> Option<Vec<(usize, usize)>> {
+    let (n, m) = (a.len(), b.len());
+    if (n + 1).saturating_mul(m + 1) > ALIGN_MAX_CELLS {
+        return None;
+    }
+    // t[i][j]: the LCS of a[i..] and b[j..].
+    let w = m + 1;
+    let mut t = vec![0u16; (n + 1) * w];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            t[i * w + j] = if a[i] == b[j] {
+                t[(i + 1) * w + j + 1] + 1
+            } else {
+                t[(i + 1) * w + j].max(t[i * w + j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut pairs = Vec::with_capacity(t[0] as usize);
+    while i < n && j < m {
+        if a[i] == b[j] {
+            pairs.push((i, j));
+            i += 1;
+            j += 1;
+        } else if t[(i + 1) * w + j] >= t[i * w + j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    Some(pairs)
+}
+
+/// An endpoint's first data statement and the tables it writes (sorted).
+type Signature = (Option<String>, Vec<String>);
+
+/// How many elements two sorted lists share, repeats counted (their multiset intersection).
+fn common(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The length of the longest common subsequence (two rows of the table), while the budget
+/// lasts; None when this table would exceed what is left or `ALIGN_MAX_CELLS`.
+fn lcs_len_within(budget: &mut usize, a: &[u32], b: &[u32]) -> Option<usize> {
+    let cells = (a.len() + 1).saturating_mul(b.len() + 1);
+    if cells > *budget || cells > ALIGN_MAX_CELLS {
+        return None;
+    }
+    *budget -= cells;
+    let mut prev = vec![0u32; b.len() + 1];
+    let mut cur = vec![0u32; b.len() + 1];
+    for x in a {
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = if x == y { prev[j] + 1 } else { prev[j + 1].max(cur[j]) };
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[b.len()] as usize)
+}
+
+/// What keeps two endpoints apart: the first statement that reads or writes data, and the
+/// set of tables written.
+fn signature(kind: &RequestKind) -> Signature {
+    let steps = &kind.instances[0].steps;
+    let data = |v: Verb| matches!(v, Verb::Select | Verb::Insert | Verb::Update | Verb::Delete);
+    let first = steps.iter().find(|s| data(s.verb)).map(|s| s.norm.text.clone());
+    let mut writes: Vec<String> = steps
+        .iter()
+        .filter(|s| matches!(s.verb, Verb::Insert | Verb::Update | Verb::Delete))
+        .map(|s| sql::main_table(&s.sql).unwrap_or_else(|| s.norm.text.clone()))
+        .collect();
+    writes.sort_unstable();
+    writes.dedup();
+    (first, writes)
+}
+
+/// Kinds (most requests first) that are one endpoint with optional statements become its
+/// weighted variants, main first. A kind joins the heaviest earlier kind (an endpoint's main)
+/// that has the same first data statement, writes the same tables, and whose shape it aligns
+/// with on a shared skeleton (a common subsequence) of at least 2 statements and at least half
+/// of the longer shape: the differences are statements inserted or omitted around it. Kinds
+/// are compared with the mains only, so an endpoint does not drift by chains of small steps.
+/// Alignments stop when `budget` (table cells) is spent.
+fn merge_optional(kinds: Vec<RequestKind>, mut budget: usize) -> Vec<RequestKind> {
+    struct Member {
+        kind: RequestKind,
+        /// The shape, statements as numbers (`ids`), and the same sorted.
+        shape: Vec<u32>,
+        sorted: Vec<u32>,
+        skeleton: usize,
+    }
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut intern = |key: Vec<String>| -> Vec<u32> {
+        key.into_iter()
+            .map(|t| {
+                let next = ids.len() as u32;
+                *ids.entry(t).or_insert(next)
+            })
+            .collect()
+    };
+    let mut endpoints: Vec<(Vec<Member>, Signature)> = Vec::new();
+    for kind in kinds {
+        let shape = intern(shape(&kind.instances[0].key()));
+        let mut sorted = shape.clone();
+        sorted.sort_unstable();
+        let sig = signature(&kind);
+        let mut joined = None;
+        for (e, (members, esig)) in endpoints.iter().enumerate() {
+            let main = &members[0];
+            let longer = main.shape.len().max(shape.len());
+            // The statements the two share, repeats counted, bound the skeleton from above.
+            let bound = common(&main.sorted, &sorted);
+            if *esig != sig || bound < 2 || bound * 2 < longer {
+                continue;
+            }
+            let Some(l) = lcs_len_within(&mut budget, &main.shape, &shape) else {
+                continue;
+            };
+            if l >= 2 && l * 2 >= longer {
+                joined = Some((e, l));
+                break;
+            }
+        }
+        let own = shape.len();
+        let member = |skeleton| Member {
+            kind,
+            shape,
+            sorted,
+            skeleton,
+        };
+        match joined {
+            Some((e, skeleton)) => endpoints[e].0.push(member(skeleton)),
+            None => endpoints.push((vec![member(own)], sig)),
+        }
+    }
+    let mut endpoints: Vec<(Vec<Member>, Vec<String>)> = endpoints.into_iter().map(|(m, s)| (m, s.1)).collect();
+    // Endpoints by the requests they stand for; a stable sort keeps the order of ties.
+    endpoints.sort_by_key(|(m, _)| std::cmp::Reverse(m.iter().map(|x| x.kind.weight()).sum::<usize>()));
+    let mut out = Vec::new();
+    for (members, writes) in endpoints {
+        if members.len() == 1 {
+            out.extend(members.into_iter().map(|m| m.kind));
+            continue;
+        }
+        let variants: Vec<(usize, usize)> = members
+            .iter()
+            .map(|m| (m.kind.weight(), m.kind.instances[0].steps.len()))
+            .collect();
+        let main_shape_len = members[0].shape.len();
+        let keys: Vec<Vec<u32>> = members.iter().map(|m| intern(m.kind.instances[0].key())).collect();
+        let sorted: Vec<Vec<u32>> = keys
+            .iter()
+            .map(|k| {
+                let mut k = k.clone();
+                k.sort_unstable();
+                k
+            })
+            .collect();
+        let main_key = &keys[0];
+        let mut evidence: Vec<Vec<Request>> = vec![Vec::new(); members.len()];
+        // At most as many projections in all as the endpoint has requests: memory at most doubles.
+        let mut left: usize = members.iter().map(|m| m.kind.instances.len()).sum();
+        for (i, key) in keys.iter().enumerate() {
+            for (j, other) in members.iter().enumerate() {
+                if i == j || evidence[i].len() >= EVIDENCE_MAX || left == 0 {
+                    continue;
+                }
+                // Another variant holds this one's statements in order: every one of them.
+                let cost = key.len() + keys[j].len();
+                if cost > budget {
+                    break;
+                }
+                budget -= cost;
+                if common(&sorted[i], &sorted[j]) < key.len() {
+                    continue;
+                }
+                let Some(pairs) = align_within(&mut budget, key, &keys[j]) else {
+                    continue;
+                };
+                if pairs.len() < key.len() {
+                    continue;
+                }
+                let room = (EVIDENCE_MAX - evidence[i].len()).min(left);
+                left -= room.min(other.kind.instances.len());
+                // Only what a link needs (values, rows, rowid): not the texts again.
+                let light = |e: &Exec| Exec {
+                    norm: sql::Normalized {
+                        text: String::new(),
+                        values: e.norm.values.clone(),
+                    },
+                    sql: String::new(),
+                    ..*e
+                };
+                evidence[i].extend(other.kind.instances.iter().take(room).map(|r| Request {
+                    steps: pairs.iter().map(|&(_, b)| light(&r.steps[b])).collect(),
+                    lead_gap: None,
+                    trail_gap: None,
+                    cpu: None,
+                    ..*r
+                }));
+            }
+        }
+        for ((i, m), evidence) in members.into_iter().enumerate().zip(evidence) {
+            let key = &keys[i];
+            let aligned = if i > 0 {
+                align_within(&mut budget, main_key, key)
+            } else {
+                None
+            };
+            let (added, omitted) = match aligned {
+                Some(pairs) => {
+                    let (mut in_main, mut in_this) = (vec![false; main_key.len()], vec![false; key.len()]);
+                    for (a, b) in pairs {
+                        in_main[a] = true;
+                        in_this[b] = true;
+                    }
+                    (
+                        (0..key.len()).filter(|&j| !in_this[j]).collect(),
+                        (0..main_key.len()).filter(|&j| !in_main[j]).collect(),
+                    )
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            let mut kind = m.kind;
+            kind.optional = Some(Optional {
+                variant: i + 1,
+                variants: variants.clone(),
+                skeleton: m.skeleton,
+                shape_len: m.shape.len(),
+                main_shape_len,
+                added,
+                omitted,
+                writes: writes.clone(),
+            });
+            kind.evidence = evidence;
+            out.push(kind);
+        }
+    }
     out
 }
 
@@ -833,6 +1141,192 @@ mod tests {
         );
         assert_eq!(shape(&k(&["a", "x", "y", "c"])), k(&["a", "x", "y", "c"]));
         assert_ne!(shape(&k(&["a", "b"])), shape(&k(&["b", "a"])));
+    }
+
+    /// One worker, a connection per request: each request a list of statements (`?` is the
+    /// request's number), every statement returning a row.
+    fn requests_trace(requests: &[&[&str]]) -> Trace {
+        let mut lines = Vec::new();
+        let mut t = 1_000 * MS;
+        for (n, sqls) in requests.iter().enumerate() {
+            let conn = n + 1;
+            lines.push(format!(
+                r#"{{"v":1,"kind":"open","ts":{t},"pid":7,"tid":7,"conn":{conn}}}"#
+            ));
+            for q in *sqls {
+                t += MS;
+                let expanded = q.replace('?', &(n + 1).to_string());
+                lines.push(format!(
+                    r#"{{"v":1,"kind":"stmt","ts":{t},"pid":7,"tid":7,"conn":{conn},"dur_ns":100000,"sql":"{q}","expanded":"{expanded}","rows":1}}"#
+                ));
+            }
+            t += MS;
+            lines.push(format!(
+                r#"{{"v":1,"kind":"close","ts":{t},"pid":7,"tid":7,"conn":{conn}}}"#
+            ));
+            t += 10 * MS;
+        }
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    /// The kinds of a one-worker trace: (script statements, weight, variant number).
+    fn kinds_of(requests: &[&[&str]]) -> Vec<(Vec<String>, usize, Option<usize>)> {
+        let a = analyze(&requests_trace(requests), 50 * MS as u64, &[]);
+        kinds(&a.groups[0])
+            .iter()
+            .map(|k| (k.instances[0].key(), k.weight(), k.optional.as_ref().map(|o| o.variant)))
+            .collect()
+    }
+
+    const PAGE: &str = "SELECT id, site_id FROM page WHERE id = ?";
+    const LOCK: &str = "SELECT until FROM page_lock WHERE page_id = ?";
+    const SITE: &str = "SELECT id, name FROM site WHERE id = ?";
+    const WRITE: &str = "UPDATE page SET rev = rev + 1 WHERE id = ?";
+
+    #[test]
+    fn an_endpoint_with_an_optional_block_is_one_kind_in_weighted_variants() {
+        let full: &[&str] = &[
+            PAGE,
+            LOCK,
+            SITE,
+            "BEGIN",
+            WRITE,
+            "SAVEPOINT x",
+            WRITE,
+            "RELEASE x",
+            "COMMIT",
+        ];
+        let short: &[&str] = &[PAGE, SITE, "BEGIN", WRITE, "COMMIT"];
+        let a = analyze(&requests_trace(&[full, short, full, full, short]), 50 * MS as u64, &[]);
+        let ks = kinds(&a.groups[0]);
+        assert_eq!(ks.len(), 2, "{ks:?}");
+        let (main, other) = (ks[0].optional.as_ref().unwrap(), ks[1].optional.as_ref().unwrap());
+        assert_eq!((main.variant, other.variant), (1, 2));
+        assert_eq!(ks[0].weight(), 3);
+        assert_eq!(ks[1].weight(), 2);
+        assert_eq!(main.variants, vec![(3, 9), (2, 5)]);
+        assert_eq!(main.writes, vec!["page".to_string()]);
+        // The short variant lacks the main's lock lookup and its savepoint block.
+        assert_eq!(other.omitted, vec![1, 5, 6, 7]);
+        assert!(other.added.is_empty());
+        assert_eq!((other.skeleton, other.shape_len, other.main_shape_len), (5, 5, 9));
+        // A statement only the lighter variant has is listed as added.
+        let extra: &[&str] = &[PAGE, SITE, "SELECT 1 FROM audit WHERE id = ?", "BEGIN", WRITE, "COMMIT"];
+        let ks = kinds_of(&[short, extra, short]);
+        assert_eq!(ks.len(), 2);
+        assert_eq!(ks[1].2, Some(2));
+        let a = analyze(&requests_trace(&[short, extra, short]), 50 * MS as u64, &[]);
+        let o = kinds(&a.groups[0])[1].optional.clone().unwrap();
+        assert_eq!((o.added, o.omitted), (vec![2], vec![]));
+        // With no alignment budget left, nothing is merged.
+        let mut ks = kinds(&a.groups[0]);
+        for k in &mut ks {
+            k.optional = None;
+        }
+        assert!(merge_optional(ks, 0).iter().all(|k| k.optional.is_none()));
+    }
+
+    #[test]
+    fn different_endpoints_stay_apart() {
+        let publish: &[&str] = &[PAGE, LOCK, SITE, "BEGIN", WRITE, "COMMIT"];
+        // The same first statement and most of publish's statements, but it writes nothing.
+        let view: &[&str] = &[PAGE, LOCK, SITE, "SELECT body FROM comment WHERE page_id = ?"];
+        // Publish's writes and most of its statements, but another first statement.
+        let moved: &[&str] = &[SITE, LOCK, "BEGIN", WRITE, "COMMIT"];
+        // Another table written after the same reads.
+        let tagged: &[&str] = &[
+            PAGE,
+            LOCK,
+            SITE,
+            "BEGIN",
+            "INSERT INTO tag(page_id) VALUES (?)",
+            "COMMIT",
+        ];
+        let ks = kinds_of(&[publish, view, moved, tagged, publish]);
+        assert_eq!(ks.len(), 4, "{ks:?}");
+        assert!(ks.iter().all(|k| k.2.is_none()), "{ks:?}");
+        // Two statements sharing one: too short a skeleton to call the rest optional.
+        let ks = kinds_of(&[&[PAGE, LOCK], &[PAGE, SITE]]);
+        assert_eq!(ks.len(), 2);
+        assert!(ks.iter().all(|k| k.2.is_none()));
+        // A shape less than half of which the other holds.
+        let long: &[&str] = &[
+            PAGE,
+            LOCK,
+            SITE,
+            "SELECT a FROM b WHERE c = ?",
+            "SELECT d FROM e WHERE f = ?",
+        ];
+        let ks = kinds_of(&[long, &[PAGE, LOCK]]);
+        assert_eq!(ks.len(), 2);
+        assert!(ks.iter().all(|k| k.2.is_none()));
+    }
+
+    #[test]
+    fn a_variant_seen_once_links_on_the_evidence_of_variants_that_hold_its_steps() {
+        let set = "UPDATE page SET site_id = ? WHERE id = ?";
+        let full: &[&str] = &[PAGE, LOCK, SITE, "BEGIN", set, "COMMIT"];
+        let cached: &[&str] = &[PAGE, SITE, "BEGIN", set, "COMMIT"];
+        let a = analyze(&requests_trace(&[full, full, cached, full]), 50 * MS as u64, &[]);
+        let ks = kinds(&a.groups[0]);
+        assert_eq!(ks.len(), 2);
+        // The main's 3 requests, cut down to the cached variant's steps, are its evidence.
+        assert_eq!(ks[1].instances.len(), 1);
+        assert_eq!(ks[1].evidence.len(), 3);
+        // Request 1's lock lookup dropped: its page read, site read, BEGIN, UPDATE and COMMIT.
+        let values = |r: &Request| r.steps.iter().map(|e| e.norm.values.clone()).collect::<Vec<_>>();
+        assert_eq!(ks[1].evidence[0].steps.len(), 5);
+        let main_first = &ks[0].instances[0];
+        assert_eq!(
+            values(&ks[1].evidence[0]),
+            [0, 2, 3, 4, 5].map(|i| main_first.steps[i].norm.values.clone())
+        );
+        assert_ne!(values(&ks[1].evidence[0]), values(&ks[1].instances[0]));
+        assert!(
+            ks[0].evidence.is_empty(),
+            "the main holds a step the cached variant lacks"
+        );
+        let link = |k: &RequestKind, step: usize| {
+            let inserted = crate::import::params::Inserted::of(k);
+            crate::import::params::step_params(k, &inserted, step, false, 0).remove(0)
+        };
+        let main = link(&ks[0], 4);
+        assert_eq!(main.value.as_str(), Some("$2.id"), "{main:?}");
+        let cached = link(&ks[1], 3);
+        assert_eq!(cached.value.as_str(), Some("$1.id"), "{cached:?}");
+        assert!(
+            cached
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("in all 4 requests, 3 of them of the kind's other variants")),
+            "{cached:?}"
+        );
+        // Without that evidence a request seen once is not linked.
+        let mut alone = ks.into_iter().nth(1).unwrap();
+        alone.evidence.clear();
+        assert_ne!(link(&alone, 3).value.as_str(), Some("$1.id"));
+    }
+
+    #[test]
+    fn repetitions_and_optional_steps_together() {
+        // Repetition variants of the main stay one kind; the optional variant is another script.
+        let one: &[&str] = &[PAGE, "BEGIN", WRITE, "COMMIT"];
+        let three: &[&str] = &[PAGE, "BEGIN", WRITE, WRITE, WRITE, "COMMIT"];
+        let with_site: &[&str] = &[PAGE, SITE, "BEGIN", WRITE, "COMMIT"];
+        let ks = kinds_of(&[one, three, one, with_site]);
+        assert_eq!(ks.len(), 2, "{ks:?}");
+        assert_eq!((ks[0].1, ks[0].2), (3, Some(1)));
+        assert_eq!((ks[1].1, ks[1].2), (1, Some(2)));
+    }
+
+    #[test]
+    fn alignment_is_a_longest_common_subsequence() {
+        let a = ["a", "b", "c", "d"];
+        let b = ["a", "c", "x", "d"];
+        assert_eq!(align(&a, &b), Some(vec![(0, 0), (2, 1), (3, 3)]));
+        assert_eq!(align::<&str>(&[], &b), Some(vec![]));
+        let big = vec![0u8; 3000];
+        assert_eq!(align(&big, &big), None, "too large a table");
     }
 
     #[test]
