@@ -717,3 +717,77 @@ fn an_endpoint_with_optional_statements_is_one_kind_in_weighted_variants() {
         assert_eq!(e["other"].as_u64(), Some(0), "{op}");
     }
 }
+
+/// #28 item 1: the set-up process inserts sites and pages with their ids (an `INTEGER PRIMARY
+/// KEY` given explicitly), comments in one bulk insert with theirs
+/// (tests/fixtures/import/make_optional_trace.py). Without `--db`, populate
+/// numbers those keys from the first id the app inserted (`seq(1)`), never a generator fitted to
+/// the two site ids that could repeat one (`uniform(1, 2)` failed populate with "UNIQUE
+/// constraint failed: site.id"). With ten times the rows, the scenario still validates and runs
+/// with no constraint error.
+#[test]
+fn set_up_rows_inserted_with_their_ids_populate_keys_that_never_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("ids.toml");
+    let out = bin()
+        .arg("import")
+        .arg(optional_fixture())
+        .arg("-o")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let v = toml_of(&text);
+    let populate = v["setup"]["populate"].as_array().unwrap();
+    let line = |table: &str| {
+        populate
+            .iter()
+            .find(|p| p["table"].as_str() == Some(table))
+            .unwrap_or_else(|| panic!("no populate line for {table}:\n{text}"))
+    };
+    // Sites and pages inserted one by one, comments in one bulk insert (20 rows of one statement).
+    for (table, rows) in [("site", 2), ("page", 20), ("comment", 20)] {
+        let p = line(table);
+        assert_eq!(p["rows"].as_integer(), Some(rows), "{text}");
+        assert_eq!(p["columns"][0].as_str(), Some("id"), "{text}");
+        assert_eq!(p["values"][0].as_str(), Some("seq(1)"), "{text}");
+    }
+    assert!(
+        text.contains(
+            "# id: seq(1): the rowid (INTEGER PRIMARY KEY), numbered from the first key the app inserted while \
+             setting up (1–2); not `uniform(1, 2)`, which could repeat a key\n"
+        ),
+        "{text}"
+    );
+    // Ten times the rows the app inserted: more than the ids it used, so a generator drawing
+    // from them would repeat one.
+    let scaled = text
+        .replace("table = \"site\", rows = 2,", "table = \"site\", rows = 20,")
+        .replace("table = \"page\", rows = 20,", "table = \"page\", rows = 200,");
+    assert_ne!(scaled, text);
+    std::fs::write(&scenario, &scaled).unwrap();
+    let out = bin().arg("validate").arg(&scenario).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.path().join("r.json");
+    bin()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--operations", "40", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
+        .arg("-o")
+        .arg(&report)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let r = common::read_json(&report);
+    let run = &r["runs"][0];
+    assert_eq!(run["error"], serde_json::Value::Null, "{run}");
+    assert_eq!(run["verification"]["ok"].as_bool(), Some(true), "{run}");
+    let ops = run["groups"][0]["ops"].as_array().unwrap();
+    assert!(!ops.is_empty(), "{run}");
+    for op in ops {
+        assert_eq!(op["errors"]["constraint"].as_u64(), Some(0), "{op}");
+    }
+}

@@ -286,15 +286,41 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
     for e in analysis.setup_writes.iter().filter(|e| e.verb == Verb::Insert) {
         by_stmt.entry(e.norm.text.clone()).or_default().push(e);
     }
+    // The schema as SQLite reads it, for the columns that must not repeat a value.
+    let schema = schema_db(&out.setup_sql);
+    // Per table.column kept distinct: the keys earlier populate lines take.
+    let mut taken: BTreeMap<(String, String), Vec<(i64, i64)>> = BTreeMap::new();
     for (text, execs) in by_stmt {
-        let Some((table, columns)) = sql::insert_columns(&text) else {
+        let Some((table, columns, per)) = sql::insert_rows(&text) else {
             out.setup_comments.push(format!(
                 "The app inserted {} row(s) with `{text}` while setting up; add a populate line for them.",
                 execs.len()
             ));
             continue;
         };
-        let rows: u64 = execs.iter().map(|e| e.changes.unwrap_or(1).max(0) as u64).sum();
+        let rows: u64 = execs
+            .iter()
+            .map(|e| e.changes.unwrap_or(per as i64).max(0) as u64)
+            .sum();
+        // A bulk insert's rows, each as if inserted alone.
+        let execs: Vec<requests::Exec> = execs
+            .iter()
+            .flat_map(|e| {
+                let n = columns.len();
+                if per == 1 || e.norm.values.len() != n * per {
+                    return vec![(*e).clone()];
+                }
+                e.norm
+                    .values
+                    .chunks(n)
+                    .map(|row| {
+                        let mut one = (*e).clone();
+                        one.norm.values = row.to_vec();
+                        one
+                    })
+                    .collect()
+            })
+            .collect();
         let kind = RequestKind {
             variants: Vec::new(),
             optional: None,
@@ -305,7 +331,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                     actor: (0, 0),
                     start: e.ts,
                     end: e.end(),
-                    steps: vec![(*e).clone()],
+                    steps: vec![e.clone()],
                     lead_gap: None,
                     trail_gap: None,
                     cpu: None,
@@ -316,7 +342,7 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
         if fitted.len() != columns.len() {
             continue;
         }
-        let comments = columns
+        let mut comments: Vec<String> = columns
             .iter()
             .zip(&fitted)
             .filter_map(|(c, p)| {
@@ -325,13 +351,66 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                     .map(|n| format!("{c}: {n}, of the rows the app inserted while setting up"))
             })
             .collect();
-        let values: Vec<String> = fitted
+        let mut values: Vec<String> = fitted
             .into_iter()
             .map(|p| match p.value {
                 toml::Value::String(s) => s,
-                other => other.to_string(),
+                // A constant: populate's values are generators.
+                other => format!("const({other})"),
             })
             .collect();
+        // A rowid alias or single-column unique key gets values that never repeat, whatever was
+        // fitted to the few the app inserted.
+        let distinct = schema
+            .as_ref()
+            .and_then(|c| schema::distinct_columns(c, &table).ok())
+            .unwrap_or_default();
+        for (i, c) in columns.iter().enumerate() {
+            let Some((_, rowid)) = distinct.iter().find(|d| d.0.eq_ignore_ascii_case(c)) else {
+                continue;
+            };
+            let seen: Vec<&sql::Value> = execs.iter().filter_map(|e| e.norm.values.get(i)).collect();
+            let key = (table.to_ascii_lowercase(), c.to_ascii_lowercase());
+            let held = taken.entry(key).or_default();
+            let till = |start: i64| start.saturating_add(rows.min(i64::MAX as u64) as i64);
+            let Some((generator, start, why)) = params::distinct_generator(&seen, &values[i], *rowid, rows, held)
+            else {
+                if let Some(start) = values[i]
+                    .strip_prefix("seq(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|n| n.parse::<i64>().ok())
+                {
+                    held.push((start, till(start)));
+                }
+                continue;
+            };
+            comments.retain(|k| !k.starts_with(&format!("{c}: ")));
+            comments.push(format!("{c}: {why}"));
+            values[i] = generator;
+            held.push((start, till(start)));
+        }
+        // A composite key none of whose columns is numbered: said, not changed (a copy of the
+        // database, `--db`, fills such a table by key).
+        let keys = schema
+            .as_ref()
+            .and_then(|c| schema::unique_keys(c, &table).ok())
+            .unwrap_or_default();
+        for (key, expression, _) in keys {
+            if expression || key.len() < 2 || key.iter().any(String::is_empty) {
+                continue;
+            }
+            let at: Option<Vec<usize>> = key
+                .iter()
+                .map(|k| columns.iter().position(|c| c.eq_ignore_ascii_case(k)))
+                .collect();
+            if at.is_some_and(|at| !at.iter().any(|&p| values[p].starts_with("seq("))) {
+                comments.push(format!(
+                    "({}): a composite unique key; these generators may repeat it when drawing more rows than \
+                     the app inserted (re-import with --db COPY to fill the table by key)",
+                    key.join(", ")
+                ));
+            }
+        }
         out.populate.push(PopulateOut {
             comments,
             table,
@@ -340,6 +419,19 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
             values,
         });
     }
+}
+
+/// An in-memory database with the schema of `setup_sql` (its statements that fail, fills and
+/// PRAGMAs skipped): SQLite's own reading of the keys.
+fn schema_db(setup_sql: &[String]) -> Option<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_in_memory().ok()?;
+    for stmt in setup_sql {
+        let head = stmt.trim_start().to_ascii_uppercase();
+        if head.starts_with("CREATE") {
+            let _ = conn.execute_batch(stmt);
+        }
+    }
+    Some(conn)
 }
 
 /// The PRAGMAs the app set become `[sqlite]`; journal_mode and synchronous the matrix.

@@ -171,6 +171,65 @@ fn replay_list<'a>(values: impl Iterator<Item = &'a Value>) -> String {
     format!("replay({})", items.join(", "))
 }
 
+/// The generator of a populated column that the schema keeps distinct (its rowid alias, a
+/// single-column PRIMARY KEY or UNIQUE key), given the values the app inserted into it, the
+/// generator fitted to them, the `rows` the line draws and the keys earlier populate lines of
+/// the same column take (`taken`, half-open ranges): `seq(first)` from the smallest integer
+/// inserted (1 for text), moved past any taken range it would overlap, so no row count repeats
+/// a key. `uniform(1, 2)` fitted to two ids fails with "UNIQUE constraint failed" as soon as it
+/// draws one twice. Returns the generator, its first value and why; None when the fitted one is
+/// already that `seq`, or when every value was NULL (SQLite numbers a rowid, and NULLs never
+/// collide under UNIQUE).
+pub(crate) fn distinct_generator(
+    column: &[&Value],
+    fitted: &str,
+    rowid: bool,
+    rows: u64,
+    taken: &[(i64, i64)],
+) -> Option<(String, i64, String)> {
+    let non_null: Vec<&Value> = column.iter().copied().filter(|v| **v != Value::Null).collect();
+    if non_null.is_empty() {
+        return None;
+    }
+    let ints: Vec<i64> = non_null
+        .iter()
+        .filter_map(|v| if let Value::Int(i) = v { Some(*i) } else { None })
+        .collect();
+    let first = if ints.len() == non_null.len() {
+        ints.iter().copied().min()
+    } else {
+        None
+    };
+    let mut start = first.unwrap_or(1);
+    let end = |s: i64| s.saturating_add(rows.min(i64::MAX as u64) as i64);
+    while let Some(&(_, b)) = taken.iter().find(|&&(a, b)| start < b && end(start) > a) {
+        start = b;
+    }
+    let generator = format!("seq({start})");
+    if fitted == generator {
+        return None;
+    }
+    let what = if rowid {
+        "the rowid (INTEGER PRIMARY KEY)".to_string()
+    } else {
+        "a unique key".to_string()
+    };
+    let from = match (first, ints.iter().max()) {
+        (Some(lo), Some(hi)) if start != lo => {
+            format!(
+                "numbered after the keys an earlier populate line takes (the app inserted {lo}–{hi} while setting up)"
+            )
+        }
+        (Some(lo), Some(hi)) if hi > &lo => {
+            format!("numbered from the first key the app inserted while setting up ({lo}–{hi})")
+        }
+        (Some(lo), _) => format!("numbered from the key the app inserted while setting up ({lo})"),
+        _ => "numbered, as its values were not all integers".to_string(),
+    };
+    let why = format!("{generator}: {what}, {from}; not `{fitted}`, which could repeat a key");
+    Some((generator, start, why))
+}
+
 /// Generators fitted to the captured values.
 fn model(column: &[&Value], inserts: bool) -> ParamOut {
     let non_null: Vec<&Value> = column.iter().copied().filter(|v| **v != Value::Null).collect();
@@ -556,6 +615,54 @@ mod tests {
         assert_eq!(
             model_redacted(&red.iter().collect::<Vec<_>>()).unwrap().value,
             gs("uniform(10, 999)")
+        );
+    }
+
+    /// #28: a rowid alias or single-column unique key is never drawn by a generator that can
+    /// repeat (`uniform(1, 2)` fitted to two ids): it is numbered from the first key the app
+    /// inserted, after the keys an earlier populate line of the column takes, from 1 for text;
+    /// a `seq` already right and all-NULL values (SQLite numbers them) are left alone.
+    #[test]
+    fn a_column_kept_distinct_gets_a_seq_from_its_first_key() {
+        let col = |xs: &[Value]| xs.to_vec();
+        let ids = col(&[Value::Int(2), Value::Int(1)]);
+        let refs: Vec<&Value> = ids.iter().collect();
+        let fitted = model(&refs, true).value;
+        assert_eq!(fitted, gs("uniform(1, 2)"));
+        let (g, start, why) = distinct_generator(&refs, "uniform(1, 2)", true, 2, &[]).unwrap();
+        assert_eq!((g.as_str(), start), ("seq(1)", 1));
+        assert_eq!(
+            why,
+            "seq(1): the rowid (INTEGER PRIMARY KEY), numbered from the first key the app inserted while setting \
+             up (1–2); not `uniform(1, 2)`, which could repeat a key"
+        );
+        // One value fitted as a constant, a small set fitted as a choice: numbered too.
+        let one = [Value::Int(7)];
+        let one: Vec<&Value> = one.iter().collect();
+        assert_eq!(distinct_generator(&one, "7", false, 1, &[]).unwrap().0, "seq(7)");
+        let (g, start, why) = distinct_generator(&refs, "choice(1, 2)", false, 2, &[(0, 2), (2, 3)]).unwrap();
+        assert_eq!((g.as_str(), start), ("seq(3)", 3));
+        assert!(
+            why.contains("a unique key, numbered after the keys an earlier populate line takes"),
+            "{why}"
+        );
+        // Text keys: numbers from 1.
+        let slugs = [Value::Text("a".into()), Value::Text("b".into())];
+        let slugs: Vec<&Value> = slugs.iter().collect();
+        let (g, _, why) = distinct_generator(&slugs, "text(1)", false, 2, &[]).unwrap();
+        assert_eq!(g, "seq(1)");
+        assert!(why.contains("not all integers"), "{why}");
+        // Already numbered from the first key; all NULL: nothing to change.
+        assert!(distinct_generator(&refs, "seq(1)", true, 2, &[(3, 5)]).is_none());
+        let nulls = [Value::Null, Value::Null];
+        let nulls: Vec<&Value> = nulls.iter().collect();
+        assert!(distinct_generator(&nulls, "replay(NULL)", true, 2, &[]).is_none());
+        // NULLs among keys are not drawn; the keys are numbered from the smallest.
+        let mixed = [Value::Null, Value::Int(5), Value::Int(9)];
+        let mixed: Vec<&Value> = mixed.iter().collect();
+        assert_eq!(
+            distinct_generator(&mixed, "uniform(5, 9)", true, 3, &[]).unwrap().0,
+            "seq(5)"
         );
     }
 

@@ -388,6 +388,43 @@ fn table_info(
     Ok((out, Some(fill), notes))
 }
 
+/// The columns of `table` that `populate` must fill with values that never repeat: its rowid
+/// alias (the `INTEGER PRIMARY KEY` of a rowid table) and every column that alone is a unique key
+/// (a single-column PRIMARY KEY, UNIQUE, a unique index, partial ones too). Each with whether it
+/// is the rowid alias. Columns that are unique only together with others (a composite key) are
+/// not here: their tables are filled as [`table_info`] says, when read from a copy.
+pub(crate) fn distinct_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(String, bool)>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+    let cols: Vec<(String, String, i64)> = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(5)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut list = conn.prepare(&format!("PRAGMA index_list({})", quote(table)))?;
+    // A primary key with an index of its own (origin "pk") is not the rowid: a WITHOUT ROWID
+    // table's, or one whose type is not exactly INTEGER.
+    let pk_index = list
+        .query_map([], |r| r.get::<_, String>(3))?
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .any(|origin| origin == "pk");
+    let pk: Vec<&(String, String, i64)> = cols.iter().filter(|c| c.2 > 0).collect();
+    let mut out: Vec<(String, bool)> = Vec::new();
+    if let [only] = pk.as_slice() {
+        out.push((only.0.clone(), !pk_index && only.1.eq_ignore_ascii_case("integer")));
+    }
+    for (key, expression, _) in unique_keys(conn, table)? {
+        if let [col] = key.as_slice()
+            && !expression
+            && !col.is_empty()
+            && !out.iter().any(|o| o.0.eq_ignore_ascii_case(col))
+        {
+            out.push((col.clone(), false));
+        }
+    }
+    Ok(out)
+}
+
 /// The unique keys of a table (PRIMARY KEY and UNIQUE constraints, unique indexes, partial ones
 /// too): their column names (`""` for the rowid), whether one is an expression, and the index's SQL.
 pub(crate) fn unique_keys(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(Vec<String>, bool, String)>> {
@@ -670,6 +707,33 @@ mod tests {
 
     /// A database a writer died in (a hot journal beside it): what is read is the committed
     /// state (the journal rolled back on the copy), and the user's files stay as they were.
+    /// #28: the columns populate must keep distinct, as SQLite reads the keys: the rowid alias
+    /// (only a rowid table's `INTEGER PRIMARY KEY`), any single-column PRIMARY KEY, UNIQUE or
+    /// unique index (partial ones too); not a column unique only with others (a composite key,
+    /// filled by its own mechanism) nor one under a unique index on an expression.
+    #[test]
+    fn distinct_columns_are_the_rowid_and_single_column_unique_keys() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE site(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE u(id INT PRIMARY KEY, slug TEXT UNIQUE, a INTEGER, b INTEGER, UNIQUE(a, b));
+             CREATE TABLE w(id INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID;
+             CREATE TABLE link(a INTEGER, b INTEGER, note TEXT, PRIMARY KEY(a, b));
+             CREATE TABLE person(id integer primary key, email TEXT, nick TEXT, tag TEXT);
+             CREATE UNIQUE INDEX person_email ON person(lower(email));
+             CREATE UNIQUE INDEX person_nick ON person(nick) WHERE nick IS NOT NULL;
+             CREATE INDEX person_tag ON person(tag);",
+        )
+        .unwrap();
+        let d = |t: &str| distinct_columns(&c, t).unwrap();
+        let s = |name: &str, rowid: bool| (name.to_string(), rowid);
+        assert_eq!(d("site"), [s("id", true)]);
+        assert_eq!(d("u"), [s("id", false), s("slug", false)]);
+        assert_eq!(d("w"), [s("id", false)]);
+        assert!(d("link").is_empty());
+        assert_eq!(d("person"), [s("id", true), s("nick", false)]);
+    }
+
     /// A FIFO is refused without being opened.
     #[test]
     fn a_hot_journal_is_rolled_back_on_the_copy_and_a_fifo_is_refused() {

@@ -423,6 +423,63 @@ pub(crate) fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
     (params == columns.len() && rest.iter().filter(|x| *x == ")").count() == 1).then_some((table, columns))
 }
 
+/// `INSERT INTO t (a, b) VALUES (?1, ?2), (?3, ?4)`: the table, its columns and the number of
+/// rows, when every value of every row is a parameter (a bulk insert: Django's `bulk_create`,
+/// a fixture loader); the parameters go row by row. One row is [`insert_columns`]'s.
+pub(crate) fn insert_rows(text: &str) -> Option<(String, Vec<String>, usize)> {
+    if let Some((table, columns)) = insert_columns(text) {
+        return Some((table, columns, 1));
+    }
+    let w = words(text);
+    let into = w.iter().position(|x| x.eq_ignore_ascii_case("into"))?;
+    let table = unquote(w.get(into + 1)?);
+    if w.get(into + 2)? != "(" {
+        return None;
+    }
+    let close = into + 2 + w[into + 2..].iter().position(|x| x == ")")?;
+    let columns: Vec<String> = w[into + 3..close]
+        .iter()
+        .filter(|x| *x != ",")
+        .map(|c| unquote(c))
+        .collect();
+    let rest = &w[close + 1..];
+    if columns.is_empty() || !rest.first()?.eq_ignore_ascii_case("values") {
+        return None;
+    }
+    let (mut i, mut rows) = (1, 0);
+    loop {
+        if rest.get(i)? != "(" {
+            return None;
+        }
+        i += 1;
+        for k in 0..columns.len() {
+            if k > 0 {
+                if rest.get(i)? != "," {
+                    return None;
+                }
+                i += 1;
+            }
+            if !rest.get(i)?.starts_with('?') {
+                return None;
+            }
+            i += 1;
+        }
+        if rest.get(i)? != ")" {
+            return None;
+        }
+        i += 1;
+        rows += 1;
+        match rest.get(i).map(String::as_str) {
+            Some(",") => i += 1,
+            None | Some(";") => break,
+            // RETURNING, ON CONFLICT: no parameter after the rows.
+            Some(_) if !rest[i..].iter().any(|x| x.starts_with('?') || x == "(") => break,
+            Some(_) => return None,
+        }
+    }
+    Some((table, columns, rows))
+}
+
 /// `PRAGMA name = value` or `PRAGMA name(value)`: the name (lower case) and value, when set.
 pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
     let w = words(sql);
@@ -578,5 +635,32 @@ mod tests {
             Some(("cache_size".into(), "-2000".into()))
         );
         assert_eq!(pragma_assignment("PRAGMA journal_mode"), None);
+    }
+
+    /// #28: a bulk insert's rows, when every value is a parameter; anything else is not one.
+    #[test]
+    fn insert_rows_reads_bulk_inserts() {
+        let cols = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            insert_rows("INSERT INTO site(id, name) VALUES (?1, ?2), (?3, ?4)"),
+            Some(("site".into(), cols(&["id", "name"]), 2))
+        );
+        assert_eq!(
+            insert_rows("INSERT INTO \"t\" (\"a\") VALUES (?), (?), (?) RETURNING \"a\""),
+            Some(("t".into(), cols(&["a"]), 3))
+        );
+        assert_eq!(
+            insert_rows("INSERT INTO t(a, b) VALUES (?, ?)"),
+            Some(("t".into(), cols(&["a", "b"]), 1))
+        );
+        for not in [
+            "INSERT INTO t(a, b) VALUES (?, ?), (?, 1)",
+            "INSERT INTO t(a, b) VALUES (?, ?), (?)",
+            "INSERT INTO t(a) VALUES (?), (lower(?))",
+            "INSERT INTO t(a) SELECT ? UNION SELECT ?",
+            "INSERT INTO t VALUES (?), (?)",
+        ] {
+            assert_eq!(insert_rows(not), None, "{not}");
+        }
     }
 }
