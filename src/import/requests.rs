@@ -86,57 +86,81 @@ impl Request {
     }
 }
 
-/// Per worker: the thread CPU time at the last reading and the time since it that is assumed
-/// to be CPU (short statements and short gaps, which carry no reading).
+/// Per worker: the last CPU reading and what happened since it.
 struct CpuState {
+    /// The thread's CPU time at the last reading.
     anchor: Option<i64>,
-    accum: i64,
+    /// Statement time since it (assumed CPU: SQLite's work), without overlaps.
+    stmts: i64,
+    /// Wall time of the gaps since it.
+    gaps: i64,
+    /// The events since it whose gap has no reading of its own.
+    pending: Vec<usize>,
+    /// The end of the worker's latest event (statements nest: FTS5's own statements run
+    /// inside the app's).
     last_end: i64,
 }
 
-/// Follows one event of a worker: returns the wall-clock gap since its previous event (None for
-/// its first) and the share of that gap it spent on the CPU (None without readings).
-fn observe(
-    states: &mut HashMap<Actor, CpuState>,
-    actor: Actor,
-    ts: i64,
-    dur: i64,
-    cpu_start: Option<i64>,
-    cpu_end: Option<i64>,
-) -> (Option<u64>, Option<f64>) {
-    let first = !states.contains_key(&actor);
-    let st = states.entry(actor).or_insert(CpuState {
-        anchor: None,
-        accum: 0,
-        last_end: ts,
-    });
-    let wall = (ts - st.last_end).max(0);
-    let share = match (cpu_start, st.anchor) {
-        (Some(c), Some(a)) => {
-            let cpu = (c - a - st.accum).clamp(0, wall);
-            st.anchor = Some(c);
-            st.accum = 0;
-            Some(if wall > 0 { cpu as f64 / wall as f64 } else { 1.0 })
+/// Per event of the trace: the wall-clock gap since its worker's previous event (None for its
+/// first) and the share of that gap the worker spent on the CPU (None without readings).
+///
+/// The capture library reads the thread's CPU time only at gaps of 1 ms or more. The CPU
+/// between two readings, less the statements' time (SQLite's work), is spread over all the
+/// gaps between them in proportion to their wall time. Short gaps are not taken as all CPU:
+/// under a saturated server (4 workers on 2 cores) half of their wall time is a wait for a
+/// core, and taking it for app CPU doubled the imported app time (Wagtail, issue 28).
+fn cpu_shares(events: &[super::trace::Event]) -> Vec<(Option<u64>, Option<f64>)> {
+    let mut out = vec![(None, None); events.len()];
+    let mut states: HashMap<Actor, CpuState> = HashMap::new();
+    for (i, ev) in events.iter().enumerate() {
+        let dur = match &ev.kind {
+            Kind::Stmt(s) => s.dur_ns as i64,
+            _ => 0,
+        };
+        let actor = (ev.pid, ev.tid);
+        let first = !states.contains_key(&actor);
+        let st = states.entry(actor).or_insert(CpuState {
+            anchor: None,
+            stmts: 0,
+            gaps: 0,
+            pending: Vec::new(),
+            last_end: ev.ts,
+        });
+        let wall = (ev.ts - st.last_end).max(0);
+        out[i].0 = (!first).then_some(wall as u64);
+        st.gaps += wall;
+        match (ev.cpu_ns, st.anchor) {
+            (Some(c), Some(a)) => {
+                let gap_cpu = (c - a - st.stmts).max(0);
+                let share = if st.gaps > 0 {
+                    (gap_cpu as f64 / st.gaps as f64).min(1.0)
+                } else {
+                    1.0
+                };
+                for &j in &st.pending {
+                    out[j].1 = Some(share);
+                }
+                out[i].1 = Some(share);
+                (st.anchor, st.stmts, st.gaps) = (Some(c), 0, 0);
+                st.pending.clear();
+            }
+            (Some(c), None) => {
+                (st.anchor, st.stmts, st.gaps) = (Some(c), 0, 0);
+                st.pending.clear();
+            }
+            (None, _) => st.pending.push(i),
         }
-        (Some(c), None) => {
-            st.anchor = Some(c);
-            st.accum = 0;
-            None
+        let end = ev.ts + dur;
+        match ev.cpu_end_ns {
+            Some(c) => {
+                (st.anchor, st.stmts, st.gaps) = (Some(c), 0, 0);
+                st.pending.clear();
+            }
+            None => st.stmts += (end - ev.ts.max(st.last_end)).max(0),
         }
-        (None, _) => {
-            st.accum += wall;
-            None
-        }
-    };
-    match cpu_end {
-        Some(c) => {
-            st.anchor = Some(c);
-            st.accum = 0;
-        }
-        None => st.accum += dur,
+        st.last_end = st.last_end.max(end);
     }
-    st.last_end = ts + dur;
-    ((!first).then_some(wall as u64), share)
+    out
 }
 
 impl Request {
@@ -282,15 +306,11 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
     let mut a = Analysis::default();
     let mut open: HashMap<(u32, u64), Conn> = HashMap::new();
     let mut done: Vec<Conn> = Vec::new();
-    let mut cpu: HashMap<Actor, CpuState> = HashMap::new();
-    for ev in &trace.events {
+    let shares = cpu_shares(&trace.events);
+    for (i, ev) in trace.events.iter().enumerate() {
         let key = (ev.pid, ev.conn);
         let actor = (ev.pid, ev.tid);
-        let dur = match &ev.kind {
-            Kind::Stmt(s) => s.dur_ns as i64,
-            _ => 0,
-        };
-        let (wall, share) = observe(&mut cpu, actor, ev.ts, dur, ev.cpu_ns, ev.cpu_end_ns);
+        let (wall, share) = shares[i];
         match &ev.kind {
             Kind::Open { file } => {
                 if let Some(f) = file
@@ -1129,6 +1149,43 @@ mod tests {
             vec![6 * MS as u64, 6 * MS as u64],
             "idle = wall minus CPU between requests"
         );
+    }
+
+    #[test]
+    fn short_gaps_without_readings_share_the_cpu_the_next_reading_finds() {
+        // A worker that got a core half the time: after a reading, three statements of 0.1 ms
+        // each after gaps of 0.5 ms (too short for a reading), then a statement whose start
+        // reading finds, since the last reading, 0.4 ms of statements and 1 ms of the 2 ms of
+        // gaps on the CPU. Every gap is half CPU; short gaps used to count as all CPU.
+        let (t0, c0) = (1_000 * MS, 10 * MS);
+        let us = 1_000;
+        let stmt = |ts: i64, cpu: Option<i64>| {
+            let reading = cpu.map_or(String::new(), |c| format!(r#","cpu_ns":{c}"#));
+            format!(
+                r#"{{"v":1,"kind":"stmt","ts":{ts},"pid":7,"tid":7,"conn":1{reading},"dur_ns":100000,"sql":"SELECT 1","expanded":"SELECT 1"}}"#
+            )
+        };
+        let mut lines = vec![format!(
+            r#"{{"v":1,"kind":"open","ts":{t0},"pid":7,"tid":7,"conn":1,"cpu_ns":{c0}}}"#
+        )];
+        // A 2 ms first gap with a reading: 1 ms of it on the CPU.
+        lines.push(stmt(t0 + 2 * MS, Some(c0 + MS)));
+        let mut ts = t0 + 2 * MS + 100 * us;
+        for _ in 0..3 {
+            ts += 500 * us;
+            lines.push(stmt(ts, None));
+            ts += 100 * us;
+        }
+        ts += 500 * us;
+        // Since the last reading: 4 statements of 0.1 ms (one before the gaps) and 4 gaps.
+        lines.push(stmt(ts, Some(c0 + MS + 400 * us + 1_000 * us)));
+        let trace = crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace");
+        let shares = cpu_shares(&trace.events);
+        assert_eq!(shares[1], (Some(2 * MS as u64), Some(0.5)));
+        for (wall, share) in &shares[2..] {
+            assert_eq!(*wall, Some(500 * us as u64));
+            assert_eq!(*share, Some(0.5), "{shares:?}");
+        }
     }
 
     #[test]
