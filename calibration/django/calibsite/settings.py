@@ -66,6 +66,12 @@ _options = {
         "PRAGMA busy_timeout=5000"
     ),
 }
+# CALIB_SECURE_DELETE=on|off: set SQLite's secure_delete per connection (Debian's libsqlite3 is
+# built with SECURE_DELETE, so it is on unless set; litehammer's bundled SQLite has it off).
+SECURE_DELETE = os.environ.get("CALIB_SECURE_DELETE", "").lower()
+assert SECURE_DELETE in ("", "on", "off"), SECURE_DELETE
+if SECURE_DELETE:
+    _options["init_command"] += f";PRAGMA secure_delete={SECURE_DELETE}"
 if TXMODE:
     _options["transaction_mode"] = TXMODE.upper()
 if os.environ.get("CALIB_TRACE_DIR"):
