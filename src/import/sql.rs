@@ -401,9 +401,9 @@ pub(crate) fn is_scratch_database(file: Option<&str>) -> bool {
     }
 }
 
-/// `INSERT INTO t (a, b) VALUES (?1, ?2)`: the table and columns, when every value is a parameter.
-pub(crate) fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
-    let w = words(text);
+/// The words of `INSERT INTO t (a, b) VALUES …`: the table, its columns, and the words from
+/// `VALUES` on (None unless the columns are named and `VALUES` follows them).
+fn insert_head(w: &[String]) -> Option<(String, Vec<String>, &[String])> {
     let into = w.iter().position(|x| x.eq_ignore_ascii_case("into"))?;
     let table = unquote(w.get(into + 1)?);
     if w.get(into + 2)? != "(" {
@@ -416,9 +416,15 @@ pub(crate) fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
         .map(|c| unquote(c))
         .collect();
     let rest = &w[close + 1..];
-    if !rest.first()?.eq_ignore_ascii_case("values") {
-        return None;
-    }
+    rest.first()?
+        .eq_ignore_ascii_case("values")
+        .then_some((table, columns, rest))
+}
+
+/// `INSERT INTO t (a, b) VALUES (?1, ?2)`: the table and columns, when every value is a parameter.
+pub(crate) fn insert_columns(text: &str) -> Option<(String, Vec<String>)> {
+    let w = words(text);
+    let (table, columns, rest) = insert_head(&w)?;
     let params = rest.iter().filter(|x| x.starts_with('?')).count();
     (params == columns.len() && rest.iter().filter(|x| *x == ")").count() == 1).then_some((table, columns))
 }
@@ -431,19 +437,8 @@ pub(crate) fn insert_rows(text: &str) -> Option<(String, Vec<String>, usize)> {
         return Some((table, columns, 1));
     }
     let w = words(text);
-    let into = w.iter().position(|x| x.eq_ignore_ascii_case("into"))?;
-    let table = unquote(w.get(into + 1)?);
-    if w.get(into + 2)? != "(" {
-        return None;
-    }
-    let close = into + 2 + w[into + 2..].iter().position(|x| x == ")")?;
-    let columns: Vec<String> = w[into + 3..close]
-        .iter()
-        .filter(|x| *x != ",")
-        .map(|c| unquote(c))
-        .collect();
-    let rest = &w[close + 1..];
-    if columns.is_empty() || !rest.first()?.eq_ignore_ascii_case("values") {
+    let (table, columns, rest) = insert_head(&w)?;
+    if columns.is_empty() {
         return None;
     }
     let (mut i, mut rows) = (1, 0);
