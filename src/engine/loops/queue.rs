@@ -14,32 +14,12 @@
 use crate::config::Arrival;
 use crate::engine::cancel::{Phase, PhaseFlag};
 use crate::engine::loops::clock::Clock;
-use crate::workload::rng::Rng;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use crate::engine::loops::shared_queue::{Due, State};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// Longest single wait before the run phase is checked again.
 const POLL: Duration = Duration::from_millis(5);
-
-enum Source {
-    /// Issue ticks of the waiting clients; 0 = issued when the run's first request was
-    /// taken (every client sends its first request at once, as `wrk -c C` does, so the
-    /// first requests queue behind each other too).
-    Clients {
-        heap: BinaryHeap<Reverse<u64>>,
-        start: Option<u64>,
-    },
-    Arrivals {
-        next: u64,
-        mean_gap_ticks: f64,
-        /// This queue's slot among the group's queues (worker processes): (k, n).
-        slot: (u32, u32),
-        arrival: Arrival,
-        rng: Rng,
-    },
-}
 
 pub struct RequestQueue {
     inner: Inner,
@@ -47,8 +27,15 @@ pub struct RequestQueue {
 }
 
 enum Inner {
-    /// One process's queue (its threads').
-    Local { source: Mutex<Source>, ready: Condvar },
+    /// One process's queue (its threads'): the state in the hot path's clock ticks, and its
+    /// heap of waiting clients.
+    Local {
+        state: Mutex<(State, Vec<u64>)>,
+        ready: Condvar,
+        /// Arrivals: this queue's place among the group's queues (k, n) and the mean gap, ns.
+        slot: (u32, u32),
+        gap_ns: u64,
+    },
     /// Shared by a group's worker processes (`queue = "shared"`).
     Shared(crate::engine::loops::shared_queue::SharedQueue),
 }
@@ -63,13 +50,7 @@ pub struct Ticket {
 
 impl RequestQueue {
     pub fn clients(clients: u32) -> Self {
-        Self::local(
-            Source::Clients {
-                heap: (0..clients).map(|_| Reverse(0)).collect(),
-                start: None,
-            },
-            Clock::get(),
-        )
+        Self::local(State::clients(clients), (0, 1), 0, Clock::get())
     }
 
     /// Arrivals at `rate` per second. `slot` = (k, n): this queue is the k-th of the group's
@@ -81,24 +62,19 @@ impl RequestQueue {
     /// for 2 cores and inflated app time by 60 % (12.5 ms for 8 ms asked, issue 33).
     pub fn arrivals(rate: f64, arrival: Arrival, seed: u64, slot: (u32, u32)) -> Self {
         let clock = Clock::get();
-        let mean_gap_ticks = clock.ticks_for((1e9 / rate) as u64) as f64;
-        Self::local(
-            Source::Arrivals {
-                next: 0,
-                slot,
-                mean_gap_ticks,
-                arrival,
-                rng: Rng::derive(seed, 0xA771_0000_0000),
-            },
-            clock,
-        )
+        let gap_ns = (1e9 / rate) as u64;
+        let state = State::arrivals(clock.ticks_for(gap_ns) as f64, arrival, seed);
+        Self::local(state, slot, gap_ns.max(1), clock)
     }
 
-    fn local(source: Source, clock: Clock) -> Self {
+    fn local(state: State, slot: (u32, u32), gap_ns: u64, clock: Clock) -> Self {
+        let heap = vec![0; state.cap()];
         Self {
             inner: Inner::Local {
-                source: Mutex::new(source),
+                state: Mutex::new((state, heap)),
                 ready: Condvar::new(),
+                slot,
+                gap_ns,
             },
             clock,
         }
@@ -146,68 +122,42 @@ impl RequestQueue {
 
     /// The next due request, waiting for one; `None` once the run stops.
     pub fn take(&self, phase: &PhaseFlag) -> Option<Ticket> {
-        let (source, ready) = match &self.inner {
-            Inner::Local { source, ready } => (source, ready),
+        let (state, ready, slot, gap_ns) = match &self.inner {
+            Inner::Local {
+                state,
+                ready,
+                slot,
+                gap_ns,
+            } => (state, ready, *slot, *gap_ns),
             Inner::Shared(q) => {
                 return q.take(phase).map(|t| Ticket {
-                    issued: self.ticks_of(t.issued_ns),
+                    issued: self.ticks_of(t.issued),
                     client: t.client,
                 });
             }
         };
-        let mut source = source.lock().expect("queue lock");
+        let mut guard = state.lock().expect("queue lock");
         loop {
             if phase.get() == Phase::Stop {
                 return None;
             }
-            let now = self.clock.now();
-            let wait_ns = match &mut *source {
-                Source::Clients { heap, start } => match heap.peek() {
-                    Some(Reverse(0)) => {
-                        heap.pop();
-                        return Some(Ticket {
-                            issued: *start.get_or_insert(now),
-                            client: true,
-                        });
-                    }
-                    Some(Reverse(t)) if *t <= now => {
-                        let issued = *t;
-                        heap.pop();
-                        return Some(Ticket { issued, client: true });
-                    }
-                    Some(Reverse(t)) => self.clock.ns_between(now, *t),
-                    None => POLL.as_nanos() as u64,
-                },
-                Source::Arrivals {
-                    next,
-                    mean_gap_ticks,
-                    arrival,
-                    rng,
-                    slot,
-                } => {
-                    if *next == 0 {
-                        let gap_ns = self.clock.ns_between(0, *mean_gap_ticks as u64).max(1);
-                        *next = now
-                            + self.clock.ticks_for(first_arrival_in(
-                                crate::engine::loops::interp::monotonic_ns(),
-                                gap_ns,
-                                *slot,
-                            ));
-                    }
-                    if *next <= now {
-                        let issued = *next;
-                        let gap = match arrival {
-                            Arrival::Fixed => *mean_gap_ticks,
-                            Arrival::Poisson => -*mean_gap_ticks * (1.0 - rng.unit()).ln(),
-                        };
-                        *next += (gap as u64).max(1);
-                        return Some(Ticket { issued, client: false });
-                    }
-                    self.clock.ns_between(now, *next)
+            let (state, heap) = &mut *guard;
+            let first = |now: u64| {
+                let mono = crate::engine::loops::interp::monotonic_ns();
+                now + self.clock.ticks_for(first_arrival_in(mono, gap_ns, slot))
+            };
+            let wait_ns = match state.take(heap, self.clock.now(), first) {
+                Due::Take(t) => {
+                    return Some(Ticket {
+                        issued: t.issued,
+                        client: t.client,
+                    });
                 }
+                Due::Wait(u64::MAX) => POLL.as_nanos() as u64,
+                Due::Wait(ticks) => self.clock.ns_between(0, ticks),
             };
             let wait = Duration::from_nanos(wait_ns).min(POLL);
-            source = ready.wait_timeout(source, wait).expect("queue lock").0;
+            guard = ready.wait_timeout(guard, wait).expect("queue lock").0;
         }
     }
 
@@ -216,8 +166,8 @@ impl RequestQueue {
         if !ticket.client {
             return;
         }
-        let (source, ready) = match &self.inner {
-            Inner::Local { source, ready } => (source, ready),
+        let (state, ready) = match &self.inner {
+            Inner::Local { state, ready, .. } => (state, ready),
             Inner::Shared(q) => {
                 let ago = self.clock.ns_between(end, self.clock.now());
                 let end_ns = crate::engine::loops::interp::monotonic_ns().saturating_sub(ago);
@@ -225,8 +175,9 @@ impl RequestQueue {
             }
         };
         let at = end + self.clock.ticks_for(think_ns).max(1);
-        if let Source::Clients { heap, .. } = &mut *source.lock().expect("queue lock") {
-            heap.push(Reverse(at));
+        {
+            let (state, heap) = &mut *state.lock().expect("queue lock");
+            state.give_back(heap, at);
         }
         ready.notify_one();
     }

@@ -9,6 +9,8 @@
 //! of issue times. Times are CLOCK_MONOTONIC nanoseconds, which every process reads alike.
 //! A spin lock guards the few instructions of a take or a return; a waiting worker sleeps on
 //! a futex word that every return bumps, for at most the time until the next due request.
+//! The state and what a take or a return does to it (`State`) are the same for a process's
+//! own queue (`loops::queue`), which keeps them behind a mutex, in the hot path's clock ticks.
 
 use crate::config::Arrival;
 use crate::engine::cancel::{Phase, PhaseFlag};
@@ -22,7 +24,7 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(5);
 
 const HEADER_AT: usize = 64;
-const HEAP_AT: usize = HEADER_AT + std::mem::size_of::<Header>().next_multiple_of(64);
+const HEAP_AT: usize = HEADER_AT + std::mem::size_of::<State>().next_multiple_of(64);
 
 const CLIENTS: u32 = 0;
 const ARRIVALS: u32 = 1;
@@ -35,9 +37,11 @@ struct Words {
     seq: AtomicU32,
 }
 
-/// The state behind the lock.
+/// A queue's state, in one unit of time (CLOCK_MONOTONIC ns here, the hot path's clock ticks
+/// in a process's own queue, `loops::queue`), beside a binary min-heap of `cap` slots that
+/// holds the waiting clients' issue times. Both kinds of queue take and return through it.
 #[repr(C)]
-struct Header {
+pub(crate) struct State {
     mode: u32,
     poisson: u32,
     /// Heap capacity (the group's clients) and length.
@@ -45,11 +49,101 @@ struct Header {
     len: u32,
     /// Clients: when the run's first request was taken (0 = not yet); every client issues
     /// its first request then.
-    start_ns: u64,
+    start: u64,
     /// Arrivals: the next intended start (0 = not yet).
-    next_ns: u64,
-    mean_gap_ns: f64,
+    next: u64,
+    mean_gap: f64,
     rng: Rng,
+}
+
+/// What a take found: a request, or how long until the next one is due (`u64::MAX`: unknown,
+/// no client is waiting).
+pub(crate) enum Due {
+    Take(Taken),
+    Wait(u64),
+}
+
+impl State {
+    /// `clients` clients, all issuing their first request at the start (an all-zero heap).
+    pub(crate) fn clients(clients: u32) -> Self {
+        Self {
+            mode: CLIENTS,
+            poisson: 0,
+            cap: clients,
+            len: clients,
+            start: 0,
+            next: 0,
+            mean_gap: 0.0,
+            rng: Rng::new(0),
+        }
+    }
+
+    /// Arrivals `mean_gap` apart on average.
+    pub(crate) fn arrivals(mean_gap: f64, arrival: Arrival, seed: u64) -> Self {
+        Self {
+            mode: ARRIVALS,
+            poisson: u32::from(arrival == Arrival::Poisson),
+            cap: 0,
+            len: 0,
+            start: 0,
+            next: 0,
+            mean_gap,
+            rng: Rng::derive(seed, 0xA771_0000_0000),
+        }
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap as usize
+    }
+
+    /// The next request due at `now`, from `heap` (the state's `cap` slots); the first arrival
+    /// is due `first(now)` (a process's own queue puts it on the group's grid).
+    pub(crate) fn take(&mut self, heap: &mut [u64], now: u64, first: impl FnOnce(u64) -> u64) -> Due {
+        if self.mode == CLIENTS {
+            let len = self.len as usize;
+            return match heap[..len].first().copied() {
+                Some(t) if t <= now => {
+                    pop(&mut heap[..len]);
+                    self.len -= 1;
+                    // 0: the first request, issued when the run's first request was taken.
+                    let issued = if t == 0 {
+                        if self.start == 0 {
+                            self.start = now;
+                        }
+                        self.start
+                    } else {
+                        t
+                    };
+                    Due::Take(Taken { issued, client: true })
+                }
+                Some(t) => Due::Wait(t - now),
+                None => Due::Wait(u64::MAX),
+            };
+        }
+        if self.next == 0 {
+            self.next = first(now);
+        }
+        if self.next > now {
+            return Due::Wait(self.next - now);
+        }
+        let issued = self.next;
+        let gap = if self.poisson == 1 {
+            -self.mean_gap * (1.0 - self.rng.unit()).ln()
+        } else {
+            self.mean_gap
+        };
+        self.next += (gap as u64).max(1);
+        Due::Take(Taken { issued, client: false })
+    }
+
+    /// A client comes back at `at`.
+    pub(crate) fn give_back(&mut self, heap: &mut [u64], at: u64) {
+        let len = self.len as usize;
+        if len < self.cap as usize {
+            self.len += 1;
+            push(&mut heap[..len + 1], at);
+        }
+    }
 }
 
 /// The driver's handle (it owns the file) or a worker process's mapping of it.
@@ -64,36 +158,28 @@ unsafe impl Send for SharedQueue {}
 // SAFETY: as above.
 unsafe impl Sync for SharedQueue {}
 
-/// A request taken: its issue time on CLOCK_MONOTONIC, and whether a client sent it.
+/// A request taken: its issue time (CLOCK_MONOTONIC ns in the shared queue, the state's unit
+/// in general), and whether a client sent it.
 pub struct Taken {
-    pub issued_ns: u64,
+    pub issued: u64,
     pub client: bool,
 }
 
 impl SharedQueue {
     /// A closed-loop queue of `clients` clients, all issuing their first request at the start.
     pub fn clients(clients: u32) -> std::io::Result<Self> {
-        let q = Self::create(clients.max(1))?;
-        let h = q.header();
-        h.mode = CLIENTS;
-        h.len = clients;
-        // All zeros (issued at the start) is a valid heap.
-        Ok(q)
+        Self::create(State::clients(clients))
     }
 
     /// Arrivals at `rate` per second for the whole group.
     pub fn arrivals(rate: f64, arrival: Arrival, seed: u64) -> std::io::Result<Self> {
-        let q = Self::create(1)?;
-        let h = q.header();
-        h.mode = ARRIVALS;
-        h.poisson = u32::from(arrival == Arrival::Poisson);
-        h.mean_gap_ns = 1e9 / rate;
-        h.rng = Rng::derive(seed, 0xA771_0000_0000);
-        Ok(q)
+        Self::create(State::arrivals(1e9 / rate, arrival, seed))
     }
 
-    fn create(cap: u32) -> std::io::Result<Self> {
-        let size = HEAP_AT + 8 * cap as usize;
+    /// A new shared file holding `state` and its heap (all zeros: every client issued at the
+    /// start, a valid heap).
+    fn create(state: State) -> std::io::Result<Self> {
+        let size = HEAP_AT + 8 * state.cap().max(1);
         // SAFETY: a NUL-terminated name; the flags ask for a close-on-exec descriptor.
         let raw = unsafe { libc::memfd_create(c"litehammer-queue".as_ptr(), libc::MFD_CLOEXEC) };
         if raw < 0 {
@@ -106,7 +192,9 @@ impl SharedQueue {
             return Err(std::io::Error::last_os_error());
         }
         let q = Self::map(fd, size)?;
-        q.header().cap = cap;
+        // SAFETY: the new mapping has room for the State at HEADER_AT, and no other process
+        // has it yet.
+        unsafe { std::ptr::write(q.base.add(HEADER_AT).cast::<State>(), state) };
         Ok(q)
     }
 
@@ -124,7 +212,7 @@ impl SharedQueue {
             return Err(std::io::Error::other("the shared queue is too small"));
         }
         let q = Self::map(fd, size)?;
-        if q.size < HEAP_AT + 8 * q.header().cap as usize {
+        if q.size < HEAP_AT + 8 * q.header().cap() {
             return Err(std::io::Error::other("the shared queue is too small for its clients"));
         }
         Ok(q)
@@ -164,19 +252,20 @@ impl SharedQueue {
 
     /// The state: only under the spin lock (or before any other process has the queue).
     #[allow(clippy::mut_from_ref)]
-    fn header(&self) -> &mut Header {
-        // SAFETY: the Header follows the words, 8-aligned; the lock makes this the only
+    fn header(&self) -> &mut State {
+        // SAFETY: the State follows the words, 8-aligned; the lock makes this the only
         // reference while it lives.
-        unsafe { &mut *self.base.add(HEADER_AT).cast::<Header>() }
+        unsafe { &mut *self.base.add(HEADER_AT).cast::<State>() }
     }
 
-    /// The heap's first `len` slots: only under the spin lock.
+    /// The heap's `cap` slots (the state's): only under the spin lock. It does not overlap
+    /// the state.
     #[allow(clippy::mut_from_ref)]
-    fn heap(&self, len: usize) -> &mut [u64] {
-        debug_assert!(HEAP_AT + 8 * len <= self.size);
-        // SAFETY: `cap` ≥ `len` u64s follow the header inside the mapping (checked on
-        // attach); only touched under the spin lock.
-        unsafe { std::slice::from_raw_parts_mut(self.base.add(HEAP_AT).cast::<u64>(), len) }
+    fn heap(&self, cap: usize) -> &mut [u64] {
+        debug_assert!(HEAP_AT + 8 * cap <= self.size);
+        // SAFETY: `cap` u64s follow the state inside the mapping (checked on attach); only
+        // touched under the spin lock.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(HEAP_AT).cast::<u64>(), cap) }
     }
 
     /// Takes the spin lock; false if the run stopped while waiting for it.
@@ -213,55 +302,13 @@ impl SharedQueue {
             if phase.get() == Phase::Stop || !self.lock(phase) {
                 return None;
             }
-            let now = monotonic_ns();
-            let h = self.header();
-            let wait_ns = if h.mode == CLIENTS {
-                let len = h.len as usize;
-                match self.heap(len).first().copied() {
-                    Some(0) => {
-                        pop(self.heap(len));
-                        h.len -= 1;
-                        if h.start_ns == 0 {
-                            h.start_ns = now;
-                        }
-                        let issued_ns = h.start_ns;
-                        self.unlock();
-                        return Some(Taken {
-                            issued_ns,
-                            client: true,
-                        });
-                    }
-                    Some(t) if t <= now => {
-                        pop(self.heap(len));
-                        h.len -= 1;
-                        self.unlock();
-                        return Some(Taken {
-                            issued_ns: t,
-                            client: true,
-                        });
-                    }
-                    Some(t) => t - now,
-                    None => POLL.as_nanos() as u64,
-                }
-            } else {
-                if h.next_ns == 0 {
-                    h.next_ns = now;
-                }
-                if h.next_ns <= now {
-                    let issued_ns = h.next_ns;
-                    let gap = if h.poisson == 1 {
-                        -h.mean_gap_ns * (1.0 - h.rng.unit()).ln()
-                    } else {
-                        h.mean_gap_ns
-                    };
-                    h.next_ns += (gap as u64).max(1);
+            let state = self.header();
+            let wait_ns = match state.take(self.heap(state.cap()), monotonic_ns(), |now| now) {
+                Due::Take(t) => {
                     self.unlock();
-                    return Some(Taken {
-                        issued_ns,
-                        client: false,
-                    });
+                    return Some(t);
                 }
-                h.next_ns - now
+                Due::Wait(ns) => ns,
             };
             let seq = &self.words().seq;
             let seen = seq.load(Ordering::Acquire);
@@ -275,12 +322,8 @@ impl SharedQueue {
         if !self.lock(phase) {
             return;
         }
-        let h = self.header();
-        let len = h.len as usize;
-        if len < h.cap as usize {
-            h.len += 1;
-            push(self.heap(len + 1), end_ns + think_ns.max(1));
-        }
+        let state = self.header();
+        state.give_back(self.heap(state.cap()), end_ns + think_ns.max(1));
         self.unlock();
         let seq = &self.words().seq;
         seq.fetch_add(1, Ordering::Release);
@@ -408,13 +451,13 @@ mod tests {
         let a = q.take(&phase).unwrap();
         let b = other.take(&phase).unwrap();
         assert!(a.client && b.client);
-        assert_eq!(a.issued_ns, b.issued_ns, "both clients issue at the start");
+        assert_eq!(a.issued, b.issued, "both clients issue at the start");
         let now = monotonic_ns();
         other.done(now, 0, &phase);
         q.done(now + 1, 0, &phase);
         let first = q.take(&phase).unwrap();
         let second = other.take(&phase).unwrap();
-        assert_eq!((first.issued_ns, second.issued_ns), (now + 1, now + 2));
+        assert_eq!((first.issued, second.issued), (now + 1, now + 2));
         phase.set(Phase::Stop);
         assert!(q.take(&phase).is_none(), "an empty queue ends when the run stops");
     }
@@ -442,7 +485,7 @@ mod tests {
         let b = other.take(&phase).unwrap();
         let c = q.take(&phase).unwrap();
         assert!(!a.client);
-        assert_eq!(b.issued_ns - a.issued_ns, 1000);
-        assert_eq!(c.issued_ns - b.issued_ns, 1000);
+        assert_eq!(b.issued - a.issued, 1000);
+        assert_eq!(c.issued - b.issued, 1000);
     }
 }
