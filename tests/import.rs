@@ -162,20 +162,28 @@ fn bad_traces_and_flags_are_input_errors_naming_file_and_line() {
 fn imported_scenario_validates_and_runs() {
     let (dir, _text) = import(&[]);
     let scenario = dir.path().join("web.toml");
-    let out = bin().arg("validate").arg(&scenario).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    validate_and_run(dir.path(), &scenario, &["--duration", "300ms"]);
+}
+
+/// `validate` passes and a short run (WAL + NORMAL, `length`: `--duration` or
+/// `--operations`) succeeds, in `dir`; the report.
+fn validate_and_run(dir: &Path, scenario: &Path, length: &[&str]) -> serde_json::Value {
+    let out = bin().arg("validate").arg(scenario).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.join("r.json");
     bin()
         .arg("run")
-        .arg(&scenario)
-        .args(["--duration", "300ms", "--warmup", "0s", "--no-probe", "-q"])
+        .arg(scenario)
+        .args(length)
+        .args(["--warmup", "0s", "--no-probe", "-q"])
         .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
         .arg("-o")
-        .arg(dir.path().join("r.json"))
+        .arg(&report)
         .arg("--db-dir")
-        .arg(dir.path())
+        .arg(dir)
         .assert()
         .success();
+    common::read_json(&report)
 }
 
 fn cms_fixture() -> PathBuf {
@@ -382,21 +390,7 @@ fn a_cms_trace_imports_validates_and_runs_with_no_hand_edits() {
     assert!(!stdout.contains("self-check"), "{stdout}");
 
     let scenario = dir.path().join("cms.toml");
-    let out = bin().arg("validate").arg(&scenario).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report = dir.path().join("r.json");
-    bin()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--duration", "300ms", "--warmup", "0s", "--no-probe", "-q"])
-        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
-        .arg("-o")
-        .arg(&report)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .assert()
-        .success();
-    let r = common::read_json(&report);
+    let r = validate_and_run(dir.path(), &scenario, &["--duration", "300ms"]);
     let run = &r["runs"][0];
     assert_eq!(run["verification"]["ok"].as_bool(), Some(true));
     for op in run["groups"][0]["ops"].as_array().unwrap() {
@@ -692,21 +686,7 @@ fn an_endpoint_with_optional_statements_is_one_kind_in_weighted_variants() {
         assert!(!text.contains(&format!("request kind `{name}`")), "{text}");
     }
 
-    let out = bin().arg("validate").arg(&scenario).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report = dir.path().join("r.json");
-    bin()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--operations", "40", "--warmup", "0s", "--no-probe", "-q"])
-        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
-        .arg("-o")
-        .arg(&report)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .assert()
-        .success();
-    let r = common::read_json(&report);
+    let r = validate_and_run(dir.path(), &scenario, &["--operations", "40"]);
     let run = &r["runs"][0];
     assert_eq!(run["verification"]["ok"].as_bool(), Some(true));
     let ops = run["groups"][0]["ops"].as_array().unwrap();
@@ -767,21 +747,7 @@ fn set_up_rows_inserted_with_their_ids_populate_keys_that_never_repeat() {
         .replace("table = \"page\", rows = 20,", "table = \"page\", rows = 200,");
     assert_ne!(scaled, text);
     std::fs::write(&scenario, &scaled).unwrap();
-    let out = bin().arg("validate").arg(&scenario).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report = dir.path().join("r.json");
-    bin()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--operations", "40", "--warmup", "0s", "--no-probe", "-q"])
-        .args(["--matrix", "journal_mode=wal", "--matrix", "synchronous=normal"])
-        .arg("-o")
-        .arg(&report)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .assert()
-        .success();
-    let r = common::read_json(&report);
+    let r = validate_and_run(dir.path(), &scenario, &["--operations", "40"]);
     let run = &r["runs"][0];
     assert_eq!(run["error"], serde_json::Value::Null, "{run}");
     assert_eq!(run["verification"]["ok"].as_bool(), Some(true), "{run}");
