@@ -36,7 +36,13 @@ fn import(dir: &Path, trace: &Path, expect_format: &str) -> (String, String, Vec
     bin().arg("validate").arg(&out).assert().success();
     let text = std::fs::read_to_string(&out).unwrap();
     let v: toml::Value = toml::from_str(&text).unwrap();
-    let kinds = v["group"][0]["script"]
+    let kinds = kinds_of(&v);
+    (stdout, text, kinds)
+}
+
+/// A scenario's request kinds: (weight, the steps' SQL, with BEGIN and COMMIT for block steps).
+fn kinds_of(v: &toml::Value) -> Vec<(i64, Vec<String>)> {
+    v["group"][0]["script"]
         .as_array()
         .unwrap()
         .iter()
@@ -53,8 +59,7 @@ fn import(dir: &Path, trace: &Path, expect_format: &str) -> (String, String, Vec
                 .collect();
             (s["weight"].as_integer().unwrap(), steps)
         })
-        .collect();
-    (stdout, text, kinds)
+        .collect()
 }
 
 fn has_kind(kinds: &[(i64, Vec<String>)], weight: i64, starts: &[&str], text: &str) {
@@ -390,24 +395,7 @@ fn otel_sdk_spans_of_a_wsgi_app_import_as_its_requests() {
     }
     let text = std::fs::read_to_string(&scenario).unwrap();
     let v: toml::Value = toml::from_str(&text).unwrap();
-    let kinds: Vec<(i64, Vec<String>)> = v["group"][0]["script"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let steps = s["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|st| match st.get("sql") {
-                    Some(sql) => sql.as_str().unwrap().to_string(),
-                    None if st.get("begin").is_some() => "BEGIN".into(),
-                    None => "COMMIT".into(),
-                })
-                .collect();
-            (s["weight"].as_integer().unwrap(), steps)
-        })
-        .collect();
+    let kinds = kinds_of(&v);
     has_kind(
         &kinds,
         7,
