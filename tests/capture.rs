@@ -551,7 +551,10 @@ fn statements_sqlite_runs_inside_the_apps_are_counted_not_recorded() {
         assert!(!s.starts_with("--"), "a trigger program recorded: {l}");
     }
     let nested = |l: &Value| l["nested"].as_i64().unwrap_or(0);
-    let inserts: Vec<&Value> = stmts.iter().filter(|l| sql(l).starts_with("INSERT INTO doc(")).collect();
+    let inserts: Vec<&Value> = stmts
+        .iter()
+        .filter(|l| sql(l).starts_with("INSERT INTO doc("))
+        .collect();
     let searches: Vec<&Value> = stmts.iter().filter(|l| sql(l).contains("MATCH")).collect();
     assert_eq!((inserts.len(), searches.len()), (12, 12));
     // Each INSERT ran the trigger program and FTS5's writes to its shadow tables; each search
@@ -565,8 +568,14 @@ fn statements_sqlite_runs_inside_the_apps_are_counted_not_recorded() {
         assert!(l["rows"].as_i64().is_some_and(|r| r >= 1), "{l}");
     }
     // The two cursors stepped in turn: both recorded in full, all their rows counted.
-    for q in ["SELECT id FROM doc ORDER BY id", "SELECT body FROM doc ORDER BY id DESC"] {
-        let l = stmts.iter().find(|l| sql(l) == q).unwrap_or_else(|| panic!("{q} not recorded"));
+    for q in [
+        "SELECT id FROM doc ORDER BY id",
+        "SELECT body FROM doc ORDER BY id DESC",
+    ] {
+        let l = stmts
+            .iter()
+            .find(|l| sql(l) == q)
+            .unwrap_or_else(|| panic!("{q} not recorded"));
         assert_eq!(l["rows"].as_i64(), Some(12), "{l}");
         assert_eq!(nested(l), 0, "{l}");
     }
@@ -582,7 +591,11 @@ fn statements_sqlite_runs_inside_the_apps_are_counted_not_recorded() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains(&format!(
             "{total} SQLite's own (virtual tables' shadow tables, trigger programs)"

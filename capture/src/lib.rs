@@ -142,10 +142,11 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
             // prefixed `-- ` when it runs inside another statement of the connection, or
             // `-- TRIGGER name` for a trigger's sub-program. Reading its first two bytes stops at
             // the NUL.
-            let dashes = !x.is_null() && unsafe {
-                let t = x as *const u8;
-                *t == b'-' && *t.add(1) == b'-'
-            };
+            let dashes = !x.is_null()
+                && unsafe {
+                    let t = x as *const u8;
+                    *t == b'-' && *t.add(1) == b'-'
+                };
             with_local(|l| {
                 let key = stmt as usize;
                 let start = nest::with_frames(|fr| nest::classify(fr, key, db as usize, l.is_pending(key), dashes));

@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(classify(&[], 3, DB, false, true), Start::TopLevel);
         // Run from inside a statement of another connection (an application function reading
         // another database): the application's.
-        assert_eq!(classify(&[f(1, OTHER_DB), f(4, DB)], 4, DB, false, true), Start::TopLevel);
+        assert_eq!(
+            classify(&[f(1, OTHER_DB), f(4, DB)], 4, DB, false, true),
+            Start::TopLevel
+        );
         // Stepped inside another statement's step, but SQLite does not call it nested (not
         // inside the other's VDBE, e.g. run from a busy handler): the application's.
         assert_eq!(classify(&[f(1, DB), f(7, DB)], 7, DB, false, false), Start::TopLevel);

@@ -1405,7 +1405,9 @@ mod tests {
             )
         };
         let open = |ts: i64, conn: i64, file: &str| {
-            format!(r#"{{"v":1,"kind":"open","ts":{ts},"pid":7,"tid":7,"conn":{conn},"path":"{file}","file":"{file}"}}"#)
+            format!(
+                r#"{{"v":1,"kind":"open","ts":{ts},"pid":7,"tid":7,"conn":{conn},"path":"{file}","file":"{file}"}}"#
+            )
         };
         let shadow = "REPLACE INTO 'main'.'doc_fts_data'(id, block) VALUES(?,?)";
         let insert = "INSERT INTO doc(body) VALUES (1)";
@@ -1428,7 +1430,10 @@ mod tests {
         for lines in [&old, &new] {
             let a = analyze(&read(lines), 50 * MS as u64, &[]);
             let want: BTreeMap<String, usize> = [
-                ("SQLite's own (virtual tables' shadow tables, trigger programs)".to_string(), 12),
+                (
+                    "SQLite's own (virtual tables' shadow tables, trigger programs)".to_string(),
+                    12,
+                ),
                 (
                     "on an in-memory or temporary database (a separate connection, e.g. a feature probe)".to_string(),
                     2,
