@@ -512,3 +512,97 @@ fn capture_of_a_program_with_sqlite_compiled_in_names_the_framework_route() {
         .stderr(predicates::str::contains("no SQLite call was seen"))
         .stderr(predicates::str::contains("litehammer capture --snippet node"));
 }
+
+/// Statements SQLite runs inside the app's (FTS5's shadow-table statements, a trigger program)
+/// are counted on the enclosing statement's line (`nested`), not written as lines of their own;
+/// two cursors open at once on one connection are not nested and stay recorded in full; import
+/// reports the counted statements as excluded, SQLite's own.
+#[test]
+fn statements_sqlite_runs_inside_the_apps_are_counted_not_recorded() {
+    let fts5 = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3; sqlite3.connect(':memory:').execute('CREATE VIRTUAL TABLE t USING fts5(x)')",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !fts5 {
+        eprintln!("skipped: no python3 with sqlite3 and FTS5");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/fts_app.py");
+    bin()
+        .arg("capture")
+        .arg("-o")
+        .arg(&trace)
+        .env("LITEHAMMER_CAPTURE_LIB", library())
+        .args(["--", "timeout", "-k", "5", "120", "python3"])
+        .arg(&app)
+        .arg(dir.path().join("app.db"))
+        .assert()
+        .success();
+    let stmts: Vec<Value> = events(&trace).into_iter().filter(|l| l["kind"] == "stmt").collect();
+    let sql = |l: &Value| l["sql"].as_str().unwrap().trim().to_string();
+    for l in &stmts {
+        let s = sql(l);
+        assert!(!s.contains("doc_fts_"), "FTS5's own statement recorded: {l}");
+        assert!(!s.starts_with("--"), "a trigger program recorded: {l}");
+    }
+    let nested = |l: &Value| l["nested"].as_i64().unwrap_or(0);
+    let inserts: Vec<&Value> = stmts
+        .iter()
+        .filter(|l| sql(l).starts_with("INSERT INTO doc("))
+        .collect();
+    let searches: Vec<&Value> = stmts.iter().filter(|l| sql(l).contains("MATCH")).collect();
+    assert_eq!((inserts.len(), searches.len()), (12, 12));
+    // Each INSERT ran the trigger program and FTS5's writes to its shadow tables; each search
+    // read them. The app's own values are still there.
+    for l in &inserts {
+        assert!(nested(l) >= 2, "{l}");
+        assert!(l["expanded"].as_str().unwrap().contains(" note "), "{l}");
+    }
+    for l in &searches {
+        assert!(nested(l) >= 1, "{l}");
+        assert!(l["rows"].as_i64().is_some_and(|r| r >= 1), "{l}");
+    }
+    // The two cursors stepped in turn: both recorded in full, all their rows counted.
+    for q in [
+        "SELECT id FROM doc ORDER BY id",
+        "SELECT body FROM doc ORDER BY id DESC",
+    ] {
+        let l = stmts
+            .iter()
+            .find(|l| sql(l) == q)
+            .unwrap_or_else(|| panic!("{q} not recorded"));
+        assert_eq!(l["rows"].as_i64(), Some(12), "{l}");
+        assert_eq!(nested(l), 0, "{l}");
+    }
+    // Import counts them as excluded, SQLite's own.
+    let total: i64 = stmts.iter().map(nested).sum();
+    let scenario = dir.path().join("fts.toml");
+    let out = bin()
+        .arg("import")
+        .arg(&trace)
+        .arg("-o")
+        .arg(&scenario)
+        .args(["--gap", "30ms"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{total} SQLite's own (virtual tables' shadow tables, trigger programs)"
+        )),
+        "{total} nested statements: {stdout}"
+    );
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(text.contains("MATCH"), "{text}");
+    assert!(!text.contains("doc_fts_data"), "{text}");
+}

@@ -173,9 +173,14 @@ fn bound(stmt: *mut Stmt, i: c_int, rc: c_int, set: impl FnOnce(&mut Value)) {
     if !ok && (rc == sys::SQLITE_RANGE || rc == sys::SQLITE_MISUSE) {
         return;
     }
+    // A bind made while another statement is being stepped on this thread is SQLite's own
+    // statement's (FTS5 binding a shadow-table row) or an application function's: not
+    // mirrored, which spares copying FTS5's blobs; the statement uses `sqlite3_expanded_sql`
+    // if it ever runs at top level.
+    let nested = crate::nest::inside_other(stmt as usize);
     crate::guarded(|| {
         with_entry(stmt as usize, true, |e| {
-            if !ok || i < 1 {
+            if !ok || i < 1 || nested {
                 e.known = false;
                 return;
             }

@@ -18,6 +18,7 @@
 mod bind;
 mod expand;
 mod json;
+mod nest;
 mod record;
 mod sqltext;
 mod sys;
@@ -135,31 +136,55 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
     match t {
         sys::SQLITE_TRACE_STMT => {
             let stmt = p as *mut Stmt;
-            // SAFETY: a live statement and its connection.
-            let total_changes = unsafe { (api.total_changes)((api.db_handle)(stmt)) };
-            let start_ns = sys::mono_ns();
+            // SAFETY: a live statement.
+            let db = unsafe { (api.db_handle)(stmt) };
+            // SAFETY: for STMT, x is the NUL-terminated text SQLite traces: the statement's,
+            // prefixed `-- ` when it runs inside another statement of the connection, or
+            // `-- TRIGGER name` for a trigger's sub-program. Reading its first two bytes stops at
+            // the NUL.
+            let dashes = !x.is_null()
+                && unsafe {
+                    let t = x as *const u8;
+                    *t == b'-' && *t.add(1) == b'-'
+                };
             with_local(|l| {
+                let key = stmt as usize;
+                let start = nest::with_frames(|fr| nest::classify(fr, key, db as usize, l.is_pending(key), dashes));
+                if let nest::Start::Nested { outer } = start {
+                    // SQLite's own statement: a count on the enclosing statement's line, and
+                    // nothing else (no clock, no values, no line).
+                    l.count_nested(outer);
+                    if outer != key {
+                        l.remember(Pending::own(key));
+                    }
+                    return;
+                }
+                l.forget_own(key);
+                // SAFETY: a live statement and its connection.
+                let total_changes = unsafe { (api.total_changes)(db) };
+                let start_ns = sys::mono_ns();
                 let cpu_ns = if start_ns - l.last_end_ns >= CPU_GAP_NS {
                     sys::thread_cpu_ns()
                 } else {
                     -1
                 };
                 l.remember(Pending {
-                    stmt: stmt as usize,
+                    stmt: key,
                     start_ns,
                     total_changes,
                     cpu_ns,
                     rows: 0,
+                    nested: 0,
+                    own: false,
                 })
             });
         }
         sys::SQLITE_TRACE_PROFILE => {
-            let now = sys::mono_ns();
             let stmt = p as *mut Stmt;
             // SAFETY: for PROFILE, x points at the elapsed time in ns.
             let sqlite_ns = unsafe { *(x as *const i64) };
             // SAFETY: the statement is live during the callback.
-            unsafe { record_stmt(api, conn, stmt, now, sqlite_ns) };
+            unsafe { record_stmt(api, conn, stmt, sqlite_ns) };
         }
         sys::SQLITE_TRACE_CLOSE => {
             let ts = sys::mono_ns();
@@ -181,13 +206,25 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
 
 /// # Safety
 /// `stmt` is a live statement.
-unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sqlite_ns: i64) {
+unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, sqlite_ns: i64) {
     let Some(cfg) = config() else { return };
     // SAFETY (whole block): stmt is live; returned strings are valid until the next call on it.
     unsafe {
         let db = (api.db_handle)(stmt);
         with_local(|l| {
             let pending = l.take(stmt as usize);
+            if pending.is_some_and(|q| q.own) {
+                return; // SQLite's own statement: counted at its start
+            }
+            // An end without a start seen, inside another statement of this connection: SQLite's
+            // own statement re-run after SQLITE_SCHEMA (SQLite does not trace the retry's start,
+            // but does its end), already counted.
+            if pending.is_none() && nest::with_frames(|fr| nest::inside_other_of(fr, stmt as usize, db as usize)) {
+                return;
+            }
+            let now = sys::mono_ns();
+            // Statements SQLite ran inside this one (their time is inside its `dur_ns`).
+            let nested = pending.map_or(0, |q| q.nested) + std::mem::take(&mut l.orphan_nested);
             let (ts, dur) = match pending {
                 Some(q) => (q.start_ns, now - q.start_ns),
                 None => (now - sqlite_ns, sqlite_ns),
@@ -243,6 +280,10 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, now: i64, sq
                 if rowid != 0 {
                     buf.extend_from_slice(b",\"rowid\":");
                     json::push_int(buf, rowid);
+                }
+                if nested > 0 {
+                    buf.extend_from_slice(b",\"nested\":");
+                    json::push_int(buf, nested);
                 }
                 // The statement's entry: its template, and the values bound to it.
                 bind::with_entry(stmt as usize, false, |e| {
@@ -501,18 +542,25 @@ pub unsafe extern "C" fn sqlite3_step(stmt: *mut Stmt) -> c_int {
     let Some(real) = sys::real_step() else {
         return SQLITE_ERROR;
     };
+    if config().is_none() {
+        // SAFETY: forwarding.
+        return unsafe { real(stmt) };
+    }
+    // While it runs, the statements SQLite starts on this thread are nested in it.
+    // SAFETY: sqlite3_db_handle takes any statement (NULL gives NULL).
+    let db = api().map_or(0, |a| unsafe { (a.db_handle)(stmt) } as usize);
+    let pushed = nest::enter(stmt as usize, db);
     // SAFETY: forwarding.
     let rc = unsafe { real(stmt) };
-    if config().is_some() {
-        STEPS_SEEN.store(true, Ordering::Relaxed);
-        guarded(|| {
-            with_local(|l| {
-                if let Some(q) = l.pending.iter_mut().rev().find(|q| q.stmt == stmt as usize) {
-                    q.rows += i64::from(rc == sys::SQLITE_ROW);
-                }
-            });
+    nest::leave(pushed);
+    STEPS_SEEN.store(true, Ordering::Relaxed);
+    guarded(|| {
+        with_local(|l| {
+            if let Some(q) = l.pending.iter_mut().rev().find(|q| q.stmt == stmt as usize) {
+                q.rows += i64::from(rc == sys::SQLITE_ROW);
+            }
         });
-    }
+    });
     rc
 }
 

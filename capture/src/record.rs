@@ -141,6 +141,25 @@ pub struct Pending {
     pub cpu_ns: i64,
     /// How many of this execution's `sqlite3_step` calls returned a row.
     pub rows: i64,
+    /// Statements SQLite ran inside this one (see `nest`): its line's `nested`.
+    pub nested: i64,
+    /// This execution is itself SQLite's own, nested in another: its end writes no line.
+    pub own: bool,
+}
+
+impl Pending {
+    /// A nested statement's execution: nothing but its address is needed at its end.
+    pub fn own(stmt: usize) -> Pending {
+        Pending {
+            stmt,
+            start_ns: 0,
+            total_changes: 0,
+            cpu_ns: -1,
+            rows: 0,
+            nested: 0,
+            own: true,
+        }
+    }
 }
 
 pub struct Local {
@@ -153,6 +172,9 @@ pub struct Local {
     /// When this thread's last recorded event ended (monotonic ns): the start of the gap
     /// before its next statement.
     pub last_end_ns: i64,
+    /// Nested statements whose enclosing statement's start was not seen (not pending): written
+    /// on this thread's next statement line.
+    pub orphan_nested: i64,
 }
 
 impl Local {
@@ -171,6 +193,7 @@ impl Local {
             shared,
             pending: Vec::new(),
             last_end_ns: 0,
+            orphan_nested: 0,
         }
     }
 
@@ -211,8 +234,29 @@ impl Local {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).flush();
     }
 
+    pub fn is_pending(&self, stmt: usize) -> bool {
+        self.pending.iter().any(|q| q.stmt == stmt)
+    }
+
+    /// Counts a statement SQLite ran inside `outer` (on `outer`'s line, or on this thread's
+    /// next line when `outer`'s start was not seen).
+    pub fn count_nested(&mut self, outer: usize) {
+        match self.pending.iter_mut().rev().find(|q| q.stmt == outer && !q.own) {
+            Some(q) => q.nested += 1,
+            None => self.orphan_nested += 1,
+        }
+    }
+
+    /// Drops a leftover nested execution of `stmt` (its end was never seen) before the
+    /// application runs it at top level.
+    pub fn forget_own(&mut self, stmt: usize) {
+        if let Some(i) = self.pending.iter().position(|q| q.stmt == stmt && q.own) {
+            self.pending.swap_remove(i);
+        }
+    }
+
     pub fn remember(&mut self, p: Pending) {
-        if self.pending.iter().any(|q| q.stmt == p.stmt) {
+        if self.is_pending(p.stmt) {
             return; // a trigger's sub-statement of one already running
         }
         if self.pending.len() >= MAX_PENDING {

@@ -33,6 +33,9 @@ pub(crate) struct Exec {
     pub request: Option<u64>,
     /// The wall-clock gap since the worker's previous event (None for its first).
     pub gap_before: Option<u64>,
+    /// Statements SQLite ran inside this one that the producer counted, not recorded (the
+    /// trace's `nested`): excluded as SQLite's own, with the others.
+    pub nested: u64,
 }
 
 impl Exec {
@@ -338,7 +341,7 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
                 }
             }
             Kind::Stmt(s) => {
-                a.statements += 1;
+                a.statements += 1 + s.nested as usize;
                 let c = open.entry(key).or_insert_with(|| new_conn(None, ev.ts));
                 c.actor.get_or_insert(actor);
                 let mut e = exec_of(ev, s);
@@ -498,6 +501,7 @@ fn exclude_other_traffic(a: &mut Analysis, conns: &mut Vec<Conn>, vtabs: &[Strin
             }
         }
     }
+    const OWN: &str = "SQLite's own (virtual tables' shadow tables, trigger programs)";
     conns.retain_mut(|c| {
         let other = match c.file.as_deref() {
             Some(f) if sql::is_scratch_database(Some(f)) => {
@@ -506,16 +510,19 @@ fn exclude_other_traffic(a: &mut Analysis, conns: &mut Vec<Conn>, vtabs: &[Strin
             Some(f) if main.as_deref().is_some_and(|m| m != f) => Some(format!("on another database file ({f})")),
             _ => None,
         };
+        // Statements SQLite ran inside the app's: lines of their own in older traces (told by
+        // their text), counts on the enclosing statement's line (`nested`) since the capture
+        // library counts them.
+        let nested: usize = c.items.iter().map(|e| e.nested as usize).sum();
         if let Some(why) = other {
-            *a.excluded.entry(why).or_default() += c.items.len();
+            *a.excluded.entry(why).or_default() += c.items.len() + nested;
             return false;
         }
         let before = c.items.len();
         c.items.retain(|e| !sql::is_internal(&e.sql, &vtabs));
-        if c.items.len() < before {
-            *a.excluded
-                .entry("SQLite's own (virtual tables' shadow tables, trigger programs)".to_string())
-                .or_default() += before - c.items.len();
+        let own = before - c.items.len() + nested;
+        if own > 0 {
+            *a.excluded.entry(OWN.to_string()).or_default() += own;
         }
         !c.items.is_empty()
     });
@@ -562,6 +569,7 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
         cpu_share: None,
         request: s.request,
         gap_before: None,
+        nested: s.nested,
     }
 }
 
@@ -1384,6 +1392,58 @@ mod tests {
         assert_eq!(align::<&str>(&[], &b), Some(vec![]));
         let big = vec![0u8; 3000];
         assert_eq!(align(&big, &big), None, "too large a table");
+    }
+
+    #[test]
+    fn sqlite_s_own_statements_are_excluded_as_lines_or_as_counts() {
+        // The same work in the two forms a trace may hold: the older one, where each statement
+        // FTS5 ran inside the app's INSERT (and on the `:memory:` probe) is a line, and the
+        // newer one, where the capture library counts them on the enclosing line (`nested`).
+        let st = |ts: i64, conn: i64, sql: &str, extra: &str| {
+            format!(
+                r#"{{"v":1,"kind":"stmt","ts":{ts},"pid":7,"tid":7,"conn":{conn},"dur_ns":1000,"sql":"{sql}","expanded":"{sql}"{extra}}}"#
+            )
+        };
+        let open = |ts: i64, conn: i64, file: &str| {
+            format!(
+                r#"{{"v":1,"kind":"open","ts":{ts},"pid":7,"tid":7,"conn":{conn},"path":"{file}","file":"{file}"}}"#
+            )
+        };
+        let shadow = "REPLACE INTO 'main'.'doc_fts_data'(id, block) VALUES(?,?)";
+        let insert = "INSERT INTO doc(body) VALUES (1)";
+        let mut old = vec![open(1, 1, "/x/app.db"), open(2, 2, ":memory:")];
+        let mut new = old.clone();
+        old.push(st(10, 2, "SELECT 1", ""));
+        old.push(st(11, 2, shadow, ""));
+        new.push(st(10, 2, "SELECT 1", r#","nested":1"#));
+        for i in 0..4 {
+            let t = 100 + i * 10;
+            old.push(st(t, 1, insert, ""));
+            for k in 0..3 {
+                old.push(st(t + 1 + k, 1, shadow, ""));
+            }
+            new.push(st(t, 1, insert, r#","nested":3"#));
+        }
+        let read = |lines: &[String]| {
+            crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+        };
+        for lines in [&old, &new] {
+            let a = analyze(&read(lines), 50 * MS as u64, &[]);
+            let want: BTreeMap<String, usize> = [
+                (
+                    "SQLite's own (virtual tables' shadow tables, trigger programs)".to_string(),
+                    12,
+                ),
+                (
+                    "on an in-memory or temporary database (a separate connection, e.g. a feature probe)".to_string(),
+                    2,
+                ),
+            ]
+            .into();
+            assert_eq!(a.excluded, want);
+            assert_eq!(a.statements, 18);
+            assert_eq!(a.mix.values().sum::<usize>(), 4, "{:?}", a.mix);
+        }
     }
 
     #[test]

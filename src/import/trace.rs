@@ -46,6 +46,9 @@ pub(crate) struct Stmt {
     /// The request (unit of work) the statement belongs to, when the producer knows it (a
     /// framework's request id); statements of one request are one request in the scenario.
     pub request: Option<u64>,
+    /// Statements SQLite ran inside this one (FTS5 and R*Tree shadow-table statements, trigger
+    /// programs) that the producer counted instead of writing lines for them (`nested`).
+    pub nested: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +124,8 @@ struct Raw {
     rowid: Option<i64>,
     ms: Option<i64>,
     request: Option<u64>,
+    #[serde(default)]
+    nested: u64,
 }
 
 /// The longest line any trace reader accepts: a statement with its values inlined fits many
@@ -286,6 +291,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
                 rows: raw.rows,
                 rowid: raw.rowid,
                 request: raw.request,
+                nested: raw.nested,
             })
         }
         // Consumers ignore what they do not know (a newer producer's extra kinds).

@@ -301,6 +301,7 @@ impl Builder {
                 rows: s.rows,
                 rowid: None,
                 request: s.request,
+                nested: 0,
             }),
             cpu_ns: s.cpu_ns,
             cpu_end_ns: s.cpu_end_ns,
