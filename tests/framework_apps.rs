@@ -227,7 +227,17 @@ fn node_wrapper_traces_the_express_better_sqlite3_app() {
         .status()
         .unwrap();
     assert!(st.success());
-    let (_, text, kinds) = import(dir.path(), &trace, "format: the better-sqlite3 wrapper");
+    let (stdout, text, kinds) = import(dir.path(), &trace, "format: the better-sqlite3 wrapper");
+    // The wrapper reads the process's CPU: import says at which throughput the app time was
+    // measured, in the scenario and in its output.
+    assert!(
+        text.contains("App time is the CPU the app burnt per request in this trace: at "),
+        "{text}"
+    );
+    assert!(
+        stdout.contains("app time is the app's CPU per request at the traced run's"),
+        "{stdout}"
+    );
     has_kind(
         &kinds,
         7,

@@ -555,6 +555,23 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
         g.concurrency,
         if span_s > 0.0 { total as f64 / span_s } else { 0.0 }
     ));
+    let with_cpu = g.requests.iter().filter(|r| r.cpu.is_some()).count();
+    if total > 0 && with_cpu * 2 > total {
+        let rate = if span_s > 0.0 { total as f64 / span_s } else { 0.0 };
+        out.comments.push(format!(
+            "App time is the CPU the app burnt per request in this trace: at {rate:.1} req/s, in the traced \
+             configuration (the first value of each [matrix] axis). An app's CPU per request grows where it serves \
+             fewer requests and waits more (fsync, the busy handler), so configurations much slower or faster \
+             than the traced one are replayed with its CPU; capture in the configuration you want the answer \
+             for (docs/capture.md, \"Why DELETE runs fast\")."
+        ));
+        notes.push(format!(
+            "{}: app time is the app's CPU per request at the traced run's {rate:.1} req/s and configuration; \
+             configurations much slower or faster than it are replayed with that CPU (docs/capture.md, \"Why \
+             DELETE runs fast\")",
+            g.name
+        ));
+    }
     if out.think_time.is_some() {
         out.comments.push(
             "think_time: the idle time between a worker's requests (median or distribution). For an open loop, \
