@@ -381,9 +381,13 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
             let mut ids = c.items.iter().filter_map(|e| e.request);
             ids.next().is_some_and(|first| ids.any(|id| id != first))
         });
+        // A per-request connection carries one request: most of the worker's connections have
+        // no idle gap (outside a transaction) inside them (more than half). A pool of a few long
+        // connections, opened and closed once each, is not one per request.
         let per_request = !shared
             && conns.len() >= 2
-            && conns.iter().filter(|c| c.open.is_some() && c.close.is_some()).count() * 2 >= conns.len();
+            && conns.iter().filter(|c| c.open.is_some() && c.close.is_some()).count() * 2 >= conns.len()
+            && conns.iter().filter(|c| !has_idle_gap(&c.items, gap_ns)).count() * 2 > conns.len();
         // A worker that creates tables is setting up: up to its last CREATE, and while no
         // other worker has started yet.
         let last_create = conns
@@ -573,6 +577,29 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
     }
 }
 
+/// Whether a connection's statements hold an idle gap longer than `gap_ns` outside a
+/// transaction: where `split_bursts` would start a new request.
+fn has_idle_gap(items: &[Exec], gap_ns: u64) -> bool {
+    let mut in_txn = false;
+    let mut prev_end: Option<i64> = None;
+    for e in items {
+        if let Some(end) = prev_end
+            && !in_txn
+            && (e.ts - end).max(0) as u64 > gap_ns
+        {
+            return true;
+        }
+        in_txn = match (e.autocommit, e.verb) {
+            (Some(auto), _) => !auto,
+            (None, Verb::Begin) => true,
+            (None, Verb::Commit | Verb::Rollback) => false,
+            (None, _) => in_txn,
+        };
+        prev_end = Some(e.end());
+    }
+    false
+}
+
 /// Persistent connections: a request is a run of statements; a new one starts after an idle
 /// gap longer than `gap_ns`, never inside a transaction.
 fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Request>) {
@@ -595,23 +622,7 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
     }
     let mut cuts: Vec<Request> = by_request
         .into_iter()
-        .map(|(_, steps)| {
-            let mut r = request_of(actor, steps);
-            // With CPU readings, the app's CPU between the worker's previous statement and the
-            // request's first (the framework's routing, rendering, the previous response) is
-            // the request's own work outside SQLite, as for a per-request connection; the rest
-            // of that time the worker was idle (or waiting for a CPU).
-            if let (Some(gap), Some(share)) = (r.steps[0].gap_before, r.steps[0].cpu_share) {
-                let outside = (gap as f64 * share).round() as u64;
-                r.cpu = Some(RequestCpu {
-                    lead: 0,
-                    trail: 0,
-                    outside,
-                    idle: gap - outside.min(gap),
-                });
-            }
-            r
-        })
+        .map(|(_, steps)| with_outside_cpu(request_of(actor, steps)))
         .collect();
     let mut cur: Vec<Exec> = Vec::new();
     let mut in_txn = false;
@@ -620,7 +631,7 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
             && !in_txn
             && (e.ts - prev.end()).max(0) as u64 > gap_ns
         {
-            cuts.push(request_of(actor, std::mem::take(&mut cur)));
+            cuts.push(with_outside_cpu(request_of(actor, std::mem::take(&mut cur))));
         }
         in_txn = match (e.autocommit, e.verb) {
             (Some(auto), _) => !auto,
@@ -631,10 +642,27 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
         cur.push(e);
     }
     if !cur.is_empty() {
-        cuts.push(request_of(actor, cur));
+        cuts.push(with_outside_cpu(request_of(actor, cur)));
     }
     cuts.sort_by_key(|r| r.start);
     out.extend(cuts);
+}
+
+/// With CPU readings, the app's CPU between the worker's previous statement and the request's
+/// first (the framework's routing, rendering, the previous response) is the request's own work
+/// outside SQLite, as for a per-request connection; the rest of that time the worker was idle
+/// (or waiting for a CPU).
+fn with_outside_cpu(mut r: Request) -> Request {
+    if let (Some(gap), Some(share)) = (r.steps[0].gap_before, r.steps[0].cpu_share) {
+        let outside = (gap as f64 * share).round() as u64;
+        r.cpu = Some(RequestCpu {
+            lead: 0,
+            trail: 0,
+            outside,
+            idle: gap - outside.min(gap),
+        });
+    }
+    r
 }
 
 fn request_of(actor: Actor, steps: Vec<Exec>) -> Request {
@@ -1131,6 +1159,53 @@ mod tests {
             event("close", conn, 2 * MS, MS, None);
         }
         crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    /// One worker with a pool of two connections (as Trac keeps): a short one at start-up,
+    /// then a long one that serves `requests` requests of 3 statements, 1 ms apart, with an
+    /// idle gap of `idle` ms between requests.
+    fn pooled(requests: i64, idle: i64) -> Trace {
+        let mut lines = Vec::new();
+        let mut t = 1_000 * MS;
+        let mut line = |kind: &str, conn: i64, at: i64, sql: Option<&str>| {
+            let stmt = sql.map_or(String::new(), |q| {
+                format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
+            });
+            lines.push(format!(
+                r#"{{"v":1,"kind":"{kind}","ts":{at},"pid":7,"tid":7,"conn":{conn}{stmt}}}"#
+            ));
+        };
+        line("open", 1, t, None);
+        line("stmt", 1, t + MS, Some("SELECT 0"));
+        line("close", 1, t + 2 * MS, None);
+        t += 3 * MS;
+        line("open", 2, t, None);
+        for _ in 0..requests {
+            t += idle * MS;
+            for q in ["SELECT 1", "SELECT 2", "SELECT 3"] {
+                line("stmt", 2, t, Some(q));
+                t += MS;
+            }
+        }
+        line("close", 2, t + MS, None);
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    #[test]
+    fn a_pool_of_long_connections_is_not_one_per_request() {
+        // Two connections, both opened and closed: before, that was enough to take them for
+        // per-request connections (two requests of 1 and 300 statements).
+        let a = analyze(&pooled(100, 60), 50 * MS as u64, &[]);
+        let g = &a.groups[0];
+        assert!(!g.per_request);
+        // The long connection is cut at its idle gaps: 100 requests, and the start-up one.
+        assert_eq!(g.requests.len(), 101);
+        assert!(g.requests[1..].iter().all(|r| r.steps.len() == 3));
+        // With no idle gap longer than --gap nothing in the trace tells the requests apart
+        // (a framework route's request ids would): one request per connection, as before.
+        let a = analyze(&pooled(100, 10), 50 * MS as u64, &[]);
+        assert!(a.groups[0].per_request);
+        assert_eq!(a.groups[0].requests.len(), 2);
     }
 
     #[test]
