@@ -113,8 +113,8 @@ pub fn classify(frames: &[Frame], stmt: usize, db: usize, pending: bool, dashes:
     if !dashes {
         return Start::TopLevel;
     }
-    if let Some(f) = frames.iter().find(|f| f.db == db && f.stmt != stmt) {
-        return Start::Nested { outer: f.stmt };
+    if let Some(outer) = outer_of(frames, stmt, db) {
+        return Start::Nested { outer };
     }
     if pending {
         return Start::Nested { outer: stmt };
@@ -122,9 +122,14 @@ pub fn classify(frames: &[Frame], stmt: usize, db: usize, pending: bool, dashes:
     Start::TopLevel
 }
 
+/// The outermost statement of connection `db`, other than `stmt`, being stepped on this thread.
+fn outer_of(frames: &[Frame], stmt: usize, db: usize) -> Option<usize> {
+    frames.iter().find(|f| f.db == db && f.stmt != stmt).map(|f| f.stmt)
+}
+
 /// Whether another statement of connection `db` than `stmt` is being stepped on this thread.
 pub fn inside_other_of(frames: &[Frame], stmt: usize, db: usize) -> bool {
-    frames.iter().any(|f| f.db == db && f.stmt != stmt)
+    outer_of(frames, stmt, db).is_some()
 }
 
 #[cfg(test)]

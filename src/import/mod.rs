@@ -547,17 +547,16 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
         think_time: params::fit_time(&g.idle),
         ..GroupOut::default()
     };
+    let rate = if span_s > 0.0 { total as f64 / span_s } else { 0.0 };
     out.comments.push(format!(
-        "Observed: {} worker(s) of {} in {} process(es), at most {} at once; {total} request(s) in {span_s:.2} s ({:.1} req/s).",
+        "Observed: {} worker(s) of {} in {} process(es), at most {} at once; {total} request(s) in {span_s:.2} s ({rate:.1} req/s).",
         g.actors.len(),
         g.exe,
         g.processes,
         g.concurrency,
-        if span_s > 0.0 { total as f64 / span_s } else { 0.0 }
     ));
     let with_cpu = g.requests.iter().filter(|r| r.cpu.is_some()).count();
     if total > 0 && with_cpu * 2 > total {
-        let rate = if span_s > 0.0 { total as f64 / span_s } else { 0.0 };
         out.comments.push(format!(
             "App time is the CPU the app burnt per request in this trace: at {rate:.1} req/s, in the traced \
              configuration (the first value of each [matrix] axis). An app's CPU per request grows where it serves \

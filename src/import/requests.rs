@@ -580,24 +580,23 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
 /// Whether a connection's statements hold an idle gap longer than `gap_ns` outside a
 /// transaction: where `split_bursts` would start a new request.
 fn has_idle_gap(items: &[Exec], gap_ns: u64) -> bool {
+    idle_cuts(items, gap_ns).next().is_some()
+}
+
+/// The positions in `items` where a new request starts: after an idle gap longer than
+/// `gap_ns` since the previous statement's end, never inside a transaction.
+fn idle_cuts(items: &[Exec], gap_ns: u64) -> impl Iterator<Item = usize> + '_ {
     let mut in_txn = false;
-    let mut prev_end: Option<i64> = None;
-    for e in items {
-        if let Some(end) = prev_end
-            && !in_txn
-            && (e.ts - end).max(0) as u64 > gap_ns
-        {
-            return true;
-        }
+    items.iter().enumerate().filter_map(move |(i, e)| {
+        let cut = i > 0 && !in_txn && (e.ts - items[i - 1].end()).max(0) as u64 > gap_ns;
         in_txn = match (e.autocommit, e.verb) {
             (Some(auto), _) => !auto,
             (None, Verb::Begin) => true,
             (None, Verb::Commit | Verb::Rollback) => false,
             (None, _) => in_txn,
         };
-        prev_end = Some(e.end());
-    }
-    false
+        cut.then_some(i)
+    })
 }
 
 /// Persistent connections: a request is a run of statements; a new one starts after an idle
@@ -624,25 +623,14 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
         .into_iter()
         .map(|(_, steps)| with_outside_cpu(request_of(actor, steps)))
         .collect();
-    let mut cur: Vec<Exec> = Vec::new();
-    let mut in_txn = false;
-    for e in rest {
-        if let Some(prev) = cur.last()
-            && !in_txn
-            && (e.ts - prev.end()).max(0) as u64 > gap_ns
-        {
-            cuts.push(with_outside_cpu(request_of(actor, std::mem::take(&mut cur))));
-        }
-        in_txn = match (e.autocommit, e.verb) {
-            (Some(auto), _) => !auto,
-            (None, Verb::Begin) => true,
-            (None, Verb::Commit | Verb::Rollback) => false,
-            (None, _) => in_txn,
-        };
-        cur.push(e);
+    // Cut from the end, so that each `split_off` leaves the earlier statements in `rest`.
+    let starts: Vec<usize> = idle_cuts(&rest, gap_ns).collect();
+    for &at in starts.iter().rev() {
+        let tail = rest.split_off(at);
+        cuts.push(with_outside_cpu(request_of(actor, tail)));
     }
-    if !cur.is_empty() {
-        cuts.push(with_outside_cpu(request_of(actor, cur)));
+    if !rest.is_empty() {
+        cuts.push(with_outside_cpu(request_of(actor, rest)));
     }
     cuts.sort_by_key(|r| r.start);
     out.extend(cuts);
