@@ -128,6 +128,11 @@ pub(crate) struct ImportArgs {
     /// The trace's format (default: detected from its first line)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub from: Option<crate::import::formats::Format>,
+    /// Another trace of the same app under the same load, captured in another configuration
+    /// (journal mode, synchronous): the cells nearest to it replay the app's CPU per request
+    /// measured there (a [[when]] with group.NAME.app_time_scale). Repeatable
+    #[arg(long, value_name = "TRACE")]
+    pub also: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -757,3 +757,87 @@ fn set_up_rows_inserted_with_their_ids_populate_keys_that_never_repeat() {
         assert_eq!(op["errors"]["constraint"].as_u64(), Some(0), "{op}");
     }
 }
+
+/// `--also`: a second trace of the same app in DELETE, whose page views spend 3× the app
+/// time, gives the DELETE runs a `[[when]]` with that factor; `validate` and the report say
+/// which runs it changed. Bad `--also` input is exit 2 naming the flag.
+#[test]
+fn a_trace_in_another_configuration_sets_its_runs_app_time() {
+    let delete = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/web_delete.jsonl");
+    let (dir, text) = import(&["--also", delete.to_str().unwrap()]);
+    let v = toml_of(&text);
+    let when = v["when"].as_array().expect("a [[when]]");
+    assert_eq!(when.len(), 1, "{text}");
+    assert_eq!(when[0]["match"]["journal_mode"].as_str(), Some("delete"));
+    assert!(
+        when[0]["match"].get("synchronous").is_none(),
+        "both DELETE runs: {text}"
+    );
+    // 6 page views × 6 ms over 8 requests against 6 × 2 ms: 4.5 ms against 1.5 ms.
+    assert_eq!(
+        when[0]["set"]["group.app.app_time_scale"].as_float(),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(text.contains("4500 µs in web_delete.jsonl (delete + normal"), "{text}");
+    let out = bin()
+        .arg("validate")
+        .arg(dir.path().join("web.toml"))
+        .assert()
+        .success();
+    let shown = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    let at = |id: &str| lines.iter().position(|l| l.trim() == format!("run {id}")).unwrap();
+    let scaled = "group.app.app_time_scale=3.0 (when journal_mode=delete";
+    assert!(
+        lines[at("journal_mode=delete,synchronous=full") + 1].contains(scaled),
+        "{shown}"
+    );
+    assert!(
+        !lines[at("journal_mode=wal,synchronous=normal") + 1].contains(scaled),
+        "{shown}"
+    );
+    // A DELETE run carries what [[when]] set in its report.
+    let report = dir.path().join("r.json");
+    bin()
+        .arg("run")
+        .arg(dir.path().join("web.toml"))
+        .args(["--operations", "8", "--warmup", "0s", "--no-probe", "-q"])
+        .args(["--set", "group.app.think_time=0ms"])
+        .args(["--matrix", "journal_mode=delete", "--matrix", "synchronous=full"])
+        .arg("-o")
+        .arg(&report)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let r = common::read_json(&report);
+    common::assert_schema_valid(&r);
+    let when = r["runs"][0]["when"].as_array().expect("the run's when");
+    assert!(when[0].as_str().unwrap().contains(scaled), "{when:?}");
+    // The same configuration twice, a trace with no journal mode, a broken trace.
+    let cms = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/cms.jsonl");
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"v\":1,\"kind\":\"stmt\",\n").unwrap();
+    for (also, says) in [
+        (
+            fixture(),
+            "traced in the same configuration (journal_mode = wal, synchronous = normal)",
+        ),
+        (cms, "records no PRAGMA journal_mode"),
+        (broken.clone(), "broken.jsonl:1:1: truncated"),
+    ] {
+        let out = bin()
+            .arg("import")
+            .arg(fixture())
+            .arg("-o")
+            .arg(dir.path().join("other.toml"))
+            .arg("--also")
+            .arg(&also)
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains("--also") && err.contains(says), "{also:?}: {err}");
+        assert!(!dir.path().join("other.toml").exists());
+    }
+}

@@ -19,12 +19,16 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         gap_ns: args.gap.0.as_nanos() as u64,
         name,
         from: args.from,
+        also: args.also.clone(),
     };
     // The one output check every command that writes shares: a regular file or nothing,
     // never a link, a device, a FIFO, a directory, the trace or the database read.
     let mut inputs: Vec<(&str, &std::path::Path)> = vec![("input trace", args.trace.as_path())];
     if let Some(db) = &args.db {
         inputs.push(("database given to --db", db.as_path()));
+    }
+    for also in &args.also {
+        inputs.push(("trace given to --also", also.as_path()));
     }
     crate::report::output::check(&[Target::new("-o", &args.output)], &inputs)?;
     let origin = args.trace.display().to_string();
@@ -37,6 +41,14 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
             err
         }
         ImportError::Db(m) => InputError::new("--db", m),
+        ImportError::Also(path, t) => {
+            let mut err = InputError::new(format!("--also {}", path.display()), t.message);
+            if t.line > 0 {
+                err.position = Some((t.line, 1));
+            }
+            err
+        }
+        ImportError::AlsoConfig(path, m) => InputError::new(format!("--also {}", path.display()), m),
         other => InputError::new(&origin, other.to_string()),
     })?;
     // Import writes only what `validate` accepts: the scenario is checked as the next

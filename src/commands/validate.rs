@@ -20,6 +20,9 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
     }
     for cell in &plan.cells {
         println!("  run {}", cell.id);
+        for w in &cell.when {
+            println!("      {w}");
+        }
     }
     Ok(Status::Ok)
 }

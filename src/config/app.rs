@@ -22,6 +22,18 @@ impl TimeDist {
     pub fn is_zero(&self) -> bool {
         matches!(self, TimeDist::Fixed(d) if d.is_zero())
     }
+
+    /// The distribution with every duration multiplied by `factor` (finite, > 0: the caller
+    /// checked): the mean scales by `factor`, the shape stays.
+    pub fn scaled(self, factor: f64) -> Self {
+        let m = |d: Duration| d.mul_f64(factor);
+        match self {
+            TimeDist::Fixed(d) => TimeDist::Fixed(m(d)),
+            TimeDist::Uniform(a, b) => TimeDist::Uniform(m(a), m(b)),
+            TimeDist::Exp(d) => TimeDist::Exp(m(d)),
+            TimeDist::Gaussian(mean, sd) => TimeDist::Gaussian(m(mean), m(sd)),
+        }
+    }
 }
 
 fn args<'a>(s: &'a str, name: &str) -> Option<Vec<&'a str>> {
@@ -307,6 +319,20 @@ impl TxControl {
 mod tests {
     use super::*;
     use crate::workload::rng::Rng;
+
+    #[test]
+    fn scaling_multiplies_every_duration_and_keeps_the_shape() {
+        let ms = Duration::from_millis;
+        let cases = [
+            ("2ms", TimeDist::Fixed(ms(6))),
+            ("uniform(1ms, 3ms)", TimeDist::Uniform(ms(3), ms(9))),
+            ("exp(2ms)", TimeDist::Exp(ms(6))),
+            ("gaussian(2ms, 1ms)", TimeDist::Gaussian(ms(6), ms(3))),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text.parse::<TimeDist>().unwrap().scaled(3.0), want, "{text}");
+        }
+    }
 
     #[test]
     fn parses_durations_and_distributions() {

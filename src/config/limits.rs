@@ -43,6 +43,20 @@ pub(crate) fn rate(rate: f64) -> Result<(), String> {
     ))
 }
 
+/// `app_time_scale`: a factor on app times, `MIN_SCALE..=MAX_SCALE`.
+pub(crate) const MIN_SCALE: f64 = 0.01;
+pub(crate) const MAX_SCALE: f64 = 100.0;
+
+/// `Err` unless `f` is a finite factor within `MIN_SCALE..=MAX_SCALE`.
+pub(crate) fn app_time_scale(f: f64) -> Result<(), String> {
+    if (MIN_SCALE..=MAX_SCALE).contains(&f) {
+        return Ok(());
+    }
+    Err(format!(
+        "app_time_scale must be a factor from {MIN_SCALE} to {MAX_SCALE} (docs/limits.md), got {f}"
+    ))
+}
+
 /// `--progress-interval`: 0 or `MIN_PROGRESS_S..=MAX_PROGRESS_S` seconds.
 pub(crate) fn progress_interval(raw: &str) -> Result<f64, String> {
     let s: f64 = raw

@@ -112,6 +112,8 @@ pub(crate) struct Cell {
     pub id: String,
     pub assignments: Vec<(String, toml::Value)>,
     pub scenario: Scenario,
+    /// What `[[when]]` set in this cell: `group.web.app_time_scale=3.4 (when journal_mode=delete)`.
+    pub when: Vec<String>,
 }
 
 /// Keys of `[sqlite]` that may be written without the `sqlite.` prefix.
@@ -260,6 +262,7 @@ const GROUP_KEYS: &[&str] = &[
     "latency_limit",
     "skip_late",
     "app_time",
+    "app_time_scale",
     "think_time",
     "clients",
     "connection",
@@ -282,6 +285,12 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "latency_limit" => typed(value).map(|v| group.latency_limit = Some(v)),
         "skip_late" => typed(value).map(|v| group.skip_late = v),
         "app_time" => typed(value).map(|v| group.app_time = Some(v)),
+        "app_time_scale" => {
+            let f = typed::<f64>(value).or_else(|_| typed::<i64>(value).map(|i| i as f64))?;
+            super::limits::app_time_scale(f)?;
+            group.app_time_scale = Some(f);
+            Ok(())
+        }
         "think_time" => typed(value).map(|v| group.think_time = Some(v)),
         "clients" => typed(value).map(|v| group.clients = Some(v)),
         "connection" => typed(value).map(|v| group.connection = v),
@@ -334,6 +343,7 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         id: String::new(),
         assignments: Vec::new(),
         scenario: base.clone(),
+        when: Vec::new(),
     }];
     // The target is the outermost axis wherever it was given: a report lists one
     // database's runs, then the other's.
@@ -355,6 +365,7 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
                     id: String::new(),
                     assignments,
                     scenario,
+                    when: Vec::new(),
                 });
             }
         }
@@ -419,6 +430,100 @@ pub(crate) fn expand(base: &Scenario, axes: &[Axis]) -> Result<Vec<Cell>, (usize
         };
     }
     Ok(cells)
+}
+
+/// Why a `[[when]]` cannot apply: the entry (0-based), the key, and the message.
+#[derive(Debug)]
+pub(crate) struct WhenError {
+    pub entry: usize,
+    pub key: String,
+    pub in_set: bool,
+    pub message: String,
+}
+
+/// Applies the scenario's `[[when]]` entries to the expanded cells, in file order: an entry
+/// sets its keys in every cell whose matrix values equal all of its `match` values (strings
+/// compared without case). Its `match` keys must be matrix axes, and it may not set an axis
+/// (that would change which cell it is). A key also given with `--set` keeps the `--set`
+/// value, as `--set` pins an axis. Each cell lists what was set in `Cell::when`.
+pub(crate) fn apply_when(cells: &mut [Cell], axes: &[Axis], set: &[Setting]) -> Result<(), WhenError> {
+    let Some(first) = cells.first() else {
+        return Ok(());
+    };
+    let whens = first.scenario.when.clone();
+    for (entry, w) in whens.iter().enumerate() {
+        let err = |key: &str, in_set: bool, message: String| WhenError {
+            entry,
+            key: key.to_string(),
+            in_set,
+            message,
+        };
+        if w.set.get_ref().is_empty() {
+            return Err(err("set", true, "`set` is empty: give at least one KEY = VALUE".into()));
+        }
+        for key in w.matches.get_ref().keys() {
+            let key = canonical_key(key);
+            if !axes.iter().any(|a| a.key == key) {
+                let names: Vec<&str> = axes.iter().map(|a| a.key.as_str()).collect();
+                return Err(err(
+                    &key,
+                    false,
+                    format!(
+                        "matches on `{key}`, which is not a matrix axis (axes: {})",
+                        if names.is_empty() {
+                            "none".into()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        for key in w.set.get_ref().keys() {
+            let key = canonical_key(key);
+            if axes.iter().any(|a| a.key == key) {
+                return Err(err(
+                    &key,
+                    true,
+                    format!("sets `{key}`, a matrix axis: a cell's axes are its identity; give the values in [matrix]"),
+                ));
+            }
+        }
+        let shown: Vec<String> = w
+            .matches
+            .get_ref()
+            .iter()
+            .map(|(k, v)| format!("{}={}", canonical_key(k), show_value(v)))
+            .collect();
+        for cell in cells.iter_mut() {
+            let hit = w.matches.get_ref().iter().all(|(k, v)| {
+                let k = canonical_key(k);
+                cell.assignments
+                    .iter()
+                    .any(|(ak, av)| *ak == k && show_value(av).eq_ignore_ascii_case(&show_value(v)))
+            });
+            if !hit {
+                continue;
+            }
+            for (key, value) in w.set.get_ref() {
+                let key = canonical_key(key);
+                if set.iter().any(|s| canonical_key(&s.key) == key) {
+                    cell.when
+                        .push(format!("{key}: the --set value, not [[when]] {}'s", shown.join(",")));
+                    continue;
+                }
+                apply(&mut cell.scenario, &key, value).map_err(|e| err(&key, true, format!("value {value}: {e}")))?;
+                let why = if w.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", w.why)
+                };
+                cell.when
+                    .push(format!("{key}={} (when {}{why})", show_value(value), shown.join(",")));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -494,6 +599,70 @@ mod tests {
                 "target=turso"
             ]
         );
+    }
+
+    fn when(matches: &str, set: &str) -> crate::config::scenario::When {
+        toml::from_str(&format!("match = {matches}\nset = {set}\n")).unwrap()
+    }
+
+    #[test]
+    fn when_sets_its_keys_in_the_matching_cells_only() {
+        let mut s = base();
+        s.group[0].app_time = Some("1ms".parse().unwrap());
+        s.when = vec![
+            when("{ journal_mode = \"DELETE\" }", "{ \"group.w.app_time_scale\" = 3.0 }"),
+            when(
+                "{ journal_mode = \"delete\", synchronous = \"full\" }",
+                "{ \"group.w.workers\" = 4 }",
+            ),
+        ];
+        let axes = [
+            axis("journal_mode", &["wal", "delete"]),
+            axis("synchronous", &["normal", "full"]),
+        ];
+        let mut cells = expand(&s, &axes).unwrap();
+        apply_when(&mut cells, &axes, &[]).unwrap();
+        let scale: Vec<Option<f64>> = cells.iter().map(|c| c.scenario.group[0].app_time_scale).collect();
+        assert_eq!(scale, [None, None, Some(3.0), Some(3.0)]);
+        let workers: Vec<u32> = cells.iter().map(|c| c.scenario.group[0].workers.get()).collect();
+        assert_eq!(workers, [1, 1, 1, 4]);
+        assert_eq!(cells[3].when.len(), 2);
+        assert!(cells[0].when.is_empty());
+        // --set wins over [[when]] and says so.
+        let mut cells = expand(&s, &axes).unwrap();
+        let pinned = [Setting::from_set("group.w.app_time_scale", "2")];
+        apply_when(&mut cells, &axes, &pinned).unwrap();
+        assert_eq!(cells[2].scenario.group[0].app_time_scale, None);
+        assert!(cells[2].when[0].contains("the --set value"), "{:?}", cells[2].when);
+    }
+
+    #[test]
+    fn when_refuses_unknown_axes_axis_keys_and_bad_values() {
+        let axes = [axis("journal_mode", &["wal", "delete"])];
+        for (m, set, says) in [
+            (
+                "{ synchronous = \"full\" }",
+                "{ \"group.w.workers\" = 2 }",
+                "not a matrix axis",
+            ),
+            (
+                "{ journal_mode = \"wal\" }",
+                "{ journal_mode = \"delete\" }",
+                "a matrix axis",
+            ),
+            (
+                "{ journal_mode = \"wal\" }",
+                "{ \"group.w.app_time_scale\" = 0 }",
+                "0.01 to 100",
+            ),
+            ("{ journal_mode = \"wal\" }", "{ }", "`set` is empty"),
+        ] {
+            let mut s = base();
+            s.when = vec![when(m, set)];
+            let mut cells = expand(&s, &axes).unwrap();
+            let e = apply_when(&mut cells, &axes, &[]).unwrap_err();
+            assert!(e.message.contains(says), "{m} {set}: {}", e.message);
+        }
     }
 
     #[test]

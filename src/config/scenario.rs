@@ -49,6 +49,9 @@ pub(crate) struct Scenario {
     pub turso: crate::config::turso::TursoSettings,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub matrix: IndexMap<String, Spanned<Vec<toml::Value>>>,
+    /// Settings for the matrix cells that match (`[[when]]`, docs/scenario-format.md#when).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<When>,
     #[serde(default)]
     pub setup: Setup,
     #[serde(default)]
@@ -61,6 +64,19 @@ pub(crate) struct Scenario {
     pub backup: crate::config::backup::BackupSettings,
     #[serde(default, skip_serializing_if = "crate::config::replica::ReplicaSettings::is_none")]
     pub replica: crate::config::replica::ReplicaSettings,
+}
+
+/// `[[when]]`: override keys set in every matrix cell whose axes hold the `match` values
+/// (GitHub Actions' `matrix.include`, with the matching keys and the set keys apart).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct When {
+    #[serde(rename = "match")]
+    pub matches: Spanned<IndexMap<String, toml::Value>>,
+    pub set: Spanned<IndexMap<String, toml::Value>>,
+    /// Why (import writes where the values come from); shown beside the runs it changed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
 }
 
 fn default_seed() -> u64 {
@@ -186,6 +202,10 @@ pub(crate) struct Group {
     /// that sets none itself (split over the gaps around its steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_time: Option<TimeDist>,
+    /// Multiplies every app time of the group's operations and steps (an imported app's CPU
+    /// per request measured in another configuration, set by `[[when]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_time_scale: Option<f64>,
     /// Each client sleeps this long between its requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think_time: Option<TimeDist>,

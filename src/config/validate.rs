@@ -44,11 +44,22 @@ pub(crate) fn load_source(source: Source, overrides: &Overrides) -> Result<Plan,
     check_shape(&scenario, &source)?;
     let axes = axes(&scenario, overrides, &source)?;
     check_checks_and_sweep(&scenario, &axes, &source)?;
-    let cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
+    let mut cells = matrix::expand(&scenario, &axes).map_err(|(i, message)| match &axes[i].span {
         Some(span) => source
             .error_at(span.clone(), message)
             .with_key(format!("matrix.{}", axes[i].key)),
         None => InputError::new(format!("--matrix {}", axes[i].key), message),
+    })?;
+    matrix::apply_when(&mut cells, &axes, &overrides.set).map_err(|e| {
+        let w = &scenario.when[e.entry];
+        let (span, part) = if e.in_set {
+            (w.set.span(), "set")
+        } else {
+            (w.matches.span(), "match")
+        };
+        source
+            .error_at(span, format!("[[when]] number {}: {}", e.entry + 1, e.message))
+            .with_key(format!("when.{part}.{}", e.key))
     })?;
     for cell in &cells {
         check_shape(&cell.scenario, &source)
@@ -345,6 +356,11 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
         && let Err(e) = super::limits::rate(rate)
     {
         return Err(at(e, "rate"));
+    }
+    if let Some(f) = g.app_time_scale
+        && let Err(e) = super::limits::app_time_scale(f)
+    {
+        return Err(at(e, "app_time_scale"));
     }
     if let Some(limit) = g.latency_limit
         && let Err(e) = super::limits::wait(limit.0)

@@ -153,6 +153,7 @@ pub(crate) fn empty_report(cell: &Cell) -> RunReport {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(show_value(v))))
             .collect(),
+        when: cell.when.clone(),
         sqlite: None,
         status: RunStatus::Completed,
         error: None,

@@ -26,6 +26,8 @@ pub(crate) struct Options {
     pub name: String,
     /// The trace's format; None: detected from its first line.
     pub from: Option<formats::Format>,
+    /// Traces of the same app in other configurations (`--also`): their CPU per request.
+    pub also: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,10 @@ pub(crate) enum ImportError {
     Db(String),
     #[error("the trace has {0} statement(s) but no request to replay: only PRAGMAs, schema and set-up writes")]
     NoRequests(usize),
+    #[error("--also {}: {}", .0.display(), .1.message)]
+    Also(PathBuf, trace::TraceError),
+    #[error("--also {}: {}", .0.display(), .1)]
+    AlsoConfig(PathBuf, String),
 }
 
 /// What import found, for its summary line.
@@ -109,7 +115,7 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         return Err(ImportError::NoRequests(analysis.statements));
     }
     excluded(&analysis, &mut out, &mut notes);
-    settings(&analysis, db_info.as_ref().is_some_and(|d| d.wal), &mut out);
+    let traced = settings(&analysis, db_info.as_ref().is_some_and(|d| d.wal), &mut out);
     if let Some(info) = &db_info {
         out.setup_sql = info.schema.clone();
         out.setup_sql.extend(info.fills.iter().cloned());
@@ -159,6 +165,10 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         ));
         out.groups.push(group);
         kinds_of.push(kinds);
+    }
+    if !opts.also.is_empty() {
+        let vtabs = db_info.as_ref().map_or(vtabs, |d| d.virtual_tables.clone());
+        also_traces(opts, &vtabs, &analysis, traced, &mut out, &mut notes)?;
     }
     // The self-check: functions mapped, every kind run once per captured request (a few).
     let mut checker = check::Checker::new(
@@ -435,17 +445,21 @@ fn schema_db(setup_sql: &[String]) -> Option<rusqlite::Connection> {
 }
 
 /// The PRAGMAs the app set become `[sqlite]`; journal_mode and synchronous the matrix.
-fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
-    use toml::Value as V;
-    let mut journal: Option<String> = None;
-    let mut sync: Option<String> = None;
-    let mut seen = std::collections::BTreeMap::new();
-    let mut ignored: Vec<(String, usize, usize)> = Vec::new();
-    for (k, v, line) in &analysis.pragmas {
-        let value = match k.as_str() {
-            "journal_mode" if matches!(v.as_str(), "delete" | "truncate" | "persist" | "memory" | "wal" | "off") => {
-                journal = Some(v.clone());
-                continue;
+/// A `PRAGMA journal_mode` value litehammer can set, lower case.
+fn journal_value(v: &str) -> Option<&str> {
+    matches!(v, "delete" | "truncate" | "persist" | "memory" | "wal" | "off").then_some(v)
+}
+
+/// The journal mode and synchronous the app set last in the trace, where it set them.
+fn traced_config(pragmas: &[(String, String, usize)]) -> (Option<String>, Option<String>) {
+    let mut journal = None;
+    let mut sync = None;
+    for (k, v, _) in pragmas {
+        match k.as_str() {
+            "journal_mode" => {
+                if let Some(j) = journal_value(v) {
+                    journal = Some(j.to_string());
+                }
             }
             "synchronous" => {
                 sync = match v.as_str() {
@@ -456,8 +470,24 @@ fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
                     _ => None,
                 }
                 .map(str::to_string);
-                continue;
             }
+            _ => {}
+        }
+    }
+    (journal, sync)
+}
+
+/// Writes `[sqlite]` and `[matrix]` from the app's PRAGMAs; returns the traced journal mode
+/// and synchronous (the first value of each axis).
+fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) -> (String, String) {
+    use toml::Value as V;
+    let (journal, sync) = traced_config(&analysis.pragmas);
+    let mut seen = std::collections::BTreeMap::new();
+    let mut ignored: Vec<(String, usize, usize)> = Vec::new();
+    for (k, v, line) in &analysis.pragmas {
+        let value = match k.as_str() {
+            "journal_mode" if journal_value(v).is_some() => continue,
+            "synchronous" => continue,
             "busy_timeout" => v.parse::<u64>().ok().map(|ms| V::String(format!("{ms}ms"))),
             "cache_size" | "mmap_size" | "wal_autocheckpoint" | "page_size" => v.parse::<i64>().ok().map(V::Integer),
             "foreign_keys" => match v.as_str() {
@@ -532,8 +562,239 @@ fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) {
         v
     };
     out.matrix
-        .push(("journal_mode".into(), axis(journal, ["wal", "delete"])));
-    out.matrix.push(("synchronous".into(), axis(sync, ["normal", "full"])));
+        .push(("journal_mode".into(), axis(journal.clone(), ["wal", "delete"])));
+    out.matrix
+        .push(("synchronous".into(), axis(sync.clone(), ["normal", "full"])));
+    (journal, sync)
+}
+
+/// The app time import writes per request of a group, on average (ns): the sum of its
+/// steps' app gaps, as `script_out` takes them.
+fn app_ns_per_request(g: &WorkerGroup) -> Option<f64> {
+    let sums: Vec<u64> = g
+        .requests
+        .iter()
+        .map(|r| {
+            (0..r.steps.len())
+                .filter(|&i| i > 0 || g.per_request || r.cpu.is_some())
+                .filter_map(|i| r.app_gap(i))
+                .sum()
+        })
+        .collect();
+    (!sums.is_empty()).then(|| sums.iter().sum::<u64>() as f64 / sums.len() as f64)
+}
+
+/// One traced configuration: where it came from and each group's app time per request.
+struct Traced {
+    label: String,
+    journal: String,
+    sync: String,
+    /// Per group: name, app time per request (ns), req/s.
+    groups: Vec<(String, f64, f64)>,
+}
+
+impl Traced {
+    fn of(label: String, journal: String, sync: String, analysis: &Analysis) -> Self {
+        let groups = analysis
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let span_s = g.span_ns as f64 / 1e9;
+                let rate = if span_s > 0.0 {
+                    g.requests.len() as f64 / span_s
+                } else {
+                    0.0
+                };
+                app_ns_per_request(g).map(|ns| (g.name.clone(), ns, rate))
+            })
+            .collect();
+        Traced {
+            label,
+            journal,
+            sync,
+            groups,
+        }
+    }
+
+    fn describe(&self, group: &str) -> String {
+        let (ns, rate) = self
+            .groups
+            .iter()
+            .find(|g| g.0 == group)
+            .map_or((0.0, 0.0), |g| (g.1, g.2));
+        format!(
+            "{:.0} µs in {} ({} + {}, {rate:.1} req/s)",
+            ns / 1e3,
+            self.label,
+            self.journal,
+            self.sync
+        )
+    }
+}
+
+/// `--also`: traces of the same app in other configurations. Each matrix cell replays the app
+/// time of the traced configuration nearest to it (the same journal mode first, then the same
+/// synchronous; the main trace on a tie), as a factor on the main trace's app times
+/// (`[[when]]` setting `group.NAME.app_time_scale`). An app's CPU per request depends on its
+/// throughput (docs/capture.md, "Why DELETE runs fast"), so one trace cannot serve all cells.
+fn also_traces(
+    opts: &Options,
+    vtabs: &[String],
+    primary: &Analysis,
+    traced: (String, String),
+    out: &mut ScenarioOut,
+    notes: &mut Vec<String>,
+) -> Result<(), ImportError> {
+    let file = |p: &Path| {
+        p.file_name()
+            .map_or(p.display().to_string(), |f| f.to_string_lossy().into_owned())
+    };
+    let mut traces = vec![Traced::of(file(&opts.trace), traced.0, traced.1, primary)];
+    for path in &opts.also {
+        let imported = formats::read_file(path, None).map_err(|e| ImportError::Also(path.clone(), e))?;
+        let a = requests::analyze(&imported.trace, opts.gap_ns, vtabs);
+        let (journal, sync) = traced_config(&a.pragmas);
+        let journal = journal.ok_or_else(|| {
+            ImportError::AlsoConfig(
+                path.clone(),
+                "the trace records no PRAGMA journal_mode, so its configuration is unknown: capture the app from                  its start (the PRAGMAs it runs on connect)"
+                    .into(),
+            )
+        })?;
+        let sync = match sync {
+            Some(s) => s,
+            None => {
+                notes.push(format!(
+                    "--also {}: no PRAGMA synchronous in the trace; SQLite's default (full) assumed",
+                    path.display()
+                ));
+                "full".into()
+            }
+        };
+        if let Some(same) = traces.iter().find(|t| t.journal == journal && t.sync == sync) {
+            return Err(ImportError::AlsoConfig(
+                path.clone(),
+                format!(
+                    "traced in the same configuration (journal_mode = {journal}, synchronous = {sync}) as {}; give                      traces of other configurations",
+                    same.label
+                ),
+            ));
+        }
+        if a.groups.is_empty() {
+            return Err(ImportError::AlsoConfig(
+                path.clone(),
+                format!("the trace has {} statement(s) but no request", a.statements),
+            ));
+        }
+        traces.push(Traced::of(file(path), journal, sync, &a));
+    }
+    let axis = |k: &str| {
+        out.matrix
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (journals, syncs) = (axis("journal_mode"), axis("synchronous"));
+    let nearest = |j: &str, s: &str| {
+        (0..traces.len())
+            .min_by_key(|&t| 2 * usize::from(traces[t].journal != j) + usize::from(traces[t].sync != s))
+            .unwrap_or(0)
+    };
+    let main = &traces[0];
+    let mut entries: Vec<(Vec<(String, String)>, usize)> = Vec::new();
+    for j in &journals {
+        let picks: Vec<usize> = syncs.iter().map(|s| nearest(j, s)).collect();
+        if picks.iter().all(|&t| t == picks[0]) {
+            if picks[0] != 0 {
+                entries.push((vec![("journal_mode".into(), j.clone())], picks[0]));
+            }
+            continue;
+        }
+        for (s, &t) in syncs.iter().zip(&picks) {
+            if t != 0 {
+                entries.push((
+                    vec![("journal_mode".into(), j.clone()), ("synchronous".into(), s.clone())],
+                    t,
+                ));
+            }
+        }
+    }
+    let mut used = vec![false; traces.len()];
+    for (matches, t) in entries {
+        let other = &traces[t];
+        let shown: Vec<String> = matches.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut set = Vec::new();
+        let mut lines = Vec::new();
+        for (name, ns, _) in &main.groups {
+            let Some((_, other_ns, _)) = other.groups.iter().find(|g| &g.0 == name) else {
+                notes.push(format!(
+                    "--also {}: no group `{name}` in it; {} keeps the app time of {}",
+                    other.label,
+                    shown.join(","),
+                    main.label
+                ));
+                continue;
+            };
+            let scale = (other_ns / ns * 100.0).round() / 100.0;
+            if *ns <= 0.0 || crate::config::limits::app_time_scale(scale).is_err() {
+                notes.push(format!(
+                    "--also {}: group `{name}`'s app time there is {scale}× the main trace's, outside {}..{}; not used",
+                    other.label,
+                    crate::config::limits::MIN_SCALE,
+                    crate::config::limits::MAX_SCALE
+                ));
+                continue;
+            }
+            lines.push(format!(
+                "{name}: {} against {}: every app time × {scale}.",
+                other.describe(name),
+                main.describe(name)
+            ));
+            set.push((format!("group.{name}.app_time_scale"), scale));
+        }
+        if set.is_empty() {
+            continue;
+        }
+        used[t] = true;
+        notes.push(format!(
+            "--also {}: the runs with {} replay its app time per request ({})",
+            other.label,
+            shown.join(","),
+            set.iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        out.when.push(scenario::WhenOut {
+            comment: format!(
+                "The runs with {} replay the app time per request as traced in {} ({} + {}), the traced \
+                 configuration nearest to them: an app's CPU per request depends on its throughput (docs/capture.md, \
+                 \"Why DELETE runs fast\").\n{}",
+                shown.join(", "),
+                other.label,
+                other.journal,
+                other.sync,
+                lines.join("\n")
+            ),
+            matches,
+            set,
+            why: format!(
+                "app time per request from {} ({} + {})",
+                other.label, other.journal, other.sync
+            ),
+        });
+    }
+    for (t, other) in traces.iter().enumerate().skip(1) {
+        if !used[t] {
+            notes.push(format!(
+                "--also {}: no run of the matrix is nearer to its configuration ({} + {}) than to another trace's; \
+                 not used",
+                other.label, other.journal, other.sync
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOut, Vec<RequestKind>) {

@@ -10,10 +10,20 @@ pub(crate) struct ScenarioOut {
     pub sqlite: Vec<(String, toml::Value, Option<String>)>,
     pub sqlite_comments: Vec<String>,
     pub matrix: Vec<(String, Vec<String>)>,
+    /// `[[when]]` entries: the app time measured in other traced configurations.
+    pub when: Vec<WhenOut>,
     pub setup_sql: Vec<String>,
     pub setup_comments: Vec<String>,
     pub populate: Vec<PopulateOut>,
     pub groups: Vec<GroupOut>,
+}
+
+#[derive(Debug)]
+pub(crate) struct WhenOut {
+    pub comment: String,
+    pub matches: Vec<(String, String)>,
+    pub set: Vec<(String, f64)>,
+    pub why: String,
 }
 
 #[derive(Debug)]
@@ -95,6 +105,15 @@ impl ScenarioOut {
                 let items: Vec<String> = vs.iter().map(|v| s(v)).collect();
                 let _ = writeln!(o, "{k} = [{}]", items.join(", "));
             }
+        }
+        for w in &self.when {
+            o.push_str("\n[[when]]\n");
+            comment(&mut o, "", &w.comment);
+            let m: Vec<String> = w.matches.iter().map(|(k, v)| format!("{k} = {}", s(v))).collect();
+            let _ = writeln!(o, "match = {{ {} }}", m.join(", "));
+            let set: Vec<String> = w.set.iter().map(|(k, v)| format!("{} = {v:?}", s(k))).collect();
+            let _ = writeln!(o, "set = {{ {} }}", set.join(", "));
+            let _ = writeln!(o, "why = {}", s(&w.why));
         }
         o.push_str("\n[setup]\n");
         for c in &self.setup_comments {

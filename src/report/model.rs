@@ -87,6 +87,9 @@ pub(crate) struct RunReport {
     pub noise: Option<Noise>,
     /// The matrix values that distinguish this run.
     pub matrix: serde_json::Map<String, serde_json::Value>,
+    /// What the scenario's `[[when]]` set in this run, beyond its matrix values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<String>,
     /// Every setting as SQLite read it back on the workers' connections.
     pub sqlite: Option<ReadBack>,
     pub status: RunStatus,

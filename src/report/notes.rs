@@ -40,6 +40,9 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     if let Some(e) = &run.error {
         notes.push(format!("{}: FAILED: {e}", run.id));
     }
+    for w in &run.when {
+        notes.push(format!("{}: [[when]] set {w}", run.id));
+    }
     for g in &run.groups {
         if let Some(note) = starvation(g) {
             notes.push(format!("{}: {note}", run.id));

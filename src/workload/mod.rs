@@ -276,6 +276,12 @@ fn group_plan(
             message,
         })?;
         op.app_time = op.app_time.or(g.app_time).filter(|t| !t.is_zero());
+        if let Some(f) = g.app_time_scale {
+            op.app_time = op.app_time.map(|t| t.scaled(f));
+            for step in &mut op.steps {
+                step.app_time = step.app_time.map(|t| t.scaled(f));
+            }
+        }
         ops.push(op);
     }
     let app = g.uses_app_model().then(|| AppPlan {

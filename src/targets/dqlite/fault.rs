@@ -360,6 +360,7 @@ mod tests {
             id: "x".into(),
             assignments: Vec::new(),
             scenario: crate::config::Source::open("django").unwrap().parse().unwrap(),
+            when: Vec::new(),
         };
         let mut run = crate::engine::driver::empty_report(&cell);
         run.timeline_interval_s = 0.5;

@@ -217,6 +217,7 @@ mod tests {
             id: "t".into(),
             assignments: Vec::new(),
             scenario: s.clone(),
+            when: Vec::new(),
         });
         run.describe(&mut report);
         run.record(&mut report, None);
