@@ -130,7 +130,8 @@ pub(crate) struct ImportArgs {
     pub from: Option<crate::import::formats::Format>,
     /// Another trace of the same app under the same load, captured in another configuration
     /// (journal mode, synchronous): the cells nearest to it replay the app's CPU per request
-    /// measured there (a [[when]] with group.NAME.app_time_scale). Repeatable
+    /// measured there (a [[when]] with group.NAME.app_time_scale). Where the trace records no
+    /// PRAGMAs, say them: journal_mode=delete,synchronous=normal:TRACE. Repeatable
     #[arg(long, value_name = "TRACE")]
     pub also: Vec<PathBuf>,
 }

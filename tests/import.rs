@@ -815,7 +815,22 @@ fn a_trace_in_another_configuration_sets_its_runs_app_time() {
     common::assert_schema_valid(&r);
     let when = r["runs"][0]["when"].as_array().expect("the run's when");
     assert!(when[0].as_str().unwrap().contains(scaled), "{when:?}");
-    // The same configuration twice, a trace with no journal mode, a broken trace.
+    // A trace that records no PRAGMAs (the Rails route) says its configuration in the flag.
+    let bare = dir.path().join("bare.jsonl");
+    let kept: Vec<String> = std::fs::read_to_string(&delete)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("PRAGMA journal_mode") && !l.contains("PRAGMA synchronous"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&bare, kept.concat()).unwrap();
+    let stated = format!("journal_mode=delete,synchronous=normal:{}", bare.display());
+    let (_d2, text2) = import(&["--also", &stated]);
+    let v2 = toml_of(&text2);
+    assert_eq!(v2["when"][0]["match"]["journal_mode"].as_str(), Some("delete"), "{text2}");
+    assert_eq!(v2["when"][0]["set"]["group.app.app_time_scale"].as_float(), Some(3.0), "{text2}");
+    // The same configuration twice, a trace with no journal mode, a broken trace, a stated
+    // configuration the trace's PRAGMAs contradict.
     let cms = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/cms.jsonl");
     let broken = dir.path().join("broken.jsonl");
     std::fs::write(&broken, "{\"v\":1,\"kind\":\"stmt\",\n").unwrap();
@@ -824,8 +839,12 @@ fn a_trace_in_another_configuration_sets_its_runs_app_time() {
             fixture(),
             "traced in the same configuration (journal_mode = wal, synchronous = normal)",
         ),
-        (cms, "records no PRAGMA journal_mode"),
+        (cms, "records no PRAGMA journal_mode, so its configuration is unknown: say it, as --also journal_mode="),
         (broken.clone(), "broken.jsonl:1:1: truncated"),
+        (
+            PathBuf::from(format!("journal_mode=persist,synchronous=normal:{}", delete.display())),
+            "given as journal_mode=persist, but the trace's PRAGMAs set journal_mode = delete",
+        ),
     ] {
         let out = bin()
             .arg("import")

@@ -27,8 +27,9 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
     if let Some(db) = &args.db {
         inputs.push(("database given to --db", db.as_path()));
     }
-    for also in &args.also {
-        inputs.push(("trace given to --also", also.as_path()));
+    let also: Vec<std::path::PathBuf> = args.also.iter().map(|a| import::also_spec(a).1).collect();
+    for path in &also {
+        inputs.push(("trace given to --also", path.as_path()));
     }
     crate::report::output::check(&[Target::new("-o", &args.output)], &inputs)?;
     let origin = args.trace.display().to_string();

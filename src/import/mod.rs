@@ -632,6 +632,29 @@ impl Traced {
     }
 }
 
+/// An `--also` value: `FILE`, or `journal_mode=J,synchronous=S:FILE` where the trace does not
+/// record the PRAGMAs (the Rails and OpenTelemetry routes). A value whose part before the first
+/// `:` is not such a list is a file name.
+pub(crate) fn also_spec(given: &Path) -> (Option<(String, String)>, PathBuf) {
+    let text = given.to_string_lossy();
+    let Some((head, rest)) = text.split_once(':') else {
+        return (None, given.to_path_buf());
+    };
+    let mut journal = None;
+    let mut sync = None;
+    for pair in head.split(',') {
+        match pair.split_once('=').map(|(k, v)| (k.trim(), v.trim().to_ascii_lowercase())) {
+            Some(("journal_mode", v)) if journal_value(&v).is_some() => journal = Some(v),
+            Some(("synchronous", v)) if matches!(v.as_str(), "off" | "normal" | "full" | "extra") => sync = Some(v),
+            _ => return (None, given.to_path_buf()),
+        }
+    }
+    match (journal, sync) {
+        (Some(j), Some(s)) if !rest.is_empty() => (Some((j, s)), PathBuf::from(rest)),
+        _ => (None, given.to_path_buf()),
+    }
+}
+
 /// `--also`: traces of the same app in other configurations. Each matrix cell replays the app
 /// time of the traced configuration nearest to it (the same journal mode first, then the same
 /// synchronous; the main trace on a tie), as a factor on the main trace's app times
@@ -650,32 +673,54 @@ fn also_traces(
             .map_or(p.display().to_string(), |f| f.to_string_lossy().into_owned())
     };
     let mut traces = vec![Traced::of(file(&opts.trace), traced.0, traced.1, primary)];
-    for path in &opts.also {
-        let imported = formats::read_file(path, None).map_err(|e| ImportError::Also(path.clone(), e))?;
+    for given in &opts.also {
+        let (stated, path) = also_spec(given);
+        let label = path.display().to_string();
+        let imported = formats::read_file(&path, None).map_err(|e| ImportError::Also(path.clone(), e))?;
         let a = requests::analyze(&imported.trace, opts.gap_ns, vtabs);
-        let (journal, sync) = traced_config(&a.pragmas);
-        let journal = journal.ok_or_else(|| {
-            ImportError::AlsoConfig(
-                path.clone(),
-                "the trace records no PRAGMA journal_mode, so its configuration is unknown: capture the app from                  its start (the PRAGMAs it runs on connect)"
-                    .into(),
-            )
-        })?;
-        let sync = match sync {
-            Some(s) => s,
+        let (traced_journal, traced_sync) = traced_config(&a.pragmas);
+        let (journal, sync) = match stated {
+            Some((j, s)) => {
+                for (key, said, seen) in [("journal_mode", &j, &traced_journal), ("synchronous", &s, &traced_sync)] {
+                    if let Some(seen) = seen
+                        && seen != said
+                    {
+                        return Err(ImportError::AlsoConfig(
+                            path.clone(),
+                            format!("given as {key}={said}, but the trace's PRAGMAs set {key} = {seen}"),
+                        ));
+                    }
+                }
+                (j, s)
+            }
             None => {
-                notes.push(format!(
-                    "--also {}: no PRAGMA synchronous in the trace; SQLite's default (full) assumed",
-                    path.display()
-                ));
-                "full".into()
+                let journal = traced_journal.ok_or_else(|| {
+                    ImportError::AlsoConfig(
+                        path.clone(),
+                        format!(
+                            "the trace records no PRAGMA journal_mode, so its configuration is unknown: say it, as \
+                             --also journal_mode=delete,synchronous=normal:{label}"
+                        ),
+                    )
+                })?;
+                let sync = match traced_sync {
+                    Some(s) => s,
+                    None => {
+                        notes.push(format!(
+                            "--also {label}: no PRAGMA synchronous in the trace; SQLite's default (full) assumed"
+                        ));
+                        "full".into()
+                    }
+                };
+                (journal, sync)
             }
         };
         if let Some(same) = traces.iter().find(|t| t.journal == journal && t.sync == sync) {
             return Err(ImportError::AlsoConfig(
                 path.clone(),
                 format!(
-                    "traced in the same configuration (journal_mode = {journal}, synchronous = {sync}) as {}; give                      traces of other configurations",
+                    "traced in the same configuration (journal_mode = {journal}, synchronous = {sync}) as {}; \
+                     give traces of other configurations",
                     same.label
                 ),
             ));
@@ -686,7 +731,7 @@ fn also_traces(
                 format!("the trace has {} statement(s) but no request", a.statements),
             ));
         }
-        traces.push(Traced::of(file(path), journal, sync, &a));
+        traces.push(Traced::of(file(&path), journal, sync, &a));
     }
     let axis = |k: &str| {
         out.matrix
