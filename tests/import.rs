@@ -827,8 +827,16 @@ fn a_trace_in_another_configuration_sets_its_runs_app_time() {
     let stated = format!("journal_mode=delete,synchronous=normal:{}", bare.display());
     let (_d2, text2) = import(&["--also", &stated]);
     let v2 = toml_of(&text2);
-    assert_eq!(v2["when"][0]["match"]["journal_mode"].as_str(), Some("delete"), "{text2}");
-    assert_eq!(v2["when"][0]["set"]["group.app.app_time_scale"].as_float(), Some(3.0), "{text2}");
+    assert_eq!(
+        v2["when"][0]["match"]["journal_mode"].as_str(),
+        Some("delete"),
+        "{text2}"
+    );
+    assert_eq!(
+        v2["when"][0]["set"]["group.app.app_time_scale"].as_float(),
+        Some(3.0),
+        "{text2}"
+    );
     // The same configuration twice, a trace with no journal mode, a broken trace, a stated
     // configuration the trace's PRAGMAs contradict.
     let cms = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/cms.jsonl");
@@ -839,7 +847,10 @@ fn a_trace_in_another_configuration_sets_its_runs_app_time() {
             fixture(),
             "traced in the same configuration (journal_mode = wal, synchronous = normal)",
         ),
-        (cms, "records no PRAGMA journal_mode, so its configuration is unknown: say it, as --also journal_mode="),
+        (
+            cms,
+            "records no PRAGMA journal_mode, so its configuration is unknown: say it, as --also journal_mode=",
+        ),
         (broken.clone(), "broken.jsonl:1:1: truncated"),
         (
             PathBuf::from(format!("journal_mode=persist,synchronous=normal:{}", delete.display())),

@@ -100,8 +100,15 @@ if (require.main === module) {
     } else {
       const Database = database();
       const db = open(Database, process.env.DB_PATH);
-      const server = createApp(db, Database).listen(Number(process.env.PORT || 8000));
-      const stop = () => server.close(() => { db.close(); process.exit(0); });
+      const app = createApp(db, Database);
+      // SERVED=1: each worker prints the requests it served when it stops (fairness among workers).
+      let served = 0;
+      const server = app.listen(Number(process.env.PORT || 8000));
+      if (process.env.SERVED === '1') server.on('request', () => { served++; });
+      const stop = () => {
+        if (process.env.SERVED === '1') console.error(`worker ${process.pid} served ${served}`);
+        server.close(() => { db.close(); process.exit(0); });
+      };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     }

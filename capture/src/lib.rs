@@ -149,7 +149,17 @@ unsafe fn on_event(t: c_uint, conn: &Conn, p: *mut c_void, x: *mut c_void) {
                 };
             with_local(|l| {
                 let key = stmt as usize;
-                let start = nest::with_frames(|fr| nest::classify(fr, key, db as usize, l.is_pending(key), dashes));
+                // Only a statement SQLite traces with `-- ` can be nested: the frames' connections
+                // are looked up then.
+                let start = if dashes {
+                    // SAFETY: the frames' statements are being stepped on this thread: alive.
+                    let db_of = |s: usize| unsafe { (api.db_handle)(s as *mut Stmt) } as usize;
+                    nest::with_frames_db(db_of, |fr| {
+                        nest::classify(fr, key, db as usize, l.is_pending(key), dashes)
+                    })
+                } else {
+                    nest::Start::TopLevel
+                };
                 if let nest::Start::Nested { outer } = start {
                     // SQLite's own statement: a count on the enclosing statement's line, and
                     // nothing else (no clock, no values, no line).
@@ -219,7 +229,12 @@ unsafe fn record_stmt(api: &sys::Api, conn: &Conn, stmt: *mut Stmt, sqlite_ns: i
             // An end without a start seen, inside another statement of this connection: SQLite's
             // own statement re-run after SQLITE_SCHEMA (SQLite does not trace the retry's start,
             // but does its end), already counted.
-            if pending.is_none() && nest::with_frames(|fr| nest::inside_other_of(fr, stmt as usize, db as usize)) {
+            if pending.is_none()
+                && nest::with_frames_db(
+                    |s| (api.db_handle)(s as *mut Stmt) as usize,
+                    |fr| nest::inside_other_of(fr, stmt as usize, db as usize),
+                )
+            {
                 return;
             }
             let now = sys::mono_ns();
@@ -547,9 +562,7 @@ pub unsafe extern "C" fn sqlite3_step(stmt: *mut Stmt) -> c_int {
         return unsafe { real(stmt) };
     }
     // While it runs, the statements SQLite starts on this thread are nested in it.
-    // SAFETY: sqlite3_db_handle takes any statement (NULL gives NULL).
-    let db = api().map_or(0, |a| unsafe { (a.db_handle)(stmt) } as usize);
-    let pushed = nest::enter(stmt as usize, db);
+    let pushed = nest::enter(stmt as usize);
     // SAFETY: forwarding.
     let rc = unsafe { real(stmt) };
     nest::leave(pushed);

@@ -42,14 +42,15 @@ thread_local! {
     };
 }
 
-/// Before the real `sqlite3_step(stmt)`: its frame. Returns whether it was pushed (pass it to
-/// [`leave`]).
-pub fn enter(stmt: usize, db: usize) -> bool {
+/// Before the real `sqlite3_step(stmt)`: its frame, without its connection (looked up only
+/// where a decision needs it, [`with_frames_db`], not on every step). Returns whether it was
+/// pushed (pass it to [`leave`]).
+pub fn enter(stmt: usize) -> bool {
     FRAMES
         .try_with(|f| {
             let d = f.depth.get();
             if d < MAX_FRAMES {
-                f.frames[d].set(Frame { stmt, db });
+                f.frames[d].set(Frame { stmt, db: 0 });
             }
             f.depth.set(d + 1);
         })
@@ -76,6 +77,21 @@ pub fn with_frames<R>(f: impl FnOnce(&[Frame]) -> R) -> R {
         })
         .unwrap_or(0);
     f(&copy[..n])
+}
+
+/// As [`with_frames`], each frame's connection given by `db_of(stmt)` (`sqlite3_db_handle`:
+/// the frames' statements are being stepped, so they are alive).
+pub fn with_frames_db<R>(db_of: impl Fn(usize) -> usize, f: impl FnOnce(&[Frame]) -> R) -> R {
+    with_frames(|fr| {
+        let mut copy = [Frame::default(); MAX_FRAMES];
+        for (c, x) in copy.iter_mut().zip(fr) {
+            *c = Frame {
+                stmt: x.stmt,
+                db: db_of(x.stmt),
+            };
+        }
+        f(&copy[..fr.len()])
+    })
 }
 
 /// Whether this thread is inside the step of a statement other than `stmt` (a bind made there
@@ -194,9 +210,10 @@ mod tests {
     fn frames_follow_the_steps() {
         std::thread::spawn(|| {
             assert!(with_frames(|fr| fr.is_empty()));
-            let a = enter(1, DB);
-            let b = enter(7, DB);
-            assert!(with_frames(|fr| fr == [f(1, DB), f(7, DB)]));
+            let a = enter(1);
+            let b = enter(7);
+            assert!(with_frames(|fr| fr == [f(1, 0), f(7, 0)]));
+            assert!(with_frames_db(|_| DB, |fr| fr == [f(1, DB), f(7, DB)]));
             assert!(inside_other(7));
             leave(b);
             assert!(!inside_other(1));
@@ -204,7 +221,7 @@ mod tests {
             leave(a);
             assert!(!inside_other(9));
             // Deeper than the frames kept: counted, and popped back to the kept ones.
-            let pushed: Vec<bool> = (0..MAX_FRAMES + 3).map(|i| enter(100 + i, DB)).collect();
+            let pushed: Vec<bool> = (0..MAX_FRAMES + 3).map(|i| enter(100 + i)).collect();
             assert_eq!(with_frames(|fr| fr.len()), MAX_FRAMES);
             for p in pushed.into_iter().rev() {
                 leave(p);

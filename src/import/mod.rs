@@ -643,7 +643,10 @@ pub(crate) fn also_spec(given: &Path) -> (Option<(String, String)>, PathBuf) {
     let mut journal = None;
     let mut sync = None;
     for pair in head.split(',') {
-        match pair.split_once('=').map(|(k, v)| (k.trim(), v.trim().to_ascii_lowercase())) {
+        match pair
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim().to_ascii_lowercase()))
+        {
             Some(("journal_mode", v)) if journal_value(&v).is_some() => journal = Some(v),
             Some(("synchronous", v)) if matches!(v.as_str(), "off" | "normal" | "full" | "extra") => sync = Some(v),
             _ => return (None, given.to_path_buf()),
