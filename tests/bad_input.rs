@@ -234,3 +234,30 @@ fn bad_overrides() {
         assert!(!stderr.contains("panicked"));
     }
 }
+
+/// `[[when]]`: a match on a key that is no matrix axis, a set of an axis, an empty match and
+/// a factor out of range each name the line and the key.
+#[test]
+fn when_entries_name_their_line_and_key() {
+    let head = "duration = \"1s\"\n[matrix]\njournal_mode = [\"wal\", \"delete\"]\n";
+    for (when, line, expected) in [
+        (
+            "match = { synchronous = \"full\" }\nset = { \"group.w.workers\" = 2 }",
+            ":6:",
+            "key `when.match.synchronous`: [[when]] number 1: matches on `synchronous`, which is not a matrix axis (axes: journal_mode)",
+        ),
+        (
+            "match = { journal_mode = \"wal\" }\nset = { journal_mode = \"delete\" }",
+            ":7:",
+            "key `when.set.journal_mode`",
+        ),
+        ("match = { }\nset = { \"group.w.workers\" = 2 }", ":6:", "`match` is empty"),
+        (
+            "match = { journal_mode = \"delete\" }\nset = { \"group.w.app_time_scale\" = 1000 }",
+            ":7:",
+            "app_time_scale must be a factor from 0.01 to 100",
+        ),
+    ] {
+        rejects(&with_head(&format!("{head}[[when]]\n{when}\n")), &[line, expected]);
+    }
+}

@@ -52,8 +52,13 @@ pub(crate) fn app_time_scale(f: f64) -> Result<(), String> {
     if (MIN_SCALE..=MAX_SCALE).contains(&f) {
         return Ok(());
     }
+    let shown = if f.abs() < 1e6 {
+        format!("{f}")
+    } else {
+        format!("{f:e}")
+    };
     Err(format!(
-        "app_time_scale must be a factor from {MIN_SCALE} to {MAX_SCALE} (docs/limits.md), got {f}"
+        "app_time_scale must be a factor from {MIN_SCALE} to {MAX_SCALE} (docs/limits.md), got {shown}"
     ))
 }
 

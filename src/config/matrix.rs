@@ -459,7 +459,15 @@ pub(crate) fn apply_when(cells: &mut [Cell], axes: &[Axis], set: &[Setting]) -> 
             message,
         };
         if w.set.get_ref().is_empty() {
-            return Err(err("set", true, "`set` is empty: give at least one KEY = VALUE".into()));
+            return Err(err("", true, "`set` is empty: give at least one KEY = VALUE".into()));
+        }
+        if w.matches.get_ref().is_empty() {
+            return Err(err(
+                "",
+                false,
+                "`match` is empty: give a matrix axis and its value (for every run, set the key in the scenario itself)"
+                    .into(),
+            ));
         }
         for key in w.matches.get_ref().keys() {
             let key = canonical_key(key);
@@ -512,7 +520,13 @@ pub(crate) fn apply_when(cells: &mut [Cell], axes: &[Axis], set: &[Setting]) -> 
                         .push(format!("{key}: the --set value, not [[when]] {}'s", shown.join(",")));
                     continue;
                 }
-                apply(&mut cell.scenario, &key, value).map_err(|e| err(&key, true, format!("value {value}: {e}")))?;
+                apply(&mut cell.scenario, &key, value).map_err(|e| {
+                    let mut shown = value.to_string();
+                    if shown.len() > 40 {
+                        shown = format!("{}…", shown.chars().take(40).collect::<String>());
+                    }
+                    err(&key, true, format!("value {shown}: {e}"))
+                })?;
                 let why = if w.why.is_empty() {
                     String::new()
                 } else {
@@ -656,6 +670,7 @@ mod tests {
                 "0.01 to 100",
             ),
             ("{ journal_mode = \"wal\" }", "{ }", "`set` is empty"),
+            ("{ }", "{ \"group.w.workers\" = 2 }", "`match` is empty"),
         ] {
             let mut s = base();
             s.when = vec![when(m, set)];

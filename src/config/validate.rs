@@ -59,7 +59,11 @@ pub(crate) fn load_source(source: Source, overrides: &Overrides) -> Result<Plan,
         };
         source
             .error_at(span, format!("[[when]] number {}: {}", e.entry + 1, e.message))
-            .with_key(format!("when.{part}.{}", e.key))
+            .with_key(if e.key.is_empty() {
+                format!("when.{part}")
+            } else {
+                format!("when.{part}.{}", e.key)
+            })
     })?;
     for cell in &cells {
         check_shape(&cell.scenario, &source)
