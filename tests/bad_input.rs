@@ -251,7 +251,11 @@ fn when_entries_name_their_line_and_key() {
             ":7:",
             "key `when.set.journal_mode`",
         ),
-        ("match = { }\nset = { \"group.w.workers\" = 2 }", ":6:", "`match` is empty"),
+        (
+            "match = { }\nset = { \"group.w.workers\" = 2 }",
+            ":6:",
+            "`match` is empty",
+        ),
         (
             "match = { journal_mode = \"delete\" }\nset = { \"group.w.app_time_scale\" = 1000 }",
             ":7:",

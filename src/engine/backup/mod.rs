@@ -606,9 +606,25 @@ fn litestream_meta_dir(db: &Path) -> PathBuf {
     db.with_file_name(format!(".{name}-litestream"))
 }
 
-/// Before anything runs: the litestream binary when a cell needs it, and every replica dir
-/// writable. Errors are bad input: (what, message).
+/// Before anything runs: the programs the cells need ([`check_programs`]), and every replica
+/// dir writable. Errors are bad input: (what, message).
 pub(crate) fn check_env(
+    cells: &[crate::config::matrix::Cell],
+    litestream: Option<&Path>,
+) -> Result<BackupEnv, (String, String)> {
+    let env = check_programs(cells, litestream)?;
+    for cell in cells {
+        let b = &cell.scenario.backup;
+        if let (Some(dir), false) = (&b.replica_dir, b.is_none()) {
+            check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e.to_string()))?;
+        }
+    }
+    Ok(env)
+}
+
+/// The litestream binary when a cell needs it, and the litestream-vfs extension when a cell
+/// reads a replica; nothing on disk is touched (what `validate` checks too).
+pub(crate) fn check_programs(
     cells: &[crate::config::matrix::Cell],
     litestream: Option<&Path>,
 ) -> Result<BackupEnv, (String, String)> {
@@ -626,9 +642,6 @@ pub(crate) fn check_env(
             let ext = replica::find_extension(cell.scenario.replica.extension.as_deref())
                 .map_err(|e| ("replica".to_string(), e.to_string()))?;
             env.vfs = Some(ext);
-        }
-        if let (Some(dir), false) = (&b.replica_dir, b.is_none()) {
-            check_writable_dir(dir).map_err(|e| ("backup.replica_dir".to_string(), e.to_string()))?;
         }
     }
     if let (Some(p), None) = (litestream, &env.litestream) {
