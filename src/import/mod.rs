@@ -568,6 +568,15 @@ fn settings(analysis: &Analysis, file_is_wal: bool, out: &mut ScenarioOut) -> (S
     (journal, sync)
 }
 
+/// The app time before step `i` of a request that import writes: the first step's only with
+/// per-request connections or CPU readings (a persistent connection's idle time before its
+/// first statement is think time, not app time).
+fn step_app_gap(r: &requests::Request, i: usize, per_request: bool) -> Option<u64> {
+    (i > 0 || per_request || r.cpu.is_some())
+        .then(|| r.app_gap(i))
+        .flatten()
+}
+
 /// The app time import writes per request of a group, on average (ns): the sum of its
 /// steps' app gaps, as `script_out` takes them.
 fn app_ns_per_request(g: &WorkerGroup) -> Option<f64> {
@@ -576,8 +585,7 @@ fn app_ns_per_request(g: &WorkerGroup) -> Option<f64> {
         .iter()
         .map(|r| {
             (0..r.steps.len())
-                .filter(|&i| i > 0 || g.per_request || r.cpu.is_some())
-                .filter_map(|i| r.app_gap(i))
+                .filter_map(|i| step_app_gap(r, i, g.per_request))
                 .sum()
         })
         .collect();
@@ -1049,8 +1057,7 @@ fn script_out(
         let gaps: Vec<u64> = kind
             .instances
             .iter()
-            .filter(|r| i > 0 || per_request || r.cpu.is_some())
-            .filter_map(|r| r.app_gap(i))
+            .filter_map(|r| step_app_gap(r, i, per_request))
             .collect();
         let app_time = params::fit_time(&gaps);
         let kind_of = match step.verb {
