@@ -60,6 +60,13 @@ function createApp(db, Database) {
       res.set('X-Kind', 'comment').status(201).send('ok');
     } catch (e) { locked(res, e); }
   });
+  // The same comment post as a GET, for load generators that send one method (oha --urls-from-file).
+  app.get('/post/:id/comment/new', (req, res) => {
+    try {
+      addComment(Number(req.params.id), 'visitor', 'a comment');
+      res.set('X-Kind', 'comment').status(201).send('ok');
+    } catch (e) { locked(res, e); }
+  });
   app.get('/ready', (req, res) => res.send('ready'));
   return app;
 }

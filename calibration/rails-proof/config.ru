@@ -12,6 +12,7 @@
 #
 # GET  /posts/:id          post + 10 latest comments, views bumped (update_counters: autocommit)
 # POST /posts/:id/comments the post, then the comment in BEGIN IMMEDIATE ... COMMIT; 201 {"id": N}
+# GET  /posts/:id/comments/new   the same (oha sends one method)
 # Errors answer 503 with X-Db-Error (busy, locked, other).
 require "rails"
 require "active_record/railtie"
@@ -117,5 +118,7 @@ CalibApp.initialize!
 CalibApp.routes.draw do
   get "/posts/:id" => "posts#show"
   post "/posts/:id/comments" => "posts#comment"
+  # The same comment post as a GET, for load generators that send one method (oha --urls-from-file).
+  get "/posts/:id/comments/new" => "posts#comment"
 end
 run CalibApp
