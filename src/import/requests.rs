@@ -471,6 +471,9 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
                 split_bursts(actor, body, gap_ns, &mut reqs);
             }
         }
+        // In time order: a pool's connections take turns, so one connection's requests are
+        // not all before the next one's (the idle time between requests reads neighbours).
+        reqs.sort_by_key(|r: &Request| r.start);
         if !reqs.is_empty() {
             requests.insert(actor, (per_request, reqs));
         }
@@ -1194,6 +1197,71 @@ mod tests {
         let a = analyze(&pooled(100, 10), 50 * MS as u64, &[]);
         assert!(a.groups[0].per_request);
         assert_eq!(a.groups[0].requests.len(), 2);
+    }
+
+    /// One worker with a pool of two long connections (as Trac keeps, with no request ids) and
+    /// CPU readings on every event: 4 requests of 3 statements (0.1 ms each), alternating
+    /// between the two connections. Before request `k` the worker sat 60 ms on the wall clock,
+    /// `10 + 5k` ms of it on the CPU (the framework routing, rendering the previous response);
+    /// inside a request, 1 ms (0.5 ms CPU) before the second statement and 2 ms (0.5 ms CPU)
+    /// before the third.
+    fn pooled_with_cpu() -> Trace {
+        let mut lines = Vec::new();
+        let (mut t, mut cpu) = (1_000 * MS, 10 * MS);
+        let mut event = |kind: &str, conn: i64, wall: i64, on_cpu: i64, sql: Option<&str>| {
+            t += wall;
+            cpu += on_cpu;
+            let stmt = sql.map_or(String::new(), |q| {
+                format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
+            });
+            lines.push(format!(
+                r#"{{"v":1,"kind":"{kind}","ts":{t},"pid":7,"tid":7,"conn":{conn},"cpu_ns":{cpu}{stmt}}}"#
+            ));
+            if sql.is_some() {
+                t += 100_000;
+                cpu += 100_000;
+            }
+        };
+        event("open", 1, 0, 0, None);
+        event("open", 2, 0, 0, None);
+        for k in 0..4 {
+            let conn = 1 + k % 2;
+            event("stmt", conn, 60 * MS, (10 + 5 * k) * MS, Some("SELECT 1"));
+            event("stmt", conn, MS, MS / 2, Some("SELECT 2"));
+            event("stmt", conn, 2 * MS, MS / 2, Some("SELECT 3"));
+        }
+        event("close", 1, MS, MS, None);
+        event("close", 2, 0, 0, None);
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    #[test]
+    fn requests_cut_at_idle_gaps_in_a_pool_take_the_cpu_before_them_as_app_time() {
+        let a = analyze(&pooled_with_cpu(), 50 * MS as u64, &[]);
+        let g = &a.groups[0];
+        assert!(!g.per_request, "two long connections, each with idle gaps: a pool");
+        assert_eq!(g.requests.len(), 4);
+        let ms = |x: f64| (x * MS as f64) as u64;
+        let mut starts: Vec<i64> = g.requests.iter().map(|r| r.start).collect();
+        starts.sort_unstable();
+        for (k, start) in starts.iter().enumerate() {
+            let r = g.requests.iter().find(|r| r.start == *start).expect("a request");
+            let sqls: Vec<&str> = r.steps.iter().map(|s| s.sql.as_str()).collect();
+            assert_eq!(sqls, ["SELECT 1", "SELECT 2", "SELECT 3"]);
+            let c = r.cpu.expect("readings around the gap before the request");
+            let before = 10.0 + 5.0 * k as f64;
+            // The CPU of the 60 ms gap since the worker's previous event (on either connection)
+            // is the request's first-step app time; the rest of the gap the worker was idle.
+            assert_eq!((c.lead, c.trail), (0, 0), "request {k}");
+            assert_eq!(c.outside, ms(before), "request {k}");
+            assert_eq!(c.idle, ms(60.0 - before), "request {k}");
+            assert_eq!(r.app_gap(0), Some(ms(before)), "request {k}");
+            // Later steps: the CPU of their own gaps (0.5 ms of 1 ms, 0.5 ms of 2 ms).
+            assert_eq!(r.app_gap(1), Some(ms(0.5)), "request {k}");
+            assert_eq!(r.app_gap(2), Some(ms(0.5)), "request {k}");
+        }
+        // Idle between the worker's consecutive requests, in time order: 60 ms less the CPU.
+        assert_eq!(g.idle, vec![ms(45.0), ms(40.0), ms(35.0)]);
     }
 
     #[test]
