@@ -656,11 +656,11 @@ const CLEAR_BREAK: f64 = 2.0;
 /// show no clear break below `gap_ns` with the gaps above it at least `MIN_REQUEST_GAP`.
 ///
 /// A worker kept busy (a load generator's queue: `wrk -c 16` against 4 workers) goes from one
-/// request to the next with no idle time, so no gap is longer than `--gap`, and cutting at
-/// `--gap` alone ran many requests into one (Trac 1.6 under a write-heavy mix: 160 requests for
-/// the 1,411 the app served). Its own work between requests is still far longer than between
-/// two queries of a request: its CPU in the gaps is 0.01–3 ms inside a request and 5–30 ms
-/// between requests, with no gap between 3.2 and 5.6 ms. The wall clock is not used where there
+/// request to the next with no idle time, so few gaps are longer than `--gap`, and cutting at
+/// `--gap` alone ran many requests into one (Trac 1.6 under a write-heavy mix: 160 requests
+/// where the app served about 1,430). Its own work between requests is still far longer than
+/// between two queries of a request: its CPU in the gaps is 0.01–3 ms inside a request and
+/// mostly 5.6–32 ms between requests, with no gap between 3.2 and 5.6 ms. The wall clock is not used where there
 /// are readings: a worker that waited for a core inside a request (4 workers on 2 cores) shows
 /// wall-clock gaps of 3–15 ms there.
 ///
