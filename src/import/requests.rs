@@ -401,6 +401,19 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
             Some(o) if o > t => o - 1,
             _ => t,
         });
+        // A pool's requests are cut at idle gaps longer than `--gap`, and where the worker's
+        // own work between two statements is longer than the break between the two clusters of
+        // such gaps, when there is a clear one (see `request_break`).
+        let busy_break = if per_request {
+            None
+        } else {
+            // Gaps longer than --gap are cut anyway; the break is sought among the others.
+            let gaps: Vec<u64> = conns
+                .iter()
+                .flat_map(|c| idle_gaps(&c.items).filter(|g| g.wall <= gap_ns).map(|g| g.busy))
+                .collect();
+            request_break(&gaps, gap_ns)
+        };
         let mut reqs = Vec::new();
         for c in conns {
             let mut body: Vec<Exec> = Vec::new();
@@ -468,9 +481,12 @@ pub(crate) fn analyze(trace: &Trace, gap_ns: u64, vtabs: &[String]) -> Analysis 
                     steps: body,
                 });
             } else {
-                split_bursts(actor, body, gap_ns, &mut reqs);
+                split_bursts(actor, body, gap_ns, busy_break, &mut reqs);
             }
         }
+        // In time order: a pool's connections take turns, so one connection's requests are
+        // not all before the next one's (the idle time between requests reads neighbours).
+        reqs.sort_by_key(|r: &Request| r.start);
         if !reqs.is_empty() {
             requests.insert(actor, (per_request, reqs));
         }
@@ -580,28 +596,114 @@ fn exec_of(ev: &Event, s: &super::trace::Stmt) -> Exec {
 /// Whether a connection's statements hold an idle gap longer than `gap_ns` outside a
 /// transaction: where `split_bursts` would start a new request.
 fn has_idle_gap(items: &[Exec], gap_ns: u64) -> bool {
-    idle_cuts(items, gap_ns).next().is_some()
+    idle_cuts(items, gap_ns, None).next().is_some()
 }
 
 /// The positions in `items` where a new request starts: after an idle gap longer than
-/// `gap_ns` since the previous statement's end, never inside a transaction.
-fn idle_cuts(items: &[Exec], gap_ns: u64) -> impl Iterator<Item = usize> + '_ {
+/// `gap_ns` since the previous statement's end, or (with `busy_break`) after a gap in which the
+/// worker worked longer than `busy_break`; never inside a transaction.
+fn idle_cuts(items: &[Exec], gap_ns: u64, busy_break: Option<u64>) -> impl Iterator<Item = usize> + '_ {
+    idle_gaps(items).filter_map(move |g| (g.wall > gap_ns || busy_break.is_some_and(|b| g.busy > b)).then_some(g.at))
+}
+
+/// A gap between a connection's consecutive statements outside a transaction, where a request
+/// could end.
+struct IdleGap {
+    /// The position of the statement after it.
+    at: usize,
+    /// Since the previous statement's end, ns.
+    wall: u64,
+    /// The worker's CPU in it (its own work: the app between two queries, or between two
+    /// requests); the wall-clock gap when the trace has no CPU reading for it.
+    busy: u64,
+}
+
+fn idle_gaps(items: &[Exec]) -> impl Iterator<Item = IdleGap> + '_ {
     let mut in_txn = false;
     items.iter().enumerate().filter_map(move |(i, e)| {
-        let cut = i > 0 && !in_txn && (e.ts - items[i - 1].end()).max(0) as u64 > gap_ns;
+        let gap = (i > 0 && !in_txn).then(|| {
+            let wall = (e.ts - items[i - 1].end()).max(0) as u64;
+            // The CPU share is of the gap since the worker's previous event (on any connection).
+            let busy = match e.cpu_share {
+                Some(share) => (wall.min(e.gap_before.unwrap_or(wall)) as f64 * share).round() as u64,
+                None => wall,
+            };
+            IdleGap { at: i, wall, busy }
+        });
         in_txn = match (e.autocommit, e.verb) {
             (Some(auto), _) => !auto,
             (None, Verb::Begin) => true,
             (None, Verb::Commit | Verb::Rollback) => false,
             (None, _) => in_txn,
         };
-        cut.then_some(i)
+        gap
     })
 }
 
+/// The shortest gap the request cut takes for one between two requests: an app's own work
+/// between two requests (the response, parsing the next one) takes longer than that (and the
+/// capture library reads the CPU only at gaps of 1 ms or more).
+const MIN_REQUEST_GAP: u64 = 1_000_000;
+
+/// How wide the empty stretch between the two clusters of gaps must be (a factor between the
+/// longest gap below it and the shortest above) for the break to cut requests.
+const CLEAR_BREAK: f64 = 2.0;
+
+/// Where a worker's gaps (its CPU in each gap, or the wall clock without readings) between the
+/// statements of its long-lived connections (a pool) without request ids, up to `--gap`, split into two
+/// clusters, when they clearly do: the gaps inside a request (the app between two queries)
+/// and the gaps between requests (the response, parsing the next request). None when the gaps
+/// show no clear break below `gap_ns` with the gaps above it at least `MIN_REQUEST_GAP`.
+///
+/// A worker kept busy (a load generator's queue: `wrk -c 16` against 4 workers) goes from one
+/// request to the next with no idle time, so few gaps are longer than `--gap`, and cutting at
+/// `--gap` alone ran many requests into one (Trac 1.6 under a write-heavy mix: 160 requests
+/// where the app served about 1,430). Its own work between requests is still far longer than
+/// between two queries of a request: its CPU in the gaps is 0.01–3 ms inside a request and
+/// mostly 5.6–32 ms between requests, with no gap between 3.2 and 5.6 ms. The wall clock is not used where there
+/// are readings: a worker that waited for a core inside a request (4 workers on 2 cores) shows
+/// wall-clock gaps of 3–15 ms there.
+///
+/// The clusters are Otsu's (the split of log(gap) that best separates two groups); the break is
+/// the widest empty stretch between the two clusters' means, at its geometric middle, used when
+/// it spans a factor of `CLEAR_BREAK` or more.
+fn request_break(gaps: &[u64], gap_ns: u64) -> Option<u64> {
+    let mut logs: Vec<f64> = gaps.iter().filter(|&&g| g > 0).map(|&g| (g as f64).ln()).collect();
+    if logs.len() < 20 {
+        return None;
+    }
+    logs.sort_by(f64::total_cmp);
+    let n = logs.len() as f64;
+    let total: f64 = logs.iter().sum();
+    // Otsu: the split (after index k) that maximizes the between-cluster variance.
+    let (mut best, mut at, mut below) = (0.0_f64, None, 0.0_f64);
+    for k in 0..logs.len() - 1 {
+        below += logs[k];
+        if logs[k] == logs[k + 1] {
+            continue;
+        }
+        let w0 = (k + 1) as f64 / n;
+        let (m0, m1) = (below / (k + 1) as f64, (total - below) / (n - (k + 1) as f64));
+        let between = w0 * (1.0 - w0) * (m0 - m1).powi(2);
+        if between > best {
+            (best, at) = (between, Some((m0, m1)));
+        }
+    }
+    let (m0, m1) = at?;
+    // The widest stretch between consecutive gaps that lies between the two means.
+    let (width, middle, upper) = logs
+        .windows(2)
+        .filter(|w| w[0] >= m0 - 1e-9 && w[1] <= m1 + 1e-9)
+        .map(|w| (w[1] - w[0], (w[0] + w[1]) / 2.0, w[1].exp()))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let cut = middle.exp() as u64;
+    (width >= CLEAR_BREAK.ln() && upper >= MIN_REQUEST_GAP as f64 && cut < gap_ns).then_some(cut)
+}
+
 /// Persistent connections: a request is a run of statements; a new one starts after an idle
-/// gap longer than `gap_ns`, never inside a transaction.
-fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Request>) {
+/// gap longer than `gap_ns`, or after a gap in which the worker worked longer than
+/// `busy_break` (`request_break`), never inside a transaction.
+fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, busy_break: Option<u64>, out: &mut Vec<Request>) {
     // Statements that carry the producer's request id are that request, whatever the gaps
     // (and even when requests interleave on one worker); the others are cut at idle gaps.
     let mut by_request: Vec<(u64, Vec<Exec>)> = Vec::new();
@@ -624,7 +726,7 @@ fn split_bursts(actor: Actor, body: Vec<Exec>, gap_ns: u64, out: &mut Vec<Reques
         .map(|(_, steps)| with_outside_cpu(request_of(actor, steps)))
         .collect();
     // Cut from the end, so that each `split_off` leaves the earlier statements in `rest`.
-    let starts: Vec<usize> = idle_cuts(&rest, gap_ns).collect();
+    let starts: Vec<usize> = idle_cuts(&rest, gap_ns, busy_break).collect();
     for &at in starts.iter().rev() {
         let tail = rest.split_off(at);
         cuts.push(with_outside_cpu(request_of(actor, tail)));
@@ -1194,6 +1296,183 @@ mod tests {
         let a = analyze(&pooled(100, 10), 50 * MS as u64, &[]);
         assert!(a.groups[0].per_request);
         assert_eq!(a.groups[0].requests.len(), 2);
+    }
+
+    /// One worker with a pool of two connections, kept busy: `n` requests of 3 statements,
+    /// 0.2 ms apart inside a request and `between` µs apart between requests (the app's own work:
+    /// no idle time), with one idle gap of 60 ms halfway (so the worker is seen to pool).
+    fn busy_pool(n: i64, between: i64) -> Trace {
+        let mut lines = Vec::new();
+        let us = 1_000;
+        let mut t = 1_000 * MS;
+        let mut line = |kind: &str, conn: i64, at: i64, sql: Option<&str>| {
+            let stmt = sql.map_or(String::new(), |q| {
+                format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
+            });
+            lines.push(format!(
+                r#"{{"v":1,"kind":"{kind}","ts":{at},"pid":7,"tid":7,"conn":{conn}{stmt}}}"#
+            ));
+        };
+        line("open", 1, t, None);
+        line("stmt", 1, t + MS, Some("SELECT 0"));
+        line("close", 1, t + 2 * MS, None);
+        t += 3 * MS;
+        line("open", 2, t, None);
+        for i in 0..n {
+            if i == n / 2 {
+                t += 60 * MS;
+            }
+            for q in ["SELECT 1", "SELECT 2", "SELECT 3"] {
+                line("stmt", 2, t, Some(q));
+                t += 300 * us;
+            }
+            t += between * us - 200 * us;
+        }
+        line("close", 2, t + MS, None);
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    #[test]
+    fn a_busy_pool_is_cut_at_the_break_between_its_two_clusters_of_gaps() {
+        // 8 ms between requests, far below --gap (50 ms): before, the 100 requests ran into two
+        // (cut at the one idle gap).
+        let a = analyze(&busy_pool(100, 8_000), 50 * MS as u64, &[]);
+        let g = &a.groups[0];
+        assert!(!g.per_request);
+        assert_eq!(g.requests.len(), 101, "the start-up request and 100 of 3 statements");
+        assert!(g.requests[1..].iter().all(|r| r.steps.len() == 3));
+        // The break is the geometric middle of the empty stretch between the clusters (0.2 ms
+        // inside requests, 8 ms between): sqrt(0.2 ms x 8 ms) = 1.265 ms.
+        let gaps: Vec<u64> = [200_000u64; 200].into_iter().chain([8 * MS as u64; 99]).collect();
+        let cut = request_break(&gaps, 50 * MS as u64).expect("two clear clusters");
+        assert!((1_264_000..1_266_000).contains(&cut), "{cut}");
+        // A cluster above the break shorter than 1 ms is not taken for the work between
+        // requests (it takes longer), nor a break above --gap (--gap cuts there already).
+        let tight: Vec<u64> = [20_000u64; 200].into_iter().chain([400_000; 99]).collect();
+        assert_eq!(request_break(&tight, 50 * MS as u64), None);
+        let wide: Vec<u64> = [MS as u64; 200].into_iter().chain([5_000 * MS as u64; 99]).collect();
+        assert_eq!(request_break(&wide, 50 * MS as u64), None);
+    }
+
+    #[test]
+    fn gaps_without_two_clear_clusters_keep_the_gap_option() {
+        // Gaps spread evenly from 0.1 ms to 40 ms on a log scale: no break to believe.
+        let gaps: Vec<u64> = (0..300).map(|i| (1e5 * 400f64.powf(i as f64 / 299.0)) as u64).collect();
+        assert_eq!(request_break(&gaps, 50 * MS as u64), None);
+        // Too few gaps to tell.
+        assert_eq!(request_break(&[200_000, 5 * MS as u64], 50 * MS as u64), None);
+        // Clusters 1.5 times apart are not clearly two.
+        let close: Vec<u64> = [2 * MS as u64; 200].into_iter().chain([3 * MS as u64; 99]).collect();
+        assert_eq!(request_break(&close, 50 * MS as u64), None);
+    }
+
+    /// One worker, one long connection, CPU readings on every statement: `n` requests of 3
+    /// statements (0.1 ms each). Between requests, 8 ms on the wall clock of which 7 ms on the
+    /// CPU (the response, the next request); inside a request, 0.2 ms (0.1 ms CPU), except that
+    /// in every 4th request the worker waited 6 ms for a core before its second statement (0.1
+    /// ms CPU). One idle gap of 60 ms halfway.
+    fn busy_pool_waiting_for_a_core(n: i64) -> Trace {
+        let mut lines = Vec::new();
+        let (mut t, mut cpu) = (1_000 * MS, 10 * MS);
+        let mut stmt = |wall: i64, on_cpu: i64, q: &str| {
+            t += wall;
+            cpu += on_cpu;
+            lines.push(format!(
+                r#"{{"v":1,"kind":"stmt","ts":{t},"pid":7,"tid":7,"conn":1,"cpu_ns":{cpu},"dur_ns":100000,"sql":"{q}","expanded":"{q}"}}"#
+            ));
+            t += 100_000;
+            cpu += 100_000;
+        };
+        for i in 0..n {
+            let (wall, on_cpu) = match i {
+                0 => (0, 0),
+                _ if i == n / 2 => (60 * MS, MS),
+                _ => (8 * MS, 7 * MS),
+            };
+            stmt(wall, on_cpu, "SELECT 1");
+            stmt(if i % 4 == 0 { 6 * MS } else { MS / 5 }, MS / 10, "SELECT 2");
+            stmt(MS / 5, MS / 10, "SELECT 3");
+        }
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    #[test]
+    fn with_cpu_readings_a_busy_pool_is_cut_where_the_worker_worked_not_where_it_waited() {
+        let a = analyze(&busy_pool_waiting_for_a_core(100), 50 * MS as u64, &[]);
+        let g = &a.groups[0];
+        assert!(!g.per_request);
+        // On the wall clock the 6 ms waits inside 25 requests would look like the 8 ms gaps
+        // between requests; on the CPU they are 0.1 ms against 7 ms.
+        assert_eq!(g.requests.len(), 100);
+        for r in &g.requests {
+            let sqls: Vec<&str> = r.steps.iter().map(|s| s.sql.as_str()).collect();
+            assert_eq!(sqls, ["SELECT 1", "SELECT 2", "SELECT 3"]);
+        }
+    }
+
+    /// One worker with a pool of two long connections (as Trac keeps, with no request ids) and
+    /// CPU readings on every event: 4 requests of 3 statements (0.1 ms each), alternating
+    /// between the two connections. Before request `k` the worker sat 60 ms on the wall clock,
+    /// `10 + 5k` ms of it on the CPU (the framework routing, rendering the previous response);
+    /// inside a request, 1 ms (0.5 ms CPU) before the second statement and 2 ms (0.5 ms CPU)
+    /// before the third.
+    fn pooled_with_cpu() -> Trace {
+        let mut lines = Vec::new();
+        let (mut t, mut cpu) = (1_000 * MS, 10 * MS);
+        let mut event = |kind: &str, conn: i64, wall: i64, on_cpu: i64, sql: Option<&str>| {
+            t += wall;
+            cpu += on_cpu;
+            let stmt = sql.map_or(String::new(), |q| {
+                format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
+            });
+            lines.push(format!(
+                r#"{{"v":1,"kind":"{kind}","ts":{t},"pid":7,"tid":7,"conn":{conn},"cpu_ns":{cpu}{stmt}}}"#
+            ));
+            if sql.is_some() {
+                t += 100_000;
+                cpu += 100_000;
+            }
+        };
+        event("open", 1, 0, 0, None);
+        event("open", 2, 0, 0, None);
+        for k in 0..4 {
+            let conn = 1 + k % 2;
+            event("stmt", conn, 60 * MS, (10 + 5 * k) * MS, Some("SELECT 1"));
+            event("stmt", conn, MS, MS / 2, Some("SELECT 2"));
+            event("stmt", conn, 2 * MS, MS / 2, Some("SELECT 3"));
+        }
+        event("close", 1, MS, MS, None);
+        event("close", 2, 0, 0, None);
+        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    #[test]
+    fn requests_cut_at_idle_gaps_in_a_pool_take_the_cpu_before_them_as_app_time() {
+        let a = analyze(&pooled_with_cpu(), 50 * MS as u64, &[]);
+        let g = &a.groups[0];
+        assert!(!g.per_request, "two long connections, each with idle gaps: a pool");
+        assert_eq!(g.requests.len(), 4);
+        let ms = |x: f64| (x * MS as f64) as u64;
+        let mut starts: Vec<i64> = g.requests.iter().map(|r| r.start).collect();
+        starts.sort_unstable();
+        for (k, start) in starts.iter().enumerate() {
+            let r = g.requests.iter().find(|r| r.start == *start).expect("a request");
+            let sqls: Vec<&str> = r.steps.iter().map(|s| s.sql.as_str()).collect();
+            assert_eq!(sqls, ["SELECT 1", "SELECT 2", "SELECT 3"]);
+            let c = r.cpu.expect("readings around the gap before the request");
+            let before = 10.0 + 5.0 * k as f64;
+            // The CPU of the 60 ms gap since the worker's previous event (on either connection)
+            // is the request's first-step app time; the rest of the gap the worker was idle.
+            assert_eq!((c.lead, c.trail), (0, 0), "request {k}");
+            assert_eq!(c.outside, ms(before), "request {k}");
+            assert_eq!(c.idle, ms(60.0 - before), "request {k}");
+            assert_eq!(r.app_gap(0), Some(ms(before)), "request {k}");
+            // Later steps: the CPU of their own gaps (0.5 ms of 1 ms, 0.5 ms of 2 ms).
+            assert_eq!(r.app_gap(1), Some(ms(0.5)), "request {k}");
+            assert_eq!(r.app_gap(2), Some(ms(0.5)), "request {k}");
+        }
+        // Idle between the worker's consecutive requests, in time order: 60 ms less the CPU.
+        assert_eq!(g.idle, vec![ms(45.0), ms(40.0), ms(35.0)]);
     }
 
     #[test]

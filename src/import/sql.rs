@@ -496,7 +496,8 @@ pub(crate) fn pragma_assignment(sql: &str) -> Option<(String, String)> {
             .collect(),
         None => return None,
     };
-    let value = text.trim_matches(['\'', '"']).to_ascii_lowercase();
+    // Quoted as a string, an identifier or a name (Trac writes `PRAGMA journal_mode = `WAL``).
+    let value = text.trim_matches(['\'', '"', '`', '[', ']']).to_ascii_lowercase();
     (!value.is_empty()).then_some((name, value))
 }
 
@@ -630,6 +631,15 @@ mod tests {
             Some(("cache_size".into(), "-2000".into()))
         );
         assert_eq!(pragma_assignment("PRAGMA journal_mode"), None);
+        // Trac quotes the value as an identifier.
+        assert_eq!(
+            pragma_assignment("PRAGMA journal_mode = `WAL`"),
+            Some(("journal_mode".into(), "wal".into()))
+        );
+        assert_eq!(
+            pragma_assignment("PRAGMA synchronous = [normal]"),
+            Some(("synchronous".into(), "normal".into()))
+        );
     }
 
     /// #28: a bulk insert's rows, when every value is a parameter; anything else is not one.
