@@ -257,6 +257,11 @@ fn when_entries_name_their_line_and_key() {
             "`match` is empty",
         ),
         (
+            "match = { journal_mode = \"delet\" }\nset = { \"group.w.workers\" = 2 }",
+            ":6:",
+            "matches journal_mode = delet, which the axis does not list (wal, delete)",
+        ),
+        (
             "match = { journal_mode = \"delete\" }\nset = { \"group.w.app_time_scale\" = 1000 }",
             ":7:",
             "app_time_scale must be a factor from 0.01 to 100",

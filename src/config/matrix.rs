@@ -469,8 +469,25 @@ pub(crate) fn apply_when(cells: &mut [Cell], axes: &[Axis], set: &[Setting]) -> 
                     .into(),
             ));
         }
-        for key in w.matches.get_ref().keys() {
+        for (key, value) in w.matches.get_ref() {
             let key = canonical_key(key);
+            // A value the file's axis does not list (a typo) would match no run, silently;
+            // an axis the command line replaced may drop values on purpose.
+            if let Some(axis) = axes.iter().find(|a| a.key == key && a.span.is_some()) {
+                let listed = || axis.values.iter().chain(axis.pinned_from.iter().flatten());
+                if !listed().any(|v| show_value(v).eq_ignore_ascii_case(&show_value(value))) {
+                    let values: Vec<String> = listed().map(show_value).collect();
+                    return Err(err(
+                        &key,
+                        false,
+                        format!(
+                            "matches {key} = {}, which the axis does not list ({})",
+                            show_value(value),
+                            values.join(", ")
+                        ),
+                    ));
+                }
+            }
             if !axes.iter().any(|a| a.key == key) {
                 let names: Vec<&str> = axes.iter().map(|a| a.key.as_str()).collect();
                 return Err(err(
@@ -652,7 +669,10 @@ mod tests {
 
     #[test]
     fn when_refuses_unknown_axes_axis_keys_and_bad_values() {
-        let axes = [axis("journal_mode", &["wal", "delete"])];
+        // An axis of the file (it has a span): a value it does not list is a typo.
+        let mut from_file = axis("journal_mode", &["wal", "delete"]);
+        from_file.span = Some(0..0);
+        let axes = [from_file];
         for (m, set, says) in [
             (
                 "{ synchronous = \"full\" }",
@@ -671,6 +691,11 @@ mod tests {
             ),
             ("{ journal_mode = \"wal\" }", "{ }", "`set` is empty"),
             ("{ }", "{ \"group.w.workers\" = 2 }", "`match` is empty"),
+            (
+                "{ journal_mode = \"delet\" }",
+                "{ \"group.w.workers\" = 2 }",
+                "which the axis does not list (wal, delete)",
+            ),
         ] {
             let mut s = base();
             s.when = vec![when(m, set)];
