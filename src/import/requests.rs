@@ -1251,12 +1251,11 @@ mod tests {
         crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
     }
 
-    /// One worker with a pool of two connections (as Trac keeps): a short one at start-up,
-    /// then a long one that serves `requests` requests of 3 statements, 1 ms apart, with an
-    /// idle gap of `idle` ms between requests.
-    fn pooled(requests: i64, idle: i64) -> Trace {
+    /// One worker (pid 7) with a pool of two connections, as Trac keeps: a short one at
+    /// start-up, then a long one whose statements `serve` writes (`stmt(at, sql)`) from the
+    /// time it is given; it returns the time after its last one.
+    fn pool(serve: impl FnOnce(&mut dyn FnMut(i64, &str), i64) -> i64) -> Trace {
         let mut lines = Vec::new();
-        let mut t = 1_000 * MS;
         let mut line = |kind: &str, conn: i64, at: i64, sql: Option<&str>| {
             let stmt = sql.map_or(String::new(), |q| {
                 format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
@@ -1265,20 +1264,30 @@ mod tests {
                 r#"{{"v":1,"kind":"{kind}","ts":{at},"pid":7,"tid":7,"conn":{conn}{stmt}}}"#
             ));
         };
+        let t = 1_000 * MS;
         line("open", 1, t, None);
         line("stmt", 1, t + MS, Some("SELECT 0"));
         line("close", 1, t + 2 * MS, None);
-        t += 3 * MS;
+        let t = t + 3 * MS;
         line("open", 2, t, None);
-        for _ in 0..requests {
-            t += idle * MS;
-            for q in ["SELECT 1", "SELECT 2", "SELECT 3"] {
-                line("stmt", 2, t, Some(q));
-                t += MS;
-            }
-        }
+        let t = serve(&mut |at, q| line("stmt", 2, at, Some(q)), t);
         line("close", 2, t + MS, None);
         crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+    }
+
+    /// [`pool`] whose long connection serves `requests` requests of 3 statements, 1 ms apart,
+    /// with an idle gap of `idle` ms before each.
+    fn pooled(requests: i64, idle: i64) -> Trace {
+        pool(|stmt, mut t| {
+            for _ in 0..requests {
+                t += idle * MS;
+                for q in ["SELECT 1", "SELECT 2", "SELECT 3"] {
+                    stmt(t, q);
+                    t += MS;
+                }
+            }
+            t
+        })
     }
 
     #[test]
@@ -1302,34 +1311,20 @@ mod tests {
     /// 0.2 ms apart inside a request and `between` µs apart between requests (the app's own work:
     /// no idle time), with one idle gap of 60 ms halfway (so the worker is seen to pool).
     fn busy_pool(n: i64, between: i64) -> Trace {
-        let mut lines = Vec::new();
         let us = 1_000;
-        let mut t = 1_000 * MS;
-        let mut line = |kind: &str, conn: i64, at: i64, sql: Option<&str>| {
-            let stmt = sql.map_or(String::new(), |q| {
-                format!(r#","dur_ns":100000,"sql":"{q}","expanded":"{q}""#)
-            });
-            lines.push(format!(
-                r#"{{"v":1,"kind":"{kind}","ts":{at},"pid":7,"tid":7,"conn":{conn}{stmt}}}"#
-            ));
-        };
-        line("open", 1, t, None);
-        line("stmt", 1, t + MS, Some("SELECT 0"));
-        line("close", 1, t + 2 * MS, None);
-        t += 3 * MS;
-        line("open", 2, t, None);
-        for i in 0..n {
-            if i == n / 2 {
-                t += 60 * MS;
+        pool(|stmt, mut t| {
+            for i in 0..n {
+                if i == n / 2 {
+                    t += 60 * MS;
+                }
+                for q in ["SELECT 1", "SELECT 2", "SELECT 3"] {
+                    stmt(t, q);
+                    t += 300 * us;
+                }
+                t += between * us - 200 * us;
             }
-            for q in ["SELECT 1", "SELECT 2", "SELECT 3"] {
-                line("stmt", 2, t, Some(q));
-                t += 300 * us;
-            }
-            t += between * us - 200 * us;
-        }
-        line("close", 2, t + MS, None);
-        crate::import::trace::read(std::io::Cursor::new(lines.join("\n") + "\n")).expect("a valid trace")
+            t
+        })
     }
 
     #[test]
