@@ -318,3 +318,72 @@ fn threads_that_cannot_run_are_exit_2_naming_the_key() {
         .assert()
         .success();
 }
+
+/// Puma's keep-alive connections (issue 30): one worker, four clients that never think.
+/// With `keep_alive_inline = 10` the worker serves a client's requests ten in a row and then
+/// gives it back, because the three others are always due: 9 of every 10 requests are
+/// inline. Without it every request goes back through the queue.
+#[test]
+fn keep_alive_clients_are_served_inline_up_to_the_count_then_rotate() {
+    let text = APP_HEAVY
+        .replace("workers = 4\nclients = 4", "workers = 1\nclients = 4")
+        .replace("app_time = \"3ms\"", "app_time = \"200us\"");
+    let report = run(
+        &text,
+        &["--matrix", "group.web.keep_alive_inline=1,10", "--duration", "600ms"],
+    );
+    for (i, n) in [1u64, 10].into_iter().enumerate() {
+        let a = app(&report, i);
+        assert_eq!(a["keep_alive_inline"], n, "read back: {a}");
+        assert_eq!(a["keep_alive_wait_ms"], 200.0, "Puma's wait by default: {a}");
+        let (inline, requests) = (a["inline_requests"].as_u64().unwrap(), a["requests"].as_u64().unwrap());
+        assert!(requests >= 20, "{a}");
+        if n == 1 {
+            assert_eq!(inline, 0, "others are always due: every request rotates ({a})");
+        } else {
+            // Exactly 9 in 10, but for the run of requests cut by the start of measuring.
+            let share = inline as f64 / requests as f64;
+            assert!((0.8..=0.95).contains(&share), "{inline} of {requests} inline: {a}");
+        }
+        let invariants = a["invariants"].as_array().unwrap();
+        assert!(invariants.iter().all(|i| i["ok"] == true), "{invariants:?}");
+    }
+    let plain = run(&text, &["--duration", "300ms"]);
+    assert!(app(&plain, 0).get("inline_requests").is_none(), "unset: not reported");
+}
+
+#[test]
+fn keep_alive_without_clients_to_keep_is_exit_2_naming_the_key() {
+    rejected(
+        APP_HEAVY,
+        &["--set", "group.web.keep_alive_wait=50ms"],
+        &["keep_alive_wait", "needs keep_alive_inline"],
+    );
+    rejected(
+        &APP_HEAVY.replace("clients = 4", "rate = 100"),
+        &["--set", "group.web.keep_alive_inline=10"],
+        &["keep_alive_inline", "open-loop arrivals"],
+    );
+    let shared =
+        clustered(APP_HEAVY, 4, 1).replace("isolation = \"process\"", "isolation = \"process\"\nqueue = \"shared\"");
+    rejected(
+        &shared,
+        &["--set", "group.web.keep_alive_inline=10"],
+        &["keep_alive_inline", "queue = \"per-process\""],
+    );
+    rejected(
+        APP_HEAVY,
+        &["--set", "group.web.keep_alive_inline=0"],
+        &["group.web.keep_alive_inline"],
+    );
+    rejected(
+        APP_HEAVY,
+        &[
+            "--set",
+            "group.web.keep_alive_inline=10",
+            "--set",
+            "group.web.keep_alive_wait=400d",
+        ],
+        &["keep_alive_wait", "too long"],
+    );
+}

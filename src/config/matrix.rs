@@ -269,6 +269,8 @@ const GROUP_KEYS: &[&str] = &[
     "isolation",
     "threads",
     "queue",
+    "keep_alive_inline",
+    "keep_alive_wait",
     "runtime",
     "busy_wait",
 ];
@@ -297,6 +299,8 @@ fn set_group_field(group: &mut super::Group, field: &str, value: &toml::Value) -
         "isolation" => typed(value).map(|v| group.isolation = v),
         "threads" => typed(value).map(|v| group.threads = Some(v)),
         "queue" => typed(value).map(|v| group.queue = Some(v)),
+        "keep_alive_inline" => typed(value).map(|v| group.keep_alive_inline = Some(v)),
+        "keep_alive_wait" => typed(value).map(|v| group.keep_alive_wait = Some(v)),
         "runtime" => typed(value).map(|v| group.runtime = v),
         "busy_wait" => typed(value).map(|v| group.busy_wait = Some(v)),
         other => Err(format!(

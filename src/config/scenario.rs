@@ -224,6 +224,16 @@ pub(crate) struct Group {
     /// (`per-process`, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<super::app::QueueKind>,
+    /// Keep-alive connections served inline: after a response, a worker waits (up to
+    /// `keep_alive_wait`) for the same client's next request and serves it at once; after this
+    /// many in a row it gives the client back to the queue if others are waiting (Puma's
+    /// `max_fast_inline`, 10). Unset: every client goes back to the queue after each request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_inline: Option<NonZeroU32>,
+    /// How long a worker waits for an inline client's next request (Puma's
+    /// `FAST_TRACK_KA_TIMEOUT`, 200 ms); a client thinking longer goes back to the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_wait: Option<DurationValue>,
     /// `native`, or one interpreter lock per worker process (`gvl`, `gil`; issue 29).
     #[serde(default, skip_serializing_if = "is_default")]
     pub runtime: Runtime,
@@ -379,6 +389,7 @@ impl Group {
         timed(&self.app_time)
             || timed(&self.think_time)
             || self.clients.is_some()
+            || self.keep_alive_inline.is_some()
             || self.connection != ConnectionMode::Persistent
             || self.isolation != Isolation::Thread
             || self.runtime != Runtime::Native

@@ -408,6 +408,38 @@ fn check_group_options(g: &super::Group, source: &Source) -> Result<(), InputErr
 }
 
 /// The application model's rules: step markers, transaction blocks, clients vs rate.
+/// `keep_alive_inline` / `keep_alive_wait`: inline serving needs a client's connection, so
+/// closed-loop clients in a queue a worker keeps them in (not open-loop arrivals, not a
+/// shared queue of connections closed after each request).
+fn check_keep_alive(g: &super::Group, source: &Source) -> Result<(), InputError> {
+    let group = g.name.get_ref();
+    let (problem, key) = match (g.keep_alive_inline, g.keep_alive_wait) {
+        (None, None) => return Ok(()),
+        (None, Some(_)) => (
+            "keep_alive_wait needs keep_alive_inline (how many requests a worker serves inline)".to_string(),
+            "keep_alive_wait",
+        ),
+        (Some(_), _) if g.rate.is_some_and(|r| r > 0.0) => (
+            "keep_alive_inline needs closed-loop clients: open-loop arrivals (rate) have no connection to keep alive"
+                .to_string(),
+            "keep_alive_inline",
+        ),
+        (Some(_), _) if g.queue == Some(super::app::QueueKind::Shared) => (
+            "keep_alive_inline needs queue = \"per-process\": a shared queue models connections closed after each request (gunicorn's sync workers)"
+                .to_string(),
+            "keep_alive_inline",
+        ),
+        (Some(_), Some(w)) => match super::limits::wait(w.0) {
+            Err(e) => (format!("keep_alive_wait {e}"), "keep_alive_wait"),
+            Ok(()) => return Ok(()),
+        },
+        (Some(_), None) => return Ok(()),
+    };
+    Err(source
+        .error_at(g.name.span(), format!("group `{group}`: {problem}"))
+        .with_key(key))
+}
+
 fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> {
     use super::app::TxControl;
     let group = g.name.get_ref();
@@ -515,6 +547,7 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
             )
             .with_key("queue"));
     }
+    check_keep_alive(g, source)?;
     if g.busy_wait.is_some() && !g.runtime.has_lock() {
         return Err(source
             .error_at(

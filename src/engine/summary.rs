@@ -147,6 +147,9 @@ fn app_report(
         threads_per_process: plan.threads_per_process,
         queue: (plan.isolation == crate::config::app::Isolation::Process)
             .then(|| if plan.shared_queue { "shared" } else { "per-process" }.to_string()),
+        keep_alive_inline: plan.keep_alive.map(|k| k.inline),
+        keep_alive_wait_ms: plan.keep_alive.map(|k| k.wait_ns as f64 / 1e6),
+        inline_requests: plan.keep_alive.map(|_| stats.inline),
         interpreter: interp_report(mine, stats.requests),
         requests: stats.requests,
         mean_latency_ms: mean_ms(stats.latency_sum_ns, stats.requests),

@@ -29,6 +29,10 @@ pub struct AppStats {
     pub thinks: u64,
     #[serde(default)]
     pub think_sum_ns: u64,
+    /// Requests served inline on a keep-alive connection while measuring: the worker kept
+    /// the client instead of taking from the queue (`keep_alive_inline`).
+    #[serde(default)]
+    pub inline: u64,
     /// This worker thread's use of its process's interpreter lock (not merged: the report
     /// groups them by process).
     #[serde(default)]
@@ -65,6 +69,7 @@ impl AppStats {
             latency_sum_ns: 0,
             thinks: 0,
             think_sum_ns: 0,
+            inline: 0,
             interp: None,
         }
     }
@@ -79,6 +84,7 @@ impl AppStats {
         self.latency_sum_ns += o.latency_sum_ns;
         self.thinks += o.thinks;
         self.think_sum_ns += o.think_sum_ns;
+        self.inline += o.inline;
         for (a, b) in self.blocks.iter_mut().zip(&o.blocks) {
             a.committed += b.committed;
             a.retried += b.retried;

@@ -77,6 +77,12 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
     if app.connections_opened > 0 {
         let _ = write!(line, ", {} opened", app.connections_opened);
     }
+    if let Some(n) = app.keep_alive_inline {
+        let _ = write!(line, ", keep-alive: up to {n} requests inline");
+        if let Some(i) = app.inline_requests.filter(|_| app.requests > 0) {
+            let _ = write!(line, " ({:.0}% served so)", 100.0 * i as f64 / app.requests as f64);
+        }
+    }
     if let Some(wait) = &app.busy_wait {
         // An interpreter lock (issue 29): which, and what a busy-handler wait does with it.
         let how = if wait == "holds-lock" { "holding" } else { "releasing" };
@@ -328,6 +334,9 @@ mod tests {
             busy_wait: None,
             threads_per_process: 1,
             queue: None,
+            keep_alive_inline: None,
+            keep_alive_wait_ms: None,
+            inline_requests: None,
             interpreter: None,
         });
         report
@@ -340,6 +349,11 @@ mod tests {
         let line = note(run, &run.groups[0]).unwrap();
         assert!(line.contains("app 6.00ms") && line.contains("queue 80%"), "{line}");
         assert!(line.contains("as processes") && line.contains("100 opened"), "{line}");
+        assert!(!line.contains("keep-alive"), "{line}");
+        let mut kept = report.clone();
+        kept.runs[0].groups[0].app.as_mut().unwrap().keep_alive_inline = Some(10);
+        let line = note(&kept.runs[0], &kept.runs[0].groups[0]).unwrap();
+        assert!(line.contains("keep-alive: up to 10 requests inline"), "{line}");
         assert!(note(run, &run.groups[1]).is_none());
         let md = String::from_utf8(
             crate::report::markdown::Markdown { baseline: None }

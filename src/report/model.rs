@@ -300,6 +300,16 @@ pub struct AppReport {
     /// absent for thread groups and in older reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// Keep-alive clients served inline (`keep_alive_inline`, Puma's `max_fast_inline`): up
+    /// to this many requests of one client in a row; absent when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_inline: Option<u32>,
+    /// How long a worker waits for an inline client's next request, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_wait_ms: Option<f64>,
+    /// With `keep_alive_inline`: requests served inline, the client kept by its worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_requests: Option<u64>,
     /// What the workers' processes did with their interpreter locks (and, `native`, how
     /// much app code ran at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]

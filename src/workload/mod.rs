@@ -72,7 +72,49 @@ pub struct AppPlan {
     /// A `process` group: one queue for all its processes (else one each).
     #[serde(default)]
     pub shared_queue: bool,
+    /// Keep-alive clients served inline (`keep_alive_inline`, `keep_alive_wait`).
+    #[serde(default)]
+    pub keep_alive: Option<KeepAlive>,
 }
+
+/// A worker serves a keep-alive client's requests in a row: it waits up to `wait_ns` for the
+/// client's next request, and after `inline` of them gives the client back to the queue if
+/// another client's request is due (Puma 5's `max_fast_inline` and `FAST_TRACK_KA_TIMEOUT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepAlive {
+    pub inline: u32,
+    pub wait_ns: u64,
+}
+
+/// What a worker does with its keep-alive client after a response (`KeepAlive::after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inline {
+    /// Waits `stay_ns` for the client's next request, and serves it.
+    Hold { stay_ns: u64 },
+    /// Gives the client back to the queue, after waiting `stay_ns` on its connection for
+    /// nothing (the client thinks longer than `wait_ns`).
+    GiveBack { stay_ns: u64 },
+}
+
+impl KeepAlive {
+    /// After the `served`-th request in a row of a client that now thinks `think_ns`:
+    /// Puma's `process_client` loop. From the `inline`-th on, another due request
+    /// (`other_due`, asked only then: it takes the queue's lock) sends the client back to the
+    /// reactor at once; otherwise the thread waits up to `wait_ns` for the next request.
+    pub(crate) fn after(&self, served: u32, think_ns: u64, other_due: impl FnOnce() -> bool) -> Inline {
+        if served >= self.inline && other_due() {
+            Inline::GiveBack { stay_ns: 0 }
+        } else if think_ns <= self.wait_ns {
+            Inline::Hold { stay_ns: think_ns }
+        } else {
+            Inline::GiveBack { stay_ns: self.wait_ns }
+        }
+    }
+}
+
+/// Puma 5's `FAST_TRACK_KA_TIMEOUT`: how long a thread waits on a keep-alive connection for
+/// the next request before handing the connection back to its reactor.
+pub(crate) const DEFAULT_KEEP_ALIVE_WAIT: Duration = Duration::from_millis(200);
 
 fn one() -> u32 {
     1
@@ -299,6 +341,10 @@ fn group_plan(
             Isolation::Thread => g.workers.get(),
         },
         shared_queue: g.isolation == Isolation::Process && g.queue == Some(crate::config::app::QueueKind::Shared),
+        keep_alive: g.keep_alive_inline.map(|n| KeepAlive {
+            inline: n.get(),
+            wait_ns: g.keep_alive_wait.map_or(DEFAULT_KEEP_ALIVE_WAIT, |w| w.0).as_nanos() as u64,
+        }),
     });
     let cumulative_weights: Vec<u64> = scripts
         .iter()
@@ -643,5 +689,58 @@ mod tests {
         let mut rng = Rng::new(1);
         let picks_b = (0..4000).filter(|_| w.groups[0].choose(&mut rng) == 1).count();
         assert!((2700..3300).contains(&picks_b), "{picks_b}");
+    }
+
+    #[test]
+    fn keep_alive_holds_a_client_until_its_inline_count_and_another_request_waits() {
+        let ka = KeepAlive {
+            inline: 3,
+            wait_ns: 200,
+        };
+        let asked = std::cell::Cell::new(0);
+        let due = |yes: bool| {
+            let asked = &asked;
+            move || {
+                asked.set(asked.get() + 1);
+                yes
+            }
+        };
+        // Before the third request in a row the queue is not even asked.
+        assert_eq!(ka.after(1, 0, due(true)), Inline::Hold { stay_ns: 0 });
+        assert_eq!(ka.after(2, 50, due(true)), Inline::Hold { stay_ns: 50 });
+        assert_eq!(asked.get(), 0);
+        // From the third on: back to the queue when another request is due ...
+        assert_eq!(ka.after(3, 50, due(true)), Inline::GiveBack { stay_ns: 0 });
+        // ... else served on inline, as Puma does with an empty backlog.
+        assert_eq!(ka.after(7, 50, due(false)), Inline::Hold { stay_ns: 50 });
+        assert_eq!(asked.get(), 2);
+        // A client thinking past the wait goes back after the worker waited for nothing.
+        assert_eq!(ka.after(1, 201, due(false)), Inline::GiveBack { stay_ns: 200 });
+        assert_eq!(ka.after(1, 200, due(false)), Inline::Hold { stay_ns: 200 });
+    }
+
+    #[test]
+    fn keep_alive_keys_compile_into_the_plan_with_pumas_wait_by_default() {
+        let s = scenario("clients = 4\nkeep_alive_inline = 10\n[[group.op]]\nname = \"a\"\nsql = \"SELECT 1\"\n");
+        let w = Workload::compile(&s, &mut schema()).unwrap();
+        let app = w.groups[0].app.as_ref().expect("the keys use the application model");
+        assert_eq!(
+            app.keep_alive,
+            Some(KeepAlive {
+                inline: 10,
+                wait_ns: 200_000_000
+            })
+        );
+        let s = scenario(
+            "clients = 4\nkeep_alive_inline = 2\nkeep_alive_wait = \"5ms\"\n[[group.op]]\nname = \"a\"\nsql = \"SELECT 1\"\n",
+        );
+        let w = Workload::compile(&s, &mut schema()).unwrap();
+        assert_eq!(
+            w.groups[0].app.as_ref().unwrap().keep_alive,
+            Some(KeepAlive {
+                inline: 2,
+                wait_ns: 5_000_000
+            })
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::metrics::{ErrorCounts, ErrorKind, Recorder};
 use crate::targets::{Connect, Target, WithTarget};
 use crate::workload::params::Generator;
 use crate::workload::rng::Rng;
-use crate::workload::{AppPlan, GroupPlan, ParamPlan, RowEffect};
+use crate::workload::{AppPlan, GroupPlan, Inline, ParamPlan, RowEffect};
 use hdrhistogram::Histogram;
 use rusqlite::types::{Value, ValueRef};
 use std::sync::OnceLock;
@@ -355,6 +355,11 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
     fn run(&mut self, phase: &PhaseFlag) {
         let queue = self.spec.queue.clone();
+        let keep_alive = self.plan.keep_alive;
+        // A keep-alive client this worker serves inline (its next request), and how many of
+        // its requests it has served in a row.
+        let mut held: Option<Ticket> = None;
+        let mut served = 0u32;
         loop {
             match phase.get() {
                 Phase::Stop => break,
@@ -364,10 +369,17 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             if self.measuring && self.budget == Some(0) {
                 break;
             }
+            let inline = held.is_some();
             let ticket = match &queue {
-                Some(q) => match q.take(phase) {
+                Some(q) => match held.take() {
                     Some(t) => t,
-                    None => break,
+                    None => match q.take(phase) {
+                        Some(t) => {
+                            served = 0;
+                            t
+                        }
+                        None => break,
+                    },
                 },
                 None => {
                     if let Some(think) = self.plan.think_time {
@@ -403,16 +415,44 @@ impl<'s, T: Target> RequestWorker<'s, T> {
             interp::release();
             let end = self.mark;
             self.last_end = Some(end);
+            // How long this worker stays on its keep-alive client's connection (ns after `end`).
+            let mut stay_ns = 0;
             if let Some(q) = &queue {
                 let think = self.plan.think_time.map_or(0, |t| sample_ns(&t, &mut self.timing));
                 if ticket.client && self.plan.think_time.is_some() {
                     self.note_think(think);
                 }
-                q.done(ticket, end, think, phase);
+                match keep_alive.filter(|_| ticket.client) {
+                    // Puma: after `inline` requests in a row the client goes back to the
+                    // reactor if another request waits; else the thread waits (up to `wait_ns`)
+                    // for the client's next one on the same connection.
+                    Some(ka) => {
+                        served += 1;
+                        match ka.after(served, think, || q.has_due()) {
+                            Inline::Hold { stay_ns: s } => {
+                                held = Some(q.inline_ticket(end, think));
+                                stay_ns = s;
+                            }
+                            Inline::GiveBack { stay_ns: s } => {
+                                stay_ns = s;
+                                q.done(ticket, end, think, phase);
+                            }
+                        }
+                    }
+                    None => q.done(ticket, end, think, phase),
+                }
             }
             if self.measuring {
                 self.record(op, outcome, self.ticks.ns_between(ticket.issued, end));
                 self.budget = self.budget.map(|b| b - 1);
+                self.stats.inline += u64::from(inline);
+            }
+            if stay_ns > 0 {
+                let left = stay_ns.saturating_sub(self.ticks.ns_between(end, self.ticks.now()));
+                let until = Instant::now() + Duration::from_nanos(left);
+                if !crate::engine::loops::pacing::wait_until(until, phase) {
+                    break;
+                }
             }
         }
         self.ship_interval();

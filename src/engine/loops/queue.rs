@@ -182,6 +182,28 @@ impl RequestQueue {
         ready.notify_one();
     }
 
+    /// Whether another client's request is due now (a keep-alive worker then gives its
+    /// client back after `keep_alive_inline` requests). A shared queue holds no keep-alive
+    /// clients (validation refuses the pair), so it answers yes.
+    pub fn has_due(&self) -> bool {
+        match &self.inner {
+            Inner::Local { state, .. } => {
+                let (state, heap) = &*state.lock().expect("queue lock");
+                state.has_due(heap, self.clock.now())
+            }
+            Inner::Shared(_) => true,
+        }
+    }
+
+    /// A client served inline by the worker holding it: its next request is issued when its
+    /// think time after `end` (ticks) is over.
+    pub fn inline_ticket(&self, end: u64, think_ns: u64) -> Ticket {
+        Ticket {
+            issued: end + self.clock.ticks_for(think_ns),
+            client: true,
+        }
+    }
+
     /// Wakes every waiting worker (the run is stopping).
     pub fn wake_all(&self) {
         match &self.inner {
@@ -232,6 +254,28 @@ mod tests {
         let b = q.take(&phase).unwrap();
         let c = q.take(&phase).unwrap();
         assert_eq!((a.issued, a.issued), (b.issued, c.issued));
+    }
+
+    #[test]
+    fn a_due_client_is_seen_only_once_its_request_is_issued() {
+        let q = RequestQueue::clients(2);
+        let phase = PhaseFlag::default();
+        assert!(q.has_due(), "both clients issue their first request at the start");
+        let a = q.take(&phase).unwrap();
+        assert!(q.has_due(), "one still waits");
+        let b = q.take(&phase).unwrap();
+        assert!(!q.has_due(), "nobody waits");
+        let clock = Clock::get();
+        // Back in an hour: not due now.
+        q.done(a, clock.now(), 3_600_000_000_000, &phase);
+        assert!(!q.has_due());
+        q.done(b, clock.now(), 0, &phase);
+        assert!(q.has_due());
+        let inline = q.inline_ticket(5, 0);
+        assert!(
+            inline.client && inline.issued == 5,
+            "an inline request is issued at the response"
+        );
     }
 
     #[test]

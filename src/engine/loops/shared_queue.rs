@@ -136,6 +136,12 @@ impl State {
         Due::Take(Taken { issued, client: false })
     }
 
+    /// Whether a waiting client's request is due at `now` (Puma's `backlog > 0`: a request
+    /// read and waiting for a thread).
+    pub(crate) fn has_due(&self, heap: &[u64], now: u64) -> bool {
+        self.mode == CLIENTS && self.len > 0 && heap[0] <= now
+    }
+
     /// A client comes back at `at`.
     pub(crate) fn give_back(&mut self, heap: &mut [u64], at: u64) {
         let len = self.len as usize;
