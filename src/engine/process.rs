@@ -53,14 +53,20 @@ struct Spec {
     latest: Vec<(String, i64)>,
     spin_rate: f64,
     timeline_interval_ns: u64,
-    /// This process's share of the group's clients / arrival rate (for all its threads).
-    clients: u32,
-    rate: Option<f64>,
-    /// This process's place among the group's processes (k, n): staggers its arrivals.
-    slot: (u32, u32),
+    /// Where this process's requests come from.
+    feed: Feed,
+}
+
+/// Where a worker process's requests come from: each kind carries only what it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+enum Feed {
     /// The group's shared queue (`queue = "shared"`): the descriptor this process inherits.
-    #[serde(default)]
-    shared_queue_fd: Option<i32>,
+    Shared { fd: i32 },
+    /// This process's share of the group's arrival rate (for all its threads), and its place
+    /// among the group's processes (k, n), which staggers its arrivals.
+    Arrivals { rate: f64, slot: (u32, u32) },
+    /// This process's share of the group's clients (for all its threads).
+    Clients { clients: u32 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -132,14 +138,20 @@ pub fn spawn(
             .collect(),
         spin_rate: crate::engine::loops::app::spin_rate(),
         timeline_interval_ns: spec.clock.interval().as_nanos() as u64,
-        clients: share(app.clients),
-        rate: spec.group.pacing.map(|p| p.per_worker_rate * f64::from(threads)),
-        slot: (process, processes),
-        shared_queue_fd: spec.queue.as_ref().and_then(|q| q.shared_fd()),
+        feed: match (spec.queue.as_ref().and_then(|q| q.shared_fd()), spec.group.pacing) {
+            (Some(fd), _) => Feed::Shared { fd },
+            (None, Some(p)) => Feed::Arrivals {
+                rate: p.per_worker_rate * f64::from(threads),
+                slot: (process, processes),
+            },
+            (None, None) => Feed::Clients {
+                clients: share(app.clients),
+            },
+        },
     };
     let exe = std::env::current_exe()?;
     let mut command = Command::new(exe);
-    if let Some(fd) = child_spec.shared_queue_fd {
+    if let Feed::Shared { fd } = child_spec.feed {
         use std::os::unix::process::CommandExt;
         // SAFETY: between fork and exec the child only clears close-on-exec on the shared
         // queue's descriptor (fcntl is async-signal-safe), so the worker process inherits it.
@@ -347,22 +359,22 @@ pub fn child_main() -> Result<(), String> {
     let threads = spec.budgets.len().max(1) as u32;
     let group = Arc::new(spec.group);
     let clock = Arc::new(RunClock::new(Duration::from_nanos(spec.timeline_interval_ns)));
-    let queue = match (spec.shared_queue_fd, spec.rate) {
-        (Some(fd), _) => Some(Arc::new(
+    let queue = match spec.feed {
+        Feed::Shared { fd } => Some(Arc::new(
             crate::engine::loops::queue::RequestQueue::attach(fd)
                 .map_err(|e| format!("the group's shared queue: {e}"))?,
         )),
-        (None, Some(rate)) => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
+        Feed::Arrivals { rate, slot } => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
             rate,
             group.pacing.map_or(crate::config::Arrival::Fixed, |p| p.arrival),
             spec.seed ^ u64::from(spec.index),
-            spec.slot,
+            slot,
         ))),
         // As many clients as threads: each is served at once by its own thread, with no
         // queue. Zero (more processes than clients): an empty queue, so this process serves
         // nobody and the group has `clients` in all.
-        (None, None) => (spec.clients != threads)
-            .then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(spec.clients))),
+        Feed::Clients { clients } => (clients != threads)
+            .then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(clients))),
     };
     // This process's own interpreter lock, shared by its threads.
     let interp = group
