@@ -820,7 +820,9 @@ fn captured_text_keys_are_replayed_as_the_populated_keys() {
     let db = run_kept(dir.path(), &scenario);
     let c = rusqlite::Connection::open(&db).unwrap();
     let visited: i64 = c
-        .query_row("SELECT count(*) FROM session WHERE data LIKE 'visited %'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM session WHERE data LIKE 'visited %'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert!(visited > 0, "no UPDATE changed a row:\n{text}");
 }

@@ -355,7 +355,14 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                 })
                 .collect(),
         };
-        let fitted = params::step_params(&kind, &params::Inserted::default(), &params::Keys::default(), 0, false, 0);
+        let fitted = params::step_params(
+            &kind,
+            &params::Inserted::default(),
+            &params::Keys::default(),
+            0,
+            false,
+            0,
+        );
         if fitted.len() != columns.len() {
             continue;
         }

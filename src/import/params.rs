@@ -126,7 +126,9 @@ impl Keys {
         let out = column
             .iter()
             .map(|v| {
-                let Value::Text(t) = v else { unreachable!("checked above") };
+                let Value::Text(t) = v else {
+                    unreachable!("checked above")
+                };
                 let next = seen.len() as i64;
                 let n = *seen.entry(t.clone()).or_insert(next);
                 Value::Int(1 + n % rows as i64)
@@ -137,7 +139,15 @@ impl Keys {
 }
 
 /// A parameter compared with a numbered text key (`Keys`): its values as those numbers.
-fn keyed(kind: &RequestKind, keys: &Keys, step: usize, p: usize, column: &[&Value], replay: bool, replay_len: usize) -> Option<ParamOut> {
+fn keyed(
+    kind: &RequestKind,
+    keys: &Keys,
+    step: usize,
+    p: usize,
+    column: &[&Value],
+    replay: bool,
+    replay_len: usize,
+) -> Option<ParamOut> {
     let text = &kind.instances[0].steps[step].norm.text;
     let table = sql::main_table(text)?;
     let (col, _) = equality_params(text).into_iter().find(|(_, k)| *k == p)?;
