@@ -163,7 +163,7 @@ fn keyed(
     };
     let why = format!(
         "captured {table}.{col} keys numbered as populate's seq() numbers them: one key, one row \
-         ({distinct} key(s), {rows} row(s))"
+         ({distinct} key(s) numbered so far, {rows} row(s))"
     );
     out.note = Some(out.note.map_or(why.clone(), |n| format!("{why}; {n}")));
     Some(out)
