@@ -148,10 +148,17 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         notes.push(msg.into());
     }
 
+    // Text keys populate numbers: the lookups of captured keys are numbered alike.
+    let keys = params::Keys::of(out.populate.iter().flat_map(|p| {
+        p.columns
+            .iter()
+            .zip(&p.values)
+            .map(|(c, v)| (p.table.as_str(), c.as_str(), v.as_str(), p.rows))
+    }));
     let mut groups = Vec::new();
     let mut kinds_of = Vec::new();
     for g in &analysis.groups {
-        let (group, kinds) = group_out(g, opts.replay && !redacted, &mut notes);
+        let (group, kinds) = group_out(g, opts.replay && !redacted, &keys, &mut notes);
         let endpoints = kinds
             .iter()
             .filter(|k| k.optional.as_ref().is_none_or(|o| o.variant == 1))
@@ -348,7 +355,14 @@ fn setup_writes_populate(analysis: &Analysis, out: &mut ScenarioOut) {
                 })
                 .collect(),
         };
-        let fitted = params::step_params(&kind, &params::Inserted::default(), 0, false, 0);
+        let fitted = params::step_params(
+            &kind,
+            &params::Inserted::default(),
+            &params::Keys::default(),
+            0,
+            false,
+            0,
+        );
         if fitted.len() != columns.len() {
             continue;
         }
@@ -853,7 +867,12 @@ fn also_traces(
     Ok(())
 }
 
-fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOut, Vec<RequestKind>) {
+fn group_out(
+    g: &WorkerGroup,
+    replay: bool,
+    keys: &params::Keys,
+    notes: &mut Vec<String>,
+) -> (GroupOut, Vec<RequestKind>) {
     let total = g.requests.len();
     let span_s = g.span_ns as f64 / 1e9;
     let mut out = GroupOut {
@@ -942,6 +961,7 @@ fn group_out(g: &WorkerGroup, replay: bool, notes: &mut Vec<String>) -> (GroupOu
             total,
             g.per_request,
             replay,
+            keys,
             notes,
         ));
     }
@@ -1007,6 +1027,7 @@ fn optional_comment(o: &requests::Optional, siblings: &[String], weight: usize) 
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn script_out(
     kind: &RequestKind,
     name: String,
@@ -1014,6 +1035,7 @@ fn script_out(
     total: usize,
     per_request: bool,
     replay: bool,
+    keys: &params::Keys,
     notes: &mut Vec<String>,
 ) -> ScriptOut {
     let n = kind.instances.len();
@@ -1074,7 +1096,7 @@ fn script_out(
             Verb::Commit => StepKind::Commit(true),
             Verb::Rollback => StepKind::Commit(false),
             _ => {
-                let ps = params::step_params(kind, &inserted, i, replay, replay_len);
+                let ps = params::step_params(kind, &inserted, keys, i, replay, replay_len);
                 for (p, out) in ps.iter().enumerate() {
                     if let Some(note) = &out.note {
                         sc.comments.push(format!("step {i} ?{}: {note}", p + 1));

@@ -88,10 +88,92 @@ impl Inserted {
     }
 }
 
+/// The populated tables' unique keys that populate numbers (`seq()`) where the data held text:
+/// (table, column) → rows, both lowercase. A captured value looked up in such a column (a
+/// session key) is in the copy but not in the populated table, so each distinct one is given a
+/// number of that `seq()` (the first seen 1, the next 2, …, around the rows), the same across
+/// every step and kind: the lookups find a row, and one key is always the same row. Without it
+/// an `UPDATE … WHERE session_key = ?` of the replay matched no row and wrote nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Keys {
+    rows: std::collections::HashMap<(String, String), u64>,
+    numbers: std::cell::RefCell<std::collections::HashMap<(String, String), std::collections::HashMap<String, i64>>>,
+}
+
+impl Keys {
+    /// `columns`: (table, column, populate generator, rows) of the populate lines.
+    pub(crate) fn of<'a>(columns: impl Iterator<Item = (&'a str, &'a str, &'a str, u64)>) -> Self {
+        let rows = columns
+            .filter(|(_, _, generator, rows)| *generator == "seq()" && *rows > 0)
+            .map(|(t, c, _, rows)| ((t.to_ascii_lowercase(), c.to_ascii_lowercase()), rows))
+            .collect();
+        Keys {
+            rows,
+            numbers: Default::default(),
+        }
+    }
+
+    /// The numbers of `column`'s text values as keys of `table.col`, or None when that column is
+    /// not a numbered text key or a value is not text.
+    fn number(&self, table: &str, col: &str, column: &[&Value]) -> Option<(Vec<Value>, usize, u64)> {
+        let key = (table.to_ascii_lowercase(), col.to_ascii_lowercase());
+        let rows = *self.rows.get(&key)?;
+        if !column.iter().all(|v| matches!(v, Value::Text(_))) {
+            return None;
+        }
+        let mut numbers = self.numbers.borrow_mut();
+        let seen = numbers.entry(key).or_default();
+        let out = column
+            .iter()
+            .map(|v| {
+                let Value::Text(t) = v else {
+                    unreachable!("checked above")
+                };
+                let next = seen.len() as i64;
+                let n = *seen.entry(t.clone()).or_insert(next);
+                Value::Int(1 + n % rows as i64)
+            })
+            .collect();
+        Some((out, seen.len(), rows))
+    }
+}
+
+/// A parameter compared with a numbered text key (`Keys`): its values as those numbers.
+fn keyed(
+    kind: &RequestKind,
+    keys: &Keys,
+    step: usize,
+    p: usize,
+    column: &[&Value],
+    replay: bool,
+    replay_len: usize,
+) -> Option<ParamOut> {
+    let text = &kind.instances[0].steps[step].norm.text;
+    let table = sql::main_table(text)?;
+    let (col, _) = equality_params(text).into_iter().find(|(_, k)| *k == p)?;
+    let (numbers, distinct, rows) = keys.number(&table, &col, column)?;
+    let refs: Vec<&Value> = numbers.iter().collect();
+    let mut out = if replay {
+        ParamOut {
+            value: gs(replay_list(refs.iter().take(replay_len).copied())),
+            note: None,
+        }
+    } else {
+        model(&refs, false)
+    };
+    let why = format!(
+        "captured {table}.{col} keys numbered as populate's seq() numbers them: one key, one row \
+         ({distinct} key(s) numbered so far, {rows} row(s))"
+    );
+    out.note = Some(out.note.map_or(why.clone(), |n| format!("{why}; {n}")));
+    Some(out)
+}
+
 /// The parameters of step `step` of a kind: references, replayed or modelled values.
 pub(crate) fn step_params(
     kind: &RequestKind,
     inserted: &Inserted,
+    keys: &Keys,
     step: usize,
     replay: bool,
     replay_len: usize,
@@ -107,6 +189,9 @@ pub(crate) fn step_params(
                     value: gs(r),
                     note: Some(why),
                 };
+            }
+            if let Some(out) = keyed(kind, keys, step, p, &column, replay, replay_len) {
+                return out;
             }
             if column.iter().all(|v| v.is_known()) {
                 let first = column[0];

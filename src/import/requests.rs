@@ -1690,7 +1690,8 @@ mod tests {
         );
         let link = |k: &RequestKind, step: usize| {
             let inserted = crate::import::params::Inserted::of(k);
-            crate::import::params::step_params(k, &inserted, step, false, 0).remove(0)
+            crate::import::params::step_params(k, &inserted, &crate::import::params::Keys::default(), step, false, 0)
+                .remove(0)
         };
         let main = link(&ks[0], 4);
         assert_eq!(main.value.as_str(), Some("$2.id"), "{main:?}");

@@ -37,3 +37,20 @@ class StatsMiddleware:
         response = self.get_response(request)
         response["X-Kind"] = stats.kind_of(request.path)
         return response
+
+
+class SessionFromQueryMiddleware:
+    """`?s=<session key>` stands for the session cookie (before SessionMiddleware): a load
+    generator that sends one fixed list of URLs and cannot vary a header per request
+    (calibration/run --oha) names each request's returning visitor in its URL. The session's
+    SQL is the cookie's. Requests without `s` are untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        key = request.GET.get("s")
+        if key:
+            request.META["HTTP_COOKIE"] = f"sessionid={key}"
+            request.__dict__.pop("COOKIES", None)  # a cached_property, in case it was read
+        return self.get_response(request)

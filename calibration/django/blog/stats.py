@@ -19,7 +19,7 @@ def kind_of(path):
     if path.startswith("/read/"):
         return "read"
     if path.startswith("/post/"):
-        return "comment" if path.rstrip("/").endswith("/comment") else "view"
+        return "comment" if path.rstrip("/").endswith(("/comment", "/comment/new")) else "view"
     return "other"
 
 

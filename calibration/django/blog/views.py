@@ -33,6 +33,14 @@ def add_comment(request, pk):
     return JsonResponse({"id": comment.id}, status=201)
 
 
+def add_comment_get(request, pk):
+    """The same comment post as a GET (?body=...), for load generators that send one fixed
+    list of URLs (calibration/run --oha): the view and its SQL are add_comment's."""
+    post = get_object_or_404(Post, pk=pk)
+    comment = Comment.objects.create(post=post, body=request.GET.get("body", "")[:2000])
+    return JsonResponse({"id": comment.id}, status=201)
+
+
 def read_page(request, pk):
     """Pure read: same page without touching the session or the counter.  Sent
     without a session cookie, so SessionMiddleware does not save anything."""

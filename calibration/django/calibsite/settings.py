@@ -10,6 +10,8 @@ environment variables so that calibration/run can sweep configurations:
   CALIB_STATS_DIR  if set, each worker writes per-kind timing counters there at exit
   CALIB_TRACE_DIR  if set, every SQL statement SQLite runs is logged there (per pid)
   CALIB_DEBUG    1 = DEBUG=True (only for trace runs)
+  CALIB_SESSION_FROM_QUERY  1 = a `?s=<session key>` query parameter stands for the session
+                 cookie (calibration/run --oha, whose URL list cannot vary a header)
 """
 import os
 from pathlib import Path
@@ -32,6 +34,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
 ]
+
+# CALIB_SESSION_FROM_QUERY=1 (calibration/run --oha): `?s=<key>` stands for the session cookie.
+if os.environ.get("CALIB_SESSION_FROM_QUERY") == "1":
+    MIDDLEWARE.insert(1, "blog.middleware.SessionFromQueryMiddleware")
 
 ROOT_URLCONF = "calibsite.urls"
 WSGI_APPLICATION = "calibsite.wsgi.application"
