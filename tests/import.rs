@@ -940,3 +940,38 @@ fn a_trace_in_another_configuration_sets_its_runs_app_time() {
         assert!(!dir.path().join("other.toml").exists());
     }
 }
+
+/// An app that runs the SQL of many concurrent requests on one long-lived connection, with no
+/// idle gap, no clear break and no request ids (tests/fixtures/import/make_pool_trace.py, an
+/// asyncio server's SQL thread as in Datasette): import can only take the connection for one
+/// request, and says so, in its output and in the scenario; a trace whose requests it could
+/// cut (web.jsonl) gets no such note.
+#[test]
+fn a_connection_import_cannot_cut_into_requests_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/pool.jsonl");
+    let out_path = dir.path().join("pool.toml");
+    let out = bin()
+        .arg("import")
+        .arg(&pool)
+        .arg("-o")
+        .arg(&out_path)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("1 request(s) of 450 statements over 1.1 s each")
+            && said.contains("could not cut into the app's requests")
+            && said.contains("request ids"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert!(
+        text.contains("# Self-check: request kind `") && text.contains("could not cut into the app's requests"),
+        "{text}"
+    );
+    let (_dir, web) = import(&[]);
+    assert!(!web.contains("could not cut"), "{web}");
+}

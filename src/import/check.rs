@@ -19,6 +19,11 @@ const REQUESTS_PER_KIND: usize = 5;
 /// The whole check stops after this much statement time (a slow scan on a big copy).
 const BUDGET: Duration = Duration::from_secs(10);
 
+/// A kind whose requests hold at least this many statements on average, over at least
+/// `LONG_REQUEST_NS`, is taken for a connection import could not cut into the app's requests.
+const LONG_REQUEST_STATEMENTS: usize = 300;
+const LONG_REQUEST_NS: i64 = 1_000_000_000;
+
 /// Functions apps register on their connections (Django's `RAND` for `order_by('?')`, its
 /// `BITXOR`, `REPEAT`) and the built-in SQL that does the same: (name, arity, template with
 /// `{0}`, `{1}` for the arguments).
@@ -49,6 +54,9 @@ pub(crate) struct Checker {
     after_capture: bool,
     /// Draws of `seq(...)` parameters so far.
     counter: i64,
+    /// Kinds whose requests look like whole connections, not the app's requests: (kind,
+    /// requests, mean statements per request, mean seconds per request).
+    pub uncut: Vec<(String, usize, usize, f64)>,
 }
 
 fn to_sql(v: &Value) -> Sv {
@@ -120,6 +128,27 @@ impl Checker {
             out_of_time: false,
             after_capture: false,
             counter: 0,
+            uncut: Vec::new(),
+        }
+    }
+
+    /// Notes a kind whose requests are each hundreds of statements over a second or more: a
+    /// worker's long-lived connection that import could not cut (no idle gap over `--gap`, no
+    /// clear break in the worker's CPU, no request ids). An app that runs the SQL of many
+    /// concurrent requests on a few connections (an asyncio server with a pool of SQL threads,
+    /// as Datasette does) interleaves its requests there, and no gap tells them apart: the
+    /// scenario would replay a few endless "requests" (Datasette 1.0: one per SQL thread's
+    /// connection, 6,000–45,000 statements each over 12 s, for about 7,100 HTTP requests).
+    pub(crate) fn look_for_uncut(&mut self, script: &ScriptOut, kind: &RequestKind) {
+        let n = kind.instances.len();
+        if n == 0 {
+            return;
+        }
+        let statements = kind.instances.iter().map(|r| r.steps.len()).sum::<usize>() / n;
+        let span = kind.instances.iter().map(|r| r.end - r.start).sum::<i64>() / n as i64;
+        if statements >= LONG_REQUEST_STATEMENTS && span >= LONG_REQUEST_NS {
+            self.uncut
+                .push((script.name.clone(), kind.weight(), statements, span as f64 / 1e9));
         }
     }
 
@@ -256,6 +285,7 @@ impl Checker {
     /// Runs the kind's first captured requests against the scratch database: captured values,
     /// and `$N.col` from the row step N returned here.
     pub(crate) fn run(&mut self, script: &ScriptOut, kind: &RequestKind) {
+        self.look_for_uncut(script, kind);
         // The first request once more at the end: replay(...) cycles, and a key it inserted
         // must not collide with itself.
         let tried = kind.instances.len().min(REQUESTS_PER_KIND) + 1;
@@ -380,6 +410,18 @@ impl Checker {
             }
         )];
         let mut notes = Vec::new();
+        for (kind, requests, statements, secs) in &self.uncut {
+            let line = format!(
+                "request kind `{kind}`: {requests} request(s) of {statements} statements over {secs:.1} s each, on \
+                 average: long-lived connections that import could not cut into the app's requests (no idle gap \
+                 over --gap, no clear break in the worker's CPU, no request ids). If the app serves short \
+                 requests, they interleave on its connections (an event loop with a pool of SQL threads, e.g. \
+                 Datasette): this kind is not one of them, and its timing is not the app's. Give the trace the \
+                 producer's request ids (the `request` field, docs/trace-format.md)"
+            );
+            comments.push(format!("Self-check: {line}"));
+            notes.push(format!("self-check: {line}"));
+        }
         for e in &self.setup_errors {
             comments.push(format!("Self-check: {e}"));
             notes.push(format!("self-check: {e}"));
