@@ -373,8 +373,9 @@ pub fn child_main() -> Result<(), String> {
         // As many clients as threads: each is served at once by its own thread, with no
         // queue. Zero (more processes than clients): an empty queue, so this process serves
         // nobody and the group has `clients` in all.
-        Feed::Clients { clients } => (clients != threads)
-            .then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(clients))),
+        Feed::Clients { clients } => {
+            (clients != threads).then(|| Arc::new(crate::engine::loops::queue::RequestQueue::clients(clients)))
+        }
     };
     // This process's own interpreter lock, shared by its threads.
     let interp = group
