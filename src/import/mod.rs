@@ -7,6 +7,7 @@ pub(crate) mod check;
 pub(crate) mod formats;
 pub(crate) mod params;
 pub(crate) mod requests;
+pub(crate) mod sanitized;
 pub(crate) mod scenario;
 pub(crate) mod schema;
 pub(crate) mod sql;
@@ -165,6 +166,10 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         ));
         out.groups.push(group);
         kinds_of.push(kinds);
+    }
+    // Values the trace lacks (sanitized spans): drawn from the database copy where it says.
+    if let Some(info) = &db_info {
+        sanitized::model(info, &mut out.groups, &mut notes);
     }
     if !opts.also.is_empty() {
         let vtabs = db_info.as_ref().map_or(vtabs, |d| d.virtual_tables.clone());

@@ -291,8 +291,10 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     if without_values > 0 {
         modelled.push(format!(
             "values: {without_values} span(s) with parameters have no db.query.parameter.* attributes \
-             (instrumentations sanitize them): each `?` without a value is fill_in(...), for you to replace with a \
-             generator (a literal left in the text is replayed as it is)"
+             (instrumentations sanitize them): with --db, each `?` without a value draws from the column it is \
+             compared with or written to in the copy (the script comments say which); where the copy gives no \
+             evidence it is fill_in(...), for you to replace with a generator (a literal left in the text is \
+             replayed as it is)"
         ));
     }
     if no_pid > 0 {
