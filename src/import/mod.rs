@@ -185,7 +185,9 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         for (script, kind) in group.scripts.iter_mut().zip(kinds) {
             notes.extend(checker.map_functions(script));
             checker.keep_keys_unique(script, kind);
-            if !redacted {
+            if !redacted && sanitized::lacks_values(kind) {
+                script.comments.push(sanitized::UNCHECKED.into());
+            } else if !redacted {
                 checker.run(script, kind);
             }
         }

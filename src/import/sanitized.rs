@@ -9,6 +9,7 @@
 //! no evidence (a LIMIT, an expression, a LIKE pattern, an empty or unique column) the
 //! `fill_in(...)` stays, and says why.
 
+use super::requests::RequestKind;
 use super::scenario::{GroupOut, StepKind};
 use super::schema::DbInfo;
 use litehammer_trace::lex::{self, Kind};
@@ -19,6 +20,19 @@ use std::collections::HashMap;
 const SAMPLE: i64 = 64;
 /// Longest text value written into a `choice(...)`.
 const MAX_TEXT: usize = 64;
+
+/// The script comment of a kind the self-check does not run (its captured values are missing:
+/// bound as NULL, its statements would fail where the app's did not).
+pub(crate) const UNCHECKED: &str = "Self-check: not run for this kind: the trace has no values for its parameters \
+     (each is modelled above or left to fill in); its statements were prepared, and `litehammer run` draws them";
+
+/// Whether a kind's first request has parameters without a captured value (sanitized spans).
+pub(crate) fn lacks_values(kind: &RequestKind) -> bool {
+    kind.instances[0]
+        .steps
+        .iter()
+        .any(|s| s.norm.values.iter().any(|v| *v == super::sql::Value::Unknown))
+}
 
 /// Where a parameter sits in its statement.
 #[derive(Debug, Clone, PartialEq)]

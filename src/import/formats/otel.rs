@@ -6,7 +6,7 @@
 use super::{Builder, Format, FwStmt, Imported, each_line, expand};
 use crate::import::trace::TraceError;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 
 #[derive(Deserialize)]
@@ -116,6 +116,9 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut no_text = 0usize;
     let mut no_pid = 0usize;
     let mut other_db = 0usize;
+    // Per process and trace: from its first span's start to its last one's end (the request
+    // span, the server's, holds its SQLite spans).
+    let mut windows: HashMap<(u32, String), (i64, i64)> = HashMap::new();
     let last = each_line(input, Format::Otel, |n, e: Export| {
         for (ri, rs) in e.resource_spans.iter().enumerate() {
             let rattrs = rs
@@ -133,6 +136,13 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             };
             for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                 ids.insert(s.span_id.clone());
+                if let (Some(a), Some(b)) = (nanos(&s.start_time_unix_nano), nanos(&s.end_time_unix_nano))
+                    && b >= a
+                {
+                    let w = windows.entry((pid, s.trace_id.clone())).or_insert((a, b));
+                    w.0 = w.0.min(a);
+                    w.1 = w.1.max(b);
+                }
                 let system = attr(&s.attributes, &["db.system.name", "db.system"]).map(any_value);
                 let Some(system) = system else { continue };
                 if system.as_str() != Some("sqlite") {
@@ -220,7 +230,9 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     {
         let mut spans_of: BTreeMap<(u32, &str), (i64, i64)> = BTreeMap::new();
         for s in spans.iter().filter(|s| s.thread.is_none()) {
-            let e = spans_of.entry((s.pid, &s.trace)).or_insert((s.start, s.end));
+            let e = spans_of
+                .entry((s.pid, &s.trace))
+                .or_insert_with(|| windows.get(&(s.pid, s.trace.clone())).copied().unwrap_or((s.start, s.end)));
             e.0 = e.0.min(s.start);
             e.1 = e.1.max(s.end);
         }
@@ -252,10 +264,38 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             !s.values && litehammer_trace::lex::tokens(&s.sql).any(|t| t.kind == litehammer_trace::lex::Kind::Param)
         })
         .count();
+    // App time: spans have no CPU. Each worker gets a clock that runs only inside its requests'
+    // windows, given to import as CPU readings around each statement: the time before a
+    // request's first statement and after its last (routing, rendering) counts as the request's
+    // app time, the time between requests does not. It is wall-clock time: it holds waiting for
+    // a core.
+    let worker_of = |s: &DbSpan| {
+        (
+            s.pid,
+            s.thread
+                .unwrap_or_else(|| (1 << 40) | virtual_of[&(s.pid, s.trace.clone())]),
+        )
+    };
+    let mut clocks: HashMap<(u32, u64), Clock> = HashMap::new();
+    {
+        let mut of_worker: HashMap<(u32, u64), Vec<(i64, i64)>> = HashMap::new();
+        let mut seen: HashSet<(u32, u64, &str)> = HashSet::new();
+        for s in &spans {
+            let w = worker_of(s);
+            if seen.insert((w.0, w.1, &s.trace)) {
+                let win = windows.get(&(s.pid, s.trace.clone())).copied().unwrap_or((s.start, s.end));
+                of_worker.entry(w).or_default().push(win);
+            }
+        }
+        for (w, list) in of_worker {
+            clocks.insert(w, Clock::new(list));
+        }
+    }
     for s in spans {
-        let tid_key = s
-            .thread
-            .unwrap_or_else(|| (1 << 40) | virtual_of[&(s.pid, s.trace.clone())]);
+        let worker = worker_of(&s);
+        let clock = &clocks[&worker];
+        let (cpu_ns, cpu_end_ns) = (clock.at(s.start), clock.at(s.end));
+        let tid_key = worker.1;
         let tid = b.thread(s.pid, tid_key);
         b.program(s.pid, "otel");
         let conn = b.conn(format!("{}/{tid}", s.pid));
@@ -272,14 +312,17 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             expanded: s.expanded,
             changes: None,
             rows: None,
-            cpu_ns: None,
-            cpu_end_ns: None,
+            cpu_ns: Some(cpu_ns),
+            cpu_end_ns: Some(cpu_end_ns),
         });
     }
     let mut modelled = vec![
         "requests: one per trace (traceId); a sampling SDK exports only the sampled ones".to_string(),
         "connections: spans do not name one; modelled as one persistent connection per worker".to_string(),
-        "CPU: spans have none; the wall-clock gap between a request's statements is taken as app time".to_string(),
+        "CPU: spans have none; a request's app time is the wall-clock time inside its trace's spans (the request \
+         span) outside its SQLite spans: before the first statement, between statements and after the last; \
+         it includes waiting for a core on a loaded machine, and not the server's work outside the request span"
+            .to_string(),
         "rows changed and returned: not in the spans (unknown)".to_string(),
     ];
     if threads == 0 || virtual_workers > 0 {
@@ -318,4 +361,58 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         ));
     }
     b.finish(Format::Otel, last, modelled)
+}
+
+/// A worker's clock that runs only inside its requests' windows (merged where they overlap).
+struct Clock {
+    /// Merged windows in time order, each with the clock's value at its start.
+    runs: Vec<(i64, i64, i64)>,
+}
+
+impl Clock {
+    fn new(mut windows: Vec<(i64, i64)>) -> Self {
+        windows.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in windows {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let mut total = 0;
+        let runs = merged
+            .into_iter()
+            .map(|(a, b)| {
+                let r = (a, b, total);
+                total += b - a;
+                r
+            })
+            .collect();
+        Clock { runs }
+    }
+
+    /// The time spent inside the windows up to `t`.
+    fn at(&self, t: i64) -> i64 {
+        let i = self.runs.partition_point(|r| r.0 <= t);
+        match i.checked_sub(1).map(|j| self.runs[j]) {
+            Some((a, b, before)) => before + (t.min(b) - a),
+            None => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Clock;
+
+    #[test]
+    fn the_clock_runs_only_inside_requests() {
+        let c = Clock::new(vec![(100, 200), (150, 250), (400, 450)]);
+        assert_eq!(c.at(50), 0);
+        assert_eq!(c.at(120), 20);
+        assert_eq!(c.at(250), 150);
+        assert_eq!(c.at(300), 150);
+        assert_eq!(c.at(420), 170);
+        assert_eq!(c.at(1000), 200);
+    }
 }
