@@ -451,7 +451,11 @@ fn otel_sanitized_values_are_drawn_from_the_db_copy() {
         scripts
             .iter()
             .flat_map(|s| s["steps"].as_array().unwrap())
-            .filter(|st| st.get("sql").and_then(|s| s.as_str()).is_some_and(|s| s.starts_with(sql_start)))
+            .filter(|st| {
+                st.get("sql")
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| s.starts_with(sql_start))
+            })
             .flat_map(|st| st["params"].as_array().unwrap().iter().map(|p| p.to_string()))
             .collect()
     };

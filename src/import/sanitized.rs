@@ -31,7 +31,7 @@ pub(crate) fn lacks_values(kind: &RequestKind) -> bool {
     kind.instances[0]
         .steps
         .iter()
-        .any(|s| s.norm.values.iter().any(|v| *v == super::sql::Value::Unknown))
+        .any(|s| s.norm.values.contains(&super::sql::Value::Unknown))
 }
 
 /// Where a parameter sits in its statement.
@@ -66,9 +66,9 @@ fn missing(v: &toml::Value) -> Option<(usize, usize)> {
 pub(crate) fn model(info: &DbInfo, groups: &mut [GroupOut], notes: &mut Vec<String>) {
     let any = groups.iter().any(|g| {
         g.scripts.iter().any(|s| {
-            s.steps
-                .iter()
-                .any(|st| matches!(&st.kind, StepKind::Sql { params, .. } if params.iter().any(|p| missing(p).is_some())))
+            s.steps.iter().any(
+                |st| matches!(&st.kind, StepKind::Sql { params, .. } if params.iter().any(|p| missing(p).is_some())),
+            )
         })
     });
     if !any {
@@ -88,7 +88,9 @@ pub(crate) fn model(info: &DbInfo, groups: &mut [GroupOut], notes: &mut Vec<Stri
     for g in groups.iter_mut() {
         for sc in g.scripts.iter_mut() {
             for st in sc.steps.iter_mut() {
-                let StepKind::Sql { sql, params } = &mut st.kind else { continue };
+                let StepKind::Sql { sql, params } = &mut st.kind else {
+                    continue;
+                };
                 for p in params.iter_mut() {
                     let Some((n, step)) = missing(p) else { continue };
                     let key = format!("step {step} ?{n}: ");
@@ -201,7 +203,12 @@ impl Copy {
         match place {
             Place::Limit => Err("a LIMIT: the copy does not say the page size".into()),
             Place::Offset => {
-                let table = match mentioned.values().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>()[..] {
+                let table = match mentioned
+                    .values()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()[..]
+                {
                     [t] => t.clone(),
                     _ => return Err("an OFFSET over several tables".into()),
                 };
@@ -226,7 +233,9 @@ impl Copy {
                 let g = self
                     .fitted
                     .get(&(table.to_ascii_lowercase(), col.to_ascii_lowercase()))
-                    .ok_or_else(|| format!("{table}.{col} has no fitted values in the copy (empty or not a plain column)"))?;
+                    .ok_or_else(|| {
+                        format!("{table}.{col} has no fitted values in the copy (empty or not a plain column)")
+                    })?;
                 if g.starts_with("seq(") {
                     return Err(format!(
                         "{table}.{col} is unique in the copy: a drawn value would repeat one of its rows"
@@ -269,7 +278,10 @@ impl Copy {
         match &found[..] {
             [t] => Ok(t.clone()),
             [] => Err(format!("no table of the statement has a column {col} in the copy")),
-            _ => Err(format!("{col} is a column of several tables of the statement ({})", found.join(", "))),
+            _ => Err(format!(
+                "{col} is a column of several tables of the statement ({})",
+                found.join(", ")
+            )),
         }
     }
 
@@ -310,14 +322,22 @@ impl Copy {
                 &ty,
                 every,
             )
-            .or_else(|_| self.sample(&format!("SELECT {c} FROM {t} WHERE typeof({c}) = ?1 AND ?2 > 0 LIMIT ?3"), &ty, every))
+            .or_else(|_| {
+                self.sample(
+                    &format!("SELECT {c} FROM {t} WHERE typeof({c}) = ?1 AND ?2 > 0 LIMIT ?3"),
+                    &ty,
+                    every,
+                )
+            })
             .map_err(|e| e.to_string())?;
         let mut items: Vec<String> = Vec::new();
         for v in sampled {
             match v {
                 V::Integer(i) => items.push(i.to_string()),
                 V::Real(r) if r.is_finite() => items.push(format!("{r:?}")),
-                V::Text(s) if s.len() <= MAX_TEXT && !s.contains('\'') && !s.contains('\\') => items.push(format!("'{s}'")),
+                V::Text(s) if s.len() <= MAX_TEXT && !s.contains('\'') && !s.contains('\\') => {
+                    items.push(format!("'{s}'"))
+                }
                 _ => {}
             }
         }
@@ -372,9 +392,36 @@ fn is_word(t: Option<&(Kind, &str)>, w: &str) -> bool {
 
 /// Words that may follow a table name and are not its alias.
 const NOT_ALIAS: &[&str] = &[
-    "where", "join", "inner", "left", "right", "full", "cross", "natural", "on", "using", "order", "group", "limit",
-    "set", "values", "default", "select", "union", "except", "intersect", "having", "window", "returning", "indexed",
-    "not", "as", "outer", "offset", "do", "on",
+    "where",
+    "join",
+    "inner",
+    "left",
+    "right",
+    "full",
+    "cross",
+    "natural",
+    "on",
+    "using",
+    "order",
+    "group",
+    "limit",
+    "set",
+    "values",
+    "default",
+    "select",
+    "union",
+    "except",
+    "intersect",
+    "having",
+    "window",
+    "returning",
+    "indexed",
+    "not",
+    "as",
+    "outer",
+    "offset",
+    "do",
+    "on",
 ];
 
 /// The tables a statement names (after FROM, JOIN, INTO, UPDATE or a comma in a FROM list) and
@@ -387,7 +434,10 @@ fn mentioned_tables(sql: &str, is_table: impl Fn(&str) -> bool) -> HashMap<Strin
         let before = i.checked_sub(1).map(|j| &t[j]);
         let after_dot = t.get(i + 1).is_some_and(|n| n.1 == ".");
         let table_place = before.is_some_and(|b| {
-            (b.0 == Kind::Word && ["from", "join", "into", "update"].iter().any(|w| b.1.eq_ignore_ascii_case(w)))
+            (b.0 == Kind::Word
+                && ["from", "join", "into", "update"]
+                    .iter()
+                    .any(|w| b.1.eq_ignore_ascii_case(w)))
                 || b.1 == ","
         });
         if !table_place || after_dot || !is_table(&name) {
@@ -410,7 +460,10 @@ fn mentioned_tables(sql: &str, is_table: impl Fn(&str) -> bool) -> HashMap<Strin
 /// The column before token `i` (`col` or `qual.col`), if `t[i]` ends one.
 fn column_at(t: &[(Kind, &str)], i: usize) -> Option<(Option<String>, String)> {
     let col = ident(t.get(i)?)?;
-    if matches!(col.to_ascii_lowercase().as_str(), "not" | "and" | "or" | "where" | "on" | "when" | "then") {
+    if matches!(
+        col.to_ascii_lowercase().as_str(),
+        "not" | "and" | "or" | "where" | "on" | "when" | "then"
+    ) {
         return None;
     }
     if i >= 2 && t[i - 1].1 == "." {
@@ -435,10 +488,10 @@ fn place(sql: &str, n: usize) -> Option<Place> {
         tok.1.strip_prefix('?').and_then(|d| d.parse::<usize>().ok()) == Some(n)
     })?;
     // An INSERT's VALUES: the column at the same position in the column list.
-    if is_word(t.first(), "insert") || is_word(t.first(), "replace") {
-        if let Some(p) = insert_column(&t, at) {
-            return Some(p);
-        }
+    if (is_word(t.first(), "insert") || is_word(t.first(), "replace"))
+        && let Some(p) = insert_column(&t, at)
+    {
+        return Some(p);
     }
     let prev = at.checked_sub(1).map(|j| t[j]);
     // An operator before it: the punctuation right before the parameter.
@@ -590,7 +643,10 @@ mod tests {
             Some(Place::Equal(None, "id".into()))
         );
         assert_eq!(
-            place("SELECT a FROM post p WHERE p.id >= ?1 AND p.views < ?2 LIMIT ?3 OFFSET ?4", 2),
+            place(
+                "SELECT a FROM post p WHERE p.id >= ?1 AND p.views < ?2 LIMIT ?3 OFFSET ?4",
+                2
+            ),
             Some(Place::Range(Some("p".into()), "views".into()))
         );
         assert_eq!(
@@ -616,16 +672,25 @@ mod tests {
             Some(Place::Equal(None, "id".into()))
         );
         assert_eq!(
-            place("INSERT INTO comment (post_id, author, body, created) VALUES (?1, ?2, ?3, datetime('now'))", 3),
+            place(
+                "INSERT INTO comment (post_id, author, body, created) VALUES (?1, ?2, ?3, datetime('now'))",
+                3
+            ),
             Some(w("comment", "body"))
         );
-        assert_eq!(place("INSERT INTO t (a, b) VALUES (?1, ?2), (?3, ?4)", 4), Some(w("t", "b")));
+        assert_eq!(
+            place("INSERT INTO t (a, b) VALUES (?1, ?2), (?3, ?4)", 4),
+            Some(w("t", "b"))
+        );
         // No evidence: an expression, a pattern.
         assert_eq!(place("UPDATE post SET views = views + ?1 WHERE id = ?2", 1), None);
         assert_eq!(place("SELECT a FROM post WHERE title LIKE ?1", 1), None);
         assert_eq!(place("INSERT INTO t (a) VALUES (lower(?1))", 1), None);
         // Bare `?` count by position.
-        assert_eq!(place("SELECT a FROM t WHERE a = ? AND b = ?", 2), Some(Place::Equal(None, "b".into())));
+        assert_eq!(
+            place("SELECT a FROM t WHERE a = ? AND b = ?", 2),
+            Some(Place::Equal(None, "b".into()))
+        );
     }
 
     fn copy(sql: &str) -> (tempfile::TempDir, Copy) {
@@ -652,7 +717,9 @@ mod tests {
         assert_eq!(g, "uniform(1, 40)");
         assert!(why.contains("post.id") && why.contains("1–40"), "{why}");
         // Sparse integers: a sample of the copy's values, nothing else.
-        let (g, _) = db.draw("SELECT c.body FROM comment AS c WHERE c.post_id IN (?1, ?2)", 2).unwrap();
+        let (g, _) = db
+            .draw("SELECT c.body FROM comment AS c WHERE c.post_id IN (?1, ?2)", 2)
+            .unwrap();
         let inner = g.strip_prefix("choice(").and_then(|s| s.strip_suffix(')')).unwrap();
         let vals: std::collections::BTreeSet<&str> = inner.split(", ").collect();
         assert_eq!(vals, ["1", "11", "21"].into_iter().collect(), "{g}");
@@ -671,7 +738,9 @@ mod tests {
         assert!(g.contains("'author0'") && g.contains("'author1'"), "{g}");
         // An OFFSET: within the table.
         assert_eq!(
-            db.draw("SELECT id FROM post ORDER BY id LIMIT 10 OFFSET ?1", 1).unwrap().0,
+            db.draw("SELECT id FROM post ORDER BY id LIMIT 10 OFFSET ?1", 1)
+                .unwrap()
+                .0,
             "uniform(0, 39)"
         );
         // No evidence: said, not invented.
@@ -679,8 +748,16 @@ mod tests {
             ("SELECT id FROM post LIMIT ?1", 1, "LIMIT"),
             ("UPDATE post SET views = views + ?1 WHERE id = ?2", 1, "not compared"),
             // The rowid: SQLite numbers it; a drawn one would repeat a row.
-            ("INSERT INTO post (id, title) VALUES (?1, ?2)", 1, "post.id has no fitted values"),
-            ("SELECT p.id FROM post p JOIN comment c ON c.post_id = p.id WHERE id = ?1", 1, "several tables"),
+            (
+                "INSERT INTO post (id, title) VALUES (?1, ?2)",
+                1,
+                "post.id has no fitted values",
+            ),
+            (
+                "SELECT p.id FROM post p JOIN comment c ON c.post_id = p.id WHERE id = ?1",
+                1,
+                "several tables",
+            ),
             ("SELECT id FROM post WHERE nope = ?1", 1, "no table"),
         ] {
             let e = db.draw(sql, n).unwrap_err();
@@ -701,7 +778,11 @@ mod tests {
             )
             .unwrap();
         let info = super::super::schema::read_db(&path).unwrap();
-        let fill = |n: usize| toml::Value::String(format!("fill_in('parameter ?{n} of step 0: the trace has no value for it')"));
+        let fill = |n: usize| {
+            toml::Value::String(format!(
+                "fill_in('parameter ?{n} of step 0: the trace has no value for it')"
+            ))
+        };
         let mut groups = vec![GroupOut {
             scripts: vec![ScriptOut {
                 name: "view".into(),
@@ -726,13 +807,18 @@ mod tests {
         ];
         model(&info, &mut groups, &mut notes);
         let sc = &groups[0].scripts[0];
-        let StepKind::Sql { params, .. } = &sc.steps[0].kind else { panic!() };
+        let StepKind::Sql { params, .. } = &sc.steps[0].kind else {
+            panic!()
+        };
         assert_eq!(params[0].as_str(), Some("uniform(1, 3)"));
         assert!(missing(&params[1]).is_some(), "{params:?}");
         assert!(sc.comments[0].starts_with("step 0 ?1: modelled from --db: uniform(1, 3): compared with post.id"));
         assert!(sc.comments[1].contains("a LIMIT"), "{:?}", sc.comments);
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].contains("?2 of step 0"), "{notes:?}");
-        assert!(notes[1].contains("1 sanitized parameter(s) modelled") && notes[1].contains("1 left"), "{notes:?}");
+        assert!(
+            notes[1].contains("1 sanitized parameter(s) modelled") && notes[1].contains("1 left"),
+            "{notes:?}"
+        );
     }
 }

@@ -230,9 +230,12 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     {
         let mut spans_of: BTreeMap<(u32, &str), (i64, i64)> = BTreeMap::new();
         for s in spans.iter().filter(|s| s.thread.is_none()) {
-            let e = spans_of
-                .entry((s.pid, &s.trace))
-                .or_insert_with(|| windows.get(&(s.pid, s.trace.clone())).copied().unwrap_or((s.start, s.end)));
+            let e = spans_of.entry((s.pid, &s.trace)).or_insert_with(|| {
+                windows
+                    .get(&(s.pid, s.trace.clone()))
+                    .copied()
+                    .unwrap_or((s.start, s.end))
+            });
             e.0 = e.0.min(s.start);
             e.1 = e.1.max(s.end);
         }
@@ -283,7 +286,10 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         for s in &spans {
             let w = worker_of(s);
             if seen.insert((w.0, w.1, &s.trace)) {
-                let win = windows.get(&(s.pid, s.trace.clone())).copied().unwrap_or((s.start, s.end));
+                let win = windows
+                    .get(&(s.pid, s.trace.clone()))
+                    .copied()
+                    .unwrap_or((s.start, s.end));
                 of_worker.entry(w).or_default().push(win);
             }
         }
