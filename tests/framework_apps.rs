@@ -173,6 +173,14 @@ fn django_logging_entry_traces_a_django_app() {
     assert!(out.status.success() && !stderr.contains("Logging error"), "{stderr}");
     let (stdout, text, kinds) = import(dir.path(), &trace, "format: the Django django.db.backends log");
     assert!(stdout.contains("setting(s) the hook read at connect"), "{stdout}");
+    // The handler counts its own CPU; import takes it out of the app time.
+    assert!(stdout.contains("the trace's own cost"), "{stdout}");
+    let written = std::fs::read_to_string(&trace).unwrap();
+    let spent: Vec<i64> = written
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["tracer_ns"].as_i64())
+        .collect();
+    assert!(spent.len() == written.lines().count() && spent.iter().any(|&t| t > 0), "{written}");
     has_kind(
         &kinds,
         7,

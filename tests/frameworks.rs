@@ -483,3 +483,55 @@ fn otel_sanitized_values_are_drawn_from_the_db_copy() {
     }
     bin().arg("validate").arg(&out).assert().success();
 }
+
+/// The Django snippet's handler adds up the CPU its thread spent writing earlier lines
+/// (`tracer_ns`); import takes it out of the CPU readings, so the trace's own cost is not
+/// replayed as app time. Here each line costs 100 µs: every 300 µs gap between two statements
+/// (400 µs of CPU less a 100 µs statement) becomes 200 µs.
+#[test]
+fn django_tracer_cost_is_taken_out_of_the_app_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spent = std::collections::HashMap::new();
+    let mut traced = String::new();
+    for line in std::fs::read_to_string(fixture("django.jsonl")).unwrap().lines() {
+        let mut e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = spent.entry(e["tid"].as_u64().unwrap()).or_insert(0u64);
+        e["tracer_ns"] = (*t).into();
+        *t += 100_000;
+        traced.push_str(&format!("{e}\n"));
+    }
+    let path = dir.path().join("costed.jsonl");
+    std::fs::write(&path, &traced).unwrap();
+    let plain = import("django.jsonl", &[]);
+    let out = dir.path().join("costed.toml");
+    let db = blog_db(dir.path());
+    let assert = bin()
+        .arg("import")
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .arg("--db")
+        .arg(&db)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    let costed = std::fs::read_to_string(&out).unwrap();
+    let count = |text: &str, what: &str| text.matches(&format!("app_time = \"{what}\"")).count();
+    assert_eq!(count(&plain.text, "300us"), 5, "{}", plain.text);
+    assert_eq!(count(&costed, "300us"), 0, "{costed}");
+    assert_eq!(count(&costed, "200us"), 5, "{costed}");
+    assert!(stdout.contains("the trace's own cost: 48 line(s)"), "{stdout}");
+
+    // A cost above the thread's CPU time is bad input naming the line.
+    let broken = traced.replacen("\"tracer_ns\":0", "\"tracer_ns\":99000000000", 1);
+    std::fs::write(&path, broken).unwrap();
+    bin()
+        .arg("import")
+        .arg(&path)
+        .arg("-o")
+        .arg(dir.path().join("bad.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("costed.jsonl:1:"))
+        .stderr(predicates::str::contains("tracer_ns"));
+}

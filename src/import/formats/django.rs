@@ -27,6 +27,9 @@ struct Line {
     duration: Option<f64>,
     /// The thread's CPU time when the line was written (the statement's end).
     cpu_ns: Option<i64>,
+    /// The thread's CPU time spent writing its earlier lines (the snippet's handler), in all:
+    /// taken out of `cpu_ns`, so the trace's own cost is not replayed as app time.
+    tracer_ns: Option<i64>,
     sql: Option<String>,
     params: Option<serde_json::Value>,
     alias: Option<String>,
@@ -49,8 +52,19 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut opens = 0usize;
     let mut settings = 0usize;
     let mut aliases: Vec<String> = Vec::new();
-    let last = each_line(input, Format::Django, |n, l: Line| {
+    let mut tracer = (0usize, 0i64);
+    let last = each_line(input, Format::Django, |n, mut l: Line| {
         let missing = |f: &str| TraceError::at(n, format!("Django log record: missing field `{f}`"));
+        if let (Some(c), Some(t)) = (l.cpu_ns, l.tracer_ns) {
+            if t < 0 || t > c {
+                return Err(TraceError::at(
+                    n,
+                    format!("Django log record: tracer_ns {t} is not between 0 and the thread's CPU time cpu_ns {c}"),
+                ));
+            }
+            l.cpu_ns = Some(c - t);
+            tracer = (tracer.0 + 1, tracer.1.max(t));
+        }
         let pid = l.pid.ok_or_else(|| missing("pid"))?;
         let tid = b.thread(pid, l.tid.unwrap_or(pid as u64));
         b.program(pid, l.program.as_deref().unwrap_or("django"));
@@ -206,6 +220,14 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     if no_conn > 0 {
         modelled.push(format!(
             "{no_conn} statement(s) without a connection id: one connection per thread"
+        ));
+    }
+    if tracer.0 > 0 {
+        modelled.push(format!(
+            "the trace's own cost: {} line(s) carry the CPU their thread spent writing earlier lines (tracer_ns, \
+             up to {:.1} ms on one thread); it is taken out of the CPU readings, so it is not replayed as app time",
+            tracer.0,
+            tracer.1 as f64 / 1e6
         ));
     }
     if no_cpu > 0 {
