@@ -180,7 +180,10 @@ fn django_logging_entry_traces_a_django_app() {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["tracer_ns"].as_i64())
         .collect();
-    assert!(spent.len() == written.lines().count() && spent.iter().any(|&t| t > 0), "{written}");
+    assert!(
+        spent.len() == written.lines().count() && spent.iter().any(|&t| t > 0),
+        "{written}"
+    );
     has_kind(
         &kinds,
         7,

@@ -34,22 +34,28 @@ struct Imported {
     stdout: String,
 }
 
-fn import(name: &str, extra: &[&str]) -> Imported {
-    let dir = tempfile::tempdir().unwrap();
-    let db = blog_db(dir.path());
-    let out = dir.path().join("app.toml");
+/// `litehammer import TRACE --db DB -o OUT [extra]`, which must succeed: its stdout and the
+/// scenario it wrote.
+fn import_with(trace: &Path, db: &Path, out: &Path, extra: &[&str]) -> (String, String) {
     let assert = bin()
         .arg("import")
-        .arg(fixture(name))
+        .arg(trace)
         .arg("-o")
-        .arg(&out)
+        .arg(out)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args(extra)
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    let text = std::fs::read_to_string(&out).unwrap();
+    (stdout, std::fs::read_to_string(out).unwrap())
+}
+
+fn import(name: &str, extra: &[&str]) -> Imported {
+    let dir = tempfile::tempdir().unwrap();
+    let db = blog_db(dir.path());
+    let out = dir.path().join("app.toml");
+    let (stdout, text) = import_with(&fixture(name), &db, &out, extra);
     let toml = toml::Value::Table(toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}")));
     bin().arg("validate").arg(&out).assert().success();
     Imported {
@@ -422,17 +428,7 @@ fn otel_sanitized_values_are_drawn_from_the_db_copy() {
         )
         .unwrap();
     let out = dir.path().join("app.toml");
-    let assert = bin()
-        .arg("import")
-        .arg(&spans)
-        .arg("-o")
-        .arg(&out)
-        .arg("--db")
-        .arg(&db)
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    let text = std::fs::read_to_string(&out).unwrap();
+    let (stdout, text) = import_with(&spans, &db, &out, &[]);
     for said in [
         "24 span(s) with parameters have no db.query.parameter",
         "7 sanitized parameter(s) modelled from the --db copy",
@@ -503,19 +499,7 @@ fn django_tracer_cost_is_taken_out_of_the_app_time() {
     let path = dir.path().join("costed.jsonl");
     std::fs::write(&path, &traced).unwrap();
     let plain = import("django.jsonl", &[]);
-    let out = dir.path().join("costed.toml");
-    let db = blog_db(dir.path());
-    let assert = bin()
-        .arg("import")
-        .arg(&path)
-        .arg("-o")
-        .arg(&out)
-        .arg("--db")
-        .arg(&db)
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    let costed = std::fs::read_to_string(&out).unwrap();
+    let (stdout, costed) = import_with(&path, &blog_db(dir.path()), &dir.path().join("costed.toml"), &[]);
     let count = |text: &str, what: &str| text.matches(&format!("app_time = \"{what}\"")).count();
     assert_eq!(count(&plain.text, "300us"), 5, "{}", plain.text);
     assert_eq!(count(&costed, "300us"), 0, "{costed}");

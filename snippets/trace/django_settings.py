@@ -5,7 +5,9 @@ import itertools as _lh_it, json as _lh_json, logging as _lh_logging, os as _lh_
 import threading as _lh_threading, time as _lh_time
 from pathlib import Path as _LhPath
 
+from contextlib import contextmanager as _lh_contextmanager
 from django.core.signals import request_finished as _lh_finished, request_started as _lh_started
+from django.db.backends import utils as _lh_utils
 from django.db.backends.signals import connection_created as _lh_created
 
 _lh_local = _lh_threading.local()
@@ -22,12 +24,33 @@ def _lh_value(v):
     return str(v)
 
 
+_lh_debug_sql = _lh_utils.CursorDebugWrapper.debug_sql
+
+
+@_lh_contextmanager
+def _lh_timed_debug_sql(self, *args, **kwargs):
+    # The thread's CPU when the statement returns: Django's debug bookkeeping after it and the
+    # logging are the trace's own cost (tracer_ns), not the app's.
+    with _lh_debug_sql(self, *args, **kwargs):
+        try:
+            yield
+        finally:
+            _lh_local.stmt_cpu = _lh_time.thread_time_ns()
+
+
+_lh_utils.CursorDebugWrapper.debug_sql = _lh_timed_debug_sql
+
+
 class LitehammerHandler(_lh_logging.FileHandler):
-    """Writes the lines, and adds up the thread CPU it spends doing so (`tracer_ns`, before the
-    line): import takes the trace's own cost out of the app time."""
+    """Writes the lines, and adds up the thread CPU the trace costs (`tracer_ns`, before the
+    line): from a statement's return (or the handler's start) to the line written. Import
+    takes it out of the app time."""
 
     def handle(self, record):
-        record.litehammer_cpu = cpu = _lh_time.thread_time_ns()
+        now = _lh_time.thread_time_ns()
+        stmt = getattr(_lh_local, "stmt_cpu", None)
+        _lh_local.stmt_cpu = None
+        record.litehammer_cpu = cpu = stmt if stmt is not None and hasattr(record, "duration") else now
         record.litehammer_tracer = spent = getattr(_lh_local, "tracer_ns", 0)
         try:
             return super().handle(record)
