@@ -192,9 +192,12 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         for (script, kind) in group.scripts.iter_mut().zip(kinds) {
             notes.extend(checker.map_functions(script));
             checker.keep_keys_unique(script, kind);
-            if !redacted && sanitized::lacks_values(kind) {
+            if redacted {
+                continue;
+            }
+            if sanitized::lacks_values(kind) {
                 script.comments.push(sanitized::UNCHECKED.into());
-            } else if !redacted {
+            } else {
                 checker.run(script, kind);
             }
         }

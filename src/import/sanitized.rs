@@ -154,14 +154,7 @@ fn q(name: &str) -> String {
 
 impl Copy {
     fn open(info: &DbInfo) -> Result<Self, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let copy = dir.path().join("copy.db");
-        std::fs::copy(&info.source, &copy).map_err(|e| e.to_string())?;
-        let mut wal = info.source.as_os_str().to_os_string();
-        wal.push("-wal");
-        if std::fs::metadata(&wal).is_ok_and(|m| m.is_file()) {
-            std::fs::copy(&wal, dir.path().join("copy.db-wal")).map_err(|e| e.to_string())?;
-        }
+        let (dir, copy) = super::schema::copy_db(&info.source)?;
         let conn = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| e.to_string())?;
         let mut tables = HashMap::new();
         let names: Vec<String> = {

@@ -36,16 +36,10 @@ pub(crate) struct TableInfo {
     pub comments: Vec<String>,
 }
 
-/// Copies `path` (and its `-wal` or `-journal`) into a temporary directory and reads the
-/// copy: SQLite recovers the copy as it would the file (a hot journal rolled back, a WAL
-/// read), so what is read is the committed state, and the user's files are only read.
-pub(crate) fn read_db(path: &Path) -> Result<DbInfo, String> {
-    // Checked without opening: a FIFO would block the copy.
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(format!("{} is not a regular file", path.display())),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    }
+/// Copies the database at `path` and its `-wal` and `-journal` (where they exist) into a new
+/// temporary directory, as `copy.db`: opened there, SQLite recovers the copy as it would the
+/// file, and the user's files are only read. The directory lives as long as the handle.
+pub(crate) fn copy_db(path: &Path) -> Result<(tempfile::TempDir, std::path::PathBuf), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let copy = dir.path().join("copy.db");
     std::fs::copy(path, &copy).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -57,6 +51,20 @@ pub(crate) fn read_db(path: &Path) -> Result<DbInfo, String> {
                 .map_err(|e| format!("cannot read the {suffix} file: {e}"))?;
         }
     }
+    Ok((dir, copy))
+}
+
+/// Copies `path` (and its `-wal` or `-journal`) into a temporary directory and reads the
+/// copy: SQLite recovers the copy as it would the file (a hot journal rolled back, a WAL
+/// read), so what is read is the committed state, and the user's files are only read.
+pub(crate) fn read_db(path: &Path) -> Result<DbInfo, String> {
+    // Checked without opening: a FIFO would block the copy.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(format!("{} is not a regular file", path.display())),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let (_dir, copy) = copy_db(path)?;
     let header = std::fs::read(&copy).map_err(|e| e.to_string())?;
     if !header.starts_with(b"SQLite format 3\0") {
         return Err(format!("{} is not a SQLite database", path.display()));
