@@ -134,6 +134,18 @@ pub(crate) struct ImportArgs {
     /// PRAGMAs, say them: journal_mode=delete,synchronous=normal:TRACE. Repeatable
     #[arg(long, value_name = "TRACE")]
     pub also: Vec<PathBuf>,
+    /// How the app's server queues requests for its processes, which a trace cannot show:
+    /// shared (one listening socket, connections closed after each response: gunicorn's sync
+    /// worker) or per-process (keep-alive connections stay on a process: Puma, Node's cluster).
+    /// Default: from the server a framework hook recorded, else per-process
+    #[arg(long, value_enum, value_name = "QUEUE")]
+    pub queue: Option<ServerQueue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ServerQueue {
+    Shared,
+    PerProcess,
 }
 
 #[derive(Debug, Args)]

@@ -484,6 +484,104 @@ fn otel_sanitized_values_are_drawn_from_the_db_copy() {
 /// (`tracer_ns`); import takes it out of the CPU readings, so the trace's own cost is not
 /// replayed as app time. Here each line costs 100 µs: every 300 µs gap between two statements
 /// (400 µs of CPU less a 100 µs statement) becomes 200 µs.
+/// The Django fixture with a `server` line per process, as the snippet writes at a process's
+/// first request.
+fn django_with_server(dir: &Path, software: &str, multithread: bool) -> std::path::PathBuf {
+    let mut text = String::new();
+    for pid in [200, 201] {
+        let line = serde_json::json!({"logger": "django.db.backends", "event": "server", "pid": pid,
+            "tid": pid, "cpu_ns": 1, "tracer_ns": 0, "request": null, "software": software,
+            "multithread": multithread});
+        text.push_str(&format!("{line}\n"));
+    }
+    text.push_str(&std::fs::read_to_string(fixture("django.jsonl")).unwrap());
+    let path = dir.join(format!("server-{multithread}.jsonl"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn django_server_line_sets_how_requests_queue_for_the_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = blog_db(dir.path());
+    let out = dir.path().join("app.toml");
+    let queue = |text: &str| -> Option<String> {
+        let t: toml::Value = toml::from_str(text).unwrap();
+        t["group"][0].get("queue").map(|q| q.as_str().unwrap().to_string())
+    };
+    // gunicorn's sync worker: one socket for all the processes, so one queue.
+    let sync = django_with_server(dir.path(), "gunicorn/27.0.1", false);
+    let (stdout, text) = import_with(&sync, &db, &out, &[]);
+    assert_eq!(queue(&text).as_deref(), Some("shared"), "{text}");
+    assert!(
+        text.contains("the processes ran gunicorn/27.0.1 with one thread each"),
+        "{text}"
+    );
+    assert!(stdout.contains("queue = \"shared\""), "{stdout}");
+    bin().arg("validate").arg(&out).assert().success();
+    // --queue says otherwise: the flag wins.
+    let (_, text) = import_with(&sync, &db, &out, &["--queue", "per-process"]);
+    assert_eq!(queue(&text), None, "{text}");
+    assert!(text.contains("import --queue per-process"), "{text}");
+    // Threads (gthread) keep their connections: per-process.
+    let threads = django_with_server(dir.path(), "gunicorn/27.0.1", true);
+    let (_, text) = import_with(&threads, &db, &out, &[]);
+    assert_eq!(queue(&text), None, "{text}");
+    assert!(text.contains("gunicorn/27.0.1 recorded threads"), "{text}");
+    // No server recorded (a captured trace, or an older snippet): per-process, and how to say
+    // otherwise; the flag gives shared.
+    let (_, text) = import_with(&fixture("django.jsonl"), &db, &out, &[]);
+    assert_eq!(queue(&text), None, "{text}");
+    assert!(text.contains("import with --queue shared"), "{text}");
+    let (_, text) = import_with(&fixture("django.jsonl"), &db, &out, &["--queue", "shared"]);
+    assert_eq!(queue(&text).as_deref(), Some("shared"), "{text}");
+    bin().arg("validate").arg(&out).assert().success();
+    bin()
+        .arg("import")
+        .arg(fixture("django.jsonl"))
+        .arg("-o")
+        .arg(dir.path().join("bad.toml"))
+        .args(["--queue", "fifo"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--queue"));
+}
+
+#[test]
+fn rails_server_line_of_puma_5_or_6_gives_keep_alive_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = blog_db(dir.path());
+    let out = dir.path().join("app.toml");
+    let with_server = |software: &str| {
+        let line = serde_json::json!({"event": "server.rack", "pid": 100, "tid": 10,
+            "software": software, "multithread": true, "program": "puma"});
+        let text = format!("{line}\n{}", std::fs::read_to_string(fixture("rails.jsonl")).unwrap());
+        let path = dir.path().join("server.jsonl");
+        std::fs::write(&path, text).unwrap();
+        import_with(&path, &db, &out, &[]).1
+    };
+    let inline = |text: &str| -> Option<i64> {
+        let t: toml::Value = toml::from_str(text).unwrap();
+        t["group"][0].get("keep_alive_inline").map(|v| v.as_integer().unwrap())
+    };
+    let text = with_server("puma 5.6.5 Birdie's Version");
+    assert_eq!(inline(&text), Some(10), "{text}");
+    assert!(text.contains("the app ran puma 5.6.5 Birdie's Version"), "{text}");
+    bin().arg("validate").arg(&out).assert().success();
+    assert_eq!(inline(&with_server("puma 6.4.2 The Eagle of Durango")), Some(10));
+    // Another major version (Puma 7 reworked its keep-alive loop), another server, none.
+    assert_eq!(inline(&with_server("puma 7.0.0 Romantic Warrior")), None);
+    assert_eq!(inline(&with_server("WEBrick/1.7.0 (Ruby/3.1.2/2022-04-12)")), None);
+    assert_eq!(inline(&with_server("")), None);
+    // Threads of one process have no process queue: --queue is said to be unused.
+    let (stdout, text) = import_with(&fixture("rails.jsonl"), &db, &out, &["--queue", "shared"]);
+    assert!(
+        stdout.contains("--queue shared: the trace has no group of processes"),
+        "{stdout}"
+    );
+    assert!(!text.contains("queue = \"shared\""), "{text}");
+}
+
 #[test]
 fn django_tracer_cost_is_taken_out_of_the_app_time() {
     let dir = tempfile::tempdir().unwrap();

@@ -106,8 +106,18 @@ def _lh_connected(sender, connection, **kwargs):
         connection._close = _close
 
 
-def _lh_request_started(sender, **kwargs):
+_lh_server_pid = None
+
+
+def _lh_request_started(sender, environ=None, **kwargs):
+    global _lh_server_pid
     _lh_local.request = f"{_lh_os.getpid()}-{next(_lh_ids)}"
+    if _lh_server_pid != _lh_os.getpid() and environ is not None:
+        # The HTTP server (gunicorn/…), once per process: how it queues requests for its
+        # workers is not in the SQL, and import models the queue from it.
+        _lh_server_pid = _lh_os.getpid()
+        _lh_event("server", None, software=str(environ.get("SERVER_SOFTWARE", "")),
+                  multithread=bool(environ.get("wsgi.multithread", False)))
 
 
 def _lh_request_finished(sender, **kwargs):

@@ -10,6 +10,7 @@ module LitehammerTrace
   @out = nil
   @pid = nil
   @ids = 0
+  @server_pid = nil
   # The program as started (puma retitles its workers "puma: cluster worker N: ..."): one
   # worker group for all of them.
   PROGRAM = File.basename(Process.argv0)
@@ -87,8 +88,20 @@ module LitehammerTrace
     end
   end
 
+  # The Rack server (puma …), once per process: how it serves keep-alive connections is not in
+  # the SQL, and import models it from this.
+  def self.server(payload)
+    return if @server_pid == Process.pid
+    @server_pid = Process.pid
+    headers = payload[:headers]
+    env = headers.respond_to?(:env) ? headers.env : {}
+    write(event: "server.rack", pid: Process.pid, tid: tid, software: env["SERVER_SOFTWARE"].to_s,
+          multithread: env["rack.multithread"] ? true : false, program: PROGRAM)
+  end
+
   class Request # a request id for the statements of one controller action
-    def start(_name, _id, _payload)
+    def start(_name, _id, payload)
+      LitehammerTrace.server(payload)
       Thread.current[:litehammer_request] = LitehammerTrace.next_request
     end
 

@@ -29,6 +29,8 @@ pub(crate) struct Options {
     pub from: Option<formats::Format>,
     /// Traces of the same app in other configurations (`--also`): their CPU per request.
     pub also: Vec<PathBuf>,
+    /// `--queue`: Some(true) shared, Some(false) per-process; None: from the trace.
+    pub queue_shared: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,10 +158,18 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
             .zip(&p.values)
             .map(|(c, v)| (p.table.as_str(), c.as_str(), v.as_str(), p.rows))
     }));
+    if let Some(shared) = opts.queue_shared
+        && !analysis.groups.iter().any(|g| g.isolation_process)
+    {
+        notes.push(format!(
+            "--queue {}: the trace has no group of processes (a queue is per group of processes); not used",
+            if shared { "shared" } else { "per-process" }
+        ));
+    }
     let mut groups = Vec::new();
     let mut kinds_of = Vec::new();
     for g in &analysis.groups {
-        let (group, kinds) = group_out(g, opts.replay && !redacted, &keys, &mut notes);
+        let (group, kinds) = group_out(g, opts.queue_shared, opts.replay && !redacted, &keys, &mut notes);
         let endpoints = kinds
             .iter()
             .filter(|k| k.optional.as_ref().is_none_or(|o| o.variant == 1))
@@ -877,8 +887,74 @@ fn also_traces(
     Ok(())
 }
 
+/// How a process group's requests wait for its processes, which the SQL cannot show: from
+/// `--queue` (`shared`: Some(true)), else from the server a framework hook recorded. Returns
+/// the scenario's `queue` (None: the per-process default) and why.
+fn queue_of(g: &WorkerGroup, given: Option<bool>) -> (Option<&'static str>, String) {
+    let threaded = g.actors.len() > g.processes || g.server.as_ref().is_some_and(|s| s.1);
+    match (given, &g.server) {
+        (Some(true), _) => (
+            Some("shared"),
+            "queue = \"shared\" (import --queue shared): the processes take requests from one queue, as from a \
+             listening socket they share"
+                .into(),
+        ),
+        (Some(false), _) => (
+            None,
+            "queue: per-process (import --queue per-process): each process serves its own share of the clients".into(),
+        ),
+        (None, Some((server, false))) if server.starts_with("gunicorn/") && !threaded => (
+            Some("shared"),
+            format!(
+                "queue = \"shared\": the processes ran {server} with one thread each (its sync worker), which \
+                 accepts from one listening socket shared by all and closes the connection after each response, \
+                 so a request waits for whichever process is free first. Servers that keep a connection on its \
+                 process (gunicorn's gthread, Puma, Node's cluster) are per-process (import --queue per-process)"
+            ),
+        ),
+        (None, server) => (
+            None,
+            format!(
+                "queue: per-process (the default): each process serves its own share of the clients, as a server \
+                 that keeps each keep-alive connection on one process{}. If the processes accept from one \
+                 listening socket and close connections after each response (gunicorn's sync worker), import \
+                 with --queue shared",
+                server.as_ref().map_or(String::new(), |s| format!(
+                    " ({} recorded {})",
+                    s.0,
+                    if s.1 { "threads" } else { "no threads" }
+                ))
+            ),
+        ),
+    }
+}
+
+/// Puma 5 and 6 serve up to `max_fast_inline` (10) requests of a keep-alive connection in a
+/// row before giving it back (docs/app-model.md, "Keep-alive connections served inline"):
+/// `keep_alive_inline = 10` where the trace recorded Puma of those versions.
+fn keep_alive_of(g: &WorkerGroup) -> Option<(u32, String)> {
+    let (server, _) = g.server.as_ref()?;
+    let mut words = server.split_whitespace();
+    if words.next()? != "puma" {
+        return None;
+    }
+    let major: u32 = words.next()?.split('.').next()?.parse().ok()?;
+    matches!(major, 5 | 6).then(|| {
+        (
+            10,
+            format!(
+                "keep_alive_inline = 10: the app ran {server}, whose thread serves up to max_fast_inline (10 by \
+                 default) requests of one keep-alive connection in a row, waiting up to 200 ms for each, before it \
+                 gives the connection back (docs/app-model.md). Set it to the app's max_fast_inline; remove it \
+                 for clients that do not keep connections alive"
+            ),
+        )
+    })
+}
+
 fn group_out(
     g: &WorkerGroup,
+    queue: Option<bool>,
     replay: bool,
     keys: &params::Keys,
     notes: &mut Vec<String>,
@@ -931,6 +1007,19 @@ fn group_out(
                     .into(),
             );
         }
+    }
+    if g.isolation_process {
+        let (queue, comment) = queue_of(g, queue);
+        out.queue = queue;
+        out.comments.push(comment.clone());
+        notes.push(format!("{}: {comment}", g.name));
+    }
+    if out.queue.is_none()
+        && let Some((n, comment)) = keep_alive_of(g)
+    {
+        out.keep_alive_inline = Some(n);
+        out.comments.push(comment.clone());
+        notes.push(format!("{}: {comment}", g.name));
     }
     let kinds = requests::kinds(g);
     // Names in use, and the next suffix to try per base name: thousands of kinds with one

@@ -177,6 +177,8 @@ impl Request {
 pub(crate) struct WorkerGroup {
     pub name: String,
     pub exe: String,
+    /// The HTTP server its processes run and whether on threads, where the trace says.
+    pub server: Option<(String, bool)>,
     pub actors: Vec<Actor>,
     pub processes: usize,
     pub isolation_process: bool,
@@ -826,6 +828,7 @@ fn group_workers(trace: &Trace, requests: BTreeMap<Actor, (bool, Vec<Request>)>)
         };
         groups.push(WorkerGroup {
             name,
+            server: pids.iter().find_map(|p| trace.server_of(*p)).cloned(),
             exe,
             actors: members.iter().map(|m| m.0).collect(),
             processes,

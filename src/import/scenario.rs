@@ -43,6 +43,10 @@ pub(crate) struct GroupOut {
     pub workers: usize,
     pub isolation: &'static str,
     pub connection: &'static str,
+    /// `queue` for a process group (None: the per-process default, not written).
+    pub queue: Option<&'static str>,
+    /// `keep_alive_inline` (a server that serves a connection's requests in a row).
+    pub keep_alive_inline: Option<u32>,
     pub think_time: Option<String>,
     pub scripts: Vec<ScriptOut>,
 }
@@ -158,6 +162,12 @@ impl ScenarioOut {
             let _ = writeln!(o, "workers = {}", g.workers);
             let _ = writeln!(o, "isolation = {}", s(g.isolation));
             let _ = writeln!(o, "connection = {}", s(g.connection));
+            if let Some(q) = g.queue {
+                let _ = writeln!(o, "queue = {}", s(q));
+            }
+            if let Some(n) = g.keep_alive_inline {
+                let _ = writeln!(o, "keep_alive_inline = {n}");
+            }
             o.push_str("# Transactions are the app's own, as blocks inside the scripts.\ntransaction = \"none\"\n");
             if let Some(t) = &g.think_time {
                 let _ = writeln!(o, "think_time = {}", s(t));

@@ -28,6 +28,9 @@ pub(crate) struct Header {
     pub pid: u32,
     pub exe: Option<String>,
     pub redacted: bool,
+    /// The HTTP server the process runs and whether it serves on several threads, where a
+    /// framework hook records it (Django's `SERVER_SOFTWARE`); a captured trace does not.
+    pub server: Option<(String, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +90,13 @@ pub(crate) struct Trace {
 impl Trace {
     pub(crate) fn redacted(&self) -> bool {
         self.headers.iter().any(|h| h.redacted)
+    }
+
+    pub(crate) fn server_of(&self, pid: u32) -> Option<&(String, bool)> {
+        self.headers
+            .iter()
+            .find(|h| h.pid == pid)
+            .and_then(|h| h.server.as_ref())
     }
 
     pub(crate) fn exe_of(&self, pid: u32) -> Option<&str> {
@@ -266,6 +276,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
             pid,
             exe: raw.exe,
             redacted: raw.redacted,
+            server: None,
         });
         return Ok(());
     }

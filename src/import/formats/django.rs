@@ -7,6 +7,8 @@
 //!   "sql":"SELECT … WHERE id = 3","params":[3],"alias":"default","conn":4,"request":9}`
 //! `{"logger":"django.db.backends","event":"connect","pid":1,"tid":2,"ts_ns":…,"cpu_ns":…,
 //!   "conn":4,"file":"/srv/app/db.sqlite3"}`
+//! `{"logger":"django.db.backends","event":"server","pid":1,…,"software":"gunicorn/27.0.1",
+//!   "multithread":false}` (once per process, at its first request: the server's queue model)
 //!
 //! Django logs the SQL with the values already in it (`last_executed_query`), at the end of the
 //! statement; `executemany` logs the SQL with `%s` and a list of parameter lists.
@@ -39,6 +41,9 @@ struct Line {
     program: Option<String>,
     /// `connect`: the connection's settings read by the hook (`PRAGMA journal_mode` …).
     settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `server`: the WSGI server's `SERVER_SOFTWARE` (`gunicorn/27.0.1`) and `wsgi.multithread`.
+    software: Option<String>,
+    multithread: Option<bool>,
 }
 
 /// A statement shorter than this is taken as all CPU when placing its start's CPU reading.
@@ -69,6 +74,13 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         let tid = b.thread(pid, l.tid.unwrap_or(pid as u64));
         b.program(pid, l.program.as_deref().unwrap_or("django"));
         let conn_key = key_of(l.conn.as_ref());
+        if l.event.as_deref() == Some("server") {
+            // The HTTP server the process runs (its WSGI `SERVER_SOFTWARE`), once per process.
+            if let Some(s) = l.software.as_deref().filter(|s| !s.is_empty()) {
+                b.server(pid, s, l.multithread.unwrap_or(false));
+            }
+            return Ok(());
+        }
         if let Some(ev) = l.event.as_deref() {
             let ts = l.ts_ns.ok_or_else(|| missing("ts_ns"))?;
             let conn = b.conn(format!("{pid}/{}", conn_key.ok_or_else(|| missing("conn"))?));
@@ -116,7 +128,7 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
                 other => {
                     return Err(TraceError::at(
                         n,
-                        format!("Django log record: unknown event `{other}` (expected connect or close)"),
+                        format!("Django log record: unknown event `{other}` (expected connect, close or server)"),
                     ));
                 }
             }

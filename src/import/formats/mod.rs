@@ -68,7 +68,7 @@ fn format_of(v: &serde_json::Value) -> Option<Format> {
     }
     if o.get("event")
         .and_then(|e| e.as_str())
-        .is_some_and(|e| e.ends_with(".active_record"))
+        .is_some_and(|e| e.ends_with(".active_record") || e == rails::SERVER_EVENT)
     {
         return Some(Format::Rails);
     }
@@ -223,6 +223,7 @@ pub(crate) struct FwStmt {
 pub(crate) struct Builder {
     trace: Trace,
     programs: HashMap<u32, String>,
+    servers: HashMap<u32, (String, bool)>,
     requests: HashMap<String, u64>,
     conns: HashMap<String, u64>,
     threads: HashMap<(u32, u64), u32>,
@@ -242,6 +243,7 @@ impl Builder {
         Self {
             trace: Trace::default(),
             programs: HashMap::new(),
+            servers: HashMap::new(),
             requests: HashMap::new(),
             conns: HashMap::new(),
             threads: HashMap::new(),
@@ -261,6 +263,11 @@ impl Builder {
     /// The process's program name (the worker group's name), first one wins.
     pub(crate) fn program(&mut self, pid: u32, name: &str) {
         self.programs.entry(pid).or_insert_with(|| name.to_string());
+    }
+
+    /// The HTTP server a process runs (`gunicorn/27.0.1`), and whether it serves on threads.
+    pub(crate) fn server(&mut self, pid: u32, software: &str, multithread: bool) {
+        self.servers.insert(pid, (software.to_string(), multithread));
     }
 
     /// A numeric id for a producer's request key (a UUID, a trace id, a number).
@@ -353,6 +360,7 @@ impl Builder {
                 pid,
                 exe: Some(exe),
                 redacted: false,
+                server: self.servers.remove(&pid),
             });
         }
         self.trace.events.sort_by_key(|e| e.ts);

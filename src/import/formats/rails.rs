@@ -36,6 +36,9 @@ struct Line {
     outcome: Option<String>,
     row_count: Option<i64>,
     program: Option<String>,
+    /// `server`: the Rack env's `SERVER_SOFTWARE` (`puma 5.6.5 …`) and `rack.multithread`.
+    software: Option<String>,
+    multithread: Option<bool>,
 }
 
 struct Txn {
@@ -47,6 +50,9 @@ struct Txn {
     request: Option<u64>,
     outcome: String,
 }
+
+/// The initializer's line naming the Rack server, once per process (not an Active Support event).
+pub(crate) const SERVER_EVENT: &str = "server.rack";
 
 pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut b = Builder::new();
@@ -60,6 +66,14 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         let missing = |f: &str| TraceError::at(n, format!("Rails event: missing field `{f}`"));
         let pid = l.pid.ok_or_else(|| missing("pid"))?;
         let tid = b.thread(pid, l.tid.unwrap_or(pid as u64));
+        if l.event == SERVER_EVENT {
+            // The Rack server the process runs (`SERVER_SOFTWARE`), once per process.
+            b.program(pid, l.program.as_deref().unwrap_or("rails"));
+            if let Some(s) = l.software.as_deref().filter(|s| !s.is_empty()) {
+                b.server(pid, s, l.multithread.unwrap_or(false));
+            }
+            return Ok(());
+        }
         let ts = l.ts_ns.ok_or_else(|| missing("ts_ns"))?;
         let dur = match (l.dur_ns, l.duration) {
             (Some(d), _) => d,
