@@ -1,7 +1,10 @@
 //! OpenTelemetry: OTLP/JSON trace exports (`ExportTraceServiceRequest`, one a line, as the
 //! collector's file exporter and the SDKs' OTLP/JSON file exporters write them). The SQLite
 //! client spans (`db.system.name` or `db.system` = `sqlite`) with their text (`db.query.text`
-//! or `db.statement`) are the statements; their trace (`traceId`) is the request.
+//! or `db.statement`) are the statements; their trace (`traceId`) is the request. Spans have
+//! no CPU time unless a span processor adds it: `litehammer.cpu_start_ns` and
+//! `litehammer.cpu_end_ns`, the thread's CPU time at the span's start and end
+//! (snippets/trace/otel_cpu.py for the Python SDK, with `thread.id`).
 
 use super::{Builder, Format, FwStmt, Imported, each_line, expand};
 use crate::import::trace::TraceError;
@@ -97,6 +100,38 @@ fn nanos(v: &serde_json::Value) -> Option<i64> {
     }
 }
 
+/// The span processor's CPU readings (snippets/trace/otel_cpu.py).
+const CPU_START: &str = "litehammer.cpu_start_ns";
+const CPU_END: &str = "litehammer.cpu_end_ns";
+
+/// A span's CPU readings: both or neither; each a non-negative integer, the end not before the
+/// start.
+fn cpu_readings(attrs: &[KeyValue]) -> Result<Option<(i64, i64)>, String> {
+    let read = |key: &str| -> Result<Option<i64>, String> {
+        let Some(v) = attr(attrs, &[key]) else { return Ok(None) };
+        let int = v
+            .as_object()
+            .and_then(|o| o.get("intValue").or_else(|| o.get("int_value")));
+        let n = match int {
+            Some(serde_json::Value::String(s)) => s.parse::<i64>().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= 0 => Ok(Some(n)),
+            Some(n) => Err(format!("{key} is {n}: a CPU time cannot be negative")),
+            None => Err(format!("{key} is not an integer (intValue): {v}")),
+        }
+    };
+    match (read(CPU_START)?, read(CPU_END)?) {
+        (Some(a), Some(b)) if b >= a => Ok(Some((a, b))),
+        (Some(a), Some(b)) => Err(format!("{CPU_END} {b} is before {CPU_START} {a}")),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(format!("{CPU_START} without {CPU_END}")),
+        (None, Some(_)) => Err(format!("{CPU_END} without {CPU_START}")),
+    }
+}
+
 struct DbSpan {
     line: usize,
     pid: u32,
@@ -107,6 +142,8 @@ struct DbSpan {
     sql: String,
     expanded: String,
     values: bool,
+    /// The thread's CPU time at the span's start and end.
+    cpu: Option<(i64, i64)>,
 }
 
 pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
@@ -119,6 +156,8 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     // Per process and trace: from its first span's start to its last one's end (the request
     // span, the server's, holds its SQLite spans).
     let mut windows: HashMap<(u32, String), (i64, i64)> = HashMap::new();
+    // The same on the CPU readings: from the first reading to the last.
+    let mut cpu_windows: HashMap<(u32, String), (i64, i64)> = HashMap::new();
     let last = each_line(input, Format::Otel, |n, e: Export| {
         for (ri, rs) in e.resource_spans.iter().enumerate() {
             let rattrs = rs
@@ -136,6 +175,13 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             };
             for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                 ids.insert(s.span_id.clone());
+                let cpu = cpu_readings(&s.attributes)
+                    .map_err(|e| TraceError::at(n, format!("OTLP span {} (`{}`): {e}", s.span_id, s.name)))?;
+                if let Some((a, b)) = cpu {
+                    let w = cpu_windows.entry((pid, s.trace_id.clone())).or_insert((a, b));
+                    w.0 = w.0.min(a);
+                    w.1 = w.1.max(b);
+                }
                 if let (Some(a), Some(b)) = (nanos(&s.start_time_unix_nano), nanos(&s.end_time_unix_nano))
                     && b >= a
                 {
@@ -215,12 +261,31 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
                     sql,
                     expanded,
                     values,
+                    cpu,
                 });
             }
         }
         Ok(())
     })?;
     let orphans = parents.iter().filter(|(_, p, _)| !ids.contains(p)).count();
+    // With CPU readings on some SQLite spans, every one must have them: a statement without
+    // one would take a wall-clock gap on a CPU clock.
+    let with_cpu = spans.iter().filter(|s| s.cpu.is_some()).count();
+    if with_cpu > 0
+        && let Some(s) = spans.iter().find(|s| s.cpu.is_none())
+    {
+        return Err(TraceError::at(
+            s.line,
+            format!(
+                "OTLP SQLite span `{}` (trace {}) has no {CPU_START} / {CPU_END} where {with_cpu} other SQLite \
+                 span(s) have them: every span must come through the span processor that reads the CPU \
+                 (snippets/trace/otel_cpu.py), or none",
+                s.sql.chars().take(60).collect::<String>(),
+                s.trace
+            ),
+        ));
+    }
+    let cpu_mode = with_cpu > 0;
 
     // Workers: the span's thread.id; without one, each process's requests (traces) are laid
     // on as few virtual workers as never run two at once.
@@ -267,11 +332,15 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             !s.values && litehammer_trace::lex::tokens(&s.sql).any(|t| t.kind == litehammer_trace::lex::Kind::Param)
         })
         .count();
-    // App time: spans have no CPU. Each worker gets a clock that runs only inside its requests'
-    // windows, given to import as CPU readings around each statement: the time before a
-    // request's first statement and after its last (routing, rendering) counts as the request's
-    // app time, the time between requests does not. It is wall-clock time: it holds waiting for
-    // a core.
+    // App time without CPU readings: each worker gets a clock that runs only inside its
+    // requests' windows, given to import as CPU readings around each statement: the time before
+    // a request's first statement and after its last (routing, rendering) counts as the
+    // request's app time, the time between requests does not. It is wall-clock time: it holds
+    // waiting for a core.
+    // With CPU readings: a worker with a thread.id takes its thread's readings as they are (the
+    // CPU between requests, the server's own work, counts, as on the other routes); a virtual
+    // worker (no thread.id, so its requests may have run on several threads) a clock that runs
+    // with each request's readings, from its first to its last, and not between requests.
     let worker_of = |s: &DbSpan| {
         (
             s.pid,
@@ -297,10 +366,40 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             clocks.insert(w, Clock::new(list));
         }
     }
+    // Per virtual worker and trace, with CPU readings: what to add to a reading.
+    let mut cpu_offset: HashMap<(u32, String), i64> = HashMap::new();
+    if cpu_mode {
+        let mut of_worker: HashMap<(u32, u64), Vec<(i64, String)>> = HashMap::new();
+        let mut seen: HashSet<(u32, &str)> = HashSet::new();
+        for s in spans.iter().filter(|s| s.thread.is_none()) {
+            if seen.insert((s.pid, &s.trace)) {
+                let start = windows.get(&(s.pid, s.trace.clone())).map_or(s.start, |w| w.0);
+                of_worker.entry(worker_of(s)).or_default().push((start, s.trace.clone()));
+            }
+        }
+        for ((pid, _), mut list) in of_worker {
+            list.sort();
+            let mut clock = 0;
+            for (_, trace) in list {
+                let (a, b) = cpu_windows[&(pid, trace.clone())];
+                cpu_offset.insert((pid, trace), clock - a);
+                clock += b - a;
+            }
+        }
+    }
     for s in spans {
         let worker = worker_of(&s);
-        let clock = &clocks[&worker];
-        let (cpu_ns, cpu_end_ns) = (clock.at(s.start), clock.at(s.end));
+        let (cpu_ns, cpu_end_ns) = match (s.cpu, s.thread) {
+            (Some(c), Some(_)) => c,
+            (Some((a, b)), None) => {
+                let off = cpu_offset[&(s.pid, s.trace.clone())];
+                (a + off, b + off)
+            }
+            (None, _) => {
+                let clock = &clocks[&worker];
+                (clock.at(s.start), clock.at(s.end))
+            }
+        };
         let tid_key = worker.1;
         let tid = b.thread(s.pid, tid_key);
         b.program(s.pid, "otel");
@@ -325,10 +424,21 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut modelled = vec![
         "requests: one per trace (traceId); a sampling SDK exports only the sampled ones".to_string(),
         "connections: spans do not name one; modelled as one persistent connection per worker".to_string(),
-        "CPU: spans have none; a request's app time is the wall-clock time inside its trace's spans (the request \
-         span) outside its SQLite spans: before the first statement, between statements and after the last; \
-         it includes waiting for a core on a loaded machine, and not the server's work outside the request span"
-            .to_string(),
+        if cpu_mode {
+            "CPU: the spans carry their thread's CPU time (litehammer.cpu_start_ns / litehammer.cpu_end_ns, the \
+             span processor of snippets/trace/otel_cpu.py); a request's app time is its worker's CPU between its \
+             statements and, before its first, since the worker's previous statement (the server's own work \
+             between requests included), as on the other routes: not the wall-clock time, so not waiting for a \
+             core. The processor takes its own cost out of the readings; the rest of the SDK's cost (creating \
+             spans, the instrumentations) is in them"
+                .to_string()
+        } else {
+            "CPU: spans have none; a request's app time is the wall-clock time inside its trace's spans (the \
+             request span) outside its SQLite spans: before the first statement, between statements and after \
+             the last; it includes waiting for a core on a loaded machine, and not the server's work outside the \
+             request span (a span processor can add the CPU: snippets/trace/otel_cpu.py)"
+                .to_string()
+        },
         "rows changed and returned: not in the spans (unknown)".to_string(),
     ];
     if threads == 0 || virtual_workers > 0 {
@@ -336,6 +446,14 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             "workers: {virtual_workers} virtual worker(s): spans without thread.id are laid, per process, on as few \
              workers as never run two requests at once"
         ));
+        if cpu_mode {
+            modelled.push(
+                "CPU on virtual workers: spans without thread.id may come from several threads, so each request's \
+                 readings count from its first to its last (its request span's), and the CPU between requests is \
+                 not counted"
+                    .to_string(),
+            );
+        }
     }
     if without_values > 0 {
         modelled.push(format!(
