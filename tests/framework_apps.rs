@@ -382,17 +382,48 @@ fn otel_sdk_spans_of_a_wsgi_app_import_as_its_requests() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("blog.db");
     let spans = dir.path().join("spans.jsonl");
+    // The span processor that reads the CPU, as `capture --snippet otel-cpu` prints it.
+    let printed = bin().args(["capture", "--snippet", "otel-cpu"]).assert().success();
+    std::fs::write(dir.path().join("otel_cpu.py"), &printed.get_output().stdout).unwrap();
     let out = Command::new(&python)
         .arg(root().join("tests/fixtures/frameworks/otel_app.py"))
         .arg(&db)
         .arg(&spans)
         .args(["7", "4"])
+        .env("LITEHAMMER_OTEL_CPU", dir.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // 11 server spans and 7 × 5 + 4 × 6 SQLite spans (2 PRAGMAs a request), one export a line.
     let lines = std::fs::read_to_string(&spans).unwrap();
     assert_eq!(lines.lines().count(), 11 + 7 * 5 + 4 * 6, "{lines}");
+    // Every span carries the thread's CPU at its start and end (integers, the end not before
+    // the start) and its thread.
+    let mut n = 0;
+    for line in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for s in v["resourceSpans"][0]["scopeSpans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|ss| ss["spans"].as_array().unwrap())
+        {
+            let int = |key: &str| -> Option<i64> {
+                s["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|kv| kv["key"] == key)
+                    .and_then(|kv| kv["value"]["intValue"].as_str())
+                    .and_then(|v| v.parse().ok())
+            };
+            let (a, b) = (int("litehammer.cpu_start_ns"), int("litehammer.cpu_end_ns"));
+            assert!(matches!((a, b), (Some(a), Some(b)) if 0 <= a && a <= b), "{s}");
+            assert!(int("thread.id").is_some(), "{s}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 11 + 7 * 5 + 4 * 6);
     let scenario = dir.path().join("app.toml");
     let assert = bin()
         .arg("import")
@@ -413,10 +444,14 @@ fn otel_sdk_spans_of_a_wsgi_app_import_as_its_requests() {
         "29 span(s) with parameters have no db.query.parameter",
         "7 sanitized parameter(s) modelled from the --db copy",
         "next: litehammer validate",
+        // App time from the readings, not the wall clock.
+        "the spans carry their thread's CPU time",
     ] {
         assert!(stdout.contains(said), "stdout lacks {said:?}:\n{stdout}");
     }
+    assert!(!stdout.contains("spans have none"), "{stdout}");
     let text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(text.contains("the spans carry their thread's CPU time"), "{text}");
     let v: toml::Value = toml::from_str(&text).unwrap();
     let kinds = kinds_of(&v);
     has_kind(

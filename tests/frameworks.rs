@@ -228,6 +228,163 @@ fn otel_spans_give_one_request_per_trace_on_virtual_workers() {
     }
 }
 
+/// Each span of the OTel fixture with CPU readings, changed by `edit` (its attributes, and
+/// whether it is a SQLite span), one export a line as in the file.
+fn otel_cpu_edited(edit: impl Fn(&mut Vec<serde_json::Value>, bool)) -> String {
+    let mut out = String::new();
+    for line in std::fs::read_to_string(fixture("otel-cpu.jsonl")).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for rs in v["resourceSpans"].as_array_mut().unwrap() {
+            for ss in rs["scopeSpans"].as_array_mut().unwrap() {
+                for s in ss["spans"].as_array_mut().unwrap() {
+                    let sqlite = s.get("parentSpanId").is_some();
+                    edit(s["attributes"].as_array_mut().unwrap(), sqlite);
+                }
+            }
+        }
+        out.push_str(&serde_json::to_string(&v).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+/// The app_time of each step of the kind whose first statement starts with `first`.
+fn app_times(toml: &toml::Value, first: &str) -> Vec<String> {
+    let script = toml["group"][0]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            let st = &s["steps"][0];
+            st.get("sql").and_then(|q| q.as_str()).unwrap_or("BEGIN").starts_with(first)
+        })
+        .unwrap_or_else(|| panic!("no kind starting with {first}"));
+    script["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["app_time"].as_str().unwrap_or("none").to_string())
+        .collect()
+}
+
+/// With the CpuTimes processor's readings (snippets/trace/otel_cpu.py), app time is the
+/// thread's CPU, not the wall clock: the fixture's statements are 0.3 ms of wall time apart but
+/// 0.1 + 0.05 i ms of CPU, and its requests 20 ms apart with 0.5 ms of CPU after the last
+/// statement and 1 ms between requests.
+#[test]
+fn otel_cpu_readings_are_the_app_time() {
+    let imp = import("otel-cpu.jsonl", &[]);
+    assert_blog_kinds(&imp, false);
+    let g = group(&imp);
+    // thread.id: two threads of one process, no virtual workers.
+    assert_eq!(g["workers"].as_integer(), Some(2), "{}", imp.text);
+    assert!(!imp.text.contains("virtual worker"), "{}", imp.text);
+    // Step 0: since the worker's previous statement, 0.5 + 1 + 0.1 ms; then the CPU gaps.
+    assert_eq!(app_times(&imp.toml, "SELECT"), ["1600us", "150us", "200us"], "{}", imp.text);
+    assert_eq!(app_times(&imp.toml, "BEGIN"), ["1600us", "150us", "200us", "250us"], "{}", imp.text);
+    for said in ["the spans carry their thread's CPU time", "not the wall-clock time"] {
+        assert!(imp.stdout.contains(said), "output lacks {said:?}:\n{}", imp.stdout);
+        assert!(imp.text.contains(said), "scenario lacks {said:?}:\n{}", imp.text);
+    }
+    assert!(!imp.text.contains("spans have none"), "{}", imp.text);
+    // The same spans without their readings: the wall clock inside the request spans.
+    let dir = tempfile::tempdir().unwrap();
+    let wall = dir.path().join("wall.jsonl");
+    std::fs::write(
+        &wall,
+        otel_cpu_edited(|a, _| a.retain(|kv| !kv["key"].as_str().unwrap().starts_with("litehammer."))),
+    )
+    .unwrap();
+    let (stdout, text) = import_with(&wall, &blog_db(dir.path()), &dir.path().join("wall.toml"), &[]);
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(app_times(&v, "SELECT")[1..], ["300us", "300us"], "{text}");
+    assert!(stdout.contains("spans have none"), "{stdout}");
+}
+
+/// Spans with CPU readings but no thread.id may come from several threads of a process: each
+/// request's readings count from its first to its last, not the CPU between requests.
+#[test]
+fn otel_cpu_readings_without_thread_ids_count_only_inside_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = dir.path().join("nothread.jsonl");
+    std::fs::write(&spans, otel_cpu_edited(|a, _| a.retain(|kv| kv["key"] != "thread.id"))).unwrap();
+    let (stdout, text) = import_with(&spans, &blog_db(dir.path()), &dir.path().join("app.toml"), &[]);
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    // Step 0: 0.5 ms after the previous request's last statement and 0.1 ms before its own first.
+    assert_eq!(app_times(&v, "SELECT"), ["600us", "150us", "200us"], "{text}");
+    assert_eq!(app_times(&v, "BEGIN"), ["600us", "150us", "200us", "250us"], "{text}");
+    for said in ["2 virtual worker(s)", "CPU on virtual workers", "the CPU between requests is not counted"] {
+        assert!(stdout.contains(said), "output lacks {said:?}:\n{stdout}");
+    }
+}
+
+/// A CPU reading that is not an integer, is negative, ends before it starts or comes alone, and
+/// a SQLite span without readings among spans with them: exit 2 naming the line.
+#[test]
+fn bad_otel_cpu_readings_are_errors_naming_the_line() {
+    let on_line_2 = |edit: &dyn Fn(&mut serde_json::Value)| -> String {
+        let text = std::fs::read_to_string(fixture("otel-cpu.jsonl")).unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if i == 1 {
+                // The line's second span: a SQLite span.
+                edit(&mut v["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"]);
+            }
+            out.push_str(&format!("{v}\n"));
+        }
+        out
+    };
+    let set = |key: &'static str, value: serde_json::Value| {
+        move |attrs: &mut serde_json::Value| {
+            for kv in attrs.as_array_mut().unwrap() {
+                if kv["key"] == key {
+                    kv["value"] = value.clone();
+                }
+            }
+        }
+    };
+    use serde_json::json;
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &[&str])> = vec![
+        (
+            Box::new(set("litehammer.cpu_start_ns", json!({"stringValue": "12ms"}))),
+            &["litehammer.cpu_start_ns is not an integer"],
+        ),
+        (
+            Box::new(set("litehammer.cpu_end_ns", json!({"doubleValue": 1.5}))),
+            &["litehammer.cpu_end_ns is not an integer"],
+        ),
+        (
+            Box::new(set("litehammer.cpu_start_ns", json!({"intValue": "-5"}))),
+            &["litehammer.cpu_start_ns is -5", "cannot be negative"],
+        ),
+        (
+            Box::new(set("litehammer.cpu_end_ns", json!({"intValue": "1"}))),
+            &["litehammer.cpu_end_ns 1 is before litehammer.cpu_start_ns"],
+        ),
+        (
+            Box::new(|a: &mut serde_json::Value| {
+                a.as_array_mut().unwrap().retain(|kv| kv["key"] != "litehammer.cpu_end_ns")
+            }),
+            &["litehammer.cpu_start_ns without litehammer.cpu_end_ns"],
+        ),
+        (
+            Box::new(|a: &mut serde_json::Value| {
+                a.as_array_mut()
+                    .unwrap()
+                    .retain(|kv| !kv["key"].as_str().unwrap().starts_with("litehammer."))
+            }),
+            &["has no litehammer.cpu_start_ns", "otel_cpu.py"],
+        ),
+    ];
+    for (edit, expect) in cases {
+        let text = on_line_2(&*edit);
+        let mut all = vec!["otel-cpu.jsonl:2:1:"];
+        all.extend_from_slice(expect);
+        fails("otel-cpu.jsonl", text.as_bytes(), None, &all);
+    }
+}
+
 #[test]
 fn from_forces_the_format_and_a_mismatch_names_the_line() {
     let imp = import("node.jsonl", &["--from", "node"]);
@@ -380,6 +537,7 @@ fn snippets_print_for_every_framework_and_capture_names_the_route() {
         ("node", "module.exports = function trace(Database)"),
         ("go", "func Wrap(d driver.Driver) driver.Driver"),
         ("otel", "exporters:"),
+        ("otel-cpu", "class CpuTimes(SpanProcessor)"),
     ] {
         bin()
             .args(["capture", "--snippet", which])

@@ -3,12 +3,15 @@ tests/fixtures/frameworks/otel_app.py served by gunicorn (sync workers, one requ
 each), with one persistent connection per worker (opened by its first request, so that its
 PRAGMAs are inside a request span) and, with TRACE=DIR, the OpenTelemetry Python SDK from PyPI
 (calibration/otel/requirements.txt): opentelemetry-instrumentation-wsgi (a server span per
-request) and -sqlite3 (a client span per statement, values sanitized away).
+request) and -sqlite3 (a client span per statement, values sanitized away), every span through
+the CpuTimes processor of snippets/trace/otel_cpu.py (the thread's CPU time at its start and
+end, and thread.id), wrapped around the collector below.
 
 Spans are kept in memory and written when the worker exits (gunicorn.conf.py's worker_exit), as
 OTLP/JSON lines in DIR/spans-PID.jsonl, encoded with the SDK's own OTLP encoder: exporting
 while serving would add the encoder's CPU to every request's wall-clock gaps, which import
-takes for app time.
+would count as app time (the CpuTimes processor takes the CPU it and the collector spend out of
+its readings, but not the time other processes wait for a core while it runs).
 
     python3 app.py seed DB POSTS        # the database before the load
     DB=... JOURNAL=wal SYNC=normal [TRACE=DIR] gunicorn -c gunicorn.conf.py -w 4 -b ... app:application
@@ -107,6 +110,9 @@ if os.environ.get("TRACE"):
     from opentelemetry.sdk.resources import ProcessResourceDetector, Resource
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "snippets", "trace"))
+    from otel_cpu import CpuTimes
+
     class Collector(SpanProcessor):
         """Keeps the ended spans; `write` encodes them as OTLP/JSON lines (hex ids)."""
 
@@ -135,7 +141,7 @@ if os.environ.get("TRACE"):
     resource = Resource.create({"service.name": "blog"}).merge(ProcessResourceDetector().detect())
     _provider = TracerProvider(resource=resource)
     _collector = Collector()
-    _provider.add_span_processor(_collector)
+    _provider.add_span_processor(CpuTimes(_collector))
     trace.set_tracer_provider(_provider)
     SQLite3Instrumentor().instrument()
     application = OpenTelemetryMiddleware(blog)

@@ -15,6 +15,8 @@ pub(crate) enum SnippetFor {
     Go,
     /// OpenTelemetry (any language): a collector writing OTLP/JSON
     Otel,
+    /// OpenTelemetry, Python SDK: a span processor putting the thread's CPU time on spans
+    OtelCpu,
 }
 
 const RAILS: &str = include_str!("../../snippets/trace/rails_initializer.rb");
@@ -22,6 +24,7 @@ const DJANGO: &str = include_str!("../../snippets/trace/django_settings.py");
 const NODE: &str = include_str!("../../snippets/trace/litehammer-better-sqlite3.js");
 const GO: &str = include_str!("../../snippets/trace/litehammer_sql.go");
 const OTEL: &str = include_str!("../../snippets/trace/otel-collector.yaml");
+const OTEL_CPU: &str = include_str!("../../snippets/trace/otel_cpu.py");
 
 impl SnippetFor {
     pub(crate) fn text(self) -> &'static str {
@@ -31,6 +34,7 @@ impl SnippetFor {
             SnippetFor::Node => NODE,
             SnippetFor::Go => GO,
             SnippetFor::Otel => OTEL,
+            SnippetFor::OtelCpu => OTEL_CPU,
         }
     }
 
@@ -57,7 +61,13 @@ impl SnippetFor {
             }
             SnippetFor::Otel => {
                 "save as otel-collector.yaml; run the collector and the app as its comment says; then \
-                 `litehammer import spans.jsonl -o app.toml` (--from otel)"
+                 `litehammer import spans.jsonl -o app.toml` (--from otel). Spans have no CPU time: for the \
+                 Python SDK, `litehammer capture --snippet otel-cpu` prints a span processor that adds it (other \
+                 SDKs can add the same two attributes, litehammer.cpu_start_ns and litehammer.cpu_end_ns)"
+            }
+            SnippetFor::OtelCpu => {
+                "save as otel_cpu.py beside the app; wrap the exporting span processor as its comment says; \
+                 then `litehammer import spans.jsonl -o app.toml` (--from otel) takes app time from the CPU"
             }
         }
     }
