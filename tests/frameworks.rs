@@ -256,7 +256,10 @@ fn app_times(toml: &toml::Value, first: &str) -> Vec<String> {
         .iter()
         .find(|s| {
             let st = &s["steps"][0];
-            st.get("sql").and_then(|q| q.as_str()).unwrap_or("BEGIN").starts_with(first)
+            st.get("sql")
+                .and_then(|q| q.as_str())
+                .unwrap_or("BEGIN")
+                .starts_with(first)
         })
         .unwrap_or_else(|| panic!("no kind starting with {first}"));
     script["steps"]
@@ -280,8 +283,18 @@ fn otel_cpu_readings_are_the_app_time() {
     assert_eq!(g["workers"].as_integer(), Some(2), "{}", imp.text);
     assert!(!imp.text.contains("virtual worker"), "{}", imp.text);
     // Step 0: since the worker's previous statement, 0.5 + 1 + 0.1 ms; then the CPU gaps.
-    assert_eq!(app_times(&imp.toml, "SELECT"), ["1600us", "150us", "200us"], "{}", imp.text);
-    assert_eq!(app_times(&imp.toml, "BEGIN"), ["1600us", "150us", "200us", "250us"], "{}", imp.text);
+    assert_eq!(
+        app_times(&imp.toml, "SELECT"),
+        ["1600us", "150us", "200us"],
+        "{}",
+        imp.text
+    );
+    assert_eq!(
+        app_times(&imp.toml, "BEGIN"),
+        ["1600us", "150us", "200us", "250us"],
+        "{}",
+        imp.text
+    );
     for said in ["the spans carry their thread's CPU time", "not the wall-clock time"] {
         assert!(imp.stdout.contains(said), "output lacks {said:?}:\n{}", imp.stdout);
         assert!(imp.text.contains(said), "scenario lacks {said:?}:\n{}", imp.text);
@@ -313,7 +326,11 @@ fn otel_cpu_readings_without_thread_ids_count_only_inside_requests() {
     // Step 0: 0.5 ms after the previous request's last statement and 0.1 ms before its own first.
     assert_eq!(app_times(&v, "SELECT"), ["600us", "150us", "200us"], "{text}");
     assert_eq!(app_times(&v, "BEGIN"), ["600us", "150us", "200us", "250us"], "{text}");
-    for said in ["2 virtual worker(s)", "CPU on virtual workers", "the CPU between requests is not counted"] {
+    for said in [
+        "2 virtual worker(s)",
+        "CPU on virtual workers",
+        "the CPU between requests is not counted",
+    ] {
         assert!(stdout.contains(said), "output lacks {said:?}:\n{stdout}");
     }
 }
@@ -345,7 +362,8 @@ fn bad_otel_cpu_readings_are_errors_naming_the_line() {
         }
     };
     use serde_json::json;
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &[&str])> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Edit, &[&str])> = vec![
         (
             Box::new(set("litehammer.cpu_start_ns", json!({"stringValue": "12ms"}))),
             &["litehammer.cpu_start_ns is not an integer"],
@@ -364,7 +382,9 @@ fn bad_otel_cpu_readings_are_errors_naming_the_line() {
         ),
         (
             Box::new(|a: &mut serde_json::Value| {
-                a.as_array_mut().unwrap().retain(|kv| kv["key"] != "litehammer.cpu_end_ns")
+                a.as_array_mut()
+                    .unwrap()
+                    .retain(|kv| kv["key"] != "litehammer.cpu_end_ns")
             }),
             &["litehammer.cpu_start_ns without litehammer.cpu_end_ns"],
         ),

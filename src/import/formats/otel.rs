@@ -374,7 +374,10 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         for s in spans.iter().filter(|s| s.thread.is_none()) {
             if seen.insert((s.pid, &s.trace)) {
                 let start = windows.get(&(s.pid, s.trace.clone())).map_or(s.start, |w| w.0);
-                of_worker.entry(worker_of(s)).or_default().push((start, s.trace.clone()));
+                of_worker
+                    .entry(worker_of(s))
+                    .or_default()
+                    .push((start, s.trace.clone()));
             }
         }
         for ((pid, _), mut list) in of_worker {
