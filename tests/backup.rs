@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{assert_exit_2, bin, installed, interrupt_with_child, on_path, run_report, strings, write};
+use common::{
+    assert_exit_2, bin, installed, interrupt_with_child, on_path, run_report, run_report_any_exit, strings, write,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -114,16 +116,65 @@ fn check_killed(report: &Value, id: &str) {
     assert!(acked > 0);
 }
 
+/// Litestream after a SIGKILL: as [`check_killed`], or Litestream's own damage, reported as
+/// such. A writer killed after writing its commit's WAL frames and before publishing them in
+/// the WAL index leaves a commit SQLite drops and Litestream 0.5 replicates; the LTX files
+/// after it do not apply to the replica, whose restore is then damaged (docs/backup.md, "A
+/// killed writer"). That depends on where the kill lands (seen in 1 run of 50 here). What
+/// the harness promises either way: the damage is not passed off as lag, the cause is named
+/// and the verification (and the run) fails. Returns whether the restore was damaged.
+fn check_killed_litestream(report: &Value, run: &Result<(), String>) -> bool {
+    let b = backup_of(report, "backup=litestream");
+    let error = b["error"].as_str().unwrap_or_default();
+    if b["restore"]["ok"] == true && error.is_empty() {
+        check_killed(report, "backup=litestream");
+        return false;
+    }
+    let explained =
+        |s: &str| s.contains("past SQLite's WAL index (written, never published") && s.contains("a Litestream defect");
+    let detail = b["restore"]["detail"].as_str().unwrap();
+    assert!(explained(detail) || explained(error), "unexplained failure: {b}");
+    if !explained(error) {
+        assert_ne!(b["restore"]["integrity_check"], "ok", "{b}");
+        assert!(b["lag_after_final_sync"].is_null(), "a damaged copy has no lag: {b}");
+    }
+    let run_report = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "backup=litestream")
+        .unwrap();
+    assert_eq!(run_report["verification"]["ok"], false, "{run_report}");
+    assert!(run.is_err(), "a damaged backup must fail the run");
+    true
+}
+
 #[test]
 fn after_kill_the_restore_loses_at_most_the_reported_lag() {
     let mut methods = vec!["vacuum-into", "backup-api"];
-    if litestream() {
+    let with_litestream = litestream();
+    if with_litestream {
         methods.push("litestream");
     }
     let axis = format!("backup={}", methods.join(","));
-    let (_dir, report) = run_backup(&["--kill", "--matrix", &axis]);
-    for m in methods {
+    let base = [
+        "run",
+        "backup",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--no-probe",
+        "-q",
+    ];
+    let args = [&base[..], &["--kill", "--matrix", &axis]].concat();
+    let (_dir, report, run) = run_report_any_exit(&args, Duration::from_secs(180));
+    for m in ["vacuum-into", "backup-api"] {
         check_killed(&report, &format!("backup={m}"));
+    }
+    let damaged = with_litestream && check_killed_litestream(&report, &run);
+    if !damaged {
+        assert!(run.is_ok(), "run failed: {}", run.unwrap_err());
     }
 }
 

@@ -4,6 +4,7 @@
 //! Litestream's final sync.
 
 use super::error::BackupError;
+use super::wal::PastIndex;
 use crate::config::backup::BackupMethod;
 use crate::report::model::backup::{BackupReport, Lag, RestoreCheck};
 use crate::targets::sqlite::check::integrity_check;
@@ -18,6 +19,9 @@ pub(crate) struct Stopped {
     /// Litestream: a copy of the replica as it was when the workload stopped.
     pub at_stop: Option<PathBuf>,
     pub litestream: Option<PathBuf>,
+    /// `run --kill` with Litestream: what the killed writer left in the WAL past SQLite's
+    /// WAL index, read right after the kill (`None`: not read, or cannot tell).
+    pub past_index: Option<PastIndex>,
 }
 
 /// The file a restore of an in-process backup starts from.
@@ -70,8 +74,17 @@ pub(crate) fn restore_and_check(
         (BackupMethod::Litestream, Some(bin)) => {
             if let Some(at_stop) = &stopped.at_stop {
                 let copy = dir.join("at-stop.db");
-                match litestream_restore(bin, at_stop, &copy) {
-                    Ok(()) => report.lag_at_stop = judge(&copy, &main, spec, acknowledged).ok().map(|(l, _)| l),
+                match litestream_restore(bin, at_stop, &copy, None) {
+                    Ok(()) => match judge(&copy, &main, spec, acknowledged) {
+                        Ok((lag, check)) if check.integrity_check == "ok" => report.lag_at_stop = Some(lag),
+                        Ok((_, check)) => {
+                            report.error.get_or_insert(format!(
+                                "the replica as at stop restores to a damaged copy: {}",
+                                damage(&check.integrity_check, stopped.past_index)
+                            ));
+                        }
+                        Err(_) => {}
+                    },
                     Err(e) => {
                         report
                             .error
@@ -79,7 +92,7 @@ pub(crate) fn restore_and_check(
                     }
                 }
             }
-            litestream_restore(bin, &dir.join("replica"), &restored)
+            litestream_restore(bin, &dir.join("replica"), &restored, None)
         }
         _ => {
             let latest = dir.join(LATEST);
@@ -96,19 +109,18 @@ pub(crate) fn restore_and_check(
     }
     match judge(&restored, &main, spec, acknowledged) {
         Ok((lag, mut check)) => {
+            // A damaged copy has no lag: what it "lacks" is what could not be read.
+            let intact = check.integrity_check == "ok";
             if method == BackupMethod::Litestream {
-                // Litestream replicates continuously and syncs at its stop: a restore with
-                // none of the acknowledged commits restored nothing. That is a failed
-                // backup, not an intact prefix of length 0. (A periodic copy taken before
-                // the first commit is that copy's lag, reported as such.)
-                if lag.commits_restored == 0 && acknowledged > 0 {
-                    check.ok = false;
-                    check.detail = format!(
-                        "the restored copy holds none of the {acknowledged} acknowledged commits: the backup restored nothing"
-                    );
+                let earlier = match (&stopped.litestream, intact) {
+                    (Some(bin), false) => last_intact(bin, dir, &main, spec, acknowledged),
+                    _ => None,
+                };
+                litestream_verdict(&mut check, &lag, acknowledged, stopped.past_index, earlier);
+                if intact {
+                    report.lag_after_final_sync = Some(lag);
                 }
-                report.lag_after_final_sync = Some(lag);
-            } else {
+            } else if intact {
                 report.lag_at_stop = Some(lag);
             }
             report.restore = check;
@@ -116,6 +128,95 @@ pub(crate) fn restore_and_check(
         Err(e) => return failed(report, format!("cannot check the restored copy: {e}")),
     }
     report
+}
+
+/// Litestream's restore, judged: a damaged copy is a damaged backup (with its cause when
+/// known, and the newest earlier point that restores intact); an intact copy with none of
+/// the acknowledged commits restored nothing.
+fn litestream_verdict(
+    check: &mut RestoreCheck,
+    lag: &Lag,
+    acknowledged: u64,
+    past: Option<PastIndex>,
+    earlier: Option<(u64, Lag)>,
+) {
+    if check.integrity_check != "ok" {
+        check.ok = false;
+        check.detail = format!("the restored copy is damaged: {}", damage(&check.integrity_check, past));
+        if let Some((txid, lag)) = earlier {
+            check.detail.push_str(&format!(
+                "; `litestream restore -txid {txid:016x}` (an earlier point) is intact and holds {} of the {acknowledged} acknowledged commits",
+                lag.commits_restored
+            ));
+        }
+    } else if lag.commits_restored == 0 && acknowledged > 0 {
+        // Litestream replicates continuously and syncs at its stop: an intact restore with
+        // none of the acknowledged commits restored nothing. That is a failed backup, not an
+        // intact prefix of length 0. (A periodic copy taken before the first commit is that
+        // copy's lag, reported as such.)
+        check.ok = false;
+        check.detail = format!(
+            "the restored copy holds none of the {acknowledged} acknowledged commits: the backup restored nothing"
+        );
+    }
+}
+
+/// What is known of why a Litestream restore is damaged.
+fn damage(integrity: &str, past: Option<PastIndex>) -> String {
+    match past {
+        Some(p) if p.commits > 0 => format!(
+            "integrity_check: {integrity}. The killed writer left {} commit(s) ({} WAL frames) past SQLite's WAL \
+             index (written, never published: SQLite does not see them and drops them); Litestream \
+             replicated them, so its replica diverged from the database — a Litestream defect, not lag \
+             (docs/backup.md, \"A killed writer\")",
+            p.commits, p.frames
+        ),
+        Some(_) => format!(
+            "integrity_check: {integrity}; the killed writer left no commit past SQLite's WAL index: cause not identified"
+        ),
+        None => {
+            format!("integrity_check: {integrity}; the WAL past SQLite's WAL index was not read: cause not identified")
+        }
+    }
+}
+
+/// Restores at most this many earlier points when the latest restore is damaged.
+const EARLIER_POINTS: u64 = 3;
+
+/// When the latest restore is damaged: the newest of the few transaction ids before the
+/// replica's last whose restore is intact (`litestream restore -txid`), and what it holds.
+fn last_intact(
+    bin: &Path,
+    dir: &Path,
+    main: &Connection,
+    spec: &CheckSpec<'_>,
+    acknowledged: u64,
+) -> Option<(u64, Lag)> {
+    let replica = dir.join("replica");
+    let max = max_txid(&replica)?;
+    let out = dir.join("earlier.db");
+    (max.saturating_sub(EARLIER_POINTS).max(1)..max).rev().find_map(|txid| {
+        litestream_restore(bin, &replica, &out, Some(txid)).ok()?;
+        let (lag, check) = judge(&out, main, spec, acknowledged).ok()?;
+        (check.ok && check.integrity_check == "ok").then_some((txid, lag))
+    })
+}
+
+/// The highest transaction id of a file replica's `.ltx` files (`ltx/LEVEL/MIN-MAX.ltx`, hex).
+fn max_txid(replica: &Path) -> Option<u64> {
+    let mut max = None;
+    for level in std::fs::read_dir(replica.join("ltx")).ok()?.flatten() {
+        for file in std::fs::read_dir(level.path()).into_iter().flatten().flatten() {
+            let name = file.file_name();
+            let txid = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".ltx"))
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(_, hi)| u64::from_str_radix(hi, 16).ok());
+            max = max.max(txid);
+        }
+    }
+    max
 }
 
 fn failed(mut report: BackupReport, message: String) -> BackupReport {
@@ -132,13 +233,18 @@ fn failed(mut report: BackupReport, message: String) -> BackupReport {
 /// A restore of a test-sized replica takes seconds; one that has not ended in this long hangs.
 const RESTORE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
-fn litestream_restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), BackupError> {
-    let _ = std::fs::remove_file(out);
+/// `litestream restore -o OUT file://REPLICA` (up to `txid`, else the latest). A file left
+/// at `out` (and its -wal and -shm, from an earlier check) is removed first.
+fn litestream_restore(bin: &Path, replica: &Path, out: &Path, txid: Option<u64>) -> Result<(), BackupError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(crate::machine::walstat::sidecar(out, suffix));
+    }
     let mut restore = Command::new(bin);
+    restore.arg("restore").arg("-o").arg(out);
+    if let Some(txid) = txid {
+        restore.arg("-txid").arg(format!("{txid:016x}"));
+    }
     restore
-        .arg("restore")
-        .arg("-o")
-        .arg(out)
         .arg(format!("file://{}", replica.display()))
         .stdin(Stdio::null());
     let output = crate::interrupt::output_within(&mut restore, RESTORE_LIMIT).map_err(|e| BackupError::Child {
@@ -285,4 +391,98 @@ fn row_counts(conn: &Connection, main: &Connection, tables: &[String]) -> rusqli
             detail,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(integrity: &str) -> RestoreCheck {
+        RestoreCheck {
+            ok: integrity == "ok",
+            integrity_check: integrity.into(),
+            method: "ledger".into(),
+            detail: "ledger check".into(),
+        }
+    }
+
+    fn lag(restored: u64, missing: u64) -> Lag {
+        Lag {
+            commits_restored: restored,
+            commits_missing: missing,
+            ms: None,
+        }
+    }
+
+    /// The CI failure: a malformed restore was reported as "restored nothing" and its
+    /// unreadable commits as missing after the final sync.
+    #[test]
+    fn a_damaged_restore_is_reported_as_damage_with_its_cause_not_as_nothing_restored() {
+        let past = PastIndex {
+            index_frames: 900,
+            frames: 4,
+            commits: 1,
+        };
+        let mut c = check("error: database disk image is malformed");
+        litestream_verdict(&mut c, &lag(0, 100), 100, Some(past), Some((2, lag(100, 0))));
+        assert!(!c.ok);
+        assert!(
+            c.detail
+                .starts_with("the restored copy is damaged: integrity_check: error: database disk image is malformed"),
+            "{}",
+            c.detail
+        );
+        assert!(
+            c.detail.contains("1 commit(s) (4 WAL frames) past SQLite's WAL index"),
+            "{}",
+            c.detail
+        );
+        assert!(c.detail.contains("a Litestream defect"), "{}", c.detail);
+        assert!(
+            c.detail.contains(
+                "`litestream restore -txid 0000000000000002` (an earlier point) is intact and holds 100 of the 100"
+            ),
+            "{}",
+            c.detail
+        );
+        assert!(!c.detail.contains("restored nothing"), "{}", c.detail);
+
+        let mut unknown = check("*** in database main ***");
+        litestream_verdict(&mut unknown, &lag(0, 100), 100, None, None);
+        assert!(!unknown.ok);
+        assert!(unknown.detail.ends_with("cause not identified"), "{}", unknown.detail);
+    }
+
+    #[test]
+    fn an_intact_restore_with_no_commit_restored_nothing_and_one_with_commits_stands() {
+        let mut empty = check("ok");
+        litestream_verdict(&mut empty, &lag(0, 5), 5, None, None);
+        assert!(!empty.ok);
+        assert!(
+            empty.detail.ends_with("the backup restored nothing"),
+            "{}",
+            empty.detail
+        );
+        let mut some = check("ok");
+        litestream_verdict(&mut some, &lag(3, 2), 5, None, None);
+        assert!(some.ok);
+        assert_eq!(some.detail, "ledger check");
+    }
+
+    #[test]
+    fn the_highest_txid_of_a_file_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(max_txid(dir.path()), None);
+        for (level, name) in [
+            ("0", "0000000000000002-0000000000000002.ltx"),
+            ("0", "000000000000000a-000000000000000a.ltx"),
+            ("9", "0000000000000001-0000000000000004.ltx"),
+            ("0", "000000000000000b-000000000000000b.ltx.tmp"),
+        ] {
+            let d = dir.path().join("ltx").join(level);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(name), b"").unwrap();
+        }
+        assert_eq!(max_txid(dir.path()), Some(10));
+    }
 }
