@@ -125,6 +125,7 @@ fn check_killed(report: &Value, id: &str) {
 /// and the verification (and the run) fails. Returns whether the restore was damaged.
 fn check_killed_litestream(report: &Value, run: &Result<(), String>) -> bool {
     let b = backup_of(report, "backup=litestream");
+    assert!(b.is_object(), "no backup report (the run failed before it): {report}");
     let error = b["error"].as_str().unwrap_or_default();
     if b["restore"]["ok"] == true && error.is_empty() {
         check_killed(report, "backup=litestream");
@@ -132,7 +133,7 @@ fn check_killed_litestream(report: &Value, run: &Result<(), String>) -> bool {
     }
     let explained =
         |s: &str| s.contains("past SQLite's WAL index (written, never published") && s.contains("a Litestream defect");
-    let detail = b["restore"]["detail"].as_str().unwrap();
+    let detail = b["restore"]["detail"].as_str().unwrap_or_default();
     assert!(explained(detail) || explained(error), "unexplained failure: {b}");
     if !explained(error) {
         assert_ne!(b["restore"]["integrity_check"], "ok", "{b}");
