@@ -170,13 +170,34 @@ fn after_kill_the_restore_loses_at_most_the_reported_lag() {
     ];
     let args = [&base[..], &["--kill", "--matrix", &axis]].concat();
     let (_dir, report, run) = run_report_any_exit(&args, Duration::from_secs(180));
-    for m in ["vacuum-into", "backup-api"] {
-        check_killed(&report, &format!("backup={m}"));
-    }
+    check_killed(&report, "backup=vacuum-into");
+    let starved = check_killed_backup_api(&report);
     let damaged = with_litestream && check_killed_litestream(&report, &run);
-    if !damaged {
+    if damaged || starved {
+        assert!(run.is_err(), "a failed backup must fail the run");
+    } else {
         assert!(run.is_ok(), "run failed: {}", run.unwrap_err());
     }
+}
+
+/// The online backup API after a SIGKILL: as [`check_killed`], or no backup at all. The
+/// killed writer (another process) commits from before the backup thread starts, and the
+/// backup API restarts its copy whenever another process writes the source: on a loaded
+/// machine the first copy may not finish before the database has grown past what one
+/// interval copies, and then none does (seen in 1 of 30 runs under load here; the CI's run
+/// got its first copy at 7 commits and none after). The report must say so, and the run
+/// fail; `vacuum_into_and_backup_api_copy_validly_under_concurrent_writers` checks that the
+/// method works at all. Returns whether no backup completed.
+fn check_killed_backup_api(report: &Value) -> bool {
+    let b = backup_of(report, "backup=backup-api");
+    if b["restore"]["ok"] == true {
+        check_killed(report, "backup=backup-api");
+        return false;
+    }
+    assert_eq!(b["backups"], 0, "{b}");
+    assert_eq!(b["restore"]["detail"], "restore failed: no backup completed", "{b}");
+    assert!(b["lag_at_stop"].is_null(), "{b}");
+    true
 }
 
 #[test]
