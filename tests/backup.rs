@@ -184,7 +184,7 @@ fn after_kill_the_restore_loses_at_most_the_reported_lag() {
 /// killed writer (another process) commits from before the backup thread starts, and the
 /// backup API restarts its copy whenever another process writes the source: on a loaded
 /// machine the first copy may not finish before the database has grown past what one
-/// interval copies, and then none does (seen in 1 of 30 runs under load here; the CI's run
+/// interval copies, and then none does (seen in 1 of 75 runs under load here; the CI's run
 /// got its first copy at 7 commits and none after). The report must say so, and the run
 /// fail; `vacuum_into_and_backup_api_copy_validly_under_concurrent_writers` checks that the
 /// method works at all. Returns whether no backup completed.
