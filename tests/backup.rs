@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{assert_exit_2, bin, installed, interrupt_with_child, on_path, run_report, strings, write};
+use common::{
+    assert_exit_2, bin, installed, interrupt_with_child, on_path, run_report, run_report_any_exit, strings, write,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -114,17 +116,88 @@ fn check_killed(report: &Value, id: &str) {
     assert!(acked > 0);
 }
 
+/// Litestream after a SIGKILL: as [`check_killed`], or Litestream's own damage, reported as
+/// such. A writer killed after writing its commit's WAL frames and before publishing them in
+/// the WAL index leaves a commit SQLite drops and Litestream 0.5 replicates; the LTX files
+/// after it do not apply to the replica, whose restore is then damaged (docs/backup.md, "A
+/// killed writer"). That depends on where the kill lands (seen in 1 run of 50 here). What
+/// the harness promises either way: the damage is not passed off as lag, the cause is named
+/// and the verification (and the run) fails. Returns whether the restore was damaged.
+fn check_killed_litestream(report: &Value, run: &Result<(), String>) -> bool {
+    let b = backup_of(report, "backup=litestream");
+    assert!(b.is_object(), "no backup report (the run failed before it): {report}");
+    let error = b["error"].as_str().unwrap_or_default();
+    if b["restore"]["ok"] == true && error.is_empty() {
+        check_killed(report, "backup=litestream");
+        return false;
+    }
+    let explained =
+        |s: &str| s.contains("past SQLite's WAL index (written, never published") && s.contains("a Litestream defect");
+    let detail = b["restore"]["detail"].as_str().unwrap_or_default();
+    assert!(explained(detail) || explained(error), "unexplained failure: {b}");
+    if !explained(error) {
+        assert_ne!(b["restore"]["integrity_check"], "ok", "{b}");
+        assert!(b["lag_after_final_sync"].is_null(), "a damaged copy has no lag: {b}");
+    }
+    let run_report = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "backup=litestream")
+        .unwrap();
+    assert_eq!(run_report["verification"]["ok"], false, "{run_report}");
+    assert!(run.is_err(), "a damaged backup must fail the run");
+    true
+}
+
 #[test]
 fn after_kill_the_restore_loses_at_most_the_reported_lag() {
     let mut methods = vec!["vacuum-into", "backup-api"];
-    if litestream() {
+    let with_litestream = litestream();
+    if with_litestream {
         methods.push("litestream");
     }
     let axis = format!("backup={}", methods.join(","));
-    let (_dir, report) = run_backup(&["--kill", "--matrix", &axis]);
-    for m in methods {
-        check_killed(&report, &format!("backup={m}"));
+    let base = [
+        "run",
+        "backup",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--no-probe",
+        "-q",
+    ];
+    let args = [&base[..], &["--kill", "--matrix", &axis]].concat();
+    let (_dir, report, run) = run_report_any_exit(&args, Duration::from_secs(180));
+    check_killed(&report, "backup=vacuum-into");
+    let starved = check_killed_backup_api(&report);
+    let damaged = with_litestream && check_killed_litestream(&report, &run);
+    if damaged || starved {
+        assert!(run.is_err(), "a failed backup must fail the run");
+    } else {
+        assert!(run.is_ok(), "run failed: {}", run.unwrap_err());
     }
+}
+
+/// The online backup API after a SIGKILL: as [`check_killed`], or no backup at all. The
+/// killed writer (another process) commits from before the backup thread starts, and the
+/// backup API restarts its copy whenever another process writes the source: on a loaded
+/// machine the first copy may not finish before the database has grown past what one
+/// interval copies, and then none does (seen in 1 of 75 runs under load here; the CI's run
+/// got its first copy at 7 commits and none after). The report must say so, and the run
+/// fail; `vacuum_into_and_backup_api_copy_validly_under_concurrent_writers` checks that the
+/// method works at all. Returns whether no backup completed.
+fn check_killed_backup_api(report: &Value) -> bool {
+    let b = backup_of(report, "backup=backup-api");
+    if b["restore"]["ok"] == true {
+        check_killed(report, "backup=backup-api");
+        return false;
+    }
+    assert_eq!(b["backups"], 0, "{b}");
+    assert_eq!(b["restore"]["detail"], "restore failed: no backup completed", "{b}");
+    assert!(b["lag_at_stop"].is_null(), "{b}");
+    true
 }
 
 #[test]

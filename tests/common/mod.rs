@@ -239,6 +239,17 @@ pub fn run_in(tmp: &Path, scenario: &str, args: &[&str], out: &Path) -> Command 
 /// succeed (stdout and stderr shown when not) and its report validate. Returns the dir
 /// (keep it alive) and the report.
 pub fn run_report(args: &[&str], limit: std::time::Duration) -> (tempfile::TempDir, Value) {
+    let (dir, report, success) = run_report_any_exit(args, limit);
+    assert!(success.is_ok(), "run failed: {}", success.unwrap_err());
+    (dir, report)
+}
+
+/// As [`run_report`], whatever the exit status: `Err(stdout and stderr)` when it failed,
+/// for a test that judges a failed run by its report.
+pub fn run_report_any_exit(
+    args: &[&str],
+    limit: std::time::Duration,
+) -> (tempfile::TempDir, Value, Result<(), String>) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let output = bin()
@@ -247,15 +258,15 @@ pub fn run_report(args: &[&str], limit: std::time::Duration) -> (tempfile::TempD
         .timeout(limit)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "run failed: {}\n{}",
+    let shown = format!(
+        "{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(out.exists(), "no report: {shown}");
     let report = read_json(&out);
     assert_schema_valid(&report);
-    (dir, report)
+    (dir, report, if output.status.success() { Ok(()) } else { Err(shown) })
 }
 
 /// Runs `cmd` (at most 60 s), which must exit 2 with every one of `expect` in its stderr;

@@ -7,6 +7,7 @@ pub(crate) mod error;
 mod proc;
 pub(crate) mod replica;
 pub(crate) mod restore;
+mod wal;
 
 pub(crate) use error::BackupError;
 use error::file_error;
@@ -193,6 +194,7 @@ impl BackupRun {
             report,
             at_stop,
             litestream,
+            past_index: None,
         }
     }
 
@@ -201,7 +203,14 @@ impl BackupRun {
     pub(crate) fn finish(self, db: &Path, check: &restore::CheckSpec<'_>) -> BackupReport {
         let dir = self.dir.clone();
         let method = self.settings.method;
-        let stopped = self.stop();
+        // `run --kill` (the acknowledged count given): the writer was SIGKILLed and no
+        // connection of this process has its database open, so the -shm may be read (and its
+        // descriptor closed) — now, before Litestream's shutdown checkpoints the WAL.
+        let past_index = (method == BackupMethod::Litestream && check.acknowledged.is_some())
+            .then(|| wal::past_index(db))
+            .flatten();
+        let mut stopped = self.stop();
+        stopped.past_index = past_index;
         restore::restore_and_check(db, &dir, method, stopped, check)
     }
 }
