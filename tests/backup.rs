@@ -222,9 +222,60 @@ fn litestream_is_stopped_on_ctrl_c() {
         "litestream child",
         |p| p.comm == "litestream" && p.cmdline.contains("replicate"),
     );
-    assert_eq!(
-        report["runs"][0]["backup"]["litestream"]["pid"].as_u64(),
-        Some(pid as u64)
+    let run = &report["runs"][0];
+    // Interrupted before Litestream's first snapshot (a loaded machine): the run stops at
+    // once, and its error names the child it stopped.
+    if run["backup"].is_null() {
+        assert_eq!(run["status"], "interrupted", "{run}");
+        let error = run["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("while waiting for litestream's first snapshot")
+                && error.contains(&format!("litestream (pid {pid}) was stopped")),
+            "{run}"
+        );
+        return;
+    }
+    assert_eq!(run["backup"]["litestream"]["pid"].as_u64(), Some(pid as u64), "{run}");
+}
+
+#[test]
+fn ctrl_c_before_litestreams_first_snapshot_is_an_interrupted_run_naming_the_stopped_child() {
+    use std::os::unix::fs::PermissionsExt;
+    // A litestream that answers `version` and then never writes a snapshot.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let fake = bin_dir.path().join("litestream");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo v0.0.0-fake ;;\n  *) exec sleep 120 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_dir, pid, report) = interrupt_with_child(
+        &[
+            "run",
+            "backup",
+            "--backup",
+            "litestream",
+            "--litestream",
+            fake.to_str().unwrap(),
+            "--duration",
+            "60s",
+            "--warmup",
+            "0s",
+            "--no-probe",
+            "-q",
+        ],
+        Duration::from_secs(60),
+        "fake litestream",
+        |p| p.cmdline.contains("sleep 120") || p.cmdline.contains("litestream replicate"),
+    );
+    let run = &report["runs"][0];
+    assert_eq!(run["status"], "interrupted", "{run}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("while waiting for litestream's first snapshot")
+            && error.contains(&format!("litestream (pid {pid}) was stopped")),
+        "{run}"
     );
 }
 

@@ -111,7 +111,11 @@ async fn run_cell(index: usize, cell: &Cell, opts: &RunOptions, cancel: Cancel) 
     // The database is created with O_EXCL: when that failed, the file is not ours.
     let created = !matches!(outcome, Err(RunError::Setup(SetupError::Create { .. })));
     if let Err(e) = outcome {
-        report.status = RunStatus::Failed;
+        report.status = if e.interrupted() {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Failed
+        };
         report.error = Some(e.to_string());
     }
     if let Some(target) = target {

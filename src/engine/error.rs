@@ -34,3 +34,16 @@ pub(crate) enum RunError {
     #[error("replica: {0}")]
     Replica(#[from] crate::engine::backup::error::ReplicaError),
 }
+
+impl RunError {
+    /// Ctrl-C or SIGTERM while the run was still starting (waiting for Litestream's first
+    /// snapshot, or the replica readers): the run was interrupted, not failed.
+    pub(crate) fn interrupted(&self) -> bool {
+        use crate::engine::backup::error::{BackupError, ReplicaError};
+        matches!(
+            self,
+            RunError::Backup(BackupError::Interrupted { .. })
+                | RunError::Replica(ReplicaError::Interrupted | ReplicaError::Backup(BackupError::Interrupted { .. }))
+        )
+    }
+}

@@ -48,8 +48,10 @@ pub(crate) enum BackupError {
         #[source]
         source: crate::interrupt::ChildError,
     },
-    #[error("interrupted (Ctrl-C or SIGTERM) while waiting for litestream's first snapshot")]
-    Interrupted,
+    #[error(
+        "interrupted (Ctrl-C or SIGTERM) while waiting for litestream's first snapshot; litestream (pid {pid}) was stopped"
+    )]
+    Interrupted { pid: u32 },
     #[error("no backup completed")]
     NoBackup,
     #[error("{0}")]

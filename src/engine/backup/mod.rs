@@ -296,7 +296,7 @@ impl LitestreamChild {
         while Instant::now() < deadline {
             if crate::interrupt::cancelled() {
                 self.kill();
-                return Err(BackupError::Interrupted);
+                return Err(BackupError::Interrupted { pid: self.info.pid });
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 self.exited = true;
