@@ -726,6 +726,40 @@ fn django_server_line_sets_how_requests_queue_for_the_processes() {
 }
 
 #[test]
+fn import_with_no_schema_anywhere_names_db_and_writes_nothing() {
+    // The fixture has no CREATE and names a database that does not exist here.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.toml");
+    bin()
+        .arg("import")
+        .arg(fixture("django.jsonl"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no schema"))
+        .stderr(predicates::str::contains("--db FILE"))
+        .stderr(predicates::prelude::PredicateBooleanExt::not(
+            predicates::str::contains("gap in import"),
+        ));
+    assert!(!out.exists());
+    // A --db that cannot be read names the flag once.
+    bin()
+        .arg("import")
+        .arg(fixture("django.jsonl"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--db")
+        .arg(dir.path().join("missing.db"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--db: "))
+        .stderr(predicates::prelude::PredicateBooleanExt::not(
+            predicates::str::contains("--db: --db"),
+        ));
+}
+
+#[test]
 fn rails_server_line_of_puma_5_or_6_gives_keep_alive_inline() {
     let dir = tempfile::tempdir().unwrap();
     let db = blog_db(dir.path());

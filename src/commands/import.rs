@@ -71,6 +71,14 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         let text = crate::error::render(&anyhow::Error::from(e));
         if text.contains("left to fill in by `litehammer import`") && only_missing_values(&outcome.text) {
             left_to_fill = Some(text);
+        } else if outcome.no_schema && args.db.is_none() {
+            // Not a gap in import: nothing said what the tables are.
+            return Err(InputError::new(
+                &origin,
+                "no schema: the trace has no CREATE statement and the database it names cannot be read, so no \
+                 statement can prepare; give a copy of the app's database with --db FILE (nothing was written)",
+            )
+            .into());
         } else {
             eprintln!(
                 "error: the scenario imported from {} does not validate, so it was not written: {text}",

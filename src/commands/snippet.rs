@@ -63,11 +63,14 @@ impl SnippetFor {
                 "save as otel-collector.yaml; run the collector and the app as its comment says; then \
                  `litehammer import spans.jsonl -o app.toml` (--from otel). Spans have no CPU time: for the \
                  Python SDK, `litehammer capture --snippet otel-cpu` prints a span processor that adds it (other \
-                 SDKs can add the same two attributes, litehammer.cpu_start_ns and litehammer.cpu_end_ns)"
+                 SDKs can add the same two attributes, litehammer.cpu_start_ns and litehammer.cpu_end_ns). Spans \
+                 do not name the server: behind a prefork server whose processes share one socket (gunicorn's \
+                 sync worker), import with --queue shared"
             }
             SnippetFor::OtelCpu => {
                 "save as otel_cpu.py beside the app; wrap the exporting span processor as its comment says; \
-                 then `litehammer import spans.jsonl -o app.toml` (--from otel) takes app time from the CPU"
+                 then `litehammer import spans.jsonl -o app.toml` (--from otel) takes app time from the CPU \
+                 (--queue shared behind gunicorn's sync workers)"
             }
         }
     }

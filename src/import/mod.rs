@@ -58,6 +58,8 @@ pub(crate) struct Outcome {
     pub format: formats::Format,
     /// What the format lacks and import modelled.
     pub modelled: Vec<String>,
+    /// No schema: no CREATE in the trace, no --db, the captured database not readable.
+    pub no_schema: bool,
 }
 
 pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
@@ -68,7 +70,7 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     } = formats::read_file(&opts.trace, opts.from)?;
     let redacted = trace.redacted();
     let given_db = match &opts.db {
-        Some(db) => Some(schema::read_db(db).map_err(|e| ImportError::Db(format!("--db {}: {e}", db.display())))?),
+        Some(db) => Some(schema::read_db(db).map_err(|e| ImportError::Db(format!("{}: {e}", db.display())))?),
         None => None,
     };
     let vtabs = given_db.as_ref().map(|d| d.virtual_tables.clone()).unwrap_or_default();
@@ -231,6 +233,7 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         out.groups.len()
     );
     Ok(Outcome {
+        no_schema: out.setup_sql.is_empty(),
         text: out.render(),
         statements: analysis.statements,
         groups,

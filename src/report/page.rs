@@ -43,7 +43,9 @@ pub(crate) fn check_baseline(ids: &[&str], spec: &str) -> Result<(), InputError>
 pub(crate) fn legend(configs: &[Config]) -> String {
     let mut text = String::from(
         "tx/s: committed transactions (or successful executions of an operation) per second; \
-         latencies of successful ones, BEGIN to COMMIT for transactions; \
+         latencies of successful ones, from their intended start (for an app group the moment its client \
+         issued the request, so the queue wait is in it; in a closed loop without a queue, BEGIN) to the end \
+         (COMMIT for transactions); \
          vs baseline: tx/s ÷ the baseline's (open loop: p99 ÷ the baseline's); \
          ★ best: fastest (open loop: lowest p99 among those that kept up), among those without failed requests if any, \
          shown only when the 95 % intervals across rounds confirm it against every other configuration \
