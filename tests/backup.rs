@@ -22,8 +22,8 @@ fn litestream() -> bool {
     )
 }
 
-/// Runs the built-in `backup` scenario with `extra` flags; returns the dir and the report.
-fn run_backup(extra: &[&str]) -> (tempfile::TempDir, Value) {
+/// The built-in `backup` scenario's arguments, with `extra` flags.
+fn backup_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let base = [
         "run",
         "backup",
@@ -34,17 +34,25 @@ fn run_backup(extra: &[&str]) -> (tempfile::TempDir, Value) {
         "--no-probe",
         "-q",
     ];
-    run_report(&[&base[..], extra].concat(), Duration::from_secs(180))
+    [&base[..], extra].concat()
 }
 
-fn backup_of<'a>(report: &'a Value, id: &str) -> &'a Value {
-    let run = report["runs"]
+/// Runs the built-in `backup` scenario with `extra` flags; returns the dir and the report.
+fn run_backup(extra: &[&str]) -> (tempfile::TempDir, Value) {
+    run_report(&backup_args(extra), Duration::from_secs(180))
+}
+
+fn run_of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["runs"]
         .as_array()
         .unwrap()
         .iter()
         .find(|r| r["id"] == id)
-        .unwrap_or_else(|| panic!("no run {id}"));
-    &run["backup"]
+        .unwrap_or_else(|| panic!("no run {id}"))
+}
+
+fn backup_of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    &run_of(report, id)["backup"]
 }
 
 #[test]
@@ -139,12 +147,7 @@ fn check_killed_litestream(report: &Value, run: &Result<(), String>) -> bool {
         assert_ne!(b["restore"]["integrity_check"], "ok", "{b}");
         assert!(b["lag_after_final_sync"].is_null(), "a damaged copy has no lag: {b}");
     }
-    let run_report = report["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "backup=litestream")
-        .unwrap();
+    let run_report = run_of(report, "backup=litestream");
     assert_eq!(run_report["verification"]["ok"], false, "{run_report}");
     assert!(run.is_err(), "a damaged backup must fail the run");
     true
@@ -158,17 +161,7 @@ fn after_kill_the_restore_loses_at_most_the_reported_lag() {
         methods.push("litestream");
     }
     let axis = format!("backup={}", methods.join(","));
-    let base = [
-        "run",
-        "backup",
-        "--duration",
-        "1s",
-        "--warmup",
-        "200ms",
-        "--no-probe",
-        "-q",
-    ];
-    let args = [&base[..], &["--kill", "--matrix", &axis]].concat();
+    let args = backup_args(&["--kill", "--matrix", &axis]);
     let (_dir, report, run) = run_report_any_exit(&args, Duration::from_secs(180));
     check_killed(&report, "backup=vacuum-into");
     let starved = check_killed_backup_api(&report);
@@ -200,39 +193,42 @@ fn check_killed_backup_api(report: &Value) -> bool {
     true
 }
 
+/// `run backup --backup litestream` for 60 s, interrupted 1.5 s after its litestream child
+/// (`is_child`) appears; returns the child's pid and the run's report.
+fn interrupt_litestream(extra: &[&str], what: &str, is_child: impl Fn(&common::Proc) -> bool) -> (u32, Value) {
+    let args = [
+        &["run", "backup", "--backup", "litestream"][..],
+        extra,
+        &["--duration", "60s", "--warmup", "0s", "--no-probe", "-q"],
+    ]
+    .concat();
+    let (_dir, pid, report) = interrupt_with_child(&args, Duration::from_secs(60), what, is_child);
+    (pid, report["runs"][0].clone())
+}
+
+/// Interrupted before Litestream's first snapshot: the run stops at once, and its error names
+/// the child it stopped.
+fn assert_interrupted_before_the_first_snapshot(run: &Value, pid: u32) {
+    assert_eq!(run["status"], "interrupted", "{run}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("while waiting for litestream's first snapshot")
+            && error.contains(&format!("litestream (pid {pid}) was stopped")),
+        "{run}"
+    );
+}
+
 #[test]
 fn litestream_is_stopped_on_ctrl_c() {
     if !litestream() {
         return;
     }
-    let (_dir, pid, report) = interrupt_with_child(
-        &[
-            "run",
-            "backup",
-            "--backup",
-            "litestream",
-            "--duration",
-            "60s",
-            "--warmup",
-            "0s",
-            "--no-probe",
-            "-q",
-        ],
-        Duration::from_secs(60),
-        "litestream child",
-        |p| p.comm == "litestream" && p.cmdline.contains("replicate"),
-    );
-    let run = &report["runs"][0];
-    // Interrupted before Litestream's first snapshot (a loaded machine): the run stops at
-    // once, and its error names the child it stopped.
+    let (pid, run) = interrupt_litestream(&[], "litestream child", |p| {
+        p.comm == "litestream" && p.cmdline.contains("replicate")
+    });
+    // Before the first snapshot on a loaded machine: no backup report.
     if run["backup"].is_null() {
-        assert_eq!(run["status"], "interrupted", "{run}");
-        let error = run["error"].as_str().unwrap_or_default();
-        assert!(
-            error.contains("while waiting for litestream's first snapshot")
-                && error.contains(&format!("litestream (pid {pid}) was stopped")),
-            "{run}"
-        );
+        assert_interrupted_before_the_first_snapshot(&run, pid);
         return;
     }
     assert_eq!(run["backup"]["litestream"]["pid"].as_u64(), Some(pid as u64), "{run}");
@@ -250,33 +246,10 @@ fn ctrl_c_before_litestreams_first_snapshot_is_an_interrupted_run_naming_the_sto
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (_dir, pid, report) = interrupt_with_child(
-        &[
-            "run",
-            "backup",
-            "--backup",
-            "litestream",
-            "--litestream",
-            fake.to_str().unwrap(),
-            "--duration",
-            "60s",
-            "--warmup",
-            "0s",
-            "--no-probe",
-            "-q",
-        ],
-        Duration::from_secs(60),
-        "fake litestream",
-        |p| p.cmdline.contains("sleep 120") || p.cmdline.contains("litestream replicate"),
-    );
-    let run = &report["runs"][0];
-    assert_eq!(run["status"], "interrupted", "{run}");
-    let error = run["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("while waiting for litestream's first snapshot")
-            && error.contains(&format!("litestream (pid {pid}) was stopped")),
-        "{run}"
-    );
+    let (pid, run) = interrupt_litestream(&["--litestream", fake.to_str().unwrap()], "fake litestream", |p| {
+        p.cmdline.contains("sleep 120") || p.cmdline.contains("litestream replicate")
+    });
+    assert_interrupted_before_the_first_snapshot(&run, pid);
 }
 
 fn bad_input(args: &[&str], scenario: Option<&str>, expect: &str) {
