@@ -32,6 +32,9 @@ pub(crate) struct DbFiles {
     retired: Vec<File>,
 }
 
+/// The -wal header's magic number, its lowest bit (the checksums' byte order) cleared.
+pub(crate) const WAL_MAGIC: u32 = 0x377f_0682;
+
 pub(crate) fn sidecar(db_path: &Path, suffix: &str) -> PathBuf {
     let mut name = db_path.as_os_str().to_owned();
     name.push(suffix);
@@ -61,7 +64,7 @@ impl DbFiles {
         };
         if let Some(header) = read_prefix::<16>(&self.wal) {
             let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-            if magic & !1 == 0x377f_0682 {
+            if magic & !1 == WAL_MAGIC {
                 state.checkpoint_seq = Some(u32::from_be_bytes([header[12], header[13], header[14], header[15]]));
             }
         }

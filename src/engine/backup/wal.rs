@@ -15,12 +15,12 @@
 //! this process has the database open (closing a descriptor drops the process's POSIX locks
 //! on the file; see `machine::walstat`).
 
+use crate::machine::walstat::WAL_MAGIC;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 const WAL_HEADER: usize = 32;
 const FRAME_HEADER: usize = 24;
-const WAL_MAGIC: u32 = 0x377f_0682;
 
 /// Frames with valid salts and checksums after the wal-index's last frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
