@@ -181,9 +181,14 @@ impl Isolation {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum QueueKind {
+    /// One queue per process, each with an equal share of the clients from the start.
     #[default]
     PerProcess,
     Shared,
+    /// One queue per process, each client bound to the process that took its first request:
+    /// a process free sooner gathers more clients (Node's cluster hands a new connection to
+    /// the worker that answers first; Puma's workers accept only with a thread free).
+    FirstFree,
 }
 
 impl QueueKind {
@@ -191,6 +196,7 @@ impl QueueKind {
         match self {
             QueueKind::PerProcess => "per-process",
             QueueKind::Shared => "shared",
+            QueueKind::FirstFree => "first-free",
         }
     }
 }

@@ -220,8 +220,9 @@ pub(crate) struct Group {
     /// so `workers = 10, threads = 5` is Puma's `workers 2, threads 5`); default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<NonZeroU32>,
-    /// With `isolation = "process"`: one queue for all the processes (`shared`) or one each
-    /// (`per-process`, the default).
+    /// With `isolation = "process"`: one queue for all the processes (`shared`) or one each,
+    /// with an equal share of the clients (`per-process`, the default) or with the clients
+    /// each process took first (`first-free`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<super::app::QueueKind>,
     /// Keep-alive connections served inline: after a response, a worker waits (up to

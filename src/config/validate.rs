@@ -425,7 +425,7 @@ fn check_keep_alive(g: &super::Group, source: &Source) -> Result<(), InputError>
             "keep_alive_inline",
         ),
         (Some(_), _) if g.queue == Some(super::app::QueueKind::Shared) => (
-            "keep_alive_inline needs queue = \"per-process\": a shared queue models connections closed after each request (gunicorn's sync workers)"
+            "keep_alive_inline needs queue = \"per-process\" or \"first-free\": a shared queue models connections closed after each request (gunicorn's sync workers)"
                 .to_string(),
             "keep_alive_inline",
         ),
@@ -543,6 +543,16 @@ fn check_app_model(g: &super::Group, source: &Source) -> Result<(), InputError> 
                 format!(
                     "group `{group}`: queue = \"{}\" needs isolation = \"process\": the workers of a thread group always share one queue",
                     queue.as_str()
+                ),
+            )
+            .with_key("queue"));
+    }
+    if g.queue == Some(super::app::QueueKind::FirstFree) && g.rate.is_some_and(|r| r > 0.0) {
+        return Err(source
+            .error_at(
+                g.name.span(),
+                format!(
+                    "group `{group}`: queue = \"first-free\" binds closed-loop clients to processes: open-loop arrivals (rate) have no connection to bind; use queue = \"per-process\" or \"shared\""
                 ),
             )
             .with_key("queue"));

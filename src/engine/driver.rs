@@ -439,6 +439,11 @@ fn group_queue(
     };
     let queued = group.pacing.is_some() || app.clients != group.workers;
     if app.isolation == crate::config::app::Isolation::Process {
+        // `queue = "first-free"`: the pool of clients not yet bound to a process, which the
+        // processes claim from (`RequestQueue::first_free`).
+        if app.first_free && group.pacing.is_none() {
+            return Ok(Some(Arc::new(RequestQueue::shared_clients(app.clients)?)));
+        }
         if !(app.shared_queue && queued) {
             return Ok(None);
         }

@@ -62,6 +62,9 @@ struct Spec {
 enum Feed {
     /// The group's shared queue (`queue = "shared"`): the descriptor this process inherits.
     Shared { fd: i32 },
+    /// The group's pool of unbound clients (`queue = "first-free"`): the descriptor this
+    /// process inherits, and the group's clients (all of which it may come to serve).
+    FirstFree { fd: i32, clients: u32, processes: u32 },
     /// This process's share of the group's arrival rate (for all its threads), and its place
     /// among the group's processes (k, n), which staggers its arrivals.
     Arrivals { rate: f64, slot: (u32, u32) },
@@ -139,6 +142,11 @@ pub fn spawn(
         spin_rate: crate::engine::loops::app::spin_rate(),
         timeline_interval_ns: spec.clock.interval().as_nanos() as u64,
         feed: match (spec.queue.as_ref().and_then(|q| q.shared_fd()), spec.group.pacing) {
+            (Some(fd), None) if app.first_free => Feed::FirstFree {
+                fd,
+                clients: app.clients,
+                processes,
+            },
             (Some(fd), _) => Feed::Shared { fd },
             (None, Some(p)) => Feed::Arrivals {
                 rate: p.per_worker_rate * f64::from(threads),
@@ -151,7 +159,7 @@ pub fn spawn(
     };
     let exe = std::env::current_exe()?;
     let mut command = Command::new(exe);
-    if let Feed::Shared { fd } = child_spec.feed {
+    if let Feed::Shared { fd } | Feed::FirstFree { fd, .. } = child_spec.feed {
         use std::os::unix::process::CommandExt;
         // SAFETY: between fork and exec the child only clears close-on-exec on the shared
         // queue's descriptor (fcntl is async-signal-safe), so the worker process inherits it.
@@ -363,6 +371,10 @@ pub fn child_main() -> Result<(), String> {
         Feed::Shared { fd } => Some(Arc::new(
             crate::engine::loops::queue::RequestQueue::attach(fd)
                 .map_err(|e| format!("the group's shared queue: {e}"))?,
+        )),
+        Feed::FirstFree { fd, clients, processes } => Some(Arc::new(
+            crate::engine::loops::queue::RequestQueue::first_free(fd, clients, processes)
+                .map_err(|e| format!("the group's pool of clients: {e}"))?,
         )),
         Feed::Arrivals { rate, slot } => Some(Arc::new(crate::engine::loops::queue::RequestQueue::arrivals(
             rate,

@@ -145,8 +145,15 @@ fn app_report(
         runtime: plan.runtime.as_str().to_string(),
         busy_wait: plan.busy_wait.map(|b| b.as_str().to_string()),
         threads_per_process: plan.threads_per_process,
-        queue: (plan.isolation == crate::config::app::Isolation::Process)
-            .then(|| if plan.shared_queue { "shared" } else { "per-process" }.to_string()),
+        queue: (plan.isolation == crate::config::app::Isolation::Process).then(|| {
+            match (plan.shared_queue, plan.first_free) {
+                (true, _) => "shared",
+                (false, true) => "first-free",
+                (false, false) => "per-process",
+            }
+            .to_string()
+        }),
+        clients_per_process: clients_per_process(mine),
         keep_alive_inline: plan.keep_alive.map(|k| k.inline),
         keep_alive_wait_ms: plan.keep_alive.map(|k| k.wait_ns as f64 / 1e6),
         inline_requests: plan.keep_alive.map(|_| stats.inline),
@@ -156,6 +163,19 @@ fn app_report(
         mean_think_ms: mean_ms(stats.think_sum_ns, stats.thinks),
         invariants: Vec::new(),
     })
+}
+
+/// `queue = "first-free"`: the clients each process bound, most first (empty otherwise).
+fn clients_per_process(mine: &[&WorkerOutput]) -> Vec<u32> {
+    let mut by_pid: std::collections::BTreeMap<u32, u32> = Default::default();
+    for o in mine {
+        if let Some(n) = o.app.as_ref().and_then(|a| a.bound_clients) {
+            by_pid.insert(o.pid, n);
+        }
+    }
+    let mut counts: Vec<u32> = by_pid.into_values().collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    counts
 }
 
 /// The workers' interpreter-lock counters, grouped by process.

@@ -37,6 +37,10 @@ pub struct AppStats {
     /// groups them by process).
     #[serde(default)]
     pub interp: Option<InterpStats>,
+    /// `queue = "first-free"`: the clients this thread's process bound, read at the end (not
+    /// merged: the report lists them by process).
+    #[serde(default)]
+    pub bound_clients: Option<u32>,
 }
 
 /// One thread's counters (while measuring), sent with its results.
@@ -71,6 +75,7 @@ impl AppStats {
             think_sum_ns: 0,
             inline: 0,
             interp: None,
+            bound_clients: None,
         }
     }
 

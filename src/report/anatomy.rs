@@ -77,6 +77,10 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
     if app.connections_opened > 0 {
         let _ = write!(line, ", {} opened", app.connections_opened);
     }
+    if !app.clients_per_process.is_empty() {
+        let counts: Vec<String> = app.clients_per_process.iter().map(u32::to_string).collect();
+        let _ = write!(line, ", clients bound to the first free process: {}", counts.join(", "));
+    }
     if let Some(n) = app.keep_alive_inline {
         let _ = write!(line, ", keep-alive: up to {n} requests inline");
         if let Some(i) = app.inline_requests.filter(|_| app.requests > 0) {
@@ -334,6 +338,7 @@ mod tests {
             busy_wait: None,
             threads_per_process: 1,
             queue: None,
+            clients_per_process: Vec::new(),
             keep_alive_inline: None,
             keep_alive_wait_ms: None,
             inline_requests: None,
@@ -354,6 +359,13 @@ mod tests {
         kept.runs[0].groups[0].app.as_mut().unwrap().keep_alive_inline = Some(10);
         let line = note(&kept.runs[0], &kept.runs[0].groups[0]).unwrap();
         assert!(line.contains("keep-alive: up to 10 requests inline"), "{line}");
+        assert!(!line.contains("bound"), "{line}");
+        kept.runs[0].groups[0].app.as_mut().unwrap().clients_per_process = vec![9, 5, 1, 1];
+        let line = note(&kept.runs[0], &kept.runs[0].groups[0]).unwrap();
+        assert!(
+            line.contains("clients bound to the first free process: 9, 5, 1, 1"),
+            "{line}"
+        );
         assert!(note(run, &run.groups[1]).is_none());
         let md = String::from_utf8(
             crate::report::markdown::Markdown { baseline: None }

@@ -300,6 +300,10 @@ pub struct AppReport {
     /// absent for thread groups and in older reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// `queue = "first-free"`: how many clients each process ended the run with (each stays
+    /// with the process that took its first request), most first; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients_per_process: Vec<u32>,
     /// Keep-alive clients served inline (`keep_alive_inline`, Puma's `max_fast_inline`): up
     /// to this many requests of one client in a row; absent when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

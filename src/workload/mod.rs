@@ -72,6 +72,10 @@ pub struct AppPlan {
     /// A `process` group: one queue for all its processes (else one each).
     #[serde(default)]
     pub shared_queue: bool,
+    /// A `process` group with one queue each: each client stays with the process that took
+    /// its first request (`queue = "first-free"`), where `false` shares them out evenly.
+    #[serde(default)]
+    pub first_free: bool,
     /// Keep-alive clients served inline (`keep_alive_inline`, `keep_alive_wait`).
     #[serde(default)]
     pub keep_alive: Option<KeepAlive>,
@@ -341,6 +345,7 @@ fn group_plan(
             Isolation::Thread => g.workers.get(),
         },
         shared_queue: g.isolation == Isolation::Process && g.queue == Some(crate::config::app::QueueKind::Shared),
+        first_free: g.isolation == Isolation::Process && g.queue == Some(crate::config::app::QueueKind::FirstFree),
         keep_alive: g.keep_alive_inline.map(|n| KeepAlive {
             inline: n.get(),
             wait_ns: g.keep_alive_wait.map_or(DEFAULT_KEEP_ALIVE_WAIT, |w| w.0).as_nanos() as u64,

@@ -821,6 +821,7 @@ impl<'s, T: Target> RequestWorker<'s, T> {
 
     fn into_output(mut self) -> WorkerOutput {
         self.stats.interp = interp::finish();
+        self.stats.bound_clients = self.spec.queue.as_ref().and_then(|q| q.bound_clients());
         let cpu_ns = crate::engine::loops::clock::thread_cpu_ns().saturating_sub(self.cpu_start);
         WorkerOutput {
             index: self.spec.index,

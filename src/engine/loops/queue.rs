@@ -35,9 +35,27 @@ enum Inner {
         /// Arrivals: this queue's place among the group's queues (k, n) and the mean gap, ns.
         slot: (u32, u32),
         gap_ns: u64,
+        /// `queue = "first-free"`: the group's clients not yet bound to a process.
+        pool: Option<Pool>,
     },
     /// Shared by a group's worker processes (`queue = "shared"`).
     Shared(crate::engine::loops::shared_queue::SharedQueue),
+}
+
+/// The group's unbound clients (`queue = "first-free"`), in the shared memory the driver
+/// created: each take of a process's queue first claims one of them, while any is left, and
+/// keeps it. Every process claims its first client before any claims a second, as Node's
+/// cluster primary hands its first connections to the idle workers in turn; after that the
+/// process free first takes the next (the worker that acknowledges a connection first gets
+/// the next one). Starting the processes a few milliseconds apart must not decide it. Once
+/// the pool is empty (it never refills) the queue no longer looks at it.
+struct Pool {
+    queue: crate::engine::loops::shared_queue::SharedQueue,
+    /// The group's processes: claims by all of them come before a second claim.
+    processes: u32,
+    empty: std::sync::atomic::AtomicBool,
+    /// Clients this process claimed.
+    bound: std::sync::atomic::AtomicU32,
 }
 
 /// A request taken from the queue: when it was issued (ticks).
@@ -75,8 +93,34 @@ impl RequestQueue {
                 ready: Condvar::new(),
                 slot,
                 gap_ns,
+                pool: None,
             },
             clock,
+        }
+    }
+
+    /// A worker process's own queue under `queue = "first-free"`: it starts with no client
+    /// and binds those it claims from the group's pool (descriptor `fd`, the driver's
+    /// `shared_clients` of all `clients`), one of the group's `processes`.
+    pub fn first_free(fd: std::os::fd::RawFd, clients: u32, processes: u32) -> std::io::Result<Self> {
+        let pool = Pool {
+            queue: crate::engine::loops::shared_queue::SharedQueue::attach(fd)?,
+            processes,
+            empty: std::sync::atomic::AtomicBool::new(false),
+            bound: std::sync::atomic::AtomicU32::new(0),
+        };
+        let mut q = Self::local(State::no_clients(clients), (0, 1), 0, Clock::get());
+        if let Inner::Local { pool: p, .. } = &mut q.inner {
+            *p = Some(pool);
+        }
+        Ok(q)
+    }
+
+    /// Under `queue = "first-free"`: how many of the group's clients this process bound.
+    pub fn bound_clients(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Local { pool: Some(p), .. } => Some(p.bound.load(std::sync::atomic::Ordering::Relaxed)),
+            _ => None,
         }
     }
 
@@ -122,13 +166,14 @@ impl RequestQueue {
 
     /// The next due request, waiting for one; `None` once the run stops.
     pub fn take(&self, phase: &PhaseFlag) -> Option<Ticket> {
-        let (state, ready, slot, gap_ns) = match &self.inner {
+        let (state, ready, slot, gap_ns, pool) = match &self.inner {
             Inner::Local {
                 state,
                 ready,
                 slot,
                 gap_ns,
-            } => (state, ready, *slot, *gap_ns),
+                pool,
+            } => (state, ready, *slot, *gap_ns, pool.as_ref()),
             Inner::Shared(q) => {
                 return q.take(phase).map(|t| Ticket {
                     issued: self.ticks_of(t.issued),
@@ -142,6 +187,21 @@ impl RequestQueue {
                 return None;
             }
             let (state, heap) = &mut *guard;
+            if let Some(pool) = pool.filter(|p| !p.empty.load(std::sync::atomic::Ordering::Relaxed)) {
+                use crate::engine::loops::shared_queue::Claim;
+                let bound = pool.bound.load(std::sync::atomic::Ordering::Relaxed);
+                match pool.queue.claim(phase, if bound == 0 { 0 } else { pool.processes }) {
+                    Claim::Took(t, last) => {
+                        state.give_back(heap, self.ticks_of(t.issued));
+                        pool.bound.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if last {
+                            pool.empty.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Claim::NotYet => {}
+                    Claim::Empty => pool.empty.store(true, std::sync::atomic::Ordering::Relaxed),
+                }
+            }
             let first = |now: u64| {
                 let mono = crate::engine::loops::interp::monotonic_ns();
                 now + self.clock.ticks_for(first_arrival_in(mono, gap_ns, slot))
@@ -184,9 +244,12 @@ impl RequestQueue {
 
     /// Whether another client's request is due now (a keep-alive worker then gives its
     /// client back after `keep_alive_inline` requests). A shared queue holds no keep-alive
-    /// clients (validation refuses the pair), so it answers yes.
+    /// clients (validation refuses the pair), so it answers yes. So do clients not yet bound
+    /// (`queue = "first-free"`): a worker serving one client inline must come back to the
+    /// queue to claim them, or they would never be served.
     pub fn has_due(&self) -> bool {
         match &self.inner {
+            Inner::Local { pool: Some(p), .. } if !p.empty.load(std::sync::atomic::Ordering::Relaxed) => true,
             Inner::Local { state, .. } => {
                 let (state, heap) = &*state.lock().expect("queue lock");
                 state.has_due(heap, self.clock.now())
@@ -275,6 +338,49 @@ mod tests {
         assert!(
             inline.client && inline.issued == 5,
             "an inline request is issued at the response"
+        );
+    }
+
+    #[test]
+    fn first_free_queues_bind_the_clients_they_claim_and_keep_them() {
+        // The driver's pool of 3 clients, and two processes' queues on it.
+        let pool = RequestQueue::shared_clients(3).unwrap();
+        let fd = || {
+            // SAFETY: dup of the pool's own descriptor, as a worker process inherits it.
+            unsafe { libc::dup(pool.shared_fd().unwrap()) }
+        };
+        let a = RequestQueue::first_free(fd(), 3, 2).unwrap();
+        let b = RequestQueue::first_free(fd(), 3, 2).unwrap();
+        let phase = PhaseFlag::default();
+        phase.set(Phase::Measure);
+        assert_eq!((a.bound_clients(), b.bound_clients()), (Some(0), Some(0)));
+        let a1 = a.take(&phase).unwrap();
+        assert!(a1.client);
+        // (A's second claim would wait for B's first: `shared_queue`'s test.)
+        let b1 = b.take(&phase).unwrap();
+        let a2 = a.take(&phase).unwrap();
+        assert_eq!((a.bound_clients(), b.bound_clients()), (Some(2), Some(1)));
+        // Every client issues its first request at the start (the pool's CLOCK_MONOTONIC time,
+        // read in each queue's ticks: equal but for the nanoseconds between two readings).
+        let clock = Clock::get();
+        let apart = clock.ns_between(a1.issued.min(a2.issued), a1.issued.max(a2.issued));
+        assert!(apart < 1_000_000, "{apart} ns apart");
+        // A client comes back to the queue of the process that served it, and only there.
+        b.done(b1, clock.now(), 0, &phase);
+        assert!(b.has_due() && !a.has_due());
+        assert!(b.take(&phase).is_some());
+        a.done(a1, clock.now(), 0, &phase);
+        a.done(a2, clock.now(), 0, &phase);
+        assert!(a.take(&phase).is_some() && a.take(&phase).is_some());
+        assert_eq!(
+            (a.bound_clients(), b.bound_clients()),
+            (Some(2), Some(1)),
+            "the pool is empty"
+        );
+        assert_eq!(
+            RequestQueue::clients(2).bound_clients(),
+            None,
+            "an even share binds nothing"
         );
     }
 

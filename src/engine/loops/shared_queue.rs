@@ -78,6 +78,15 @@ impl State {
         }
     }
 
+    /// Room for `cap` clients and none yet: a process's own queue under `queue =
+    /// "first-free"`, which gains each client it claims from the group's pool.
+    pub(crate) fn no_clients(cap: u32) -> Self {
+        Self {
+            len: 0,
+            ..Self::clients(cap)
+        }
+    }
+
     /// Arrivals `mean_gap` apart on average.
     pub(crate) fn arrivals(mean_gap: f64, arrival: Arrival, seed: u64) -> Self {
         Self {
@@ -163,6 +172,15 @@ pub struct SharedQueue {
 unsafe impl Send for SharedQueue {}
 // SAFETY: as above.
 unsafe impl Sync for SharedQueue {}
+
+/// What a claim from the pool of unbound clients found.
+pub enum Claim {
+    /// A client, and whether it was the last one.
+    Took(Taken, bool),
+    /// Not this process's turn yet: another has not claimed its first client.
+    NotYet,
+    Empty,
+}
 
 /// A request taken: its issue time (CLOCK_MONOTONIC ns in the shared queue, the state's unit
 /// in general), and whether a client sent it.
@@ -323,6 +341,28 @@ impl SharedQueue {
         }
     }
 
+    /// The pool of unbound clients under `queue = "first-free"` (nobody gives a client back):
+    /// takes one without waiting, once at least `after` have been taken (or all but the
+    /// rest). `Claim::Empty` is for good; so is a run that stopped.
+    pub fn claim(&self, phase: &PhaseFlag, after: u32) -> Claim {
+        if !self.lock(phase) {
+            return Claim::Empty;
+        }
+        let state = self.header();
+        let claim = if state.len == 0 {
+            Claim::Empty
+        } else if state.cap - state.len < after.min(state.cap) {
+            Claim::NotYet
+        } else {
+            match state.take(self.heap(state.cap()), monotonic_ns(), |now| now) {
+                Due::Take(t) => Claim::Took(t, state.len == 0),
+                Due::Wait(_) => Claim::NotYet,
+            }
+        };
+        self.unlock();
+        claim
+    }
+
     /// A client got its response at `end_ns` and comes back after `think_ns`.
     pub fn done(&self, end_ns: u64, think_ns: u64, phase: &PhaseFlag) {
         if !self.lock(phase) {
@@ -466,6 +506,29 @@ mod tests {
         assert_eq!((first.issued, second.issued), (now + 1, now + 2));
         phase.set(Phase::Stop);
         assert!(q.take(&phase).is_none(), "an empty queue ends when the run stops");
+    }
+
+    #[test]
+    fn the_pool_gives_every_process_a_first_client_before_anyone_a_second() {
+        let pool = SharedQueue::clients(3).unwrap();
+        let phase = PhaseFlag::default();
+        // Process A's first claim, then its second while B has none: not yet.
+        assert!(matches!(pool.claim(&phase, 0), Claim::Took(t, false) if t.client));
+        assert!(matches!(pool.claim(&phase, 2), Claim::NotYet));
+        // B's first claim; now A (or B) may take the last one.
+        assert!(matches!(pool.claim(&phase, 0), Claim::Took(_, false)));
+        assert!(matches!(pool.claim(&phase, 2), Claim::Took(_, true)));
+        assert!(
+            matches!(pool.claim(&phase, 0), Claim::Empty),
+            "nobody gives a client back"
+        );
+        // More processes than clients (2 clients, 4 processes): the first two processes to
+        // look get one each, and then nobody waits for the others.
+        let small = SharedQueue::clients(2).unwrap();
+        assert!(matches!(small.claim(&phase, 0), Claim::Took(_, false)));
+        assert!(matches!(small.claim(&phase, 4), Claim::NotYet));
+        assert!(matches!(small.claim(&phase, 0), Claim::Took(_, true)));
+        assert!(matches!(small.claim(&phase, 4), Claim::Empty));
     }
 
     #[test]
