@@ -136,8 +136,9 @@ pub(crate) struct ImportArgs {
     pub also: Vec<PathBuf>,
     /// How the app's server queues requests for its processes, which a trace cannot show:
     /// shared (one listening socket, connections closed after each response: gunicorn's sync
-    /// worker) or per-process (keep-alive connections stay on a process: Puma, Node's cluster).
-    /// Default: from the server a framework hook recorded, else per-process
+    /// worker), per-process (keep-alive connections stay on a process, an equal share each:
+    /// Puma) or first-free (each connection stays with the process that took it first: Node's
+    /// cluster). Default: from the server a framework hook recorded, else per-process
     #[arg(long, value_enum, value_name = "QUEUE")]
     pub queue: Option<ServerQueue>,
 }
@@ -146,6 +147,7 @@ pub(crate) struct ImportArgs {
 pub(crate) enum ServerQueue {
     Shared,
     PerProcess,
+    FirstFree,
 }
 
 #[derive(Debug, Args)]

@@ -238,6 +238,16 @@ fn node_wrapper_traces_the_express_better_sqlite3_app() {
         .status()
         .unwrap();
     assert!(st.success());
+    // The process said which server it is, once (not a cluster worker).
+    let said: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["event"] == "server")
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0]["software"].as_str().unwrap().starts_with("node/"), "{said:?}");
+    assert_eq!(said[0]["cluster"], false, "{said:?}");
     let (stdout, text, kinds) = import(dir.path(), &trace, "format: the better-sqlite3 wrapper");
     // The wrapper reads the process's CPU: import says at which throughput the app time was
     // measured, in the scenario and in its output.

@@ -66,6 +66,12 @@ fn import(name: &str, extra: &[&str]) -> Imported {
     }
 }
 
+/// The `queue` an imported scenario's first group got (None: the per-process default).
+fn queue(text: &str) -> Option<String> {
+    let t: toml::Value = toml::from_str(text).unwrap();
+    t["group"][0].get("queue").map(|q| q.as_str().unwrap().to_string())
+}
+
 /// The two request kinds of the blog, whatever the format: 6 page views, 3 comment posts.
 /// `inlined`: the format writes the values into the SQL (Django), so every literal is a
 /// parameter; the others keep the app's placeholders and its own literals.
@@ -204,6 +210,53 @@ fn node_wrapper_gives_processes_requests_by_id_and_its_pragmas() {
     assert!(imp.stdout.contains("process.cpuUsage()"), "{}", imp.stdout);
     assert!(first_steps_have_app_time(&imp), "{}", imp.text);
     assert_eq!(imp.toml["matrix"]["journal_mode"][0].as_str(), Some("wal"));
+}
+
+#[test]
+fn node_cluster_workers_get_first_free_queues() {
+    // The wrapper's server line, once per process: cluster workers keep each keep-alive
+    // connection the primary handed them, first come.
+    let dir = tempfile::tempdir().unwrap();
+    let db = blog_db(dir.path());
+    let out = dir.path().join("app.toml");
+    let with_server = |cluster: bool| {
+        let mut text = String::new();
+        for pid in [300, 301] {
+            let line = serde_json::json!({"driver": "better-sqlite3", "event": "server", "pid": pid,
+                "ts_ns": 999_990_000_001i64, "software": "node/20.19.2", "cluster": cluster, "program": "server.js"});
+            text.push_str(&format!("{line}\n"));
+        }
+        text.push_str(&std::fs::read_to_string(fixture("node.jsonl")).unwrap());
+        let path = dir.path().join("server.jsonl");
+        std::fs::write(&path, text).unwrap();
+        import_with(&path, &db, &out, &[])
+    };
+    let (stdout, text) = with_server(true);
+    assert_eq!(queue(&text).as_deref(), Some("first-free"), "{text}");
+    assert!(stdout.contains("node/20.19.2 cluster workers"), "{stdout}");
+    bin().arg("validate").arg(&out).assert().success();
+    // Separate Node processes (behind a proxy): the per-process default, and the flag wins.
+    let (_, text) = with_server(false);
+    assert_eq!(queue(&text), None, "{text}");
+    assert!(text.contains("with --queue first-free"), "{text}");
+    let (_, text) = import_with(&fixture("node.jsonl"), &db, &out, &["--queue", "per-process"]);
+    assert_eq!(queue(&text), None, "{text}");
+    // A server line without its software is an error naming the line.
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &path,
+        "{\"driver\": \"better-sqlite3\", \"event\": \"server\", \"pid\": 1, \"ts_ns\": 5}\n",
+    )
+    .unwrap();
+    bin()
+        .arg("import")
+        .arg(&path)
+        .arg("-o")
+        .arg(dir.path().join("bad.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(":1:"))
+        .stderr(predicates::str::contains("software"));
 }
 
 #[test]
@@ -683,10 +736,6 @@ fn django_server_line_sets_how_requests_queue_for_the_processes() {
     let dir = tempfile::tempdir().unwrap();
     let db = blog_db(dir.path());
     let out = dir.path().join("app.toml");
-    let queue = |text: &str| -> Option<String> {
-        let t: toml::Value = toml::from_str(text).unwrap();
-        t["group"][0].get("queue").map(|q| q.as_str().unwrap().to_string())
-    };
     // gunicorn's sync worker: one socket for all the processes, so one queue.
     let sync = django_with_server(dir.path(), "gunicorn/27.0.1", false);
     let (stdout, text) = import_with(&sync, &db, &out, &[]);
@@ -713,6 +762,11 @@ fn django_server_line_sets_how_requests_queue_for_the_processes() {
     assert!(text.contains("import with --queue shared"), "{text}");
     let (_, text) = import_with(&fixture("django.jsonl"), &db, &out, &["--queue", "shared"]);
     assert_eq!(queue(&text).as_deref(), Some("shared"), "{text}");
+    bin().arg("validate").arg(&out).assert().success();
+    // Connections bound to the process that took them first (Node's cluster).
+    let (_, text) = import_with(&fixture("django.jsonl"), &db, &out, &["--queue", "first-free"]);
+    assert_eq!(queue(&text).as_deref(), Some("first-free"), "{text}");
+    assert!(text.contains("import --queue first-free"), "{text}");
     bin().arg("validate").arg(&out).assert().success();
     bin()
         .arg("import")

@@ -132,8 +132,17 @@ module.exports = function trace(Database) {
       record(this, 'iterate', args, ts, c0, { rows });
     }
   };
-  Traced.middleware = (req, res, next) => requests.run(`${process.pid}-${++nextRequest}`, next);
-  Traced.request = (fn) => requests.run(`${process.pid}-${++nextRequest}`, fn);
+  // Once per process, at its first request: the server, which import reads for the queue
+  // model (a cluster worker keeps each keep-alive connection the primary handed it).
+  let serverSaid = false;
+  const server = () => {
+    if (serverSaid) return;
+    serverSaid = true;
+    write({ driver: 'better-sqlite3', event: 'server', pid: process.pid, ts_ns: now(),
+      software: `node/${process.versions.node}`, cluster: require('cluster').isWorker, program });
+  };
+  Traced.middleware = (req, res, next) => { server(); requests.run(`${process.pid}-${++nextRequest}`, next); };
+  Traced.request = (fn) => { server(); return requests.run(`${process.pid}-${++nextRequest}`, fn); };
   Traced.litehammer = true;
   return Traced;
 };

@@ -1,6 +1,7 @@
 //! `litehammer import`: a trace becomes a scenario file (see `crate::import`).
 
 use crate::cli::{ImportArgs, ParamsMode, ServerQueue};
+use crate::config::app::QueueKind;
 use crate::error::{InputError, Status};
 use crate::import::{self, ImportError};
 use crate::report::output::Target;
@@ -20,7 +21,11 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
         name,
         from: args.from,
         also: args.also.clone(),
-        queue_shared: args.queue.map(|q| q == ServerQueue::Shared),
+        queue: args.queue.map(|q| match q {
+            ServerQueue::Shared => QueueKind::Shared,
+            ServerQueue::PerProcess => QueueKind::PerProcess,
+            ServerQueue::FirstFree => QueueKind::FirstFree,
+        }),
     };
     // The one output check every command that writes shares: a regular file or nothing,
     // never a link, a device, a FIFO, a directory, the trace or the database read.

@@ -13,6 +13,7 @@ pub(crate) mod schema;
 pub(crate) mod sql;
 pub(crate) mod trace;
 
+use crate::config::app::QueueKind;
 use litehammer_trace::lex::Kind;
 use requests::{Analysis, RequestKind, WorkerGroup};
 use scenario::{GroupOut, PopulateOut, ScenarioOut, ScriptOut, StepKind, StepOut};
@@ -29,8 +30,8 @@ pub(crate) struct Options {
     pub from: Option<formats::Format>,
     /// Traces of the same app in other configurations (`--also`): their CPU per request.
     pub also: Vec<PathBuf>,
-    /// `--queue`: Some(true) shared, Some(false) per-process; None: from the trace.
-    pub queue_shared: Option<bool>,
+    /// `--queue`; None: from the trace.
+    pub queue: Option<QueueKind>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,18 +161,18 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
             .zip(&p.values)
             .map(|(c, v)| (p.table.as_str(), c.as_str(), v.as_str(), p.rows))
     }));
-    if let Some(shared) = opts.queue_shared
+    if let Some(queue) = opts.queue
         && !analysis.groups.iter().any(|g| g.isolation_process)
     {
         notes.push(format!(
             "--queue {}: the trace has no group of processes (a queue is per group of processes); not used",
-            if shared { "shared" } else { "per-process" }
+            queue.as_str()
         ));
     }
     let mut groups = Vec::new();
     let mut kinds_of = Vec::new();
     for g in &analysis.groups {
-        let (group, kinds) = group_out(g, opts.queue_shared, opts.replay && !redacted, &keys, &mut notes);
+        let (group, kinds) = group_out(g, opts.queue, opts.replay && !redacted, &keys, &mut notes);
         let endpoints = kinds
             .iter()
             .filter(|k| k.optional.as_ref().is_none_or(|o| o.variant == 1))
@@ -891,20 +892,37 @@ fn also_traces(
 }
 
 /// How a process group's requests wait for its processes, which the SQL cannot show: from
-/// `--queue` (`shared`: Some(true)), else from the server a framework hook recorded. Returns
-/// the scenario's `queue` (None: the per-process default) and why.
-fn queue_of(g: &WorkerGroup, given: Option<bool>) -> (Option<&'static str>, String) {
+/// `--queue`, else from the server a framework hook recorded. Returns the scenario's `queue`
+/// (None: the per-process default) and why.
+fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>, String) {
     let threaded = g.actors.len() > g.processes || g.server.as_ref().is_some_and(|s| s.1);
     match (given, &g.server) {
-        (Some(true), _) => (
+        (Some(QueueKind::Shared), _) => (
             Some("shared"),
             "queue = \"shared\" (import --queue shared): the processes take requests from one queue, as from a \
              listening socket they share"
                 .into(),
         ),
-        (Some(false), _) => (
+        (Some(QueueKind::PerProcess), _) => (
             None,
             "queue: per-process (import --queue per-process): each process serves its own share of the clients".into(),
+        ),
+        (Some(QueueKind::FirstFree), _) => (
+            Some("first-free"),
+            "queue = \"first-free\" (import --queue first-free): each client stays with the process that took its \
+             first request, as Node's cluster hands a keep-alive connection to the worker that answers first \
+             (docs/app-model.md)"
+                .into(),
+        ),
+        (None, Some((server, _))) if server.starts_with("node/") && server.ends_with(" cluster worker") => (
+            Some("first-free"),
+            format!(
+                "queue = \"first-free\": the processes ran {server}s. The cluster primary hands each new \
+                 connection to the worker that acknowledges first, and a keep-alive connection stays there, so \
+                 a worker that was busy (in SQLite, in a busy-handler sleep) when the clients connected keeps \
+                 fewer of them (docs/app-model.md). For processes behind a proxy that spreads requests evenly, \
+                 import with --queue per-process"
+            ),
         ),
         (None, Some((server, false))) if server.starts_with("gunicorn/") && !threaded => (
             Some("shared"),
@@ -912,7 +930,7 @@ fn queue_of(g: &WorkerGroup, given: Option<bool>) -> (Option<&'static str>, Stri
                 "queue = \"shared\": the processes ran {server} with one thread each (its sync worker), which \
                  accepts from one listening socket shared by all and closes the connection after each response, \
                  so a request waits for whichever process is free first. Servers that keep a connection on its \
-                 process (gunicorn's gthread, Puma, Node's cluster) are per-process (import --queue per-process)"
+                 process (gunicorn's gthread, Puma) are per-process (import --queue per-process)"
             ),
         ),
         (None, server) => (
@@ -921,7 +939,8 @@ fn queue_of(g: &WorkerGroup, given: Option<bool>) -> (Option<&'static str>, Stri
                 "queue: per-process (the default): each process serves its own share of the clients, as a server \
                  that keeps each keep-alive connection on one process{}. If the processes accept from one \
                  listening socket and close connections after each response (gunicorn's sync worker), import \
-                 with --queue shared",
+                 with --queue shared; if each connection stays with the process that took it first (Node's \
+                 cluster), with --queue first-free",
                 server.as_ref().map_or(String::new(), |s| format!(
                     " ({} recorded {})",
                     s.0,
@@ -957,7 +976,7 @@ fn keep_alive_of(g: &WorkerGroup) -> Option<(u32, String)> {
 
 fn group_out(
     g: &WorkerGroup,
-    queue: Option<bool>,
+    queue: Option<QueueKind>,
     replay: bool,
     keys: &params::Keys,
     notes: &mut Vec<String>,
@@ -1017,7 +1036,7 @@ fn group_out(
         out.comments.push(comment.clone());
         notes.push(format!("{}: {comment}", g.name));
     }
-    if out.queue.is_none()
+    if out.queue != Some("shared")
         && let Some((n, comment)) = keep_alive_of(g)
     {
         out.keep_alive_inline = Some(n);

@@ -4,6 +4,9 @@
 //! `{"driver":"better-sqlite3","pid":1,"ts_ns":…,"dur_ns":…,"cpu_ns":…,"cpu_end_ns":…,"conn":1,
 //!   "request":7,"method":"get","sql":"SELECT … WHERE id = ?","params":[3],"changes":0,"rows":1}`
 //! `{"driver":"better-sqlite3","event":"open","pid":1,"ts_ns":…,"conn":1,"file":"/srv/app.db"}`
+//! `{"driver":"better-sqlite3","event":"server","pid":1,"ts_ns":…,"software":"node/20.19.2",
+//!   "cluster":true}` (once per process, at its first request through the middleware: whether
+//!   it is a cluster worker, for the queue model)
 //!
 //! `params` are the arguments as the app passed them: values, arrays of values, and an object
 //! for named parameters. `BEGIN`/`COMMIT`/`ROLLBACK` lines come from the wrapped
@@ -30,6 +33,8 @@ struct Line {
     rows: Option<i64>,
     file: Option<String>,
     program: Option<String>,
+    software: Option<String>,
+    cluster: Option<bool>,
 }
 
 pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
@@ -43,6 +48,17 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         let tid = pid;
         b.program(pid, l.program.as_deref().unwrap_or("node"));
         let ts = l.ts_ns.ok_or_else(|| missing("ts_ns"))?;
+        if l.event.as_deref() == Some("server") {
+            // The process's server, once: Node, and whether a cluster worker.
+            let software = l.software.ok_or_else(|| missing("software"))?;
+            let cluster = if l.cluster.unwrap_or(false) {
+                " cluster worker"
+            } else {
+                ""
+            };
+            b.server(pid, &format!("{software}{cluster}"), false);
+            return Ok(());
+        }
         let conn = b.conn(format!(
             "{pid}/{}",
             key_of(l.conn.as_ref()).ok_or_else(|| missing("conn"))?
@@ -60,7 +76,7 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             Some(other) => {
                 return Err(TraceError::at(
                     n,
-                    format!("better-sqlite3 wrapper line: unknown event `{other}` (expected open or close)"),
+                    format!("better-sqlite3 wrapper line: unknown event `{other}` (expected open, close or server)"),
                 ));
             }
         }
