@@ -123,7 +123,7 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_name = "DURATION", default_value = "50ms", allow_hyphen_values = true)]
     pub gap: DurationValue,
     /// Scenario name (default: the output file's stem)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub name: Option<String>,
     /// The trace's format (default: detected from its first line)
     #[arg(long, value_enum, value_name = "FORMAT")]

@@ -131,6 +131,19 @@ fn parameter_count_mismatch() {
 }
 
 #[test]
+fn empty_names() {
+    let text = with_head("duration = \"1s\"");
+    rejects(
+        &text.replacen("name = \"bad\"", "name = \" \"", 1),
+        &["name is empty", "`name`"],
+    );
+    rejects(
+        &text.replacen("name = \"w\"", "name = \"\"", 1),
+        &["group's name is empty", "bad.toml:"],
+    );
+}
+
+#[test]
 fn no_groups() {
     rejects("name = \"bad\"\nduration = \"1s\"\n", &["no worker groups"]);
 }

@@ -522,6 +522,26 @@ fn a_file_of_another_format_or_of_no_format_is_refused_with_its_line() {
         None,
         &["x.jsonl:2:1:", "not a JSON object"],
     );
+    // A directory is not a trace: said without a line to point at.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.toml");
+    let assert = bin().arg("import").arg(dir.path()).arg("-o").arg(&out).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("is a directory, not a trace file") && !stderr.contains(":1:1"),
+        "{stderr}"
+    );
+    // An empty --name is refused as the flag's.
+    bin()
+        .arg("import")
+        .arg(fixture("node.jsonl"))
+        .args(["-o"])
+        .arg(&out)
+        .args(["--name", ""])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--name"));
+    assert!(!out.exists());
     // A Node line in the middle of a Rails file.
     let mut text = lines("rails.jsonl", 2);
     text.push_str(&lines("node.jsonl", 1));
@@ -793,6 +813,28 @@ fn import_with_no_schema_anywhere_names_db_and_writes_nothing() {
         .code(2)
         .stderr(predicates::str::contains("no schema"))
         .stderr(predicates::str::contains("--db FILE"))
+        .stderr(predicates::prelude::PredicateBooleanExt::not(
+            predicates::str::contains("gap in import"),
+        ));
+    assert!(!out.exists());
+    // A --db of another app (no table the trace uses) names the flag and the table, not a
+    // gap in import.
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE unrelated(id INTEGER PRIMARY KEY);")
+        .unwrap();
+    bin()
+        .arg("import")
+        .arg(fixture("django.jsonl"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--db")
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--db"))
+        .stderr(predicates::str::contains("has no table `blog_post`"))
         .stderr(predicates::prelude::PredicateBooleanExt::not(
             predicates::str::contains("gap in import"),
         ));

@@ -84,6 +84,20 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<Status> {
                  statement can prepare; give a copy of the app's database with --db FILE (nothing was written)",
             )
             .into());
+        } else if let Some((db, table)) = args.db.as_deref().zip(missing_table(&text))
+            && crate::import::schema::read_db(db)
+                .is_ok_and(|info| !info.tables.iter().any(|t| t.name.eq_ignore_ascii_case(table)))
+        {
+            // Not a gap in import either: the copy given is not this app's database.
+            return Err(InputError::new(
+                "--db",
+                format!(
+                    "{}: has no table `{table}`, which the trace's statements use: is it this app's database? Give a \
+                     copy of it from before the traced run (nothing was written)",
+                    db.display()
+                ),
+            )
+            .into());
         } else {
             eprintln!(
                 "error: the scenario imported from {} does not validate, so it was not written: {text}",
@@ -143,6 +157,17 @@ fn only_missing_values(text: &str) -> bool {
     })
 }
 
+/// The table a statement did not find (SQLite's `no such table: NAME`), from a check's error.
+fn missing_table(error: &str) -> Option<&str> {
+    let rest = error.split_once("no such table: ")?.1;
+    let name = rest
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ')')
+        .next()?;
+    // `main.t` names the table t of the schema main.
+    let name = name.rsplit('.').next()?;
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -151,5 +176,13 @@ mod tests {
         assert!(super::only_missing_values(missing));
         let function = "params = [\"fill_in('REGEXP in read_t: no built-in equivalent')\"]";
         assert!(!super::only_missing_values(&format!("{missing}\n{function}")));
+    }
+
+    #[test]
+    fn the_missing_table_is_read_from_sqlites_message() {
+        let text = "step 0 in group `app`: SQL does not prepare: no such table: blog_post\n    55 | ...";
+        assert_eq!(super::missing_table(text), Some("blog_post"));
+        assert_eq!(super::missing_table("no such table: main.t"), Some("t"));
+        assert_eq!(super::missing_table("no such column: x"), None);
     }
 }

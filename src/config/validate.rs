@@ -200,11 +200,24 @@ fn check_shape(s: &Scenario, source: &Source) -> Result<(), InputError> {
                 .with_key("sqlite.locking_mode"));
         }
     }
+    if s.name.trim().is_empty() {
+        return Err(source
+            .error("the scenario's name is empty: give it one (it heads every report)")
+            .with_key("name"));
+    }
     if s.group.is_empty() {
         return Err(source.error("the scenario has no worker groups: add at least one [[group]] with a [[group.op]]"));
     }
     for (i, g) in s.group.iter().enumerate() {
         let name = g.name.get_ref();
+        if name.trim().is_empty() {
+            return Err(source
+                .error_at(
+                    g.name.span(),
+                    "a group's name is empty: give it one (--set and --matrix name a group by it: group.NAME.clients)",
+                )
+                .with_key("group.name"));
+        }
         if s.group[..i].iter().any(|other| other.name.get_ref() == name) {
             return Err(source
                 .error_at(g.name.span(), format!("group name `{name}` is used twice"))

@@ -92,6 +92,11 @@ OTLP/JSON (`\"resourceSpans\"`); `litehammer capture --snippet FRAMEWORK` prints
 /// Reads `path` as `from`, or as the format its first line shows.
 pub(crate) fn read_file(path: &Path, from: Option<Format>) -> Result<Imported, TraceError> {
     let open = || {
+        // A directory opens on Linux, and only its first read fails: say what it is, with no
+        // line to point at.
+        if path.is_dir() {
+            return Err(TraceError::at(0, "is a directory, not a trace file".to_string()));
+        }
         std::fs::File::open(path)
             .map(std::io::BufReader::new)
             .map_err(|e| TraceError::at(0, format!("cannot read the trace: {e}")))
