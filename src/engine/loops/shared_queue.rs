@@ -342,8 +342,8 @@ impl SharedQueue {
     }
 
     /// The pool of unbound clients under `queue = "first-free"` (nobody gives a client back):
-    /// takes one without waiting, once at least `after` have been taken (or all but the
-    /// rest). `Claim::Empty` is for good; so is a run that stopped.
+    /// takes one without waiting, once at least `after` of them (all of them, if there are
+    /// fewer) have been taken. `Claim::Empty` is for good; so is a run that stopped.
     pub fn claim(&self, phase: &PhaseFlag, after: u32) -> Claim {
         if !self.lock(phase) {
             return Claim::Empty;
