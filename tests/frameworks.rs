@@ -183,7 +183,9 @@ fn django_log_gives_processes_with_a_connection_per_request_and_the_settings_rea
     // 30 statements of 9 requests and 4 settings for each of the 9 connections.
     assert!(imp.stdout.contains(": 66 statements"), "{}", imp.stdout);
     assert!(
-        imp.stdout.contains("the 36 setting(s) the hook read at connect"),
+        imp.stdout.contains(
+            "the 4 setting(s) the hook read at connect (busy_timeout, foreign_keys, journal_mode, synchronous; 36 readings in all)"
+        ),
         "{}",
         imp.stdout
     );

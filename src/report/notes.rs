@@ -50,7 +50,8 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
         if let (Some(calls), Some(wait_ms)) = (g.busy_handler_calls, g.busy_wait_ms) {
             let wait = format_us(wait_ms * 1000.0);
             notes.push(format!(
-                "{}: group `{}`: busy handler called {calls} times, {wait} waited in all",
+                "{}: group `{}`: busy handler called {calls} times, {wait} waited in all (waits inside SQLite for \
+                 a lock; the table's `busy` counts the SQLITE_BUSY errors that reached the app)",
                 run.id, g.name
             ));
         }

@@ -55,7 +55,9 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut no_cpu = 0usize;
     let mut many = 0usize;
     let mut opens = 0usize;
-    let mut settings = 0usize;
+    // The settings' names, and how many times one was read (every connect reads them all).
+    let mut settings = std::collections::BTreeSet::new();
+    let mut settings_read = 0usize;
     let mut aliases: Vec<String> = Vec::new();
     let mut tracer = (0usize, 0i64);
     let last = each_line(input, Format::Django, |n, mut l: Line| {
@@ -105,7 +107,8 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
                                 format!("Django connect line: setting `{k}` = {v} is not a PRAGMA value"),
                             ));
                         }
-                        settings += 1;
+                        settings.insert(k.clone());
+                        settings_read += 1;
                         let sql = format!("PRAGMA {k} = {value}");
                         b.stmt(FwStmt {
                             line: n,
@@ -215,11 +218,14 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             .to_string(),
         "rows changed and returned: not in the log (unknown)".to_string(),
     ];
-    if settings > 0 {
+    if !settings.is_empty() {
+        let names: Vec<&str> = settings.iter().map(String::as_str).collect();
         modelled.push(format!(
             "settings: Django's connection set-up (its PRAGMAs, sqlite_compileoption_used) is not logged; the \
-             {settings} setting(s) the hook read at connect are written as `PRAGMA name = value` statements of \
-             duration 0"
+             {} setting(s) the hook read at connect ({}; {settings_read} readings in all) are written as \
+             `PRAGMA name = value` statements of duration 0",
+            names.len(),
+            names.join(", ")
         ));
     }
     if opens == 0 {
