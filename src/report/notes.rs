@@ -37,29 +37,34 @@ pub(crate) fn replica_line(r: &super::model::backup::ReplicaReport) -> String {
 /// What the table cannot show: failures, failed checks, starved workers, WAL growth.
 pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
+    // With rounds, the round too, as in the table: each round's run has its own notes.
+    let id = match run.repeat {
+        Some(k) => format!("{} #{k}", run.id),
+        None => run.id.clone(),
+    };
     if let Some(e) = &run.error {
-        notes.push(format!("{}: FAILED: {e}", run.id));
+        notes.push(format!("{}: FAILED: {e}", id));
     }
     for w in &run.when {
-        notes.push(format!("{}: [[when]] set {w}", run.id));
+        notes.push(format!("{}: [[when]] set {w}", id));
     }
     for g in &run.groups {
         if let Some(note) = starvation(g) {
-            notes.push(format!("{}: {note}", run.id));
+            notes.push(format!("{}: {note}", id));
         }
         if let (Some(calls), Some(wait_ms)) = (g.busy_handler_calls, g.busy_wait_ms) {
             let wait = format_us(wait_ms * 1000.0);
             notes.push(format!(
                 "{}: group `{}`: busy handler called {calls} times, {wait} waited in all (waits inside SQLite for \
                  a lock; the table's `busy` counts the SQLITE_BUSY errors that reached the app)",
-                run.id, g.name
+                id, g.name
             ));
         }
         if g.transactions.rolled_back_by_script > 0 {
             notes.push(format!(
                 "{}: group `{}`: {} requests succeeded but their script rolled back all they did \
                  (ROLLBACK or commit = false): served, not counted as committed nor in tx/s",
-                run.id, g.name, g.transactions.rolled_back_by_script
+                id, g.name, g.transactions.rolled_back_by_script
             ));
         }
         notes.extend(crate::report::anatomy::note(run, g));
@@ -72,14 +77,14 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
                 (CheckKind::Sql, true) => "ok",
                 (CheckKind::Sql, false) => "FAILED",
             };
-            notes.push(format!("{}: check `{}`: {verdict}, {}", run.id, c.name, c.detail));
+            notes.push(format!("{}: check `{}`: {verdict}, {}", id, c.name, c.detail));
         }
     }
     if let Some(d) = &run.dqlite {
         let s = d.settings.as_ref();
         notes.push(format!(
             "{}: dqlite: {}; read back journal_mode={}, synchronous={}, foreign_keys={}; SQLITE_BUSY retried for {} s by litehammer's client",
-            run.id,
+            id,
             d.cluster,
             s.map_or("?".to_string(), |s| s.journal_mode.to_string()),
             s.map_or("?".to_string(), |s| s.synchronous.to_string()),
@@ -87,11 +92,11 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
             d.busy_retry_s
         ));
         for f in &d.faults {
-            notes.push(format!("{}: fault {}", run.id, f.verdict));
+            notes.push(format!("{}: fault {}", id, f.verdict));
         }
     }
     if let Some(r) = &run.replica {
-        notes.push(format!("{}: {}", run.id, replica_line(r)));
+        notes.push(format!("{}: {}", id, replica_line(r)));
     }
     if run
         .sqlite
@@ -101,7 +106,7 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
         let resets = run.timeline.last().map_or(0, |e| e.wal_resets);
         notes.push(format!(
             "{}: WAL grew to {:.1} MB; {resets} checkpoint restart(s) while measuring",
-            run.id,
+            id,
             run.database.wal_bytes_max as f64 / 1e6
         ));
     }
@@ -146,4 +151,24 @@ fn starvation(g: &GroupReport) -> Option<String> {
         g.fairness.jain_index,
         format_us(worst_wait)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::model::Report;
+
+    #[test]
+    fn a_rounds_notes_name_the_round_as_its_table_row_does() {
+        let mut report: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/report.json")).expect("fixture is a report");
+        let run = &mut report.runs[0];
+        run.error = Some("boom".into());
+        let id = run.id.clone();
+        assert!(super::notes(run).iter().any(|n| n == &format!("{id}: FAILED: boom")));
+        run.repeat = Some(2);
+        let notes = super::notes(run);
+        assert!(!notes.is_empty());
+        assert!(notes.iter().all(|n| n.starts_with(&format!("{id} #2: "))), "{notes:?}");
+        assert_eq!(crate::report::format::run_label(run), format!("{id} #2"));
+    }
 }
