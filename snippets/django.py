@@ -1,4 +1,5 @@
 # litehammer apply --for django: {{config}}
+# {{durability}}
 # journal_mode={{journal_mode}} {{journal_scope}}; synchronous,
 # busy_timeout and cache_size are per connection: they must be set on every connection,
 # which is what init_command (5.1+) and the connection_created signal do.

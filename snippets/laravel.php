@@ -1,5 +1,6 @@
 <?php
 // litehammer apply --for laravel: {{config}}
+// {{durability}}
 // config/database.php, 'connections' => [...]. journal_mode={{journal_mode}}
 // {{journal_scope}}; synchronous, busy_timeout and cache_size are per connection: Laravel
 // applies these keys on every connection it opens.

@@ -1,4 +1,5 @@
 // litehammer apply --for node: {{config}}
+// {{durability}}
 // better-sqlite3. journal_mode={{journal_mode}} {{journal_scope}}; synchronous,
 // busy_timeout and cache_size are per connection: run them on every `new Database(...)`.
 const Database = require("better-sqlite3");

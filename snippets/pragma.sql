@@ -1,4 +1,5 @@
 -- litehammer apply --for pragma: {{config}}
+-- {{durability}}
 -- journal_mode={{journal_mode}} {{journal_scope}}:
 PRAGMA journal_mode={{journal_mode}};
 -- Per connection: run these on EVERY connection your application opens.

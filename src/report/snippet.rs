@@ -126,7 +126,19 @@ pub(crate) fn snippet(report: &Report, id: &str, framework: Framework) -> Result
         }
         _ => "does not persist: set it on every connection, like the settings below",
     };
+    // What the configuration gives up on durability, on its own comment line; no line where
+    // it gives up nothing.
+    let durable = durability(sqlite.journal_mode, sqlite.synchronous);
+    let template: String = match durable {
+        Some(_) => template.to_string(),
+        None => template
+            .lines()
+            .filter(|l| !l.contains("{{durability}}"))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+    };
     let values = [
+        ("durability", durable.unwrap_or_default().to_string()),
         ("journal_scope", journal_scope.to_string()),
         ("config", comment_text(id)),
         ("journal_mode", sqlite.journal_mode.as_str().to_string()),
@@ -138,7 +150,36 @@ pub(crate) fn snippet(report: &Report, id: &str, framework: Framework) -> Result
         ("transaction_mode", mode.to_string()),
         ("TRANSACTION_MODE", mode.to_uppercase()),
     ];
-    Ok(fill(template, &values))
+    Ok(fill(&template, &values))
+}
+
+/// What a configuration gives up on durability, in a sentence; `None` for one that syncs
+/// every commit with an atomic journal.
+fn durability(
+    journal: crate::config::sqlite::JournalMode,
+    sync: crate::config::sqlite::Synchronous,
+) -> Option<&'static str> {
+    use crate::config::sqlite::{JournalMode, Synchronous};
+    Some(match (journal, sync) {
+        (JournalMode::Memory | JournalMode::Off, _) => {
+            "Durability: this journal_mode is not atomic: an app that dies in the middle of a transaction can leave \
+             the database corrupt."
+        }
+        (_, Synchronous::Off) => {
+            "Durability: synchronous=off leaves syncing to the OS: a power loss or OS crash can lose commits or \
+             corrupt the database."
+        }
+        (JournalMode::Wal, Synchronous::Normal) => {
+            "Durability: with synchronous=normal in WAL a commit reaches the disk at the next checkpoint, not at \
+             COMMIT: a power loss or OS crash (not an app crash) can lose the last commits; the database stays \
+             intact. synchronous=full syncs every commit."
+        }
+        (_, Synchronous::Normal) => {
+            "Durability: with synchronous=normal and a rollback journal, a power loss or OS crash at the wrong \
+             moment can corrupt the database (SQLite's documentation); synchronous=full avoids it."
+        }
+        _ => return None,
+    })
 }
 
 /// A report's text (a run id: a report can come from anyone) for the one-line comment it
@@ -175,6 +216,8 @@ pub(crate) struct ApplyIt {
     pub config: String,
     pub pragma: String,
     pub django: String,
+    /// What the configuration gives up on durability, if anything.
+    pub durability: Option<&'static str>,
 }
 
 impl ApplyIt {
@@ -188,7 +231,18 @@ impl ApplyIt {
         ) else {
             return Ok(None);
         };
-        Ok(Some(ApplyIt { config, pragma, django }))
+        let durability = report
+            .runs
+            .iter()
+            .find(|r| r.id == config)
+            .and_then(|r| r.sqlite.as_ref())
+            .and_then(|s| durability(s.journal_mode, s.synchronous));
+        Ok(Some(ApplyIt {
+            config,
+            pragma,
+            django,
+            durability,
+        }))
     }
 
     /// The sentence before the snippets (Markdown `code` spans).
@@ -196,8 +250,9 @@ impl ApplyIt {
         format!(
             "For `{}`, the recommended configuration. Each snippet says which settings persist in the database \
              file (only `journal_mode=wal` does) and which must be set on every connection (synchronous, \
-             busy_timeout, cache_size).",
-            self.config
+             busy_timeout, cache_size).{}",
+            self.config,
+            self.durability.map_or(String::new(), |d| format!(" {d}"))
         )
     }
 
@@ -235,6 +290,35 @@ mod tests {
             comment_text("journal_mode=wal,synchronous=normal"),
             "journal_mode=wal,synchronous=normal"
         );
+    }
+
+    #[test]
+    fn every_configuration_that_gives_up_durability_says_what() {
+        use crate::config::sqlite::{JournalMode as J, Synchronous as S};
+        assert!(
+            durability(J::Wal, S::Normal)
+                .unwrap()
+                .contains("can lose the last commits")
+        );
+        assert!(durability(J::Delete, S::Normal).unwrap().contains("corrupt"));
+        assert!(durability(J::Wal, S::Off).unwrap().contains("synchronous=off"));
+        assert!(durability(J::Memory, S::Full).unwrap().contains("not atomic"));
+        assert_eq!(durability(J::Wal, S::Full), None);
+        assert_eq!(durability(J::Delete, S::Extra), None);
+        // The pages' "Apply it" and every snippet say it for a configuration that gives up
+        // durability, on a line of its own; one that gives up nothing has no such line.
+        let report: Report = serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap();
+        let apply = ApplyIt::of(&report).unwrap().unwrap();
+        assert_eq!(apply.config, "journal_mode=wal,synchronous=normal");
+        let said = durability(J::Wal, S::Normal).unwrap();
+        assert_eq!(apply.durability, Some(said));
+        assert!(apply.intro().ends_with(said), "{}", apply.intro());
+        for f in [Framework::Django, Framework::Pragma, Framework::Go] {
+            let text = snippet(&report, &apply.config, f).unwrap();
+            assert!(text.lines().any(|l| l.ends_with(&format!(" {said}"))), "{f:?}: {text}");
+            let full = snippet(&report, "journal_mode=wal,synchronous=full", f).unwrap();
+            assert!(!full.contains("Durability") && !full.contains("{{"), "{f:?}: {full}");
+        }
     }
 
     #[test]
