@@ -175,8 +175,9 @@ fn durability(
              intact. synchronous=full syncs every commit."
         }
         (_, Synchronous::Normal) => {
-            "Durability: with synchronous=normal and a rollback journal, a power loss or OS crash at the wrong \
-             moment can corrupt the database (SQLite's documentation); synchronous=full avoids it."
+            "Durability: with synchronous=normal and a rollback journal, a power loss at the wrong moment can \
+             corrupt the database on some filesystems (a very small chance, SQLite's documentation says); \
+             synchronous=full avoids it."
         }
         _ => return None,
     })
