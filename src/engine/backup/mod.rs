@@ -4,6 +4,7 @@
 //! stops; then `engine::backup::restore` restores the replica and checks it.
 
 pub(crate) mod error;
+mod ltx;
 mod proc;
 pub(crate) mod replica;
 pub(crate) mod restore;
@@ -11,6 +12,7 @@ mod wal;
 
 pub(crate) use error::BackupError;
 use error::file_error;
+use ltx::{copy_ltx, has_ltx};
 use proc::{io_bytes, own_group_and_die_with_parent, proc_usage, signal, thread_cpu_s};
 
 use crate::config::backup::{BackupMethod, BackupSettings};
@@ -348,45 +350,6 @@ impl LitestreamChild {
             self.exited = true;
         }
     }
-}
-
-fn has_ltx(dir: &Path) -> bool {
-    let mut found = false;
-    walk(dir, &mut |p| found |= p.extension().is_some_and(|e| e == "ltx"));
-    found
-}
-
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, f);
-        } else {
-            f(&p);
-        }
-    }
-}
-
-/// Copies the finished `.ltx` files of a replica (they are written once, under a temporary
-/// name first), keeping the layout.
-fn copy_ltx(from: &Path, to: &Path) -> std::io::Result<()> {
-    let mut result = Ok(());
-    walk(from, &mut |p| {
-        if p.extension().is_some_and(|e| e == "ltx")
-            && let Ok(rel) = p.strip_prefix(from)
-        {
-            let dest = to.join(rel);
-            let r = dest
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::copy(p, &dest).map(|_| ()));
-            if let Err(e) = r {
-                result = Err(e);
-            }
-        }
-    });
-    result
 }
 
 struct ThreadStats {

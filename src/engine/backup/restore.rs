@@ -193,30 +193,13 @@ fn last_intact(
     acknowledged: u64,
 ) -> Option<(u64, Lag)> {
     let replica = dir.join("replica");
-    let max = max_txid(&replica)?;
+    let max = super::ltx::max_txid(&replica)?;
     let out = dir.join("earlier.db");
     (max.saturating_sub(EARLIER_POINTS).max(1)..max).rev().find_map(|txid| {
         litestream_restore(bin, &replica, &out, Some(txid)).ok()?;
         let (lag, check) = judge(&out, main, spec, acknowledged).ok()?;
         (check.ok && check.integrity_check == "ok").then_some((txid, lag))
     })
-}
-
-/// The highest transaction id of a file replica's `.ltx` files (`ltx/LEVEL/MIN-MAX.ltx`, hex).
-fn max_txid(replica: &Path) -> Option<u64> {
-    let mut max = None;
-    for level in std::fs::read_dir(replica.join("ltx")).ok()?.flatten() {
-        for file in std::fs::read_dir(level.path()).into_iter().flatten().flatten() {
-            let name = file.file_name();
-            let txid = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".ltx"))
-                .and_then(|n| n.split_once('-'))
-                .and_then(|(_, hi)| u64::from_str_radix(hi, 16).ok());
-            max = max.max(txid);
-        }
-    }
-    max
 }
 
 fn failed(mut report: BackupReport, message: String) -> BackupReport {
@@ -590,22 +573,5 @@ mod tests {
             "{detail}"
         );
         assert_eq!(report.lag_after_final_sync, None, "a damaged copy has no lag");
-    }
-
-    #[test]
-    fn the_highest_txid_of_a_file_replica() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(max_txid(dir.path()), None);
-        for (level, name) in [
-            ("0", "0000000000000002-0000000000000002.ltx"),
-            ("0", "000000000000000a-000000000000000a.ltx"),
-            ("9", "0000000000000001-0000000000000004.ltx"),
-            ("0", "000000000000000b-000000000000000b.ltx.tmp"),
-        ] {
-            let d = dir.path().join("ltx").join(level);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join(name), b"").unwrap();
-        }
-        assert_eq!(max_txid(dir.path()), Some(10));
     }
 }
