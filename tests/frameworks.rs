@@ -244,21 +244,12 @@ fn node_cluster_workers_get_first_free_queues() {
     let (_, text) = import_with(&fixture("node.jsonl"), &db, &out, &["--queue", "per-process"]);
     assert_eq!(queue(&text), None, "{text}");
     // A server line without its software is an error naming the line.
-    let path = dir.path().join("bad.jsonl");
-    std::fs::write(
-        &path,
-        "{\"driver\": \"better-sqlite3\", \"event\": \"server\", \"pid\": 1, \"ts_ns\": 5}\n",
-    )
-    .unwrap();
-    bin()
-        .arg("import")
-        .arg(&path)
-        .arg("-o")
-        .arg(dir.path().join("bad.toml"))
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains(":1:"))
-        .stderr(predicates::str::contains("software"));
+    fails(
+        "bad.jsonl",
+        b"{\"driver\": \"better-sqlite3\", \"event\": \"server\", \"pid\": 1, \"ts_ns\": 5}\n",
+        None,
+        &["bad.jsonl:1:", "software"],
+    );
 }
 
 #[test]
