@@ -74,7 +74,10 @@ pub(crate) fn invariant_problems(report: &Report) -> Vec<String> {
             for i in app.invariants.iter().filter(|i| i.checked && !i.ok) {
                 problems.push(format!(
                     "run `{}`: group `{}`: invariant {} does not hold: {}",
-                    run.id, g.name, i.name, i.detail
+                    crate::report::format::round_label(run),
+                    g.name,
+                    i.name,
+                    i.detail
                 ));
             }
         }

@@ -16,13 +16,6 @@ fn app_groups(report: &Report) -> Vec<(&RunReport, &GroupReport)> {
         .collect()
 }
 
-fn label(run: &RunReport) -> String {
-    match run.repeat {
-        Some(k) => format!("{} #{k}", run.id),
-        None => run.id.clone(),
-    }
-}
-
 fn ms(v: f64) -> String {
     format_us(v * 1000.0)
 }
@@ -60,7 +53,7 @@ pub fn note(run: &RunReport, g: &GroupReport) -> Option<String> {
         .collect();
     let mut line = format!(
         "{}: group `{}`: per request {} = {}; p99 share: {}",
-        run.id,
+        super::format::round_label(run),
         g.name,
         ms(a.total_mean_ms),
         means.join(" + "),
@@ -133,7 +126,7 @@ pub fn markdown(report: &Report) -> Option<String> {
         let app = g.app.as_ref().expect("filtered");
         let a = &app.anatomy;
         let mut row = vec![
-            label(run),
+            super::format::round_label(run),
             g.name.clone(),
             match &app.busy_wait {
                 Some(wait) => format!(
@@ -172,7 +165,7 @@ pub fn markdown(report: &Report) -> Option<String> {
             g.app.as_ref().unwrap().blocks.iter().map(move |b| {
                 format!(
                     "- {} `{}` op `{}` block at step {}: {} committed, {} retried, {} rolled back, errors: {}",
-                    label(run),
+                    super::format::round_label(run),
                     g.name,
                     b.op,
                     b.begin_step,
@@ -222,7 +215,7 @@ pub fn html(report: &Report) -> Option<String> {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\">{}</text>",
             label_w - 6.0,
             y + row_h * 0.6,
-            escape_html(&format!("{} · {}", label(run), g.name))
+            escape_html(&format!("{} · {}", super::format::round_label(run), g.name))
         );
         let mut x = label_w;
         for (i, v) in a.mean_ms.values().iter().enumerate() {
@@ -281,7 +274,7 @@ fn markdown_table_html(groups: &[(&RunReport, &GroupReport)]) -> String {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&label(run)),
+            escape_html(&super::format::round_label(run)),
             escape_html(&g.name),
             escape_html(&shares.join(", "))
         );
@@ -366,6 +359,10 @@ mod tests {
             line.contains("clients bound to the first free process: 9, 5, 1, 1"),
             "{line}"
         );
+        // With rounds the line names its round, as the table row and the other notes do.
+        kept.runs[0].repeat = Some(2);
+        let line = note(&kept.runs[0], &kept.runs[0].groups[0]).unwrap();
+        assert!(line.starts_with(&format!("{} #2: group", kept.runs[0].id)), "{line}");
         assert!(note(run, &run.groups[1]).is_none());
         let md = String::from_utf8(
             crate::report::markdown::Markdown { baseline: None }

@@ -151,14 +151,23 @@ pub(crate) fn escape_html(text: &str) -> String {
     out
 }
 
-/// The run id, with `#k` for a repeated run.
+/// A run's id, with its round when there are rounds (`id #2`): what names a run's notes.
+pub(crate) fn round_label(run: &RunReport) -> String {
+    match run.repeat {
+        Some(k) => format!("{} #{k}", run.id),
+        None => run.id.clone(),
+    }
+}
+
+/// The run id (with the PostgreSQL or Turso version it ran on), with `#k` for a repeated run:
+/// the table's row label.
 pub(crate) fn run_label(run: &RunReport) -> String {
     let id = match (&run.postgres, &run.turso) {
         (Some(pg), _) => format!("{} (PostgreSQL {})", run.id, pg.server_version),
         (None, Some(t)) if !t.version.is_empty() && !run.matrix.contains_key("target") => {
             format!("{} (Turso {})", run.id, t.version)
         }
-        _ => run.id.clone(),
+        _ => return round_label(run),
     };
     match run.repeat {
         Some(k) => format!("{id} #{k}"),

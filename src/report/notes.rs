@@ -38,10 +38,7 @@ pub(crate) fn replica_line(r: &super::model::backup::ReplicaReport) -> String {
 pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
     // With rounds, the round too, as in the table: each round's run has its own notes.
-    let id = match run.repeat {
-        Some(k) => format!("{} #{k}", run.id),
-        None => run.id.clone(),
-    };
+    let id = super::format::round_label(run);
     if let Some(e) = &run.error {
         notes.push(format!("{}: FAILED: {e}", id));
     }
