@@ -578,6 +578,12 @@ fn first_free_queues_bind_each_client_to_one_process_and_say_how_many() {
         for i in app["invariants"].as_array().unwrap() {
             assert_eq!(i["ok"], Value::Bool(true), "{extra}{i}");
         }
+        // Uneven on purpose: the verdict does not call the workers unfair.
+        assert!(
+            !report["verdict"].to_string().contains("unfair"),
+            "{}",
+            report["verdict"]
+        );
     }
     // An even share (the default) lists nothing.
     let report = run(

@@ -100,7 +100,7 @@ pub(crate) fn candidates<'a>(configs: &'a [Config<'a>], subject: Subject) -> Res
                 achieved += ol.achieved_rate;
                 open_runs += 1;
             }
-            if g.per_worker.len() > 1 && g.fairness.min_max_ratio < UNFAIR {
+            if g.per_worker.len() > 1 && g.fairness.min_max_ratio < UNFAIR && !g.uneven_by_design() {
                 let j = g.fairness.jain_index;
                 unfair = Some(unfair.map_or(j, |u| u.min(j)));
             }

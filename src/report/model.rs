@@ -588,6 +588,21 @@ pub(crate) enum CheckKind {
 }
 
 impl GroupReport {
+    /// Whether the application model shares the work out unevenly on purpose, so that unequal
+    /// counts per worker say nothing about SQLite's fairness: clients bound to the first free
+    /// process (`queue = "first-free"`), or per-process queues with fewer clients than
+    /// processes (a process with none serves nothing).
+    pub(crate) fn uneven_by_design(&self) -> bool {
+        self.app.as_ref().is_some_and(|a| match a.queue.as_deref() {
+            Some("first-free") => true,
+            Some("per-process") => {
+                let processes = self.workers / a.threads_per_process.max(1);
+                a.clients > 0 && a.clients < processes
+            }
+            _ => false,
+        })
+    }
+
     /// Every failure of the group: its transactions' (BEGIN/COMMIT) and its operations'.
     pub(crate) fn all_errors(&self) -> ErrorCounts {
         // An application-model group counts a failed request once under its op and once in

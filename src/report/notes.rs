@@ -132,7 +132,7 @@ pub(crate) fn open_loop(run: &RunReport) -> Vec<String> {
 /// A group whose slowest worker committed less than half of its fastest: SQLite's busy
 /// handler is not fair.
 fn starvation(g: &GroupReport) -> Option<String> {
-    if g.per_worker.len() < 2 || g.fairness.min_max_ratio >= 0.5 {
+    if g.per_worker.len() < 2 || g.fairness.min_max_ratio >= 0.5 || g.uneven_by_design() {
         return None;
     }
     let slowest = g.per_worker.iter().min_by_key(|w| w.transactions)?;
@@ -153,6 +153,42 @@ fn starvation(g: &GroupReport) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use crate::report::model::Report;
+
+    #[test]
+    fn workers_uneven_by_design_are_not_called_unfair() {
+        let report: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/report.json")).expect("fixture is a report");
+        let mut g = report.runs[0].groups[0].clone();
+        g.per_worker[1].transactions = 100;
+        g.fairness.min_max_ratio = 100.0 / 4775.0;
+        assert!(super::starvation(&g).is_some_and(|n| n.contains("is unfair")));
+        // Clients bound to the first free process, and per-process queues with fewer clients
+        // than processes: uneven on purpose.
+        let app = |queue: &str, clients: u32| {
+            serde_json::from_value(serde_json::json!({
+                "clients": clients, "connection": "persistent", "isolation": "process", "pids": [1, 2],
+                "connections_opened": 0, "queue": queue, "threads_per_process": 1,
+                "queue_wait_us": {"min": 0.0, "mean": 0.0, "stddev": 0.0, "p50": 0.0, "p90": 0.0,
+                                  "p99": 0.0, "p99_9": 0.0, "max": 0.0},
+                "anatomy": {"requests": 0, "mean_ms": {"app": 0.0, "queue": 0.0, "lock": 0.0, "execute": 0.0,
+                            "commit": 0.0, "connect": 0.0}, "total_mean_ms": 0.0, "p99_requests": 0,
+                            "p99_share": {"app": 0.0, "queue": 0.0, "lock": 0.0, "execute": 0.0,
+                                          "commit": 0.0, "connect": 0.0}},
+                "cpu_ms_per_request": 0.0
+            }))
+            .unwrap()
+        };
+        for (queue, clients, by_design) in [
+            ("first-free", 16, true),
+            ("per-process", 1, true),
+            ("per-process", 16, false),
+            ("shared", 1, false),
+        ] {
+            g.app = Some(app(queue, clients));
+            assert_eq!(g.uneven_by_design(), by_design, "{queue} {clients}");
+            assert_eq!(super::starvation(&g).is_none(), by_design, "{queue} {clients}");
+        }
+    }
 
     #[test]
     fn a_rounds_notes_name_the_round_as_its_table_row_does() {
