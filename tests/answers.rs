@@ -248,6 +248,35 @@ fn apply_rails_snippet_is_yaml() {
 }
 
 #[test]
+fn apply_says_when_its_pick_is_only_the_fastest_measured() {
+    // The fixture: four configurations, one round each, so the best is not confirmed. The
+    // snippet stays alone on stdout; the note goes to stderr.
+    let out = bin()
+        .arg("apply")
+        .arg(fixture())
+        .args(["--for", "pragma"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("journal_mode=wal,synchronous=normal is the fastest measured, not a confirmed best")
+            && stderr.contains("--rounds 3"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("-- litehammer apply"));
+    // A configuration the user named is theirs: no note.
+    bin()
+        .arg("apply")
+        .arg(fixture())
+        .args(["--for", "pragma", "--config", "journal_mode=wal,synchronous=full"])
+        .assert()
+        .success()
+        .stderr(predicates::str::is_empty());
+}
+
+#[test]
 fn apply_rejects_bad_input_with_exit_2() {
     bin()
         .arg("apply")

@@ -72,6 +72,22 @@ pub(crate) fn choose(report: &Report, spec: Option<&str>) -> Result<String, Rend
         .ok_or_else(|| InputError::new("REPORT", "the report has no runs").into())
 }
 
+/// Why the recommended configuration of a measured report is only the fastest measured, not a
+/// confirmed best: several configurations, no crash decision or capacity pick, and rounds
+/// whose intervals do not put it ahead of every other (or one round). `None` when confirmed.
+pub(crate) fn unconfirmed(report: &Report) -> Option<&'static str> {
+    if report.decision.is_some() || report.capacity.is_some() || stats::configurations(report).len() < 2 {
+        return None;
+    }
+    match crate::analysis::verdict::confirmed_winner(report) {
+        Ok(Some(_)) => None,
+        _ => Some(
+            "the runs cannot tell it from every other, with one round or with intervals that overlap; run \
+             with --rounds 3 or more to confirm it, or pick one with `litehammer apply --config`",
+        ),
+    }
+}
+
 /// The recommended configuration of a measured report, if it has one.
 pub(crate) fn recommended(report: &Report) -> Result<Option<String>, RenderError> {
     // A capacity report: the highest capacity (that loses nothing, with --durability).
@@ -219,6 +235,8 @@ pub(crate) struct ApplyIt {
     pub django: String,
     /// What the configuration gives up on durability, if anything.
     pub durability: Option<&'static str>,
+    /// Why the recommendation is not a confirmed best, if it is not.
+    pub unconfirmed: Option<&'static str>,
 }
 
 impl ApplyIt {
@@ -243,13 +261,18 @@ impl ApplyIt {
             pragma,
             django,
             durability,
+            unconfirmed: unconfirmed(report),
         }))
     }
 
     /// The sentence before the snippets (Markdown `code` spans).
     pub(crate) fn intro(&self) -> String {
+        let what = match self.unconfirmed {
+            Some(why) => format!("the fastest measured, not a confirmed best ({why})"),
+            None => "the recommended configuration".to_string(),
+        };
         format!(
-            "For `{}`, the recommended configuration. Each snippet says which settings persist in the database \
+            "For `{}`, {what}. Each snippet says which settings persist in the database \
              file (only `journal_mode=wal` does) and which must be set on every connection (synchronous, \
              busy_timeout, cache_size).{}",
             self.config,
