@@ -9,7 +9,8 @@
 //!   exists, and when it is best anyway its failure rate is said next to it.
 //!
 //! With rounds (`--rounds N`), each ratio carries its 95 % interval across rounds
-//! (`stats::paired_ratio`) and is a difference only when the interval excludes 1; a single
+//! (`stats::paired_ratio`) and is a difference only when the interval excludes 1 and the
+//! ratio is at least [`MIN_EFFECT_PCT`] percent from 1; a single
 //! round cannot tell noise from a difference, says so, and calls differences within
 //! ± [`NOISE_PCT`] percent no measurable difference.
 
@@ -20,6 +21,10 @@ use crate::report::model::RunReport;
 
 /// Single runs: a difference within this many percent is no measurable difference.
 pub(crate) const NOISE_PCT: f64 = 5.0;
+/// Rounds: a difference must also be at least this many percent, whatever its interval, or it
+/// reads 1.00× and is called no measurable difference (a 0.2 % gap between two app-bound
+/// configurations can have a tight interval that excludes 1).
+pub(crate) const MIN_EFFECT_PCT: f64 = 1.0;
 /// Open loop: a configuration kept up when it achieved this share of its target rate.
 pub(crate) const KEPT_UP: f64 = 0.95;
 /// Workers are unfair when the slowest committed less than this share of the fastest.
@@ -365,10 +370,15 @@ struct Ratio {
 }
 
 impl Ratio {
-    /// A difference: the interval excludes 1; without one, outside ± [`NOISE_PCT`] (unconfirmed).
+    /// A difference: the interval excludes 1 and the ratio is at least [`MIN_EFFECT_PCT`] away
+    /// from 1; without an interval, outside ± [`NOISE_PCT`] (unconfirmed).
     fn significant(&self) -> bool {
         match self.interval {
-            Some(i) => i.excludes_one(),
+            Some(i) => {
+                i.excludes_one()
+                    && (self.value - 1.0).abs() >= MIN_EFFECT_PCT / 100.0
+                    && (1.0 / self.value - 1.0).abs() >= MIN_EFFECT_PCT / 100.0
+            }
             None => (self.value - 1.0).abs() > NOISE_PCT / 100.0 && (1.0 / self.value - 1.0).abs() > NOISE_PCT / 100.0,
         }
     }
@@ -439,7 +449,7 @@ pub(crate) fn confirmed_best(cands: &[Candidate]) -> Option<usize> {
         } else {
             ratio(&cands[b].figures, &other.figures, |r| r.1)
         };
-        r.is_some_and(|r| r.interval.is_some_and(|i| i.low > 1.0))
+        r.is_some_and(|r| r.interval.is_some_and(|i| i.low > 1.0) && r.significant())
     };
     cands.iter().enumerate().all(|(i, c)| i == b || ahead(c)).then_some(b)
 }
@@ -457,6 +467,24 @@ pub(crate) fn confirmed_winner(report: &Report) -> Result<Option<String>, BadHis
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tight_interval_around_a_tiny_gap_is_no_difference() {
+        let r = |value: f64, low: f64, high: f64| Ratio {
+            value,
+            interval: Some(Interval {
+                ratio: value,
+                low,
+                high,
+                rounds: 3,
+            }),
+        };
+        assert!(!r(1.002, 1.001, 1.003).significant(), "reads 1.00×");
+        assert!(!r(0.998, 0.997, 0.999).significant());
+        assert!(r(1.02, 1.01, 1.03).significant());
+        assert!(r(0.98, 0.97, 0.99).significant());
+        assert!(!r(1.5, 0.9, 2.0).significant(), "the interval holds 1");
+    }
 
     fn fixture() -> Report {
         serde_json::from_str(include_str!("../../tests/fixtures/report.json")).unwrap()
