@@ -388,6 +388,21 @@ fn a_cms_trace_imports_validates_and_runs_with_no_hand_edits() {
     // The self-check ran the kinds against a copy of the database: nothing failed.
     assert!(text.contains("0 failed (0.0 % of requests"), "{text}");
     assert!(!stdout.contains("self-check"), "{stdout}");
+    // It says how many requests it ran and how many runs that made: each kind's first runs
+    // once more, so the runs are the requests plus one per kind.
+    let line = text.lines().find(|l| l.starts_with("# Self-check: ")).unwrap();
+    let number = |after: &str| -> usize {
+        line.split(after)
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (requests, runs) = (number(" request(s) of the trace"), number(" run(s), "));
+    assert!(runs > requests, "{line}");
 
     let scenario = dir.path().join("cms.toml");
     let r = validate_and_run(dir.path(), &scenario, &["--duration", "300ms"]);

@@ -44,6 +44,8 @@ pub(crate) struct Checker {
     weight_tried: f64,
     weight_failed: f64,
     requests_tried: usize,
+    /// Of those, runs of a kind's first request once more (at the kind's end).
+    requests_again: usize,
     requests_failed: usize,
     /// Why steps failed: (kind, step, message), each once.
     pub failures: Vec<(String, usize, String)>,
@@ -122,6 +124,7 @@ impl Checker {
             weight_tried: 0.0,
             weight_failed: 0.0,
             requests_tried: 0,
+            requests_again: 0,
             requests_failed: 0,
             failures: Vec::new(),
             setup_errors: Vec::new(),
@@ -363,6 +366,7 @@ impl Checker {
         }
         if tried > 0 {
             self.requests_tried += tried;
+            self.requests_again += 1;
             self.requests_failed += failed;
             self.weight_tried += script.weight as f64;
             self.weight_failed += script.weight as f64 * failed as f64 / tried as f64;
@@ -397,10 +401,12 @@ impl Checker {
     pub(crate) fn report(&self) -> (Vec<String>, Vec<String>) {
         let share = self.error_share();
         let mut comments = vec![format!(
-            "Self-check: {} request(s) of the trace run once against {}: {} failed ({:.1} % of requests, \
+            "Self-check: {} request(s) of the trace (each kind's first ones) run against {}, and each kind's \
+             first once more (replayed values cycle back to it): {} run(s), {} failed ({:.1} % of requests, \
              weighted by kind){}.",
-            self.requests_tried,
+            self.requests_tried - self.requests_again,
             self.scratch,
+            self.requests_tried,
             self.requests_failed,
             100.0 * share,
             if self.out_of_time {
