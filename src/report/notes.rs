@@ -49,7 +49,8 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
         if let Some(note) = starvation(g) {
             notes.push(format!("{}: {note}", id));
         }
-        if let (Some(calls), Some(wait_ms)) = (g.busy_handler_calls, g.busy_wait_ms) {
+        // Nothing to say where the handler never ran (a read-only or uncontended group).
+        if let (Some(calls @ 1..), Some(wait_ms)) = (g.busy_handler_calls, g.busy_wait_ms) {
             let wait = format_us(wait_ms * 1000.0);
             notes.push(format!(
                 "{}: group `{}`: busy handler called {calls} times, {wait} waited in all (waits inside SQLite for \
@@ -95,12 +96,14 @@ pub(crate) fn notes(run: &RunReport) -> Vec<String> {
     if let Some(r) = &run.replica {
         notes.push(format!("{}: {}", id, replica_line(r)));
     }
+    let resets = run.timeline.last().map_or(0, |e| e.wal_resets);
+    // Nothing to say where the WAL never grew (a read-only run).
     if run
         .sqlite
         .as_ref()
         .is_some_and(|s| s.journal_mode == crate::config::sqlite::JournalMode::Wal)
+        && (run.database.wal_bytes_max > 0 || resets > 0)
     {
-        let resets = run.timeline.last().map_or(0, |e| e.wal_resets);
         notes.push(format!(
             "{}: WAL grew to {:.1} MB; {resets} checkpoint restart(s) while measuring",
             id,
@@ -198,6 +201,17 @@ mod tests {
         run.error = Some("boom".into());
         let id = run.id.clone();
         assert!(super::notes(run).iter().any(|n| n == &format!("{id}: FAILED: boom")));
+        // A read-only run's WAL and busy handler say nothing: no note for them.
+        run.database.wal_bytes_max = 0;
+        run.timeline.clear();
+        run.groups.iter_mut().for_each(|g| g.busy_handler_calls = Some(0));
+        assert!(
+            super::notes(run)
+                .iter()
+                .all(|n| !n.contains("WAL grew") && !n.contains("busy handler")),
+            "{:?}",
+            super::notes(run)
+        );
         run.repeat = Some(2);
         let notes = super::notes(run);
         assert!(!notes.is_empty());
