@@ -259,6 +259,8 @@ fn bad_overrides_of_the_new_keys_name_the_flag() {
         ("group.web.isolation=fork", "fork"),
         ("group.web.queue=fifo", "fifo"),
         ("group.web.app_time=fast", "fast"),
+        // A group's field named bare, as pgbench's -c: the key it lives under.
+        ("clients=32", "use group.web.clients"),
     ] {
         let out = bin().arg("validate").arg(&path).args(["--set", set]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

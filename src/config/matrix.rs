@@ -244,6 +244,22 @@ pub(crate) fn apply(s: &mut Scenario, key: &str, value: &toml::Value) -> Result<
             }
             Ok(())
         }
+        // A group field named bare (pgbench's -c, k6's --vus): say the key it lives under.
+        [field] if GROUP_KEYS.contains(field) => {
+            let groups: Vec<String> = s
+                .group
+                .iter()
+                .map(|g| format!("group.{}.{field}", g.name.get_ref()))
+                .collect();
+            Err(format!(
+                "unknown setting `{key}`: `{field}` is a group's; use {} (or group.*.{field} for every group)",
+                if groups.is_empty() {
+                    format!("group.NAME.{field}")
+                } else {
+                    groups.join(" or ")
+                }
+            ))
+        }
         _ => Err(format!(
             "unknown setting `{key}`; use one of {}, sqlite.<setting>, target, postgres.<synchronous_commit|isolation|transport>, dqlite.<faults|leader_timeout>, turso.<journal_mode|begin|synchronous|busy_timeout|mvcc_checkpoint_threshold>, duration, operations, warmup, seed, timeline_interval, backup, backup.<field>, replica, replica.<field>, group.<name|*>.<{}>, group.<name>.op.<op>.weight, group.<name>.only, group.<name>.script.<script>.app_time",
             SQLITE_KEYS.join(", "),
