@@ -35,6 +35,16 @@ pub(crate) struct DbFiles {
 /// The -wal header's magic number, its lowest bit (the checksums' byte order) cleared.
 pub(crate) const WAL_MAGIC: u32 = 0x377f_0682;
 
+/// The big-endian u32 at `o` (the -wal's header and frame headers).
+pub(crate) fn be_u32(b: &[u8], o: usize) -> u32 {
+    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+/// The native-endian u32 at `o` (the wal-index in the -shm).
+pub(crate) fn ne_u32(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
 pub(crate) fn sidecar(db_path: &Path, suffix: &str) -> PathBuf {
     let mut name = db_path.as_os_str().to_owned();
     name.push(suffix);
@@ -62,17 +72,15 @@ impl DbFiles {
             wal_bytes: file_len(&self.wal),
             ..FileState::default()
         };
-        if let Some(header) = read_prefix::<16>(&self.wal) {
-            let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-            if magic & !1 == WAL_MAGIC {
-                state.checkpoint_seq = Some(u32::from_be_bytes([header[12], header[13], header[14], header[15]]));
-            }
+        if let Some(header) = read_prefix::<16>(&self.wal)
+            && be_u32(&header, 0) & !1 == WAL_MAGIC
+        {
+            state.checkpoint_seq = Some(be_u32(&header, 12));
         }
         // wal-index: WalIndexHdr (48 bytes) twice, then WalCkptInfo; native byte order.
         if let Some(shm) = self.read_shm::<100>() {
-            let at = |o: usize| u32::from_ne_bytes([shm[o], shm[o + 1], shm[o + 2], shm[o + 3]]);
-            state.wal_frames = at(16);
-            state.checkpointed_frames = at(96);
+            state.wal_frames = ne_u32(&shm, 16);
+            state.checkpointed_frames = ne_u32(&shm, 96);
         }
         state
     }

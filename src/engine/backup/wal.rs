@@ -15,7 +15,7 @@
 //! this process has the database open (closing a descriptor drops the process's POSIX locks
 //! on the file; see `machine::walstat`).
 
-use crate::machine::walstat::WAL_MAGIC;
+use crate::machine::walstat::{WAL_MAGIC, be_u32 as be, ne_u32, sidecar};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -101,7 +101,7 @@ impl IndexHeader {
         if first != second || first[12] == 0 {
             return None;
         }
-        let ne = |o: usize| u32::from_ne_bytes([first[o], first[o + 1], first[o + 2], first[o + 3]]);
+        let ne = |o: usize| ne_u32(first, o);
         let page_size = match u16::from_ne_bytes([first[14], first[15]]) {
             1 => 65536,
             n => n as usize,
@@ -113,10 +113,6 @@ impl IndexHeader {
             salt: first[32..40].try_into().ok()?,
         })
     }
-}
-
-fn be(b: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }
 
 /// SQLite's WAL checksum (`walChecksumBytes`) over `data`, continuing from `(s1, s2)`.
@@ -136,14 +132,20 @@ fn checksum((mut s1, mut s2): (u32, u32), data: &[u8], big_endian: bool) -> (u32
     (s1, s2)
 }
 
-fn sidecar(db: &Path, suffix: &str) -> std::path::PathBuf {
-    crate::machine::walstat::sidecar(db, suffix)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rusqlite::Connection;
+
+    /// Writes `header` (the wal-index header's two copies) over the -shm's first bytes.
+    fn put_index_header(shm: &Path, header: &[u8]) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(shm)
+            .unwrap()
+            .write_all_at(header, 0)
+            .unwrap();
+    }
 
     fn wal_db(dir: &Path) -> (std::path::PathBuf, Connection) {
         let path = dir.join("w.db");
@@ -183,12 +185,7 @@ mod tests {
         drop(writer);
         let published = past_index(&path).unwrap();
         assert_eq!(published.commits, 0, "{published:?}");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&shm)
-            .unwrap()
-            .write_all_at(&before, 0)
-            .unwrap();
+        put_index_header(&shm, &before);
         let past = past_index(&path).unwrap();
         assert_eq!(past.commits, 1, "{past:?}");
         assert_eq!(past.index_frames + past.frames, published.index_frames, "{past:?}");
@@ -204,12 +201,7 @@ mod tests {
         let shm = sidecar(&path, "-shm");
         let mut header = std::fs::read(&shm).unwrap()[..96].to_vec();
         header[48] ^= 1;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&shm)
-            .unwrap()
-            .write_all_at(&header, 0)
-            .unwrap();
+        put_index_header(&shm, &header);
         assert_eq!(past_index(&path), None);
     }
 }
