@@ -199,8 +199,8 @@ pub(crate) fn lines(report: &Report) -> Result<Vec<String>, BadHistogram> {
     let header = if repeats > 1 {
         format!(
             "verdict ({repeats} rounds, each configuration once per round in a shuffled order; \
-             [low–high] is the 95 % interval across rounds, and a ratio whose interval includes 1× \
-             is no measurable difference):"
+             [low–high] is the 95 % interval across rounds, and a ratio whose interval includes 1×, \
+             or that is within {MIN_EFFECT_PCT} % of it, is no measurable difference):"
         )
     } else {
         format!(
