@@ -899,3 +899,94 @@ fn django_tracer_cost_is_taken_out_of_the_app_time() {
         .stderr(predicates::str::contains("costed.jsonl:1:"))
         .stderr(predicates::str::contains("tracer_ns"));
 }
+
+/// OTLP/JSON spans of `procs` processes of one parent (pid 499), each serving six page views
+/// one after another on `port(process)`; each request's client port is `client(process, i)`.
+fn otel_served(procs: u32, port: impl Fn(u32) -> i64, client: impl Fn(u32, u32) -> i64) -> String {
+    let int = |k: &str, v: i64| serde_json::json!({"key": k, "value": {"intValue": v.to_string()}});
+    let text = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let mut out = String::new();
+    for p in 0..procs {
+        let mut spans = Vec::new();
+        for i in 0..6u32 {
+            let trace = format!("{:016x}{:016x}", p + 1, i + 1);
+            let start = 1_000_000_000_000i64 + i as i64 * 10_000_000;
+            spans.push(serde_json::json!({
+                "traceId": trace, "spanId": format!("{:08x}{:08x}", p + 1, 2 * i), "name": "GET /posts/:id",
+                "kind": 2, "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 2_000_000).to_string(),
+                "attributes": [text("http.method", "GET"), int("net.host.port", port(p)),
+                               text("net.peer.ip", "127.0.0.1"), int("net.peer.port", client(p, i))]
+            }));
+            spans.push(serde_json::json!({
+                "traceId": trace, "spanId": format!("{:08x}{:08x}", p + 1, 2 * i + 1),
+                "parentSpanId": format!("{:08x}{:08x}", p + 1, 2 * i), "name": "SELECT", "kind": 3,
+                "startTimeUnixNano": (start + 300_000).to_string(), "endTimeUnixNano": (start + 400_000).to_string(),
+                "attributes": [text("db.system", "sqlite"),
+                               text("db.statement", "SELECT id, title, body, views FROM blog_post WHERE id = ?"),
+                               int("db.query.parameter.0", (i % 3 + 1) as i64)]
+            }));
+        }
+        let export = serde_json::json!({"resourceSpans": [{
+            "resource": {"attributes": [int("process.pid", 500 + p as i64), int("process.parent_pid", 499)]},
+            "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.wsgi"}, "spans": spans}]
+        }]});
+        out.push_str(&serde_json::to_string(&export).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+/// The queue model from the request spans: processes of one parent serving one port, each
+/// request on a client connection of its own, are a prefork server behind one socket
+/// (gunicorn's sync worker): `queue = "shared"`. On keep-alive connections, or on ports of
+/// their own, they keep the per-process default, and the note gives the figures.
+#[test]
+fn otel_request_spans_show_processes_sharing_one_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = blog_db(dir.path());
+    let cases: [(&str, String, Option<&str>, &[&str]); 3] = [
+        (
+            "prefork",
+            otel_served(3, |_| 8000, |p, i| 40000 + (p * 10 + i) as i64),
+            Some("shared"),
+            &[
+                "3 processes of one parent (process.parent_pid 499) serving one port (8000)",
+                "their 18 requests came from 18 distinct client ports",
+            ],
+        ),
+        (
+            "keep-alive",
+            otel_served(3, |_| 8000, |p, _| 40000 + p as i64),
+            None,
+            &[
+                "3 processes of one parent",
+                "their 18 requests came from 3 distinct client ports",
+            ],
+        ),
+        (
+            "a port each",
+            otel_served(3, |p| 8000 + p as i64, |p, i| 40000 + (p * 10 + i) as i64),
+            None,
+            &["queue: per-process (the default)"],
+        ),
+    ];
+    for (name, spans, want, said) in cases {
+        let trace = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&trace, spans).unwrap();
+        let out = dir.path().join(format!("{name}.toml"));
+        let (stdout, text) = import_with(&trace, &db, &out, &[]);
+        assert_eq!(queue(&text).as_deref(), want, "{name}:\n{text}");
+        for s in said {
+            assert!(
+                stdout.contains(s) && text.contains(s),
+                "{name}: lacks {s:?}:\n{stdout}\n{text}"
+            );
+        }
+        if name == "a port each" {
+            assert!(!text.contains("processes of one parent"), "{text}");
+        }
+        // --queue overrides what the spans show.
+        let (_, text) = import_with(&trace, &db, &out, &["--queue", "per-process"]);
+        assert_eq!(queue(&text), None, "{name}: --queue per-process:\n{text}");
+    }
+}

@@ -892,10 +892,23 @@ fn also_traces(
 }
 
 /// How a process group's requests wait for its processes, which the SQL cannot show: from
-/// `--queue`, else from the server a framework hook recorded. Returns the scenario's `queue`
+/// `--queue`, else from the server a framework hook recorded or the request spans show. Returns the scenario's `queue`
 /// (None: the per-process default) and why.
 fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>, String) {
     let threaded = g.actors.len() > g.processes || g.server.as_ref().is_some_and(|s| s.1);
+    // Several processes of one parent serving one port, as the request spans show them.
+    let one_socket = g
+        .accepts
+        .as_ref()
+        .filter(|a| a.processes > 1 && a.parent.is_some() && a.port.is_some());
+    let evidence = |a: &trace::Accepts| {
+        format!(
+            "the request spans show {} processes of one parent (process.parent_pid {}) serving one port ({})",
+            a.processes,
+            a.parent.unwrap_or_default(),
+            a.port.unwrap_or_default()
+        )
+    };
     match (given, &g.server) {
         (Some(QueueKind::Shared), _) => (
             Some("shared"),
@@ -933,11 +946,24 @@ fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>,
                  process (gunicorn's gthread, Puma) are per-process (import --queue per-process)"
             ),
         ),
+        (None, None) if one_socket.is_some_and(|a| a.connections * 2 >= a.requests) && !threaded => (
+            Some("shared"),
+            format!(
+                "queue = \"shared\": {}, and their {} requests came from {} distinct client ports (about one \
+                 connection per request; a client reuses its ports): processes that accept from one listening \
+                 socket and close the connection after each response (a prefork server such as gunicorn's sync \
+                 worker), so a request waits for whichever process is free first. If a proxy spreads the requests \
+                 evenly over them, import with --queue per-process",
+                one_socket.map_or(String::new(), evidence),
+                one_socket.map_or(0, |a| a.requests),
+                one_socket.map_or(0, |a| a.connections),
+            ),
+        ),
         (None, server) => (
             None,
             format!(
                 "queue: per-process (the default): each process serves its own share of the clients, as a server \
-                 that keeps each keep-alive connection on one process{}. If the processes accept from one \
+                 that keeps each keep-alive connection on one process{}{}. If the processes accept from one \
                  listening socket and close connections after each response (gunicorn's sync worker), import \
                  with --queue shared; if each connection stays with the process that took it first (Node's \
                  cluster), with --queue first-free",
@@ -945,7 +971,17 @@ fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>,
                     " ({} recorded {})",
                     s.0,
                     if s.1 { "threads" } else { "no threads" }
-                ))
+                )),
+                match one_socket {
+                    Some(a) if server.is_none() => format!(
+                        " ({}, and their {} requests came from {} distinct client ports{})",
+                        evidence(a),
+                        a.requests,
+                        a.connections,
+                        if threaded { ", on several threads" } else { "" }
+                    ),
+                    _ => String::new(),
+                }
             ),
         ),
     }

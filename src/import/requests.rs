@@ -3,7 +3,7 @@
 //! request kinds.
 
 use super::sql::{self, Normalized, Verb};
-use super::trace::{Event, Kind, Trace};
+use super::trace::{Accepts, Event, Kind, Trace};
 use std::collections::{BTreeMap, HashMap};
 
 /// A worker as the trace shows it: one thread of one process.
@@ -179,6 +179,8 @@ pub(crate) struct WorkerGroup {
     pub exe: String,
     /// The HTTP server its processes run and whether on threads, where the trace says.
     pub server: Option<(String, bool)>,
+    /// How its processes took connections, where the trace shows it (summed over them).
+    pub accepts: Option<Accepts>,
     pub actors: Vec<Actor>,
     pub processes: usize,
     pub isolation_process: bool,
@@ -829,6 +831,7 @@ fn group_workers(trace: &Trace, requests: BTreeMap<Actor, (bool, Vec<Request>)>)
         groups.push(WorkerGroup {
             name,
             server: pids.iter().find_map(|p| trace.server_of(*p)).cloned(),
+            accepts: Accepts::sum(pids.iter().filter_map(|p| trace.accepts_of(*p))),
             exe,
             actors: members.iter().map(|m| m.0).collect(),
             processes,

@@ -31,6 +31,45 @@ pub(crate) struct Header {
     /// The HTTP server the process runs and whether it serves on several threads, where a
     /// framework hook records it (Django's `SERVER_SOFTWARE`); a captured trace does not.
     pub server: Option<(String, bool)>,
+    /// How the process took its requests' connections, where its request spans show it (OTel).
+    pub accepts: Option<Accepts>,
+}
+
+/// What a process's request spans show about its server, for the queue model: the process
+/// that started it, the port it served, and how many requests came on how many client
+/// connections (a client address and port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Accepts {
+    /// Processes summed into this (one per header; more in a worker group's sum).
+    pub processes: usize,
+    /// `process.parent_pid`.
+    pub parent: Option<u32>,
+    /// The port the requests came to (`server.port`, `net.host.port`).
+    pub port: Option<i64>,
+    /// Requests whose client port the spans name.
+    pub requests: usize,
+    /// Distinct client connections (address and port) among them.
+    pub connections: usize,
+}
+
+impl Accepts {
+    /// A worker group's sum over its processes: the parent and the port where all agree.
+    pub(crate) fn sum<'a>(all: impl IntoIterator<Item = &'a Accepts>) -> Option<Accepts> {
+        let mut it = all.into_iter();
+        let mut out = it.next()?.clone();
+        for a in it {
+            out.processes += a.processes;
+            out.requests += a.requests;
+            out.connections += a.connections;
+            if out.parent != a.parent {
+                out.parent = None;
+            }
+            if out.port != a.port {
+                out.port = None;
+            }
+        }
+        Some(out)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +136,13 @@ impl Trace {
             .iter()
             .find(|h| h.pid == pid)
             .and_then(|h| h.server.as_ref())
+    }
+
+    pub(crate) fn accepts_of(&self, pid: u32) -> Option<&Accepts> {
+        self.headers
+            .iter()
+            .find(|h| h.pid == pid)
+            .and_then(|h| h.accepts.as_ref())
     }
 
     pub(crate) fn exe_of(&self, pid: u32) -> Option<&str> {
@@ -277,6 +323,7 @@ fn parse_line(raw: Raw, line: usize, trace: &mut Trace) -> Result<(), TraceError
             exe: raw.exe,
             redacted: raw.redacted,
             server: None,
+            accepts: None,
         });
         return Ok(());
     }

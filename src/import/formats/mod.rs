@@ -9,7 +9,7 @@ pub(crate) mod node;
 pub(crate) mod otel;
 pub(crate) mod rails;
 
-use super::trace::{self, Event, Header, Kind, Lines, Stmt, Trace, TraceError};
+use super::trace::{self, Accepts, Event, Header, Kind, Lines, Stmt, Trace, TraceError};
 use litehammer_trace::lex;
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -229,6 +229,7 @@ pub(crate) struct Builder {
     trace: Trace,
     programs: HashMap<u32, String>,
     servers: HashMap<u32, (String, bool)>,
+    accepts: HashMap<u32, Accepts>,
     requests: HashMap<String, u64>,
     conns: HashMap<String, u64>,
     threads: HashMap<(u32, u64), u32>,
@@ -249,6 +250,7 @@ impl Builder {
             trace: Trace::default(),
             programs: HashMap::new(),
             servers: HashMap::new(),
+            accepts: HashMap::new(),
             requests: HashMap::new(),
             conns: HashMap::new(),
             threads: HashMap::new(),
@@ -273,6 +275,11 @@ impl Builder {
     /// The HTTP server a process runs (`gunicorn/27.0.1`), and whether it serves on threads.
     pub(crate) fn server(&mut self, pid: u32, software: &str, multithread: bool) {
         self.servers.insert(pid, (software.to_string(), multithread));
+    }
+
+    /// What a process's request spans show about how it took connections.
+    pub(crate) fn accepts(&mut self, pid: u32, accepts: Accepts) {
+        self.accepts.insert(pid, accepts);
     }
 
     /// A numeric id for a producer's request key (a UUID, a trace id, a number).
@@ -366,6 +373,7 @@ impl Builder {
                 exe: Some(exe),
                 redacted: false,
                 server: self.servers.remove(&pid),
+                accepts: self.accepts.remove(&pid),
             });
         }
         self.trace.events.sort_by_key(|e| e.ts);

@@ -7,7 +7,7 @@
 //! (snippets/trace/otel_cpu.py for the Python SDK, with `thread.id`).
 
 use super::{Builder, Format, FwStmt, Imported, each_line, expand};
-use crate::import::trace::TraceError;
+use crate::import::trace::{Accepts, TraceError};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
@@ -158,6 +158,9 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     let mut windows: HashMap<(u32, String), (i64, i64)> = HashMap::new();
     // The same on the CPU readings: from the first reading to the last.
     let mut cpu_windows: HashMap<(u32, String), (i64, i64)> = HashMap::new();
+    // Per process: its parent, and its request spans' (the roots') server port and client
+    // connections, for the queue model.
+    let mut servers: BTreeMap<u32, Served> = BTreeMap::new();
     let last = each_line(input, Format::Otel, |n, e: Export| {
         for (ri, rs) in e.resource_spans.iter().enumerate() {
             let rattrs = rs
@@ -173,8 +176,15 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
                     (1 << 31) | ((n as u32) << 8) | ri as u32
                 }
             };
+            let parent = attr(rattrs, &["process.parent_pid"])
+                .map(any_value)
+                .and_then(|v| v.as_u64())
+                .map(|p| p as u32);
             for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                 ids.insert(s.span_id.clone());
+                if s.parent_span_id.is_empty() {
+                    servers.entry(pid).or_default().root(parent, &s.attributes);
+                }
                 let cpu = cpu_readings(&s.attributes)
                     .map_err(|e| TraceError::at(n, format!("OTLP span {} (`{}`): {e}", s.span_id, s.name)))?;
                 if let Some((a, b)) = cpu {
@@ -325,7 +335,6 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
             virtual_workers += free_at.len();
         }
     }
-    let mut b = Builder::new();
     let without_values = spans
         .iter()
         .filter(|s| {
@@ -348,6 +357,12 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
                 .unwrap_or_else(|| (1 << 40) | virtual_of[&(s.pid, s.trace.clone())]),
         )
     };
+    let mut b = Builder::new();
+    for (pid, served) in servers {
+        if let Some(a) = served.accepts() {
+            b.accepts(pid, a);
+        }
+    }
     let mut clocks: HashMap<(u32, u64), Clock> = HashMap::new();
     {
         let mut of_worker: HashMap<(u32, u64), Vec<(i64, i64)>> = HashMap::new();
@@ -488,6 +503,53 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
         ));
     }
     b.finish(Format::Otel, last, modelled)
+}
+
+/// A process's request spans (the roots): its parent, the ports they came to, and their
+/// clients' connections (address and port).
+#[derive(Default)]
+struct Served {
+    parent: Option<u32>,
+    ports: HashSet<i64>,
+    requests: usize,
+    clients: HashSet<(String, i64)>,
+}
+
+impl Served {
+    fn root(&mut self, parent: Option<u32>, attrs: &[KeyValue]) {
+        self.parent = self.parent.or(parent);
+        let int = |keys: &[&str]| attr(attrs, keys).map(any_value).and_then(|v| v.as_i64());
+        if let Some(port) = int(&["server.port", "net.host.port"]) {
+            self.ports.insert(port);
+        }
+        if let Some(port) = int(&["client.port", "net.peer.port", "network.peer.port"]) {
+            let addr = attr(
+                attrs,
+                &[
+                    "client.address",
+                    "net.peer.ip",
+                    "network.peer.address",
+                    "net.sock.peer.addr",
+                ],
+            )
+            .map(any_value)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+            self.requests += 1;
+            self.clients.insert((addr, port));
+        }
+    }
+
+    /// None where the spans name no client port.
+    fn accepts(self) -> Option<Accepts> {
+        (self.requests > 0).then(|| Accepts {
+            processes: 1,
+            parent: self.parent,
+            port: (self.ports.len() == 1).then(|| self.ports.into_iter().next()).flatten(),
+            requests: self.requests,
+            connections: self.clients.len(),
+        })
+    }
 }
 
 /// A worker's clock that runs only inside its requests' windows (merged where they overlap).
