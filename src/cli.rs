@@ -134,11 +134,12 @@ pub(crate) struct ImportArgs {
     /// PRAGMAs, say them: journal_mode=delete,synchronous=normal:TRACE. Repeatable
     #[arg(long, value_name = "TRACE")]
     pub also: Vec<PathBuf>,
-    /// How the app's server queues requests for its processes, which a trace cannot show:
+    /// How the app's server queues requests for its processes, which the SQL cannot show:
     /// shared (one listening socket, connections closed after each response: gunicorn's sync
     /// worker), per-process (keep-alive connections stay on a process, an equal share each:
     /// Puma) or first-free (each connection stays with the process that took it first: Node's
-    /// cluster). Default: from the server a framework hook recorded, else per-process
+    /// cluster). Default: from the server a framework hook recorded or the request spans show
+    /// (OpenTelemetry), else per-process
     #[arg(long, value_enum, value_name = "QUEUE")]
     pub queue: Option<ServerQueue>,
 }
@@ -407,6 +408,9 @@ pub(crate) struct OverrideArgs {
     /// Set or replace a matrix axis: journal_mode=wal,delete or group.writers.workers=1,2,4
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
+    /// Closed loop for every group: N clients each (pgbench's -c; sets group.*.clients)
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub clients: Option<u32>,
     /// Open loop for every group: transactions per second per group
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     pub rate: Option<f64>,

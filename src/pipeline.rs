@@ -388,7 +388,7 @@ pub(crate) fn progress_line(run: &RunReport) -> String {
     };
     format!(
         "{}: {} — {verdict}",
-        crate::report::format::one_line(&run.id),
+        crate::report::format::one_line(&crate::report::format::round_label(run)),
         groups.join(", ")
     )
 }

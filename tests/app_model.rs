@@ -156,6 +156,25 @@ fn queue_wait_appears_only_when_clients_outnumber_workers() {
     assert!(f(&more["anatomy"]["mean_ms"]["queue"]) > 0.0);
 }
 
+/// `-c N` / `--clients N` (pgbench's -c) gives every group N clients; 0 is refused naming the
+/// flag.
+#[test]
+fn the_clients_flag_sets_every_groups_clients() {
+    let report = run(&scenario("workers = 2\napp_time = \"1ms\"\n"), &["-c", "3"]);
+    assert_eq!(web(&report["runs"][0])["app"]["clients"], 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "app.toml", &scenario("workers = 1\n"));
+    let out = bin()
+        .arg("validate")
+        .arg(&path)
+        .args(["--clients", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--clients"), "{stderr}");
+}
+
 #[test]
 fn the_anatomy_adds_up_and_blocks_are_counted() {
     let report = run(

@@ -777,3 +777,38 @@ fn a_busy_machine_is_warned_about_and_fails_with_fail_on_noise() {
         .code(1)
         .stderr(predicate::str::contains("--fail-on-noise"));
 }
+
+/// With rounds, each progress line names its round (`id #k`), as the notes and the table do.
+#[test]
+fn progress_lines_name_their_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let out = bin()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--operations",
+            "20",
+            "--warmup",
+            "0s",
+            "--rounds",
+            "2",
+            "--no-probe",
+            "-o",
+        ])
+        .arg(dir.path().join("r.json"))
+        .arg("--db-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 4, "two configurations, two rounds: {stderr}");
+    for k in 1..=2 {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!(" #{k}: "))),
+            "no progress line of round {k}:\n{stderr}"
+        );
+    }
+}

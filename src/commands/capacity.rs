@@ -24,6 +24,13 @@ pub(crate) fn capacity(args: CapacityArgs) -> anyhow::Result<Status> {
     if args.overrides.rate.is_some() {
         return Err(InputError::new("--rate", "capacity chooses the rates itself; leave --rate out").into());
     }
+    if args.overrides.clients.is_some() {
+        return Err(InputError::new(
+            "--clients",
+            "capacity offers rates (an open loop), which have no clients; leave --clients out",
+        )
+        .into());
+    }
     let plan = load_plan(&args.scenario, &args.overrides, Some(1), None)?;
     if args.durability
         && let Some(c) = plan

@@ -111,6 +111,9 @@ pub(super) fn overrides(args: &OverrideArgs) -> Result<Overrides, InputError> {
     if let Some(seed) = args.seed {
         flag("seed", Value::Integer(seed as i64), format!("--seed {seed}"));
     }
+    if let Some(n) = args.clients {
+        flag("group.*.clients", Value::Integer(n.into()), format!("--clients {n}"));
+    }
     if let Some(rate) = args.rate {
         flag("group.*.rate", Value::Float(rate), format!("--rate {rate}"));
     }
