@@ -121,6 +121,7 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
         return Err(ImportError::NoRequests(analysis.statements));
     }
     excluded(&analysis, &mut out, &mut notes);
+    start_cuts(&analysis, &mut out, &mut notes);
     let traced = settings(&analysis, db_info.as_ref().is_some_and(|d| d.wal), &mut out);
     if let Some(info) = &db_info {
         out.setup_sql = info.schema.clone();
@@ -245,6 +246,50 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
 }
 
 /// Traffic that is not the app's on its database: counted, not replayed.
+/// Says where requests were cut before the statements that begin them (`start_statements`):
+/// a model, so the scenario and the output say it.
+fn start_cuts(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String>) {
+    let Some(first) = analysis.start_cuts.first() else {
+        return;
+    };
+    let mut statements: Vec<&str> = analysis
+        .start_cuts
+        .iter()
+        .flat_map(|c| c.statements.iter().map(String::as_str))
+        .collect();
+    statements.sort_unstable();
+    statements.dedup();
+    let start = analysis
+        .start_cuts
+        .iter()
+        .map(|c| c.start_gap)
+        .min()
+        .unwrap_or(first.start_gap);
+    let inside = analysis
+        .start_cuts
+        .iter()
+        .map(|c| c.inside_gap)
+        .max()
+        .unwrap_or(first.inside_gap);
+    let text = format!(
+        "requests: on {} worker(s) kept busy (no idle gap between requests, no request ids, and no clear break \
+         in the gaps one by one), a request starts at every {} outside a transaction: the median gap before \
+         it is {:.2} ms or more (the app's work between two requests), at most {:.2} ms before any other \
+         statement. A request that runs it twice is cut in two; give the trace the producer's request ids \
+         (docs/trace-format.md) to be exact",
+        analysis.start_cuts.len(),
+        statements
+            .iter()
+            .map(|s| format!("`{}`", s.chars().take(80).collect::<String>()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        start as f64 / 1e6,
+        inside as f64 / 1e6,
+    );
+    out.comments.push(text.clone());
+    notes.push(text);
+}
+
 fn excluded(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String>) {
     if analysis.excluded.is_empty() {
         return;
