@@ -408,8 +408,10 @@ pub(crate) struct OverrideArgs {
     /// Set or replace a matrix axis: journal_mode=wal,delete or group.writers.workers=1,2,4
     #[arg(long = "matrix", value_name = "KEY=V1,V2")]
     pub matrix: Vec<String>,
-    /// Closed loop for every group: N clients each (pgbench's -c; sets group.*.clients)
-    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Closed loop for every group: N clients each, queueing for its workers as a load
+    /// generator's connections do (wrk's and oha's -c; sets group.*.clients). The workers are
+    /// `workers` (pgbench's -c is those, the database sessions)
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "rate")]
     pub clients: Option<u32>,
     /// Open loop for every group: transactions per second per group
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]

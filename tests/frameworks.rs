@@ -903,6 +903,18 @@ fn django_tracer_cost_is_taken_out_of_the_app_time() {
 /// OTLP/JSON spans of `procs` processes of one parent (pid 499), each serving six page views
 /// one after another on `port(process)`; each request's client port is `client(process, i)`.
 fn otel_served(procs: u32, port: impl Fn(u32) -> i64, client: impl Fn(u32, u32) -> i64) -> String {
+    otel_served_with(procs, port, client, 10, false)
+}
+
+/// [`otel_served`], the requests `every_ms` apart; with `remote_parent` each server span has a
+/// parent in another service (the load generator's trace context), so it is not a root.
+fn otel_served_with(
+    procs: u32,
+    port: impl Fn(u32) -> i64,
+    client: impl Fn(u32, u32) -> i64,
+    every_ms: i64,
+    remote_parent: bool,
+) -> String {
     let int = |k: &str, v: i64| serde_json::json!({"key": k, "value": {"intValue": v.to_string()}});
     let text = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
     let mut out = String::new();
@@ -910,13 +922,17 @@ fn otel_served(procs: u32, port: impl Fn(u32) -> i64, client: impl Fn(u32, u32) 
         let mut spans = Vec::new();
         for i in 0..6u32 {
             let trace = format!("{:016x}{:016x}", p + 1, i + 1);
-            let start = 1_000_000_000_000i64 + i as i64 * 10_000_000;
-            spans.push(serde_json::json!({
+            let start = 1_000_000_000_000i64 + i as i64 * every_ms * 1_000_000;
+            let mut server = serde_json::json!({
                 "traceId": trace, "spanId": format!("{:08x}{:08x}", p + 1, 2 * i), "name": "GET /posts/:id",
                 "kind": 2, "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 2_000_000).to_string(),
                 "attributes": [text("http.method", "GET"), int("net.host.port", port(p)),
                                text("net.peer.ip", "127.0.0.1"), int("net.peer.port", client(p, i))]
-            }));
+            });
+            if remote_parent {
+                server["parentSpanId"] = serde_json::json!("ffffffff00000001");
+            }
+            spans.push(server);
             spans.push(serde_json::json!({
                 "traceId": trace, "spanId": format!("{:08x}{:08x}", p + 1, 2 * i + 1),
                 "parentSpanId": format!("{:08x}{:08x}", p + 1, 2 * i), "name": "SELECT", "kind": 3,
@@ -944,14 +960,14 @@ fn otel_served(procs: u32, port: impl Fn(u32) -> i64, client: impl Fn(u32, u32) 
 fn otel_request_spans_show_processes_sharing_one_socket() {
     let dir = tempfile::tempdir().unwrap();
     let db = blog_db(dir.path());
-    let cases: [(&str, String, Option<&str>, &[&str]); 3] = [
+    let cases: [(&str, String, Option<&str>, &[&str]); 5] = [
         (
             "prefork",
             otel_served(3, |_| 8000, |p, i| 40000 + (p * 10 + i) as i64),
             Some("shared"),
             &[
                 "3 processes of one parent (process.parent_pid 499) serving one port (8000)",
-                "their 18 requests came from 18 distinct client ports",
+                "their 18 requests came on 18 client connections",
             ],
         ),
         (
@@ -960,7 +976,7 @@ fn otel_request_spans_show_processes_sharing_one_socket() {
             None,
             &[
                 "3 processes of one parent",
-                "their 18 requests came from 3 distinct client ports",
+                "their 18 requests came on 3 client connections",
             ],
         ),
         (
@@ -968,6 +984,21 @@ fn otel_request_spans_show_processes_sharing_one_socket() {
             otel_served(3, |p| 8000 + p as i64, |p, i| 40000 + (p * 10 + i) as i64),
             None,
             &["queue: per-process (the default)"],
+        ),
+        (
+            // Server spans whose parent is the caller's (not roots) are the requests too.
+            "remote parents",
+            otel_served_with(3, |_| 8000, |p, i| 40000 + (p * 10 + i) as i64, 10, true),
+            Some("shared"),
+            &["their 18 requests came on 18 client connections"],
+        ),
+        (
+            // A port used again 6 s later is a new connection (a client cycles through its
+            // ports), not a keep-alive one.
+            "ports reused",
+            otel_served_with(3, |_| 8000, |p, i| 40000 + (p * 10 + i % 2) as i64, 6_000, false),
+            Some("shared"),
+            &["their 18 requests came on 18 client connections"],
         ),
     ];
     for (name, spans, want, said) in cases {

@@ -245,7 +245,6 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
     })
 }
 
-/// Traffic that is not the app's on its database: counted, not replayed.
 /// Says where requests were cut before the statements that begin them (`start_statements`):
 /// a model, so the scenario and the output say it.
 fn start_cuts(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String>) {
@@ -272,11 +271,12 @@ fn start_cuts(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String
         .max()
         .unwrap_or(first.inside_gap);
     let text = format!(
-        "requests: on {} worker(s) kept busy (no idle gap between requests, no request ids, and no clear break \
-         in the gaps one by one), a request starts at every {} outside a transaction: the median gap before \
-         it is {:.2} ms or more (the app's work between two requests), at most {:.2} ms before any other \
-         statement. A request that runs it twice is cut in two; give the trace the producer's request ids \
-         (docs/trace-format.md) to be exact",
+        "requests: on {} worker(s) whose persistent connections show no clear break between requests in their \
+         gaps one by one (no request ids), a request starts at every {} outside a transaction: the median of the \
+         worker's time before it (its CPU where the trace reads it) is {:.2} ms or more, the app's work between \
+         two requests, and at most {:.2} ms before any other statement seen 20 times or more. A request that \
+         runs it twice is cut in two; give the trace the producer's request ids (docs/trace-format.md) to be \
+         exact",
         analysis.start_cuts.len(),
         statements
             .iter()
@@ -290,6 +290,7 @@ fn start_cuts(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String
     notes.push(text);
 }
 
+/// Traffic that is not the app's on its database: counted, not replayed.
 fn excluded(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String>) {
     if analysis.excluded.is_empty() {
         return;
@@ -994,11 +995,11 @@ fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>,
         (None, None) if one_socket.is_some_and(|a| a.connections * 2 >= a.requests) && !threaded => (
             Some("shared"),
             format!(
-                "queue = \"shared\": {}, and their {} requests came from {} distinct client ports (about one \
-                 connection per request; a client reuses its ports): processes that accept from one listening \
-                 socket and close the connection after each response (a prefork server such as gunicorn's sync \
-                 worker), so a request waits for whichever process is free first. If a proxy spreads the requests \
-                 evenly over them, import with --queue per-process",
+                "queue = \"shared\": {}, and their {} requests came on {} client connections (a client address \
+                 and port not seen in the 5 s before), about one per request. These are processes that accept from \
+                 one listening socket and close the connection after each response (a prefork server such as \
+                 gunicorn's sync worker), so a request waits for whichever process is free first. If a proxy \
+                 spreads the requests evenly over them, import with --queue per-process",
                 one_socket.map_or(String::new(), evidence),
                 one_socket.map_or(0, |a| a.requests),
                 one_socket.map_or(0, |a| a.connections),
@@ -1019,7 +1020,7 @@ fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>,
                 )),
                 match one_socket {
                     Some(a) if server.is_none() => format!(
-                        " ({}, and their {} requests came from {} distinct client ports{})",
+                        " ({}, and their {} requests came on {} client connections{})",
                         evidence(a),
                         a.requests,
                         a.connections,

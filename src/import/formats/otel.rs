@@ -50,6 +50,9 @@ struct Span {
     parent_span_id: String,
     #[serde(default)]
     name: String,
+    /// `SpanKind`: 2 (or `SPAN_KIND_SERVER`) for a server's request span.
+    #[serde(default)]
+    kind: serde_json::Value,
     #[serde(alias = "start_time_unix_nano")]
     start_time_unix_nano: serde_json::Value,
     #[serde(alias = "end_time_unix_nano")]
@@ -182,8 +185,12 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
                 .map(|p| p as u32);
             for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                 ids.insert(s.span_id.clone());
-                if s.parent_span_id.is_empty() {
-                    servers.entry(pid).or_default().root(parent, &s.attributes);
+                // A request span: the server's (its parent may be the client's, in another
+                // service), or a root.
+                let server = s.kind.as_i64() == Some(2) || s.kind.as_str() == Some("SPAN_KIND_SERVER");
+                if server || s.parent_span_id.is_empty() {
+                    let start = nanos(&s.start_time_unix_nano).unwrap_or_default();
+                    servers.entry(pid).or_default().root(parent, start, &s.attributes);
                 }
                 let cpu = cpu_readings(&s.attributes)
                     .map_err(|e| TraceError::at(n, format!("OTLP span {} (`{}`): {e}", s.span_id, s.name)))?;
@@ -505,49 +512,74 @@ pub(crate) fn read(input: impl BufRead) -> Result<Imported, TraceError> {
     b.finish(Format::Otel, last, modelled)
 }
 
-/// A process's request spans (the roots): its parent, the ports they came to, and their
-/// clients' connections (address and port).
+/// A request on the same client address and port as one of the process's requests less than
+/// this long before it came on the same connection (keep-alive); one later, on a new
+/// connection that got the same port (a client cycles through its ports).
+const SAME_CONNECTION_NS: i64 = 5_000_000_000;
+
+/// A process's request spans (server spans, or roots): its parent, the ports they came to, and
+/// their clients' connections: the socket's attributes first (`network.*`, then the older
+/// `net.*`), then the logical ones (`client.*`, `server.*`), which a proxy's forwarded
+/// headers may set.
 #[derive(Default)]
 struct Served {
     parent: Option<u32>,
     ports: HashSet<i64>,
-    requests: usize,
-    clients: HashSet<(String, i64)>,
+    /// (client address, client port, request start), in the export's order.
+    clients: Vec<(String, i64, i64)>,
 }
 
 impl Served {
-    fn root(&mut self, parent: Option<u32>, attrs: &[KeyValue]) {
+    fn root(&mut self, parent: Option<u32>, start: i64, attrs: &[KeyValue]) {
         self.parent = self.parent.or(parent);
         let int = |keys: &[&str]| attr(attrs, keys).map(any_value).and_then(|v| v.as_i64());
-        if let Some(port) = int(&["server.port", "net.host.port"]) {
+        if let Some(port) = int(&["network.local.port", "net.host.port", "server.port"]) {
             self.ports.insert(port);
         }
-        if let Some(port) = int(&["client.port", "net.peer.port", "network.peer.port"]) {
+        let port = int(&[
+            "network.peer.port",
+            "net.sock.peer.port",
+            "net.peer.port",
+            "client.port",
+        ]);
+        if let Some(port) = port {
             let addr = attr(
                 attrs,
                 &[
-                    "client.address",
-                    "net.peer.ip",
                     "network.peer.address",
                     "net.sock.peer.addr",
+                    "net.peer.ip",
+                    "client.address",
                 ],
             )
             .map(any_value)
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-            self.requests += 1;
-            self.clients.insert((addr, port));
+            self.clients.push((addr, port, start));
         }
     }
 
     /// None where the spans name no client port.
-    fn accepts(self) -> Option<Accepts> {
-        (self.requests > 0).then(|| Accepts {
+    fn accepts(mut self) -> Option<Accepts> {
+        if self.clients.is_empty() {
+            return None;
+        }
+        // A new connection: a client address and port not seen in SAME_CONNECTION_NS before.
+        self.clients.sort_unstable_by_key(|c| c.2);
+        let mut last: HashMap<(&str, i64), i64> = HashMap::new();
+        let mut connections = 0;
+        for (addr, port, start) in &self.clients {
+            match last.insert((addr.as_str(), *port), *start) {
+                Some(before) if start - before < SAME_CONNECTION_NS => {}
+                _ => connections += 1,
+            }
+        }
+        Some(Accepts {
             processes: 1,
             parent: self.parent,
             port: (self.ports.len() == 1).then(|| self.ports.into_iter().next()).flatten(),
-            requests: self.requests,
-            connections: self.clients.len(),
+            requests: self.clients.len(),
+            connections,
         })
     }
 }
