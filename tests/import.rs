@@ -41,6 +41,13 @@ fn hand_written_trace_gives_its_scripts_weights_app_time_and_workers() {
     assert_eq!(g["connection"].as_str(), Some("persistent"));
     assert_eq!(g["transaction"].as_str(), Some("none"));
     assert_eq!(g["think_time"].as_str(), Some("100ms"));
+    // Processes on persistent connections whose server the trace does not name: the scenario
+    // says keep_alive_inline was not written, and when to set it.
+    assert!(g.get("keep_alive_inline").is_none(), "{text}");
+    assert!(
+        text.contains("keep_alive_inline: not written: the trace does not name the HTTP server"),
+        "{text}"
+    );
     let scripts = g["script"].as_array().unwrap();
     assert_eq!(scripts.len(), 2);
     let (view, comment) = (&scripts[0], &scripts[1]);
