@@ -248,28 +248,20 @@ pub(crate) fn import(opts: &Options) -> Result<Outcome, ImportError> {
 /// Says where requests were cut before the statements that begin them (`start_statements`):
 /// a model, so the scenario and the output say it.
 fn start_cuts(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String>) {
-    let Some(first) = analysis.start_cuts.first() else {
+    let cuts = &analysis.start_cuts;
+    if cuts.is_empty() {
         return;
-    };
-    let mut statements: Vec<&str> = analysis
-        .start_cuts
+    }
+    let mut statements: Vec<&str> = cuts
         .iter()
         .flat_map(|c| c.statements.iter().map(String::as_str))
         .collect();
     statements.sort_unstable();
     statements.dedup();
-    let start = analysis
-        .start_cuts
+    // The shortest median gap before a start and the longest before any other statement.
+    let (start, inside) = cuts
         .iter()
-        .map(|c| c.start_gap)
-        .min()
-        .unwrap_or(first.start_gap);
-    let inside = analysis
-        .start_cuts
-        .iter()
-        .map(|c| c.inside_gap)
-        .max()
-        .unwrap_or(first.inside_gap);
+        .fold((u64::MAX, 0), |(s, i), c| (s.min(c.start_gap), i.max(c.inside_gap)));
     let text = format!(
         "requests: on {} worker(s) whose persistent connections show no clear break between requests in their \
          gaps one by one (no request ids), a request starts at every {} outside a transaction: the median of the \
@@ -277,7 +269,7 @@ fn start_cuts(analysis: &Analysis, out: &mut ScenarioOut, notes: &mut Vec<String
          two requests, and at most {:.2} ms before any other statement seen 20 times or more. A request that \
          runs it twice is cut in two; give the trace the producer's request ids (docs/trace-format.md) to be \
          exact",
-        analysis.start_cuts.len(),
+        cuts.len(),
         statements
             .iter()
             .map(|s| format!("`{}`", s.chars().take(80).collect::<String>()))
@@ -955,6 +947,26 @@ fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>,
             a.port.unwrap_or_default()
         )
     };
+    // About one connection per request on one socket: a prefork server.
+    if given.is_none()
+        && g.server.is_none()
+        && !threaded
+        && let Some(a) = one_socket.filter(|a| a.connections * 2 >= a.requests)
+    {
+        return (
+            Some("shared"),
+            format!(
+                "queue = \"shared\": {}, and their {} requests came on {} client connections (a client address \
+                 and port not seen in the 5 s before), about one per request. These are processes that accept from \
+                 one listening socket and close the connection after each response (a prefork server such as \
+                 gunicorn's sync worker), so a request waits for whichever process is free first. If a proxy \
+                 spreads the requests evenly over them, import with --queue per-process",
+                evidence(a),
+                a.requests,
+                a.connections,
+            ),
+        );
+    }
     match (given, &g.server) {
         (Some(QueueKind::Shared), _) => (
             Some("shared"),
@@ -990,19 +1002,6 @@ fn queue_of(g: &WorkerGroup, given: Option<QueueKind>) -> (Option<&'static str>,
                  accepts from one listening socket shared by all and closes the connection after each response, \
                  so a request waits for whichever process is free first. Servers that keep a connection on its \
                  process (gunicorn's gthread, Puma) are per-process (import --queue per-process)"
-            ),
-        ),
-        (None, None) if one_socket.is_some_and(|a| a.connections * 2 >= a.requests) && !threaded => (
-            Some("shared"),
-            format!(
-                "queue = \"shared\": {}, and their {} requests came on {} client connections (a client address \
-                 and port not seen in the 5 s before), about one per request. These are processes that accept from \
-                 one listening socket and close the connection after each response (a prefork server such as \
-                 gunicorn's sync worker), so a request waits for whichever process is free first. If a proxy \
-                 spreads the requests evenly over them, import with --queue per-process",
-                one_socket.map_or(String::new(), evidence),
-                one_socket.map_or(0, |a| a.requests),
-                one_socket.map_or(0, |a| a.connections),
             ),
         ),
         (None, server) => (

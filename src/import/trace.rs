@@ -131,25 +131,21 @@ impl Trace {
         self.headers.iter().any(|h| h.redacted)
     }
 
+    /// The process's header, if the trace has one.
+    fn header(&self, pid: u32) -> Option<&Header> {
+        self.headers.iter().find(|h| h.pid == pid)
+    }
+
     pub(crate) fn server_of(&self, pid: u32) -> Option<&(String, bool)> {
-        self.headers
-            .iter()
-            .find(|h| h.pid == pid)
-            .and_then(|h| h.server.as_ref())
+        self.header(pid).and_then(|h| h.server.as_ref())
     }
 
     pub(crate) fn accepts_of(&self, pid: u32) -> Option<&Accepts> {
-        self.headers
-            .iter()
-            .find(|h| h.pid == pid)
-            .and_then(|h| h.accepts.as_ref())
+        self.header(pid).and_then(|h| h.accepts.as_ref())
     }
 
     pub(crate) fn exe_of(&self, pid: u32) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.pid == pid)
-            .and_then(|h| h.exe.as_deref())
+        self.header(pid).and_then(|h| h.exe.as_deref())
     }
 }
 
